@@ -1,0 +1,35 @@
+//! GGUF v2/v3: bounded reader and ggml dequantization.
+//!
+//! (Being written.)
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::source::{Format, TensorInfo, TensorSource};
+
+pub struct GgufFile {
+    path: PathBuf,
+    infos: Vec<TensorInfo>,
+}
+
+impl GgufFile {
+    pub fn open(path: &Path) -> Result<Self> {
+        Err(Error::unsupported(path, "not implemented yet"))
+    }
+}
+
+impl TensorSource for GgufFile {
+    fn format(&self) -> Format {
+        Format::Gguf
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.infos
+    }
+    fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>> {
+        Err(Error::not_found(&self.path, name))
+    }
+}
