@@ -2,6 +2,9 @@
 //! environment and scratch directories.
 #![allow(dead_code)]
 
+pub mod alloc;
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
