@@ -33,6 +33,7 @@ pub mod npz;
 pub mod pytorch;
 pub mod safetensors;
 pub mod source;
+pub mod stats;
 
 pub use dtype::DType;
 pub use error::{Error, Result};

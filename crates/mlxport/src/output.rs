@@ -1,0 +1,91 @@
+//! Terminal output: tables for people, sizes in readable units, progress.
+
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table as Inner};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+/// A plain aligned table.
+pub struct Table {
+    inner: Inner,
+    right: Vec<usize>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Self {
+        let mut inner = Inner::new();
+        inner.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled).set_header(header.to_vec());
+        Table { inner, right: Vec::new() }
+    }
+    /// Right-align these columns (numbers).
+    pub fn right_align(&mut self, cols: &[usize]) {
+        self.right.extend_from_slice(cols);
+    }
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.inner.add_row(cells);
+    }
+    pub fn print(mut self) {
+        for &c in &self.right {
+            if let Some(col) = self.inner.column_mut(c) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for line in self.inner.lines() {
+            println!("{}", line.trim_end());
+        }
+    }
+}
+
+/// `1.5 GiB`-style byte counts.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `22.7M`-style counts.
+pub fn human_count(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}K", n as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.2}B", n as f64 / 1e9),
+    }
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal.
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    pub fn bytes(total: u64, what: &str) -> Self {
+        if !std::io::stderr().is_terminal() || total < (64 << 20) {
+            return Progress(None);
+        }
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        Progress(Some(pb))
+    }
+    pub fn inc(&self, n: u64) {
+        if let Some(pb) = &self.0 {
+            pb.inc(n);
+        }
+    }
+    pub fn finish(&self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
+}
