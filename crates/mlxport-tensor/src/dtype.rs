@@ -3,9 +3,11 @@
 //! [`DType`] names every element type that the supported formats can hold,
 //! spelled as safetensors spells it. Floating types convert to and from
 //! `f32`/`f64` with round-to-nearest-even, including subnormals; the 8-bit
-//! float formats follow the OCP / ml_dtypes definitions (`E4M3` is the "fn"
-//! variant: no infinities, max 448; the `FNUZ` variants have no negative
-//! zero and use `0x80` as NaN).
+//! float formats follow the OCP definitions (`E4M3` is the "fn" variant: no
+//! infinities, max 448; the `FNUZ` variants have no negative zero and use
+//! `0x80` as NaN). Bulk encoding matches torch's casts: E4M3 saturates any
+//! overflow (infinities too) to +-448, E5M2 overflows to infinity and the
+//! FNUZ formats overflow to NaN.
 
 use std::fmt;
 
@@ -483,7 +485,7 @@ pub fn encode_f64(dtype: DType, src: &[f64], dst: &mut Vec<u8>) -> Result<(), Co
             BF16 => dst.extend_from_slice(&(BF16_FMT.encode(x) as u16).to_le_bytes()),
             F32 => dst.extend_from_slice(&(x as f32).to_le_bytes()),
             F64 => dst.extend_from_slice(&x.to_le_bytes()),
-            F8E4M3 => dst.push(E4M3_FMT.encode(x) as u8),
+            F8E4M3 => dst.push(encode_e4m3fn(x)),
             F8E5M2 => dst.push(E5M2_FMT.encode(x) as u8),
             F8E4M3Fnuz => dst.push(E4M3FNUZ_FMT.encode(x) as u8),
             F8E5M2Fnuz => dst.push(E5M2FNUZ_FMT.encode(x) as u8),
@@ -535,6 +537,13 @@ pub fn f32_to_bf16_bits(x: f32) -> u16 {
     }
     let round = 0x7fff + ((b >> 16) & 1);
     ((b + round) >> 16) as u16
+}
+
+/// E4M3 "fn" as torch and MLX cast to it: round to nearest even and
+/// saturate every overflow, infinities included, to +-448; NaN stays NaN.
+fn encode_e4m3fn(x: f64) -> u8 {
+    let x = if x.is_infinite() { x.signum() * E4M3_FMT.max_finite() } else { x };
+    E4M3_FMT.encode_saturating(x) as u8
 }
 
 /// Nearest E8M0 scale (round log2 to nearest, ties to even exponent),
