@@ -1,0 +1,11 @@
+//! Model intake: classify a checkpoint from its files alone, statically and
+//! safely — nothing in the model is ever imported or executed.
+//!
+//! The crate's one job is [`inspect`]: walk a model path ([`walk`]), hash
+//! every file ([`digest`]), read its configs ([`configs`]), tensors, risks,
+//! license and size, route it to an architecture family, and say plainly
+//! what blocks a port and how to fix it.
+
+pub mod digest;
+pub mod json;
+pub mod walk;
