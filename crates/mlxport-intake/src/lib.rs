@@ -6,6 +6,7 @@
 //! license and size, route it to an architecture family, and say plainly
 //! what blocks a port and how to fix it.
 
+pub mod configs;
 pub mod digest;
 pub mod json;
 pub mod walk;
