@@ -8,5 +8,7 @@
 
 pub mod configs;
 pub mod digest;
+pub mod fit;
 pub mod json;
+pub mod quant;
 pub mod walk;
