@@ -94,13 +94,20 @@ impl Acc {
     }
 }
 
-/// Moments of one block of f32 values (at most [`BLOCK`]), two passes over
-/// data that sits in L1. The common all-finite case runs branch-free.
+/// Moments of one block of f32 values (at most [`BLOCK`]). One branch-free
+/// pass accumulates shifted sums `sum(x-k)`, `sum((x-k)^2)` in f64 with `k`
+/// the block's first value; a block with non-finite values, or one whose
+/// shifted sums would cancel badly, is redone exactly in two passes.
 #[inline(always)]
 fn block_f32(xs: &[f32]) -> Acc {
-    const L: usize = 8;
+    const L: usize = 16;
+    let k = match xs.first() {
+        Some(&x) if x.is_finite() => x as f64,
+        _ => return block_f32_exact(xs),
+    };
     let mut finite = [0u32; L];
-    let mut sum = [0f64; L];
+    let mut s1 = [0f64; L];
+    let mut s2 = [0f64; L];
     let mut lo = [f32::INFINITY; L];
     let mut hi = [f32::NEG_INFINITY; L];
     let chunks = xs.chunks_exact(L);
@@ -109,55 +116,63 @@ fn block_f32(xs: &[f32]) -> Acc {
         for i in 0..L {
             let x = c[i];
             let ok = (x.to_bits() & 0x7f80_0000) != 0x7f80_0000;
-            let v = if ok { x } else { 0.0 };
+            let d = if ok { x as f64 - k } else { 0.0 };
             finite[i] += ok as u32;
-            sum[i] += v as f64;
+            s1[i] += d;
+            s2[i] += d * d;
             lo[i] = lo[i].min(if ok { x } else { f32::INFINITY });
             hi[i] = hi[i].max(if ok { x } else { f32::NEG_INFINITY });
         }
     }
     let mut n: u64 = finite.iter().map(|&c| c as u64).sum();
-    let mut s: f64 = sum.iter().sum();
+    let (mut a, mut b) = (s1.iter().sum::<f64>(), s2.iter().sum::<f64>());
     let mut mn = lo.iter().fold(f32::INFINITY, |a, &b| a.min(b));
     let mut mx = hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     for &x in tail {
         if x.is_finite() {
+            let d = x as f64 - k;
             n += 1;
-            s += x as f64;
+            a += d;
+            b += d * d;
             mn = mn.min(x);
             mx = mx.max(x);
         }
     }
-    let (mut nan, mut inf) = (0, 0);
     if n as usize != xs.len() {
-        for &x in xs {
-            nan += x.is_nan() as u64;
-            inf += x.is_infinite() as u64;
+        return block_f32_exact(xs);
+    }
+    let nf = n as f64;
+    let shift = a * a / nf;
+    let m2 = b - shift;
+    // Cancellation check: the shift term must not dwarf the result.
+    if !(m2 >= 0.0) || shift > 1e6 * m2 {
+        return block_f32_exact(xs);
+    }
+    Acc { count: n, nan: 0, inf: 0, n, mean: k + a / nf, m2, min: mn as f64, max: mx as f64 }
+}
+
+/// Exact two-pass moments of a block, with NaN and infinity counts.
+fn block_f32_exact(xs: &[f32]) -> Acc {
+    let mut acc = Acc { count: xs.len() as u64, ..Acc::EMPTY };
+    let mut s = 0f64;
+    for &x in xs {
+        if x.is_nan() {
+            acc.nan += 1;
+        } else if x.is_infinite() {
+            acc.inf += 1;
+        } else {
+            acc.n += 1;
+            s += x as f64;
+            acc.min = acc.min.min(x as f64);
+            acc.max = acc.max.max(x as f64);
         }
     }
-    if n == 0 {
-        return Acc { count: xs.len() as u64, nan, inf, ..Acc::EMPTY };
+    if acc.n == 0 {
+        return acc;
     }
-    let mean = s / n as f64;
-    let mut sq = [0f64; L];
-    let chunks = xs.chunks_exact(L);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..L {
-            let x = c[i];
-            let ok = (x.to_bits() & 0x7f80_0000) != 0x7f80_0000;
-            let d = if ok { x as f64 - mean } else { 0.0 };
-            sq[i] += d * d;
-        }
-    }
-    let mut m2: f64 = sq.iter().sum();
-    for &x in tail {
-        if x.is_finite() {
-            let d = x as f64 - mean;
-            m2 += d * d;
-        }
-    }
-    Acc { count: xs.len() as u64, nan, inf, n, mean, m2, min: mn as f64, max: mx as f64 }
+    acc.mean = s / acc.n as f64;
+    acc.m2 = xs.iter().filter(|x| x.is_finite()).map(|&x| (x as f64 - acc.mean) * (x as f64 - acc.mean)).sum();
+    acc
 }
 
 /// Moments of one block of f64 values.
@@ -194,9 +209,19 @@ unsafe fn task_f32_avx2(xs: &[f32]) -> Acc {
     xs.chunks(BLOCK).map(block_f32).fold(Acc::EMPTY, Acc::merge)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn task_f32_avx512(xs: &[f32]) -> Acc {
+    xs.chunks(BLOCK).map(block_f32).fold(Acc::EMPTY, Acc::merge)
+}
+
 fn task_f32_best(xs: &[f32]) -> Acc {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { task_f32_avx512(xs) };
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { task_f32_avx2(xs) };
