@@ -169,16 +169,21 @@ fn check_tiling(entries: &[Entry], buffer_len: u64) -> Result<(), String> {
             ));
         }
         if e.begin < covered {
-            let p = prev.map(|p| p.name.as_str()).unwrap_or("");
-            let what = match prev {
-                Some(p) if p.begin == e.begin && p.end == e.end => "alias the same bytes as",
-                _ => "overlap",
-            };
-            return Err(format!(
-                "tensors '{}' [{}, {}) and '{p}' {what}: each byte of the data buffer must \
-                 belong to exactly one tensor (overlap)",
-                e.name, e.begin, e.end
-            ));
+            let rule = "each byte of the data buffer must belong to exactly one tensor";
+            return Err(match prev {
+                Some(p) if p.begin == e.begin && p.end == e.end => format!(
+                    "tensors '{}' and '{}' alias the same bytes [{}, {}): {rule}",
+                    p.name, e.name, e.begin, e.end
+                ),
+                Some(p) => format!(
+                    "tensor '{}' [{}, {}) overlaps tensor '{}' [{}, {}): {rule}",
+                    e.name, e.begin, e.end, p.name, p.begin, p.end
+                ),
+                None => format!(
+                    "tensor '{}' [{}, {}) overlaps another tensor: {rule}",
+                    e.name, e.begin, e.end
+                ),
+            });
         }
         covered = e.end;
         if e.end > e.begin {

@@ -135,6 +135,50 @@ mod tests {
         }
     }
 
+    fn sample_file() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.safetensors");
+        let ts = [
+            ("a".to_string(), DType::F32, vec![2, 2], vec![1u8; 16]),
+            ("b".to_string(), DType::BF16, vec![3], vec![2u8; 6]),
+            ("c".to_string(), DType::I8, vec![], vec![3u8; 1]),
+        ];
+        let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+        write_safetensors(&path, &refs(&ts), Some(&meta)).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        /// Corrupted files never panic; whatever is accepted is consistent.
+        #[test]
+        fn mutated_files_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let mut bytes = sample_file();
+            for (at, b) in &edits {
+                let i = at.index(bytes.len());
+                bytes[i] = *b;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c.index(bytes.len()));
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("m.safetensors");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(f) = SafetensorsFile::open(&path) {
+                let mut total = 0u64;
+                for t in f.tensors().to_vec() {
+                    prop_assert_eq!(f.raw(&t.name).unwrap().len() as u64, t.nbytes);
+                    let _ = f.read_f32(&t.name);
+                    total += t.nbytes;
+                }
+                prop_assert_eq!(8 + f.header_len() + total, bytes.len() as u64);
+            }
+        }
+    }
+
     #[test]
     fn header_layout_is_exact() {
         let specs = [

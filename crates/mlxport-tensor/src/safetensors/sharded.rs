@@ -78,7 +78,13 @@ impl ShardedSafetensors {
         }
         let mut shards = Vec::with_capacity(shard_names.len());
         for s in &shard_names {
-            shards.push(SafetensorsFile::open(&dir.join(s))?);
+            let shard_path = dir.join(s);
+            if !shard_path.is_file() {
+                return Err(invalid(format!(
+                    "weight_map names shard {s}, which is not a file in the index's directory"
+                )));
+            }
+            shards.push(SafetensorsFile::open(&shard_path)?);
         }
         let shard_of: HashMap<&str, usize> = shard_names
             .iter()
