@@ -405,8 +405,12 @@ fn read_tensor_info(c: &mut Cursor, i: u64) -> Result<RawTensor> {
     }
     let type_id = c.u32(&|| format!("the ggml type of tensor '{name}'"))?;
     let offset = c.u64(&|| format!("the data offset of tensor '{name}'"))?;
-    let ggml = ggml_type(type_id)
-        .ok_or_else(|| c.invalid(format!("tensor '{name}' has unknown ggml type {type_id}")))?;
+    let ggml = ggml_type(type_id).ok_or_else(|| {
+        c.invalid(format!(
+            "tensor '{name}' has unknown ggml type {type_id} (known ids: {})",
+            super::types::known_ids()
+        ))
+    })?;
     let numel = numel_of(c, &name, &dims)?;
     let row = dims.first().copied().unwrap_or(1);
     if row % ggml.block_size != 0 {
@@ -475,8 +479,8 @@ fn place_tensors(
             (Some(s), Some(e)) if e <= file_len => t.start = s,
             _ => {
                 return Err(c.invalid(format!(
-                    "tensor '{}': data [{} + {}, {} bytes) extends past the end of the file ({file_len} bytes)",
-                    t.name, data_start, t.offset, t.nbytes
+                    "tensor '{}': its {} bytes at data offset {} (the data section starts at byte {data_start}) extend past the end of the file ({file_len} bytes)",
+                    t.name, t.nbytes, t.offset
                 )))
             }
         }

@@ -91,6 +91,27 @@ pub fn ggml_type_by_name(name: &str) -> Option<GgmlType> {
     GGML_TYPES.iter().copied().find(|t| t.name == name)
 }
 
+/// The known ids as compact ranges (`"0-3, 6-30, 34, 35, 39-41"`).
+pub fn known_ids() -> String {
+    let mut ids: Vec<u32> = GGML_TYPES.iter().map(|t| t.id).collect();
+    ids.sort_unstable();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => ids[i].to_string(),
+            1 => format!("{}, {}", ids[i], ids[j]),
+            _ => format!("{}-{}", ids[i], ids[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 impl GgmlType {
     /// Bytes needed for `numel` elements, or `None` when `numel` is not a
     /// whole number of blocks or the size overflows.
@@ -118,5 +139,6 @@ mod tests {
         assert!(ggml_type(31).is_none());
         assert_eq!(ggml_type(12).unwrap().type_size, 144);
         assert_eq!(ggml_type_by_name("Q6_K").unwrap().type_size, 210);
+        assert_eq!(known_ids(), "0-3, 6-30, 34, 35, 39-41");
     }
 }
