@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mlxport_tensor::gguf::{Array, GgufFile, Value};
+use mlxport_tensor::gguf::{Array, GgufFile, Value, GGML_TYPES};
 use mlxport_tensor::{Encoding, TensorSource};
 use serde_json::Value as Json;
 
@@ -95,6 +95,34 @@ fn assert_layout_matches(file: &GgufFile, reference: &[Json]) {
             Encoding::Ggml { name, id } => assert_eq!((*name, *id), (t.ggml.name, t.ggml.id)),
         }
     }
+}
+
+#[test]
+fn ggml_type_table_matches_gguf_package() {
+    let Some(py) = common::python() else { return };
+    let code = r#"
+import json, gguf
+print(json.dumps([[int(t), t.name, *gguf.GGML_QUANT_SIZES[t]] for t in gguf.GGMLQuantizationType]))
+"#;
+    let theirs: Json = serde_json::from_str(common::run_py(&py, code, &[]).trim()).unwrap();
+    let theirs: Vec<(u64, String, u64, u64)> = theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                u64_of(&r[0]),
+                r[1].as_str().unwrap().to_string(),
+                u64_of(&r[2]),
+                u64_of(&r[3]),
+            )
+        })
+        .collect();
+    let ours: Vec<(u64, String, u64, u64)> = GGML_TYPES
+        .iter()
+        .map(|t| (t.id as u64, t.name.to_string(), t.block_size, t.type_size))
+        .collect();
+    assert_eq!(ours, theirs);
 }
 
 /// Every type we dequantize, several shapes, quantized by `gguf.quants`
@@ -500,12 +528,14 @@ fn smollm2_gguf_matches_gguf_reader_and_mlx() {
     let tensors = manifest["tensors"].as_array().unwrap();
     assert_layout_matches(&file, tensors);
     let rows = read_f32_file(&dir.path().join("mlx_rows.f32"));
-    let start = Instant::now();
+    let mut dequant_time = std::time::Duration::ZERO;
     let mut total = 0usize;
     let mut max_mlx_diff = 0f64;
     for r in tensors {
         let name = r["name"].as_str().unwrap();
+        let t0 = Instant::now();
         let ours = file.read_f32(name).unwrap();
+        dequant_time += t0.elapsed();
         total += ours.len();
         assert_eq!(
             csum(&ours),
@@ -530,7 +560,6 @@ fn smollm2_gguf_matches_gguf_reader_and_mlx() {
         }
         max_mlx_diff = max_mlx_diff.max(r["mlx_vs_ref_max_abs"].as_f64().unwrap());
     }
-    let dequant_time = start.elapsed();
     println!(
         "SmolLM2 Q4_1 GGUF: opened in {open_time:?}; dequantized {} tensors ({total} values) in {dequant_time:?}; \
          max |MLX - gguf| = {max_mlx_diff}",

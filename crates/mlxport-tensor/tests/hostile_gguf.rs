@@ -376,3 +376,85 @@ fn baselines_are_accepted() {
         (0..12).map(|i| i as f32).collect::<Vec<_>>()
     );
 }
+
+/// A small valid file with several key/value kinds and block-quantized
+/// tensors, for truncation and mutation.
+fn rich_file() -> Vec<u8> {
+    let mut g = G::header(3, 3, 4);
+    g.kv_str("general.architecture", "llama")
+        .kv_u32("general.alignment", 32);
+    g.str(b"tokenizer.ggml.tokens")
+        .u32(T_ARRAY)
+        .u32(T_STRING)
+        .u64(3)
+        .str(b"a")
+        .str(b"bc")
+        .str(b"");
+    g.str(b"nested").u32(T_ARRAY).u32(T_ARRAY).u64(2);
+    g.u32(7).u64(2).bytes(&[0, 1]).u32(5).u64(1).u32(9);
+    g.tensor("q", &[32, 2], Q4_0, 0)
+        .tensor("k", &[256], 12, 64)
+        .tensor("f", &[4], F32, 224);
+    g.pad(32);
+    for i in 0..240u32 {
+        g.u8((i * 37 % 251) as u8);
+    }
+    g.0
+}
+
+fn open_and_read_all(path: &std::path::Path) {
+    if let Ok(f) = GgufFile::open(path) {
+        for t in f.tensors().to_vec() {
+            let _ = f.raw(&t.name);
+            let _ = f.read_f32(&t.name);
+        }
+        let _ = f.metadata();
+    }
+}
+
+/// Every truncation and thousands of random byte mutations of a valid
+/// file: never a panic (each open either succeeds or returns an error).
+#[test]
+fn truncations_and_mutations_never_panic() {
+    let dir = common::tempdir();
+    let good = rich_file();
+    let path = dir.path().join("rich.gguf");
+    std::fs::write(&path, &good).unwrap();
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(f.tensors().len(), 3);
+    assert_eq!(
+        f.get_strings("tokenizer.ggml.tokens").unwrap(),
+        ["a", "bc", ""]
+    );
+    for t in f.tensors().to_vec() {
+        f.read_f32(&t.name).unwrap();
+    }
+    for n in 0..good.len() {
+        let p = dir.path().join("cut.gguf");
+        std::fs::write(&p, &good[..n]).unwrap();
+        let r = std::panic::catch_unwind(|| open_and_read_all(&p));
+        assert!(r.is_ok(), "panic on the file cut to {n} bytes");
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..3000 {
+        let mut bytes = good.clone();
+        for _ in 0..1 + rnd() % 4 {
+            let at = (rnd() % bytes.len() as u64) as usize;
+            bytes[at] = match rnd() % 4 {
+                0 => 0xff,
+                1 => 0,
+                _ => rnd() as u8,
+            };
+        }
+        let p = dir.path().join("mutant.gguf");
+        std::fs::write(&p, &bytes).unwrap();
+        let r = std::panic::catch_unwind(|| open_and_read_all(&p));
+        assert!(r.is_ok(), "panic on mutant #{round}");
+    }
+}
