@@ -221,7 +221,7 @@ for i, shape in enumerate(dense_shapes):
         T.I8: rng.integers(-128, 128, n).astype('<i1').view(np.uint8),
         T.I16: rng.integers(-32768, 32768, n).astype('<i2').view(np.uint8),
         T.I32: rng.integers(-2**31, 2**31, n).astype('<i4').view(np.uint8),
-        T.I64: rng.integers(-2**53, 2**53, n).astype('<i8').view(np.uint8),
+        T.I64: (rng.integers(-2**62, 2**62, n) * rng.integers(1, 3, n)).astype('<i8').view(np.uint8),
     }
     for qt, raw in gen.items():
         put(f"{qt.name}.dense.{i}", qt, raw.reshape((*shape[:-1], -1)))

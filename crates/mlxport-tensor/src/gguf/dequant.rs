@@ -80,8 +80,9 @@ pub fn dequantize(t: &GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Dequa
 /// Plain element types, through the crate's exact conversions.
 fn dense(dtype: crate::DType, src: &[u8], dst: &mut [f32]) -> Result<(), DequantError> {
     let size = dtype.size().unwrap_or(1);
-    let convert = |s: &[u8], d: &mut [f32]| {
-        decode_f32(dtype, s, d).map_err(|e| DequantError::Convert(e.to_string()))
+    let convert = |s: &[u8], d: &mut [f32]| match dtype {
+        crate::DType::I64 => i64_to_f32(s, d),
+        _ => decode_f32(dtype, s, d).map_err(|e| DequantError::Convert(e.to_string())),
     };
     if dst.len() < PARALLEL_MIN_ELEMENTS || src.len() != dst.len().saturating_mul(size) {
         return convert(src, dst);
@@ -90,6 +91,24 @@ fn dense(dtype: crate::DType, src: &[u8], dst: &mut [f32]) -> Result<(), Dequant
     src.par_chunks(per * size)
         .zip(dst.par_chunks_mut(per))
         .try_for_each(|(s, d)| convert(s, d))
+}
+
+/// i64 to f32 with one rounding (to nearest even), as a C or NumPy cast
+/// does; going through f64 would round twice above 2^53.
+fn i64_to_f32(src: &[u8], dst: &mut [f32]) -> Result<(), DequantError> {
+    if src.len() != dst.len().saturating_mul(8) {
+        return Err(DequantError::Length {
+            ty: "I64",
+            bytes: src.len(),
+            numel: dst.len(),
+        });
+    }
+    for (d, c) in dst.iter_mut().zip(src.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        *d = i64::from_le_bytes(b) as f32;
+    }
+    Ok(())
 }
 
 /// Decode whole blocks of `N` bytes into `M` values each with `f`.
