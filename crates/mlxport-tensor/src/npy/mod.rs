@@ -238,13 +238,15 @@ pub fn header_for(
             "shape {shape:?} of {dtype} needs {need} bytes but {data_len} were given"
         ));
     }
-    encode_header(dtype, shape, fortran_order)
+    // Like numpy, say Fortran order only when it differs from C order.
+    encode_header(dtype, shape, fortran_order && layouts_differ(shape))
         .ok_or_else(|| format!("numpy has no dtype for {dtype}; convert the tensor first"))
 }
 
 /// Write an array as .npy to `w`. `data` holds the elements little-endian
 /// and row-major; with `fortran_order` they are stored column-major (and
-/// the header says so). Fails with `InvalidInput` when the data does not
+/// the header says so, unless both orders are the same for this shape, as
+/// numpy does). Fails with `InvalidInput` when the data does not
 /// match the shape or numpy has no such dtype.
 pub fn write_npy_to<W: Write>(
     mut w: W,
