@@ -669,7 +669,11 @@ fn hostile_npz_bombs_and_size_lies() {
         data: stream,
         zip64_sizes: false,
     };
-    let p = write(d, "bomb.npz", &zip(&[honest.clone()], Tail::default()));
+    let p = write(
+        d,
+        "bomb.npz",
+        &zip(std::slice::from_ref(&honest), Tail::default()),
+    );
     assert_rejected(&p, NpzFile::open, "zip bomb");
 
     // The same stream under a directory that lies: it declares 16 MiB (a
@@ -687,7 +691,11 @@ fn hostile_npz_bombs_and_size_lies() {
         crc: crc_of_zeros(&head16, lie_mib as usize),
         ..honest.clone()
     };
-    let p = write(d, "size_lie.npz", &zip(&[liar.clone()], Tail::default()));
+    let p = write(
+        d,
+        "size_lie.npz",
+        &zip(std::slice::from_ref(&liar), Tail::default()),
+    );
     assert_rejected(&p, NpzFile::open, "more than its declared");
 
     // The same lie told through ZIP64 records and extra fields.
