@@ -10,11 +10,7 @@ use std::process::Command;
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
 }
 
 /// The reference Python interpreter: `$MLXPORT_PYTHON`, else the project's
@@ -28,10 +24,7 @@ pub fn python() -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var_os("CI").is_some() {
-        panic!(
-            "reference Python environment missing at {} (run scripts/python-env.sh)",
-            p.display()
-        );
+        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
     }
     eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
     None
@@ -49,12 +42,7 @@ pub fn run_py(py: &Path, code: &str, args: &[&str]) -> String {
         .output()
         .expect("spawn python");
     if !out.status.success() {
-        panic!(
-            "python failed ({}):\n{}\n--- stderr ---\n{}",
-            out.status,
-            code,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("python failed ({}):\n{}\n--- stderr ---\n{}", out.status, code, String::from_utf8_lossy(&out.stderr));
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
