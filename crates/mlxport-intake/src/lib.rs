@@ -10,5 +10,6 @@ pub mod configs;
 pub mod digest;
 pub mod fit;
 pub mod json;
+pub mod license;
 pub mod quant;
 pub mod walk;
