@@ -358,7 +358,7 @@ fn read_value(raw: &str) -> Read {
     let is_or = words.iter().any(|w| w.eq_ignore_ascii_case("or")) || v.contains(" / ") || v.contains('/');
     if is_and || is_or {
         let parts: Vec<String> = stripped
-            .split(|c: char| c == '/' || c == '|')
+            .split(['/', '|'])
             .flat_map(|p| {
                 let mut out = Vec::new();
                 let mut cur: Vec<&str> = Vec::new();
@@ -596,7 +596,9 @@ fn decide(g: Gather) -> LicenseVerdict {
     let mut conflicts = Vec::new();
     if let Some(w) = governing {
         for c in &known {
-            if !c.terms.agrees(&w.terms) && !(w.terms.known.is_none() && c.terms.class == LicenseClass::Restricted) {
+            // (Custom terms govern only when no restricted license is known, so
+            // every known claim that disagrees here is a real conflict.)
+            if !c.terms.agrees(&w.terms) {
                 conflicts.push(format!(
                     "{} says {} but {} says {}; the more restrictive, {}, governs",
                     c.source,
