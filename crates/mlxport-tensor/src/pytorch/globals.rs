@@ -287,9 +287,9 @@ pub fn is_dangerous(module: &str, name: &str) -> bool {
     if module == "builtins" {
         return DANGEROUS_BUILTINS.contains(&name) || name.starts_with("__");
     }
-    DANGEROUS_MODULES
-        .iter()
-        .any(|m| module == *m || (module.starts_with(m) && module.as_bytes().get(m.len()) == Some(&b'.')))
+    DANGEROUS_MODULES.iter().any(|m| {
+        module == *m || (module.starts_with(m) && module.as_bytes().get(m.len()) == Some(&b'.'))
+    })
 }
 
 /// `module.name` as one string.
@@ -303,10 +303,22 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(classify("torch._utils", "_rebuild_tensor_v2"), Class::Allowed(Allowed::RebuildTensorV2));
-        assert_eq!(classify("torch", "BFloat16Storage"), Class::Allowed(Allowed::Storage(Some(DType::BF16))));
-        assert_eq!(classify("torch", "float8_e5m2"), Class::Allowed(Allowed::Dtype(DType::F8E5M2)));
-        assert_eq!(classify("torch", "QInt8Storage"), Class::UnsupportedTensorType);
+        assert_eq!(
+            classify("torch._utils", "_rebuild_tensor_v2"),
+            Class::Allowed(Allowed::RebuildTensorV2)
+        );
+        assert_eq!(
+            classify("torch", "BFloat16Storage"),
+            Class::Allowed(Allowed::Storage(Some(DType::BF16)))
+        );
+        assert_eq!(
+            classify("torch", "float8_e5m2"),
+            Class::Allowed(Allowed::Dtype(DType::F8E5M2))
+        );
+        assert_eq!(
+            classify("torch", "QInt8Storage"),
+            Class::UnsupportedTensorType
+        );
         for (m, n) in [
             ("os", "system"),
             ("posix", "system"),
@@ -323,7 +335,10 @@ mod tests {
         ] {
             assert_eq!(classify(m, n), Class::Dangerous, "{m}.{n}");
         }
-        assert_eq!(classify("numpy.core.multiarray", "_reconstruct"), Class::Unknown);
+        assert_eq!(
+            classify("numpy.core.multiarray", "_reconstruct"),
+            Class::Unknown
+        );
         assert_eq!(classify("osx", "thing"), Class::Unknown);
         assert_eq!(classify("builtins", "print"), Class::Unknown);
     }

@@ -75,13 +75,22 @@ pub struct Fault {
 
 impl Fault {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Fault { kind: FaultKind::Invalid, message: message.into() }
+        Fault {
+            kind: FaultKind::Invalid,
+            message: message.into(),
+        }
     }
     pub fn refused(message: impl Into<String>) -> Self {
-        Fault { kind: FaultKind::Refused, message: message.into() }
+        Fault {
+            kind: FaultKind::Refused,
+            message: message.into(),
+        }
     }
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Fault { kind: FaultKind::Unsupported, message: message.into() }
+        Fault {
+            kind: FaultKind::Unsupported,
+            message: message.into(),
+        }
     }
 }
 
@@ -99,7 +108,11 @@ pub struct PickleError {
 impl fmt::Display for PickleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.opcode {
-            Some(op) => write!(f, "{} (pickle byte {}, opcode {op})", self.message, self.offset),
+            Some(op) => write!(
+                f,
+                "{} (pickle byte {}, opcode {op})",
+                self.message, self.offset
+            ),
             None => write!(f, "{} (pickle byte {})", self.message, self.offset),
         }
     }
@@ -164,7 +177,13 @@ pub struct Heap<X> {
 
 impl<X> Heap<X> {
     fn new(limits: Limits) -> Self {
-        Heap { objs: Vec::new(), depth: Vec::new(), items: 0, derived_bytes: 0, limits }
+        Heap {
+            objs: Vec::new(),
+            depth: Vec::new(),
+            items: 0,
+            derived_bytes: 0,
+            limits,
+        }
     }
 
     /// The object a value refers to, if it is a heap object.
@@ -234,12 +253,21 @@ impl<X> Heap<X> {
             )));
         }
         let (n, depth) = match &obj {
-            Obj::Tuple(v) | Obj::List(v) | Obj::Set(v) => (v.len(), self.max_child_depth(v.iter().copied())),
-            Obj::Dict(v) => (v.len(), self.max_child_depth(v.iter().flat_map(|(k, x)| [*k, *x]))),
+            Obj::Tuple(v) | Obj::List(v) | Obj::Set(v) => {
+                (v.len(), self.max_child_depth(v.iter().copied()))
+            }
+            Obj::Dict(v) => (
+                v.len(),
+                self.max_child_depth(v.iter().flat_map(|(k, x)| [*k, *x])),
+            ),
             _ => (0, 0),
         };
         self.count_items(n)?;
-        let depth = if n > 0 || matches!(obj, Obj::Tuple(_) | Obj::List(_) | Obj::Set(_) | Obj::Dict(_)) {
+        let depth = if n > 0
+            || matches!(
+                obj,
+                Obj::Tuple(_) | Obj::List(_) | Obj::Set(_) | Obj::Dict(_)
+            ) {
             self.check_depth(depth.saturating_add(1))?
         } else {
             0
@@ -255,7 +283,9 @@ impl<X> Heap<X> {
     pub fn count_derived_bytes(&mut self, n: usize) -> Result<(), Fault> {
         self.derived_bytes = self.derived_bytes.saturating_add(n);
         if self.derived_bytes > self.limits.max_input {
-            return Err(Fault::refused("pickle derives more bytes than the input limit (resource limit)"));
+            return Err(Fault::refused(
+                "pickle derives more bytes than the input limit (resource limit)",
+            ));
         }
         Ok(())
     }
@@ -335,6 +365,21 @@ pub trait Host {
     ) -> Result<Value, Fault>;
     /// `PERSID`, `BINPERSID`: a reference to data outside the pickle.
     fn persistent_load(&mut self, heap: &mut Heap<Self::Ext>, pid: Value) -> Result<Value, Fault>;
+    /// `APPEND(S)`, `SETITEM(S)`, `ADDITEMS` on a host object (a real
+    /// unpickler would call its methods). Refused unless the host says
+    /// otherwise.
+    fn add_items(
+        &mut self,
+        heap: &mut Heap<Self::Ext>,
+        target: Value,
+        items: Vec<Value>,
+    ) -> Result<(), Fault> {
+        let _ = items;
+        Err(Fault::invalid(format!(
+            "cannot add items to a {}",
+            heap.type_name(target)
+        )))
+    }
     /// `BUILD`: set `state` on `obj`.
     fn build(&mut self, heap: &mut Heap<Self::Ext>, obj: Value, state: Value) -> Result<(), Fault>;
 }
@@ -348,11 +393,20 @@ pub struct Unpickled<X> {
 }
 
 /// Run the machine on the pickle that starts at `data[start..]`.
-pub fn run<H: Host>(data: &[u8], start: usize, host: &mut H, limits: &Limits) -> Result<Unpickled<H::Ext>, PickleError> {
+pub fn run<H: Host>(
+    data: &[u8],
+    start: usize,
+    host: &mut H,
+    limits: &Limits,
+) -> Result<Unpickled<H::Ext>, PickleError> {
     if data.len() > limits.max_input {
         return Err(PickleError {
             kind: FaultKind::Refused,
-            message: format!("pickle of {} bytes exceeds the {}-byte limit", data.len(), limits.max_input),
+            message: format!(
+                "pickle of {} bytes exceeds the {}-byte limit",
+                data.len(),
+                limits.max_input
+            ),
             offset: 0,
             opcode: None,
         });
@@ -380,9 +434,22 @@ pub fn run<H: Host>(data: &[u8], start: usize, host: &mut H, limits: &Limits) ->
             }
         };
         match m.step(op) {
-            Ok(Some(value)) => return Ok(Unpickled { value, heap: m.heap, end: m.input.pos }),
+            Ok(Some(value)) => {
+                return Ok(Unpickled {
+                    value,
+                    heap: m.heap,
+                    end: m.input.pos,
+                })
+            }
             Ok(None) => {}
-            Err(f) => return Err(PickleError { kind: f.kind, message: f.message, offset: at, opcode: opcode_name(op) }),
+            Err(f) => {
+                return Err(PickleError {
+                    kind: f.kind,
+                    message: f.message,
+                    offset: at,
+                    opcode: opcode_name(op),
+                })
+            }
         }
     }
 }
@@ -493,7 +560,10 @@ impl<'a> Input<'a> {
             )));
         }
         let n = n as usize;
-        let s = self.data.get(self.pos..self.pos + n).ok_or_else(|| Fault::invalid("read past the end"))?;
+        let s = self
+            .data
+            .get(self.pos..self.pos + n)
+            .ok_or_else(|| Fault::invalid("read past the end"))?;
         self.pos += n;
         Ok(s)
     }
@@ -519,8 +589,12 @@ impl<'a> Input<'a> {
                 self.pos += i + 1;
                 Ok(line)
             }
-            None if rest.len() > max => Err(Fault::refused(format!("text argument longer than {max} bytes"))),
-            None => Err(Fault::invalid("text argument has no terminating newline (truncated)")),
+            None if rest.len() > max => Err(Fault::refused(format!(
+                "text argument longer than {max} bytes"
+            ))),
+            None => Err(Fault::invalid(
+                "text argument has no terminating newline (truncated)",
+            )),
         }
     }
 }
@@ -543,7 +617,10 @@ impl<H: Host> Machine<'_, '_, H> {
 
     fn push(&mut self, v: Value) -> Result<(), Fault> {
         if self.stack.len() >= self.limits.max_stack {
-            return Err(Fault::refused(format!("stack deeper than {} values (resource limit)", self.limits.max_stack)));
+            return Err(Fault::refused(format!(
+                "stack deeper than {} values (resource limit)",
+                self.limits.max_stack
+            )));
         }
         self.stack.push(v);
         Ok(())
@@ -553,19 +630,27 @@ impl<H: Host> Machine<'_, '_, H> {
         if self.stack.len() <= self.base() {
             return Err(Fault::invalid("stack underflow: opcode needs a value but the stack (above the last mark) is empty"));
         }
-        self.stack.pop().ok_or_else(|| Fault::invalid("stack underflow"))
+        self.stack
+            .pop()
+            .ok_or_else(|| Fault::invalid("stack underflow"))
     }
 
     fn top(&self) -> Result<Value, Fault> {
         if self.stack.len() <= self.base() {
             return Err(Fault::invalid("stack underflow: opcode needs a value but the stack (above the last mark) is empty"));
         }
-        self.stack.last().copied().ok_or_else(|| Fault::invalid("stack underflow"))
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| Fault::invalid("stack underflow"))
     }
 
     /// Pop everything above the last mark, and the mark.
     fn pop_mark(&mut self) -> Result<Vec<Value>, Fault> {
-        let m = self.marks.pop().ok_or_else(|| Fault::invalid("opcode needs a MARK but none is open"))?;
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| Fault::invalid("opcode needs a MARK but none is open"))?;
         if m > self.stack.len() {
             return Err(Fault::invalid("mark above the stack"));
         }
@@ -584,14 +669,19 @@ impl<H: Host> Machine<'_, '_, H> {
 
     fn text_int(&mut self) -> Result<i64, Fault> {
         let t = self.text()?.trim();
-        t.parse::<i64>().map_err(|_| Fault::invalid(format!("'{}' is not a valid integer", clip(t))))
+        t.parse::<i64>()
+            .map_err(|_| Fault::invalid(format!("'{}' is not a valid integer", clip(t))))
     }
 
     fn memo_put(&mut self, key: u64) -> Result<(), Fault> {
-        let key = u32::try_from(key).map_err(|_| Fault::refused(format!("memo index {key} is too large")))?;
+        let key = u32::try_from(key)
+            .map_err(|_| Fault::refused(format!("memo index {key} is too large")))?;
         let v = self.top()?;
         if !self.memo.contains_key(&key) && self.memo.len() >= self.limits.max_memo {
-            return Err(Fault::refused(format!("memo holds more than {} entries (resource limit)", self.limits.max_memo)));
+            return Err(Fault::refused(format!(
+                "memo holds more than {} entries (resource limit)",
+                self.limits.max_memo
+            )));
         }
         self.memo.insert(key, v);
         Ok(())
@@ -613,7 +703,8 @@ impl<H: Host> Machine<'_, '_, H> {
     }
 
     fn unicode(&mut self, bytes: &[u8]) -> Result<(), Fault> {
-        let s = std::str::from_utf8(bytes).map_err(|_| Fault::invalid("string is not valid UTF-8"))?;
+        let s =
+            std::str::from_utf8(bytes).map_err(|_| Fault::invalid("string is not valid UTF-8"))?;
         self.alloc_push(Obj::Str(s.to_owned()))
     }
 
@@ -630,7 +721,13 @@ impl<H: Host> Machine<'_, '_, H> {
         self.heap.alloc(Obj::Ext(x))
     }
 
-    fn call(&mut self, callable: Value, args: Value, kwargs: Value, kind: CallKind) -> Result<(), Fault> {
+    fn call(
+        &mut self,
+        callable: Value,
+        args: Value,
+        kwargs: Value,
+        kind: CallKind,
+    ) -> Result<(), Fault> {
         if self.heap.ext(callable).is_none() {
             return Err(Fault::invalid(format!(
                 "only a global can be called, not a {}",
@@ -638,26 +735,43 @@ impl<H: Host> Machine<'_, '_, H> {
             )));
         }
         if self.heap.tuple(args).is_none() {
-            return Err(Fault::invalid(format!("call arguments must be a tuple, not a {}", self.heap.type_name(args))));
+            return Err(Fault::invalid(format!(
+                "call arguments must be a tuple, not a {}",
+                self.heap.type_name(args)
+            )));
         }
-        let v = self.host.call(&mut self.heap, callable, args, kwargs, kind)?;
+        let v = self
+            .host
+            .call(&mut self.heap, callable, args, kwargs, kind)?;
         self.push(v)
     }
 
     fn append_to(&mut self, target: Value, items: Vec<Value>, what: &str) -> Result<(), Fault> {
+        if self.heap.ext(target).is_some() {
+            return self.host.add_items(&mut self.heap, target, items);
+        }
         self.heap.grow(target, &items)?;
         let tn = self.heap.type_name(target);
         match (self.heap.get_mut(target), what) {
             (Some(Obj::List(l)), "list") => l.extend(items),
             (Some(Obj::Set(s)), "set") => s.extend(items),
-            _ => return Err(Fault::invalid(format!("cannot add items to a {tn}; expected a {what}"))),
+            _ => {
+                return Err(Fault::invalid(format!(
+                    "cannot add items to a {tn}; expected a {what}"
+                )))
+            }
         }
         Ok(())
     }
 
     fn set_items(&mut self, target: Value, items: Vec<Value>) -> Result<(), Fault> {
         if items.len() % 2 != 0 {
-            return Err(Fault::invalid("dict items come in key/value pairs but an odd number was given"));
+            return Err(Fault::invalid(
+                "dict items come in key/value pairs but an odd number was given",
+            ));
+        }
+        if self.heap.ext(target).is_some() {
+            return self.host.add_items(&mut self.heap, target, items);
         }
         for k in items.iter().step_by(2) {
             self.check_key(*k)?;
@@ -669,15 +783,18 @@ impl<H: Host> Machine<'_, '_, H> {
                 d.extend(items.chunks_exact(2).map(|p| (p[0], p[1])));
                 Ok(())
             }
-            _ => Err(Fault::invalid(format!("cannot set items on a {tn}; expected a dict"))),
+            _ => Err(Fault::invalid(format!(
+                "cannot set items on a {tn}; expected a dict"
+            ))),
         }
     }
 
     fn check_key(&self, k: Value) -> Result<(), Fault> {
         match self.heap.get(k) {
-            Some(Obj::List(_) | Obj::Dict(_) | Obj::Set(_)) => {
-                Err(Fault::invalid(format!("unhashable dict key of type {}", self.heap.type_name(k))))
-            }
+            Some(Obj::List(_) | Obj::Dict(_) | Obj::Set(_)) => Err(Fault::invalid(format!(
+                "unhashable dict key of type {}",
+                self.heap.type_name(k)
+            ))),
             _ => Ok(()),
         }
     }
@@ -688,19 +805,26 @@ impl<H: Host> Machine<'_, '_, H> {
             0x80 => {
                 let v = self.input.byte()?;
                 if v > 5 {
-                    return Err(Fault::unsupported(format!("pickle protocol {v} (protocols 0 to 5 are known)")));
+                    return Err(Fault::unsupported(format!(
+                        "pickle protocol {v} (protocols 0 to 5 are known)"
+                    )));
                 }
             }
             0x95 => {
                 let n = u64::from_le_bytes(self.input.array()?);
                 if n > self.input.remaining() as u64 {
-                    return Err(Fault::invalid(format!("frame of {n} bytes runs past the end of the pickle")));
+                    return Err(Fault::invalid(format!(
+                        "frame of {n} bytes runs past the end of the pickle"
+                    )));
                 }
             }
             b'.' => return self.pop().map(Some),
             b'(' => {
                 if self.marks.len() >= self.limits.max_marks {
-                    return Err(Fault::refused(format!("more than {} open marks (resource limit)", self.limits.max_marks)));
+                    return Err(Fault::refused(format!(
+                        "more than {} open marks (resource limit)",
+                        self.limits.max_marks
+                    )));
                 }
                 self.marks.push(self.stack.len());
             }
@@ -736,7 +860,9 @@ impl<H: Host> Machine<'_, '_, H> {
                 let v = match t {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
-                    _ => Value::Int(t.parse::<i64>().map_err(|_| Fault::invalid(format!("'{}' is not a valid INT", clip(t))))?),
+                    _ => Value::Int(t.parse::<i64>().map_err(|_| {
+                        Fault::invalid(format!("'{}' is not a valid INT", clip(t)))
+                    })?),
                 };
                 self.push(v)?;
             }
@@ -745,11 +871,18 @@ impl<H: Host> Machine<'_, '_, H> {
                 let t = t.strip_suffix('L').unwrap_or(t);
                 match t.parse::<i64>() {
                     Ok(i) => self.push(Value::Int(i))?,
-                    Err(_) if !t.is_empty() && t.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) => {
+                    Err(_)
+                        if !t.is_empty()
+                            && t.trim_start_matches('-')
+                                .bytes()
+                                .all(|b| b.is_ascii_digit()) =>
+                    {
                         let s = format!("<integer {}>", clip(t));
                         self.alloc_push(Obj::BigInt(s))?
                     }
-                    Err(_) => return Err(Fault::invalid(format!("'{}' is not a valid LONG", clip(t)))),
+                    Err(_) => {
+                        return Err(Fault::invalid(format!("'{}' is not a valid LONG", clip(t))))
+                    }
                 }
             }
             0x8a => {
@@ -772,7 +905,9 @@ impl<H: Host> Machine<'_, '_, H> {
             }
             b'F' => {
                 let t = self.text()?.trim();
-                let f = t.parse::<f64>().map_err(|_| Fault::invalid(format!("'{}' is not a valid FLOAT", clip(t))))?;
+                let f = t
+                    .parse::<f64>()
+                    .map_err(|_| Fault::invalid(format!("'{}' is not a valid FLOAT", clip(t))))?;
                 self.push(Value::Float(f))?;
             }
             // Strings and bytes.
@@ -835,7 +970,9 @@ impl<H: Host> Machine<'_, '_, H> {
                 self.alloc_push(Obj::Bytes(b.to_vec()))?;
             }
             0x97 | 0x98 => {
-                return Err(Fault::unsupported("out-of-band pickle buffers (protocol 5) cannot appear in a file"))
+                return Err(Fault::unsupported(
+                    "out-of-band pickle buffers (protocol 5) cannot appear in a file",
+                ))
             }
             // Constants.
             b'N' => self.push(Value::None)?,
@@ -979,7 +1116,9 @@ impl<H: Host> Machine<'_, '_, H> {
             }
             b'P' => {
                 let line = self.input.line(self.limits.max_line)?;
-                let s = std::str::from_utf8(line).map_err(|_| Fault::invalid("PERSID is not valid text"))?.to_owned();
+                let s = std::str::from_utf8(line)
+                    .map_err(|_| Fault::invalid("PERSID is not valid text"))?
+                    .to_owned();
                 let pid = self.heap.alloc(Obj::Str(s))?;
                 let v = self.host.persistent_load(&mut self.heap, pid)?;
                 self.push(v)?;
@@ -1132,10 +1271,16 @@ fn raw_unicode_escape(line: &[u8]) -> Result<String, Fault> {
         let c = line[i];
         if c == b'\\' && matches!(line.get(i + 1), Some(b'u') | Some(b'U')) {
             let n = if line[i + 1] == b'u' { 4 } else { 8 };
-            let hex = line.get(i + 2..i + 2 + n).ok_or_else(|| Fault::invalid("truncated \\u escape in UNICODE"))?;
-            let hex = std::str::from_utf8(hex).map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
-            let cp = u32::from_str_radix(hex, 16).map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
-            let ch = char::from_u32(cp).ok_or_else(|| Fault::invalid(format!("UNICODE escape U+{cp:X} is not a character")))?;
+            let hex = line
+                .get(i + 2..i + 2 + n)
+                .ok_or_else(|| Fault::invalid("truncated \\u escape in UNICODE"))?;
+            let hex = std::str::from_utf8(hex)
+                .map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
+            let cp = u32::from_str_radix(hex, 16)
+                .map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
+            let ch = char::from_u32(cp).ok_or_else(|| {
+                Fault::invalid(format!("UNICODE escape U+{cp:X} is not a character"))
+            })?;
             out.push(ch);
             i += 2 + n;
         } else {
@@ -1155,9 +1300,18 @@ mod tests {
     impl Host for Nothing {
         type Ext = ();
         fn global(&mut self, module: &str, name: &str) -> Result<(), Fault> {
-            Err(Fault::refused(format!("global '{module}.{name}' is not allowed")))
+            Err(Fault::refused(format!(
+                "global '{module}.{name}' is not allowed"
+            )))
         }
-        fn call(&mut self, _: &mut Heap<()>, _: Value, _: Value, _: Value, _: CallKind) -> Result<Value, Fault> {
+        fn call(
+            &mut self,
+            _: &mut Heap<()>,
+            _: Value,
+            _: Value,
+            _: Value,
+            _: CallKind,
+        ) -> Result<Value, Fault> {
             Err(Fault::refused("no calls"))
         }
         fn persistent_load(&mut self, _: &mut Heap<()>, _: Value) -> Result<Value, Fault> {
@@ -1175,17 +1329,35 @@ mod tests {
     #[test]
     fn scalars_and_containers() {
         // {'a': [1, -2, 3.5, None, True], 'b': (b'xy', 'é')} in protocol 4 style.
-        let mut p = vec![0x80, 4, b'}', 0x94, 0x8c, 1, b'a', b']', b'(', b'K', 1, b'J'];
+        let mut p = vec![
+            0x80, 4, b'}', 0x94, 0x8c, 1, b'a', b']', b'(', b'K', 1, b'J',
+        ];
         p.extend_from_slice(&(-2i32).to_le_bytes());
         p.push(b'G');
         p.extend_from_slice(&3.5f64.to_be_bytes());
-        p.extend_from_slice(&[b'N', 0x88, b'e', b's', 0x8c, 1, b'b', b'C', 2, b'x', b'y', 0x8c, 2, 0xc3, 0xa9, 0x86, b's', b'.']);
+        p.extend_from_slice(&[
+            b'N', 0x88, b'e', b's', 0x8c, 1, b'b', b'C', 2, b'x', b'y', 0x8c, 2, 0xc3, 0xa9, 0x86,
+            b's', b'.',
+        ]);
         let u = run0(&p).unwrap();
-        let Some(Obj::Dict(d)) = u.heap.get(u.value) else { panic!() };
+        let Some(Obj::Dict(d)) = u.heap.get(u.value) else {
+            panic!()
+        };
         assert_eq!(d.len(), 2);
         assert_eq!(u.heap.str(d[0].0), Some("a"));
-        let Some(Obj::List(l)) = u.heap.get(d[0].1) else { panic!() };
-        assert_eq!(l, &[Value::Int(1), Value::Int(-2), Value::Float(3.5), Value::None, Value::Bool(true)]);
+        let Some(Obj::List(l)) = u.heap.get(d[0].1) else {
+            panic!()
+        };
+        assert_eq!(
+            l,
+            &[
+                Value::Int(1),
+                Value::Int(-2),
+                Value::Float(3.5),
+                Value::None,
+                Value::Bool(true)
+            ]
+        );
         let t = u.heap.tuple(d[1].1).unwrap();
         assert!(matches!(u.heap.get(t[0]), Some(Obj::Bytes(b)) if b == b"xy"));
         assert_eq!(u.heap.str(t[1]), Some("é"));
@@ -1195,7 +1367,9 @@ mod tests {
     fn protocol0_text_opcodes() {
         let p = b"(lp0\nI12\naL-7L\naF2.5\naS'a\\'b\\x41'\np1\naVx\\u00e9\nag1\na.";
         let u = run0(p).unwrap();
-        let Some(Obj::List(l)) = u.heap.get(u.value) else { panic!() };
+        let Some(Obj::List(l)) = u.heap.get(u.value) else {
+            panic!()
+        };
         assert_eq!(l[0], Value::Int(12));
         assert_eq!(l[1], Value::Int(-7));
         assert_eq!(l[2], Value::Float(2.5));
@@ -1208,9 +1382,15 @@ mod tests {
     fn longs() {
         assert_eq!(int_from_le(&[0xff]), Some(-1));
         assert_eq!(int_from_le(&[0x00, 0x01]), Some(256));
-        assert_eq!(int_from_le(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), Some(i64::MAX));
+        assert_eq!(
+            int_from_le(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            Some(i64::MAX)
+        );
         assert_eq!(int_from_le(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]), None);
-        assert_eq!(int_from_le(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0xff]), Some(i64::MIN));
+        assert_eq!(
+            int_from_le(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0xff]),
+            Some(i64::MIN)
+        );
     }
 
     #[test]
@@ -1221,7 +1401,11 @@ mod tests {
         assert_eq!(e.opcode, Some("GLOBAL"));
         let e = run0(b"c__builtin__\neval\n.").err().unwrap();
         assert!(e.message.contains("builtins.eval"), "{e}");
-        let e = run0(&[0x80, 4, 0x8c, 2, b'o', b's', 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x93, b'.']).err().unwrap();
+        let e = run0(&[
+            0x80, 4, 0x8c, 2, b'o', b's', 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x93, b'.',
+        ])
+        .err()
+        .unwrap();
         assert!(e.message.contains("os.system"));
         assert_eq!(e.opcode, Some("STACK_GLOBAL"));
     }

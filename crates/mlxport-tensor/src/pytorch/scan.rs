@@ -91,7 +91,12 @@ pub fn scan_pickle(data: &[u8]) -> PickleScan {
         }
     }
     let verdict = verdict_of(&host.globals, error.is_some());
-    PickleScan { globals: host.globals, verdict, pickles, error }
+    PickleScan {
+        globals: host.globals,
+        verdict,
+        pickles,
+        error,
+    }
 }
 
 fn verdict_of(globals: &[(String, String)], broken: bool) -> Verdict {
@@ -128,7 +133,9 @@ enum Opaque {
 
 impl Recorder {
     fn note(&mut self, module: &str, name: &str) {
-        if !self.globals.iter().any(|(m, n)| m == module && n == name) && self.globals.len() < 10_000 {
+        if !self.globals.iter().any(|(m, n)| m == module && n == name)
+            && self.globals.len() < 10_000
+        {
             self.globals.push((module.to_owned(), name.to_owned()));
         }
     }
@@ -144,11 +151,21 @@ impl Host for Recorder {
         self.note("copyreg", &format!("extension_code_{code}"));
         Ok(Opaque::Global)
     }
-    fn call(&mut self, heap: &mut Heap<Opaque>, _: Value, _: Value, _: Value, _: CallKind) -> Result<Value, Fault> {
+    fn call(
+        &mut self,
+        heap: &mut Heap<Opaque>,
+        _: Value,
+        _: Value,
+        _: Value,
+        _: CallKind,
+    ) -> Result<Value, Fault> {
         heap.alloc(Obj::Ext(Opaque::Result))
     }
     fn persistent_load(&mut self, heap: &mut Heap<Opaque>, _: Value) -> Result<Value, Fault> {
         heap.alloc(Obj::Ext(Opaque::Result))
+    }
+    fn add_items(&mut self, _: &mut Heap<Opaque>, _: Value, _: Vec<Value>) -> Result<(), Fault> {
+        Ok(())
     }
     fn build(&mut self, _: &mut Heap<Opaque>, _: Value, _: Value) -> Result<(), Fault> {
         Ok(())
@@ -203,7 +220,9 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let limits = Limits::default();
     let mut head = Vec::new();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    file.take(limits.max_input as u64).read_to_end(&mut head).map_err(|e| Error::io(path, "read", e))?;
+    file.take(limits.max_input as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, "read", e))?;
     if has_zip_signature(&head) {
         drop(head);
         return scan_zip(path, &limits);
@@ -213,7 +232,15 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     }
     let scan = scan_pickle(&head);
     let verdict = scan.verdict.clone();
-    Ok(FileScan { path: path.to_path_buf(), kind: FileKind::Pickle, members: vec![MemberScan { member: String::new(), scan }], verdict })
+    Ok(FileScan {
+        path: path.to_path_buf(),
+        kind: FileKind::Pickle,
+        members: vec![MemberScan {
+            member: String::new(),
+            scan,
+        }],
+        verdict,
+    })
 }
 
 fn scan_zip(path: &Path, limits: &Limits) -> Result<FileScan> {
@@ -234,11 +261,28 @@ fn scan_zip(path: &Path, limits: &Limits) -> Result<FileScan> {
                 error: Some(e.to_string()),
             },
         };
-        members.push(MemberScan { member: m.name.clone(), scan });
+        members.push(MemberScan {
+            member: m.name.clone(),
+            scan,
+        });
     }
-    let verdict = members.iter().map(|m| &m.scan.verdict).max_by_key(|v| v.rank()).cloned().unwrap_or(Verdict::TensorOnly);
-    let kind = if torch { FileKind::TorchZip } else { FileKind::Zip };
-    Ok(FileScan { path: path.to_path_buf(), kind, members, verdict })
+    let verdict = members
+        .iter()
+        .map(|m| &m.scan.verdict)
+        .max_by_key(|v| v.rank())
+        .cloned()
+        .unwrap_or(Verdict::TensorOnly);
+    let kind = if torch {
+        FileKind::TorchZip
+    } else {
+        FileKind::Zip
+    };
+    Ok(FileScan {
+        path: path.to_path_buf(),
+        kind,
+        members,
+        verdict,
+    })
 }
 
 #[cfg(test)]
@@ -249,8 +293,8 @@ mod tests {
     fn stack_global_through_memo_is_named() {
         // 'os' and 'system' memoized, fetched back, then STACK_GLOBAL + call.
         let p = [
-            0x80, 4, 0x8c, 2, b'o', b's', 0x94, 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x94, b'0', b'0', b'h', 0, b'h', 1,
-            0x93, 0x8c, 1, b'x', 0x85, b'R', b'.',
+            0x80, 4, 0x8c, 2, b'o', b's', 0x94, 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x94,
+            b'0', b'0', b'h', 0, b'h', 1, 0x93, 0x8c, 1, b'x', 0x85, b'R', b'.',
         ];
         let s = scan_pickle(&p);
         assert_eq!(s.globals, vec![("os".to_owned(), "system".to_owned())]);

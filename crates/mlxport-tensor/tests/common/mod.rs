@@ -10,7 +10,11 @@ use std::process::Command;
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The reference Python interpreter: `$MLXPORT_PYTHON`, else the project's
@@ -24,7 +28,10 @@ pub fn python() -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
+        panic!(
+            "reference Python environment missing at {} (run scripts/python-env.sh)",
+            p.display()
+        );
     }
     eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
     None
@@ -42,7 +49,12 @@ pub fn run_py(py: &Path, code: &str, args: &[&str]) -> String {
         .output()
         .expect("spawn python");
     if !out.status.success() {
-        panic!("python failed ({}):\n{}\n--- stderr ---\n{}", out.status, code, String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "python failed ({}):\n{}\n--- stderr ---\n{}",
+            out.status,
+            code,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
