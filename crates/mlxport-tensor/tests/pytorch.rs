@@ -169,6 +169,12 @@ sd["scalar"] = torch.tensor(3.25)
 sd["empty"] = torch.zeros(0, 4)
 sd["expanded"] = torch.arange(3.0).expand(4, 3)
 sd["nested"] = {"a": torch.ones(2), "b": {"c": torch.tensor([1, 2])}, "step": 7, "name": "x"}
+attr = torch.randn(2)
+attr.note = 1
+sd["attr"] = attr
+sd["meta_size"] = torch.Size([2, 3])
+sd["meta_bytes"] = b"abc"
+sd["meta_set"] = {1, 2}
 torch.save(sd, ckpt)
 dump(ckpt, refdir)
 torch.save({"state_dict": {"w": torch.randn(2, 2), "v": torch.randn(3).half()}, "epoch": 3,
@@ -243,6 +249,13 @@ dump(wrapped, refdir2)
         meta.contains(&("nested.name".into(), "\"x\"".into())),
         "{meta:?}"
     );
+    for (k, v) in [
+        ("meta_size.1", "3"),
+        ("meta_bytes", "<3 bytes>"),
+        ("meta_set", "<set of 2 items>"),
+    ] {
+        assert!(meta.contains(&(k.into(), v.into())), "{k}: {meta:?}");
+    }
     // f32 decoding through the trait agrees with the raw bytes.
     let v = f.read_f32("stepped").unwrap();
     assert_eq!(

@@ -79,7 +79,6 @@ impl Archive {
         })?;
         let file_len = map.len() as u64;
         let mut members = Vec::with_capacity(zip.len());
-        let mut cd_start = u64::MAX;
         for index in 0..zip.len() {
             let f = zip.by_index_raw(index).map_err(|e| {
                 Error::invalid(
@@ -114,7 +113,6 @@ impl Archive {
                 stored,
                 crc32: f.crc32(),
             };
-            cd_start = cd_start.min(f.central_header_start());
             let end = m.data_start.checked_add(m.compressed_size);
             if end.is_none_or(|e| e > file_len) {
                 return Err(Error::invalid(
@@ -149,7 +147,7 @@ impl Archive {
             }
             members.push(m);
         }
-        let records = count_central_records(&map, cd_start);
+        let records = count_central_records(&map, zip.central_directory_start());
         if records > members.len() {
             return Err(Error::refused(
                 path,

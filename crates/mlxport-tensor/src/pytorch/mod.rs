@@ -303,10 +303,12 @@ fn gather(view: &View, storage: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let run_bytes = (run * isz) as usize;
     let mut idx = vec![0u64; outer];
     loop {
-        let mut elem = view.offset;
-        for d in 0..outer {
-            elem += idx[d] * view.stride[d];
-        }
+        let elem = view.offset
+            + idx
+                .iter()
+                .zip(&view.stride)
+                .map(|(i, st)| i * st)
+                .sum::<u64>();
         let s = (elem * isz) as usize;
         let chunk = s
             .checked_add(run_bytes)

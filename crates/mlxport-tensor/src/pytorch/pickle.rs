@@ -44,11 +44,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_input: 64 << 20,
-            max_stack: 1 << 20,
+            max_stack: 1 << 18,
             max_marks: 1 << 20,
-            max_memo: 2 << 20,
-            max_objects: 2 << 20,
-            max_items: 4 << 20,
+            max_memo: 1 << 20,
+            max_objects: 1 << 20,
+            max_items: 2 << 20,
             max_depth: 1000,
             max_line: 64 << 10,
         }
@@ -416,7 +416,7 @@ pub fn run<H: Host>(
         heap: Heap::new(*limits),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
         limits: *limits,
         input: Input { data, pos: start },
     };
@@ -604,9 +604,48 @@ struct Machine<'a, 'h, H: Host> {
     heap: Heap<H::Ext>,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u32, Value>,
+    memo: Memo,
     limits: Limits,
     input: Input<'a>,
+}
+
+/// The memo: dense for the sequential indices picklers write, a map for
+/// any others.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Value>>,
+    sparse: HashMap<u32, Value>,
+    len: usize,
+}
+
+impl Memo {
+    fn get(&self, key: u32) -> Option<Value> {
+        match self.dense.get(key as usize) {
+            Some(v) => *v,
+            None => self.sparse.get(&key).copied(),
+        }
+    }
+
+    fn put(&mut self, key: u32, v: Value, max: usize) -> Result<(), Fault> {
+        let k = key as usize;
+        let fresh = self.get(key).is_none();
+        if fresh && self.len >= max {
+            return Err(Fault::refused(format!(
+                "memo holds more than {max} entries (resource limit)"
+            )));
+        }
+        if k < self.dense.len() {
+            self.dense[k] = Some(v);
+        } else if k == self.dense.len() && !self.sparse.contains_key(&key) {
+            self.dense.push(Some(v));
+        } else {
+            self.sparse.insert(key, v);
+        }
+        if fresh {
+            self.len += 1;
+        }
+        Ok(())
+    }
 }
 
 impl<H: Host> Machine<'_, '_, H> {
@@ -677,20 +716,13 @@ impl<H: Host> Machine<'_, '_, H> {
         let key = u32::try_from(key)
             .map_err(|_| Fault::refused(format!("memo index {key} is too large")))?;
         let v = self.top()?;
-        if !self.memo.contains_key(&key) && self.memo.len() >= self.limits.max_memo {
-            return Err(Fault::refused(format!(
-                "memo holds more than {} entries (resource limit)",
-                self.limits.max_memo
-            )));
-        }
-        self.memo.insert(key, v);
-        Ok(())
+        self.memo.put(key, v, self.limits.max_memo)
     }
 
     fn memo_get(&mut self, key: u64) -> Result<(), Fault> {
         let v = u32::try_from(key)
             .ok()
-            .and_then(|k| self.memo.get(&k).copied())
+            .and_then(|k| self.memo.get(k))
             .ok_or_else(|| Fault::invalid(format!("memo has no entry {key}")))?;
         self.push(v)
     }
@@ -765,7 +797,7 @@ impl<H: Host> Machine<'_, '_, H> {
     }
 
     fn set_items(&mut self, target: Value, items: Vec<Value>) -> Result<(), Fault> {
-        if items.len() % 2 != 0 {
+        if items.len() & 1 != 0 {
             return Err(Fault::invalid(
                 "dict items come in key/value pairs but an odd number was given",
             ));
@@ -1145,7 +1177,7 @@ impl<H: Host> Machine<'_, '_, H> {
                 self.memo_put(i as u64)?;
             }
             0x94 => {
-                let i = self.memo.len() as u64;
+                let i = self.memo.len as u64;
                 self.memo_put(i)?;
             }
             b'g' => {
