@@ -283,7 +283,20 @@ fn allowed(module: &str, name: &str) -> Option<Allowed> {
 }
 
 /// Whether `module.name` is a known code-execution, import or I/O primitive.
+/// A dotted name (which protocol 4 resolves attribute by attribute, so
+/// `torch` + `serialization.os.system` reaches `os.system`) is dangerous if
+/// any step through it is.
 pub fn is_dangerous(module: &str, name: &str) -> bool {
+    if name.contains('.') {
+        let path = format!("{module}.{name}");
+        let parts: Vec<&str> = path.split('.').collect();
+        return (1..parts.len()).any(|i| is_dangerous(&parts[..i].join("."), parts[i]))
+            || parts.iter().skip(1).any(|p| {
+                p.starts_with("__")
+                    || DANGEROUS_BUILTINS.contains(p)
+                    || DANGEROUS_MODULES.contains(p)
+            });
+    }
     if module == "builtins" {
         return DANGEROUS_BUILTINS.contains(&name) || name.starts_with("__");
     }

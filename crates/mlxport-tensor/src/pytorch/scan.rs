@@ -214,6 +214,42 @@ impl FileScan {
     }
 }
 
+/// A short human-readable report: the verdict, then one line per pickle.
+impl std::fmt::Display for FileScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            FileKind::TorchZip => "PyTorch zip",
+            FileKind::Zip => "zip",
+            FileKind::Pickle => "bare pickle",
+        };
+        writeln!(f, "{} ({kind}): {}", self.path.display(), self.verdict)?;
+        for m in &self.members {
+            let name = if m.member.is_empty() {
+                "(pickle)"
+            } else {
+                m.member.as_str()
+            };
+            let globals: Vec<String> = m
+                .scan
+                .globals
+                .iter()
+                .map(|(a, b)| full_name(a, b))
+                .collect();
+            write!(
+                f,
+                "  {name}: {}; globals: {}",
+                m.scan.verdict,
+                globals.join(", ")
+            )?;
+            if let Some(e) = &m.scan.error {
+                write!(f, "; stopped: {e}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// Scan a file: every `.pkl` member of a zip (a torch checkpoint's
 /// `data.pkl` and any other), or a bare pickle file.
 pub fn scan_file(path: &Path) -> Result<FileScan> {
