@@ -600,3 +600,43 @@ fn hostile_archives_are_rejected() {
     checkpoint(&p, &pkl, &FOUR_F32[..8]);
     assert_rejected(&p, TorchFile::open, "holds only 8 bytes");
 }
+
+#[test]
+fn mutated_pickles_never_panic() {
+    // Every byte of a valid two-tensor pickle replaced by a few values, and
+    // every prefix: each must open or fail cleanly (no panic, no hang).
+    use mlxport_tensor::TensorSource;
+    let dir = common::tempdir();
+    let p = case(dir.path(), "mutated.pt");
+    let good = state_dict_pickle(&[
+        Entry::default(),
+        Entry {
+            name: "v",
+            offset: 1,
+            size: &[3],
+            ..Entry::default()
+        },
+    ]);
+    let mut variants: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+    for i in 0..good.len() {
+        for v in [0x00u8, 0x01, 0x7f, 0x80, 0xff, b'(', b'R', b'h', b'0'] {
+            let mut m = good.clone();
+            m[i] = v;
+            variants.push(m);
+        }
+    }
+    let start = std::time::Instant::now();
+    for pkl in variants {
+        checkpoint(&p, &pkl, &FOUR_F32);
+        let res = std::panic::catch_unwind(|| {
+            if let Ok(f) = TorchFile::open(&p) {
+                for t in f.tensors().to_vec() {
+                    let _ = f.raw(&t.name);
+                    let _ = f.read_f32(&t.name);
+                }
+            }
+        });
+        assert!(res.is_ok(), "panic on pickle {pkl:?}");
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}
