@@ -123,3 +123,73 @@ fn invalid_input_exits_2_naming_the_file() {
     let out = run(bin().args(["tensors", "--no-such-flag"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_format_through_the_binary_matches_its_reference_library() {
+    let Some(p) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // Each file holds the same two tensors, written by the format's own library.
+    py(
+        &p,
+        r#"
+import sys, numpy as np, torch, gguf
+from safetensors.numpy import save_file
+d = sys.argv[1]
+a = np.arange(12, dtype=np.float32).reshape(3, 4) - 5.5
+b = np.array([7, -3, 11], dtype=np.int64)
+save_file({"a": a, "b": b}, d + "/m.safetensors")
+np.savez_compressed(d + "/m.npz", a=a, b=b)
+np.save(d + "/a.npy", a)
+torch.save({"a": torch.from_numpy(a), "b": torch.from_numpy(b)}, d + "/m.pt")
+w = gguf.GGUFWriter(d + "/m.gguf", "llama")
+w.add_tensor("a", a)
+w.add_tensor("b", b.astype(np.int32))
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+"#,
+        &[d],
+    );
+    for (file, n) in [("m.safetensors", 2), ("m.npz", 2), ("a.npy", 1), ("m.pt", 2), ("m.gguf", 2)] {
+        let out = run(bin().args(["tensors", "--stats", "--json"]).arg(dir.path().join(file)));
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = v["tensors"].as_array().unwrap();
+        assert_eq!(rows.len(), n, "{file}");
+        let a = rows.iter().find(|r| r["name"] == "a").unwrap();
+        assert_eq!(a["shape"], serde_json::json!([3, 4]), "{file}");
+        assert_eq!(a["dtype"], "F32", "{file}");
+        assert_eq!(a["stats"]["min"], -5.5, "{file}");
+        assert_eq!(a["stats"]["max"], 5.5, "{file}");
+        assert_eq!(a["stats"]["mean"], 0.0, "{file}");
+        if n == 2 {
+            let b = rows.iter().find(|r| r["name"] == "b").unwrap();
+            assert_eq!(b["stats"]["min"], -3.0, "{file}");
+            assert_eq!(b["stats"]["max"], 11.0, "{file}");
+        }
+    }
+}
+
+#[test]
+fn malicious_checkpoint_is_refused_and_never_runs() {
+    let Some(p) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("PWNED");
+    let ckpt = dir.path().join("evil.bin");
+    py(
+        &p,
+        r#"
+import sys, os, torch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+torch.save({"w": torch.zeros(2), "x": Evil()}, sys.argv[1])
+"#,
+        &[ckpt.to_str().unwrap(), marker.to_str().unwrap()],
+    );
+    assert!(!marker.exists());
+    let out = run(bin().arg("tensors").arg(&ckpt));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("evil.bin") && err.contains("system"), "{err}");
+    assert!(!marker.exists(), "the payload ran");
+}
