@@ -8,4 +8,5 @@
 
 pub mod digest;
 pub mod json;
+pub mod routing;
 pub mod walk;
