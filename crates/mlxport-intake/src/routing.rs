@@ -223,10 +223,8 @@ impl RoutingInput {
             self.architectures.extend(archs.iter().filter_map(Value::as_str).map(str::to_string));
         }
         if self.text_model_type.is_none() {
-            self.text_model_type = TEXT_CONFIG_KEYS
-                .iter()
-                .find_map(|k| obj.get(*k)?.get("model_type")?.as_str())
-                .map(str::to_string);
+            self.text_model_type =
+                TEXT_CONFIG_KEYS.iter().find_map(|k| obj.get(*k)?.get("model_type")?.as_str()).map(str::to_string);
         }
         let mut path = String::new();
         collect_keys(config, &mut path, 0, &mut self.config_keys);
@@ -301,10 +299,11 @@ struct Item {
 /// the number of tensor names and config keys.
 pub fn route(input: &RoutingInput) -> Routing {
     let k = kb();
-    let mut items: Vec<Item> = Vec::new();
     let mut notes = Vec::new();
-    collect_exact(k, input, &mut items, &mut notes);
-    collect_patterns(k, input, &mut items);
+    let mut c = Collector { k, items: Vec::new() };
+    collect_exact(&mut c, input, &mut notes);
+    collect_patterns(&mut c, input);
+    let items = c.items;
 
     // Per-family score: the sum over signal kinds, each kind capped.
     let nf = k.families.len();
@@ -367,11 +366,7 @@ pub fn route(input: &RoutingInput) -> Routing {
             } else {
                 ambiguous = true;
                 for o in std::iter::once(top).chain(clash) {
-                    conflicts.push(format!(
-                        "{} says {}",
-                        describe_decisive(&items, o),
-                        k.families[o].id
-                    ));
+                    conflicts.push(format!("{} says {}", describe_decisive(&items, o), k.families[o].id));
                 }
             }
         }
@@ -415,17 +410,23 @@ pub fn route(input: &RoutingInput) -> Routing {
         if let Some(pr) = profile {
             secondary.extend(pr.secondary.iter().filter_map(|s| k.family_idx.get(s).copied()));
         }
-        for f in 0..nf {
-            if f != p && score[f] >= THRESHOLD && compatible(p, f) && !secondary.contains(&f) {
+        for (f, &sc) in score.iter().enumerate() {
+            if f != p && sc >= THRESHOLD && compatible(p, f) && !secondary.contains(&f) {
                 secondary.push(f);
             }
         }
         // Combination profile when no identity profile matched.
         if profile.is_none() {
-            profile = k.profiles.iter().find(|pr| {
-                pr.when_families.first() == Some(&k.families[p].id)
-                    && pr.when_families[1..].iter().all(|w| secondary.iter().any(|&s| &k.families[s].id == w))
-            });
+            // The most specific matching combination wins; ties go to file order.
+            let mut best: Option<&Profile> = None;
+            for pr in &k.profiles {
+                let hit = pr.when_families.first() == Some(&k.families[p].id)
+                    && pr.when_families[1..].iter().all(|w| secondary.iter().any(|&s| &k.families[s].id == w));
+                if hit && best.is_none_or(|b| pr.when_families.len() > b.when_families.len()) {
+                    best = Some(pr);
+                }
+            }
+            profile = best;
         }
         for f in 0..nf {
             if f == p || secondary.contains(&f) {
@@ -486,7 +487,9 @@ pub fn route(input: &RoutingInput) -> Routing {
         }
     }
     let mut evidence: Vec<Evidence> = items.into_iter().map(|it| it.ev).collect();
-    evidence.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| a.signal.cmp(&b.signal)).then_with(|| a.value.cmp(&b.value)));
+    evidence.sort_by(|a, b| {
+        b.weight.cmp(&a.weight).then_with(|| a.signal.cmp(&b.signal)).then_with(|| a.value.cmp(&b.value))
+    });
 
     Routing {
         family: primary.map(|p| k.families[p].id.clone()),
@@ -512,45 +515,55 @@ fn describe_decisive(items: &[Item], fam: usize) -> String {
     v.join(" and ")
 }
 
-fn push(items: &mut Vec<Item>, k: &Kb, kind: Kind, signal: &str, value: &str, fam: usize, weight: u32, trait_idx: Option<usize>) {
-    items.push(Item {
-        kind,
-        fam,
-        trait_idx,
-        ev: Evidence {
-            signal: signal.to_string(),
-            value: value.to_string(),
-            family: k.families[fam].id.clone(),
-            weight,
-            trait_id: trait_idx.map(|t| k.traits[t].id.clone()),
-            decisive: kind.decisive(),
-        },
-    });
+/// Gathers evidence items.
+struct Collector<'k> {
+    k: &'k Kb,
+    items: Vec<Item>,
+}
+
+impl Collector<'_> {
+    fn add(&mut self, kind: Kind, signal: &str, value: &str, fam: usize, weight: u32, trait_idx: Option<usize>) {
+        let k = self.k;
+        self.items.push(Item {
+            kind,
+            fam,
+            trait_idx,
+            ev: Evidence {
+                signal: signal.to_string(),
+                value: value.to_string(),
+                family: k.families[fam].id.clone(),
+                weight,
+                trait_id: trait_idx.map(|t| k.traits[t].id.clone()),
+                decisive: kind.decisive(),
+            },
+        });
+    }
 }
 
 /// Exact lookups: model types, GGUF, class names, diffusers, library.
-fn collect_exact(k: &Kb, input: &RoutingInput, items: &mut Vec<Item>, notes: &mut Vec<String>) {
+fn collect_exact(c: &mut Collector, input: &RoutingInput, notes: &mut Vec<String>) {
+    let k = c.k;
     if let Some(mt) = input.model_type.as_deref() {
         match k.by_model_type.get(mt) {
-            Some(&f) => push(items, k, Kind::ModelType, "model_type", mt, f, Kind::ModelType.cap(), None),
+            Some(&f) => c.add(Kind::ModelType, "model_type", mt, f, Kind::ModelType.cap(), None),
             None => notes.push(format!("model_type {mt:?} is not a known model type")),
         }
     }
     if let Some(mt) = input.text_model_type.as_deref() {
         match k.by_model_type.get(mt) {
-            Some(&f) => push(items, k, Kind::TextModelType, "text_config.model_type", mt, f, MEDIUM, None),
+            Some(&f) => c.add(Kind::TextModelType, "text_config.model_type", mt, f, MEDIUM, None),
             None => notes.push(format!("text_config.model_type {mt:?} is not a known model type")),
         }
     }
     if let Some(g) = input.gguf_architecture.as_deref() {
         match k.by_gguf.get(g) {
-            Some(&f) => push(items, k, Kind::Gguf, "gguf.general.architecture", g, f, Kind::Gguf.cap(), None),
+            Some(&f) => c.add(Kind::Gguf, "gguf.general.architecture", g, f, Kind::Gguf.cap(), None),
             None => notes.push(format!("GGUF general.architecture {g:?} is not a known architecture")),
         }
     }
     for a in dedup(&input.architectures) {
         if let Some(&f) = k.by_architecture.get(a) {
-            push(items, k, Kind::Architecture, "architectures", a, f, Kind::Architecture.cap(), None);
+            c.add(Kind::Architecture, "architectures", a, f, Kind::Architecture.cap(), None);
             continue;
         }
         let toks = tokens::class_tokens(a);
@@ -560,7 +573,7 @@ fn collect_exact(k: &Kb, input: &RoutingInput, items: &mut Vec<Item>, notes: &mu
                 any = true;
                 let value = format!("{a} (tokens {:?})", hint.tokens.join(" "));
                 for &f in &hint.families {
-                    push(items, k, Kind::ClassToken, "architectures.tokens", &value, f, WEAK, None);
+                    c.add(Kind::ClassToken, "architectures.tokens", &value, f, WEAK, None);
                 }
             }
         }
@@ -568,20 +581,20 @@ fn collect_exact(k: &Kb, input: &RoutingInput, items: &mut Vec<Item>, notes: &mu
             notes.push(format!("architectures entry {a:?} is not a known class"));
         }
     }
-    for c in dedup(&input.diffusers_classes) {
-        match k.by_diffusers.get(c) {
-            Some(&f) => push(items, k, Kind::Diffusers, "diffusers._class_name", c, f, Kind::Diffusers.cap(), None),
-            None => notes.push(format!("diffusers class {c:?} is not known")),
+    for class in dedup(&input.diffusers_classes) {
+        match k.by_diffusers.get(class) {
+            Some(&f) => c.add(Kind::Diffusers, "diffusers._class_name", class, f, Kind::Diffusers.cap(), None),
+            None => notes.push(format!("diffusers class {class:?} is not known")),
         }
     }
     if let Some(lib) = input.library_name.as_deref() {
         if let Some(&f) = k.by_library.get(lib) {
-            push(items, k, Kind::Library, "library_name", lib, f, 4, None);
+            c.add(Kind::Library, "library_name", lib, f, 4, None);
         }
     }
     if input.sentence_transformers {
         if let Some(&f) = k.family_idx.get("encoder") {
-            push(items, k, Kind::Library, "sentence_transformers", "modules.json", f, 4, None);
+            c.add(Kind::Library, "sentence_transformers", "modules.json", f, 4, None);
         }
     }
 }
@@ -597,7 +610,8 @@ fn dedup(v: &[String]) -> Vec<&str> {
 }
 
 /// Trait patterns over config keys and tensor names.
-fn collect_patterns(k: &Kb, input: &RoutingInput, items: &mut Vec<Item>) {
+fn collect_patterns(c: &mut Collector, input: &RoutingInput) {
+    let k = c.k;
     let (mut segs, mut seen) = (Vec::new(), Vec::new());
 
     let mut cfg_first: Vec<Option<&str>> = vec![None; k.config_patterns.len()];
@@ -613,7 +627,7 @@ fn collect_patterns(k: &Kb, input: &RoutingInput, items: &mut Vec<Item>) {
             continue;
         };
         let w = if pat.strength == Strength::Medium { MEDIUM } else { WEAK };
-        push(items, k, Kind::Config, "config_key", key, fam, w, Some(pat.trait_idx));
+        c.add(Kind::Config, "config_key", key, fam, w, Some(pat.trait_idx));
     }
 
     let mut counts = vec![0usize; k.tensor_patterns.len()];
@@ -633,8 +647,9 @@ fn collect_patterns(k: &Kb, input: &RoutingInput, items: &mut Vec<Item>) {
             continue;
         };
         let w = if pat.strength == Strength::Medium { MEDIUM } else { WEAK };
-        let value = format!("{} ({n} tensor{}, e.g. {})", pat.text, if n == 1 { "" } else { "s" }, example[p].unwrap_or(""));
-        push(items, k, Kind::Tensor, "tensor_names", &value, fam, w, Some(pat.trait_idx));
+        let value =
+            format!("{} ({n} tensor{}, e.g. {})", pat.text, if n == 1 { "" } else { "s" }, example[p].unwrap_or(""));
+        c.add(Kind::Tensor, "tensor_names", &value, fam, w, Some(pat.trait_idx));
     }
 }
 
@@ -657,7 +672,8 @@ fn identity_profile<'k>(k: &'k Kb, input: &RoutingInput, detected: &[usize]) -> 
 }
 
 fn references(k: &Kb, input: &RoutingInput, primary: Option<usize>) -> References {
-    let gguf_mt = input.gguf_architecture.as_deref().and_then(|g| k.references.gguf_model_types.get(g)).map(String::as_str);
+    let gguf_mt =
+        input.gguf_architecture.as_deref().and_then(|g| k.references.gguf_model_types.get(g)).map(String::as_str);
     let candidates: Vec<&str> =
         [input.model_type.as_deref(), gguf_mt, input.text_model_type.as_deref()].into_iter().flatten().collect();
     References {

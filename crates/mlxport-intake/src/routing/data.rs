@@ -219,8 +219,7 @@ fn index(map: &mut HashMap<String, usize>, key: &str, fam: usize, what: &str) ->
 fn build() -> Result<Kb, String> {
     let ff: FamiliesFile = toml::from_str(FAMILIES_TOML).map_err(|e| format!("families.toml: {e}"))?;
     let pf: ProfilesFile = toml::from_str(PROFILES_TOML).map_err(|e| format!("profiles.toml: {e}"))?;
-    let references: ReferenceData =
-        toml::from_str(REFERENCES_TOML).map_err(|e| format!("references.toml: {e}"))?;
+    let references: ReferenceData = toml::from_str(REFERENCES_TOML).map_err(|e| format!("references.toml: {e}"))?;
     if ff.schema != 1 || pf.schema != 1 {
         return Err("unsupported routing data schema".into());
     }
