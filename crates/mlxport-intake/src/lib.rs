@@ -9,7 +9,13 @@
 pub mod configs;
 pub mod digest;
 pub mod fit;
+pub mod inspect;
 pub mod json;
 pub mod license;
+pub mod markdown;
 pub mod quant;
+pub mod risks;
+pub mod routing;
 pub mod walk;
+
+pub use inspect::{inspect, Inspection, Options};
