@@ -51,7 +51,7 @@ pub fn to_markdown(i: &Inspection) -> String {
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(o, "| verdict | **{verdict}** ({} blockers, {} warnings) |", i.blockers.len(), i.warnings.len());
     let family = i.routing.family.as_deref().unwrap_or(if i.routing.ambiguous { "ambiguous" } else { "unknown" });
-    let _ = writeln!(o, "| family | {family} (confidence {}) |", i.routing.confidence);
+    let _ = writeln!(o, "| family | {family} (confidence {}) |", i.routing.confidence.as_str());
     if let Some(p) = &i.routing.profile {
         let _ = writeln!(o, "| hybrid profile | {p} |");
     }
@@ -90,8 +90,8 @@ pub fn to_markdown(i: &Inspection) -> String {
         o,
         "| license | {} ({}); redistribution: **{}** |",
         i.license.spdx.as_deref().unwrap_or("unknown"),
-        i.license.class,
-        i.license.redistribution
+        i.license.class.as_str(),
+        i.license.redistribution.as_str()
     );
     let _ = writeln!(o, "| fingerprint | `{}` |", i.model.fingerprint);
     let _ = writeln!(o, "| files | {} ({}) |\n", i.model.files, human_bytes(i.model.bytes));

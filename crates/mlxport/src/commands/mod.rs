@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod inspect;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -8,6 +9,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }
 
