@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/python-env.sh .venv
 export MLXPORT_PYTHON="$PWD/.venv/bin/python"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
