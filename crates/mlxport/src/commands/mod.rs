@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod compare;
 mod inspect;
 mod tensors;
 
@@ -10,6 +11,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }
 
