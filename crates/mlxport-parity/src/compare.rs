@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::logits::{logit_pass, LogitReport};
-use crate::metrics::{exact_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
+use crate::metrics::{exact_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
 use crate::tolerance::{pow2_floor, Overrides, Rule, Tolerance};
 
 /// How names of A become names of B.
@@ -388,11 +388,20 @@ pub fn compare_pair(
     r.tolerance = tol.clone();
     let ulp = (da == db && matches!(da, DType::F32 | DType::F16 | DType::BF16 | DType::F64) && a.encoding == b.encoding).then_some(da);
     let o = PassOptions { atol, rtol: tol.rtol, floor, equal_nan: tol.equal_nan, ulp };
-    let acc = {
+    let mut acc = {
         let (mut ra, _, _) = reader(src_a, &a)?;
         let (mut rb, _, _) = reader(src_b, &b)?;
         float_pass(ra.as_mut(), da, rb.as_mut(), db, numel, &o, progress).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?
     };
+    if !acc.sums_certain() {
+        // A sum lies too close to a rounding midpoint to trust its last
+        // bit: recompute the sums exactly (rare; slow but certain).
+        let (mut ra, _, _) = reader(src_a, &a)?;
+        let (mut rb, _, _) = reader(src_b, &b)?;
+        let exact = exact_sums_pass(ra.as_mut(), da, rb.as_mut(), db, numel).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
+        acc.set_exact_sums(exact);
+        r.notes.push("sums recomputed exactly (a fast sum was within its error bound of a rounding midpoint)".into());
+    }
     let m = float_metrics(&acc, &a.shape, floor, &o);
     if m.allclose.violations > 0 {
         let at = m.allclose.first_violation.as_ref().map(|i| format!("{:?}", i.index)).unwrap_or_default();

@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::metrics::{decode_block, Dd, PassError, WINDOW};
+use crate::metrics::{decode_block, ExactSum, PassError, WINDOW};
 use mlxport_tensor::stream::ChunkRead;
 use mlxport_tensor::DType;
 
@@ -78,7 +78,7 @@ fn analyse(x: &[f64], k: usize) -> Option<Row> {
     if !m.is_finite() {
         return None;
     }
-    let mut s = Dd::default();
+    let mut s = ExactSum::default();
     for &v in x {
         s.add((v - m).exp());
     }
@@ -98,7 +98,7 @@ fn analyse(x: &[f64], k: usize) -> Option<Row> {
 }
 
 fn kl(p: &[f64], q: &[f64]) -> f64 {
-    let mut s = Dd::default();
+    let mut s = ExactSum::default();
     for (&lp, &lq) in p.iter().zip(q) {
         if lp == f64::NEG_INFINITY {
             continue;
@@ -160,8 +160,8 @@ pub fn logit_pass(
     let per_window = (WINDOW / v.max(1)).max(1) as u64;
     let mut kept = Vec::new();
     let (mut agree, mut first_dis, mut invalid) = (0u64, None, 0u64);
-    let mut overlap = Dd::default();
-    let (mut kl_ab, mut kl_ba) = (Dd::default(), Dd::default());
+    let mut overlap = ExactSum::default();
+    let (mut kl_ab, mut kl_ba) = (ExactSum::default(), ExactSum::default());
     let (mut kl_ab_max, mut kl_ba_max, mut pd_max): ((f64, u64), (f64, u64), (f64, u64)) = ((-1.0, 0), (-1.0, 0), (-1.0, 0));
     let mut valid = 0u64;
     let mut done = 0u64;

@@ -4,9 +4,12 @@
 //! Both tensors are read front to back in windows ([`ChunkRead`]); each
 //! window is split into fixed tasks of [`TASK`] elements that run in
 //! parallel, and the tasks' partial results are merged in element order.
-//! Sums are carried as double-double (an f64 pair, error-free additions),
-//! so they are correctly rounded in all but astronomically rare cases and
-//! the result does not depend on the number of threads or the window size.
+//! Sums are carried as double-double (an f64 pair, error-free additions).
+//! At the end each sum is checked against a proven bound on its error: if
+//! the exact sum could lie on the other side of a rounding midpoint, the
+//! sums are recomputed exactly ([`exact_sums_pass`], [`ExactSum`]) — rare,
+//! slow and certain. Every reported sum is therefore the exact sum rounded
+//! once, and nothing depends on the number of threads or the window size.
 //!
 //! Definitions, for elements `a[i]` (compared) and `b[i]` (reference)
 //! decoded exactly to f64, over the *finite pairs* F (both finite), with
@@ -90,6 +93,105 @@ impl Dd {
         } else {
             self.hi
         }
+    }
+}
+
+impl Dd {
+    /// Whether [`Dd::value`] is certainly the correctly rounded sum, given
+    /// a bound on the accumulated error of `hi + lo` against the exact sum.
+    /// Checks that the true sum cannot lie on the other side of a rounding
+    /// midpoint.
+    pub fn certainly_rounded(self, bound: f64) -> bool {
+        if !self.hi.is_finite() {
+            return true;
+        }
+        let (mut r, mut e) = (self.hi, 0.0);
+        two_sum(&mut r, &mut e, self.lo);
+        if !r.is_finite() {
+            return true;
+        }
+        let gap = if e > 0.0 {
+            r.next_up() - r
+        } else if e < 0.0 {
+            r - r.next_down()
+        } else {
+            (r.next_up() - r).min(r - r.next_down())
+        };
+        e.abs() + bound < gap / 2.0
+    }
+}
+
+/// An exact sum of f64 values (a list of non-overlapping partials, as in
+/// Shewchuk's algorithm), rounded once at the end, correctly. Slower than
+/// [`Dd`]; used where certainty matters more than speed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExactSum {
+    partials: Vec<f64>,
+    /// Sum of the non-finite terms (they make the result non-finite).
+    special: f64,
+}
+
+impl ExactSum {
+    pub fn add(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.special += x;
+            return;
+        }
+        let mut x = x;
+        let mut kept = 0;
+        for j in 0..self.partials.len() {
+            let mut y = self.partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                self.partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        self.partials.truncate(kept);
+        self.partials.push(x);
+    }
+
+    pub fn merge(&mut self, o: &ExactSum) {
+        for &p in &o.partials {
+            self.add(p);
+        }
+        self.special += o.special;
+    }
+
+    /// The exact sum, rounded to nearest even once.
+    pub fn value(&self) -> f64 {
+        if self.special != 0.0 || self.special.is_nan() {
+            return self.special;
+        }
+        let p = &self.partials;
+        let Some(mut n) = p.len().checked_sub(1) else { return 0.0 };
+        let mut hi = p[n];
+        let mut lo = 0.0;
+        // Add partials from the largest down until the addition is inexact.
+        while n > 0 {
+            let x = hi;
+            n -= 1;
+            let y = p[n];
+            hi = x + y;
+            lo = y - (hi - x);
+            if lo != 0.0 {
+                break;
+            }
+        }
+        // Half-way case: the remaining partials decide the direction.
+        if n > 0 && ((lo < 0.0 && p[n - 1] < 0.0) || (lo > 0.0 && p[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            if y == x - hi {
+                hi = x;
+            }
+        }
+        hi
     }
 }
 
@@ -488,6 +590,84 @@ pub fn float_pass(
     Ok(acc)
 }
 
+/// The five sums of a float pass (`sum|d|`, `sum d*d`, `sum a*b`,
+/// `sum a*a`, `sum b*b` over finite pairs), each exact and rounded once.
+/// The slow, certain path, for when a fast sum is too close to a rounding
+/// midpoint to be sure of its last bit.
+pub fn exact_sums_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<[f64; 5], PassError> {
+    let (sa, sb) = (da.size().unwrap_or(1), db.size().unwrap_or(1));
+    let mut sums: [ExactSum; 5] = Default::default();
+    let mut done: u64 = 0;
+    while done < numel {
+        let w = (WINDOW as u64).min(numel - done) as usize;
+        let wa = a.next_chunk(w * sa)?;
+        if wa.len() != w * sa {
+            return Err(PassError::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
+        }
+        let wb = b.next_chunk(w * sb)?;
+        if wb.len() != w * sb {
+            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+        }
+        let parts: Vec<[ExactSum; 5]> = (0..w.div_ceil(TASK))
+            .into_par_iter()
+            .map(|t| {
+                let (s, e) = (t * TASK, ((t + 1) * TASK).min(w));
+                let mut out: [ExactSum; 5] = Default::default();
+                let (mut xa, mut xb) = ([0f64; BLOCK], [0f64; BLOCK]);
+                let mut i = s;
+                while i < e {
+                    let m = BLOCK.min(e - i);
+                    decode_block(da, &wa[i * sa..(i + m) * sa], &mut xa[..m]);
+                    decode_block(db, &wb[i * sb..(i + m) * sb], &mut xb[..m]);
+                    for (&x, &y) in xa[..m].iter().zip(&xb[..m]) {
+                        if x.is_finite() && y.is_finite() {
+                            let d = x - y;
+                            for (acc, v) in out.iter_mut().zip([d.abs(), d * d, x * y, x * x, y * y]) {
+                                acc.add(v);
+                            }
+                        }
+                    }
+                    i += m;
+                }
+                out
+            })
+            .collect();
+        for p in &parts {
+            for (acc, q) in sums.iter_mut().zip(p) {
+                acc.merge(q);
+            }
+        }
+        done += w as u64;
+    }
+    Ok([sums[0].value(), sums[1].value(), sums[2].value(), sums[3].value(), sums[4].value()])
+}
+
+impl Acc {
+    /// Whether every fast sum is certainly correctly rounded. The bound
+    /// on a double-double sum's error: each of at most `count + 2^20`
+    /// additions into `lo` errs by at most `2^-104` of the sum of the
+    /// terms' magnitudes (the sum itself for the non-negative sums; for
+    /// `sum a*b`, at most `sqrt(sum a*a) * sqrt(sum b*b)`).
+    pub fn sums_certain(&self) -> bool {
+        let k = (self.count as f64 + (1u64 << 20) as f64) * 2f64.powi(-104) * (1.0 + 2f64.powi(-40));
+        let (aa, bb) = (self.sum_aa.value(), self.sum_bb.value());
+        let dot_mag = aa.sqrt() * bb.sqrt();
+        [(self.sum_abs, self.sum_abs.value()), (self.sum_sq, self.sum_sq.value()), (self.dot, dot_mag), (self.sum_aa, aa), (self.sum_bb, bb)]
+            .iter()
+            .all(|(d, mag)| d.certainly_rounded(k * mag.abs()))
+    }
+
+    /// Replace the five sums by exact ones.
+    pub fn set_exact_sums(&mut self, s: [f64; 5]) {
+        let dd = |v: f64| Dd { hi: v, lo: 0.0 };
+        self.sum_abs = dd(s[0]);
+        self.sum_sq = dd(s[1]);
+        self.dot = dd(s[2]);
+        self.sum_aa = dd(s[3]);
+        self.sum_bb = dd(s[4]);
+    }
+}
+
 /// The pre-pass over the reference: sum of squares and count of its finite
 /// values.
 pub fn square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<(Dd, u64), PassError> {
@@ -645,6 +825,31 @@ mod tests {
         assert_eq!(acc.violations, viol);
         assert_eq!(acc.count, n as u64);
         assert_eq!(acc.first_violation.map(|_| ()), Some(()));
+    }
+
+    #[test]
+    fn exact_sum_rounds_once() {
+        let mut e = ExactSum::default();
+        for x in [1e100, 1.0, -1e100, 1e-100] {
+            e.add(x);
+        }
+        assert_eq!(e.value(), 1.0);
+        // 1 + 2^-53 + 2^-106: the tie is broken by the smallest partial.
+        let mut e = ExactSum::default();
+        for x in [1.0, 2f64.powi(-53), 2f64.powi(-106)] {
+            e.add(x);
+        }
+        assert_eq!(e.value(), 1.0f64.next_up());
+        let mut d = Dd::default();
+        for x in [1.0, 2f64.powi(-53)] {
+            d.add(x);
+        }
+        // Exactly on a midpoint: a double-double cannot vouch for its rounding.
+        assert!(!d.certainly_rounded(2f64.powi(-150)));
+        let mut d = Dd::default();
+        d.add(1.0);
+        d.add(0.25);
+        assert!(d.certainly_rounded(1e-20));
     }
 
     #[test]
