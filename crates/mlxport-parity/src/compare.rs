@@ -387,7 +387,7 @@ pub fn compare_pair(
     tol.atol = Some(atol);
     r.tolerance = tol.clone();
     let ulp = (da == db && matches!(da, DType::F32 | DType::F16 | DType::BF16 | DType::F64) && a.encoding == b.encoding).then_some(da);
-    let o = PassOptions { atol, rtol: tol.rtol, floor, equal_nan: tol.equal_nan, ulp };
+    let o = PassOptions::new(atol, tol.rtol, floor, tol.equal_nan, ulp);
     let mut acc = {
         let (mut ra, _, _) = reader(src_a, &a)?;
         let (mut rb, _, _) = reader(src_b, &b)?;
