@@ -458,6 +458,15 @@ pub fn compare_pair(
     Ok(r)
 }
 
+/// `dot / sqrt(aa * bb)` (so identical tensors give exactly 1), or
+/// `dot / (sqrt(aa) * sqrt(bb))` when `aa * bb` over- or underflows;
+/// clamped to [-1, 1].
+pub fn cosine_of(dot: f64, aa: f64, bb: f64) -> f64 {
+    let p = aa * bb;
+    let c = if p.is_finite() && p > 0.0 { dot / p.sqrt() } else { dot / (aa.sqrt() * bb.sqrt()) };
+    c.clamp(-1.0, 1.0)
+}
+
 /// Turn a pass's accumulator into reported metrics.
 pub fn float_metrics(acc: &Acc, shape: &[u64], floor: f64, o: &PassOptions) -> FloatMetrics {
     let n = acc.finite;
@@ -468,7 +477,7 @@ pub fn float_metrics(acc: &Acc, shape: &[u64], floor: f64, o: &PassOptions) -> F
     } else if aa == 0.0 || bb == 0.0 {
         0.0
     } else {
-        acc.dot.value() / (aa.sqrt() * bb.sqrt())
+        cosine_of(acc.dot.value(), aa, bb)
     };
     FloatMetrics {
         count: acc.count,

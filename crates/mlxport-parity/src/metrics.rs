@@ -22,8 +22,9 @@
 //!   largest power of two not above the RMS of the finite `b` (a pre-pass
 //!   over the reference; `f64::MIN_POSITIVE` when that is 0): an element
 //!   near zero is measured against the tensor's typical size;
-//! - `cosine = sum(a*b) / (sqrt(sum a*a) * sqrt(sum b*b))` (1 when both
-//!   are all zero, 0 when one is);
+//! - `cosine = sum(a*b) / sqrt(sum a*a * sum b*b)` (the square roots taken
+//!   separately if the product over- or underflows), clamped to [-1, 1]; 1
+//!   when both are all zero, 0 when one is;
 //! - `max_ulp`: when both sides have the same float dtype, the largest
 //!   distance between the two values counted in representable values of
 //!   that dtype (`+0` and `-0` are 0 apart);

@@ -33,7 +33,7 @@ fn data(n: usize, seed: u32) -> Vec<u8> {
             x ^= x >> 17;
             x ^= x << 5;
             // Some runs of zeros so deflate has something to do.
-            if x % 7 == 0 { 0 } else { x as u8 }
+            if x.is_multiple_of(7) { 0 } else { x as u8 }
         })
         .collect()
 }
@@ -129,7 +129,7 @@ fn corrupt_members_fail_by_the_last_piece() {
         let mut pieces = 0;
         let err = loop {
             match r.next_chunk(64 << 10) {
-                Ok(c) if c.is_empty() => panic!("corrupt member streamed to the end (compressed={compressed})"),
+                Ok([]) => panic!("corrupt member streamed to the end (compressed={compressed})"),
                 Ok(_) => pieces += 1,
                 Err(e) => break e,
             }

@@ -72,7 +72,9 @@ def float_metrics(a64, b64, shape, atol, rtol, equal_nan, ulp_bits=None):
         elif aa == 0 or bb == 0:
             cosine = 0.0
         else:
-            cosine = dot / (math.sqrt(aa) * math.sqrt(bb))
+            p = aa * bb
+            cosine = dot / math.sqrt(p) if (math.isfinite(p) and p > 0) else dot / (math.sqrt(aa) * math.sqrt(bb))
+            cosine = min(1.0, max(-1.0, cosine))
         out.update(
             max_abs=float(ad[i]), max_abs_at=int(idx[i]), mean_abs=fsum(ad) / n, rmse=math.sqrt(fsum(d * d) / n),
             max_rel=float(rel[j]), max_rel_at=int(idx[j]), cosine=cosine,
