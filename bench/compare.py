@@ -90,18 +90,24 @@ for s in range(0, N, CH):
     nan_a += int(np.isnan(a).sum()); nan_b += int(np.isnan(b).sum())
     inf_a += int(np.isinf(a).sum()); inf_b += int(np.isinf(b).sum())
     F = fa & fb
-    x, y = a[F], b[F]
-    fin += int(F.sum())
+    allf = bool(F.all())
+    x, y = (a, b) if allf else (a[F], b[F])
+    pos = None if allf else np.flatnonzero(F)
+    at = (lambda k: s + k) if allf else (lambda k: s + int(pos[k]))
+    fin += x.size
     d = x - y; ad = np.abs(d); ay = np.abs(y)
     i = int(np.argmax(ad))
-    if ad[i] > mx: mx, mxi = float(ad[i]), s + int(np.flatnonzero(F)[i])
+    if ad[i] > mx: mx, mxi = float(ad[i]), at(i)
     rel = ad / np.maximum(ay, scale)
     j = int(np.argmax(rel))
-    if rel[j] > mr: mr, mri = float(rel[j]), s + int(np.flatnonzero(F)[j])
+    if rel[j] > mr: mr, mri = float(rel[j]), at(j)
     sabs += float(ad.sum()); ssq += float(np.dot(d, d)); dot += float(np.dot(x, y)); saa += float(np.dot(x, x)); sbb += float(np.dot(y, y))
-    viol += int((ad > atol + rtol * ay).sum()) + int((~F).sum() - ((a == b) & ~F).sum())
-    ia, ib = a32.view(np.int32)[F].astype(np.int64), b32.view(np.int32)[F].astype(np.int64)
-    oa = np.where(ia < 0, -(ia & 0x7fffffff), ia); ob = np.where(ib < 0, -(ib & 0x7fffffff), ib)
+    viol += int(np.count_nonzero(ad > atol + rtol * ay))
+    if not allf:
+        nf = ~F
+        viol += int(nf.sum() - ((a == b) & nf).sum())
+    ia, ib = (a32.view(np.int32), b32.view(np.int32)) if allf else (a32.view(np.int32)[F], b32.view(np.int32)[F])
+    oa = np.where(ia < 0, -(ia & 0x7fffffff), ia).astype(np.int64); ob = np.where(ib < 0, -(ib & 0x7fffffff), ib).astype(np.int64)
     ulp = max(ulp, int(np.abs(oa - ob).max()))
 print(json.dumps(dict(max_abs=mx, max_abs_at=mxi, mean_abs=sabs / fin, rmse=math.sqrt(ssq / fin), max_rel=mr, max_rel_at=mri,
                       cosine=dot / (math.sqrt(saa) * math.sqrt(sbb)), violations=viol, max_ulp=ulp, nan_a=nan_a, nan_b=nan_b)))

@@ -415,7 +415,7 @@ pub fn compare_pair(
         ));
     }
     if let Some(c) = m.cosine {
-        if !(c >= tol.cosine_min) {
+        if c.is_nan() || c < tol.cosine_min {
             r.failures.push(format!("cosine {c:.9} below {:.9}", tol.cosine_min));
         }
     }
@@ -446,7 +446,7 @@ pub fn compare_pair(
         }
         if let Some(max) = tol.kl_max {
             let worst = l.kl_ab_mean.unwrap_or(f64::INFINITY).max(l.kl_ba_mean.unwrap_or(f64::INFINITY));
-            if !(worst <= max) {
+            if worst.is_nan() || worst > max {
                 r.failures.push(format!("logits: mean KL divergence {worst:.3e} above {max}"));
             }
         }

@@ -250,7 +250,7 @@ pub fn run(
                 for t in &rung.tensors {
                     let mapped = settings.names.map(t);
                     let in_a = a.tensors().iter().any(|x| &x.name == t);
-                    let in_b = target.get(t.as_str()).is_some() || b.tensors().iter().any(|x| x.name == mapped);
+                    let in_b = target.contains_key(t.as_str()) || b.tensors().iter().any(|x| x.name == mapped);
                     if !in_a || !in_b {
                         missing = true;
                         let side = if !in_a { "A" } else { "B" };

@@ -21,7 +21,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Compare two tensor files (any readable format) pair by pair, or climb
     /// a parity ladder to the first divergence. Exit 1 when a check fails.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -373,6 +373,8 @@ fn sparse_npz(path: &Path, numel: u64, side_b: bool) {
 /// Run the binary, returning its output and peak resident set (bytes),
 /// read from this child's own resource usage (`wait4`).
 fn run_measured(args: &[&str]) -> (i32, String, u64) {
+    // Reaped below with wait4, which also returns the child's own peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = bin().arg("compare").args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id() as libc::pid_t;
     let out_pipe = child.stdout;

@@ -11,7 +11,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
-        Command::Compare(args) => compare::run(args),
+        Command::Compare(args) => compare::run(*args),
     }
 }
 
