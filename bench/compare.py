@@ -115,12 +115,17 @@ print(json.dumps(dict(max_abs=mx, max_abs_at=mxi, mean_abs=sabs / fin, rmse=math
 
 
 def timed(cmd, ok_codes=(0,)):
+    """Wall time, CPU time (user + system) and stdout of one run."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode not in ok_codes:
         sys.exit(f"{cmd[:3]} failed ({r.returncode}): {r.stderr}")
-    return dt, r.stdout
+    return dt, cpu, r.stdout
 
 
 def warm(*paths):
@@ -153,10 +158,10 @@ def main():
         size = pa.stat().st_size + pb.stat().st_size
         ours = [str(exe), "compare", "--json", str(pa), str(pb)]
         theirs = [sys.executable, "-c", NUMPY_COMPARE, fmt, str(pa), str(pb)]
-        t_ours, t_np = [], []
+        t_ours, t_np, c_ours, c_np = [], [], [], []
         for _ in range(a.runs):
-            dt, o = timed(ours, ok_codes=(0, 1)); t_ours.append(dt)
-            dt, nres = timed(theirs); t_np.append(dt)
+            dt, cpu, o = timed(ours, ok_codes=(0, 1)); t_ours.append(dt); c_ours.append(cpu)
+            dt, cpu, nres = timed(theirs); t_np.append(dt); c_np.append(cpu)
         mine = json.loads(o)["pairs"][0]["float"]
         ref = json.loads(nres)
         agree = {
@@ -176,6 +181,12 @@ def main():
             "mlxport_median_s": round(med(t_ours), 3), "numpy_median_s": round(med(t_np), 3),
             "mlxport_gb_per_s": round(gb / med(t_ours), 2), "numpy_gb_per_s": round(gb / med(t_np), 3),
             "speedup_vs_numpy": round(med(t_np) / med(t_ours), 1),
+            # CPU time (user + system) per run, and the throughput it implies
+            # with both cores to ourselves: a check on wall times taken on a
+            # machine shared with other work.
+            "mlxport_cpu_s": round(med(c_ours), 3), "numpy_cpu_s": round(med(c_np), 3),
+            "mlxport_gb_per_cpu_s": round(gb / med(c_ours), 2), "numpy_gb_per_cpu_s": round(gb / med(c_np), 3),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "agreement": agree,
         }
     results["machine"] = {

@@ -471,7 +471,7 @@ fn lanes_portable(a: &[f64], b: &[f64], base: u64, o: &PassOptions) -> ([[f64; L
 /// are bit for bit the same on every path.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Acc, Dd, PassOptions, L};
+    use super::{PassOptions, L};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -621,10 +621,30 @@ mod avx512 {
         )
     }
 
+    /// [`squares`] reading float32 values straight from little-endian
+    /// bytes (whole chunks of 8); returns the lane accumulators.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub unsafe fn squares_f32(bytes: &[u8]) -> ([f64; L], [f64; L], u64) {
+        let n = bytes.len() / 4 / L * L;
+        let (mut hi, mut lo) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let mut cnt = _mm512_setzero_si512();
+        let inf = _mm512_set1_pd(f64::INFINITY);
+        let one = _mm512_set1_epi64(1);
+        let mut i = 0;
+        while i < n {
+            let x = _mm512_cvtps_pd(_mm256_loadu_ps(bytes.as_ptr().add(i * 4).cast()));
+            let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), inf);
+            two_sum(&mut hi, &mut lo, _mm512_maskz_mul_pd(ok, x, x));
+            cnt = _mm512_mask_add_epi64(cnt, ok, cnt, one);
+            i += L;
+        }
+        (store(hi), store(lo), store_u64(cnt).iter().sum())
+    }
+
     /// Lane sums of squares of the finite values and lane counts (whole
     /// chunks of 8).
     #[target_feature(enable = "avx512f,avx512dq")]
-    pub unsafe fn squares(xs: &[f64]) -> (Dd, u64) {
+    pub unsafe fn squares(xs: &[f64]) -> ([f64; L], [f64; L], u64) {
         let n = xs.len() / L * L;
         let (mut hi, mut lo) = (_mm512_setzero_pd(), _mm512_setzero_pd());
         let mut cnt = _mm512_setzero_si512();
@@ -634,21 +654,13 @@ mod avx512 {
         while i < n {
             let x = _mm512_loadu_pd(xs.as_ptr().add(i));
             let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), inf);
-            let sq = _mm512_maskz_mul_pd(ok, x, x);
-            two_sum(&mut hi, &mut lo, sq);
+            two_sum(&mut hi, &mut lo, _mm512_maskz_mul_pd(ok, x, x));
             cnt = _mm512_mask_add_epi64(cnt, ok, cnt, one);
             i += L;
         }
-        let (h, l, c) = (store(hi), store(lo), store_u64(cnt));
-        let mut total = Dd::default();
-        for j in 0..L {
-            total = total.merge(Dd { hi: h[j], lo: l[j] });
-        }
-        (total, c.iter().sum())
+        (store(hi), store(lo), store_u64(cnt).iter().sum())
     }
 
-    #[allow(dead_code)]
-    fn _uses(_: Acc) {}
 }
 
 /// One finite pair, scalar.
@@ -1017,6 +1029,29 @@ impl Acc {
 /// Sum of squares and count of the finite values of one task.
 #[inline(always)]
 fn square_body(db: DType, c: &[u8], avx512: bool) -> (Dd, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 && db == DType::F32 {
+        // Whole blocks of BLOCK values, lanes merged per block as on the
+        // portable path, so the result is the same bit for bit.
+        let mut total = Dd::default();
+        let mut cnt = 0u64;
+        for blk in c.chunks(BLOCK * 4) {
+            // SAFETY: `avx512` is true only when the CPU has AVX-512F and DQ.
+            let (hi, lo, n) = unsafe { avx512::squares_f32(blk) };
+            for l in 0..L {
+                total = total.merge(Dd { hi: hi[l], lo: lo[l] });
+            }
+            cnt += n;
+            for t in blk[blk.len() / 4 / L * L * 4..].chunks_exact(4) {
+                let x = f32::from_le_bytes([t[0], t[1], t[2], t[3]]) as f64;
+                if x.is_finite() {
+                    total.add(x * x);
+                    cnt += 1;
+                }
+            }
+        }
+        return (total, cnt);
+    }
     let sb = db.size().unwrap_or(1);
     let mut buf = [0f64; BLOCK];
     let mut total = Dd::default();
@@ -1028,8 +1063,10 @@ fn square_body(db: DType, c: &[u8], avx512: bool) -> (Dd, u64) {
         #[cfg(target_arch = "x86_64")]
         if avx512 {
             // SAFETY: `avx512` is true only when the CPU has AVX-512F and DQ.
-            let (t, c) = unsafe { avx512::squares(xs) };
-            total = total.merge(t);
+            let (hi, lo, c) = unsafe { avx512::squares(xs) };
+            for l in 0..L {
+                total = total.merge(Dd { hi: hi[l], lo: lo[l] });
+            }
             cnt += c;
             for &x in &xs[xs.len() / L * L..] {
                 if x.is_finite() {
@@ -1298,6 +1335,21 @@ mod tests {
                 assert_eq!(format!("{portable:?}"), format!("{:?}", run(&clean, &b, &o)));
             }
         }
+    }
+
+    #[test]
+    fn square_sum_paths_agree_bit_for_bit() {
+        let v: Vec<f32> = (0..(3 * BLOCK + 13)).map(|i| if i == 100 { f32::NAN } else { (i as f32 * 0.7).sin() * 3.0 }).collect();
+        let bytes = bytes(&v);
+        let portable = square_body(DType::F32, &bytes, false);
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            assert_eq!(portable, square_body(DType::F32, &bytes, true));
+            // The generic (decoded) vector path, through f16 values.
+            let h: Vec<u8> = v.iter().flat_map(|&x| half::f16::from_f32(x).to_bits().to_le_bytes()).collect();
+            assert_eq!(square_body(DType::F16, &h, false), square_body(DType::F16, &h, true));
+        }
+        assert_eq!(portable.1, v.len() as u64 - 1);
     }
 
     #[test]
