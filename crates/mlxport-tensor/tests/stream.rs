@@ -18,7 +18,11 @@ fn drain(r: &mut dyn ChunkRead, piece: usize) -> mlxport_tensor::Result<Vec<u8>>
         if c.is_empty() {
             break;
         }
-        assert_eq!(c.len() as u64, (piece as u64).min(before), "pieces are exactly the asked size");
+        assert_eq!(
+            c.len() as u64,
+            (piece as u64).min(before),
+            "pieces are exactly the asked size"
+        );
         out.extend_from_slice(c);
     }
     assert_eq!(out.len() as u64, total);
@@ -33,7 +37,11 @@ fn data(n: usize, seed: u32) -> Vec<u8> {
             x ^= x >> 17;
             x ^= x << 5;
             // Some runs of zeros so deflate has something to do.
-            if x.is_multiple_of(7) { 0 } else { x as u8 }
+            if x.is_multiple_of(7) {
+                0
+            } else {
+                x as u8
+            }
         })
         .collect()
 }
@@ -46,7 +54,12 @@ fn check_source(src: &dyn TensorSource) {
                 continue;
             }
             let mut r = src.chunks(&t.name).unwrap();
-            assert_eq!(drain(r.as_mut(), piece).unwrap(), raw, "{} piece {piece}", t.name);
+            assert_eq!(
+                drain(r.as_mut(), piece).unwrap(),
+                raw,
+                "{} piece {piece}",
+                t.name
+            );
         }
     }
 }
@@ -60,9 +73,24 @@ fn every_reader_streams_the_same_bytes_as_raw() {
     write_safetensors(
         &st,
         &[
-            TensorRef { name: "a", dtype: DType::F32, shape: &[750_001], data: &a },
-            TensorRef { name: "b", dtype: DType::I16, shape: &[2, 3], data: &b },
-            TensorRef { name: "empty", dtype: DType::F32, shape: &[0], data: &[] },
+            TensorRef {
+                name: "a",
+                dtype: DType::F32,
+                shape: &[750_001],
+                data: &a,
+            },
+            TensorRef {
+                name: "b",
+                dtype: DType::I16,
+                shape: &[2, 3],
+                data: &b,
+            },
+            TensorRef {
+                name: "empty",
+                dtype: DType::F32,
+                shape: &[0],
+                data: &[],
+            },
         ],
         None,
     )
@@ -71,9 +99,24 @@ fn every_reader_streams_the_same_bytes_as_raw() {
     for compressed in [false, true] {
         let p = dir.path().join(format!("m{compressed}.npz"));
         let arrays = [
-            NpzArray { name: "a", dtype: DType::F32, shape: &[750_001], data: &a },
-            NpzArray { name: "b", dtype: DType::I16, shape: &[2, 3], data: &b },
-            NpzArray { name: "empty", dtype: DType::F32, shape: &[0], data: &[] },
+            NpzArray {
+                name: "a",
+                dtype: DType::F32,
+                shape: &[750_001],
+                data: &a,
+            },
+            NpzArray {
+                name: "b",
+                dtype: DType::I16,
+                shape: &[2, 3],
+                data: &b,
+            },
+            NpzArray {
+                name: "empty",
+                dtype: DType::F32,
+                shape: &[0],
+                data: &[],
+            },
         ];
         write_npz(&p, &arrays, compressed).unwrap();
         check_source(open(&p).unwrap().as_ref());
@@ -119,26 +162,61 @@ fn corrupt_member_byte(path: &std::path::Path, at_from_end_of_data: usize) {
 #[test]
 fn corrupt_members_fail_by_the_last_piece() {
     let dir = common::tempdir();
-    let a = data(400_000, 3);
-    for compressed in [false, true] {
-        let p = dir.path().join(format!("c{compressed}.npz"));
-        write_npz(&p, &[NpzArray { name: "a", dtype: DType::U8, shape: &[400_000], data: &a }], compressed).unwrap();
-        corrupt_member_byte(&p, 1000);
-        let src = open(&p).unwrap();
-        let mut r = src.chunks("a").unwrap();
-        let mut pieces = 0;
-        let err = loop {
-            match r.next_chunk(64 << 10) {
-                Ok([]) => panic!("corrupt member streamed to the end (compressed={compressed})"),
-                Ok(_) => pieces += 1,
-                Err(e) => break e,
-            }
-        };
-        let msg = err.to_string();
-        assert!(msg.contains("member 'a.npy'"), "{msg}");
-        assert!(msg.contains("CRC-32") || msg.contains("deflate") || msg.contains("inflates"), "{msg}");
-        assert!(pieces < 7, "the error surfaced after {pieces} pieces");
-        // raw() agrees that the member is bad.
-        assert!(src.raw("a").is_err());
+    // Clean members stream whole, large pieces included.
+    let big = data(9_000_000, 4);
+    let p = dir.path().join("big.npz");
+    write_npz(
+        &p,
+        &[NpzArray {
+            name: "a",
+            dtype: DType::U8,
+            shape: &[9_000_000],
+            data: &big,
+        }],
+        false,
+    )
+    .unwrap();
+    let src = open(&p).unwrap();
+    let mut r = src.chunks("a").unwrap();
+    assert_eq!(drain(r.as_mut(), 8 << 20).unwrap(), big);
+    // Small pieces, and pieces large enough for the parallel CRC.
+    for (len, piece, most) in [(400_000usize, 64usize << 10, 7), (9_000_000, 8 << 20, 2)] {
+        let a = data(len, 3);
+        for compressed in [false, true] {
+            let p = dir.path().join(format!("c{compressed}{len}.npz"));
+            write_npz(
+                &p,
+                &[NpzArray {
+                    name: "a",
+                    dtype: DType::U8,
+                    shape: &[len as u64],
+                    data: &a,
+                }],
+                compressed,
+            )
+            .unwrap();
+            corrupt_member_byte(&p, 1000);
+            let src = open(&p).unwrap();
+            let mut r = src.chunks("a").unwrap();
+            let mut pieces = 0;
+            let err = loop {
+                match r.next_chunk(piece) {
+                    Ok([]) => {
+                        panic!("corrupt member streamed to the end (compressed={compressed})")
+                    }
+                    Ok(_) => pieces += 1,
+                    Err(e) => break e,
+                }
+            };
+            let msg = err.to_string();
+            assert!(msg.contains("member 'a.npy'"), "{msg}");
+            assert!(
+                msg.contains("CRC-32") || msg.contains("deflate") || msg.contains("inflates"),
+                "{msg}"
+            );
+            assert!(pieces < most, "the error surfaced after {pieces} pieces");
+            // raw() agrees that the member is bad.
+            assert!(src.raw("a").is_err());
+        }
     }
 }

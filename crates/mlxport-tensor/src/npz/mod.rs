@@ -230,7 +230,7 @@ struct MemberChunks<'a> {
 type Inflater<'a> = CrcReader<std::io::Take<DeflateDecoder<&'a [u8]>>>;
 
 enum MemberKind<'a> {
-    Stored { map: MappedChunks<'a>, crc: flate2::Crc },
+    Stored { map: MappedChunks<'a>, crc: crc32fast::Hasher },
     /// `started` is false until the header bytes have been inflated.
     Deflated { reader: Box<Inflater<'a>>, buf: Vec<u8>, started: bool },
 }
@@ -242,7 +242,7 @@ impl<'a> MemberChunks<'a> {
         let kind = match entry.method {
             Method::Stored => {
                 let start = entry.data_start as usize;
-                let mut crc = flate2::Crc::new();
+                let mut crc = crc32fast::Hasher::new();
                 crc.update(&map[start..start + header_len]);
                 MemberKind::Stored { map: MappedChunks::new(map, start + header_len, entry.data_end() as usize), crc }
             }
@@ -312,9 +312,9 @@ impl ChunkRead for MemberChunks<'_> {
         match &mut self.kind {
             MemberKind::Stored { map, crc } => {
                 let piece = map.next_chunk(want)?;
-                crc.update(piece);
+                crc_update_parallel(crc, piece);
                 if last {
-                    check_crc(entry, crc.sum()).map_err(fail)?;
+                    check_crc(entry, crc.clone().finalize()).map_err(fail)?;
                 }
                 self.pos += want as u64;
                 Ok(piece)
@@ -473,6 +473,28 @@ fn member_data<'a>(map: &'a [u8], member: &Member) -> std::result::Result<Cow<'a
             check_crc(entry, r.crc().sum())?;
             Ok(Cow::Owned(data))
         }
+    }
+}
+
+/// Add `bytes` to a running CRC-32, in parallel for large pieces (partial
+/// CRCs of consecutive parts are combined in order).
+fn crc_update_parallel(crc: &mut crc32fast::Hasher, bytes: &[u8]) {
+    use rayon::prelude::*;
+    const PART: usize = 1 << 20;
+    if bytes.len() < 4 * PART {
+        crc.update(bytes);
+        return;
+    }
+    let parts: Vec<crc32fast::Hasher> = bytes
+        .par_chunks(PART)
+        .map(|c| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(c);
+            h
+        })
+        .collect();
+    for p in &parts {
+        crc.combine(p);
     }
 }
 
