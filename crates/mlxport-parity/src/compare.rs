@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::logits::{logit_pass, LogitReport};
-use crate::metrics::{exact_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
+use crate::metrics::{exact_pass, exact_square_sum_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
 use crate::tolerance::{pow2_floor, Overrides, Rule, Tolerance};
 
 /// How names of A become names of B.
@@ -375,24 +375,44 @@ pub fn compare_pair(
         }
         return Ok(r);
     }
-    // Reference scale: a pre-pass over B.
-    let (sum_bb, n_fin) = {
-        let (mut rb, _, _) = reader(src_b, &b)?;
-        square_sum_pass(rb.as_mut(), db, numel).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?
-    };
-    let rms = if n_fin > 0 { (sum_bb.value() / n_fin as f64).sqrt() } else { 0.0 };
-    let scale = pow2_floor(rms);
-    let floor = if scale > 0.0 { scale } else { f64::MIN_POSITIVE };
-    let atol = tol.atol.unwrap_or(tol.rtol * scale);
-    tol.atol = Some(atol);
-    r.tolerance = tol.clone();
+    // The reference's scale (largest power of two not above the RMS of
+    // B's finite values) sets the relative error's floor and the default
+    // atol. One pass computes it along with everything else, starting from
+    // a guess taken from B's first window; if the guess proves wrong, the
+    // pass runs again with the right scale. Either way the result is as if
+    // the scale had been known from the start.
     let ulp = (da == db && matches!(da, DType::F32 | DType::F16 | DType::BF16 | DType::F64) && a.encoding == b.encoding).then_some(da);
-    let o = PassOptions::new(atol, tol.rtol, floor, tol.equal_nan, ulp);
-    let mut acc = {
+    let guess = {
+        let (mut rb, _, _) = reader(src_b, &b)?;
+        let head = numel.min(crate::metrics::WINDOW as u64);
+        let (s, n) = square_sum_pass(rb.as_mut(), db, head).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
+        pow2_floor(if n > 0 { (s.value() / n as f64).sqrt() } else { 0.0 })
+    };
+    let user_atol = tol.atol;
+    let options = |scale: f64| {
+        let floor = if scale > 0.0 { scale } else { f64::MIN_POSITIVE };
+        PassOptions::new(user_atol.unwrap_or(tol.rtol * scale), tol.rtol, floor, tol.equal_nan, ulp)
+    };
+    let run_pass = |o: &PassOptions, progress: &mut dyn FnMut(u64)| -> mlxport_tensor::Result<Acc> {
         let (mut ra, _, _) = reader(src_a, &a)?;
         let (mut rb, _, _) = reader(src_b, &b)?;
-        float_pass(ra.as_mut(), da, rb.as_mut(), db, numel, &o, progress).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?
+        float_pass(ra.as_mut(), da, rb.as_mut(), db, numel, o, progress).map_err(|e| pass_error(src_a, src_b, &a, &b, e))
     };
+    let mut o = options(guess);
+    let mut acc = run_pass(&o, progress)?;
+    let (mut sum_sq_b, n_b, certain) = acc.reference_squares();
+    if !certain {
+        let (mut rb, _, _) = reader(src_b, &b)?;
+        sum_sq_b = exact_square_sum_pass(rb.as_mut(), db, numel).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
+    }
+    let scale = pow2_floor(if n_b > 0 { (sum_sq_b / n_b as f64).sqrt() } else { 0.0 });
+    if scale != guess {
+        o = options(scale);
+        acc = run_pass(&o, progress)?;
+    }
+    let (floor, atol) = (o.floor, o.atol);
+    tol.atol = Some(atol);
+    r.tolerance = tol.clone();
     if !acc.sums_certain() {
         // A sum lies too close to a rounding midpoint to trust its last
         // bit: recompute the sums exactly (rare; slow but certain).
@@ -434,8 +454,10 @@ pub fn compare_pair(
         r.notes.push("ULP distance is measured only when both sides have the same float dtype".into());
     }
     r.float = Some(m);
-    if settings.is_logits(name_a, &a.shape) {
-        let vocab = *a.shape.last().unwrap_or(&1);
+    let vocab = *a.shape.last().unwrap_or(&1);
+    if settings.is_logits(name_a, &a.shape) && vocab > crate::logits::MAX_VOCAB {
+        r.notes.push(format!("not compared as logits: a last axis of {vocab} is longer than {} entries", crate::logits::MAX_VOCAB));
+    } else if settings.is_logits(name_a, &a.shape) {
         let (mut ra, _, _) = reader(src_a, &a)?;
         let (mut rb, _, _) = reader(src_b, &b)?;
         let l = logit_pass(ra.as_mut(), da, rb.as_mut(), db, numel, vocab, settings.top_k.max(1)).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;

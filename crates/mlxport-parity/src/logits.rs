@@ -25,6 +25,9 @@ use mlxport_tensor::DType;
 
 /// Positions whose details are kept in a report (summaries cover all).
 pub const MAX_POSITIONS_KEPT: usize = 4096;
+/// Longest last axis compared as a vocabulary (real vocabularies are at
+/// most a few hundred thousand entries); a row is held in memory whole.
+pub const MAX_VOCAB: u64 = 1 << 22;
 
 /// Metrics of one position.
 #[derive(Clone, Debug, PartialEq, Serialize)]

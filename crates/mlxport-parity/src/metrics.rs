@@ -245,6 +245,10 @@ pub struct Acc {
     pub violations: u64,
     pub first_violation: Option<u64>,
     pub max_ulp: u64,
+    /// Squares and count of the finite B values paired with a non-finite
+    /// A value (with `sum_bb` and `finite`, the reference's scale).
+    pub extra_bb: Dd,
+    pub extra_b: u64,
 }
 
 impl Acc {
@@ -269,6 +273,8 @@ impl Acc {
         violations: 0,
         first_violation: None,
         max_ulp: 0,
+        extra_bb: Dd { hi: 0.0, lo: 0.0 },
+        extra_b: 0,
     };
 
     /// Merge `o`, which covers elements after `self`'s. Ties keep the
@@ -297,6 +303,8 @@ impl Acc {
             violations: self.violations + o.violations,
             first_violation: self.first_violation.or(o.first_violation),
             max_ulp: self.max_ulp.max(o.max_ulp),
+            extra_bb: self.extra_bb.merge(o.extra_bb),
+            extra_b: self.extra_b + o.extra_b,
         }
     }
 }
@@ -694,6 +702,10 @@ fn block_mixed(a: &[f64], b: &[f64], base: u64, o: &PassOptions, acc: &mut Acc) 
             finite_pair(&mut part, x, y, i, o);
             continue;
         }
+        if !fx && fy {
+            part.extra_bb.add(y * y);
+            part.extra_b += 1;
+        }
         if !fx {
             if x.is_nan() {
                 part.nan_a += 1;
@@ -1015,6 +1027,16 @@ impl Acc {
             .all(|(d, mag)| d.certainly_rounded(k * mag.abs()))
     }
 
+    /// The sum of squares and count of all finite B values, and whether
+    /// that sum is certainly correctly rounded (same bound as
+    /// [`Acc::sums_certain`]).
+    pub fn reference_squares(&self) -> (f64, u64, bool) {
+        let total = self.sum_bb.merge(self.extra_bb);
+        let k = (self.count as f64 + (1u64 << 20) as f64) * 2f64.powi(-104) * (1.0 + 2f64.powi(-40));
+        let v = total.value();
+        (v, self.finite + self.extra_b, total.certainly_rounded(k * v.abs()))
+    }
+
     /// Replace the five sums by exact ones.
     pub fn set_exact_sums(&mut self, s: [f64; 5]) {
         let dd = |v: f64| Dd { hi: v, lo: 0.0 };
@@ -1116,6 +1138,32 @@ fn square_task(db: DType, c: &[u8]) -> (Dd, u64) {
         return unsafe { square_avx512(db, c) };
     }
     square_body(db, c, false)
+}
+
+/// The exact sum of squares of the finite values (slow, certain).
+pub fn exact_square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, PassError> {
+    let sb = db.size().unwrap_or(1);
+    let mut sum = ExactSum::default();
+    let mut done = 0u64;
+    let mut buf = vec![0f64; BLOCK];
+    while done < numel {
+        let w = (WINDOW as u64).min(numel - done) as usize;
+        let wb = b.next_chunk(w * sb)?;
+        if wb.len() != w * sb {
+            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+        }
+        for blk in wb.chunks(BLOCK * sb) {
+            let m = blk.len() / sb;
+            decode_block(db, blk, &mut buf[..m]);
+            for &x in &buf[..m] {
+                if x.is_finite() {
+                    sum.add(x * x);
+                }
+            }
+        }
+        done += w as u64;
+    }
+    Ok(sum.value())
 }
 
 /// The pre-pass over the reference: sum of squares and count of its finite

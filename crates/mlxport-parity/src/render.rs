@@ -205,7 +205,7 @@ fn xml(s: &str) -> String {
 /// rungs are red, skipped ones grey.
 pub fn svg(l: &LadderReport) -> String {
     let n = l.rungs.len().max(1);
-    let (left, right, top, plot_h, gap, bottom) = (70.0, 20.0, 30.0, 180.0, 50.0, 90.0);
+    let (left, right, top, plot_h, gap, bottom) = (70.0, 90.0, 30.0, 180.0, 50.0, 90.0);
     let step = (640.0 / n as f64).clamp(18.0, 60.0);
     let width = left + right + step * n as f64;
     let height = top + plot_h * 2.0 + gap + bottom;
@@ -251,15 +251,16 @@ pub fn svg(l: &LadderReport) -> String {
     if !path.is_empty() {
         let _ = writeln!(s, r##"<path d="{}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>"##, path.trim_end());
     }
-    // Cosine panel: linear, from min(0, smallest cosine) to 1.
+    // Cosine panel: linear, from a little below the smallest cosine to 1.
     let top2 = top + plot_h + gap;
-    let cmin = l.rungs.iter().filter_map(|r| r.cosine).filter(|c| c.is_finite()).fold(0.0f64, f64::min).max(-1.0);
+    let smallest = l.rungs.iter().filter_map(|r| r.cosine).filter(|c| c.is_finite()).fold(1.0f64, f64::min);
+    let cmin = (smallest - 0.1 * (1.0 - smallest)).max(-1.0).min(1.0 - 1e-6);
     let y_cos = |c: f64| top2 + plot_h * (1.0 - (c.clamp(cmin, 1.0) - cmin) / (1.0 - cmin));
     let _ = writeln!(s, r#"<text x="{left}" y="{}" font-weight="bold">cosine similarity</text>"#, top2 - 10.0);
     let _ = writeln!(s, r##"<rect x="{left}" y="{top2}" width="{:.1}" height="{plot_h}" fill="none" stroke="#999"/>"##, step * n as f64);
     for t in [cmin, (cmin + 1.0) / 2.0, 1.0] {
         let y = y_cos(t);
-        let _ = writeln!(s, r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{t:.2}</text>"##, left + step * n as f64, left - 5.0, y + 4.0);
+        let _ = writeln!(s, r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##, left + step * n as f64, left - 5.0, y + 4.0, cos(Some(t)));
     }
     let mut path = String::new();
     for (i, r) in l.rungs.iter().enumerate() {
