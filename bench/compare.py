@@ -79,7 +79,8 @@ for s in range(0, N, CH):
     f = np.isfinite(b)
     ss += float(np.dot(b[f], b[f])); nf += int(f.sum())
 rms = math.sqrt(ss / nf)
-scale = 2.0 ** (math.frexp(rms)[1] - 1)
+m_, e_ = math.frexp(rms)
+scale = math.ldexp(1.0, e_ - 1 + (m_ * 2 >= math.sqrt(2)))
 rtol = (2.0 ** -23) ** (2.0 / 3.0); atol = rtol * scale
 mx, mxi, mr, mri, sabs, ssq, dot, saa, sbb, viol, ulp, fin = -1.0, 0, -1.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0
 nan_a = nan_b = inf_a = inf_b = 0

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::logits::{logit_pass, LogitReport};
 use crate::metrics::{exact_pass, exact_square_sum_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
-use crate::tolerance::{pow2_floor, Overrides, Rule, Tolerance};
+use crate::tolerance::{scale_of, Overrides, Rule, Tolerance};
 
 /// How names of A become names of B.
 #[derive(Clone, Debug, Default)]
@@ -375,8 +375,8 @@ pub fn compare_pair(
         }
         return Ok(r);
     }
-    // The reference's scale (largest power of two not above the RMS of
-    // B's finite values) sets the relative error's floor and the default
+    // The reference's scale (the power of two nearest the RMS of B's
+    // finite values) sets the relative error's floor and the default
     // atol. One pass computes it along with everything else, starting from
     // a guess taken from B's first window; if the guess proves wrong, the
     // pass runs again with the right scale. Either way the result is as if
@@ -386,7 +386,7 @@ pub fn compare_pair(
         let (mut rb, _, _) = reader(src_b, &b)?;
         let head = numel.min(crate::metrics::WINDOW as u64);
         let (s, n) = square_sum_pass(rb.as_mut(), db, head).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
-        pow2_floor(if n > 0 { (s.value() / n as f64).sqrt() } else { 0.0 })
+        scale_of(if n > 0 { (s.value() / n as f64).sqrt() } else { 0.0 })
     };
     let user_atol = tol.atol;
     let options = |scale: f64| {
@@ -405,7 +405,7 @@ pub fn compare_pair(
         let (mut rb, _, _) = reader(src_b, &b)?;
         sum_sq_b = exact_square_sum_pass(rb.as_mut(), db, numel).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
     }
-    let scale = pow2_floor(if n_b > 0 { (sum_sq_b / n_b as f64).sqrt() } else { 0.0 });
+    let scale = scale_of(if n_b > 0 { (sum_sq_b / n_b as f64).sqrt() } else { 0.0 });
     if scale != guess {
         o = options(scale);
         acc = run_pass(&o, progress)?;

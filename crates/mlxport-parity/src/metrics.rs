@@ -18,9 +18,9 @@
 //! - `max_abs = max |d|`, with the first index that attains it;
 //! - `mean_abs = sum|d| / |F|`, `rmse = sqrt(sum(d*d) / |F|)` (each
 //!   `d*d` rounded in f64, the sums exact then rounded once);
-//! - `max_rel = max |d| / max(|b|, floor)` with `floor = scale`, the
-//!   largest power of two not above the RMS of the finite `b` (a pre-pass
-//!   over the reference; `f64::MIN_POSITIVE` when that is 0): an element
+//! - `max_rel = max |d| / max(|b|, floor)` with `floor = scale`, the power
+//!   of two nearest the RMS of the finite `b` ([`crate::tolerance::scale_of`];
+//!   `f64::MIN_POSITIVE` when that is 0): an element
 //!   near zero is measured against the tensor's typical size;
 //! - `cosine = sum(a*b) / sqrt(sum a*a * sum b*b)` (the square roots taken
 //!   separately if the product over- or underflows), clamped to [-1, 1]; 1

@@ -10,7 +10,8 @@
 //!   by many roundings, growing with the reduction length, so the default
 //!   allows about `eps^(-1/3)` units of roundoff (f32: ~200, bf16: ~5).
 //! - `atol = rtol * scale`, where `scale` is the reference tensor's size:
-//!   the largest power of two not above the RMS of its finite values. An
+//!   the power of two nearest the RMS of its finite values (by ratio:
+//!   `2^k` with `2^k / sqrt 2 <= RMS < 2^k * sqrt 2`; see [`scale_of`]). An
 //!   element near zero is then held to the tolerance of a typical element,
 //!   not to a relative one it cannot meet.
 //! - `cosine_min = 1 - rtol`.
@@ -210,6 +211,25 @@ pub fn pow2_floor(x: f64) -> f64 {
     }
 }
 
+/// The scale of a tensor whose finite values have this RMS: the power of
+/// two nearest it by ratio, `2^k` with `2^k / sqrt 2 <= rms < 2^k * sqrt 2`
+/// (0 for 0). Rounding to a power of two makes the scale exact and the same
+/// for every summation order except within an ulp of a boundary; placing
+/// the boundaries at `sqrt 2` times a power of two keeps them away from
+/// the RMS of normalised activations (1).
+pub fn scale_of(rms: f64) -> f64 {
+    let p = pow2_floor(rms);
+    if p == 0.0 {
+        return 0.0;
+    }
+    // Exact: division by a power of two.
+    if rms / p >= std::f64::consts::SQRT_2 {
+        (p * 2.0).min(f64::MAX)
+    } else {
+        p
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +267,11 @@ mod tests {
         assert_eq!(pow2_floor(f64::from_bits(1)), f64::from_bits(1));
         assert_eq!(pow2_floor(0.0), 0.0);
         assert_eq!(pow2_floor(f64::MAX), 2f64.powi(1023));
+        assert_eq!(scale_of(1.0), 1.0);
+        assert_eq!(scale_of(0.99), 1.0);
+        assert_eq!(scale_of(1.41), 1.0);
+        assert_eq!(scale_of(1.415), 2.0);
+        assert_eq!(scale_of(0.70), 0.5);
+        assert_eq!(scale_of(0.0), 0.0);
     }
 }

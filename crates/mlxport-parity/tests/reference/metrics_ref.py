@@ -46,13 +46,24 @@ def ulp_max(a_bits, b_bits, sign_bit, finite):
     return int(max(abs(int(x) - int(y)) for x, y in zip(oa, ob))) if sign_bit == 63 else int(np.abs(oa - ob).max())
 
 
+def scale_of(rms):
+    """The power of two nearest rms by ratio (boundaries at sqrt(2) * 2^k)."""
+    if rms <= 0:
+        return 0.0
+    m, e = math.frexp(rms)
+    k = e - 1
+    if m * 2 >= math.sqrt(2):
+        k += 1
+    return math.ldexp(1.0, k)
+
+
 def float_metrics(a64, b64, shape, atol, rtol, equal_nan, ulp_bits=None):
     a, b = a64.ravel(), b64.ravel()
     fa, fb = np.isfinite(a), np.isfinite(b)
     F = fa & fb
     bf = b[fb]
     rms = math.sqrt(fsum(bf * bf) / len(bf)) if len(bf) else 0.0
-    scale = 2.0 ** (math.frexp(rms)[1] - 1) if rms > 0 else 0.0
+    scale = scale_of(rms)
     floor = scale if scale > 0 else TINY
     if atol is None:
         atol = rtol * scale
