@@ -7,9 +7,10 @@
 //! [`TensorSource::chunks`](crate::TensorSource::chunks), reads the same
 //! little-endian, row-major bytes in pieces of a size the caller picks:
 //!
-//! - [`MappedChunks`] borrows pieces from a memory map and tells the kernel
-//!   to drop the pages it has passed from the process (they stay in the
-//!   page cache), so resident memory stays near one piece.
+//! - [`MappedChunks`] borrows pieces from a memory map, maps each piece's
+//!   pages in one call, and tells the kernel to drop the pages it has
+//!   passed from the process (they stay in the page cache), so resident
+//!   memory stays near one piece.
 //! - the npz reader inflates deflated members piece by piece, checking the
 //!   size and CRC-32 as it goes (an error surfaces at the piece that
 //!   reaches it, at the latest with the last piece);
@@ -141,6 +142,12 @@ impl ChunkRead for MappedChunks<'_> {
     fn next_chunk(&mut self, max: usize) -> Result<&[u8]> {
         self.release_before(self.pos, 1 << 20);
         let end = self.pos + max.min(self.end - self.pos);
+        #[cfg(target_os = "linux")]
+        if end > self.pos {
+            // Map the piece's pages in one call rather than one fault per
+            // few pages (a hint: ignored where the kernel lacks it).
+            let _ = self.map.advise_range(memmap2::Advice::PopulateRead, self.pos, end - self.pos);
+        }
         #[cfg(unix)]
         if end < self.end {
             let ahead = max.min(self.end - end);
