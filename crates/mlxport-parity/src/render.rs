@@ -254,7 +254,7 @@ pub fn svg(l: &LadderReport) -> String {
     // Cosine panel: linear, from a little below the smallest cosine to 1.
     let top2 = top + plot_h + gap;
     let smallest = l.rungs.iter().filter_map(|r| r.cosine).filter(|c| c.is_finite()).fold(1.0f64, f64::min);
-    let cmin = (smallest - 0.1 * (1.0 - smallest)).max(-1.0).min(1.0 - 1e-6);
+    let cmin = (smallest - 0.1 * (1.0 - smallest)).clamp(-1.0, 1.0 - 1e-6);
     let y_cos = |c: f64| top2 + plot_h * (1.0 - (c.clamp(cmin, 1.0) - cmin) / (1.0 - cmin));
     let _ = writeln!(s, r#"<text x="{left}" y="{}" font-weight="bold">cosine similarity</text>"#, top2 - 10.0);
     let _ = writeln!(s, r##"<rect x="{left}" y="{top2}" width="{:.1}" height="{plot_h}" fill="none" stroke="#999"/>"##, step * n as f64);
