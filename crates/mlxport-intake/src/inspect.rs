@@ -517,20 +517,23 @@ fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSumma
             }
         };
         let best = entries.iter().map(|e| rank(&e.path)).min().unwrap_or(9);
-        let index = entries.iter().find(|e| e.path.ends_with(".safetensors.index.json"));
-        let index_shards: HashSet<String> = index
-            .and_then(|e| std::fs::read(&e.real).ok())
-            .and_then(|b| crate::json::parse_strict(&b).ok())
-            .and_then(|v| v.get("weight_map").and_then(Value::as_object).map(|m| m.values().filter_map(Value::as_str).map(str::to_string).collect()))
-            .unwrap_or_default();
+        // Open the index first: its shards are read through it, not again.
+        let mut entries = entries;
+        entries.sort_by_key(|e| !e.path.ends_with(".safetensors.index.json"));
+        // Shard file names (all in this directory).
+        let mut index_shards: HashSet<String> = HashSet::new();
         for e in &entries {
-            let fname = e.path.rsplit('/').next().unwrap_or(&e.path);
-            if index.is_some() && fname.ends_with(".safetensors") && index_shards.contains(fname) {
+            if index_shards.contains(e.path.rsplit('/').next().unwrap_or(&e.path)) {
                 continue; // read through the index
             }
             let primary = rank(&e.path) == best;
             let src: Result<Box<dyn TensorSource>, String> = if e.path.ends_with(".safetensors.index.json") {
-                mlxport_tensor::safetensors::ShardedSafetensors::open(&e.real).map(|s| Box::new(s) as Box<dyn TensorSource>).map_err(|e| e.to_string())
+                mlxport_tensor::safetensors::ShardedSafetensors::open(&e.real)
+                    .map(|s| {
+                        index_shards.extend(s.shards().iter().filter_map(|sh| sh.path().file_name()).map(|n| n.to_string_lossy().into_owned()));
+                        Box::new(s) as Box<dyn TensorSource>
+                    })
+                    .map_err(|e| e.to_string())
             } else {
                 mlxport_tensor::open_file(&e.real).map_err(|e| e.to_string())
             };
@@ -573,9 +576,14 @@ fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSumma
 const EMBED_NAMES: &[&str] = &["embed_tokens.weight", "wte.weight", "word_embeddings.weight", "token_embd.weight", "embeddings.weight", "shared.weight", "tok_embeddings.weight", "embed_in.weight"];
 const HEAD_NAMES: &[&str] = &["lm_head.weight", "output.weight", "embed_out.weight"];
 
+/// `name` is `suffix` or ends with `.suffix`.
+fn is_named(name: &str, suffix: &str) -> bool {
+    name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+}
+
 fn tying(facts: &ModelFacts, tensors: &[TensorInfo]) -> Tying {
-    let embedding = tensors.iter().find(|t| EMBED_NAMES.iter().any(|n| t.name == *n || t.name.ends_with(&format!(".{n}")))).map(|t| t.name.clone());
-    let head = tensors.iter().any(|t| HEAD_NAMES.iter().any(|n| t.name == *n || t.name.ends_with(&format!(".{n}"))));
+    let embedding = tensors.iter().find(|t| EMBED_NAMES.iter().any(|n| is_named(&t.name, n))).map(|t| t.name.clone());
+    let head = tensors.iter().any(|t| HEAD_NAMES.iter().any(|n| is_named(&t.name, n)));
     let generative = facts.architectures.iter().any(|a| a.ends_with("ForCausalLM") || a.ends_with("LMHeadModel") || a.ends_with("ForConditionalGeneration"))
         || tensors.iter().any(|t| t.name.starts_with("blk.") || t.name.starts_with("output_norm"));
     let lm_head_missing = embedding.is_some() && !head && generative;
