@@ -19,6 +19,87 @@ pub enum Command {
     /// Classify a model statically and safely (never runs its code):
     /// family, risks, license, size, quantization, blockers.
     Inspect(InspectArgs),
+    /// Draft or validate a weight map: how every source tensor becomes an
+    /// MLX tensor (names, transforms, ties, deliberately dropped tensors).
+    #[command(subcommand)]
+    Map(MapCommand),
+    /// Convert a checkpoint through a weight map into an MLX model
+    /// directory (mlx-lm layout), streaming, deterministic and atomic.
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MapCommand {
+    /// Draft a family-aware weight map for a checkpoint (Hugging Face
+    /// directory, safetensors, PyTorch or GGUF file).
+    Draft(MapDraftArgs),
+    /// Check a weight map against a source (and optionally a target)
+    /// checkpoint; exit 1 on any error.
+    Validate(MapValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MapDraftArgs {
+    /// The source model: a directory or a weights file.
+    pub model: PathBuf,
+    /// Architecture family (dense-decoder, moe-decoder, encoder, ...);
+    /// default: the family inspection routes the model to.
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Target layout: mlx-lm (names mlx-lm loads) or scaffold (Hugging Face
+    /// names, MLX layouts); default: mlx-lm when mlx-lm has the model.
+    #[arg(long, value_parser = ["mlx-lm", "scaffold"])]
+    pub target: Option<String>,
+    /// Write the map here (default: print it).
+    #[arg(long, short = 'o', value_name = "WEIGHT_MAP.json")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MapValidateArgs {
+    /// The source checkpoint (directory or file).
+    #[arg(long, value_name = "MODEL")]
+    pub source: PathBuf,
+    /// A converted checkpoint to check the map's output against (names,
+    /// shapes, dtypes).
+    #[arg(long, value_name = "MODEL")]
+    pub target: Option<PathBuf>,
+    /// The weight map.
+    #[arg(long, value_name = "WEIGHT_MAP.json")]
+    pub map: PathBuf,
+    /// Dtype policy to validate with (as `convert --dtype`); default: the
+    /// map's.
+    #[arg(long, value_parser = ["bf16", "f16", "f32", "keep"])]
+    pub dtype: Option<String>,
+    /// Write the JSON report here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the JSON report instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The source model: a Hugging Face directory (safetensors, sharded or
+    /// not), a GGUF file or a PyTorch checkpoint.
+    pub model: PathBuf,
+    /// The weight map (see `mlxport map draft`).
+    #[arg(long, value_name = "WEIGHT_MAP.json")]
+    pub map: PathBuf,
+    /// Output directory; must not exist.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Dtype of floating tensors; default: the map's policy (`keep`:
+    /// as stored, dequantized GGUF blocks as f32).
+    #[arg(long, value_parser = ["bf16", "f16", "f32", "keep"])]
+    pub dtype: Option<String>,
+    /// Largest shard (binary units: 5GB is 5 GiB, mlx-lm's limit).
+    #[arg(long, default_value = "5GB", value_name = "SIZE")]
+    pub shard_size: String,
+    /// Print the conversion manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

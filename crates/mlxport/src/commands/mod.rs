@@ -1,6 +1,8 @@
 //! One module per command.
 
+mod convert;
 mod inspect;
+mod map;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -10,6 +12,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Map(cmd) => map::run(cmd),
+        Command::Convert(args) => convert::run(args),
     }
 }
 
