@@ -185,18 +185,15 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
 
     let targets = p.targets();
     let stage = opts.stage.as_ref();
-    let (specs, lookup, parameters) = output_specs(&targets, stage)?;
 
-    let (weights, input_records) = std::thread::scope(|s| -> Result<(Vec<FileRecord>, Vec<FileRecord>)> {
+    let (written, input_records) = std::thread::scope(|s| -> Result<(Weights, Vec<FileRecord>)> {
         let files = input_files.clone();
         let hasher = s.spawn(move || -> Result<Vec<(PathBuf, u64, String)>> { files.iter().map(|f| hash_file(f).map(|(n, h)| (f.clone(), n, h))).collect() });
-        let target_index = targets.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
-        let mut producer = Producer { src: src.as_ref(), rules: &map.rules, plan: &p, targets: &targets, target_index, lookup: &lookup, stage, cache: HashMap::new() };
-        let weights = write_checkpoint(&tmp.path, &specs, opts.shard_bytes, parameters, |spec| producer.produce(spec))?;
+        let written = write_weights(src.as_ref(), map, &p, &tmp.path, opts)?;
         let hashed = hasher.join().map_err(|_| Error::Convert("the hashing thread panicked".into()))??;
-        Ok((weights, hashed.into_iter().map(|(f, n, h)| FileRecord { path: rel(&dir, &f), size: n, sha256: h }).collect()))
+        Ok((written, hashed.into_iter().map(|(f, n, h)| FileRecord { path: rel(&dir, &f), size: n, sha256: h }).collect()))
     })?;
-    let total_size: u64 = specs.iter().map(|s| s.nbytes().unwrap_or(0)).sum();
+    let Weights { files: weights, tensors: n_tensors, parameters, total_size } = written;
 
     let mut outputs = weights;
     let mut inputs = input_records;
@@ -278,7 +275,7 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
         command: opts.command.clone(),
         map: MapRecord { sha256: map.hash(), schema: map.schema.clone(), rules: map.rules.len() },
         source: SourceRecord { name: source_name.clone(), format: src.format().name().into(), tensors: src.tensors().len(), categorized: p.categorized.len() },
-        target: TargetRecord { layout: map.target.layout.clone(), dtype: policy.name().into(), stage: stage.name(), tensors: specs.len(), parameters, total_size },
+        target: TargetRecord { layout: map.target.layout.clone(), dtype: policy.name().into(), stage: stage.name(), tensors: n_tensors, parameters, total_size },
         config_changes,
         inputs,
         outputs: Vec::new(),
@@ -307,6 +304,35 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
     tmp.keep = true;
     let warnings = p.issues.iter().filter(|i| i.severity == Severity::Warning).cloned().collect();
     Ok(Converted { out: out.to_path_buf(), manifest, warnings })
+}
+
+/// What [`write_weights`] wrote.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    /// The shards, then the index, with sizes and SHA-256.
+    pub files: Vec<FileRecord>,
+    pub tensors: usize,
+    /// As the index's `total_parameters`.
+    pub parameters: u64,
+    /// As the index's `total_size`.
+    pub total_size: u64,
+}
+
+/// Write only the weights of a planned conversion (shards and index) into
+/// an existing directory `dir`. `p` must be `plan(map, src.tensors(), ..)`
+/// without errors.
+pub fn write_weights(src: &dyn TensorSource, map: &WeightMap, p: &Plan, dir: &Path, opts: &ConvertOptions) -> Result<Weights> {
+    if p.errors() > 0 {
+        return Err(plan_error(p));
+    }
+    let targets = p.targets();
+    let stage = opts.stage.as_ref();
+    let (specs, lookup, parameters) = output_specs(&targets, stage)?;
+    let target_index = targets.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
+    let mut producer = Producer { src, rules: &map.rules, plan: p, targets: &targets, target_index, lookup: &lookup, stage, cache: HashMap::new() };
+    let files = write_checkpoint(dir, &specs, opts.shard_bytes, parameters, |spec| producer.produce(spec))?;
+    let total_size = specs.iter().map(|s| s.nbytes().unwrap_or(0)).sum();
+    Ok(Weights { files, tensors: specs.len(), parameters, total_size })
 }
 
 /// Where an output tensor comes from: target index and output index.

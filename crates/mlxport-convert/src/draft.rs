@@ -142,6 +142,16 @@ pub fn draft(src: &dyn TensorSource, opts: &DraftOptions) -> Result<Draft> {
     Ok(Draft { map, family, target, routed: was_routed })
 }
 
+/// The `config.json` of a model directory, or beside a weights file.
+pub fn config_beside(model: &std::path::Path) -> Result<Option<Value>> {
+    let dir = if model.is_dir() { model.to_path_buf() } else { model.parent().map(|p| p.to_path_buf()).unwrap_or_default() };
+    let path = dir.join("config.json");
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::map(&path, format!("not valid JSON: {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
 /// mlx-lm's model_type for a GGUF architecture.
 fn gguf_model_type(arch: &str) -> String {
     match arch {

@@ -177,8 +177,11 @@ pub fn input_dtype(t: &TensorInfo) -> DType {
 struct CompiledRule {
     sources: Vec<Pattern>,
     targets: Vec<Pattern>,
-    /// Placeholders in the targets (one job per distinct binding).
+    /// Placeholders in sources and targets (one job per distinct binding).
     keys: BTreeSet<String>,
+    /// A placeholder only the target has: it numbers the parts the
+    /// transforms produce (`experts.{e}` after an unstack).
+    scatter: Option<String>,
 }
 
 /// Expand `map` against the source tensors. `policy` overrides the map's
@@ -201,10 +204,12 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
         let compile = |v: Vec<String>| v.iter().map(|s| Pattern::new(s)).collect::<Result<Vec<_>, _>>();
         match (compile(r.source.to_vec()), compile(r.target.to_vec())) {
             (Ok(sources), Ok(targets)) => {
-                let keys: BTreeSet<String> = targets.iter().flat_map(|t| t.names().iter().cloned()).collect();
                 let src_names: BTreeSet<String> = sources.iter().flat_map(|s| s.names().iter().cloned()).collect();
-                if let Some(k) = keys.iter().find(|k| !src_names.contains(*k)) {
-                    p.issues.push(issue("bad_map", format!("target placeholder '{{{k}}}' appears in no source pattern")).rule(ri));
+                let tgt_names: BTreeSet<String> = targets.iter().flat_map(|t| t.names().iter().cloned()).collect();
+                let keys: BTreeSet<String> = tgt_names.intersection(&src_names).cloned().collect();
+                let scatter: Vec<String> = tgt_names.difference(&src_names).cloned().collect();
+                if scatter.len() > 1 || (!scatter.is_empty() && targets.len() != 1) {
+                    p.issues.push(issue("bad_map", format!("target placeholders {scatter:?} appear in no source pattern (one is allowed, in a single target pattern, to number the parts of a split or unstack)")).rule(ri));
                     rules.push(None);
                     continue;
                 }
@@ -213,7 +218,7 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                     rules.push(None);
                     continue;
                 }
-                rules.push(Some(CompiledRule { sources, targets, keys }));
+                rules.push(Some(CompiledRule { sources, targets, keys, scatter: scatter.into_iter().next() }));
             }
             (Err(e), _) | (_, Err(e)) => {
                 p.issues.push(issue("bad_map", e).rule(ri));
@@ -348,7 +353,10 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
             if !ok {
                 continue;
             }
-            let targets: Vec<String> = cr.targets.iter().map(|t| t.fill(&key).unwrap_or_default()).collect();
+            let mut targets: Vec<String> = match &cr.scatter {
+                Some(_) => Vec::new(),
+                None => cr.targets.iter().map(|t| t.fill(&key).unwrap_or_default()).collect(),
+            };
             // Declared source dtype and shapes.
             let mut metas = Vec::new();
             for (name, &pi) in inputs.iter().zip(&input_pattern) {
@@ -374,17 +382,27 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                 Ok(o) => o,
                 Err(e) => {
                     let code = if e.contains("dtype conflict") { "dtype_conflict" } else { "transform_error" };
-                    p.issues.push(issue(code, format!("rule {ri} on '{}': {e}", inputs[0])).src(&inputs[0]).tgt(&targets[0]).rule(ri));
+                    p.issues.push(issue(code, format!("rule {ri} on '{}': {e}", inputs[0])).src(&inputs[0]).rule(ri));
                     continue;
                 }
             };
+            if let Some(g) = &cr.scatter {
+                targets = (0..outs.len() as u64)
+                    .map(|k| {
+                        let mut b = key.clone();
+                        b.insert(g.clone(), k);
+                        cr.targets[0].fill(&b).unwrap_or_default()
+                    })
+                    .collect();
+            }
             if outs.len() != targets.len() {
                 p.issues.push(issue("arity", format!("rule {ri} on '{}': the transforms give {} tensors for {} targets", inputs[0], outs.len(), targets.len())).src(&inputs[0]).rule(ri));
                 continue;
             }
             let mut dtypes = Vec::new();
             for (k, (m, tname)) in outs.iter().zip(&targets).enumerate() {
-                if let Some(Some(want)) = rule.target_shapes.as_ref().and_then(|v| v.get(k)) {
+                let declared = if cr.scatter.is_some() { 0 } else { k };
+                if let Some(Some(want)) = rule.target_shapes.as_ref().and_then(|v| v.get(declared)) {
                     if *want != m.shape {
                         p.issues.push(issue("shape_mismatch", format!("rule {ri}: '{tname}' comes out {:?} after the transforms, the map declares {want:?}", m.shape)).tgt(tname).src(&inputs[0]).rule(ri));
                         ok = false;

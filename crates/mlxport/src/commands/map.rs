@@ -1,7 +1,5 @@
 //! `mlxport map draft` and `mlxport map validate`.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use mlxport_convert::draft::{draft, DraftOptions};
 use mlxport_convert::plan::{check_target, plan, DtypePolicy, Severity};
@@ -18,21 +16,11 @@ pub fn run(cmd: MapCommand) -> Result<u8> {
     }
 }
 
-/// `config.json` beside a model (in the directory, or beside the file).
-pub fn read_config(model: &Path) -> Result<Option<serde_json::Value>> {
-    let dir = if model.is_dir() { model.to_path_buf() } else { model.parent().map(Path::to_path_buf).unwrap_or_default() };
-    let path = dir.join("config.json");
-    match std::fs::read(&path) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| format!("{}: not valid JSON", path.display()))?)),
-        Err(_) => Ok(None),
-    }
-}
-
 fn run_draft(a: MapDraftArgs) -> Result<u8> {
     let src = mlxport_tensor::open(&a.model)?;
     // A GGUF file carries its own metadata; a config.json beside it is
     // not its config.
-    let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { read_config(&a.model)? };
+    let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(&a.model)? };
     let d = draft(src.as_ref(), &DraftOptions { family: a.family.clone(), target: a.target.clone(), config })?;
     let text = d.map.to_json();
     let p = plan(&d.map, src.tensors(), None);
