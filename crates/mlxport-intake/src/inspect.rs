@@ -259,7 +259,7 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
                 "symlink",
                 Severity::Warning,
                 Some(&e.path),
-                format!("symlink to '{target}' not followed: {reason}"),
+                format!("symlink to '{}' not followed: {reason}", shown_link_target(target, path, opts.absolute_paths)),
                 Some("copy the real file into the model directory if it belongs to the model"),
             )),
             EntryKind::Fifo | EntryKind::Socket | EntryKind::Device => push(Finding::new(
@@ -468,6 +468,23 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
         notes,
         complete,
     })
+}
+
+/// A symlink's target as a report may show it: an absolute target is a
+/// local path, so unless absolute paths were asked for it is shown relative
+/// to the model (`<model>/x`) or not at all.
+fn shown_link_target(target: &str, root: &Path, absolute_paths: bool) -> String {
+    let t = Path::new(target);
+    if absolute_paths || !t.is_absolute() {
+        return target.to_string();
+    }
+    let roots = [Some(root.to_path_buf()), std::path::absolute(root).ok(), root.canonicalize().ok()];
+    for r in roots.iter().flatten() {
+        if let Ok(rel) = t.strip_prefix(r) {
+            return format!("<model>/{}", rel.display());
+        }
+    }
+    "<an absolute path outside the model>".to_string()
 }
 
 /// Scan a pickle (bare or inside a torch zip) without loading it.
