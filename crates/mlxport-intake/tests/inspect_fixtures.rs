@@ -823,6 +823,14 @@ fn mlx_quantized_logical_parameters() {
     write_json(&d.join("config.json"), &cfg);
     let i = run(&d);
     assert_eq!(i.tensors.parameters, 16 * 32 + 32 * 32 + 64);
+
+    // A mixed recipe (mlx-lm writes per-layer settings into the block):
+    // the embedding at 8 bits, the rest at the default 4.
+    cfg["quantization"] = json!({"group_size": 64, "bits": 4, "model.embed_tokens": {"group_size": 64, "bits": 8}});
+    write_json(&d.join("config.json"), &cfg);
+    let i = run(&d);
+    assert_eq!(i.quantization.as_ref().unwrap().layer_bits.get("model.embed_tokens"), Some(&8));
+    assert_eq!(i.tensors.parameters, 16 * 32 + 32 * 64 + 64);
 }
 
 // ---------------------------------------------------------------------------

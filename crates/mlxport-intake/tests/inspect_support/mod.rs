@@ -178,7 +178,7 @@ pub fn config_from_keys(model_type: Option<&str>, archs: &[&str], keys: &[&str],
         }
         let last = parts[parts.len() - 1];
         match m.get(last) {
-            Some(Value::Object(_)) if v == Value::from(1) => {}
+            Some(Value::Object(_)) if v == 1 => {}
             _ => {
                 m.insert(last.to_string(), v);
             }
