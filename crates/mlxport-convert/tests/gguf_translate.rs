@@ -261,6 +261,19 @@ check("all_special_ids", 0, sorted(ref.all_special_ids), sorted(ours.all_special
 check("added vocab", 0, sorted(ref.get_added_vocab().items()), sorted(ours.get_added_vocab().items()), "")
 check("vocab size", 0, len(ref), len(ours), "")
 check("full vocab", 0, ref.get_vocab() == ours.get_vocab(), True, "")
+# The serialized pipelines, part by part: merges in rank order, vocabulary,
+# added tokens with their flags, normalizer, pre-tokenizer, post-processor,
+# decoder.
+ref_json = json.loads(ref.backend_tokenizer.to_str())
+our_json = json.load(open(os.path.join(ours_dir, "tokenizer.json"), encoding="utf-8"))
+for part in ("added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder"):
+    check("tokenizer.json " + part, 0, ref_json[part], our_json[part], "")
+for part in sorted(set(ref_json["model"]) | set(our_json["model"])):
+    a, b = ref_json["model"].get(part), our_json["model"].get(part)
+    if part in ("vocab", "merges"):  # too long to print
+        check("tokenizer.json model." + part + " equal", 0, a == b, True, "")
+    else:
+        check("tokenizer.json model." + part, 0, a, b, "")
 
 print(json.dumps({"checked": checked, "texts": len(corpus), "chars": text_chars, "mismatches": mismatches}))
 "#;
