@@ -151,7 +151,24 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
             _ => hidden / heads,
         },
     };
-    c.insert("head_dim", head_dim.into());
+    match fam {
+        Family::Llama | Family::Mistral | Family::Qwen3 => {
+            c.insert("head_dim", head_dim.into());
+        }
+        // These config classes have no head_dim: it is hidden / heads.
+        Family::Qwen2 | Family::Phi3 if head_dim != hidden / heads => {
+            return Err(Error::unsupported(
+                g.path(),
+                format!(
+                    "{arch}: head dimension {head_dim} differs from hidden_size / \
+                     num_attention_heads = {}, which a {} config cannot state",
+                    hidden / heads,
+                    fam.model_type()
+                ),
+            ))
+        }
+        Family::Qwen2 | Family::Phi3 => {}
+    }
 
     // The RoPE base: llama.cpp's default is 10000, as is every config
     // class's, but it is written anyway: mlx-lm reads it only here.
@@ -168,25 +185,16 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
 
     let rope_dims = optional_u64(g, &key("rope.dimension_count"))?;
     match fam {
-        Family::Llama | Family::Mistral => {
+        Family::Llama => {
             // Biases are not stated in the metadata; the tensors say it.
             c.insert(
                 "attention_bias",
                 g.tensor("blk.0.attn_q.bias").is_ok().into(),
             );
             c.insert("mlp_bias", g.tensor("blk.0.ffn_up.bias").is_ok().into());
-            if let Some(d) = rope_dims {
-                if d != head_dim {
-                    return Err(Error::unsupported(
-                        g.path(),
-                        format!(
-                            "{arch}: RoPE over {d} of {head_dim} head dimensions \
-                             (partial rotary) is not a llama config"
-                        ),
-                    ));
-                }
-            }
+            partial_rope_unsupported(g, arch, rope_dims, head_dim)?;
         }
+        Family::Mistral => partial_rope_unsupported(g, arch, rope_dims, head_dim)?,
         Family::Phi3 => {
             if let Some(d) = rope_dims {
                 if d != head_dim {
@@ -240,6 +248,21 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
     ))
 }
 
+fn partial_rope_unsupported(
+    g: &GgufFile,
+    arch: &str,
+    rope_dims: Option<u64>,
+    head_dim: u64,
+) -> Result<(), Error> {
+    match rope_dims {
+        Some(d) if d != head_dim => Err(Error::unsupported(
+            g.path(),
+            format!("{arch}: RoPE over {d} of {head_dim} head dimensions (partial rotary) is not a llama config"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `rope_scaling` from `{arch}.rope.scaling.*`, or a refusal where the
 /// scaling lives in tensors this translation cannot turn into a config.
 fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, Error> {
@@ -262,6 +285,10 @@ fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, 
             "short_factor".into(),
             f32_tensor_json(g, "rope_factors_short.weight")?,
         );
+        if let Some(n) = optional_u64(g, &key("original_context_length"))? {
+            // mlx-lm's LongRoPE reads it here.
+            m.insert("original_max_position_embeddings".into(), n.into());
+        }
         m.insert("rope_type".into(), "longrope".into());
         m.insert("type".into(), "longrope".into());
         return Ok(Some(Value::Object(m)));

@@ -335,6 +335,71 @@ w.add_tensor("output_norm.weight", np.ones((64,), dtype=np.float32))
 w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
 "#;
 
+/// Config fixtures: a small decoder of each supported family. argv: out
+/// path, kind.
+const PY_CONFIG_FIXTURE: &str = r#"
+import sys, numpy as np, gguf
+out, kind = sys.argv[1], sys.argv[2]
+arch = {"qwen2": "qwen2", "qwen3": "qwen3", "phi3": "phi3"}.get(kind, "llama")
+w = gguf.GGUFWriter(out, arch)
+w.add_name("mistral" if kind == "mistral" else "fixture " + kind)
+w.add_block_count(2); w.add_context_length(4096); w.add_embedding_length(64); w.add_feed_forward_length(160)
+w.add_head_count(4); w.add_head_count_kv(2); w.add_layer_norm_rms_eps(1e-6); w.add_rope_freq_base(1000000.0)
+if kind == "qwen3":
+    w.add_key_length(32); w.add_value_length(32)
+if arch == "llama":
+    w.add_rope_dimension_count(16)
+if kind == "phi3":
+    w.add_rope_dimension_count(12); w.add_rope_scaling_orig_ctx_len(2048); w.add_sliding_window(2047)
+if kind == "llama_linear":
+    w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR); w.add_rope_scaling_factor(4.0)
+if kind == "llama_yarn":
+    w.add_rope_scaling_type(gguf.RopeScalingType.YARN); w.add_rope_scaling_factor(4.0)
+    w.add_rope_scaling_orig_ctx_len(1024)
+tokens = ["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(97)]
+w.add_tokenizer_model("llama"); w.add_token_list(tokens); w.add_token_scores([0.0] * 100)
+w.add_token_types([2, 3, 3] + [1] * 97)
+w.add_bos_token_id(1); w.add_eos_token_id(2)
+w.add_tensor("token_embd.weight", np.zeros((100, 64), dtype=np.float32))
+if kind in ("llama", "qwen2"):
+    w.add_tensor("output.weight", np.zeros((100, 64), dtype=np.float32))
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+"#;
+
+/// For each directory holding `f.gguf` and our `config.json`: the keys on
+/// which transformers' config of the GGUF and of our config differ, and
+/// whether mlx-lm builds its model from our config. argv: directories.
+const PY_CONFIG_DIFFS: &str = r#"
+import sys, os, json
+import numpy as np
+from transformers import AutoConfig
+from mlx_lm.utils import _get_classes
+skip = {"_name_or_path", "_model_name_or_path", "transformers_version", "architectures", "dtype", "torch_dtype"}
+def norm(v):
+    if isinstance(v, float):
+        return float(np.float32(v))
+    if isinstance(v, dict):
+        return {k: norm(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [norm(x) for x in v]
+    return v
+result = {}
+for d in sys.argv[1:]:
+    ref = AutoConfig.from_pretrained(d, gguf_file="f.gguf").to_dict()
+    ours = AutoConfig.from_pretrained(d).to_dict()
+    diffs = {}
+    for k in sorted(set(ref) | set(ours)):
+        a, b = norm(ref.get(k, "<absent>")), norm(ours.get(k, "<absent>"))
+        if k not in skip and a != b:
+            diffs[k] = [a, b]
+    raw = json.load(open(os.path.join(d, "config.json")))
+    model_class, args_class = _get_classes(raw)
+    model = model_class(args_class.from_dict(raw))
+    result[os.path.basename(d)] = {"model_type": [ref["model_type"], ours["model_type"]], "diffs": diffs,
+                                   "mlx_class": type(model).__module__}
+print(json.dumps(result))
+"#;
+
 fn fixture(py: &Path, dir: &Path, kind: &str) -> PathBuf {
     let path = dir.join(format!("{kind}.gguf"));
     run_py(py, PY_FIXTURE, &[path.to_str().unwrap(), kind]);
@@ -559,4 +624,96 @@ fn missing_or_broken_tokenizer_keys_are_clear_errors() {
     let g = GgufFile::open(&dir.path().join("no_tokens.gguf")).unwrap();
     let err = config_from_gguf(&g).unwrap_err().to_string();
     assert!(err.contains("'tokenizer.ggml.tokens' is missing"), "{err}");
+}
+
+#[test]
+fn supported_families_match_transformers_where_it_reads_the_file() {
+    let Some(py) = python() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let kinds = [
+        "llama",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "phi3",
+        "llama_linear",
+        "llama_yarn",
+    ];
+    let mut dirs = Vec::new();
+    for kind in kinds {
+        let dir = work.path().join(kind);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("f.gguf");
+        run_py(&py, PY_CONFIG_FIXTURE, &[path.to_str().unwrap(), kind]);
+        let config = config_from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        dirs.push(dir.to_str().unwrap().to_string());
+    }
+    let args: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    let report = last_json(&run_py(&py, PY_CONFIG_DIFFS, &args));
+
+    // Where transformers ignores what the file states, our config keeps it
+    // and differs on exactly those keys; everywhere else it is equal.
+    let rope = |extra: Json| {
+        let mut p = serde_json::json!({"rope_theta": 1000000.0});
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        p
+    };
+    let expected: [(&str, Json); 7] = [
+        ("llama", serde_json::json!({})),
+        ("mistral", serde_json::json!({})),
+        ("qwen2", serde_json::json!({})),
+        // Qwen3Config defaults head_dim to 128; the file says 32.
+        ("qwen3", serde_json::json!({"head_dim": [128, 32]})),
+        // transformers reads none of phi3's RoPE width, original context
+        // or sliding window from the file.
+        (
+            "phi3",
+            serde_json::json!({
+                "original_max_position_embeddings": [4096, 2048],
+                "partial_rotary_factor": ["<absent>", 0.75],
+                "rope_parameters": [
+                    {"rope_theta": 1000000.0, "partial_rotary_factor": 1.0, "rope_type": "default"},
+                    {"rope_theta": 1000000.0, "partial_rotary_factor": 0.75, "rope_type": "default"}
+                ],
+                "sliding_window": [null, 2047]
+            }),
+        ),
+        // transformers does not read llama.rope.scaling.* at all.
+        (
+            "llama_linear",
+            serde_json::json!({"rope_parameters": [
+                rope(serde_json::json!({"rope_type": "default"})),
+                rope(serde_json::json!({"rope_type": "linear", "type": "linear", "factor": 4.0}))
+            ]}),
+        ),
+        (
+            "llama_yarn",
+            serde_json::json!({"rope_parameters": [
+                rope(serde_json::json!({"rope_type": "default"})),
+                rope(serde_json::json!({"rope_type": "yarn", "type": "yarn", "factor": 4.0,
+                                        "original_max_position_embeddings": 1024}))
+            ]}),
+        ),
+    ];
+    for (kind, want) in expected {
+        let r = &report[kind];
+        assert_eq!(r["diffs"], want, "{kind}: {r}");
+        assert_eq!(r["model_type"][0], r["model_type"][1], "{kind}");
+        assert!(
+            r["mlx_class"]
+                .as_str()
+                .unwrap()
+                .starts_with("mlx_lm.models."),
+            "{kind}: {r}"
+        );
+    }
+    assert_eq!(report["mistral"]["model_type"][1], "mistral");
+    assert_eq!(report["llama"]["diffs"], serde_json::json!({}));
 }
