@@ -16,8 +16,19 @@
 //!   `tokenizer.ggml.tokens`.
 //! - `head_dim` is `{arch}.attention.key_length`, else (llama, mistral)
 //!   `{arch}.rope.dimension_count`, else `hidden_size / num_attention_heads`
-//!   — llama.cpp's own default. It is always written, because some config
-//!   classes default it to one checkpoint's value (Qwen3: 128).
+//!   — llama.cpp's own default. It is written for llama, mistral and qwen3
+//!   even when it is the default, because Qwen3's config class defaults it
+//!   to one checkpoint's value (128), which transformers' GGUF loader then
+//!   keeps whatever the file says. Qwen2 and Phi-3 configs have no
+//!   `head_dim`; a file whose head dimension is not `hidden / heads` is
+//!   refused for them.
+//! - Phi-3: `partial_rotary_factor` from `rope.dimension_count`,
+//!   `original_max_position_embeddings` and `sliding_window` from the file
+//!   (transformers' loader leaves its class defaults), LongRoPE factors from
+//!   the `rope_factors_long/short.weight` tensors.
+//! - `rope_scaling` from `{arch}.rope.scaling.type` (linear, yarn) and its
+//!   factor and original context length; transformers' loader ignores
+//!   these keys, mlx-lm and transformers both read the result.
 //! - Floats stored as f32 are written as the shortest decimal that reads
 //!   back as the same f32 (`1e-05`, not `9.999999747378752e-06`): the same
 //!   value for every reader that computes in f32, and the spelling of the
