@@ -17,6 +17,11 @@
 //!   pattern transformers knows (llama-bpe, qwen2, gpt-4o, ... — the table
 //!   below), which then runs before a byte-level step without a pattern.
 //!   SmolLM2's `smollm` is not in that table: it gets the GPT-2 pattern.
+//!   (llama.cpp, like SmolLM2's original `tokenizer.json`, splits every
+//!   digit off first; the two agree on digits themselves — no SmolLM2 merge
+//!   joins ASCII digits — but not on whitespace before a digit: `"  3"` is
+//!   `Ġ`,`Ġ`,`3` here and in transformers, `ĠĠ`,`3` in llama.cpp. We follow
+//!   transformers, the reference this module is tested against.)
 //! - `tokenizer.ggml.model = "llama"`: SentencePiece-style BPE with byte
 //!   fallback: `▁` for spaces, prepended to the first word, `<0xNN>` byte
 //!   tokens. Merges come from the file or, when it has none, from the
