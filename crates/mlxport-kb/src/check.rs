@@ -236,6 +236,11 @@ pub fn check(kb: &Kb, ctx: &Context) -> Vec<Problem> {
                 out.push(&at, format!("dangling trait '{tr}'"));
             }
         }
+        for f in &t.requires_facts {
+            if !crate::recommend::known_fact(f) {
+                out.push(&at, format!("unknown fact '{f}'"));
+            }
+        }
         if t.workloads.is_empty() {
             out.push(&at, "serves no workload");
         }

@@ -198,6 +198,11 @@ pub struct Technique {
     /// Traits the model must not have.
     #[serde(default)]
     pub excludes_traits: Vec<String>,
+    /// Facts of the inspection that must hold (see
+    /// [`crate::recommend::FACTS`]): `tied`, `gguf-source`,
+    /// `config-key:kv_lora_rank`, ...
+    #[serde(default)]
+    pub requires_facts: Vec<String>,
     pub workloads: Vec<String>,
     pub objectives: Vec<String>,
     /// Objectives for which the direction of the effect follows from the

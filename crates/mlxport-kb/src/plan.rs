@@ -688,6 +688,12 @@ pub fn to_markdown(p: &PortPlan) -> String {
             push(&mut s, &format!("| {} | {} | {} | {} |", f.precision, budget::gb(f.weight_bytes), budget::gb(f.total_bytes), if f.fits { "yes" } else { "no" }));
         }
         push(&mut s, "");
+        let yn = |p: &str| match b.fits(p) {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        push(&mut s, &format!("Fits at 8 bits: **{}**; at 4 bits: **{}**.", yn("q8"), yn("q4")));
         push(&mut s, &format!("Verdict: {}.", b.verdict));
         push(&mut s, "");
     }

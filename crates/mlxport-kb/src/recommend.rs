@@ -151,6 +151,8 @@ pub struct Bucket {
 #[derive(Debug, Clone, Serialize)]
 pub struct Recommendation {
     pub schema: &'static str,
+    /// The workload asked for, or `inference` (every workload but fine-tuning).
+    pub workload: String,
     pub model: String,
     pub fingerprint: String,
     pub family: Option<String>,
@@ -180,13 +182,64 @@ impl Recommendation {
 pub struct RecommendOptions {
     pub target: Target,
     pub objective: Option<String>,
+    /// Only techniques serving this workload; `None`: every inference
+    /// workload (fine-tuning techniques need `fine-tuning` asked for).
+    pub workload: Option<String>,
     pub receipts: Vec<Receipt>,
 }
 
 impl Default for RecommendOptions {
     fn default() -> Self {
-        RecommendOptions { target: Target::FromInspection, objective: None, receipts: Vec::new() }
+        RecommendOptions { target: Target::FromInspection, objective: None, workload: None, receipts: Vec::new() }
     }
+}
+
+/// Facts a technique can require, besides the `config-key:<key>` (a key of
+/// config.json or its text_config) and `model_type:<type>` forms.
+pub const FACTS: [&str; 8] = ["tied", "gguf-source", "gguf-affine-blocks", "float-source", "sliding-window", "gqa", "exceeds-target", "adapter"];
+
+const ROPE_KEYS: [&str; 8] = ["rope_theta", "rope_scaling", "rope_parameters", "rotary_dim", "rotary_pct", "partial_rotary_factor", "rotary_emb_base", "global_rope_theta"];
+
+/// Whether a fact holds for the inspection; `None` for an unknown fact
+/// name. `fit` answers `exceeds-target`.
+pub fn fact(name: &str, i: &InspectionView, fit: Option<&Budget>) -> Option<bool> {
+    let config = i.config("model").and_then(|c| c.value.as_ref());
+    let has_key = |k: &str| config.is_some_and(|v| v.get(k).is_some() || v.get("text_config").and_then(|t| t.get(k)).is_some());
+    let gguf = i.tensors.files.iter().any(|f| f.primary && f.format == "gguf");
+    Some(match name {
+        "tied" => i.tensors.tying.tied,
+        "gguf-source" => gguf,
+        "gguf-affine-blocks" => {
+            gguf && i.quantization.as_ref().is_some_and(|q| q.types.keys().all(|t| matches!(t.as_str(), "F32" | "F16" | "BF16" | "Q4_0" | "Q4_1" | "Q8_0")))
+        }
+        "float-source" => i.quantization.is_none(),
+        "sliding-window" => i.facts.sliding_window.is_some(),
+        "adapter" => i.configs.iter().any(|c| c.kind == "adapter"),
+        "gqa" => matches!((i.facts.num_key_value_heads, i.facts.num_attention_heads), (Some(k), Some(h)) if k < h),
+        "exceeds-target" => fit.is_some_and(|b| !matches!(b.best_fit.as_deref(), Some("f32") | Some("bf16"))),
+        // Rotary positions: stated by the config, or a GGUF decoder (whose
+        // hyperparameters live in metadata the report does not carry).
+        "rope" => ROPE_KEYS.iter().any(|k| has_key(k)) || (config.is_none() && gguf && i.has_trait("causal_attention")),
+        _ => {
+            if let Some(k) = name.strip_prefix("config-key:") {
+                has_key(k)
+            } else if let Some(t) = name.strip_prefix("model_type:") {
+                i.facts.model_type.as_deref() == Some(t)
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// Whether a fact name is known (for the integrity checker).
+pub fn known_fact(name: &str) -> bool {
+    FACTS.contains(&name) || name == "rope" || name.strip_prefix("config-key:").is_some_and(|k| !k.is_empty()) || name.strip_prefix("model_type:").is_some_and(|k| !k.is_empty())
+}
+
+/// Whether a technique serves this model: family, traits and facts.
+pub fn applies_with_fit(t: &Technique, i: &InspectionView, fit: Option<&Budget>) -> bool {
+    applies(t, i) && t.requires_facts.iter().all(|f| fact(f, i, fit) == Some(true))
 }
 
 /// Whether a technique serves this model (family and traits only).
@@ -218,7 +271,11 @@ pub fn recommend(kb: &Kb, i: &InspectionView, opts: &RecommendOptions) -> Recomm
     let mut buckets: Vec<Bucket> = BUCKETS.iter().map(|(id, title)| Bucket { id: id.to_string(), title: title.to_string(), items: Vec::new() }).collect();
     let mut not_applicable = 0;
     for t in &kb.techniques {
-        if !applies(t, i) || !t.objectives.contains(&objective) {
+        let workload_ok = match &opts.workload {
+            Some(w) => t.workloads.contains(w),
+            None => t.workloads.iter().any(|w| w != "fine-tuning"),
+        };
+        if !workload_ok || !applies_with_fit(t, i, Some(&fit)) || !t.objectives.contains(&objective) {
             not_applicable += 1;
             continue;
         }
@@ -276,6 +333,7 @@ pub fn recommend(kb: &Kb, i: &InspectionView, opts: &RecommendOptions) -> Recomm
     }
     Recommendation {
         schema: RECOMMEND_SCHEMA,
+        workload: opts.workload.clone().unwrap_or_else(|| "inference".into()),
         model: i.model.name.clone(),
         fingerprint: i.model.fingerprint.clone(),
         family: i.routing.family.clone(),
@@ -293,11 +351,12 @@ pub fn recommend(kb: &Kb, i: &InspectionView, opts: &RecommendOptions) -> Recomm
 pub fn to_text(r: &Recommendation) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "{} ({}), objective {} ({})\n",
+        "{} ({}), objective {} ({}), workload {}\n",
         r.model,
         r.family.as_deref().unwrap_or("no family"),
         r.objective,
-        r.objective_from
+        r.objective_from,
+        r.workload
     ));
     s.push_str(&format!(
         "\nMemory fit: target {}{} from {}, usable {}\n",

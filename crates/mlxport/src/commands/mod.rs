@@ -1,6 +1,9 @@
 //! One module per command.
 
+mod docs;
 mod inspect;
+mod plan;
+mod recommend;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -10,6 +13,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Recommend(args) => recommend::run(args),
+        Command::Docs(args) => docs::docs(args),
+        Command::Explain(args) => docs::explain(args),
     }
 }
 
