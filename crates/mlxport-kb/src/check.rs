@@ -33,6 +33,9 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Routes an example signal to a family id (`None`: no family).
+pub type Router = dyn Fn(&str) -> Result<Option<String>, String>;
+
 /// What the knowledge base is checked against: the routing families and
 /// traits, and a router for the runbooks' examples.
 pub struct Context {
@@ -40,7 +43,7 @@ pub struct Context {
     pub families: Vec<(String, String)>,
     pub traits: BTreeSet<String>,
     /// Routes an example signal (`model_type:llama`) to a family id.
-    pub route: Box<dyn Fn(&str) -> Result<Option<String>, String>>,
+    pub route: Box<Router>,
 }
 
 impl Context {

@@ -207,7 +207,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -393,6 +393,14 @@ pub fn plan(kb: &Kb, i: &InspectionView, opts: &PlanOptions) -> PortPlan {
         shards: shard_count,
         adapters: if adapter { "an adapter config is present beside full weights: decide whether to merge it".into() } else { "none found".into() },
     });
+    if let Some(cfg) = i.config("model").and_then(|c| c.value.as_ref()) {
+        let nested = cfg.get("rope_parameters").and_then(|r| r.get("rope_theta"));
+        if let (Some(theta), None) = (nested, cfg.get("rope_theta")) {
+            unc.push(format!(
+                "config.json nests rope_theta ({theta}) in rope_parameters (transformers 5 layout) with none at the top level: mlx-lm 0.32 reads only the top level and would fall back to its default base; the converted config must carry rope_theta at the top level, and rung 1 must check it"
+            ));
+        }
+    }
     if i.facts.model_type.is_none() && formats.iter().any(|f| f == "gguf") {
         unc.push("no config.json: hyperparameters come from GGUF metadata; write the target's config from them and check it at rung 1".into());
     }

@@ -14,7 +14,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -100,6 +100,14 @@ fn uncertainties_are_recorded_not_guessed() {
     assert!(u.contains("no generation_config.json"), "{u}");
     assert!(u.contains("no tokenizer files"), "{u}");
     assert!(u.contains("no target machine given"), "{u}");
+    assert!(!u.contains("rope_parameters"), "the fixture's rope_theta is at the top level");
+    // transformers 5 layout: rope_theta only inside rope_parameters.
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(fx.dir.join("config.json")).unwrap()).unwrap();
+    let theta = cfg.as_object_mut().unwrap().remove("rope_theta").unwrap();
+    cfg["rope_parameters"] = serde_json::json!({"rope_theta": theta, "rope_type": "default"});
+    std::fs::write(fx.dir.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let p = plan(kb(), &common::inspect(&fx.dir), &PlanOptions::default());
+    assert!(p.uncertainties.iter().any(|u| u.contains("rope_parameters") && u.contains("mlx-lm 0.32")), "{:?}", p.uncertainties);
 }
 
 #[test]

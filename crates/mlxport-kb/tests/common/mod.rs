@@ -18,7 +18,7 @@ pub fn write_safetensors(path: &Path, tensors: &[(&str, Vec<u64>)]) {
         offset += n;
     }
     let mut h = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
@@ -45,7 +45,9 @@ fn readme(license: &str) -> String {
 }
 
 /// The config and tensors of a family's fixture.
-fn spec(family: &str) -> (Value, Vec<(&'static str, Vec<u64>)>, Option<Value>) {
+type Spec = (Value, Vec<(&'static str, Vec<u64>)>, Option<Value>);
+
+fn spec(family: &str) -> Spec {
     let lm = |mt: &str, arch: &str| {
         json!({"model_type": mt, "architectures": [arch], "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
                "num_key_value_heads": 2, "vocab_size": 128, "max_position_embeddings": 256, "rope_theta": 10000.0, "torch_dtype": "bfloat16"})
