@@ -373,7 +373,7 @@ pub fn to_text(r: &Recommendation) -> String {
         s.push_str(&format!("\n{} — {}\n", b.title, b.items.len()));
         for it in &b.items {
             s.push_str(&format!("  [{:>2}] {:<32} {} ({})\n", it.ladder_step, it.id, it.name, it.status));
-            s.push_str(&format!("       api: {}\n", it.api));
+            s.push_str(&format!("       api: {}\n       why: {}\n", it.api, it.why));
             if let Some(rc) = &it.receipt {
                 for m in &rc.measurements {
                     s.push_str(&format!(
