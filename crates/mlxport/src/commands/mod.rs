@@ -1,8 +1,11 @@
 //! One module per command.
 
 mod convert;
+mod docs;
 mod inspect;
 mod map;
+mod plan;
+mod recommend;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -14,6 +17,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => inspect::run(args),
         Command::Map(cmd) => map::run(cmd),
         Command::Convert(args) => convert::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Recommend(args) => recommend::run(args),
+        Command::Docs(args) => docs::docs(args),
+        Command::Explain(args) => docs::explain(args),
     }
 }
 
