@@ -75,16 +75,14 @@ pub fn minilm(py: &Path) -> PathBuf {
 static FIXTURE: Mutex<()> = Mutex::new(());
 
 /// The Hugging Face form of SmolLM2 (538 MB f32), built from the GGUF by
-/// transformers once per machine into `target/fixtures/smollm2-hf`.
+/// `python/fixtures.py smollm2-hf` once per machine into
+/// `target/fixtures/smollm2-hf` (reused when complete).
 pub fn smollm2_hf(py: &Path) -> PathBuf {
     let _guard = FIXTURE.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = workspace_root().join("target/fixtures/smollm2-hf");
-    if dir.join("model.safetensors").exists() {
-        return dir;
-    }
-    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/smollm2_hf.py");
-    run_py(py, &std::fs::read_to_string(script).unwrap(), &[dir.to_str().unwrap()]);
+    let root = workspace_root();
+    let dir = root.join("target/fixtures/smollm2-hf");
+    let out = Command::new(py).arg(root.join("python/fixtures.py")).arg("smollm2-hf").arg(&dir).env("HF_HUB_OFFLINE", "1").output().expect("spawn python");
+    assert!(out.status.success(), "python/fixtures.py smollm2-hf failed:\n{}", String::from_utf8_lossy(&out.stderr));
     dir
 }
 
