@@ -34,19 +34,18 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
     let map = WeightMap::load(&args.map)?;
     let dtype = args.dtype.as_deref().and_then(DtypePolicy::parse);
     let shard_bytes = parse_binary_size(&args.shard_size).context("--shard-size")?;
-    // The command as given, with the output directory by name only, so
-    // the manifest does not depend on where the output was written.
+    // The command as given, with the output directory as `DIR`: the
+    // manifest (and so the output) does not depend on where it was written.
     let mut command = vec!["mlxport".to_string()];
-    let mut argv = std::env::args().skip(1).peekable();
+    let mut argv = std::env::args().skip(1);
     while let Some(a) = argv.next() {
         if a == "--out" {
             command.push(a);
             if argv.next().is_some() {
-                command.push(args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                command.push("DIR".into());
             }
-        } else if let Some(v) = a.strip_prefix("--out=") {
-            let _ = v;
-            command.push(format!("--out={}", args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+        } else if a.starts_with("--out=") {
+            command.push("--out=DIR".into());
         } else {
             command.push(a);
         }
