@@ -115,6 +115,73 @@ fn write_value(out: &mut String, v: &Value, indent: usize, level: usize) {
     }
 }
 
+/// Indented JSON whose small values (compact form up to `width`
+/// characters) stay on one line: readable maps, with shapes as `[576, 576]`.
+pub fn to_readable_json(value: &Value, indent: usize, width: usize) -> String {
+    let mut out = String::new();
+    write_readable(&mut out, value, indent, width, 0);
+    out
+}
+
+fn compact(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(compact).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, x)| {
+                    let mut s = String::new();
+                    write_str(&mut s, k);
+                    format!("{s}: {}", compact(x))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => {
+            let mut s = String::new();
+            write_value(&mut s, other, 0, 0);
+            s
+        }
+    }
+}
+
+fn write_readable(out: &mut String, v: &Value, indent: usize, width: usize, level: usize) {
+    let c = compact(v);
+    if c.len() + indent * level <= width || !matches!(v, Value::Array(_) | Value::Object(_)) {
+        out.push_str(&c);
+        return;
+    }
+    match v {
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent, level + 1);
+                write_readable(out, x, indent, width, level + 1);
+            }
+            newline(out, indent, level);
+            out.push(']');
+        }
+        Value::Object(o) => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent, level + 1);
+                write_str(out, k);
+                out.push_str(": ");
+                write_readable(out, x, indent, width, level + 1);
+            }
+            newline(out, indent, level);
+            out.push('}');
+        }
+        _ => unreachable!(),
+    }
+}
+
 fn newline(out: &mut String, indent: usize, level: usize) {
     out.push('\n');
     out.extend(std::iter::repeat_n(' ', indent * level));

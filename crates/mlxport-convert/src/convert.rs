@@ -30,7 +30,7 @@ use crate::manifest::{card_license, hash_file, model_card, record_bytes, FileRec
 use crate::map::WeightMap;
 use crate::plan::{plan, DtypePolicy, Issue, Job, Plan, PlannedTarget, Severity};
 use crate::stage::{Plain, Stage};
-use crate::transform::{apply_all, cast, Buf};
+use crate::transform::{apply_all, cast_with, Buf};
 use crate::writer::{release_mapped, write_checkpoint, Produced};
 use crate::{Error, Result};
 
@@ -78,11 +78,15 @@ pub struct ConvertOptions {
     pub command: Vec<String>,
     /// How targets are encoded (default: as they are).
     pub stage: Box<dyn Stage>,
+    /// The digest cache shared with `mlxport inspect` (keyed by device,
+    /// inode, size and mtime): input files already hashed are not read
+    /// again. `None`: hash every input.
+    pub digest_cache: Option<PathBuf>,
 }
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        ConvertOptions { dtype: None, shard_bytes: DEFAULT_SHARD_BYTES, command: Vec::new(), stage: Box::new(Plain) }
+        ConvertOptions { dtype: None, shard_bytes: DEFAULT_SHARD_BYTES, command: Vec::new(), stage: Box::new(Plain), digest_cache: None }
     }
 }
 
@@ -194,7 +198,8 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
 
     let (written, input_records) = std::thread::scope(|s| -> Result<(Weights, Vec<FileRecord>)> {
         let files = input_files.clone();
-        let hasher = s.spawn(move || -> Result<Vec<(PathBuf, u64, String)>> { files.iter().map(|f| hash_file(f).map(|(n, h)| (f.clone(), n, h))).collect() });
+        let cache = opts.digest_cache.clone();
+        let hasher = s.spawn(move || hash_inputs(&files, cache.as_deref()));
         let written = write_weights(src.as_ref(), map, &p, &tmp.path, opts)?;
         let hashed = hasher.join().map_err(|_| Error::Convert("the hashing thread panicked".into()))??;
         Ok((written, hashed.into_iter().map(|(f, n, h)| FileRecord { path: rel(&dir, &f), size: n, sha256: h }).collect()))
@@ -295,13 +300,10 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
     text.push('\n');
     std::fs::write(tmp.path.join(MANIFEST_FILE), text.as_bytes()).map_err(|e| Error::io(&tmp.path, "write", e))?;
 
-    // Flush everything, then move the directory into place.
-    for f in manifest.outputs.iter().map(|r| r.path.clone()).chain([MANIFEST_FILE.to_string()]) {
-        let path = tmp.path.join(&f);
-        if let Ok(file) = std::fs::File::open(&path) {
-            file.sync_all().map_err(|e| Error::io(&path, "sync", e))?;
-        }
-    }
+    // Move the complete directory into place. Files are not fsynced (as
+    // mlx-lm does not): the rename makes a crashed process leave nothing
+    // under the output's name; durability across power loss is left to the
+    // filesystem.
     if std::fs::symlink_metadata(out).is_ok() {
         return Err(Error::Usage(format!("{} appeared while converting; refusing to overwrite it", out.display())));
     }
@@ -310,6 +312,28 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
     tmp.keep = true;
     let warnings = p.issues.iter().filter(|i| i.severity == Severity::Warning).cloned().collect();
     Ok(Converted { out: out.to_path_buf(), manifest, warnings })
+}
+
+/// SHA-256 of the input files, through the digest cache when given.
+fn hash_inputs(files: &[PathBuf], cache: Option<&Path>) -> Result<Vec<(PathBuf, u64, String)>> {
+    use mlxport_intake::digest::{digest, DigestCache};
+    use mlxport_intake::walk::{Entry, EntryKind};
+    let Some(cache_path) = cache else {
+        return files.iter().map(|f| hash_file(f).map(|(n, h)| (f.clone(), n, h))).collect();
+    };
+    let mut entries = Vec::with_capacity(files.len());
+    for f in files {
+        let size = std::fs::metadata(f).map_err(|e| Error::io(f, "stat", e))?.len();
+        entries.push(Entry { path: f.to_string_lossy().into_owned(), kind: EntryKind::File, size, real: f.clone() });
+    }
+    let mut cache = DigestCache::load(cache_path);
+    let d = digest(&entries, &mut cache);
+    if let Some(fail) = d.failures.first() {
+        return Err(Error::Convert(format!("{}: {}", fail.path, fail.problem)));
+    }
+    // A cache that cannot be written only costs the next run time.
+    let _ = cache.save();
+    Ok(d.files.into_iter().map(|f| (PathBuf::from(&f.path), f.size, f.sha256)).collect())
 }
 
 /// What [`write_weights`] wrote.
@@ -453,7 +477,8 @@ impl<'a> Producer<'a> {
         let mut result = Vec::with_capacity(outs.len());
         for (k, b) in outs.into_iter().enumerate() {
             let to = job.dtypes[k];
-            let data = cast(b.data, b.dtype, to).map_err(|e| Error::Convert(format!("'{}': {e}", job.targets[k])))?;
+            let release: Option<&(dyn Fn(&[u8]) + Sync)> = if self.mapped() && matches!(b.data, Cow::Borrowed(_)) { Some(&release_mapped) } else { None };
+            let data = cast_with(b.data, b.dtype, to, release).map_err(|e| Error::Convert(format!("'{}': {e}", job.targets[k])))?;
             result.push(Buf { dtype: to, shape: b.shape, data });
         }
         // Inputs fully copied into new buffers can leave memory now.

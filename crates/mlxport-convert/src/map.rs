@@ -234,9 +234,11 @@ impl WeightMap {
         Self::from_json(&text, path)
     }
 
-    /// The canonical JSON text (2-space indent, final newline).
+    /// The canonical JSON text: 2-space indent, values that fit in 100
+    /// columns on one line, final newline.
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let mut s = crate::config::to_readable_json(&v, 2, 100);
         s.push('\n');
         s
     }

@@ -457,6 +457,13 @@ fn transpose(data: &[u8], shape: &[u64], perm: &[usize], es: usize) -> Vec<u8> {
 /// Convert floating elements, rounding to nearest even; the same dtype
 /// passes through untouched.
 pub fn cast<'a>(data: Cow<'a, [u8]>, from: DType, to: DType) -> Result<Cow<'a, [u8]>, String> {
+    cast_with(data, from, to, None)
+}
+
+/// [`cast`], calling `done` on each chunk of the input once it has been
+/// converted (`convert` releases the pages of a memory-mapped source as it
+/// goes, so a large tensor never sits in memory twice).
+pub fn cast_with<'a>(data: Cow<'a, [u8]>, from: DType, to: DType, done: Option<&(dyn Fn(&[u8]) + Sync)>) -> Result<Cow<'a, [u8]>, String> {
     if from == to {
         return Ok(data);
     }
@@ -471,6 +478,9 @@ pub fn cast<'a>(data: Cow<'a, [u8]>, from: DType, to: DType) -> Result<Cow<'a, [
     out.par_chunks_mut(CHUNK * ts).zip(data.par_chunks(CHUNK * fs)).for_each(|(dst, src)| {
         if let Err(e) = cast_chunk(src, from, dst, to) {
             *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+        if let Some(done) = done {
+            done(src);
         }
     });
     if let Some(e) = err.into_inner().unwrap_or_else(|p| p.into_inner()) {

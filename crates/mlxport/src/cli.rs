@@ -110,6 +110,10 @@ pub struct ConvertArgs {
     /// Largest shard (binary units: 5GB is 5 GiB, mlx-lm's limit).
     #[arg(long, default_value = "5GB", value_name = "SIZE")]
     pub shard_size: String,
+    /// Hash every input file again instead of using the digest cache
+    /// (shared with `mlxport inspect`).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print the conversion manifest as JSON.
     #[arg(long)]
     pub json: bool,

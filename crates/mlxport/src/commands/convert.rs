@@ -50,7 +50,8 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
             command.push(a);
         }
     }
-    let opts = ConvertOptions { dtype, shard_bytes, command, ..ConvertOptions::default() };
+    let digest_cache = if args.no_cache { None } else { mlxport_intake::digest::DigestCache::default_path() };
+    let opts = ConvertOptions { dtype, shard_bytes, command, digest_cache, ..ConvertOptions::default() };
     let done = convert(&args.model, &map, &args.out, &opts)?;
     for w in &done.warnings {
         eprintln!("warning {}: {}", w.code, w.message);
