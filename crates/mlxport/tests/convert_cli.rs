@@ -84,7 +84,8 @@ fn a_broken_map_fails_validation_and_conversion() {
     tiny(&model);
     let map = d.path().join("map.json");
     let m = r#"{"schema": "mlxport.weight_map/v1", "rules": [
-        {"source": "model.layers.{i}.self_attn.q_proj.weight", "target": "q.{i}", "target_shapes": [[4, 8]]},
+        {"source": "model.layers.{i}.self_attn.q_proj.weight", "target": "q.{i}"},
+        {"source": "model.layers.{i}.self_attn.k_proj.weight", "target": "k.{i}", "target_shapes": [[8, 8]]},
         {"source": "model.norm.weight", "target": "q.0"}
     ]}"#;
     std::fs::write(&map, m).unwrap();
