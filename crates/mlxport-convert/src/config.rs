@@ -50,7 +50,7 @@ fn lift_rope(obj: &mut Map<String, Value>, changes: &mut ConfigChanges, prefix: 
         }
     }
     let rope_type = rp.get("rope_type").or_else(|| rp.get("type")).and_then(Value::as_str).unwrap_or("default");
-    if rope_type != "default" && !obj.get("rope_scaling").is_some_and(|v| !v.is_null()) {
+    if rope_type != "default" && obj.get("rope_scaling").is_none_or(Value::is_null) {
         let mut scaling = rp.clone();
         scaling.remove("rope_theta");
         obj.insert("rope_scaling".into(), Value::Object(scaling));

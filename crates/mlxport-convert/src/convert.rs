@@ -30,7 +30,7 @@ use crate::manifest::{card_license, hash_file, model_card, record_bytes, FileRec
 use crate::map::WeightMap;
 use crate::plan::{plan, DtypePolicy, Issue, Job, Plan, PlannedTarget, Severity};
 use crate::stage::{Plain, Stage};
-use crate::transform::{apply_all, cast_with, Buf};
+use crate::transform::{apply_all, cast_with, Buf, ChunkDone};
 use crate::writer::{release_mapped, write_checkpoint, Produced};
 use crate::{Error, Result};
 
@@ -385,6 +385,9 @@ fn output_specs(targets: &[PlannedTarget], stage: &dyn Stage) -> Result<(Vec<Ten
     Ok((specs, lookup, params))
 }
 
+/// Encoded outputs per target index.
+type Made<'a> = Vec<(usize, Vec<Produced<'a>>)>;
+
 /// Produces output tensors on demand, in any order, computing each job
 /// once per target (a split's other parts wait in a small cache).
 struct Producer<'a> {
@@ -418,8 +421,8 @@ impl<'a> Producer<'a> {
             .find_map(|j| j.targets.iter().position(|t| t == origin).map(|k| (j, k)))
             .ok_or_else(|| Error::Convert(format!("no job produces '{origin}'")))?;
         // Per target: its encoded outputs.
-        let mut made: Vec<(usize, Vec<Produced<'a>>)> = Vec::new();
-        if let Some(direct) = self.stage.from_source(job, target, self.src) {
+        let mut made: Made<'a> = Vec::new();
+        if let Some(direct) = self.stage.direct_from_source(job, target, self.src) {
             made.push((ti, direct?.into_iter().map(|b| Produced { data: Cow::Owned(b), mapped: false }).collect()));
         } else {
             let outs = self.run_job(job)?;
@@ -477,7 +480,7 @@ impl<'a> Producer<'a> {
         let mut result = Vec::with_capacity(outs.len());
         for (k, b) in outs.into_iter().enumerate() {
             let to = job.dtypes[k];
-            let release: Option<&(dyn Fn(&[u8]) + Sync)> = if self.mapped() && matches!(b.data, Cow::Borrowed(_)) { Some(&release_mapped) } else { None };
+            let release: Option<ChunkDone> = if self.mapped() && matches!(b.data, Cow::Borrowed(_)) { Some(&release_mapped) } else { None };
             let data = cast_with(b.data, b.dtype, to, release).map_err(|e| Error::Convert(format!("'{}': {e}", job.targets[k])))?;
             result.push(Buf { dtype: to, shape: b.shape, data });
         }

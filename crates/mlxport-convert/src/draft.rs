@@ -236,9 +236,7 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
 /// `P.experts.{e}.N.weight` -> `P.switch_mlp.N'.weight`, stacked.
 fn expert_stack(name: &str) -> Option<Proto> {
     let (prefix, rest) = name.split_once(".experts.")?;
-    let mut parts = rest.splitn(2, '.');
-    let idx = parts.next()?;
-    let tail = parts.next()?;
+    let (idx, tail) = rest.split_once('.')?;
     if idx.parse::<u64>().is_err() || !tail.ends_with(".weight") && !tail.ends_with(".bias") && !tail.ends_with(".scales") && !tail.ends_with(".biases") {
         return None;
     }

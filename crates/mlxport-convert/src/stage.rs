@@ -8,7 +8,7 @@
 //! `x.weight` into `x.weight` (packed uint32), `x.scales` and `x.biases`,
 //! counts parameters the way mlx-lm does, and adds the `quantization`
 //! block to `config.json`. A stage may also read the source tensors
-//! directly ([`Stage::from_source`]) to keep GGUF Q4_0/Q4_1/Q8_0 blocks as
+//! directly ([`Stage::direct_from_source`]) to keep GGUF Q4_0/Q4_1/Q8_0 blocks as
 //! MLX affine losslessly, without dequantizing.
 
 use std::borrow::Cow;
@@ -45,7 +45,7 @@ pub trait Stage: Sync {
 
     /// Produce the outputs straight from the source tensors instead (a
     /// lossless repack of quantized blocks). `None`: use [`Stage::encode`].
-    fn from_source(&self, _job: &Job, _target: &PlannedTarget, _src: &dyn TensorSource) -> Option<Result<Vec<Vec<u8>>>> {
+    fn direct_from_source(&self, _job: &Job, _target: &PlannedTarget, _src: &dyn TensorSource) -> Option<Result<Vec<Vec<u8>>>> {
         None
     }
 

@@ -196,7 +196,7 @@ impl Transform {
                 let mut s: Vec<u64> = Vec::with_capacity(want.len());
                 for &d in want {
                     if d == -1 {
-                        if known == 0 || total % known != 0 {
+                        if known == 0 || !total.is_multiple_of(known) {
                             return Err(format!("reshape {shape:?} ({total} elements) to {want:?}: does not divide"));
                         }
                         s.push(total / known);
@@ -248,7 +248,7 @@ impl Transform {
             }
             Transform::UnpermuteRope { heads } | Transform::PermuteRope { heads } => {
                 let rows = *shape.first().ok_or("RoPE permutation of a scalar")?;
-                if *heads == 0 || rows % (2 * heads) != 0 {
+                if *heads == 0 || !rows.is_multiple_of(2 * heads) {
                     return Err(format!("RoPE permutation with {heads} heads: {rows} rows do not divide into heads x 2"));
                 }
                 out(shape.clone())
@@ -435,7 +435,7 @@ fn transpose(data: &[u8], shape: &[u64], perm: &[usize], es: usize) -> Vec<u8> {
     let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
     let last = *out_shape.last().unwrap_or(&1);
     let last_stride = *strides.last().unwrap_or(&1);
-    let rows = if last == 0 { 0 } else { acc / last };
+    let rows = acc.checked_div(last).unwrap_or(0);
     let mut out = vec![0u8; data.len()];
     out.par_chunks_mut((last * es).max(1)).take(rows).enumerate().for_each(|(row, dst)| {
         // Source offset of this output row's first element.
@@ -460,10 +460,13 @@ pub fn cast<'a>(data: Cow<'a, [u8]>, from: DType, to: DType) -> Result<Cow<'a, [
     cast_with(data, from, to, None)
 }
 
+/// Called on each converted chunk of a cast's input.
+pub type ChunkDone<'f> = &'f (dyn Fn(&[u8]) + Sync);
+
 /// [`cast`], calling `done` on each chunk of the input once it has been
 /// converted (`convert` releases the pages of a memory-mapped source as it
 /// goes, so a large tensor never sits in memory twice).
-pub fn cast_with<'a>(data: Cow<'a, [u8]>, from: DType, to: DType, done: Option<&(dyn Fn(&[u8]) + Sync)>) -> Result<Cow<'a, [u8]>, String> {
+pub fn cast_with<'a>(data: Cow<'a, [u8]>, from: DType, to: DType, done: Option<ChunkDone>) -> Result<Cow<'a, [u8]>, String> {
     if from == to {
         return Ok(data);
     }

@@ -109,7 +109,7 @@ where
     F: FnMut(&TensorSpec) -> Result<Produced<'a>>,
 {
     let meta: BTreeMap<String, String> = [("format".to_string(), "mlx".to_string())].into();
-    let plan = if specs.is_empty() { vec![0..0] } else { plan_shards(specs, max_shard_bytes) };
+    let plan = if specs.is_empty() { std::iter::once(0..0).collect() } else { plan_shards(specs, max_shard_bytes) };
     let files = shard_file_names(plan.len());
     let mut weight_map = BTreeMap::new();
     let mut total_size = 0u64;

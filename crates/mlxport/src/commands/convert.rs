@@ -24,7 +24,7 @@ pub fn parse_binary_size(s: &str) -> Result<u64> {
         u => bail!("unknown size unit '{u}' in '{s}'"),
     };
     let bytes = n * (1u64 << shift) as f64;
-    if !(bytes >= 1.0) {
+    if bytes.is_nan() || bytes < 1.0 {
         bail!("--shard-size must be at least one byte");
     }
     Ok(bytes as u64)
