@@ -200,6 +200,9 @@ pub struct Resources {
     pub system_s_median: f64,
     pub max_rss_bytes_median: u64,
     pub max_rss_bytes_max: u64,
+    /// Every run's peak RSS was at or below the runner's own (the command's
+    /// true peak is at most `max_rss_bytes_max`).
+    pub max_rss_at_floor: bool,
 }
 
 /// The end of the last run's output.
@@ -239,7 +242,7 @@ pub fn metric_values(runs: &[Run], name: &str) -> Result<Vec<f64>, MetricMissing
 
 pub fn resources(runs: &[Run]) -> Resources {
     if runs.is_empty() {
-        return Resources { user_s_median: 0.0, system_s_median: 0.0, max_rss_bytes_median: 0, max_rss_bytes_max: 0 };
+        return Resources { user_s_median: 0.0, system_s_median: 0.0, max_rss_bytes_median: 0, max_rss_bytes_max: 0, max_rss_at_floor: false };
     }
     let med = |f: &dyn Fn(&Run) -> f64| crate::stats::median(&runs.iter().map(f).collect::<Vec<_>>());
     Resources {
@@ -247,6 +250,7 @@ pub fn resources(runs: &[Run]) -> Resources {
         system_s_median: med(&|r| r.system_s),
         max_rss_bytes_median: med(&|r| r.max_rss_bytes as f64).round() as u64,
         max_rss_bytes_max: runs.iter().map(|r| r.max_rss_bytes).max().unwrap_or(0),
+        max_rss_at_floor: runs.iter().all(Run::rss_at_floor),
     }
 }
 

@@ -13,6 +13,11 @@
 //!   descendants it waited for — not the sum of processes alive at the same
 //!   time. For a command that does its work in one process (the usual case,
 //!   including a shell that runs one program) it is that process's peak.
+//!   On Linux the kernel also folds the *spawning* process's own peak RSS
+//!   into the child's at `exec` (the memory it replaced), so a command that
+//!   stays smaller than the runner reports the runner's peak. Every run
+//!   records that floor (`rss_floor_bytes`, the runner's own peak when it
+//!   spawned the run); a peak at or below it means "at most this much".
 //!
 //! Wall time runs from just before the spawn to the moment the leader
 //! exits. A timeout kills the whole process group with `SIGKILL`; a
@@ -72,6 +77,10 @@ pub struct Run {
     /// Peak resident set of the largest single process (see the module
     /// doc), bytes.
     pub max_rss_bytes: u64,
+    /// The runner's own peak RSS when it spawned this run: on Linux the
+    /// lowest `max_rss_bytes` can report (see the module doc).
+    #[serde(default)]
+    pub rss_floor_bytes: u64,
     /// Exit code, when the command exited.
     pub exit_code: Option<i32>,
     /// Terminating signal, when a signal ended it.
@@ -85,6 +94,12 @@ pub struct Run {
 }
 
 impl Run {
+    /// The peak RSS is the runner's floor, not the command's own (which
+    /// is at most this).
+    pub fn rss_at_floor(&self) -> bool {
+        self.max_rss_bytes <= self.rss_floor_bytes
+    }
+
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
@@ -173,6 +188,7 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
     let needs_watcher = opts.timeout.is_some() || opts.output == OutputMode::Capture;
     let wake = if needs_watcher { Some(std::io::pipe().map_err(|source| RunError::Spawn { program: program.clone(), source })?) } else { None };
 
+    let rss_floor_bytes = self_max_rss();
     let start = Instant::now();
     let mut child = c.spawn().map_err(|source| RunError::Spawn { program: program.clone(), source })?;
     let pid = child.id() as libc::pid_t;
@@ -220,6 +236,7 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
         user_s: tv(usage.ru_utime),
         system_s: tv(usage.ru_stime),
         max_rss_bytes: maxrss_bytes(usage.ru_maxrss),
+        rss_floor_bytes,
         exit_code,
         signal,
         timed_out: killed && signal == Some(libc::SIGKILL),
@@ -240,6 +257,14 @@ fn maxrss_bytes(v: libc::c_long) -> u64 {
 #[cfg(not(target_os = "macos"))]
 fn maxrss_bytes(v: libc::c_long) -> u64 {
     v.max(0) as u64 * 1024
+}
+
+fn self_max_rss() -> u64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    maxrss_bytes(usage.ru_maxrss)
 }
 
 fn wait_exited(pid: libc::pid_t) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use crate::schedule::{Measured, Order};
 use crate::stats::Bootstrap;
 
 pub fn run(wall: f64) -> Run {
-    Run { wall_s: wall, user_s: wall / 10.0, system_s: wall / 20.0, max_rss_bytes: 2 << 20, exit_code: Some(0), signal: None, timed_out: false, extra: Default::default() }
+    Run { wall_s: wall, user_s: wall / 10.0, system_s: wall / 20.0, max_rss_bytes: 2 << 20, rss_floor_bytes: 1 << 20, exit_code: Some(0), signal: None, timed_out: false, extra: Default::default() }
 }
 
 pub fn settings() -> Settings {

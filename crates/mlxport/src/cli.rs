@@ -32,6 +32,11 @@ pub enum Command {
     /// Explain one technique of the registry: status, MLX API, families,
     /// objectives, prerequisites, risks and pinned evidence.
     Explain(ExplainArgs),
+    /// Benchmark commands with honest statistics: warmups, interleaved
+    /// baseline/candidate runs, bootstrap confidence intervals, outliers,
+    /// receipts (`bench -- CMD...`, `bench --baseline A --candidate B`,
+    /// `bench check RECEIPT...`).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +132,108 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "DIR")]
     pub receipts: Option<PathBuf>,
     /// Print JSON (`mlxport.recommendation/v1`).
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub check: Option<BenchCommand>,
+    #[command(flatten)]
+    pub run: BenchRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Validate receipts (schema and every derived number); with
+    /// --baseline and --candidate, decide whether the candidate is promoted.
+    Check(BenchCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    /// The command to benchmark, after `--`; run directly, without a shell,
+    /// unless --shell.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// A/B mode: the baseline command line (split with shell-words rules,
+    /// never through a shell unless --shell).
+    #[arg(long, value_name = "CMD", requires = "candidate")]
+    pub baseline: Option<String>,
+    /// A/B mode: the candidate command line.
+    #[arg(long, value_name = "CMD", requires = "baseline")]
+    pub candidate: Option<String>,
+    /// Run commands and hooks through /bin/sh -c.
+    #[arg(long)]
+    pub shell: bool,
+    /// Untimed runs (rounds, in A/B mode) before measuring.
+    #[arg(long, short = 'w', default_value_t = 0, value_name = "N")]
+    pub warmup: u32,
+    /// Exactly this many timed runs (per command).
+    #[arg(long, short = 'r', value_name = "N")]
+    pub runs: Option<u32>,
+    /// At least this many timed runs when --runs is not given.
+    #[arg(long, short = 'm', default_value_t = 10, value_name = "N")]
+    pub min_runs: u32,
+    /// At most this many timed runs when --runs is not given.
+    #[arg(long, short = 'M', value_name = "N")]
+    pub max_runs: Option<u32>,
+    /// Keep measuring until each command has run this long in all
+    /// (seconds), when --runs is not given.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub min_time: f64,
+    /// Run before every run, untimed.
+    #[arg(long, value_name = "CMD")]
+    pub prepare: Option<String>,
+    /// Run once after all runs.
+    #[arg(long, value_name = "CMD")]
+    pub cleanup: Option<String>,
+    /// Kill a run's whole process group after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Order of runs within each A/B round.
+    #[arg(long, value_enum, default_value_t = BenchOrder::Alternate)]
+    pub order: BenchOrder,
+    /// Seed of --order random and of the bootstrap.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// What happens to the command's output.
+    #[arg(long, value_enum, default_value_t = BenchOutput::Capture)]
+    pub output: BenchOutput,
+    /// With --output capture: keep this much of the end of stdout and of
+    /// stderr (KiB).
+    #[arg(long, default_value_t = 16, value_name = "KIB")]
+    pub capture_kib: usize,
+    /// Keep measuring when a run fails or times out (recorded in the runs).
+    #[arg(long, short = 'i')]
+    pub ignore_failure: bool,
+    /// Name the workload (default: the command line); baseline and
+    /// candidate receipts must name the same one to be compared.
+    #[arg(long, value_name = "NAME")]
+    pub workload: Option<String>,
+    /// An input file of the workload, hashed into the receipt (repeat).
+    #[arg(long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// The fingerprint of the model being measured (e.g. from inspect).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub model_fingerprint: Option<String>,
+    /// A quality-gate result (JSON with "passed": true|false) to bind to
+    /// the receipt.
+    #[arg(long, value_name = "FILE")]
+    pub quality_gate: Option<PathBuf>,
+    /// Smallest difference an A/B verdict reports, in percent.
+    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: u32,
+    /// Write the receipt (JSON) here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Write a Markdown table here.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Write an SVG chart of the run times here.
+    #[arg(long, value_name = "FILE")]
+    pub export_svg: Option<PathBuf>,
+    /// Print the receipt instead of the summary.
     #[arg(long)]
     pub json: bool,
 }
@@ -142,6 +249,36 @@ pub struct ExplainArgs {
     /// A technique id (`mlxport docs techniques` lists them).
     pub technique: String,
     /// Print the registry entry as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOrder {
+    /// Baseline then candidate in every round (ABAB...).
+    Alternate,
+    /// A seeded random order in every round.
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOutput {
+    /// Keep the end of stdout and stderr (see --capture-kib).
+    Capture,
+    /// Discard it.
+    Null,
+    /// Pass it through.
+    Inherit,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCheckArgs {
+    /// Receipts to validate.
+    #[arg(value_name = "RECEIPT")]
+    pub receipts: Vec<PathBuf>,
+    /// The baseline receipt of a promotion.
+    #[arg(long, value_name = "RECEIPT", requires = "candidate")]
+    pub baseline: Option<PathBuf>,
+    /// The candidate receipt of a promotion.
+    #[arg(long, value_name = "RECEIPT", requires = "baseline")]
+    pub candidate: Option<PathBuf>,
+    /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -42,7 +42,7 @@ impl Export for Markdown {
                 fmt_value(st.mad, u),
                 fmt_value(b.resources.user_s_median, "s"),
                 fmt_value(b.resources.system_s_median, "s"),
-                mib(b.resources.max_rss_bytes_max),
+                format!("{}{}", if b.resources.max_rss_at_floor { "≤ " } else { "" }, mib(b.resources.max_rss_bytes_max)),
                 b.outliers.len()
             );
         }

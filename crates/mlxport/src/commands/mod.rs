@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod bench;
 mod docs;
 mod inspect;
 mod plan;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Recommend(args) => recommend::run(args),
         Command::Docs(args) => docs::docs(args),
         Command::Explain(args) => docs::explain(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
