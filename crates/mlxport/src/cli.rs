@@ -36,7 +36,7 @@ pub enum Command {
     /// baseline/candidate runs, bootstrap confidence intervals, outliers,
     /// receipts (`bench -- CMD...`, `bench --baseline A --candidate B`,
     /// `bench check RECEIPT...`).
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
 }
 
 #[derive(Debug, Args)]

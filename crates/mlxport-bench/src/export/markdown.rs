@@ -26,6 +26,7 @@ impl Export for Markdown {
                 crate::receipt::Role::Single => String::new(),
                 other => format!("{} ", serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
             };
+            let rss = format!("{}{}", if b.resources.max_rss_at_floor { "≤ " } else { "" }, mib(b.resources.max_rss_bytes_max));
             let _ = writeln!(
                 s,
                 "| {role}`{}` | {} | {} [{}, {}] | {} ± {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -42,7 +43,7 @@ impl Export for Markdown {
                 fmt_value(st.mad, u),
                 fmt_value(b.resources.user_s_median, "s"),
                 fmt_value(b.resources.system_s_median, "s"),
-                format!("{}{}", if b.resources.max_rss_at_floor { "≤ " } else { "" }, mib(b.resources.max_rss_bytes_max)),
+                rss,
                 b.outliers.len()
             );
         }

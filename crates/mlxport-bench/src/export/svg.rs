@@ -125,7 +125,7 @@ mod tests {
         let t = nice_ticks(0.0987, 0.1312, 5);
         assert!(t[0] <= 0.0987 && *t.last().unwrap() >= 0.1312, "{t:?}");
         assert!(t.len() <= 8);
-        assert_eq!(nice_ticks(1.0, 1.0, 5).len() >= 2, true);
+        assert!(nice_ticks(1.0, 1.0, 5).len() >= 2);
         assert_eq!(x_ticks(1), vec![0]);
         assert_eq!(x_ticks(25), vec![0, 3, 6, 9, 12, 15, 18, 21, 24]);
     }

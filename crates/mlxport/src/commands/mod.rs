@@ -18,7 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Recommend(args) => recommend::run(args),
         Command::Docs(args) => docs::docs(args),
         Command::Explain(args) => docs::explain(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
     }
 }
 
