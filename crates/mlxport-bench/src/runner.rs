@@ -26,7 +26,8 @@
 //!
 //! Output is read by a watcher thread that keeps only the last
 //! `capture_bytes` of stdout and of stderr, so memory stays bounded whatever
-//! the command prints. The same thread enforces the timeout.
+//! the command prints. The same thread enforces the timeout. It is started
+//! once and reused for every run.
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -186,7 +187,17 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
     c.stdout(out).stderr(err);
 
     let needs_watcher = opts.timeout.is_some() || opts.output == OutputMode::Capture;
-    let wake = if needs_watcher { Some(std::io::pipe().map_err(|source| RunError::Spawn { program: program.clone(), source })?) } else { None };
+    if needs_watcher {
+        WATCHER
+            .with(|w| -> std::io::Result<()> {
+                let mut w = w.borrow_mut();
+                if w.is_none() {
+                    *w = Some(Worker::start()?);
+                }
+                Ok(())
+            })
+        .map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    }
 
     let rss_floor_bytes = self_max_rss();
     let start = Instant::now();
@@ -194,32 +205,15 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let watcher = if let Some((wake_r, wake_w)) = wake {
-        let w = Watcher {
-            pgid: pid,
-            stdout,
-            stderr,
-            deadline: opts.timeout.map(|t| start + t),
-            wake: wake_r,
-            cap: opts.capture_bytes,
-        };
-        Some((std::thread::spawn(move || w.watch()), wake_w))
-    } else {
-        None
-    };
+    let job = Job { pgid: pid, stdout, stderr, deadline: opts.timeout.map(|t| start + t), cap: opts.capture_bytes };
+    let watching = needs_watcher && WATCHER.with(|w| w.borrow().as_ref().is_some_and(|w| w.jobs.send(job).is_ok()));
 
     // Wait for the exit without reaping: the zombie keeps the group id ours.
     let waited = wait_exited(pid);
     let wall = start.elapsed();
     // Anything the command left running in its group goes now.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let (killed, stdout, stderr) = match watcher {
-        Some((handle, mut wake)) => {
-            let _ = wake.write_all(b"x");
-            handle.join().unwrap_or_default()
-        }
-        None => (false, Tail::default(), Tail::default()),
-    };
+    let (killed, stdout, stderr) = if watching { WATCHER.with(|w| w.borrow_mut().as_mut().and_then(Worker::finish)).unwrap_or_default() } else { Default::default() };
     waited.map_err(|source| RunError::Wait { program: program.clone(), source })?;
     let (status, usage) = reap(pid).map_err(|source| RunError::Wait { program, source })?;
     drop(child);
@@ -296,26 +290,61 @@ fn reap(pid: libc::pid_t) -> std::io::Result<(libc::c_int, libc::rusage)> {
     }
 }
 
-/// Reads the output pipes and enforces the deadline until woken.
-struct Watcher {
+/// One watcher thread per runner thread, reused for every run: it reads
+/// the output pipes and enforces the deadline of one run at a time until the
+/// runner wakes it through a pipe.
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+    done: std::sync::mpsc::Receiver<(bool, Tail, Tail)>,
+    wake: std::io::PipeWriter,
+}
+
+thread_local! {
+    static WATCHER: std::cell::RefCell<Option<Worker>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Worker {
+    fn start() -> std::io::Result<Worker> {
+        let (wake_r, wake_w) = std::io::pipe()?;
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("bench-watcher".into()).spawn(move || {
+            let mut wake = wake_r;
+            for job in jobs_rx {
+                if done_tx.send(job.watch(&mut wake)).is_err() {
+                    break;
+                }
+            }
+        })?;
+        Ok(Worker { jobs: jobs_tx, done: done_rx, wake: wake_w })
+    }
+
+    /// Wake the watcher (the command has exited) and take its result.
+    fn finish(&mut self) -> Option<(bool, Tail, Tail)> {
+        self.wake.write_all(b"x").ok()?;
+        self.done.recv().ok()
+    }
+}
+
+/// What the watcher does for one run.
+struct Job {
     pgid: libc::pid_t,
     stdout: Option<std::process::ChildStdout>,
     stderr: Option<std::process::ChildStderr>,
     deadline: Option<Instant>,
-    wake: std::io::PipeReader,
     cap: usize,
 }
 
-impl Watcher {
+impl Job {
     /// Returns (killed by the timeout, stdout tail, stderr tail).
-    fn watch(mut self) -> (bool, Tail, Tail) {
+    fn watch(mut self, wake: &mut std::io::PipeReader) -> (bool, Tail, Tail) {
         let mut tails = [Tail::default(), Tail::default()];
         let mut open = [self.stdout.is_some(), self.stderr.is_some()];
         let mut killed = false;
         let mut buf = vec![0u8; 64 << 10];
         loop {
             let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
-            fds.push(libc::pollfd { fd: self.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 });
             let mut which = Vec::with_capacity(2);
             if open[0] {
                 fds.push(libc::pollfd { fd: self.stdout.as_ref().map_or(-1, |s| s.as_raw_fd()), events: libc::POLLIN, revents: 0 });
@@ -359,6 +388,7 @@ impl Watcher {
                 }
             }
             if fds[0].revents != 0 {
+                let _ = wake.read(&mut [0u8; 1]);
                 // The command has exited: take what is already in the pipes
                 // without waiting for writers that escaped the group.
                 for i in 0..2 {
