@@ -367,4 +367,17 @@ mod tests {
         c.workload = crate::receipt::Workload::new(crate::receipt::WorkloadKind::Command, "other", None, &[]).unwrap();
         assert_eq!(fails(&promote(&base, &c)), ["same-workload"]);
     }
+
+    #[test]
+    fn generate_receipts_fit_the_same_rules() {
+        // Throughput: higher is better, so 20% more tokens/s is promoted.
+        let base = crate::testutil::generate_receipt(&noisy(100.0, 8, 1));
+        let mut cand = crate::testutil::generate_receipt(&noisy(120.0, 8, 2));
+        assert!(validate(&serde_json::to_value(&cand).unwrap()).is_ok());
+        cand.quality_gate = Some(passed_gate());
+        let p = promote(&base, &cand);
+        assert!(p.promoted, "{p:?}");
+        assert!((p.comparison.as_ref().unwrap().improvement - 1.2).abs() < 0.02);
+        assert!(!promote(&cand, &base).promoted);
+    }
 }

@@ -435,3 +435,48 @@ impl Job {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> CommandSpec {
+        CommandSpec::parse(script, true).unwrap()
+    }
+
+    #[test]
+    fn exit_status_and_output() {
+        let o = run_once(&sh("echo out; echo err >&2; exit 3"), &RunOptions::default()).unwrap();
+        assert_eq!((o.run.exit_code, o.run.signal, o.run.timed_out), (Some(3), None, false));
+        assert_eq!((o.stdout.text().as_str(), o.stderr.text().as_str()), ("out\n", "err\n"));
+        assert!(!o.run.succeeded());
+        let o = run_once(&sh("kill -9 $$"), &RunOptions::default()).unwrap();
+        assert_eq!((o.run.exit_code, o.run.signal, o.run.timed_out), (None, Some(9), false));
+        assert_eq!(o.run.status_text(), "killed by signal 9");
+        let o = run_once(&sh("exit 0"), &RunOptions { output: OutputMode::Null, ..RunOptions::default() }).unwrap();
+        assert!(o.run.succeeded() && o.stdout.bytes.is_empty());
+    }
+
+    #[test]
+    fn timeout_and_a_writer_that_escapes() {
+        // The background writer keeps the pipe open after `sh` exits; the
+        // runner must not wait for it, and kills it with the group.
+        let t = Instant::now();
+        let o = run_once(&sh("(sleep 30; echo late) & echo early"), &RunOptions::default()).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10));
+        assert_eq!(o.stdout.text(), "early\n");
+        let o = run_once(&sh("sleep 30"), &RunOptions { timeout: Some(Duration::from_millis(200)), ..RunOptions::default() }).unwrap();
+        assert!(o.run.timed_out && o.run.wall_s >= 0.2 && o.run.wall_s < 10.0, "{:?}", o.run);
+        assert_eq!(o.run.status_text(), "timed out (process group killed)");
+    }
+
+    #[test]
+    fn tails_keep_the_end() {
+        let mut t = Tail::default();
+        for i in 0..10_000u32 {
+            t.push(format!("{i:05}\n").as_bytes(), 12);
+        }
+        t.finish(12);
+        assert_eq!((t.text().as_str(), t.total), ("09998\n09999\n", 60_000));
+    }
+}

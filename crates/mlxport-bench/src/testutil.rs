@@ -70,3 +70,37 @@ pub fn receipt(base: &[f64], cand: Option<&[f64]>) -> Receipt {
     })
     .unwrap()
 }
+
+/// A receipt shaped like a generation benchmark: a `generate` workload and
+/// one benchmark per prompt length whose metric is a throughput.
+pub fn generate_receipt(decode_tps: &[f64]) -> Receipt {
+    use crate::compare::Better;
+    use crate::receipt::{Benchmark, Metric, Role, Tool};
+    let workload = Workload::new(WorkloadKind::Generate, "smollm2-135m decode", Some(serde_json::json!({"prompt_tokens": [128], "gen_tokens": 128})), &[]).unwrap();
+    let runs: Vec<Run> = decode_tps
+        .iter()
+        .map(|&t| {
+            let mut r = run(128.0 / t);
+            r.extra.insert("decode_tokens_per_s".into(), t);
+            r.extra.insert("ttft_s".into(), 0.05);
+            r
+        })
+        .collect();
+    let metric = Metric { name: "decode_tokens_per_s".into(), unit: "tokens/s".into(), better: Better::Higher };
+    let s = settings();
+    let b = Benchmark::from_runs(Role::Single, "prompt 128".into(), None, metric, runs, &s.bootstrap).unwrap();
+    Receipt {
+        schema: crate::receipt::SCHEMA.into(),
+        created: crate::receipt::now_rfc3339(),
+        tool: Tool { name: "mlxport".into(), version: "test".into() },
+        environment: environment(),
+        source: Source { git_commit: None, dirty: None },
+        workload,
+        model_fingerprint: Some("sha256:model".into()),
+        settings: s,
+        warnings: crate::receipt::warnings(std::slice::from_ref(&b)),
+        benchmarks: vec![b],
+        comparison: None,
+        quality_gate: None,
+    }
+}
