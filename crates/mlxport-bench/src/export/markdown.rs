@@ -69,7 +69,7 @@ impl Export for Markdown {
         let _ = writeln!(s, "\n### Environment\n");
         let _ = writeln!(s, "- CPU: {} ({} logical cores{})", e.cpu_model.as_deref().unwrap_or("unknown"), e.logical_cores, e.physical_cores.map(|p| format!(", {p} physical")).unwrap_or_default());
         if let Some(m) = e.memory_bytes {
-            let _ = writeln!(s, "- Memory: {}", mib(m));
+            let _ = writeln!(s, "- Memory: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
         }
         let _ = writeln!(s, "- OS: {} ({}, kernel {})", e.os_version.as_deref().unwrap_or(&e.os), e.arch, e.kernel.as_deref().unwrap_or("unknown"));
         if let Some(a) = &e.apple {

@@ -13,7 +13,7 @@ const W: f64 = 760.0;
 const H: f64 = 380.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 50.0;
 const BOTTOM: f64 = 70.0;
 const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
 
@@ -41,7 +41,7 @@ impl Export for Svg {
         let mut s = String::new();
         let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#, W / 2.0, esc(&format!("{} — {metric} per run", r.workload.name)));
+        let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#, W / 2.0, esc(&format!("{} — {} per run", r.workload.name, if metric == "wall_s" { "wall time" } else { metric.as_str() })));
         for t in &ticks {
             let ty = y(*t);
             let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{ty:.1}" x2="{:.1}" y2="{ty:.1}" stroke="#e0e0e0"/>"##, W - RIGHT);
@@ -71,7 +71,7 @@ impl Export for Svg {
             let _ = writeln!(s, r#"<text x="{:.1}" y="{ly:.1}">{}</text>"#, lx + 10.0, esc(&label));
         }
         if let Some(c) = &r.comparison {
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="12">{}</text>"#, W - RIGHT, TOP - 6.0, esc(&format!("candidate/baseline {:.3} [{:.3}, {:.3}]: {}", c.ratio, c.ratio_ci.low, c.ratio_ci.high, c.verdict.as_str())));
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#, W / 2.0, TOP - 12.0, esc(&format!("candidate/baseline {:.3} [{:.3}, {:.3}]: {}", c.ratio, c.ratio_ci.low, c.ratio_ci.high, c.verdict.as_str())));
         }
         s.push_str("</svg>\n");
         s
