@@ -245,6 +245,64 @@ fn finish(rules: Vec<Rule>, comparison: Option<Comparison>, r: &Receipt) -> Prom
     Promotion { schema: PROMOTION_SCHEMA.into(), promoted, rules, comparison, hardware, verdict }
 }
 
+/// The schema of a promotion claim, the record `mlxport recommend
+/// --receipts DIR` reads to call a technique "validated locally".
+pub const CLAIM_SCHEMA: &str = "mlxport.receipt/v1";
+
+/// One measured number of a claim: the baseline's and the candidate's
+/// medians.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub metric: String,
+    pub unit: String,
+    pub baseline: f64,
+    pub candidate: f64,
+}
+
+/// A promotion decision about one technique on one model, in the form the
+/// knowledge base reads (`schema` starting with `mlxport.receipt/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub schema: String,
+    pub technique: String,
+    pub model_fingerprint: String,
+    /// Promoted: every rule held, the quality gate included.
+    pub passed: bool,
+    /// `pass`, `fail`, or absent when the candidate had no gate.
+    pub quality_gate: Option<String>,
+    pub hardware: String,
+    pub verdict: String,
+    pub environment_hash: String,
+    pub workload: String,
+    pub measurements: Vec<Measurement>,
+    pub improvement: Option<crate::stats::Interval>,
+    pub rules: Vec<Rule>,
+}
+
+/// The claim of a promotion. The candidate must carry a model fingerprint
+/// (`bench --model-fingerprint`).
+pub fn claim(p: &Promotion, base: &Receipt, cand: &Receipt, technique: &str) -> Result<Claim, String> {
+    let model_fingerprint = cand.model_fingerprint.clone().ok_or("the candidate receipt has no model fingerprint (bench --model-fingerprint)")?;
+    let measurements = match (primary(base, Role::Baseline), primary(cand, Role::Candidate)) {
+        (Some(b), Some(c)) => vec![Measurement { metric: c.metric.name.clone(), unit: c.metric.unit.clone(), baseline: b.stats.median, candidate: c.stats.median }],
+        _ => Vec::new(),
+    };
+    Ok(Claim {
+        schema: CLAIM_SCHEMA.into(),
+        technique: technique.into(),
+        model_fingerprint,
+        passed: p.promoted,
+        quality_gate: cand.quality_gate.as_ref().map(|g| if g.passed { "pass".into() } else { "fail".into() }),
+        hardware: p.hardware.clone(),
+        verdict: p.verdict.clone(),
+        environment_hash: cand.environment.hash.clone(),
+        workload: cand.workload.name.clone(),
+        measurements,
+        improvement: p.comparison.as_ref().map(|c| c.improvement_ci),
+        rules: p.rules.clone(),
+    })
+}
+
 /// "Apple M2 Pro, 32 GiB, macOS 14.5" / "AMD EPYC 7B13 (2 cores), 24 GiB, Debian 12".
 pub fn hardware(r: &Receipt) -> String {
     let e = &r.environment;
@@ -366,6 +424,21 @@ mod tests {
         let mut c = cand.clone();
         c.workload = crate::receipt::Workload::new(crate::receipt::WorkloadKind::Command, "other", None, &[]).unwrap();
         assert_eq!(fails(&promote(&base, &c)), ["same-workload"]);
+    }
+
+    #[test]
+    fn claims_for_the_knowledge_base() {
+        let base = receipt(&noisy(0.13, 10, 1), None);
+        let mut cand = receipt(&noisy(0.10, 10, 2), None);
+        cand.quality_gate = Some(passed_gate());
+        let p = promote(&base, &cand);
+        assert!(claim(&p, &base, &cand, "quantize-4bit").is_err(), "needs a model fingerprint");
+        cand.model_fingerprint = Some("sha256:model".into());
+        let c = claim(&p, &base, &cand, "quantize-4bit").unwrap();
+        assert!(c.schema.starts_with("mlxport.receipt/") && c.passed);
+        assert_eq!(c.quality_gate.as_deref(), Some("pass"));
+        assert_eq!(c.measurements[0].metric, "wall_s");
+        assert!(c.measurements[0].candidate < c.measurements[0].baseline);
     }
 
     #[test]

@@ -132,6 +132,26 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "DIR")]
     pub receipts: Option<PathBuf>,
     /// Print JSON (`mlxport.recommendation/v1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// A topic (`porting-core`, `parity`, `runbook/encoder`, `ladder`, ...).
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A technique id (`mlxport docs techniques` lists them).
+    pub technique: String,
+    /// Print the registry entry as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -238,17 +258,6 @@ pub struct BenchRunArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct DocsArgs {
-    /// A topic (`porting-core`, `parity`, `runbook/encoder`, `ladder`, ...).
-    pub topic: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ExplainArgs {
-    /// A technique id (`mlxport docs techniques` lists them).
-    pub technique: String,
-    /// Print the registry entry as JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchOrder {
     /// Baseline then candidate in every round (ABAB...).
@@ -278,6 +287,14 @@ pub struct BenchCheckArgs {
     /// The candidate receipt of a promotion.
     #[arg(long, value_name = "RECEIPT", requires = "baseline")]
     pub candidate: Option<PathBuf>,
+    /// Write the promotion decision as a claim about this technique
+    /// (`mlxport.receipt/v1`, read by `mlxport recommend --receipts DIR`).
+    #[arg(long, value_name = "FILE", requires = "candidate", requires = "technique")]
+    pub claim: Option<PathBuf>,
+    /// The technique the candidate applies (a knowledge-base id), for
+    /// --claim.
+    #[arg(long, value_name = "ID", requires = "claim")]
+    pub technique: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

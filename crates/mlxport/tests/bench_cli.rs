@@ -351,7 +351,7 @@ fn receipts_check_promotion_and_exports() {
     std::fs::write(&input, "the workload's input").unwrap();
     std::fs::write(p("pass.json"), r#"{"passed": true, "metric": "perplexity", "delta": 0.001}"#).unwrap();
     std::fs::write(p("fail.json"), r#"{"status": "fail"}"#).unwrap();
-    let common = ["--runs", "6", "--workload", "sleepy", "--input", &input, "--model-fingerprint", "sha256:abc"];
+    let common = ["--runs", "8", "--warmup", "2", "--workload", "sleepy", "--input", &input, "--model-fingerprint", "sha256:abc"];
     let base = p("base.json");
     let cand = p("cand.json");
     let bad_gate = p("cand-failed-gate.json");
@@ -377,7 +377,7 @@ fn receipts_check_promotion_and_exports() {
     assert_eq!(r["model_fingerprint"], "sha256:abc");
     assert_eq!(r["quality_gate"]["passed"], true);
     let mdt = std::fs::read_to_string(&md).unwrap();
-    assert!(mdt.contains("| `sleep 0.10` | 6 |"), "{mdt}");
+    assert!(mdt.contains("| `sleep 0.10` | 8 |"), "{mdt}");
     let svgt = std::fs::read_to_string(&svg).unwrap();
     assert!(svgt.starts_with("<svg") && svgt.matches("<circle").count() >= 6);
 
@@ -385,10 +385,21 @@ fn receipts_check_promotion_and_exports() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(String::from_utf8_lossy(&out.stdout).matches("valid ").count(), 3);
 
-    let out = mlxport(&["bench", "check", "--baseline", &base, "--candidate", &cand]);
+    let claim = p("claim.json");
+    let out = mlxport(&["bench", "check", "--baseline", &base, "--candidate", &cand, "--claim", &claim, "--technique", "quantize-4bit"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("promoted: the candidate is 1.") && stdout.contains("validated locally on"), "{stdout}");
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(&claim).unwrap()).unwrap();
+    assert_eq!((c["schema"].as_str(), c["technique"].as_str(), c["passed"].as_bool()), (Some("mlxport.receipt/v1"), Some("quantize-4bit"), Some(true)));
+    assert_eq!(c["model_fingerprint"], "sha256:abc");
+    assert_eq!(c["quality_gate"], "pass");
+    // The knowledge base reads it as a passing receipt for that technique.
+    let claims = tempfile::tempdir().unwrap();
+    std::fs::copy(&claim, claims.path().join("claim.json")).unwrap();
+    let kb = mlxport_kb::recommend::read_receipts(claims.path()).unwrap();
+    assert!(kb.skipped.is_empty(), "{:?}", kb.skipped);
+    assert!(kb.receipts[0].passing() && kb.receipts[0].technique == "quantize-4bit" && kb.receipts[0].hardware.as_deref().is_some_and(|h| !h.is_empty()));
 
     let out = mlxport(&["bench", "check", "--json", "--baseline", &base, "--candidate", &bad_gate]);
     assert_eq!(out.status.code(), Some(1));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use mlxport_bench::check::{promote, validate, Promotion};
+use mlxport_bench::check::{claim, promote, validate, Promotion};
 use mlxport_bench::command::CommandSpec;
 use mlxport_bench::env::{Environment, Source};
 use mlxport_bench::export::{Export, Markdown, Svg};
@@ -269,6 +269,11 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
         }
         _ => None,
     };
+    if let (Some(p), Some(path), Some(technique)) = (&promo, &a.claim, &a.technique) {
+        let n = valid.len();
+        let c = claim(p, valid[n - 2].as_ref().expect("valid"), valid[n - 1].as_ref().expect("valid"), technique).map_err(anyhow::Error::msg)?;
+        write_atomic(path, format!("{}\n", serde_json::to_string_pretty(&c)?).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
     if a.json {
         let out = serde_json::json!({"schema": "mlxport.bench-check/v1", "receipts": reports, "promotion": promo});
         println!("{}", serde_json::to_string_pretty(&out)?);
