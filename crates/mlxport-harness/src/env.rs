@@ -11,8 +11,10 @@ pub struct PythonEnv {
 }
 
 impl PythonEnv {
-    /// `$MLXPORT_VENV`, else a `.venv` in the current directory or one of
-    /// its parents, else the one beside this build's workspace.
+    /// `$MLXPORT_VENV`, else the environment of `$MLXPORT_PYTHON` (the
+    /// interpreter the test suite uses), else a `.venv` in the current
+    /// directory or one of its parents, else the one beside this build's
+    /// workspace.
     pub fn locate() -> Result<Self> {
         if let Some(v) = std::env::var_os("MLXPORT_VENV") {
             let root = PathBuf::from(v);
@@ -20,6 +22,13 @@ impl PythonEnv {
                 return Ok(PythonEnv { root });
             }
             bail!("MLXPORT_VENV={} holds no bin/python", root.display());
+        }
+        if let Some(p) = std::env::var_os("MLXPORT_PYTHON") {
+            let root = PathBuf::from(&p).parent().and_then(Path::parent).map(Path::to_path_buf);
+            match root {
+                Some(r) if r.join("bin/python").exists() => return Ok(PythonEnv { root: r }),
+                _ => bail!("MLXPORT_PYTHON={} is not the bin/python of a virtual environment", PathBuf::from(p).display()),
+            }
         }
         let mut candidates: Vec<PathBuf> = Vec::new();
         if let Ok(cwd) = std::env::current_dir() {

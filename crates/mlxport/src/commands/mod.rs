@@ -1,6 +1,9 @@
 //! One module per command.
 
+mod capture;
 mod inspect;
+mod oracle;
+mod scaffold;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -10,6 +13,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Oracle(args) => oracle::run(args),
+        Command::Scaffold(args) => scaffold::run(args),
+        Command::Capture(args) => capture::run(args),
     }
 }
 
