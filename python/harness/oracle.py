@@ -179,14 +179,15 @@ def main():
     res.add("embeddings", tok_tensor(captured["embeddings"]), mask="inputs.attention_mask")
     for i in range(n_layers):
         res.add(f"layers.{i}", tok_tensor(captured[f"layers.{i}"]), mask="inputs.attention_mask")
-    checks = {"blocks": f"{blocks_name} ({type(blocks[0]).__name__} x {n_layers})"}
+    path_of = {id(m): n for n, m in model.named_modules()}
+    checks = {"blocks": f"{path_of[id(blocks)]} ({type(blocks[0]).__name__} x {n_layers})"}
     st_info = {}
     gen_ids = None
     prompt_seqs = None
     if args.family == "decoder":
         if "final_norm" in captured:
             res.add("final_norm", tok_tensor(captured["final_norm"]), mask="inputs.attention_mask")
-            checks["final_norm"] = f"{norm_name} ({type(norm).__name__})"
+            checks["final_norm"] = f"{path_of[id(norm)]} ({type(norm).__name__})"
         res.add("logits", tok_tensor(out.logits), mask="inputs.attention_mask")
         n_new = int(spec.get("generate") or 0)
         if n_new > 0:
@@ -200,7 +201,7 @@ def main():
             res.add("generated.ids", np.array(gen_ids))
             res.add("cache_decode.logits", cache_logits)
             res.add("full_decode.logits", full_logits)
-            checks["generate_matches_cached_greedy"] = agree
+            checks["generate_agrees_with_cached_greedy"] = agree
     else:
         last = out.last_hidden_state
         res.add("last_hidden_state", tok_tensor(last), mask="inputs.attention_mask")
@@ -245,39 +246,34 @@ def main():
 
 
 def decode(torch, model, prompts, n_new, pad):
-    """Greedy decoding per prompt (batch one): transformers' generate for the
-    tokens, then the same steps with the KV cache by hand (logits of each
-    step) and recomputed in one pass without a cache."""
+    """Greedy decoding per prompt (batch one), pure argmax for exactly
+    n_new tokens (no stop at end-of-sequence, so both sides decode the same
+    number of steps): the model with its KV cache, step by step (the logits
+    of each step are kept), then the same positions recomputed in one pass
+    without a cache. transformers' own generate() is run as a cross-check:
+    its tokens (up to its end-of-sequence stop) must be a prefix of ours."""
     import numpy as np
 
     gen_all, cache_all, full_all, agree = [], [], [], True
     for p in prompts:
         ids = torch.tensor([p], dtype=torch.long)
         with torch.inference_mode():
-            g = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=n_new,
-                min_new_tokens=n_new,
-                do_sample=False,
-                num_beams=1,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad,
-            )
-            new = g[0, len(p):].tolist()
             out = model(ids, use_cache=True)
             past = out.past_key_values
-            steps = [out.logits[0, -1].float()]
-            for t in new[:-1]:
-                out = model(torch.tensor([[t]]), past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                steps.append(out.logits[0, -1].float())
+            steps, new = [], []
+            for i in range(n_new):
+                last = out.logits[0, -1].float()
+                steps.append(last)
+                new.append(int(last.argmax()))
+                if i + 1 < n_new:
+                    out = model(torch.tensor([[new[-1]]]), past_key_values=past, use_cache=True)
+                    past = out.past_key_values
             cache = torch.stack(steps)
             full_ids = torch.tensor([p + new[:-1]])
             full = model(full_ids, use_cache=False).logits[0, len(p) - 1:].float()
-        if cache.argmax(-1).tolist() != new:
+            g = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_new, do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None, pad_token_id=pad)
+            ref = g[0, len(p):].tolist()
+        if ref != new[: len(ref)]:
             agree = False
         gen_all.append(new)
         cache_all.append(cache.numpy())
