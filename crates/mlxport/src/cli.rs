@@ -19,6 +19,19 @@ pub enum Command {
     /// Classify a model statically and safely (never runs its code):
     /// family, risks, license, size, quantization, blockers.
     Inspect(InspectArgs),
+    /// Plan a port from an inspection report: family and runbook, state,
+    /// weights, license, memory budget, objectives, uncertainties, parity
+    /// fixtures, weight-map transforms, rungs and stop conditions.
+    Plan(PlanArgs),
+    /// Recommend optimization techniques for an inspected model, in five
+    /// buckets ordered by the optimization ladder, with a memory-fit analysis.
+    Recommend(RecommendArgs),
+    /// Print a knowledge-base page (method pages, runbooks, rungs, ladder,
+    /// techniques, sources); lists the topics without an argument.
+    Docs(DocsArgs),
+    /// Explain one technique of the registry: status, MLX API, families,
+    /// objectives, prerequisites, risks and pinned evidence.
+    Explain(ExplainArgs),
     /// Run the source model (transformers + torch, CPU, offline, no remote
     /// code) on fixed inputs and capture every ladder tensor.
     Oracle(OracleArgs),
@@ -75,6 +88,70 @@ pub struct InspectArgs {
     /// Hash every file again instead of using the digest cache.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// An inspection report (`mlxport inspect -o inspection.json`).
+    pub inspection: PathBuf,
+    /// The model the report describes: re-verify its fingerprint, family and
+    /// blockers against these files and refuse a report that disagrees.
+    #[arg(long, value_name = "MODEL")]
+    pub artifact_root: Option<PathBuf>,
+    /// Memory of the target machine (e.g. 16GB).
+    #[arg(long, value_name = "SIZE")]
+    pub target_memory: Option<String>,
+    /// What the port optimises for (default: the family runbook's).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::OBJECTIVES))]
+    pub objective: Option<String>,
+    /// Write the Markdown plan here (printed when neither this nor --json).
+    #[arg(long, short = 'o', value_name = "PORT_PLAN.md")]
+    pub output: Option<PathBuf>,
+    /// Print the plan as JSON (`mlxport.port-plan/v1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// An inspection report (`mlxport inspect -o inspection.json`).
+    pub inspection: PathBuf,
+    /// Target machine profile (TOML: memory = "16GB", optional name, chip,
+    /// usable_share).
+    #[arg(long, value_name = "PROFILE.toml")]
+    pub target_profile: Option<PathBuf>,
+    /// Memory of the target machine, instead of a profile.
+    #[arg(long, value_name = "SIZE", conflicts_with = "target_profile")]
+    pub target_memory: Option<String>,
+    /// What to optimise for (default: the family runbook's).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::OBJECTIVES))]
+    pub objective: Option<String>,
+    /// Only techniques for this workload (default: every inference
+    /// workload; `fine-tuning` lists LoRA and friends).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::WORKLOADS))]
+    pub workload: Option<String>,
+    /// Directory of local benchmark receipts (`*.json`); a passing receipt
+    /// for this model makes a technique "validated locally".
+    #[arg(long, value_name = "DIR")]
+    pub receipts: Option<PathBuf>,
+    /// Print JSON (`mlxport.recommendation/v1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// A topic (`porting-core`, `parity`, `runbook/encoder`, `ladder`, ...).
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A technique id (`mlxport docs techniques` lists them).
+    pub technique: String,
+    /// Print the registry entry as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,12 @@
 //! One module per command.
 
 mod capture;
+mod docs;
 mod inspect;
 mod oracle;
 mod scaffold;
+mod plan;
+mod recommend;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -16,6 +19,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Oracle(args) => oracle::run(args),
         Command::Scaffold(args) => scaffold::run(args),
         Command::Capture(args) => capture::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Recommend(args) => recommend::run(args),
+        Command::Docs(args) => docs::docs(args),
+        Command::Explain(args) => docs::explain(args),
     }
 }
 
