@@ -37,6 +37,14 @@ pub enum Command {
     /// receipts (`bench -- CMD...`, `bench --baseline A --candidate B`,
     /// `bench check RECEIPT...`).
     Bench(Box<BenchArgs>),
+    /// Run the source model (transformers + torch, CPU, offline, no remote
+    /// code) on fixed inputs and capture every ladder tensor.
+    Oracle(OracleArgs),
+    /// Generate an MLX Python package for a model from its inspection.
+    Scaffold(ScaffoldArgs),
+    /// Run the MLX side (a scaffolded package or mlx-lm) on an oracle's
+    /// inputs and capture the same tensors under the same names.
+    Capture(CaptureArgs),
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +304,93 @@ pub struct BenchCheckArgs {
     #[arg(long, value_name = "ID", requires = "claim")]
     pub technique: Option<String>,
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HarnessArgs {
+    /// Stop a Python step that runs longer than this (seconds); its whole
+    /// process group is killed.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Fix torch, BLAS and OpenMP to this many threads (reproducible runs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Show the Python steps' progress messages.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OracleArgs {
+    /// A Hugging Face model directory or a GGUF file.
+    pub model: PathBuf,
+    /// Inputs JSON: {"texts": [...]} or {"token_ids": [[...]]}, optional
+    /// "generate", "prompts", "max_length", "add_special_tokens".
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "token_ids"])]
+    pub inputs: Option<PathBuf>,
+    /// An input text (repeat for a padded batch).
+    #[arg(long, value_name = "TEXT", conflicts_with = "token_ids")]
+    pub text: Vec<String>,
+    /// An input as comma-separated token ids (repeatable).
+    #[arg(long = "token-ids", value_name = "IDS")]
+    pub token_ids: Vec<String>,
+    /// Greedy new tokens per prompt (decoders): captures generated ids and
+    /// the logits of cached decoding and of full recomputation.
+    #[arg(long, value_name = "N")]
+    pub generate: Option<u32>,
+    /// Compute dtype: float32, or `checkpoint` for the checkpoint's own.
+    #[arg(long, default_value = "float32")]
+    pub dtype: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The tensors file (the manifest is written beside it as
+    /// NAME.manifest.json).
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "oracle.npz")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaffoldArgs {
+    /// An inspection report (mlxport inspect -o inspection.json), or a
+    /// model path to inspect now.
+    pub inspection: PathBuf,
+    /// The package directory to create; its name is the package name.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// A scaffolded package directory.
+    #[arg(long, value_name = "DIR", required_unless_present = "mlx_lm", conflicts_with = "mlx_lm", requires = "weights")]
+    pub package: Option<PathBuf>,
+    /// A model directory for mlx-lm's own implementation (mlx_lm.load).
+    #[arg(long = "mlx-lm", value_name = "DIR")]
+    pub mlx_lm: Option<PathBuf>,
+    /// Converted weights for --package.
+    #[arg(long, value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+    /// The oracle's tensors file: its manifest gives the inputs.
+    #[arg(long, value_name = "FILE", default_value = "oracle.npz")]
+    pub oracle: PathBuf,
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "capture.npz")]
+    pub output: PathBuf,
+    /// Skip greedy generation and cache decoding.
+    #[arg(long)]
+    pub no_generate: bool,
+    /// Skip the check that the preloaded BLAS changes no MLX result.
+    #[arg(long)]
+    pub no_blas_check: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
     #[arg(long)]
     pub json: bool,
 }

@@ -1,8 +1,11 @@
 //! One module per command.
 
 mod bench;
+mod capture;
 mod docs;
 mod inspect;
+mod oracle;
+mod scaffold;
 mod plan;
 mod recommend;
 mod tensors;
@@ -14,6 +17,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Oracle(args) => oracle::run(args),
+        Command::Scaffold(args) => scaffold::run(args),
+        Command::Capture(args) => capture::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Docs(args) => docs::docs(args),
