@@ -130,12 +130,6 @@ fn make_temp_dir(out: &Path) -> Result<TempDir> {
     Err(Error::Convert(format!("{}: could not create a temporary directory beside it", out.display())))
 }
 
-/// Whether this build can translate GGUF metadata into `config.json` and
-/// tokenizer files (needed to convert a GGUF source).
-pub fn gguf_translation_available() -> bool {
-    cfg!(has_gguf_config) && cfg!(has_gguf_tokenizer)
-}
-
 /// A plan's errors as one message.
 pub fn plan_error(p: &Plan) -> Error {
     let errs: Vec<&Issue> = p.issues.iter().filter(|i| i.severity == Severity::Error).collect();

@@ -2,9 +2,8 @@
 //!
 //! `config.json` and the tokenizer files of a GGUF source come from
 //! [`crate::gguf_config::config_from_gguf`] and
-//! [`crate::gguf_tokenizer::tokenizer_files`]. A build without them fails
-//! GGUF conversion with a clear message instead of writing a directory
-//! mlx-lm cannot load.
+//! [`crate::gguf_tokenizer::tokenizer_files`]; their errors are given the
+//! file's name here.
 
 use mlxport_tensor::gguf::GgufFile;
 use serde_json::Value;
@@ -13,26 +12,12 @@ use crate::{Error, Result};
 
 /// `config.json` for a GGUF file.
 pub fn config(gguf: &GgufFile) -> Result<Value> {
-    #[cfg(has_gguf_config)]
-    {
-        crate::gguf_config::config_from_gguf(gguf).map_err(|e| Error::Convert(format!("{}: config.json from GGUF metadata: {e}", gguf_path(gguf))))
-    }
-    #[cfg(not(has_gguf_config))]
-    {
-        Err(Error::Convert(format!("{}: this build cannot translate GGUF metadata to config.json yet", gguf_path(gguf))))
-    }
+    crate::gguf_config::config_from_gguf(gguf).map_err(|e| Error::Convert(format!("{}: config.json from GGUF metadata: {e}", gguf_path(gguf))))
 }
 
 /// Tokenizer files (name, bytes) rebuilt from a GGUF file's vocabulary.
 pub fn tokenizer_files(gguf: &GgufFile) -> Result<Vec<(String, Vec<u8>)>> {
-    #[cfg(has_gguf_tokenizer)]
-    {
-        crate::gguf_tokenizer::tokenizer_files(gguf).map_err(|e| Error::Convert(format!("{}: tokenizer from GGUF metadata: {e}", gguf_path(gguf))))
-    }
-    #[cfg(not(has_gguf_tokenizer))]
-    {
-        Err(Error::Convert(format!("{}: this build cannot rebuild a tokenizer from GGUF metadata yet", gguf_path(gguf))))
-    }
+    crate::gguf_tokenizer::tokenizer_files(gguf).map_err(|e| Error::Convert(format!("{}: tokenizer from GGUF metadata: {e}", gguf_path(gguf))))
 }
 
 fn gguf_path(gguf: &GgufFile) -> String {

@@ -155,23 +155,10 @@ fn smollm2_gguf_tensors_equal_transformers_gguf_loading() {
     assert_eq!(n.trim(), "272");
 }
 
-/// Whether this build translates GGUF metadata (config and tokenizer).
-fn gguf_translation(gguf: &Path) -> bool {
-    assert!(gguf.is_file());
-    let ok = mlxport_convert::convert::gguf_translation_available();
-    if !ok {
-        eprintln!("\n*** SKIPPED: this build has no GGUF config/tokenizer translation (gguf_config, gguf_tokenizer) ***\n");
-    }
-    ok
-}
-
 #[test]
 fn smollm2_gguf_converts_and_generates_like_transformers_on_the_gguf() {
     let Some(py) = python() else { return };
     let gguf = smollm2_gguf(&py);
-    if !gguf_translation(&gguf) {
-        return;
-    }
     let d = tempdir();
     let out = d.path().join("mlx");
     convert_to(&gguf, &draft_for(&gguf, None).map, &out, None);
