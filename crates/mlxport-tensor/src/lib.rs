@@ -13,6 +13,8 @@
 //! - [`DType`]: element types and exact conversions ([`dtype`]).
 //! - [`TensorSource`]: named tensors from any format; [`open`] picks the
 //!   reader from the file's first bytes, or reads a model directory.
+//! - [`stream::ChunkRead`]: a tensor's bytes in bounded pieces
+//!   ([`TensorSource::chunks`]).
 //! - Format modules: [`safetensors`], [`npy`], [`npz`], [`gguf`], [`pytorch`].
 //!
 //! ```no_run
@@ -34,6 +36,7 @@ pub mod pytorch;
 pub mod safetensors;
 pub mod source;
 pub mod stats;
+pub mod stream;
 
 pub use dtype::DType;
 pub use error::{Error, Result};

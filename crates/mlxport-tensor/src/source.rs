@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dtype::{decode_f32, DType};
 use crate::error::{Error, Result};
+use crate::stream::{ChunkRead, SliceChunks};
 
 /// The container format of a tensor file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -107,6 +108,12 @@ pub trait TensorSource: Send + Sync {
     /// The tensor's bytes as stored: little-endian, row-major. Borrowed from
     /// a memory map where the format allows it.
     fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>>;
+    /// The tensor's bytes, as [`TensorSource::raw`] gives them, read front
+    /// to back in pieces (see [`crate::stream`]). Memory-mapped formats and
+    /// npz members are read without holding the whole tensor in memory.
+    fn chunks(&self, name: &str) -> Result<Box<dyn ChunkRead + '_>> {
+        Ok(Box::new(SliceChunks::new(self.raw(name)?)))
+    }
     /// The tensor's values as f32 (converted with round-to-nearest-even, or
     /// dequantized for block-quantized encodings).
     fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
@@ -283,5 +290,8 @@ impl TensorSource for MultiSource {
     }
     fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         self.source_of(name)?.read_f32(name)
+    }
+    fn chunks(&self, name: &str) -> Result<Box<dyn ChunkRead + '_>> {
+        self.source_of(name)?.chunks(name)
     }
 }

@@ -52,6 +52,9 @@ pub enum Command {
     /// Run the MLX side (a scaffolded package or mlx-lm) on an oracle's
     /// inputs and capture the same tensors under the same names.
     Capture(CaptureArgs),
+    /// Compare two tensor files (any readable format) pair by pair, or climb
+    /// a parity ladder to the first divergence. Exit 1 when a check fails.
+    Compare(Box<CompareArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,4 +481,71 @@ pub struct CaptureArgs {
     pub harness: HarnessArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The candidate: a tensor file or model directory (npz, npy,
+    /// safetensors incl. sharded, GGUF dequantized, PyTorch zip).
+    pub a: PathBuf,
+    /// The reference (the source model's capture): relative errors and
+    /// allclose are measured against it.
+    pub b: PathBuf,
+    /// JSON object mapping A's names to B's names.
+    #[arg(long, value_name = "names.json", conflicts_with = "rename")]
+    pub map: Option<PathBuf>,
+    /// Rewrite A's names into B's: 'REGEX=REPLACEMENT' (split at the last
+    /// '='; $1 and ${name} refer to groups). Repeat to apply in order.
+    #[arg(long, value_name = "REGEX=REPL")]
+    pub rename: Vec<String>,
+    /// Only tensors whose name matches.
+    #[arg(long, value_name = "REGEX")]
+    pub include: Option<String>,
+    /// Leave out tensors whose name matches.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    /// Absolute tolerance (default: rtol times the reference's scale).
+    #[arg(long, value_name = "X")]
+    pub atol: Option<f64>,
+    /// Relative tolerance (default: eps^(2/3) of the less precise dtype).
+    #[arg(long, value_name = "Y")]
+    pub rtol: Option<f64>,
+    /// Smallest cosine similarity allowed (default: 1 - rtol).
+    #[arg(long, value_name = "Z")]
+    pub cosine_min: Option<f64>,
+    /// Largest ULP distance allowed (same float dtype on both sides).
+    #[arg(long, value_name = "N")]
+    pub ulp: Option<u64>,
+    /// NaN in the same place on both sides counts as equal.
+    #[arg(long)]
+    pub equal_nan: bool,
+    /// Per-tensor tolerances: 'REGEX=atol:..,rtol:..,cosine:..,ulp:..,kl:..,top1:..'.
+    /// Repeatable; later rules win.
+    #[arg(long, value_name = "REGEX=TOLS")]
+    pub tol: Vec<String>,
+    /// Tensors to compare as logits (default: names containing 'logits').
+    #[arg(long, value_name = "REGEX")]
+    pub logits: Option<String>,
+    /// k of the logits' top-k overlap.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub top_k: usize,
+    /// Climb a parity ladder: a ladder file (mlxport.ladder/v1), a capture
+    /// manifest (mlxport.capture/v1), or 'auto' to infer it from A's names.
+    #[arg(long, value_name = "FILE|auto")]
+    pub ladder: Option<String>,
+    /// With --ladder: compare every rung, not just up to the first divergence.
+    #[arg(long, requires = "ladder")]
+    pub all: bool,
+    /// Names found on one side only do not fail the comparison.
+    #[arg(long)]
+    pub allow_unmatched: bool,
+    /// Print the JSON report (schema mlxport.compare/v1) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a Markdown report here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write an SVG chart of error and cosine by rung here (with --ladder).
+    #[arg(long, value_name = "FILE", requires = "ladder")]
+    pub svg: Option<PathBuf>,
 }

@@ -212,6 +212,15 @@ impl TensorSource for NpyFile {
         let data = &self.map[self.header.data_offset..];
         Ok(to_row_major(&self.header, Cow::Borrowed(data)))
     }
+    fn chunks(&self, name: &str) -> Result<Box<dyn crate::stream::ChunkRead + '_>> {
+        if needs_conversion(&self.header) {
+            return Ok(Box::new(crate::stream::SliceChunks::new(self.raw(name)?)));
+        }
+        if self.infos[0].name != name {
+            return Err(Error::not_found(&self.path, name));
+        }
+        Ok(Box::new(crate::stream::MappedChunks::new(&self.map, self.header.data_offset, self.map.len())))
+    }
 }
 
 /// Check an array handed to a writer and return its .npy header.

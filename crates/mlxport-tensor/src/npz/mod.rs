@@ -14,6 +14,10 @@
 //! member into a buffer of exactly its declared size and stops with an
 //! error if the stream holds more or less than declared, or fails its
 //! CRC-32. Stored members are borrowed from a memory map.
+//! [`TensorSource::chunks`] reads a member in pieces instead, with the same
+//! checks made as it goes: stored members straight from the map (pages
+//! released behind the reader), deflated ones inflated one piece at a time,
+//! so neither needs memory the size of the tensor.
 //!
 //! [`write_npz`] writes an archive numpy loads: fixed timestamps, the given
 //! member order, ZIP64 only when a member needs it, atomically.
@@ -34,6 +38,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::npy::{self, header_total_len, parse_header, NpyHeader, Problem};
 use crate::source::{Encoding, Format, TensorInfo, TensorSource};
+use crate::stream::{ChunkRead, MappedChunks, SliceChunks};
 use zipdir::{Entry, Method};
 
 /// Deflate cannot expand data by more than 1032:1; a member declaring more
@@ -199,6 +204,128 @@ impl TensorSource for NpzFile {
             .map_err(|p| p.into_error(&self.path, "npz", &context))?;
         Ok(npy::to_row_major(&member.header, data))
     }
+    fn chunks(&self, name: &str) -> Result<Box<dyn ChunkRead + '_>> {
+        let member = self.member(name)?;
+        if npy::needs_conversion(&member.header) {
+            return Ok(Box::new(SliceChunks::new(self.raw(name)?)));
+        }
+        Ok(Box::new(MemberChunks::new(&self.path, &self.map, member)))
+    }
+}
+
+/// A member's data read in pieces, checked as it is read: the content must
+/// be exactly the declared size and match its CRC-32. Errors surface at the
+/// piece that reaches them; the last piece is handed out only after both
+/// checks pass.
+struct MemberChunks<'a> {
+    path: &'a Path,
+    entry: &'a Entry,
+    /// Bytes of the npy header before the data.
+    header_len: usize,
+    data_len: u64,
+    pos: u64,
+    kind: MemberKind<'a>,
+}
+
+type Inflater<'a> = CrcReader<std::io::Take<DeflateDecoder<&'a [u8]>>>;
+
+enum MemberKind<'a> {
+    Stored { map: MappedChunks<'a>, crc: crc32fast::Hasher },
+    /// `started` is false until the header bytes have been inflated.
+    Deflated { reader: Box<Inflater<'a>>, buf: Vec<u8>, started: bool },
+}
+
+impl<'a> MemberChunks<'a> {
+    fn new(path: &'a Path, map: &'a Mmap, member: &'a Member) -> Self {
+        let entry = &member.entry;
+        let header_len = member.header.data_offset;
+        let kind = match entry.method {
+            Method::Stored => {
+                let start = entry.data_start as usize;
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&map[start..start + header_len]);
+                MemberKind::Stored { map: MappedChunks::new(map, start + header_len, entry.data_end() as usize), crc }
+            }
+            Method::Deflated => {
+                // Never more than the declared size plus one byte to detect a lie.
+                let limit = entry.uncompressed_size.saturating_add(1);
+                let reader = CrcReader::new(DeflateDecoder::new(compressed(map, entry)).take(limit));
+                MemberKind::Deflated { reader: Box::new(reader), buf: Vec::new(), started: false }
+            }
+        };
+        MemberChunks { path, entry, header_len, data_len: member.header.data_len, pos: 0, kind }
+    }
+}
+
+/// Inflate the next `want` data bytes into `buf`; at the end of the member
+/// check that nothing follows and that the CRC-32 matches.
+fn inflate_piece(
+    reader: &mut Inflater<'_>,
+    buf: &mut Vec<u8>,
+    started: &mut bool,
+    entry: &Entry,
+    header_len: usize,
+    want: usize,
+    last: bool,
+) -> std::result::Result<(), Problem> {
+    let short = || Problem::Invalid(format!("inflates to fewer than its declared {} bytes", entry.uncompressed_size));
+    if !*started {
+        let mut head = vec![0u8; header_len];
+        if read_full(reader, &mut head).map_err(inflate_error)? < header_len {
+            return Err(short());
+        }
+        *started = true;
+    }
+    buf.resize(want, 0);
+    if read_full(reader, buf).map_err(inflate_error)? < want {
+        return Err(short());
+    }
+    if last {
+        let mut extra = [0u8; 1];
+        if read_full(reader, &mut extra).map_err(inflate_error)? > 0 {
+            return Err(Problem::Invalid(format!(
+                "inflates to more than its declared {} bytes (the directory lies about its size); stopped",
+                entry.uncompressed_size
+            )));
+        }
+        check_crc(entry, reader.crc().sum())?;
+    }
+    Ok(())
+}
+
+impl ChunkRead for MemberChunks<'_> {
+    fn len(&self) -> u64 {
+        self.data_len
+    }
+    fn remaining(&self) -> u64 {
+        self.data_len - self.pos
+    }
+    fn next_chunk(&mut self, max: usize) -> Result<&[u8]> {
+        let remaining = self.data_len - self.pos;
+        let want = (max as u64).min(remaining) as usize;
+        let last = want as u64 == remaining;
+        let (path, entry) = (self.path, self.entry);
+        let fail = |p: Problem| p.into_error(path, "npz", &format!("member '{}': ", entry.name));
+        if remaining == 0 && self.pos > 0 {
+            return Ok(&[]);
+        }
+        match &mut self.kind {
+            MemberKind::Stored { map, crc } => {
+                let piece = map.next_chunk(want)?;
+                crc_update_parallel(crc, piece);
+                if last {
+                    check_crc(entry, crc.clone().finalize()).map_err(fail)?;
+                }
+                self.pos += want as u64;
+                Ok(piece)
+            }
+            MemberKind::Deflated { reader, buf, started } => {
+                inflate_piece(reader, buf, started, entry, self.header_len, want, last).map_err(fail)?;
+                self.pos += want as u64;
+                Ok(&buf[..want])
+            }
+        }
+    }
 }
 
 /// Tensor names for the members; refuses bad and duplicate names.
@@ -346,6 +473,28 @@ fn member_data<'a>(map: &'a [u8], member: &Member) -> std::result::Result<Cow<'a
             check_crc(entry, r.crc().sum())?;
             Ok(Cow::Owned(data))
         }
+    }
+}
+
+/// Add `bytes` to a running CRC-32, in parallel for large pieces (partial
+/// CRCs of consecutive parts are combined in order).
+fn crc_update_parallel(crc: &mut crc32fast::Hasher, bytes: &[u8]) {
+    use rayon::prelude::*;
+    const PART: usize = 1 << 20;
+    if bytes.len() < 4 * PART {
+        crc.update(bytes);
+        return;
+    }
+    let parts: Vec<crc32fast::Hasher> = bytes
+        .par_chunks(PART)
+        .map(|c| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(c);
+            h
+        })
+        .collect();
+    for p in &parts {
+        crc.combine(p);
     }
 }
 

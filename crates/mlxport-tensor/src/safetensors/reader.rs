@@ -11,6 +11,7 @@ use super::header::{self, Entry, MAX_HEADER_LEN};
 use super::FORMAT;
 use crate::error::{Error, Result};
 use crate::source::{Encoding, Format, TensorInfo, TensorSource};
+use crate::stream::{ChunkRead, MappedChunks};
 
 /// A safetensors file, memory-mapped. Opening validates the whole header
 /// against the file; afterwards [`TensorSource::raw`] borrows each tensor's
@@ -180,6 +181,11 @@ impl TensorSource for SafetensorsFile {
     }
     fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>> {
         self.bytes(name).map(Cow::Borrowed)
+    }
+    fn chunks(&self, name: &str) -> Result<Box<dyn ChunkRead + '_>> {
+        let &i = self.by_name.get(name).ok_or_else(|| Error::not_found(&self.path, name))?;
+        let (b, e) = self.spans.get(i).copied().unwrap_or_default();
+        Ok(Box::new(MappedChunks::new(&self.map, self.data_start + b, self.data_start + e)))
     }
     fn info(&self, name: &str) -> Result<&TensorInfo> {
         self.by_name

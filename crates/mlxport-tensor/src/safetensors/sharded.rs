@@ -167,6 +167,9 @@ impl TensorSource for ShardedSafetensors {
     fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>> {
         self.shard_for(name)?.raw(name)
     }
+    fn chunks(&self, name: &str) -> Result<Box<dyn crate::stream::ChunkRead + '_>> {
+        self.shard_for(name)?.chunks(name)
+    }
     fn info(&self, name: &str) -> Result<&TensorInfo> {
         self.shard_for(name)?.info(name)
     }

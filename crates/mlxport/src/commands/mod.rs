@@ -2,6 +2,7 @@
 
 mod bench;
 mod capture;
+mod compare;
 mod convert;
 mod docs;
 mod inspect;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Docs(args) => docs::docs(args),
         Command::Explain(args) => docs::explain(args),
         Command::Bench(args) => bench::run(*args),
+        Command::Compare(args) => compare::run(*args),
     }
 }
 

@@ -1,0 +1,346 @@
+//! Parity ladders: an ordered list of rungs (inputs, embeddings, each
+//! layer, final norm, logits, generated ids, cache-decode outputs), climbed
+//! until the first rung that diverges.
+//!
+//! A ladder comes from a ladder file, from a capture manifest, or is
+//! inferred from tensor names.
+//!
+//! Ladder file (`"schema": "mlxport.ladder/v1"`): rungs in order, each with
+//! a name, the tensors it holds (names on side A), optionally its kind and
+//! tolerances:
+//!
+//! ```json
+//! {"schema": "mlxport.ladder/v1",
+//!  "rungs": [
+//!    {"name": "embeddings", "tensors": ["embeddings"]},
+//!    {"name": "layer 0", "tensors": ["layers.0.out"], "rtol": 1e-4, "atol": 1e-5},
+//!    {"name": "logits", "tensors": ["logits"], "kind": "logits", "cosine": 0.999}
+//!  ]}
+//! ```
+//!
+//! Capture manifest (`"schema": "mlxport.capture/v1"`): the tensors in the
+//! order they were captured (`"tensors": ["name", ...]` or objects with a
+//! `"name"`). Rungs follow that order, one per stage and layer.
+//!
+//! Inferred (`--ladder auto`): A's tensors classified by name and ordered
+//! by stage, then layer number, then file order.
+//!
+//! Names are classified by their components (split at `.`, `/`, `_` is kept):
+//! `inputs`/`input_ids`/`attention_mask`/`position_ids`/`pixel_values` as the
+//! first component are inputs; `cache`/`decode` components are cache-decode;
+//! `generated`/`output_ids`/`tokens`/`ids`/`sampled` are ids; `logits`/
+//! `lm_head` logits; `final_norm`/`norm_f`/`ln_f`/`final_layernorm`/`norm` as
+//! the last model-level component the final norm; `layers.N`/`layer.N`/
+//! `blocks.N`/`block.N`/`h.N` layer N; `embed*`/`wte`/`tok_embeddings`
+//! embeddings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::tolerance::Overrides;
+
+/// Where in the model a rung sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Inputs,
+    Embeddings,
+    Layer,
+    FinalNorm,
+    Logits,
+    Ids,
+    CacheDecode,
+    Other,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Inputs => "inputs",
+            Kind::Embeddings => "embeddings",
+            Kind::Layer => "layer",
+            Kind::FinalNorm => "final_norm",
+            Kind::Logits => "logits",
+            Kind::Ids => "ids",
+            Kind::CacheDecode => "cache_decode",
+            Kind::Other => "other",
+        }
+    }
+}
+
+/// Classify a tensor name: its kind and, for layers and decode steps, its
+/// number.
+pub fn classify(name: &str) -> (Kind, Option<u64>) {
+    let lower = name.to_ascii_lowercase();
+    let comps: Vec<&str> = lower.split(['.', '/']).filter(|c| !c.is_empty()).collect();
+    let number_after = |keys: &[&str]| -> Option<u64> {
+        comps.windows(2).find(|w| keys.contains(&w[0])).and_then(|w| w[1].parse().ok())
+    };
+    let first = comps.first().copied().unwrap_or("");
+    if matches!(first, "inputs" | "input" | "input_ids" | "attention_mask" | "position_ids" | "pixel_values" | "input_features") {
+        return (Kind::Inputs, None);
+    }
+    if comps.iter().any(|c| c.contains("cache") || *c == "decode" || c.starts_with("decode_")) {
+        let step = comps.iter().rev().find_map(|c| c.parse().ok());
+        return (Kind::CacheDecode, step);
+    }
+    if comps.iter().any(|c| matches!(*c, "generated" | "generated_ids" | "output_ids" | "tokens" | "ids" | "sampled" | "sequences")) {
+        return (Kind::Ids, None);
+    }
+    if comps.iter().any(|c| c.contains("logits") || *c == "lm_head") {
+        return (Kind::Logits, None);
+    }
+    if let Some(n) = number_after(&["layers", "layer", "blocks", "block", "h"]) {
+        return (Kind::Layer, Some(n));
+    }
+    if comps.iter().any(|c| matches!(*c, "final_norm" | "norm_f" | "ln_f" | "final_layernorm" | "final_layer_norm")) || comps.last() == Some(&"norm") {
+        return (Kind::FinalNorm, None);
+    }
+    if comps.iter().any(|c| c.starts_with("embed") || *c == "wte" || *c == "tok_embeddings") {
+        return (Kind::Embeddings, None);
+    }
+    (Kind::Other, None)
+}
+
+/// One rung as written in a ladder file (unknown keys are refused, so a
+/// misspelt tolerance is an error rather than ignored).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RungSpec {
+    pub name: String,
+    pub tensors: Vec<String>,
+    #[serde(default)]
+    pub kind: Option<Kind>,
+    #[serde(default)]
+    pub layer: Option<u64>,
+    #[serde(default)]
+    pub atol: Option<f64>,
+    #[serde(default)]
+    pub rtol: Option<f64>,
+    #[serde(default, alias = "cosine")]
+    pub cosine_min: Option<f64>,
+    #[serde(default)]
+    pub ulp: Option<u64>,
+    #[serde(default)]
+    pub equal_nan: Option<bool>,
+    #[serde(default, alias = "kl")]
+    pub kl_max: Option<f64>,
+    #[serde(default, alias = "top1")]
+    pub top1_min: Option<f64>,
+}
+
+impl RungSpec {
+    fn tolerance(&self) -> Overrides {
+        Overrides {
+            atol: self.atol,
+            rtol: self.rtol,
+            cosine_min: self.cosine_min,
+            ulp: self.ulp,
+            equal_nan: self.equal_nan,
+            kl_max: self.kl_max,
+            top1_min: self.top1_min,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LadderFile {
+    schema: String,
+    rungs: Vec<RungSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ManifestTensor {
+    Name(String),
+    Entry { name: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    schema: String,
+    tensors: Vec<ManifestTensor>,
+}
+
+/// A rung ready to climb.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rung {
+    pub name: String,
+    pub kind: Kind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<u64>,
+    pub tensors: Vec<String>,
+    #[serde(skip_serializing_if = "is_default")]
+    pub tolerance: Overrides,
+}
+
+fn is_default(o: &Overrides) -> bool {
+    *o == Overrides::default()
+}
+
+/// Rungs of consecutive-by-group tensor names: one per (kind, number), in
+/// the order the groups first appear.
+pub fn group(names: &[String]) -> Vec<Rung> {
+    let mut order: Vec<(Kind, Option<u64>)> = Vec::new();
+    let mut members: BTreeMap<(Kind, Option<u64>), Vec<String>> = BTreeMap::new();
+    for n in names {
+        let key = classify(n);
+        if !members.contains_key(&key) {
+            order.push(key);
+        }
+        members.entry(key).or_default().push(n.clone());
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let tensors = members.remove(&key).unwrap_or_default();
+            let name = match key {
+                (Kind::Layer, Some(n)) => format!("layer {n}"),
+                (Kind::CacheDecode, Some(n)) => format!("cache_decode {n}"),
+                (Kind::Other, _) => tensors.first().cloned().unwrap_or_else(|| "other".into()),
+                (k, _) => k.name().to_string(),
+            };
+            Rung { name, kind: key.0, layer: key.1, tensors, tolerance: Overrides::default() }
+        })
+        .collect()
+}
+
+/// Infer a ladder from names in file order: classified, then ordered by
+/// stage, number, and file order.
+pub fn infer(names: &[String]) -> Vec<Rung> {
+    let mut sorted: Vec<(usize, &String)> = names.iter().enumerate().collect();
+    sorted.sort_by_key(|(i, n)| {
+        let (k, num) = classify(n);
+        (k, num.unwrap_or(0), *i)
+    });
+    let ordered: Vec<String> = sorted.into_iter().map(|(_, n)| n.clone()).collect();
+    group(&ordered)
+}
+
+/// Read a ladder file or a capture manifest (told apart by `schema`).
+pub fn parse(text: &str) -> Result<Vec<Rung>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let schema = v.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+    match schema {
+        "mlxport.ladder/v1" => {
+            let f: LadderFile = serde_json::from_value(v).map_err(|e| format!("ladder: {e}"))?;
+            if f.schema != "mlxport.ladder/v1" || f.rungs.is_empty() {
+                return Err("ladder: no rungs".into());
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            f.rungs
+                .into_iter()
+                .map(|r| {
+                    if r.tensors.is_empty() {
+                        return Err(format!("ladder: rung '{}' names no tensors", r.name));
+                    }
+                    if !seen.insert(r.name.clone()) {
+                        return Err(format!("ladder: rung '{}' appears twice", r.name));
+                    }
+                    let tolerance = r.tolerance();
+                    tolerance.validate().map_err(|e| format!("ladder: rung '{}': {e}", r.name))?;
+                    let (k, n) = classify(&r.tensors[0]);
+                    Ok(Rung { kind: r.kind.unwrap_or(k), layer: r.layer.or(n), name: r.name, tensors: r.tensors, tolerance })
+                })
+                .collect()
+        }
+        "mlxport.capture/v1" => {
+            let m: Manifest = serde_json::from_value(v).map_err(|e| format!("capture manifest: {e}"))?;
+            let _ = m.schema;
+            let names: Vec<String> = m
+                .tensors
+                .into_iter()
+                .map(|t| match t {
+                    ManifestTensor::Name(n) | ManifestTensor::Entry { name: n } => n,
+                })
+                .collect();
+            if names.is_empty() {
+                return Err("capture manifest: no tensors".into());
+            }
+            Ok(group(&names))
+        }
+        other => Err(format!("unknown schema '{other}': expected \"mlxport.ladder/v1\" or \"mlxport.capture/v1\"")),
+    }
+}
+
+/// The atlas stage of a rung: the embeddings rung and the first layer rung
+/// are the first layer; other layers are later layers.
+pub fn stage(rung: &Rung, first_layer: Option<u64>) -> &'static str {
+    match rung.kind {
+        Kind::Inputs => "inputs",
+        Kind::Embeddings => "first_layer",
+        Kind::Layer if rung.layer == first_layer => "first_layer",
+        Kind::Layer => "later_layer",
+        Kind::FinalNorm => "final_norm",
+        Kind::Logits => "logits",
+        Kind::Ids => "ids",
+        Kind::CacheDecode => "cache_decode",
+        Kind::Other => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_classify() {
+        for (n, k, num) in [
+            ("inputs/input_ids", Kind::Inputs, None),
+            ("input_ids", Kind::Inputs, None),
+            ("embeddings", Kind::Embeddings, None),
+            ("model.embed_tokens", Kind::Embeddings, None),
+            ("layers.3", Kind::Layer, Some(3)),
+            ("model.layers.12.mlp.out", Kind::Layer, Some(12)),
+            ("blocks/7/attn", Kind::Layer, Some(7)),
+            ("transformer.h.2.out", Kind::Layer, Some(2)),
+            ("layers.0.input_layernorm", Kind::Layer, Some(0)),
+            ("final_norm", Kind::FinalNorm, None),
+            ("model.norm", Kind::FinalNorm, None),
+            ("logits", Kind::Logits, None),
+            ("lm_head", Kind::Logits, None),
+            ("generated/ids", Kind::Ids, None),
+            ("tokens", Kind::Ids, None),
+            ("cache_decode.1.logits", Kind::CacheDecode, Some(1)),
+            ("decode/step.2", Kind::CacheDecode, Some(2)),
+            ("something_else", Kind::Other, None),
+        ] {
+            assert_eq!(classify(n), (k, num), "{n}");
+        }
+    }
+
+    #[test]
+    fn inferred_order_is_stage_then_layer() {
+        let names: Vec<String> = ["logits", "layers.10", "layers.2", "embeddings", "ids", "final_norm", "inputs/input_ids", "layers.2.attn"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let rungs = infer(&names);
+        let got: Vec<&str> = rungs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(got, ["inputs", "embeddings", "layer 2", "layer 10", "final_norm", "logits", "ids"]);
+        assert_eq!(rungs[2].tensors, ["layers.2", "layers.2.attn"]);
+    }
+
+    #[test]
+    fn ladder_and_manifest_files() {
+        let l = parse(r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"e","tensors":["embeddings"]},{"name":"x","tensors":["blocks.4"],"rtol":1e-3,"cosine":0.99}]}"#).unwrap();
+        assert_eq!((l[1].kind, l[1].layer, l[1].tolerance.rtol, l[1].tolerance.cosine_min), (Kind::Layer, Some(4), Some(1e-3), Some(0.99)));
+        let m = parse(r#"{"schema":"mlxport.capture/v1","tensors":["embeddings",{"name":"layers.1"},"layers.0","logits"]}"#).unwrap();
+        let got: Vec<&str> = m.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(got, ["embeddings", "layer 1", "layer 0", "logits"]);
+        for bad in [
+            "[]",
+            r#"{"schema":"x"}"#,
+            r#"{"schema":"mlxport.ladder/v1","rungs":[]}"#,
+            r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"a","tensors":[]}]}"#,
+            r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"a","tensors":["x"],"rtool":1}]}"#,
+            r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"a","tensors":["x"],"atol":-1}]}"#,
+            r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"a","tensors":["x"]},{"name":"a","tensors":["y"]}]}"#,
+            r#"{"schema":"mlxport.capture/v1","tensors":[]}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}
