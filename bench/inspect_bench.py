@@ -4,7 +4,7 @@ walks the same files, hashes every one with hashlib and parses every
 safetensors header.
 
     cargo build --release -p mlxport
-    .venv/bin/python bench/inspect.py [--shards 200] [--tensors 50000] [--gib 1.0] [--runs 5]
+    .venv/bin/python bench/inspect_bench.py [--shards 200] [--tensors 50000] [--gib 1.0] [--runs 5]
 
 The checkpoint is generated once under bench/out/. The page cache is warm
 for both tools (the benchmark reads every file first). Runs interleave

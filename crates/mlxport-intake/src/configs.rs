@@ -253,7 +253,7 @@ fn collect_keys(v: &Value, prefix: &str, depth: usize, out: &mut Vec<String>) {
 
 /// The first parsed config of a kind at the model's top level (or, failing
 /// that, anywhere).
-pub fn top_level<'a>(configs: &'a [ConfigFile], kind: ConfigKind) -> Option<&'a ConfigFile> {
+pub fn top_level(configs: &[ConfigFile], kind: ConfigKind) -> Option<&ConfigFile> {
     let mut of_kind = configs.iter().filter(|c| c.kind == kind && c.value.is_some());
     let all: Vec<&ConfigFile> = of_kind.by_ref().collect();
     all.iter().find(|c| !c.path.contains('/')).or_else(|| all.first()).copied()

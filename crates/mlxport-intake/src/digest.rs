@@ -170,7 +170,8 @@ pub fn sha256_file(path: &Path) -> Result<(String, std::fs::Metadata), String> {
 /// updating the cache.
 pub fn digest(entries: &[Entry], cache: &mut DigestCache) -> Digests {
     let lookup: &DigestCache = cache;
-    let results: Vec<(usize, Result<(String, bool, Option<std::fs::Metadata>), String>)> = entries
+    type Outcome = Result<(String, bool, Option<std::fs::Metadata>), String>;
+    let results: Vec<(usize, Outcome)> = entries
         .par_iter()
         .enumerate()
         .filter(|(_, e)| e.is_readable_file())

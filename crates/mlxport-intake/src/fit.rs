@@ -89,7 +89,12 @@ pub fn size_fit(
     for t in tensors {
         let n = logical(t);
         params += n;
-        let last = t.shape.last().copied().unwrap_or(0);
+        // Packed quantized weights: the last dim of the matrix they encode.
+        let stored = t.numel();
+        let mut last = t.shape.last().copied().unwrap_or(0);
+        if n != stored && stored > 0 {
+            last = (last as u128 * n as u128 / stored as u128) as u64;
+        }
         if t.shape.len() >= 2 && t.name.ends_with("weight") && last % GROUP == 0 && last > 0 {
             quantizable += n;
         }

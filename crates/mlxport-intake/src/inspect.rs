@@ -56,6 +56,11 @@ pub struct ModelIdentity {
     pub fingerprint: String,
     pub files: usize,
     pub bytes: u64,
+    /// Bytes read and hashed by this run (0 when every digest came from
+    /// the digest cache).
+    pub bytes_hashed: u64,
+    /// Files whose digest came from the digest cache.
+    pub cache_hits: usize,
 }
 
 /// One file of the inventory.
@@ -98,6 +103,9 @@ pub struct Tying {
     /// The embedding tensor name found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<String>,
+    /// The output head and the embedding are one stored tensor (PyTorch
+    /// shared storage).
+    pub shared_storage: bool,
     /// Whether the output head is tied to the embedding.
     pub tied: bool,
     pub evidence: Vec<String>,
@@ -116,6 +124,11 @@ pub struct TensorSummary {
     pub bytes: u64,
     /// Bytes per dtype or ggml type.
     pub bytes_by_dtype: BTreeMap<String, u64>,
+    /// Groups of tensor names that are one stored tensor (PyTorch
+    /// checkpoints saving tied weights once, as identical views of one
+    /// storage); parameters count each group once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_storage: Vec<Vec<String>>,
     pub tying: Tying,
 }
 
@@ -246,7 +259,7 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
                 "symlink",
                 Severity::Warning,
                 Some(&e.path),
-                format!("symlink to '{target}' not followed: {reason}"),
+                format!("symlink to '{}' not followed: {reason}", shown_link_target(target, path, opts.absolute_paths)),
                 Some("copy the real file into the model directory if it belongs to the model"),
             )),
             EntryKind::Fifo | EntryKind::Socket | EntryKind::Device => push(Finding::new(
@@ -324,7 +337,11 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
     let quantization = quant::detect(model_cfg.as_ref(), quant_cfg.as_ref(), &all_tensors);
     let names: HashSet<&str> = all_tensors.iter().map(|t| t.name.as_str()).collect();
     let mut tensor_summary = tensor_summary;
-    tensor_summary.parameters = all_tensors.iter().map(|t| quant::logical_params(t, quantization.as_ref(), &names)).sum();
+    // A tensor saved as an identical view of another's storage is the same
+    // parameter (tied weights): count it once.
+    let aliases: HashSet<&str> = tensor_summary.shared_storage.iter().flat_map(|g| g.iter().skip(1).map(String::as_str)).collect();
+    let logical = |t: &TensorInfo| if aliases.contains(t.name.as_str()) { 0 } else { quant::logical_params(t, quantization.as_ref(), &names) };
+    tensor_summary.parameters = all_tensors.iter().map(logical).sum();
 
     // Facts (config, else GGUF metadata).
     let mut facts = model_cfg.as_ref().map(configs::model_facts).unwrap_or_default();
@@ -341,7 +358,7 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
             facts.vocab_size = gguf_meta.iter().find(|(k, _)| k == "tokenizer.ggml.tokens").and_then(|(_, v)| v.split_whitespace().find_map(|w| w.parse().ok()));
         }
     }
-    tensor_summary.tying = tying(&facts, &all_tensors);
+    tensor_summary.tying = tying(&facts, &all_tensors, &tensor_summary.shared_storage);
 
     // Adapters.
     if let Some(a) = configs::top_level(&configs, ConfigKind::Adapter).and_then(|c| c.value.as_ref()) {
@@ -414,7 +431,7 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
     }
 
     let has_kv = routing.traits.iter().any(|t| t == "kv_cache");
-    let size = fit::size_fit(&all_tensors, |t| quant::logical_params(t, quantization.as_ref(), &names), Some(&facts), has_kv, opts.context, opts.target_memory);
+    let size = fit::size_fit(&all_tensors, logical, Some(&facts), has_kv, opts.context, opts.target_memory);
 
     let name = path.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| path.display().to_string());
     let kind = if inv.hf_cache_snapshot {
@@ -435,6 +452,8 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
             fingerprint: digests.tree_fingerprint.clone(),
             files: inv.entries.len(),
             bytes: inv.entries.iter().map(|e| e.size).sum(),
+            bytes_hashed: digests.bytes_hashed,
+            cache_hits: digests.cache_hits,
         },
         routing,
         facts,
@@ -449,6 +468,23 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
         notes,
         complete,
     })
+}
+
+/// A symlink's target as a report may show it: an absolute target is a
+/// local path, so unless absolute paths were asked for it is shown relative
+/// to the model (`<model>/x`) or not at all.
+fn shown_link_target(target: &str, root: &Path, absolute_paths: bool) -> String {
+    let t = Path::new(target);
+    if absolute_paths || !t.is_absolute() {
+        return target.to_string();
+    }
+    let roots = [Some(root.to_path_buf()), std::path::absolute(root).ok(), root.canonicalize().ok()];
+    for r in roots.iter().flatten() {
+        if let Ok(rel) = t.strip_prefix(r) {
+            return format!("<model>/{}", rel.display());
+        }
+    }
+    "<an absolute path outside the model>".to_string()
 }
 
 /// Scan a pickle (bare or inside a torch zip) without loading it.
@@ -517,20 +553,32 @@ fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSumma
             }
         };
         let best = entries.iter().map(|e| rank(&e.path)).min().unwrap_or(9);
-        let index = entries.iter().find(|e| e.path.ends_with(".safetensors.index.json"));
-        let index_shards: HashSet<String> = index
-            .and_then(|e| std::fs::read(&e.real).ok())
-            .and_then(|b| crate::json::parse_strict(&b).ok())
-            .and_then(|v| v.get("weight_map").and_then(Value::as_object).map(|m| m.values().filter_map(Value::as_str).map(str::to_string).collect()))
-            .unwrap_or_default();
+        // Open the index first: its shards are read through it, not again.
+        let mut entries = entries;
+        entries.sort_by_key(|e| !e.path.ends_with(".safetensors.index.json"));
+        // Shard file names (all in this directory).
+        let mut index_shards: HashSet<String> = HashSet::new();
         for e in &entries {
-            let fname = e.path.rsplit('/').next().unwrap_or(&e.path);
-            if index.is_some() && fname.ends_with(".safetensors") && index_shards.contains(fname) {
+            if index_shards.contains(e.path.rsplit('/').next().unwrap_or(&e.path)) {
                 continue; // read through the index
             }
             let primary = rank(&e.path) == best;
+            let mut shared = Vec::new();
             let src: Result<Box<dyn TensorSource>, String> = if e.path.ends_with(".safetensors.index.json") {
-                mlxport_tensor::safetensors::ShardedSafetensors::open(&e.real).map(|s| Box::new(s) as Box<dyn TensorSource>).map_err(|e| e.to_string())
+                mlxport_tensor::safetensors::ShardedSafetensors::open(&e.real)
+                    .map(|s| {
+                        index_shards.extend(s.shards().iter().filter_map(|sh| sh.path().file_name()).map(|n| n.to_string_lossy().into_owned()));
+                        Box::new(s) as Box<dyn TensorSource>
+                    })
+                    .map_err(|e| e.to_string())
+            } else if matches!(mlxport_tensor::source::sniff(&e.real), Ok(Some(Format::PyTorch))) {
+                // Opened as a TorchFile to see which tensors share storage.
+                mlxport_tensor::pytorch::TorchFile::open(&e.real)
+                    .map(|t| {
+                        shared = t.shared_storage_groups().into_iter().filter(|g| g.identical_views).map(|g| g.tensors).collect();
+                        Box::new(t) as Box<dyn TensorSource>
+                    })
+                    .map_err(|e| e.to_string())
             } else {
                 mlxport_tensor::open_file(&e.real).map_err(|e| e.to_string())
             };
@@ -552,6 +600,7 @@ fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSumma
                         if src.format() == Format::Gguf {
                             gguf_meta.extend(src.metadata());
                         }
+                        summary.shared_storage.append(&mut shared);
                         for t in src.tensors() {
                             *summary.bytes_by_dtype.entry(t.encoding.to_string()).or_default() += t.nbytes;
                             summary.stored_elements += t.numel();
@@ -573,9 +622,14 @@ fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSumma
 const EMBED_NAMES: &[&str] = &["embed_tokens.weight", "wte.weight", "word_embeddings.weight", "token_embd.weight", "embeddings.weight", "shared.weight", "tok_embeddings.weight", "embed_in.weight"];
 const HEAD_NAMES: &[&str] = &["lm_head.weight", "output.weight", "embed_out.weight"];
 
-fn tying(facts: &ModelFacts, tensors: &[TensorInfo]) -> Tying {
-    let embedding = tensors.iter().find(|t| EMBED_NAMES.iter().any(|n| t.name == *n || t.name.ends_with(&format!(".{n}")))).map(|t| t.name.clone());
-    let head = tensors.iter().any(|t| HEAD_NAMES.iter().any(|n| t.name == *n || t.name.ends_with(&format!(".{n}"))));
+/// `name` is `suffix` or ends with `.suffix`.
+fn is_named(name: &str, suffix: &str) -> bool {
+    name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+}
+
+fn tying(facts: &ModelFacts, tensors: &[TensorInfo], shared: &[Vec<String>]) -> Tying {
+    let embedding = tensors.iter().find(|t| EMBED_NAMES.iter().any(|n| is_named(&t.name, n))).map(|t| t.name.clone());
+    let head = tensors.iter().any(|t| HEAD_NAMES.iter().any(|n| is_named(&t.name, n)));
     let generative = facts.architectures.iter().any(|a| a.ends_with("ForCausalLM") || a.ends_with("LMHeadModel") || a.ends_with("ForConditionalGeneration"))
         || tensors.iter().any(|t| t.name.starts_with("blk.") || t.name.starts_with("output_norm"));
     let lm_head_missing = embedding.is_some() && !head && generative;
@@ -586,5 +640,20 @@ fn tying(facts: &ModelFacts, tensors: &[TensorInfo]) -> Tying {
     if lm_head_missing {
         evidence.push("an embedding but no output head tensor: the head reuses the embedding".into());
     }
-    Tying { tie_word_embeddings: facts.tie_word_embeddings, lm_head_missing, tied: facts.tie_word_embeddings == Some(true) || lm_head_missing, embedding, evidence }
+    let is_named = |name: &str, list: &[&str]| list.iter().any(|n| is_named(name, n));
+    let mut shared_head = false;
+    for g in shared {
+        if g.iter().any(|n| is_named(n, EMBED_NAMES)) && g.iter().any(|n| is_named(n, HEAD_NAMES)) {
+            shared_head = true;
+            evidence.push(format!("{} share one storage: the head is the embedding", g.join(" and ")));
+        }
+    }
+    Tying {
+        tie_word_embeddings: facts.tie_word_embeddings,
+        lm_head_missing,
+        tied: facts.tie_word_embeddings == Some(true) || lm_head_missing || shared_head,
+        shared_storage: shared_head,
+        embedding,
+        evidence,
+    }
 }

@@ -23,6 +23,10 @@ pub struct Quantization {
     /// For GGUF: tensor count per ggml type.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub types: BTreeMap<String, u64>,
+    /// MLX per-layer settings that differ from the defaults (mixed-precision
+    /// recipes): module path to bits.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub layer_bits: BTreeMap<String, u64>,
     /// What the detection rests on.
     pub evidence: Vec<String>,
 }
@@ -36,7 +40,7 @@ pub fn detect(config: Option<&Value>, quant_config: Option<&Value>, tensors: &[T
     let mut q: Option<Quantization> = None;
     let mut set = |scheme: &str, bits: Option<u64>, group: Option<u64>, mode: Option<String>, ev: String| {
         if q.is_none() {
-            q = Some(Quantization { scheme: scheme.into(), bits, group_size: group, mode, types: BTreeMap::new(), evidence: vec![] });
+            q = Some(Quantization { scheme: scheme.into(), bits, group_size: group, mode, types: BTreeMap::new(), layer_bits: BTreeMap::new(), evidence: vec![] });
         }
         if let Some(q) = q.as_mut() {
             q.evidence.push(ev);
@@ -115,6 +119,11 @@ pub fn detect(config: Option<&Value>, quant_config: Option<&Value>, tensors: &[T
             }
         }
     }
+    if let (Some(q), Some(m)) = (q.as_mut(), config.and_then(|c| c.get("quantization")).and_then(Value::as_object)) {
+        if q.scheme == "mlx" {
+            q.layer_bits = m.iter().filter_map(|(k, v)| u(v, "bits").map(|b| (k.clone(), b))).collect();
+        }
+    }
     q
 }
 
@@ -129,7 +138,7 @@ pub fn logical_params(t: &TensorInfo, q: Option<&Quantization>, all: &std::colle
         "mlx" => {
             if let Some(stem) = base(".weight") {
                 if t.dtype() == Some(DType::U32) && all.contains(format!("{stem}.scales").as_str()) {
-                    let bits = q.bits.unwrap_or(4).max(1);
+                    let bits = q.layer_bits.get(stem.as_str()).copied().or(q.bits).unwrap_or(4).max(1);
                     return numel.saturating_mul(32) / bits;
                 }
             }

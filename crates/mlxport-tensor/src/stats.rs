@@ -145,7 +145,8 @@ fn block_f32(xs: &[f32]) -> Acc {
     let shift = a * a / nf;
     let m2 = b - shift;
     // Cancellation check: the shift term must not dwarf the result.
-    if !(m2 >= 0.0) || shift > 1e6 * m2 {
+    // (NaN-safe: a NaN m2 fails `m2 >= 0`.)
+    if m2.is_nan() || m2 < 0.0 || shift > 1e6 * m2 {
         return block_f32_exact(xs);
     }
     Acc { count: n, nan: 0, inf: 0, n, mean: k + a / nf, m2, min: mn as f64, max: mx as f64 }
@@ -278,7 +279,7 @@ impl Stats {
     /// Statistics of little-endian elements of `dtype`.
     pub fn of_bytes(dtype: DType, bytes: &[u8]) -> Result<Stats, ConvertError> {
         let size = dtype.size().filter(|_| dtype.is_decodable()).ok_or(ConvertError::NotReal(dtype))?;
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return Err(ConvertError::Ragged { dtype, len: bytes.len() });
         }
         let acc = match dtype {

@@ -19,9 +19,120 @@ pub enum Command {
     /// Classify a model statically and safely (never runs its code):
     /// family, risks, license, size, quantization, blockers.
     Inspect(InspectArgs),
+    /// Draft or validate a weight map: how every source tensor becomes an
+    /// MLX tensor (names, transforms, ties, deliberately dropped tensors).
+    #[command(subcommand)]
+    Map(MapCommand),
+    /// Convert a checkpoint through a weight map into an MLX model
+    /// directory (mlx-lm layout), streaming, deterministic and atomic.
+    Convert(ConvertArgs),
+    /// Plan a port from an inspection report: family and runbook, state,
+    /// weights, license, memory budget, objectives, uncertainties, parity
+    /// fixtures, weight-map transforms, rungs and stop conditions.
+    Plan(PlanArgs),
+    /// Recommend optimization techniques for an inspected model, in five
+    /// buckets ordered by the optimization ladder, with a memory-fit analysis.
+    Recommend(RecommendArgs),
+    /// Print a knowledge-base page (method pages, runbooks, rungs, ladder,
+    /// techniques, sources); lists the topics without an argument.
+    Docs(DocsArgs),
+    /// Explain one technique of the registry: status, MLX API, families,
+    /// objectives, prerequisites, risks and pinned evidence.
+    Explain(ExplainArgs),
+    /// Benchmark commands with honest statistics: warmups, interleaved
+    /// baseline/candidate runs, bootstrap confidence intervals, outliers,
+    /// receipts (`bench -- CMD...`, `bench --baseline A --candidate B`,
+    /// `bench check RECEIPT...`).
+    Bench(Box<BenchArgs>),
+    /// Run the source model (transformers + torch, CPU, offline, no remote
+    /// code) on fixed inputs and capture every ladder tensor.
+    Oracle(OracleArgs),
+    /// Generate an MLX Python package for a model from its inspection.
+    Scaffold(ScaffoldArgs),
+    /// Run the MLX side (a scaffolded package or mlx-lm) on an oracle's
+    /// inputs and capture the same tensors under the same names.
+    Capture(CaptureArgs),
     /// Compare two tensor files (any readable format) pair by pair, or climb
     /// a parity ladder to the first divergence. Exit 1 when a check fails.
     Compare(Box<CompareArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MapCommand {
+    /// Draft a family-aware weight map for a checkpoint (Hugging Face
+    /// directory, safetensors, PyTorch or GGUF file).
+    Draft(MapDraftArgs),
+    /// Check a weight map against a source (and optionally a target)
+    /// checkpoint; exit 1 on any error.
+    Validate(MapValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MapDraftArgs {
+    /// The source model: a directory or a weights file.
+    pub model: PathBuf,
+    /// Architecture family (dense-decoder, moe-decoder, encoder, ...);
+    /// default: the family inspection routes the model to.
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Target layout: mlx-lm (names mlx-lm loads) or scaffold (Hugging Face
+    /// names, MLX layouts); default: mlx-lm when mlx-lm has the model.
+    #[arg(long, value_parser = ["mlx-lm", "scaffold"])]
+    pub target: Option<String>,
+    /// Write the map here (default: print it).
+    #[arg(long, short = 'o', value_name = "WEIGHT_MAP.json")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MapValidateArgs {
+    /// The source checkpoint (directory or file).
+    #[arg(long, value_name = "MODEL")]
+    pub source: PathBuf,
+    /// A converted checkpoint to check the map's output against (names,
+    /// shapes, dtypes).
+    #[arg(long, value_name = "MODEL")]
+    pub target: Option<PathBuf>,
+    /// The weight map.
+    #[arg(long, value_name = "WEIGHT_MAP.json")]
+    pub map: PathBuf,
+    /// Dtype policy to validate with (as `convert --dtype`); default: the
+    /// map's.
+    #[arg(long, value_parser = ["bf16", "f16", "f32", "keep"])]
+    pub dtype: Option<String>,
+    /// Write the JSON report here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the JSON report instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The source model: a Hugging Face directory (safetensors, sharded or
+    /// not), a GGUF file or a PyTorch checkpoint.
+    pub model: PathBuf,
+    /// The weight map (see `mlxport map draft`).
+    #[arg(long, value_name = "WEIGHT_MAP.json")]
+    pub map: PathBuf,
+    /// Output directory; must not exist.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Dtype of floating tensors; default: the map's policy (`keep`:
+    /// as stored, dequantized GGUF blocks as f32).
+    #[arg(long, value_parser = ["bf16", "f16", "f32", "keep"])]
+    pub dtype: Option<String>,
+    /// Largest shard (binary units: 5GB is 5 GiB, mlx-lm's limit).
+    #[arg(long, default_value = "5GB", value_name = "SIZE")]
+    pub shard_size: String,
+    /// Hash every input file again instead of using the digest cache
+    /// (shared with `mlxport inspect`).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print the conversion manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +181,306 @@ pub struct InspectArgs {
     /// Hash every file again instead of using the digest cache.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// An inspection report (`mlxport inspect -o inspection.json`).
+    pub inspection: PathBuf,
+    /// The model the report describes: re-verify its fingerprint, family and
+    /// blockers against these files and refuse a report that disagrees.
+    #[arg(long, value_name = "MODEL")]
+    pub artifact_root: Option<PathBuf>,
+    /// Memory of the target machine (e.g. 16GB).
+    #[arg(long, value_name = "SIZE")]
+    pub target_memory: Option<String>,
+    /// What the port optimises for (default: the family runbook's).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::OBJECTIVES))]
+    pub objective: Option<String>,
+    /// Write the Markdown plan here (printed when neither this nor --json).
+    #[arg(long, short = 'o', value_name = "PORT_PLAN.md")]
+    pub output: Option<PathBuf>,
+    /// Print the plan as JSON (`mlxport.port-plan/v1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// An inspection report (`mlxport inspect -o inspection.json`).
+    pub inspection: PathBuf,
+    /// Target machine profile (TOML: memory = "16GB", optional name, chip,
+    /// usable_share).
+    #[arg(long, value_name = "PROFILE.toml")]
+    pub target_profile: Option<PathBuf>,
+    /// Memory of the target machine, instead of a profile.
+    #[arg(long, value_name = "SIZE", conflicts_with = "target_profile")]
+    pub target_memory: Option<String>,
+    /// What to optimise for (default: the family runbook's).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::OBJECTIVES))]
+    pub objective: Option<String>,
+    /// Only techniques for this workload (default: every inference
+    /// workload; `fine-tuning` lists LoRA and friends).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::WORKLOADS))]
+    pub workload: Option<String>,
+    /// Directory of local benchmark receipts (`*.json`); a passing receipt
+    /// for this model makes a technique "validated locally".
+    #[arg(long, value_name = "DIR")]
+    pub receipts: Option<PathBuf>,
+    /// Print JSON (`mlxport.recommendation/v1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// A topic (`porting-core`, `parity`, `runbook/encoder`, `ladder`, ...).
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A technique id (`mlxport docs techniques` lists them).
+    pub technique: String,
+    /// Print the registry entry as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub check: Option<BenchCommand>,
+    #[command(flatten)]
+    pub run: BenchRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Validate receipts (schema and every derived number); with
+    /// --baseline and --candidate, decide whether the candidate is promoted.
+    Check(BenchCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    /// The command to benchmark, after `--`; run directly, without a shell,
+    /// unless --shell.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// A/B mode: the baseline command line (split with shell-words rules,
+    /// never through a shell unless --shell).
+    #[arg(long, value_name = "CMD", requires = "candidate")]
+    pub baseline: Option<String>,
+    /// A/B mode: the candidate command line.
+    #[arg(long, value_name = "CMD", requires = "baseline")]
+    pub candidate: Option<String>,
+    /// Run commands and hooks through /bin/sh -c.
+    #[arg(long)]
+    pub shell: bool,
+    /// Untimed runs (rounds, in A/B mode) before measuring.
+    #[arg(long, short = 'w', default_value_t = 0, value_name = "N")]
+    pub warmup: u32,
+    /// Exactly this many timed runs (per command).
+    #[arg(long, short = 'r', value_name = "N")]
+    pub runs: Option<u32>,
+    /// At least this many timed runs when --runs is not given.
+    #[arg(long, short = 'm', default_value_t = 10, value_name = "N")]
+    pub min_runs: u32,
+    /// At most this many timed runs when --runs is not given.
+    #[arg(long, short = 'M', value_name = "N")]
+    pub max_runs: Option<u32>,
+    /// Keep measuring until each command has run this long in all
+    /// (seconds), when --runs is not given.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub min_time: f64,
+    /// Run before every run, untimed.
+    #[arg(long, value_name = "CMD")]
+    pub prepare: Option<String>,
+    /// Run once after all runs.
+    #[arg(long, value_name = "CMD")]
+    pub cleanup: Option<String>,
+    /// Kill a run's whole process group after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Order of runs within each A/B round.
+    #[arg(long, value_enum, default_value_t = BenchOrder::Alternate)]
+    pub order: BenchOrder,
+    /// Seed of --order random and of the bootstrap.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// What happens to the command's output.
+    #[arg(long, value_enum, default_value_t = BenchOutput::Capture)]
+    pub output: BenchOutput,
+    /// With --output capture: keep this much of the end of stdout and of
+    /// stderr (KiB).
+    #[arg(long, default_value_t = 16, value_name = "KIB")]
+    pub capture_kib: usize,
+    /// Keep measuring when a run fails or times out (recorded in the runs).
+    #[arg(long, short = 'i')]
+    pub ignore_failure: bool,
+    /// Name the workload (default: the command line); baseline and
+    /// candidate receipts must name the same one to be compared.
+    #[arg(long, value_name = "NAME")]
+    pub workload: Option<String>,
+    /// An input file of the workload, hashed into the receipt (repeat).
+    #[arg(long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// The fingerprint of the model being measured (e.g. from inspect).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub model_fingerprint: Option<String>,
+    /// A quality-gate result (JSON with "passed": true|false) to bind to
+    /// the receipt.
+    #[arg(long, value_name = "FILE")]
+    pub quality_gate: Option<PathBuf>,
+    /// Smallest difference an A/B verdict reports, in percent.
+    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    pub min_effect: f64,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: u32,
+    /// Write the receipt (JSON) here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Write a Markdown table here.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Write an SVG chart of the run times here.
+    #[arg(long, value_name = "FILE")]
+    pub export_svg: Option<PathBuf>,
+    /// Print the receipt instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOrder {
+    /// Baseline then candidate in every round (ABAB...).
+    Alternate,
+    /// A seeded random order in every round.
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOutput {
+    /// Keep the end of stdout and stderr (see --capture-kib).
+    Capture,
+    /// Discard it.
+    Null,
+    /// Pass it through.
+    Inherit,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCheckArgs {
+    /// Receipts to validate.
+    #[arg(value_name = "RECEIPT")]
+    pub receipts: Vec<PathBuf>,
+    /// The baseline receipt of a promotion.
+    #[arg(long, value_name = "RECEIPT", requires = "candidate")]
+    pub baseline: Option<PathBuf>,
+    /// The candidate receipt of a promotion.
+    #[arg(long, value_name = "RECEIPT", requires = "baseline")]
+    pub candidate: Option<PathBuf>,
+    /// Write the promotion decision as a claim about this technique
+    /// (`mlxport.receipt/v1`, read by `mlxport recommend --receipts DIR`).
+    #[arg(long, value_name = "FILE", requires = "candidate", requires = "technique")]
+    pub claim: Option<PathBuf>,
+    /// The technique the candidate applies (a knowledge-base id), for
+    /// --claim.
+    #[arg(long, value_name = "ID", requires = "claim")]
+    pub technique: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HarnessArgs {
+    /// Stop a Python step that runs longer than this (seconds); its whole
+    /// process group is killed.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Fix torch, BLAS and OpenMP to this many threads (reproducible runs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Show the Python steps' progress messages.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OracleArgs {
+    /// A Hugging Face model directory or a GGUF file.
+    pub model: PathBuf,
+    /// Inputs JSON: {"texts": [...]} or {"token_ids": [[...]]}, optional
+    /// "generate", "prompts", "max_length", "add_special_tokens".
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "token_ids"])]
+    pub inputs: Option<PathBuf>,
+    /// An input text (repeat for a padded batch).
+    #[arg(long, value_name = "TEXT", conflicts_with = "token_ids")]
+    pub text: Vec<String>,
+    /// An input as comma-separated token ids (repeatable).
+    #[arg(long = "token-ids", value_name = "IDS")]
+    pub token_ids: Vec<String>,
+    /// Greedy new tokens per prompt (decoders): captures generated ids and
+    /// the logits of cached decoding and of full recomputation.
+    #[arg(long, value_name = "N")]
+    pub generate: Option<u32>,
+    /// Compute dtype: float32, or `checkpoint` for the checkpoint's own.
+    #[arg(long, default_value = "float32")]
+    pub dtype: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The tensors file (the manifest is written beside it as
+    /// NAME.manifest.json).
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "oracle.npz")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaffoldArgs {
+    /// An inspection report (mlxport inspect -o inspection.json), or a
+    /// model path to inspect now.
+    pub inspection: PathBuf,
+    /// The package directory to create; its name is the package name.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// A scaffolded package directory.
+    #[arg(long, value_name = "DIR", required_unless_present = "mlx_lm", conflicts_with = "mlx_lm", requires = "weights")]
+    pub package: Option<PathBuf>,
+    /// A model directory for mlx-lm's own implementation (mlx_lm.load).
+    #[arg(long = "mlx-lm", value_name = "DIR")]
+    pub mlx_lm: Option<PathBuf>,
+    /// Converted weights for --package.
+    #[arg(long, value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+    /// The oracle's tensors file: its manifest gives the inputs.
+    #[arg(long, value_name = "FILE", default_value = "oracle.npz")]
+    pub oracle: PathBuf,
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "capture.npz")]
+    pub output: PathBuf,
+    /// Skip greedy generation and cache decoding.
+    #[arg(long)]
+    pub no_generate: bool,
+    /// Skip the check that the preloaded BLAS changes no MLX result.
+    #[arg(long)]
+    pub no_blas_check: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Readers allocate many small strings (tensor names, header fields); a
+/// fast allocator pays off on checkpoints with tens of thousands of tensors.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Process exit codes (documented in the README).
 pub mod exit {
     /// Success.

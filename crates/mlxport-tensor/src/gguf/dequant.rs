@@ -118,7 +118,7 @@ fn blocks<const N: usize, const M: usize>(
     dst: &mut [f32],
     f: fn(&[u8; N], &mut [f32; M]),
 ) -> Result<(), DequantError> {
-    if src.len() % N != 0 || src.len() / N * M != dst.len() {
+    if !src.len().is_multiple_of(N) || src.len() / N * M != dst.len() {
         return Err(DequantError::Length {
             ty: t.name,
             bytes: src.len(),
@@ -367,7 +367,7 @@ pub fn affine_blocks(t: &GgmlType, src: &[u8]) -> Result<AffineBlocks, DequantEr
         other => return Err(DequantError::Unsupported(other)),
     };
     let n = t.type_size as usize;
-    if src.len() % n != 0 {
+    if !src.len().is_multiple_of(n) {
         return Err(DequantError::Length {
             ty: t.name,
             bytes: src.len(),

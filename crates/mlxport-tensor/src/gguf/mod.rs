@@ -14,7 +14,7 @@
 //! values), [`dequant`] (block decoding), and the parser itself.
 
 // `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
-#![allow(clippy::manual_is_multiple_of)]
+
 
 pub mod dequant;
 mod reader;

@@ -116,7 +116,7 @@ impl GgmlType {
     /// Bytes needed for `numel` elements, or `None` when `numel` is not a
     /// whole number of blocks or the size overflows.
     pub fn byte_len(&self, numel: u64) -> Option<u64> {
-        if numel % self.block_size != 0 {
+        if !numel.is_multiple_of(self.block_size) {
             return None;
         }
         (numel / self.block_size).checked_mul(self.type_size)

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::reader::SafetensorsFile;
@@ -76,16 +77,22 @@ impl ShardedSafetensors {
         for s in &shard_names {
             check_shard_name(s).map_err(invalid)?;
         }
-        let mut shards = Vec::with_capacity(shard_names.len());
         for s in &shard_names {
-            let shard_path = dir.join(s);
-            if !shard_path.is_file() {
+            if !dir.join(s).is_file() {
                 return Err(invalid(format!(
                     "weight_map names shard {s}, which is not a file in the index's directory"
                 )));
             }
-            shards.push(SafetensorsFile::open(&shard_path)?);
         }
+        // Shards are independent: validate them in parallel, keep the order.
+        // The first failing shard in name order is reported, whatever the
+        // thread timing.
+        let shards = shard_names
+            .par_iter()
+            .map(|s| SafetensorsFile::open(&dir.join(s)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         let shard_of: HashMap<&str, usize> = shard_names
             .iter()
             .enumerate()

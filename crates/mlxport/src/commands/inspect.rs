@@ -22,10 +22,10 @@ pub fn run(args: InspectArgs) -> Result<u8> {
     let report = inspect(&model, &opts)?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(out) = &args.output {
-        crate::output::write_atomic(out, json.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
+        write_report(out, json.as_bytes())?;
     }
     if let Some(md) = &args.markdown {
-        crate::output::write_atomic(md, to_markdown(&report).as_bytes()).with_context(|| format!("writing {}", md.display()))?;
+        write_report(md, to_markdown(&report).as_bytes())?;
     }
     if args.json {
         println!("{json}");
@@ -33,6 +33,14 @@ pub fn run(args: InspectArgs) -> Result<u8> {
         print_summary(&report);
     }
     Ok(if args.fail_on_blockers && !report.blockers.is_empty() { crate::exit::CHECK_FAILED } else { crate::exit::OK })
+}
+
+/// Write a report file, creating its folder if needed.
+fn write_report(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    crate::output::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn print_summary(i: &Inspection) {

@@ -1,7 +1,16 @@
 //! One module per command.
 
+mod bench;
+mod capture;
 mod compare;
+mod convert;
+mod docs;
 mod inspect;
+mod map;
+mod oracle;
+mod scaffold;
+mod plan;
+mod recommend;
 mod tensors;
 
 use crate::cli::{Cli, Command};
@@ -11,6 +20,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Tensors(args) => tensors::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Map(cmd) => map::run(cmd),
+        Command::Convert(args) => convert::run(args),
+        Command::Oracle(args) => oracle::run(args),
+        Command::Scaffold(args) => scaffold::run(args),
+        Command::Capture(args) => capture::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Recommend(args) => recommend::run(args),
+        Command::Docs(args) => docs::docs(args),
+        Command::Explain(args) => docs::explain(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Compare(args) => compare::run(*args),
     }
 }

@@ -1,0 +1,343 @@
+//! The steps that run Python: the source oracle, the MLX capture and the
+//! BLAS check, each a [`Job`] over an embedded script whose result is read
+//! back through its manifest and verified against its tensors.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::blas::Blas;
+use crate::env::PythonEnv;
+use crate::manifest::{manifest_path, Manifest};
+use crate::runner::Job;
+use crate::scaffold::Family;
+
+/// Settings shared by every step.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub timeout: Duration,
+    /// Fix every math library to this many threads.
+    pub threads: Option<usize>,
+    /// Copy the steps' progress messages to stderr.
+    pub verbose: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { timeout: Duration::from_secs(1800), threads: None, verbose: false }
+    }
+}
+
+/// The project's Python environment with the embedded scripts written out.
+pub struct Harness {
+    pub env: PythonEnv,
+    pub blas: Blas,
+    pub settings: Settings,
+    scripts: tempfile::TempDir,
+}
+
+/// What the oracle runs on.
+#[derive(Clone, Debug)]
+pub struct OracleRequest {
+    pub model: PathBuf,
+    /// The inputs JSON (see [`Inputs`]).
+    pub inputs: Inputs,
+    pub out: PathBuf,
+    /// `float32` (default) or `checkpoint`.
+    pub dtype: String,
+    pub seed: u64,
+}
+
+/// Inputs of an oracle run, as written to `inputs.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Inputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<Vec<u32>>>,
+    /// Greedy new tokens per prompt (decoders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<u32>,
+    /// Prompts for generation (default: the texts / token ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_special_tokens: Option<bool>,
+}
+
+impl Inputs {
+    pub fn read(path: &Path) -> Result<Inputs> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let i: Inputs = serde_json::from_str(&text).with_context(|| format!("{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens)", path.display()))?;
+        i.validate().with_context(|| format!("{}", path.display()))?;
+        Ok(i)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match (&self.texts, &self.token_ids) {
+            (Some(t), None) if !t.is_empty() => {}
+            (None, Some(t)) if !t.is_empty() && t.iter().all(|s| !s.is_empty()) => {}
+            (Some(_), Some(_)) => bail!("give texts or token_ids, not both"),
+            _ => bail!("give a non-empty list of texts or of token id sequences"),
+        }
+        Ok(())
+    }
+}
+
+/// The MLX side to capture.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A scaffolded package and its weights.
+    Package { package: PathBuf, weights: PathBuf },
+    /// mlx-lm's own implementation of a model directory.
+    MlxLm { model: PathBuf },
+}
+
+#[derive(Clone, Debug)]
+pub struct CaptureRequest {
+    pub target: Target,
+    /// The oracle's tensors file; its manifest gives the inputs.
+    pub oracle: PathBuf,
+    pub out: PathBuf,
+    pub generate: bool,
+}
+
+/// The result of comparing MLX with and without the preloaded BLAS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlasCheck {
+    pub library: String,
+    pub ok: bool,
+    /// Largest |a - b| / max|b| over the checked tensors.
+    pub max_rel_error: f64,
+    pub min_cosine: f64,
+    pub tolerance: f64,
+    pub cached: bool,
+}
+
+pub const BLAS_TOLERANCE: f64 = 1e-5;
+
+impl Harness {
+    pub fn new(settings: Settings) -> Result<Harness> {
+        let env = PythonEnv::locate()?;
+        let scripts = tempfile::Builder::new().prefix("mlxport-harness-").tempdir()?;
+        crate::scripts::materialize(scripts.path())?;
+        Ok(Harness { env, blas: Blas::detect(), settings, scripts })
+    }
+
+    fn job(&self, script: &str) -> Job {
+        let mut j = Job::new(self.env.python()).arg(self.scripts.path().join(script)).timeout(self.settings.timeout).echo_stderr(self.settings.verbose).cwd(self.scripts.path());
+        if let Some(n) = self.settings.threads {
+            j = j.threads(n);
+        }
+        j
+    }
+
+    fn mlx_job(&self, script: &str) -> Job {
+        let j = self.job(script);
+        match self.blas.path() {
+            Some(p) => j.preload(p),
+            None => j,
+        }
+    }
+
+    /// Run the source model with transformers + torch and capture it.
+    /// Refuses models that need their own code, before running anything.
+    pub fn oracle(&self, req: &OracleRequest) -> Result<Manifest> {
+        req.inputs.validate()?;
+        let insp = mlxport_intake::inspect(&req.model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", req.model.display()))?;
+        let iv = serde_json::to_value(&insp)?;
+        let family = oracle_family(&iv)?;
+        let fingerprint = iv["model"]["fingerprint"].as_str().unwrap_or_default().to_string();
+        let dir = tempfile::tempdir()?;
+        let inputs = dir.path().join("inputs.json");
+        std::fs::write(&inputs, serde_json::to_vec_pretty(&req.inputs)?)?;
+        let model = std::fs::canonicalize(&req.model).with_context(|| format!("{} does not exist", req.model.display()))?;
+        let out = absolute(&req.out)?;
+        let job = self
+            .job("oracle.py")
+            .arg("--model")
+            .arg(&model)
+            .arg("--inputs")
+            .arg(&inputs)
+            .arg("--out")
+            .arg(&out)
+            .arg("--family")
+            .arg(family.name())
+            .arg("--dtype")
+            .arg(&req.dtype)
+            .arg("--seed")
+            .arg(req.seed.to_string())
+            .arg("--fingerprint")
+            .arg(&fingerprint);
+        job.run()?.check("the oracle (transformers)")?;
+        read_verified(&out)
+    }
+
+    /// Run the MLX side on the oracle's inputs.
+    pub fn capture(&self, req: &CaptureRequest) -> Result<Manifest> {
+        let oman = manifest_path(&req.oracle);
+        Manifest::read(&oman)?;
+        let out = absolute(&req.out)?;
+        let mut job = self.mlx_job("capture.py").arg("--oracle-manifest").arg(absolute(&oman)?).arg("--out").arg(&out);
+        match &req.target {
+            Target::Package { package, weights } => {
+                job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?);
+            }
+            Target::MlxLm { model } => {
+                job = job.arg("--mlx-lm").arg(absolute(model)?);
+            }
+        }
+        if !req.generate {
+            job = job.arg("--no-generate");
+        }
+        job.run()?.check("the MLX capture")?;
+        read_verified(&out)
+    }
+
+    /// Capture the first sequence's forward pass with the BLAS preload on
+    /// or off (for the preload check on a real model).
+    pub fn capture_first(&self, req: &CaptureRequest, preload: bool) -> Result<Manifest> {
+        let oman = manifest_path(&req.oracle);
+        let out = absolute(&req.out)?;
+        let mut job = if preload { self.mlx_job("capture.py") } else { self.job("capture.py") };
+        job = job.arg("--oracle-manifest").arg(absolute(&oman)?).arg("--out").arg(&out).arg("--first-only");
+        match &req.target {
+            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
+            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
+        }
+        job.run()?.check("the MLX capture")?;
+        read_verified(&out)
+    }
+
+    /// Check once per BLAS library and MLX installation that the preload
+    /// changes no result beyond [`BLAS_TOLERANCE`] (relative to each
+    /// tensor's largest magnitude). The verdict is cached beside the digest
+    /// cache; a failed check turns the preload off for this harness.
+    pub fn check_blas(&mut self) -> Result<BlasCheck> {
+        let Some(lib) = self.blas.path().map(Path::to_path_buf) else { bail!("no BLAS to check: {}", self.blas.describe()) };
+        let key = blas_key(&lib, &self.env);
+        let cache = cache_dir().map(|d| d.join("blas-check.json"));
+        if let Some(c) = &cache {
+            if let Ok(text) = std::fs::read_to_string(c) {
+                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                    if v["key"] == key {
+                        if let Ok(mut r) = serde_json::from_value::<BlasCheck>(v["result"].clone()) {
+                            r.cached = true;
+                            if !r.ok {
+                                self.blas = Blas::None(format!("{} changed MLX results (cached check)", lib.display()));
+                            }
+                            return Ok(r);
+                        }
+                    }
+                }
+            }
+        }
+        let dir = tempfile::tempdir()?;
+        let with = dir.path().join("with.npz");
+        let without = dir.path().join("without.npz");
+        self.mlx_job("blas_check.py").arg(&with).run()?.check("the BLAS check (preloaded)")?;
+        self.job("blas_check.py").arg(&without).run()?.check("the BLAS check (reference BLAS)")?;
+        let (rel, cos) = compare_files(&with, &without)?;
+        let r = BlasCheck { library: lib.display().to_string(), ok: rel <= BLAS_TOLERANCE && cos >= 1.0 - 1e-9, max_rel_error: rel, min_cosine: cos, tolerance: BLAS_TOLERANCE, cached: false };
+        if let Some(c) = &cache {
+            let _ = std::fs::create_dir_all(c.parent().unwrap());
+            let _ = std::fs::write(c, serde_json::to_vec_pretty(&serde_json::json!({"key": key, "result": r}))?);
+        }
+        if !r.ok {
+            self.blas = Blas::None(format!("{} changed MLX results (max relative error {rel:.2e})", lib.display()));
+        }
+        Ok(r)
+    }
+}
+
+fn blas_key(lib: &Path, env: &PythonEnv) -> String {
+    let meta = |p: &Path| std::fs::metadata(p).map(|m| format!("{}:{:?}", m.len(), m.modified().ok())).unwrap_or_default();
+    // The MLX native module identifies the installation.
+    let mlx = env
+        .package_dir("mlx")
+        .ok()
+        .and_then(|d| std::fs::read_dir(&d).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("core") && n.to_string_lossy().ends_with(".so")))
+        .map(|p| meta(&p))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("{}|{}|{}|{}", lib.display(), meta(lib), env.root().display(), mlx)
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(x).join("mlxport"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mlxport"))
+}
+
+/// Largest relative max-abs error and smallest cosine over the tensors two
+/// files share (float tensors only).
+pub fn compare_files(a: &Path, b: &Path) -> Result<(f64, f64)> {
+    let sa = mlxport_tensor::open_file(a)?;
+    let sb = mlxport_tensor::open_file(b)?;
+    let mut worst = 0.0f64;
+    let mut min_cos = 1.0f64;
+    for t in sa.tensors() {
+        if !t.dtype().is_some_and(|d| d.is_float()) {
+            continue;
+        }
+        let (x, y) = (sa.read_f32(&t.name)?, sb.read_f32(&t.name)?);
+        if x.len() != y.len() {
+            bail!("{}: shapes differ between runs", t.name);
+        }
+        let (err, cos) = metrics(&x, &y);
+        worst = worst.max(err);
+        min_cos = min_cos.min(cos);
+    }
+    Ok((worst, min_cos))
+}
+
+/// (max |x - y| / max |y|, cosine) in f64.
+pub fn metrics(x: &[f32], y: &[f32]) -> (f64, f64) {
+    let (mut max_err, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (&a, &b) in x.iter().zip(y) {
+        let (a, b) = (a as f64, b as f64);
+        max_err = max_err.max((a - b).abs());
+        max_ref = max_ref.max(b.abs());
+        dot += a * b;
+        nx += a * a;
+        ny += b * b;
+    }
+    let cos = if nx == 0.0 && ny == 0.0 { 1.0 } else { dot / (nx.sqrt() * ny.sqrt()) };
+    (if max_ref > 0.0 { max_err / max_ref } else { max_err }, cos)
+}
+
+fn oracle_family(iv: &Value) -> Result<Family> {
+    let blockers = iv["blockers"].as_array().cloned().unwrap_or_default();
+    if let Some(b) = blockers.iter().find(|b| b["id"] == "remote-code") {
+        bail!("refused: {} ({}). {}", b["message"].as_str().unwrap_or("remote code"), b["path"].as_str().unwrap_or("config"), b["remediation"].as_str().unwrap_or(""));
+    }
+    if let Some(b) = blockers.first() {
+        bail!("refused: inspection blocker {}: {}", b["id"].as_str().unwrap_or("?"), b["message"].as_str().unwrap_or(""));
+    }
+    match iv["routing"]["family"].as_str() {
+        Some("dense-decoder") => Ok(Family::Decoder),
+        Some("encoder") => Ok(Family::Encoder),
+        other => bail!("the oracle captures dense decoders and encoders; this model routes to {}", other.unwrap_or("no family")),
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+}
+
+fn read_verified(npz: &Path) -> Result<Manifest> {
+    let m = Manifest::read(&manifest_path(npz))?;
+    m.verify(npz)?;
+    Ok(m)
+}

@@ -1,0 +1,52 @@
+//! The Python scripts and package templates, embedded in the binary and
+//! written out to a private directory when a step runs.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The harness's Python steps (`python/harness/`).
+pub const SCRIPTS: &[(&str, &str)] = &[
+    ("mlxport_common.py", include_str!("../../../python/harness/mlxport_common.py")),
+    ("oracle.py", include_str!("../../../python/harness/oracle.py")),
+    ("capture.py", include_str!("../../../python/harness/capture.py")),
+    ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
+];
+
+/// Package templates (`python/templates/`): family files, then the files
+/// every package gets. Paths are relative to the generated package.
+pub const DECODER_TEMPLATES: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../../../python/templates/decoder/__init__.py")),
+    ("config.py", include_str!("../../../python/templates/decoder/config.py")),
+    ("rope.py", include_str!("../../../python/templates/decoder/rope.py")),
+    ("cache.py", include_str!("../../../python/templates/decoder/cache.py")),
+    ("model.py", include_str!("../../../python/templates/decoder/model.py")),
+    ("load.py", include_str!("../../../python/templates/decoder/load.py")),
+    ("convert.py", include_str!("../../../python/templates/decoder/convert.py")),
+    ("generate.py", include_str!("../../../python/templates/decoder/generate.py")),
+    ("capture.py", include_str!("../../../python/templates/decoder/capture.py")),
+];
+
+pub const ENCODER_TEMPLATES: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../../../python/templates/encoder/__init__.py")),
+    ("config.py", include_str!("../../../python/templates/encoder/config.py")),
+    ("model.py", include_str!("../../../python/templates/encoder/model.py")),
+    ("load.py", include_str!("../../../python/templates/encoder/load.py")),
+    ("convert.py", include_str!("../../../python/templates/encoder/convert.py")),
+    ("capture.py", include_str!("../../../python/templates/encoder/capture.py")),
+];
+
+pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
+    ("README.md", include_str!("../../../python/templates/common/README.md")),
+    ("tests/__init__.py", include_str!("../../../python/templates/common/tests/__init__.py")),
+    ("tests/test_parity.py", include_str!("../../../python/templates/common/tests/test_parity.py")),
+];
+
+/// Write the scripts into `dir` (created if needed).
+pub fn materialize(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in SCRIPTS {
+        std::fs::write(dir.join(name), text).with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+    }
+    Ok(())
+}

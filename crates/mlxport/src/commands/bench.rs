@@ -1,0 +1,307 @@
+//! `mlxport bench`: run commands with honest statistics and write receipts;
+//! `mlxport bench check`: validate receipts and decide promotions.
+//!
+//! `bench generate` (MLX generation through the Python harness) will be a
+//! further subcommand producing the same receipt with a `generate` workload.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use mlxport_bench::check::{claim, promote, validate, Promotion};
+use mlxport_bench::command::CommandSpec;
+use mlxport_bench::env::{Environment, Source};
+use mlxport_bench::export::{Export, Markdown, Svg};
+use mlxport_bench::receipt::{fmt_value, CommandBench, QualityGate, Receipt, Role, Settings, Workload, WorkloadKind};
+use mlxport_bench::runner::{OutputMode, RunOptions};
+use mlxport_bench::schedule::{measure, Event, Order, Plan, ScheduleError};
+use mlxport_bench::stats::{Bootstrap, DEFAULT_SEED};
+
+use crate::cli::{BenchArgs, BenchCheckArgs, BenchCommand, BenchOrder, BenchOutput, BenchRunArgs};
+use crate::exit;
+use crate::output::{human_bytes, write_atomic, Table};
+
+pub fn run(args: BenchArgs) -> Result<u8> {
+    match args.check {
+        Some(BenchCommand::Check(c)) => check(c),
+        None => bench(args.run),
+    }
+}
+
+fn bench(a: BenchRunArgs) -> Result<u8> {
+    let commands = match (&a.baseline, &a.candidate, a.command.is_empty()) {
+        (Some(b), Some(c), true) => vec![CommandSpec::parse(b, a.shell).context("--baseline")?, CommandSpec::parse(c, a.shell).context("--candidate")?],
+        (None, None, false) => vec![CommandSpec::from_argv(a.command.clone(), a.shell)?],
+        (Some(_), Some(_), false) => bail!("give either a command after `--` or --baseline and --candidate, not both"),
+        _ => bail!("nothing to benchmark: give a command after `--` (mlxport bench -- sleep 0.1), or --baseline 'CMD A' --candidate 'CMD B'"),
+    };
+    if a.runs == Some(0) || a.min_runs == 0 || a.max_runs == Some(0) {
+        bail!("--runs, --min-runs and --max-runs must be at least 1");
+    }
+    if !(a.min_time.is_finite() && a.min_time >= 0.0) {
+        bail!("--min-time must be a non-negative number of seconds");
+    }
+    if let Some(t) = a.timeout {
+        if !(t.is_finite() && t > 0.0) {
+            bail!("--timeout must be a positive number of seconds");
+        }
+    }
+    if !(a.min_effect.is_finite() && a.min_effect >= 0.0) || a.resamples == 0 {
+        bail!("--min-effect must be a non-negative percentage and --resamples positive");
+    }
+    let prepare = a.prepare.as_deref().map(|p| CommandSpec::parse(p, a.shell)).transpose().context("--prepare")?;
+    let cleanup = a.cleanup.as_deref().map(|p| CommandSpec::parse(p, a.shell)).transpose().context("--cleanup")?;
+    let quality_gate = a.quality_gate.as_deref().map(QualityGate::load).transpose().map_err(anyhow::Error::msg).context("--quality-gate")?;
+    let name = a.workload.clone().unwrap_or_else(|| match commands.as_slice() {
+        [one] => one.display.clone(),
+        [b, c] => format!("{} vs {}", b.display, c.display),
+        _ => String::new(),
+    });
+    let workload = Workload::new(WorkloadKind::Command, &name, None, &a.inputs).context("--input")?;
+
+    let seed = a.seed.unwrap_or(DEFAULT_SEED);
+    let order = match a.order {
+        BenchOrder::Alternate => Order::Alternate,
+        BenchOrder::Random => Order::Random,
+    };
+    let output = match a.output {
+        BenchOutput::Capture => OutputMode::Capture,
+        BenchOutput::Null => OutputMode::Null,
+        BenchOutput::Inherit => OutputMode::Inherit,
+    };
+    let plan = Plan {
+        warmup: a.warmup,
+        runs: a.runs,
+        min_runs: a.min_runs,
+        min_time: Duration::from_secs_f64(a.min_time),
+        max_runs: a.max_runs,
+        order,
+        seed,
+        ignore_failure: a.ignore_failure,
+        prepare: prepare.clone(),
+        cleanup: cleanup.clone(),
+    };
+    let opts = RunOptions { timeout: a.timeout.map(Duration::from_secs_f64), output, capture_bytes: a.capture_kib << 10 };
+    let settings = Settings {
+        warmup: a.warmup,
+        runs: a.runs,
+        min_runs: a.min_runs,
+        min_time_s: a.min_time,
+        max_runs: a.max_runs,
+        order,
+        seed,
+        timeout_s: a.timeout,
+        output,
+        capture_bytes: opts.capture_bytes,
+        ignore_failure: a.ignore_failure,
+        prepare: prepare.map(|p| p.display),
+        cleanup: cleanup.map(|p| p.display),
+        bootstrap: Bootstrap { resamples: a.resamples, level: 0.95, seed },
+        min_effect: a.min_effect / 100.0,
+    };
+
+    let environment = Environment::capture();
+    let source = Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
+
+    let mut progress = Progress::new(commands.len());
+    let measured = match measure(&commands, &plan, &opts, &mut |e| progress.event(&e)) {
+        Ok(m) => m,
+        Err(e @ ScheduleError::Run(_)) => {
+            progress.clear();
+            return Err(e.into());
+        }
+        Err(e) => {
+            progress.clear();
+            eprintln!("error: {e}");
+            if matches!(e, ScheduleError::Failed { .. }) {
+                eprintln!("(use --ignore-failure to keep measuring and record failed runs)");
+            }
+            return Ok(exit::CHECK_FAILED);
+        }
+    };
+    progress.clear();
+
+    let receipt = Receipt::from_commands(CommandBench {
+        environment,
+        source,
+        workload,
+        model_fingerprint: a.model_fingerprint.clone(),
+        settings,
+        commands: &commands,
+        measured,
+        quality_gate,
+    })
+    .map_err(anyhow::Error::msg)?;
+
+    let json = mlxport_bench::export::Json.render(&receipt);
+    if let Some(p) = &a.receipt {
+        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.export_markdown {
+        write_atomic(p, Markdown.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.export_svg {
+        write_atomic(p, Svg.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        print!("{json}");
+    } else {
+        print_summary(&receipt);
+    }
+    for w in &receipt.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(exit::OK)
+}
+
+/// A one-line progress report on stderr, only when it is a terminal.
+struct Progress {
+    on: bool,
+    commands: usize,
+    done: usize,
+}
+
+impl Progress {
+    fn new(commands: usize) -> Self {
+        Progress { on: std::io::stderr().is_terminal(), commands, done: 0 }
+    }
+    fn event(&mut self, e: &Event) {
+        if !self.on {
+            return;
+        }
+        let line = match e {
+            Event::Warmup { round, .. } => format!("warmup {}", round + 1),
+            Event::Run { outcome, .. } => {
+                self.done += 1;
+                format!("run {} ({} runs of {} command(s)), last {}", self.done, self.done, self.commands, fmt_value(outcome.run.wall_s, "s"))
+            }
+        };
+        eprint!("\r\x1b[2K{line}");
+        let _ = std::io::stderr().flush();
+    }
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn print_summary(r: &Receipt) {
+    let level = r.settings.bootstrap.level * 100.0;
+    for b in &r.benchmarks {
+        let u = &b.metric.unit;
+        let s = &b.stats;
+        let role = match b.role {
+            Role::Single => String::new(),
+            Role::Baseline => "baseline ".into(),
+            Role::Candidate => "candidate ".into(),
+        };
+        println!("{role}{}", b.label);
+        println!("  median   {}  ({level:.0}% CI {} .. {})", fmt_value(s.median, u), fmt_value(s.median_ci.low, u), fmt_value(s.median_ci.high, u));
+        println!(
+            "  mean     {} ± {}{}",
+            fmt_value(s.mean, u),
+            s.stddev.map(|x| fmt_value(x, u)).unwrap_or_else(|| "–".into()),
+            s.cv.map(|c| format!("  (CV {:.1}%)", c * 100.0)).unwrap_or_default()
+        );
+        println!("  range    {} .. {}   p95 {}   MAD {}", fmt_value(s.min, u), fmt_value(s.max, u), fmt_value(s.p95, u), fmt_value(s.mad, u));
+        let rss = if b.resources.max_rss_at_floor {
+            format!("<= {} (the runner's own peak; the command stayed below it)", human_bytes(b.resources.max_rss_bytes_max))
+        } else {
+            human_bytes(b.resources.max_rss_bytes_max)
+        };
+        println!("  cpu      user {}  system {}   peak RSS {rss}", fmt_value(b.resources.user_s_median, "s"), fmt_value(b.resources.system_s_median, "s"));
+        let failed = b.runs.iter().filter(|x| !x.succeeded()).count();
+        println!("  runs     {}{}{}", s.n, if r.settings.warmup > 0 { format!(" after {} warmup", r.settings.warmup) } else { String::new() }, if failed > 0 { format!(", {failed} failed") } else { String::new() });
+        if !b.outliers.is_empty() {
+            let list: Vec<String> = b.outliers.iter().map(|o| format!("run {} ({})", o.run + 1, fmt_value(o.value, u))).collect();
+            println!("  outliers {}", list.join(", "));
+        }
+    }
+    if let Some(c) = &r.comparison {
+        println!();
+        println!("candidate / baseline  {:.3}  ({level:.0}% CI {:.3} .. {:.3}, {} interleaved pairs, {} order)", c.ratio, c.ratio_ci.low, c.ratio_ci.high, c.pairs, serde_json::to_value(r.settings.order).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
+        let how = match c.verdict {
+            mlxport_bench::compare::Verdict::Faster => format!(" — {:.3}x as fast as the baseline", c.improvement),
+            mlxport_bench::compare::Verdict::Slower => format!(" — takes {:.3}x the baseline's time", c.ratio),
+            mlxport_bench::compare::Verdict::NoDifference => format!(" (differences under {:.0}% are not reported)", c.min_effect * 100.0),
+        };
+        println!("verdict: candidate {}{how}", c.verdict.as_str());
+    }
+}
+
+fn read_receipt(p: &Path) -> Result<serde_json::Value> {
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", p.display()))
+}
+
+fn check(a: BenchCheckArgs) -> Result<u8> {
+    let promotion = a.baseline.as_ref().zip(a.candidate.as_ref());
+    if a.receipts.is_empty() && promotion.is_none() {
+        bail!("nothing to check: give receipts, or --baseline R1 --candidate R2");
+    }
+    let mut all: Vec<&PathBuf> = a.receipts.iter().collect();
+    if let Some((b, c)) = promotion {
+        all.push(b);
+        all.push(c);
+    }
+    let mut reports = Vec::new();
+    let mut valid = Vec::new();
+    for p in &all {
+        let v = read_receipt(p)?;
+        match validate(&v) {
+            Ok(r) => {
+                reports.push(serde_json::json!({"receipt": p.display().to_string(), "valid": true, "problems": []}));
+                valid.push(Some(r));
+            }
+            Err(problems) => {
+                reports.push(serde_json::json!({"receipt": p.display().to_string(), "valid": false, "problems": problems}));
+                valid.push(None);
+            }
+        }
+    }
+    let all_valid = valid.iter().all(Option::is_some);
+    let promo: Option<Promotion> = match (promotion, all_valid) {
+        (Some(_), true) => {
+            let n = valid.len();
+            Some(promote(valid[n - 2].as_ref().expect("valid"), valid[n - 1].as_ref().expect("valid")))
+        }
+        _ => None,
+    };
+    if let (Some(p), Some(path), Some(technique)) = (&promo, &a.claim, &a.technique) {
+        let n = valid.len();
+        let c = claim(p, valid[n - 2].as_ref().expect("valid"), valid[n - 1].as_ref().expect("valid"), technique).map_err(anyhow::Error::msg)?;
+        write_atomic(path, format!("{}\n", serde_json::to_string_pretty(&c)?).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        let out = serde_json::json!({"schema": "mlxport.bench-check/v1", "receipts": reports, "promotion": promo});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (rep, r) in reports.iter().zip(&valid) {
+            let path = rep["receipt"].as_str().unwrap_or_default();
+            match r {
+                Some(r) => println!("valid    {path}  ({} benchmark(s), {} runs, workload `{}`, environment {})", r.benchmarks.len(), r.benchmarks.iter().map(|b| b.runs.len()).sum::<usize>(), r.workload.name, &r.environment.hash[..19.min(r.environment.hash.len())]),
+                None => {
+                    println!("INVALID  {path}");
+                    for p in rep["problems"].as_array().into_iter().flatten() {
+                        println!("  - {}", p.as_str().unwrap_or_default());
+                    }
+                }
+            }
+        }
+        if let Some(p) = &promo {
+            println!();
+            let mut t = Table::new(&["rule", "result", "detail"]);
+            for r in &p.rules {
+                t.row(vec![r.rule.clone(), if r.passed { "pass".into() } else { "FAIL".into() }, r.detail.clone()]);
+            }
+            t.print();
+            println!();
+            println!("{}", p.verdict);
+        } else if promotion.is_some() {
+            println!("not promoted: a receipt is invalid");
+        }
+    }
+    Ok(if all_valid && promo.as_ref().is_none_or(|p| p.promoted) { exit::OK } else { exit::CHECK_FAILED })
+}

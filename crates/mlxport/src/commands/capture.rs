@@ -1,0 +1,37 @@
+//! `mlxport capture`: the MLX side's tensors on the oracle's inputs.
+
+use anyhow::Result;
+use mlxport_harness::jobs::{CaptureRequest, Harness, Target};
+
+use crate::cli::CaptureArgs;
+
+pub fn run(args: CaptureArgs) -> Result<u8> {
+    let mut h = Harness::new(super::oracle::settings(&args.harness))?;
+    let mut blas_note = h.blas.describe();
+    if h.blas.path().is_some() && !args.no_blas_check {
+        let c = h.check_blas()?;
+        blas_note = if c.ok {
+            format!("{} (checked{}: max relative change {:.1e})", h.blas.describe(), if c.cached { ", cached" } else { "" }, c.max_rel_error)
+        } else {
+            format!("OpenBLAS changed MLX results (max relative change {:.1e}); running without it", c.max_rel_error)
+        };
+    }
+    let target = match (&args.package, &args.mlx_lm) {
+        (Some(p), _) => Target::Package { package: p.clone(), weights: args.weights.clone().expect("clap requires --weights") },
+        (None, Some(m)) => Target::MlxLm { model: m.clone() },
+        (None, None) => anyhow::bail!("give --package DIR --weights DIR, or --mlx-lm DIR"),
+    };
+    let req = CaptureRequest { target, oracle: args.oracle.clone(), out: args.output.clone(), generate: !args.no_generate };
+    let m = h.capture(&req)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        println!("capture: {} ({}) -> {}", m.implementation, m.family, args.output.display());
+        println!("  {} tensors: {}", m.tensors.len(), super::oracle::summarize(&m.names()));
+        println!("  mlx {}, {}", m.libraries["mlx"].as_str().unwrap_or("?"), blas_note);
+        if let Some(false) = m.checks["tokenizer_matches"].as_bool() {
+            println!("  note: the target's tokenizer encodes the texts differently from the source's");
+        }
+    }
+    Ok(crate::exit::OK)
+}

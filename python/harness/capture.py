@@ -1,0 +1,269 @@
+"""The MLX side of the parity ladder: run an MLX implementation on the
+oracle's inputs and capture the same tensors under the same names.
+
+Run by ``mlxport capture`` (embedded in the binary); not meant to be run by
+hand. Two targets:
+
+* ``--package PKG --weights DIR``: a package made by ``mlxport scaffold``
+  (its ``load`` and ``capture`` modules);
+* ``--mlx-lm DIR``: mlx-lm's own implementation of the model, loaded with
+  ``mlx_lm.load``; its embedding, blocks and final norm are wrapped with
+  taps that record their outputs, and greedy decoding uses mlx-lm's own
+  KV cache.
+
+Sequences run one at a time (batch one, unpadded) and are placed back into
+the oracle's padded [B, T, ...] layout with zeros at padded positions.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mlxport_common as common  # noqa: E402
+
+
+def parse_args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--oracle-manifest", required=True)
+    ap.add_argument("--package", help="directory of a scaffolded package")
+    ap.add_argument("--weights", help="weights directory for --package")
+    ap.add_argument("--mlx-lm", dest="mlx_lm", help="model directory mlx_lm.load reads")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--first-only", action="store_true", help="first sequence, forward pass only (BLAS check)")
+    ap.add_argument("--no-generate", action="store_true")
+    return ap.parse_args()
+
+
+class Tap:
+    """Wraps a module: records its output under a name, delegates the rest."""
+
+    def __init__(self, inner, name, sink):
+        self._inner, self._name, self._sink = inner, name, sink
+
+    def __call__(self, *a, **k):
+        out = self._inner(*a, **k)
+        if self._sink.get("_on"):
+            self._sink[self._name] = out[0] if isinstance(out, tuple) else out
+        return out
+
+    def __getattr__(self, n):
+        return getattr(self._inner, n)
+
+
+class MlxLmTarget:
+    family = "decoder"
+
+    def __init__(self, path):
+        import mlx.core as mx
+        import mlx.nn as nn
+        from mlx_lm import load
+        from mlx_lm.models.cache import make_prompt_cache
+
+        self.mx, self.make_cache = mx, make_prompt_cache
+        self.model, self.tokenizer = load(path)
+        self.path = path
+        inner = self._stack(nn)
+        self.sink = {}
+        layers = inner.layers
+        for i in range(len(layers)):
+            layers[i] = Tap(layers[i], f"layers.{i}", self.sink)
+        emb = [k for k, v in inner.children().items() if isinstance(v, nn.Embedding)]
+        norms = [k for k, v in inner.children().items() if isinstance(v, (nn.RMSNorm, nn.LayerNorm))]
+        if len(emb) != 1:
+            common.fail(f"mlx-lm model: expected one embedding beside the blocks, found {emb}")
+        object.__setattr__(inner, emb[0], Tap(getattr(inner, emb[0]), "embeddings", self.sink))
+        if norms:
+            object.__setattr__(inner, norms[-1], Tap(getattr(inner, norms[-1]), "final_norm", self.sink))
+        self.structure = {"blocks": f"{type(inner).__name__}.layers ({type(layers[0]._inner).__name__} x {len(layers)})", "embedding": emb[0], "final_norm": norms[-1] if norms else None}
+
+    def _stack(self, nn):
+        """The module holding the block list (mlx-lm's `model.model`)."""
+        best = None
+        for name, mod in self.model.named_modules():
+            if isinstance(getattr(mod, "layers", None), list) and isinstance(mod, nn.Module) and "layers" in mod:
+                depth = name.count(".") if name else -1
+                if best is None or depth < best[0]:
+                    best = (depth, mod)
+        if best is None:
+            common.fail("mlx-lm model: no block list found")
+        return best[1]
+
+    def forward(self, ids):
+        mx = self.mx
+        self.sink.clear()
+        self.sink["_on"] = True
+        logits = self.model(mx.array([ids]))
+        self.sink["_on"] = False
+        out = {k: v for k, v in self.sink.items() if k != "_on"}
+        out["logits"] = logits
+        mx.eval(list(out.values()))
+        import numpy as np
+
+        return {k: np.array(v.astype(mx.float32)) for k, v in out.items()}
+
+    def decode(self, prompt, n):
+        import numpy as np
+
+        mx = self.mx
+        cache = self.make_cache(self.model)
+        logits = self.model(mx.array([prompt]), cache=cache)
+        toks, steps = [], []
+        for i in range(n):
+            last = logits[0, -1]
+            steps.append(last)
+            t = int(mx.argmax(last).item())
+            toks.append(t)
+            if i + 1 < n:
+                logits = self.model(mx.array([[t]]), cache=cache)
+        full = self.model(mx.array([prompt + toks[:-1]]))[0, len(prompt) - 1:]
+        steps = mx.stack(steps)
+        mx.eval(steps, full)
+        return toks, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))
+
+    def tokenize(self, texts, add_special):
+        return [list(self.tokenizer._tokenizer(t, add_special_tokens=add_special)["input_ids"]) for t in texts]
+
+
+class PackageTarget:
+    def __init__(self, pkg_dir, weights):
+        pkg_dir = os.path.abspath(pkg_dir)
+        sys.path.insert(0, os.path.dirname(pkg_dir))
+        name = os.path.basename(pkg_dir)
+        self.pkg = importlib.import_module(name)
+        self.cap = importlib.import_module(name + ".capture")
+        self.family = self.cap.FAMILY
+        self.model, self.args = self.pkg.load(weights)
+        self.weights = weights
+        self.structure = {"package": name}
+
+    def forward(self, ids, token_type_ids=None):
+        if self.family == "encoder":
+            return self.cap.forward(self.model, ids, token_type_ids)
+        return self.cap.forward(self.model, ids)
+
+    def decode(self, prompt, n):
+        return self.cap.decode(self.model, prompt, n)
+
+    def tokenize(self, texts, add_special):
+        path = os.path.join(self.weights, "tokenizer.json")
+        if not os.path.isfile(path):
+            return None
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(path)
+        tok.no_padding()
+        tok.no_truncation()
+        return [tok.encode(t, add_special_tokens=add_special).ids for t in texts]
+
+
+def main():
+    args = parse_args()
+    timer = common.Timer()
+    import mlx.core as mx
+    import numpy as np
+
+    oman = common.read_json(args.oracle_manifest)
+    inputs = oman["inputs"]
+    family = oman["family"]
+    if args.package:
+        if not args.weights:
+            common.fail("--package needs --weights")
+        target = PackageTarget(args.package, args.weights)
+        impl = "mlxport-scaffold"
+    elif args.mlx_lm:
+        target = MlxLmTarget(args.mlx_lm)
+        impl = "mlx-lm"
+    else:
+        common.fail("give --package or --mlx-lm")
+    if target.family != family:
+        common.fail(f"the target is a {target.family} but the oracle captured a {family}")
+
+    seqs = inputs["token_ids"]
+    pad = inputs.get("pad_token_id", 0)
+    if args.first_only:
+        seqs = seqs[:1]
+    B, T = len(seqs), max(len(s) for s in seqs)
+    res = common.Results()
+    checks = {}
+    ids = np.full((B, T), pad, dtype=np.int64)
+    mask = np.zeros((B, T), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+        mask[i, : len(s)] = 1
+    # Preprocessing rung: the target's own tokenizer on the same texts.
+    own = None
+    if inputs.get("texts") and not args.first_only:
+        try:
+            own = target.tokenize(inputs["texts"], inputs.get("add_special_tokens", True))
+        except Exception as e:  # a tokenizer that cannot load is reported, not fatal
+            checks["tokenizer_error"] = str(e)
+    if own is not None:
+        ml = inputs.get("max_length")
+        if ml:
+            own = [s[:ml] for s in own]
+        checks["tokenizer_matches"] = own == [list(s) for s in seqs]
+        if max(len(s) for s in own) == T:
+            own_ids = np.full((B, T), pad, dtype=np.int64)
+            for i, s in enumerate(own):
+                own_ids[i, : len(s)] = s
+            res.add("inputs.input_ids", own_ids)
+        else:
+            res.add("inputs.input_ids", ids)
+            checks["tokenizer_lengths"] = [len(s) for s in own]
+    else:
+        res.add("inputs.input_ids", ids)
+    res.add("inputs.attention_mask", mask)
+    if family == "encoder" and any(t["name"] == "inputs.token_type_ids" for t in oman["tensors"]):
+        res.add("inputs.token_type_ids", np.zeros((B, T), dtype=np.int64))
+
+    per_seq = []
+    for i, s in enumerate(seqs):
+        per_seq.append(target.forward(list(s)))
+    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("inputs.", "generated.", "cache_decode.", "full_decode."))]
+    extra = [n for n in per_seq[0] if n not in names]
+    for name in names + extra:
+        if name not in per_seq[0]:
+            checks.setdefault("missing", []).append(name)
+            continue
+        first = per_seq[0][name]
+        if first.ndim == 3:  # per-token [1, L, X]
+            full = np.zeros((B, T, first.shape[-1]), dtype=np.float32)
+            for i, d in enumerate(per_seq):
+                full[i, : d[name].shape[1]] = d[name][0]
+            res.add(name, full, mask="inputs.attention_mask")
+        else:  # per-sequence [1, X]
+            res.add(name, np.concatenate([d[name] for d in per_seq], axis=0))
+    n_new = int(inputs.get("generate") or 0)
+    if family == "decoder" and n_new > 0 and not args.first_only and not args.no_generate:
+        gens, caches, fulls = [], [], []
+        for p in inputs["prompt_ids"]:
+            g, c, f = target.decode(list(p), n_new)
+            gens.append(g)
+            caches.append(c)
+            fulls.append(f)
+        res.add("generated.ids", np.array(gens))
+        res.add("cache_decode.logits", np.stack(caches))
+        res.add("full_decode.logits", np.stack(fulls))
+        checks["cache_argmax_matches_tokens"] = all(c.argmax(-1).tolist() == g for c, g in zip(caches, gens))
+    checks["structure"] = target.structure
+    manifest = {
+        "kind": "capture",
+        "implementation": impl,
+        "family": family,
+        "model": {"package": os.path.abspath(args.package) if args.package else None, "weights": os.path.abspath(args.weights or args.mlx_lm)},
+        "inputs": {k: inputs.get(k) for k in ("texts", "token_ids", "prompt_ids", "generate", "pad_token_id") if k in inputs},
+        "options": {"dtype": "float32", "batch": 1, "first_only": args.first_only, "ld_preload": os.environ.get("LD_PRELOAD"), "device": str(mx.default_device())},
+        "libraries": common.library_versions(["mlx", "mlx-metal", "mlx-cpu", "mlx-lm", "numpy", "tokenizers"]),
+        "checks": checks,
+        "oracle": {"manifest": os.path.abspath(args.oracle_manifest), "fingerprint": oman.get("model", {}).get("fingerprint")},
+        "elapsed_s": timer.elapsed(),
+    }
+    path = res.write(args.out, manifest)
+    common.log(f"wrote {args.out} and {path} ({len(res.items)} tensors, {timer.elapsed()} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Shared by the harness's Python steps (embedded in the mlxport binary).
+
+Each step is run by ``mlxport`` as a subprocess with a controlled
+environment. This module gives every step the same rules:
+
+* no network: with ``MLXPORT_NO_NETWORK=1`` every socket connection that is
+  not a local (unix) socket is refused, on top of the Hugging Face offline
+  variables the harness sets;
+* determinism: seeds, thread counts;
+* the result protocol: tensors to one ``.npz``, and beside it a manifest
+  (``NAME.manifest.json``, schema ``mlxport.capture/v1``) listing every
+  tensor in ladder order with dtype, shape, rung and the SHA-256 of its
+  little-endian C-order bytes. Both files are written to temporary names and
+  renamed into place, so a crash never leaves a result that looks complete.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+
+SCHEMA = "mlxport.capture/v1"
+
+
+def _guard_network():
+    if os.environ.get("MLXPORT_NO_NETWORK") != "1":
+        return
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def refuse(self, address, real):
+        if getattr(socket, "AF_UNIX", None) is not None and self.family == socket.AF_UNIX:
+            return real(self, address)
+        raise OSError(f"mlxport: network access is disabled in this step (tried {address!r})")
+
+    socket.socket.connect = lambda self, address: refuse(self, address, real_connect)
+    socket.socket.connect_ex = lambda self, address: refuse(self, address, real_connect_ex)
+
+
+_guard_network()
+
+
+def log(msg):
+    print(f"[mlxport] {msg}", file=sys.stderr, flush=True)
+
+
+def fail(msg, code=2):
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def threads():
+    t = os.environ.get("MLXPORT_THREADS")
+    return int(t) if t else None
+
+
+def library_versions(names):
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for n in names:
+        try:
+            out[n] = md.version(n)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def sha256_of(a):
+    import numpy as np
+
+    a = np.ascontiguousarray(a)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return hashlib.sha256(a.tobytes()).hexdigest()
+
+
+def rung_of(name):
+    head = name.split(".", 1)[0]
+    return head
+
+
+class Results:
+    """Tensors in the order they are added (the ladder order)."""
+
+    def __init__(self):
+        self.items = []
+        self.names = set()
+
+    def add(self, name, array, mask=None):
+        import numpy as np
+
+        if name in self.names:
+            raise ValueError(f"tensor {name!r} added twice")
+        a = np.asarray(array)
+        if a.dtype.kind == "f":
+            a = a.astype(np.float32)
+        elif a.dtype.kind in "iub":
+            a = a.astype(np.int32)
+        self.names.add(name)
+        self.items.append((name, np.ascontiguousarray(a), mask))
+
+    def write(self, out_npz, manifest):
+        import numpy as np
+
+        out_npz = os.path.abspath(out_npz)
+        d = os.path.dirname(out_npz)
+        os.makedirs(d, exist_ok=True)
+        stem = os.path.basename(out_npz)
+        if stem.endswith(".npz"):
+            stem = stem[:-4]
+        man_path = os.path.join(d, stem + ".manifest.json")
+        entries = []
+        for name, a, mask in self.items:
+            e = {"name": name, "dtype": str(a.dtype), "shape": list(a.shape), "sha256": sha256_of(a), "rung": rung_of(name)}
+            if mask:
+                e["mask"] = mask
+            entries.append(e)
+        manifest = dict(manifest)
+        manifest["schema"] = SCHEMA
+        manifest["tensors_file"] = os.path.basename(out_npz)
+        manifest["tensors"] = entries
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=d)
+        os.close(fd)
+        try:
+            np.savez(tmp, **{name: a for name, a, _ in self.items})
+            fdm, tmpm = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=d)
+            with os.fdopen(fdm, "w") as f:
+                json.dump(manifest, f, indent=1)
+                f.write("\n")
+            os.replace(tmp, out_npz)
+            os.replace(tmpm, man_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return man_path
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class Timer:
+    def __init__(self):
+        self.t0 = time.time()
+
+    def elapsed(self):
+        return round(time.time() - self.t0, 3)

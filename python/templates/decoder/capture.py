@@ -1,0 +1,27 @@
+"""Capture hooks of {{PACKAGE}}: the tensors the mlxport parity ladder
+compares, under the oracle's names (see `mlxport oracle --help`)."""
+
+from typing import Dict, List
+
+import mlx.core as mx
+import numpy as np
+
+from .generate import greedy, recompute
+
+FAMILY = "decoder"
+
+
+def forward(model, input_ids: List[int]) -> Dict[str, np.ndarray]:
+    """One unpadded sequence -> {name: [1, L, ...] float32}."""
+    cap = {}
+    model(mx.array([input_ids]), capture=cap)
+    mx.eval(list(cap.values()))
+    return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
+
+
+def decode(model, prompt: List[int], max_new_tokens: int):
+    """(new ids, cache-decode logits [n, V], full-recompute logits [n, V])."""
+    new, steps = greedy(model, prompt, max_new_tokens)
+    full = recompute(model, prompt, new)
+    mx.eval(steps, full)
+    return new, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))

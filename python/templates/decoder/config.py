@@ -1,0 +1,104 @@
+"""Model configuration for {{PACKAGE}}: a {{MODEL_TYPE}} dense decoder.
+
+Read from the checkpoint's config.json. Every value the model uses is a
+field of ModelArgs, so a port reviewer can see it in one place.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+# Hugging Face llama-family checkpoints rotate the two halves of each head
+# (GPT-NeoX style): MLX calls that traditional=False. A GGUF's Q/K rows are
+# permuted for the interleaved convention; convert un-permutes them, so the
+# converted weights use this convention too.
+ROPE_TRADITIONAL = {{ROPE_TRADITIONAL}}
+
+# RoPE scaling types this package implements.
+ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
+
+
+@dataclass
+class ModelArgs:
+    model_type: str
+    hidden_size: int
+    num_hidden_layers: int
+    intermediate_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    vocab_size: int
+    rms_norm_eps: float
+    max_position_embeddings: int
+    rope_theta: float
+    rope_scaling: Optional[dict] = None
+    rope_traditional: bool = ROPE_TRADITIONAL
+    tie_word_embeddings: bool = False
+    qk_norm: bool = False
+    # Biases follow the weights (see load.py), not only the config flags.
+    q_bias: bool = False
+    k_bias: bool = False
+    v_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "ModelArgs":
+        act = cfg.get("hidden_act", "silu")
+        if act not in ("silu", "swish"):
+            raise ValueError(f"hidden_act {act!r} is not supported (silu only)")
+        n_heads = cfg["num_attention_heads"]
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // n_heads
+        theta, scaling = rope_settings(cfg)
+        attention_bias = bool(cfg.get("attention_bias", False))
+        return cls(
+            model_type=cfg.get("model_type", "{{MODEL_TYPE}}"),
+            hidden_size=cfg["hidden_size"],
+            num_hidden_layers=cfg["num_hidden_layers"],
+            intermediate_size=cfg["intermediate_size"],
+            num_attention_heads=n_heads,
+            num_key_value_heads=cfg.get("num_key_value_heads") or n_heads,
+            head_dim=head_dim,
+            vocab_size=cfg["vocab_size"],
+            rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
+            max_position_embeddings=cfg.get("max_position_embeddings", 4096),
+            rope_theta=theta,
+            rope_scaling=scaling,
+            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            qk_norm=cfg.get("model_type") == "qwen3",
+            q_bias=attention_bias,
+            k_bias=attention_bias,
+            v_bias=attention_bias,
+            o_bias=attention_bias,
+            mlp_bias=bool(cfg.get("mlp_bias", False)),
+        )
+
+
+def rope_settings(cfg: dict):
+    """(rope_theta, scaling dict or None) from either config layout.
+
+    transformers >= 5 nests the base and the scaling in ``rope_parameters``;
+    older configs put ``rope_theta`` and ``rope_scaling`` at the top level.
+    Both are read here: losing the nested base is a real, silent bug (the
+    model runs with base 10000 and produces different text).
+    """
+    params = cfg.get("rope_parameters") or {}
+    theta = params.get("rope_theta", cfg.get("rope_theta"))
+    if theta is None:
+        theta = 10000.0
+    scaling = None
+    kind = params.get("rope_type") or params.get("type")
+    if kind and kind != "default":
+        scaling = dict(params)
+    elif cfg.get("rope_scaling"):
+        scaling = dict(cfg["rope_scaling"])
+    if scaling is not None:
+        kind = scaling.get("rope_type") or scaling.get("type") or "default"
+        if kind not in ROPE_TYPES:
+            raise ValueError(f"RoPE scaling type {kind!r} is not supported ({', '.join(ROPE_TYPES)})")
+        scaling["rope_type"] = kind
+        if kind == "default":
+            scaling = None
+    if cfg.get("partial_rotary_factor", 1.0) != 1.0:
+        raise ValueError("partial_rotary_factor != 1 is not supported")
+    return float(theta), scaling

@@ -1,0 +1,18 @@
+"""Capture hooks of {{PACKAGE}}: the tensors the mlxport parity ladder
+compares, under the oracle's names (see `mlxport oracle --help`)."""
+
+from typing import Dict, List, Optional
+
+import mlx.core as mx
+import numpy as np
+
+FAMILY = "encoder"
+
+
+def forward(model, input_ids: List[int], token_type_ids: Optional[List[int]] = None) -> Dict[str, np.ndarray]:
+    """One unpadded sequence -> {name: [1, ...] float32}."""
+    cap = {}
+    tt = mx.array([token_type_ids]) if token_type_ids is not None else None
+    model(mx.array([input_ids]), token_type_ids=tt, capture=cap)
+    mx.eval(list(cap.values()))
+    return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}

@@ -1,0 +1,54 @@
+"""Load {{PACKAGE}} weights: config.json + *.safetensors from a directory.
+
+Loading is strict (`load_weights(strict=True)`): a missing or extra tensor
+fails here instead of silently changing the output.
+"""
+
+import glob
+import json
+import os
+
+import mlx.core as mx
+
+from .config import ModelArgs
+from .model import Model
+
+# Buffers some checkpoints carry that are not parameters.
+IGNORED_SUFFIXES = ("embeddings.position_ids",)
+# Prefixes of task-model checkpoints (BertForX keeps the encoder under "bert.").
+PREFIXES = ("bert.", "roberta.", "model.")
+
+
+def read_weights(path: str) -> dict:
+    files = sorted(glob.glob(os.path.join(path, "*.safetensors")))
+    if not files:
+        raise FileNotFoundError(f"no *.safetensors in {path}")
+    weights = {}
+    for f in files:
+        weights.update(mx.load(f))
+    out = {}
+    for k, v in weights.items():
+        if k.endswith(IGNORED_SUFFIXES):
+            continue
+        for p in PREFIXES:
+            if k.startswith(p):
+                k = k[len(p):]
+                break
+        out[k] = v
+    return out
+
+
+def load(path: str, dtype=mx.float32):
+    """(model, args) from a converted checkpoint directory."""
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    weights = read_weights(path)
+    args = ModelArgs.from_config(cfg, path)
+    args.has_pooler = "pooler.dense.weight" in weights
+    model = Model(args)
+    if dtype is not None:
+        weights = {k: v.astype(dtype) for k, v in weights.items()}
+    model.load_weights(list(weights.items()), strict=True)
+    model.eval()
+    mx.eval(model.parameters())
+    return model, args
