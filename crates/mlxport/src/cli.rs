@@ -55,6 +55,13 @@ pub enum Command {
     /// Compare two tensor files (any readable format) pair by pair, or climb
     /// a parity ladder to the first divergence. Exit 1 when a check fails.
     Compare(Box<CompareArgs>),
+    /// Package a finished port as a publishable MLX model folder: weights,
+    /// config, tokenizer, the generated package for scaffold targets, and a
+    /// model card with license and provenance; smoke-tested.
+    Package(PackageArgs),
+    /// The engineering report of a port: Markdown, JSON and one
+    /// self-contained HTML page with charts.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -548,4 +555,37 @@ pub struct CompareArgs {
     /// Write an SVG chart of error and cosine by rung here (with --ladder).
     #[arg(long, value_name = "FILE", requires = "ladder")]
     pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The port directory (port.json and the artifacts of every step).
+    pub port_dir: PathBuf,
+    /// Output directory; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Accept restricted, unknown or non-redistributable license terms; the
+    /// terms are written into the model card.
+    #[arg(long)]
+    pub accept_license: bool,
+    /// Run only the static smoke test (config and safetensors headers), not
+    /// the Python load.
+    #[arg(long)]
+    pub no_python_smoke: bool,
+    /// Print the package manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The port directory (port.json and the artifacts of every step).
+    pub port_dir: PathBuf,
+    /// Output directory for report.md, report.json and report.html
+    /// (default: PORT_DIR/report).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print report.json to standard output.
+    #[arg(long)]
+    pub json: bool,
 }
