@@ -480,7 +480,7 @@ pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
     let md = markdown(&r);
     let page = html(&r, &p);
     let json_bytes = crate::package::to_pretty(&r);
-    let lits: Vec<String> = [p.root.canonicalize().ok().map(|x| x.display().to_string()), std::env::var("HOME").ok()].into_iter().flatten().filter(|s| s.len() > 1).collect();
+    let lits: Vec<String> = p.root.canonicalize().ok().filter(|x| x.components().count() > 2).map(|x| x.display().to_string()).into_iter().collect();
     let mut findings = Vec::new();
     for (n, t) in [("report.md", md.as_str()), ("report.html", page.as_str()), ("report.json", std::str::from_utf8(&json_bytes).unwrap_or(""))] {
         findings.extend(crate::scan::scan_text(n, t, &lits));
