@@ -414,5 +414,5 @@ pub fn implementation(p: &PortDir) -> String {
 
 /// baseline, candidate or single, as the receipt names it.
 pub fn role(b: &mlxport_bench::receipt::Benchmark) -> String {
-    serde_json::to_value(&b.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(b.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

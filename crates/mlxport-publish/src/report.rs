@@ -446,10 +446,10 @@ pub fn html(r: &Value, p: &PortDir) -> String {
     let parity_svg = p.parity_svg.as_ref().map(|s| s[s.find("<svg").unwrap_or(0)..].to_string()).filter(|s| !s.contains("href") && !s.contains("<script"));
     let mut charts = String::new();
     if let Some(c) = parity_chart(r) {
-        let _ = write!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error by rung</figcaption></figure>\n");
+        let _ = writeln!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error by rung</figcaption></figure>");
     }
     if let Some(c) = parity_svg {
-        let _ = write!(charts, "<figure class=\"chart\" id=\"chart-ladder\">{c}<figcaption>Error and cosine by rung (mlxport compare)</figcaption></figure>\n");
+        let _ = writeln!(charts, "<figure class=\"chart\" id=\"chart-ladder\">{c}<figcaption>Error and cosine by rung (mlxport compare)</figcaption></figure>");
     }
     let anchor = format!("<h2 id=\"{}\">", SECTIONS[4].to_ascii_lowercase().replace(' ', "-"));
     if let Some(pos) = body.find(&anchor) {
