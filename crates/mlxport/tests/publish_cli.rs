@@ -439,7 +439,7 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     assert_eq!(fm(&f, "pipeline_tag"), Some("text-generation"));
     assert!(card.contains("- dense-decoder\n- llama\n"), "tags");
     assert!(card.contains("rope_theta = 100000.0 copied from rope_parameters"), "conversion recipe");
-    assert!(card.contains("| layer 29 | pass |") && card.contains("| logits | pass |"));
+    assert!(card.contains("| layer 29 | pass |") && card.contains("| logits (logits, full_decode.logits) | pass |"));
     assert!(card.contains(&format!("{}.json", names[0])) && card.contains(" on "), "benchmark receipts with hardware: {card}");
     assert!(card.contains("mlx_lm.load and greedy generation: 8 tokens"));
     check_manifest_and_paths(&out, &[&port, dir.path(), &model, &hf]);
