@@ -551,6 +551,18 @@ fn restricted_license_needs_acceptance_and_leaks_are_refused() {
     assert!(card.contains("Python: skipped: --no-python-smoke"));
     assert!(card.contains("parity was not measured"), "known limitations name the missing parity");
 
+    // A source given as a Hub id is the card's base model; a path is not.
+    assert_eq!(fm(&front_matter(&card), "base_model"), None);
+    let mut pj = read_json(&port.join("port.json"));
+    pj["source"]["model"] = "acme/tiny-llama".into();
+    std::fs::write(port.join("port.json"), serde_json::to_vec(&pj).unwrap()).unwrap();
+    let out3 = dir.path().join("pkg3");
+    let o = bin().arg("package").arg(&port).arg("--out").arg(&out3).arg("--no-python-smoke").arg("--accept-license").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let card3 = std::fs::read_to_string(out3.join("README.md")).unwrap();
+    assert_eq!(fm(&front_matter(&card3), "base_model"), Some("acme/tiny-llama"));
+    assert!(card3.contains("# acme/tiny-llama (MLX)"));
+
     // A local path or a secret in a file that would be published: refused.
     let port2 = tiny_port(&dir.path().join("leak"), "---\nlicense: mit\n---\n");
     let abs = port2.canonicalize().unwrap();
