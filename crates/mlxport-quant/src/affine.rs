@@ -1,0 +1,90 @@
+//! Affine quantization: per group, a scale and a bias in the input dtype and
+//! unsigned codes, computed exactly as MLX's CPU kernel computes them.
+
+use crate::float::Float;
+use crate::pack::{pack, unpack};
+
+/// 2^23: adding and subtracting it rounds a float in [0, 2^23) to the
+/// nearest integer, ties to even (the default rounding mode), which is
+/// `rint` without a library call, so the loop vectorizes.
+const ROUNDER: f32 = 8_388_608.0;
+
+/// Quantize one row (`x.len()` a multiple of `gs`).
+pub(crate) fn quantize_row(
+    x: &[f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    wq: &mut [u32],
+    scales: &mut [u8],
+    biases: &mut [u8],
+    codes: &mut [u32],
+) {
+    let n_bins = ((1u32 << bits) - 1) as f32;
+    let eps = 1e-7f32;
+    let wpg = gs * bits as usize / 32;
+    let sz = dt.size();
+    for (g, xs) in x.chunks_exact(gs).enumerate() {
+        let mut w_min = f32::INFINITY;
+        let mut w_max = f32::NEG_INFINITY;
+        for &v in xs {
+            w_max = if w_max < v { v } else { w_max };
+            w_min = if v < w_min { v } else { w_min };
+        }
+        let mask = w_min.abs() > w_max.abs();
+        let d = (w_max - w_min) / n_bins;
+        let mut scale = if d < eps { eps } else { d };
+        if !mask {
+            scale = -scale;
+        }
+        let edge = if mask { w_min } else { w_max };
+        let q0 = (edge / scale).round_ties_even();
+        let mut bias = 0f32;
+        if q0 != 0.0 {
+            scale = edge / q0;
+            bias = edge;
+        }
+        let codes = &mut codes[..gs];
+        for (c, &v) in codes.iter_mut().zip(xs) {
+            let mut y = (v - bias) / scale;
+            y = if y < 0.0 { 0.0 } else { y };
+            y = if n_bins < y { n_bins } else { y };
+            *c = ((y + ROUNDER) - ROUNDER) as u32;
+        }
+        pack(codes, bits, &mut wq[g * wpg..(g + 1) * wpg]);
+        dt.store(scale, &mut scales[g * sz..]);
+        dt.store(bias, &mut biases[g * sz..]);
+    }
+}
+
+/// Dequantize one row: `q * scale + bias` in the scales' dtype (rounded
+/// after each operation), returned as float32 values of that dtype.
+pub(crate) fn dequantize_row(
+    wq: &[u32],
+    scales: &[f32],
+    biases: &[f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    out: &mut [f32],
+    codes: &mut [u32],
+) {
+    let wpg = gs * bits as usize / 32;
+    for (g, o) in out.chunks_exact_mut(gs).enumerate() {
+        let codes = &mut codes[..gs];
+        unpack(&wq[g * wpg..(g + 1) * wpg], bits, codes);
+        let (s, b) = (scales[g], biases[g]);
+        match dt {
+            Float::F32 => {
+                for (y, &c) in o.iter_mut().zip(codes.iter()) {
+                    *y = c as f32 * s + b;
+                }
+            }
+            _ => {
+                for (y, &c) in o.iter_mut().zip(codes.iter()) {
+                    *y = dt.round(dt.round(c as f32 * s) + b);
+                }
+            }
+        }
+    }
+}

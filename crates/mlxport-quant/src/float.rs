@@ -1,0 +1,165 @@
+//! The three floating input/output types, as MLX's CPU backend computes in
+//! them: every operation happens in float32 and is rounded (to nearest, ties
+//! to even) to the array's dtype afterwards. Also MLX's own float8 E4M3
+//! encoder and decoder, which the FP modes use.
+
+use half::{bf16, f16, slice::HalfFloatSliceExt};
+use mlxport_tensor::DType;
+
+/// A floating dtype the kernels read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Float {
+    F32,
+    F16,
+    BF16,
+}
+
+impl Float {
+    pub(crate) fn of(d: DType) -> Option<Float> {
+        match d {
+            DType::F32 => Some(Float::F32),
+            DType::F16 => Some(Float::F16),
+            DType::BF16 => Some(Float::BF16),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn size(self) -> usize {
+        match self {
+            Float::F32 => 4,
+            _ => 2,
+        }
+    }
+
+    /// Round a float32 to this dtype and back (the value an MLX array of this
+    /// dtype would hold).
+    #[inline(always)]
+    pub(crate) fn round(self, x: f32) -> f32 {
+        match self {
+            Float::F32 => x,
+            Float::F16 => f16::from_f32(x).to_f32(),
+            Float::BF16 => bf16::from_f32(x).to_f32(),
+        }
+    }
+
+    /// Decode little-endian elements into `out` (`bytes.len() == out.len() * size`).
+    pub(crate) fn load(self, bytes: &[u8], out: &mut [f32]) {
+        match self {
+            Float::F32 => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            Float::F16 => {
+                let mut tmp = [f16::ZERO; 256];
+                for (o, b) in out.chunks_mut(256).zip(bytes.chunks(512)) {
+                    let t = &mut tmp[..o.len()];
+                    for (h, c) in t.iter_mut().zip(b.chunks_exact(2)) {
+                        *h = f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+                    }
+                    t.convert_to_f32_slice(o);
+                }
+            }
+            Float::BF16 => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+                }
+            }
+        }
+    }
+
+    /// Encode values (already representable, or rounded here) as little-endian bytes.
+    #[inline(always)]
+    pub(crate) fn store(self, x: f32, out: &mut [u8]) {
+        match self {
+            Float::F32 => out[..4].copy_from_slice(&x.to_le_bytes()),
+            Float::F16 => out[..2].copy_from_slice(&f16::from_f32(x).to_bits().to_le_bytes()),
+            Float::BF16 => out[..2].copy_from_slice(&bf16::from_f32(x).to_bits().to_le_bytes()),
+        }
+    }
+
+    /// Index of the first NaN or infinite element of raw little-endian data.
+    pub(crate) fn first_non_finite(self, bytes: &[u8]) -> Option<usize> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 16;
+        let sz = self.size();
+        let bad_chunk = bytes.par_chunks(CHUNK * sz).position_first(|c| match self {
+            Float::F32 => c.chunks_exact(4).any(|b| (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000) == 0x7f80_0000),
+            Float::F16 => c.chunks_exact(2).any(|b| (u16::from_le_bytes([b[0], b[1]]) & 0x7c00) == 0x7c00),
+            Float::BF16 => c.chunks_exact(2).any(|b| (u16::from_le_bytes([b[0], b[1]]) & 0x7f80) == 0x7f80),
+        })?;
+        let start = bad_chunk * CHUNK;
+        let c = &bytes[start * sz..((start + CHUNK) * sz).min(bytes.len())];
+        let mut v = vec![0f32; c.len() / sz];
+        self.load(c, &mut v);
+        v.iter().position(|x| !x.is_finite()).map(|i| start + i)
+    }
+
+    /// The value of element `i` of raw data.
+    pub(crate) fn get(self, bytes: &[u8], i: usize) -> f32 {
+        let mut v = [0f32];
+        let s = self.size();
+        self.load(&bytes[i * s..(i + 1) * s], &mut v);
+        v[0]
+    }
+}
+
+/// MLX's float8 E4M3 ("fn") encoder: round to nearest even, subnormals
+/// included; anything at or above 464 (and NaN, infinities) saturates to
+/// +-448 (0x7E/0xFE).
+#[inline(always)]
+pub(crate) fn to_fp8(x: f32) -> u8 {
+    const FP8_MAX: u32 = 543 << 21;
+    const DENORM_MASK: u32 = 141 << 23;
+    let mut bits = x.to_bits();
+    let sign = bits & 0x8000_0000;
+    bits ^= sign;
+    let r = if bits >= FP8_MAX {
+        0x7e
+    } else if bits < (121 << 23) {
+        let low = (f32::from_bits(bits) + f32::from_bits(DENORM_MASK)).to_bits();
+        low.wrapping_sub(DENORM_MASK) as u8
+    } else {
+        let mant_odd = (bits >> 20) & 1;
+        let high = bits.wrapping_add(((7u32.wrapping_sub(127)) << 23).wrapping_add(0x7ffff)).wrapping_add(mant_odd);
+        (high >> 20) as u8
+    };
+    r | (sign >> 24) as u8
+}
+
+/// MLX's float8 E4M3 decoder (the magnitude bits read as a float16 and
+/// multiplied by 256).
+#[inline(always)]
+pub(crate) fn from_fp8(x: u8) -> f32 {
+    let v = ((x & 127) as u16) << 7;
+    let m = f16::from_bits(v).to_f32() * 256.0;
+    if x & 128 != 0 {
+        -m
+    } else {
+        m
+    }
+}
+
+/// `2^e` as float32: exact, 0 below the subnormal range, infinite above.
+#[inline(always)]
+pub(crate) fn exp2i(e: i32) -> f32 {
+    (2f64).powi(e) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fp8_round_trip_of_all_codes() {
+        for c in 0u8..=255 {
+            if c & 0x7f == 0x7f {
+                continue; // NaN codes
+            }
+            assert_eq!(to_fp8(from_fp8(c)), if c == 0x80 { 0x80 } else { c }, "code {c:#x}");
+        }
+        assert_eq!(from_fp8(0x7e), 448.0);
+        assert_eq!(to_fp8(1e9), 0x7e);
+        assert_eq!(to_fp8(f32::NEG_INFINITY), 0xfe);
+    }
+}

@@ -1,0 +1,117 @@
+//! Floating-point block modes (mxfp4, mxfp8, nvfp4), as MLX's CPU path
+//! computes them: a chain of array operations, each rounded to its result
+//! dtype. The input dtype matters: the scale division, `log2` and the
+//! element division round to it.
+
+use crate::float::{exp2i, from_fp8, to_fp8, Float};
+
+/// FP4 E2M1 values by code (bit 3 is the sign).
+pub(crate) const FP4: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
+
+/// The FP4 code MLX picks: the first code (lowest index) whose distance
+/// `|x - value|`, rounded to `dt`, is smallest. Ties go to the smaller
+/// magnitude, and `-0.25` becomes `+0`.
+#[inline(always)]
+fn fp4_code(x: f32, dt: Float) -> u32 {
+    let mut best = dt.round((x - FP4[0]).abs());
+    let mut idx = 0u32;
+    for (k, &l) in FP4.iter().enumerate().skip(1) {
+        let d = dt.round(dt.round(x - l).abs());
+        if d < best {
+            best = d;
+            idx = k as u32;
+        }
+    }
+    idx
+}
+
+/// Per group scales and codes for the mx modes (group 32, E8M0 scale) and
+/// nvfp4 (group 16, E4M3 scale, optional float32 global scale).
+pub(crate) fn quantize_row(
+    x: &[f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    global_scale: Option<f32>,
+    wq: &mut [u32],
+    scales: &mut [u8],
+    codes: &mut [u32],
+) {
+    let maxval = if bits == 4 { 6.0f32 } else { 448.0 };
+    let wpg = gs * bits as usize / 32;
+    for (g, xs) in x.chunks_exact(gs).enumerate() {
+        let mut amax = f32::NEG_INFINITY;
+        for &v in xs {
+            let a = v.abs();
+            amax = if amax < a { a } else { amax };
+        }
+        let s = dt.round(amax / maxval);
+        let codes = &mut codes[..gs];
+        if gs == 16 {
+            let enc = global_scale.map_or(1.0f32, |g| (448.0f32 * 6.0) / g);
+            let sc = to_fp8(s * enc);
+            scales[g] = sc;
+            let sd = from_fp8(sc);
+            // The element division is in the input dtype; the product with
+            // the (float32) encoding scale promotes to float32.
+            for (c, &v) in codes.iter_mut().zip(xs) {
+                let y = dt.round(v / sd) * enc;
+                *c = fp4_code(y, Float::F32);
+            }
+        } else {
+            let e: i32 = if s == 0.0 { 0 } else { dt.round(dt.round(s.log2()).round_ties_even()) as i32 };
+            scales[g] = (e.wrapping_add(127)) as u8;
+            let p = dt.round(exp2i(e));
+            if bits == 4 {
+                for (c, &v) in codes.iter_mut().zip(xs) {
+                    *c = fp4_code(dt.round(v / p), dt);
+                }
+            } else {
+                for (c, &v) in codes.iter_mut().zip(xs) {
+                    *c = to_fp8(dt.round(v / p)) as u32;
+                }
+            }
+        }
+        crate::pack::pack(codes, bits, &mut wq[g * wpg..(g + 1) * wpg]);
+    }
+}
+
+/// The decoded scale of one group, in the output dtype (float32 when a
+/// global scale is given, as MLX promotes).
+#[inline(always)]
+pub(crate) fn scale_value(code: u8, gs: usize, out: Float, global_scale: Option<f32>) -> f32 {
+    if gs == 16 {
+        let s = from_fp8(code);
+        match global_scale {
+            None => s,
+            Some(g) => s * (g / out.round(448.0 * 6.0)),
+        }
+    } else {
+        let e = code as f32 - 127.0;
+        out.round(exp2i(e as i32))
+    }
+}
+
+/// Dequantize one row into float32 values of the output dtype.
+pub(crate) fn dequantize_row(
+    wq: &[u32],
+    scales: &[u8],
+    gs: usize,
+    bits: u32,
+    out: Float,
+    global_scale: Option<f32>,
+    y: &mut [f32],
+    codes: &mut [u32],
+) {
+    let wpg = gs * bits as usize / 32;
+    let calc = if global_scale.is_some() { Float::F32 } else { out };
+    for (g, o) in y.chunks_exact_mut(gs).enumerate() {
+        let codes = &mut codes[..gs];
+        crate::pack::unpack(&wq[g * wpg..(g + 1) * wpg], bits, codes);
+        let s = scale_value(scales[g], gs, out, global_scale);
+        for (v, &c) in o.iter_mut().zip(codes.iter()) {
+            let e = if bits == 4 { FP4[c as usize] } else { from_fp8(c as u8) };
+            *v = calc.round(e * s);
+        }
+    }
+}
