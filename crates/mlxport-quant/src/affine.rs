@@ -31,18 +31,23 @@ pub(crate) fn quantize_row(
             w_max = if w_max < v { v } else { w_max };
             w_min = if v < w_min { v } else { w_min };
         }
-        let mask = w_min.abs() > w_max.abs();
         let d = (w_max - w_min) / n_bins;
         let mut scale = if d < eps { eps } else { d };
-        if !mask {
-            scale = -scale;
-        }
-        let edge = if mask { w_min } else { w_max };
-        let q0 = (edge / scale).round_ties_even();
         let mut bias = 0f32;
-        if q0 != 0.0 {
-            scale = edge / q0;
-            bias = edge;
+        if bits == 1 {
+            // one bit: the two levels are wmin and wmin + scale
+            bias = w_min;
+        } else {
+            let mask = w_min.abs() > w_max.abs();
+            if !mask {
+                scale = -scale;
+            }
+            let edge = if mask { w_min } else { w_max };
+            let q0 = (edge / scale).round_ties_even();
+            if q0 != 0.0 {
+                scale = edge / q0;
+                bias = edge;
+            }
         }
         let codes = &mut codes[..gs];
         for (c, &v) in codes.iter_mut().zip(xs) {

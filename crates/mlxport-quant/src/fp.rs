@@ -1,7 +1,7 @@
 //! Floating-point block modes (mxfp4, mxfp8, nvfp4), as MLX's CPU path
 //! computes them: a chain of array operations, each rounded to its result
-//! dtype. The input dtype matters: the scale division, `log2` and the
-//! element division round to it.
+//! dtype. The input dtype matters: the scale division and the element
+//! division round to it.
 
 use crate::float::{exp2i, from_fp8, to_fp8, Float};
 
@@ -59,7 +59,7 @@ pub(crate) fn quantize_row(
                 *c = fp4_code(y, Float::F32);
             }
         } else {
-            let e: i32 = if s == 0.0 { 0 } else { dt.round(dt.round(s.log2()).round_ties_even()) as i32 };
+            let e: i32 = if s == 0.0 { 0 } else { s.log2().ceil() as i32 };
             scales[g] = (e.wrapping_add(127)) as u8;
             let p = dt.round(exp2i(e));
             if bits == 4 {

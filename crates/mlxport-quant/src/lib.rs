@@ -24,11 +24,14 @@
 //! # Exact semantics (CPU)
 //!
 //! Affine, per group, in float32: `wmin`/`wmax`; `s = max((wmax-wmin)/n,
-//! 1e-7)` with `n = 2^bits-1`; if `|wmin| > |wmax|` the edge is `wmin` and
+//! 1e-7)` with `n = 2^bits-1`. One bit: `bias = wmin`, `s` as is. Two or
+//! more bits: if `|wmin| > |wmax|` the edge is `wmin` and
 //! `s` stays positive, else the edge is `wmax` and `s = -s`; `q0 =
 //! rint(edge/s)`, and if `q0 != 0` then `s = edge/q0`, `bias = edge`, else
 //! `bias = 0`. Codes are `clamp(rint((w-bias)/s), 0, n)` (`rint` rounds
 //! half to even); scale and bias are stored rounded to the input dtype.
+//! A group whose range overflows the dtype gets an infinite scale, and
+//! dequantizes to NaN, in MLX and here alike.
 //! Dequantization is `q*s + b` in the scales' dtype, rounded after the
 //! multiply and again after the add, then cast to the requested dtype.
 //!
@@ -36,9 +39,9 @@
 //! little-endian uint32 words (3-, 5- and 6-bit codes straddle bytes).
 //!
 //! mxfp4 / mxfp8: `s = amax/6` (or `/448`) rounded to the input dtype; the
-//! E8M0 exponent is `rint(log2 s)` (log2 rounded to the input dtype first;
-//! 0 when `s == 0`), stored as `e + 127` wrapping to a byte (MLX does not
-//! clamp it). Elements are divided by `2^e` in the input dtype, then
+//! E8M0 exponent is `ceil(log2 s)` (log2 in float32; 0 when `s == 0`),
+//! stored as `e + 127` wrapping to a byte (MLX does not clamp it, so groups
+//! below about 2^-127 wrap around). Elements are divided by `2^e` in the input dtype, then
 //! encoded: FP8 E4M3 saturating at 448, or the FP4 E2M1 code at the least
 //! distance (distances rounded to the input dtype; ties take the lower
 //! code, so magnitude ties round down and `-0.25` becomes `+0`).

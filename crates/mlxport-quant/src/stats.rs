@@ -12,7 +12,8 @@ use rayon::prelude::*;
 pub struct ErrorStats {
     /// Root mean square error.
     pub rmse: f64,
-    /// Largest absolute error.
+    /// Largest absolute error (NaN when a dequantized value is NaN, as
+    /// MLX gives for groups whose range overflows the dtype).
     pub max_abs: f64,
     /// `||w - dq||_F / ||w||_F` (0 when both are 0, infinite when only the weights are).
     pub rel_frobenius: f64,
@@ -43,7 +44,7 @@ pub fn error_stats(original: &[u8], dtype: DType, q: &Quantized, p: &Params) -> 
                 let e = a as f64 - b as f64;
                 se += e * e;
                 sw += a as f64 * a as f64;
-                mx = if e.abs() > mx { e.abs() } else { mx };
+                mx = if e.abs() > mx || e.is_nan() { e.abs() } else { mx };
             }
             (se, sw, mx)
         })
@@ -52,7 +53,7 @@ pub fn error_stats(original: &[u8], dtype: DType, q: &Quantized, p: &Params) -> 
     for (a, b, c) in parts {
         se += a;
         sw += b;
-        mx = mx.max(c);
+        mx = if c > mx || c.is_nan() { c } else { mx };
     }
     let rel = if se == 0.0 { 0.0 } else if sw == 0.0 { f64::INFINITY } else { (se / sw).sqrt() };
     let sqnr = if se == 0.0 { f64::INFINITY } else { 10.0 * (sw / se).log10() };
