@@ -37,8 +37,8 @@ impl Float {
     pub(crate) fn round(self, x: f32) -> f32 {
         match self {
             Float::F32 => x,
-            Float::F16 => f16::from_f32(x).to_f32(),
-            Float::BF16 => bf16::from_f32(x).to_f32(),
+            Float::F16 => f16::from_bits(to_f16_bits(x)).to_f32(),
+            Float::BF16 => f32::from_bits((to_bf16_bits(x) as u32) << 16),
         }
     }
 
@@ -73,8 +73,8 @@ impl Float {
     pub(crate) fn store(self, x: f32, out: &mut [u8]) {
         match self {
             Float::F32 => out[..4].copy_from_slice(&x.to_le_bytes()),
-            Float::F16 => out[..2].copy_from_slice(&f16::from_f32(x).to_bits().to_le_bytes()),
-            Float::BF16 => out[..2].copy_from_slice(&bf16::from_f32(x).to_bits().to_le_bytes()),
+            Float::F16 => out[..2].copy_from_slice(&to_f16_bits(x).to_le_bytes()),
+            Float::BF16 => out[..2].copy_from_slice(&to_bf16_bits(x).to_le_bytes()),
         }
     }
 
@@ -101,6 +101,28 @@ impl Float {
         let s = self.size();
         self.load(&bytes[i * s..(i + 1) * s], &mut v);
         v[0]
+    }
+}
+
+/// float32 to float16 bits as MLX converts: round to nearest even, and
+/// every NaN becomes `sign | 0x7D00`.
+#[inline(always)]
+pub(crate) fn to_f16_bits(x: f32) -> u16 {
+    if x.is_nan() {
+        ((x.to_bits() >> 16) as u16 & 0x8000) | 0x7d00
+    } else {
+        f16::from_f32(x).to_bits()
+    }
+}
+
+/// float32 to bfloat16 bits as MLX converts: round to nearest even, and
+/// every NaN becomes `0x7FC0`.
+#[inline(always)]
+pub(crate) fn to_bf16_bits(x: f32) -> u16 {
+    if x.is_nan() {
+        0x7fc0
+    } else {
+        bf16::from_f32(x).to_bits()
     }
 }
 

@@ -25,6 +25,21 @@ fn fp4_code(x: f32, dt: Float) -> u32 {
     idx
 }
 
+/// `ceil(log2(s))`, exactly, for a finite `s > 0` (subnormals included).
+#[inline(always)]
+fn ceil_log2(s: f32) -> i32 {
+    let b = s.to_bits() & 0x7fff_ffff;
+    let exp = (b >> 23) as i32;
+    let man = b & 0x7f_ffff;
+    if exp == 0 {
+        // subnormal: man * 2^-149
+        let floor = 31 - man.leading_zeros() as i32 - 149;
+        floor + i32::from(!man.is_power_of_two())
+    } else {
+        exp - 127 + i32::from(man != 0)
+    }
+}
+
 /// Per group scales and codes for the mx modes (group 32, E8M0 scale) and
 /// nvfp4 (group 16, E4M3 scale, optional float32 global scale).
 pub(crate) fn quantize_row(
@@ -59,7 +74,7 @@ pub(crate) fn quantize_row(
                 *c = fp4_code(y, Float::F32);
             }
         } else {
-            let e: i32 = if s == 0.0 { 0 } else { s.log2().ceil() as i32 };
+            let e: i32 = if s == 0.0 { 0 } else { ceil_log2(s) };
             scales[g] = (e.wrapping_add(127)) as u8;
             let p = dt.round(exp2i(e));
             if bits == 4 {
@@ -113,5 +128,28 @@ pub(crate) fn dequantize_row(
             let e = if bits == 4 { FP4[c as usize] } else { from_fp8(c as u8) };
             *v = calc.round(e * s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_log2_is_exact() {
+        for e in -149..128 {
+            let p = exp2i(e);
+            assert_eq!(ceil_log2(p), e, "2^{e}");
+            let up = f32::from_bits(p.to_bits() + 1);
+            if up.is_finite() && e < 127 {
+                assert_eq!(ceil_log2(up), e + 1, "just above 2^{e}");
+            }
+            let down = f32::from_bits(p.to_bits() - 1);
+            if e > -148 {
+                assert_eq!(ceil_log2(down), e, "just below 2^{e}");
+            }
+        }
+        assert_eq!(ceil_log2(3.0), 2);
+        assert_eq!(ceil_log2(f32::from_bits(3)), -147);
     }
 }

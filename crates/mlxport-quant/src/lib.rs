@@ -39,7 +39,7 @@
 //! little-endian uint32 words (3-, 5- and 6-bit codes straddle bytes).
 //!
 //! mxfp4 / mxfp8: `s = amax/6` (or `/448`) rounded to the input dtype; the
-//! E8M0 exponent is `ceil(log2 s)` (log2 in float32; 0 when `s == 0`),
+//! E8M0 exponent is the exact `ceil(log2 s)` (0 when `s == 0`),
 //! stored as `e + 127` wrapping to a byte (MLX does not clamp it, so groups
 //! below about 2^-127 wrap around). Elements are divided by `2^e` in the input dtype, then
 //! encoded: FP8 E4M3 saturating at 448, or the FP4 E2M1 code at the least

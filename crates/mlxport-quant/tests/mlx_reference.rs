@@ -11,6 +11,7 @@ use std::path::Path;
 
 use common::Rng;
 use half::{bf16, f16};
+
 use mlxport_quant::{dequantize, dequantize_nvfp4_global, error_stats, quantize, quantize_nvfp4_global, Mode, Params, Quantized};
 use mlxport_tensor::DType;
 
@@ -18,7 +19,7 @@ const SEED: u64 = 0x6d6c_7870_6f72_7406;
 const DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::BF16];
 
 /// Group kinds: what a group of the generated tensors looks like.
-const KINDS: [&str; 11] = ["normal", "uniform", "affine_ties", "fp_ties", "all_negative", "constant", "tiny_range", "huge", "subnormal", "zeros", "outlier"];
+const KINDS: [&str; 12] = ["scale_edge", "normal", "uniform", "affine_ties", "fp_ties", "all_negative", "constant", "tiny_range", "huge", "subnormal", "zeros", "outlier"];
 
 fn dtype_max(dt: DType) -> f64 {
     match dt {
@@ -31,6 +32,21 @@ fn dtype_max(dt: DType) -> f64 {
 fn group_values(rng: &mut Rng, kind: &str, gs: usize, dt: DType, p: &Params) -> Vec<f64> {
     let mut v = vec![0f64; gs];
     match kind {
+        "scale_edge" => {
+            // amax a few units in the last place around maxval * 2^k, so the
+            // E8M0 exponent sits on a power-of-two boundary
+            let maxval = if p.bits == 8 { 448.0 } else { 6.0 };
+            let ulp = match dt {
+                DType::F16 => 2f64.powi(-10),
+                DType::BF16 => 2f64.powi(-7),
+                _ => 2f64.powi(-23),
+            };
+            let k = rng.below(40) as i32 - 20;
+            let j = rng.below(5) as f64 - 2.0;
+            let amax = maxval * 2f64.powi(k) * (1.0 + j * ulp);
+            v.iter_mut().for_each(|x| *x = rng.uniform(-amax, amax));
+            v[rng.below(gs)] = if rng.below(2) == 1 { amax } else { -amax };
+        }
         "normal" => {
             let s = 10f64.powf(rng.uniform(-3.0, 2.0));
             v.iter_mut().for_each(|x| *x = rng.normal() * s);
@@ -196,27 +212,16 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// First differing element (of `width` bytes), or None when equal. NaNs of
-/// either sign/payload count as equal.
-fn first_diff(a: &[u8], b: &[u8], width: usize, float: Option<DType>) -> Option<(usize, String)> {
+/// First differing element (of `width` bytes), or None when equal. Strictly
+/// bytewise: NaN outputs must carry MLX's NaN bits too.
+fn first_diff(a: &[u8], b: &[u8], width: usize) -> Option<(usize, String)> {
     if a.len() != b.len() {
         return Some((usize::MAX, format!("lengths {} vs {}", a.len(), b.len())));
     }
-    for (i, (x, y)) in a.chunks(width).zip(b.chunks(width)).enumerate() {
-        if x != y {
-            let nan = |c: &[u8]| match float {
-                Some(DType::F32) => f32::from_le_bytes(c.try_into().unwrap()).is_nan(),
-                Some(DType::F16) => f16::from_bits(u16::from_le_bytes(c.try_into().unwrap())).is_nan(),
-                Some(DType::BF16) => bf16::from_bits(u16::from_le_bytes(c.try_into().unwrap())).is_nan(),
-                _ => false,
-            };
-            if nan(x) && nan(y) {
-                continue;
-            }
-            return Some((i, format!("ours {x:02x?} mlx {y:02x?}")));
-        }
-    }
-    None
+    a.chunks(width).zip(b.chunks(width)).position(|(x, y)| x != y).map(|i| {
+        let (x, y) = (&a[i * width..(i + 1) * width], &b[i * width..(i + 1) * width]);
+        (i, format!("ours {x:02x?} mlx {y:02x?}"))
+    })
 }
 
 fn parse_stat(s: &str) -> f64 {
@@ -271,34 +276,37 @@ fn quantize_and_dequantize_equal_mlx_bit_for_bit() {
             *per_config.entry(format!("{} b{} g{} {} {}", p.mode, p.bits, p.group_size, c.dtype, what)).or_default() += 1;
             failures.push(format!("{} {what}: {detail}", c.name));
         };
+        if c.global_scale.is_none() && r["bpw"].as_f64() != Some(p.bits_per_weight(c.dtype)) {
+            fail("bits per weight", format!("ours {} mlx {}", p.bits_per_weight(c.dtype), r["bpw"]));
+        }
         let shapes = &r["shapes"];
         let want_wq: Vec<usize> = serde_json::from_value(shapes[0].clone()).unwrap();
         let want_s: Vec<usize> = serde_json::from_value(shapes[1].clone()).unwrap();
         if q.wq_shape() != want_wq || q.scales_shape() != want_s {
             fail("shapes", format!("{:?} {:?} vs {want_wq:?} {want_s:?}", q.wq_shape(), q.scales_shape()));
         }
-        if let Some((i, s)) = first_diff(q.wq_bytes(), &read(d, &format!("{}.wq", c.name)), 4, None) {
+        if let Some((i, s)) = first_diff(q.wq_bytes(), &read(d, &format!("{}.wq", c.name)), 4) {
             fail("w_q", format!("word {i}: {s}"));
         }
         let sw = q.scale_dtype.size().unwrap();
-        if let Some((i, s)) = first_diff(&q.scales, &read(d, &format!("{}.scales", c.name)), sw, None) {
+        if let Some((i, s)) = first_diff(&q.scales, &read(d, &format!("{}.scales", c.name)), sw) {
             fail("scales", format!("group {i}: {s}"));
         }
         if p.mode == Mode::Affine {
-            if let Some((i, s)) = first_diff(q.biases.as_ref().unwrap(), &read(d, &format!("{}.biases", c.name)), sw, None) {
+            if let Some((i, s)) = first_diff(q.biases.as_ref().unwrap(), &read(d, &format!("{}.biases", c.name)), sw) {
                 fail("biases", format!("group {i}: {s}"));
             }
         }
         for od in DTYPES {
             let theirs = read(d, &format!("{}.dq.{od}", c.name));
-            let (ours, width, fdt) = match c.global_scale {
-                None => (dequantize(&q, p, od).unwrap(), od.size().unwrap(), od),
+            let (ours, width) = match c.global_scale {
+                None => (dequantize(&q, p, od).unwrap(), od.size().unwrap()),
                 Some(g) => {
                     let v = dequantize_nvfp4_global(&q, od, g).unwrap();
-                    (v.iter().flat_map(|x| x.to_le_bytes()).collect(), 4, DType::F32)
+                    (v.iter().flat_map(|x| x.to_le_bytes()).collect(), 4)
                 }
             };
-            if let Some((i, s)) = first_diff(&ours, &theirs, width, Some(fdt)) {
+            if let Some((i, s)) = first_diff(&ours, &theirs, width) {
                 fail(&format!("dequantize {od}"), format!("element {i}: {s}"));
             }
         }

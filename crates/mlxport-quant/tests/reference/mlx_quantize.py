@@ -74,7 +74,8 @@ def main():
                 "rel_frobenius": 0.0 if se == 0 else (float("inf") if sw == 0 else float(np.sqrt(se / sw))),
                 "sqnr_db": float("inf") if se == 0 else float(10 * np.log10(sw / se)),
             }
-        results[name] = {"dq_dtypes": dq, "shapes": [list(out[0].shape), list(out[1].shape)], "stats": {k: repr(v) for k, v in stats.items()}}
+        stored = sum(a.nbytes for a in out)
+        results[name] = {"bpw": stored * 8 / w.size, "dq_dtypes": dq, "shapes": [list(out[0].shape), list(out[1].shape)], "stats": {k: repr(v) for k, v in stats.items()}}
     (d / "results.json").write_text(json.dumps(results))
 
 
