@@ -25,11 +25,29 @@ pub(crate) fn quantize_row(
     let wpg = gs * bits as usize / 32;
     let sz = dt.size();
     for (g, xs) in x.chunks_exact(gs).enumerate() {
+        // min and max in 8 independent lanes (so they vectorize); without
+        // NaNs the order does not change them, except for the sign of a
+        // zero, which only the 1-bit bias keeps (see below)
+        let mut lo = [f32::INFINITY; 8];
+        let mut hi = [f32::NEG_INFINITY; 8];
+        for c in xs.chunks_exact(8) {
+            for l in 0..8 {
+                hi[l] = if hi[l] < c[l] { c[l] } else { hi[l] };
+                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+            }
+        }
         let mut w_min = f32::INFINITY;
         let mut w_max = f32::NEG_INFINITY;
-        for &v in xs {
-            w_max = if w_max < v { v } else { w_max };
-            w_min = if v < w_min { v } else { w_min };
+        for l in 0..8 {
+            w_max = if w_max < hi[l] { hi[l] } else { w_max };
+            w_min = if lo[l] < w_min { lo[l] } else { w_min };
+        }
+        if bits == 1 && w_min == 0.0 {
+            // MLX keeps the first minimal zero met in order
+            w_min = f32::INFINITY;
+            for &v in xs {
+                w_min = if v < w_min { v } else { w_min };
+            }
         }
         let d = (w_max - w_min) / n_bins;
         let mut scale = if d < eps { eps } else { d };
@@ -54,7 +72,7 @@ pub(crate) fn quantize_row(
             let mut y = (v - bias) / scale;
             y = if y < 0.0 { 0.0 } else { y };
             y = if n_bins < y { n_bins } else { y };
-            *c = ((y + ROUNDER) - ROUNDER) as u32;
+            *c = ((y + ROUNDER) - ROUNDER) as i32 as u32;
         }
         pack(codes, bits, &mut wq[g * wpg..(g + 1) * wpg]);
         dt.store(scale, &mut scales[g * sz..]);

@@ -37,7 +37,7 @@ impl Float {
     pub(crate) fn round(self, x: f32) -> f32 {
         match self {
             Float::F32 => x,
-            Float::F16 => f16::from_bits(to_f16_bits(x)).to_f32(),
+            Float::F16 => f16_bits_to_f32(to_f16_bits(x)),
             Float::BF16 => f32::from_bits((to_bf16_bits(x) as u32) << 16),
         }
     }
@@ -108,11 +108,32 @@ impl Float {
 /// every NaN becomes `sign | 0x7D00`.
 #[inline(always)]
 pub(crate) fn to_f16_bits(x: f32) -> u16 {
-    if x.is_nan() {
-        ((x.to_bits() >> 16) as u16 & 0x8000) | 0x7d00
-    } else {
-        f16::from_f32(x).to_bits()
+    // Branch-free rounding by float addition (the FP16 library's method,
+    // which MLX's converter also uses): scaling pushes the bits to be
+    // dropped below the precision of `base`, and the addition rounds them.
+    let w = x.to_bits();
+    let shl1 = w.wrapping_add(w);
+    let sign = ((w & 0x8000_0000) >> 16) as u16;
+    if shl1 > 0xff00_0000 {
+        return sign | 0x7d00; // NaN
     }
+    let base = (x.abs() * f32::from_bits(0x7780_0000)) * f32::from_bits(0x0880_0000);
+    let bias = (shl1 & 0xff00_0000).max(0x7100_0000);
+    let r = (f32::from_bits((bias >> 1) + 0x0780_0000) + base).to_bits();
+    sign | (((r >> 13) & 0x7c00) + (r & 0x0fff)) as u16
+}
+
+/// float16 bits to float32, exactly (branch-free; a NaN comes out quiet,
+/// as the hardware converter gives it).
+#[inline(always)]
+pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
+    let w = (h as u32) << 16;
+    let sign = w & 0x8000_0000;
+    let two_w = w.wrapping_add(w);
+    let normalized = f32::from_bits((two_w >> 4) + (0xe0 << 23)) * f32::from_bits(0x0780_0000);
+    let denormalized = f32::from_bits((two_w >> 17) | (126 << 23)) - 0.5;
+    let m = if two_w < (1 << 27) { denormalized.to_bits() } else { normalized.to_bits() };
+    f32::from_bits(sign | m)
 }
 
 /// float32 to bfloat16 bits as MLX converts: round to nearest even, and
@@ -171,6 +192,26 @@ pub(crate) fn exp2i(e: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_conversions_agree_with_the_half_crate() {
+        for h in 0..=u16::MAX {
+            let x = f16::from_bits(h);
+            if x.is_nan() {
+                assert!(f16_bits_to_f32(h).is_nan());
+                continue;
+            }
+            assert_eq!(f16_bits_to_f32(h).to_bits(), x.to_f32().to_bits(), "{h:#x}");
+        }
+        let mut z = 0x1234_5678u64;
+        for i in 0..2_000_000u64 {
+            z = z.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let b = if i < 65536 { (i as u32) << 13 | (i as u32 & 1) } else { (z >> 32) as u32 };
+            let x = f32::from_bits(b);
+            let want = if x.is_nan() { ((b >> 16) as u16 & 0x8000) | 0x7d00 } else { f16::from_f32(x).to_bits() };
+            assert_eq!(to_f16_bits(x), want, "{b:#x}");
+        }
+    }
 
     #[test]
     fn fp8_round_trip_of_all_codes() {

@@ -3,6 +3,8 @@
 //! dtype. The input dtype matters: the scale division and the element
 //! division round to it.
 
+use std::sync::OnceLock;
+
 use crate::float::{exp2i, from_fp8, to_fp8, Float};
 
 /// FP4 E2M1 values by code (bit 3 is the sign).
@@ -40,6 +42,42 @@ fn ceil_log2(s: f32) -> i32 {
     }
 }
 
+/// [`fp4_code`] for every float16 (or bfloat16) bit pattern, so the
+/// encoder costs one lookup.
+fn fp4_table(dt: Float) -> &'static [u8; 65536] {
+    static F16: OnceLock<Box<[u8; 65536]>> = OnceLock::new();
+    static BF16: OnceLock<Box<[u8; 65536]>> = OnceLock::new();
+    let cell = if dt == Float::F16 { &F16 } else { &BF16 };
+    cell.get_or_init(|| {
+        let mut t = Box::new([0u8; 65536]);
+        for (h, c) in t.iter_mut().enumerate() {
+            let x = match dt {
+                Float::F16 => crate::float::f16_bits_to_f32(h as u16),
+                _ => f32::from_bits((h as u32) << 16),
+            };
+            *c = fp4_code(x, dt) as u8;
+        }
+        t
+    })
+}
+
+/// [`fp4_code`] with float32 distances: in [-8, 8] the nearest value with
+/// ties to the smaller magnitude (and `-0.25..0` to `+0`); elsewhere (where
+/// rounded distances can tie, and for NaN or infinities) the exact search.
+#[inline(always)]
+fn fp4_code_f32(x: f32) -> u32 {
+    let a = x.abs();
+    if !(a <= 8.0) {
+        return fp4_code(x, Float::F32);
+    }
+    let k = (a > 0.25) as u32 + (a > 0.75) as u32 + (a > 1.25) as u32 + (a > 1.75) as u32 + (a > 2.5) as u32 + (a > 3.5) as u32 + (a > 5.0) as u32;
+    if k != 0 && x < 0.0 {
+        k | 8
+    } else {
+        k
+    }
+}
+
 /// Per group scales and codes for the mx modes (group 32, E8M0 scale) and
 /// nvfp4 (group 16, E4M3 scale, optional float32 global scale).
 pub(crate) fn quantize_row(
@@ -71,15 +109,31 @@ pub(crate) fn quantize_row(
             // the (float32) encoding scale promotes to float32.
             for (c, &v) in codes.iter_mut().zip(xs) {
                 let y = dt.round(v / sd) * enc;
-                *c = fp4_code(y, Float::F32);
+                *c = fp4_code_f32(y);
             }
         } else {
             let e: i32 = if s == 0.0 { 0 } else { ceil_log2(s) };
             scales[g] = (e.wrapping_add(127)) as u8;
             let p = dt.round(exp2i(e));
             if bits == 4 {
-                for (c, &v) in codes.iter_mut().zip(xs) {
-                    *c = fp4_code(dt.round(v / p), dt);
+                match dt {
+                    Float::F32 => {
+                        for (c, &v) in codes.iter_mut().zip(xs) {
+                            *c = fp4_code_f32(v / p);
+                        }
+                    }
+                    Float::F16 => {
+                        let t = fp4_table(dt);
+                        for (c, &v) in codes.iter_mut().zip(xs) {
+                            *c = t[crate::float::to_f16_bits(v / p) as usize] as u32;
+                        }
+                    }
+                    Float::BF16 => {
+                        let t = fp4_table(dt);
+                        for (c, &v) in codes.iter_mut().zip(xs) {
+                            *c = t[crate::float::to_bf16_bits(v / p) as usize] as u32;
+                        }
+                    }
                 }
             } else {
                 for (c, &v) in codes.iter_mut().zip(xs) {
@@ -134,6 +188,34 @@ pub(crate) fn dequantize_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_fp4_encoders_equal_the_search() {
+        for dt in [Float::F16, Float::BF16] {
+            let t = fp4_table(dt);
+            // the table is built by the search; check the float32 fast path
+            // on every value of the half types too
+            for h in 0..=u16::MAX {
+                let x = match dt {
+                    Float::F16 => crate::float::f16_bits_to_f32(h),
+                    _ => f32::from_bits((h as u32) << 16),
+                };
+                assert_eq!(fp4_code_f32(x), fp4_code(x, Float::F32), "{x:e}");
+                assert_eq!(t[h as usize] as u32, fp4_code(x, dt));
+            }
+        }
+        let mut z = 99u64;
+        for _ in 0..1_000_000 {
+            z = z.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let x = f32::from_bits((z >> 32) as u32);
+            assert_eq!(fp4_code_f32(x), fp4_code(x, Float::F32), "{x:e}");
+            let y = ((z >> 11) as f64 / (1u64 << 53) as f64 * 20.0 - 10.0) as f32;
+            assert_eq!(fp4_code_f32(y), fp4_code(y, Float::F32), "{y:e}");
+        }
+        for x in [0.25f32, -0.25, 0.75, -0.75, 2.5, -2.5, 5.0, -5.0, -0.0, 0.0, 8.0, -8.0, 6.0] {
+            assert_eq!(fp4_code_f32(x), fp4_code(x, Float::F32), "{x}");
+        }
+    }
 
     #[test]
     fn ceil_log2_is_exact() {
