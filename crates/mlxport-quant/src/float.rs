@@ -43,6 +43,7 @@ impl Float {
     }
 
     /// Decode little-endian elements into `out` (`bytes.len() == out.len() * size`).
+    #[inline(always)]
     pub(crate) fn load(self, bytes: &[u8], out: &mut [f32]) {
         match self {
             Float::F32 => {
@@ -83,10 +84,12 @@ impl Float {
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 16;
         let sz = self.size();
+        // branch-free per chunk (so it vectorizes); the exact index is
+        // found afterwards in the first bad chunk
         let bad_chunk = bytes.par_chunks(CHUNK * sz).position_first(|c| match self {
-            Float::F32 => c.chunks_exact(4).any(|b| (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000) == 0x7f80_0000),
-            Float::F16 => c.chunks_exact(2).any(|b| (u16::from_le_bytes([b[0], b[1]]) & 0x7c00) == 0x7c00),
-            Float::BF16 => c.chunks_exact(2).any(|b| (u16::from_le_bytes([b[0], b[1]]) & 0x7f80) == 0x7f80),
+            Float::F32 => c.chunks_exact(4).fold(false, |a, b| a | ((u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000) == 0x7f80_0000)),
+            Float::F16 => c.chunks_exact(2).fold(false, |a, b| a | ((u16::from_le_bytes([b[0], b[1]]) & 0x7c00) == 0x7c00)),
+            Float::BF16 => c.chunks_exact(2).fold(false, |a, b| a | ((u16::from_le_bytes([b[0], b[1]]) & 0x7f80) == 0x7f80)),
         })?;
         let start = bad_chunk * CHUNK;
         let c = &bytes[start * sz..((start + CHUNK) * sz).min(bytes.len())];

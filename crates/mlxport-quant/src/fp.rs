@@ -80,8 +80,12 @@ fn fp4_code_f32(x: f32) -> u32 {
 
 /// Per group scales and codes for the mx modes (group 32, E8M0 scale) and
 /// nvfp4 (group 16, E4M3 scale, optional float32 global scale).
+/// Dispatches to a copy compiled for AVX2 when the CPU has it (same IEEE
+/// operations, so the same bytes).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn quantize_row(
-    x: &[f32],
+    src: &[u8],
+    x: &mut [f32],
     gs: usize,
     bits: u32,
     dt: Float,
@@ -90,6 +94,45 @@ pub(crate) fn quantize_row(
     scales: &mut [u8],
     codes: &mut [u32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { quantize_row_avx2(src, x, gs, bits, dt, global_scale, wq, scales, codes) };
+    }
+    quantize_row_impl(src, x, gs, bits, dt, global_scale, wq, scales, codes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn quantize_row_avx2(
+    src: &[u8],
+    x: &mut [f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    global_scale: Option<f32>,
+    wq: &mut [u32],
+    scales: &mut [u8],
+    codes: &mut [u32],
+) {
+    quantize_row_impl(src, x, gs, bits, dt, global_scale, wq, scales, codes)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn quantize_row_impl(
+    src: &[u8],
+    x: &mut [f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    global_scale: Option<f32>,
+    wq: &mut [u32],
+    scales: &mut [u8],
+    codes: &mut [u32],
+) {
+    dt.load(src, x);
     let maxval = if bits == 4 { 6.0f32 } else { 448.0 };
     let wpg = gs * bits as usize / 32;
     for (g, xs) in x.chunks_exact(gs).enumerate() {

@@ -369,8 +369,8 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                     || (vec![0f32; k], vec![0u32; gs]),
                     |(x, codes), (((w, s), b), src)| {
                         for r in 0..src.len() / row_bytes {
-                            f.load(&src[r * row_bytes..(r + 1) * row_bytes], x);
                             affine::quantize_row(
+                                &src[r * row_bytes..(r + 1) * row_bytes],
                                 x,
                                 gs,
                                 bits,
@@ -390,8 +390,7 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                 || (vec![0f32; k], vec![0u32; gs]),
                 |(x, codes), ((w, s), src)| {
                     for r in 0..src.len() / row_bytes {
-                        f.load(&src[r * row_bytes..(r + 1) * row_bytes], x);
-                        fp::quantize_row(x, gs, bits, f, global_scale, &mut w[r * wpr..(r + 1) * wpr], &mut s[r * gpr..(r + 1) * gpr], codes);
+                        fp::quantize_row(&src[r * row_bytes..(r + 1) * row_bytes], x, gs, bits, f, global_scale, &mut w[r * wpr..(r + 1) * wpr], &mut s[r * gpr..(r + 1) * gpr], codes);
                     }
                 },
             );
@@ -499,3 +498,4 @@ pub(crate) fn dequantize_as(q: &Quantized, p: &Params, dt: DType) -> Result<Vec<
     let of = Float::of(dt).ok_or(QuantError::UnsupportedOutput(dt))?;
     dequantize_values(q, p, of, None)
 }
+
