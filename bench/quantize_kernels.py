@@ -10,8 +10,9 @@ configuration times mx.quantize (+ mx.eval) in this process and our kernel
 in the example binary (which reads the file once and times only the
 quantization), with all cores and with one thread (MLX's CPU kernel is
 single-threaded), and checks that both produced the same bytes. Reports the
-median time, throughput in input elements per second, and MLX time / our
-time.
+median wall time, throughput in input elements per second, MLX time / our
+time, and the process CPU time of both (steadier than wall time when the
+machine is shared).
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -39,7 +40,7 @@ def ours(path, dt, rows, cols, mode, bits, gs, runs, prefix, threads):
     out = subprocess.run([str(EXE), str(path), dt, str(rows), str(cols), mode, str(bits), str(gs), str(runs), str(prefix)],
                          env=env, check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
-    return float(np.median(r["seconds"])), r["threads"]
+    return float(np.median(r["seconds"])), float(np.median(r["cpu_seconds"])), r["threads"]
 
 
 def main():
@@ -62,26 +63,31 @@ def main():
             path = td / f"w.{dt}"
             if not path.exists():
                 path.write_bytes(raw(w))
-            times = []
+            times, cpu = [], []
             for _ in range(args.runs):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 out = mx.quantize(w, group_size=gs, bits=bits, mode=mode)
                 mx.eval(out)
                 times.append(time.perf_counter() - t)
-            t_mlx = float(np.median(times))
+                cpu.append(time.process_time() - c)
+            t_mlx, c_mlx = float(np.median(times)), float(np.median(cpu))
             prefix = td / "ours"
-            t_all, threads = ours(path, dt, args.rows, args.cols, mode, bits, gs, args.runs, prefix, None)
-            t_one, _ = ours(path, dt, args.rows, args.cols, mode, bits, gs, args.runs, prefix, 1)
+            t_all, c_all, threads = ours(path, dt, args.rows, args.cols, mode, bits, gs, args.runs, prefix, None)
+            t_one, c_one, _ = ours(path, dt, args.rows, args.cols, mode, bits, gs, args.runs, prefix, 1)
             same = (prefix.with_suffix(".wq").read_bytes() == raw(out[0])
                     and prefix.with_suffix(".scales").read_bytes() == raw(out[1]))
             rows.append(dict(dtype=dt, mode=mode, bits=bits, group_size=gs, mlx_s=t_mlx, ours_s=t_all, ours_1thread_s=t_one,
-                             threads=threads, speedup=t_mlx / t_all, speedup_1thread=t_mlx / t_one, identical=same))
-    print(f"{args.rows}x{args.cols} matrix, median of {args.runs} runs, mx {mx.__version__} (CPU)")
-    print(f"{'config':24} {'mx.quantize':>12} {'ours':>10} {'ours 1 thr':>11} {'Melem/s ours':>13} {'ratio':>7} {'ratio 1 thr':>12}  same bytes")
+                             threads=threads, speedup=t_mlx / t_all, speedup_1thread=t_mlx / t_one,
+                             mlx_cpu_s=c_mlx, ours_cpu_s=c_all, ours_1thread_cpu_s=c_one, cpu_ratio_1thread=c_mlx / c_one,
+                             identical=same))
+    print(f"{args.rows}x{args.cols} matrix, median of {args.runs} runs, mx {mx.__version__} (CPU), "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'config':24} {'mx.quantize':>12} {'ours':>10} {'ours 1 thr':>11} {'Melem/s ours':>13} {'ratio':>7} {'ratio 1 thr':>12} {'CPU mx/ours 1 thr':>18}  same bytes")
     for r in rows:
         cfg = f"{r['dtype']} {r['mode']} b{r['bits']} g{r['group_size']}"
         print(f"{cfg:24} {r['mlx_s']*1e3:10.1f}ms {r['ours_s']*1e3:8.1f}ms {r['ours_1thread_s']*1e3:9.1f}ms "
-              f"{n / r['ours_s'] / 1e6:13.0f} {r['speedup']:6.2f}x {r['speedup_1thread']:11.2f}x  {r['identical']}")
+              f"{n / r['ours_s'] / 1e6:13.0f} {r['speedup']:6.2f}x {r['speedup_1thread']:11.2f}x "
+              f"{r['mlx_cpu_s']*1e3:8.0f}/{r['ours_1thread_cpu_s']*1e3:.0f}ms  {r['identical']}")
     print(json.dumps(rows))
     if not all(r["identical"] for r in rows):
         sys.exit("outputs differ from mx.quantize")

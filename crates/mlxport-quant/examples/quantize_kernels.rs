@@ -4,7 +4,8 @@
 //! usage: quantize_kernels INPUT DTYPE ROWS COLS MODE BITS GROUP RUNS OUT_PREFIX
 //!
 //! Reads INPUT (raw little-endian DTYPE data) once, quantizes it RUNS times,
-//! prints `{"seconds": [...]}` and writes the last result's w_q and scales
+//! prints `{"seconds": [...], "cpu_seconds": [...]}` (wall and process CPU
+//! time per run) and writes the last result's w_q and scales
 //! to OUT_PREFIX.wq / OUT_PREFIX.scales for the caller to compare.
 
 use std::time::Instant;
@@ -29,16 +30,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = Params::new(mode, Some(a[5].parse()?), Some(a[6].parse()?))?;
     let runs: usize = a[7].parse()?;
     let mut seconds = Vec::with_capacity(runs);
+    let mut cpu = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let q = quantize(&bytes, dtype, &shape, &p)?;
         seconds.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_seconds() - c);
         last = Some(q);
     }
     let q = last.ok_or("RUNS must be at least 1")?;
     std::fs::write(format!("{}.wq", a[8]), q.wq_bytes())?;
     std::fs::write(format!("{}.scales", a[8]), &q.scales)?;
-    println!("{{\"seconds\": {seconds:?}, \"threads\": {}}}", rayon::current_num_threads());
+    println!("{{\"seconds\": {seconds:?}, \"cpu_seconds\": {cpu:?}, \"threads\": {}}}", rayon::current_num_threads());
     Ok(())
+}
+
+/// CPU time of the whole process (all threads).
+fn cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -8,6 +8,7 @@ use crate::pack::{pack, unpack};
 /// nearest integer, ties to even (the default rounding mode), which is
 /// `rint` without a library call, so the loop vectorizes.
 const ROUNDER: f32 = 8_388_608.0;
+const ROUNDER_BITS: u32 = 0x4b00_0000;
 
 /// Quantize one row of raw input `src` (`x` is scratch of the row's length,
 /// a multiple of `gs`). Dispatches to a copy compiled for AVX2 when the CPU
@@ -26,7 +27,7 @@ pub(crate) fn quantize_row(
     codes: &mut [u32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { quantize_row_avx2(src, x, gs, bits, dt, wq, scales, biases, codes) };
     }
@@ -64,7 +65,8 @@ fn quantize_row_impl(
     codes: &mut [u32],
 ) {
     dt.load(src, x);
-    let n_bins = ((1u32 << bits) - 1) as f32;
+    let mask = (1u32 << bits) - 1;
+    let n_bins = mask as f32;
     let eps = 1e-7f32;
     let wpg = gs * bits as usize / 32;
     let sz = dt.size();
@@ -116,7 +118,9 @@ fn quantize_row_impl(
             let mut y = (v - bias) / scale;
             y = if y < 0.0 { 0.0 } else { y };
             y = if n_bins < y { n_bins } else { y };
-            *c = ((y + ROUNDER) - ROUNDER) as i32 as u32;
+            // y + 2^23 is an integer in [2^23, 2^23 + n]: its low mantissa
+            // bits are the code (the mask only guards the packing)
+            *c = (y + ROUNDER).to_bits().wrapping_sub(ROUNDER_BITS) & mask;
         }
         pack(codes, bits, &mut wq[g * wpg..(g + 1) * wpg]);
         dt.store(scale, &mut scales[g * sz..]);

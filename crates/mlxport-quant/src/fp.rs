@@ -95,7 +95,7 @@ pub(crate) fn quantize_row(
     codes: &mut [u32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { quantize_row_avx2(src, x, gs, bits, dt, global_scale, wq, scales, codes) };
     }

@@ -52,8 +52,23 @@
 //! float32, and FP4-encoded as above with float32 distances.
 //!
 //! FP dequantization: code value times `2^(byte-127)` (mx) or the E4M3 scale
-//! (nv) in the output dtype (MLX's default output is bfloat16); with an
-//! nvfp4 global scale MLX computes, and returns, float32.
+//! (nv) in the output dtype (MLX's default output is bfloat16, see
+//! [`Params::default_output`]); with an nvfp4 global scale MLX computes, and
+//! returns, float32.
+//!
+//! Conversions to float16 and bfloat16 round to nearest even; a NaN becomes
+//! MLX's NaN (`sign | 0x7D00` in float16, `0x7FC0` in bfloat16), so even
+//! the NaNs of an overflowing group match MLX bit for bit.
+//!
+//! # Speed
+//!
+//! Rows are spread over rayon's threads. Each row is decoded into a float32
+//! scratch row and quantized group by group with branch-free loops (the
+//! `rint` of the codes by the 2^23 addition trick, min/max in eight lanes,
+//! FP4 codes from a 64 Ki-entry table per half type); on x86-64 a copy of
+//! the row kernel compiled for AVX2 is chosen at run time. Divisions stay
+//! divisions and no fused multiply-add is formed, so every copy gives the
+//! same bytes.
 //!
 //! # CPU versus Metal
 //!
@@ -80,6 +95,21 @@ pub use error::{QuantError, Result};
 pub use stats::{error_stats, ErrorStats};
 
 use float::Float;
+
+static SIMD_DISPATCH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether the row kernels may use their AVX2 copies (on by default). The
+/// portable and AVX2 copies give identical bytes; turning dispatch off lets
+/// tests check the portable copy on machines that have AVX2.
+#[doc(hidden)]
+pub fn set_simd_dispatch(enabled: bool) {
+    SIMD_DISPATCH.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[inline(always)]
+pub(crate) fn simd_dispatch() -> bool {
+    SIMD_DISPATCH.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Rows handed to one rayon task at a time.
 const ROWS_PER_TASK: usize = 16;
@@ -201,6 +231,15 @@ impl Params {
             _ => 8,
         };
         self.bits as f64 + extra as f64 / self.group_size as f64
+    }
+
+    /// The dtype `mx.dequantize` returns when none is asked for: the scales'
+    /// dtype for affine (the input dtype), bfloat16 for the FP modes.
+    pub fn default_output(&self, input: DType) -> DType {
+        match self.mode {
+            Mode::Affine => input,
+            _ => DType::BF16,
+        }
     }
 
     /// The dtype of the scales (and biases) for a given input dtype.

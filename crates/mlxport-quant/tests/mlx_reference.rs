@@ -271,6 +271,14 @@ fn quantize_and_dequantize_equal_mlx_bit_for_bit() {
             None => quantize(&c.input, c.dtype, &c.shape, p).unwrap(),
             Some(g) => quantize_nvfp4_global(&c.input, c.dtype, &c.shape, g).unwrap(),
         };
+        // the portable kernels (no AVX2 dispatch) give the same bytes
+        mlxport_quant::set_simd_dispatch(false);
+        let portable = match c.global_scale {
+            None => quantize(&c.input, c.dtype, &c.shape, p).unwrap(),
+            Some(g) => quantize_nvfp4_global(&c.input, c.dtype, &c.shape, g).unwrap(),
+        };
+        mlxport_quant::set_simd_dispatch(true);
+        assert!(portable == q, "{}: portable and AVX2 kernels differ", c.name);
         let r = &results[&c.name];
         let mut fail = |what: &str, detail: String| {
             *per_config.entry(format!("{} b{} g{} {} {}", p.mode, p.bits, p.group_size, c.dtype, what)).or_default() += 1;
@@ -278,6 +286,17 @@ fn quantize_and_dequantize_equal_mlx_bit_for_bit() {
         };
         if c.global_scale.is_none() && r["bpw"].as_f64() != Some(p.bits_per_weight(c.dtype)) {
             fail("bits per weight", format!("ours {} mlx {}", p.bits_per_weight(c.dtype), r["bpw"]));
+        }
+        if c.global_scale.is_none() {
+            let want = match p.default_output(c.dtype) {
+                DType::F32 => "mlx.core.float32",
+                DType::F16 => "mlx.core.float16",
+                DType::BF16 => "mlx.core.bfloat16",
+                d => panic!("{d}"),
+            };
+            if r["default_dtype"].as_str() != Some(want) {
+                fail("default output dtype", format!("ours {want} mlx {}", r["default_dtype"]));
+            }
         }
         let shapes = &r["shapes"];
         let want_wq: Vec<usize> = serde_json::from_value(shapes[0].clone()).unwrap();

@@ -59,6 +59,7 @@ def main():
             mx.eval(r)
             (d / f"{name}.dq.{od}").write_bytes(raw(r))
             dq[od] = str(r.dtype)
+        default = mx.dequantize(out[0], out[1], biases, group_size=c["group_size"], bits=c["bits"], mode=c["mode"], **kw)
         # error figures, in float64, against dequantization in the input dtype
         ref = mx.dequantize(out[0], out[1], biases, group_size=c["group_size"], bits=c["bits"],
                             mode=c["mode"], dtype=w.dtype, **kw)
@@ -75,7 +76,7 @@ def main():
                 "sqnr_db": float("inf") if se == 0 else float(10 * np.log10(sw / se)),
             }
         stored = sum(a.nbytes for a in out)
-        results[name] = {"bpw": stored * 8 / w.size, "dq_dtypes": dq, "shapes": [list(out[0].shape), list(out[1].shape)], "stats": {k: repr(v) for k, v in stats.items()}}
+        results[name] = {"bpw": stored * 8 / w.size, "default_dtype": str(default.dtype), "dq_dtypes": dq, "shapes": [list(out[0].shape), list(out[1].shape)], "stats": {k: repr(v) for k, v in stats.items()}}
     (d / "results.json").write_text(json.dumps(results))
 
 
