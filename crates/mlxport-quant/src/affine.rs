@@ -130,6 +130,7 @@ fn quantize_row_impl(
 
 /// Dequantize one row: `q * scale + bias` in the scales' dtype (rounded
 /// after each operation), returned as float32 values of that dtype.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dequantize_row(
     wq: &[u32],
     scales: &[f32],

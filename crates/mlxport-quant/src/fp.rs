@@ -67,7 +67,7 @@ fn fp4_table(dt: Float) -> &'static [u8; 65536] {
 #[inline(always)]
 fn fp4_code_f32(x: f32) -> u32 {
     let a = x.abs();
-    if !(a <= 8.0) {
+    if a.is_nan() || a > 8.0 {
         return fp4_code(x, Float::F32);
     }
     let k = (a > 0.25) as u32 + (a > 0.75) as u32 + (a > 1.25) as u32 + (a > 1.75) as u32 + (a > 2.5) as u32 + (a > 3.5) as u32 + (a > 5.0) as u32;
@@ -205,6 +205,7 @@ pub(crate) fn scale_value(code: u8, gs: usize, out: Float, global_scale: Option<
 }
 
 /// Dequantize one row into float32 values of the output dtype.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dequantize_row(
     wq: &[u32],
     scales: &[u8],

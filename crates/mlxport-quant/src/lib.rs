@@ -275,11 +275,12 @@ impl Quantized {
         &self.shape[..self.shape.len().saturating_sub(1)]
     }
 
-    /// `[..., K*bits/32]`, derived from the float shape and the word count.
+    /// `[..., K*bits/32]`, derived from the float shape and the word count
+    /// (the last dimension reads 0 when the tensor has no rows).
     pub fn wq_shape(&self) -> Vec<usize> {
         let rows: usize = self.lead().iter().product();
         let mut s = self.lead().to_vec();
-        s.push(if rows == 0 { 0 } else { self.wq.len() / rows });
+        s.push(self.wq.len().checked_div(rows).unwrap_or(0));
         s
     }
 
@@ -288,7 +289,7 @@ impl Quantized {
         let rows: usize = self.lead().iter().product();
         let sz = self.scale_dtype.size().unwrap_or(1);
         let mut s = self.lead().to_vec();
-        s.push(if rows == 0 { 0 } else { self.scales.len() / sz / rows });
+        s.push((self.scales.len() / sz).checked_div(rows).unwrap_or(0));
         s
     }
 
@@ -335,7 +336,7 @@ fn check_shape(shape: &[usize], p: &Params) -> Result<()> {
         return Err(QuantError::Shape { shape: shape.to_vec(), rule: format!("quantization needs at least 2 dimensions, got {}", shape.len()) });
     }
     let k = shape[shape.len() - 1];
-    if k == 0 || k % p.group_size != 0 {
+    if k == 0 || !k.is_multiple_of(p.group_size) {
         return Err(QuantError::Shape { shape: shape.to_vec(), rule: format!("last dimension {k} is not a positive multiple of the group size {}", p.group_size) });
     }
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| QuantError::Shape { shape: shape.to_vec(), rule: "element count overflows".into() })?;
