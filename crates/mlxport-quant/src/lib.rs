@@ -5,8 +5,8 @@
 //! BF16 bytes) into MLX's quantized triple — packed `w_q` words, scales and
 //! (affine only) biases — and back, producing the very bytes MLX produces.
 //! It knows nothing about models or files: callers stream one tensor in and
-//! get one out. Work is parallel over rows (rayon); the inner loops are
-//! branch-free per element and allocate nothing.
+//! get one out. Work is parallel over rows (rayon); the inner loops
+//! allocate nothing.
 //!
 //! # Modes
 //!
@@ -22,6 +22,10 @@
 //! `[..., K*bits/32]` (uint32), scales and biases `[..., K/group_size]`.
 //!
 //! # Exact semantics (CPU)
+//!
+//! As `mx.quantize` computes them in mlx 0.32.4 (pinned in
+//! `python/requirements.lock`), every rule checked against it by
+//! `tests/mlx_reference.rs` on random and adversarial input.
 //!
 //! Affine, per group, in float32: `wmin`/`wmax`; `s = max((wmax-wmin)/n,
 //! 1e-7)` with `n = 2^bits-1`. One bit: `bias = wmin`, `s` as is. Two or
@@ -39,10 +43,10 @@
 //! little-endian uint32 words (3-, 5- and 6-bit codes straddle bytes).
 //!
 //! mxfp4 / mxfp8: `s = amax/6` (or `/448`) rounded to the input dtype; the
-//! E8M0 exponent is the exact `ceil(log2 s)` (0 when `s == 0`),
-//! stored as `e + 127` wrapping to a byte (MLX does not clamp it, so groups
-//! below about 2^-127 wrap around). Elements are divided by `2^e` in the input dtype, then
-//! encoded: FP8 E4M3 saturating at 448, or the FP4 E2M1 code at the least
+//! E8M0 exponent is the exact `ceil(log2 s)` (0 when `s == 0`), stored as
+//! `e + 127` wrapping to a byte (MLX does not clamp it, so groups below
+//! about 2^-127 wrap around). Elements are divided by `2^e` in the input
+//! dtype, then encoded: FP8 E4M3 saturating at 448, or the FP4 E2M1 code at the least
 //! distance (distances rounded to the input dtype; ties take the lower
 //! code, so magnitude ties round down and `-0.25` becomes `+0`).
 //!
