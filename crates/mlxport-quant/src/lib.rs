@@ -81,11 +81,18 @@
 //! give other codes on exact ties and on all-negative groups. This crate
 //! matches the CPU path; models quantized by `mlx_lm.convert` on Apple
 //! silicon GPUs may differ in those cases.
+//!
+//! # GGUF
+//!
+//! [`from_gguf_blocks`] repacks GGUF Q4_0, Q4_1 and Q8_0 blocks (from
+//! `mlxport_tensor`'s `GgufFile::affine_blocks`) as MLX affine without
+//! requantizing, exactly as `mx.load` lays them out.
 
 mod affine;
 mod error;
 mod float;
 mod fp;
+mod gguf;
 mod pack;
 mod stats;
 
@@ -96,6 +103,7 @@ use mlxport_tensor::DType;
 use rayon::prelude::*;
 
 pub use error::{QuantError, Result};
+pub use gguf::from_gguf_blocks;
 pub use stats::{error_stats, ErrorStats};
 
 use float::Float;
@@ -335,7 +343,7 @@ impl Quantized {
     }
 }
 
-fn check_shape(shape: &[usize], p: &Params) -> Result<()> {
+pub(crate) fn check_shape(shape: &[usize], p: &Params) -> Result<()> {
     if shape.len() < 2 {
         return Err(QuantError::Shape { shape: shape.to_vec(), rule: format!("quantization needs at least 2 dimensions, got {}", shape.len()) });
     }
