@@ -20,6 +20,9 @@
 //! Groups are runs of `group_size` consecutive elements along the last axis
 //! (ndim >= 2, last dim divisible by the group size). `w_q` has shape
 //! `[..., K*bits/32]` (uint32), scales and biases `[..., K/group_size]`.
+//! Rows are independent: quantizing a large tensor in slices of whole rows
+//! (shape `[rows, K]` each) and concatenating the parts gives the same
+//! bytes, so callers can stream it.
 //!
 //! # Exact semantics (CPU)
 //!

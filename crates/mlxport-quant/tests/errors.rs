@@ -102,3 +102,24 @@ fn bits_per_weight_counts_scales_and_biases() {
         assert_eq!(stored as f64 * 8.0 / 1024.0, p.bits_per_weight(DType::F32), "{m}");
     }
 }
+
+#[test]
+fn slices_of_whole_rows_concatenate_to_the_whole() {
+    let v: Vec<f32> = (0..12 * 128).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
+    let bytes = f32_bytes(&v);
+    for m in Mode::ALL {
+        let p = Params::new(m, None, None).unwrap();
+        let whole = quantize(&bytes, DType::F32, &[3, 4, 128], &p).unwrap();
+        let (mut wq, mut scales, mut biases) = (Vec::new(), Vec::new(), Vec::new());
+        for part in bytes.chunks(5 * 128 * 4) {
+            let q = quantize(part, DType::F32, &[part.len() / 512, 128], &p).unwrap();
+            wq.extend(q.wq);
+            scales.extend(q.scales);
+            biases.extend(q.biases.unwrap_or_default());
+        }
+        assert_eq!(wq, whole.wq, "{m}");
+        assert_eq!(scales, whole.scales, "{m}");
+        assert_eq!(biases, whole.biases.clone().unwrap_or_default(), "{m}");
+        assert_eq!(whole.wq_shape()[..2], [3, 4]);
+    }
+}
