@@ -1,7 +1,7 @@
 //! Affine quantization: per group, a scale and a bias in the input dtype and
 //! unsigned codes, computed exactly as MLX's CPU kernel computes them.
 
-use crate::float::Float;
+use crate::float::{Float, Rounder, R16, R32, RB16};
 use crate::pack::{pack, unpack};
 
 /// 2^23: adding and subtracting it rounds a float in [0, 2^23) to the
@@ -130,6 +130,7 @@ fn quantize_row_impl(
 
 /// Dequantize one row: `q * scale + bias` in the scales' dtype (rounded
 /// after each operation), returned as float32 values of that dtype.
+/// Dispatches to an AVX2 copy like [`quantize_row`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn dequantize_row(
     wq: &[u32],
@@ -141,22 +142,68 @@ pub(crate) fn dequantize_row(
     out: &mut [f32],
     codes: &mut [u32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { dequantize_row_avx2(wq, scales, biases, gs, bits, dt, out, codes) };
+    }
+    dequantize_row_impl(wq, scales, biases, gs, bits, dt, out, codes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dequantize_row_avx2(
+    wq: &[u32],
+    scales: &[f32],
+    biases: &[f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    out: &mut [f32],
+    codes: &mut [u32],
+) {
+    dequantize_row_impl(wq, scales, biases, gs, bits, dt, out, codes)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dequantize_row_impl(
+    wq: &[u32],
+    scales: &[f32],
+    biases: &[f32],
+    gs: usize,
+    bits: u32,
+    dt: Float,
+    out: &mut [f32],
+    codes: &mut [u32],
+) {
+    match dt {
+        Float::F32 => dequantize_groups(wq, scales, biases, gs, bits, R32, out, codes),
+        Float::F16 => dequantize_groups(wq, scales, biases, gs, bits, R16, out, codes),
+        Float::BF16 => dequantize_groups(wq, scales, biases, gs, bits, RB16, out, codes),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dequantize_groups<R: Rounder>(
+    wq: &[u32],
+    scales: &[f32],
+    biases: &[f32],
+    gs: usize,
+    bits: u32,
+    r: R,
+    out: &mut [f32],
+    codes: &mut [u32],
+) {
     let wpg = gs * bits as usize / 32;
     for (g, o) in out.chunks_exact_mut(gs).enumerate() {
         let codes = &mut codes[..gs];
         unpack(&wq[g * wpg..(g + 1) * wpg], bits, codes);
         let (s, b) = (scales[g], biases[g]);
-        match dt {
-            Float::F32 => {
-                for (y, &c) in o.iter_mut().zip(codes.iter()) {
-                    *y = c as f32 * s + b;
-                }
-            }
-            _ => {
-                for (y, &c) in o.iter_mut().zip(codes.iter()) {
-                    *y = dt.round(dt.round(c as f32 * s) + b);
-                }
-            }
+        for (y, &c) in o.iter_mut().zip(codes.iter()) {
+            *y = r.r(r.r(c as f32 * s) + b);
         }
     }
 }

@@ -107,6 +107,50 @@ impl Float {
     }
 }
 
+/// Round to float16 and back (MLX's conversion, NaN included).
+#[inline(always)]
+pub(crate) fn round_f16(x: f32) -> f32 {
+    f16_bits_to_f32(to_f16_bits(x))
+}
+
+/// Round to bfloat16 and back (MLX's conversion, NaN included).
+#[inline(always)]
+pub(crate) fn round_bf16(x: f32) -> f32 {
+    f32::from_bits((to_bf16_bits(x) as u32) << 16)
+}
+
+/// Rounding to one dtype, as a type, so loops over elements are compiled
+/// once per dtype without a per-element dispatch.
+pub(crate) trait Rounder: Copy {
+    fn r(self, x: f32) -> f32;
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct R32;
+#[derive(Clone, Copy)]
+pub(crate) struct R16;
+#[derive(Clone, Copy)]
+pub(crate) struct RB16;
+
+impl Rounder for R32 {
+    #[inline(always)]
+    fn r(self, x: f32) -> f32 {
+        x
+    }
+}
+impl Rounder for R16 {
+    #[inline(always)]
+    fn r(self, x: f32) -> f32 {
+        round_f16(x)
+    }
+}
+impl Rounder for RB16 {
+    #[inline(always)]
+    fn r(self, x: f32) -> f32 {
+        round_bf16(x)
+    }
+}
+
 /// float32 to float16 bits as MLX converts: round to nearest even, and
 /// every NaN becomes `sign | 0x7D00`.
 #[inline(always)]

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::float::{exp2i, from_fp8, to_fp8, Float};
+use crate::float::{exp2i, from_fp8, to_fp8, Float, Rounder, R16, R32, RB16};
 
 /// FP4 E2M1 values by code (bit 3 is the sign).
 pub(crate) const FP4: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
@@ -205,6 +205,7 @@ pub(crate) fn scale_value(code: u8, gs: usize, out: Float, global_scale: Option<
 }
 
 /// Dequantize one row into float32 values of the output dtype.
+/// Dispatches to an AVX2 copy like [`quantize_row`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn dequantize_row(
     wq: &[u32],
@@ -216,15 +217,82 @@ pub(crate) fn dequantize_row(
     y: &mut [f32],
     codes: &mut [u32],
 ) {
-    let wpg = gs * bits as usize / 32;
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { dequantize_row_avx2(wq, scales, gs, bits, out, global_scale, y, codes) };
+    }
+    dequantize_row_impl(wq, scales, gs, bits, out, global_scale, y, codes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dequantize_row_avx2(
+    wq: &[u32],
+    scales: &[u8],
+    gs: usize,
+    bits: u32,
+    out: Float,
+    global_scale: Option<f32>,
+    y: &mut [f32],
+    codes: &mut [u32],
+) {
+    dequantize_row_impl(wq, scales, gs, bits, out, global_scale, y, codes)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dequantize_row_impl(
+    wq: &[u32],
+    scales: &[u8],
+    gs: usize,
+    bits: u32,
+    out: Float,
+    global_scale: Option<f32>,
+    y: &mut [f32],
+    codes: &mut [u32],
+) {
     let calc = if global_scale.is_some() { Float::F32 } else { out };
+    match calc {
+        Float::F32 => dequantize_groups(wq, scales, gs, bits, out, global_scale, R32, y, codes),
+        Float::F16 => dequantize_groups(wq, scales, gs, bits, out, global_scale, R16, y, codes),
+        Float::BF16 => dequantize_groups(wq, scales, gs, bits, out, global_scale, RB16, y, codes),
+    }
+}
+
+/// Element values by code: FP4 E2M1 (first 16) or E4M3.
+fn code_values(bits: u32) -> &'static [f32; 256] {
+    static FP4V: OnceLock<[f32; 256]> = OnceLock::new();
+    static FP8V: OnceLock<[f32; 256]> = OnceLock::new();
+    if bits == 4 {
+        FP4V.get_or_init(|| std::array::from_fn(|c| FP4[c & 15]))
+    } else {
+        FP8V.get_or_init(|| std::array::from_fn(|c| from_fp8(c as u8)))
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dequantize_groups<R: Rounder>(
+    wq: &[u32],
+    scales: &[u8],
+    gs: usize,
+    bits: u32,
+    out: Float,
+    global_scale: Option<f32>,
+    r: R,
+    y: &mut [f32],
+    codes: &mut [u32],
+) {
+    let wpg = gs * bits as usize / 32;
+    let vals = code_values(bits);
     for (g, o) in y.chunks_exact_mut(gs).enumerate() {
         let codes = &mut codes[..gs];
         crate::pack::unpack(&wq[g * wpg..(g + 1) * wpg], bits, codes);
         let s = scale_value(scales[g], gs, out, global_scale);
         for (v, &c) in o.iter_mut().zip(codes.iter()) {
-            let e = if bits == 4 { FP4[c as usize] } else { from_fp8(c as u8) };
-            *v = calc.round(e * s);
+            *v = r.r(vals[(c & 255) as usize] * s);
         }
     }
 }

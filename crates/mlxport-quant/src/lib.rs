@@ -507,10 +507,10 @@ fn dequantize_values(q: &Quantized, p: &Params, out: Float, global_scale: Option
 fn encode(values: &[f32], out: Float) -> Vec<u8> {
     let sz = out.size();
     let mut bytes = vec![0u8; values.len() * sz];
-    bytes.par_chunks_mut(sz * 4096).zip(values.par_chunks(4096)).for_each(|(b, v)| {
-        for (d, &x) in b.chunks_exact_mut(sz).zip(v) {
-            out.store(x, d);
-        }
+    bytes.par_chunks_mut(sz * 4096).zip(values.par_chunks(4096)).for_each(|(b, v)| match out {
+        Float::F32 => b.chunks_exact_mut(4).zip(v).for_each(|(d, &x)| d.copy_from_slice(&x.to_le_bytes())),
+        Float::F16 => b.chunks_exact_mut(2).zip(v).for_each(|(d, &x)| d.copy_from_slice(&float::to_f16_bits(x).to_le_bytes())),
+        Float::BF16 => b.chunks_exact_mut(2).zip(v).for_each(|(d, &x)| d.copy_from_slice(&float::to_bf16_bits(x).to_le_bytes())),
     });
     bytes
 }

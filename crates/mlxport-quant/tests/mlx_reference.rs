@@ -325,6 +325,12 @@ fn quantize_and_dequantize_equal_mlx_bit_for_bit() {
                     (v.iter().flat_map(|x| x.to_le_bytes()).collect(), 4)
                 }
             };
+            if c.global_scale.is_none() {
+                mlxport_quant::set_simd_dispatch(false);
+                let portable = dequantize(&q, p, od).unwrap();
+                mlxport_quant::set_simd_dispatch(true);
+                assert!(portable == ours, "{}: portable and AVX2 dequantize to {od} differ", c.name);
+            }
             if let Some((i, s)) = first_diff(&ours, &theirs, width) {
                 fail(&format!("dequantize {od}"), format!("element {i}: {s}"));
             }
