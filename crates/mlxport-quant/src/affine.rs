@@ -25,7 +25,7 @@ pub(crate) fn quantize_row(
     scales: &mut [u8],
     biases: &mut [u8],
     codes: &mut [u32],
-) {
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -47,7 +47,7 @@ unsafe fn quantize_row_avx2(
     scales: &mut [u8],
     biases: &mut [u8],
     codes: &mut [u32],
-) {
+) -> bool {
     quantize_row_impl(src, x, gs, bits, dt, wq, scales, biases, codes)
 }
 
@@ -63,8 +63,13 @@ fn quantize_row_impl(
     scales: &mut [u8],
     biases: &mut [u8],
     codes: &mut [u32],
-) {
+) -> bool {
     dt.load(src, x);
+    // NaN and infinities are refused; finding them here (in cache, in a
+    // loop that vectorizes) saves a pass over the input
+    if x.iter().fold(false, |a, v| a | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000)) {
+        return true;
+    }
     let mask = (1u32 << bits) - 1;
     let n_bins = mask as f32;
     let eps = 1e-7f32;
@@ -126,6 +131,7 @@ fn quantize_row_impl(
         dt.store(scale, &mut scales[g * sz..]);
         dt.store(bias, &mut biases[g * sz..]);
     }
+    false
 }
 
 /// Dequantize one row: `q * scale + bias` in the scales' dtype (rounded

@@ -93,7 +93,7 @@ pub(crate) fn quantize_row(
     wq: &mut [u32],
     scales: &mut [u8],
     codes: &mut [u32],
-) {
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -115,7 +115,7 @@ unsafe fn quantize_row_avx2(
     wq: &mut [u32],
     scales: &mut [u8],
     codes: &mut [u32],
-) {
+) -> bool {
     quantize_row_impl(src, x, gs, bits, dt, global_scale, wq, scales, codes)
 }
 
@@ -131,8 +131,13 @@ fn quantize_row_impl(
     wq: &mut [u32],
     scales: &mut [u8],
     codes: &mut [u32],
-) {
+) -> bool {
     dt.load(src, x);
+    // NaN and infinities are refused; finding them here (in cache, in a
+    // loop that vectorizes) saves a pass over the input
+    if x.iter().fold(false, |a, v| a | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000)) {
+        return true;
+    }
     let maxval = if bits == 4 { 6.0f32 } else { 448.0 };
     let wpg = gs * bits as usize / 32;
     for (g, xs) in x.chunks_exact(gs).enumerate() {
@@ -186,6 +191,7 @@ fn quantize_row_impl(
         }
         crate::pack::pack(codes, bits, &mut wq[g * wpg..(g + 1) * wpg]);
     }
+    false
 }
 
 /// The decoded scale of one group, in the output dtype (float32 when a

@@ -375,6 +375,15 @@ fn check_input(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params) -> Resul
     Ok((f, n / k, k))
 }
 
+/// The error for the first NaN or infinite element, if a row kernel met one.
+fn refuse_non_finite(bad: &std::sync::atomic::AtomicBool, f: Float, bytes: &[u8], k: usize) -> Result<()> {
+    if !bad.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let i = f.first_non_finite(bytes).unwrap_or(0);
+    Err(non_finite_error(f, bytes, i, k))
+}
+
 fn non_finite_error(f: Float, bytes: &[u8], index: usize, k: usize) -> QuantError {
     QuantError::NonFinite { index: index as u64, row: (index / k) as u64, col: (index % k) as u64, value: f.get(bytes, index) }
 }
@@ -400,9 +409,12 @@ pub fn quantize_nvfp4_global(bytes: &[u8], dtype: DType, shape: &[usize], global
 
 fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global_scale: Option<f32>) -> Result<Quantized> {
     let (f, rows, k) = check_input(bytes, dtype, shape, p)?;
-    if let Some(i) = f.first_non_finite(bytes) {
-        return Err(non_finite_error(f, bytes, i, k));
-    }
+    let bad = std::sync::atomic::AtomicBool::new(false);
+    let flag = |b: bool| {
+        if b {
+            bad.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     let bits = p.bits as u32;
     let gs = p.group_size;
     let wpr = k * bits as usize / 32;
@@ -424,7 +436,7 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                     || (vec![0f32; k], vec![0u32; gs]),
                     |(x, codes), (((w, s), b), src)| {
                         for r in 0..src.len() / row_bytes {
-                            affine::quantize_row(
+                            flag(affine::quantize_row(
                                 &src[r * row_bytes..(r + 1) * row_bytes],
                                 x,
                                 gs,
@@ -434,10 +446,11 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                                 &mut s[r * gpr * ssz..(r + 1) * gpr * ssz],
                                 &mut b[r * gpr * ssz..(r + 1) * gpr * ssz],
                                 codes,
-                            );
+                            ));
                         }
                     },
                 );
+            refuse_non_finite(&bad, f, bytes, k)?;
             Ok(Quantized { wq, scales, biases: Some(biases), scale_dtype: sd, shape: shape.to_vec() })
         }
         _ => {
@@ -445,10 +458,11 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                 || (vec![0f32; k], vec![0u32; gs]),
                 |(x, codes), ((w, s), src)| {
                     for r in 0..src.len() / row_bytes {
-                        fp::quantize_row(&src[r * row_bytes..(r + 1) * row_bytes], x, gs, bits, f, global_scale, &mut w[r * wpr..(r + 1) * wpr], &mut s[r * gpr..(r + 1) * gpr], codes);
+                        flag(fp::quantize_row(&src[r * row_bytes..(r + 1) * row_bytes], x, gs, bits, f, global_scale, &mut w[r * wpr..(r + 1) * wpr], &mut s[r * gpr..(r + 1) * gpr], codes));
                     }
                 },
             );
+            refuse_non_finite(&bad, f, bytes, k)?;
             Ok(Quantized { wq, scales, biases: None, scale_dtype: sd, shape: shape.to_vec() })
         }
     }
