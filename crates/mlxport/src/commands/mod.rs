@@ -12,6 +12,10 @@ mod scaffold;
 mod plan;
 mod recommend;
 mod tensors;
+mod skill;
+mod audit;
+mod sources;
+mod research;
 
 use crate::cli::{Cli, Command};
 
@@ -31,6 +35,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Explain(args) => docs::explain(args),
         Command::Bench(args) => bench::run(*args),
         Command::Compare(args) => compare::run(*args),
+        Command::Skill(cmd) => skill::run(cmd),
+        Command::Audit(args) => audit::run(args),
+        Command::Sources(cmd) => sources::run(cmd),
+        Command::Research(args) => research::run(args),
     }
 }
 
