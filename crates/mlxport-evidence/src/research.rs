@@ -192,7 +192,7 @@ fn parse_xml(text: &str, feed: &str) -> Result<Vec<Entry>, String> {
     // roxmltree refuses DTDs (and so entity expansion) by default.
     let doc = roxmltree::Document::parse(text).map_err(|e| format!("invalid XML: {e}"))?;
     let child_text = |n: roxmltree::Node, name: &str| -> String {
-        n.children().find(|c| c.is_element() && c.tag_name().name() == name).map(|c| c.descendants().filter_map(|d| d.text()).collect::<String>()).unwrap_or_default().trim().to_string()
+        n.children().find(|c| c.is_element() && c.tag_name().name() == name).map(|c| c.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>()).unwrap_or_default().trim().to_string()
     };
     let root = doc.root_element();
     let mut out = Vec::new();
@@ -276,24 +276,16 @@ fn arxiv_id(s: &str) -> Option<(String, Option<String>)> {
 
 /// Rank entries against the knowledge base.
 pub fn rank(kb: &Kb, feeds: &[(String, Vec<Entry>)]) -> Review {
-    // Technique keywords: significant words of the name, and API names.
+    // Technique keywords: significant words of the name, and the API
+    // identifiers the entry names (`batch_generate`, `RotatingKVCache`).
     let mut tech_words: Vec<(&str, BTreeSet<String>, BTreeSet<String>)> = Vec::new();
     for t in &kb.techniques {
         let name: BTreeSet<String> = words(&t.name).into_iter().filter(|w| w.len() >= 3 && !STOP.contains(&w.as_str())).collect();
         let mut apis: BTreeSet<String> = BTreeSet::new();
-        for a in t.api.split(|c: char| c == ',' || c == ' ' || c == '/') {
-            if let Some(last) = a.trim().rsplit('.').next() {
+        for a in t.api.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')) {
+            if let Some(last) = a.rsplit('.').next() {
                 if last.len() >= 6 && (last.contains('_') || last.chars().any(|c| c.is_uppercase())) {
                     apis.insert(last.to_lowercase());
-                }
-            }
-        }
-        for sid in &t.sources {
-            if let Some(api) = kb.source(sid).and_then(|s| s.api.as_deref()) {
-                if let Some(last) = api.rsplit('.').next() {
-                    if last.len() >= 6 {
-                        apis.insert(last.to_lowercase());
-                    }
                 }
             }
         }
@@ -361,12 +353,17 @@ pub fn rank(kb: &Kb, feeds: &[(String, Vec<Entry>)]) -> Review {
                     match pinned.get(&pkg) {
                         None => ("new".to_string(), format!("{pkg} is not pinned by any evidence source"), 1),
                         Some(p) if version_key(&ver) > version_key(p) => {
-                            for s in &kb.sources {
-                                if s.version.as_deref() == Some(&format!("{pkg} {p}")) {
-                                    sources.push(s.id.clone());
+                            let pin = format!("{pkg} {p}");
+                            let all: Vec<&str> = kb.sources.iter().filter(|s| s.version.as_deref() == Some(pin.as_str())).map(|s| s.id.as_str()).collect();
+                            // The pinned sources behind the techniques this release touches.
+                            for t in kb.techniques.iter().filter(|t| techniques.contains(&t.id)) {
+                                for sid in &t.sources {
+                                    if all.contains(&sid.as_str()) && !sources.contains(sid) {
+                                        sources.push(sid.clone());
+                                    }
                                 }
                             }
-                            ("new".to_string(), format!("{pkg} {ver} is newer than the pinned {p}: re-check the sources that cite {p}"), 3)
+                            ("new".to_string(), format!("{pkg} {ver} is newer than the pinned {p} ({} evidence sources pin {p})", all.len()), 3)
                         }
                         Some(p) if version_key(&ver) == version_key(p) => ("known".to_string(), format!("{pkg} {ver} is the pinned version"), 0),
                         Some(p) => ("known".to_string(), format!("{pkg} {ver} is older than the pinned {p}"), 0),
