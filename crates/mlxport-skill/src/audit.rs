@@ -95,7 +95,14 @@ pub fn load_kb(root: &Path) -> Result<Kb, String> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    names.sort();
+    // The order the binary embeds them in (it decides the order of
+    // techniques on every page), then any new file by name.
+    let embedded: Vec<String> = KbText::default().techniques.into_iter().map(|(n, _)| n).collect();
+    let pos = |p: &PathBuf| {
+        let n = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        (embedded.iter().position(|e| *e == n).unwrap_or(usize::MAX), n)
+    };
+    names.sort_by_key(pos);
     for p in names {
         let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
         techniques.push((name, read(p)?));
