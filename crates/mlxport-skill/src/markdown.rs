@@ -29,7 +29,10 @@ pub struct CommandLine {
 
 /// Lines of prose (outside fenced blocks), with their line numbers, and
 /// the fenced lines.
-fn split_fences(text: &str) -> (Vec<(usize, &str)>, Vec<(usize, &str)>) {
+/// Numbered lines of a page.
+type Lines<'a> = Vec<(usize, &'a str)>;
+
+fn split_fences(text: &str) -> (Lines<'_>, Lines<'_>) {
     let mut prose = Vec::new();
     let mut code = Vec::new();
     let mut fence: Option<&str> = None;
