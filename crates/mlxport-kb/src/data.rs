@@ -147,6 +147,13 @@ pub struct Source {
     pub id: String,
     pub title: String,
     pub url: String,
+    /// How the source is pinned: `repository`, `package`, `docs`, `paper`
+    /// or `spec` (rules in `mlxport sources validate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The day a live page was read (`YYYY-MM-DD`), for `docs` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     /// Package or document version (`mlx-lm 0.32.2`, `arXiv v1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

@@ -62,6 +62,24 @@ pub enum Command {
     /// The engineering report of a port: Markdown, JSON and one
     /// self-contained HTML page with charts.
     Report(ReportArgs),
+    /// The agent skill: render its reference pages from the knowledge base,
+    /// or install it for a coding agent (with a hash manifest) and check an
+    /// installed copy.
+    #[command(subcommand)]
+    Skill(SkillCommand),
+    /// Check that the skill, the docs and the knowledge base agree with each
+    /// other and with this CLI: front matter, links, commands, ids, pinned
+    /// sources, manifest hashes. Exit 1 on a failure.
+    Audit(AuditArgs),
+    /// The evidence-source registry: validate its rules (https, no
+    /// credentials or private hosts, pins by kind), optionally fetching
+    /// every URL.
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+    /// Review-only: rank saved update feeds (MLX project releases, paper
+    /// listings) against the knowledge base and write a review; never edits
+    /// the knowledge base.
+    Research(ResearchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -586,6 +604,104 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print report.json to standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillCommand {
+    /// Write the reference pages (rendered from the knowledge base) and the
+    /// manifest into the source tree's skill/ directory.
+    Render(SkillRenderArgs),
+    /// Install the skill for a coding agent, or check an installed copy.
+    Install(SkillInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SkillRenderArgs {
+    /// The source tree (default: the nearest directory upwards holding
+    /// skill/SKILL.md).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Only report whether the checked-in pages are current (exit 1 if not).
+    #[arg(long)]
+    pub check: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["client", "dest"])))]
+pub struct SkillInstallArgs {
+    /// The agent whose personal skills directory receives the skill
+    /// (under $HOME): claude-code ~/.claude/skills, codex ~/.agents/skills,
+    /// cursor ~/.cursor/skills, gemini ~/.gemini/skills, windsurf
+    /// ~/.codeium/windsurf/skills, copilot ~/.copilot/skills.
+    #[arg(long, value_parser = ["claude-code", "codex", "cursor", "gemini", "windsurf", "copilot"])]
+    pub client: Option<String>,
+    /// A skills directory of your choice; the skill goes into DIR/mlxport.
+    #[arg(long, value_name = "DIR")]
+    pub dest: Option<PathBuf>,
+    /// copy: the files themselves; symlink: one copy in
+    /// $XDG_DATA_HOME/mlxport/skills (default ~/.local/share/...) and a
+    /// symbolic link to it.
+    #[arg(long, default_value = "copy", value_parser = ["copy", "symlink"])]
+    pub mode: String,
+    /// Verify an installed copy file by file against its manifest and this
+    /// build's skill; exit 1 naming modified, missing, extra or outdated files.
+    #[arg(long)]
+    pub check: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The source tree (default: the nearest directory upwards holding
+    /// skill/SKILL.md).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Warnings fail the audit too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Show notes as well as errors and warnings.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Check every evidence source; exit 1 naming each rule broken.
+    Validate(SourcesValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesValidateArgs {
+    /// A sources file to validate instead of the built-in registry.
+    #[arg(long, value_name = "sources.toml")]
+    pub file: Option<PathBuf>,
+    /// Also fetch every URL (network; redirects re-validated hop by hop).
+    #[arg(long)]
+    pub check_urls: bool,
+    /// Seconds allowed per request with --check-urls.
+    #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+    pub timeout: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResearchArgs {
+    /// Directory of saved feeds: releases as JSON (GitHub releases API
+    /// shape), papers as Atom, RSS or JSON.
+    #[arg(long, value_name = "DIR")]
+    pub feeds: PathBuf,
+    /// The review file to write (Markdown).
+    #[arg(long, short = 'o', value_name = "review.md")]
+    pub output: PathBuf,
+    /// Print the review as JSON (schema mlxport.research-review/v1) too.
     #[arg(long)]
     pub json: bool,
 }

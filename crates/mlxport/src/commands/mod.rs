@@ -14,6 +14,10 @@ mod scaffold;
 mod plan;
 mod recommend;
 mod tensors;
+mod skill;
+mod audit;
+mod sources;
+mod research;
 
 use crate::cli::{Cli, Command};
 
@@ -35,6 +39,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => compare::run(*args),
         Command::Package(args) => package::run(args),
         Command::Report(args) => report::run(args),
+        Command::Skill(cmd) => skill::run(cmd),
+        Command::Audit(args) => audit::run(args),
+        Command::Sources(cmd) => sources::run(cmd),
+        Command::Research(args) => research::run(args),
     }
 }
 

@@ -1,0 +1,14 @@
+//! Keeping the evidence behind the knowledge base sound and current.
+//!
+//! - [`sources`]: the rules of the pinned source registry
+//!   (`mlxport sources validate`), checked offline.
+//! - [`fetch`]: the opt-in URL check (`--check-urls`), one hop at a time,
+//!   every redirect re-validated by the same rules.
+//! - [`research`]: review-only ranking of saved update feeds (releases of
+//!   the MLX projects, paper listings) against the knowledge base
+//!   (`mlxport research`). Nothing in this crate writes to the knowledge
+//!   base.
+
+pub mod fetch;
+pub mod research;
+pub mod sources;
