@@ -55,6 +55,11 @@ pub enum Command {
     /// Compare two tensor files (any readable format) pair by pair, or climb
     /// a parity ladder to the first divergence. Exit 1 when a check fails.
     Compare(Box<CompareArgs>),
+    /// The main job: port a model end to end into PORT_DIR (inspect, plan,
+    /// oracle, weight map, convert, scaffold or mlx-lm, capture, parity
+    /// ladder, report, package), resuming where a previous run stopped.
+    /// With no MODEL, ports the built-in all-MiniLM-L6-v2.
+    Port(Box<PortArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -548,4 +553,62 @@ pub struct CompareArgs {
     /// Write an SVG chart of error and cosine by rung here (with --ladder).
     #[arg(long, value_name = "FILE", requires = "ladder")]
     pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// A Hugging Face model directory or a weights file. With no MODEL (and
+    /// no --example), ports the built-in all-MiniLM-L6-v2 from its package.
+    #[arg(conflicts_with = "example")]
+    pub model: Option<PathBuf>,
+    /// Port a built-in example: `minilm` (all-MiniLM-L6-v2, encoder, the
+    /// default) or `smollm2` (SmolLM2-135M-Instruct in Hugging Face form,
+    /// built from its GGUF package; dense decoder).
+    #[arg(long, value_parser = ["minilm", "smollm2"])]
+    pub example: Option<String>,
+    /// The port directory (default: port-out/NAME in the current
+    /// directory). A re-run with the same directory resumes.
+    #[arg(long, value_name = "PORT_DIR")]
+    pub out: Option<PathBuf>,
+    /// The MLX side: mlx-lm when it implements the model type (auto), or a
+    /// generated package (scaffold).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "mlx-lm", "scaffold"])]
+    pub target: String,
+    /// Dtype of the converted weights' floating tensors (`keep`: as stored).
+    #[arg(long, default_value = "keep", value_parser = ["keep", "f32", "f16", "bf16"])]
+    pub dtype: String,
+    /// Quantize the converted weights (not available yet).
+    #[arg(long, short = 'q', value_name = "SPEC")]
+    pub quantize: Option<String>,
+    /// Run the optimization steps (quantize, quality gate, bench; not
+    /// available yet).
+    #[arg(long)]
+    pub optimize: bool,
+    /// Accept restricted license terms (the port stops at `plan` without it).
+    #[arg(long)]
+    pub accept_license: bool,
+    /// Never ask: replace a PORT_DIR that holds the port of another model.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Oracle inputs JSON ({"texts": [...], "generate": N}); default: a
+    /// built-in set of sentences (encoders) or prompts (decoders).
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    pub inputs: Option<PathBuf>,
+    /// An oracle input text (repeat for a batch).
+    #[arg(long, value_name = "TEXT")]
+    pub text: Vec<String>,
+    /// Greedy tokens per prompt for decoders.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub generate: u32,
+    /// Memory of the target machine (e.g. 16GB) for the fit verdict.
+    #[arg(long, value_name = "SIZE")]
+    pub target_memory: Option<String>,
+    /// Record the model's absolute path in port.json.
+    #[arg(long)]
+    pub show_paths: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    /// Print the machine summary (port.json) on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
