@@ -64,13 +64,16 @@ pub fn run(args: &PortArgs) -> Result<u8> {
     if old.is_none() && dir.join(state::FILE).exists() && !args.yes {
         anyhow::bail!("{}: port.json is not a readable mlxport.port/v1 record; choose another --out, or pass --yes to start over in this directory", dir.display());
     }
+    // Staging folders left by an interrupted run hold nothing to keep (one
+    // port per PORT_DIR at a time).
+    let _ = std::fs::remove_dir_all(dir.join(STAGING));
     let mut state = PortState::new(model.label.clone(), &args.dtype);
     state.target = None;
     let mut ctx = Ctx { args, dir, model, old, state, insp: Value::Null, target: String::new(), index: 0 };
     eprintln!("port {} -> {}", ctx.model.label, ctx.dir.display());
     let started = Instant::now();
     let result = steps::all(&mut ctx);
-    let _ = std::fs::remove_dir_all(ctx.dir.join(STAGING));
+    let _ = std::fs::remove_dir(ctx.dir.join(STAGING));
     match result {
         Ok(()) => {}
         Err(e) => {
@@ -127,7 +130,9 @@ impl Ctx<'_> {
         if tty {
             eprint!("{tag} running ...");
         }
-        let staging = self.dir.join(STAGING).join(name);
+        // Per process: a step of an interrupted run whose Python child
+        // outlived it never writes into this run's folder.
+        let staging = self.dir.join(STAGING).join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
         let t0 = Instant::now();

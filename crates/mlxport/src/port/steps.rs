@@ -32,7 +32,7 @@ const SENTENCES: &[&str] = &[
 /// Prompts the oracle continues greedily for decoders.
 const PROMPTS: &[&str] = &["The capital of France is", "def fibonacci(n):", "Once upon a time, in a small village by the sea,", "Water boils at a temperature of"];
 
-/// Run every step in order; stops early (Ok) when a step blocks or fails a check.
+/// Run every step; stops early (Ok) when a step blocks or fails a check.
 pub fn all(ctx: &mut Ctx) -> Result<()> {
     macro_rules! go {
         ($e:expr) => {
@@ -43,9 +43,11 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     }
     go!(inspect(ctx));
     go!(plan(ctx));
-    go!(oracle(ctx));
+    // The weight map is static and cheap: checked before the oracle runs
+    // the source model, so an unresolvable map stops the port at once.
     go!(map_draft(ctx));
     go!(map_validate(ctx));
+    go!(oracle(ctx));
     go!(convert(ctx));
     go!(scaffold(ctx));
     go!(capture(ctx));
@@ -185,7 +187,7 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
             rec.artifacts = super::state::artifacts(&ctx.dir, "weight_map.json")?;
             rec.finished_at = super::state::now_rfc3339();
             rec.summary = "weight_map.json edited after drafting: kept".into();
-            eprintln!("[ 4/14] map-draft    kept     weight_map.json was edited after drafting");
+            eprintln!("[ 4/14] map-draft    kept         weight_map.json was edited after drafting");
             ctx.state.put(rec);
             ctx.index += 1;
             return Ok(Flow::Continue);
@@ -217,7 +219,7 @@ fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Outcome::Done(summary));
         }
         let mut remediation: Vec<String> = map.unresolved.iter().map(|u| format!("unresolved: {} ({})", u.source, u.reason)).collect();
-        for i in p.issues.iter().filter(|i| i.severity == Severity::Error).take(20) {
+        for i in p.issues.iter().filter(|i| i.severity == Severity::Error && i.code != "unresolved").take(20) {
             remediation.push(format!("{}: {}", i.code, i.message));
         }
         remediation.push("map or categorize these tensors in weight_map.json (format: docs/weight-map.md), then re-run the same command: the edited map is kept".into());
@@ -323,7 +325,11 @@ fn ladder(dir: &Path, out: &Path) -> Result<Outcome> {
     let rungs = mlxport_parity::ladder::parse(&manifest).map_err(|e| anyhow::anyhow!("oracle/manifest.json: {e}"))?;
     let a = mlxport_tensor::open(&dir.join("capture/capture.npz"))?;
     let b = mlxport_tensor::open(&dir.join("oracle/oracle.npz"))?;
-    let settings = PSettings { names: mlxport_parity::compare::NameMap::Same, include: None, exclude: None, global: Default::default(), rules: Vec::new(), logits: None, top_k: 5 };
+    // rtol 1e-4 (atol = rtol times each reference's scale): float32 on both
+    // sides, with summation order differing between torch and MLX over
+    // 30 blocks.
+    let global = mlxport_parity::tolerance::Overrides { rtol: Some(1e-4), ..Default::default() };
+    let settings = PSettings { names: mlxport_parity::compare::NameMap::Same, include: None, exclude: None, global, rules: Vec::new(), logits: None, top_k: 5 };
     let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: false };
     let r = mlxport_parity::run(a.as_ref(), b.as_ref(), &settings, &opts, &mut |_, _| {})?;
     let mut text = serde_json::to_string_pretty(&r)?;
