@@ -60,6 +60,13 @@ pub enum Command {
     /// ladder, report, package), resuming where a previous run stopped.
     /// With no MODEL, ports the built-in all-MiniLM-L6-v2.
     Port(Box<PortArgs>),
+    /// Package a finished port as a publishable MLX model folder: weights,
+    /// config, tokenizer, the generated package for scaffold targets, and a
+    /// model card with license and provenance; smoke-tested.
+    Package(PackageArgs),
+    /// The engineering report of a port: Markdown, JSON and one
+    /// self-contained HTML page with charts.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -609,6 +616,39 @@ pub struct PortArgs {
     #[command(flatten)]
     pub harness: HarnessArgs,
     /// Print the machine summary (port.json) on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The port directory (port.json and the artifacts of every step).
+    pub port_dir: PathBuf,
+    /// Output directory; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Accept restricted, unknown or non-redistributable license terms; the
+    /// terms are written into the model card.
+    #[arg(long)]
+    pub accept_license: bool,
+    /// Run only the static smoke test (config and safetensors headers), not
+    /// the Python load.
+    #[arg(long)]
+    pub no_python_smoke: bool,
+    /// Print the package manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The port directory (port.json and the artifacts of every step).
+    pub port_dir: PathBuf,
+    /// Output directory for report.md, report.json and report.html
+    /// (default: PORT_DIR/report).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print report.json to standard output.
     #[arg(long)]
     pub json: bool,
 }

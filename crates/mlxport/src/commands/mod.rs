@@ -8,6 +8,8 @@ mod docs;
 mod inspect;
 mod map;
 mod oracle;
+mod package;
+mod report;
 mod scaffold;
 mod plan;
 mod port;
@@ -33,6 +35,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bench(args) => bench::run(*args),
         Command::Compare(args) => compare::run(*args),
         Command::Port(args) => port::run(*args),
+        Command::Package(args) => package::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 

@@ -121,11 +121,14 @@ impl Ctx<'_> {
                 return Ok(Flow::Continue);
             }
         }
-        // A note for anyone who finds the directory after an interruption.
-        self.state.status = "stopped".into();
-        self.state.stopped_at = Some(name.into());
-        self.state.remediation = vec![format!("interrupted while running step '{name}': re-run the same command to resume")];
-        self.state.save(&self.dir)?;
+        // A note for anyone who finds the directory after an interruption
+        // (not for the steps that read port.json as a finished port).
+        if !matches!(name, "report" | "package") {
+            self.state.status = "stopped".into();
+            self.state.stopped_at = Some(name.into());
+            self.state.remediation = vec![format!("interrupted while running step '{name}': re-run the same command to resume")];
+            self.state.save(&self.dir)?;
+        }
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         if tty {
             eprint!("{tag} running ...");

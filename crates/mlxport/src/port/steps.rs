@@ -55,9 +55,59 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     for s in ["quantize", "quality", "bench"] {
         ctx.skip(s, "not requested (optimization steps: -q/--optimize, not available yet)")?;
     }
-    ctx.skip("report", "not available in this build (mlxport report)")?;
-    ctx.skip("package", "not available in this build (mlxport package)")?;
+    // `report` and `package` read port.json: it says complete before they run.
+    ctx.state.status = "complete".into();
+    ctx.state.stopped_at = None;
+    ctx.state.remediation.clear();
+    ctx.state.save(&ctx.dir)?;
+    go!(report(ctx));
+    go!(package(ctx));
     Ok(())
+}
+
+/// Every artifact up to the parity ladder.
+const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity"];
+
+fn report(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(PORTED)});
+    ctx.step("report", inputs, &["report"], |ctx, st| {
+        let out = st.join("report");
+        match mlxport_publish::report::write(&ctx.dir, &out) {
+            Ok(_) => Ok(Outcome::Done("report/report.md, report.json, report.html".into())),
+            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
+                Some(r) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![r.to_string()] }),
+                None => Err(e),
+            },
+        }
+    })
+}
+
+fn package(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(PORTED), "accept_license": ctx.args.accept_license});
+    ctx.step("package", inputs, &["package"], |ctx, st| {
+        let opts = mlxport_publish::package::Options { accept_license: ctx.args.accept_license, no_python_smoke: false };
+        // Absolute paths: the smoke test runs Python in another directory.
+        let (dir, out) = (std::fs::canonicalize(&ctx.dir)?, std::fs::canonicalize(st)?.join("package"));
+        match mlxport_publish::package::package(&dir, &out, &opts) {
+            Ok(p) => Ok(Outcome::Done(format!(
+                "{} files, license {} ({}), smoke test {}",
+                p.manifest["files"].as_array().map(Vec::len).unwrap_or(0),
+                p.license.id.as_deref().unwrap_or("none found"),
+                p.license.class,
+                p.smoke.status
+            ))),
+            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
+                Some(r) => {
+                    let mut remediation = vec![r.to_string()];
+                    if !ctx.args.accept_license && r.to_string().contains("license") {
+                        remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
+                    }
+                    Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
+                }
+                None => Err(e),
+            },
+        }
+    })
 }
 
 fn fingerprint(ctx: &Ctx) -> Value {
@@ -271,8 +321,8 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
             }
             Err(e) => return Err(e),
         };
-        std::fs::create_dir_all(st.join("scaffold"))?;
-        scaffold::write(&plan, &st.join("scaffold").join(&pkg))?;
+        // PORT_DIR/scaffold is the package (its name in mlxport_scaffold.json).
+        scaffold::write(&plan, &st.join("scaffold"))?;
         Ok(Outcome::Done(format!("package {pkg} ({} {}), {} files", plan.model_type, plan.family.name(), plan.files.len())))
     })
 }
@@ -291,7 +341,7 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
         std::fs::copy(ctx.dir.join("oracle/manifest.json"), input.join("oracle.manifest.json"))?;
         let weights = ctx.dir.join("weights");
         let target = if ctx.target == "scaffold" {
-            Target::Package { package: ctx.dir.join("scaffold").join(package_name(&ctx.model.name)), weights }
+            Target::Package { package: ctx.dir.join("scaffold"), weights }
         } else {
             Target::MlxLm { model: weights }
         };

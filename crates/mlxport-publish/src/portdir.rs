@@ -1,0 +1,224 @@
+//! A PORT_DIR read and verified: `port.json` (schema `mlxport.port/v1`)
+//! and the artifacts the steps wrote beside it.
+//!
+//! Every artifact `port.json` lists must be a relative path inside the
+//! directory whose SHA-256 and size match; a tampered or incomplete
+//! PORT_DIR is refused with the file and the rule named. JSON artifacts are
+//! read with a size bound.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Largest JSON artifact read (inspection reports of huge checkpoints stay
+/// far below this).
+const MAX_JSON: u64 = 256 << 20;
+
+pub const PORT_SCHEMA: &str = "mlxport.port/v1";
+
+/// A verified PORT_DIR.
+#[derive(Debug)]
+pub struct PortDir {
+    pub root: PathBuf,
+    /// `port.json`.
+    pub port: Value,
+    /// `inspection.json` (mlxport.inspection/v1).
+    pub inspection: Value,
+    /// `plan.json`, when present.
+    pub plan: Option<Value>,
+    /// `weight_map.json`, `map-validation.json`.
+    pub weight_map: Option<Value>,
+    pub map_validation: Option<Value>,
+    /// The conversion manifest of `weights/` (or `quantized/`).
+    pub conversion: Option<Value>,
+    /// `scaffold/mlxport_scaffold.json`.
+    pub scaffold: Option<Value>,
+    /// Oracle and capture manifests (mlxport.capture/v1).
+    pub oracle: Option<Value>,
+    pub capture: Option<Value>,
+    /// `parity/parity.json` (mlxport.compare/v1).
+    pub parity: Option<Value>,
+    /// `parity/parity.svg`, drawn by `compare --svg`.
+    pub parity_svg: Option<String>,
+    /// `quality/quality.json`.
+    pub quality: Option<Value>,
+    /// `bench/*.json` receipts, by file name (sorted).
+    pub bench: Vec<(String, mlxport_bench::receipt::Receipt)>,
+}
+
+/// SHA-256 and size of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).with_context(|| format!("{}: read failed", path.display()))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A JSON file, bounded in size; errors name the file.
+pub fn read_json(path: &Path) -> Result<Value> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    if meta.len() > MAX_JSON {
+        bail!("{}: {} bytes is beyond the {} byte limit for a JSON artifact", path.display(), meta.len(), MAX_JSON);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read as UTF-8", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))
+}
+
+fn optional_json(path: &Path) -> Result<Option<Value>> {
+    if path.is_file() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A path from port.json: relative, no `..`, no root.
+pub fn checked_relative(p: &str, origin: &Path) -> Result<PathBuf> {
+    let path = Path::new(p);
+    if p.is_empty() || path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        bail!("{}: artifact path '{p}' must be relative to the PORT_DIR without '..'", origin.display());
+    }
+    Ok(path.to_path_buf())
+}
+
+impl PortDir {
+    /// Read and verify a PORT_DIR.
+    pub fn open(root: &Path) -> Result<PortDir> {
+        if !root.is_dir() {
+            bail!("{}: not a directory (expected a PORT_DIR written by `mlxport port`)", root.display());
+        }
+        let port_path = root.join("port.json");
+        if !port_path.is_file() {
+            bail!("{}: no port.json (a PORT_DIR holds port.json, schema {PORT_SCHEMA})", root.display());
+        }
+        let port = read_json(&port_path)?;
+        match port.get("schema").and_then(Value::as_str) {
+            Some(PORT_SCHEMA) => {}
+            Some(s) => bail!("{}: schema '{s}' is not {PORT_SCHEMA}", port_path.display()),
+            None => bail!("{}: no \"schema\" (expected {PORT_SCHEMA})", port_path.display()),
+        }
+        if !port.get("steps").is_some_and(Value::is_array) {
+            bail!("{}: \"steps\" must be an array", port_path.display());
+        }
+        verify_artifacts(root, &port, &port_path)?;
+        let inspection_path = root.join("inspection.json");
+        if !inspection_path.is_file() {
+            bail!("{}: inspection.json missing (the inspect step writes it; the license verdict comes from it)", root.display());
+        }
+        let inspection = read_json(&inspection_path)?;
+        if inspection.get("schema").and_then(Value::as_str) != Some("mlxport.inspection/v1") {
+            bail!("{}: schema is not mlxport.inspection/v1", inspection_path.display());
+        }
+        let manifest = |dir: &str, stem: &str| -> Result<Option<Value>> {
+            for name in ["manifest.json".to_string(), format!("{stem}.manifest.json")] {
+                if let Some(v) = optional_json(&root.join(dir).join(name))? {
+                    return Ok(Some(v));
+                }
+            }
+            Ok(None)
+        };
+        let conversion = match optional_json(&root.join("quantized/mlxport-conversion.json"))? {
+            Some(v) => Some(v),
+            None => optional_json(&root.join("weights/mlxport-conversion.json"))?,
+        };
+        let mut bench = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(root.join("bench")) {
+            let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+            names.sort();
+            for p in names {
+                let v = read_json(&p)?;
+                if v.get("schema").and_then(Value::as_str) != Some("mlxport.bench-receipt/v1") {
+                    continue;
+                }
+                let r: mlxport_bench::receipt::Receipt = serde_json::from_value(v).with_context(|| format!("{}: not a valid bench receipt", p.display()))?;
+                bench.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), r));
+            }
+        }
+        let parity_svg = std::fs::read_to_string(root.join("parity/parity.svg")).ok().filter(|s| s.trim_start().starts_with("<svg") && s.len() < (8 << 20));
+        Ok(PortDir {
+            root: root.to_path_buf(),
+            inspection,
+            plan: optional_json(&root.join("plan.json"))?,
+            weight_map: optional_json(&root.join("weight_map.json"))?,
+            map_validation: optional_json(&root.join("map-validation.json"))?,
+            conversion,
+            scaffold: optional_json(&root.join("scaffold/mlxport_scaffold.json"))?,
+            oracle: manifest("oracle", "oracle")?,
+            capture: manifest("capture", "capture")?,
+            parity: optional_json(&root.join("parity/parity.json"))?,
+            parity_svg,
+            quality: optional_json(&root.join("quality/quality.json"))?,
+            bench,
+            port,
+        })
+    }
+
+    pub fn str_at(&self, pointer: &str) -> Option<&str> {
+        self.port.pointer(pointer).and_then(Value::as_str)
+    }
+
+    /// `mlx-lm` or `scaffold`.
+    pub fn target(&self) -> &str {
+        self.str_at("/target").unwrap_or("mlx-lm")
+    }
+
+    /// The checkpoint to publish: `quantized/` when present, else `weights/`.
+    pub fn weights_dir(&self) -> Option<PathBuf> {
+        ["quantized", "weights"].iter().map(|d| self.root.join(d)).find(|d| d.join("config.json").is_file())
+    }
+
+    /// The step record of a name.
+    pub fn step(&self, name: &str) -> Option<&Value> {
+        self.port["steps"].as_array()?.iter().find(|s| s["name"] == name)
+    }
+
+    /// The source's tree fingerprint: port.json, else the inspection.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.str_at("/source/fingerprint").or_else(|| self.inspection.pointer("/model/fingerprint").and_then(Value::as_str))
+    }
+}
+
+fn verify_artifacts(root: &Path, port: &Value, origin: &Path) -> Result<()> {
+    for step in port["steps"].as_array().into_iter().flatten() {
+        let name = step["name"].as_str().unwrap_or("?");
+        for a in step["artifacts"].as_array().into_iter().flatten() {
+            let Some(p) = a["path"].as_str() else { bail!("{}: step '{name}' has an artifact without a \"path\"", origin.display()) };
+            let rel = checked_relative(p, origin)?;
+            let full = root.join(&rel);
+            if full.is_dir() {
+                continue;
+            }
+            if !full.is_file() {
+                bail!("{}: artifact {p} of step '{name}' is missing", origin.display());
+            }
+            if let Some(want) = a["sha256"].as_str() {
+                let (got, bytes) = sha256_file(&full)?;
+                if got != want {
+                    bail!("{}: artifact {p} of step '{name}' does not match its recorded SHA-256 (recorded {want}, found {got}); the PORT_DIR was changed after the step ran", origin.display());
+                }
+                if let Some(b) = a["bytes"].as_u64() {
+                    if b != bytes {
+                        bail!("{}: artifact {p} of step '{name}' is {bytes} bytes, port.json records {b}", origin.display());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

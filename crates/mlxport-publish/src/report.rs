@@ -1,0 +1,499 @@
+//! The engineering report of a port: what the model is and how it was
+//! ported (architecture and runbook from the knowledge base), the source's
+//! revision and the evidence for its routing, implementation and weight-map
+//! status, the parity matrix, baseline and optimized metrics from bench
+//! receipts, accepted and rejected optimizations, remaining risks, and the
+//! commands and artifacts to reproduce it.
+//!
+//! [`build`] gives the report as a JSON value (`mlxport.report/v1`);
+//! [`markdown`] and [`html`] render it. The HTML page is self-contained:
+//! inline CSS, inline SVG charts (parity error by rung, throughput by
+//! prompt length when receipts have one), no external resource.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use crate::card;
+use crate::portdir::PortDir;
+use crate::text::{cell, cos, html as esc, num};
+
+pub const REPORT_SCHEMA: &str = "mlxport.report/v1";
+
+fn strs(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string).or_else(|| x["message"].as_str().map(str::to_string))).collect()).unwrap_or_default()
+}
+
+/// Throughput points of the receipts: (prompt length, label, median, unit).
+fn throughput(p: &PortDir) -> Vec<(Option<f64>, String, f64, String)> {
+    let mut out = Vec::new();
+    for (_, r) in &p.bench {
+        let len = r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64()));
+        for b in &r.benchmarks {
+            out.push((len, b.label.clone(), b.stats.median, b.metric.unit.clone()));
+        }
+    }
+    out
+}
+
+/// The report as JSON.
+pub fn build(p: &PortDir) -> Value {
+    let kb = mlxport_kb::kb();
+    let family = p.str_at("/family").or_else(|| p.inspection.pointer("/routing/family").and_then(Value::as_str)).unwrap_or("unknown").to_string();
+    let runbook = kb.runbook_for_family(&family);
+    let (repo, revision) = card::base_model(p);
+    let facts = &p.inspection["facts"];
+    let architecture = json!({
+        "family": family,
+        "model_type": p.str_at("/model_type").or_else(|| facts["model_type"].as_str()),
+        "architectures": facts["architectures"],
+        "layers": facts["num_hidden_layers"], "hidden_size": facts["hidden_size"], "attention_heads": facts["num_attention_heads"],
+        "kv_heads": facts["num_key_value_heads"], "vocab_size": facts["vocab_size"],
+        "parameters": p.inspection.pointer("/size/parameters"),
+        "traits": p.inspection.pointer("/routing/traits"),
+        "state": p.plan.as_ref().and_then(|x| x.pointer("/family/state")),
+        "mlx_reference": p.inspection.pointer("/routing/references"),
+    });
+    let runbook_v = runbook.map(|r| json!({
+        "id": r.id, "task": r.task, "domain": r.domain, "default_objective": r.default_objective,
+        "port_first": r.port_first, "layout_traps": r.layout_traps, "parity_boundaries": r.parity_boundaries,
+        "transforms": r.transforms, "quality_metric": r.quality_metric, "stop_conditions": r.stop_conditions,
+    }));
+    let steps: Vec<Value> = p.port["steps"].as_array().into_iter().flatten().map(|s| json!({"name": s["name"], "status": s["status"], "seconds": s["seconds"], "finished_at": s["finished_at"], "summary": s["summary"]})).collect();
+    let map_summary = p.map_validation.as_ref().map(|m| m["summary"].clone());
+    let implementation = json!({
+        "target": p.target(),
+        "package": p.scaffold.as_ref().map(|s| json!({"name": s["package"], "features": s["features"], "files": s["files"].as_array().map(Vec::len)})),
+        "conversion": p.conversion.as_ref().map(|c| json!({"layout": c.pointer("/target/layout"), "dtype": c.pointer("/target/dtype"), "tensors": c.pointer("/target/tensors"), "parameters": c.pointer("/target/parameters"), "bytes": c.pointer("/target/total_size"), "config_changes": c["config_changes"]})),
+        "weight_map": p.weight_map.as_ref().map(|m| json!({"rules": m["rules"].as_array().map(Vec::len), "schema": m["schema"]})),
+        "map_validation": map_summary,
+        "steps": steps,
+    });
+    let parity = p.parity.as_ref().map(|par| json!({
+        "status": par["status"], "summary": par["summary"], "line": card::parity_line(par),
+        "implementation": card::implementation(p),
+        "first_divergence": par.pointer("/ladder/first_divergence"),
+        "rungs": card::rungs(par),
+    }));
+    let mut metrics = Vec::new();
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for (file, r) in &p.bench {
+        let hw = card::hardware(&r.environment);
+        for b in &r.benchmarks {
+            metrics.push(json!({"receipt": file, "role": b.role, "label": b.label, "metric": b.metric.name, "unit": b.metric.unit,
+                "median": b.stats.median, "ci95": [b.stats.median_ci.low, b.stats.median_ci.high], "runs": b.stats.n, "hardware": hw,
+                "workload": r.workload.name, "parameters": r.workload.parameters}));
+        }
+        if let Some(c) = &r.comparison {
+            let cv = serde_json::to_value(c).unwrap_or(Value::Null);
+            let gate_ok = r.quality_gate.as_ref().map(|g| serde_json::to_value(g).ok().and_then(|v| v["passed"].as_bool()).unwrap_or(false)).unwrap_or(true);
+            let entry = json!({"receipt": file, "workload": r.workload.name, "verdict": cv["verdict"], "improvement": cv["improvement"], "quality_gate_passed": gate_ok, "hardware": hw});
+            if cv["verdict"] == "faster" && gate_ok {
+                accepted.push(entry);
+            } else {
+                rejected.push(entry);
+            }
+        }
+    }
+    let mut risks: Vec<String> = Vec::new();
+    risks.extend(strs(p.inspection.get("blockers")).into_iter().map(|s| format!("blocker: {s}")));
+    risks.extend(strs(p.inspection.get("warnings")));
+    risks.extend(strs(p.inspection.get("notes")));
+    risks.extend(strs(p.plan.as_ref().and_then(|x| x.get("uncertainties"))));
+    risks.extend(card::limitations(p, None));
+    let mut seen = std::collections::BTreeSet::new();
+    risks.retain(|r| seen.insert(r.clone()));
+    let unsupported: Vec<String> = p.plan.as_ref().map(|pl| {
+        let mut u: Vec<String> = Vec::new();
+        u.extend(pl["rungs"].as_array().into_iter().flatten().filter(|r| r["applies"] == false).map(|r| format!("rung {} ({}) does not apply", r["id"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?"))));
+        u
+    }).unwrap_or_default();
+    let artifacts: Vec<Value> = p.port["steps"].as_array().into_iter().flatten().flat_map(|s| s["artifacts"].as_array().cloned().unwrap_or_default().into_iter().map(move |a| json!({"step": s["name"], "path": a["path"], "sha256": a["sha256"], "bytes": a["bytes"]}))).collect();
+    json!({
+        "schema": REPORT_SCHEMA,
+        "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
+        "model": {"name": card::source_name(p), "repo": repo, "revision": revision, "fingerprint": p.fingerprint(), "status": p.str_at("/status"), "stopped_at": p.port["stopped_at"]},
+        "architecture": architecture,
+        "runbook": runbook_v,
+        "evidence": {"routing": p.inspection.pointer("/routing/evidence"), "confidence": p.inspection.pointer("/routing/confidence"), "license": p.inspection["license"]},
+        "implementation": implementation,
+        "parity": parity,
+        "metrics": metrics,
+        "optimizations": {"accepted": accepted, "rejected": rejected},
+        "quality": p.quality,
+        "risks": risks,
+        "unsupported": unsupported,
+        "commands": card::commands(p),
+        "artifacts": artifacts,
+    })
+}
+
+fn list(s: &mut String, items: &[String], empty: &str) {
+    if items.is_empty() {
+        let _ = writeln!(s, "{empty}\n");
+        return;
+    }
+    for i in items {
+        let _ = writeln!(s, "- {i}");
+    }
+    s.push('\n');
+}
+
+fn vstrs(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(scalar).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The section titles, in order (Markdown and HTML share them).
+pub const SECTIONS: [&str; 9] = [
+    "Architecture and runbook",
+    "Source revision and evidence",
+    "Implementation and weight-map status",
+    "Parity matrix",
+    "Baseline and optimized metrics",
+    "Accepted and rejected optimizations",
+    "Remaining risks and unsupported paths",
+    "Reproducible commands",
+    "Artifacts",
+];
+
+pub fn markdown(r: &Value) -> String {
+    let mut s = String::new();
+    let m = &r["model"];
+    let _ = writeln!(s, "# Port report: {}\n", m["name"].as_str().unwrap_or("model"));
+    let _ = writeln!(s, "Port status: {}. Report schema `{}`, {} {}.\n", scalar(&m["status"]), REPORT_SCHEMA, r["tool"]["name"].as_str().unwrap_or(""), r["tool"]["version"].as_str().unwrap_or(""));
+    let a = &r["architecture"];
+    let _ = writeln!(s, "## {}\n", SECTIONS[0]);
+    for (k, v) in [("family", &a["family"]), ("model type", &a["model_type"]), ("architectures", &a["architectures"]), ("layers", &a["layers"]), ("hidden size", &a["hidden_size"]), ("attention heads", &a["attention_heads"]), ("KV heads", &a["kv_heads"]), ("vocabulary", &a["vocab_size"]), ("parameters", &a["parameters"]), ("traits", &a["traits"]), ("state", &a["state"])] {
+        let _ = writeln!(s, "- {k}: {}", scalar(v));
+    }
+    s.push('\n');
+    if let Some(rb) = r["runbook"].as_object() {
+        let _ = writeln!(s, "Runbook `{}` ({}; default objective {}; quality metric: {}).\n", scalar(&rb["id"]), scalar(&rb["task"]), scalar(&rb["default_objective"]), scalar(&rb["quality_metric"]));
+        s.push_str("Port first:\n\n");
+        list(&mut s, &vstrs(&rb["port_first"]), "—");
+        s.push_str("Layout traps:\n\n");
+        list(&mut s, &vstrs(&rb["layout_traps"]), "—");
+        s.push_str("Stop conditions:\n\n");
+        list(&mut s, &vstrs(&rb["stop_conditions"]), "—");
+    } else {
+        s.push_str("No runbook in the knowledge base for this family.\n\n");
+    }
+    let _ = writeln!(s, "## {}\n", SECTIONS[1]);
+    let _ = writeln!(s, "- source: `{}`", scalar(&m["name"]));
+    let _ = writeln!(s, "- repository: {}, revision: {}", scalar(&m["repo"]), scalar(&m["revision"]));
+    let _ = writeln!(s, "- fingerprint: `{}`", scalar(&m["fingerprint"]));
+    let _ = writeln!(s, "- routing confidence: {}", scalar(&r["evidence"]["confidence"]));
+    for e in r["evidence"]["routing"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "  - {} = {} -> {} (weight {}{})", scalar(&e["signal"]), scalar(&e["value"]), scalar(&e["family"]), scalar(&e["weight"]), if e["decisive"] == true { ", decisive" } else { "" });
+    }
+    let l = &r["evidence"]["license"];
+    let _ = writeln!(s, "- license: {} ({}, redistribution {}): {}", scalar(&l["spdx"]), scalar(&l["class"]), scalar(&l["redistribution"]), scalar(&l["reason"]));
+    for e in l["evidence"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "  - {}: {}", scalar(&e["source"]), scalar(&e["value"]));
+    }
+    s.push('\n');
+    let i = &r["implementation"];
+    let _ = writeln!(s, "## {}\n", SECTIONS[2]);
+    let _ = writeln!(s, "- target: {}", scalar(&i["target"]));
+    if let Some(pk) = i["package"].as_object() {
+        let _ = writeln!(s, "- generated package `{}`: {} files, features {}", scalar(&pk["name"]), scalar(&pk["files"]), scalar(&pk["features"]));
+    }
+    if let Some(c) = i["conversion"].as_object() {
+        let _ = writeln!(s, "- converted weights: layout {}, dtype {}, {} tensors, {} parameters, {} bytes", scalar(&c["layout"]), scalar(&c["dtype"]), scalar(&c["tensors"]), scalar(&c["parameters"]), scalar(&c["bytes"]));
+        for ch in vstrs(&c["config_changes"]) {
+            let _ = writeln!(s, "  - config: {ch}");
+        }
+    } else {
+        s.push_str("- converted weights: none\n");
+    }
+    let _ = writeln!(s, "- weight map: {} rules", scalar(&i["weight_map"]["rules"]));
+    if let Some(ms) = i["map_validation"].as_object() {
+        let kv: Vec<String> = ms.iter().filter(|(_, v)| !v.is_object()).map(|(k, v)| format!("{k} {}", scalar(v))).collect();
+        let _ = writeln!(s, "- map validation: {}", kv.join(", "));
+    }
+    s.push_str("\n| step | status | seconds | finished |\n|---|---|---:|---|\n");
+    for st in i["steps"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "| {} | {} | {} | {} |", scalar(&st["name"]), scalar(&st["status"]), num(st["seconds"].as_f64()), scalar(&st["finished_at"]));
+    }
+    s.push('\n');
+    let _ = writeln!(s, "## {}\n", SECTIONS[3]);
+    match r["parity"].as_object() {
+        None => s.push_str("Parity was not measured.\n\n"),
+        Some(p) => {
+            let _ = writeln!(s, "{} ({}).\n", scalar(&p["line"]), scalar(&p["implementation"]));
+            s.push_str("| rung | max abs error | max rel error | cosine | tolerance (atol) | pass |\n|---|---:|---:|---:|---:|---|\n");
+            for g in p["rungs"].as_array().into_iter().flatten() {
+                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", cell(&scalar(&g["name"])), num(g["max_abs"].as_f64()), num(g["max_rel"].as_f64()), cos(g["cosine"].as_f64()), num(g["atol"].as_f64()), if g["status"] == "pass" { "yes" } else { "**no**" });
+            }
+            s.push('\n');
+        }
+    }
+    let _ = writeln!(s, "## {}\n", SECTIONS[4]);
+    let ms = r["metrics"].as_array().cloned().unwrap_or_default();
+    if ms.is_empty() {
+        s.push_str("No benchmark receipts were recorded (bench/*.json).\n\n");
+    } else {
+        s.push_str("| receipt | role | benchmark | metric | median | 95% CI | runs | hardware |\n|---|---|---|---|---:|---|---:|---|\n");
+        for x in &ms {
+            let _ = writeln!(s, "| {} | {} | {} | {} ({}) | {} | {}–{} | {} | {} |", scalar(&x["receipt"]), scalar(&x["role"]), cell(&scalar(&x["label"])), scalar(&x["metric"]), scalar(&x["unit"]), num(x["median"].as_f64()), num(x["ci95"][0].as_f64()), num(x["ci95"][1].as_f64()), scalar(&x["runs"]), cell(&scalar(&x["hardware"])));
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "## {}\n", SECTIONS[5]);
+    let (acc, rej) = (r["optimizations"]["accepted"].as_array().cloned().unwrap_or_default(), r["optimizations"]["rejected"].as_array().cloned().unwrap_or_default());
+    if acc.is_empty() && rej.is_empty() {
+        s.push_str("None run.\n\n");
+    } else {
+        for (what, xs) in [("accepted", &acc), ("rejected", &rej)] {
+            for x in xs {
+                let _ = writeln!(s, "- {what}: {} ({}): verdict {}, quality gate {}", scalar(&x["workload"]), scalar(&x["receipt"]), scalar(&x["verdict"]), if x["quality_gate_passed"] == true { "passed" } else { "failed" });
+            }
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "## {}\n", SECTIONS[6]);
+    list(&mut s, &vstrs(&r["risks"]), "None recorded.");
+    s.push_str("Unsupported paths:\n\n");
+    list(&mut s, &vstrs(&r["unsupported"]), "None recorded by the plan.");
+    let _ = writeln!(s, "## {}\n", SECTIONS[7]);
+    s.push_str("In the port directory, `MODEL` the source checkpoint:\n\n```sh\n");
+    for c in vstrs(&r["commands"]) {
+        let _ = writeln!(s, "{c}");
+    }
+    s.push_str("```\n\n");
+    let _ = writeln!(s, "## {}\n", SECTIONS[8]);
+    s.push_str("Paths relative to the port directory.\n\n| step | path | bytes | SHA-256 |\n|---|---|---:|---|\n");
+    for x in r["artifacts"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "| {} | {} | {} | `{}` |", scalar(&x["step"]), cell(&scalar(&x["path"])), scalar(&x["bytes"]), scalar(&x["sha256"]));
+    }
+    s
+}
+
+/// A bar chart of log10 max abs error by rung (tolerance ticks), failing
+/// rungs red.
+fn parity_chart(r: &Value) -> Option<String> {
+    let rungs: Vec<&Value> = r.pointer("/parity/rungs")?.as_array()?.iter().collect();
+    if rungs.is_empty() {
+        return None;
+    }
+    let (left, top, h, step) = (60.0, 20.0, 200.0, 28.0);
+    let w = left + 20.0 + step * rungs.len() as f64;
+    let lo = -9.0f64;
+    let hi = 0.0f64;
+    let y = |v: f64| top + h * (1.0 - ((v.max(1e-12).log10().clamp(lo, hi)) - lo) / (hi - lo));
+    let mut s = String::new();
+    let _ = writeln!(s, r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="parity error by rung" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="10">"##, top + h + 110.0);
+    for e in (lo as i32)..=(hi as i32) {
+        let yy = y(10f64.powi(e));
+        let _ = writeln!(s, r##"<line x1="{left}" x2="{:.0}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e5e5"/><text x="{:.0}" y="{:.1}" text-anchor="end">1e{e}</text>"##, w - 10.0, left - 4.0, yy + 3.0);
+    }
+    for (i, g) in rungs.iter().enumerate() {
+        let x = left + step * i as f64 + 4.0;
+        let v = g["max_abs"].as_f64().unwrap_or(0.0);
+        let fail = g["status"] != "pass";
+        let yy = y(v);
+        let _ = writeln!(s, r##"<rect x="{x:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: max abs {}</title></rect>"##, step - 8.0, (top + h - yy).max(0.5), if fail { "#c62828" } else { "#2e7d32" }, esc(g["name"].as_str().unwrap_or("")), num(Some(v)));
+        if let Some(t) = g["atol"].as_f64().filter(|t| *t > 0.0) {
+            let ty = y(t);
+            let _ = writeln!(s, r##"<line x1="{:.1}" x2="{:.1}" y1="{ty:.1}" y2="{ty:.1}" stroke="#333" stroke-dasharray="3,2"/>"##, x - 2.0, x + step - 6.0);
+        }
+        let _ = writeln!(s, r##"<text transform="translate({:.1},{:.1}) rotate(60)">{}</text>"##, x + 4.0, top + h + 8.0, esc(g["name"].as_str().unwrap_or("")));
+    }
+    let _ = writeln!(s, r##"<text x="4" y="12">max abs error (log scale); dashed: tolerance</text></svg>"##);
+    Some(s)
+}
+
+/// Throughput by prompt length (or by benchmark when receipts have no
+/// prompt length).
+fn throughput_chart(points: &[(Option<f64>, String, f64, String)]) -> Option<String> {
+    if points.is_empty() {
+        return None;
+    }
+    let max = points.iter().map(|p| p.2).fold(0.0f64, f64::max).max(1e-12);
+    let (left, top, h, step) = (60.0, 20.0, 180.0, 60.0);
+    let w = left + 20.0 + step * points.len() as f64;
+    let mut s = String::new();
+    let _ = writeln!(s, r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="throughput by prompt length" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="10">"##, top + h + 50.0);
+    let mut sorted: Vec<&(Option<f64>, String, f64, String)> = points.iter().collect();
+    sorted.sort_by(|a, b| a.0.unwrap_or(f64::MAX).total_cmp(&b.0.unwrap_or(f64::MAX)).then(a.1.cmp(&b.1)));
+    for (i, (len, label, v, unit)) in sorted.iter().enumerate() {
+        let x = left + step * i as f64 + 6.0;
+        let bh = h * v / max;
+        let _ = writeln!(s, r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#1565c0"><title>{}: {} {}</title></rect>"##, top + h - bh, step - 12.0, esc(label), num(Some(*v)), esc(unit));
+        let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, x + (step - 12.0) / 2.0, top + h + 14.0, len.map(|l| format!("{l:.0} tok")).unwrap_or_else(|| esc(label)));
+        let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, x + (step - 12.0) / 2.0, top + h - bh - 3.0, num(Some(*v)));
+    }
+    let _ = writeln!(s, r##"<text x="4" y="12">median by prompt length ({})</text></svg>"##, esc(&sorted[0].3));
+    Some(s)
+}
+
+/// Markdown to HTML for the subset [`markdown`] writes: headings, lists,
+/// tables, code blocks, inline code and bold.
+fn md_to_html(md: &str) -> String {
+    let inline = |t: &str| -> String {
+        let e = esc(t);
+        let mut out = String::new();
+        for (i, part) in e.split('`').enumerate() {
+            if i % 2 == 1 {
+                let _ = write!(out, "<code>{part}</code>");
+            } else {
+                let mut b = String::new();
+                for (j, q) in part.split("**").enumerate() {
+                    if j % 2 == 1 {
+                        let _ = write!(b, "<strong>{q}</strong>");
+                    } else {
+                        b.push_str(q);
+                    }
+                }
+                out.push_str(&b);
+            }
+        }
+        out.replace("\\|", "|")
+    };
+    let mut s = String::new();
+    let mut in_code = false;
+    let mut in_list = false;
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let flush_table = |s: &mut String, table: &mut Vec<Vec<String>>| {
+        if table.is_empty() {
+            return;
+        }
+        s.push_str("<table>\n");
+        for (i, row) in table.iter().enumerate() {
+            if i == 1 {
+                continue;
+            }
+            let tag = if i == 0 { "th" } else { "td" };
+            s.push_str("<tr>");
+            for c in row {
+                let _ = write!(s, "<{tag}>{c}</{tag}>");
+            }
+            s.push_str("</tr>\n");
+        }
+        s.push_str("</table>\n");
+        table.clear();
+    };
+    for line in md.lines() {
+        if line.starts_with("```") {
+            if in_code {
+                s.push_str("</pre>\n");
+            } else {
+                s.push_str("<pre>");
+            }
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            let _ = writeln!(s, "{}", esc(line));
+            continue;
+        }
+        if line.starts_with('|') {
+            let cells: Vec<String> = line.trim().trim_matches('|').split(" | ").map(|c| inline(c.trim())).collect();
+            table.push(cells);
+            continue;
+        }
+        flush_table(&mut s, &mut table);
+        let is_item = line.starts_with("- ") || line.starts_with("  - ");
+        if in_list && !is_item {
+            s.push_str("</ul>\n");
+            in_list = false;
+        }
+        if let Some(h) = line.strip_prefix("## ") {
+            let _ = writeln!(s, "<h2 id=\"{}\">{}</h2>", h.to_ascii_lowercase().replace(' ', "-"), inline(h));
+        } else if let Some(h) = line.strip_prefix("# ") {
+            let _ = writeln!(s, "<h1>{}</h1>", inline(h));
+        } else if is_item {
+            if !in_list {
+                s.push_str("<ul>\n");
+                in_list = true;
+            }
+            let sub = line.starts_with("  ");
+            let _ = writeln!(s, "<li{}>{}</li>", if sub { " class=\"sub\"" } else { "" }, inline(line.trim_start().trim_start_matches("- ")));
+        } else if !line.trim().is_empty() {
+            let _ = writeln!(s, "<p>{}</p>", inline(line));
+        }
+    }
+    flush_table(&mut s, &mut table);
+    if in_list {
+        s.push_str("</ul>\n");
+    }
+    s
+}
+
+const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}\
+table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}\
+th{background:#f3f3f3}pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:12px}code{background:#f3f3f3;padding:0 2px}\
+li.sub{margin-left:1.5em;list-style:circle}.chart{margin:.8em 0;overflow-x:auto}figure{margin:0}figcaption{font-size:12px;color:#555}";
+
+/// The self-contained page: the Markdown sections, with the charts after
+/// their sections.
+pub fn html(r: &Value, p: &PortDir) -> String {
+    let md = markdown(r);
+    let mut body = md_to_html(&md);
+    let parity_svg = p.parity_svg.as_ref().map(|s| s[s.find("<svg").unwrap_or(0)..].to_string()).filter(|s| !s.contains("href") && !s.contains("<script"));
+    let mut charts = String::new();
+    if let Some(c) = parity_chart(r) {
+        let _ = write!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error by rung</figcaption></figure>\n");
+    }
+    if let Some(c) = parity_svg {
+        let _ = write!(charts, "<figure class=\"chart\" id=\"chart-ladder\">{c}<figcaption>Error and cosine by rung (mlxport compare)</figcaption></figure>\n");
+    }
+    let anchor = format!("<h2 id=\"{}\">", SECTIONS[4].to_ascii_lowercase().replace(' ', "-"));
+    if let Some(pos) = body.find(&anchor) {
+        body.insert_str(pos, &charts);
+    } else {
+        body.push_str(&charts);
+    }
+    if let Some(c) = throughput_chart(&throughput(p)) {
+        let anchor = format!("<h2 id=\"{}\">", SECTIONS[5].to_ascii_lowercase().replace(' ', "-"));
+        let fig = format!("<figure class=\"chart\" id=\"chart-throughput\">{c}<figcaption>Throughput by prompt length</figcaption></figure>\n");
+        match body.find(&anchor) {
+            Some(pos) => body.insert_str(pos, &fig),
+            None => body.push_str(&fig),
+        }
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Port report: {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        esc(r["model"]["name"].as_str().unwrap_or("model"))
+    )
+}
+
+/// Build and write report.md, report.json and report.html into `out`;
+/// returns the JSON.
+pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
+    let p = PortDir::open(port_dir)?;
+    let r = build(&p);
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let md = markdown(&r);
+    let page = html(&r, &p);
+    let json_bytes = crate::package::to_pretty(&r);
+    let lits: Vec<String> = [p.root.canonicalize().ok().map(|x| x.display().to_string()), std::env::var("HOME").ok()].into_iter().flatten().filter(|s| s.len() > 1).collect();
+    let mut findings = Vec::new();
+    for (n, t) in [("report.md", md.as_str()), ("report.html", page.as_str()), ("report.json", std::str::from_utf8(&json_bytes).unwrap_or(""))] {
+        findings.extend(crate::scan::scan_text(n, t, &lits));
+    }
+    if !findings.is_empty() {
+        let list: Vec<String> = findings.iter().take(20).map(|f| format!("  {f}")).collect();
+        return Err(crate::Refused(format!("the report would leak local paths or secrets; nothing was written:\n{}", list.join("\n"))).into());
+    }
+    for (name, bytes) in [("report.md", md.as_bytes()), ("report.json", &json_bytes[..]), ("report.html", page.as_bytes())] {
+        let path = out.join(name);
+        let tmp = out.join(format!(".{name}.tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(r)
+}
