@@ -359,13 +359,15 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn parity(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(&["oracle", "capture"])});
+    let inputs = json!({"upstream": ctx.upstream(&["oracle", "capture"]), "tolerance": {"rtol": PARITY_RTOL}});
     ctx.step("parity", inputs, &["parity"], |ctx, st| {
         let out = st.join("parity");
         std::fs::create_dir_all(&out)?;
         ladder(&ctx.dir, &out)
     })
 }
+
+const PARITY_RTOL: f64 = 1e-4;
 
 /// The capture (candidate) against the oracle (reference), up the ladder
 /// of the oracle's manifest, with the default tolerances.
@@ -378,7 +380,7 @@ fn ladder(dir: &Path, out: &Path) -> Result<Outcome> {
     // rtol 1e-4 (atol = rtol times each reference's scale): float32 on both
     // sides, with summation order differing between torch and MLX over
     // 30 blocks.
-    let global = mlxport_parity::tolerance::Overrides { rtol: Some(1e-4), ..Default::default() };
+    let global = mlxport_parity::tolerance::Overrides { rtol: Some(PARITY_RTOL), ..Default::default() };
     let settings = PSettings { names: mlxport_parity::compare::NameMap::Same, include: None, exclude: None, global, rules: Vec::new(), logits: None, top_k: 5 };
     let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: false };
     let r = mlxport_parity::run(a.as_ref(), b.as_ref(), &settings, &opts, &mut |_, _| {})?;
