@@ -8,6 +8,7 @@ mod docs;
 mod inspect;
 mod map;
 mod oracle;
+pub mod parity;
 mod scaffold;
 mod plan;
 mod recommend;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Explain(args) => docs::explain(args),
         Command::Bench(args) => bench::run(*args),
         Command::Compare(args) => compare::run(*args),
+        Command::Parity(args) => parity::run(*args),
     }
 }
 
