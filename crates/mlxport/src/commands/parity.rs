@@ -148,10 +148,10 @@ pub struct ParityReport {
     pub notes: Vec<String>,
 }
 
-/// The per-rung gate for float tensors, on top of each pair's defaults
-/// (`rtol = eps^(2/3)` of the dtype, `atol = rtol * scale`, every element
-/// within `atol + rtol * |b|`): the cosine must be at least
-/// `1 - rtol^2 / 2`. Cosine is quadratic in the error — a relative RMS
+/// The per-rung gate for float tensors: normwise relative errors within
+/// `rtol = eps^(2/3)` of the dtype (`||a-b||_2 <= rtol ||b||_2` and
+/// `max|a-b| <= rtol max|b|`, see `mlxport_parity::tolerance`), and the
+/// cosine at least `1 - rtol^2 / 2`. Cosine is quadratic in the error — a relative RMS
 /// error `e` gives `1 - cos ~= e^2 / 2` — so this bound is the one that
 /// matches a relative error of `rtol`; `1 - rtol` would let a relative
 /// error of `sqrt(2 rtol)` (0.7% in float32) through.
@@ -160,7 +160,7 @@ pub fn cosine_gate(rtol: f64) -> f64 {
 }
 
 fn settings(req: &ParityRequest, float_rtol: f64) -> Result<Settings> {
-    let mut rules = vec![Rule::parse(&format!(".=cosine:{}", cosine_gate(float_rtol))).map_err(anyhow::Error::msg)?];
+    let mut rules = vec![Rule::parse(&format!(".=norm:true,cosine:{}", cosine_gate(float_rtol))).map_err(anyhow::Error::msg)?];
     for t in &req.tol {
         rules.push(Rule::parse(t).map_err(anyhow::Error::msg)?);
     }
@@ -512,7 +512,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
             } else {
                 let p = compare_pair(a.as_ref(), a.as_ref(), "cache_decode.logits", "full_decode.logits", &settings, None, &mut |_| {})?;
                 r.max_abs = p.max_abs();
-                r.max_rel = p.float.as_ref().and_then(|f| f.max_rel);
+                r.max_rel = p.float.as_ref().and_then(|f| f.rel_linf.or(f.max_rel));
                 r.cosine = p.cosine();
                 r.atol = p.tolerance.atol;
                 r.violations = p.float.as_ref().map(|f| f.allclose.violations).unwrap_or(0);
