@@ -455,7 +455,10 @@ pub fn compare_pair(
     }
     if let Some(c) = m.cosine {
         if c.is_nan() || c < tol.cosine_min {
-            r.failures.push(format!("cosine {c:.9} below {:.9}", tol.cosine_min));
+            // Near 1 a cosine is shown as 1 - x so that a bound such as
+            // 1 - 3e-10 stays readable.
+            let show = |v: f64| if v > 0.999 && v < 1.0 { format!("1 - {:.3e}", 1.0 - v) } else { format!("{v:.9}") };
+            r.failures.push(format!("cosine {} below {}", show(c), show(tol.cosine_min)));
         }
     }
     if let (Some(limit), Some(u)) = (tol.ulp, m.max_ulp) {

@@ -450,6 +450,18 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         let oman_path = mlxport_harness::manifest::manifest_path(&oracle);
         let oman_text = std::fs::read_to_string(&oman_path).with_context(|| format!("cannot read {}", oman_path.display()))?;
         let mut ladder_rungs = ladder::parse(&oman_text).map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?;
+        // Encoder outputs (last hidden state, pooler, pooled, sentence
+        // embedding) are one rung each.
+        ladder_rungs = ladder_rungs
+            .into_iter()
+            .flat_map(|r| {
+                if r.kind == Kind::Other && r.tensors.len() > 1 {
+                    r.tensors.iter().map(|t| ladder::Rung { name: t.clone(), tensors: vec![t.clone()], ..r.clone() }).collect()
+                } else {
+                    vec![r]
+                }
+            })
+            .collect();
         if !cm.tensors.iter().any(|t| t.name == "generated.ids") {
             // Not decoded (an earlier rung diverged): no decode rungs.
             for r in &mut ladder_rungs {
