@@ -67,6 +67,11 @@ pub enum Command {
     /// The engineering report of a port: Markdown, JSON and one
     /// self-contained HTML page with charts.
     Report(ReportArgs),
+    /// Prove a port: config, weights, source oracle, MLX capture and the
+    /// whole parity ladder in one command, stopping at the first divergence
+    /// with a hint; writes JSON, Markdown and an SVG chart. Exit 1 on a
+    /// divergence.
+    Parity(Box<ParityArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -486,6 +491,62 @@ pub struct CaptureArgs {
     /// Skip greedy generation and cache decoding.
     #[arg(long)]
     pub no_generate: bool,
+    /// Skip the check that the preloaded BLAS changes no MLX result.
+    #[arg(long)]
+    pub no_blas_check: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ParityArgs {
+    /// The source model: a Hugging Face directory or a GGUF file.
+    #[arg(long, value_name = "MODEL")]
+    pub source: PathBuf,
+    /// The MLX side: a scaffolded package directory, or `mlx-lm` for
+    /// mlx-lm's own implementation of --weights.
+    #[arg(long, value_name = "PKG|mlx-lm")]
+    pub target: PathBuf,
+    /// The converted weights (with --target mlx-lm: the model directory
+    /// mlx_lm.load reads).
+    #[arg(long, value_name = "DIR")]
+    pub weights: PathBuf,
+    /// Inputs JSON: {"texts": [...]} or {"token_ids": [[...]]}, optional
+    /// "generate", "prompts", "max_length", "add_special_tokens".
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "token_ids", "oracle"])]
+    pub inputs: Option<PathBuf>,
+    /// An input text (repeat for a padded batch).
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["token_ids", "oracle"])]
+    pub text: Vec<String>,
+    /// An input as comma-separated token ids (repeatable).
+    #[arg(long = "token-ids", value_name = "IDS", conflicts_with = "oracle")]
+    pub token_ids: Vec<String>,
+    /// Greedy new tokens per prompt (decoders): greedy tokens and cached
+    /// decoding against full recomputation.
+    #[arg(long, value_name = "N")]
+    pub generate: Option<u32>,
+    /// Reuse an oracle (`mlxport oracle -o FILE`) instead of running the
+    /// source again; its inputs are used.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["inputs", "text", "token_ids"])]
+    pub oracle: Option<PathBuf>,
+    /// Climb every rung instead of stopping at the first divergence.
+    #[arg(long)]
+    pub all: bool,
+    /// Output directory: oracle.npz, capture.npz (with manifests),
+    /// parity.json, parity.md, parity.svg.
+    #[arg(long, value_name = "DIR", default_value = "parity")]
+    pub out: PathBuf,
+    /// Source compute dtype: float32, or `checkpoint`.
+    #[arg(long, default_value = "float32")]
+    pub dtype: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Per-tensor tolerance rule REGEX=atol:..,rtol:..,cosine:.. (repeatable;
+    /// later rules win).
+    #[arg(long, value_name = "RULE")]
+    pub tol: Vec<String>,
     /// Skip the check that the preloaded BLAS changes no MLX result.
     #[arg(long)]
     pub no_blas_check: bool,

@@ -10,6 +10,7 @@ mod map;
 mod oracle;
 mod package;
 mod report;
+pub mod parity;
 mod scaffold;
 mod plan;
 mod port;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Port(args) => port::run(*args),
         Command::Package(args) => package::run(args),
         Command::Report(args) => report::run(args),
+        Command::Parity(args) => parity::run(*args),
     }
 }
 

@@ -327,6 +327,17 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
     })
 }
 
+/// The MLX side: the generated package with the converted weights, or
+/// mlx-lm's implementation of the converted checkpoint.
+fn target(ctx: &Ctx) -> Target {
+    let weights = ctx.dir.join("weights");
+    if ctx.target == "scaffold" {
+        Target::Package { package: ctx.dir.join("scaffold"), weights }
+    } else {
+        Target::MlxLm { model: weights }
+    }
+}
+
 fn capture(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(&["oracle", "convert", "scaffold"]), "target": ctx.target});
     ctx.step("capture", inputs, &["capture"], |ctx, st| {
@@ -339,12 +350,7 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
         let input = st.join("oracle-input");
         std::fs::create_dir_all(&input)?;
         std::fs::copy(ctx.dir.join("oracle/manifest.json"), input.join("oracle.manifest.json"))?;
-        let weights = ctx.dir.join("weights");
-        let target = if ctx.target == "scaffold" {
-            Target::Package { package: ctx.dir.join("scaffold"), weights }
-        } else {
-            Target::MlxLm { model: weights }
-        };
+        let target = target(ctx);
         let out = st.join("capture");
         std::fs::create_dir_all(&out)?;
         let generate = ctx.insp["routing"]["family"] != "encoder";
@@ -359,44 +365,54 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn parity(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(&["oracle", "capture"]), "tolerance": {"rtol": PARITY_RTOL}});
+    let inputs = json!({"upstream": ctx.upstream(&["oracle", "convert", "scaffold", "capture"]), "target": ctx.target});
     ctx.step("parity", inputs, &["parity"], |ctx, st| {
+        use crate::commands::parity::{markdown_of, pipeline, ParityRequest};
+        // The oracle and the capture of this port, as NAME.npz with
+        // NAME.manifest.json beside (hard links: nothing is copied).
+        let input = st.join("input");
+        std::fs::create_dir_all(&input)?;
+        let link = |from: &Path, to: &Path| -> Result<()> {
+            std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ())).with_context(|| format!("linking {}", from.display()))
+        };
+        for side in ["oracle", "capture"] {
+            link(&ctx.dir.join(side).join(format!("{side}.npz")), &input.join(format!("{side}.npz")))?;
+            link(&ctx.dir.join(side).join("manifest.json"), &input.join(format!("{side}.manifest.json")))?;
+        }
         let out = st.join("parity");
-        std::fs::create_dir_all(&out)?;
-        ladder(&ctx.dir, &out)
+        let mut req = ParityRequest::new(ctx.model.path.clone(), target(ctx), oracle_inputs(ctx)?, out.clone());
+        req.oracle = Some(input.join("oracle.npz"));
+        req.capture = Some(input.join("capture.npz"));
+        req.harness = settings(ctx);
+        let mut o = pipeline(&req)?;
+        // The report names PORT_DIR's files, not this machine's paths.
+        let r = &mut o.report;
+        r.source = ctx.model.label.clone();
+        r.target.weights = "weights".into();
+        if r.target.package.is_some() {
+            r.target.package = Some("scaffold".into());
+        }
+        r.oracle = r.oracle.as_ref().map(|_| "oracle/oracle.npz".into());
+        r.capture = r.capture.as_ref().map(|_| "capture/capture.npz".into());
+        if let Some(c) = r.compare.as_mut() {
+            c.a.path = "capture/capture.npz".into();
+            c.b.path = "oracle/oracle.npz".into();
+        }
+        std::fs::write(&o.json, serde_json::to_string_pretty(&o.report)? + "\n")?;
+        std::fs::write(&o.markdown, markdown_of(&o.report))?;
+        let l = &o.report.ladder;
+        if o.passed() {
+            let tensors: usize = l.rungs.iter().map(|r| r.tensors.len()).sum();
+            return Ok(Outcome::Done(format!("ladder passed: {} rungs (config, weights, {} tensors, cache vs full) within tolerance", l.rungs.len(), tensors)));
+        }
+        let (summary, mut rem) = match &l.first_divergence {
+            Some(f) => (format!("first divergence at rung {} '{}' ({})", f.rung, f.name, f.stage), vec![format!("first divergence at '{}' ({}): {}", f.name, f.stage, f.hint)]),
+            None => ("the ladder failed".to_string(), Vec::new()),
+        };
+        if let Some(h) = l.first_divergence.as_ref().and_then(|f| l.rungs.get(f.rung)).and_then(|r| r.hint.as_ref()) {
+            rem.extend(h.causes.iter().map(|c| format!("likely cause: {c}")));
+        }
+        rem.push("see parity/parity.md for every rung".into());
+        Ok(Outcome::Failed { summary, remediation: rem })
     })
-}
-
-const PARITY_RTOL: f64 = 1e-4;
-
-/// The capture (candidate) against the oracle (reference), up the ladder
-/// of the oracle's manifest, with the default tolerances.
-fn ladder(dir: &Path, out: &Path) -> Result<Outcome> {
-    use mlxport_parity::{render, LadderChoice, RunOptions, Settings as PSettings, Status};
-    let manifest = std::fs::read_to_string(dir.join("oracle/manifest.json"))?;
-    let rungs = mlxport_parity::ladder::parse(&manifest).map_err(|e| anyhow::anyhow!("oracle/manifest.json: {e}"))?;
-    let a = mlxport_tensor::open(&dir.join("capture/capture.npz"))?;
-    let b = mlxport_tensor::open(&dir.join("oracle/oracle.npz"))?;
-    // rtol 1e-4 (atol = rtol times each reference's scale): float32 on both
-    // sides, with summation order differing between torch and MLX over
-    // 30 blocks.
-    let global = mlxport_parity::tolerance::Overrides { rtol: Some(PARITY_RTOL), ..Default::default() };
-    let settings = PSettings { names: mlxport_parity::compare::NameMap::Same, include: None, exclude: None, global, rules: Vec::new(), logits: None, top_k: 5 };
-    let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: false };
-    let r = mlxport_parity::run(a.as_ref(), b.as_ref(), &settings, &opts, &mut |_, _| {})?;
-    let mut text = serde_json::to_string_pretty(&r)?;
-    text.push('\n');
-    std::fs::write(out.join("parity.json"), text)?;
-    std::fs::write(out.join("parity.md"), render::markdown(&r, Some("parity.svg")))?;
-    let l = r.ladder.as_ref().context("the comparison produced no ladder")?;
-    std::fs::write(out.join("parity.svg"), render::svg(l))?;
-    if r.status == Status::Pass {
-        return Ok(Outcome::Done(format!("ladder passed: {} rungs, {} tensor pairs within tolerance", l.rungs.len(), r.summary.pairs)));
-    }
-    let (summary, mut rem) = match &l.first_divergence {
-        Some(f) => (format!("first divergence at rung {} '{}' ({})", f.rung, f.name, f.stage), vec![format!("first divergence at '{}' ({}): {}", f.name, f.stage, f.hint)]),
-        None => ("the comparison failed".to_string(), Vec::new()),
-    };
-    rem.push("see parity/parity.md for every rung and its likely causes".into());
-    Ok(Outcome::Failed { summary, remediation: rem })
 }
