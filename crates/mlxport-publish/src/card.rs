@@ -169,8 +169,9 @@ pub fn bench_lines(p: &PortDir) -> Vec<String> {
         for b in &r.benchmarks {
             let s = &b.stats;
             out.push(format!(
-                "{} ({}): {} median {} {} (95% CI {}–{}, n={}) on {}",
-                b.label,
+                "{} {} ({}): {} median {} {} (95% CI {}–{}, n={}) on {}",
+                r.workload.name,
+                role(b),
                 file,
                 b.metric.name,
                 num(Some(s.median)),
@@ -409,4 +410,9 @@ pub fn implementation(p: &PortDir) -> String {
     let cap = p.capture.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or(if p.target() == "scaffold" { "generated package" } else { "mlx-lm" });
     let orc = p.oracle.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or("transformers");
     format!("{cap} against {orc}")
+}
+
+/// baseline, candidate or single, as the receipt names it.
+pub fn role(b: &mlxport_bench::receipt::Benchmark) -> String {
+    serde_json::to_value(&b.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -90,11 +90,14 @@ fn sanitize_conversion(v: &mut Value) {
 /// Absolute paths of this machine that must not appear in the output.
 fn literals(p: &PortDir) -> Vec<String> {
     let mut l = Vec::new();
-    for d in [Some(p.root.clone()), std::env::current_dir().ok(), std::env::var_os("HOME").map(PathBuf::from)] {
+    // Home directories are caught by the scan's rules; these are the
+    // specific directories this run worked in (two components at least, so
+    // a short path like `/srv` cannot match ordinary text).
+    for d in [Some(p.root.clone()), std::env::current_dir().ok()] {
         let Some(d) = d else { continue };
         for x in [d.canonicalize().ok(), Some(d.clone())].into_iter().flatten() {
             let s = x.display().to_string();
-            if s.len() > 1 && s != "/" && !l.contains(&s) {
+            if x.is_absolute() && x.components().count() > 2 && !l.contains(&s) {
                 l.push(s);
             }
         }

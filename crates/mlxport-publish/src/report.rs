@@ -32,7 +32,7 @@ fn throughput(p: &PortDir) -> Vec<(Option<f64>, String, f64, String)> {
     for (_, r) in &p.bench {
         let len = r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64()));
         for b in &r.benchmarks {
-            out.push((len, b.label.clone(), b.stats.median, b.metric.unit.clone()));
+            out.push((len, format!("{} {}", r.workload.name, card::role(b)), b.stats.median, b.metric.unit.clone()));
         }
     }
     out
@@ -83,7 +83,7 @@ pub fn build(p: &PortDir) -> Value {
     for (file, r) in &p.bench {
         let hw = card::hardware(&r.environment);
         for b in &r.benchmarks {
-            metrics.push(json!({"receipt": file, "role": b.role, "label": b.label, "metric": b.metric.name, "unit": b.metric.unit,
+            metrics.push(json!({"receipt": file, "role": b.role, "label": format!("{} {}", r.workload.name, card::role(b)), "metric": b.metric.name, "unit": b.metric.unit,
                 "median": b.stats.median, "ci95": [b.stats.median_ci.low, b.stats.median_ci.high], "runs": b.stats.n, "hardware": hw,
                 "workload": r.workload.name, "parameters": r.workload.parameters}));
         }
@@ -480,7 +480,7 @@ pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
     let md = markdown(&r);
     let page = html(&r, &p);
     let json_bytes = crate::package::to_pretty(&r);
-    let lits: Vec<String> = [p.root.canonicalize().ok().map(|x| x.display().to_string()), std::env::var("HOME").ok()].into_iter().flatten().filter(|s| s.len() > 1).collect();
+    let lits: Vec<String> = p.root.canonicalize().ok().filter(|x| x.components().count() > 2).map(|x| x.display().to_string()).into_iter().collect();
     let mut findings = Vec::new();
     for (n, t) in [("report.md", md.as_str()), ("report.html", page.as_str()), ("report.json", std::str::from_utf8(&json_bytes).unwrap_or(""))] {
         findings.extend(crate::scan::scan_text(n, t, &lits));
