@@ -161,7 +161,7 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let parity = read_json(&dir.join("parity/parity.json"));
-    assert_eq!(parity["schema"], "mlxport.compare/v1");
+    assert_eq!(parity["schema"], "mlxport.parity/v1");
     assert_eq!(parity["status"], "pass");
     assert!(parity["ladder"]["first_divergence"].is_null());
     // The MLX port against transformers, measured here: every sentence
@@ -383,6 +383,18 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
     assert_eq!(map["unresolved"][0]["source"], "model.layers.0.block_sparse_moe.experts.gate_up_proj");
     assert_eq!(read_json(&dir.join("map-validation.json"))["ok"], false);
     assert!(p["remediation"].to_string().contains("weight_map.json"), "says what to edit: {p:#}");
+
+    // Another model into the same PORT_DIR: refused, unless --yes.
+    let remote = root.join("remote");
+    let o = run(port(root, None).arg(&remote).arg("--out").arg(&dir));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the port of another model"), "{}", text(&o));
+    assert!(dir.join("weight_map.json").is_file(), "nothing touched");
+    let o = run(port(root, None).arg(&remote).arg("--out").arg(&dir).arg("--yes"));
+    stopped(&o, &dir, "inspect", "remote-code");
+    for stale in ["plan.json", "weight_map.json", "map-validation.json"] {
+        assert!(!dir.join(stale).exists(), "{stale} of the replaced port is left");
+    }
 
     // Options the build does not have yet are refused clearly.
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["-q", "4"]));

@@ -51,6 +51,8 @@ pub struct Ctx<'a> {
     pub target: String,
     /// Step number for progress lines.
     index: usize,
+    /// Steps kept from an earlier run (not redone by this one).
+    pub kept: Vec<String>,
 }
 
 pub fn run(args: &PortArgs) -> Result<u8> {
@@ -69,7 +71,7 @@ pub fn run(args: &PortArgs) -> Result<u8> {
     let _ = std::fs::remove_dir_all(dir.join(STAGING));
     let mut state = PortState::new(model.label.clone(), &args.dtype);
     state.target = None;
-    let mut ctx = Ctx { args, dir, model, old, state, insp: Value::Null, target: String::new(), index: 0 };
+    let mut ctx = Ctx { args, dir, model, old, state, insp: Value::Null, target: String::new(), index: 0, kept: Vec::new() };
     eprintln!("port {} -> {}", ctx.model.label, ctx.dir.display());
     let started = Instant::now();
     let result = steps::all(&mut ctx);
@@ -91,7 +93,7 @@ pub fn run(args: &PortArgs) -> Result<u8> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&ctx.state)?);
     } else {
-        print_table(&ctx.state, &ctx.dir, started.elapsed().as_secs_f64());
+        print_table(&ctx.state, &ctx.kept, &ctx.dir, started.elapsed().as_secs_f64());
     }
     Ok(match ctx.state.status.as_str() {
         "complete" => crate::exit::OK,
@@ -116,6 +118,7 @@ impl Ctx<'_> {
             if artifacts_intact(&self.dir, &prev.artifacts) {
                 eprintln!("{tag} unchanged (finished {}), kept", prev.finished_at);
                 let prev = prev.clone();
+                self.kept.push(name.into());
                 self.state.put(prev);
                 self.state.save(&self.dir)?;
                 return Ok(Flow::Continue);
@@ -223,15 +226,16 @@ impl Ctx<'_> {
     }
 }
 
-fn print_table(s: &PortState, dir: &Path, total: f64) {
-    let mut t = Table::new(&["step", "status", "seconds", "summary"]);
-    t.right_align(&[2]);
+fn print_table(s: &PortState, kept: &[String], dir: &Path, total: f64) {
+    let mut t = Table::new(&["step", "status", "this run", "seconds", "summary"]);
+    t.right_align(&[3]);
     for r in &s.steps {
         let mut summary = r.summary.lines().next().unwrap_or("").to_string();
         if summary.chars().count() > 100 {
             summary = summary.chars().take(97).collect::<String>() + "...";
         }
-        t.row(vec![r.name.clone(), r.status.clone(), format!("{:.1}", r.seconds), summary]);
+        let run = if kept.contains(&r.name) { "kept" } else if r.status == "skipped" { "-" } else { "ran" };
+        t.row(vec![r.name.clone(), r.status.clone(), run.into(), format!("{:.1}", r.seconds), summary]);
     }
     t.print();
     println!();

@@ -120,6 +120,24 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
         opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?);
     }
     let report = mlxport_intake::inspect(&ctx.model.path, &opts)?;
+    // A PORT_DIR holding the port of another model is replaced only when asked.
+    if let Some(old) = ctx.old.as_ref().and_then(|o| o.source.fingerprint.clone()).filter(|f| *f != report.model.fingerprint) {
+        let was = ctx.old.as_ref().map(|o| o.source.model.clone()).unwrap_or_default();
+        if !ctx.args.yes {
+            anyhow::bail!(
+                "{} holds the port of another model ({was}, fingerprint {}); choose another --out, or pass --yes to replace it",
+                ctx.dir.display(),
+                &old[..12.min(old.len())]
+            );
+        }
+        let stale: Vec<String> = ctx.old.as_ref().map(|o| o.steps.iter().flat_map(|s| s.artifacts.iter().map(|a| a.path.split('/').next().unwrap_or("").to_string())).collect()).unwrap_or_default();
+        for top in stale.iter().filter(|t| !t.is_empty() && !t.starts_with('.')) {
+            let p = ctx.dir.join(top);
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+        eprintln!("replacing the port of {was} in {} (--yes)", ctx.dir.display());
+        ctx.old = None;
+    }
     ctx.insp = serde_json::to_value(&report)?;
     ctx.state.source.fingerprint = Some(report.model.fingerprint.clone());
     ctx.state.family = report.routing.family.clone();
@@ -239,6 +257,7 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
             rec.summary = "weight_map.json edited after drafting: kept".into();
             eprintln!("[ 4/14] map-draft    kept         weight_map.json was edited after drafting");
             ctx.state.put(rec);
+            ctx.kept.push("map-draft".into());
             ctx.index += 1;
             return Ok(Flow::Continue);
         }
@@ -305,6 +324,11 @@ fn package_name(name: &str) -> String {
 
 fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
     if ctx.target != "scaffold" {
+        // A package from an earlier run with another target is stale.
+        let stale = ctx.dir.join("scaffold");
+        if stale.is_dir() {
+            std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
+        }
         ctx.skip("scaffold", "target mlx-lm: mlx-lm's own implementation is captured")?;
         return Ok(Flow::Continue);
     }
