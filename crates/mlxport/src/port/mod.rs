@@ -79,9 +79,13 @@ pub fn run(args: &PortArgs) -> Result<u8> {
     match result {
         Ok(()) => {}
         Err(e) => {
-            // The step's record says failed; the error is the remediation.
-            ctx.state.status = "failed".into();
-            ctx.state.save(&ctx.dir)?;
+            // A step that failed: its record says so, the error is the
+            // remediation. An error before any step (a refused PORT_DIR)
+            // leaves port.json alone.
+            if ctx.state.stopped_at.is_some() {
+                ctx.state.status = "failed".into();
+                ctx.state.save(&ctx.dir)?;
+            }
             return Err(e);
         }
     }
