@@ -75,6 +75,34 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
         eprintln!("NOTE: no OpenBLAS on this machine; the preload comparison ran without it");
     }
 
+    // `mlxport parity` with the weights from `mlxport map draft` +
+    // `mlxport convert` (the same oracle): every rung within max abs 1e-4
+    // and cosine 0.99999, every sentence embedding at cosine 0.99999.
+    let map = d.join("map.json");
+    ok(bin().args(["map", "draft"]).arg(&model).arg("-o").arg(&map), &py_);
+    let converted = d.join("converted");
+    ok(bin().arg("convert").arg(&model).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
+    let out = d.join("parity");
+    let flag = std::ffi::OsStr::new;
+    let args = [flag("--source"), model.as_os_str(), flag("--target"), pkg.as_os_str(), flag("--weights"), converted.as_os_str(), flag("--oracle"), oracle.as_os_str()];
+    let (code, report) = parity(&py_, &out, &args);
+    assert_eq!(code, 0, "{}", report["first_divergence"]);
+    let rs = common::rungs(&report);
+    for name in ["config", "weights", "preprocessing", "embeddings", "layer 5", "last_hidden_state", "pooler_output", "pooled", "sentence_embedding"] {
+        assert_eq!(rung(&rs, name)["status"], "pass", "{name}");
+    }
+    for r in rs.iter().filter(|r| r["cosine"].is_number()) {
+        assert!(r["max_abs"].as_f64().unwrap() <= 1e-4 && r["cosine"].as_f64().unwrap() >= 0.99999, "{}: max abs {} cosine {}", r["name"], r["max_abs"], r["cosine"]);
+    }
+    let parity_capture = out.join("capture.npz");
+    let y = mlxport_tensor::open_file(&parity_capture).unwrap().read_f32("sentence_embedding").unwrap();
+    for s in 0..SENTENCES.len() {
+        let (p, q) = (&x[s * h..(s + 1) * h], &y[s * h..(s + 1) * h]);
+        let dot: f64 = p.iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let n = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+        assert!(dot / (n(p) * n(q)) >= 0.99999, "sentence {s} through mlxport convert");
+    }
+
     // The generated package's own parity test agrees.
     let t = Command::new(&py_)
         .current_dir(d)

@@ -195,9 +195,12 @@ fn hint(stage: &str) -> Option<Hint> {
     atlas::for_stage(stage).map(|e| Hint { id: e.id.clone(), title: e.title.clone(), causes: e.causes.clone(), checks: e.checks.clone(), symptoms: Vec::new() })
 }
 
+/// Numbers are the same when they agree to float32 precision (a GGUF
+/// stores its hyperparameters as float32, and MLX computes in it:
+/// 9.99999974e-6 and 1e-5 are one value).
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+        (Some(x), Some(y)) => (x - y).abs() <= f32::EPSILON as f64 * x.abs().max(y.abs()),
         _ => a == b,
     }
 }
