@@ -21,12 +21,29 @@ pub struct Rung {
     pub max_rel: Option<f64>,
     pub cosine: Option<f64>,
     pub atol: Option<f64>,
+    /// The tensors the rung covers.
+    pub tensors: Vec<String>,
+}
+
+impl Rung {
+    /// The rung's name, with its tensors when they are more than the name says.
+    pub fn label(&self) -> String {
+        if self.tensors.len() > 1 || self.tensors.first().is_some_and(|t| t != &self.name && !self.name.starts_with("layer ")) {
+            format!("{} ({})", self.name, self.tensors.join(", "))
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 /// The ladder of `parity/parity.json`, or every pair when it has no ladder.
 pub fn rungs(parity: &Value) -> Vec<Rung> {
     let f = |v: &Value| v.as_f64();
     if let Some(rs) = parity.pointer("/ladder/rungs").and_then(Value::as_array) {
+        // Pairs no rung covers (an encoder's pooled outputs under an
+        // inferred ladder) follow as rows of their own.
+        let covered: std::collections::BTreeSet<&str> = rs.iter().flat_map(|r| r["tensors"].as_array().into_iter().flatten().filter_map(Value::as_str)).collect();
+        let extra = pair_rows(parity).into_iter().filter(|r| !covered.contains(r.name.as_str()));
         return rs
             .iter()
             .map(|r| Rung {
@@ -36,9 +53,16 @@ pub fn rungs(parity: &Value) -> Vec<Rung> {
                 max_rel: f(&r["max_rel"]),
                 cosine: f(&r["cosine"]),
                 atol: f(&r["atol"]),
+                tensors: r["tensors"].as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
             })
+            .chain(extra)
             .collect();
     }
+    pair_rows(parity)
+}
+
+fn pair_rows(parity: &Value) -> Vec<Rung> {
+    let f = |v: &Value| v.as_f64();
     parity["pairs"]
         .as_array()
         .into_iter()
@@ -50,6 +74,7 @@ pub fn rungs(parity: &Value) -> Vec<Rung> {
             max_rel: f(&p["float"]["max_rel"]),
             cosine: f(&p["float"]["cosine"]),
             atol: f(&p["tolerance"]["atol"]),
+            tensors: vec![p["name"].as_str().unwrap_or("?").into()],
         })
         .collect()
 }
@@ -354,7 +379,7 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
             let _ = writeln!(s, "MLX against the source ({}), {}.\n", implementation(p), parity_line(par));
             s.push_str("| rung | status | max abs error | max rel error | cosine |\n|---|---|---:|---:|---:|\n");
             for r in rungs(par) {
-                let _ = writeln!(s, "| {} | {} | {} | {} | {} |", cell(&r.name), r.status, num(r.max_abs), num(r.max_rel), cos(r.cosine));
+                let _ = writeln!(s, "| {} | {} | {} | {} | {} |", cell(&r.label()), r.status, num(r.max_abs), num(r.max_rel), cos(r.cosine));
             }
             s.push('\n');
         }
@@ -414,5 +439,5 @@ pub fn implementation(p: &PortDir) -> String {
 
 /// baseline, candidate or single, as the receipt names it.
 pub fn role(b: &mlxport_bench::receipt::Benchmark) -> String {
-    serde_json::to_value(&b.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(b.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -30,7 +30,12 @@ fn strs(v: Option<&Value>) -> Vec<String> {
 fn throughput(p: &PortDir) -> Vec<(Option<f64>, String, f64, String)> {
     let mut out = Vec::new();
     for (_, r) in &p.bench {
-        let len = r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64()));
+        // The prompt length: the workload's parameters, else the first
+        // number in its name (`prompt-64-tokens`).
+        let len = r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64())).or_else(|| {
+            let digits: String = r.workload.name.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        });
         for b in &r.benchmarks {
             out.push((len, format!("{} {}", r.workload.name, card::role(b)), b.stats.median, b.metric.unit.clone()));
         }
@@ -235,7 +240,11 @@ pub fn markdown(r: &Value) -> String {
             let _ = writeln!(s, "{} ({}).\n", scalar(&p["line"]), scalar(&p["implementation"]));
             s.push_str("| rung | max abs error | max rel error | cosine | tolerance (atol) | pass |\n|---|---:|---:|---:|---:|---|\n");
             for g in p["rungs"].as_array().into_iter().flatten() {
-                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", cell(&scalar(&g["name"])), num(g["max_abs"].as_f64()), num(g["max_rel"].as_f64()), cos(g["cosine"].as_f64()), num(g["atol"].as_f64()), if g["status"] == "pass" { "yes" } else { "**no**" });
+                let label = match g["tensors"].as_array() {
+                    Some(t) if t.len() > 1 => format!("{} ({})", scalar(&g["name"]), scalar(&g["tensors"])),
+                    _ => scalar(&g["name"]),
+                };
+                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", cell(&label), num(g["max_abs"].as_f64()), num(g["max_rel"].as_f64()), cos(g["cosine"].as_f64()), num(g["atol"].as_f64()), if g["status"] == "pass" { "yes" } else { "**no**" });
             }
             s.push('\n');
         }
@@ -315,28 +324,34 @@ fn parity_chart(r: &Value) -> Option<String> {
     Some(s)
 }
 
-/// Throughput by prompt length (or by benchmark when receipts have no
-/// prompt length).
-fn throughput_chart(points: &[(Option<f64>, String, f64, String)]) -> Option<String> {
+/// Benchmark medians by prompt length (or by benchmark when a receipt
+/// names no length): throughput when the unit is a rate, else time.
+fn throughput_chart(points: &[(Option<f64>, String, f64, String)]) -> Option<(String, String)> {
     if points.is_empty() {
         return None;
     }
     let max = points.iter().map(|p| p.2).fold(0.0f64, f64::max).max(1e-12);
-    let (left, top, h, step) = (60.0, 20.0, 180.0, 60.0);
+    let (left, top, h, step) = (20.0, 40.0, 180.0, 110.0);
     let w = left + 20.0 + step * points.len() as f64;
-    let mut s = String::new();
-    let _ = writeln!(s, r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="throughput by prompt length" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="10">"##, top + h + 50.0);
     let mut sorted: Vec<&(Option<f64>, String, f64, String)> = points.iter().collect();
     sorted.sort_by(|a, b| a.0.unwrap_or(f64::MAX).total_cmp(&b.0.unwrap_or(f64::MAX)).then(a.1.cmp(&b.1)));
+    let unit = sorted[0].3.clone();
+    let what = if unit.contains("/s") { "Throughput" } else { "Wall time" };
+    let mut s = String::new();
+    let _ = writeln!(s, r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{what} by prompt length" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="11">"##, top + h + 50.0);
+    let _ = writeln!(s, r##"<text x="{left}" y="14">median {} ({}) by prompt length</text>"##, what.to_ascii_lowercase(), esc(&unit));
     for (i, (len, label, v, unit)) in sorted.iter().enumerate() {
-        let x = left + step * i as f64 + 6.0;
-        let bh = h * v / max;
-        let _ = writeln!(s, r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#1565c0"><title>{}: {} {}</title></rect>"##, top + h - bh, step - 12.0, esc(label), num(Some(*v)), esc(unit));
-        let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, x + (step - 12.0) / 2.0, top + h + 14.0, len.map(|l| format!("{l:.0} tok")).unwrap_or_else(|| esc(label)));
-        let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, x + (step - 12.0) / 2.0, top + h - bh - 3.0, num(Some(*v)));
+        let x = left + step * i as f64 + 10.0;
+        let bw = step - 20.0;
+        let bh = (h * v / max).max(0.5);
+        let cx = x + bw / 2.0;
+        let _ = writeln!(s, r##"<rect x="{x:.1}" y="{:.1}" width="{bw:.1}" height="{bh:.1}" fill="#1565c0"><title>{}: {} {}</title></rect>"##, top + h - bh, esc(label), num(Some(*v)), esc(unit));
+        let _ = writeln!(s, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, top + h - bh - 4.0, num(Some(*v)));
+        let _ = writeln!(s, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, top + h + 15.0, len.map(|l| format!("{l:.0} tokens")).unwrap_or_else(|| "length not recorded".into()));
+        let _ = writeln!(s, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="#555">{}</text>"##, top + h + 29.0, esc(label));
     }
-    let _ = writeln!(s, r##"<text x="4" y="12">median by prompt length ({})</text></svg>"##, esc(&sorted[0].3));
-    Some(s)
+    s.push_str("</svg>\n");
+    Some((s, format!("{what} by prompt length")))
 }
 
 /// Markdown to HTML for the subset [`markdown`] writes: headings, lists,
@@ -444,12 +459,13 @@ pub fn html(r: &Value, p: &PortDir) -> String {
     let md = markdown(r);
     let mut body = md_to_html(&md);
     let parity_svg = p.parity_svg.as_ref().map(|s| s[s.find("<svg").unwrap_or(0)..].to_string()).filter(|s| !s.contains("href") && !s.contains("<script"));
+    // compare's own chart of the ladder when the parity step drew one, else
+    // a bar chart of the same figures.
     let mut charts = String::new();
-    if let Some(c) = parity_chart(r) {
-        let _ = write!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error by rung</figcaption></figure>\n");
-    }
     if let Some(c) = parity_svg {
-        let _ = write!(charts, "<figure class=\"chart\" id=\"chart-ladder\">{c}<figcaption>Error and cosine by rung (mlxport compare)</figcaption></figure>\n");
+        let _ = writeln!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error and cosine by rung (drawn by mlxport compare)</figcaption></figure>");
+    } else if let Some(c) = parity_chart(r) {
+        let _ = writeln!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error by rung</figcaption></figure>");
     }
     let anchor = format!("<h2 id=\"{}\">", SECTIONS[4].to_ascii_lowercase().replace(' ', "-"));
     if let Some(pos) = body.find(&anchor) {
@@ -457,9 +473,9 @@ pub fn html(r: &Value, p: &PortDir) -> String {
     } else {
         body.push_str(&charts);
     }
-    if let Some(c) = throughput_chart(&throughput(p)) {
+    if let Some((c, caption)) = throughput_chart(&throughput(p)) {
         let anchor = format!("<h2 id=\"{}\">", SECTIONS[5].to_ascii_lowercase().replace(' ', "-"));
-        let fig = format!("<figure class=\"chart\" id=\"chart-throughput\">{c}<figcaption>Throughput by prompt length</figcaption></figure>\n");
+        let fig = format!("<figure class=\"chart\" id=\"chart-throughput\">{c}<figcaption>{caption}</figcaption></figure>\n");
         match body.find(&anchor) {
             Some(pos) => body.insert_str(pos, &fig),
             None => body.push_str(&fig),

@@ -27,7 +27,7 @@ pub fn html(s: &str) -> String {
 pub fn num(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) if x.is_nan() => "NaN".into(),
         Some(x) if x.abs() < 1e-3 || x.abs() >= 1e6 => format!("{x:.2e}"),
         Some(x) => format!("{x:.4}"),

@@ -255,9 +255,15 @@ fn check_report(port: &Path, out: &Path) -> serde_json::Value {
     let parity = read_json(&port.join("parity/parity.json"));
     let want = parity["ladder"]["rungs"].as_array().unwrap();
     let got = r["parity"]["rungs"].as_array().unwrap();
-    assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
         assert_eq!((&g["name"], &g["max_abs"], &g["cosine"], &g["status"]), (&w["name"], &w["max_abs"], &w["cosine"], &w["status"]));
+    }
+    // Pairs outside every rung follow, with compare's figures.
+    let covered: Vec<&serde_json::Value> = want.iter().flat_map(|w| w["tensors"].as_array().unwrap()).collect();
+    let rest: Vec<&serde_json::Value> = parity["pairs"].as_array().unwrap().iter().filter(|p| !covered.contains(&&p["name"])).collect();
+    assert_eq!(got.len(), want.len() + rest.len());
+    for (g, p) in got[want.len()..].iter().zip(rest) {
+        assert_eq!((&g["name"], &g["max_abs"], &g["cosine"]), (&p["name"], &p["float"]["max_abs"], &p["float"]["cosine"]));
     }
     assert!(r["architecture"]["layers"].as_u64().unwrap() > 0);
     assert!(r["runbook"]["id"].as_str().unwrap().starts_with("runbook/"));
@@ -318,6 +324,7 @@ fn minilm_port_packages_with_its_generated_package_and_reports() {
     let conv = read_json(&port.join("weights/mlxport-conversion.json"));
     assert!(card.contains(&format!("weight map `{}`", conv["map"]["sha256"].as_str().unwrap())), "the conversion recipe's map");
     assert!(card.contains("| layer 5 | pass |"), "parity per rung in the card");
+    assert!(card.contains("| last_hidden_state (last_hidden_state, pooler_output, pooled, sentence_embedding) | pass |"), "the pooled outputs too");
     assert!(card.contains("mlx (capture): 0.") && card.contains("transformers (oracle): "), "library versions from the manifests");
     assert!(card.contains("mlxport convert MODEL --map weight_map.json --out weights"));
     check_manifest_and_paths(&out, &[&port, dir.path(), &model]);
@@ -398,12 +405,17 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     let port = dir.path().join("port");
     build_port(&py_, &model, &port, serde_json::json!({"texts": PROMPTS, "generate": 8}), false);
 
-    // Receipts: the converted model generating from two prompt lengths.
+    // Receipts: the converted model generating from two prompt lengths
+    // (counted with the model's own tokenizer, no chat template).
     std::fs::create_dir(port.join("bench")).unwrap();
-    for (name, prompt) in [("prompt-6-tokens", "The capital of France is"), ("prompt-40-tokens", "Once upon a time, in a small village by the sea, there lived an old fisherman who every morning walked to the harbour and looked at the")] {
+    let mut names = Vec::new();
+    for prompt in ["The capital of France is", "Once upon a time, in a small village by the sea, there lived an old fisherman who every morning walked to the harbour and looked at the"] {
+        let n = py(&py_, "import sys; from tokenizers import Tokenizer; print(len(Tokenizer.from_file(sys.argv[1]).encode(sys.argv[2]).ids))", &[port.join("weights/tokenizer.json").to_str().unwrap(), prompt]);
+        let name = format!("prompt-{n}-tokens");
         let mut c = bin();
-        c.current_dir(&port).args(["bench", "--warmup", "0", "--runs", "2", "--workload", name, "-o"]).arg(format!("bench/{name}.json")).arg("--");
-        c.arg(&py_).args(["-m", "mlx_lm", "generate", "--model", "weights", "--max-tokens", "4", "--prompt", prompt]);
+        c.current_dir(&port).args(["bench", "--warmup", "0", "--runs", "2", "--workload", &name, "-o"]).arg(format!("bench/{name}.json")).arg("--");
+        c.arg(&py_).args(["-m", "mlx_lm", "generate", "--model", "weights", "--max-tokens", "4", "--ignore-chat-template", "--prompt", prompt]);
+        names.push(name);
         if let Some(b) = openblas() {
             c.env("LD_PRELOAD", b);
         }
@@ -428,7 +440,7 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     assert!(card.contains("- dense-decoder\n- llama\n"), "tags");
     assert!(card.contains("rope_theta = 100000.0 copied from rope_parameters"), "conversion recipe");
     assert!(card.contains("| layer 29 | pass |") && card.contains("| logits | pass |"));
-    assert!(card.contains("prompt-6-tokens.json") && card.contains(" on "), "benchmark receipts with hardware: {card}");
+    assert!(card.contains(&format!("{}.json", names[0])) && card.contains(" on "), "benchmark receipts with hardware: {card}");
     assert!(card.contains("mlx_lm.load and greedy generation: 8 tokens"));
     check_manifest_and_paths(&out, &[&port, dir.path(), &model, &hf]);
 
@@ -469,7 +481,11 @@ print(json.dumps({"same": out, "text": text}))
     }
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("id=\"chart-throughput\""), "throughput chart when receipts exist");
-    assert!(std::fs::read_to_string(rep.join("report.md")).unwrap().contains("prompt-40-tokens"));
+    assert!(std::fs::read_to_string(rep.join("report.md")).unwrap().contains(&names[1]));
+    for n in &names {
+        let tokens = n.trim_start_matches("prompt-").trim_end_matches("-tokens");
+        assert!(html.contains(&format!(">{tokens} tokens</text>")), "the chart's x axis is the prompt length");
+    }
 }
 
 /// A two-layer llama-shaped checkpoint with a config (and a card).
