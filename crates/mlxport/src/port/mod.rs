@@ -200,9 +200,12 @@ impl Ctx<'_> {
             for r in &remediation {
                 eprintln!("  - {r}");
             }
-        } else {
-            self.state.stopped_at = None;
-            self.state.remediation.clear();
+        } else if !matches!(name, "report" | "package") {
+            // Until the next step records itself, an interruption leaves
+            // the port stopped before it.
+            let next = state::RUN_ORDER.iter().position(|s| *s == name).and_then(|i| state::RUN_ORDER.get(i + 1));
+            self.state.stopped_at = next.map(|n| n.to_string());
+            self.state.remediation = next.map(|n| vec![format!("interrupted before step '{n}': re-run the same command to resume")]).unwrap_or_default();
         }
         self.state.put(rec);
         self.state.save(&self.dir)?;

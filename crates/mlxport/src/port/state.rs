@@ -15,6 +15,10 @@ pub const FILE: &str = "port.json";
 /// Every step, in order.
 pub const STEPS: &[&str] = &["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "report", "package"];
 
+/// The order steps run in: the static weight-map steps come before the
+/// oracle (see `steps::all`).
+pub const RUN_ORDER: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "report", "package"];
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
