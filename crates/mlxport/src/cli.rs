@@ -56,7 +56,7 @@ pub enum Command {
     /// a parity ladder to the first divergence. Exit 1 when a check fails.
     Compare(Box<CompareArgs>),
     /// The main job: port a model end to end into PORT_DIR (inspect, plan,
-    /// oracle, weight map, convert, scaffold or mlx-lm, capture, parity
+    /// weight map, oracle, convert, scaffold or mlx-lm, capture, parity
     /// ladder, report, package), resuming where a previous run stopped.
     /// With no MODEL, ports the built-in all-MiniLM-L6-v2.
     Port(Box<PortArgs>),
@@ -652,7 +652,8 @@ pub struct PortArgs {
     /// available yet).
     #[arg(long)]
     pub optimize: bool,
-    /// Accept restricted license terms (the port stops at `plan` without it).
+    /// Accept restricted or unknown license terms (a restricted license
+    /// stops the port at `plan` without it; `package` asks for it too).
     #[arg(long)]
     pub accept_license: bool,
     /// Never ask: replace a PORT_DIR that holds the port of another model.
