@@ -30,7 +30,14 @@ pub fn resolve(model: Option<&Path>, example: Option<&str>, show_paths: bool, ve
             anyhow::bail!("{}: no such file or directory", m.display());
         }
         let abs = std::fs::canonicalize(m).with_context(|| format!("cannot resolve {}", m.display()))?;
-        let label = if show_paths { abs.display().to_string() } else { m.display().to_string() };
+        // As given, but never an absolute path unless asked for.
+        let label = if show_paths {
+            abs.display().to_string()
+        } else if m.is_absolute() {
+            abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
+        } else {
+            m.display().to_string()
+        };
         let name = abs.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
         return Ok(ModelSource { path: abs, label, name });
     }
