@@ -343,6 +343,7 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
     let dir = root.join("out-remote");
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
     let p = stopped(&o, &dir, "inspect", "remote-code");
+    assert_eq!(p["source"]["model"], "remote", "an absolute MODEL path is recorded by its name");
     assert!(dir.join("inspection.json").is_file() && dir.join("inspection.md").is_file());
     assert!(!dir.join("plan.json").exists());
     assert!(p["remediation"].to_string().contains("trust_remote_code") || p["remediation"].to_string().contains("remote"), "{p:#}");

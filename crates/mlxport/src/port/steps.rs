@@ -262,13 +262,20 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Flow::Continue);
         }
     }
-    ctx.step("map-draft", inputs, &["weight_map.json"], |ctx, st| {
+    let flow = ctx.step("map-draft", inputs, &["weight_map.json"], |ctx, st| {
         let src = mlxport_tensor::open(&ctx.model.path)?;
         let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(&ctx.model.path)? };
         let d = mlxport_convert::draft::draft(src.as_ref(), &mlxport_convert::draft::DraftOptions { family: None, target: Some(ctx.target.clone()), config })?;
         std::fs::write(st.join("weight_map.json"), d.map.to_json())?;
         Ok(Outcome::Done(format!("{} rules for {} tensors ({} family, target {}), {} unresolved", d.map.rules.len(), src.tensors().len(), d.family, d.target, d.map.unresolved.len())))
-    })
+    })?;
+    // A GGUF has no config.json: its model type is the map's.
+    if ctx.state.model_type.is_none() {
+        if let Ok(m) = WeightMap::load(&ctx.dir.join("weight_map.json")) {
+            ctx.state.model_type = m.target.model_type.clone();
+        }
+    }
+    Ok(flow)
 }
 
 fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
