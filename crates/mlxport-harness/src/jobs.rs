@@ -335,6 +335,14 @@ pub fn metrics(x: &[f32], y: &[f32]) -> (f64, f64) {
     (if max_ref > 0.0 { max_err / max_ref } else { max_err }, cos)
 }
 
+/// Inspect a source model statically and refuse what the oracle refuses
+/// (custom code, blockers, families it does not capture), before any
+/// Python step reads it. Returns the family.
+pub fn check_source(model: &Path) -> Result<Family> {
+    let insp = mlxport_intake::inspect(model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", model.display()))?;
+    oracle_family(&serde_json::to_value(&insp)?)
+}
+
 fn oracle_family(iv: &Value) -> Result<Family> {
     let blockers = iv["blockers"].as_array().cloned().unwrap_or_default();
     if let Some(b) = blockers.iter().find(|b| b["id"] == "remote-code") {

@@ -126,6 +126,12 @@ fn oracle_refuses_remote_code_and_scaffold_refuses_unsupported_before_writing() 
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("trust_remote_code"));
     assert!(!dir.path().join("o.npz").exists());
+    // parity refuses it too, before any step runs or any file is written.
+    let out = dir.path().join("parity_out");
+    let o = run(bin().arg("parity").arg("--source").arg(&m).args(["--target", "mlx-lm", "--weights"]).arg(&m).args(["--text", "hi", "--out"]).arg(&out), &py_);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("trust_remote_code"));
+    assert!(!out.exists());
 
     // An MoE decoder with a gelu MLP and an unknown RoPE: every reason named, nothing written.
     let moe = dir.path().join("moe");

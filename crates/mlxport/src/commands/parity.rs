@@ -378,6 +378,40 @@ fn f32_rtol() -> f64 {
     mlxport_parity::tolerance::Tolerance::default_for(&f, &f).rtol
 }
 
+/// Refuse missing or wrong paths before any step runs.
+fn check_paths(req: &ParityRequest) -> Result<()> {
+    if !req.source.exists() {
+        anyhow::bail!("--source {}: no such file or directory", req.source.display());
+    }
+    mlxport_harness::jobs::check_source(&req.source).with_context(|| format!("--source {}", req.source.display()))?;
+    match &req.target {
+        Target::Package { package, weights } => {
+            if !package.join("__init__.py").is_file() {
+                anyhow::bail!("--target {}: not a Python package (no __init__.py); make one with `mlxport scaffold`, or give `--target mlx-lm`", package.display());
+            }
+            if !weights.join("config.json").is_file() {
+                anyhow::bail!("--weights {}: no config.json (give the directory the package's converter or `mlxport convert` wrote)", weights.display());
+            }
+        }
+        Target::MlxLm { model } => {
+            if !model.join("config.json").is_file() {
+                anyhow::bail!("--weights {}: no config.json (give the model directory mlx_lm.load reads)", model.display());
+            }
+        }
+    }
+    if let Some(o) = &req.oracle {
+        if !o.is_file() {
+            anyhow::bail!("--oracle {}: no such file (make one with `mlxport oracle -o FILE`)", o.display());
+        }
+    }
+    Ok(())
+}
+
+/// Progress of the pipeline's steps, on stderr.
+fn step(msg: &str) {
+    eprintln!("parity: {msg}");
+}
+
 /// Mark a rung failed (with its atlas hint) and record it as the first
 /// divergence if none came before.
 fn fail(r: &mut RungReport, first: &mut Option<FirstDivergence>) {
@@ -393,6 +427,7 @@ fn fail(r: &mut RungReport, first: &mut Option<FirstDivergence>) {
 /// Run the whole ladder. Errors are for what could not run (a missing
 /// model, a crashing step); divergences are in the outcome.
 pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
+    check_paths(req)?;
     std::fs::create_dir_all(&req.out).with_context(|| format!("cannot create {}", req.out.display()))?;
     let mut h = Harness::new(req.harness.clone())?;
     let mut notes = Vec::new();
@@ -406,6 +441,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     let mut first: Option<FirstDivergence> = None;
 
     // Rungs 1-2: the configuration each side reads, the weights it loads.
+    step("reading the configuration and weights each side uses");
     let probe = h.probe(&req.source, &req.target)?;
     let config = config_fields(&probe);
     let mut r = rung(0, "config", Kind::Other, "config");
@@ -441,6 +477,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                 p.clone()
             }
             None => {
+                step("running the source model (transformers, CPU)");
                 let o = req.out.join(ORACLE_FILE);
                 h.oracle(&OracleRequest { model: req.source.clone(), inputs: req.inputs.clone(), out: o.clone(), dtype: req.dtype.clone(), seed: req.seed })?;
                 o
@@ -455,10 +492,12 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
             }
             None => {
                 let cap = req.out.join(CAPTURE_FILE);
+                step("running the MLX side");
                 // Without --all, the forward pass first: a port that
                 // diverges there is not decoded at all.
                 let mut cm = h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: req.all || !decodes })?;
                 if !req.all && decodes && forward_passes(&cap, &oracle, req)? {
+                    step("the forward pass matches; decoding on the MLX side");
                     cm = h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: true })?;
                 }
                 (cap, cm)
@@ -486,6 +525,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
             }
             ladder_rungs.retain(|r| !r.tensors.is_empty());
         }
+        step("comparing");
         let a = mlxport_tensor::open(&cap)?;
         let b = mlxport_tensor::open(&oracle)?;
         let settings = settings(req, f32_rtol())?;
