@@ -513,3 +513,26 @@ pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
     }
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_subset_becomes_escaped_html() {
+        let h = md_to_html("# T <x>\n\n- a `b<c>`\n  - sub\n\n| h | i |\n|---|---|\n| 1 \\| 2 | **no** |\n\n```sh\nmlxport x > y\n```\n");
+        assert!(h.contains("<h1>T &lt;x&gt;</h1>"), "{h}");
+        assert!(h.contains("<li>a <code>b&lt;c&gt;</code></li>") && h.contains("<li class=\"sub\">sub</li>"), "{h}");
+        assert!(h.contains("<tr><th>h</th><th>i</th></tr>") && h.contains("<td>1 | 2</td><td><strong>no</strong></td>"), "{h}");
+        assert!(h.contains("<pre>mlxport x &gt; y\n</pre>"), "{h}");
+    }
+
+    #[test]
+    fn throughput_chart_orders_by_prompt_length() {
+        let pts = vec![(Some(64.0), "b".to_string(), 20.0, "tokens/s".to_string()), (Some(8.0), "a".to_string(), 40.0, "tokens/s".to_string())];
+        let (svg, caption) = throughput_chart(&pts).unwrap();
+        assert_eq!(caption, "Throughput by prompt length");
+        assert!(svg.find(">8 tokens<").unwrap() < svg.find(">64 tokens<").unwrap());
+        assert!(throughput_chart(&[]).is_none());
+    }
+}

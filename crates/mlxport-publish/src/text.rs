@@ -41,3 +41,18 @@ pub fn cos(v: Option<f64>) -> String {
         Some(x) => format!("{x:.9}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_scalars_quoted_when_yaml_would_misread_them() {
+        assert_eq!(yaml_str("apache-2.0"), "apache-2.0");
+        assert_eq!(yaml_str("HuggingFaceTB/SmolLM2-135M"), "HuggingFaceTB/SmolLM2-135M");
+        assert_eq!(yaml_str("no"), "\"no\"");
+        assert_eq!(yaml_str("Llama 3.1: Community"), "\"Llama 3.1: Community\"");
+        assert_eq!(yaml_str("-x"), "\"-x\"");
+        assert_eq!(html("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+    }
+}

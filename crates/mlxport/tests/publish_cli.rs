@@ -439,7 +439,7 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     assert_eq!(fm(&f, "pipeline_tag"), Some("text-generation"));
     assert!(card.contains("- dense-decoder\n- llama\n"), "tags");
     assert!(card.contains("rope_theta = 100000.0 copied from rope_parameters"), "conversion recipe");
-    assert!(card.contains("| layer 29 | pass |") && card.contains("| logits | pass |"));
+    assert!(card.contains("| layer 29 | pass |") && card.contains("| logits (logits, full_decode.logits) | pass |"));
     assert!(card.contains(&format!("{}.json", names[0])) && card.contains(" on "), "benchmark receipts with hardware: {card}");
     assert!(card.contains("mlx_lm.load and greedy generation: 8 tokens"));
     check_manifest_and_paths(&out, &[&port, dir.path(), &model, &hf]);
@@ -550,6 +550,18 @@ fn restricted_license_needs_acceptance_and_leaks_are_refused() {
     assert!(card.contains(verdict["reason"].as_str().unwrap()));
     assert!(card.contains("Python: skipped: --no-python-smoke"));
     assert!(card.contains("parity was not measured"), "known limitations name the missing parity");
+
+    // A source given as a Hub id is the card's base model; a path is not.
+    assert_eq!(fm(&front_matter(&card), "base_model"), None);
+    let mut pj = read_json(&port.join("port.json"));
+    pj["source"]["model"] = "acme/tiny-llama".into();
+    std::fs::write(port.join("port.json"), serde_json::to_vec(&pj).unwrap()).unwrap();
+    let out3 = dir.path().join("pkg3");
+    let o = bin().arg("package").arg(&port).arg("--out").arg(&out3).arg("--no-python-smoke").arg("--accept-license").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let card3 = std::fs::read_to_string(out3.join("README.md")).unwrap();
+    assert_eq!(fm(&front_matter(&card3), "base_model"), Some("acme/tiny-llama"));
+    assert!(card3.contains("# acme/tiny-llama (MLX)"));
 
     // A local path or a secret in a file that would be published: refused.
     let port2 = tiny_port(&dir.path().join("leak"), "---\nlicense: mit\n---\n");
