@@ -199,6 +199,24 @@ impl Harness {
         read_verified(&out)
     }
 
+    /// The static rungs of a parity run (`probe.py`): the configuration
+    /// transformers reads from `source` and the one the target reads, the
+    /// target model's parameters and the tensors its loader hands to
+    /// `load_weights` (intercepted: nothing is loaded, nothing runs).
+    pub fn probe(&self, source: &Path, target: &Target) -> Result<Value> {
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("probe.json");
+        let source = std::fs::canonicalize(source).with_context(|| format!("{} does not exist", source.display()))?;
+        let mut job = self.mlx_job("probe.py").arg("--source").arg(&source).arg("--out").arg(&out);
+        match target {
+            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
+            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
+        }
+        job.run()?.check("the configuration and weights probe")?;
+        let text = std::fs::read_to_string(&out).with_context(|| format!("the probe wrote no {}", out.display()))?;
+        serde_json::from_str(&text).context("the probe's output is not JSON")
+    }
+
     /// Capture the first sequence's forward pass with the BLAS preload on
     /// or off (for the preload check on a real model).
     pub fn capture_first(&self, req: &CaptureRequest, preload: bool) -> Result<Manifest> {
@@ -315,6 +333,14 @@ pub fn metrics(x: &[f32], y: &[f32]) -> (f64, f64) {
     }
     let cos = if nx == 0.0 && ny == 0.0 { 1.0 } else { dot / (nx.sqrt() * ny.sqrt()) };
     (if max_ref > 0.0 { max_err / max_ref } else { max_err }, cos)
+}
+
+/// Inspect a source model statically and refuse what the oracle refuses
+/// (custom code, blockers, families it does not capture), before any
+/// Python step reads it. Returns the family.
+pub fn check_source(model: &Path) -> Result<Family> {
+    let insp = mlxport_intake::inspect(model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", model.display()))?;
+    oracle_family(&serde_json::to_value(&insp)?)
 }
 
 fn oracle_family(iv: &Value) -> Result<Family> {

@@ -32,7 +32,7 @@ struct AtlasFile {
 }
 
 /// Stages a hint can be for.
-pub const STAGES: [&str; 8] = ["inputs", "first_layer", "later_layer", "final_norm", "logits", "ids", "cache_decode", "other"];
+pub const STAGES: [&str; 10] = ["config", "weights", "inputs", "first_layer", "later_layer", "final_norm", "logits", "ids", "cache_decode", "other"];
 /// Symptoms a note can be for.
 pub const SYMPTOMS: [&str; 4] = ["nonfinite", "shape", "missing", "low_cosine"];
 
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn embedded_atlas_is_valid_and_complete() {
-        assert_eq!(atlas().len(), 12);
+        assert_eq!(atlas().len(), 14);
         for s in STAGES {
             assert!(for_stage(s).is_some(), "{s}");
         }
@@ -97,6 +97,8 @@ mod tests {
         let first = for_stage("first_layer").unwrap();
         assert!(first.causes.iter().any(|c| c.contains("weight map")));
         assert!(for_stage("later_layer").unwrap().causes.iter().any(|c| c.contains("RoPE")));
+        assert!(for_stage("first_layer").unwrap().causes.iter().any(|c| c.contains("RoPE")));
+        assert!(for_stage("config").unwrap().causes.iter().any(|c| c.contains("rope_theta")));
     }
 
     #[test]

@@ -180,6 +180,12 @@ pub struct FloatMetrics {
     pub nonfinite_a: NonFinite,
     pub nonfinite_b: NonFinite,
     pub allclose: AllClose,
+    /// Normwise relative error `||a - b||_2 / ||b||_2` (normwise gate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_l2: Option<f64>,
+    /// Normwise relative error `max |a - b| / max |b|` (normwise gate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_linf: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -422,8 +428,21 @@ pub fn compare_pair(
         acc.set_exact_sums(exact);
         r.notes.push("sums recomputed exactly (a fast sum was within its error bound of a rounding midpoint)".into());
     }
-    let m = float_metrics(&acc, &a.shape, floor, &o);
-    if m.allclose.violations > 0 {
+    let mut m = float_metrics(&acc, &a.shape, floor, &o);
+    if tol.normwise && m.finite_pairs > 0 {
+        let (mut rb, _, _) = reader(src_b, &b)?;
+        let max_b = crate::metrics::max_abs_pass(rb.as_mut(), db, numel).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
+        let ratio = |num: f64, den: f64| if den > 0.0 { num / den } else if num == 0.0 { 0.0 } else { f64::INFINITY };
+        let (l2, linf) = (ratio(acc.sum_sq.value().sqrt(), acc.sum_bb.value().sqrt()), ratio(m.max_abs.unwrap_or(0.0), max_b));
+        m.rel_l2 = Some(l2);
+        m.rel_linf = Some(linf);
+        if l2.is_nan() || l2 > tol.rtol {
+            r.failures.push(format!("normwise relative error ||A-B||/||B|| {l2:.3e} above rtol {:.3e}", tol.rtol));
+        }
+        if linf.is_nan() || linf > tol.rtol {
+            r.failures.push(format!("normwise relative error max|A-B|/max|B| {linf:.3e} above rtol {:.3e}", tol.rtol));
+        }
+    } else if m.allclose.violations > 0 {
         let at = m.allclose.first_violation.as_ref().map(|i| format!("{:?}", i.index)).unwrap_or_default();
         r.failures.push(format!(
             "allclose: {} of {} elements exceed atol {:.3e} + rtol {:.3e} * |B|; first at {at}; max abs error {}",
@@ -436,7 +455,10 @@ pub fn compare_pair(
     }
     if let Some(c) = m.cosine {
         if c.is_nan() || c < tol.cosine_min {
-            r.failures.push(format!("cosine {c:.9} below {:.9}", tol.cosine_min));
+            // Near 1 a cosine is shown as 1 - x so that a bound such as
+            // 1 - 3e-10 stays readable.
+            let show = |v: f64| if v > 0.999 && v < 1.0 { format!("1 - {:.3e}", 1.0 - v) } else { format!("{v:.9}") };
+            r.failures.push(format!("cosine {} below {}", show(c), show(tol.cosine_min)));
         }
     }
     if let (Some(limit), Some(u)) = (tol.ulp, m.max_ulp) {
@@ -522,5 +544,7 @@ pub fn float_metrics(acc: &Acc, shape: &[u64], floor: f64, o: &PassOptions) -> F
             violations: acc.violations,
             first_violation: acc.first_violation.map(|i| Index::new(i, shape)),
         },
+        rel_l2: None,
+        rel_linf: None,
     }
 }

@@ -128,6 +128,8 @@ pub struct RungSpec {
     pub kl_max: Option<f64>,
     #[serde(default, alias = "top1")]
     pub top1_min: Option<f64>,
+    #[serde(default, alias = "norm")]
+    pub normwise: Option<bool>,
 }
 
 impl RungSpec {
@@ -140,6 +142,7 @@ impl RungSpec {
             equal_nan: self.equal_nan,
             kl_max: self.kl_max,
             top1_min: self.top1_min,
+            normwise: self.normwise,
         }
     }
 }

@@ -1140,6 +1140,27 @@ fn square_task(db: DType, c: &[u8]) -> (Dd, u64) {
     square_body(db, c, false)
 }
 
+/// The largest magnitude of the finite values (for normwise errors).
+pub fn max_abs_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, PassError> {
+    let sb = db.size().unwrap_or(1);
+    let (mut max, mut done) = (0f64, 0u64);
+    let mut buf = vec![0f64; BLOCK];
+    while done < numel {
+        let w = (WINDOW as u64).min(numel - done) as usize;
+        let wb = b.next_chunk(w * sb)?;
+        if wb.len() != w * sb {
+            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+        }
+        for blk in wb.chunks(BLOCK * sb) {
+            let m = blk.len() / sb;
+            decode_block(db, blk, &mut buf[..m]);
+            max = buf[..m].iter().filter(|x| x.is_finite()).fold(max, |m, x| m.max(x.abs()));
+        }
+        done += w as u64;
+    }
+    Ok(max)
+}
+
 /// The exact sum of squares of the finite values (slow, certain).
 pub fn exact_square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, PassError> {
     let sb = db.size().unwrap_or(1);

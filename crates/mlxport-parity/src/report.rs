@@ -263,7 +263,7 @@ pub fn run(
                 let done: Vec<&PairReport> = pairs[start..].iter().collect();
                 let fmax = |f: &dyn Fn(&PairReport) -> Option<f64>| done.iter().filter_map(|p| f(p)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| if x > m || x.is_nan() { x } else { m })));
                 rr.max_abs = fmax(&|p| p.max_abs());
-                rr.max_rel = fmax(&|p| p.float.as_ref().and_then(|f| f.max_rel));
+                rr.max_rel = fmax(&|p| p.float.as_ref().and_then(|f| f.rel_linf.or(f.max_rel)));
                 rr.atol = fmax(&|p| p.tolerance.atol);
                 rr.cosine = done.iter().filter_map(|p| p.cosine()).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| if x < m || x.is_nan() { x } else { m })));
                 rr.violations = done.iter().map(|p| p.float.as_ref().map(|f| f.allclose.violations).or(p.exact.as_ref().map(|e| e.mismatches)).unwrap_or(0)).sum();

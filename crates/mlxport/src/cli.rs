@@ -55,6 +55,11 @@ pub enum Command {
     /// Compare two tensor files (any readable format) pair by pair, or climb
     /// a parity ladder to the first divergence. Exit 1 when a check fails.
     Compare(Box<CompareArgs>),
+    /// The main job: port a model end to end into PORT_DIR (inspect, plan,
+    /// weight map, oracle, convert, scaffold or mlx-lm, capture, parity
+    /// ladder, report, package), resuming where a previous run stopped.
+    /// With no MODEL, ports the built-in all-MiniLM-L6-v2.
+    Port(Box<PortArgs>),
     /// Package a finished port as a publishable MLX model folder: weights,
     /// config, tokenizer, the generated package for scaffold targets, and a
     /// model card with license and provenance; smoke-tested.
@@ -80,6 +85,11 @@ pub enum Command {
     /// listings) against the knowledge base and write a review; never edits
     /// the knowledge base.
     Research(ResearchArgs),
+    /// Prove a port: config, weights, source oracle, MLX capture and the
+    /// whole parity ladder in one command, stopping at the first divergence
+    /// with a hint; writes JSON, Markdown and an SVG chart. Exit 1 on a
+    /// divergence.
+    Parity(Box<ParityArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -509,6 +519,62 @@ pub struct CaptureArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ParityArgs {
+    /// The source model: a Hugging Face directory or a GGUF file.
+    #[arg(long, value_name = "MODEL")]
+    pub source: PathBuf,
+    /// The MLX side: a scaffolded package directory, or `mlx-lm` for
+    /// mlx-lm's own implementation of --weights.
+    #[arg(long, value_name = "PKG|mlx-lm")]
+    pub target: PathBuf,
+    /// The converted weights (with --target mlx-lm: the model directory
+    /// mlx_lm.load reads).
+    #[arg(long, value_name = "DIR")]
+    pub weights: PathBuf,
+    /// Inputs JSON: {"texts": [...]} or {"token_ids": [[...]]}, optional
+    /// "generate", "prompts", "max_length", "add_special_tokens".
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "token_ids", "oracle"])]
+    pub inputs: Option<PathBuf>,
+    /// An input text (repeat for a padded batch).
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["token_ids", "oracle"])]
+    pub text: Vec<String>,
+    /// An input as comma-separated token ids (repeatable).
+    #[arg(long = "token-ids", value_name = "IDS", conflicts_with = "oracle")]
+    pub token_ids: Vec<String>,
+    /// Greedy new tokens per prompt (decoders): greedy tokens and cached
+    /// decoding against full recomputation.
+    #[arg(long, value_name = "N")]
+    pub generate: Option<u32>,
+    /// Reuse an oracle (`mlxport oracle -o FILE`) instead of running the
+    /// source again; its inputs are used.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["inputs", "text", "token_ids"])]
+    pub oracle: Option<PathBuf>,
+    /// Climb every rung instead of stopping at the first divergence.
+    #[arg(long)]
+    pub all: bool,
+    /// Output directory: oracle.npz, capture.npz (with manifests),
+    /// parity.json, parity.md, parity.svg.
+    #[arg(long, value_name = "DIR", default_value = "parity")]
+    pub out: PathBuf,
+    /// Source compute dtype: float32, or `checkpoint`.
+    #[arg(long, default_value = "float32")]
+    pub dtype: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Per-tensor tolerance rule REGEX=atol:..,rtol:..,cosine:.. (repeatable;
+    /// later rules win).
+    #[arg(long, value_name = "RULE")]
+    pub tol: Vec<String>,
+    /// Skip the check that the preloaded BLAS changes no MLX result.
+    #[arg(long)]
+    pub no_blas_check: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The candidate: a tensor file or model directory (npz, npy,
     /// safetensors incl. sharded, GGUF dequantized, PyTorch zip).
@@ -573,6 +639,65 @@ pub struct CompareArgs {
     /// Write an SVG chart of error and cosine by rung here (with --ladder).
     #[arg(long, value_name = "FILE", requires = "ladder")]
     pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// A Hugging Face model directory or a weights file. With no MODEL (and
+    /// no --example), ports the built-in all-MiniLM-L6-v2 from its package.
+    #[arg(conflicts_with = "example")]
+    pub model: Option<PathBuf>,
+    /// Port a built-in example: `minilm` (all-MiniLM-L6-v2, encoder, the
+    /// default) or `smollm2` (SmolLM2-135M-Instruct in Hugging Face form,
+    /// built from its GGUF package; dense decoder).
+    #[arg(long, value_parser = ["minilm", "smollm2"])]
+    pub example: Option<String>,
+    /// The port directory (default: port-out/NAME in the current
+    /// directory). A re-run with the same directory resumes.
+    #[arg(long, value_name = "PORT_DIR")]
+    pub out: Option<PathBuf>,
+    /// The MLX side: mlx-lm when it implements the model type (auto), or a
+    /// generated package (scaffold).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "mlx-lm", "scaffold"])]
+    pub target: String,
+    /// Dtype of the converted weights' floating tensors (`keep`: as stored).
+    #[arg(long, default_value = "keep", value_parser = ["keep", "f32", "f16", "bf16"])]
+    pub dtype: String,
+    /// Quantize the converted weights (not available yet).
+    #[arg(long, short = 'q', value_name = "SPEC")]
+    pub quantize: Option<String>,
+    /// Run the optimization steps (quantize, quality gate, bench; not
+    /// available yet).
+    #[arg(long)]
+    pub optimize: bool,
+    /// Accept restricted or unknown license terms (a restricted license
+    /// stops the port at `plan` without it; `package` asks for it too).
+    #[arg(long)]
+    pub accept_license: bool,
+    /// Never ask: replace a PORT_DIR that holds the port of another model.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Oracle inputs JSON ({"texts": [...], "generate": N}); default: a
+    /// built-in set of sentences (encoders) or prompts (decoders).
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    pub inputs: Option<PathBuf>,
+    /// An oracle input text (repeat for a batch).
+    #[arg(long, value_name = "TEXT")]
+    pub text: Vec<String>,
+    /// Greedy tokens per prompt for decoders.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub generate: u32,
+    /// Memory of the target machine (e.g. 16GB) for the fit verdict.
+    #[arg(long, value_name = "SIZE")]
+    pub target_memory: Option<String>,
+    /// Record the model's absolute path in port.json.
+    #[arg(long)]
+    pub show_paths: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    /// Print the machine summary (port.json) on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

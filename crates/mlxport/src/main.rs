@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod env;
 mod output;
+mod port;
 
 use std::process::ExitCode;
 

@@ -243,13 +243,14 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-/// `__metadata__`: an object of string values, keys unique.
+/// `__metadata__`: an object of string values, keys unique; `null` is
+/// accepted as no metadata (as the reference reader does; MLX writes it).
 struct MetadataSeed;
 
 impl<'de> DeserializeSeed<'de> for MetadataSeed {
     type Value = BTreeMap<String, String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(MetadataVisitor)
+        d.deserialize_any(MetadataVisitor)
     }
 }
 
@@ -263,6 +264,10 @@ impl<'de> Visitor<'de> for MetadataVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(METADATA_EXPECTED)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -493,6 +498,10 @@ mod tests {
         );
         assert!(parse_err(r#"{"__metadata__":{"k":"a","k":"b"}}"#).contains("duplicate key"));
         assert!(parse_err(r#"{"__metadata__":{},"__metadata__":{}}"#).contains("duplicate key"));
+        // null is no metadata (mx.save_safetensors without metadata writes it).
+        let h = parse_ok(r#"{"__metadata__":null,"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#);
+        assert!(h.metadata.is_empty() && h.entries.len() == 1);
+        assert!(parse_err(r#"{"__metadata__":"x"}"#).contains("'__metadata__' to be an object"));
     }
 
     #[test]

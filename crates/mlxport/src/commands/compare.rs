@@ -33,6 +33,7 @@ fn settings(args: &CompareArgs) -> Result<Settings> {
         equal_nan: args.equal_nan.then_some(true),
         kl_max: None,
         top1_min: None,
+        normwise: None,
     };
     global.validate().map_err(|e| anyhow!("tolerance flags: {e}"))?;
     Ok(Settings {

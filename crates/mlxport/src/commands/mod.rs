@@ -10,8 +10,10 @@ mod map;
 mod oracle;
 mod package;
 mod report;
+pub mod parity;
 mod scaffold;
 mod plan;
+mod port;
 mod recommend;
 mod tensors;
 mod skill;
@@ -37,12 +39,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Explain(args) => docs::explain(args),
         Command::Bench(args) => bench::run(*args),
         Command::Compare(args) => compare::run(*args),
+        Command::Port(args) => port::run(*args),
         Command::Package(args) => package::run(args),
         Command::Report(args) => report::run(args),
         Command::Skill(cmd) => skill::run(cmd),
         Command::Audit(args) => audit::run(args),
         Command::Sources(cmd) => sources::run(cmd),
         Command::Research(args) => research::run(args),
+        Command::Parity(args) => parity::run(*args),
     }
 }
 

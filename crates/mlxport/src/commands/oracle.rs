@@ -12,12 +12,17 @@ pub fn settings(h: &HarnessArgs) -> Settings {
 }
 
 pub fn inputs_of(args: &OracleArgs) -> Result<Inputs> {
-    let mut inputs = match &args.inputs {
+    inputs_from(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)
+}
+
+/// Inputs from `--inputs FILE`, `--text` or `--token-ids`, with `--generate`.
+pub fn inputs_from(file: Option<&std::path::Path>, text: &[String], token_ids: &[String], generate: Option<u32>) -> Result<Inputs> {
+    let mut inputs = match file {
         Some(p) => Inputs::read(p)?,
-        None if !args.text.is_empty() => Inputs { texts: Some(args.text.clone()), ..Default::default() },
-        None if !args.token_ids.is_empty() => {
+        None if !text.is_empty() => Inputs { texts: Some(text.to_vec()), ..Default::default() },
+        None if !token_ids.is_empty() => {
             let mut seqs = Vec::new();
-            for s in &args.token_ids {
+            for s in token_ids {
                 let ids: Result<Vec<u32>, _> = s.split(',').map(|t| t.trim().parse::<u32>()).collect();
                 seqs.push(ids.with_context(|| format!("--token-ids '{s}': expected comma-separated integers"))?);
             }
@@ -25,8 +30,8 @@ pub fn inputs_of(args: &OracleArgs) -> Result<Inputs> {
         }
         None => anyhow::bail!("give --inputs FILE, --text TEXT or --token-ids IDS"),
     };
-    if args.generate.is_some() {
-        inputs.generate = args.generate;
+    if generate.is_some() {
+        inputs.generate = generate;
     }
     inputs.validate()?;
     Ok(inputs)

@@ -1,0 +1,449 @@
+//! The steps of `mlxport port`, in order, each over the library crates:
+//! intake (inspect), kb (plan), harness (oracle, scaffold, capture),
+//! convert (map draft, map validate, convert) and parity (the ladder).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use mlxport_convert::plan::{DtypePolicy, Severity};
+use mlxport_convert::WeightMap;
+use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings, Target};
+use mlxport_harness::scaffold::{self, Unsupported};
+
+use super::{Ctx, Flow, Outcome};
+use crate::output::{human_bytes, human_count};
+
+/// Sentences the oracle embeds for encoders: short and long, punctuation,
+/// accents, non-Latin scripts, code.
+const SENTENCES: &[&str] = &[
+    "A man is eating food.",
+    "The girl is carrying a baby.",
+    "Two men pushed carts through the woods.",
+    "Quantum chromodynamics describes the strong interaction between quarks and gluons.",
+    "¿Dónde está la biblioteca?",
+    "東京は日本の首都です。",
+    "print(sum(range(10)))  # a line of Python",
+    "OK",
+];
+
+/// Prompts the oracle continues greedily for decoders.
+const PROMPTS: &[&str] = &["The capital of France is", "def fibonacci(n):", "Once upon a time, in a small village by the sea,", "Water boils at a temperature of"];
+
+/// Run every step; stops early (Ok) when a step blocks or fails a check.
+pub fn all(ctx: &mut Ctx) -> Result<()> {
+    macro_rules! go {
+        ($e:expr) => {
+            if $e? == Flow::Stop {
+                return Ok(());
+            }
+        };
+    }
+    go!(inspect(ctx));
+    go!(plan(ctx));
+    // The weight map is static and cheap: checked before the oracle runs
+    // the source model, so an unresolvable map stops the port at once.
+    go!(map_draft(ctx));
+    go!(map_validate(ctx));
+    go!(oracle(ctx));
+    go!(convert(ctx));
+    go!(scaffold(ctx));
+    go!(capture(ctx));
+    go!(parity(ctx));
+    for s in ["quantize", "quality", "bench"] {
+        ctx.skip(s, "not requested (optimization steps: -q/--optimize, not available yet)")?;
+    }
+    // `report` and `package` read port.json: it says complete before they run.
+    ctx.state.status = "complete".into();
+    ctx.state.stopped_at = None;
+    ctx.state.remediation.clear();
+    ctx.state.save(&ctx.dir)?;
+    go!(report(ctx));
+    go!(package(ctx));
+    Ok(())
+}
+
+/// Every artifact up to the parity ladder.
+const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity"];
+
+fn report(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(PORTED)});
+    ctx.step("report", inputs, &["report"], |ctx, st| {
+        let out = st.join("report");
+        match mlxport_publish::report::write(&ctx.dir, &out) {
+            Ok(_) => Ok(Outcome::Done("report/report.md, report.json, report.html".into())),
+            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
+                Some(r) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![r.to_string()] }),
+                None => Err(e),
+            },
+        }
+    })
+}
+
+fn package(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(PORTED), "accept_license": ctx.args.accept_license});
+    ctx.step("package", inputs, &["package"], |ctx, st| {
+        let opts = mlxport_publish::package::Options { accept_license: ctx.args.accept_license, no_python_smoke: false };
+        // Absolute paths: the smoke test runs Python in another directory.
+        let (dir, out) = (std::fs::canonicalize(&ctx.dir)?, std::fs::canonicalize(st)?.join("package"));
+        match mlxport_publish::package::package(&dir, &out, &opts) {
+            Ok(p) => Ok(Outcome::Done(format!(
+                "{} files, license {} ({}), smoke test {}",
+                p.manifest["files"].as_array().map(Vec::len).unwrap_or(0),
+                p.license.id.as_deref().unwrap_or("none found"),
+                p.license.class,
+                p.smoke.status
+            ))),
+            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
+                Some(r) => {
+                    let mut remediation = vec![r.to_string()];
+                    if !ctx.args.accept_license && r.to_string().contains("license") {
+                        remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
+                    }
+                    Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
+                }
+                None => Err(e),
+            },
+        }
+    })
+}
+
+fn fingerprint(ctx: &Ctx) -> Value {
+    ctx.insp["model"]["fingerprint"].clone()
+}
+
+fn inspect(ctx: &mut Ctx) -> Result<Flow> {
+    let mut opts = mlxport_intake::Options { absolute_paths: ctx.args.show_paths, ..Default::default() };
+    if let Some(t) = &ctx.args.target_memory {
+        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?);
+    }
+    let report = mlxport_intake::inspect(&ctx.model.path, &opts)?;
+    // A PORT_DIR holding the port of another model is replaced only when asked.
+    if let Some(old) = ctx.old.as_ref().and_then(|o| o.source.fingerprint.clone()).filter(|f| *f != report.model.fingerprint) {
+        let was = ctx.old.as_ref().map(|o| o.source.model.clone()).unwrap_or_default();
+        if !ctx.args.yes {
+            anyhow::bail!(
+                "{} holds the port of another model ({was}, fingerprint {}); choose another --out, or pass --yes to replace it",
+                ctx.dir.display(),
+                &old[..12.min(old.len())]
+            );
+        }
+        let stale: Vec<String> = ctx.old.as_ref().map(|o| o.steps.iter().flat_map(|s| s.artifacts.iter().map(|a| a.path.split('/').next().unwrap_or("").to_string())).collect()).unwrap_or_default();
+        for top in stale.iter().filter(|t| !t.is_empty() && !t.starts_with('.')) {
+            let p = ctx.dir.join(top);
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+        eprintln!("replacing the port of {was} in {} (--yes)", ctx.dir.display());
+        ctx.old = None;
+    }
+    ctx.insp = serde_json::to_value(&report)?;
+    ctx.state.source.fingerprint = Some(report.model.fingerprint.clone());
+    ctx.state.family = report.routing.family.clone();
+    ctx.state.model_type = report.facts.model_type.clone();
+    let inputs = json!({"fingerprint": report.model.fingerprint, "context": opts.context, "target_memory": opts.target_memory, "absolute_paths": opts.absolute_paths});
+    ctx.step("inspect", inputs, &["inspection.json", "inspection.md"], |_, st| {
+        let mut text = serde_json::to_string_pretty(&report)?;
+        text.push('\n');
+        std::fs::write(st.join("inspection.json"), text)?;
+        std::fs::write(st.join("inspection.md"), mlxport_intake::markdown::to_markdown(&report))?;
+        let family = report.routing.family.as_deref().unwrap_or("unknown family");
+        let summary = format!("{family}, {} parameters, {} tensors, {} blockers, {} warnings", human_count(report.tensors.parameters), report.tensors.tensors, report.blockers.len(), report.warnings.len());
+        if report.blockers.is_empty() {
+            return Ok(Outcome::Done(summary));
+        }
+        let remediation = report
+            .blockers
+            .iter()
+            .map(|b| format!("{}{}: {}{}", b.id, b.path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default(), b.message, b.remediation.as_ref().map(|r| format!(" -- fix: {r}")).unwrap_or_default()))
+            .collect();
+        Ok(Outcome::Blocked { summary: format!("{summary}: {}", report.blockers.iter().map(|b| b.id.as_str()).collect::<Vec<_>>().join(", ")), remediation })
+    })
+}
+
+fn plan(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"inspection": ctx.upstream(&["inspect"]), "accept_license": ctx.args.accept_license});
+    let flow = ctx.step("plan", inputs, &["plan.json", "plan.md"], |ctx, st| {
+        let view = mlxport_kb::view::InspectionView::parse(&ctx.insp.to_string(), "inspection.json").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let opts = mlxport_kb::plan::PlanOptions { target: mlxport_kb::budget::Target::FromInspection, objective: None, verification: None };
+        let p = mlxport_kb::plan::plan(mlxport_kb::kb(), &view, &opts);
+        let mut text = serde_json::to_string_pretty(&p)?;
+        text.push('\n');
+        std::fs::write(st.join("plan.json"), text)?;
+        std::fs::write(st.join("plan.md"), mlxport_kb::plan::to_markdown(&p))?;
+        let summary = format!("{} plan ({})", p.status, p.family.as_ref().map(|f| f.id.as_str()).unwrap_or("no family"));
+        if p.status != "ready" {
+            let rem = p.remediations.iter().map(|r| serde_json::to_value(r).map(|v| v.to_string()).unwrap_or_default()).collect();
+            return Ok(Outcome::Blocked { summary, remediation: rem });
+        }
+        let lic = &ctx.insp["license"];
+        if lic["class"] == "restricted" && !ctx.args.accept_license {
+            return Ok(Outcome::Blocked {
+                summary: format!("{summary}; license {} is restricted", lic["spdx"].as_str().unwrap_or("(custom)")),
+                remediation: vec![
+                    format!("the license restricts use: {}", lic["reason"].as_str().unwrap_or("")),
+                    "read the terms (see inspection.md); if you accept them, re-run with --accept-license".into(),
+                ],
+            });
+        }
+        Ok(Outcome::Done(summary))
+    })?;
+    if flow == Flow::Continue {
+        let mlx_lm = ctx.insp["routing"]["references"]["mlx_lm"].as_str().map(str::to_string);
+        ctx.target = match ctx.args.target.as_str() {
+            "auto" if mlx_lm.is_some() => "mlx-lm".into(),
+            "auto" => "scaffold".into(),
+            t => t.into(),
+        };
+        ctx.state.target = Some(ctx.target.clone());
+        eprintln!("         target       {} ({})", ctx.target, match (&mlx_lm, ctx.args.target.as_str()) {
+            (Some(m), "auto") => format!("mlx-lm implements it: {m}"),
+            (None, "auto") => "mlx-lm has no implementation of this model type: a generated package".into(),
+            _ => "as asked".into(),
+        });
+    }
+    Ok(flow)
+}
+
+fn settings(ctx: &Ctx) -> Settings {
+    Settings { timeout: Duration::from_secs(ctx.args.harness.timeout), threads: ctx.args.harness.threads, verbose: ctx.args.harness.verbose }
+}
+
+fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
+    let decoder = ctx.insp["routing"]["family"] != "encoder";
+    let mut i = match &ctx.args.inputs {
+        Some(p) => Inputs::read(p)?,
+        None if !ctx.args.text.is_empty() => Inputs { texts: Some(ctx.args.text.clone()), ..Default::default() },
+        None => Inputs { texts: Some(if decoder { PROMPTS } else { SENTENCES }.iter().map(|s| s.to_string()).collect()), ..Default::default() },
+    };
+    if decoder && i.generate.is_none() {
+        i.generate = Some(ctx.args.generate);
+    }
+    i.validate()?;
+    Ok(i)
+}
+
+fn oracle(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = oracle_inputs(ctx)?;
+    let h = json!({"fingerprint": fingerprint(ctx), "inputs": serde_json::to_value(&inputs)?, "dtype": "float32", "seed": 0});
+    ctx.step("oracle", h, &["oracle"], |ctx, st| {
+        let harness = Harness::new(settings(ctx))?;
+        let out = st.join("oracle");
+        std::fs::create_dir_all(&out)?;
+        let m = harness.oracle(&OracleRequest { model: ctx.model.path.clone(), inputs, out: out.join("oracle.npz"), dtype: "float32".into(), seed: 0 })?;
+        std::fs::rename(out.join("oracle.manifest.json"), out.join("manifest.json"))?;
+        Ok(Outcome::Done(format!("{} tensors from {} (transformers {})", m.tensors.len(), m.model["class"].as_str().unwrap_or("?"), m.libraries["transformers"].as_str().unwrap_or("?"))))
+    })
+}
+
+fn policy(ctx: &Ctx) -> Option<DtypePolicy> {
+    DtypePolicy::parse(&ctx.args.dtype)
+}
+
+fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"fingerprint": fingerprint(ctx), "target": ctx.target});
+    // A map edited by hand after drafting (to resolve what the drafter
+    // could not) is the user's decision: kept while the source and target
+    // are the ones it was drafted for.
+    let h = super::state::inputs_hash("map-draft", &inputs);
+    if let Some(prev) = ctx.old.as_ref().and_then(|o| o.step("map-draft")).filter(|p| p.inputs_sha256.as_deref() == Some(&h) && p.status == "done").cloned() {
+        let path = ctx.dir.join("weight_map.json");
+        if path.is_file() && !super::state::artifacts_intact(&ctx.dir, &prev.artifacts) {
+            WeightMap::load(&path)?;
+            let mut rec = prev;
+            rec.artifacts = super::state::artifacts(&ctx.dir, "weight_map.json")?;
+            rec.finished_at = super::state::now_rfc3339();
+            rec.summary = "weight_map.json edited after drafting: kept".into();
+            eprintln!("[ 4/14] map-draft    kept         weight_map.json was edited after drafting");
+            ctx.state.put(rec);
+            ctx.kept.push("map-draft".into());
+            ctx.index += 1;
+            return Ok(Flow::Continue);
+        }
+    }
+    let flow = ctx.step("map-draft", inputs, &["weight_map.json"], |ctx, st| {
+        let src = mlxport_tensor::open(&ctx.model.path)?;
+        let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(&ctx.model.path)? };
+        let d = mlxport_convert::draft::draft(src.as_ref(), &mlxport_convert::draft::DraftOptions { family: None, target: Some(ctx.target.clone()), config })?;
+        std::fs::write(st.join("weight_map.json"), d.map.to_json())?;
+        Ok(Outcome::Done(format!("{} rules for {} tensors ({} family, target {}), {} unresolved", d.map.rules.len(), src.tensors().len(), d.family, d.target, d.map.unresolved.len())))
+    })?;
+    // A GGUF has no config.json: its model type is the map's.
+    if ctx.state.model_type.is_none() {
+        if let Ok(m) = WeightMap::load(&ctx.dir.join("weight_map.json")) {
+            ctx.state.model_type = m.target.model_type.clone();
+        }
+    }
+    Ok(flow)
+}
+
+fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"map": ctx.upstream(&["map-draft"]), "fingerprint": fingerprint(ctx), "dtype": ctx.args.dtype});
+    ctx.step("map-validate", inputs, &["map-validation.json"], |ctx, st| {
+        let map = WeightMap::load(&ctx.dir.join("weight_map.json"))?;
+        let src = mlxport_tensor::open(&ctx.model.path)?;
+        let p = mlxport_convert::plan::plan(&map, src.tensors(), policy(ctx));
+        let dtype = policy(ctx).map(|d| d.name().to_string()).unwrap_or_else(|| map.dtype.clone());
+        let r = mlxport_convert::report::report(&map, &p, false, &dtype);
+        let mut text = serde_json::to_string_pretty(&r)?;
+        text.push('\n');
+        std::fs::write(st.join("map-validation.json"), text)?;
+        let s = &r.summary;
+        let summary = format!("{} source tensors -> {} targets, {} errors, {} warnings", s.source_tensors, s.target_tensors, s.errors, s.warnings);
+        if r.ok {
+            return Ok(Outcome::Done(summary));
+        }
+        let mut remediation: Vec<String> = map.unresolved.iter().map(|u| format!("unresolved: {} ({})", u.source, u.reason)).collect();
+        for i in p.issues.iter().filter(|i| i.severity == Severity::Error && i.code != "unresolved").take(20) {
+            remediation.push(format!("{}: {}", i.code, i.message));
+        }
+        remediation.push("map or categorize these tensors in weight_map.json (format: docs/weight-map.md), then re-run the same command: the edited map is kept".into());
+        Ok(Outcome::Blocked { summary: format!("{summary}, {} unresolved", map.unresolved.len()), remediation })
+    })
+}
+
+fn convert(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"map": ctx.upstream(&["map-draft"]), "fingerprint": fingerprint(ctx), "dtype": ctx.args.dtype});
+    ctx.step("convert", inputs, &["weights"], |ctx, st| {
+        let map = WeightMap::load(&ctx.dir.join("weight_map.json"))?;
+        let command = vec!["mlxport".into(), "port".into(), "--dtype".into(), ctx.args.dtype.clone()];
+        let opts = mlxport_convert::convert::ConvertOptions { dtype: policy(ctx), command, digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..Default::default() };
+        let done = mlxport_convert::convert::convert(&ctx.model.path, &map, &st.join("weights"), &opts)?;
+        let m = &done.manifest;
+        let mut s = format!("{} tensors, {} parameters, {} ({})", m.target.tensors, human_count(m.target.parameters), human_bytes(m.target.total_size), m.target.dtype);
+        if !m.config_changes.is_empty() {
+            s.push_str(&format!("; config: {}", m.config_changes.join("; ")));
+        }
+        Ok(Outcome::Done(s))
+    })
+}
+
+/// The generated package's Python name: the model's name as an identifier.
+fn package_name(name: &str) -> String {
+    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert_str(0, "m_");
+    }
+    s.push_str("_mlx");
+    s
+}
+
+fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
+    if ctx.target != "scaffold" {
+        // A package from an earlier run with another target is stale.
+        let stale = ctx.dir.join("scaffold");
+        if stale.is_dir() {
+            std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
+        }
+        ctx.skip("scaffold", "target mlx-lm: mlx-lm's own implementation is captured")?;
+        return Ok(Flow::Continue);
+    }
+    let inputs = json!({"inspection": ctx.upstream(&["inspect"]), "package": package_name(&ctx.model.name)});
+    ctx.step("scaffold", inputs, &["scaffold"], |ctx, st| {
+        let pkg = package_name(&ctx.model.name);
+        let plan = match scaffold::plan(&ctx.insp, &pkg, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
+            Ok(p) => p,
+            Err(e) if e.is::<Unsupported>() => {
+                return Ok(Outcome::Blocked {
+                    summary: format!("{e}"),
+                    remediation: vec![format!("{e}"), "port these parts by hand, or use --target mlx-lm when mlx-lm implements the model type".into()],
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        // PORT_DIR/scaffold is the package (its name in mlxport_scaffold.json).
+        scaffold::write(&plan, &st.join("scaffold"))?;
+        Ok(Outcome::Done(format!("package {pkg} ({} {}), {} files", plan.model_type, plan.family.name(), plan.files.len())))
+    })
+}
+
+/// The MLX side: the generated package with the converted weights, or
+/// mlx-lm's implementation of the converted checkpoint.
+fn target(ctx: &Ctx) -> Target {
+    let weights = ctx.dir.join("weights");
+    if ctx.target == "scaffold" {
+        Target::Package { package: ctx.dir.join("scaffold"), weights }
+    } else {
+        Target::MlxLm { model: weights }
+    }
+}
+
+fn capture(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(&["oracle", "convert", "scaffold"]), "target": ctx.target});
+    ctx.step("capture", inputs, &["capture"], |ctx, st| {
+        let mut harness = Harness::new(settings(ctx))?;
+        if harness.blas.path().is_some() {
+            harness.check_blas()?;
+        }
+        // The harness reads the oracle's manifest as NAME.manifest.json
+        // beside NAME.npz.
+        let input = st.join("oracle-input");
+        std::fs::create_dir_all(&input)?;
+        std::fs::copy(ctx.dir.join("oracle/manifest.json"), input.join("oracle.manifest.json"))?;
+        let target = target(ctx);
+        let out = st.join("capture");
+        std::fs::create_dir_all(&out)?;
+        let generate = ctx.insp["routing"]["family"] != "encoder";
+        let m = harness.capture(&CaptureRequest { target, oracle: input.join("oracle.npz"), out: out.join("capture.npz"), generate })?;
+        std::fs::rename(out.join("capture.manifest.json"), out.join("manifest.json"))?;
+        let tok = match m.checks["tokenizer_matches"].as_bool() {
+            Some(false) => "; the target's tokenizer encodes the texts differently",
+            _ => "",
+        };
+        Ok(Outcome::Done(format!("{} tensors from {} (mlx {}){tok}", m.tensors.len(), m.implementation, m.libraries["mlx"].as_str().unwrap_or("?"))))
+    })
+}
+
+fn parity(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(&["oracle", "convert", "scaffold", "capture"]), "target": ctx.target});
+    ctx.step("parity", inputs, &["parity"], |ctx, st| {
+        use crate::commands::parity::{markdown_of, pipeline, ParityRequest};
+        // The oracle and the capture of this port, as NAME.npz with
+        // NAME.manifest.json beside (hard links: nothing is copied).
+        let input = st.join("input");
+        std::fs::create_dir_all(&input)?;
+        let link = |from: &Path, to: &Path| -> Result<()> {
+            std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ())).with_context(|| format!("linking {}", from.display()))
+        };
+        for side in ["oracle", "capture"] {
+            link(&ctx.dir.join(side).join(format!("{side}.npz")), &input.join(format!("{side}.npz")))?;
+            link(&ctx.dir.join(side).join("manifest.json"), &input.join(format!("{side}.manifest.json")))?;
+        }
+        let out = st.join("parity");
+        let mut req = ParityRequest::new(ctx.model.path.clone(), target(ctx), oracle_inputs(ctx)?, out.clone());
+        req.oracle = Some(input.join("oracle.npz"));
+        req.capture = Some(input.join("capture.npz"));
+        req.harness = settings(ctx);
+        let mut o = pipeline(&req)?;
+        // The report names PORT_DIR's files, not this machine's paths.
+        let r = &mut o.report;
+        r.source = ctx.model.label.clone();
+        r.target.weights = "weights".into();
+        if r.target.package.is_some() {
+            r.target.package = Some("scaffold".into());
+        }
+        r.oracle = r.oracle.as_ref().map(|_| "oracle/oracle.npz".into());
+        r.capture = r.capture.as_ref().map(|_| "capture/capture.npz".into());
+        if let Some(c) = r.compare.as_mut() {
+            c.a.path = "capture/capture.npz".into();
+            c.b.path = "oracle/oracle.npz".into();
+        }
+        std::fs::write(&o.json, serde_json::to_string_pretty(&o.report)? + "\n")?;
+        std::fs::write(&o.markdown, markdown_of(&o.report))?;
+        let l = &o.report.ladder;
+        if o.passed() {
+            let tensors: usize = l.rungs.iter().map(|r| r.tensors.len()).sum();
+            return Ok(Outcome::Done(format!("ladder passed: {} rungs (config, weights, {} tensors, cache vs full) within tolerance", l.rungs.len(), tensors)));
+        }
+        let (summary, mut rem) = match &l.first_divergence {
+            Some(f) => (format!("first divergence at rung {} '{}' ({})", f.rung, f.name, f.stage), vec![format!("first divergence at '{}' ({}): {}", f.name, f.stage, f.hint)]),
+            None => ("the ladder failed".to_string(), Vec::new()),
+        };
+        if let Some(h) = l.first_divergence.as_ref().and_then(|f| l.rungs.get(f.rung)).and_then(|r| r.hint.as_ref()) {
+            rem.extend(h.causes.iter().map(|c| format!("likely cause: {c}")));
+        }
+        rem.push("see parity/parity.md for every rung".into());
+        Ok(Outcome::Failed { summary, remediation: rem })
+    })
+}

