@@ -11,6 +11,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("oracle.py", include_str!("../../../python/harness/oracle.py")),
     ("capture.py", include_str!("../../../python/harness/capture.py")),
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
+    ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
 ];
 
 /// Package templates (`python/templates/`): family files, then the files
