@@ -21,6 +21,8 @@
 //! - [`receipt`] and [`check`]: the versioned record
 //!   (`mlxport.bench-receipt/v1`), its validation, and the promotion rules.
 //! - [`export`]: JSON, Markdown and SVG renderings of a receipt.
+//! - [`generate`]: MLX generation benchmarks (measured by the Python
+//!   harness) as receipts, and their summary by prompt length.
 //!
 //! ```no_run
 //! use mlxport_bench::{command::CommandSpec, schedule::Plan, runner::RunOptions};
@@ -43,6 +45,7 @@ pub mod command;
 pub mod compare;
 pub mod env;
 pub mod export;
+pub mod generate;
 pub mod hash;
 pub mod outliers;
 pub mod receipt;

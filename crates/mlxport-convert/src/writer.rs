@@ -57,6 +57,9 @@ pub fn release_mapped(bytes: &[u8]) {
     let _ = bytes;
 }
 
+/// Tensors at least this large are written and hashed in parallel.
+const PARALLEL_HASH_MIN: usize = 1 << 20;
+
 fn write_loop(rx: Receiver<Msg<'_>>) -> Result<Vec<FileRecord>> {
     let mut records = Vec::new();
     let mut cur: Option<(PathBuf, BufWriter<File>, Sha256, u64)> = None;
@@ -75,8 +78,11 @@ fn write_loop(rx: Receiver<Msg<'_>>) -> Result<Vec<FileRecord>> {
             }
             Msg::Data(bytes, release) => {
                 let Some((path, w, h, n)) = cur.as_mut() else { continue };
-                w.write_all(&bytes).map_err(|e| Error::io(path, "write", e))?;
-                h.update(&bytes);
+                // Writing (a copy into the page cache) and hashing are
+                // independent passes over the same bytes: run them side by
+                // side, while the producer prepares the next tensor.
+                let (written, ()) = if bytes.len() >= PARALLEL_HASH_MIN { rayon::join(|| w.write_all(&bytes), || h.update(&bytes)) } else { (w.write_all(&bytes), h.update(&bytes)) };
+                written.map_err(|e| Error::io(path, "write", e))?;
                 *n += bytes.len() as u64;
                 if release {
                     release_mapped(&bytes);

@@ -107,6 +107,17 @@ pub struct CaptureRequest {
     pub generate: bool,
 }
 
+/// A generation benchmark (`bench_generate.py`).
+#[derive(Clone, Debug)]
+pub struct GenerateBenchRequest {
+    pub target: Target,
+    pub prompt_tokens: Vec<u32>,
+    pub gen_tokens: u32,
+    pub runs: u32,
+    pub warmup: u32,
+    pub seed: u64,
+}
+
 /// The result of comparing MLX with and without the preloaded BLAS.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlasCheck {
@@ -215,6 +226,34 @@ impl Harness {
         job.run()?.check("the configuration and weights probe")?;
         let text = std::fs::read_to_string(&out).with_context(|| format!("the probe wrote no {}", out.display()))?;
         serde_json::from_str(&text).context("the probe's output is not JSON")
+    }
+
+    /// Benchmark generation on MLX: the step's JSON output
+    /// (`mlxport.bench-generate/v1`), unparsed.
+    pub fn bench_generate(&self, req: &GenerateBenchRequest) -> Result<Vec<u8>> {
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("bench-generate.json");
+        let lengths: Vec<String> = req.prompt_tokens.iter().map(u32::to_string).collect();
+        let mut job = self
+            .mlx_job("bench_generate.py")
+            .arg("--prompt-tokens")
+            .arg(lengths.join(","))
+            .arg("--gen-tokens")
+            .arg(req.gen_tokens.to_string())
+            .arg("--runs")
+            .arg(req.runs.to_string())
+            .arg("--warmup")
+            .arg(req.warmup.to_string())
+            .arg("--seed")
+            .arg(req.seed.to_string())
+            .arg("--out")
+            .arg(&out);
+        match &req.target {
+            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
+            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
+        }
+        job.run()?.check("the generation benchmark (MLX)")?;
+        std::fs::read(&out).with_context(|| format!("the generation benchmark wrote no result ({})", out.display()))
     }
 
     /// Capture the first sequence's forward pass with the BLAS preload on

@@ -12,6 +12,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("capture.py", include_str!("../../../python/harness/capture.py")),
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
     ("probe.py", include_str!("../../../python/harness/probe.py")),
+    ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
 ];
 
 /// Package templates (`python/templates/`): family files, then the files

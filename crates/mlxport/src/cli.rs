@@ -296,6 +296,63 @@ pub enum BenchCommand {
     /// Validate receipts (schema and every derived number); with
     /// --baseline and --candidate, decide whether the candidate is promoted.
     Check(BenchCheckArgs),
+    /// Benchmark token generation of an MLX model (an mlx-lm directory or a
+    /// scaffolded package) through the Python harness: time to first
+    /// token, prefill and decode throughput, per-token latency and MLX's
+    /// memory counters, for several prompt lengths; writes a receipt.
+    Generate(BenchGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGenerateArgs {
+    /// An mlx-lm model directory (config.json + safetensors), or a package
+    /// made by `mlxport scaffold` (then give --weights).
+    pub model: PathBuf,
+    /// With a scaffolded package: the weights directory it loads.
+    #[arg(long, value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+    /// Prompt lengths to measure, in one run.
+    #[arg(long, value_delimiter = ',', default_value = "128,1024,4096", value_name = "N,N,...")]
+    pub prompt_tokens: Vec<u32>,
+    /// New tokens per run (greedy, never stopping early).
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub gen_tokens: u32,
+    /// Timed runs per prompt length.
+    #[arg(long, short = 'r', default_value_t = 5, value_name = "N")]
+    pub runs: u32,
+    /// Untimed runs per prompt length before the timed ones.
+    #[arg(long, short = 'w', default_value_t = 1, value_name = "N")]
+    pub warmup: u32,
+    /// Seed of the prompt token ids and of the bootstrap.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Name the workload (default: from the prompt and generation lengths).
+    #[arg(long, value_name = "NAME")]
+    pub workload: Option<String>,
+    /// A quality-gate result (JSON with "passed": true|false) to bind to
+    /// the receipt.
+    #[arg(long, value_name = "FILE")]
+    pub quality_gate: Option<PathBuf>,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: u32,
+    /// Skip checking that the preloaded BLAS leaves MLX results unchanged.
+    #[arg(long)]
+    pub no_blas_check: bool,
+    /// Write the receipt (JSON) here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Write a Markdown table here.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Write an SVG chart of throughput by prompt length here.
+    #[arg(long, value_name = "FILE")]
+    pub export_svg: Option<PathBuf>,
+    /// Print the receipt instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
 }
 
 #[derive(Debug, Args)]

@@ -426,3 +426,89 @@ fn receipts_check_promotion_and_exports() {
     std::fs::write(&tampered, "not json").unwrap();
     assert_eq!(mlxport(&["bench", "check", &tampered]).status.code(), Some(2));
 }
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
+}
+
+/// The reference interpreter, or `None` (loud skip) outside CI.
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but the Python reference environment is missing at {}", p.display());
+    }
+    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
+    None
+}
+
+/// `bench generate` on SmolLM2 converted to MLX (bf16) by `mlxport
+/// convert`, on CPU MLX with short prompts: a receipt `bench check`
+/// validates, with every measurement present and consistent, and MLX's
+/// memory counters at least the size of the weights mlx-lm loads.
+#[test]
+fn bench_generate_on_converted_smollm2() {
+    let Some(py) = python() else { return };
+    let _g = serial();
+    let hf = workspace_root().join("target/fixtures/smollm2-hf");
+    let o = Command::new(&py).arg(workspace_root().join("python/fixtures.py")).arg("smollm2-hf").arg(&hf).output().unwrap();
+    assert!(o.status.success(), "fixtures.py: {}", String::from_utf8_lossy(&o.stderr));
+    let d = tempfile::tempdir().unwrap();
+    let (map, mlx) = (d.path().join("map.json"), d.path().join("mlx"));
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mlxport")).args(args).env("MLXPORT_PYTHON", &py).output().unwrap();
+        assert!(o.status.success(), "mlxport {args:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    run(&["map", "draft", hf.to_str().unwrap(), "--family", "dense-decoder", "-o", map.to_str().unwrap()]);
+    run(&["convert", hf.to_str().unwrap(), "--map", map.to_str().unwrap(), "--out", mlx.to_str().unwrap(), "--dtype", "bf16"]);
+    let (rec, md, svg) = (d.path().join("gen.json"), d.path().join("gen.md"), d.path().join("gen.svg"));
+    let o = run(&[
+        "bench", "generate", mlx.to_str().unwrap(), "--prompt-tokens", "16,64", "--gen-tokens", "8", "--runs", "2", "--warmup", "1", "--resamples", "500",
+        "-o", rec.to_str().unwrap(), "--export-markdown", md.to_str().unwrap(), "--export-svg", svg.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("mlx-lm") && table.contains("decode tok/s"), "{table}");
+
+    let chk = run(&["bench", "check", "--json", rec.to_str().unwrap()]);
+    let chk: Value = serde_json::from_slice(&chk.stdout).unwrap();
+    assert_eq!(chk["receipts"][0]["valid"], true, "{chk}");
+
+    let r: Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+    assert_eq!(r["workload"]["kind"], "generate");
+    assert_eq!(r["workload"]["parameters"]["prompt_tokens"], serde_json::json!([16, 64]));
+    assert!(r["model_fingerprint"].as_str().is_some_and(|s| s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit())), "{}", r["model_fingerprint"]);
+    let weights = std::fs::metadata(mlx.join("model.safetensors")).unwrap().len() as f64;
+    let benches = r["benchmarks"].as_array().unwrap();
+    assert_eq!(benches.len(), 2);
+    for (b, n) in benches.iter().zip([16.0, 64.0]) {
+        assert_eq!(b["label"], format!("prompt {n}"));
+        assert_eq!(b["metric"]["name"], "decode_tokens_per_s");
+        assert_eq!(b["metric"]["better"], "higher");
+        let runs = b["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2);
+        for run in runs {
+            let x = &run["extra"];
+            assert_eq!(f(&x["prompt_tokens"]), n);
+            assert_eq!(f(&x["generated_tokens"]), 8.0);
+            let (ttft, decode_s) = (f(&x["ttft_s"]), f(&x["decode_s"]));
+            assert!(ttft > 0.0 && decode_s > 0.0);
+            assert!((f(&x["prefill_tokens_per_s"]) * ttft - n).abs() < 1e-6 * n);
+            assert!((f(&x["decode_tokens_per_s"]) * decode_s - 7.0).abs() < 1e-6);
+            assert!(f(&run["wall_s"]) >= ttft + decode_s);
+            let (p50, p90, p99, max) = (f(&x["token_latency_p50_s"]), f(&x["token_latency_p90_s"]), f(&x["token_latency_p99_s"]), f(&x["token_latency_max_s"]));
+            assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max && max <= decode_s, "{x}");
+            // MLX holds every weight while generating: its counters cover at
+            // least the bytes of the checkpoint.
+            assert!(f(&x["active_memory_bytes"]) >= 0.95 * weights, "{x} vs {weights}");
+            assert!(f(&x["peak_memory_bytes"]) >= f(&x["active_memory_bytes"]));
+            assert!(f(&x["peak_memory_bytes"]) < 4.0 * weights, "{x}");
+        }
+    }
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("### Generation by prompt length") && md.contains("| 64 | 2 |"), "{md}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("prompt tokens") && svg.contains("decode"), "{svg}");
+}

@@ -62,6 +62,29 @@ impl Export for Markdown {
                 c.min_effect * 100.0
             );
         }
+        let rows = crate::generate::rows(r);
+        if !rows.is_empty() {
+            let _ = writeln!(s, "\n### Generation by prompt length\n\nMedians over the runs (latency percentiles: the median of each run's percentile; memory: MLX's own counters, largest over the runs).\n");
+            let _ = writeln!(s, "| Prompt tokens | Runs | Time to first token | Prefill | Decode | Token latency p50 / p90 / p99 | MLX peak memory | MLX active memory |");
+            let _ = writeln!(s, "|--:|--:|--:|--:|--:|--:|--:|--:|");
+            for g in &rows {
+                let lat = |x: Option<f64>| x.map(|v| fmt_value(v, "s")).unwrap_or_else(|| "–".into());
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {:.1} tokens/s | {:.2} tokens/s | {} / {} / {} | {} | {} |",
+                    g.prompt_tokens,
+                    g.runs,
+                    fmt_value(g.ttft_s, "s"),
+                    g.prefill_tokens_per_s,
+                    g.decode_tokens_per_s,
+                    lat(g.token_latency_p50_s),
+                    lat(g.token_latency_p90_s),
+                    lat(g.token_latency_p99_s),
+                    mib(g.peak_memory_bytes as u64),
+                    mib(g.active_memory_bytes as u64)
+                );
+            }
+        }
         if let Some(g) = &r.quality_gate {
             let _ = writeln!(s, "\nQuality gate: **{}** (`{}`, {})", if g.passed { "passed" } else { "failed" }, cell(&g.file), g.sha256);
         }

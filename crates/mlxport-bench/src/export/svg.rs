@@ -22,6 +22,10 @@ impl Export for Svg {
         "svg"
     }
     fn render(&self, r: &Receipt) -> String {
+        let rows = crate::generate::rows(r);
+        if !rows.is_empty() {
+            return throughput_by_prompt(r, &rows);
+        }
         let unit = r.benchmarks.first().map(|b| b.metric.unit.clone()).unwrap_or_else(|| "s".into());
         let metric = r.benchmarks.first().map(|b| b.metric.name.clone()).unwrap_or_default();
         let series: Vec<Vec<f64>> = r.benchmarks.iter().map(|b| crate::receipt::metric_values(&b.runs, &b.metric.name).unwrap_or_default()).collect();
@@ -76,6 +80,51 @@ impl Export for Svg {
         s.push_str("</svg>\n");
         s
     }
+}
+
+/// A generation receipt: median prefill and decode throughput (tokens/s)
+/// against prompt length, on a shared axis.
+fn throughput_by_prompt(r: &Receipt, rows: &[crate::generate::Row]) -> String {
+    let series: [(&str, Vec<f64>); 2] = [("prefill", rows.iter().map(|g| g.prefill_tokens_per_s).collect()), ("decode", rows.iter().map(|g| g.decode_tokens_per_s).collect())];
+    let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
+    let hi = all.iter().copied().fold(0.0, f64::max);
+    let ticks = nice_ticks(0.0, if hi > 0.0 { hi } else { 1.0 }, 5);
+    let (y0, y1) = (ticks[0].min(0.0), ticks[ticks.len() - 1].max(hi));
+    let n = rows.len();
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    // Prompt lengths are evenly spaced by rank (they usually grow geometrically).
+    let x = |i: usize| LEFT + if n == 1 { pw / 2.0 } else { pw * (0.05 + 0.9 * i as f64 / (n - 1) as f64) };
+    let y = |v: f64| TOP + ph - if y1 > y0 { ph * (v - y0) / (y1 - y0) } else { ph / 2.0 };
+    let mut s = String::new();
+    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#, W / 2.0, esc(&format!("{} — median throughput by prompt length", truncate(&r.workload.name, 60))));
+    for t in &ticks {
+        let ty = y(*t);
+        let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{ty:.1}" x2="{:.1}" y2="{ty:.1}" stroke="#e0e0e0"/>"##, W - RIGHT);
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, LEFT - 6.0, ty + 4.0, esc(&format!("{t}")));
+    }
+    let _ = writeln!(s, r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">tokens/s</text>"#, TOP + ph / 2.0, TOP + ph / 2.0);
+    let _ = writeln!(s, r#"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{:.1}" stroke="black"/>"#, TOP + ph);
+    let _ = writeln!(s, r#"<line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="black"/>"#, TOP + ph, W - RIGHT, TOP + ph);
+    for (i, g) in rows.iter().enumerate() {
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, x(i), TOP + ph + 16.0, g.prompt_tokens);
+    }
+    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">prompt tokens</text>"#, LEFT + pw / 2.0, TOP + ph + 32.0);
+    for (k, (name, vals)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let points: Vec<String> = vals.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
+        let _ = writeln!(s, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#, points.join(" "));
+        for (i, v) in vals.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+            let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"><title>{name}, prompt {}: {v:.2} tokens/s</title></circle>"#, x(i), y(*v), rows[i].prompt_tokens);
+        }
+        let (lx, ly) = (LEFT + k as f64 * pw / 2.0, H - 22.0);
+        let _ = writeln!(s, r#"<circle cx="{lx:.1}" cy="{:.1}" r="4" fill="{color}"/>"#, ly - 4.0);
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{ly:.1}">{name} (tokens/s, median of runs)</text>"#, lx + 10.0);
+    }
+    s.push_str("</svg>\n");
+    s
 }
 
 /// About `want` round tick values covering `lo..hi`.

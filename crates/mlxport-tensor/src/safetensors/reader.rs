@@ -1,7 +1,11 @@
 //! [`SafetensorsFile`]: one memory-mapped, fully validated safetensors file.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// Names are hashed tens of thousands of times per sharded checkpoint:
+// foldhash (seeded per process) instead of SipHash.
+use foldhash::{HashMap, HashMapExt};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 

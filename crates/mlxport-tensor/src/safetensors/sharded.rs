@@ -7,7 +7,7 @@
 //! the wrong shard, or present in two shards.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fmt;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -200,7 +200,7 @@ fn cross_check(
     shard_of: &HashMap<&str, usize>,
     shards: &[SafetensorsFile],
 ) -> std::result::Result<HashMap<String, usize>, String> {
-    let mut found: HashMap<&str, usize> = HashMap::new();
+    let mut found: HashMap<&str, usize> = HashMap::with_capacity(shards.iter().map(|s| s.tensors().len()).sum());
     for (i, shard) in shards.iter().enumerate() {
         for t in shard.tensors() {
             if let Some(prev) = found.insert(&t.name, i) {

@@ -1,8 +1,8 @@
 //! `mlxport bench`: run commands with honest statistics and write receipts;
 //! `mlxport bench check`: validate receipts and decide promotions.
 //!
-//! `bench generate` (MLX generation through the Python harness) will be a
-//! further subcommand producing the same receipt with a `generate` workload.
+//! `mlxport bench generate`: MLX generation through the Python harness,
+//! producing the same receipt with a `generate` workload.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -18,13 +18,14 @@ use mlxport_bench::runner::{OutputMode, RunOptions};
 use mlxport_bench::schedule::{measure, Event, Order, Plan, ScheduleError};
 use mlxport_bench::stats::{Bootstrap, DEFAULT_SEED};
 
-use crate::cli::{BenchArgs, BenchCheckArgs, BenchCommand, BenchOrder, BenchOutput, BenchRunArgs};
+use crate::cli::{BenchArgs, BenchCheckArgs, BenchCommand, BenchGenerateArgs, BenchOrder, BenchOutput, BenchRunArgs};
 use crate::exit;
 use crate::output::{human_bytes, write_atomic, Table};
 
 pub fn run(args: BenchArgs) -> Result<u8> {
     match args.check {
         Some(BenchCommand::Check(c)) => check(c),
+        Some(BenchCommand::Generate(g)) => generate(g),
         None => bench(args.run),
     }
 }
@@ -304,4 +305,118 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
         }
     }
     Ok(if all_valid && promo.as_ref().is_none_or(|p| p.promoted) { exit::OK } else { exit::CHECK_FAILED })
+}
+
+fn generate(a: BenchGenerateArgs) -> Result<u8> {
+    use mlxport_harness::jobs::{GenerateBenchRequest, Harness, Target};
+
+    if a.prompt_tokens.is_empty() || a.prompt_tokens.contains(&0) {
+        bail!("--prompt-tokens: give positive lengths, e.g. 128,1024,4096");
+    }
+    if a.gen_tokens < 2 {
+        bail!("--gen-tokens must be at least 2 (the first token comes from the prefill; decoding is timed from the second)");
+    }
+    if a.runs == 0 || a.resamples == 0 {
+        bail!("--runs and --resamples must be at least 1");
+    }
+    let is_package = a.model.join("__init__.py").is_file();
+    let target = match (is_package, &a.weights) {
+        (true, Some(w)) => Target::Package { package: a.model.clone(), weights: w.clone() },
+        (true, None) => bail!("{} is a Python package: give --weights DIR with the weights it loads", a.model.display()),
+        (false, None) if a.model.join("config.json").is_file() => Target::MlxLm { model: a.model.clone() },
+        (false, None) => bail!("{}: not an mlx-lm model directory (no config.json) nor a scaffolded package (no __init__.py)", a.model.display()),
+        (false, Some(_)) => bail!("--weights goes with a scaffolded package; {} is not one (no __init__.py)", a.model.display()),
+    };
+    let weights_dir = match &target {
+        Target::Package { weights, .. } => weights.clone(),
+        Target::MlxLm { model } => model.clone(),
+    };
+    let fingerprint = mlxport_intake::inspect(&weights_dir, &mlxport_intake::Options::default())
+        .ok()
+        .and_then(|i| serde_json::to_value(&i).ok())
+        .and_then(|v| v["model"]["fingerprint"].as_str().map(String::from));
+    let quality_gate = a.quality_gate.as_deref().map(QualityGate::load).transpose().map_err(anyhow::Error::msg).context("--quality-gate")?;
+
+    let mut h = Harness::new(super::oracle::settings(&a.harness))?;
+    if h.blas.path().is_some() && !a.no_blas_check {
+        let c = h.check_blas()?;
+        if !c.ok {
+            eprintln!("note: OpenBLAS changed MLX results (max relative change {:.1e}); measuring without it", c.max_rel_error);
+        }
+    }
+    let seed = a.seed.unwrap_or(DEFAULT_SEED);
+    let req = GenerateBenchRequest { target, prompt_tokens: a.prompt_tokens.clone(), gen_tokens: a.gen_tokens, runs: a.runs, warmup: a.warmup, seed };
+    if std::io::stderr().is_terminal() {
+        eprintln!("measuring generation: prompts of {:?} tokens, {} new tokens, {} warmup + {} runs each ...", a.prompt_tokens, a.gen_tokens, a.warmup, a.runs);
+    }
+    let raw = h.bench_generate(&req)?;
+    let output = mlxport_bench::generate::Output::parse(&raw).map_err(anyhow::Error::msg)?;
+    let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();
+    if got != a.prompt_tokens || output.results.iter().any(|r| r.runs.len() != a.runs as usize) {
+        bail!("the generation benchmark measured prompt lengths {got:?} with other run counts than asked ({:?}, {} runs)", a.prompt_tokens, a.runs);
+    }
+    let settings = Settings {
+        warmup: a.warmup,
+        runs: Some(a.runs),
+        min_runs: a.runs,
+        min_time_s: 0.0,
+        max_runs: Some(a.runs),
+        order: Order::Alternate,
+        seed,
+        timeout_s: Some(a.harness.timeout as f64),
+        output: OutputMode::Null,
+        capture_bytes: 0,
+        ignore_failure: false,
+        prepare: None,
+        cleanup: None,
+        bootstrap: Bootstrap { resamples: a.resamples, level: 0.95, seed },
+        min_effect: 0.01,
+    };
+    let implementation = output.implementation.clone();
+    let device = output.device.clone();
+    let receipt = Receipt::from_generate(mlxport_bench::generate::GenerateBench {
+        environment: Environment::capture(),
+        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+        workload_name: a.workload.clone(),
+        model_fingerprint: fingerprint,
+        settings,
+        output,
+        quality_gate,
+    })
+    .map_err(anyhow::Error::msg)?;
+
+    let json = mlxport_bench::export::Json.render(&receipt);
+    if let Some(p) = &a.receipt {
+        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.export_markdown {
+        write_atomic(p, Markdown.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.export_svg {
+        write_atomic(p, Svg.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        print!("{json}");
+    } else {
+        println!("generation on {implementation} ({device}, {}): {}", h.blas.describe(), receipt.workload.name);
+        let mut t = Table::new(&["prompt", "runs", "TTFT", "prefill tok/s", "decode tok/s [95% CI]", "latency p50/p90/p99", "MLX peak", "MLX active"]);
+        for (g, b) in mlxport_bench::generate::rows(&receipt).iter().zip(&receipt.benchmarks) {
+            let lat = |x: Option<f64>| x.map(|v| fmt_value(v, "s")).unwrap_or_else(|| "-".into());
+            t.row(vec![
+                g.prompt_tokens.to_string(),
+                g.runs.to_string(),
+                fmt_value(g.ttft_s, "s"),
+                format!("{:.1}", g.prefill_tokens_per_s),
+                format!("{:.2} [{:.2}, {:.2}]", g.decode_tokens_per_s, b.stats.median_ci.low, b.stats.median_ci.high),
+                format!("{} / {} / {}", lat(g.token_latency_p50_s), lat(g.token_latency_p90_s), lat(g.token_latency_p99_s)),
+                human_bytes(g.peak_memory_bytes as u64),
+                human_bytes(g.active_memory_bytes as u64),
+            ]);
+        }
+        t.print();
+    }
+    for w in &receipt.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(exit::OK)
 }
