@@ -10,6 +10,7 @@ mod map;
 mod oracle;
 mod scaffold;
 mod plan;
+mod quantize;
 mod recommend;
 mod tensors;
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Explain(args) => docs::explain(args),
         Command::Bench(args) => bench::run(*args),
         Command::Compare(args) => compare::run(*args),
+        Command::Quantize(args) => quantize::run(*args),
     }
 }
 
