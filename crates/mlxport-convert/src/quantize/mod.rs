@@ -93,7 +93,7 @@ fn keepable(src: &dyn TensorSource, map: &WeightMap, p: &Plan) -> HashMap<String
         let Encoding::Ggml { name, .. } = &info.encoding else { continue };
         let Some(bits) = kept_bits(name) else { continue };
         let ts = &map.rules[j.rule].transforms;
-        if ts.iter().all(|t| matches!(t, Transform::UnpermuteRope { .. } | Transform::PermuteRope { .. })) && j.shapes[0].len() == 2 {
+        if ts.iter().all(|t| matches!(t, Transform::Rename | Transform::UnpermuteRope { .. } | Transform::PermuteRope { .. })) && j.shapes[0].len() == 2 {
             out.insert(j.targets[0].clone(), (bits, ts.clone()));
         }
     }
