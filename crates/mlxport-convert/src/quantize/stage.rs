@@ -129,41 +129,21 @@ impl Stage for QuantStage {
     }
 }
 
-/// A Q4_0/Q4_1/Q8_0 tensor as MLX affine (group size 32): codes packed
-/// little-end first into uint32 words, float16 scales, and float16 biases
-/// (the block minimum, or `-zero_point * scale` rounded to float16, as
-/// MLX's GGUF loader computes them); then the rule's row transforms.
+/// A Q4_0/Q4_1/Q8_0 tensor as MLX affine (group size 32, float16 scales
+/// and biases, as MLX's GGUF loader gives it), then the rule's row moves.
 fn repack(gguf: &GgufFile, name: &str, bits: u8, t: &PlannedTarget, transforms: &[Transform]) -> Result<Vec<Vec<u8>>> {
     let a = gguf.affine_blocks(name)?;
-    if a.bits != bits as u32 || a.block_size != 32 {
-        return Err(Error::Convert(format!("'{name}': {} blocks are not {bits}-bit groups of 32", a.ty)));
+    let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+    let (q, p) = mlxport_quant::from_gguf_blocks(&a, &shape).map_err(|e| Error::Convert(format!("'{name}': {e}")))?;
+    if p.bits != bits {
+        return Err(Error::Convert(format!("'{name}': {} blocks are not {bits}-bit", a.ty)));
     }
-    let per_word = 32 / bits as usize;
-    let mut wq = Vec::with_capacity(a.codes.len() * bits as usize / 8);
-    for w in a.codes.chunks(per_word) {
-        let mut word = 0u32;
-        for (j, &c) in w.iter().enumerate() {
-            word |= (c as u32) << (j * bits as usize);
-        }
-        wq.extend_from_slice(&word.to_le_bytes());
+    let dims = |s: Vec<usize>| s.into_iter().map(|d| d as u64).collect::<Vec<u64>>();
+    let (wq_shape, s_shape) = (dims(q.wq_shape()), dims(q.scales_shape()));
+    let mut bufs = vec![Buf { dtype: DType::U32, shape: wq_shape, data: Cow::Owned(q.wq_bytes().to_vec()) }, Buf { dtype: q.scale_dtype, shape: s_shape.clone(), data: Cow::Owned(q.scales) }];
+    if let Some(b) = q.biases {
+        bufs.push(Buf { dtype: q.scale_dtype, shape: s_shape, data: Cow::Owned(b) });
     }
-    let mut scales = Vec::with_capacity(a.scales.len() * 2);
-    let mut biases = Vec::with_capacity(a.scales.len() * 2);
-    for (k, d) in a.scales.iter().enumerate() {
-        scales.extend_from_slice(&d.to_bits().to_le_bytes());
-        let b = match &a.mins {
-            Some(m) => m[k],
-            None => half::f16::from_f32(-(a.zero_point as f32) * d.to_f32()),
-        };
-        biases.extend_from_slice(&b.to_bits().to_le_bytes());
-    }
-    let rows = t.shape.first().copied().unwrap_or(0);
-    let last = t.shape.last().copied().unwrap_or(0);
-    let bufs = vec![
-        Buf { dtype: DType::U32, shape: vec![rows, last * bits as u64 / 32], data: Cow::Owned(wq) },
-        Buf { dtype: DType::F16, shape: vec![rows, last / 32], data: Cow::Owned(scales) },
-        Buf { dtype: DType::F16, shape: vec![rows, last / 32], data: Cow::Owned(biases) },
-    ];
     let mut out = Vec::with_capacity(3);
     for b in bufs {
         let moved = apply_all(transforms, vec![b]).map_err(|e| Error::Convert(format!("'{name}': {e}")))?;
