@@ -453,7 +453,18 @@ impl<'a> Producer<'a> {
                         None => continue,
                     },
                 };
+                // A tensor borrowed from the file mapping and re-encoded into
+                // new buffers (quantized) can leave memory now.
+                let source = match &buf.data {
+                    Cow::Borrowed(b) if mapped => Some(*b),
+                    _ => None,
+                };
                 let enc = self.stage.encode(&self.targets[tk], buf)?;
+                if let Some(b) = source {
+                    if enc.iter().all(|d| matches!(d, Cow::Owned(_))) {
+                        release_mapped(b);
+                    }
+                }
                 made.push((tk, enc.into_iter().map(|d| Produced { mapped: mapped && matches!(d, Cow::Borrowed(_)), data: d }).collect()));
             }
         }

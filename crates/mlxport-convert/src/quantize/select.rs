@@ -41,8 +41,11 @@ enum Pred {
 
 /// mlx-lm's per-model `quant_predicate`s (mlx-lm 0.32), by `model_type`.
 /// Each returns the predicate's answer for a module path.
-fn model_predicate(model_type: &str, config: &Value) -> Option<Box<dyn Fn(&str) -> Pred>> {
-    let ends = |suffixes: &'static [&'static str]| -> Box<dyn Fn(&str) -> Pred> { Box::new(move |p: &str| if suffixes.iter().any(|s| p.ends_with(s)) { Pred::Eight } else { Pred::Yes }) };
+/// A per-model predicate over module paths.
+type Predicate = Box<dyn Fn(&str) -> Pred>;
+
+fn model_predicate(model_type: &str, config: &Value) -> Option<Predicate> {
+    let ends = |suffixes: &'static [&'static str]| -> Predicate { Box::new(move |p: &str| if suffixes.iter().any(|s| p.ends_with(s)) { Pred::Eight } else { Pred::Yes }) };
     let experts = |c: &Value| c.get("num_experts").and_then(Value::as_i64).unwrap_or(0) > 0;
     Some(match model_type {
         "Klear" | "kimi_linear" | "mellum" | "qwen3_moe" => ends(&["mlp.gate"]),
@@ -178,7 +181,7 @@ pub fn select(targets: &[PlannedTarget], config: Option<&Value>, opts: &QuantOpt
             continue;
         };
         let last = *t.shape.last().unwrap_or(&0) as usize;
-        if last % spec.group_size != 0 {
+        if !last.is_multiple_of(spec.group_size) {
             out.push(Choice::Float { why: Some(format!("last dimension {last} does not divide by the group size {}", spec.group_size)) });
             continue;
         }
@@ -218,7 +221,7 @@ pub fn select(targets: &[PlannedTarget], config: Option<&Value>, opts: &QuantOpt
             },
         };
         if let Choice::Quantize { spec: s, .. } = &choice {
-            if last % s.group_size != 0 {
+            if !last.is_multiple_of(s.group_size) {
                 return Err(Error::Usage(format!("'{}': last dimension {last} does not divide by the group size {} chosen for it", t.name, s.group_size)));
             }
         }
