@@ -359,6 +359,28 @@ pub fn write_weights(src: &dyn TensorSource, map: &WeightMap, p: &Plan, dir: &Pa
     Ok(Weights { files, tensors: specs.len(), parameters, total_size })
 }
 
+/// Run the jobs producing the targets `wanted` selects and hand each
+/// selected target's converted tensor (transformed, cast by the dtype
+/// policy) to `f`, one job at a time. Ties are not visited (they copy
+/// another target).
+pub fn for_each_target(src: &dyn TensorSource, map: &WeightMap, p: &Plan, wanted: &dyn Fn(&str) -> bool, f: &mut dyn FnMut(&str, Buf<'_>) -> Result<()>) -> Result<()> {
+    if p.errors() > 0 {
+        return Err(plan_error(p));
+    }
+    let producer = Producer { src, rules: &map.rules, plan: p, targets: &[], target_index: HashMap::new(), lookup: &HashMap::new(), stage: &Plain, cache: HashMap::new() };
+    for job in &p.jobs {
+        if !job.targets.iter().any(|t| wanted(t)) {
+            continue;
+        }
+        for (name, buf) in job.targets.iter().zip(producer.run_job(job)?) {
+            if wanted(name) {
+                f(name, buf)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where an output tensor comes from: target index and output index.
 type Lookup = HashMap<String, (usize, usize)>;
 
@@ -431,7 +453,18 @@ impl<'a> Producer<'a> {
                         None => continue,
                     },
                 };
+                // A tensor borrowed from the file mapping and re-encoded into
+                // new buffers (quantized) can leave memory now.
+                let source = match &buf.data {
+                    Cow::Borrowed(b) if mapped => Some(*b),
+                    _ => None,
+                };
                 let enc = self.stage.encode(&self.targets[tk], buf)?;
+                if let Some(b) = source {
+                    if enc.iter().all(|d| matches!(d, Cow::Owned(_))) {
+                        release_mapped(b);
+                    }
+                }
                 made.push((tk, enc.into_iter().map(|d| Produced { mapped: mapped && matches!(d, Cow::Borrowed(_)), data: d }).collect()));
             }
         }

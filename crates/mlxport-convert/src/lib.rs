@@ -16,6 +16,8 @@
 //!   files, a conversion manifest and a model card; atomic.
 //! - [`stage::Stage`]: the seam where output encodings other than plain
 //!   floats (MLX quantization, lossless GGUF blocks) plug into `convert`.
+//! - [`quantize::quantize_convert`]: a conversion whose stage quantizes
+//!   the way mlx-lm does (`mlxport quantize`, `mlxport convert -q`).
 //!
 //! ```no_run
 //! use mlxport_convert::{draft, plan, WeightMap};
@@ -38,6 +40,7 @@ pub mod manifest;
 pub mod map;
 pub mod pattern;
 pub mod plan;
+pub mod quantize;
 pub mod report;
 pub mod stage;
 pub mod transform;

@@ -90,6 +90,10 @@ pub enum Command {
     /// with a hint; writes JSON, Markdown and an SVG chart. Exit 1 on a
     /// divergence.
     Parity(Box<ParityArgs>),
+    /// Quantize a floating-point MLX checkpoint exactly as mlx-lm does
+    /// (affine, mxfp4, mxfp8, nvfp4; mixed recipes; per-layer rules; a
+    /// bits-per-weight budget), with a per-layer error report.
+    Quantize(Box<QuantizeArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +170,69 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Print the conversion manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Quantize the converted weights (as `mlx_lm.convert -q`); the
+    /// quantization options below apply.
+    #[arg(long, short = 'q')]
+    pub quantize: bool,
+    /// GGUF source: keep Q4_0, Q4_1 and Q8_0 tensors as MLX affine
+    /// (group size 32) without requantizing; other tensors as usual.
+    #[arg(long)]
+    pub keep_gguf_quant: bool,
+    #[command(flatten)]
+    pub quant: QuantArgs,
+}
+
+/// Quantization options shared by `quantize` and `convert -q`.
+#[derive(Debug, Args, Clone)]
+pub struct QuantArgs {
+    /// Bits per weight (affine: 2, 3, 4, 5, 6, 8; default: the mode's).
+    #[arg(long)]
+    pub bits: Option<u8>,
+    /// Group size (affine: 32, 64, 128; default: the mode's).
+    #[arg(long)]
+    pub group_size: Option<usize>,
+    /// Quantization mode.
+    #[arg(long, value_parser = ["affine", "mxfp4", "mxfp8", "nvfp4"])]
+    pub mode: Option<String>,
+    /// mlx-lm's mixed recipe (more bits for v_proj/down_proj in the first,
+    /// last and every third layer, and for lm_head).
+    #[arg(long, value_parser = ["mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6"])]
+    pub recipe: Option<String>,
+    /// Per-layer override, 'REGEX=bits:8,group:64[,mode:M]' or 'REGEX=skip',
+    /// matched against the module path (`model.layers.0.mlp.down_proj`);
+    /// repeatable; the first matching rule wins over recipe and model rules.
+    #[arg(long = "rule", value_name = "REGEX=SPEC")]
+    pub rules: Vec<String>,
+    /// Choose affine bits per layer (same group size) to meet this average
+    /// bits per weight (mlx-lm's count: bytes * 8 / parameters) with the
+    /// least total squared error.
+    #[arg(long, value_name = "BPW")]
+    pub target_bpw: Option<f64>,
+    /// Measure every quantized tensor's error (RMSE, max abs, relative
+    /// Frobenius, SQNR) and write the ranked report here as JSON.
+    #[arg(long, value_name = "report.json")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// A floating-point MLX model directory (mlx-lm layout).
+    pub model: PathBuf,
+    /// Output directory; must not exist.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub quant: QuantArgs,
+    /// Cast floating tensors first (as `mlx_lm.convert --dtype`); default:
+    /// as stored.
+    #[arg(long, value_parser = ["bf16", "f16", "f32"])]
+    pub dtype: Option<String>,
+    /// Largest shard (binary units).
+    #[arg(long, default_value = "5GB", value_name = "SIZE")]
+    pub shard_size: String,
+    /// Print the report (or the summary) as JSON.
     #[arg(long)]
     pub json: bool,
 }

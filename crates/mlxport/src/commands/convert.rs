@@ -34,8 +34,37 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
     let map = WeightMap::load(&args.map)?;
     let dtype = args.dtype.as_deref().and_then(DtypePolicy::parse);
     let shard_bytes = parse_binary_size(&args.shard_size).context("--shard-size")?;
-    // The command as given, with the output directory as `DIR`: the
-    // manifest (and so the output) does not depend on where it was written.
+    let command = command_line();
+    let digest_cache = if args.no_cache { None } else { mlxport_intake::digest::DigestCache::default_path() };
+    let opts = ConvertOptions { dtype, shard_bytes, command, digest_cache, ..ConvertOptions::default() };
+    if args.quantize || args.keep_gguf_quant {
+        let q = if args.quantize { Some(super::quantize::options(&args.quant)?) } else { None };
+        if q.is_none() && super::quantize::any_given(&args.quant) {
+            bail!("quantization options need -q/--quantize");
+        }
+        let done = mlxport_convert::quantize::quantize_convert(&args.model, &map, &args.out, opts, q.as_ref(), args.keep_gguf_quant)?;
+        if args.json {
+            for w in &done.converted.warnings {
+                eprintln!("warning {}: {}", w.code, w.message);
+            }
+            println!("{}", serde_json::to_string_pretty(&done.converted.manifest)?);
+            if let Some(path) = &args.quant.report {
+                crate::output::write_atomic(path, format!("{}\n", serde_json::to_string_pretty(&done.report)?).as_bytes())?;
+            }
+            return Ok(crate::exit::OK);
+        }
+        return super::quantize::finish(&done, &args.quant, false);
+    }
+    if super::quantize::any_given(&args.quant) {
+        bail!("quantization options need -q/--quantize");
+    }
+    let done = convert(&args.model, &map, &args.out, &opts)?;
+    print_converted(&done, args.json)
+}
+
+/// The command as given, with the output directory as `DIR`: the manifest
+/// (and so the output) does not depend on where it was written.
+pub fn command_line() -> Vec<String> {
     let mut command = vec!["mlxport".to_string()];
     let mut argv = std::env::args().skip(1);
     while let Some(a) = argv.next() {
@@ -50,14 +79,15 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
             command.push(a);
         }
     }
-    let digest_cache = if args.no_cache { None } else { mlxport_intake::digest::DigestCache::default_path() };
-    let opts = ConvertOptions { dtype, shard_bytes, command, digest_cache, ..ConvertOptions::default() };
-    let done = convert(&args.model, &map, &args.out, &opts)?;
+    command
+}
+
+fn print_converted(done: &mlxport_convert::convert::Converted, json: bool) -> Result<u8> {
     for w in &done.warnings {
         eprintln!("warning {}: {}", w.code, w.message);
     }
     let m = &done.manifest;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(m)?);
     } else {
         let shards = m.outputs.iter().filter(|o| o.path.ends_with(".safetensors")).count();

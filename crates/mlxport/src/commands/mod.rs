@@ -14,6 +14,7 @@ pub mod parity;
 mod scaffold;
 mod plan;
 mod port;
+mod quantize;
 mod recommend;
 mod tensors;
 mod skill;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sources(cmd) => sources::run(cmd),
         Command::Research(args) => research::run(args),
         Command::Parity(args) => parity::run(*args),
+        Command::Quantize(args) => quantize::run(*args),
     }
 }
 
