@@ -36,7 +36,8 @@ pub fn validate(v: &Value) -> Result<Receipt, Vec<String>> {
         Some(other) => return Err(vec![format!("schema is `{other}`, expected `{SCHEMA}`")]),
         None => return Err(vec![format!("no `schema` field (expected `{SCHEMA}`)")]),
     }
-    let r: Receipt = serde_json::from_value(v.clone()).map_err(|e| vec![format!("does not match {SCHEMA}: {e}")])?;
+    let r: Receipt = serde_json::from_value(v.clone())
+        .map_err(|e| vec![format!("does not match {SCHEMA}: {e}")])?;
     let problems = consistency(&r);
     if problems.is_empty() {
         Ok(r)
@@ -65,7 +66,9 @@ pub fn consistency(r: &Receipt) -> Vec<String> {
         let at = format!("benchmarks[{i}] (`{}`)", b.label);
         if let Some(c) = &b.command {
             if c.hash != c.compute_hash(&r.workload) {
-                p.push(format!("{at}: command.hash does not match its argv and inputs"));
+                p.push(format!(
+                    "{at}: command.hash does not match its argv and inputs"
+                ));
             }
         }
         let values = match metric_values(&b.runs, &b.metric.name) {
@@ -97,8 +100,14 @@ pub fn consistency(r: &Receipt) -> Vec<String> {
     match (&r.comparison, ab) {
         (Some(c), true) => {
             let (b, k) = (&r.benchmarks[0], &r.benchmarks[1]);
-            if let (Ok(bv), Ok(kv)) = (metric_values(&b.runs, &b.metric.name), metric_values(&k.runs, &k.metric.name)) {
-                if !bv.is_empty() && !kv.is_empty() && !close_comparison(c, &paired(&bv, &kv, b.metric.better, boot, c.min_effect)) {
+            if let (Ok(bv), Ok(kv)) = (
+                metric_values(&b.runs, &b.metric.name),
+                metric_values(&k.runs, &k.metric.name),
+            ) {
+                if !bv.is_empty()
+                    && !kv.is_empty()
+                    && !close_comparison(c, &paired(&bv, &kv, b.metric.better, boot, c.min_effect))
+                {
                     p.push("comparison does not match the runs".into());
                 }
             }
@@ -127,7 +136,18 @@ fn close_opt(a: Option<f64>, b: Option<f64>) -> bool {
 
 fn close_summary(a: &crate::stats::Summary, b: &crate::stats::Summary) -> bool {
     a.n == b.n
-        && [(a.mean, b.mean), (a.median, b.median), (a.mad, b.mad), (a.min, b.min), (a.max, b.max), (a.p95, b.p95), (a.median_ci.low, b.median_ci.low), (a.median_ci.high, b.median_ci.high)].iter().all(|&(x, y)| close(x, y))
+        && [
+            (a.mean, b.mean),
+            (a.median, b.median),
+            (a.mad, b.mad),
+            (a.min, b.min),
+            (a.max, b.max),
+            (a.p95, b.p95),
+            (a.median_ci.low, b.median_ci.low),
+            (a.median_ci.high, b.median_ci.high),
+        ]
+        .iter()
+        .all(|&(x, y)| close(x, y))
         && close_opt(a.stddev, b.stddev)
         && close_opt(a.cv, b.cv)
 }
@@ -136,7 +156,16 @@ fn close_comparison(a: &Comparison, b: &Comparison) -> bool {
     a.method == b.method
         && a.pairs == b.pairs
         && a.verdict == b.verdict
-        && [(a.ratio, b.ratio), (a.ratio_ci.low, b.ratio_ci.low), (a.ratio_ci.high, b.ratio_ci.high), (a.improvement, b.improvement), (a.improvement_ci.low, b.improvement_ci.low), (a.improvement_ci.high, b.improvement_ci.high)].iter().all(|&(x, y)| close(x, y))
+        && [
+            (a.ratio, b.ratio),
+            (a.ratio_ci.low, b.ratio_ci.low),
+            (a.ratio_ci.high, b.ratio_ci.high),
+            (a.improvement, b.improvement),
+            (a.improvement_ci.low, b.improvement_ci.low),
+            (a.improvement_ci.high, b.improvement_ci.high),
+        ]
+        .iter()
+        .all(|&(x, y)| close(x, y))
 }
 
 /// One promotion rule and how it came out.
@@ -170,20 +199,65 @@ pub fn primary(r: &Receipt, role: Role) -> Option<&Benchmark> {
     r.benchmarks.iter().find(|b| b.role == role)
 }
 
+/// The benchmarks compared in a promotion: the primary pair, or, when both
+/// receipts hold several benchmarks of one role (a generation benchmark's
+/// prompt lengths), every benchmark paired with the one of the same name.
+/// Empty when they do not pair up.
+pub fn pairs<'a>(base: &'a Receipt, cand: &'a Receipt) -> Vec<(&'a Benchmark, &'a Benchmark)> {
+    if let (Some(b), Some(c)) = (
+        primary(base, Role::Baseline),
+        primary(cand, Role::Candidate),
+    ) {
+        return vec![(b, c)];
+    }
+    let mut names: Vec<&str> = base.benchmarks.iter().map(|b| b.label.as_str()).collect();
+    let mut other: Vec<&str> = cand.benchmarks.iter().map(|b| b.label.as_str()).collect();
+    names.sort_unstable();
+    other.sort_unstable();
+    if names != other || names.windows(2).any(|w| w[0] == w[1]) {
+        return Vec::new();
+    }
+    base.benchmarks
+        .iter()
+        .filter_map(|b| {
+            cand.benchmarks
+                .iter()
+                .find(|c| c.label == b.label)
+                .map(|c| (b, c))
+        })
+        .collect()
+}
+
 /// Apply the promotion rules to two valid receipts.
 pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
     let mut rules = Vec::new();
-    let mut rule = |name: &str, passed: bool, detail: String| rules.push(Rule { rule: name.into(), passed, detail });
+    let mut rule = |name: &str, passed: bool, detail: String| {
+        rules.push(Rule {
+            rule: name.into(),
+            passed,
+            detail,
+        })
+    };
 
     let env_diff = base.environment.differences(&cand.environment);
     let same_env = base.environment.hash == cand.environment.hash;
     rule(
         "same-environment",
         same_env,
-        if same_env { format!("both {}", short(&base.environment.hash)) } else { format!("environment hashes differ ({} vs {}): {}", short(&base.environment.hash), short(&cand.environment.hash), env_diff.join("; ")) },
+        if same_env {
+            format!("both {}", short(&base.environment.hash))
+        } else {
+            format!(
+                "environment hashes differ ({} vs {}): {}",
+                short(&base.environment.hash),
+                short(&cand.environment.hash),
+                env_diff.join("; ")
+            )
+        },
     );
-    let (b, c) = (primary(base, Role::Baseline), primary(cand, Role::Candidate));
-    let same_work = base.workload.hash == cand.workload.hash && b.map(|x| &x.metric) == c.map(|x| &x.metric);
+    let pairs = pairs(base, cand);
+    let same_metrics = !pairs.is_empty() && pairs.iter().all(|(b, c)| b.metric == c.metric);
+    let same_work = base.workload.hash == cand.workload.hash && same_metrics;
     rule(
         "same-workload",
         same_work,
@@ -193,34 +267,131 @@ pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
             format!("workloads differ: `{}` {} vs `{}` {} (name both with --workload and use the same --input files and metric)", base.workload.name, short(&base.workload.hash), cand.workload.name, short(&cand.workload.hash))
         },
     );
-    let (Some(b), Some(c)) = (b, c) else {
-        rule("enough-runs", false, "a receipt holds several benchmarks and none with the expected role".into());
+    if pairs.is_empty() {
+        rule(
+            "enough-runs",
+            false,
+            "the receipts' benchmarks do not pair up (by role, or by name when each holds several)"
+                .into(),
+        );
         return finish(rules, None, base);
+    }
+    let label = |b: &Benchmark| {
+        if pairs.len() > 1 {
+            format!("`{}`: ", b.label)
+        } else {
+            String::new()
+        }
     };
-    let (nb, nc) = (b.runs.len(), c.runs.len());
-    rule("enough-runs", nb >= MIN_RUNS && nc >= MIN_RUNS, format!("baseline {nb}, candidate {nc} runs (need {MIN_RUNS} each)"));
+    let runs_ok = pairs
+        .iter()
+        .all(|(b, c)| b.runs.len() >= MIN_RUNS && c.runs.len() >= MIN_RUNS);
+    let runs_detail: Vec<String> = pairs
+        .iter()
+        .map(|(b, c)| {
+            format!(
+                "{}baseline {}, candidate {} runs",
+                label(b),
+                b.runs.len(),
+                c.runs.len()
+            )
+        })
+        .collect();
+    rule(
+        "enough-runs",
+        runs_ok,
+        format!("{} (need {MIN_RUNS} each)", runs_detail.join("; ")),
+    );
     let cv = |x: &Benchmark| x.stats.cv.unwrap_or(f64::INFINITY);
+    let noise_ok = pairs
+        .iter()
+        .all(|(b, c)| cv(b) <= MAX_CV && cv(c) <= MAX_CV);
+    let noise_detail: Vec<String> = pairs
+        .iter()
+        .map(|(b, c)| {
+            format!(
+                "{}baseline {:.1}%, candidate {:.1}%",
+                label(b),
+                cv(b) * 100.0,
+                cv(c) * 100.0
+            )
+        })
+        .collect();
     rule(
         "low-noise",
-        cv(b) <= MAX_CV && cv(c) <= MAX_CV,
-        format!("coefficient of variation baseline {:.1}%, candidate {:.1}% (need {:.0}% or less each)", cv(b) * 100.0, cv(c) * 100.0, MAX_CV * 100.0),
+        noise_ok,
+        format!(
+            "coefficient of variation {} (need {:.0}% or less each)",
+            noise_detail.join("; "),
+            MAX_CV * 100.0
+        ),
     );
-    let comparison = match (metric_values(&b.runs, &b.metric.name), metric_values(&c.runs, &c.metric.name)) {
-        (Ok(bv), Ok(cv)) if !bv.is_empty() && !cv.is_empty() => Some(independent(&bv, &cv, b.metric.better, &cand.settings.bootstrap, cand.settings.min_effect)),
-        _ => None,
-    };
-    match &comparison {
-        Some(k) => rule(
+    // Every pair is compared; the one with the lowest improvement bound
+    // speaks for the promotion (a claim must hold on every benchmark).
+    let mut comparisons = Vec::new();
+    for (b, c) in &pairs {
+        match (
+            metric_values(&b.runs, &b.metric.name),
+            metric_values(&c.runs, &c.metric.name),
+        ) {
+            (Ok(bv), Ok(cv)) if !bv.is_empty() && !cv.is_empty() => comparisons.push((
+                b.label.clone(),
+                independent(
+                    &bv,
+                    &cv,
+                    b.metric.better,
+                    &cand.settings.bootstrap,
+                    cand.settings.min_effect,
+                ),
+            )),
+            _ => comparisons.clear(),
+        }
+        if comparisons.is_empty() {
+            break;
+        }
+    }
+    let worst = comparisons
+        .iter()
+        .min_by(|x, y| x.1.improvement_ci.low.total_cmp(&y.1.improvement_ci.low))
+        .cloned();
+    let comparison = worst.as_ref().map(|w| w.1.clone());
+    match &worst {
+        Some((name, k)) => rule(
             "improvement",
             k.improvement_ci.low > 1.0 + MIN_GAIN,
-            format!("{:.3}x, {:.0}% CI {:.3}..{:.3} (the interval must lie above {:.2})", k.improvement, cand.settings.bootstrap.level * 100.0, k.improvement_ci.low, k.improvement_ci.high, 1.0 + MIN_GAIN),
+            format!(
+                "{}{:.3}x, {:.0}% CI {:.3}..{:.3} (the interval must lie above {:.2}{})",
+                if pairs.len() > 1 {
+                    format!("weakest of {} benchmarks, `{name}`: ", pairs.len())
+                } else {
+                    String::new()
+                },
+                k.improvement,
+                cand.settings.bootstrap.level * 100.0,
+                k.improvement_ci.low,
+                k.improvement_ci.high,
+                1.0 + MIN_GAIN,
+                if pairs.len() > 1 {
+                    " on every benchmark"
+                } else {
+                    ""
+                }
+            ),
         ),
         None => rule("improvement", false, "no measurements to compare".into()),
     }
     match &cand.quality_gate {
-        Some(g) if g.passed => rule("quality-gate", true, format!("{} passed ({})", g.file, short(&g.sha256))),
+        Some(g) if g.passed => rule(
+            "quality-gate",
+            true,
+            format!("{} passed ({})", g.file, short(&g.sha256)),
+        ),
         Some(g) => rule("quality-gate", false, format!("{} failed", g.file)),
-        None => rule("quality-gate", false, "the candidate receipt has no quality-gate result (bench --quality-gate FILE)".into()),
+        None => rule(
+            "quality-gate",
+            false,
+            "the candidate receipt has no quality-gate result (bench --quality-gate FILE)".into(),
+        ),
     }
     finish(rules, comparison, cand)
 }
@@ -242,7 +413,14 @@ fn finish(rules: Vec<Rule>, comparison: Option<Comparison>, r: &Receipt) -> Prom
             format!("not promoted: {}", failed.join("; "))
         }
     };
-    Promotion { schema: PROMOTION_SCHEMA.into(), promoted, rules, comparison, hardware, verdict }
+    Promotion {
+        schema: PROMOTION_SCHEMA.into(),
+        promoted,
+        rules,
+        comparison,
+        hardware,
+        verdict,
+    }
 }
 
 /// The schema of a promotion claim, the record `mlxport recommend
@@ -281,18 +459,41 @@ pub struct Claim {
 
 /// The claim of a promotion. The candidate must carry a model fingerprint
 /// (`bench --model-fingerprint`).
-pub fn claim(p: &Promotion, base: &Receipt, cand: &Receipt, technique: &str) -> Result<Claim, String> {
-    let model_fingerprint = cand.model_fingerprint.clone().ok_or("the candidate receipt has no model fingerprint (bench --model-fingerprint)")?;
-    let measurements = match (primary(base, Role::Baseline), primary(cand, Role::Candidate)) {
-        (Some(b), Some(c)) => vec![Measurement { metric: c.metric.name.clone(), unit: c.metric.unit.clone(), baseline: b.stats.median, candidate: c.stats.median }],
-        _ => Vec::new(),
-    };
+pub fn claim(
+    p: &Promotion,
+    base: &Receipt,
+    cand: &Receipt,
+    technique: &str,
+) -> Result<Claim, String> {
+    let model_fingerprint = cand
+        .model_fingerprint
+        .clone()
+        .ok_or("the candidate receipt has no model fingerprint (bench --model-fingerprint)")?;
+    let measurements = pairs(base, cand)
+        .into_iter()
+        .map(|(b, c)| Measurement {
+            metric: if base.benchmarks.len() > 1 {
+                format!("{} ({})", c.metric.name, c.label)
+            } else {
+                c.metric.name.clone()
+            },
+            unit: c.metric.unit.clone(),
+            baseline: b.stats.median,
+            candidate: c.stats.median,
+        })
+        .collect();
     Ok(Claim {
         schema: CLAIM_SCHEMA.into(),
         technique: technique.into(),
         model_fingerprint,
         passed: p.promoted,
-        quality_gate: cand.quality_gate.as_ref().map(|g| if g.passed { "pass".into() } else { "fail".into() }),
+        quality_gate: cand.quality_gate.as_ref().map(|g| {
+            if g.passed {
+                "pass".into()
+            } else {
+                "fail".into()
+            }
+        }),
         hardware: p.hardware.clone(),
         verdict: p.verdict.clone(),
         environment_hash: cand.environment.hash.clone(),
@@ -306,7 +507,11 @@ pub fn claim(p: &Promotion, base: &Receipt, cand: &Receipt, technique: &str) -> 
 /// "Apple M2 Pro, 32 GiB, macOS 14.5" / "AMD EPYC 7B13 (2 cores), 24 GiB, Debian 12".
 pub fn hardware(r: &Receipt) -> String {
     let e = &r.environment;
-    let mut parts = vec![format!("{} ({} cores)", e.cpu_model.as_deref().unwrap_or("unknown CPU"), e.logical_cores)];
+    let mut parts = vec![format!(
+        "{} ({} cores)",
+        e.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        e.logical_cores
+    )];
     if let Some(m) = e.memory_bytes {
         parts.push(format!("{:.0} GiB", m as f64 / (1u64 << 30) as f64));
     }
@@ -329,20 +534,33 @@ mod tests {
 
     fn noisy(base: f64, n: usize, seed: u64) -> Vec<f64> {
         let mut r = crate::rng::Rng::new(seed);
-        (0..n).map(|_| base * (1.0 + (r.below(2001) as f64 - 1000.0) * 2e-5)).collect()
+        (0..n)
+            .map(|_| base * (1.0 + (r.below(2001) as f64 - 1000.0) * 2e-5))
+            .collect()
     }
 
     fn passed_gate() -> QualityGate {
-        QualityGate { file: "gate.json".into(), sha256: crate::hash::sha256(b"{}"), passed: true, result: serde_json::json!({"passed": true}) }
+        QualityGate {
+            file: "gate.json".into(),
+            sha256: crate::hash::sha256(b"{}"),
+            passed: true,
+            result: serde_json::json!({"passed": true}),
+        }
     }
 
     #[test]
     fn valid_receipts_validate_and_tampering_is_found() {
-        for r in [receipt(&noisy(0.1, 8, 1), None), receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2)))] {
+        for r in [
+            receipt(&noisy(0.1, 8, 1), None),
+            receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2))),
+        ] {
             let v = serde_json::to_value(&r).unwrap();
             assert_eq!(validate(&v).unwrap(), r);
             let text = serde_json::to_string_pretty(&r).unwrap();
-            assert!(validate(&serde_json::from_str(&text).unwrap()).is_ok(), "round trip through text");
+            assert!(
+                validate(&serde_json::from_str(&text).unwrap()).is_ok(),
+                "round trip through text"
+            );
 
             let mut t = v.clone();
             t["benchmarks"][0]["runs"][0]["wall_s"] = serde_json::json!(0.5);
@@ -351,11 +569,17 @@ mod tests {
 
             let mut t = v.clone();
             t["environment"]["cpu_model"] = serde_json::json!("Other CPU");
-            assert!(validate(&t).unwrap_err().iter().any(|x| x.contains("environment.hash")));
+            assert!(validate(&t)
+                .unwrap_err()
+                .iter()
+                .any(|x| x.contains("environment.hash")));
 
             let mut t = v.clone();
             t["workload"]["name"] = serde_json::json!("renamed");
-            assert!(validate(&t).unwrap_err().iter().any(|x| x.contains("workload.hash")));
+            assert!(validate(&t)
+                .unwrap_err()
+                .iter()
+                .any(|x| x.contains("workload.hash")));
 
             let mut t = v.clone();
             t["schema"] = serde_json::json!("mlxport.bench-receipt/v0");
@@ -365,9 +589,13 @@ mod tests {
             t.as_object_mut().unwrap().remove("settings");
             assert!(validate(&t).unwrap_err()[0].contains("missing field `settings`"));
         }
-        let mut v = serde_json::to_value(receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2)))).unwrap();
+        let mut v =
+            serde_json::to_value(receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2)))).unwrap();
         v["comparison"]["verdict"] = serde_json::json!("faster");
-        assert!(validate(&v).unwrap_err().iter().any(|x| x.contains("comparison does not match")));
+        assert!(validate(&v)
+            .unwrap_err()
+            .iter()
+            .any(|x| x.contains("comparison does not match")));
     }
 
     #[test]
@@ -377,16 +605,34 @@ mod tests {
         cand.quality_gate = Some(passed_gate());
         let p = promote(&base, &cand);
         assert!(p.promoted, "{p:?}");
-        assert!(p.verdict.starts_with("promoted: the candidate is 1.3"), "{}", p.verdict);
-        assert!(p.verdict.contains("validated locally on Test CPU (2 cores), 24 GiB"), "{}", p.verdict);
+        assert!(
+            p.verdict.starts_with("promoted: the candidate is 1.3"),
+            "{}",
+            p.verdict
+        );
+        assert!(
+            p.verdict
+                .contains("validated locally on Test CPU (2 cores), 24 GiB"),
+            "{}",
+            p.verdict
+        );
 
-        let fails = |p: &Promotion| p.rules.iter().filter(|r| !r.passed).map(|r| r.rule.clone()).collect::<Vec<_>>();
+        let fails = |p: &Promotion| {
+            p.rules
+                .iter()
+                .filter(|r| !r.passed)
+                .map(|r| r.rule.clone())
+                .collect::<Vec<_>>()
+        };
 
         // No gate, failed gate.
         let mut c = cand.clone();
         c.quality_gate = None;
         assert_eq!(fails(&promote(&base, &c)), ["quality-gate"]);
-        c.quality_gate = Some(QualityGate { passed: false, ..passed_gate() });
+        c.quality_gate = Some(QualityGate {
+            passed: false,
+            ..passed_gate()
+        });
         assert_eq!(fails(&promote(&base, &c)), ["quality-gate"]);
 
         // Too few runs.
@@ -407,7 +653,11 @@ mod tests {
         c.quality_gate = Some(passed_gate());
         let p = promote(&base, &c);
         assert_eq!(fails(&p), ["improvement"], "{p:?}");
-        assert!(p.verdict.starts_with("not promoted: improvement"), "{}", p.verdict);
+        assert!(
+            p.verdict.starts_with("not promoted: improvement"),
+            "{}",
+            p.verdict
+        );
 
         // Slower.
         let mut c = receipt(&noisy(0.2, 10, 2), None);
@@ -420,9 +670,19 @@ mod tests {
         c.environment.hash = c.environment.compute_hash();
         let p = promote(&base, &c);
         assert_eq!(fails(&p), ["same-environment"]);
-        assert!(p.rules[0].detail.contains("cpu_model"), "{}", p.rules[0].detail);
+        assert!(
+            p.rules[0].detail.contains("cpu_model"),
+            "{}",
+            p.rules[0].detail
+        );
         let mut c = cand.clone();
-        c.workload = crate::receipt::Workload::new(crate::receipt::WorkloadKind::Command, "other", None, &[]).unwrap();
+        c.workload = crate::receipt::Workload::new(
+            crate::receipt::WorkloadKind::Command,
+            "other",
+            None,
+            &[],
+        )
+        .unwrap();
         assert_eq!(fails(&promote(&base, &c)), ["same-workload"]);
     }
 
@@ -432,7 +692,10 @@ mod tests {
         let mut cand = receipt(&noisy(0.10, 10, 2), None);
         cand.quality_gate = Some(passed_gate());
         let p = promote(&base, &cand);
-        assert!(claim(&p, &base, &cand, "quantize-4bit").is_err(), "needs a model fingerprint");
+        assert!(
+            claim(&p, &base, &cand, "quantize-4bit").is_err(),
+            "needs a model fingerprint"
+        );
         cand.model_fingerprint = Some("sha256:model".into());
         let c = claim(&p, &base, &cand, "quantize-4bit").unwrap();
         assert!(c.schema.starts_with("mlxport.receipt/") && c.passed);
@@ -452,5 +715,40 @@ mod tests {
         assert!(p.promoted, "{p:?}");
         assert!((p.comparison.as_ref().unwrap().improvement - 1.2).abs() < 0.02);
         assert!(!promote(&cand, &base).promoted);
+    }
+
+    #[test]
+    fn several_prompt_lengths_must_all_improve() {
+        let receipt = |short: f64, long: f64, seed: u64| {
+            let mut r = crate::testutil::generate_receipt(&noisy(short, 8, seed));
+            let mut b = crate::testutil::generate_receipt(&noisy(long, 8, seed + 10))
+                .benchmarks
+                .remove(0);
+            b.label = "prompt 1024".into();
+            r.benchmarks.push(b);
+            r
+        };
+        let base = receipt(100.0, 50.0, 1);
+        let mut both = receipt(120.0, 60.0, 2);
+        both.quality_gate = Some(passed_gate());
+        let p = promote(&base, &both);
+        assert!(p.promoted, "{p:?}");
+        let c = claim(&p, &base, &both, "t").unwrap();
+        assert_eq!(c.measurements.len(), 2);
+
+        // Faster on short prompts only: the long prompt speaks against it.
+        let mut one = receipt(120.0, 50.0, 3);
+        one.quality_gate = Some(passed_gate());
+        let p = promote(&base, &one);
+        assert!(!p.promoted);
+        assert!(p.verdict.contains("prompt 1024"), "{}", p.verdict);
+
+        // Different prompt lengths do not pair up.
+        let mut other = receipt(120.0, 60.0, 4);
+        other.benchmarks[1].label = "prompt 4096".into();
+        other.quality_gate = Some(passed_gate());
+        let p = promote(&base, &other);
+        assert!(!p.promoted);
+        assert!(p.rules.iter().any(|r| r.rule == "enough-runs" && !r.passed));
     }
 }
