@@ -11,6 +11,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("oracle.py", include_str!("../../../python/harness/oracle.py")),
     ("capture.py", include_str!("../../../python/harness/capture.py")),
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
+    ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
+    ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
 ];
 
 /// Package templates (`python/templates/`): family files, then the files

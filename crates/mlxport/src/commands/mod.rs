@@ -12,6 +12,7 @@ mod package;
 mod report;
 mod scaffold;
 mod plan;
+mod quality;
 mod recommend;
 mod tensors;
 
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Compare(args) => compare::run(*args),
         Command::Package(args) => package::run(args),
         Command::Report(args) => report::run(args),
+        Command::Quality(args) => quality::run(*args),
     }
 }
 
