@@ -74,10 +74,10 @@ pub fn spearman(a: &[usize], b: &[usize]) -> f64 {
 
 /// `reference`/`candidate`: `[S, H]` sentence embeddings; `query_*`: `[Q, H]`.
 pub fn compute(reference: &[f32], candidate: &[f32], query_reference: &[f32], query_candidate: &[f32], hidden: usize, k: usize) -> Result<EncoderMetrics> {
-    if hidden == 0 || reference.len() != candidate.len() || reference.len() % hidden != 0 || reference.is_empty() {
+    if hidden == 0 || reference.len() != candidate.len() || !reference.len().is_multiple_of(hidden) || reference.is_empty() {
         bail!("sentence embeddings: {} and {} values do not form the same [S, {hidden}] layout", reference.len(), candidate.len());
     }
-    if query_reference.len() != query_candidate.len() || query_reference.len() % hidden != 0 || query_reference.is_empty() {
+    if query_reference.len() != query_candidate.len() || !query_reference.len().is_multiple_of(hidden) || query_reference.is_empty() {
         bail!("query embeddings: {} and {} values do not form the same [Q, {hidden}] layout", query_reference.len(), query_candidate.len());
     }
     if reference.iter().chain(candidate).chain(query_reference).chain(query_candidate).any(|x| !x.is_finite()) {

@@ -90,7 +90,7 @@ pub fn degeneration(ids: &[i64]) -> Degeneration {
 
 /// Compare `[prompts, tokens]` greedy ids row by row.
 pub fn compare(reference: &[i64], candidate: &[i64], prompts: usize) -> anyhow::Result<GreedySummary> {
-    if reference.len() != candidate.len() || prompts == 0 || reference.len() % prompts != 0 {
+    if reference.len() != candidate.len() || prompts == 0 || !reference.len().is_multiple_of(prompts) {
         anyhow::bail!("greedy ids: {} and {} tokens do not form the same [{prompts}, N] layout", reference.len(), candidate.len());
     }
     let n = reference.len() / prompts;

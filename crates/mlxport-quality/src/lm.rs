@@ -108,7 +108,7 @@ impl LmAccumulator {
         if reference.len() != candidate.len() {
             bail!("the reference has {} logits and the candidate {}: the vocabularies differ", reference.len(), candidate.len());
         }
-        if reference.len() % n != 0 || reference.is_empty() {
+        if !reference.len().is_multiple_of(n) || reference.is_empty() {
             bail!("{} logits do not divide into {} positions", reference.len(), n);
         }
         let vocab = reference.len() / n;

@@ -11,6 +11,14 @@ use crate::thresholds::{Thresholds, KEYS};
 
 pub const SCHEMA: &str = "mlxport.quality/v1";
 
+/// Whichever metrics were measured.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    pub lm: Option<LmMetrics>,
+    pub greedy: Option<GreedySummary>,
+    pub encoder: Option<EncoderMetrics>,
+}
+
 /// One metric against one limit.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Check {
@@ -58,7 +66,8 @@ fn describe(key: &str) -> &'static str {
 
 impl QualityReport {
     /// Build the report and its verdict from whichever metrics were measured.
-    pub fn new(kind: &str, reference: String, candidate: String, run: Value, thresholds: Thresholds, lm: Option<LmMetrics>, greedy: Option<GreedySummary>, encoder: Option<EncoderMetrics>) -> Self {
+    pub fn new(kind: &str, reference: String, candidate: String, run: Value, thresholds: Thresholds, measured: Measured) -> Self {
+        let Measured { lm, greedy, encoder } = measured;
         let th = &thresholds;
         let mut checks = Vec::new();
         if let Some(m) = &lm {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use mlxport_harness::jobs::Harness;
 use mlxport_harness::quality::{EncoderRequest, LmRequest};
+use mlxport_quality::report::Measured;
 use mlxport_quality::{data, encoder, greedy, lm, QualityReport, Thresholds};
 use serde_json::{json, Value};
 
@@ -130,7 +131,7 @@ fn lm_gate(args: &QualityArgs, h: &Harness, work: &Path, th: Thresholds) -> Resu
     if man["same_tokenizer"] == false {
         eprintln!("note: the candidate's tokenizer encodes the text differently; both models are scored on the reference's token ids");
     }
-    Ok(QualityReport::new("language-model", args.reference.display().to_string(), args.candidate.display().to_string(), run, th, Some(metrics), greedy, None))
+    Ok(QualityReport::new("language-model", args.reference.display().to_string(), args.candidate.display().to_string(), run, th, Measured { lm: Some(metrics), greedy, encoder: None }))
 }
 
 fn encoder_gate(args: &QualityArgs, h: &Harness, work: &Path, th: Thresholds) -> Result<QualityReport> {
@@ -162,7 +163,7 @@ fn encoder_gate(args: &QualityArgs, h: &Harness, work: &Path, th: Thresholds) ->
         "quantization": meta["quantization"],
         "libraries": meta["libraries"],
     });
-    Ok(QualityReport::new("encoder", args.reference.display().to_string(), args.candidate.display().to_string(), run, th, None, None, Some(m)))
+    Ok(QualityReport::new("encoder", args.reference.display().to_string(), args.candidate.display().to_string(), run, th, Measured { encoder: Some(m), ..Default::default() }))
 }
 
 fn print_table(r: &QualityReport) {
