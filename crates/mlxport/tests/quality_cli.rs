@@ -69,15 +69,16 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     let q2 = d.join("q2");
     let c = Command::new(&py_).args(["-m", "mlx_lm", "convert", "--hf-path"]).arg(&float).arg("--mlx-path").arg(&q2).args(["-q", "--q-bits", "2"]).env("HF_HUB_OFFLINE", "1").output().unwrap();
     assert!(c.status.success(), "mlx_lm convert -q --q-bits 2: {}", String::from_utf8_lossy(&c.stderr));
+    let corpus = workspace_root().join("crates/mlxport-quality/data/corpus.txt");
     let prompts = d.join("prompts.txt");
     std::fs::write(&prompts, "# two prompts keep the test short\nOnce upon a time, in a village at the edge of a great forest, there lived\nThe main difference between a list and a dictionary in Python is\n").unwrap();
-    let quality = |cand: &Path, out: &Path, md: &Path| {
-        run(bin().arg("quality").arg("--reference").arg(&float).arg("--candidate").arg(cand).args(["--max-tokens", "64", "--generate", "8", "--prompts"]).arg(&prompts).arg("-o").arg(out).arg("--markdown").arg(md), &py_)
+    let quality = |cand: &Path, out: &Path, md: &Path, window: &str| {
+        run(bin().arg("quality").arg("--reference").arg(&float).arg("--candidate").arg(cand).args(["--max-tokens", "64", "--generate", "8", "--window", window, "--stride", "24", "--prompts"]).arg(&prompts).arg("-o").arg(out).arg("--markdown").arg(md), &py_)
     };
 
-    // The float candidate against itself: identical logits.
+    // The float candidate against itself, scored in three windows: identical logits.
     let (same, same_md) = (d.join("same.json"), d.join("same.md"));
-    let o = quality(&float, &same, &same_md);
+    let o = quality(&float, &same, &same_md, "48");
     assert_eq!(o.status.code(), Some(0), "the float model must pass against itself");
     let v = report(&same);
     assert_eq!(v["verdict"], "pass");
@@ -94,7 +95,7 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
 
     // 2-bit weights: rejected, with the failing checks named.
     let (bad, bad_md) = (d.join("q2.json"), d.join("q2.md"));
-    let o = quality(&q2, &bad, &bad_md);
+    let o = quality(&q2, &bad, &bad_md, "512");
     assert_eq!(o.status.code(), Some(1), "the 2-bit candidate must fail the gate");
     let v = report(&bad);
     assert_eq!(v["verdict"], "fail");
@@ -104,6 +105,15 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     let reasons: Vec<String> = v["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
     assert!(reasons.iter().any(|r| r.starts_with("kl_mean = ")) && reasons.iter().any(|r| r.starts_with("ppl_ratio = ")), "{reasons:?}");
     assert!(v["lm"]["perplexity_ratio"].as_f64().unwrap() > 1.5);
+    // Perplexity of both models recomputed here with mlx-lm and numpy
+    // (float64 log-softmax of the float32 logits, one pass over the 64
+    // tokens, which the 512-token window also covers in one pass).
+    let want: Value = serde_json::from_str(&py(&py_, PPL, &[corpus.to_str().unwrap(), float.to_str().unwrap(), q2.to_str().unwrap()])).unwrap();
+    for (side, dir) in [("reference", 0), ("candidate", 1)] {
+        let got = v["lm"][format!("perplexity_{side}")].as_f64().unwrap();
+        let w = want[dir].as_f64().unwrap();
+        assert!((got - w).abs() <= 1e-3 * w, "{side} perplexity: mlxport {got}, mlx-lm + numpy {w}");
+    }
     let md = std::fs::read_to_string(&bad_md).unwrap();
     assert!(md.starts_with("# Quality: FAIL") && md.contains("## Why it fails"));
 
@@ -113,6 +123,24 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(report(&loose)["thresholds"]["kl_mean"], 1e9);
 }
+
+const PPL: &str = r#"
+import json, sys
+import numpy as np
+import mlx.core as mx
+from mlx_lm import load
+text = open(sys.argv[1], encoding="utf-8").read()
+out = []
+for path in sys.argv[2:]:
+    model, tok = load(path)
+    ids = list(tok.encode(text))[:64]
+    logits = np.array(model(mx.array([ids]))[0].astype(mx.float32)).astype(np.float64)
+    m = logits.max(axis=1, keepdims=True)
+    lp = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    nll = -lp[np.arange(len(ids) - 1), ids[1:]]
+    out.append(float(np.exp(nll.mean())))
+print(json.dumps(out))
+"#;
 
 const QUANTIZE: &str = r#"
 import glob, importlib, os, shutil, sys
