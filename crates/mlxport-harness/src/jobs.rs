@@ -140,7 +140,7 @@ impl Harness {
         Ok(Harness { env, blas: Blas::detect(), settings, scripts })
     }
 
-    fn job(&self, script: &str) -> Job {
+    pub(crate) fn job(&self, script: &str) -> Job {
         let mut j = Job::new(self.env.python()).arg(self.scripts.path().join(script)).timeout(self.settings.timeout).echo_stderr(self.settings.verbose).cwd(self.scripts.path());
         if let Some(n) = self.settings.threads {
             j = j.threads(n);
@@ -148,7 +148,7 @@ impl Harness {
         j
     }
 
-    fn mlx_job(&self, script: &str) -> Job {
+    pub(crate) fn mlx_job(&self, script: &str) -> Job {
         let j = self.job(script);
         match self.blas.path() {
             Some(p) => j.preload(p),
@@ -397,7 +397,7 @@ fn oracle_family(iv: &Value) -> Result<Family> {
     }
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
 }
 

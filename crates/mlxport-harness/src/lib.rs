@@ -34,6 +34,7 @@ pub mod blas;
 pub mod env;
 pub mod jobs;
 pub mod manifest;
+pub mod quality;
 pub mod runner;
 pub mod scaffold;
 pub mod scripts;

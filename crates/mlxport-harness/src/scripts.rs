@@ -13,6 +13,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
     ("probe.py", include_str!("../../../python/harness/probe.py")),
     ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
+    ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
+    ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
 ];
 
 /// Package templates (`python/templates/`): family files, then the files

@@ -94,6 +94,11 @@ pub enum Command {
     /// (affine, mxfp4, mxfp8, nvfp4; mixed recipes; per-layer rules; a
     /// bits-per-weight budget), with a per-layer error report.
     Quantize(Box<QuantizeArgs>),
+    /// Task-level quality gate of a candidate (quantized, optimized) model
+    /// against its reference: perplexity, KL, top-k and greedy agreement
+    /// and degeneration for language models; embedding cosine and retrieval
+    /// agreement for encoders. Exit 1 when a threshold fails.
+    Quality(Box<QualityArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -951,6 +956,68 @@ pub struct ResearchArgs {
     #[arg(long, short = 'o', value_name = "review.md")]
     pub output: PathBuf,
     /// Print the review as JSON (schema mlxport.research-review/v1) too.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QualityArgs {
+    /// The reference model: an MLX checkpoint in mlx-lm layout (language
+    /// models; may be the float conversion) or an encoder directory
+    /// (BERT-style, Hugging Face layout).
+    #[arg(long, value_name = "MODEL")]
+    pub reference: PathBuf,
+    /// The candidate model, same layout as the reference (quantized
+    /// checkpoints carry their `quantization` entry in config.json).
+    #[arg(long, value_name = "MODEL")]
+    pub candidate: PathBuf,
+    /// Held-out text for perplexity and KL (default: the corpus shipped
+    /// with mlxport, about 3,500 tokens in varied registers).
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<PathBuf>,
+    /// Prompts for greedy continuations, one per line, `#` lines skipped
+    /// (default: the shipped prompt set).
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Score at most this many tokens of the text (0: all of it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_tokens: usize,
+    /// Context window when scoring the text (tokens).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub window: usize,
+    /// Tokens scored per window (each window keeps window - stride tokens of context).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub stride: usize,
+    /// Greedy tokens generated per prompt.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub generate: usize,
+    /// Encoders: sentence set, one per line (default: the shipped set).
+    #[arg(long, value_name = "FILE")]
+    pub sentences: Option<PathBuf>,
+    /// Encoders: retrieval queries, one per line (default: the shipped set).
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+    /// Encoders: neighbours compared per query (overlap@k).
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub retrieval_k: usize,
+    /// Encoders: the scaffolded package to run both weight sets through
+    /// (default: scaffolded from the reference now).
+    #[arg(long, value_name = "DIR")]
+    pub package: Option<PathBuf>,
+    /// Override thresholds: `ppl_ratio=1.02,kl_mean=0.02,...` (keys:
+    /// ppl_ratio, kl_mean, kl_p99, top1, top5, greedy_prefix,
+    /// new_degenerate, cosine_mean, cosine_min, overlap, spearman).
+    #[arg(long, value_name = "K=V,...")]
+    pub thresholds: Option<String>,
+    /// Write the report as JSON (schema mlxport.quality/v1).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the report as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }

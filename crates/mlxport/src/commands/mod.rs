@@ -15,6 +15,7 @@ mod scaffold;
 mod plan;
 mod port;
 mod quantize;
+mod quality;
 mod recommend;
 mod tensors;
 mod skill;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Research(args) => research::run(args),
         Command::Parity(args) => parity::run(*args),
         Command::Quantize(args) => quantize::run(*args),
+        Command::Quality(args) => quality::run(*args),
     }
 }
 

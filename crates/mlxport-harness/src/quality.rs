@@ -1,0 +1,86 @@
+//! The Python steps of `mlxport quality`: logits of two language models on
+//! a held-out text plus their greedy continuations, or sentence embeddings
+//! of two encoders. The metrics themselves are computed in Rust
+//! (`mlxport-quality`) from the files these steps write.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::jobs::{absolute, Harness};
+
+/// Two MLX language models (mlx-lm layout) on a text and prompts.
+#[derive(Clone, Debug)]
+pub struct LmRequest {
+    pub reference: PathBuf,
+    pub candidate: PathBuf,
+    pub text: PathBuf,
+    pub prompts: PathBuf,
+    /// Score at most this many tokens of the text (0: all).
+    pub max_tokens: usize,
+    pub window: usize,
+    pub stride: usize,
+    /// Greedy tokens per prompt.
+    pub generate: usize,
+    /// Directory for `chunk_NNNN.npz`, `greedy.npz`, `quality_lm.json`.
+    pub out: PathBuf,
+}
+
+/// Two encoders' weights run through one scaffolded package.
+#[derive(Clone, Debug)]
+pub struct EncoderRequest {
+    pub package: PathBuf,
+    pub reference: PathBuf,
+    pub candidate: PathBuf,
+    pub sentences: PathBuf,
+    pub queries: PathBuf,
+    /// The embeddings npz (a JSON beside it says what ran).
+    pub out: PathBuf,
+}
+
+impl Harness {
+    /// Run `quality_lm.py` (MLX, BLAS preloaded when available).
+    pub fn quality_lm(&self, req: &LmRequest) -> Result<()> {
+        std::fs::create_dir_all(&req.out)?;
+        let job = self
+            .mlx_job("quality_lm.py")
+            .arg("--reference")
+            .arg(absolute(&req.reference)?)
+            .arg("--candidate")
+            .arg(absolute(&req.candidate)?)
+            .arg("--text")
+            .arg(absolute(&req.text)?)
+            .arg("--prompts")
+            .arg(absolute(&req.prompts)?)
+            .arg("--max-tokens")
+            .arg(req.max_tokens.to_string())
+            .arg("--window")
+            .arg(req.window.to_string())
+            .arg("--stride")
+            .arg(req.stride.to_string())
+            .arg("--generate")
+            .arg(req.generate.to_string())
+            .arg("--out")
+            .arg(absolute(&req.out)?);
+        job.run()?.check("the language-model logits (mlx-lm)")
+    }
+
+    /// Run `quality_encoder.py` (MLX, BLAS preloaded when available).
+    pub fn quality_encoder(&self, req: &EncoderRequest) -> Result<()> {
+        let job = self
+            .mlx_job("quality_encoder.py")
+            .arg("--package")
+            .arg(absolute(&req.package)?)
+            .arg("--reference")
+            .arg(absolute(&req.reference)?)
+            .arg("--candidate")
+            .arg(absolute(&req.candidate)?)
+            .arg("--sentences")
+            .arg(absolute(&req.sentences)?)
+            .arg("--queries")
+            .arg(absolute(&req.queries)?)
+            .arg("--out")
+            .arg(absolute(&req.out)?);
+        job.run()?.check("the sentence embeddings (scaffolded package)")
+    }
+}
