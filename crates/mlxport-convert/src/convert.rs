@@ -304,8 +304,23 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
     std::fs::rename(&tmp.path, out).map_err(|e| Error::io(out, "rename into place", e))?;
     let mut tmp = tmp;
     tmp.keep = true;
+    if let Some(cache_path) = &opts.digest_cache {
+        remember_outputs(cache_path, out, &manifest.outputs);
+    }
     let warnings = p.issues.iter().filter(|i| i.severity == Severity::Warning).cloned().collect();
     Ok(Converted { out: out.to_path_buf(), manifest, warnings })
+}
+
+/// Seed the digest cache with the files just written (hashed while they
+/// were written), so a later command reading this output (`mlxport
+/// quantize`, `inspect`) does not hash them again. Best effort: a cache
+/// that cannot be updated only costs that later command time.
+fn remember_outputs(cache_path: &Path, out: &Path, outputs: &[FileRecord]) {
+    let mut cache = mlxport_intake::digest::DigestCache::load(cache_path);
+    for r in outputs {
+        let _ = cache.record(&out.join(&r.path), &r.sha256);
+    }
+    let _ = cache.save();
 }
 
 /// SHA-256 of the input files, through the digest cache when given.

@@ -90,6 +90,14 @@ impl DigestCache {
         Ok(())
     }
 
+    /// Record the SHA-256 of a file just written by this process (its
+    /// bytes were hashed as they were written), so it is not read again.
+    pub fn record(&mut self, path: &Path, sha256: &str) -> std::io::Result<()> {
+        let m = std::fs::metadata(path)?;
+        self.insert(&m, sha256);
+        Ok(())
+    }
+
     fn key(m: &std::fs::Metadata) -> String {
         format!("{}:{}", m.dev(), m.ino())
     }

@@ -407,7 +407,40 @@ pub fn quantize_nvfp4_global(bytes: &[u8], dtype: DType, shape: &[usize], global
     quantize_impl(bytes, dtype, shape, &p, Some(global_scale))
 }
 
+/// A quantized tensor's parts as the bytes a checkpoint stores: `w_q` as
+/// little-endian words, scales and (affine) biases as in [`Quantized`].
+pub struct QuantizedBytes {
+    pub wq: Vec<u8>,
+    pub scales: Vec<u8>,
+    pub biases: Option<Vec<u8>>,
+}
+
+/// [`quantize`] with `w_q` packed straight into a byte buffer (no copy of
+/// the codes afterwards): the same bytes as [`Quantized::wq_bytes`].
+pub fn quantize_to_bytes(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params) -> Result<QuantizedBytes> {
+    let (_, rows, k) = check_input(bytes, dtype, shape, p)?;
+    let mut wq = vec![0u8; rows * (k * p.bits as usize / 32) * 4];
+    // SAFETY: any bit pattern is a valid u32; align_to_mut splits off the
+    // unaligned ends, which are empty for an allocator's aligned block.
+    let (pre, words, post) = unsafe { wq.align_to_mut::<u32>() };
+    if !pre.is_empty() || !post.is_empty() {
+        let q = quantize(bytes, dtype, shape, p)?;
+        return Ok(QuantizedBytes { wq: q.wq_bytes().to_vec(), scales: q.scales, biases: q.biases });
+    }
+    let (scales, biases) = quantize_core(bytes, dtype, shape, p, None, words)?;
+    Ok(QuantizedBytes { wq, scales, biases })
+}
+
 fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global_scale: Option<f32>) -> Result<Quantized> {
+    let (_, rows, k) = check_input(bytes, dtype, shape, p)?;
+    let mut wq = vec![0u32; rows * (k * p.bits as usize / 32)];
+    let (scales, biases) = quantize_core(bytes, dtype, shape, p, global_scale, &mut wq)?;
+    Ok(Quantized { wq, scales, biases, scale_dtype: p.scale_dtype(dtype), shape: shape.to_vec() })
+}
+
+/// Quantize into `wq` (exactly the tensor's words); returns scales and
+/// (affine) biases.
+fn quantize_core(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global_scale: Option<f32>, wq: &mut [u32]) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
     let (f, rows, k) = check_input(bytes, dtype, shape, p)?;
     let bad = std::sync::atomic::AtomicBool::new(false);
     let flag = |b: bool| {
@@ -421,7 +454,7 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
     let gpr = k / gs;
     let sd = p.scale_dtype(dtype);
     let ssz = sd.size().unwrap_or(1);
-    let mut wq = vec![0u32; rows * wpr];
+    debug_assert_eq!(wq.len(), rows * wpr);
     let mut scales = vec![0u8; rows * gpr * ssz];
     let row_bytes = k * f.size();
     let chunk = ROWS_PER_TASK;
@@ -451,7 +484,7 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                     },
                 );
             refuse_non_finite(&bad, f, bytes, k)?;
-            Ok(Quantized { wq, scales, biases: Some(biases), scale_dtype: sd, shape: shape.to_vec() })
+            Ok((scales, Some(biases)))
         }
         _ => {
             wq.par_chunks_mut(wpr * chunk).zip(scales.par_chunks_mut(gpr * chunk)).zip(bytes.par_chunks(row_bytes * chunk)).for_each_init(
@@ -463,7 +496,7 @@ fn quantize_impl(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                 },
             );
             refuse_non_finite(&bad, f, bytes, k)?;
-            Ok(Quantized { wq, scales, biases: None, scale_dtype: sd, shape: shape.to_vec() })
+            Ok((scales, None))
         }
     }
 }

@@ -237,6 +237,10 @@ pub struct QuantizeArgs {
     /// Largest shard (binary units).
     #[arg(long, default_value = "5GB", value_name = "SIZE")]
     pub shard_size: String,
+    /// Hash every input file again instead of using the digest cache
+    /// (shared with `mlxport inspect` and `convert`).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print the report (or the summary) as JSON.
     #[arg(long)]
     pub json: bool,

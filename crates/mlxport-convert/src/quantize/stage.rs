@@ -92,8 +92,17 @@ impl Stage for QuantStage {
         };
         let p = params(&s)?;
         let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
+        let Some(sink) = &self.errors else {
+            // No report: the codes are packed straight into the bytes written.
+            let q = mlxport_quant::quantize_to_bytes(&tensor.data, tensor.dtype, &shape, &p).map_err(|e| Error::Convert(format!("'{}': cannot quantize: {e}", t.name)))?;
+            let mut out = vec![Cow::Owned(q.wq), Cow::Owned(q.scales)];
+            if let Some(b) = q.biases {
+                out.push(Cow::Owned(b));
+            }
+            return Ok(out);
+        };
         let q = mlxport_quant::quantize(&tensor.data, tensor.dtype, &shape, &p).map_err(|e| Error::Convert(format!("'{}': cannot quantize: {e}", t.name)))?;
-        if let Some(sink) = &self.errors {
+        {
             let st = mlxport_quant::error_stats(&tensor.data, tensor.dtype, &q, &p).map_err(|e| Error::Convert(format!("'{}': {e}", t.name)))?;
             let e = LayerError {
                 rank: 0,

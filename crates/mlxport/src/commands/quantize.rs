@@ -28,7 +28,8 @@ pub fn run(args: QuantizeArgs) -> Result<u8> {
     drop(src);
     let dtype = args.dtype.as_deref().and_then(DtypePolicy::parse);
     let shard_bytes = parse_binary_size(&args.shard_size).context("--shard-size")?;
-    let copts = ConvertOptions { dtype, shard_bytes, command: command_line(), ..ConvertOptions::default() };
+    let digest_cache = if args.no_cache { None } else { mlxport_intake::digest::DigestCache::default_path() };
+    let copts = ConvertOptions { dtype, shard_bytes, command: command_line(), digest_cache, ..ConvertOptions::default() };
     let done = quantize_convert(&args.model, &map, &args.out, copts, Some(&q), false)?;
     finish(&done, &args.quant, args.json)
 }
