@@ -82,11 +82,17 @@ pub struct ConvertOptions {
     /// inode, size and mtime): input files already hashed are not read
     /// again. `None`: hash every input.
     pub digest_cache: Option<PathBuf>,
+    /// Told the size of each output tensor as it is written, with the total
+    /// of all outputs (for a progress bar).
+    pub progress: Option<ProgressFn>,
 }
+
+/// A progress callback: `(bytes just written, total bytes to write)`.
+pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        ConvertOptions { dtype: None, shard_bytes: DEFAULT_SHARD_BYTES, command: Vec::new(), stage: Box::new(Plain), digest_cache: None }
+        ConvertOptions { dtype: None, shard_bytes: DEFAULT_SHARD_BYTES, command: Vec::new(), stage: Box::new(Plain), digest_cache: None, progress: None }
     }
 }
 
@@ -369,8 +375,14 @@ pub fn write_weights(src: &dyn TensorSource, map: &WeightMap, p: &Plan, dir: &Pa
     let (specs, lookup, parameters) = output_specs(&targets, stage)?;
     let target_index = targets.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
     let mut producer = Producer { src, rules: &map.rules, plan: p, targets: &targets, target_index, lookup: &lookup, stage, cache: HashMap::new() };
-    let files = write_checkpoint(dir, &specs, opts.shard_bytes, parameters, |spec| producer.produce(spec))?;
     let total_size = specs.iter().map(|s| s.nbytes().unwrap_or(0)).sum();
+    let files = write_checkpoint(dir, &specs, opts.shard_bytes, parameters, |spec| {
+        let made = producer.produce(spec);
+        if let (Ok(_), Some(tell)) = (&made, &opts.progress) {
+            tell(spec.nbytes().unwrap_or(0), total_size);
+        }
+        made
+    })?;
     Ok(Weights { files, tensors: specs.len(), parameters, total_size })
 }
 

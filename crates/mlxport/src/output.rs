@@ -90,6 +90,16 @@ impl Progress {
     }
 }
 
+/// A byte progress bar created on the first report, for work whose total
+/// is known only once it starts (conversion, quantization). Returns the
+/// callback and a handle to finish the bar with.
+pub fn byte_progress(what: &'static str) -> (std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>, std::sync::Arc<std::sync::OnceLock<Progress>>) {
+    let bar: std::sync::Arc<std::sync::OnceLock<Progress>> = Default::default();
+    let b = bar.clone();
+    let tell = move |n: u64, total: u64| b.get_or_init(|| Progress::bytes(total, what)).inc(n);
+    (std::sync::Arc::new(tell), bar)
+}
+
 /// Write a file atomically: a temporary file in the same directory, then a
 /// rename, so a crash never leaves a half-written report.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -36,13 +36,18 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
     let shard_bytes = parse_binary_size(&args.shard_size).context("--shard-size")?;
     let command = command_line();
     let digest_cache = if args.no_cache { None } else { mlxport_intake::digest::DigestCache::default_path() };
-    let opts = ConvertOptions { dtype, shard_bytes, command, digest_cache, ..ConvertOptions::default() };
+    let (progress, bar) = crate::output::byte_progress("convert");
+    let opts = ConvertOptions { dtype, shard_bytes, command, digest_cache, progress: Some(progress), ..ConvertOptions::default() };
     if args.quantize || args.keep_gguf_quant {
         let q = if args.quantize { Some(super::quantize::options(&args.quant)?) } else { None };
         if q.is_none() && super::quantize::any_given(&args.quant) {
             bail!("quantization options need -q/--quantize");
         }
-        let done = mlxport_convert::quantize::quantize_convert(&args.model, &map, &args.out, opts, q.as_ref(), args.keep_gguf_quant)?;
+        let done = mlxport_convert::quantize::quantize_convert(&args.model, &map, &args.out, opts, q.as_ref(), args.keep_gguf_quant);
+        if let Some(b) = bar.get() {
+            b.finish();
+        }
+        let done = done?;
         if args.json {
             for w in &done.converted.warnings {
                 eprintln!("warning {}: {}", w.code, w.message);
@@ -58,7 +63,11 @@ pub fn run(args: ConvertArgs) -> Result<u8> {
     if super::quantize::any_given(&args.quant) {
         bail!("quantization options need -q/--quantize");
     }
-    let done = convert(&args.model, &map, &args.out, &opts)?;
+    let done = convert(&args.model, &map, &args.out, &opts);
+    if let Some(b) = bar.get() {
+        b.finish();
+    }
+    let done = done?;
     print_converted(&done, args.json)
 }
 

@@ -29,8 +29,13 @@ pub fn run(args: QuantizeArgs) -> Result<u8> {
     let dtype = args.dtype.as_deref().and_then(DtypePolicy::parse);
     let shard_bytes = parse_binary_size(&args.shard_size).context("--shard-size")?;
     let digest_cache = if args.no_cache { None } else { mlxport_intake::digest::DigestCache::default_path() };
-    let copts = ConvertOptions { dtype, shard_bytes, command: command_line(), digest_cache, ..ConvertOptions::default() };
-    let done = quantize_convert(&args.model, &map, &args.out, copts, Some(&q), false)?;
+    let (progress, bar) = crate::output::byte_progress("quantize");
+    let copts = ConvertOptions { dtype, shard_bytes, command: command_line(), digest_cache, progress: Some(progress), ..ConvertOptions::default() };
+    let done = quantize_convert(&args.model, &map, &args.out, copts, Some(&q), false);
+    if let Some(b) = bar.get() {
+        b.finish();
+    }
+    let done = done?;
     finish(&done, &args.quant, args.json)
 }
 
