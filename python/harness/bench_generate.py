@@ -87,8 +87,9 @@ def load_target(args):
         common.fail("give --mlx-lm DIR, or --package DIR --weights DIR")
     vocab = None
     for _n, m in model.named_modules():
-        if isinstance(m, nn.Embedding):
-            vocab = int(m.weight.shape[0])
+        # A quantized embedding (nn.QuantizedEmbedding) is not an nn.Embedding.
+        if isinstance(m, (nn.Embedding, nn.QuantizedEmbedding)):
+            vocab = int(m.weight.shape[0]) if isinstance(m, nn.Embedding) else int(m.num_embeddings)
             break
     if vocab is None:
         common.fail("the model has no token embedding to draw prompt ids from")

@@ -83,6 +83,28 @@ impl Output {
     }
 }
 
+/// The settings a generation receipt records: `runs` timed runs after
+/// `warmup`, one process, bootstrap CIs at 95 %.
+pub fn settings(runs: u32, warmup: u32, seed: u64, resamples: u32, timeout_s: Option<f64>) -> Settings {
+    Settings {
+        warmup,
+        runs: Some(runs),
+        min_runs: runs,
+        min_time_s: 0.0,
+        max_runs: Some(runs),
+        order: crate::schedule::Order::Alternate,
+        seed,
+        timeout_s,
+        output: crate::runner::OutputMode::Null,
+        capture_bytes: 0,
+        ignore_failure: false,
+        prepare: None,
+        cleanup: None,
+        bootstrap: crate::stats::Bootstrap { resamples, level: 0.95, seed },
+        min_effect: 0.01,
+    }
+}
+
 /// What a generation benchmark needs to become a receipt.
 pub struct GenerateBench {
     pub environment: Environment,

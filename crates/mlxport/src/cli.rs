@@ -99,6 +99,13 @@ pub enum Command {
     /// and degeneration for language models; embedding cosine and retrieval
     /// agreement for encoders. Exit 1 when a threshold fails.
     Quality(Box<QualityArgs>),
+    /// Optimization loop: from a float baseline, produce quantization
+    /// candidates one change at a time (bf16, affine bits and group sizes,
+    /// mixed recipes, bit budgets, mxfp4 / nvfp4 / mxfp8), gate each
+    /// against the baseline, benchmark generation, keep or revert with a
+    /// record; writes OPTIMIZATIONS.md, optimize.json, receipts and the
+    /// chosen checkpoint.
+    Optimize(Box<OptimizeArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -338,6 +345,14 @@ pub struct RecommendArgs {
     /// for this model makes a technique "validated locally".
     #[arg(long, value_name = "DIR")]
     pub receipts: Option<PathBuf>,
+    /// An `optimize.json` (`mlxport optimize`): its kept candidates count as
+    /// validated locally (repeatable). Results of `mlxport optimize` on
+    /// this machine for this model are also read from the local store.
+    #[arg(long, value_name = "FILE")]
+    pub validated: Vec<PathBuf>,
+    /// Do not read the local store of `mlxport optimize` results.
+    #[arg(long)]
+    pub no_store: bool,
     /// Print JSON (`mlxport.recommendation/v1`).
     #[arg(long)]
     pub json: bool,
@@ -1022,6 +1037,75 @@ pub struct QualityArgs {
     #[command(flatten)]
     pub harness: HarnessArgs,
     /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// An MLX float checkpoint (mlx-lm layout), a Hugging Face checkpoint
+    /// (converted first: map draft + convert) or an encoder directory.
+    pub model: PathBuf,
+    /// Where the records, receipts, quality reports and the chosen
+    /// checkpoint go; finished candidates found there are reused.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// What the chosen configuration is best at.
+    #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_optimize::Objective::NAMES))]
+    pub objective: String,
+    /// Comma-separated candidates (default: the full sweep): bf16,
+    /// qBITSgGROUP (q8g64, q4g32), mixed_3_6 / mixed_4_6 / ..., bpwN
+    /// (bpw4.5), mxfp4, nvfp4, mxfp8.
+    #[arg(long, value_name = "LIST")]
+    pub candidates: Option<String>,
+    /// Quality gate: score at most this many tokens of the corpus (0: all).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_tokens: usize,
+    /// Quality gate: context window when scoring the text.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub window: usize,
+    /// Quality gate: tokens scored per window.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub stride: usize,
+    /// Quality gate: greedy tokens per prompt.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub generate: usize,
+    /// Quality gate: held-out text (default: the shipped corpus).
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<PathBuf>,
+    /// Quality gate: prompts, one per line (default: the shipped set).
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Quality gate thresholds: `ppl_ratio=1.02,kl_mean=0.02,...` (see
+    /// `mlxport quality --help`).
+    #[arg(long, value_name = "K=V,...")]
+    pub thresholds: Option<String>,
+    /// Benchmark: prompt lengths (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "128", value_name = "N,...")]
+    pub prompt_tokens: Vec<u32>,
+    /// Benchmark: new tokens per run.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub gen_tokens: u32,
+    /// Benchmark: timed runs per prompt length.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub runs: u32,
+    /// Benchmark: untimed warmup runs per prompt length.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub warmup: u32,
+    /// Measure every candidate again even when a finished record with the
+    /// same inputs exists.
+    #[arg(long)]
+    pub no_reuse: bool,
+    /// Keep every candidate checkpoint (default: only the chosen one).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
+    /// Do not record the validated result in the local store that
+    /// `mlxport recommend` reads.
+    #[arg(long)]
+    pub no_store: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    /// Print optimize.json instead of the table.
     #[arg(long)]
     pub json: bool,
 }

@@ -355,23 +355,7 @@ fn generate(a: BenchGenerateArgs) -> Result<u8> {
     if got != a.prompt_tokens || output.results.iter().any(|r| r.runs.len() != a.runs as usize) {
         bail!("the generation benchmark measured prompt lengths {got:?} with other run counts than asked ({:?}, {} runs)", a.prompt_tokens, a.runs);
     }
-    let settings = Settings {
-        warmup: a.warmup,
-        runs: Some(a.runs),
-        min_runs: a.runs,
-        min_time_s: 0.0,
-        max_runs: Some(a.runs),
-        order: Order::Alternate,
-        seed,
-        timeout_s: Some(a.harness.timeout as f64),
-        output: OutputMode::Null,
-        capture_bytes: 0,
-        ignore_failure: false,
-        prepare: None,
-        cleanup: None,
-        bootstrap: Bootstrap { resamples: a.resamples, level: 0.95, seed },
-        min_effect: 0.01,
-    };
+    let settings = mlxport_bench::generate::settings(a.runs, a.warmup, seed, a.resamples, Some(a.harness.timeout as f64));
     let implementation = output.implementation.clone();
     let device = output.device.clone();
     let receipt = Receipt::from_generate(mlxport_bench::generate::GenerateBench {

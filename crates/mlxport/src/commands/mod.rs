@@ -22,6 +22,7 @@ mod skill;
 mod audit;
 mod sources;
 mod research;
+mod optimize;
 
 use crate::cli::{Cli, Command};
 
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Parity(args) => parity::run(*args),
         Command::Quantize(args) => quantize::run(*args),
         Command::Quality(args) => quality::run(*args),
+        Command::Optimize(args) => optimize::run(*args),
     }
 }
 

@@ -26,6 +26,16 @@ pub fn run(args: RecommendArgs) -> Result<u8> {
         }
         opts.receipts = r.receipts;
     }
+    // Results of `mlxport optimize`: given files, and this machine's local store.
+    for p in &args.validated {
+        opts.receipts.extend(mlxport_optimize::validated::from_optimize(p)?);
+    }
+    if !args.no_store {
+        if let Some(store) = mlxport_optimize::validated::store_dir() {
+            let local = mlxport_optimize::validated::local_receipts(&store, &report.model.fingerprint, &mlxport_optimize::validated::this_machine());
+            opts.receipts.extend(local);
+        }
+    }
     let rec = recommend(mlxport_kb::kb(), &report, &opts);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rec)?);

@@ -1,0 +1,177 @@
+//! The quality gate of one candidate against its reference: the harness
+//! computes logits (language models) or sentence embeddings (encoders),
+//! `mlxport-quality` computes the metrics and the verdict. Shared by
+//! `mlxport quality` and the optimization loop.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use mlxport_harness::jobs::Harness;
+use mlxport_harness::quality::{EncoderRequest, LmRequest};
+use mlxport_quality::report::Measured;
+use mlxport_quality::{data, encoder, greedy, lm, QualityReport, Thresholds};
+use serde_json::{json, Value};
+
+/// Model types routed to the encoder gate.
+pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"];
+
+/// The `model_type` of a model directory's config.json (lower case; empty
+/// when absent).
+pub fn model_type(dir: &Path) -> Result<String> {
+    let p = dir.join("config.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let v: Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", p.display()))?;
+    Ok(v["model_type"].as_str().unwrap_or_default().to_ascii_lowercase())
+}
+
+/// Whether a model directory goes through the encoder gate.
+pub fn is_encoder(dir: &Path) -> Result<bool> {
+    Ok(ENCODER_TYPES.contains(&model_type(dir)?.as_str()))
+}
+
+/// What the language-model gate scores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmSettings {
+    /// Held-out text (default: the shipped corpus).
+    pub text: Option<PathBuf>,
+    /// Prompts for greedy continuations (default: the shipped prompts).
+    pub prompts: Option<PathBuf>,
+    /// Score at most this many tokens (0: all).
+    pub max_tokens: usize,
+    pub window: usize,
+    pub stride: usize,
+    /// Greedy tokens per prompt.
+    pub generate: usize,
+}
+
+impl Default for LmSettings {
+    fn default() -> Self {
+        LmSettings { text: None, prompts: None, max_tokens: 0, window: 512, stride: 256, generate: 32 }
+    }
+}
+
+/// What the encoder gate embeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncoderSettings {
+    pub sentences: Option<PathBuf>,
+    pub queries: Option<PathBuf>,
+    /// Neighbours compared per query (overlap@k).
+    pub retrieval_k: usize,
+    /// The scaffolded package both weight sets run through (default:
+    /// scaffolded from the reference).
+    pub package: Option<PathBuf>,
+}
+
+impl Default for EncoderSettings {
+    fn default() -> Self {
+        EncoderSettings { sentences: None, queries: None, retrieval_k: 5, package: None }
+    }
+}
+
+/// A user's file, or the shipped default written into the work directory.
+fn data_file(given: &Option<PathBuf>, work: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    match given {
+        Some(p) => {
+            let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+            if !meta.is_file() {
+                bail!("{}: not a file", p.display());
+            }
+            std::fs::read_to_string(p).with_context(|| format!("{}: not UTF-8 text", p.display()))?;
+            Ok(p.clone())
+        }
+        None => {
+            let p = work.join(name);
+            std::fs::write(&p, text)?;
+            Ok(p)
+        }
+    }
+}
+
+fn source_name(given: &Option<PathBuf>, default: &str) -> String {
+    given.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("mlxport:{default}"))
+}
+
+/// The language-model gate: perplexity, KL, top-k agreement on the text;
+/// greedy match and degeneration on the prompts. `work` is scratch space.
+pub fn lm_gate(h: &Harness, reference: &Path, candidate: &Path, s: &LmSettings, work: &Path, th: Thresholds) -> Result<QualityReport> {
+    if s.window < 2 || s.stride == 0 || s.stride > s.window {
+        bail!("--window {} --stride {}: need window >= 2 and 1 <= stride <= window", s.window, s.stride);
+    }
+    let text = data_file(&s.text, work, "corpus.txt", data::CORPUS)?;
+    let prompts = data_file(&s.prompts, work, "prompts.txt", data::PROMPTS)?;
+    let out = work.join("lm");
+    let req = LmRequest { reference: reference.to_path_buf(), candidate: candidate.to_path_buf(), text, prompts, max_tokens: s.max_tokens, window: s.window, stride: s.stride, generate: s.generate, out: out.clone() };
+    h.quality_lm(&req)?;
+    let man_path = out.join("quality_lm.json");
+    let man: Value = serde_json::from_slice(&std::fs::read(&man_path).with_context(|| format!("cannot read {}", man_path.display()))?).with_context(|| format!("{}: not valid JSON", man_path.display()))?;
+    let chunks = man["chunks"].as_array().cloned().unwrap_or_default();
+    let mut acc = lm::LmAccumulator::new();
+    for c in &chunks {
+        let f = out.join(c["file"].as_str().unwrap_or_default());
+        let src = mlxport_tensor::open_file(&f)?;
+        let shape = &src.info("reference")?.shape;
+        let targets: Vec<i64> = src.read_f32("targets")?.into_iter().map(|x| x as i64).collect();
+        if shape.len() != 2 || shape[0] as usize != targets.len() {
+            bail!("{}: logits of shape {:?} for {} targets", f.display(), shape, targets.len());
+        }
+        acc.add(&src.read_f32("reference")?, &src.read_f32("candidate")?, &targets).with_context(|| format!("{}", f.display()))?;
+        drop(src);
+        std::fs::remove_file(&f).ok();
+    }
+    let metrics = acc.finish()?;
+    let g = mlxport_tensor::open_file(&out.join("greedy.npz"))?;
+    let n_prompts = g.info("reference")?.shape.first().copied().unwrap_or(0) as usize;
+    let ids = |name: &str| -> Result<Vec<i64>> { Ok(g.read_f32(name)?.into_iter().map(|x| x as i64).collect()) };
+    let greedy = if n_prompts > 0 && s.generate > 0 { Some(greedy::compare(&ids("reference")?, &ids("candidate")?, n_prompts)?) } else { None };
+    let run = json!({
+        "text": source_name(&s.text, "corpus"),
+        "prompts": source_name(&s.prompts, "prompts"),
+        "tokens": man["tokens"],
+        "max_tokens": s.max_tokens,
+        "window": s.window,
+        "stride": s.stride,
+        "generate": s.generate,
+        "same_tokenizer": man["same_tokenizer"],
+        "prompt_texts": man["prompts"],
+        "continuations": man["continuations"],
+        "libraries": man["libraries"],
+    });
+    if man["same_tokenizer"] == false {
+        eprintln!("note: the candidate's tokenizer encodes the text differently; both models are scored on the reference's token ids");
+    }
+    Ok(QualityReport::new("language-model", reference.display().to_string(), candidate.display().to_string(), run, th, Measured { lm: Some(metrics), greedy, encoder: None }))
+}
+
+/// The encoder gate: embedding cosine and retrieval agreement of both
+/// weight sets run through one scaffolded package.
+pub fn encoder_gate(h: &Harness, reference: &Path, candidate: &Path, s: &EncoderSettings, work: &Path, th: Thresholds) -> Result<QualityReport> {
+    let sentences = data_file(&s.sentences, work, "sentences.txt", data::SENTENCES)?;
+    let queries = data_file(&s.queries, work, "queries.txt", data::QUERIES)?;
+    let package = match &s.package {
+        Some(p) => p.clone(),
+        None => {
+            let insp = serde_json::to_value(mlxport_intake::inspect(reference, &mlxport_intake::Options::default())?)?;
+            let plan = mlxport_harness::scaffold::plan(&insp, "mlxport_quality_encoder", concat!("mlxport ", env!("CARGO_PKG_VERSION"))).with_context(|| format!("cannot scaffold a package for {}", reference.display()))?;
+            let dir = work.join("mlxport_quality_encoder");
+            mlxport_harness::scaffold::write(&plan, &dir)?;
+            dir
+        }
+    };
+    let out = work.join("embeddings.npz");
+    h.quality_encoder(&EncoderRequest { package, reference: reference.to_path_buf(), candidate: candidate.to_path_buf(), sentences, queries, out: out.clone() })?;
+    let src = mlxport_tensor::open_file(&out)?;
+    let shape = src.info("reference")?.shape.clone();
+    if shape.len() != 2 {
+        bail!("{}: embeddings of shape {:?}, expected [S, H]", out.display(), shape);
+    }
+    let m = encoder::compute(&src.read_f32("reference")?, &src.read_f32("candidate")?, &src.read_f32("query_reference")?, &src.read_f32("query_candidate")?, shape[1] as usize, s.retrieval_k)?;
+    let meta: Value = std::fs::read(work.join("embeddings.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    let run = json!({
+        "sentences": source_name(&s.sentences, "sentences"),
+        "queries": source_name(&s.queries, "queries"),
+        "package": s.package.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "scaffolded from the reference".into()),
+        "quantization": meta["quantization"],
+        "libraries": meta["libraries"],
+    });
+    Ok(QualityReport::new("encoder", reference.display().to_string(), candidate.display().to_string(), run, th, Measured { encoder: Some(m), ..Default::default() }))
+}

@@ -1,0 +1,530 @@
+//! Records of the loop: one per candidate (hypothesis, change,
+//! correctness, speed, memory, quality, keep or revert with the reason),
+//! the decisions by objective, the chosen configuration, and the
+//! OPTIMIZATIONS.md rendering of it all.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::candidate::Candidate;
+use crate::measure::{Measured, SpeedRow};
+use crate::{Objective, OptimizeRequest, SCHEMA};
+
+/// How a candidate checkpoint was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Produced {
+    /// mlx-lm's bits per weight (quantized candidates).
+    pub bpw: Option<f64>,
+    /// Bytes of the safetensors files.
+    pub weight_bytes: u64,
+    pub quantized_layers: usize,
+    pub left_float: usize,
+    pub seconds: f64,
+}
+
+/// Does it load and run, and does it pass the quality gate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Correctness {
+    pub loads: bool,
+    /// `pass` or `fail`; none when the gate could not run.
+    pub quality_verdict: Option<String>,
+    pub reasons: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// The gate's headline metrics (see the full report for the rest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QualitySummary {
+    pub perplexity_reference: Option<f64>,
+    pub perplexity_candidate: Option<f64>,
+    pub perplexity_ratio: Option<f64>,
+    pub kl_mean: Option<f64>,
+    pub kl_p99: Option<f64>,
+    pub top1_agreement: Option<f64>,
+    pub top5_overlap: Option<f64>,
+    pub greedy_exact_match: Option<f64>,
+    pub new_degenerate: Option<f64>,
+    pub cosine_mean: Option<f64>,
+    pub cosine_min: Option<f64>,
+    pub overlap_at_k: Option<f64>,
+    pub spearman_mean: Option<f64>,
+}
+
+/// Keep or revert, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub keep: bool,
+    pub reason: String,
+    /// The objective's score (higher is better; see [`score`]).
+    pub score: Option<f64>,
+}
+
+/// One candidate (or the baseline) and what happened to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub dimension: String,
+    pub change: String,
+    pub hypothesis: String,
+    /// A kept earlier change this candidate was made on top of (`bf16`).
+    pub on_top_of: Option<String>,
+    /// The knowledge-base technique it would validate.
+    pub technique: Option<String>,
+    /// Digest of everything that decides the measurements (reuse key).
+    pub inputs_sha256: String,
+    pub produced: Option<Produced>,
+    pub correctness: Correctness,
+    pub quality: Option<QualitySummary>,
+    /// The quality report, relative to the work directory.
+    pub quality_report: Option<String>,
+    pub speed: Vec<SpeedRow>,
+    /// The generation receipt, relative to the work directory.
+    pub receipt: Option<String>,
+    #[serde(default)]
+    pub bench_warnings: Vec<String>,
+    pub decision: Option<Decision>,
+    /// Taken from an earlier run with the same inputs.
+    #[serde(default)]
+    pub reused: bool,
+}
+
+fn opt(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+impl Record {
+    pub fn new(c: &Candidate, inputs_sha256: String, on_top_of: Option<String>) -> Record {
+        Record {
+            id: c.id.clone(),
+            dimension: c.dimension.as_str().into(),
+            change: c.describe(),
+            hypothesis: c.hypothesis(),
+            on_top_of,
+            technique: c.technique().map(String::from),
+            inputs_sha256,
+            produced: None,
+            correctness: Correctness::default(),
+            quality: None,
+            quality_report: None,
+            speed: Vec::new(),
+            receipt: None,
+            bench_warnings: Vec::new(),
+            decision: None,
+            reused: false,
+        }
+    }
+
+    pub fn new_baseline(path: &Path, inputs_sha256: String, encoder: bool) -> Record {
+        Record {
+            id: "baseline".into(),
+            dimension: "baseline".into(),
+            change: format!("none: the float checkpoint {}", path.display()),
+            hypothesis: if encoder { "the reference: every candidate is gated against it".into() } else { "the reference: every candidate is gated against it and measured relative to its speed and memory".into() },
+            on_top_of: None,
+            technique: None,
+            inputs_sha256,
+            produced: None,
+            correctness: Correctness { loads: true, quality_verdict: None, reasons: Vec::new(), error: None },
+            quality: None,
+            quality_report: None,
+            speed: Vec::new(),
+            receipt: None,
+            bench_warnings: Vec::new(),
+            decision: None,
+            reused: false,
+        }
+    }
+
+    pub fn set_quality(&mut self, q: &mlxport_quality::QualityReport, path: String) {
+        let v = serde_json::to_value(q).unwrap_or(Value::Null);
+        self.correctness.loads = true;
+        self.correctness.quality_verdict = Some(q.verdict.clone());
+        self.correctness.reasons = q.reasons.clone();
+        self.quality = Some(QualitySummary {
+            perplexity_reference: opt(&v["lm"]["perplexity_reference"]),
+            perplexity_candidate: opt(&v["lm"]["perplexity_candidate"]),
+            perplexity_ratio: opt(&v["lm"]["perplexity_ratio"]),
+            kl_mean: opt(&v["lm"]["kl_mean"]),
+            kl_p99: opt(&v["lm"]["kl_p99"]),
+            top1_agreement: opt(&v["lm"]["top1_agreement"]),
+            top5_overlap: opt(&v["lm"]["top5_overlap"]),
+            greedy_exact_match: opt(&v["greedy"]["exact_match_rate"]),
+            new_degenerate: opt(&v["greedy"]["new_degenerate"]),
+            cosine_mean: opt(&v["encoder"]["cosine_mean"]),
+            cosine_min: opt(&v["encoder"]["cosine_min"]),
+            overlap_at_k: opt(&v["encoder"]["overlap_at_k"]),
+            spearman_mean: opt(&v["encoder"]["spearman_mean"]),
+        });
+        self.quality_report = Some(path);
+    }
+
+    pub fn set_speed(&mut self, m: Measured) {
+        self.speed = m.rows;
+        self.bench_warnings = m.warnings;
+        self.receipt = m.receipt.file_name().map(|n| format!("receipts/{}", n.to_string_lossy()));
+    }
+
+    pub fn passed_gate(&self) -> bool {
+        self.correctness.loads && self.correctness.error.is_none() && self.correctness.quality_verdict.as_deref() == Some("pass")
+    }
+
+    /// Mean over prompt lengths of the median decode throughput.
+    pub fn decode(&self) -> Option<f64> {
+        mean(self.speed.iter().map(|s| s.decode_tokens_per_s))
+    }
+
+    /// Mean over prompt lengths of the decode CI's lower end.
+    pub fn decode_low(&self) -> Option<f64> {
+        mean(self.speed.iter().map(|s| s.decode_ci[0]))
+    }
+
+    /// Largest MLX peak memory while generating; encoders (no generation
+    /// benchmark): the weight bytes.
+    pub fn peak(&self) -> Option<f64> {
+        if self.speed.is_empty() {
+            return self.produced.as_ref().map(|p| p.weight_bytes as f64);
+        }
+        self.speed.iter().map(|s| s.peak_memory_bytes).fold(None, |a, x| Some(a.map_or(x, |a: f64| a.max(x))))
+    }
+
+    /// Whether bf16 (or any candidate) would be kept: used to carry a kept
+    /// dtype change into later candidates.
+    pub fn decision_keep_hint(&self, base: &Record, objective: Objective) -> bool {
+        decide_one(self, base, objective).keep
+    }
+
+    /// One line for progress output.
+    pub fn one_line(&self) -> String {
+        let gate = match (&self.correctness.error, &self.correctness.quality_verdict) {
+            (Some(e), _) => format!("error: {}", e.lines().next().unwrap_or_default()),
+            (None, Some(v)) => format!("quality {v}"),
+            _ => "not gated".into(),
+        };
+        let speed = self.decode().map(|d| format!(", decode {d:.1} tok/s")).unwrap_or_default();
+        let mem = self.peak().map(|p| format!(", peak {}", human_bytes(p))).unwrap_or_default();
+        format!("{gate}{speed}{mem}")
+    }
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// The objective's score of a record relative to the baseline (higher is
+/// better): decode tokens/s; the negated peak memory in bytes; or the
+/// geometric mean of the decode speed-up and the memory reduction.
+pub fn score(r: &Record, base: &Record, objective: Objective) -> Option<f64> {
+    match objective {
+        Objective::DecodeThroughput if !base.speed.is_empty() => r.decode(),
+        Objective::DecodeThroughput | Objective::PeakMemory => r.peak().map(|p| -p),
+        Objective::Balanced => {
+            let mem = base.peak()? / r.peak()?;
+            match (r.decode(), base.decode()) {
+                (Some(d), Some(b)) => Some((d / b * mem).sqrt()),
+                _ => Some(mem),
+            }
+        }
+    }
+}
+
+fn ratio_text(r: &Record, base: &Record) -> String {
+    let mut parts = Vec::new();
+    if let (Some(d), Some(b)) = (r.decode(), base.decode()) {
+        parts.push(format!("decode {:.2}x the baseline ({d:.1} vs {b:.1} tok/s)", d / b));
+    }
+    if let (Some(p), Some(b)) = (r.peak(), base.peak()) {
+        parts.push(format!("peak memory {:.2}x ({} vs {})", p / b, human_bytes(p), human_bytes(b)));
+    }
+    parts.join(", ")
+}
+
+/// Keep or revert one candidate against the baseline.
+pub fn decide_one(r: &Record, base: &Record, objective: Objective) -> Decision {
+    let s = score(r, base, objective);
+    if let Some(e) = &r.correctness.error {
+        return Decision { keep: false, reason: format!("revert: {}", e.lines().next().unwrap_or_default()), score: None };
+    }
+    if !r.passed_gate() {
+        let faster = match (r.decode(), base.decode()) {
+            (Some(d), Some(b)) if d > b => format!(" although it decodes {:.2}x as fast as the baseline", d / b),
+            _ => String::new(),
+        };
+        let why = if r.correctness.reasons.is_empty() { "no check ran".to_string() } else { r.correctness.reasons.join("; ") };
+        return Decision { keep: false, reason: format!("revert: rejected by the quality gate{faster} ({why})"), score: s };
+    }
+    let ratios = ratio_text(r, base);
+    let improved = match objective {
+        Objective::DecodeThroughput if !base.speed.is_empty() => match (r.decode_low(), base.decode()) {
+            // Faster beyond noise: the candidate's CI lies above the baseline's median.
+            (Some(low), Some(b)) => low > b,
+            _ => false,
+        },
+        Objective::DecodeThroughput | Objective::PeakMemory => matches!((r.peak(), base.peak()), (Some(p), Some(b)) if p < 0.99 * b),
+        Objective::Balanced => s.is_some_and(|x| x > 1.02),
+    };
+    if improved {
+        Decision { keep: true, reason: format!("keep: passes the quality gate and improves {}: {ratios}", objective.as_str()), score: s }
+    } else {
+        Decision { keep: false, reason: format!("revert: passes the quality gate but does not measurably improve {}: {ratios}", objective.as_str()), score: s }
+    }
+}
+
+/// The chosen configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chosen {
+    pub id: String,
+    pub change: String,
+    /// Relative to the work directory.
+    pub checkpoint: String,
+    pub why: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub path: String,
+    pub fingerprint: String,
+    /// `language-model` or `encoder`.
+    pub kind: String,
+    /// The float checkpoint the candidates are made from.
+    pub baseline: String,
+    /// Whether the baseline is a conversion made by this run.
+    pub baseline_converted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub hardware: String,
+    pub environment_hash: String,
+    pub mlx: Option<String>,
+}
+
+/// `optimize.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizeDoc {
+    pub schema: String,
+    pub tool: Tool,
+    pub model: ModelInfo,
+    pub machine: Machine,
+    pub objective: Objective,
+    pub command: Vec<String>,
+    /// What decides the measurements (gate, thresholds, benchmark).
+    pub settings: Value,
+    pub baseline: Record,
+    pub records: Vec<Record>,
+    pub chosen: Chosen,
+}
+
+impl OptimizeDoc {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(req: &OptimizeRequest, baseline: &Path, converted: bool, fingerprint: &str, encoder: bool, hardware: &str, env_hash: &str, settings: Value, base: Record, records: Vec<Record>) -> OptimizeDoc {
+        let rel = |p: &Path| p.strip_prefix(&req.work_dir).map(|x| x.display().to_string()).unwrap_or_else(|_| p.display().to_string());
+        let mlx = base.receipt.as_ref().and_then(|p| std::fs::read(req.work_dir.join(p)).ok()).and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["environment"]["python"]["packages"]["mlx"].as_str().map(String::from));
+        OptimizeDoc {
+            schema: SCHEMA.into(),
+            tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
+            model: ModelInfo { path: req.model.display().to_string(), fingerprint: fingerprint.into(), kind: if encoder { "encoder".into() } else { "language-model".into() }, baseline: rel(baseline), baseline_converted: converted },
+            machine: Machine { hardware: hardware.into(), environment_hash: env_hash.into(), mlx },
+            objective: req.objective,
+            command: req.command.clone(),
+            settings,
+            baseline: base,
+            records,
+            chosen: Chosen { id: "baseline".into(), change: String::new(), checkpoint: String::new(), why: String::new() },
+        }
+    }
+
+    /// Decide every record and choose: the best score among the kept.
+    pub fn decide(&mut self) {
+        let obj = self.objective;
+        for r in &mut self.records {
+            r.decision = Some(decide_one(r, &self.baseline, obj));
+        }
+        self.baseline.decision = Some(Decision { keep: true, reason: "the reference".into(), score: score(&self.baseline, &self.baseline, obj) });
+        let mut kept: Vec<&Record> = self.records.iter().filter(|r| r.decision.as_ref().is_some_and(|d| d.keep)).collect();
+        kept.sort_by(|a, b| {
+            let (sa, sb) = (a.decision.as_ref().and_then(|d| d.score).unwrap_or(f64::NEG_INFINITY), b.decision.as_ref().and_then(|d| d.score).unwrap_or(f64::NEG_INFINITY));
+            sb.total_cmp(&sa).then_with(|| {
+                let kl = |r: &Record| r.quality.as_ref().and_then(|q| q.kl_mean.or(q.cosine_mean.map(|c| 1.0 - c))).unwrap_or(f64::INFINITY);
+                kl(a).total_cmp(&kl(b))
+            })
+        });
+        let rejected_faster: Vec<String> = self
+            .records
+            .iter()
+            .filter(|r| !r.passed_gate() && r.correctness.error.is_none() && matches!((r.decode(), self.baseline.decode()), (Some(d), Some(b)) if d > b))
+            .map(|r| r.id.clone())
+            .collect();
+        let rej = if rejected_faster.is_empty() { String::new() } else { format!(" Faster but rejected by the quality gate: {}.", rejected_faster.join(", ")) };
+        self.chosen = match kept.first() {
+            Some(best) => {
+                let runner = kept.get(1).map(|r| format!("; runner-up {} ({})", r.id, ratio_text(r, &self.baseline))).unwrap_or_default();
+                Chosen {
+                    id: best.id.clone(),
+                    change: best.change.clone(),
+                    checkpoint: String::new(),
+                    why: format!("best {} among {} kept candidate(s) that passed the quality gate: {}{runner}.{rej}", obj.as_str(), kept.len(), ratio_text(best, &self.baseline)),
+                }
+            }
+            None => Chosen { id: "baseline".into(), change: self.baseline.change.clone(), checkpoint: String::new(), why: format!("no candidate both passed the quality gate and measurably improved {}; the float baseline stays.{rej}", obj.as_str()) },
+        };
+    }
+
+    /// OPTIMIZATIONS.md.
+    pub fn to_markdown(&self) -> String {
+        let lm = self.model.kind == "language-model";
+        let mut s = format!("# Optimizations: {}\n\n", self.model.path);
+        s.push_str(&format!("- model: `{}` ({}), fingerprint `{}`\n", self.model.path, self.model.kind, self.model.fingerprint));
+        s.push_str(&format!("- baseline: `{}`{}\n", self.model.baseline, if self.model.baseline_converted { " (converted here to mlx-lm layout, dtype kept)" } else { "" }));
+        s.push_str(&format!("- machine: {}{}\n", self.machine.hardware, self.machine.mlx.as_ref().map(|m| format!(", MLX {m}")).unwrap_or_default()));
+        s.push_str(&format!("- objective: {}\n", self.objective.as_str()));
+        if !self.command.is_empty() {
+            s.push_str(&format!("- command: `{}`\n", self.command.join(" ")));
+        }
+        if lm {
+            let l = &self.settings["lm"];
+            let b = &self.settings["bench"];
+            s.push_str(&format!(
+                "- quality gate: against the baseline, up to {} tokens of the corpus (window {}, stride {}), {} greedy tokens per prompt; thresholds {}\n",
+                if l["max_tokens"] == 0 { "all".to_string() } else { l["max_tokens"].to_string() },
+                l["window"],
+                l["stride"],
+                l["generate"],
+                self.settings["thresholds"]
+            ));
+            s.push_str(&format!("- benchmark: mlx-lm generation, prompts of {} tokens, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n", b["prompt_tokens"], b["gen_tokens"], b["warmup"], b["runs"]));
+        } else {
+            s.push_str(&format!("- quality gate: embedding cosine and retrieval agreement against the baseline; thresholds {}\n- no generation benchmark (encoder): memory is the weight bytes\n", self.settings["thresholds"]));
+        }
+        s.push_str(&format!("\n## Chosen: {}\n\n{}\n\n", self.chosen.id, self.chosen.why));
+        if !self.chosen.checkpoint.is_empty() {
+            s.push_str(&format!("Checkpoint: `{}/` ({}).\n\n", self.chosen.checkpoint, if self.chosen.change.is_empty() { "baseline" } else { &self.chosen.change }));
+        }
+        s.push_str("## Table\n\n");
+        if lm {
+            s.push_str("| candidate | dimension | bpw | weights | gate | ppl ratio | KL mean | top-1 | decode tok/s [95% CI] | prefill tok/s [95% CI] | peak memory | decision |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        } else {
+            s.push_str("| candidate | dimension | bpw | weights | gate | cosine mean | cosine min | overlap@k | Spearman | decision |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        }
+        for r in std::iter::once(&self.baseline).chain(&self.records) {
+            let q = r.quality.clone().unwrap_or_default();
+            let f = |v: Option<f64>| v.map(mlxport_quality::report::fmt).unwrap_or_else(|| "-".into());
+            let bpw = r.produced.as_ref().and_then(|p| p.bpw).map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into());
+            let weights = r.produced.as_ref().map(|p| human_bytes(p.weight_bytes as f64)).unwrap_or_else(|| "-".into());
+            let gate = if r.id == "baseline" { "reference".to_string() } else if r.correctness.error.is_some() { "error".into() } else { r.correctness.quality_verdict.clone().unwrap_or_else(|| "-".into()) };
+            let decision = r.decision.as_ref().map(|d| if r.id == "baseline" { "reference".to_string() } else if d.keep { "keep".into() } else { "revert".into() }).unwrap_or_default();
+            let decision = if r.id == self.chosen.id { format!("**{decision}, chosen**") } else { decision };
+            if lm {
+                let sp = |pick: &dyn Fn(&SpeedRow) -> (f64, [f64; 2])| -> String {
+                    if r.speed.is_empty() {
+                        return "-".into();
+                    }
+                    r.speed.iter().map(|x| pick(x)).map(|(m, ci)| format!("{m:.1} [{:.1}, {:.1}]", ci[0], ci[1])).collect::<Vec<_>>().join("; ")
+                };
+                let peak = if r.speed.is_empty() { "-".into() } else { human_bytes(r.peak().unwrap_or(f64::NAN)) };
+                s.push_str(&format!(
+                    "| {} | {} | {bpw} | {weights} | {gate} | {} | {} | {} | {} | {} | {peak} | {decision} |\n",
+                    r.id,
+                    r.dimension,
+                    f(q.perplexity_ratio),
+                    f(q.kl_mean),
+                    f(q.top1_agreement),
+                    sp(&|x: &SpeedRow| (x.decode_tokens_per_s, x.decode_ci)),
+                    sp(&|x: &SpeedRow| (x.prefill_tokens_per_s, x.prefill_ci))
+                ));
+            } else {
+                s.push_str(&format!("| {} | {} | {bpw} | {weights} | {gate} | {} | {} | {} | {} | {decision} |\n", r.id, r.dimension, f(q.cosine_mean), f(q.cosine_min), f(q.overlap_at_k), f(q.spearman_mean)));
+            }
+        }
+        s.push_str("\n## Records\n");
+        for r in std::iter::once(&self.baseline).chain(&self.records) {
+            s.push_str(&format!("\n### {}: {}\n\n", r.id, r.change));
+            s.push_str(&format!("- dimension: {}{}\n", r.dimension, r.on_top_of.as_ref().map(|o| format!(" (made on top of the kept {o})")).unwrap_or_default()));
+            s.push_str(&format!("- hypothesis: {}\n", r.hypothesis));
+            if let Some(p) = &r.produced {
+                s.push_str(&format!("- produced: {} of weights{}{}\n", human_bytes(p.weight_bytes as f64), p.bpw.map(|b| format!(", {b:.3} bits per weight")).unwrap_or_default(), if p.quantized_layers > 0 { format!(", {} layers quantized, {} left float", p.quantized_layers, p.left_float) } else { String::new() }));
+            }
+            let corr = match (&r.correctness.error, &r.correctness.quality_verdict) {
+                (Some(e), _) => format!("error: {e}"),
+                (None, Some(v)) => format!("loads; quality gate {}{}", v.to_uppercase(), if r.correctness.reasons.is_empty() { String::new() } else { format!(": {}", r.correctness.reasons.join("; ")) }),
+                (None, None) => "loads (the reference)".into(),
+            };
+            s.push_str(&format!("- correctness: {corr}\n"));
+            if let Some(q) = &r.quality {
+                let f = |v: Option<f64>| v.map(mlxport_quality::report::fmt).unwrap_or_else(|| "-".into());
+                if lm {
+                    s.push_str(&format!(
+                        "- quality: perplexity {} -> {} (ratio {}), KL mean {} / p99 {}, top-1 {}, top-5 {}, greedy exact {}, new degenerate {}{}\n",
+                        f(q.perplexity_reference),
+                        f(q.perplexity_candidate),
+                        f(q.perplexity_ratio),
+                        f(q.kl_mean),
+                        f(q.kl_p99),
+                        f(q.top1_agreement),
+                        f(q.top5_overlap),
+                        f(q.greedy_exact_match),
+                        f(q.new_degenerate),
+                        r.quality_report.as_ref().map(|p| format!(" (`{p}`)")).unwrap_or_default()
+                    ));
+                } else {
+                    s.push_str(&format!("- quality: cosine mean {} / min {}, overlap@k {}, Spearman {}{}\n", f(q.cosine_mean), f(q.cosine_min), f(q.overlap_at_k), f(q.spearman_mean), r.quality_report.as_ref().map(|p| format!(" (`{p}`)")).unwrap_or_default()));
+                }
+            }
+            for x in &r.speed {
+                s.push_str(&format!(
+                    "- speed (prompt {}, {} runs): decode {:.2} tok/s [{:.2}, {:.2}], prefill {:.1} tok/s [{:.1}, {:.1}], TTFT {:.3} s; peak memory {}{}\n",
+                    x.prompt_tokens,
+                    x.runs,
+                    x.decode_tokens_per_s,
+                    x.decode_ci[0],
+                    x.decode_ci[1],
+                    x.prefill_tokens_per_s,
+                    x.prefill_ci[0],
+                    x.prefill_ci[1],
+                    x.ttft_s,
+                    human_bytes(x.peak_memory_bytes),
+                    r.receipt.as_ref().map(|p| format!(" (`{p}`)")).unwrap_or_default()
+                ));
+            }
+            for w in &r.bench_warnings {
+                s.push_str(&format!("- benchmark warning: {w}\n"));
+            }
+            if let Some(d) = &r.decision {
+                if r.id != "baseline" {
+                    s.push_str(&format!("- decision: {}\n", d.reason));
+                }
+            }
+            if r.reused {
+                s.push_str("- reused from an earlier run with the same inputs\n");
+            }
+        }
+        s
+    }
+}
+
+/// Bytes with binary units (`123.4 MiB`).
+pub fn human_bytes(b: f64) -> String {
+    if !b.is_finite() {
+        return "-".into();
+    }
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}

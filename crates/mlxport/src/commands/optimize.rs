@@ -1,0 +1,87 @@
+//! `mlxport optimize`: the optimization loop (`mlxport_optimize::run`)
+//! from the command line, with its table.
+
+use anyhow::{Context, Result};
+use mlxport_optimize::gate::{EncoderSettings, LmSettings};
+use mlxport_optimize::record::human_bytes;
+use mlxport_optimize::{BenchSettings, Candidate, Objective, OptimizeRequest};
+use mlxport_quality::Thresholds;
+
+use crate::cli::OptimizeArgs;
+use crate::output::Table;
+
+pub fn run(args: OptimizeArgs) -> Result<u8> {
+    let mut thresholds = Thresholds::default();
+    if let Some(spec) = &args.thresholds {
+        thresholds.apply(spec).context("--thresholds")?;
+    }
+    let candidates = args.candidates.as_deref().map(Candidate::parse_list).transpose().context("--candidates")?;
+    if args.prompt_tokens.is_empty() || args.prompt_tokens.contains(&0) || args.gen_tokens < 2 || args.runs == 0 {
+        anyhow::bail!("--prompt-tokens must be positive lengths, --gen-tokens at least 2 and --runs at least 1");
+    }
+    let req = OptimizeRequest {
+        model: args.model.clone(),
+        work_dir: args.work_dir.clone(),
+        objective: Objective::parse(&args.objective)?,
+        candidates,
+        lm: LmSettings { text: args.text.clone(), prompts: args.prompts.clone(), max_tokens: args.max_tokens, window: args.window, stride: args.stride, generate: args.generate },
+        encoder: EncoderSettings::default(),
+        thresholds,
+        bench: BenchSettings { prompt_tokens: args.prompt_tokens.clone(), gen_tokens: args.gen_tokens, runs: args.runs, warmup: args.warmup, ..BenchSettings::default() },
+        harness: super::oracle::settings(&args.harness),
+        reuse: !args.no_reuse,
+        keep_checkpoints: args.keep_checkpoints,
+        store: if args.no_store { None } else { mlxport_optimize::validated::store_dir() },
+        command: command_line(),
+    };
+    let out = mlxport_optimize::run(&req)?;
+    if args.json {
+        print!("{}", std::fs::read_to_string(&out.json)?);
+        return Ok(crate::exit::OK);
+    }
+    let d = &out.doc;
+    println!("optimize {} ({}), objective {}, on {}", d.model.path, d.model.kind, d.objective.as_str(), d.machine.hardware);
+    let lm = d.model.kind == "language-model";
+    let mut t = if lm { Table::new(&["candidate", "bpw", "gate", "KL mean", "top-1", "decode tok/s [95% CI]", "peak memory", "decision"]) } else { Table::new(&["candidate", "bpw", "weights", "gate", "cosine mean", "overlap@k", "decision"]) };
+    for r in std::iter::once(&d.baseline).chain(&d.records) {
+        let q = r.quality.clone().unwrap_or_default();
+        let f = |v: Option<f64>| v.map(mlxport_quality::report::fmt).unwrap_or_else(|| "-".into());
+        let bpw = r.produced.as_ref().and_then(|p| p.bpw).map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into());
+        let gate = if r.id == "baseline" { "reference".into() } else if r.correctness.error.is_some() { "error".into() } else { r.correctness.quality_verdict.clone().unwrap_or_else(|| "-".into()) };
+        let decision = match &r.decision {
+            _ if r.id == "baseline" => if d.chosen.id == "baseline" { "chosen".into() } else { String::new() },
+            Some(x) if r.id == d.chosen.id => format!("{} (chosen)", if x.keep { "keep" } else { "revert" }),
+            Some(x) => if x.keep { "keep".into() } else { "revert".into() },
+            None => String::new(),
+        };
+        if lm {
+            let decode = r.speed.first().map(|s| format!("{:.1} [{:.1}, {:.1}]", s.decode_tokens_per_s, s.decode_ci[0], s.decode_ci[1])).unwrap_or_else(|| "-".into());
+            t.row(vec![r.id.clone(), bpw, gate, f(q.kl_mean), f(q.top1_agreement), decode, r.peak().filter(|_| !r.speed.is_empty()).map(human_bytes).unwrap_or_else(|| "-".into()), decision]);
+        } else {
+            t.row(vec![r.id.clone(), bpw, r.produced.as_ref().map(|p| human_bytes(p.weight_bytes as f64)).unwrap_or_else(|| "-".into()), gate, f(q.cosine_mean), f(q.overlap_at_k), decision]);
+        }
+    }
+    t.print();
+    println!("chosen: {} — {}", d.chosen.id, d.chosen.why);
+    println!("records: {}, {}; checkpoint: {}", out.markdown.display(), out.json.display(), out.chosen.display());
+    Ok(crate::exit::OK)
+}
+
+/// The command as given, with the work directory as `DIR`.
+fn command_line() -> Vec<String> {
+    let mut command = vec!["mlxport".to_string()];
+    let mut argv = std::env::args().skip(1);
+    while let Some(a) = argv.next() {
+        if a == "--work-dir" {
+            command.push(a);
+            if argv.next().is_some() {
+                command.push("DIR".into());
+            }
+        } else if a.starts_with("--work-dir=") {
+            command.push("--work-dir=DIR".into());
+        } else {
+            command.push(a);
+        }
+    }
+    command
+}
