@@ -219,11 +219,26 @@ pub fn token_ids(vocab: u64, lengths: &[usize]) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Whether mlx-lm (in the Python environment) implements a model type.
+/// Whether mlx-lm (in the Python environment) implements a model type:
+/// a module `mlx_lm/models/<type>.py`, directly or through mlx-lm's
+/// `MODEL_REMAPPING` (mistral is its llama), read from its source.
 fn mlx_lm_has(model_type: &str) -> bool {
     let Ok(env) = mlxport_harness::env::PythonEnv::locate() else { return false };
     let Ok(dir) = env.package_dir("mlx_lm") else { return false };
-    dir.join("models").join(format!("{}.py", model_type.replace('-', "_"))).is_file()
+    let utils = std::fs::read_to_string(dir.join("utils.py")).unwrap_or_default();
+    let module = remapped(&utils, model_type).unwrap_or_else(|| model_type.to_string());
+    dir.join("models").join(format!("{}.py", module.replace('-', "_"))).is_file()
+}
+
+/// `model_type`'s entry in the `MODEL_REMAPPING = { "a": "b", ... }` dict
+/// of mlx-lm's `utils.py` source.
+pub fn remapped(utils_py: &str, model_type: &str) -> Option<String> {
+    let start = utils_py.find("MODEL_REMAPPING = {")?;
+    let body = &utils_py[start..];
+    let body = &body[..body.find('}')?];
+    let re = regex::Regex::new(r#""([^"]+)"\s*:\s*"([^"]+)""#).ok()?;
+    let found = re.captures_iter(body).find(|c| &c[1] == model_type).map(|c| c[2].to_string());
+    found
 }
 
 fn entry(spec: &Spec, target: &str) -> EntryResult {
@@ -670,6 +685,15 @@ mod tests {
         assert!(!e.as_expected, "a model expected to be refused must not pass");
         verdict(&mut e, &f, "skipped", Some("no".into()));
         assert!(e.as_expected);
+    }
+
+    #[test]
+    fn mlx_lm_remapping_is_read_from_its_source() {
+        let src = "X = 1\nMODEL_REMAPPING = {\n    \"mistral\": \"llama\",\n    \"llava\": \"mistral3\",  # note\n}\nOTHER = {\"qwen\": \"no\"}\n";
+        assert_eq!(remapped(src, "mistral").as_deref(), Some("llama"));
+        assert_eq!(remapped(src, "llava").as_deref(), Some("mistral3"));
+        assert_eq!(remapped(src, "qwen"), None);
+        assert_eq!(remapped("", "mistral"), None);
     }
 
     #[test]
