@@ -210,6 +210,19 @@ impl Harness {
         read_verified(&out)
     }
 
+    /// Build the parity matrix's tiny random-weight checkpoints
+    /// (`matrix_build.py`, one process for all of them): `specs` is a JSON
+    /// list of matrix entries, each built into `out`/NAME; the per-entry
+    /// outcome is returned (`result` JSON list).
+    pub fn build_checkpoints(&self, specs: &Path, out: &Path) -> Result<Value> {
+        let dir = tempfile::tempdir()?;
+        let result = dir.path().join("built.json");
+        let job = self.job("matrix_build.py").arg("--specs").arg(absolute(specs)?).arg("--out").arg(absolute(out)?).arg("--result").arg(&result);
+        job.run()?.check("the matrix checkpoint builder (transformers)")?;
+        let text = std::fs::read_to_string(&result).with_context(|| format!("the builder wrote no {}", result.display()))?;
+        serde_json::from_str(&text).context("the builder's output is not JSON")
+    }
+
     /// The static rungs of a parity run (`probe.py`): the configuration
     /// transformers reads from `source` and the one the target reads, the
     /// target model's parameters and the tensors its loader hands to

@@ -110,6 +110,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     if cfg.get("quantization_config").is_some() {
         why.push("quantized weights (quantization_config): the first port takes float weights".into());
     }
+    why.extend(architecture_refusals(&model_type, &cfg));
     match family {
         Some(Family::Decoder) => {
             if !DECODER_TYPES.contains(&model_type.as_str()) {
@@ -224,6 +225,27 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     });
     files.push(("mlxport_scaffold.json".into(), serde_json::to_string_pretty(&stamp)? + "\n"));
     Ok(Plan { package: package.to_string(), family, model_type, features, files })
+}
+
+/// Architecture features no template implements, named from the config
+/// whatever the model type: each is a refusal of its own, so the message
+/// says what is missing rather than only that the model type is unknown.
+pub fn architecture_refusals(model_type: &str, cfg: &Value) -> Vec<String> {
+    let mut why = Vec::new();
+    let on = |v: &Value| v.as_bool() == Some(true);
+    if model_type == "bloom" || on(&cfg["alibi"]) || on(&cfg["attn_config"]["alibi"]) || cfg["position_embedding_type"] == "alibi" {
+        why.push("ALiBi attention biases (positions as linear biases on the attention scores; the templates implement rotary and absolute positions)".into());
+    }
+    for key in ["use_parallel_residual", "parallel_attn", "parallel_residual"] {
+        if on(&cfg[key]) {
+            why.push(format!("parallel residual ({key} = true: attention and MLP read the same input; the templates are sequential)"));
+            break;
+        }
+    }
+    if let Some(p) = cfg["rotary_pct"].as_f64().filter(|p| *p != 1.0) {
+        why.push(format!("partial rotary embeddings (rotary_pct {p})"));
+    }
+    why
 }
 
 fn sentence_pooling(insp: &Value) -> (&'static str, bool) {

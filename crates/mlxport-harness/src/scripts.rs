@@ -15,6 +15,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
     ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
     ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
+    ("matrix_build.py", include_str!("../../../python/harness/matrix_build.py")),
 ];
 
 /// Package templates (`python/templates/`): family files, then the files

@@ -667,18 +667,21 @@ pub struct CaptureArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ParityArgs {
+    #[command(subcommand)]
+    pub command: Option<ParityCommand>,
     /// The source model: a Hugging Face directory or a GGUF file.
-    #[arg(long, value_name = "MODEL")]
-    pub source: PathBuf,
+    #[arg(long, value_name = "MODEL", required = true)]
+    pub source: Option<PathBuf>,
     /// The MLX side: a scaffolded package directory, or `mlx-lm` for
     /// mlx-lm's own implementation of --weights.
-    #[arg(long, value_name = "PKG|mlx-lm")]
-    pub target: PathBuf,
+    #[arg(long, value_name = "PKG|mlx-lm", required = true)]
+    pub target: Option<PathBuf>,
     /// The converted weights (with --target mlx-lm: the model directory
     /// mlx_lm.load reads).
-    #[arg(long, value_name = "DIR")]
-    pub weights: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub weights: Option<PathBuf>,
     /// Inputs JSON: {"texts": [...]} or {"token_ids": [[...]]}, optional
     /// "generate", "prompts", "max_length", "add_special_tokens".
     #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "token_ids", "oracle"])]
@@ -720,6 +723,50 @@ pub struct ParityArgs {
     pub harness: HarnessArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParityCommand {
+    /// The parity matrix: for every matrix entry (python/matrix/*.json), a
+    /// tiny random-weight checkpoint built by transformers from its config
+    /// (seed 0, float32), then inspect, weight map, convert, scaffold or
+    /// mlx-lm, and every parity rung; entries expected to fail closed must
+    /// be refused naming the feature. Exit 1 when an outcome differs from
+    /// its expectation.
+    Matrix(ParityMatrixArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ParityMatrixArgs {
+    /// Entries to run, by entry name or model_type (comma-separated or
+    /// repeated); default: all.
+    #[arg(long, value_name = "NAME,...")]
+    pub types: Vec<String>,
+    /// The MLX side: the generated package, mlx-lm's implementation (for
+    /// the model types mlx-lm has), or both.
+    #[arg(long, default_value = "scaffold", value_parser = ["scaffold", "mlx-lm", "both"])]
+    pub target: String,
+    /// Read the spec files from this directory instead of the ones built
+    /// into the binary (python/matrix/*.json).
+    #[arg(long, value_name = "DIR")]
+    pub specs: Option<PathBuf>,
+    /// Keep checkpoints, ports and parity reports here (default: a
+    /// temporary directory, removed).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Print the JSON report (`mlxport.parity-matrix/v1`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the Markdown table here; a file holding the
+    /// `<!-- parity-matrix:begin -->` / `<!-- parity-matrix:end -->`
+    /// markers (the README) has only that section replaced.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
 }
 
 #[derive(Debug, Args)]

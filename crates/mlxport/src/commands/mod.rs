@@ -11,6 +11,7 @@ mod oracle;
 mod package;
 mod report;
 pub mod parity;
+mod matrix;
 mod scaffold;
 mod plan;
 mod port;

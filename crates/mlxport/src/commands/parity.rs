@@ -679,14 +679,16 @@ pub fn markdown_of(r: &ParityReport) -> String {
 }
 
 pub fn run(args: ParityArgs) -> Result<u8> {
+    if let Some(crate::cli::ParityCommand::Matrix(m)) = args.command {
+        return super::matrix::run(m);
+    }
+    let (Some(source), Some(target), Some(weights)) = (args.source.clone(), args.target.clone(), args.weights.clone()) else {
+        anyhow::bail!("give --source, --target and --weights (or `parity matrix`)");
+    };
     // With --oracle, the oracle's own inputs are used.
     let inputs = if args.oracle.is_some() { Inputs::default() } else { super::oracle::inputs_from(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)? };
-    let target = if args.target.as_os_str() == "mlx-lm" {
-        Target::MlxLm { model: args.weights.clone() }
-    } else {
-        Target::Package { package: args.target.clone(), weights: args.weights.clone() }
-    };
-    let mut req = ParityRequest::new(args.source.clone(), target, inputs, args.out.clone());
+    let target = if target.as_os_str() == "mlx-lm" { Target::MlxLm { model: weights } } else { Target::Package { package: target, weights } };
+    let mut req = ParityRequest::new(source, target, inputs, args.out.clone());
     req.all = args.all;
     req.dtype = args.dtype.clone();
     req.seed = args.seed;
