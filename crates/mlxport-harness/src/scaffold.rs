@@ -403,6 +403,65 @@ mod tests {
         }
     }
 
+    fn moe_inspection(cfg: Value) -> Value {
+        let n = cfg["num_experts"].as_u64().or(cfg["num_local_experts"].as_u64()).or(cfg["n_routed_experts"].as_u64());
+        serde_json::json!({
+            "schema": mlxport_intake::inspect::SCHEMA,
+            "routing": {"family": "moe-decoder"},
+            "facts": {"model_type": cfg["model_type"], "num_experts": n},
+            "configs": [{"path": "config.json", "value": cfg}],
+            "model": {"name": "m", "fingerprint": "f"},
+        })
+    }
+
+    fn refusal(cfg: Value) -> String {
+        match plan(&moe_inspection(cfg), "p", "t") {
+            Ok(_) => panic!("planned an unsupported model"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn moe_types_plan_with_the_moe_file() {
+        let cfg = serde_json::json!({"model_type": "qwen2_moe", "hidden_act": "silu", "num_experts": 8, "num_experts_per_tok": 4, "shared_expert_intermediate_size": 96, "norm_topk_prob": false});
+        let p = plan(&moe_inspection(cfg), "p", "t").unwrap();
+        assert_eq!(p.family, Family::Decoder);
+        assert!(p.files.iter().any(|(f, t)| f == "moe.py" && t.contains("gather_mm")));
+        for f in ["moe:8/top-4", "shared-expert", "sparse-dispatch"] {
+            assert!(p.features.iter().any(|x| x == f), "{f} in {:?}", p.features);
+        }
+        let cfg = serde_json::json!({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": null});
+        let p = plan(&moe_inspection(cfg), "p", "t").unwrap();
+        assert!(p.features.iter().any(|x| x == "topk-renorm"));
+        // A dense decoder gets no moe.py.
+        let dense = serde_json::json!({"schema": mlxport_intake::inspect::SCHEMA, "routing": {"family": "dense-decoder"}, "facts": {"model_type": "llama"}, "configs": [{"path": "config.json", "value": {"model_type": "llama"}}]});
+        assert!(plan(&dense, "p", "t").unwrap().files.iter().all(|(f, _)| f != "moe.py"));
+    }
+
+    #[test]
+    fn unsupported_moe_features_fail_closed_by_name() {
+        let base = |extra: Value| {
+            let mut c = serde_json::json!({"model_type": "qwen3_moe", "num_experts": 8, "num_experts_per_tok": 2});
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            c
+        };
+        let cases = [
+            (base(serde_json::json!({"router_type": "expert_choice"})), "expert-choice routing"),
+            (base(serde_json::json!({"n_group": 8, "topk_group": 4, "topk_method": "group_limited_greedy"})), "grouped top-k routing"),
+            (base(serde_json::json!({"expert_capacity": 64})), "capacity-factor token dropping"),
+            (base(serde_json::json!({"scoring_func": "sigmoid"})), "router scoring_func 'sigmoid'"),
+            (base(serde_json::json!({"n_shared_experts": 2})), "ungated shared experts"),
+            (base(serde_json::json!({"routed_scaling_factor": 2.5})), "routed_scaling_factor"),
+            (base(serde_json::json!({"num_experts_per_tok": 9})), "need 1 <= top-k <= experts"),
+            (serde_json::json!({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 4096}), "sliding-window attention (sliding_window = 4096)"),
+            (serde_json::json!({"model_type": "deepseek_v3", "n_routed_experts": 8, "num_experts_per_tok": 2, "n_group": 4, "topk_group": 2}), "mixture of experts (8 experts) in model_type 'deepseek_v3'"),
+        ];
+        for (cfg, want) in cases {
+            let msg = refusal(cfg);
+            assert!(msg.contains(want), "{want} not in: {msg}");
+        }
+    }
+
     #[test]
     fn identifiers() {
         assert!(is_identifier("minilm_mlx"));
