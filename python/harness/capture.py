@@ -63,7 +63,17 @@ class MlxLmTarget:
         from mlx_lm.models.cache import make_prompt_cache
 
         self.mx, self.make_cache = mx, make_prompt_cache
-        self.model, self.tokenizer = load(path)
+        if any(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+            self.model, self.tokenizer = load(path)
+        else:
+            # A checkpoint without tokenizer files (token-id inputs): the
+            # model alone, loaded strictly as mlx_lm.load does.
+            from pathlib import Path
+
+            from mlx_lm.utils import load_model
+
+            self.model, _ = load_model(Path(path))
+            self.tokenizer = None
         self.path = path
         inner = self._stack(nn)
         self.sink = {}
@@ -124,6 +134,8 @@ class MlxLmTarget:
         return toks, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))
 
     def tokenize(self, texts, add_special):
+        if self.tokenizer is None:
+            return None
         return [list(self.tokenizer._tokenizer(t, add_special_tokens=add_special)["input_ids"]) for t in texts]
 
 

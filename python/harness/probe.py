@@ -40,6 +40,12 @@ KEYS = {
     "max_position_embeddings": ("max_position_embeddings",),
     "type_vocab_size": ("type_vocab_size",),
     "hidden_act": ("hidden_act",),
+    # Mixture of experts.
+    "num_experts": ("num_experts", "num_local_experts"),
+    "num_experts_per_tok": ("num_experts_per_tok",),
+    "moe_intermediate_size": ("moe_intermediate_size",),
+    "shared_expert_intermediate_size": ("shared_expert_intermediate_size",),
+    "norm_topk_prob": ("norm_topk_prob",),
 }
 
 
@@ -121,6 +127,10 @@ def source_config(path):
 def args_config(args):
     """The keys from an MLX-side args object (mlx-lm or a package)."""
     out = effective(args, lambda o, n: getattr(o, n, None))
+    # A package keeps its mixture-of-experts values in one object.
+    moe = getattr(args, "moe", None)
+    if moe is not None:
+        out.update({k: v for k, v in effective(moe, lambda o, n: getattr(o, n, None)).items() if k not in out})
     if "head_dim" not in out and out.get("hidden_size") and out.get("num_attention_heads"):
         out["head_dim"] = out["hidden_size"] // out["num_attention_heads"]
     theta = getattr(args, "rope_theta", None)

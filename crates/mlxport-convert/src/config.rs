@@ -30,6 +30,7 @@ pub fn for_mlx_lm(config: &Value, keep_vision_config: bool) -> (Value, ConfigCha
         changes.changes.push("dropped vision_config (no vision tower in the converted weights)".into());
     }
     lift_rope(&mut obj, &mut changes, "");
+    copy_expert_count(&mut obj, &mut changes);
     // Nested text configs (VLMs) carry their own rope parameters.
     if let Some(Value::Object(text)) = obj.get_mut("text_config") {
         lift_rope(text, &mut changes, "text_config.");
@@ -37,6 +38,21 @@ pub fn for_mlx_lm(config: &Value, keep_vision_config: bool) -> (Value, ConfigCha
     let mut sorted: Vec<(String, Value)> = obj.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     (Value::Object(sorted.into_iter().collect()), changes)
+}
+
+/// mlx-lm's qwen2_moe, qwen3_moe and olmoe read the expert count as
+/// `num_experts` (a required field), but transformers 5 writes Qwen3-MoE's
+/// as `num_local_experts` (its attribute map): copy it, or mlx-lm cannot
+/// build the model.
+fn copy_expert_count(obj: &mut Map<String, Value>, changes: &mut ConfigChanges) {
+    let reads_num_experts = matches!(obj.get("model_type").and_then(Value::as_str), Some("qwen2_moe" | "qwen3_moe" | "olmoe"));
+    if !reads_num_experts || obj.get("num_experts").is_some_and(|v| !v.is_null()) {
+        return;
+    }
+    if let Some(n) = obj.get("num_local_experts").cloned().filter(|v| !v.is_null()) {
+        obj.insert("num_experts".into(), n.clone());
+        changes.changes.push(format!("num_experts = {n} copied from num_local_experts (mlx-lm reads num_experts)"));
+    }
 }
 
 /// Copy `rope_parameters.rope_theta` to `rope_theta`, and non-default
@@ -283,5 +299,18 @@ mod tests {
         assert_eq!(ch.changes.len(), 2);
         let text = to_python_json(&out, 4);
         assert_eq!(text, "{\n    \"a\": \"\\u00e9\",\n    \"rope_parameters\": {\n        \"rope_theta\": 100000.0,\n        \"rope_type\": \"default\"\n    },\n    \"rope_theta\": 100000.0,\n    \"z\": 1\n}");
+    }
+
+    #[test]
+    fn expert_count_copied_where_mlx_lm_reads_num_experts() {
+        let c: Value = serde_json::from_str(r#"{"model_type": "qwen3_moe", "num_local_experts": 8}"#).unwrap();
+        let (out, ch) = for_mlx_lm(&c, false);
+        assert_eq!(out["num_experts"], 8);
+        assert!(ch.changes.iter().any(|c| c.contains("num_experts = 8")));
+        // Mixtral's mlx-lm model reads num_local_experts itself.
+        let c: Value = serde_json::from_str(r#"{"model_type": "mixtral", "num_local_experts": 8}"#).unwrap();
+        assert!(for_mlx_lm(&c, false).0.get("num_experts").is_none());
+        let c: Value = serde_json::from_str(r#"{"model_type": "qwen2_moe", "num_experts": 4, "num_local_experts": 8}"#).unwrap();
+        assert_eq!(for_mlx_lm(&c, false).0["num_experts"], 4);
     }
 }

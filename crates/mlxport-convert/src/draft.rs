@@ -186,7 +186,9 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
         Some(t) => t,
         None => decoder && !names.contains("lm_head.weight"),
     };
-    let stack_experts = target == "mlx-lm" && family == "moe-decoder";
+    // Both targets load the experts stacked (mlx-lm's SwitchGLU and the
+    // scaffold's moe.py share the layout).
+    let stack_experts = family == "moe-decoder";
     for t in tensors {
         let name = t.name.as_str();
         let pat = generalize(name);
@@ -253,7 +255,7 @@ fn expert_stack(name: &str) -> Option<Proto> {
         source: format!("{gp}.experts.{{e}}.{proj}.{kind}"),
         target: format!("{gp}.switch_mlp.{new}.{kind}"),
         transforms: vec![Transform::Stack { axis: 0 }],
-        note: Some("experts stacked to [E, out, in] for mlx-lm's SwitchGLU".into()),
+        note: Some("experts stacked to [E, out, in] (mlx-lm's SwitchGLU layout, also the scaffold's)".into()),
     })
 }
 

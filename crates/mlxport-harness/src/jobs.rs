@@ -404,9 +404,9 @@ fn oracle_family(iv: &Value) -> Result<Family> {
         bail!("refused: inspection blocker {}: {}", b["id"].as_str().unwrap_or("?"), b["message"].as_str().unwrap_or(""));
     }
     match iv["routing"]["family"].as_str() {
-        Some("dense-decoder") => Ok(Family::Decoder),
+        Some("dense-decoder" | "moe-decoder") => Ok(Family::Decoder),
         Some("encoder") => Ok(Family::Encoder),
-        other => bail!("the oracle captures dense decoders and encoders; this model routes to {}", other.unwrap_or("no family")),
+        other => bail!("the oracle captures dense and mixture-of-experts decoders and encoders; this model routes to {}", other.unwrap_or("no family")),
     }
 }
 

@@ -13,12 +13,15 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::hex;
-use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES};
+use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES};
 
 pub const SCHEMA: &str = "mlxport.scaffold/v1";
 
 /// Dense-decoder model types the decoder template implements.
 pub const DECODER_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
+/// Mixture-of-experts decoder types the decoder template implements (with
+/// `moe.py`: top-k routing, sparse expert dispatch, shared experts).
+pub const MOE_TYPES: &[&str] = &["mixtral", "qwen2_moe", "qwen3_moe"];
 /// Encoder model types the encoder template implements.
 pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert"];
 const ROPE_TYPES: &[&str] = &["default", "linear", "dynamic", "llama3", "yarn"];
@@ -87,25 +90,28 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     let cfg = model_config(insp);
     let routing_family = insp["routing"]["family"].as_str().unwrap_or("unknown");
     let family = match routing_family {
-        "dense-decoder" => Some(Family::Decoder),
+        "dense-decoder" | "moe-decoder" => Some(Family::Decoder),
         "encoder" => Some(Family::Encoder),
         other => {
-            why.push(format!("family '{other}' (scaffold implements dense-decoder and encoder)"));
+            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder and encoder)"));
             None
         }
     };
     let mut model_type = insp["facts"]["model_type"].as_str().or(cfg["model_type"].as_str()).map(str::to_string);
     if model_type.is_none() {
         // A GGUF names its architecture in the routing evidence.
-        let known: Vec<&str> = DECODER_TYPES.iter().chain(ENCODER_TYPES).copied().collect();
+        let known: Vec<&str> = DECODER_TYPES.iter().chain(MOE_TYPES).chain(ENCODER_TYPES).copied().collect();
         model_type = insp["routing"]["evidence"].as_array().into_iter().flatten().filter_map(|e| e["value"].as_str()).find(|v| known.contains(v)).map(str::to_string);
     }
     let model_type = model_type.unwrap_or_else(|| "unknown".into());
     let mut features = Vec::new();
-    if let Some(n) = insp["facts"]["num_experts"].as_u64() {
-        if n > 0 {
-            why.push(format!("mixture of experts ({n} experts)"));
+    let experts = insp["facts"]["num_experts"].as_u64().filter(|n| *n > 0);
+    let moe = experts.is_some() || routing_family == "moe-decoder";
+    if moe {
+        if !MOE_TYPES.contains(&model_type.as_str()) {
+            why.push(format!("mixture of experts ({} experts) in model_type '{model_type}' (MoE template: {})", experts.map_or("?".into(), |n| n.to_string()), MOE_TYPES.join(", ")));
         }
+        moe_checks(&cfg, &model_type, &mut why, &mut features);
     }
     if cfg.get("quantization_config").is_some() {
         why.push("quantized weights (quantization_config): the first port takes float weights".into());
@@ -113,8 +119,8 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     why.extend(architecture_refusals(&model_type, &cfg));
     match family {
         Some(Family::Decoder) => {
-            if !DECODER_TYPES.contains(&model_type.as_str()) {
-                why.push(format!("model_type '{model_type}' (decoder template: {})", DECODER_TYPES.join(", ")));
+            if !DECODER_TYPES.contains(&model_type.as_str()) && !MOE_TYPES.contains(&model_type.as_str()) {
+                why.push(format!("model_type '{model_type}' (decoder template: {}; with experts: {})", DECODER_TYPES.join(", "), MOE_TYPES.join(", ")));
             }
             if let Some(act) = cfg["hidden_act"].as_str() {
                 if act != "silu" && act != "swish" {
@@ -147,7 +153,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
                     features.push(format!("gqa:{h}/{kv}"));
                 }
             }
-            if model_type == "qwen3" {
+            if model_type == "qwen3" || model_type == "qwen3_moe" {
                 features.push("qk-norm".into());
             }
             if insp["tensors"]["tying"]["tied"].as_bool() == Some(true) {
@@ -190,10 +196,12 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::Encoder => "`inputs.input_ids`, `inputs.attention_mask`, `inputs.token_type_ids`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state`, `pooler_output`, `pooled`, `sentence_embedding`",
     };
     let (family_templates, family_text, atol, cosine) = match family {
+        Family::Decoder if moe => (DECODER_TEMPLATES, "mixture-of-experts decoder: top-k routing with sparse expert dispatch, GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Decoder => (DECODER_TEMPLATES, "dense decoder: GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Encoder => (ENCODER_TEMPLATES, "encoder: absolute positions, token types, post-norm, pooling", "1e-4", "0.99999"),
     };
-    let table: String = family_templates.iter().chain(COMMON_TEMPLATES).map(|(p, _)| format!("| `{p}` | {} |", describe(p))).collect::<Vec<_>>().join("\n");
+    let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
+    let table: String = family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES).map(|(p, _)| format!("| `{p}` | {} |", describe(p))).collect::<Vec<_>>().join("\n");
     let vars: Vec<(&str, String)> = vec![
         ("PACKAGE", package.to_string()),
         ("MODEL_TYPE", model_type.clone()),
@@ -210,7 +218,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         ("LADDER_NAMES", ladder.into()),
     ];
     let mut files = Vec::new();
-    for (path, tpl) in family_templates.iter().chain(COMMON_TEMPLATES) {
+    for (path, tpl) in family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES) {
         files.push((path.to_string(), render(tpl, &vars).with_context(|| format!("template {path}"))?));
     }
     let stamp = serde_json::json!({
@@ -248,6 +256,69 @@ pub fn architecture_refusals(model_type: &str, cfg: &Value) -> Vec<String> {
     why
 }
 
+/// The mixture-of-experts settings `moe.py` implements (softmax top-k
+/// routing, optional renormalization, Qwen2-MoE's gated shared expert,
+/// dense layers by `mlp_only_layers` / `decoder_sparse_step`), and a named
+/// refusal for every routing scheme it does not.
+fn moe_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mut Vec<String>) {
+    let num = |k: &str| cfg[k].as_u64();
+    let experts = num("num_local_experts").or(num("num_experts")).or(num("n_routed_experts"));
+    let top_k = num("num_experts_per_tok");
+    match (experts, top_k) {
+        (Some(e), Some(k)) if k >= 1 && k <= e => features.push(format!("moe:{e}/top-{k}")),
+        (e, k) => why.push(format!("expert count / top-k (num_experts {}, num_experts_per_tok {}): need 1 <= top-k <= experts", e.map_or("missing".into(), |v| v.to_string()), k.map_or("missing".into(), |v| v.to_string()))),
+    }
+    let routing = ["router_type", "routing_type", "moe_routing", "router"].iter().find_map(|k| cfg[*k].as_str());
+    if routing.is_some_and(|r| r.contains("expert_choice") || r.contains("expert-choice")) || cfg["expert_choice"].as_bool() == Some(true) {
+        why.push("expert-choice routing (experts pick tokens; the template routes tokens to their top-k experts)".into());
+    }
+    if num("n_group").is_some_and(|g| g > 1) || num("topk_group").is_some() || matches!(cfg["topk_method"].as_str(), Some("group_limited_greedy" | "noaux_tc")) {
+        why.push(format!("grouped top-k routing (n_group {}, topk_group {}, topk_method {}: DeepSeek-style expert groups)", cfg["n_group"], cfg["topk_group"], cfg["topk_method"]));
+    }
+    for k in ["expert_capacity", "capacity_factor", "train_capacity", "eval_capacity", "moe_capacity_factor"] {
+        if !cfg[k].is_null() {
+            why.push(format!("capacity-factor token dropping ({k} = {}): the template never drops tokens", cfg[k]));
+            break;
+        }
+    }
+    if let Some(f) = cfg["scoring_func"].as_str() {
+        if f != "softmax" {
+            why.push(format!("router scoring_func '{f}' (softmax only)"));
+        }
+    }
+    if cfg["routed_scaling_factor"].as_f64().is_some_and(|f| f != 1.0) {
+        why.push(format!("routed_scaling_factor {}", cfg["routed_scaling_factor"]));
+    }
+    if num("n_shared_experts").is_some_and(|n| n > 0) {
+        why.push(format!("ungated shared experts (n_shared_experts = {})", cfg["n_shared_experts"]));
+    }
+    if num("first_k_dense_replace").is_some_and(|n| n > 0) {
+        why.push(format!("leading dense layers (first_k_dense_replace = {})", cfg["first_k_dense_replace"]));
+    }
+    if cfg["router_bias"].as_bool() == Some(true) || cfg["moe_router_bias"].as_bool() == Some(true) {
+        why.push("router bias".into());
+    }
+    if model_type == "mixtral" {
+        features.push("topk-renorm".into());
+        if let Some(w) = num("sliding_window") {
+            why.push(format!("sliding-window attention (sliding_window = {w})"));
+        }
+    } else if cfg["norm_topk_prob"].as_bool() == Some(true) {
+        features.push("topk-renorm".into());
+    }
+    if num("shared_expert_intermediate_size").is_some_and(|n| n > 0) {
+        features.push("shared-expert".into());
+    }
+    if num("decoder_sparse_step").is_some_and(|n| n == 0) {
+        why.push("decoder_sparse_step = 0".into());
+    }
+    let dense_layers = cfg["mlp_only_layers"].as_array().is_some_and(|a| !a.is_empty()) || num("decoder_sparse_step").is_some_and(|n| n > 1);
+    if dense_layers {
+        features.push("dense-layers".into());
+    }
+    features.push("sparse-dispatch".into());
+}
+
 fn sentence_pooling(insp: &Value) -> (&'static str, bool) {
     let mut pooling = "mean";
     let mut normalize = false;
@@ -276,6 +347,7 @@ fn describe(path: &str) -> &'static str {
         "convert.py" => "a minimal Hugging Face -> package conversion (`mlxport convert` is the full one)",
         "generate.py" => "greedy generation with the cache, and full recomputation",
         "capture.py" => "the tensors the parity ladder compares, under the oracle's names",
+        "moe.py" => "the mixture-of-experts feed-forward: top-k routing, sparse expert dispatch with `mx.gather_mm`, shared expert",
         "README.md" => "this file",
         "tests/__init__.py" => "test package",
         "tests/test_parity.py" => "parity against an oracle capture with numpy alone",
@@ -348,8 +420,67 @@ mod tests {
     fn templates_have_only_known_placeholders() {
         let names = ["PACKAGE", "MODEL_TYPE", "TOOL", "SOURCE", "FINGERPRINT_SHORT", "FAMILY_TEXT", "ROPE_TRADITIONAL", "POOLING", "NORMALIZE", "ATOL", "COSINE", "FILE_TABLE", "LADDER_NAMES"];
         let vars: Vec<(&str, String)> = names.iter().map(|n| (*n, String::new())).collect();
-        for (p, t) in DECODER_TEMPLATES.iter().chain(ENCODER_TEMPLATES).chain(COMMON_TEMPLATES) {
+        for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(COMMON_TEMPLATES) {
             render(t, &vars).unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+    }
+
+    fn moe_inspection(cfg: Value) -> Value {
+        let n = cfg["num_experts"].as_u64().or(cfg["num_local_experts"].as_u64()).or(cfg["n_routed_experts"].as_u64());
+        serde_json::json!({
+            "schema": mlxport_intake::inspect::SCHEMA,
+            "routing": {"family": "moe-decoder"},
+            "facts": {"model_type": cfg["model_type"], "num_experts": n},
+            "configs": [{"path": "config.json", "value": cfg}],
+            "model": {"name": "m", "fingerprint": "f"},
+        })
+    }
+
+    fn refusal(cfg: Value) -> String {
+        match plan(&moe_inspection(cfg), "p", "t") {
+            Ok(_) => panic!("planned an unsupported model"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn moe_types_plan_with_the_moe_file() {
+        let cfg = serde_json::json!({"model_type": "qwen2_moe", "hidden_act": "silu", "num_experts": 8, "num_experts_per_tok": 4, "shared_expert_intermediate_size": 96, "norm_topk_prob": false});
+        let p = plan(&moe_inspection(cfg), "p", "t").unwrap();
+        assert_eq!(p.family, Family::Decoder);
+        assert!(p.files.iter().any(|(f, t)| f == "moe.py" && t.contains("gather_mm")));
+        for f in ["moe:8/top-4", "shared-expert", "sparse-dispatch"] {
+            assert!(p.features.iter().any(|x| x == f), "{f} in {:?}", p.features);
+        }
+        let cfg = serde_json::json!({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": null});
+        let p = plan(&moe_inspection(cfg), "p", "t").unwrap();
+        assert!(p.features.iter().any(|x| x == "topk-renorm"));
+        // A dense decoder gets no moe.py.
+        let dense = serde_json::json!({"schema": mlxport_intake::inspect::SCHEMA, "routing": {"family": "dense-decoder"}, "facts": {"model_type": "llama"}, "configs": [{"path": "config.json", "value": {"model_type": "llama"}}]});
+        assert!(plan(&dense, "p", "t").unwrap().files.iter().all(|(f, _)| f != "moe.py"));
+    }
+
+    #[test]
+    fn unsupported_moe_features_fail_closed_by_name() {
+        let base = |extra: Value| {
+            let mut c = serde_json::json!({"model_type": "qwen3_moe", "num_experts": 8, "num_experts_per_tok": 2});
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            c
+        };
+        let cases = [
+            (base(serde_json::json!({"router_type": "expert_choice"})), "expert-choice routing"),
+            (base(serde_json::json!({"n_group": 8, "topk_group": 4, "topk_method": "group_limited_greedy"})), "grouped top-k routing"),
+            (base(serde_json::json!({"expert_capacity": 64})), "capacity-factor token dropping"),
+            (base(serde_json::json!({"scoring_func": "sigmoid"})), "router scoring_func 'sigmoid'"),
+            (base(serde_json::json!({"n_shared_experts": 2})), "ungated shared experts"),
+            (base(serde_json::json!({"routed_scaling_factor": 2.5})), "routed_scaling_factor"),
+            (base(serde_json::json!({"num_experts_per_tok": 9})), "need 1 <= top-k <= experts"),
+            (serde_json::json!({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 4096}), "sliding-window attention (sliding_window = 4096)"),
+            (serde_json::json!({"model_type": "deepseek_v3", "n_routed_experts": 8, "num_experts_per_tok": 2, "n_group": 4, "topk_group": 2}), "mixture of experts (8 experts) in model_type 'deepseek_v3'"),
+        ];
+        for (cfg, want) in cases {
+            let msg = refusal(cfg);
+            assert!(msg.contains(want), "{want} not in: {msg}");
         }
     }
 

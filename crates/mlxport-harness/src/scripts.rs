@@ -32,6 +32,9 @@ pub const DECODER_TEMPLATES: &[(&str, &str)] = &[
     ("capture.py", include_str!("../../../python/templates/decoder/capture.py")),
 ];
 
+/// Added to the decoder files for a mixture-of-experts decoder.
+pub const MOE_TEMPLATES: &[(&str, &str)] = &[("moe.py", include_str!("../../../python/templates/decoder/moe.py"))];
+
 pub const ENCODER_TEMPLATES: &[(&str, &str)] = &[
     ("__init__.py", include_str!("../../../python/templates/encoder/__init__.py")),
     ("config.py", include_str!("../../../python/templates/encoder/config.py")),

@@ -40,6 +40,8 @@ class ModelArgs:
     v_bias: bool = False
     o_bias: bool = False
     mlp_bias: bool = False
+    # Mixture of experts (moe.py's MoeArgs), None for a dense model.
+    moe: Optional[object] = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -71,7 +73,17 @@ class ModelArgs:
             v_bias=attention_bias,
             o_bias=attention_bias,
             mlp_bias=bool(cfg.get("mlp_bias", False)),
+            moe=moe_args(cfg),
         )
+
+
+def moe_args(cfg: dict):
+    """The mixture-of-experts settings (moe.py), or None for a dense model."""
+    if not (cfg.get("num_local_experts") or cfg.get("num_experts")):
+        return None
+    from .moe import MoeArgs
+
+    return MoeArgs.from_config(cfg)
 
 
 def rope_settings(cfg: dict):

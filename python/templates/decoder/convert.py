@@ -16,7 +16,7 @@ import sys
 
 import mlx.core as mx
 
-from .config import rope_settings
+from .config import moe_args, rope_settings
 from .load import IGNORED_SUFFIXES, read_weights
 
 COPIED = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja")
@@ -28,6 +28,10 @@ def convert(src: str, dst: str, dtype=mx.float32):
     with open(os.path.join(src, "config.json")) as f:
         cfg = json.load(f)
     weights = read_weights(src)
+    if moe_args(cfg) is not None:
+        from .moe import stack_experts
+
+        weights = stack_experts(weights, moe_args(cfg))
     if cfg.get("tie_word_embeddings") and "lm_head.weight" in weights:
         del weights["lm_head.weight"]
     weights = {k: v.astype(dtype) for k, v in weights.items() if not k.endswith(IGNORED_SUFFIXES)}

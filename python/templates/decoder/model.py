@@ -79,23 +79,35 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, index: int = 0):
         super().__init__()
         self.input_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
         self.self_attn = Attention(args)
         self.post_attention_layernorm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
-        self.mlp = MLP(args)
+        # The feed-forward: a dense MLP, or a mixture of experts (moe.py)
+        # under the name its weights use.
+        self.ffn_name = "mlp"
+        sparse = None
+        if args.moe is not None:
+            from .moe import feed_forward
+
+            sparse = feed_forward(args, index)
+        if sparse is None:
+            self.mlp = MLP(args)
+        else:
+            self.ffn_name = args.moe.ffn_name
+            setattr(self, self.ffn_name, sparse)
 
     def __call__(self, x: mx.array, mask, cache: Optional[KVCache]) -> mx.array:
         h = x + self.self_attn(self.input_layernorm(x), mask, cache)
-        return h + self.mlp(self.post_attention_layernorm(h))
+        return h + getattr(self, self.ffn_name)(self.post_attention_layernorm(h))
 
 
 class DecoderStack(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
-        self.layers = [Block(args) for _ in range(args.num_hidden_layers)]
+        self.layers = [Block(args, i) for i in range(args.num_hidden_layers)]
         self.norm = nn.RMSNorm(args.hidden_size, eps=args.rms_norm_eps)
 
 
