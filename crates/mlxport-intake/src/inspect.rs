@@ -351,11 +351,13 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
     tensor_findings.into_iter().for_each(&mut push);
     let (tensor_summary, all_tensors, gguf_meta) = tensors_read;
     let quantization = quant::detect(model_cfg.as_ref(), quant_cfg.as_ref(), &all_tensors);
-    let names: HashSet<&str> = all_tensors.iter().map(|t| t.name.as_str()).collect();
+    // Only a quantized layout needs the name set (packed weights beside
+    // their scales).
+    let names: foldhash::HashSet<&str> = if quantization.is_some() { all_tensors.iter().map(|t| t.name.as_str()).collect() } else { Default::default() };
     let mut tensor_summary = tensor_summary;
     // A tensor saved as an identical view of another's storage is the same
     // parameter (tied weights): count it once.
-    let aliases: HashSet<&str> = tensor_summary.shared_storage.iter().flat_map(|g| g.iter().skip(1).map(String::as_str)).collect();
+    let aliases: foldhash::HashSet<&str> = tensor_summary.shared_storage.iter().flat_map(|g| g.iter().skip(1).map(String::as_str)).collect();
     let logical = |t: &TensorInfo| if aliases.contains(t.name.as_str()) { 0 } else { quant::logical_params(t, quantization.as_ref(), &names) };
     tensor_summary.parameters = all_tensors.iter().map(logical).sum();
 
@@ -678,9 +680,20 @@ fn is_named(name: &str, suffix: &str) -> bool {
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
+/// The last two dot-separated segments of a name (all of it if fewer).
+fn last_two_segments(name: &str) -> &str {
+    match name.rfind('.').and_then(|i| name[..i].rfind('.')) {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
 fn tying(facts: &ModelFacts, tensors: &[TensorInfo], shared: &[Vec<String>]) -> Tying {
-    let embedding = tensors.iter().find(|t| EMBED_NAMES.iter().any(|n| is_named(&t.name, n))).map(|t| t.name.clone());
-    let head = tensors.iter().any(|t| HEAD_NAMES.iter().any(|n| is_named(&t.name, n)));
+    // Every embedding and head name is two segments: compare the names'
+    // last two segments whole instead of testing each suffix.
+    debug_assert!(EMBED_NAMES.iter().chain(HEAD_NAMES).all(|n| n.matches('.').count() == 1));
+    let embedding = tensors.iter().find(|t| EMBED_NAMES.contains(&last_two_segments(&t.name))).map(|t| t.name.clone());
+    let head = tensors.iter().any(|t| HEAD_NAMES.contains(&last_two_segments(&t.name)));
     let generative = facts.architectures.iter().any(|a| a.ends_with("ForCausalLM") || a.ends_with("LMHeadModel") || a.ends_with("ForConditionalGeneration"))
         || tensors.iter().any(|t| t.name.starts_with("blk.") || t.name.starts_with("output_norm"));
     let lm_head_missing = embedding.is_some() && !head && generative;
