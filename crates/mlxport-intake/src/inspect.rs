@@ -568,9 +568,10 @@ fn read_tensors(inv: &Inventory, cache: &mut TensorCache, push: &mut impl FnMut(
             Some(g) => g,
             None => {
                 let mut findings = Vec::new();
-                let g = read_group(entries, &mut |f| findings.push(f));
-                // Only clean reads are remembered; problems are found afresh.
-                if let (Some(k), true) = (key, findings.is_empty()) {
+                let (g, self_contained) = read_group(entries, &mut |f| findings.push(f));
+                // Only clean reads of files the key covers are remembered;
+                // problems are found afresh.
+                if let (Some(k), true, true) = (key, findings.is_empty(), self_contained) {
                     cache.put(k, &g);
                 }
                 findings.into_iter().for_each(&mut *push);
@@ -599,8 +600,10 @@ fn read_tensors(inv: &Inventory, cache: &mut TensorCache, push: &mut impl FnMut(
     (summary, all, gguf_meta)
 }
 
-/// Read the weight files of one directory.
-fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> tensor_cache::Group {
+/// Read the weight files of one directory. The flag says whether only
+/// those files were read (an index may name a shard the inventory does not
+/// list as a regular file, e.g. a link).
+fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> (tensor_cache::Group, bool) {
     let mut group = tensor_cache::Group::default();
     let rank = |p: &str| {
         if p.ends_with(".safetensors") || p.ends_with(".safetensors.index.json") {
@@ -669,7 +672,9 @@ fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> ten
         }
         group.files.push(wf);
     }
-    group
+    let listed: HashSet<&str> = entries.iter().map(|e| e.path.rsplit('/').next().unwrap_or(&e.path)).collect();
+    let self_contained = index_shards.iter().all(|s| listed.contains(s.as_str()));
+    (group, self_contained)
 }
 
 const EMBED_NAMES: &[&str] = &["embed_tokens.weight", "wte.weight", "word_embeddings.weight", "token_embd.weight", "embeddings.weight", "shared.weight", "tok_embeddings.weight", "embed_in.weight"];

@@ -21,9 +21,9 @@ const MAGIC: &[u8; 8] = b"MLXPTS01";
 /// Groups kept at most (most recently stored first).
 const MAX_GROUPS: usize = 64;
 /// Bytes of cached bodies kept at most.
-const MAX_BYTES: usize = 256 << 20;
+const MAX_BYTES: usize = 64 << 20;
 /// Largest cache file read.
-const MAX_FILE: u64 = 512 << 20;
+const MAX_FILE: u64 = 128 << 20;
 
 /// One weight file of a group, as the inspection reports it.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,8 +103,12 @@ impl TensorCache {
 
     /// Store a group under `key`.
     pub fn put(&mut self, key: [u8; 32], group: &Group) {
+        let body = encode_group(group);
+        if body.len() > MAX_BYTES {
+            return; // too large to be worth keeping
+        }
         self.entries.retain(|(k, _)| *k != key);
-        self.entries.insert(0, (key, encode_group(group)));
+        self.entries.insert(0, (key, body));
         let mut total = 0usize;
         let keep = self
             .entries
@@ -114,8 +118,7 @@ impl TensorCache {
                 total += b.len();
                 total <= MAX_BYTES
             })
-            .count()
-            .max(1);
+            .count();
         self.entries.truncate(keep);
         self.dirty = true;
     }
