@@ -8,9 +8,11 @@ safetensors header.
 
 The checkpoint is generated once under bench/out/. The page cache is warm
 for both tools (the benchmark reads every file first). Runs interleave
-(ours cold, ours warm, baseline) and the medians are reported.
+(ours cold, ours warm, baseline) and the medians are reported, of wall
+time and of CPU time (user + system; steadier on a busy machine), with the
+load average.
 """
-import argparse, json, os, platform, subprocess, sys, tempfile, time
+import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -81,10 +83,21 @@ def make_checkpoint(d: Path, shards: int, tensors: int, gib: float):
                    "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False}, f)
 
 
-def timed(cmd, env=None):
+CPU = {}  # command kind -> CPU seconds (user + system) of each run
+
+
+def cpu_of_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd, env=None, kind=None):
+    c = cpu_of_children()
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t
+    if kind:
+        CPU.setdefault(kind, []).append(cpu_of_children() - c)
     if r.returncode != 0:
         sys.exit(f"{cmd[:2]} failed: {r.stderr[-2000:]}")
     return dt, r.stdout
@@ -115,9 +128,9 @@ def main():
     timed(warm_cmd, env)  # fill the digest cache
     cold, warm, base = [], [], []
     for _ in range(a.runs):
-        dt, out_cold = timed(cold_cmd, env); cold.append(dt)
-        dt, out_warm = timed(warm_cmd, env); warm.append(dt)
-        dt, out_base = timed(base_cmd); base.append(dt)
+        dt, out_cold = timed(cold_cmd, env, "cold"); cold.append(dt)
+        dt, out_warm = timed(warm_cmd, env, "warm"); warm.append(dt)
+        dt, out_base = timed(base_cmd, None, "python"); base.append(dt)
     ours = json.loads(out_warm)
     ref = json.loads(out_base)
     assert ours["tensors"]["tensors"] == ref["tensors"], (ours["tensors"]["tensors"], ref["tensors"])
@@ -130,6 +143,11 @@ def main():
         "runs": a.runs,
         "mlxport_cold_median_s": med(cold), "mlxport_warm_median_s": med(warm), "python_median_s": med(base),
         "speedup_cold": med(base) / med(cold), "speedup_warm": med(base) / med(warm),
+        # CPU time (user + system) is steadier than wall time on a busy machine.
+        "mlxport_cold_cpu_median_s": med(CPU["cold"]), "mlxport_warm_cpu_median_s": med(CPU["warm"]),
+        "python_cpu_median_s": med(CPU["python"]),
+        "cpu_ratio_cold": med(CPU["python"]) / med(CPU["cold"]), "cpu_ratio_warm": med(CPU["python"]) / med(CPU["warm"]),
+        "load_average": os.getloadavg(),
         "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()),
         "cores": os.cpu_count(), "python": platform.python_version(),
     }, indent=2))

@@ -15,6 +15,7 @@ use crate::license::{self, LicenseInput, LicenseVerdict};
 use crate::quant::{self, Quantization};
 use crate::risks::{self, Finding, Severity};
 use crate::routing::{self, Routing, RoutingInput};
+use crate::tensor_cache::{self, TensorCache};
 use crate::walk::{self, EntryKind, Inventory, Limits};
 
 /// Version of the inspection JSON layout.
@@ -278,8 +279,22 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
         Some(p) => DigestCache::load(p),
         None => DigestCache::in_memory(),
     };
-    let digests: Digests = digest::digest(&inv.entries, &mut cache);
+    let mut tcache = match &opts.digest_cache {
+        Some(p) => TensorCache::load(&TensorCache::beside(p)),
+        None => TensorCache::in_memory(),
+    };
+    if let Some(why) = &tcache.problem {
+        eprintln!("warning: the tensor cache was ignored ({why}); it will be rebuilt");
+    }
+    // Hashing and reading the tensor headers overlap; the tensor findings
+    // are reported below, in their usual place.
+    let mut tensor_findings = Vec::new();
+    let (digests, tensors_read): (Digests, _) = rayon::join(
+        || digest::digest(&inv.entries, &mut cache),
+        || read_tensors(&inv, &mut tcache, &mut |f| tensor_findings.push(f)),
+    );
     let _ = cache.save();
+    let _ = tcache.save();
     for f in &digests.failures {
         push(Finding::new("unreadable-file", Severity::Blocker, Some(&f.path), f.problem.clone(), Some("make sure nothing is writing to the model while it is inspected, then re-run")));
     }
@@ -333,13 +348,16 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
     }
 
     // Tensors.
-    let (tensor_summary, all_tensors, gguf_meta) = read_tensors(&inv, &mut push);
+    tensor_findings.into_iter().for_each(&mut push);
+    let (tensor_summary, all_tensors, gguf_meta) = tensors_read;
     let quantization = quant::detect(model_cfg.as_ref(), quant_cfg.as_ref(), &all_tensors);
-    let names: HashSet<&str> = all_tensors.iter().map(|t| t.name.as_str()).collect();
+    // Only a quantized layout needs the name set (packed weights beside
+    // their scales).
+    let names: foldhash::HashSet<&str> = if quantization.is_some() { all_tensors.iter().map(|t| t.name.as_str()).collect() } else { Default::default() };
     let mut tensor_summary = tensor_summary;
     // A tensor saved as an identical view of another's storage is the same
     // parameter (tied weights): count it once.
-    let aliases: HashSet<&str> = tensor_summary.shared_storage.iter().flat_map(|g| g.iter().skip(1).map(String::as_str)).collect();
+    let aliases: foldhash::HashSet<&str> = tensor_summary.shared_storage.iter().flat_map(|g| g.iter().skip(1).map(String::as_str)).collect();
     let logical = |t: &TensorInfo| if aliases.contains(t.name.as_str()) { 0 } else { quant::logical_params(t, quantization.as_ref(), &names) };
     tensor_summary.parameters = all_tensors.iter().map(logical).sum();
 
@@ -528,7 +546,10 @@ fn classify_pickle(rel: &str, real: &Path, has_safetensors: bool, push: &mut imp
 
 /// Which weight files count: per directory, safetensors (via an index when
 /// present) over GGUF over PyTorch over npz; the others are alternates.
-fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSummary, Vec<TensorInfo>, Vec<(String, String)>) {
+///
+/// What one directory's weight files hold is taken from the tensor cache
+/// when none of them changed (same path, device, inode, size, mtime).
+fn read_tensors(inv: &Inventory, cache: &mut TensorCache, push: &mut impl FnMut(Finding)) -> (TensorSummary, Vec<TensorInfo>, Vec<(String, String)>) {
     let mut by_dir: BTreeMap<String, Vec<&walk::Entry>> = BTreeMap::new();
     for e in inv.entries.iter().filter(|e| e.is_readable_file()) {
         let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_ascii_lowercase();
@@ -541,82 +562,119 @@ fn read_tensors(inv: &Inventory, push: &mut impl FnMut(Finding)) -> (TensorSumma
     let mut all = Vec::new();
     let mut gguf_meta = Vec::new();
     for (_dir, entries) in by_dir {
-        let rank = |p: &str| {
-            if p.ends_with(".safetensors") || p.ends_with(".safetensors.index.json") {
-                0
-            } else if p.ends_with(".gguf") {
-                1
-            } else if p.ends_with(".npz") {
-                3
-            } else {
-                2
+        let ids: Vec<(&str, &Path)> = entries.iter().map(|e| (e.path.as_str(), e.real.as_path())).collect();
+        let key = tensor_cache::group_key(&ids);
+        let group = match key.as_ref().and_then(|k| cache.get(k)) {
+            Some(g) => g,
+            None => {
+                let mut findings = Vec::new();
+                let (g, self_contained) = read_group(entries, &mut |f| findings.push(f));
+                // Only clean reads of files the key covers are remembered;
+                // problems are found afresh.
+                if let (Some(k), true, true) = (key, findings.is_empty(), self_contained) {
+                    cache.put(k, &g);
+                }
+                findings.into_iter().for_each(&mut *push);
+                g
             }
         };
-        let best = entries.iter().map(|e| rank(&e.path)).min().unwrap_or(9);
-        // Open the index first: its shards are read through it, not again.
-        let mut entries = entries;
-        entries.sort_by_key(|e| !e.path.ends_with(".safetensors.index.json"));
-        // Shard file names (all in this directory).
-        let mut index_shards: HashSet<String> = HashSet::new();
-        for e in &entries {
-            if index_shards.contains(e.path.rsplit('/').next().unwrap_or(&e.path)) {
-                continue; // read through the index
-            }
-            let primary = rank(&e.path) == best;
-            let mut shared = Vec::new();
-            let src: Result<Box<dyn TensorSource>, String> = if e.path.ends_with(".safetensors.index.json") {
-                mlxport_tensor::safetensors::ShardedSafetensors::open(&e.real)
-                    .map(|s| {
-                        index_shards.extend(s.shards().iter().filter_map(|sh| sh.path().file_name()).map(|n| n.to_string_lossy().into_owned()));
-                        Box::new(s) as Box<dyn TensorSource>
-                    })
-                    .map_err(|e| e.to_string())
-            } else if matches!(mlxport_tensor::source::sniff(&e.real), Ok(Some(Format::PyTorch))) {
-                // Opened as a TorchFile to see which tensors share storage.
-                mlxport_tensor::pytorch::TorchFile::open(&e.real)
-                    .map(|t| {
-                        shared = t.shared_storage_groups().into_iter().filter(|g| g.identical_views).map(|g| g.tensors).collect();
-                        Box::new(t) as Box<dyn TensorSource>
-                    })
-                    .map_err(|e| e.to_string())
-            } else {
-                mlxport_tensor::open_file(&e.real).map_err(|e| e.to_string())
-            };
-            let mut wf = WeightFile { path: e.path.clone(), format: String::new(), primary, tensors: 0, parameters: 0, bytes: 0, error: None };
-            match src {
-                Err(err) => {
-                    let err = err.replace(&e.real.display().to_string(), &e.path);
-                    if primary {
-                        push(Finding::new("invalid-weights", Severity::Blocker, Some(&e.path), err.clone(), Some("the weights file is malformed or truncated: download it again and compare its SHA-256 with the publisher's")));
-                    }
-                    wf.error = Some(err);
-                }
-                Ok(src) => {
-                    wf.format = src.format().name().into();
-                    wf.tensors = src.tensors().len();
-                    wf.parameters = src.tensors().iter().map(|t| t.numel()).sum();
-                    wf.bytes = src.tensors().iter().map(|t| t.nbytes).sum();
-                    if primary {
-                        if src.format() == Format::Gguf {
-                            gguf_meta.extend(src.metadata());
-                        }
-                        summary.shared_storage.append(&mut shared);
-                        for t in src.tensors() {
-                            *summary.bytes_by_dtype.entry(t.encoding.to_string()).or_default() += t.nbytes;
-                            summary.stored_elements += t.numel();
-                            summary.bytes += t.nbytes;
-                            let mut t = t.clone();
-                            t.file = PathBuf::from(&e.path);
-                            all.push(t);
-                        }
-                    }
-                }
-            }
-            summary.files.push(wf);
+        let mut group = group;
+        for f in group.files {
+            summary.files.push(WeightFile { path: f.path, format: f.format, primary: f.primary, tensors: f.tensors as usize, parameters: f.parameters, bytes: f.bytes, error: f.error });
         }
+        summary.shared_storage.append(&mut group.shared_storage);
+        gguf_meta.append(&mut group.gguf_meta);
+        for t in &group.tensors {
+            summary.stored_elements += t.numel();
+            summary.bytes += t.nbytes;
+            match summary.bytes_by_dtype.get_mut(t.encoding.name()) {
+                Some(b) => *b += t.nbytes,
+                None => {
+                    summary.bytes_by_dtype.insert(t.encoding.to_string(), t.nbytes);
+                }
+            }
+        }
+        all.append(&mut group.tensors);
     }
     summary.tensors = all.len();
     (summary, all, gguf_meta)
+}
+
+/// Read the weight files of one directory. The flag says whether only
+/// those files were read (an index may name a shard the inventory does not
+/// list as a regular file, e.g. a link).
+fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> (tensor_cache::Group, bool) {
+    let mut group = tensor_cache::Group::default();
+    let rank = |p: &str| {
+        if p.ends_with(".safetensors") || p.ends_with(".safetensors.index.json") {
+            0
+        } else if p.ends_with(".gguf") {
+            1
+        } else if p.ends_with(".npz") {
+            3
+        } else {
+            2
+        }
+    };
+    let best = entries.iter().map(|e| rank(&e.path)).min().unwrap_or(9);
+    // Open the index first: its shards are read through it, not again.
+    let mut entries = entries;
+    entries.sort_by_key(|e| !e.path.ends_with(".safetensors.index.json"));
+    // Shard file names (all in this directory).
+    let mut index_shards: HashSet<String> = HashSet::new();
+    for e in &entries {
+        if index_shards.contains(e.path.rsplit('/').next().unwrap_or(&e.path)) {
+            continue; // read through the index
+        }
+        let primary = rank(&e.path) == best;
+        let mut shared = Vec::new();
+        let src: Result<Box<dyn TensorSource>, String> = if e.path.ends_with(".safetensors.index.json") {
+            mlxport_tensor::safetensors::ShardedSafetensors::open(&e.real)
+                .map(|s| {
+                    index_shards.extend(s.shards().iter().filter_map(|sh| sh.path().file_name()).map(|n| n.to_string_lossy().into_owned()));
+                    Box::new(s) as Box<dyn TensorSource>
+                })
+                .map_err(|e| e.to_string())
+        } else if matches!(mlxport_tensor::source::sniff(&e.real), Ok(Some(Format::PyTorch))) {
+            // Opened as a TorchFile to see which tensors share storage.
+            mlxport_tensor::pytorch::TorchFile::open(&e.real)
+                .map(|t| {
+                    shared = t.shared_storage_groups().into_iter().filter(|g| g.identical_views).map(|g| g.tensors).collect();
+                    Box::new(t) as Box<dyn TensorSource>
+                })
+                .map_err(|e| e.to_string())
+        } else {
+            mlxport_tensor::open_file(&e.real).map_err(|e| e.to_string())
+        };
+        let mut wf = tensor_cache::CachedFile { path: e.path.clone(), format: String::new(), primary, tensors: 0, parameters: 0, bytes: 0, error: None };
+        match src {
+            Err(err) => {
+                let err = err.replace(&e.real.display().to_string(), &e.path);
+                if primary {
+                    push(Finding::new("invalid-weights", Severity::Blocker, Some(&e.path), err.clone(), Some("the weights file is malformed or truncated: download it again and compare its SHA-256 with the publisher's")));
+                }
+                wf.error = Some(err);
+            }
+            Ok(src) => {
+                wf.format = src.format().name().into();
+                wf.tensors = src.tensors().len() as u64;
+                wf.parameters = src.tensors().iter().map(|t| t.numel()).sum();
+                wf.bytes = src.tensors().iter().map(|t| t.nbytes).sum();
+                if primary {
+                    if src.format() == Format::Gguf {
+                        group.gguf_meta.extend(src.metadata());
+                    }
+                    group.shared_storage.append(&mut shared);
+                    let file = PathBuf::from(&e.path);
+                    group.tensors.extend(src.tensors().iter().map(|t| TensorInfo { name: t.name.clone(), encoding: t.encoding.clone(), shape: t.shape.clone(), nbytes: t.nbytes, file: file.clone() }));
+                }
+            }
+        }
+        group.files.push(wf);
+    }
+    let listed: HashSet<&str> = entries.iter().map(|e| e.path.rsplit('/').next().unwrap_or(&e.path)).collect();
+    let self_contained = index_shards.iter().all(|s| listed.contains(s.as_str()));
+    (group, self_contained)
 }
 
 const EMBED_NAMES: &[&str] = &["embed_tokens.weight", "wte.weight", "word_embeddings.weight", "token_embd.weight", "embeddings.weight", "shared.weight", "tok_embeddings.weight", "embed_in.weight"];
@@ -627,9 +685,20 @@ fn is_named(name: &str, suffix: &str) -> bool {
     name.strip_suffix(suffix).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
+/// The last two dot-separated segments of a name (all of it if fewer).
+fn last_two_segments(name: &str) -> &str {
+    match name.rfind('.').and_then(|i| name[..i].rfind('.')) {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
 fn tying(facts: &ModelFacts, tensors: &[TensorInfo], shared: &[Vec<String>]) -> Tying {
-    let embedding = tensors.iter().find(|t| EMBED_NAMES.iter().any(|n| is_named(&t.name, n))).map(|t| t.name.clone());
-    let head = tensors.iter().any(|t| HEAD_NAMES.iter().any(|n| is_named(&t.name, n)));
+    // Every embedding and head name is two segments: compare the names'
+    // last two segments whole instead of testing each suffix.
+    debug_assert!(EMBED_NAMES.iter().chain(HEAD_NAMES).all(|n| n.matches('.').count() == 1));
+    let embedding = tensors.iter().find(|t| EMBED_NAMES.contains(&last_two_segments(&t.name))).map(|t| t.name.clone());
+    let head = tensors.iter().any(|t| HEAD_NAMES.contains(&last_two_segments(&t.name)));
     let generative = facts.architectures.iter().any(|a| a.ends_with("ForCausalLM") || a.ends_with("LMHeadModel") || a.ends_with("ForConditionalGeneration"))
         || tensors.iter().any(|t| t.name.starts_with("blk.") || t.name.starts_with("output_norm"));
     let lm_head_missing = embedding.is_some() && !head && generative;

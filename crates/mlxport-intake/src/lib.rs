@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod quant;
 pub mod risks;
 pub mod routing;
+pub mod tensor_cache;
 pub mod walk;
 
 pub use inspect::{inspect, Inspection, Options};

@@ -79,16 +79,30 @@ pub fn detect(config: Option<&Value>, quant_config: Option<&Value>, tensors: &[T
         set(&method, u(qc, "bits"), u(qc, "group_size"), None, "quantize_config.json present".into());
     }
     // Tensor evidence.
-    let names: std::collections::HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
-    let has_suffix = |s: &str| tensors.iter().any(|t| t.name.ends_with(s));
-    if tensors.iter().any(|t| t.name.ends_with(".weight") && t.dtype() == Some(DType::U32) && names.contains(format!("{}.scales", t.name.trim_end_matches(".weight")).as_str())) {
+    // One pass over the names for every suffix asked about below.
+    const SUFFIXES: [&str; 9] = [".qweight", ".qzeros", ".g_idx", ".SCB", ".absmax", ".quant_map", ".weight_packed", "_blocks", "_scales"];
+    let mut seen = [false; SUFFIXES.len()];
+    let mut bnb_state = false;
+    let mut packed_u32 = false;
+    for t in tensors {
+        let last = t.name.as_bytes().last();
+        for (i, s) in SUFFIXES.iter().enumerate() {
+            seen[i] |= s.as_bytes().last() == last && t.name.ends_with(s);
+        }
+        bnb_state |= t.name.contains("quant_state.bitsandbytes");
+        packed_u32 |= t.dtype() == Some(DType::U32) && t.name.ends_with(".weight");
+    }
+    let has_suffix = |s: &str| SUFFIXES.iter().position(|x| *x == s).is_some_and(|i| seen[i]);
+    // The name set is only needed when uint32 `.weight` tensors exist.
+    let names: foldhash::HashSet<&str> = if packed_u32 { tensors.iter().map(|t| t.name.as_str()).collect() } else { Default::default() };
+    if packed_u32 && tensors.iter().any(|t| t.name.ends_with(".weight") && t.dtype() == Some(DType::U32) && names.contains(format!("{}.scales", t.name.trim_end_matches(".weight")).as_str())) {
         set("mlx", None, None, None, "uint32 `.weight` tensors with `.scales` siblings (MLX packed layout)".into());
     }
     if has_suffix(".qweight") && has_suffix(".qzeros") {
         let scheme = if has_suffix(".g_idx") { "gptq" } else { "awq" };
         set(scheme, None, None, None, format!("`.qweight`/`.qzeros` tensors ({scheme} packed layout)"));
     }
-    if has_suffix(".SCB") || has_suffix(".absmax") || has_suffix(".quant_map") || tensors.iter().any(|t| t.name.contains("quant_state.bitsandbytes")) {
+    if has_suffix(".SCB") || has_suffix(".absmax") || has_suffix(".quant_map") || bnb_state {
         set("bitsandbytes", None, None, None, "bitsandbytes state tensors (`.SCB` / `.absmax` / `quant_state`)".into());
     }
     if has_suffix(".weight_packed") {
@@ -130,7 +144,7 @@ pub fn detect(config: Option<&Value>, quant_config: Option<&Value>, tensors: &[T
 /// Logical parameter count of one tensor: packed quantized weights count the
 /// weights they encode; quantization side tensors (scales, zeros, indices)
 /// count zero.
-pub fn logical_params(t: &TensorInfo, q: Option<&Quantization>, all: &std::collections::HashSet<&str>) -> u64 {
+pub fn logical_params(t: &TensorInfo, q: Option<&Quantization>, all: &foldhash::HashSet<&str>) -> u64 {
     let numel = t.numel();
     let Some(q) = q else { return numel };
     let base = |suffix: &str| t.name.strip_suffix(suffix).map(str::to_string);

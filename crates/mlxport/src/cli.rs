@@ -296,7 +296,8 @@ pub struct InspectArgs {
     /// Include the model's absolute path in reports (left out by default).
     #[arg(long)]
     pub absolute_paths: bool,
-    /// Hash every file again instead of using the digest cache.
+    /// Hash every file and read every tensor header again instead of using
+    /// the digest and tensor-summary caches.
     #[arg(long)]
     pub no_cache: bool,
 }

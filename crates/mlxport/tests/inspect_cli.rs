@@ -129,6 +129,48 @@ fn digest_cache_and_no_cache() {
 }
 
 #[test]
+fn tensor_cache_is_keyed_by_file_identity_and_survives_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    llama(&model);
+    let cache = tmp.path().join("cache");
+    let run = |extra: &[&str]| -> (Value, String) {
+        let o = out(bin(&cache).arg("inspect").arg(&model).arg("--json").args(extra));
+        assert!(o.status.success(), "{}", text(&o));
+        (serde_json::from_slice(&o.stdout).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (cold, _) = run(&[]);
+    let file = cache.join("tensors-v1.bin");
+    assert!(file.exists());
+    let (warm, err) = run(&[]);
+    assert!(err.is_empty(), "{err}");
+    assert_eq!(warm["tensors"], cold["tensors"]);
+    assert_eq!(warm["tensors"]["tensors"], 3);
+    assert_eq!(warm["routing"], cold["routing"]);
+
+    // A changed weights file is read again, never answered from the cache.
+    write_st(&model.join("model.safetensors"), &["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "lm_head.weight"]);
+    let (changed, _) = run(&[]);
+    assert_eq!(changed["tensors"]["tensors"], 4);
+    assert_eq!(changed["tensors"], run(&["--no-cache"]).0["tensors"]);
+
+    // A damaged cache file is ignored with a warning, then rebuilt.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let (after, err) = run(&[]);
+    assert!(err.contains("tensor cache was ignored"), "{err}");
+    assert_eq!(after["tensors"], changed["tensors"]);
+    let (_, err) = run(&[]);
+    assert!(err.is_empty(), "{err}");
+    std::fs::write(&file, b"not a cache").unwrap();
+    let (after, err) = run(&[]);
+    assert!(err.contains("tensor cache was ignored"), "{err}");
+    assert_eq!(after["tensors"], changed["tensors"]);
+}
+
+#[test]
 fn fail_on_blockers_exits_1_with_remediations() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");

@@ -6,11 +6,15 @@
 //! the first segment. Matching indexes patterns by their first segment, so
 //! a name costs one hash lookup per segment however many patterns exist.
 
-use std::collections::HashMap;
+// Looked up once per segment of every tensor name: foldhash, not SipHash.
+use foldhash::{HashMap, HashMapExt};
 
 pub(crate) struct SegmentMatcher {
     patterns: Vec<Pattern>,
     by_first: HashMap<String, Vec<usize>>,
+    /// Some pattern starts with an all-digit segment (else layer indexes
+    /// in names are skipped without a lookup).
+    digit_first: bool,
 }
 
 struct Pattern {
@@ -20,7 +24,7 @@ struct Pattern {
 
 impl SegmentMatcher {
     pub fn new<'a>(patterns: impl Iterator<Item = &'a str>) -> Result<Self, String> {
-        let mut out = SegmentMatcher { patterns: Vec::new(), by_first: HashMap::new() };
+        let mut out = SegmentMatcher { patterns: Vec::new(), by_first: HashMap::new(), digit_first: false };
         for (i, text) in patterns.enumerate() {
             let (anchored, body) = match text.strip_prefix('^') {
                 Some(rest) => (true, rest),
@@ -30,6 +34,7 @@ impl SegmentMatcher {
             if segments.iter().any(String::is_empty) {
                 return Err(format!("pattern {text:?} has an empty segment"));
             }
+            out.digit_first |= is_digits(&segments[0]);
             out.by_first.entry(segments[0].clone()).or_default().push(i);
             out.patterns.push(Pattern { segments, anchored });
         }
@@ -43,6 +48,9 @@ impl SegmentMatcher {
         segs.extend(name.split('.'));
         seen.clear();
         for i in 0..segs.len() {
+            if !self.digit_first && is_digits(segs[i]) {
+                continue;
+            }
             let Some(list) = self.by_first.get(segs[i]) else { continue };
             for &p in list {
                 let pat = &self.patterns[p];
@@ -60,6 +68,10 @@ impl SegmentMatcher {
             }
         }
     }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -83,5 +95,9 @@ mod tests {
         assert!(hits(&m, "model.visual.blocks.0.attn.qkv.weight").is_empty());
         assert_eq!(hits(&m, "a.experts.b.experts.c"), [1]);
         assert!(SegmentMatcher::new(["a..b"].into_iter()).is_err());
+        // A pattern may start with a number.
+        let m = SegmentMatcher::new(["0.attn", "experts"].into_iter()).unwrap();
+        assert_eq!(hits(&m, "layers.0.attn.q.weight"), [0]);
+        assert_eq!(hits(&m, "layers.1.experts.0.attn"), [1, 0]);
     }
 }
