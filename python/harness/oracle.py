@@ -214,7 +214,7 @@ def main():
         else:
             pooled = (lh * m3).sum(1) / np.maximum(m3.sum(1), 1e-9)
         res.add("pooled", pooled)
-        if st_info.get("normalize", True):
+        if st_info.get("normalize", False):
             pt = torch.from_numpy(pooled)
             res.add("sentence_embedding", torch.nn.functional.normalize(pt, p=2, dim=1).numpy())
 
