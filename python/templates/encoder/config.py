@@ -40,10 +40,12 @@ class ModelArgs:
     # DistilBERT: sinusoidal position table (carried by the weights as is).
     sinusoidal_positions: bool = False
     # ModernBERT: per-layer "full_attention" / "sliding_attention", the RoPE
-    # base of each, the half window of the local layers (a token sees keys
-    # at distance <= sliding_window) and which projections carry biases.
+    # base of each, the local window (local_attention; a token sees keys at
+    # distance <= sliding_window = local_attention // 2) and which
+    # projections carry biases.
     layer_types: tuple = ()
-    rope_theta: dict = None
+    rope_bases: dict = None
+    local_attention: int = 0
     sliding_window: int = 0
     norm_bias: bool = True
     attention_bias: bool = True
@@ -143,7 +145,8 @@ class ModelArgs:
             normalize=normalize,
             embedding_size=cfg["hidden_size"],
             layer_types=tuple(types),
-            rope_theta=theta,
+            rope_bases=theta,
+            local_attention=cfg.get("local_attention", 128),
             sliding_window=cfg.get("local_attention", 128) // 2,
             norm_bias=bool(cfg.get("norm_bias", False)),
             attention_bias=bool(cfg.get("attention_bias", False)),

@@ -225,7 +225,7 @@ class ModernAttention(nn.Module):
         self.n_heads = args.num_attention_heads
         assert h % self.n_heads == 0
         self.head_dim = h // self.n_heads
-        self.theta = args.rope_theta[kind]
+        self.theta = args.rope_bases[kind]
         self.Wqkv = nn.Linear(h, 3 * h, bias=args.attention_bias)
         self.Wo = nn.Linear(h, h, bias=args.attention_bias)
 
