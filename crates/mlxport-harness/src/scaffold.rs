@@ -390,6 +390,20 @@ mod tests {
     }
 
     #[test]
+    fn encoder_features_and_refusals() {
+        let (mut f, mut why) = (Vec::new(), Vec::new());
+        let cfg = serde_json::json!({"layer_types": ["full_attention", "sliding_attention"], "local_attention": 8,
+            "rope_parameters": {"full_attention": {"rope_type": "yarn"}, "sliding_attention": {"rope_type": "default"}}});
+        encoder_features("modernbert", &cfg, &mut f, &mut why);
+        assert!(f.contains(&"local-attention:8".to_string()), "{f:?}");
+        assert_eq!(why, vec!["RoPE scaling 'yarn' on full_attention layers (modernbert: default only)".to_string()]);
+        let (mut f, mut why) = (Vec::new(), Vec::new());
+        encoder_features("electra", &serde_json::json!({"embedding_size": 128, "hidden_size": 256}), &mut f, &mut why);
+        assert_eq!((f, why.is_empty()), (vec!["embedding-projection:128->256".to_string()], true));
+        assert!(ENCODER_REFUSED.iter().any(|(t, why)| *t == "deberta-v2" && why.starts_with("disentangled attention")));
+    }
+
+    #[test]
     fn identifiers() {
         assert!(is_identifier("minilm_mlx"));
         assert!(!is_identifier("1x"));
