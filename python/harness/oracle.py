@@ -99,10 +99,13 @@ def main():
     else:
         dtype = getattr(torch, args.dtype)
 
-    # Token-id inputs need no tokenizer (checkpoints built from a config
-    # have none); texts and prompts do.
-    needs_tok = bool(spec.get("texts") or spec.get("prompts")) or not spec.get("token_ids")
-    tok = AutoTokenizer.from_pretrained(load_dir, **load_kw) if needs_tok else None
+    try:
+        tok = AutoTokenizer.from_pretrained(load_dir, **load_kw)
+    except Exception as e:  # token ids need no tokenizer
+        if not spec.get("token_ids"):
+            common.fail(f"cannot load the tokenizer of {model_path}: {e}")
+        common.log(f"no usable tokenizer ({type(e).__name__}); running on the given token ids")
+        tok = None
     if args.family == "decoder":
         from transformers import AutoModelForCausalLM as Auto
     else:
@@ -131,7 +134,10 @@ def main():
     if any(len(s) == 0 for s in seqs):
         common.fail("inputs: an empty sequence")
     B, T = len(seqs), max(len(s) for s in seqs)
-    pad = tok.pad_token_id if tok is not None and tok.pad_token_id is not None else 0
+    if tok is not None and tok.pad_token_id is not None:
+        pad = tok.pad_token_id
+    else:
+        pad = getattr(config, "pad_token_id", None) or 0
     ids = np.full((B, T), pad, dtype=np.int64)
     mask = np.zeros((B, T), dtype=np.int64)
     for i, s in enumerate(seqs):

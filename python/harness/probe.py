@@ -46,6 +46,8 @@ KEYS = {
     "moe_intermediate_size": ("moe_intermediate_size",),
     "shared_expert_intermediate_size": ("shared_expert_intermediate_size",),
     "norm_topk_prob": ("norm_topk_prob",),
+
+    "local_attention": ("local_attention",),
 }
 
 
@@ -121,6 +123,14 @@ def source_config(path):
                 out["rope_factor"] = float(factor)
         if out.get("num_key_value_heads") is None and out.get("num_attention_heads"):
             out["num_key_value_heads"] = out["num_attention_heads"]
+    params = getattr(cfg, "rope_parameters", None)
+    if isinstance(params, dict) and "rope_theta" not in params:
+        # A RoPE base per attention kind (modernbert: global and local).
+        for kind, p in params.items():
+            if isinstance(p, dict) and p.get("rope_theta") is not None:
+                out[f"rope_theta.{kind}"] = float(p["rope_theta"])
+        if getattr(cfg, "layer_types", None) is not None:
+            out["layer_types"] = plain(cfg.layer_types)
     return out, getattr(cfg, "model_type", None)
 
 
@@ -143,6 +153,11 @@ def args_config(args):
         trad = getattr(args, "rope_traditional", None)
         if trad is not None:
             out["rope_traditional"] = bool(trad)
+    bases = getattr(args, "rope_bases", None)
+    if isinstance(bases, dict):
+        for kind, t in bases.items():
+            out[f"rope_theta.{kind}"] = float(t)
+        out["layer_types"] = plain(getattr(args, "layer_types", None))
     return out
 
 

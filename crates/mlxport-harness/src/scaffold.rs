@@ -23,7 +23,15 @@ pub const DECODER_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
 /// `moe.py`: top-k routing, sparse expert dispatch, shared experts).
 pub const MOE_TYPES: &[&str] = &["mixtral", "qwen2_moe", "qwen3_moe"];
 /// Encoder model types the encoder template implements.
-pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert"];
+pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "modernbert"];
+/// Encoder types the template does not implement, with the feature that
+/// keeps them out (named in the refusal).
+const ENCODER_REFUSED: &[(&str, &str)] = &[
+    ("deberta", "disentangled attention (content-to-position and position-to-content scores over relative position embeddings)"),
+    ("deberta-v2", "disentangled attention (content-to-position and position-to-content scores over relative position embeddings)"),
+    ("mpnet", "relative position bias (bucketed, shared across blocks)"),
+    ("albert", "cross-layer parameter sharing (one block group reused for every layer)"),
+];
 const ROPE_TYPES: &[&str] = &["default", "linear", "dynamic", "llama3", "yarn"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +169,9 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
             }
         }
         Some(Family::Encoder) => {
-            if !ENCODER_TYPES.contains(&model_type.as_str()) {
+            if let Some((_, feature)) = ENCODER_REFUSED.iter().find(|(t, _)| *t == model_type) {
+                why.push(format!("{feature} of model_type '{model_type}'"));
+            } else if !ENCODER_TYPES.contains(&model_type.as_str()) {
                 why.push(format!("model_type '{model_type}' (encoder template: {})", ENCODER_TYPES.join(", ")));
             }
             if let Some(p) = cfg["position_embedding_type"].as_str() {
@@ -169,11 +179,14 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
                     why.push(format!("position_embedding_type '{p}' (absolute only)"));
                 }
             }
-            if let Some(act) = cfg["hidden_act"].as_str() {
-                if !["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"].contains(&act) {
-                    why.push(format!("hidden_act '{act}'"));
+            for key in ["hidden_act", "activation", "hidden_activation"] {
+                if let Some(act) = cfg[key].as_str() {
+                    if !["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"].contains(&act) {
+                        why.push(format!("{key} '{act}'"));
+                    }
                 }
             }
+            encoder_features(&model_type, &cfg, &mut features, &mut why);
             if cfg["is_decoder"].as_bool() == Some(true) || cfg["add_cross_attention"].as_bool() == Some(true) {
                 why.push("BERT used as a decoder / cross-attention".into());
             }
@@ -198,7 +211,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     let (family_templates, family_text, atol, cosine) = match family {
         Family::Decoder if moe => (DECODER_TEMPLATES, "mixture-of-experts decoder: top-k routing with sparse expert dispatch, GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Decoder => (DECODER_TEMPLATES, "dense decoder: GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
-        Family::Encoder => (ENCODER_TEMPLATES, "encoder: absolute positions, token types, post-norm, pooling", "1e-4", "0.99999"),
+        Family::Encoder => (ENCODER_TEMPLATES, "encoder: BERT-style, DistilBERT or ModernBERT blocks, pooling", "1e-4", "0.99999"),
     };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
     let table: String = family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES).map(|(p, _)| format!("| `{p}` | {} |", describe(p))).collect::<Vec<_>>().join("\n");
@@ -317,6 +330,51 @@ fn moe_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &m
         features.push("dense-layers".into());
     }
     features.push("sparse-dispatch".into());
+}
+
+/// What a DistilBERT, ELECTRA or ModernBERT config switches on, and what
+/// of it the template cannot do.
+fn encoder_features(model_type: &str, cfg: &Value, features: &mut Vec<String>, why: &mut Vec<String>) {
+    match model_type {
+        "distilbert" => {
+            let sinusoidal = cfg["sinusoidal_pos_embds"].as_bool() == Some(true);
+            features.push(if sinusoidal { "positions:sinusoidal" } else { "positions:learned" }.into());
+        }
+        "electra" => {
+            let (e, h) = (cfg["embedding_size"].as_u64(), cfg["hidden_size"].as_u64());
+            if let (Some(e), Some(h)) = (e, h) {
+                if e != h {
+                    features.push(format!("embedding-projection:{e}->{h}"));
+                }
+            }
+        }
+        "modernbert" => {
+            let params = &cfg["rope_parameters"];
+            for kind in ["full_attention", "sliding_attention"] {
+                let p = &params[kind];
+                let rope = p["rope_type"].as_str().or(p["type"].as_str()).unwrap_or("default");
+                if rope != "default" {
+                    why.push(format!("RoPE scaling '{rope}' on {kind} layers (modernbert: default only)"));
+                }
+            }
+            if cfg["rope_scaling"].is_object() {
+                why.push("RoPE scaling (rope_scaling) on modernbert (default only)".into());
+            }
+            let window = cfg["local_attention"].as_u64().unwrap_or(128);
+            let kinds: Vec<&str> = cfg["layer_types"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            if let Some(bad) = kinds.iter().find(|k| !["full_attention", "sliding_attention"].contains(k)) {
+                why.push(format!("layer type '{bad}' (modernbert: full_attention, sliding_attention)"));
+            }
+            let local = if kinds.is_empty() { cfg["num_hidden_layers"].as_u64().unwrap_or(0) > 1 } else { kinds.contains(&"sliding_attention") };
+            features.push("rope:default".into());
+            if local {
+                features.push(format!("local-attention:{window}"));
+            }
+            features.push("geglu".into());
+            features.push("pre-norm".into());
+        }
+        _ => {}
+    }
 }
 
 fn sentence_pooling(insp: &Value) -> (&'static str, bool) {
@@ -482,6 +540,20 @@ mod tests {
             let msg = refusal(cfg);
             assert!(msg.contains(want), "{want} not in: {msg}");
         }
+    }
+
+    #[test]
+    fn encoder_features_and_refusals() {
+        let (mut f, mut why) = (Vec::new(), Vec::new());
+        let cfg = serde_json::json!({"layer_types": ["full_attention", "sliding_attention"], "local_attention": 8,
+            "rope_parameters": {"full_attention": {"rope_type": "yarn"}, "sliding_attention": {"rope_type": "default"}}});
+        encoder_features("modernbert", &cfg, &mut f, &mut why);
+        assert!(f.contains(&"local-attention:8".to_string()), "{f:?}");
+        assert_eq!(why, vec!["RoPE scaling 'yarn' on full_attention layers (modernbert: default only)".to_string()]);
+        let (mut f, mut why) = (Vec::new(), Vec::new());
+        encoder_features("electra", &serde_json::json!({"embedding_size": 128, "hidden_size": 256}), &mut f, &mut why);
+        assert_eq!((f, why.is_empty()), (vec!["embedding-projection:128->256".to_string()], true));
+        assert!(ENCODER_REFUSED.iter().any(|(t, why)| *t == "deberta-v2" && why.starts_with("disentangled attention")));
     }
 
     #[test]

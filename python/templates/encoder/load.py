@@ -16,7 +16,7 @@ from .model import Model
 # Buffers some checkpoints carry that are not parameters.
 IGNORED_SUFFIXES = ("embeddings.position_ids",)
 # Prefixes of task-model checkpoints (BertForX keeps the encoder under "bert.").
-PREFIXES = ("bert.", "roberta.", "model.")
+PREFIXES = ("bert.", "roberta.", "distilbert.", "electra.", "model.")
 
 
 def read_weights(path: str) -> dict:
