@@ -1,7 +1,7 @@
 //! Mixture-of-experts decoders end to end: for mixtral, qwen2_moe and
 //! qwen3_moe, a tiny random checkpoint built by transformers from the spec
 //! in `python/matrix/<type>.json` (seed 0, float32: several experts, top-k
-//! >= 2, Qwen2-MoE's gated shared expert, Qwen3-MoE's QK-norm and
+//! of at least 2, Qwen2-MoE's gated shared expert, Qwen3-MoE's QK-norm and
 //! renormalized top-k) goes through inspect, map draft, map validate,
 //! convert, scaffold and `mlxport parity` with the scaffolded package and
 //! with mlx-lm's own implementation as targets. transformers is the
