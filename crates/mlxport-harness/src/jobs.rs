@@ -393,7 +393,8 @@ fn oracle_family(iv: &Value) -> Result<Family> {
     match iv["routing"]["family"].as_str() {
         Some("dense-decoder") => Ok(Family::Decoder),
         Some("encoder") => Ok(Family::Encoder),
-        other => bail!("the oracle captures dense decoders and encoders; this model routes to {}", other.unwrap_or("no family")),
+        Some("encoder-decoder") => Ok(Family::EncoderDecoder),
+        other => bail!("the oracle captures dense decoders, encoders and encoder-decoders; this model routes to {}", other.unwrap_or("no family")),
     }
 }
 
