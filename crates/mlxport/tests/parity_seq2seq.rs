@@ -166,6 +166,39 @@ fn t5_gated_gelu_parity_and_unsupported_feed_forward_fails_closed() {
     assert!(!dir.path().join("bad_mlx").exists());
 }
 
+/// The gated checkpoint with its own output head (flan-t5 / t5 v1.1
+/// layout: `lm_head.weight` stored, `tie_word_embeddings` false, no
+/// rescale). transformers' `from_config` always ties t5's head, so the
+/// untied head is written into the built checkpoint.
+const UNTIE: &str = r#"
+import json, sys, numpy as np
+from safetensors.numpy import load_file, save_file
+d = sys.argv[1]
+w = load_file(d + "/model.safetensors")
+w["lm_head.weight"] = (np.random.default_rng(0).standard_normal(w["shared.weight"].shape) * 0.5).astype(np.float32)
+save_file(w, d + "/model.safetensors", metadata={"format": "pt"})
+c = json.load(open(d + "/config.json"))
+c["tie_word_embeddings"] = False
+c.pop("scale_decoder_outputs", None)
+json.dump(c, open(d + "/config.json", "w"), indent=2)
+"#;
+
+#[test]
+fn t5_gated_untied_head_parity() {
+    let Some(py_) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = d.join("hf");
+    build(&py_, "t5-gated", &src);
+    py(&py_, UNTIE, &[src.to_str().unwrap()]);
+    let (weights, pkg) = port(&py_, &src, d, "t5_untied_mlx");
+    let stamp = std::fs::read_to_string(pkg.join("mlxport_scaffold.json")).unwrap();
+    assert!(stamp.contains("untied-head") && !stamp.contains("decoder-output-rescale"), "{stamp}");
+    let (code, report) = parity(&py_, &d.join("parity"), &parity_args(&src, &pkg, &weights, None).iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    check_all_pass(&report, 3, 2, "t5-gated untied");
+    assert_eq!(code, 0);
+}
+
 #[test]
 fn bart_parity() {
     let Some(py_) = python() else { return };
