@@ -13,6 +13,9 @@ hand. Two targets:
 
 Sequences run one at a time (batch one, unpadded) and are placed back into
 the oracle's padded [B, T, ...] layout with zeros at padded positions.
+An encoder-decoder package also gets the oracle's teacher-forced decoder
+inputs (``decoder_token_ids``) and decodes greedily from its
+``decoder_start_token_id``.
 """
 
 import argparse
@@ -151,7 +154,9 @@ class PackageTarget:
         self.weights = weights
         self.structure = {"package": name}
 
-    def forward(self, ids, token_type_ids=None):
+    def forward(self, ids, token_type_ids=None, decoder_ids=None):
+        if self.family == "encoder-decoder":
+            return self.cap.forward(self.model, ids, decoder_ids)
         if self.family == "encoder":
             return self.cap.forward(self.model, ids, token_type_ids)
         return self.cap.forward(self.model, ids)
@@ -230,10 +235,20 @@ def main():
     res.add("inputs.attention_mask", mask)
     if family == "encoder" and any(t["name"] == "inputs.token_type_ids" for t in oman["tensors"]):
         res.add("inputs.token_type_ids", np.zeros((B, T), dtype=np.int64))
+    dec_seqs = inputs.get("decoder_token_ids") if family == "encoder-decoder" else None
+    if dec_seqs is not None:
+        dec_seqs = dec_seqs[: len(seqs)]
+        dec_ids = np.full((B, T), pad, dtype=np.int64)
+        for i, s in enumerate(dec_seqs):
+            dec_ids[i, : len(s)] = s
+        res.add("inputs.decoder_input_ids", dec_ids)
 
     per_seq = []
     for i, s in enumerate(seqs):
-        per_seq.append(target.forward(list(s)))
+        if dec_seqs is not None:
+            per_seq.append(target.forward(list(s), decoder_ids=list(dec_seqs[i])))
+        else:
+            per_seq.append(target.forward(list(s)))
     names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("inputs.", "generated.", "cache_decode.", "full_decode."))]
     extra = [n for n in per_seq[0] if n not in names]
     for name in names + extra:
@@ -249,7 +264,7 @@ def main():
         else:  # per-sequence [1, X]
             res.add(name, np.concatenate([d[name] for d in per_seq], axis=0))
     n_new = int(inputs.get("generate") or 0)
-    if family == "decoder" and n_new > 0 and not args.first_only and not args.no_generate:
+    if family in ("decoder", "encoder-decoder") and n_new > 0 and not args.first_only and not args.no_generate:
         gens, caches, fulls = [], [], []
         for p in inputs["prompt_ids"]:
             g, c, f = target.decode(list(p), n_new)
@@ -266,7 +281,7 @@ def main():
         "implementation": impl,
         "family": family,
         "model": {"package": os.path.abspath(args.package) if args.package else None, "weights": os.path.abspath(args.weights or args.mlx_lm)},
-        "inputs": {k: inputs.get(k) for k in ("texts", "token_ids", "prompt_ids", "generate", "pad_token_id") if k in inputs},
+        "inputs": {k: inputs.get(k) for k in ("texts", "token_ids", "decoder_token_ids", "prompt_ids", "generate", "pad_token_id") if k in inputs},
         "options": {"dtype": "float32", "batch": 1, "first_only": args.first_only, "ld_preload": os.environ.get("LD_PRELOAD"), "device": str(mx.default_device())},
         "libraries": common.library_versions(["mlx", "mlx-metal", "mlx-cpu", "mlx-lm", "numpy", "tokenizers"]),
         "checks": checks,

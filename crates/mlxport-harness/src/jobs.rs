@@ -406,7 +406,8 @@ fn oracle_family(iv: &Value) -> Result<Family> {
     match iv["routing"]["family"].as_str() {
         Some("dense-decoder" | "moe-decoder") => Ok(Family::Decoder),
         Some("encoder") => Ok(Family::Encoder),
-        other => bail!("the oracle captures dense and mixture-of-experts decoders and encoders; this model routes to {}", other.unwrap_or("no family")),
+        Some("encoder-decoder") => Ok(Family::EncoderDecoder),
+        other => bail!("the oracle captures dense and mixture-of-experts decoders, encoders and encoder-decoders; this model routes to {}", other.unwrap_or("no family")),
     }
 }
 

@@ -37,6 +37,7 @@ pub mod manifest;
 pub mod quality;
 pub mod runner;
 pub mod scaffold;
+pub mod seq2seq;
 pub mod scripts;
 
 pub use jobs::Harness;

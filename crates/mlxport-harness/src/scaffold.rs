@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::hex;
-use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES};
+use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES, SEQ2SEQ_TEMPLATES};
 
 pub const SCHEMA: &str = "mlxport.scaffold/v1";
 
@@ -32,12 +32,15 @@ const ENCODER_REFUSED: &[(&str, &str)] = &[
     ("mpnet", "relative position bias (bucketed, shared across blocks)"),
     ("albert", "cross-layer parameter sharing (one block group reused for every layer)"),
 ];
+/// Encoder-decoder model types the encoder-decoder template implements.
+pub const SEQ2SEQ_TYPES: &[&str] = &["t5", "bart"];
 const ROPE_TYPES: &[&str] = &["default", "linear", "dynamic", "llama3", "yarn"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Decoder,
     Encoder,
+    EncoderDecoder,
 }
 
 impl Family {
@@ -45,6 +48,7 @@ impl Family {
         match self {
             Family::Decoder => "decoder",
             Family::Encoder => "encoder",
+            Family::EncoderDecoder => "encoder-decoder",
         }
     }
 }
@@ -100,15 +104,16 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     let family = match routing_family {
         "dense-decoder" | "moe-decoder" => Some(Family::Decoder),
         "encoder" => Some(Family::Encoder),
+        "encoder-decoder" => Some(Family::EncoderDecoder),
         other => {
-            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder and encoder)"));
+            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder, encoder and encoder-decoder)"));
             None
         }
     };
     let mut model_type = insp["facts"]["model_type"].as_str().or(cfg["model_type"].as_str()).map(str::to_string);
     if model_type.is_none() {
         // A GGUF names its architecture in the routing evidence.
-        let known: Vec<&str> = DECODER_TYPES.iter().chain(MOE_TYPES).chain(ENCODER_TYPES).copied().collect();
+        let known: Vec<&str> = DECODER_TYPES.iter().chain(MOE_TYPES).chain(ENCODER_TYPES).chain(SEQ2SEQ_TYPES).copied().collect();
         model_type = insp["routing"]["evidence"].as_array().into_iter().flatten().filter_map(|e| e["value"].as_str()).find(|v| known.contains(v)).map(str::to_string);
     }
     let model_type = model_type.unwrap_or_else(|| "unknown".into());
@@ -195,6 +200,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
                 features.push("sentence-embedding".into());
             }
         }
+        Some(Family::EncoderDecoder) => crate::seq2seq::check(&cfg, &model_type, insp, &mut why, &mut features),
         None => {}
     }
     if !why.is_empty() {
@@ -207,11 +213,13 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     let ladder = match family {
         Family::Decoder => "`inputs.input_ids`, `inputs.attention_mask`, `embeddings`, `layers.0` ... `layers.N-1`, `final_norm`, `logits`, `generated.ids`, `cache_decode.logits`, `full_decode.logits`",
         Family::Encoder => "`inputs.input_ids`, `inputs.attention_mask`, `inputs.token_type_ids`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state`, `pooler_output`, `pooled`, `sentence_embedding`",
+        Family::EncoderDecoder => crate::seq2seq::LADDER,
     };
     let (family_templates, family_text, atol, cosine) = match family {
         Family::Decoder if moe => (DECODER_TEMPLATES, "mixture-of-experts decoder: top-k routing with sparse expert dispatch, GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Decoder => (DECODER_TEMPLATES, "dense decoder: GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Encoder => (ENCODER_TEMPLATES, "encoder: BERT-style, DistilBERT or ModernBERT blocks, pooling", "1e-4", "0.99999"),
+        Family::EncoderDecoder => (SEQ2SEQ_TEMPLATES, crate::seq2seq::family_text(&model_type), "1e-4", "0.9999"),
     };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
     let table: String = family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES).map(|(p, _)| format!("| `{p}` | {} |", describe(p))).collect::<Vec<_>>().join("\n");
@@ -399,11 +407,11 @@ fn describe(path: &str) -> &'static str {
         "__init__.py" => "the package's public names",
         "config.py" => "`ModelArgs`: every configuration value the model uses, read from config.json",
         "rope.py" => "rotary embeddings (default, linear, dynamic, llama3, yarn) on `mx.fast.rope`",
-        "cache.py" => "the explicit KV cache, one per block",
+        "cache.py" => "the explicit KV cache, one per block (encoder-decoder: self-attention grows per token, cross-attention computed once)",
         "model.py" => "the model, with capture points at every ladder boundary",
         "load.py" => "strict loading of converted weights",
         "convert.py" => "a minimal Hugging Face -> package conversion (`mlxport convert` is the full one)",
-        "generate.py" => "greedy generation with the cache, and full recomputation",
+        "generate.py" => "greedy generation with the cache, and full recomputation (encoder-decoder: from decoder_start_token_id)",
         "capture.py" => "the tensors the parity ladder compares, under the oracle's names",
         "moe.py" => "the mixture-of-experts feed-forward: top-k routing, sparse expert dispatch with `mx.gather_mm`, shared expert",
         "README.md" => "this file",
@@ -478,7 +486,7 @@ mod tests {
     fn templates_have_only_known_placeholders() {
         let names = ["PACKAGE", "MODEL_TYPE", "TOOL", "SOURCE", "FINGERPRINT_SHORT", "FAMILY_TEXT", "ROPE_TRADITIONAL", "POOLING", "NORMALIZE", "ATOL", "COSINE", "FILE_TABLE", "LADDER_NAMES"];
         let vars: Vec<(&str, String)> = names.iter().map(|n| (*n, String::new())).collect();
-        for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(COMMON_TEMPLATES) {
+        for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(SEQ2SEQ_TEMPLATES).chain(COMMON_TEMPLATES) {
             render(t, &vars).unwrap_or_else(|e| panic!("{p}: {e}"));
         }
     }

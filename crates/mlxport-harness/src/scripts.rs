@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 pub const SCRIPTS: &[(&str, &str)] = &[
     ("mlxport_common.py", include_str!("../../../python/harness/mlxport_common.py")),
     ("oracle.py", include_str!("../../../python/harness/oracle.py")),
+    ("oracle_seq2seq.py", include_str!("../../../python/harness/oracle_seq2seq.py")),
     ("capture.py", include_str!("../../../python/harness/capture.py")),
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
     ("probe.py", include_str!("../../../python/harness/probe.py")),
@@ -42,6 +43,17 @@ pub const ENCODER_TEMPLATES: &[(&str, &str)] = &[
     ("load.py", include_str!("../../../python/templates/encoder/load.py")),
     ("convert.py", include_str!("../../../python/templates/encoder/convert.py")),
     ("capture.py", include_str!("../../../python/templates/encoder/capture.py")),
+];
+
+pub const SEQ2SEQ_TEMPLATES: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../../../python/templates/seq2seq/__init__.py")),
+    ("config.py", include_str!("../../../python/templates/seq2seq/config.py")),
+    ("cache.py", include_str!("../../../python/templates/seq2seq/cache.py")),
+    ("model.py", include_str!("../../../python/templates/seq2seq/model.py")),
+    ("load.py", include_str!("../../../python/templates/seq2seq/load.py")),
+    ("convert.py", include_str!("../../../python/templates/seq2seq/convert.py")),
+    ("generate.py", include_str!("../../../python/templates/seq2seq/generate.py")),
+    ("capture.py", include_str!("../../../python/templates/seq2seq/capture.py")),
 ];
 
 pub const COMMON_TEMPLATES: &[(&str, &str)] = &[

@@ -183,13 +183,31 @@ fn is_default(o: &Overrides) -> bool {
     *o == Overrides::default()
 }
 
-/// Rungs of consecutive-by-group tensor names: one per (kind, number), in
-/// the order the groups first appear.
+/// The stack a tensor belongs to in an encoder-decoder ladder: `encoder`
+/// or `decoder` as the first of several name components (`encoder.layers.0`),
+/// else none.
+pub fn stack(name: &str) -> Option<&'static str> {
+    let (head, rest) = name.split_once('.')?;
+    if rest.is_empty() {
+        return None;
+    }
+    match head {
+        "encoder" => Some("encoder"),
+        "decoder" => Some("decoder"),
+        _ => None,
+    }
+}
+
+/// Rungs of consecutive-by-group tensor names: one per (stack, kind,
+/// number), in the order the groups first appear. An encoder-decoder's
+/// stacks get their own rungs (`encoder layer 0`, `decoder layer 0`).
 pub fn group(names: &[String]) -> Vec<Rung> {
-    let mut order: Vec<(Kind, Option<u64>)> = Vec::new();
-    let mut members: BTreeMap<(Kind, Option<u64>), Vec<String>> = BTreeMap::new();
+    type Key = (Option<&'static str>, Kind, Option<u64>);
+    let mut order: Vec<Key> = Vec::new();
+    let mut members: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     for n in names {
-        let key = classify(n);
+        let (k, num) = classify(n);
+        let key = (stack(n), k, num);
         if !members.contains_key(&key) {
             order.push(key);
         }
@@ -199,13 +217,18 @@ pub fn group(names: &[String]) -> Vec<Rung> {
         .into_iter()
         .map(|key| {
             let tensors = members.remove(&key).unwrap_or_default();
-            let name = match key {
+            let (st, kind, num) = key;
+            let name = match (kind, num) {
                 (Kind::Layer, Some(n)) => format!("layer {n}"),
                 (Kind::CacheDecode, Some(n)) => format!("cache_decode {n}"),
                 (Kind::Other, _) => tensors.first().cloned().unwrap_or_else(|| "other".into()),
                 (k, _) => k.name().to_string(),
             };
-            Rung { name, kind: key.0, layer: key.1, tensors, tolerance: Overrides::default() }
+            let name = match st {
+                Some(s) if kind != Kind::Other => format!("{s} {name}"),
+                _ => name,
+            };
+            Rung { name, kind, layer: num, tensors, tolerance: Overrides::default() }
         })
         .collect()
 }
@@ -287,6 +310,18 @@ pub fn stage(rung: &Rung, first_layer: Option<u64>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoder_decoder_stacks_get_their_own_rungs() {
+        let names: Vec<String> = ["inputs.input_ids", "inputs.decoder_input_ids", "encoder.embeddings", "encoder.layers.0", "encoder.layers.1", "encoder.last_hidden_state", "decoder.embeddings", "decoder.layers.0", "decoder.final_norm", "logits"].iter().map(|s| s.to_string()).collect();
+        let rungs = group(&names);
+        let got: Vec<&str> = rungs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(got, ["inputs", "encoder embeddings", "encoder layer 0", "encoder layer 1", "encoder.last_hidden_state", "decoder embeddings", "decoder layer 0", "decoder final_norm", "logits"]);
+        assert_eq!(rungs[6].tensors, ["decoder.layers.0"]);
+        assert_eq!((rungs[6].kind, rungs[6].layer), (Kind::Layer, Some(0)));
+        assert_eq!(stack("decoder"), None);
+        assert_eq!(stack("layers.0"), None);
+    }
 
     #[test]
     fn names_classify() {

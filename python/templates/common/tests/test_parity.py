@@ -37,7 +37,11 @@ class Parity(unittest.TestCase):
         ids, mask = self.oracle["inputs.input_ids"], self.oracle["inputs.attention_mask"]
         for b in range(ids.shape[0]):
             n = int(mask[b].sum())
-            got = self.capture.forward(self.model, [int(t) for t in ids[b, :n]])
+            if "inputs.decoder_input_ids" in self.oracle:  # encoder-decoder: teacher-forced decoder inputs
+                dec = [int(t) for t in self.oracle["inputs.decoder_input_ids"][b, :n]]
+                got = self.capture.forward(self.model, [int(t) for t in ids[b, :n]], dec)
+            else:
+                got = self.capture.forward(self.model, [int(t) for t in ids[b, :n]])
             for name, value in got.items():
                 if name not in self.oracle:
                     continue
