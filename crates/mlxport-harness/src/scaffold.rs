@@ -565,6 +565,23 @@ mod tests {
     }
 
     #[test]
+    fn architecture_refusals_name_the_feature() {
+        let none = architecture_refusals("llama", &serde_json::json!({"rope_theta": 10000.0}));
+        assert!(none.is_empty(), "{none:?}");
+        let r = architecture_refusals("bloom", &serde_json::json!({}));
+        assert!(r.len() == 1 && r[0].starts_with("ALiBi"), "{r:?}");
+        let r = architecture_refusals("mpt", &serde_json::json!({"attn_config": {"alibi": true}}));
+        assert!(r[0].starts_with("ALiBi"), "{r:?}");
+        let r = architecture_refusals("gpt_neox", &serde_json::json!({"use_parallel_residual": true, "rotary_pct": 0.25}));
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0].starts_with("parallel residual (use_parallel_residual = true"), "{r:?}");
+        assert!(r[1].contains("partial rotary embeddings (rotary_pct 0.25)"), "{r:?}");
+        let r = architecture_refusals("falcon", &serde_json::json!({"parallel_attn": true, "alibi": false}));
+        assert!(r.len() == 1 && r[0].contains("parallel_attn"), "{r:?}");
+        assert!(architecture_refusals("stablelm", &serde_json::json!({"use_parallel_residual": false})).is_empty());
+    }
+
+    #[test]
     fn identifiers() {
         assert!(is_identifier("minilm_mlx"));
         assert!(!is_identifier("1x"));
