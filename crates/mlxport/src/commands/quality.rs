@@ -18,6 +18,24 @@ use crate::output::{write_atomic, Progress, Table};
 const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"];
 
 pub fn run(args: QualityArgs) -> Result<u8> {
+    let report = gate(&args)?;
+    if let Some(p) = &args.output {
+        write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = &args.markdown {
+        write_atomic(p, report.to_markdown().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if args.json {
+        print!("{}", report.to_json());
+    } else {
+        print_table(&report);
+    }
+    Ok(if report.passed() { crate::exit::OK } else { crate::exit::CHECK_FAILED })
+}
+
+/// Run the gate `args` describe (language model or encoder, by the
+/// reference's model type) and return its report; writes nothing.
+pub fn gate(args: &QualityArgs) -> Result<QualityReport> {
     let mut th = Thresholds::default();
     if let Some(spec) = &args.thresholds {
         th.apply(spec).context("--thresholds")?;
@@ -36,20 +54,14 @@ pub fn run(args: QualityArgs) -> Result<u8> {
         }
     }
     let work = tempfile::Builder::new().prefix("mlxport-quality-").tempdir()?;
-    let report = if ENCODER_TYPES.contains(&model_type.as_str()) { encoder_gate(&args, &h, work.path(), th)? } else { lm_gate(&args, &h, work.path(), th)? };
+    let report = if is_encoder(&model_type) { encoder_gate(args, &h, work.path(), th)? } else { lm_gate(args, &h, work.path(), th)? };
     drop(work);
-    if let Some(p) = &args.output {
-        write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if let Some(p) = &args.markdown {
-        write_atomic(p, report.to_markdown().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if args.json {
-        print!("{}", report.to_json());
-    } else {
-        print_table(&report);
-    }
-    Ok(if report.passed() { crate::exit::OK } else { crate::exit::CHECK_FAILED })
+    Ok(report)
+}
+
+/// Whether a model type goes to the encoder gate.
+pub fn is_encoder(model_type: &str) -> bool {
+    ENCODER_TYPES.contains(&model_type.to_ascii_lowercase().as_str())
 }
 
 fn model_type(dir: &Path) -> Result<String> {
