@@ -264,7 +264,8 @@ pub fn limitations(p: &PortDir, smoke: Option<&Smoke>) -> Vec<String> {
         }
     }
     if p.scaffold.is_some() {
-        out.push("the generated package runs float weights at batch one, without compilation or custom kernels".into());
+        let weights = if p.weights_dir().is_some_and(|d| d.ends_with("quantized")) { "quantized weights (MLX quantized layers)" } else { "float weights" };
+        out.push(format!("the generated package runs {weights} at batch one, without compilation or custom kernels"));
     }
     out.dedup();
     out

@@ -167,7 +167,7 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Outcome::Done(summary));
         }
         let mut rem: Vec<String> = r.reasons.iter().map(|x| format!("quality gate: {x}")).collect();
-        rem.push("the quantized weights lose too much against the float ones (quality/quality.md has every check): quantize with more bits (--bits 8), a mixed recipe (--recipe mixed_4_6), larger groups kept float with --rule 'REGEX=skip', or a higher --target-bpw, and re-run the same command (earlier steps are kept)".into());
+        rem.push("the quantized weights lose too much against the float ones (quality/quality.md has every check): quantize with more bits (--bits 8), a mixed recipe (--recipe mixed_4_6), sensitive layers kept float with --rule 'REGEX=skip', or a higher --target-bpw, and re-run the same command (earlier steps are kept)".into());
         rem.push("or, if this loss is acceptable for your use, relax the failing limits with --quality-thresholds K=V,...".into());
         Ok(Outcome::Failed { summary, remediation: rem })
     })
