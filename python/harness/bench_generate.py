@@ -87,7 +87,7 @@ def load_target(args):
         common.fail("give --mlx-lm DIR, or --package DIR --weights DIR")
     vocab = None
     for _n, m in model.named_modules():
-        if isinstance(m, nn.Embedding):
+        if isinstance(m, (nn.Embedding, nn.QuantizedEmbedding)):
             vocab = int(m.weight.shape[0])
             break
     if vocab is None:
