@@ -13,7 +13,7 @@ use mlxport_quality::{data, encoder, greedy, lm, QualityReport, Thresholds};
 use serde_json::{json, Value};
 
 /// Model types routed to the encoder gate.
-pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"];
+pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "modernbert", "mpnet"];
 
 /// The `model_type` of a model directory's config.json (lower case; empty
 /// when absent).

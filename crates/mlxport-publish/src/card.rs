@@ -182,6 +182,21 @@ pub fn commands(p: &PortDir) -> Vec<String> {
         c.push("mlxport capture --mlx-lm weights --oracle oracle/oracle.npz -o capture/capture.npz".into());
     }
     c.push("mlxport compare capture/capture.npz oracle/oracle.npz --ladder auto --all --json --markdown parity/parity.md --svg parity/parity.svg > parity/parity.json".into());
+    let q = crate::portdir::read_json(&p.root.join("quantized/config.json")).ok().and_then(|v| v.get("quantization").filter(|q| q.is_object()).cloned());
+    if let Some(q) = q {
+        let opt = |k: &str, flag: &str| q[k].as_u64().map(|v| format!(" {flag} {v}")).or_else(|| q[k].as_str().map(|v| format!(" {flag} {v}"))).unwrap_or_default();
+        c.push(format!("mlxport quantize weights --out quantized{}{}{}", opt("bits", "--bits"), opt("group_size", "--group-size"), opt("mode", "--mode")));
+        if p.quality.is_some() {
+            c.push("mlxport quality --reference weights --candidate quantized -o quality/quality.json --markdown quality/quality.md".into());
+        }
+        for (f, _) in &p.bench {
+            match f.as_str() {
+                "float.json" => c.push("mlxport bench generate weights -o bench/float.json".into()),
+                "quantized.json" => c.push("mlxport bench generate quantized --quality-gate quality/quality.json -o bench/quantized.json".into()),
+                _ => {}
+            }
+        }
+    }
     c.push("mlxport package . --out package".into());
     c
 }
@@ -249,7 +264,8 @@ pub fn limitations(p: &PortDir, smoke: Option<&Smoke>) -> Vec<String> {
         }
     }
     if p.scaffold.is_some() {
-        out.push("the generated package runs float weights at batch one, without compilation or custom kernels".into());
+        let weights = if p.weights_dir().is_some_and(|d| d.ends_with("quantized")) { "quantized weights (MLX quantized layers)" } else { "float weights" };
+        out.push(format!("the generated package runs {weights} at batch one, without compilation or custom kernels"));
     }
     out.dedup();
     out
@@ -389,7 +405,19 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     match &p.quality {
         None => s.push_str("No quality evaluation was run.\n\n"),
         Some(q) => {
-            let _ = writeln!(s, "```json\n{}\n```\n", serde_json::to_string_pretty(q).unwrap_or_default());
+            let _ = writeln!(
+                s,
+                "The {} quality gate of `{}` against `{}` (mlxport quality): **{}**.\n",
+                q["kind"].as_str().unwrap_or("quality"),
+                q["candidate"].as_str().unwrap_or("candidate"),
+                q["reference"].as_str().unwrap_or("reference"),
+                q["verdict"].as_str().unwrap_or("not recorded")
+            );
+            s.push_str("| check | value | limit | result |\n|---|---:|---|---|\n");
+            for c in q["checks"].as_array().into_iter().flatten() {
+                let _ = writeln!(s, "| {} | {} | {} {} | {} |", cell(c["name"].as_str().unwrap_or("?")), num(c["value"].as_f64()), c["op"].as_str().unwrap_or(""), num(c["limit"].as_f64()), if c["pass"] == true { "pass" } else { "fail" });
+            }
+            s.push('\n');
         }
     }
 

@@ -30,6 +30,14 @@ fn strs(v: Option<&Value>) -> Vec<String> {
 fn throughput(p: &PortDir) -> Vec<(Option<f64>, String, f64, String)> {
     let mut out = Vec::new();
     for (_, r) in &p.bench {
+        // Generation receipts: one benchmark per prompt length.
+        let rows = mlxport_bench::generate::rows(r);
+        if rows.len() == r.benchmarks.len() && !rows.is_empty() {
+            for (g, b) in rows.iter().zip(&r.benchmarks) {
+                out.push((Some(g.prompt_tokens as f64), format!("{} {}", r.workload.name, card::role(b)), b.stats.median, b.metric.unit.clone()));
+            }
+            continue;
+        }
         // The prompt length: the workload's parameters, else the first
         // number in its name (`prompt-64-tokens`).
         let len = r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64())).or_else(|| {
@@ -103,6 +111,14 @@ pub fn build(p: &PortDir) -> Value {
             }
         }
     }
+    let quantization = quantization(p);
+    if let Some(q) = &quantization {
+        if q["accepted"] == true {
+            accepted.push(q.clone());
+        } else {
+            rejected.push(q.clone());
+        }
+    }
     let mut risks: Vec<String> = Vec::new();
     risks.extend(strs(p.inspection.get("blockers")).into_iter().map(|s| format!("blocker: {s}")));
     risks.extend(strs(p.inspection.get("warnings")));
@@ -128,12 +144,72 @@ pub fn build(p: &PortDir) -> Value {
         "parity": parity,
         "metrics": metrics,
         "optimizations": {"accepted": accepted, "rejected": rejected},
+        "side_by_side": side_by_side(p),
         "quality": p.quality,
         "risks": risks,
         "unsupported": unsupported,
         "commands": card::commands(p),
         "artifacts": artifacts,
     })
+}
+
+/// Generation figures by prompt length of the `float` and `quantized`
+/// receipts the port's bench step writes (bench/float.json,
+/// bench/quantized.json), side by side.
+fn side_by_side(p: &PortDir) -> Vec<Value> {
+    let find = |name: &str| p.bench.iter().find(|(f, _)| f == name).map(|(_, r)| mlxport_bench::generate::rows(r));
+    let (Some(base), Some(cand)) = (find("float.json"), find("quantized.json")) else { return Vec::new() };
+    let fig = |g: &mlxport_bench::generate::Row| json!({"decode_tokens_per_s": g.decode_tokens_per_s, "prefill_tokens_per_s": g.prefill_tokens_per_s, "ttft_s": g.ttft_s, "peak_memory_bytes": g.peak_memory_bytes, "runs": g.runs});
+    base.iter()
+        .filter_map(|b| {
+            let c = cand.iter().find(|c| c.prompt_tokens == b.prompt_tokens)?;
+            let ratio = if b.decode_tokens_per_s > 0.0 { Some(c.decode_tokens_per_s / b.decode_tokens_per_s) } else { None };
+            Some(json!({"prompt_tokens": b.prompt_tokens, "baseline": fig(b), "optimized": fig(c), "decode_speedup": ratio}))
+        })
+        .collect()
+}
+
+/// The port's quantization as an optimization: what it saved, what the
+/// quality gate measured, what the receipts say; accepted when the gate
+/// passed.
+fn quantization(p: &PortDir) -> Option<Value> {
+    let qdir = p.root.join("quantized");
+    let cfg = crate::portdir::read_json(&qdir.join("config.json")).ok()?;
+    let q = cfg.get("quantization").filter(|q| q.is_object())?.clone();
+    let target = |dir: &str| crate::portdir::read_json(&p.root.join(dir).join("mlxport-conversion.json")).ok().map(|v| v["target"].clone());
+    let (float, quant) = (target("weights"), target("quantized"));
+    let bytes = |t: &Option<Value>| t.as_ref().and_then(|t| t["total_size"].as_u64());
+    let (fb, qb) = (bytes(&float), bytes(&quant));
+    let params = quant.as_ref().and_then(|t| t["parameters"].as_u64()).filter(|n| *n > 0);
+    let bpw = qb.zip(params).map(|(b, n)| b as f64 * 8.0 / n as f64);
+    let what = format!(
+        "quantization {} {}-bit, group {}",
+        q["mode"].as_str().unwrap_or("affine"),
+        q["bits"].as_u64().map(|b| b.to_string()).unwrap_or_else(|| "?".into()),
+        q["group_size"].as_u64().map(|b| b.to_string()).unwrap_or_else(|| "?".into())
+    );
+    let verdict = p.quality.as_ref().and_then(|x| x["verdict"].as_str()).unwrap_or("not run").to_string();
+    let checks: Vec<String> = p.quality.as_ref().and_then(|x| x["checks"].as_array()).into_iter().flatten().map(|c| format!("{} {} ({} {})", scalar(&c["name"]), num(c["value"].as_f64()), scalar(&c["op"]), num(c["limit"].as_f64()))).collect();
+    let reasons = p.quality.as_ref().map(|x| vstrs(&x["reasons"])).unwrap_or_default();
+    let sbs = side_by_side(p);
+    let accepted = verdict == "pass";
+    let why = if accepted {
+        format!("the quality gate passed{}", fb.zip(qb).map(|(f, q)| format!("; weights {:.2}x smaller", f as f64 / q.max(1) as f64)).unwrap_or_default())
+    } else if verdict == "not run" {
+        "no quality gate result".into()
+    } else {
+        format!("the quality gate failed: {}", reasons.join("; "))
+    };
+    Some(json!({
+        "optimization": what, "artifact": "quantized", "config": q,
+        "float_bytes": fb, "quantized_bytes": qb, "bits_per_weight": bpw,
+        "quality_verdict": verdict, "quality_checks": checks,
+        "side_by_side": sbs, "accepted": accepted, "reason": why,
+    }))
+}
+
+fn mib(v: &Value) -> String {
+    v.as_f64().map(|b| format!("{:.1} MiB", b / (1u64 << 20) as f64)).unwrap_or_else(|| "—".into())
 }
 
 fn list(s: &mut String, items: &[String], empty: &str) {
@@ -161,7 +237,7 @@ fn scalar(v: &Value) -> String {
 }
 
 /// The section titles, in order (Markdown and HTML share them).
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "Architecture and runbook",
     "Source revision and evidence",
     "Implementation and weight-map status",
@@ -171,6 +247,8 @@ pub const SECTIONS: [&str; 9] = [
     "Remaining risks and unsupported paths",
     "Reproducible commands",
     "Artifacts",
+    // Written after the parity matrix.
+    "Quality gate",
 ];
 
 pub fn markdown(r: &Value) -> String {
@@ -249,7 +327,45 @@ pub fn markdown(r: &Value) -> String {
             s.push('\n');
         }
     }
+    let _ = writeln!(s, "## {}\n", SECTIONS[9]);
+    match Some(&r["quality"]).filter(|q| q.is_object()) {
+        None => s.push_str("No quality gate was run (`mlxport port -q` runs it on the quantized weights).\n\n"),
+        Some(q) => {
+            let _ = writeln!(s, "Verdict: **{}** ({} gate, candidate `{}` against reference `{}`).\n", scalar(&q["verdict"]), scalar(&q["kind"]), scalar(&q["candidate"]), scalar(&q["reference"]));
+            s.push_str("| check | value | limit | result |\n|---|---:|---|---|\n");
+            for c in q["checks"].as_array().into_iter().flatten() {
+                let _ = writeln!(s, "| {} | {} | {} {} | {} |", cell(&scalar(&c["name"])), num(c["value"].as_f64()), scalar(&c["op"]), num(c["limit"].as_f64()), if c["pass"] == true { "pass" } else { "**fail**" });
+            }
+            s.push('\n');
+            for reason in vstrs(&q["reasons"]) {
+                let _ = writeln!(s, "- fail: {reason}");
+            }
+            if q["reasons"].as_array().is_some_and(|a| !a.is_empty()) {
+                s.push('\n');
+            }
+        }
+    }
     let _ = writeln!(s, "## {}\n", SECTIONS[4]);
+    let sbs = r["side_by_side"].as_array().cloned().unwrap_or_default();
+    if !sbs.is_empty() {
+        s.push_str("Float (baseline, `weights/`) against quantized (optimized, `quantized/`) generation, medians of the receipts in bench/:\n\n");
+        s.push_str("| prompt tokens | decode tok/s baseline | decode tok/s optimized | speedup | prefill tok/s baseline | prefill tok/s optimized | peak memory baseline | peak memory optimized |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for x in &sbs {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                scalar(&x["prompt_tokens"]),
+                num(x["baseline"]["decode_tokens_per_s"].as_f64()),
+                num(x["optimized"]["decode_tokens_per_s"].as_f64()),
+                x["decode_speedup"].as_f64().map(|v| format!("{v:.2}x")).unwrap_or_else(|| "—".into()),
+                num(x["baseline"]["prefill_tokens_per_s"].as_f64()),
+                num(x["optimized"]["prefill_tokens_per_s"].as_f64()),
+                mib(&x["baseline"]["peak_memory_bytes"]),
+                mib(&x["optimized"]["peak_memory_bytes"]),
+            );
+        }
+        s.push('\n');
+    }
     let ms = r["metrics"].as_array().cloned().unwrap_or_default();
     if ms.is_empty() {
         s.push_str("No benchmark receipts were recorded (bench/*.json).\n\n");
@@ -267,6 +383,24 @@ pub fn markdown(r: &Value) -> String {
     } else {
         for (what, xs) in [("accepted", &acc), ("rejected", &rej)] {
             for x in xs {
+                if x.get("optimization").is_some() {
+                    let _ = writeln!(
+                        s,
+                        "- {what}: {} (`{}/`): weights {} -> {}{}; quality gate {}{}; {}",
+                        scalar(&x["optimization"]),
+                        scalar(&x["artifact"]),
+                        mib(&x["float_bytes"]),
+                        mib(&x["quantized_bytes"]),
+                        x["bits_per_weight"].as_f64().map(|b| format!(" ({b:.3} bits per weight)")).unwrap_or_default(),
+                        scalar(&x["quality_verdict"]),
+                        if x["quality_checks"].as_array().is_some_and(|a| !a.is_empty()) { format!(" ({})", scalar(&x["quality_checks"])) } else { String::new() },
+                        scalar(&x["reason"])
+                    );
+                    for y in x["side_by_side"].as_array().into_iter().flatten() {
+                        let _ = writeln!(s, "  - {} prompt tokens: decode {} -> {} tok/s ({})", scalar(&y["prompt_tokens"]), num(y["baseline"]["decode_tokens_per_s"].as_f64()), num(y["optimized"]["decode_tokens_per_s"].as_f64()), y["decode_speedup"].as_f64().map(|v| format!("{v:.2}x")).unwrap_or_else(|| "—".into()));
+                    }
+                    continue;
+                }
                 let _ = writeln!(s, "- {what}: {} ({}): verdict {}, quality gate {}", scalar(&x["workload"]), scalar(&x["receipt"]), scalar(&x["verdict"]), if x["quality_gate_passed"] == true { "passed" } else { "failed" });
             }
         }

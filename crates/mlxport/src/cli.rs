@@ -580,7 +580,7 @@ pub struct BenchCheckArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct HarnessArgs {
     /// Stop a Python step that runs longer than this (seconds); its whole
     /// process group is killed.
@@ -859,11 +859,53 @@ pub struct PortArgs {
     /// Dtype of the converted weights' floating tensors (`keep`: as stored).
     #[arg(long, default_value = "keep", value_parser = ["keep", "f32", "f16", "bf16"])]
     pub dtype: String,
-    /// Quantize the converted weights (not available yet).
-    #[arg(long, short = 'q', value_name = "SPEC")]
-    pub quantize: Option<String>,
-    /// Run the optimization steps (quantize, quality gate, bench; not
-    /// available yet).
+    /// Quantize the converted weights after the parity ladder (step
+    /// `quantize`, into quantized/), gate the result against the float
+    /// weights (step `quality`) and benchmark both (step `bench`); the
+    /// package then ships the quantized weights. Implied by any of the
+    /// quantization options below (same meaning as in `mlxport quantize`).
+    #[arg(long, short = 'q')]
+    pub quantize: bool,
+    /// Bits per weight (affine: 2, 3, 4, 5, 6, 8; default: the mode's).
+    #[arg(long)]
+    pub bits: Option<u8>,
+    /// Group size (affine: 32, 64, 128; default: the mode's).
+    #[arg(long)]
+    pub group_size: Option<usize>,
+    /// Quantization mode.
+    #[arg(long, value_parser = ["affine", "mxfp4", "mxfp8", "nvfp4"])]
+    pub mode: Option<String>,
+    /// mlx-lm's mixed recipe (more bits for v_proj/down_proj in the first,
+    /// last and every third layer, and for lm_head).
+    #[arg(long, value_parser = ["mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6"])]
+    pub recipe: Option<String>,
+    /// Per-layer override, 'REGEX=bits:8,group:64[,mode:M]' or 'REGEX=skip'
+    /// (repeatable; as `mlxport quantize --rule`).
+    #[arg(long = "rule", value_name = "REGEX=SPEC")]
+    pub rules: Vec<String>,
+    /// Choose affine bits per layer to meet this average bits per weight
+    /// with the least total squared error.
+    #[arg(long, value_name = "BPW")]
+    pub target_bpw: Option<f64>,
+    /// Quality-gate threshold overrides, `cosine_min=0.999,...` (keys as
+    /// `mlxport quality --thresholds`).
+    #[arg(long, value_name = "K=V,...")]
+    pub quality_thresholds: Option<String>,
+    /// Language models: score at most this many tokens of the quality
+    /// corpus (0: all of it).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub quality_max_tokens: usize,
+    /// Generative models: prompt lengths the bench step measures.
+    #[arg(long, value_delimiter = ',', default_value = "128,512", value_name = "N,N,...")]
+    pub bench_prompt_tokens: Vec<u32>,
+    /// Generative models: new tokens per bench run.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub bench_gen_tokens: u32,
+    /// Generative models: timed bench runs per prompt length and model.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub bench_runs: u32,
+    /// Run the optimization search (`mlxport optimize`) as step `optimize`
+    /// (not available in this build).
     #[arg(long)]
     pub optimize: bool,
     /// Accept restricted or unknown license terms (a restricted license

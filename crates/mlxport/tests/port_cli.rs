@@ -239,6 +239,97 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
     assert_eq!(read_json(&dir.join("capture/manifest.json"))["implementation"], "mlx-lm");
     // The license the GGUF declares reaches the package without --accept-license.
     assert!(step(&p, "package")["summary"].as_str().unwrap().contains("apache-2.0"), "{:#}", step(&p, "package"));
+
+    // Quantized to 8 bits on top of the proven port: nothing of the float
+    // port is redone. The default gate allows no prompt that degenerates
+    // under the candidate only; at 8 bits one of the shipped prompts does
+    // (measured: ppl ratio 1.006, KL mean 0.0015, top-1 0.967), so the test
+    // accepts one, as a user would with --quality-thresholds.
+    let float = fingerprints(&p);
+    let q_args = ["-q", "--bits", "8", "--quality-thresholds", "new_degenerate=1", "--quality-max-tokens", "256", "--bench-prompt-tokens", "32,128", "--bench-gen-tokens", "16", "--bench-runs", "2"];
+    let quantized = |extra: &[&str]| {
+        run(port(tmp.path(), Some(&py))
+            .args(["--example", "smollm2", "--out"])
+            .arg(&dir)
+            .args(["--generate", "8", "--threads", "2"])
+            .args(q_args)
+            .args(extra)
+            .env("MLXPORT_EXAMPLES", workspace_root().join("target/fixtures")))
+    };
+    let o = quantized(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let first = fingerprints(&read_json(&dir.join("port.json")));
+    // Resumed after quantize: another bench setting redoes bench, report
+    // and package only.
+    let o = quantized(&["--bench-gen-tokens", "8"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(p["status"], "complete");
+    let now = fingerprints(&p);
+    for s in ["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "capture", "parity"] {
+        assert_eq!(now[s], float[s], "{s} was redone");
+    }
+    for s in ["quantize", "quality"] {
+        assert_eq!(now[s], first[s], "{s} was redone");
+    }
+    for s in ["bench", "report", "package"] {
+        assert_eq!(status(&p, s), "done", "{s}: {:#}", step(&p, s));
+        assert_ne!(now[s].0, first[s].0, "{s} was not redone");
+    }
+    check_artifacts(&dir, &p);
+    // The language-model gate passed at 8 bits.
+    let g = read_json(&dir.join("quality/quality.json"));
+    assert_eq!((g["kind"].as_str(), g["verdict"].as_str()), (Some("language-model"), Some("pass")), "{g:#}");
+    let ppl = g["lm"]["perplexity_candidate"].as_f64().unwrap() / g["lm"]["perplexity_reference"].as_f64().unwrap();
+    assert!(ppl > 0.95 && ppl < 1.05, "perplexity ratio {ppl}");
+    // Receipts of both, side by side in the report.
+    for f in ["float", "quantized"] {
+        let r = read_json(&dir.join(format!("bench/{f}.json")));
+        assert_eq!(r["schema"], "mlxport.bench-receipt/v1");
+        assert_eq!(r["benchmarks"].as_array().unwrap().len(), 2, "one benchmark per prompt length");
+    }
+    assert_eq!(read_json(&dir.join("bench/quantized.json"))["quality_gate"]["passed"], true);
+    let r = read_json(&dir.join("report/report.json"));
+    let sbs = r["side_by_side"].as_array().unwrap();
+    assert_eq!(sbs.iter().map(|x| x["prompt_tokens"].as_u64().unwrap()).collect::<Vec<_>>(), [32, 128]);
+    for x in sbs {
+        assert!(x["baseline"]["decode_tokens_per_s"].as_f64().unwrap() > 0.0 && x["optimized"]["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{x}");
+    }
+    let acc = &r["optimizations"]["accepted"][0];
+    assert!(acc["optimization"].as_str().unwrap().contains("affine 8-bit, group 64"), "{r:#}");
+    assert_eq!(acc["side_by_side"].as_array().unwrap().len(), 2);
+    let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    for needle in ["## Quality gate\n\nVerdict: **pass**", "| ppl_ratio |", "decode tok/s baseline", "- accepted: quantization affine 8-bit, group 64"] {
+        assert!(md.contains(needle), "report.md lacks {needle}: {md}");
+    }
+    // The package: the quantized weights, a card stating the quantization,
+    // and mlx-lm loads it into quantized layers holding exactly what
+    // mx.quantize makes of the float weights.
+    let card = std::fs::read_to_string(dir.join("package/README.md")).unwrap();
+    let f = front_matter(&card);
+    for (k, v) in [("quantization.bits", "8"), ("quantization.group_size", "64"), ("quantization.mode", "affine")] {
+        assert_eq!(f.get(k).map(String::as_str), Some(v), "{k}: {f:?}");
+    }
+    assert!(card.contains("float.json") && card.contains("quantized.json") && card.contains("**pass**"), "{card}");
+    let check = Command::new(&py)
+        .arg("-c")
+        .arg(
+            r#"
+import sys, mlx.core as mx, mlx.nn as nn, mlx_lm
+model, tok = mlx_lm.load(sys.argv[1])
+q = model.model.layers[0].self_attn.q_proj
+assert isinstance(q, nn.QuantizedLinear) and q.bits == 8 and q.group_size == 64, type(q)
+w = mx.load(sys.argv[2] + "/model.safetensors")["model.layers.0.self_attn.q_proj.weight"]
+wq, s, b = mx.quantize(w, group_size=64, bits=8)
+assert mx.array_equal(wq, q.weight).item() and mx.allclose(s, q.scales).item() and mx.allclose(b, q.biases).item()
+print(mlx_lm.generate(model, tok, "The capital of France is", max_tokens=4))
+"#,
+        )
+        .arg(dir.join("package"))
+        .arg(dir.join("weights"))
+        .output()
+        .unwrap();
+    assert!(check.status.success() && !check.stdout.is_empty(), "{}", String::from_utf8_lossy(&check.stderr));
 }
 
 fn write_json(path: &Path, v: &Value) {
@@ -399,8 +490,110 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
         assert!(!dir.join(stale).exists(), "{stale} of the replaced port is left");
     }
 
-    // Options the build does not have yet are refused clearly.
-    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["-q", "4"]));
+    // An option this build does not have is refused clearly, before any
+    // step runs.
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).arg("--optimize"));
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not available yet"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--optimize is not available in this build"), "{}", text(&o));
+    // Bad quantization options too.
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["--bits", "7"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["--quality-thresholds", "cosine_min=0.9"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("goes with -q"), "{}", text(&o));
+}
+
+/// The YAML front matter of a model card as (key, value) lines, nested
+/// keys as `parent.key`.
+fn front_matter(card: &str) -> BTreeMap<String, String> {
+    let body = card.strip_prefix("---\n").unwrap().split("\n---\n").next().unwrap();
+    let mut out = BTreeMap::new();
+    let mut parent = String::new();
+    for l in body.lines() {
+        let Some((k, v)) = l.split_once(':') else { continue };
+        if let Some(k) = k.strip_prefix("  ") {
+            out.insert(format!("{parent}.{}", k.trim_matches('"')), v.trim().trim_matches('"').to_string());
+        } else {
+            parent = k.to_string();
+            out.insert(k.to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+const FLOAT_STEPS: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity"];
+
+#[test]
+fn minilm_quantized_port_passes_the_gate_at_8_bits_and_stops_at_quality_at_2_bits() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let dir = cwd.join("q");
+    let o = run(port(cwd, Some(&py)).args(["-q", "--bits", "8", "--out"]).arg(&dir));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(p["status"], "complete");
+    for s in FLOAT_STEPS.iter().chain(&["quantize", "quality", "report", "package"]) {
+        assert_eq!(status(&p, s), "done", "{s}: {:#}", step(&p, s));
+    }
+    assert_eq!(status(&p, "bench"), "skipped");
+    assert!(step(&p, "bench")["summary"].as_str().unwrap().contains("encoder"), "{:#}", step(&p, "bench"));
+    check_artifacts(&dir, &p);
+    let q = read_json(&dir.join("quantized/config.json"))["quantization"].clone();
+    assert_eq!((q["bits"].as_u64(), q["group_size"].as_u64()), (Some(8), Some(64)), "{q}");
+    // The gate: embedding cosine and retrieval agreement, every check passed.
+    let g = read_json(&dir.join("quality/quality.json"));
+    assert_eq!((g["kind"].as_str(), g["verdict"].as_str()), (Some("encoder"), Some("pass")), "{g:#}");
+    let names: Vec<&str> = g["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for n in ["cosine_mean", "cosine_min", "overlap", "spearman"] {
+        assert!(names.contains(&n), "{n} not checked: {names:?}");
+    }
+    assert!(g["checks"].as_array().unwrap().iter().all(|c| c["pass"] == true));
+    let cm = g["checks"].as_array().unwrap().iter().find(|c| c["name"] == "cosine_mean").unwrap()["value"].as_f64().unwrap();
+    assert!(cm < 1.0 && cm > 0.999, "8-bit weights change the embeddings a little: {cm}");
+    assert_eq!((g["reference"].as_str(), g["candidate"].as_str()), (Some("weights"), Some("quantized")));
+    assert!(dir.join("quality/quality.md").is_file());
+    // The package ships the quantized weights, loaded strictly by its own
+    // package in the smoke test; the card states the quantization.
+    assert!(step(&p, "package")["summary"].as_str().unwrap().contains("smoke test passed"), "{:#}", step(&p, "package"));
+    assert_eq!(read_json(&dir.join("package/config.json"))["quantization"], q);
+    let card = std::fs::read_to_string(dir.join("package/README.md")).unwrap();
+    let f = front_matter(&card);
+    assert_eq!((f.get("quantization.bits").map(String::as_str), f.get("quantization.group_size").map(String::as_str)), (Some("8"), Some("64")), "{f:?}");
+    assert!(card.contains("quality gate of `quantized` against `weights` (mlxport quality): **pass**"), "{card}");
+    let r = read_json(&dir.join("report/report.json"));
+    assert_eq!(r["quality"]["verdict"], "pass");
+    let acc = &r["optimizations"]["accepted"][0];
+    assert!(acc["optimization"].as_str().unwrap().contains("8-bit"), "{r:#}");
+    assert!(acc["quantized_bytes"].as_u64().unwrap() * 3 < acc["float_bytes"].as_u64().unwrap(), "8-bit weights are under a third of float32");
+    let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    assert!(md.contains("## Quality gate\n\nVerdict: **pass**") && md.contains("| cosine_mean |"), "{md}");
+
+    // 2 bits: the quantize step is redone, the gate fails and the port
+    // stops there with the reasons; the proven float port is kept and the
+    // 8-bit package and report are gone.
+    let before = fingerprints(&p);
+    let o = run(port(cwd, Some(&py)).args(["--bits", "2", "--out"]).arg(&dir));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!((p["status"].as_str(), p["stopped_at"].as_str()), (Some("failed"), Some("quality")), "{p:#}");
+    assert_eq!(status(&p, "quality"), "failed");
+    let now = fingerprints(&p);
+    for s in FLOAT_STEPS {
+        assert_eq!(now[*s], before[*s], "{s} was redone");
+    }
+    assert_ne!(now["quantize"].1, before["quantize"].1);
+    let g = read_json(&dir.join("quality/quality.json"));
+    assert_eq!(g["verdict"], "fail");
+    let reasons: Vec<&str> = g["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(!reasons.is_empty());
+    let rem = p["remediation"].to_string();
+    assert!(rem.contains(reasons[0]) && rem.contains("--bits 8"), "{rem}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("'quality'") && out.contains(reasons[0]), "{}", text(&o));
+    for gone in ["package", "report", "bench"] {
+        assert!(!dir.join(gone).exists(), "{gone} left from the 8-bit port");
+    }
+    assert_eq!(read_json(&dir.join("quantized/config.json"))["quantization"]["bits"], 2);
+    check_artifacts(&dir, &p);
 }

@@ -39,15 +39,29 @@ def read_weights(path: str) -> dict:
 
 
 def load(path: str, dtype=mx.float32):
-    """(model, args) from a converted checkpoint directory."""
+    """(model, args) from a converted checkpoint directory.
+
+    A checkpoint whose config.json has a ``quantization`` entry
+    (``group_size``, ``bits``, optional ``mode``) is loaded as MLX stores
+    quantized weights: the layers with ``scales`` in the checkpoint become
+    quantized layers before the strict load; only floating tensors are cast.
+    """
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     weights = read_weights(path)
     args = ModelArgs.from_config(cfg, path)
     args.has_pooler = "pooler.dense.weight" in weights
     model = Model(args)
+    q = cfg.get("quantization")
+    if q:
+        import mlx.nn as nn
+
+        kw = {"group_size": int(q.get("group_size", 64)), "bits": int(q.get("bits", 4))}
+        if q.get("mode"):
+            kw["mode"] = q["mode"]
+        nn.quantize(model, class_predicate=lambda p, m: hasattr(m, "to_quantized") and f"{p}.scales" in weights, **kw)
     if dtype is not None:
-        weights = {k: v.astype(dtype) for k, v in weights.items()}
+        weights = {k: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) and not k.endswith((".scales", ".biases")) else v for k, v in weights.items()}
     model.load_weights(list(weights.items()), strict=True)
     model.eval()
     mx.eval(model.parameters())

@@ -307,7 +307,55 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
     Ok(if all_valid && promo.as_ref().is_none_or(|p| p.promoted) { exit::OK } else { exit::CHECK_FAILED })
 }
 
+/// A measured generation benchmark: the receipt and what ran it.
+pub struct Generated {
+    pub receipt: Receipt,
+    pub implementation: String,
+    pub device: String,
+    pub blas: String,
+}
+
 fn generate(a: BenchGenerateArgs) -> Result<u8> {
+    let Generated { receipt, implementation, device, blas } = measure_generate(&a)?;
+    let json = mlxport_bench::export::Json.render(&receipt);
+    if let Some(p) = &a.receipt {
+        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.export_markdown {
+        write_atomic(p, Markdown.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.export_svg {
+        write_atomic(p, Svg.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        print!("{json}");
+    } else {
+        println!("generation on {implementation} ({device}, {blas}): {}", receipt.workload.name);
+        let mut t = Table::new(&["prompt", "runs", "TTFT", "prefill tok/s", "decode tok/s [95% CI]", "latency p50/p90/p99", "MLX peak", "MLX active"]);
+        for (g, b) in mlxport_bench::generate::rows(&receipt).iter().zip(&receipt.benchmarks) {
+            let lat = |x: Option<f64>| x.map(|v| fmt_value(v, "s")).unwrap_or_else(|| "-".into());
+            t.row(vec![
+                g.prompt_tokens.to_string(),
+                g.runs.to_string(),
+                fmt_value(g.ttft_s, "s"),
+                format!("{:.1}", g.prefill_tokens_per_s),
+                format!("{:.2} [{:.2}, {:.2}]", g.decode_tokens_per_s, b.stats.median_ci.low, b.stats.median_ci.high),
+                format!("{} / {} / {}", lat(g.token_latency_p50_s), lat(g.token_latency_p90_s), lat(g.token_latency_p99_s)),
+                human_bytes(g.peak_memory_bytes as u64),
+                human_bytes(g.active_memory_bytes as u64),
+            ]);
+        }
+        t.print();
+    }
+    for w in &receipt.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(exit::OK)
+}
+
+/// Run `bench generate` as `a` describes and build its receipt; writes
+/// and prints nothing.
+pub fn measure_generate(a: &BenchGenerateArgs) -> Result<Generated> {
     use mlxport_harness::jobs::{GenerateBenchRequest, Harness, Target};
 
     if a.prompt_tokens.is_empty() || a.prompt_tokens.contains(&0) {
@@ -368,39 +416,5 @@ fn generate(a: BenchGenerateArgs) -> Result<u8> {
         quality_gate,
     })
     .map_err(anyhow::Error::msg)?;
-
-    let json = mlxport_bench::export::Json.render(&receipt);
-    if let Some(p) = &a.receipt {
-        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if let Some(p) = &a.export_markdown {
-        write_atomic(p, Markdown.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if let Some(p) = &a.export_svg {
-        write_atomic(p, Svg.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if a.json {
-        print!("{json}");
-    } else {
-        println!("generation on {implementation} ({device}, {}): {}", h.blas.describe(), receipt.workload.name);
-        let mut t = Table::new(&["prompt", "runs", "TTFT", "prefill tok/s", "decode tok/s [95% CI]", "latency p50/p90/p99", "MLX peak", "MLX active"]);
-        for (g, b) in mlxport_bench::generate::rows(&receipt).iter().zip(&receipt.benchmarks) {
-            let lat = |x: Option<f64>| x.map(|v| fmt_value(v, "s")).unwrap_or_else(|| "-".into());
-            t.row(vec![
-                g.prompt_tokens.to_string(),
-                g.runs.to_string(),
-                fmt_value(g.ttft_s, "s"),
-                format!("{:.1}", g.prefill_tokens_per_s),
-                format!("{:.2} [{:.2}, {:.2}]", g.decode_tokens_per_s, b.stats.median_ci.low, b.stats.median_ci.high),
-                format!("{} / {} / {}", lat(g.token_latency_p50_s), lat(g.token_latency_p90_s), lat(g.token_latency_p99_s)),
-                human_bytes(g.peak_memory_bytes as u64),
-                human_bytes(g.active_memory_bytes as u64),
-            ]);
-        }
-        t.print();
-    }
-    for w in &receipt.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(exit::OK)
+    Ok(Generated { receipt, implementation, device, blas: h.blas.describe() })
 }

@@ -1,6 +1,6 @@
 //! One module per command.
 
-mod bench;
+pub mod bench;
 mod capture;
 mod compare;
 mod convert;
@@ -15,8 +15,8 @@ mod matrix;
 mod scaffold;
 mod plan;
 mod port;
-mod quantize;
-mod quality;
+pub mod quantize;
+pub mod quality;
 mod recommend;
 mod tensors;
 mod skill;

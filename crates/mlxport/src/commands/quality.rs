@@ -12,6 +12,29 @@ use crate::cli::QualityArgs;
 use crate::output::{write_atomic, Table};
 
 pub fn run(args: QualityArgs) -> Result<u8> {
+    let report = gate(&args)?;
+    if let Some(p) = &args.output {
+        write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = &args.markdown {
+        write_atomic(p, report.to_markdown().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if args.json {
+        print!("{}", report.to_json());
+    } else {
+        print_table(&report);
+    }
+    Ok(if report.passed() { crate::exit::OK } else { crate::exit::CHECK_FAILED })
+}
+
+/// Whether a model type goes to the encoder gate.
+pub fn is_encoder(model_type: &str) -> bool {
+    gate::ENCODER_TYPES.contains(&model_type.to_ascii_lowercase().as_str())
+}
+
+/// Run the gate `args` describe (language model or encoder, by the
+/// reference's model type) and return its report; writes nothing.
+pub fn gate(args: &QualityArgs) -> Result<QualityReport> {
     let mut th = Thresholds::default();
     if let Some(spec) = &args.thresholds {
         th.apply(spec).context("--thresholds")?;
@@ -37,18 +60,7 @@ pub fn run(args: QualityArgs) -> Result<u8> {
         gate::lm_gate(&h, &args.reference, &args.candidate, &s, work.path(), th)?
     };
     drop(work);
-    if let Some(p) = &args.output {
-        write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if let Some(p) = &args.markdown {
-        write_atomic(p, report.to_markdown().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if args.json {
-        print!("{}", report.to_json());
-    } else {
-        print_table(&report);
-    }
-    Ok(if report.passed() { crate::exit::OK } else { crate::exit::CHECK_FAILED })
+    Ok(report)
 }
 
 fn print_table(r: &QualityReport) {

@@ -8,6 +8,7 @@
 //! recorded bytes, and redoes the rest. The layout is the PORT_DIR contract
 //! shared with `report` and `package`.
 
+mod optional;
 mod source;
 pub mod state;
 mod steps;
@@ -56,9 +57,10 @@ pub struct Ctx<'a> {
 }
 
 pub fn run(args: &PortArgs) -> Result<u8> {
-    if args.quantize.is_some() || args.optimize {
-        anyhow::bail!("-q/--quantize and --optimize are not available yet: the quantize, quality-gate and bench steps are not part of this build; run `mlxport port` without them");
+    if args.optimize {
+        anyhow::bail!("--optimize is not available in this build: the optimization search (`mlxport optimize`) is not part of it. Quantization with its quality gate and benchmark is: `mlxport port MODEL -q --bits 4` (or --recipe, --target-bpw)");
     }
+    optional::check(args)?;
     let model = source::resolve(args.model.as_deref(), args.example.as_deref(), args.show_paths, args.harness.verbose)?;
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("port-out").join(&model.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -193,6 +195,7 @@ impl Ctx<'_> {
         rec.finished_at = now_rfc3339();
         eprintln!("{}{tag} {:<8} {seconds:>7.1} s  {}", if tty { "\r" } else { "" }, rec.status, rec.summary);
         if flow == Flow::Stop {
+            self.remove_later_outputs(name);
             self.state.stopped_at = Some(name.into());
             self.state.remediation = remediation.clone();
             self.state.status = if rec.status == "failed" { "failed" } else { "stopped" }.into();
@@ -225,6 +228,25 @@ impl Ctx<'_> {
         eprintln!("[{pos:>2}/{}] {name:<12} skipped  {reason}", STEPS.len());
         self.state.put(StepRecord { name: name.into(), status: "skipped".into(), inputs_sha256: None, seconds: 0.0, finished_at, artifacts: Vec::new(), summary: reason.into() });
         self.state.save(&self.dir)
+    }
+
+    /// A port that stops at `name` leaves no product of a later step of an
+    /// earlier run (a package of other weights, say) in PORT_DIR.
+    fn remove_later_outputs(&self, name: &str) {
+        let Some(i) = state::RUN_ORDER.iter().position(|s| *s == name) else { return };
+        let Some(old) = self.old.as_ref() else { return };
+        // What the ladder proved (oracle, weights, ...) stays: only the
+        // products made from it go.
+        for later in state::RUN_ORDER[i + 1..].iter().filter(|s| matches!(**s, "quantize" | "quality" | "bench" | "report" | "package")) {
+            for a in old.step(later).map(|r| r.artifacts.as_slice()).unwrap_or_default() {
+                let top = a.path.split('/').next().unwrap_or("");
+                if top.is_empty() || top.starts_with('.') || top == state::FILE {
+                    continue;
+                }
+                let p = self.dir.join(top);
+                let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            }
+        }
     }
 
     /// Upstream artifact hashes for an inputs hash.

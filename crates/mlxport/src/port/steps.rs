@@ -52,8 +52,12 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     go!(scaffold(ctx));
     go!(capture(ctx));
     go!(parity(ctx));
-    for s in ["quantize", "quality", "bench"] {
-        ctx.skip(s, "not requested (optimization steps: -q/--optimize, not available yet)")?;
+    if super::optional::wanted(ctx.args) {
+        go!(super::optional::quantize(ctx));
+        go!(super::optional::quality(ctx));
+        go!(super::optional::bench(ctx));
+    } else {
+        super::optional::not_requested(ctx)?;
     }
     // `report` and `package` read port.json: it says complete before they run.
     ctx.state.status = "complete".into();
@@ -65,8 +69,8 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Every artifact up to the parity ladder.
-const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity"];
+/// Every artifact up to the parity ladder, and the optional steps after it.
+const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench"];
 
 fn report(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(PORTED)});
@@ -206,7 +210,7 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
     Ok(flow)
 }
 
-fn settings(ctx: &Ctx) -> Settings {
+pub(super) fn settings(ctx: &Ctx) -> Settings {
     Settings { timeout: Duration::from_secs(ctx.args.harness.timeout), threads: ctx.args.harness.threads, verbose: ctx.args.harness.verbose }
 }
 

@@ -1,0 +1,224 @@
+//! The optional steps of `mlxport port` after the parity ladder:
+//! `quantize` (the converted weights re-encoded as `mlxport quantize` does,
+//! into `quantized/`), `quality` (the task-level gate of the quantized
+//! weights against the float ones, `quality/`) and `bench` (generation
+//! receipts of both, `bench/`). A failing gate stops the port with its
+//! reasons. Asked for with `-q` or any quantization option.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use mlxport_bench::export::Export;
+use mlxport_convert::convert::ConvertOptions;
+use mlxport_convert::quantize::{identity_map, quantize_convert};
+
+use super::{Ctx, Flow, Outcome};
+use crate::cli::{BenchGenerateArgs, HarnessArgs, PortArgs, QualityArgs, QuantArgs};
+use crate::output::{human_bytes, write_atomic};
+
+/// The quantization options of `port`, as `mlxport quantize` reads them.
+fn quant_args(a: &PortArgs) -> QuantArgs {
+    QuantArgs { bits: a.bits, group_size: a.group_size, mode: a.mode.clone(), recipe: a.recipe.clone(), rules: a.rules.clone(), target_bpw: a.target_bpw, report: None }
+}
+
+/// Whether the optional steps run: `-q` or any quantization option.
+pub fn wanted(a: &PortArgs) -> bool {
+    a.quantize || crate::commands::quantize::any_given(&quant_args(a))
+}
+
+/// Refuse bad options before any step runs.
+pub fn check(a: &PortArgs) -> Result<()> {
+    if wanted(a) {
+        crate::commands::quantize::options(&quant_args(a))?;
+        if let Some(t) = &a.quality_thresholds {
+            mlxport_quality::Thresholds::default().apply(t).context("--quality-thresholds")?;
+        }
+        if a.bench_prompt_tokens.is_empty() || a.bench_prompt_tokens.contains(&0) || a.bench_gen_tokens < 2 || a.bench_runs == 0 {
+            bail!("--bench-prompt-tokens needs positive lengths, --bench-gen-tokens at least 2 and --bench-runs at least 1");
+        }
+    } else if a.quality_thresholds.is_some() {
+        bail!("--quality-thresholds goes with -q/--quantize (the quality gate judges the quantized weights)");
+    }
+    Ok(())
+}
+
+/// The three steps not asked for: recorded as skipped, and what an
+/// earlier run with them left behind removed (the package would ship it).
+pub fn not_requested(ctx: &mut Ctx) -> Result<()> {
+    for (step, dir) in [("quantize", "quantized"), ("quality", "quality"), ("bench", "bench")] {
+        let stale = ctx.dir.join(dir);
+        if stale.is_dir() {
+            std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
+        }
+        ctx.skip(step, "not requested (-q/--quantize, --bits, --recipe or --target-bpw run it)")?;
+    }
+    Ok(())
+}
+
+/// The options that decide the quantized weights, for the inputs hash and
+/// the conversion manifest's command line.
+fn quant_inputs(a: &PortArgs) -> Value {
+    json!({"bits": a.bits, "group_size": a.group_size, "mode": a.mode, "recipe": a.recipe, "rules": a.rules, "target_bpw": a.target_bpw})
+}
+
+fn command_line(a: &PortArgs) -> Vec<String> {
+    let mut c: Vec<String> = vec!["mlxport".into(), "port".into(), "--dtype".into(), a.dtype.clone(), "-q".into()];
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            c.push(k.into());
+            c.push(v);
+        }
+    };
+    push("--bits", a.bits.map(|b| b.to_string()));
+    push("--group-size", a.group_size.map(|b| b.to_string()));
+    push("--mode", a.mode.clone());
+    push("--recipe", a.recipe.clone());
+    push("--target-bpw", a.target_bpw.map(|b| b.to_string()));
+    for r in &a.rules {
+        c.push("--rule".into());
+        c.push(r.clone());
+    }
+    c
+}
+
+pub fn quantize(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({"upstream": ctx.upstream(&["convert"]), "options": quant_inputs(ctx.args)});
+    ctx.step("quantize", inputs, &["quantized"], |ctx, st| {
+        let q = crate::commands::quantize::options(&quant_args(ctx.args))?;
+        let weights = ctx.dir.join("weights");
+        let src = mlxport_tensor::open(&weights)?;
+        let map = identity_map(src.as_ref(), Path::new("weights"))?;
+        drop(src);
+        let copts = ConvertOptions { command: command_line(ctx.args), digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..ConvertOptions::default() };
+        let done = quantize_convert(&weights, &map, &st.join("quantized"), copts, Some(&q), false)?;
+        let r = &done.report;
+        let float_bytes = std::fs::read(weights.join("mlxport-conversion.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["target"]["total_size"].as_u64());
+        let m = &done.converted.manifest.target;
+        Ok(Outcome::Done(format!(
+            "{} {}-bit group {}{}: {} tensors quantized, {} left float, {:.3} bits per weight, {}{}",
+            r.mode,
+            r.bits,
+            r.group_size,
+            r.recipe.as_ref().map(|x| format!(" ({x})")).unwrap_or_default(),
+            r.quantized,
+            r.skipped.len(),
+            r.bpw,
+            human_bytes(m.total_size),
+            float_bytes.map(|f| format!(" (float {})", human_bytes(f))).unwrap_or_default()
+        )))
+    })
+}
+
+fn model_type(dir: &Path) -> String {
+    std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["model_type"].as_str().map(str::to_ascii_lowercase)).unwrap_or_default()
+}
+
+fn harness(ctx: &Ctx) -> HarnessArgs {
+    HarnessArgs { timeout: ctx.args.harness.timeout, threads: ctx.args.harness.threads, verbose: ctx.args.harness.verbose }
+}
+
+pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
+    let inputs = json!({
+        "upstream": ctx.upstream(&["convert", "scaffold", "quantize"]),
+        "thresholds": ctx.args.quality_thresholds,
+        "max_tokens": ctx.args.quality_max_tokens,
+    });
+    ctx.step("quality", inputs, &["quality"], |ctx, st| {
+        let (reference, candidate) = (ctx.dir.join("weights"), ctx.dir.join("quantized"));
+        let encoder = crate::commands::quality::is_encoder(&model_type(&reference));
+        let package = ctx.dir.join("scaffold");
+        let args = QualityArgs {
+            reference,
+            candidate,
+            text: None,
+            prompts: None,
+            max_tokens: ctx.args.quality_max_tokens,
+            window: 512,
+            stride: 256,
+            generate: 32,
+            sentences: None,
+            queries: None,
+            retrieval_k: 5,
+            package: (encoder && package.join("__init__.py").is_file()).then_some(package),
+            thresholds: ctx.args.quality_thresholds.clone(),
+            output: None,
+            markdown: None,
+            harness: harness(ctx),
+            json: false,
+        };
+        let mut r = crate::commands::quality::gate(&args)?;
+        // The report names PORT_DIR's folders, not this machine's paths.
+        r.reference = "weights".into();
+        r.candidate = "quantized".into();
+        if let Some(p) = r.run.get_mut("package").filter(|p| p.is_string()) {
+            if args.package.is_some() {
+                *p = json!("scaffold");
+            }
+        }
+        let out = st.join("quality");
+        std::fs::create_dir_all(&out)?;
+        write_atomic(&out.join("quality.json"), r.to_json().as_bytes())?;
+        write_atomic(&out.join("quality.md"), r.to_markdown().as_bytes())?;
+        let key: Vec<String> = r.checks.iter().map(|c| format!("{} {}", c.name, mlxport_quality::report::fmt(c.value))).collect();
+        let summary = format!("{} gate {}: {}", r.kind, r.verdict, key.join(", "));
+        if r.passed() {
+            return Ok(Outcome::Done(summary));
+        }
+        let mut rem: Vec<String> = r.reasons.iter().map(|x| format!("quality gate: {x}")).collect();
+        rem.push("the quantized weights lose too much against the float ones (quality/quality.md has every check): quantize with more bits (--bits 8), a mixed recipe (--recipe mixed_4_6), sensitive layers kept float with --rule 'REGEX=skip', or a higher --target-bpw, and re-run the same command (earlier steps are kept)".into());
+        rem.push("or, if this loss is acceptable for your use, relax the failing limits with --quality-thresholds K=V,...".into());
+        Ok(Outcome::Failed { summary, remediation: rem })
+    })
+}
+
+pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
+    if ctx.insp["routing"]["family"] == "encoder" {
+        let stale = ctx.dir.join("bench");
+        if stale.is_dir() {
+            std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
+        }
+        ctx.skip("bench", "encoder: mlxport's benchmarks measure generation (bench generate); no encoder benchmark exists yet")?;
+        return Ok(Flow::Continue);
+    }
+    let a = ctx.args;
+    let inputs = json!({
+        "upstream": ctx.upstream(&["convert", "quantize", "quality"]),
+        "prompt_tokens": a.bench_prompt_tokens, "gen_tokens": a.bench_gen_tokens, "runs": a.bench_runs,
+    });
+    ctx.step("bench", inputs, &["bench"], |ctx, st| {
+        let out = st.join("bench");
+        std::fs::create_dir_all(&out)?;
+        let mut lines = Vec::new();
+        // Float first, then quantized, each with one warmup per length;
+        // the quantized receipt carries the quality gate's result.
+        for (name, dir, gate) in [("float", "weights", None), ("quantized", "quantized", Some(ctx.dir.join("quality/quality.json")))] {
+            let g = BenchGenerateArgs {
+                model: ctx.dir.join(dir),
+                weights: None,
+                prompt_tokens: ctx.args.bench_prompt_tokens.clone(),
+                gen_tokens: ctx.args.bench_gen_tokens,
+                runs: ctx.args.bench_runs,
+                warmup: 1,
+                seed: None,
+                workload: Some(format!("generate, {name} weights")),
+                quality_gate: gate,
+                resamples: 10_000,
+                no_blas_check: false,
+                receipt: None,
+                export_markdown: None,
+                export_svg: None,
+                json: false,
+                harness: harness(ctx),
+            };
+            let m = crate::commands::bench::measure_generate(&g).with_context(|| format!("benchmarking the {name} weights ({dir}/)"))?;
+            let r = &m.receipt;
+            write_atomic(&out.join(format!("{name}.json")), mlxport_bench::export::Json.render(r).as_bytes())?;
+            let rows = mlxport_bench::generate::rows(r);
+            let decode: Vec<String> = rows.iter().map(|x| format!("{}: {:.1}", x.prompt_tokens, x.decode_tokens_per_s)).collect();
+            lines.push(format!("{name} decode tok/s {}", decode.join(", ")));
+        }
+        Ok(Outcome::Done(lines.join("; ")))
+    })
+}
