@@ -99,7 +99,14 @@ def main():
     else:
         dtype = getattr(torch, args.dtype)
 
-    tok = AutoTokenizer.from_pretrained(load_dir, **load_kw)
+    try:
+        tok = AutoTokenizer.from_pretrained(load_dir, **load_kw)
+    except Exception as e:
+        # Token-id inputs need no tokenizer (random-weight checkpoints have none).
+        if not spec.get("token_ids") or spec.get("texts") or spec.get("prompts"):
+            raise
+        common.log(f"no usable tokenizer ({type(e).__name__}); token ids given, going on without one")
+        tok = None
     if args.family == "decoder":
         from transformers import AutoModelForCausalLM as Auto
     else:
@@ -112,9 +119,10 @@ def main():
     blocks_name, blocks = find_blocks(torch, base, n_layers)
 
     # ---- inputs: a right-padded batch
-    tok.padding_side = "right"
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.convert_ids_to_tokens(0)
+    if tok is not None:
+        tok.padding_side = "right"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.convert_ids_to_tokens(0)
     add_special = spec.get("add_special_tokens", True)
     max_length = spec.get("max_length")
     if spec.get("token_ids"):
@@ -127,7 +135,11 @@ def main():
     if any(len(s) == 0 for s in seqs):
         common.fail("inputs: an empty sequence")
     B, T = len(seqs), max(len(s) for s in seqs)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    if tok is not None:
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    else:
+        pad = getattr(config, "pad_token_id", None)
+        pad = pad if isinstance(pad, int) and 0 <= pad < config.vocab_size else 0
     ids = np.full((B, T), pad, dtype=np.int64)
     mask = np.zeros((B, T), dtype=np.int64)
     for i, s in enumerate(seqs):
