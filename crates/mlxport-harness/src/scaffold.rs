@@ -117,7 +117,8 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
             if !DECODER_TYPES.contains(&model_type.as_str()) {
                 why.push(format!("model_type '{model_type}' (decoder template: {})", DECODER_TYPES.join(", ")));
             }
-            let act = cfg["hidden_activation"].as_str().or(cfg["hidden_act"].as_str());
+            // gemma2 reads `hidden_activation`, every other type `hidden_act`.
+            let act = if model_type == "gemma2" { cfg["hidden_activation"].as_str().or(cfg["hidden_act"].as_str()) } else { cfg["hidden_act"].as_str() };
             if let Some(act) = act {
                 if !DECODER_ACTS.contains(&act) {
                     why.push(format!("hidden_act '{act}' (supported: {})", DECODER_ACTS.join(", ")));

@@ -19,7 +19,7 @@ ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_pytorch_ta
 # How each model type departs from llama's block (absent keys: llama's).
 ARCH = {
     "gemma": {"norm_offset": True, "embed_scale": True},
-    "gemma2": {"norm_offset": True, "embed_scale": True, "block_norms": "sandwich", "query_pre_attn_scalar": True, "softcap": True},
+    "gemma2": {"hidden_activation": True, "norm_offset": True, "embed_scale": True, "block_norms": "sandwich", "query_pre_attn_scalar": True, "softcap": True},
     "olmo2": {"block_norms": "post", "qk_norm_scope": "full"},
     "starcoder2": {"gated_mlp": False, "norm_type": "layer"},
 }
@@ -70,7 +70,12 @@ class ModelArgs:
     def from_config(cls, cfg: dict) -> "ModelArgs":
         mt = cfg.get("model_type", "{{MODEL_TYPE}}")
         arch = ARCH.get(mt, {})
-        act = cfg.get("hidden_activation") or cfg.get("hidden_act", "silu")
+        # gemma2 reads `hidden_activation`; every other type `hidden_act`
+        # (a gemma config may carry both: transformers uses `hidden_act`).
+        act = (cfg.get("hidden_activation") if arch.get("hidden_activation") else None) or cfg.get("hidden_act", "silu")
+        if mt == "gemma" and act == "gelu":
+            # transformers reads the released gemma configs' "gelu" as the tanh approximation.
+            act = "gelu_pytorch_tanh"
         if act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
         n_heads = cfg["num_attention_heads"]
