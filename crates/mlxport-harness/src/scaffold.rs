@@ -377,6 +377,51 @@ mod tests {
         }
     }
 
+    fn decoder_insp(cfg: Value) -> Value {
+        serde_json::json!({
+            "schema": mlxport_intake::inspect::SCHEMA,
+            "routing": {"family": "dense-decoder"},
+            "facts": {"model_type": cfg["model_type"]},
+            "configs": [{"path": "config.json", "value": cfg}],
+        })
+    }
+
+    fn refusal(cfg: Value) -> String {
+        plan(&decoder_insp(cfg), "pkg", "t").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn decoder_variants_are_planned_with_their_features() {
+        let cfg = serde_json::json!({"model_type": "gemma2", "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 8, "num_hidden_layers": 4,
+            "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+            "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "query_pre_attn_scalar": 24});
+        let p = plan(&decoder_insp(cfg), "pkg", "t").unwrap();
+        for f in ["sandwich-norms", "attn-softcap:50", "final-softcap:30", "query-pre-attn-scalar:24", "sliding-window:8 (2 of 4 blocks)", "rmsnorm:(1+w)"] {
+            assert!(p.features.iter().any(|x| x == f), "{f} in {:?}", p.features);
+        }
+        for mt in ["gemma", "phi3", "olmo2", "starcoder2", "mistral"] {
+            assert!(plan(&decoder_insp(serde_json::json!({"model_type": mt, "sliding_window": 8})), "pkg", "t").is_ok(), "{mt}");
+        }
+    }
+
+    #[test]
+    fn unsupported_decoder_features_fail_closed_by_name() {
+        let cases = [
+            (serde_json::json!({"model_type": "llama", "attn_logit_softcapping": 50.0}), "attn_logit_softcapping"),
+            (serde_json::json!({"model_type": "gemma", "use_bidirectional_attention": true}), "bidirectional attention"),
+            (serde_json::json!({"model_type": "gemma2", "sliding_window": 4, "layer_types": ["chunked_attention"]}), "layer type 'chunked_attention'"),
+            (serde_json::json!({"model_type": "starcoder2", "hidden_act": "relu2"}), "hidden_act 'relu2'"),
+            (serde_json::json!({"model_type": "phi3", "rope_scaling": {"type": "longrope"}}), "RoPE scaling 'longrope'"),
+            (serde_json::json!({"model_type": "phi3", "partial_rotary_factor": 0.5}), "partial_rotary_factor"),
+            (serde_json::json!({"model_type": "qwen2", "use_sliding_window": true, "sliding_window": 8}), "use_sliding_window"),
+            (serde_json::json!({"model_type": "gemma3_text"}), "model_type 'gemma3_text'"),
+        ];
+        for (cfg, needle) in cases {
+            let msg = refusal(cfg.clone());
+            assert!(msg.contains(needle), "{cfg}: {msg}");
+        }
+    }
+
     #[test]
     fn identifiers() {
         assert!(is_identifier("minilm_mlx"));
