@@ -307,6 +307,9 @@ fn draft_gguf(arch: &str, tensors: &[TensorInfo], meta: &BTreeMap<String, String
     }
 }
 
+/// A fused projection: its name, the parts it splits into, their sizes.
+type Fused = (&'static str, Vec<&'static str>, Option<Vec<u64>>);
+
 /// Scaffold target: fused projections split into the separate ones the
 /// generated package declares. Phi-3 stores `qkv_proj` (rows: queries, then
 /// keys, then values) and `gate_up_proj` (rows: gate, then up); mlx-lm keeps
@@ -327,7 +330,7 @@ fn split_fused(config: &Value, map: &mut WeightMap) {
                 continue;
             }
         };
-        let fused: Option<(&str, Vec<&str>, Option<Vec<u64>>)> = if src.ends_with(".self_attn.qkv_proj.weight") || src.ends_with(".self_attn.qkv_proj.bias") {
+        let fused: Option<Fused> = if src.ends_with(".self_attn.qkv_proj.weight") || src.ends_with(".self_attn.qkv_proj.bias") {
             let sizes = match (heads, kv, head_dim) {
                 (Some(h), Some(k), Some(d)) => Some(vec![h * d, k * d, k * d]),
                 _ => None,
