@@ -43,17 +43,32 @@ def parse_args():
 class Tap:
     """Wraps a module: records its output under a name, delegates the rest."""
 
-    def __init__(self, inner, name, sink):
-        self._inner, self._name, self._sink = inner, name, sink
+    def __init__(self, inner, name, sink, scale=None):
+        self._inner, self._name, self._sink, self._scale = inner, name, sink, scale
 
     def __call__(self, *a, **k):
         out = self._inner(*a, **k)
         if self._sink.get("_on"):
-            self._sink[self._name] = out[0] if isinstance(out, tuple) else out
+            x = out[0] if isinstance(out, tuple) else out
+            self._sink[self._name] = x if self._scale is None else x * self._scale
         return out
 
     def __getattr__(self, n):
         return getattr(self._inner, n)
+
+
+# Model types whose transformers embedding module includes the sqrt(hidden)
+# scale (a scaled embedding), while mlx-lm multiplies after its embedding:
+# the `embeddings` rung is the scaled output on both sides.
+SCALED_EMBEDDING_TYPES = ("gemma", "gemma2")
+
+
+def embedding_scale(path):
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    if cfg.get("model_type") in SCALED_EMBEDDING_TYPES:
+        return float(cfg["hidden_size"]) ** 0.5
+    return None
 
 
 class MlxLmTarget:
@@ -84,10 +99,11 @@ class MlxLmTarget:
         for i in range(len(layers)):
             layers[i] = Tap(layers[i], f"layers.{i}", self.sink)
         emb = [k for k, v in inner.children().items() if isinstance(v, nn.Embedding)]
-        norms = [k for k, v in inner.children().items() if isinstance(v, (nn.RMSNorm, nn.LayerNorm))]
+        # Norm modules of mlx-lm's own (gemma's (1 + w) RMSNorm) count too.
+        norms = [k for k, v in inner.children().items() if isinstance(v, (nn.RMSNorm, nn.LayerNorm)) or (isinstance(v, nn.Module) and type(v).__name__.endswith("Norm"))]
         if len(emb) != 1:
             common.fail(f"mlx-lm model: expected one embedding beside the blocks, found {emb}")
-        object.__setattr__(inner, emb[0], Tap(getattr(inner, emb[0]), "embeddings", self.sink))
+        object.__setattr__(inner, emb[0], Tap(getattr(inner, emb[0]), "embeddings", self.sink, embedding_scale(path)))
         if norms:
             object.__setattr__(inner, norms[-1], Tap(getattr(inner, norms[-1]), "final_norm", self.sink))
         self.structure = {"blocks": f"{type(inner).__name__}.layers ({type(layers[0]._inner).__name__} x {len(layers)})", "embedding": emb[0], "final_norm": norms[-1] if norms else None}

@@ -138,6 +138,9 @@ pub fn draft(src: &dyn TensorSource, opts: &DraftOptions) -> Result<Draft> {
             note: p.note,
         })
         .collect();
+    if target == "scaffold" && gguf_arch.is_none() {
+        split_fused(&config, &mut map);
+    }
     fill_shapes(&mut map, tensors);
     Ok(Draft { map, family, target, routed: was_routed })
 }
@@ -304,6 +307,64 @@ fn draft_gguf(arch: &str, tensors: &[TensorInfo], meta: &BTreeMap<String, String
     if !tensors.iter().any(|t| t.name == "output.weight") {
         map.notes.push("no output.weight: the output head is tied to token_embd (tie_word_embeddings)".into());
     }
+}
+
+/// A fused projection: its name, the parts it splits into, their sizes.
+type Fused = (&'static str, Vec<&'static str>, Option<Vec<u64>>);
+
+/// Scaffold target: fused projections split into the separate ones the
+/// generated package declares. Phi-3 stores `qkv_proj` (rows: queries, then
+/// keys, then values) and `gate_up_proj` (rows: gate, then up); mlx-lm keeps
+/// them fused, so only the scaffold layout splits them. Sizes come from the
+/// config; without them the tensor is left unresolved rather than guessed.
+fn split_fused(config: &Value, map: &mut WeightMap) {
+    let get = |k: &str| config.get(k).and_then(Value::as_u64);
+    let heads = get("num_attention_heads");
+    let kv = get("num_key_value_heads").or(heads);
+    let head_dim = get("head_dim").or_else(|| Some(get("hidden_size")? / heads?));
+    let inter = get("intermediate_size");
+    let mut rules = Vec::new();
+    for rule in std::mem::take(&mut map.rules) {
+        let src = match &rule.source {
+            OneOrMany::One(s) => s.clone(),
+            OneOrMany::Many(_) => {
+                rules.push(rule);
+                continue;
+            }
+        };
+        let fused: Option<Fused> = if src.ends_with(".self_attn.qkv_proj.weight") || src.ends_with(".self_attn.qkv_proj.bias") {
+            let sizes = match (heads, kv, head_dim) {
+                (Some(h), Some(k), Some(d)) => Some(vec![h * d, k * d, k * d]),
+                _ => None,
+            };
+            Some(("qkv_proj", vec!["q_proj", "k_proj", "v_proj"], sizes))
+        } else if src.ends_with(".mlp.gate_up_proj.weight") || src.ends_with(".mlp.gate_up_proj.bias") {
+            Some(("gate_up_proj", vec!["gate_proj", "up_proj"], inter.map(|i| vec![i, i])))
+        } else {
+            None
+        };
+        let Some((name, parts, sizes)) = fused else {
+            rules.push(rule);
+            continue;
+        };
+        let Some(sizes) = sizes else {
+            map.unresolved.push(Unresolved {
+                source: src.clone(),
+                shape: None,
+                dtype: None,
+                reason: format!("fused {name}: the split sizes need num_attention_heads, num_key_value_heads, head_dim/hidden_size and intermediate_size in config.json"),
+            });
+            continue;
+        };
+        let targets = parts.iter().map(|p| src.replacen(&format!(".{name}."), &format!(".{p}."), 1)).collect();
+        rules.push(Rule {
+            target: OneOrMany::Many(targets),
+            transforms: vec![Transform::Split { axis: 0, sizes: sizes.clone() }],
+            note: Some(format!("fused {name} split into {} along the output rows {sizes:?}", parts.join(", "))),
+            ..rule
+        });
+    }
+    map.rules = rules;
 }
 
 /// Fill declared shapes and dtypes from the source where every job of a

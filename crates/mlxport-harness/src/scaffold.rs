@@ -18,7 +18,9 @@ use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE
 pub const SCHEMA: &str = "mlxport.scaffold/v1";
 
 /// Dense-decoder model types the decoder template implements.
-pub const DECODER_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
+pub const DECODER_TYPES: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "olmo2", "starcoder2"];
+/// Feed-forward activations the decoder template implements.
+const DECODER_ACTS: &[&str] = &["silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new"];
 /// Mixture-of-experts decoder types the decoder template implements (with
 /// `moe.py`: top-k routing, sparse expert dispatch, shared experts).
 pub const MOE_TYPES: &[&str] = &["mixtral", "qwen2_moe", "qwen3_moe"];
@@ -135,11 +137,14 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
             if !DECODER_TYPES.contains(&model_type.as_str()) && !MOE_TYPES.contains(&model_type.as_str()) {
                 why.push(format!("model_type '{model_type}' (decoder template: {}; with experts: {})", DECODER_TYPES.join(", "), MOE_TYPES.join(", ")));
             }
-            if let Some(act) = cfg["hidden_act"].as_str() {
-                if act != "silu" && act != "swish" {
-                    why.push(format!("hidden_act '{act}' (silu only)"));
+            // gemma2 reads `hidden_activation`, every other type `hidden_act`.
+            let act = if model_type == "gemma2" { cfg["hidden_activation"].as_str().or(cfg["hidden_act"].as_str()) } else { cfg["hidden_act"].as_str() };
+            if let Some(act) = act {
+                if !DECODER_ACTS.contains(&act) {
+                    why.push(format!("hidden_act '{act}' (supported: {})", DECODER_ACTS.join(", ")));
                 }
             }
+            decoder_variants(&model_type, &cfg, &mut features, &mut why);
             let params = &cfg["rope_parameters"];
             let scaling = if params.is_object() { params } else { &cfg["rope_scaling"] };
             let rope = scaling["rope_type"].as_str().or(scaling["type"].as_str()).unwrap_or("default");
@@ -147,17 +152,13 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
                 why.push(format!("RoPE scaling '{rope}' (supported: {})", ROPE_TYPES.join(", ")));
             }
             features.push(format!("rope:{rope}"));
-            if let Some(f) = cfg["partial_rotary_factor"].as_f64() {
+            if let Some(f) = cfg["partial_rotary_factor"].as_f64().or(params["partial_rotary_factor"].as_f64()) {
                 if f != 1.0 {
                     why.push(format!("partial_rotary_factor {f}"));
                 }
             }
-            let sliding = cfg["sliding_window"].as_u64().is_some() && cfg["use_sliding_window"].as_bool() != Some(false) && model_type != "llama";
-            if sliding && model_type == "mistral" {
-                why.push(format!("sliding-window attention (sliding_window = {})", cfg["sliding_window"]));
-            }
             if cfg["use_sliding_window"].as_bool() == Some(true) {
-                why.push("sliding-window attention (use_sliding_window = true)".into());
+                why.push("sliding-window attention (use_sliding_window = true, qwen2-style max_window_layers)".into());
             }
             let kv = insp["facts"]["num_key_value_heads"].as_u64();
             let heads = insp["facts"]["num_attention_heads"].as_u64();
@@ -168,6 +169,9 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
             }
             if model_type == "qwen3" || model_type == "qwen3_moe" {
                 features.push("qk-norm".into());
+            }
+            if model_type == "olmo2" {
+                features.push("qk-norm:full-projection".into());
             }
             if insp["tensors"]["tying"]["tied"].as_bool() == Some(true) {
                 features.push("tied-head".into());
@@ -385,6 +389,48 @@ fn encoder_features(model_type: &str, cfg: &Value, features: &mut Vec<String>, w
     }
 }
 
+/// The decoder variants beyond llama's block a model type uses (features),
+/// and the settings of those types the template does not implement (why).
+fn decoder_variants(model_type: &str, cfg: &Value, features: &mut Vec<String>, why: &mut Vec<String>) {
+    let num = |k: &str| cfg[k].as_f64().filter(|_| !cfg[k].is_null());
+    match model_type {
+        "gemma" => features.extend(["embedding-scale:sqrt(hidden)", "rmsnorm:(1+w)"].map(String::from)),
+        "gemma2" => {
+            features.extend(["embedding-scale:sqrt(hidden)", "rmsnorm:(1+w)", "sandwich-norms"].map(String::from));
+            if let Some(c) = num("attn_logit_softcapping") {
+                features.push(format!("attn-softcap:{c}"));
+            }
+            if let Some(c) = num("final_logit_softcapping") {
+                features.push(format!("final-softcap:{c}"));
+            }
+            if let Some(q) = num("query_pre_attn_scalar") {
+                features.push(format!("query-pre-attn-scalar:{q}"));
+            }
+        }
+        "olmo2" => features.push("post-norms".into()),
+        "starcoder2" => features.extend(["layernorm", "plain-mlp"].map(String::from)),
+        "phi3" => features.push("fused-qkv-gate-up:split-by-map".into()),
+        _ => {}
+    }
+    if model_type.starts_with("gemma") && cfg["use_bidirectional_attention"].as_bool() == Some(true) {
+        why.push("bidirectional attention (use_bidirectional_attention = true)".into());
+    }
+    let window = cfg["sliding_window"].as_u64().filter(|_| cfg["use_sliding_window"].as_bool() != Some(false) && model_type != "llama");
+    if let Some(w) = window {
+        let types: Vec<&str> = cfg["layer_types"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap_or("?")).collect()).unwrap_or_default();
+        if let Some(bad) = types.iter().find(|t| !["full_attention", "sliding_attention"].contains(t)) {
+            why.push(format!("layer type '{bad}' (supported: full_attention, sliding_attention)"));
+        }
+        let sliding = if types.is_empty() { cfg["num_hidden_layers"].as_u64().unwrap_or(0) as usize } else { types.iter().filter(|t| **t == "sliding_attention").count() };
+        features.push(format!("sliding-window:{w} ({sliding} of {} blocks)", cfg["num_hidden_layers"]));
+    }
+    for key in ["attn_logit_softcapping", "final_logit_softcapping"] {
+        if model_type != "gemma2" && num(key).is_some() {
+            why.push(format!("{key} on model_type '{model_type}' (soft-capping is implemented for gemma2)"));
+        }
+    }
+}
+
 fn sentence_pooling(insp: &Value) -> (&'static str, bool) {
     let mut pooling = "mean";
     let mut normalize = false;
@@ -587,5 +633,50 @@ mod tests {
         assert!(!is_identifier("1x"));
         assert!(!is_identifier("a-b"));
         assert!(!is_identifier(""));
+    }
+
+    fn decoder_insp(cfg: Value) -> Value {
+        serde_json::json!({
+            "schema": mlxport_intake::inspect::SCHEMA,
+            "routing": {"family": "dense-decoder"},
+            "facts": {"model_type": cfg["model_type"]},
+            "configs": [{"path": "config.json", "value": cfg}],
+        })
+    }
+
+    fn decoder_refusal(cfg: Value) -> String {
+        plan(&decoder_insp(cfg), "pkg", "t").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn decoder_variants_are_planned_with_their_features() {
+        let cfg = serde_json::json!({"model_type": "gemma2", "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 8, "num_hidden_layers": 4,
+            "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+            "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "query_pre_attn_scalar": 24});
+        let p = plan(&decoder_insp(cfg), "pkg", "t").unwrap();
+        for f in ["sandwich-norms", "attn-softcap:50", "final-softcap:30", "query-pre-attn-scalar:24", "sliding-window:8 (2 of 4 blocks)", "rmsnorm:(1+w)"] {
+            assert!(p.features.iter().any(|x| x == f), "{f} in {:?}", p.features);
+        }
+        for mt in ["gemma", "phi3", "olmo2", "starcoder2", "mistral"] {
+            assert!(plan(&decoder_insp(serde_json::json!({"model_type": mt, "sliding_window": 8})), "pkg", "t").is_ok(), "{mt}");
+        }
+    }
+
+    #[test]
+    fn unsupported_decoder_features_fail_closed_by_name() {
+        let cases = [
+            (serde_json::json!({"model_type": "llama", "attn_logit_softcapping": 50.0}), "attn_logit_softcapping"),
+            (serde_json::json!({"model_type": "gemma", "use_bidirectional_attention": true}), "bidirectional attention"),
+            (serde_json::json!({"model_type": "gemma2", "sliding_window": 4, "layer_types": ["chunked_attention"]}), "layer type 'chunked_attention'"),
+            (serde_json::json!({"model_type": "starcoder2", "hidden_act": "relu2"}), "hidden_act 'relu2'"),
+            (serde_json::json!({"model_type": "phi3", "rope_scaling": {"type": "longrope"}}), "RoPE scaling 'longrope'"),
+            (serde_json::json!({"model_type": "phi3", "partial_rotary_factor": 0.5}), "partial_rotary_factor"),
+            (serde_json::json!({"model_type": "qwen2", "use_sliding_window": true, "sliding_window": 8}), "use_sliding_window"),
+            (serde_json::json!({"model_type": "gemma3_text"}), "model_type 'gemma3_text'"),
+        ];
+        for (cfg, needle) in cases {
+            let msg = decoder_refusal(cfg.clone());
+            assert!(msg.contains(needle), "{cfg}: {msg}");
+        }
     }
 }

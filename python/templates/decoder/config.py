@@ -13,6 +13,17 @@ from typing import Optional
 # converted weights use this convention too.
 ROPE_TRADITIONAL = {{ROPE_TRADITIONAL}}
 
+# Activations of the feed-forward block: transformers name -> mlx.nn function name.
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_pytorch_tanh": "gelu_approx", "gelu_new": "gelu_approx"}
+
+# How each model type departs from llama's block (absent keys: llama's).
+ARCH = {
+    "gemma": {"norm_offset": True, "embed_scale": True},
+    "gemma2": {"hidden_activation": True, "norm_offset": True, "embed_scale": True, "block_norms": "sandwich", "query_pre_attn_scalar": True, "softcap": True},
+    "olmo2": {"block_norms": "post", "qk_norm_scope": "full"},
+    "starcoder2": {"gated_mlp": False, "norm_type": "layer"},
+}
+
 # RoPE scaling types this package implements.
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
 
@@ -42,17 +53,49 @@ class ModelArgs:
     mlp_bias: bool = False
     # Mixture of experts (moe.py's MoeArgs), None for a dense model.
     moe: Optional[object] = None
+    # Architecture variants (see ARCH below); the defaults are llama's.
+    hidden_act: str = "silu"
+    gated_mlp: bool = True
+    norm_type: str = "rms"  # "rms" or "layer" (LayerNorm with bias)
+    norm_offset: bool = False  # RMSNorm scales by (1 + weight)
+    embed_scale: Optional[float] = None  # embeddings times this (inside the embedding stage)
+    block_norms: str = "pre"  # "pre", "sandwich" (pre and post norms) or "post" (post norms only)
+    qk_norm_scope: str = "head"  # QK-norm over each head, or over the "full" projection
+    attn_scale: Optional[float] = None  # query scale; default head_dim ** -0.5
+    attn_softcap: Optional[float] = None
+    final_softcap: Optional[float] = None
+    sliding_window: Optional[int] = None
+    layer_types: Optional[list] = None  # per block: "full_attention" or "sliding_attention"
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: dict) -> "ModelArgs":
-        act = cfg.get("hidden_act", "silu")
-        if act not in ("silu", "swish"):
-            raise ValueError(f"hidden_act {act!r} is not supported (silu only)")
+        mt = cfg.get("model_type", "{{MODEL_TYPE}}")
+        arch = ARCH.get(mt, {})
+        # gemma2 reads `hidden_activation`; every other type `hidden_act`
+        # (a gemma config may carry both: transformers uses `hidden_act`).
+        act = (cfg.get("hidden_activation") if arch.get("hidden_activation") else None) or cfg.get("hidden_act", "silu")
+        if mt == "gemma" and act == "gelu":
+            # transformers reads the released gemma configs' "gelu" as the tanh approximation.
+            act = "gelu_pytorch_tanh"
+        if act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
         n_heads = cfg["num_attention_heads"]
         head_dim = cfg.get("head_dim") or cfg["hidden_size"] // n_heads
         theta, scaling = rope_settings(cfg)
-        attention_bias = bool(cfg.get("attention_bias", False))
+        attention_bias = bool(cfg.get("attention_bias", cfg.get("use_bias", False)))
+        n_layers = cfg["num_hidden_layers"]
+        window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) is not False else None
+        layer_types = cfg.get("layer_types")
+        if window is None:
+            layer_types = None
+        elif layer_types is None:
+            layer_types = ["sliding_attention"] * n_layers
+        if layer_types is not None:
+            bad = sorted(set(layer_types) - {"full_attention", "sliding_attention"})
+            if bad or len(layer_types) != n_layers:
+                raise ValueError(f"layer_types {layer_types!r}: one of full_attention / sliding_attention per block")
+        qpas = cfg.get("query_pre_attn_scalar") if arch.get("query_pre_attn_scalar") else None
         return cls(
             model_type=cfg.get("model_type", "{{MODEL_TYPE}}"),
             hidden_size=cfg["hidden_size"],
@@ -62,17 +105,29 @@ class ModelArgs:
             num_key_value_heads=cfg.get("num_key_value_heads") or n_heads,
             head_dim=head_dim,
             vocab_size=cfg["vocab_size"],
-            rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
+            rms_norm_eps=cfg.get("rms_norm_eps", cfg.get("norm_epsilon", 1e-6)),
             max_position_embeddings=cfg.get("max_position_embeddings", 4096),
             rope_theta=theta,
             rope_scaling=scaling,
             tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            qk_norm=cfg.get("model_type") == "qwen3",
+            qk_norm=cfg.get("model_type") in ("qwen3", "olmo2"),
             q_bias=attention_bias,
             k_bias=attention_bias,
             v_bias=attention_bias,
             o_bias=attention_bias,
-            mlp_bias=bool(cfg.get("mlp_bias", False)),
+            mlp_bias=bool(cfg.get("mlp_bias", cfg.get("use_bias", False))),
+            hidden_act=act,
+            gated_mlp=arch.get("gated_mlp", True),
+            norm_type=arch.get("norm_type", "rms"),
+            norm_offset=arch.get("norm_offset", False),
+            embed_scale=float(cfg["hidden_size"]) ** 0.5 if arch.get("embed_scale") else None,
+            block_norms=arch.get("block_norms", "pre"),
+            qk_norm_scope=arch.get("qk_norm_scope", "head"),
+            attn_scale=float(qpas) ** -0.5 if qpas else None,
+            attn_softcap=cfg.get("attn_logit_softcapping") if arch.get("softcap") else None,
+            final_softcap=cfg.get("final_logit_softcapping") if arch.get("softcap") else None,
+            sliding_window=window if layer_types is not None else None,
+            layer_types=layer_types,
             moe=moe_args(cfg),
         )
 
