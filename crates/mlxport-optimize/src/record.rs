@@ -528,3 +528,36 @@ pub fn human_bytes(b: f64) -> String {
         format!("{v:.1} {}", units[i])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candidate::Candidate;
+
+    fn rec(id: &str, verdict: &str, decode: f64, ci: [f64; 2], peak: f64) -> Record {
+        let mut r = Record::new(&Candidate::parse(id).unwrap(), String::new(), None);
+        r.correctness = Correctness { loads: true, quality_verdict: Some(verdict.into()), reasons: if verdict == "fail" { vec!["kl_mean = 13.5 fails <= 0.05".into()] } else { vec![] }, error: None };
+        r.speed = vec![SpeedRow { prompt_tokens: 16, runs: 3, decode_tokens_per_s: decode, decode_ci: ci, prefill_tokens_per_s: 100.0, prefill_ci: [90.0, 110.0], ttft_s: 0.1, peak_memory_bytes: peak }];
+        r
+    }
+
+    #[test]
+    fn a_faster_candidate_that_fails_the_gate_is_reverted() {
+        let mut base = rec("bf16", "pass", 10.0, [9.5, 10.5], 500e6);
+        base.id = "baseline".into();
+        let q2 = rec("q2g64", "fail", 30.0, [29.0, 31.0], 60e6);
+        let q8 = rec("q8g64", "pass", 20.0, [19.0, 21.0], 150e6);
+        let noisy = rec("q6g64", "pass", 11.0, [8.0, 14.0], 120e6);
+        for obj in [Objective::DecodeThroughput, Objective::PeakMemory, Objective::Balanced] {
+            let d = decide_one(&q2, &base, obj);
+            assert!(!d.keep && d.reason.starts_with("revert: rejected by the quality gate although it decodes 3.00x"), "{}", d.reason);
+            assert!(decide_one(&q8, &base, obj).keep);
+        }
+        // Faster only within noise: not kept for decode throughput, kept for memory.
+        assert!(!decide_one(&noisy, &base, Objective::DecodeThroughput).keep);
+        assert!(decide_one(&noisy, &base, Objective::PeakMemory).keep);
+        let mut err = rec("q4g64", "pass", 40.0, [39.0, 41.0], 90e6);
+        err.correctness.error = Some("does not load or run: boom".into());
+        assert!(!decide_one(&err, &base, Objective::DecodeThroughput).keep);
+    }
+}

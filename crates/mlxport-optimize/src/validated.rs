@@ -116,9 +116,15 @@ fn to_receipt(v: Value, origin: &str) -> Option<Receipt> {
     Some(r)
 }
 
-/// This machine's validated receipts for a model from the local store.
-pub fn local_receipts(store: &Path, fingerprint: &str, hardware: &str) -> Vec<Receipt> {
+/// This machine's validated receipts for a model from the local store
+/// (`hardware` is asked only when the store has results for the model).
+pub fn local_receipts(store: &Path, fingerprint: &str, hardware: &dyn Fn() -> String) -> Vec<Receipt> {
     let dir = store.join(fp_dir(fingerprint));
+    if fp_dir(fingerprint).is_empty() || !dir.is_dir() {
+        return Vec::new();
+    }
+    let hardware = hardware();
+    let hardware = hardware.as_str();
     let tag = hw_tag(hardware);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{tag}-")))).collect()).unwrap_or_default();
     paths.sort();

@@ -32,7 +32,7 @@ pub fn run(args: RecommendArgs) -> Result<u8> {
     }
     if !args.no_store {
         if let Some(store) = mlxport_optimize::validated::store_dir() {
-            let local = mlxport_optimize::validated::local_receipts(&store, &report.model.fingerprint, &mlxport_optimize::validated::this_machine());
+            let local = mlxport_optimize::validated::local_receipts(&store, &report.model.fingerprint, &mlxport_optimize::validated::this_machine);
             opts.receipts.extend(local);
         }
     }
