@@ -69,6 +69,11 @@ pub struct Spec {
     /// Token-id sequence lengths (default [`LENGTHS`]).
     #[serde(default)]
     pub lengths: Option<Vec<usize>>,
+    /// A known divergence of mlx-lm's own implementation from the source
+    /// (`fail: WHY`): the mlx-lm target is then expected to fail, and the
+    /// reason is shown beside its result.
+    #[serde(default)]
+    pub expect_mlx_lm: Option<String>,
 }
 
 impl Spec {
@@ -100,6 +105,9 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec> {
     }
     if s.expect != "pass" && s.fail_closed().is_none_or(str::is_empty) {
         bail!("{file}: expect must be \"pass\" or \"fail-closed: <part of the refusal message>\", not {:?}", s.expect);
+    }
+    if s.expect_mlx_lm.as_deref().is_some_and(|x| !x.starts_with("fail:") || x.len() < 7) {
+        bail!("{file}: expect_mlx_lm must be \"fail: <why mlx-lm diverges>\"");
     }
     if !s.config.is_object() || s.config["vocab_size"].as_u64().is_none_or(|v| v < 8) {
         bail!("{file}: config must be an object with vocab_size >= 8");
@@ -264,6 +272,13 @@ fn entry(spec: &Spec, target: &str) -> EntryResult {
 fn verdict(e: &mut EntryResult, spec: &Spec, status: &str, message: Option<String>) {
     e.status = status.to_string();
     e.message = message;
+    let mlx_lm_known = if e.target == "mlx-lm" { spec.expect_mlx_lm.as_deref() } else { None };
+    if let Some(why) = mlx_lm_known {
+        e.as_expected = status == "fail" || status == "skipped";
+        let got = e.message.take().unwrap_or_default();
+        e.message = Some(if status == "fail" { format!("known mlx-lm divergence ({}); {got}", why.trim_start_matches("fail:").trim()) } else { format!("expected mlx-lm to diverge ({}), but it did not; {got}", why.trim_start_matches("fail:").trim()) });
+        return;
+    }
     e.as_expected = match (status, spec.fail_closed()) {
         ("skipped", _) => true,
         ("pass", None) => true,
@@ -685,6 +700,19 @@ mod tests {
         assert!(!e.as_expected, "a model expected to be refused must not pass");
         verdict(&mut e, &f, "skipped", Some("no".into()));
         assert!(e.as_expected);
+        // A known mlx-lm divergence: failing there is expected, passing is not;
+        // the scaffold target is judged as usual.
+        let mut k = spec("pass");
+        k.expect_mlx_lm = Some("fail: no sliding window".into());
+        let mut e = entry(&k, "mlx-lm");
+        verdict(&mut e, &k, "fail", Some("first divergence at rung 3".into()));
+        assert!(e.as_expected);
+        assert!(e.message.as_deref().unwrap().starts_with("known mlx-lm divergence (no sliding window)"));
+        verdict(&mut e, &k, "pass", None);
+        assert!(!e.as_expected);
+        let mut e = entry(&k, "scaffold");
+        verdict(&mut e, &k, "fail", None);
+        assert!(!e.as_expected);
     }
 
     #[test]
