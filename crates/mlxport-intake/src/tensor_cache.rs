@@ -53,7 +53,7 @@ pub struct Group {
 pub struct TensorCache {
     path: Option<PathBuf>,
     /// (key, encoded group), most recently stored first.
-    entries: Vec<([u8; 32], Vec<u8>)>,
+    entries: Entries,
     dirty: bool,
     /// Why the file on disk was ignored, if it was.
     pub problem: Option<String>,
@@ -166,7 +166,10 @@ pub fn group_key(files: &[(&str, &Path)]) -> Option<[u8; 32]> {
     Some(h.finalize().into())
 }
 
-fn parse_file(bytes: &[u8]) -> Result<Vec<([u8; 32], Vec<u8>)>, &'static str> {
+/// (key, encoded group) pairs.
+type Entries = Vec<([u8; 32], Vec<u8>)>;
+
+fn parse_file(bytes: &[u8]) -> Result<Entries, &'static str> {
     let mut r = Reader(bytes);
     if r.take(8) != Some(MAGIC) {
         return Err("not a tensor cache of this version");
