@@ -57,9 +57,16 @@ fn parity_matrix_every_expectation_holds() {
     let mut passing_types = std::collections::BTreeSet::new();
     for e in entries.iter().filter(|e| e["expect"] == "pass") {
         let (name, target, mt) = (e["name"].as_str().unwrap(), e["target"].as_str().unwrap(), e["model_type"].as_str().unwrap());
-        if target == "mlx-lm" && !MLX_LM_TYPES.contains(&mt) {
-            assert_eq!(e["status"], "skipped", "{name}: mlx-lm has no {mt}");
+        if target == "mlx-lm" && e["status"] == "skipped" {
+            assert!(!MLX_LM_TYPES.contains(&mt), "{name}: mlx-lm implements {mt}");
             assert!(e["message"].as_str().unwrap().contains("mlx-lm has no implementation"));
+            continue;
+        }
+        if target == "mlx-lm" && e["message"].as_str().is_some_and(|m| m.starts_with("known mlx-lm divergence")) {
+            // mlx-lm's own implementation misses a feature of the source
+            // (recorded in the spec's expect_mlx_lm); the scaffold passes.
+            assert_eq!(e["status"], "fail", "{name}");
+            assert_eq!(entry(&r, name, "scaffold")["status"], "pass", "{name}");
             continue;
         }
         assert_eq!(e["status"], "pass", "{name} -> {target}: {}", e["message"]);

@@ -103,7 +103,11 @@ fn check_all_pass(report: &serde_json::Value, enc: usize, dec: usize, what: &str
 /// verdict from an independent comparison; returns (dir, source, weights, package, oracle).
 fn prove(py_: &Path, name: &str, enc: usize, dec: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf) {
     let s = spec(name);
-    assert_eq!((s["family"].as_str(), s["auto_class"].as_str(), s["expect"].as_str()), (Some("encoder-decoder"), Some("AutoModelForSeq2SeqLM"), Some("pass")));
+    assert_eq!((s["family"].as_str(), s["auto_class"].as_str()), (Some("encoder-decoder"), Some("AutoModelForSeq2SeqLM")));
+    // The matrix records the relu t5's float32 gap over its strict gate as a
+    // known divergence; on these inputs every rung passes.
+    let expect = s["expect"].as_str().unwrap();
+    assert!(expect == "pass" || expect.starts_with("known-divergence:"), "{name}: {expect}");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     let src = d.join("hf");
