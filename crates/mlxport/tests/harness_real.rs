@@ -133,15 +133,15 @@ fn oracle_refuses_remote_code_and_scaffold_refuses_unsupported_before_writing() 
     assert!(String::from_utf8_lossy(&o.stderr).contains("trust_remote_code"));
     assert!(!out.exists());
 
-    // An MoE decoder with a gelu MLP and an unknown RoPE: every reason named, nothing written.
+    // An MoE decoder with a relu2 MLP and an unknown RoPE: every reason named, nothing written.
     let moe = dir.path().join("moe");
     std::fs::create_dir(&moe).unwrap();
-    std::fs::write(moe.join("config.json"), r#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 10, "intermediate_size": 16, "hidden_act": "gelu", "rope_scaling": {"rope_type": "longrope", "factor": 2.0}}"#).unwrap();
+    std::fs::write(moe.join("config.json"), r#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 10, "intermediate_size": 16, "hidden_act": "relu2", "rope_scaling": {"rope_type": "longrope", "factor": 2.0}}"#).unwrap();
     let pkg = dir.path().join("moe_mlx");
     let o = run(bin().arg("scaffold").arg(&moe).arg("-o").arg(&pkg), &py_);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("hidden_act 'gelu'") && err.contains("RoPE scaling 'longrope'"), "{err}");
+    assert!(err.contains("hidden_act 'relu2'") && err.contains("RoPE scaling 'longrope'"), "{err}");
     assert!(!pkg.exists());
 }
 
