@@ -246,7 +246,7 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
     // (measured: ppl ratio 1.006, KL mean 0.0015, top-1 0.967), so the test
     // accepts one, as a user would with --quality-thresholds.
     let float = fingerprints(&p);
-    let q_args = ["-q", "--bits", "8", "--quality-thresholds", "new_degenerate=1", "--quality-max-tokens", "256", "--bench-prompt-tokens", "32,128", "--bench-gen-tokens", "16", "--bench-runs", "2"];
+    let q_args = ["-q", "--bits", "8", "--quality-thresholds", "new_degenerate=1", "--quality-max-tokens", "256", "--bench-prompt-tokens", "32,128", "--bench-runs", "2"];
     let quantized = |extra: &[&str]| {
         run(port(tmp.path(), Some(&py))
             .args(["--example", "smollm2", "--out"])
@@ -256,7 +256,7 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
             .args(extra)
             .env("MLXPORT_EXAMPLES", workspace_root().join("target/fixtures")))
     };
-    let o = quantized(&[]);
+    let o = quantized(&["--bench-gen-tokens", "16"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let first = fingerprints(&read_json(&dir.join("port.json")));
     // Resumed after quantize: another bench setting redoes bench, report
