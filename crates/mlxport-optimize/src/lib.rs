@@ -441,5 +441,5 @@ fn reuse(req: &OptimizeRequest, dir: &Path, id: &str, key: &str) -> Option<Recor
     }
     let r: Record = serde_json::from_slice(&std::fs::read(dir.join(format!("{id}.json"))).ok()?).ok()?;
     let receipt_ok = r.receipt.as_ref().is_none_or(|p| req.work_dir.join(p).is_file());
-    (r.inputs_sha256 == key && receipt_ok).then(|| Record { reused: true, ..r })
+    (r.inputs_sha256 == key && receipt_ok).then_some(Record { reused: true, ..r })
 }

@@ -427,7 +427,7 @@ impl OptimizeDoc {
                     if r.speed.is_empty() {
                         return "-".into();
                     }
-                    r.speed.iter().map(|x| pick(x)).map(|(m, ci)| format!("{m:.1} [{:.1}, {:.1}]", ci[0], ci[1])).collect::<Vec<_>>().join("; ")
+                    r.speed.iter().map(pick).map(|(m, ci)| format!("{m:.1} [{:.1}, {:.1}]", ci[0], ci[1])).collect::<Vec<_>>().join("; ")
                 };
                 let peak = if r.speed.is_empty() { "-".into() } else { human_bytes(r.peak().unwrap_or(f64::NAN)) };
                 s.push_str(&format!(

@@ -93,7 +93,7 @@ impl Progress {
 /// A byte progress bar created on the first report, for work whose total
 /// is known only once it starts (conversion, quantization). Returns the
 /// callback and a handle to finish the bar with.
-pub fn byte_progress(what: &'static str) -> (std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>, std::sync::Arc<std::sync::OnceLock<Progress>>) {
+pub fn byte_progress(what: &'static str) -> (mlxport_convert::convert::ProgressFn, std::sync::Arc<std::sync::OnceLock<Progress>>) {
     let bar: std::sync::Arc<std::sync::OnceLock<Progress>> = Default::default();
     let b = bar.clone();
     let tell = move |n: u64, total: u64| b.get_or_init(|| Progress::bytes(total, what)).inc(n);
