@@ -136,15 +136,7 @@ fn bench(a: BenchRunArgs) -> Result<u8> {
     .map_err(anyhow::Error::msg)?;
 
     let json = mlxport_bench::export::Json.render(&receipt);
-    if let Some(p) = &a.receipt {
-        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if let Some(p) = &a.export_markdown {
-        write_atomic(p, Markdown.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if let Some(p) = &a.export_svg {
-        write_atomic(p, Svg.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
+    write_outputs(&receipt, &json, a.receipt.as_deref(), a.export_markdown.as_deref(), a.export_svg.as_deref())?;
     if a.json {
         print!("{json}");
     } else {
@@ -318,15 +310,7 @@ pub struct Generated {
 fn generate(a: BenchGenerateArgs) -> Result<u8> {
     let Generated { receipt, implementation, device, blas } = measure_generate(&a)?;
     let json = mlxport_bench::export::Json.render(&receipt);
-    if let Some(p) = &a.receipt {
-        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if let Some(p) = &a.export_markdown {
-        write_atomic(p, Markdown.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if let Some(p) = &a.export_svg {
-        write_atomic(p, Svg.render(&receipt).as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
+    write_outputs(&receipt, &json, a.receipt.as_deref(), a.export_markdown.as_deref(), a.export_svg.as_deref())?;
     if a.json {
         print!("{json}");
     } else {
@@ -417,4 +401,15 @@ pub fn measure_generate(a: &BenchGenerateArgs) -> Result<Generated> {
     })
     .map_err(anyhow::Error::msg)?;
     Ok(Generated { receipt, implementation, device, blas: h.blas.describe() })
+}
+
+/// Write a receipt's JSON and, when asked, its Markdown and SVG exports.
+fn write_outputs(receipt: &mlxport_bench::receipt::Receipt, json: &str, receipt_path: Option<&std::path::Path>, markdown: Option<&std::path::Path>, svg: Option<&std::path::Path>) -> Result<()> {
+    let outputs: [(Option<&std::path::Path>, &dyn Fn() -> String); 3] = [(receipt_path, &|| json.to_string()), (markdown, &|| Markdown.render(receipt)), (svg, &|| Svg.render(receipt))];
+    for (path, render) in outputs {
+        if let Some(p) = path {
+            write_atomic(p, render().as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    Ok(())
 }
