@@ -197,6 +197,10 @@ pub fn commands(p: &PortDir) -> Vec<String> {
             }
         }
     }
+    if let Some(o) = &p.optimize {
+        let ids: Vec<&str> = o["records"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str()).collect();
+        c.push(format!("mlxport optimize weights --work-dir optimize --objective {} --candidates {}", o["objective"].as_str().unwrap_or("decode-throughput"), ids.join(",")));
+    }
     c.push("mlxport package . --out package".into());
     c
 }
@@ -264,7 +268,7 @@ pub fn limitations(p: &PortDir, smoke: Option<&Smoke>) -> Vec<String> {
         }
     }
     if p.scaffold.is_some() {
-        let weights = if p.weights_dir().is_some_and(|d| d.ends_with("quantized")) { "quantized weights (MLX quantized layers)" } else { "float weights" };
+        let weights = if p.publishes_quantized() { "quantized weights (MLX quantized layers)" } else { "float weights" };
         out.push(format!("the generated package runs {weights} at batch one, without compilation or custom kernels"));
     }
     out.dedup();

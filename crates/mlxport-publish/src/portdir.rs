@@ -19,6 +19,9 @@ const MAX_JSON: u64 = 256 << 20;
 
 pub const PORT_SCHEMA: &str = "mlxport.port/v1";
 
+/// The checkpoints a PORT_DIR may publish, in order of preference.
+const PUBLISHED: [&str; 3] = ["optimize/chosen", "quantized", "weights"];
+
 /// A verified PORT_DIR.
 #[derive(Debug)]
 pub struct PortDir {
@@ -32,7 +35,8 @@ pub struct PortDir {
     /// `weight_map.json`, `map-validation.json`.
     pub weight_map: Option<Value>,
     pub map_validation: Option<Value>,
-    /// The conversion manifest of `weights/` (or `quantized/`).
+    /// The conversion manifest of the checkpoint to publish (see
+    /// [`PortDir::weights_dir`]).
     pub conversion: Option<Value>,
     /// `scaffold/mlxport_scaffold.json`.
     pub scaffold: Option<Value>,
@@ -43,8 +47,12 @@ pub struct PortDir {
     pub parity: Option<Value>,
     /// `parity/parity.svg`, drawn by `compare --svg`.
     pub parity_svg: Option<String>,
-    /// `quality/quality.json`.
+    /// `quality/quality.json`; with an optimization search, the chosen
+    /// candidate's gate (`optimize/quality/ID.json`).
     pub quality: Option<Value>,
+    /// `optimize/optimize.json` (mlxport.optimize/v1), when `port
+    /// --optimize` ran.
+    pub optimize: Option<Value>,
     /// `bench/*.json` receipts, by file name (sorted).
     pub bench: Vec<(String, mlxport_bench::receipt::Receipt)>,
 }
@@ -133,10 +141,22 @@ impl PortDir {
             }
             Ok(None)
         };
-        let conversion = match optional_json(&root.join("quantized/mlxport-conversion.json"))? {
-            Some(v) => Some(v),
-            None => optional_json(&root.join("weights/mlxport-conversion.json"))?,
-        };
+        let mut conversion = None;
+        for d in PUBLISHED {
+            if root.join(d).join("config.json").is_file() {
+                conversion = optional_json(&root.join(d).join("mlxport-conversion.json"))?;
+                break;
+            }
+        }
+        let optimize = optional_json(&root.join("optimize/optimize.json"))?;
+        let mut quality = optional_json(&root.join("quality/quality.json"))?;
+        if quality.is_none() {
+            if let Some(id) = optimize.as_ref().and_then(|o| o.pointer("/chosen/id")).and_then(Value::as_str).filter(|id| *id != "baseline") {
+                if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) && !id.starts_with('.') {
+                    quality = optional_json(&root.join("optimize/quality").join(format!("{id}.json")))?;
+                }
+            }
+        }
         let mut bench = Vec::new();
         if let Ok(rd) = std::fs::read_dir(root.join("bench")) {
             let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
@@ -163,7 +183,8 @@ impl PortDir {
             capture: manifest("capture", "capture")?,
             parity: optional_json(&root.join("parity/parity.json"))?,
             parity_svg,
-            quality: optional_json(&root.join("quality/quality.json"))?,
+            quality,
+            optimize,
             bench,
             port,
         })
@@ -178,9 +199,15 @@ impl PortDir {
         self.str_at("/target").unwrap_or("mlx-lm")
     }
 
-    /// The checkpoint to publish: `quantized/` when present, else `weights/`.
+    /// The checkpoint to publish: the optimization search's chosen one
+    /// (`optimize/chosen/`), else `quantized/`, else `weights/`.
     pub fn weights_dir(&self) -> Option<PathBuf> {
-        ["quantized", "weights"].iter().map(|d| self.root.join(d)).find(|d| d.join("config.json").is_file())
+        PUBLISHED.iter().map(|d| self.root.join(d)).find(|d| d.join("config.json").is_file())
+    }
+
+    /// Whether the checkpoint to publish has quantized layers.
+    pub fn publishes_quantized(&self) -> bool {
+        self.weights_dir().and_then(|d| read_json(&d.join("config.json")).ok()).is_some_and(|c| c.get("quantization").is_some_and(Value::is_object))
     }
 
     /// The step record of a name.

@@ -111,6 +111,13 @@ pub fn build(p: &PortDir) -> Value {
             }
         }
     }
+    for c in search(p) {
+        if c["accepted"] == true {
+            accepted.push(c);
+        } else {
+            rejected.push(c);
+        }
+    }
     let quantization = quantization(p);
     if let Some(q) = &quantization {
         if q["accepted"] == true {
@@ -143,8 +150,9 @@ pub fn build(p: &PortDir) -> Value {
         "implementation": implementation,
         "parity": parity,
         "metrics": metrics,
-        "optimizations": {"accepted": accepted, "rejected": rejected},
+        "optimizations": {"accepted": accepted, "rejected": rejected, "search": p.optimize.as_ref().map(|o| json!({"objective": o["objective"], "chosen": o["chosen"]["id"], "change": o["chosen"]["change"], "why": o["chosen"]["why"], "records": "optimize/OPTIMIZATIONS.md"}))},
         "side_by_side": side_by_side(p),
+        "side_by_side_of": side_by_side_of(p),
         "quality": p.quality,
         "risks": risks,
         "unsupported": unsupported,
@@ -156,15 +164,75 @@ pub fn build(p: &PortDir) -> Value {
 /// Generation figures by prompt length of the `float` and `quantized`
 /// receipts the port's bench step writes (bench/float.json,
 /// bench/quantized.json), side by side.
+/// With an optimization search (and no bench step), the baseline's and
+/// the chosen candidate's receipts (optimize/receipts/) instead.
 fn side_by_side(p: &PortDir) -> Vec<Value> {
     let find = |name: &str| p.bench.iter().find(|(f, _)| f == name).map(|(_, r)| mlxport_bench::generate::rows(r));
-    let (Some(base), Some(cand)) = (find("float.json"), find("quantized.json")) else { return Vec::new() };
+    let Some((base, cand)) = find("float.json").zip(find("quantized.json")).or_else(|| search_receipts(p)) else { return Vec::new() };
     let fig = |g: &mlxport_bench::generate::Row| json!({"decode_tokens_per_s": g.decode_tokens_per_s, "prefill_tokens_per_s": g.prefill_tokens_per_s, "ttft_s": g.ttft_s, "peak_memory_bytes": g.peak_memory_bytes, "runs": g.runs});
     base.iter()
         .filter_map(|b| {
             let c = cand.iter().find(|c| c.prompt_tokens == b.prompt_tokens)?;
             let ratio = if b.decode_tokens_per_s > 0.0 { Some(c.decode_tokens_per_s / b.decode_tokens_per_s) } else { None };
             Some(json!({"prompt_tokens": b.prompt_tokens, "baseline": fig(b), "optimized": fig(c), "decode_speedup": ratio}))
+        })
+        .collect()
+}
+
+/// Generation rows of the search's baseline and chosen candidate.
+fn search_receipts(p: &PortDir) -> Option<(Vec<mlxport_bench::generate::Row>, Vec<mlxport_bench::generate::Row>)> {
+    let o = p.optimize.as_ref()?;
+    let chosen = o.pointer("/chosen/id")?.as_str()?;
+    let record = |id: &str| if id == "baseline" { Some(&o["baseline"]) } else { o["records"].as_array()?.iter().find(|r| r["id"] == id) };
+    let rows = |r: &Value| -> Option<Vec<mlxport_bench::generate::Row>> {
+        let rel = crate::portdir::checked_relative(r["receipt"].as_str()?, &p.root.join("optimize/optimize.json")).ok()?;
+        let v = crate::portdir::read_json(&p.root.join("optimize").join(rel)).ok()?;
+        let receipt: mlxport_bench::receipt::Receipt = serde_json::from_value(v).ok()?;
+        Some(mlxport_bench::generate::rows(&receipt))
+    };
+    if chosen == "baseline" {
+        return None;
+    }
+    Some((rows(record("baseline")?)?, rows(record(chosen)?)?))
+}
+
+/// Which checkpoints and receipts the side-by-side table compares.
+fn side_by_side_of(p: &PortDir) -> Value {
+    let bench = ["float.json", "quantized.json"].iter().all(|n| p.bench.iter().any(|(f, _)| f == n));
+    if bench {
+        json!({"baseline": "weights/", "optimized": "quantized/", "receipts": "bench/"})
+    } else if p.optimize.is_some() {
+        json!({"baseline": "weights/", "optimized": "optimize/chosen/", "receipts": "optimize/receipts/"})
+    } else {
+        Value::Null
+    }
+}
+
+/// The optimization search of `port --optimize`: each candidate as an
+/// accepted (kept) or rejected (reverted) optimization, with its gate,
+/// size and speed against the baseline; the chosen one marked.
+fn search(p: &PortDir) -> Vec<Value> {
+    let Some(o) = &p.optimize else { return Vec::new() };
+    let chosen = o.pointer("/chosen/id").and_then(Value::as_str).unwrap_or("");
+    let base = &o["baseline"];
+    o["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let keep = r["decision"]["keep"] == true;
+            let verdict = r["correctness"]["quality_verdict"].as_str().map(str::to_string).unwrap_or_else(|| if r["correctness"]["error"].is_string() { "error".into() } else { "not run".into() });
+            let reason = r["decision"]["reason"].as_str().or_else(|| r["correctness"]["error"].as_str()).unwrap_or("").to_string();
+            json!({
+                "candidate": r["id"], "change": r["change"], "accepted": keep, "chosen": r["id"] == chosen,
+                "quality_verdict": verdict, "reason": reason,
+                "bits_per_weight": r["produced"]["bpw"],
+                "baseline_bytes": base["produced"]["weight_bytes"], "weight_bytes": r["produced"]["weight_bytes"],
+                "baseline_decode_tokens_per_s": base["speed"][0]["decode_tokens_per_s"], "decode_tokens_per_s": r["speed"][0]["decode_tokens_per_s"],
+                "prompt_tokens": r["speed"][0]["prompt_tokens"],
+                "peak_memory_bytes": r["speed"][0]["peak_memory_bytes"],
+                "artifact": if r["id"] == chosen { "optimize/chosen" } else { "optimize/records" },
+            })
         })
         .collect()
 }
@@ -348,7 +416,8 @@ pub fn markdown(r: &Value) -> String {
     let _ = writeln!(s, "## {}\n", SECTIONS[4]);
     let sbs = r["side_by_side"].as_array().cloned().unwrap_or_default();
     if !sbs.is_empty() {
-        s.push_str("Float (baseline, `weights/`) against quantized (optimized, `quantized/`) generation, medians of the receipts in bench/:\n\n");
+        let of = &r["side_by_side_of"];
+        let _ = writeln!(s, "Float (baseline, `{}`) against optimized (`{}`) generation, medians of the receipts in {}:\n", scalar(&of["baseline"]), scalar(&of["optimized"]), scalar(&of["receipts"]));
         s.push_str("| prompt tokens | decode tok/s baseline | decode tok/s optimized | speedup | prefill tok/s baseline | prefill tok/s optimized | peak memory baseline | peak memory optimized |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for x in &sbs {
             let _ = writeln!(
@@ -378,11 +447,41 @@ pub fn markdown(r: &Value) -> String {
     }
     let _ = writeln!(s, "## {}\n", SECTIONS[5]);
     let (acc, rej) = (r["optimizations"]["accepted"].as_array().cloned().unwrap_or_default(), r["optimizations"]["rejected"].as_array().cloned().unwrap_or_default());
+    if let Some(o) = r["optimizations"]["search"].as_object() {
+        let _ = writeln!(
+            s,
+            "Optimization search (`{}`), objective {}: chosen **{}** ({}): {}\n",
+            scalar(&o["records"]),
+            scalar(&o["objective"]),
+            scalar(&o["chosen"]),
+            scalar(&o["change"]),
+            scalar(&o["why"])
+        );
+    }
     if acc.is_empty() && rej.is_empty() {
         s.push_str("None run.\n\n");
     } else {
         for (what, xs) in [("accepted", &acc), ("rejected", &rej)] {
             for x in xs {
+                if x.get("candidate").is_some() {
+                    let speed = match (x["baseline_decode_tokens_per_s"].as_f64(), x["decode_tokens_per_s"].as_f64()) {
+                        (Some(b), Some(c)) if b > 0.0 => format!("; decode {} -> {} tok/s ({:.2}x) at {} prompt tokens, peak memory {}", num(Some(b)), num(Some(c)), c / b, scalar(&x["prompt_tokens"]), mib(&x["peak_memory_bytes"])),
+                        _ => String::new(),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "- {what}{}: candidate `{}`, {}: weights {} -> {}{}; quality gate {}{speed}; {}",
+                        if x["chosen"] == true { " (chosen)" } else { "" },
+                        scalar(&x["candidate"]),
+                        cell(&scalar(&x["change"])),
+                        mib(&x["baseline_bytes"]),
+                        mib(&x["weight_bytes"]),
+                        x["bits_per_weight"].as_f64().map(|b| format!(" ({b:.3} bits per weight)")).unwrap_or_default(),
+                        scalar(&x["quality_verdict"]),
+                        scalar(&x["reason"])
+                    );
+                    continue;
+                }
                 if x.get("optimization").is_some() {
                     let _ = writeln!(
                         s,

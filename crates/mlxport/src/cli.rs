@@ -904,10 +904,21 @@ pub struct PortArgs {
     /// Generative models: timed bench runs per prompt length and model.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub bench_runs: u32,
-    /// Run the optimization search (`mlxport optimize`) as step `optimize`
-    /// (not available in this build).
-    #[arg(long)]
+    /// Run the optimization search (`mlxport optimize`) on the converted
+    /// weights as step `optimize` (into optimize/): each candidate is made,
+    /// gated against the float weights and benchmarked, then kept or
+    /// reverted; the package ships the chosen one. Instead of -q (it
+    /// chooses the quantization itself); the --quality-* and --bench-*
+    /// options apply to every candidate.
+    #[arg(long, conflicts_with_all = ["quantize", "bits", "group_size", "mode", "recipe", "rules", "target_bpw"])]
     pub optimize: bool,
+    /// With --optimize: what the chosen configuration is best at.
+    #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_optimize::Objective::NAMES), requires = "optimize")]
+    pub optimize_objective: String,
+    /// With --optimize: comma-separated candidates (default: the full
+    /// sweep of `mlxport optimize`), e.g. `bf16,q8g64,q4g64,mixed_4_6`.
+    #[arg(long, value_name = "LIST", requires = "optimize")]
+    pub optimize_candidates: Option<String>,
     /// Accept restricted or unknown license terms (a restricted license
     /// stops the port at `plan` without it; `package` asks for it too).
     #[arg(long)]

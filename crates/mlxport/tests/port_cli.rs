@@ -150,12 +150,12 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
     for s in PORTED {
         assert_eq!(status(&done, s), "done", "{s}: {:#}", step(&done, s));
     }
-    for s in ["quantize", "quality", "bench"] {
+    for s in ["quantize", "quality", "bench", "optimize"] {
         assert_eq!(status(&done, s), "skipped");
         assert!(!step(&done, s)["summary"].as_str().unwrap().is_empty(), "a skipped step says why");
     }
     let names: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "report", "package"]);
+    assert_eq!(names, ["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize", "report", "package"]);
     check_artifacts(&dir, &done);
     for f in ["inspection.json", "inspection.md", "plan.json", "plan.md", "oracle/oracle.npz", "oracle/manifest.json", "weight_map.json", "map-validation.json", "weights/config.json", "weights/model.safetensors", "scaffold/mlxport_scaffold.json", "scaffold/model.py", "capture/capture.npz", "capture/manifest.json", "parity/parity.json", "parity/parity.md", "parity/parity.svg", "report/report.md", "report/report.json", "report/report.html", "package/mlxport-package.json"] {
         assert!(dir.join(f).is_file(), "{f} missing");
@@ -490,17 +490,25 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
         assert!(!dir.join(stale).exists(), "{stale} of the replaced port is left");
     }
 
-    // An option this build does not have is refused clearly, before any
-    // step runs.
-    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).arg("--optimize"));
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--optimize is not available in this build"), "{}", text(&o));
+    // Conflicting or bad optimization options are refused clearly, before
+    // any step runs.
+    for (args, needle) in [
+        (&["--optimize", "--bits", "4"][..], "cannot be used with"),
+        (&["--optimize", "--optimize-candidates", "q7g64"][..], "--optimize-candidates"),
+        (&["--optimize-candidates", "q8g64"][..], "--optimize"),
+        (&["--optimize", "--optimize-objective", "fastest"][..], "fastest"),
+    ] {
+        let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{args:?}: {}", text(&o));
+    }
+    assert!(!dir.join("optimize").exists() && !dir.join("oracle").exists(), "a refused option ran a step");
     // Bad quantization options too.
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["--bits", "7"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["--quality-thresholds", "cosine_min=0.9"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("goes with -q"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("goes with -q/--quantize or --optimize"), "{}", text(&o));
 }
 
 /// The YAML front matter of a model card as (key, value) lines, nested
@@ -595,5 +603,145 @@ fn minilm_quantized_port_passes_the_gate_at_8_bits_and_stops_at_quality_at_2_bit
         assert!(!dir.join(gone).exists(), "{gone} left from the 8-bit port");
     }
     assert_eq!(read_json(&dir.join("quantized/config.json"))["quantization"]["bits"], 2);
+    check_artifacts(&dir, &p);
+}
+
+/// Every text file under `dir` (JSON, Markdown, HTML, Python, SVG).
+fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            text_files(&p, out);
+        } else if p.extension().is_some_and(|x| ["json", "md", "html", "py", "svg", "txt"].iter().any(|t| x == *t)) {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn minilm_optimized_port_ships_the_chosen_candidate_and_reports_every_decision() {
+    let Some(py) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let dir = cwd.join("opt");
+    let args = ["--optimize", "--optimize-objective", "peak-memory", "--optimize-candidates"];
+    let o = run(port(cwd, Some(&py)).args(args).arg("bf16,q8g64,q2g64").arg("--out").arg(&dir));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(p["status"], "complete");
+    for s in FLOAT_STEPS.iter().chain(&["optimize", "report", "package"]) {
+        assert_eq!(status(&p, s), "done", "{s}: {:#}", step(&p, s));
+    }
+    for s in ["quantize", "quality", "bench"] {
+        assert_eq!(status(&p, s), "skipped");
+        assert!(step(&p, s)["summary"].as_str().unwrap().contains("--optimize"), "{:#}", step(&p, s));
+    }
+    check_artifacts(&dir, &p);
+
+    // The search: every candidate gated against the float weights; 2 bits
+    // fails the encoder gate and is reverted; the smallest passing one is
+    // chosen for peak memory.
+    let doc = read_json(&dir.join("optimize/optimize.json"));
+    assert_eq!(doc["schema"], "mlxport.optimize/v1");
+    let rec = |id: &str| doc["records"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no record {id}: {doc:#}")).clone();
+    let q2 = rec("q2g64");
+    assert_eq!((q2["correctness"]["quality_verdict"].as_str(), q2["decision"]["keep"].as_bool()), (Some("fail"), Some(false)), "{q2:#}");
+    assert!(q2["decision"]["reason"].as_str().unwrap().contains("quality gate"), "{q2:#}");
+    for id in ["bf16", "q8g64"] {
+        let r = rec(id);
+        assert_eq!((r["correctness"]["quality_verdict"].as_str(), r["decision"]["keep"].as_bool()), (Some("pass"), Some(true)), "{r:#}");
+    }
+    assert_eq!(doc["chosen"]["id"], "q8g64", "{:#}", doc["chosen"]);
+    assert!(step(&p, "optimize")["summary"].as_str().unwrap().contains("chosen q8g64"), "{:#}", step(&p, "optimize"));
+    for f in ["OPTIMIZATIONS.md", "quality/q8g64.json", "quality/q2g64.json", "records/q2g64.json", "chosen/config.json", "chosen/model.safetensors"] {
+        assert!(dir.join("optimize").join(f).is_file(), "optimize/{f} missing");
+    }
+    assert!(!dir.join("optimize/candidates").exists(), "reverted checkpoints are not kept");
+    let g = read_json(&dir.join("optimize/quality/q8g64.json"));
+    assert_eq!((g["reference"].as_str(), g["candidate"].as_str()), (Some("weights"), Some("optimize/chosen")), "PORT_DIR-relative: {g:#}");
+
+    // The chosen weights are what mx.quantize makes of the float ones (in
+    // bf16: the kept bf16 change carries over to later candidates).
+    assert_eq!(rec("q8g64")["on_top_of"], "bf16");
+    let check = Command::new(&py)
+        .arg("-c")
+        .arg(
+            r#"
+import sys, mlx.core as mx
+w = mx.load(sys.argv[1] + "/model.safetensors")
+q = mx.load(sys.argv[2] + "/model.safetensors")
+name = "encoder.layer.0.attention.self.query"
+wq, s, b = mx.quantize(w[name + ".weight"].astype(mx.bfloat16), group_size=64, bits=8)
+assert mx.array_equal(wq, q[name + ".weight"]).item() and mx.array_equal(s, q[name + ".scales"]).item() and mx.array_equal(b, q[name + ".biases"]).item()
+assert q[name + ".bias"].dtype == mx.bfloat16
+"#,
+        )
+        .arg(dir.join("weights"))
+        .arg(dir.join("optimize/chosen"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    // The package ships the chosen checkpoint, byte for byte, and its own
+    // package loads it in the smoke test; the card states the quantization.
+    assert!(step(&p, "package")["summary"].as_str().unwrap().contains("smoke test passed"), "{:#}", step(&p, "package"));
+    assert_eq!(sha256(&dir.join("package/model.safetensors")), sha256(&dir.join("optimize/chosen/model.safetensors")));
+    assert_eq!(read_json(&dir.join("package/config.json"))["quantization"]["bits"], 8);
+    let card = std::fs::read_to_string(dir.join("package/README.md")).unwrap();
+    assert_eq!(front_matter(&card).get("quantization.bits").map(String::as_str), Some("8"), "{card}");
+    assert!(card.contains("mlxport optimize weights --work-dir optimize --objective peak-memory --candidates bf16,q8g64,q2g64"), "{card}");
+
+    // The report: each candidate accepted or rejected with the reason, the
+    // chosen one marked, the chosen candidate's gate as the quality section.
+    let r = read_json(&dir.join("report/report.json"));
+    let find = |bucket: &str, id: &str| r["optimizations"][bucket].as_array().unwrap().iter().find(|x| x["candidate"] == id).cloned();
+    let chosen = find("accepted", "q8g64").unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(chosen["chosen"], true);
+    assert!(find("accepted", "bf16").is_some_and(|x| x["chosen"] == false), "{r:#}");
+    let rejected = find("rejected", "q2g64").unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(rejected["quality_verdict"], "fail");
+    assert_eq!(r["optimizations"]["search"]["chosen"], "q8g64");
+    assert_eq!((r["quality"]["verdict"].as_str(), r["quality"]["candidate"].as_str()), (Some("pass"), Some("optimize/chosen")));
+    let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    for needle in ["Optimization search (`optimize/OPTIMIZATIONS.md`), objective peak-memory: chosen **q8g64**", "- accepted (chosen): candidate `q8g64`", "- rejected: candidate `q2g64`", "quality gate fail"] {
+        assert!(md.contains(needle), "report.md lacks {needle}: {md}");
+    }
+    // No path of this machine in anything written.
+    let mut files = Vec::new();
+    for d in ["optimize", "report", "package"] {
+        text_files(&dir.join(d), &mut files);
+    }
+    let root = cwd.display().to_string();
+    let real = std::fs::canonicalize(cwd).unwrap().display().to_string();
+    for f in &files {
+        let t = std::fs::read_to_string(f).unwrap_or_default();
+        assert!(!t.contains(&root) && !t.contains(&real), "{} names a local path", f.display());
+    }
+
+    // One more candidate: only the search runs again, and it reuses every
+    // candidate it finished before.
+    let before = fingerprints(&p);
+    let o = run(port(cwd, Some(&py)).args(args).arg("bf16,q8g64,q2g64,q4g128").arg("--out").arg(&dir));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    let now = fingerprints(&p);
+    for s in FLOAT_STEPS {
+        assert_eq!(now[*s], before[*s], "{s} was redone");
+    }
+    assert_ne!(now["optimize"].1, before["optimize"].1);
+    let doc = read_json(&dir.join("optimize/optimize.json"));
+    let reused: Vec<&str> = doc["records"].as_array().unwrap().iter().filter(|r| r["reused"] == true).map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(reused, ["bf16", "q8g64", "q2g64"], "{doc:#}");
+    assert_eq!(doc["records"].as_array().unwrap().len(), 4);
+    check_artifacts(&dir, &p);
+
+    // Without --optimize: the search's outputs go, the float weights ship.
+    let o = run(port(cwd, Some(&py)).arg("--out").arg(&dir));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(status(&p, "optimize"), "skipped");
+    assert!(!dir.join("optimize").exists(), "optimize/ of the earlier run is left");
+    assert!(read_json(&dir.join("package/config.json")).get("quantization").is_none(), "the package still ships the optimized weights");
+    assert_eq!(sha256(&dir.join("package/model.safetensors")), sha256(&dir.join("weights/model.safetensors")));
     check_artifacts(&dir, &p);
 }

@@ -7,7 +7,7 @@ mod convert;
 mod docs;
 mod inspect;
 mod map;
-mod oracle;
+pub mod oracle;
 mod package;
 mod report;
 pub mod parity;

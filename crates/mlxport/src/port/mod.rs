@@ -8,6 +8,7 @@
 //! recorded bytes, and redoes the rest. The layout is the PORT_DIR contract
 //! shared with `report` and `package`.
 
+mod optimize;
 mod optional;
 mod source;
 pub mod state;
@@ -57,10 +58,8 @@ pub struct Ctx<'a> {
 }
 
 pub fn run(args: &PortArgs) -> Result<u8> {
-    if args.optimize {
-        anyhow::bail!("--optimize is not available in this build: the optimization search (`mlxport optimize`) is not part of it. Quantization with its quality gate and benchmark is: `mlxport port MODEL -q --bits 4` (or --recipe, --target-bpw)");
-    }
     optional::check(args)?;
+    optimize::check(args)?;
     let model = source::resolve(args.model.as_deref(), args.example.as_deref(), args.show_paths, args.harness.verbose)?;
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("port-out").join(&model.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -237,7 +236,7 @@ impl Ctx<'_> {
         let Some(old) = self.old.as_ref() else { return };
         // What the ladder proved (oracle, weights, ...) stays: only the
         // products made from it go.
-        for later in state::RUN_ORDER[i + 1..].iter().filter(|s| matches!(**s, "quantize" | "quality" | "bench" | "report" | "package")) {
+        for later in state::RUN_ORDER[i + 1..].iter().filter(|s| matches!(**s, "quantize" | "quality" | "bench" | "optimize" | "report" | "package")) {
             for a in old.step(later).map(|r| r.artifacts.as_slice()).unwrap_or_default() {
                 let top = a.path.split('/').next().unwrap_or("");
                 if top.is_empty() || top.starts_with('.') || top == state::FILE {

@@ -38,21 +38,21 @@ pub fn check(a: &PortArgs) -> Result<()> {
         if a.bench_prompt_tokens.is_empty() || a.bench_prompt_tokens.contains(&0) || a.bench_gen_tokens < 2 || a.bench_runs == 0 {
             bail!("--bench-prompt-tokens needs positive lengths, --bench-gen-tokens at least 2 and --bench-runs at least 1");
         }
-    } else if a.quality_thresholds.is_some() {
-        bail!("--quality-thresholds goes with -q/--quantize (the quality gate judges the quantized weights)");
+    } else if a.quality_thresholds.is_some() && !a.optimize {
+        bail!("--quality-thresholds goes with -q/--quantize or --optimize (the quality gate judges the quantized or optimized weights)");
     }
     Ok(())
 }
 
 /// The three steps not asked for: recorded as skipped, and what an
 /// earlier run with them left behind removed (the package would ship it).
-pub fn not_requested(ctx: &mut Ctx) -> Result<()> {
+pub fn not_requested(ctx: &mut Ctx, reason: &str) -> Result<()> {
     for (step, dir) in [("quantize", "quantized"), ("quality", "quality"), ("bench", "bench")] {
         let stale = ctx.dir.join(dir);
         if stale.is_dir() {
             std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
         }
-        ctx.skip(step, "not requested (-q/--quantize, --bits, --recipe or --target-bpw run it)")?;
+        ctx.skip(step, reason)?;
     }
     Ok(())
 }

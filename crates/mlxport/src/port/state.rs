@@ -13,11 +13,11 @@ pub const SCHEMA: &str = "mlxport.port/v1";
 pub const FILE: &str = "port.json";
 
 /// Every step, in order.
-pub const STEPS: &[&str] = &["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "report", "package"];
+pub const STEPS: &[&str] = &["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize", "report", "package"];
 
 /// The order steps run in: the static weight-map steps come before the
 /// oracle (see `steps::all`).
-pub const RUN_ORDER: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "report", "package"];
+pub const RUN_ORDER: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize", "report", "package"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tool {

@@ -52,12 +52,18 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     go!(scaffold(ctx));
     go!(capture(ctx));
     go!(parity(ctx));
-    if super::optional::wanted(ctx.args) {
-        go!(super::optional::quantize(ctx));
-        go!(super::optional::quality(ctx));
-        go!(super::optional::bench(ctx));
+    if super::optimize::wanted(ctx.args) {
+        super::optional::not_requested(ctx, "--optimize gates and benchmarks every candidate itself (optimize/)")?;
+        go!(super::optimize::optimize(ctx));
     } else {
-        super::optional::not_requested(ctx)?;
+        if super::optional::wanted(ctx.args) {
+            go!(super::optional::quantize(ctx));
+            go!(super::optional::quality(ctx));
+            go!(super::optional::bench(ctx));
+        } else {
+            super::optional::not_requested(ctx, "not requested (-q/--quantize, --bits, --recipe or --target-bpw run it)")?;
+        }
+        super::optimize::not_requested(ctx)?;
     }
     // `report` and `package` read port.json: it says complete before they run.
     ctx.state.status = "complete".into();
@@ -70,7 +76,7 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// Every artifact up to the parity ladder, and the optional steps after it.
-const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench"];
+const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize"];
 
 fn report(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(PORTED)});
