@@ -53,6 +53,26 @@ def fail(msg, code=2):
     sys.exit(code)
 
 
+def input_sequences(spec, tok):
+    """The token id sequences of an inputs spec: its `token_ids`, or its
+    `texts` tokenized (`add_special_tokens`, default true; `max_length`
+    truncates). Returns (sequences, add_special, max_length)."""
+    add_special = spec.get("add_special_tokens", True)
+    max_length = spec.get("max_length")
+    if spec.get("token_ids"):
+        seqs = [list(map(int, s)) for s in spec["token_ids"]]
+    elif spec.get("texts"):
+        if tok is None:
+            fail("inputs: 'texts' need the model's tokenizer, and it has none; give 'token_ids'")
+        enc = tok(spec["texts"], add_special_tokens=add_special, truncation=max_length is not None, max_length=max_length)
+        seqs = [list(s) for s in enc["input_ids"]]
+    else:
+        fail("inputs: give 'texts' or 'token_ids'")
+    if any(len(s) == 0 for s in seqs):
+        fail("inputs: an empty sequence")
+    return seqs, add_special, max_length
+
+
 def threads():
     t = os.environ.get("MLXPORT_THREADS")
     return int(t) if t else None

@@ -126,17 +126,7 @@ def main():
         tok.padding_side = "right"
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.convert_ids_to_tokens(0)
-    add_special = spec.get("add_special_tokens", True)
-    max_length = spec.get("max_length")
-    if spec.get("token_ids"):
-        seqs = [list(map(int, s)) for s in spec["token_ids"]]
-    elif spec.get("texts"):
-        enc = tok(spec["texts"], add_special_tokens=add_special, truncation=max_length is not None, max_length=max_length)
-        seqs = [list(s) for s in enc["input_ids"]]
-    else:
-        common.fail("inputs: give 'texts' or 'token_ids'")
-    if any(len(s) == 0 for s in seqs):
-        common.fail("inputs: an empty sequence")
+    seqs, add_special, max_length = common.input_sequences(spec, tok)
     B, T = len(seqs), max(len(s) for s in seqs)
     if tok is not None and tok.pad_token_id is not None:
         pad = tok.pad_token_id

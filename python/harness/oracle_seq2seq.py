@@ -88,17 +88,7 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     if pad is None:
         pad = 0
 
-    add_special = spec.get("add_special_tokens", True)
-    max_length = spec.get("max_length")
-    if spec.get("token_ids"):
-        seqs = [list(map(int, s)) for s in spec["token_ids"]]
-    elif spec.get("texts"):
-        enc = tok(spec["texts"], add_special_tokens=add_special, truncation=max_length is not None, max_length=max_length)
-        seqs = [list(s) for s in enc["input_ids"]]
-    else:
-        common.fail("inputs: give 'texts' or 'token_ids'")
-    if any(len(s) == 0 for s in seqs):
-        common.fail("inputs: an empty sequence")
+    seqs, add_special, max_length = common.input_sequences(spec, tok)
     vocab = config.vocab_size
     bad = [t for s in seqs for t in s if not 0 <= t < vocab]
     if bad:

@@ -196,9 +196,20 @@ pub struct ConvertArgs {
     pub quant: QuantArgs,
 }
 
-/// Quantization options shared by `quantize` and `convert -q`.
+/// Quantization options shared by `quantize`, `convert -q` and `port -q`.
 #[derive(Debug, Args, Clone)]
 pub struct QuantArgs {
+    #[command(flatten)]
+    pub choice: QuantChoice,
+    /// Measure every quantized tensor's error (RMSE, max abs, relative
+    /// Frobenius, SQNR) and write the ranked report here as JSON.
+    #[arg(long, value_name = "report.json")]
+    pub report: Option<PathBuf>,
+}
+
+/// What to quantize and how (the options that decide the weights).
+#[derive(Debug, Args, Clone, Default)]
+pub struct QuantChoice {
     /// Bits per weight (affine: 2, 3, 4, 5, 6, 8; default: the mode's).
     #[arg(long)]
     pub bits: Option<u8>,
@@ -222,10 +233,13 @@ pub struct QuantArgs {
     /// least total squared error.
     #[arg(long, value_name = "BPW")]
     pub target_bpw: Option<f64>,
-    /// Measure every quantized tensor's error (RMSE, max abs, relative
-    /// Frobenius, SQNR) and write the ranked report here as JSON.
-    #[arg(long, value_name = "report.json")]
-    pub report: Option<PathBuf>,
+}
+
+impl QuantChoice {
+    /// Whether any of these options was given.
+    pub fn any(&self) -> bool {
+        self.bits.is_some() || self.group_size.is_some() || self.mode.is_some() || self.recipe.is_some() || !self.rules.is_empty() || self.target_bpw.is_some()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -866,27 +880,8 @@ pub struct PortArgs {
     /// quantization options below (same meaning as in `mlxport quantize`).
     #[arg(long, short = 'q')]
     pub quantize: bool,
-    /// Bits per weight (affine: 2, 3, 4, 5, 6, 8; default: the mode's).
-    #[arg(long)]
-    pub bits: Option<u8>,
-    /// Group size (affine: 32, 64, 128; default: the mode's).
-    #[arg(long)]
-    pub group_size: Option<usize>,
-    /// Quantization mode.
-    #[arg(long, value_parser = ["affine", "mxfp4", "mxfp8", "nvfp4"])]
-    pub mode: Option<String>,
-    /// mlx-lm's mixed recipe (more bits for v_proj/down_proj in the first,
-    /// last and every third layer, and for lm_head).
-    #[arg(long, value_parser = ["mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6"])]
-    pub recipe: Option<String>,
-    /// Per-layer override, 'REGEX=bits:8,group:64[,mode:M]' or 'REGEX=skip'
-    /// (repeatable; as `mlxport quantize --rule`).
-    #[arg(long = "rule", value_name = "REGEX=SPEC")]
-    pub rules: Vec<String>,
-    /// Choose affine bits per layer to meet this average bits per weight
-    /// with the least total squared error.
-    #[arg(long, value_name = "BPW")]
-    pub target_bpw: Option<f64>,
+    #[command(flatten)]
+    pub quant: QuantChoice,
     /// Quality-gate threshold overrides, `cosine_min=0.999,...` (keys as
     /// `mlxport quality --thresholds`).
     #[arg(long, value_name = "K=V,...")]
@@ -1080,6 +1075,43 @@ pub struct ResearchArgs {
     pub json: bool,
 }
 
+/// What the language-model quality gate scores (shared by `quality` and
+/// `optimize`).
+#[derive(Debug, Args, Clone)]
+pub struct LmGateArgs {
+    /// Held-out text for perplexity and KL (default: the corpus shipped
+    /// with mlxport, about 3,500 tokens in varied registers).
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<PathBuf>,
+    /// Prompts for greedy continuations, one per line, `#` lines skipped
+    /// (default: the shipped prompt set).
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Context window when scoring the text (tokens).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub window: usize,
+    /// Tokens scored per window (each window keeps window - stride tokens of context).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub stride: usize,
+    /// Greedy tokens generated per prompt.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub generate: usize,
+}
+
+impl Default for LmGateArgs {
+    /// The gate's own defaults (as the command line's).
+    fn default() -> Self {
+        let d = mlxport_optimize::gate::LmSettings::default();
+        LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate }
+    }
+}
+
+impl LmGateArgs {
+    pub fn settings(&self, max_tokens: usize) -> mlxport_optimize::gate::LmSettings {
+        mlxport_optimize::gate::LmSettings { text: self.text.clone(), prompts: self.prompts.clone(), max_tokens, window: self.window, stride: self.stride, generate: self.generate }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct QualityArgs {
     /// The reference model: an MLX checkpoint in mlx-lm layout (language
@@ -1091,26 +1123,11 @@ pub struct QualityArgs {
     /// checkpoints carry their `quantization` entry in config.json).
     #[arg(long, value_name = "MODEL")]
     pub candidate: PathBuf,
-    /// Held-out text for perplexity and KL (default: the corpus shipped
-    /// with mlxport, about 3,500 tokens in varied registers).
-    #[arg(long, value_name = "FILE")]
-    pub text: Option<PathBuf>,
-    /// Prompts for greedy continuations, one per line, `#` lines skipped
-    /// (default: the shipped prompt set).
-    #[arg(long, value_name = "FILE")]
-    pub prompts: Option<PathBuf>,
     /// Score at most this many tokens of the text (0: all of it).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_tokens: usize,
-    /// Context window when scoring the text (tokens).
-    #[arg(long, value_name = "N", default_value_t = 512)]
-    pub window: usize,
-    /// Tokens scored per window (each window keeps window - stride tokens of context).
-    #[arg(long, value_name = "N", default_value_t = 256)]
-    pub stride: usize,
-    /// Greedy tokens generated per prompt.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    pub generate: usize,
+    #[command(flatten)]
+    pub lm: LmGateArgs,
     /// Encoders: sentence set, one per line (default: the shipped set).
     #[arg(long, value_name = "FILE")]
     pub sentences: Option<PathBuf>,
@@ -1162,21 +1179,8 @@ pub struct OptimizeArgs {
     /// Quality gate: score at most this many tokens of the corpus (0: all).
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_tokens: usize,
-    /// Quality gate: context window when scoring the text.
-    #[arg(long, value_name = "N", default_value_t = 512)]
-    pub window: usize,
-    /// Quality gate: tokens scored per window.
-    #[arg(long, value_name = "N", default_value_t = 256)]
-    pub stride: usize,
-    /// Quality gate: greedy tokens per prompt.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    pub generate: usize,
-    /// Quality gate: held-out text (default: the shipped corpus).
-    #[arg(long, value_name = "FILE")]
-    pub text: Option<PathBuf>,
-    /// Quality gate: prompts, one per line (default: the shipped set).
-    #[arg(long, value_name = "FILE")]
-    pub prompts: Option<PathBuf>,
+    #[command(flatten)]
+    pub lm: LmGateArgs,
     /// Quality gate thresholds: `ppl_ratio=1.02,kl_mean=0.02,...` (see
     /// `mlxport quality --help`).
     #[arg(long, value_name = "K=V,...")]

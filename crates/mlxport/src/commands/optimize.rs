@@ -2,7 +2,7 @@
 //! from the command line, with its table.
 
 use anyhow::{Context, Result};
-use mlxport_optimize::gate::{EncoderSettings, LmSettings};
+use mlxport_optimize::gate::EncoderSettings;
 use mlxport_optimize::record::human_bytes;
 use mlxport_optimize::{BenchSettings, Candidate, Objective, OptimizeRequest};
 use mlxport_quality::Thresholds;
@@ -24,7 +24,7 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
         work_dir: args.work_dir.clone(),
         objective: Objective::parse(&args.objective)?,
         candidates,
-        lm: LmSettings { text: args.text.clone(), prompts: args.prompts.clone(), max_tokens: args.max_tokens, window: args.window, stride: args.stride, generate: args.generate },
+        lm: args.lm.settings(args.max_tokens),
         encoder: EncoderSettings::default(),
         thresholds,
         bench: BenchSettings { prompt_tokens: args.prompt_tokens.clone(), gen_tokens: args.gen_tokens, runs: args.runs, warmup: args.warmup, ..BenchSettings::default() },

@@ -56,7 +56,7 @@ pub fn gate(args: &QualityArgs) -> Result<QualityReport> {
         let s = gate::EncoderSettings { sentences: args.sentences.clone(), queries: args.queries.clone(), retrieval_k: args.retrieval_k, package: args.package.clone() };
         gate::encoder_gate(&h, &args.reference, &args.candidate, &s, work.path(), th)?
     } else {
-        let s = gate::LmSettings { text: args.text.clone(), prompts: args.prompts.clone(), max_tokens: args.max_tokens, window: args.window, stride: args.stride, generate: args.generate };
+        let s = args.lm.settings(args.max_tokens);
         gate::lm_gate(&h, &args.reference, &args.candidate, &s, work.path(), th)?
     };
     drop(work);

@@ -11,14 +11,15 @@ use crate::output::{human_bytes, human_count, write_atomic, Table};
 
 /// The options `QuantArgs` describe, validated.
 pub fn options(a: &QuantArgs) -> Result<QuantOptions> {
-    let mut o = QuantOptions::new(a.mode.as_deref(), a.bits, a.group_size, a.recipe.as_deref(), &a.rules, a.target_bpw)?;
+    let c = &a.choice;
+    let mut o = QuantOptions::new(c.mode.as_deref(), c.bits, c.group_size, c.recipe.as_deref(), &c.rules, c.target_bpw)?;
     o.report = a.report.is_some();
     Ok(o)
 }
 
 /// Whether any quantization option was given.
 pub fn any_given(a: &QuantArgs) -> bool {
-    a.bits.is_some() || a.group_size.is_some() || a.mode.is_some() || a.recipe.is_some() || !a.rules.is_empty() || a.target_bpw.is_some() || a.report.is_some()
+    a.choice.any() || a.report.is_some()
 }
 
 pub fn run(args: QuantizeArgs) -> Result<u8> {

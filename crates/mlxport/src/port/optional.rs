@@ -15,17 +15,17 @@ use mlxport_convert::convert::ConvertOptions;
 use mlxport_convert::quantize::{identity_map, quantize_convert};
 
 use super::{Ctx, Flow, Outcome};
-use crate::cli::{BenchGenerateArgs, HarnessArgs, PortArgs, QualityArgs, QuantArgs};
+use crate::cli::{BenchGenerateArgs, HarnessArgs, LmGateArgs, PortArgs, QualityArgs, QuantArgs};
 use crate::output::{human_bytes, write_atomic};
 
 /// The quantization options of `port`, as `mlxport quantize` reads them.
 fn quant_args(a: &PortArgs) -> QuantArgs {
-    QuantArgs { bits: a.bits, group_size: a.group_size, mode: a.mode.clone(), recipe: a.recipe.clone(), rules: a.rules.clone(), target_bpw: a.target_bpw, report: None }
+    QuantArgs { choice: a.quant.clone(), report: None }
 }
 
 /// Whether the optional steps run: `-q` or any quantization option.
 pub fn wanted(a: &PortArgs) -> bool {
-    a.quantize || crate::commands::quantize::any_given(&quant_args(a))
+    a.quantize || a.quant.any()
 }
 
 /// Refuse bad options before any step runs.
@@ -60,7 +60,8 @@ pub fn not_requested(ctx: &mut Ctx, reason: &str) -> Result<()> {
 /// The options that decide the quantized weights, for the inputs hash and
 /// the conversion manifest's command line.
 fn quant_inputs(a: &PortArgs) -> Value {
-    json!({"bits": a.bits, "group_size": a.group_size, "mode": a.mode, "recipe": a.recipe, "rules": a.rules, "target_bpw": a.target_bpw})
+    let q = &a.quant;
+    json!({"bits": q.bits, "group_size": q.group_size, "mode": q.mode, "recipe": q.recipe, "rules": q.rules, "target_bpw": q.target_bpw})
 }
 
 fn command_line(a: &PortArgs) -> Vec<String> {
@@ -71,12 +72,12 @@ fn command_line(a: &PortArgs) -> Vec<String> {
             c.push(v);
         }
     };
-    push("--bits", a.bits.map(|b| b.to_string()));
-    push("--group-size", a.group_size.map(|b| b.to_string()));
-    push("--mode", a.mode.clone());
-    push("--recipe", a.recipe.clone());
-    push("--target-bpw", a.target_bpw.map(|b| b.to_string()));
-    for r in &a.rules {
+    push("--bits", a.quant.bits.map(|b| b.to_string()));
+    push("--group-size", a.quant.group_size.map(|b| b.to_string()));
+    push("--mode", a.quant.mode.clone());
+    push("--recipe", a.quant.recipe.clone());
+    push("--target-bpw", a.quant.target_bpw.map(|b| b.to_string()));
+    for r in &a.quant.rules {
         c.push("--rule".into());
         c.push(r.clone());
     }
@@ -132,12 +133,8 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
         let args = QualityArgs {
             reference,
             candidate,
-            text: None,
-            prompts: None,
+            lm: LmGateArgs::default(),
             max_tokens: ctx.args.quality_max_tokens,
-            window: 512,
-            stride: 256,
-            generate: 32,
             sentences: None,
             queries: None,
             retrieval_k: 5,
