@@ -27,7 +27,7 @@ before any projection), `layers.N`, `last_hidden_state`, `pooler_output`,
 `pooled`, `sentence_embedding`.
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -52,6 +52,21 @@ def merge_heads(x: mx.array) -> mx.array:
     """[B, heads, L, head_dim] -> [B, L, heads * head_dim]."""
     B, n, L, d = x.shape
     return x.transpose(0, 2, 1, 3).reshape(B, L, n * d)
+
+
+def heads(args: ModelArgs) -> Tuple[int, int]:
+    """(number of heads, head dimension); the hidden size must split evenly."""
+    n = args.num_attention_heads
+    assert args.hidden_size % n == 0, (args.hidden_size, n)
+    return n, args.hidden_size // n
+
+
+def attend(q: mx.array, k: mx.array, v: mx.array, mask: Optional[mx.array]) -> mx.array:
+    """Scaled dot-product attention over [B, heads, L, head_dim] queries,
+    keys and values (scale head_dim ** -0.5) -> [B, L, heads * head_dim]."""
+    out = mx.fast.scaled_dot_product_attention(q, k, v, scale=q.shape[-1] ** -0.5, mask=mask)
+    assert out.shape == q.shape, out.shape
+    return merge_heads(out)
 
 
 # ---------------------------------------------------------------- BERT-style
@@ -83,9 +98,7 @@ class SelfAttention(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         h = args.hidden_size
-        self.n_heads = args.num_attention_heads
-        assert h % self.n_heads == 0
-        self.head_dim = h // self.n_heads
+        self.n_heads, self.head_dim = heads(args)
         self.query = nn.Linear(h, h)
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
@@ -94,9 +107,7 @@ class SelfAttention(nn.Module):
         B, L, H = x.shape
         q, k, v = (split_heads(p(x), self.n_heads) for p in (self.query, self.key, self.value))
         assert q.shape == (B, self.n_heads, L, self.head_dim), q.shape
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim ** -0.5, mask=mask)
-        assert out.shape == (B, self.n_heads, L, self.head_dim), out.shape
-        return merge_heads(out)
+        return attend(q, k, v, mask)
 
 
 class AttentionOutput(nn.Module):
@@ -158,9 +169,7 @@ class DistilAttention(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         h = args.hidden_size
-        self.n_heads = args.num_attention_heads
-        assert h % self.n_heads == 0
-        self.head_dim = h // self.n_heads
+        self.n_heads, self.head_dim = heads(args)
         self.q_lin = nn.Linear(h, h)
         self.k_lin = nn.Linear(h, h)
         self.v_lin = nn.Linear(h, h)
@@ -169,9 +178,8 @@ class DistilAttention(nn.Module):
     def __call__(self, x: mx.array, mask: Optional[mx.array]) -> mx.array:
         B, L, H = x.shape
         q, k, v = (split_heads(p(x), self.n_heads) for p in (self.q_lin, self.k_lin, self.v_lin))
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim ** -0.5, mask=mask)
-        assert out.shape == (B, self.n_heads, L, self.head_dim), out.shape
-        return self.out_lin(merge_heads(out))
+        assert q.shape == (B, self.n_heads, L, self.head_dim), q.shape
+        return self.out_lin(attend(q, k, v, mask))
 
 
 class DistilFeedForward(nn.Module):
@@ -222,9 +230,7 @@ class ModernAttention(nn.Module):
     def __init__(self, args: ModelArgs, kind: str):
         super().__init__()
         h = args.hidden_size
-        self.n_heads = args.num_attention_heads
-        assert h % self.n_heads == 0
-        self.head_dim = h // self.n_heads
+        self.n_heads, self.head_dim = heads(args)
         self.theta = args.rope_bases[kind]
         self.Wqkv = nn.Linear(h, 3 * h, bias=args.attention_bias)
         self.Wo = nn.Linear(h, h, bias=args.attention_bias)
@@ -238,9 +244,7 @@ class ModernAttention(nn.Module):
         # Rotate-half RoPE (traditional=False) over the whole head.
         q = mx.fast.rope(q, self.head_dim, traditional=False, base=self.theta, scale=1.0, offset=0)
         k = mx.fast.rope(k, self.head_dim, traditional=False, base=self.theta, scale=1.0, offset=0)
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim ** -0.5, mask=mask)
-        assert out.shape == (B, self.n_heads, L, self.head_dim), out.shape
-        return self.Wo(merge_heads(out))
+        return self.Wo(attend(q, k, v, mask))
 
 
 class GeGLU(nn.Module):
