@@ -230,6 +230,16 @@ pub fn score(r: &Record, base: &Record, objective: Objective) -> Option<f64> {
     }
 }
 
+/// The objective as the decisions apply it: without a generation
+/// benchmark (encoders), decode throughput falls back to peak memory.
+fn objective_text(objective: Objective, base: &Record) -> String {
+    if objective == Objective::DecodeThroughput && base.speed.is_empty() {
+        "decode-throughput (no generation benchmark for this model: weight memory decides)".into()
+    } else {
+        objective.as_str().into()
+    }
+}
+
 fn ratio_text(r: &Record, base: &Record) -> String {
     let mut parts = Vec::new();
     if let (Some(d), Some(b)) = (r.decode(), base.decode()) {
@@ -266,9 +276,9 @@ pub fn decide_one(r: &Record, base: &Record, objective: Objective) -> Decision {
         Objective::Balanced => s.is_some_and(|x| x > 1.02),
     };
     if improved {
-        Decision { keep: true, reason: format!("keep: passes the quality gate and improves {}: {ratios}", objective.as_str()), score: s }
+        Decision { keep: true, reason: format!("keep: passes the quality gate and improves {}: {ratios}", objective_text(objective, base)), score: s }
     } else {
-        Decision { keep: false, reason: format!("revert: passes the quality gate but does not measurably improve {}: {ratios}", objective.as_str()), score: s }
+        Decision { keep: false, reason: format!("revert: passes the quality gate but does not measurably improve {}: {ratios}", objective_text(objective, base)), score: s }
     }
 }
 
@@ -371,10 +381,10 @@ impl OptimizeDoc {
                     id: best.id.clone(),
                     change: best.change.clone(),
                     checkpoint: String::new(),
-                    why: format!("best {} among {} kept candidate(s) that passed the quality gate: {}{runner}.{rej}", obj.as_str(), kept.len(), ratio_text(best, &self.baseline)),
+                    why: format!("best {} among {} kept candidate(s) that passed the quality gate: {}{runner}.{rej}", objective_text(obj, &self.baseline), kept.len(), ratio_text(best, &self.baseline)),
                 }
             }
-            None => Chosen { id: "baseline".into(), change: self.baseline.change.clone(), checkpoint: String::new(), why: format!("no candidate both passed the quality gate and measurably improved {}; the float baseline stays.{rej}", obj.as_str()) },
+            None => Chosen { id: "baseline".into(), change: self.baseline.change.clone(), checkpoint: String::new(), why: format!("no candidate both passed the quality gate and measurably improved {}; the float baseline stays.{rej}", objective_text(obj, &self.baseline)) },
         };
     }
 
