@@ -53,6 +53,20 @@ def fail(msg, code=2):
     sys.exit(code)
 
 
+def block_list(torch, module, length=None):
+    """The shallowest ModuleList of identical blocks under `module` (of
+    exactly `length` blocks when given), as (name, list); None if none."""
+    found = []
+    for name, mod in module.named_modules():
+        if isinstance(mod, torch.nn.ModuleList) and len(mod) > 0 and (length is None or len(mod) == length):
+            if len({type(m) for m in mod}) == 1:
+                found.append((name.count("."), name, mod))
+    if not found:
+        return None
+    found.sort(key=lambda x: x[0])
+    return found[0][1], found[0][2]
+
+
 def input_sequences(spec, tok):
     """The token id sequences of an inputs spec: its `token_ids`, or its
     `texts` tokenized (`add_special_tokens`, default true; `max_length`

@@ -35,15 +35,10 @@ def parse_args():
 
 def find_blocks(torch, base, n_layers):
     """The base model's block list, found by structure."""
-    found = []
-    for name, mod in base.named_modules():
-        if isinstance(mod, torch.nn.ModuleList) and len(mod) == n_layers and n_layers > 0:
-            if len({type(m) for m in mod}) == 1:
-                found.append((name.count("."), name, mod))
-    if not found:
+    found = common.block_list(torch, base, n_layers) if n_layers > 0 else None
+    if found is None:
         common.fail(f"no ModuleList of {n_layers} identical blocks in {type(base).__name__}: cannot find the model's blocks")
-    found.sort(key=lambda x: x[0])
-    return found[0][1], found[0][2]
+    return found
 
 
 def find_final_norm(torch, base, blocks_name):

@@ -32,14 +32,10 @@ import mlxport_common as common  # noqa: E402
 
 
 def find_blocks(torch, stack, what):
-    found = []
-    for name, mod in stack.named_modules():
-        if isinstance(mod, torch.nn.ModuleList) and len(mod) > 0 and len({type(m) for m in mod}) == 1:
-            found.append((name.count("."), name, mod))
-    if not found:
+    found = common.block_list(torch, stack)
+    if found is None:
         common.fail(f"no ModuleList of identical blocks in the {what} ({type(stack).__name__}): cannot find its blocks")
-    found.sort(key=lambda x: x[0])
-    return found[0][1], found[0][2]
+    return found
 
 
 def final_norm(torch, stack, blocks_name):

@@ -95,14 +95,15 @@ fn opt(v: &Value) -> Option<f64> {
 }
 
 impl Record {
-    pub fn new(c: &Candidate, inputs_sha256: String, on_top_of: Option<String>) -> Record {
+    /// A record with nothing measured yet.
+    fn unmeasured(id: String, dimension: String, change: String, hypothesis: String, inputs_sha256: String) -> Record {
         Record {
-            id: c.id.clone(),
-            dimension: c.dimension.as_str().into(),
-            change: c.describe(),
-            hypothesis: c.hypothesis(),
-            on_top_of,
-            technique: c.technique().map(String::from),
+            id,
+            dimension,
+            change,
+            hypothesis,
+            on_top_of: None,
+            technique: None,
             inputs_sha256,
             produced: None,
             correctness: Correctness::default(),
@@ -116,25 +117,18 @@ impl Record {
         }
     }
 
+    pub fn new(c: &Candidate, inputs_sha256: String, on_top_of: Option<String>) -> Record {
+        let mut r = Record::unmeasured(c.id.clone(), c.dimension.as_str().into(), c.describe(), c.hypothesis(), inputs_sha256);
+        r.on_top_of = on_top_of;
+        r.technique = c.technique().map(String::from);
+        r
+    }
+
     pub fn new_baseline(path: &Path, inputs_sha256: String, encoder: bool) -> Record {
-        Record {
-            id: "baseline".into(),
-            dimension: "baseline".into(),
-            change: format!("none: the float checkpoint {}", path.display()),
-            hypothesis: if encoder { "the reference: every candidate is gated against it".into() } else { "the reference: every candidate is gated against it and measured relative to its speed and memory".into() },
-            on_top_of: None,
-            technique: None,
-            inputs_sha256,
-            produced: None,
-            correctness: Correctness { loads: true, quality_verdict: None, reasons: Vec::new(), error: None },
-            quality: None,
-            quality_report: None,
-            speed: Vec::new(),
-            receipt: None,
-            bench_warnings: Vec::new(),
-            decision: None,
-            reused: false,
-        }
+        let hypothesis = if encoder { "the reference: every candidate is gated against it" } else { "the reference: every candidate is gated against it and measured relative to its speed and memory" };
+        let mut r = Record::unmeasured("baseline".into(), "baseline".into(), format!("none: the float checkpoint {}", path.display()), hypothesis.into(), inputs_sha256);
+        r.correctness.loads = true;
+        r
     }
 
     pub fn set_quality(&mut self, q: &mlxport_quality::QualityReport, path: String) {

@@ -47,7 +47,9 @@ fn skipped(rel: &Path) -> bool {
     s == "README.md" || s.contains("__pycache__") || s.ends_with(".pyc") || rel.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp"))
 }
 
-fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+/// Copy every file under `from` (relative paths kept) into `to`, except
+/// those `skip` names.
+pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
     for rel in scan::files(from).with_context(|| format!("{}: cannot list", from.display()))? {
         if skip(&rel) {
             continue;

@@ -10,9 +10,9 @@
 //! interrupted run: a re-run reuses every candidate finished with the same
 //! inputs instead of measuring it again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use mlxport_optimize::gate::{EncoderSettings, LmSettings};
@@ -42,13 +42,7 @@ pub fn check(a: &PortArgs) -> Result<()> {
         Candidate::parse_list(list).context("--optimize-candidates")?;
     }
     Objective::parse(&a.optimize_objective)?;
-    if let Some(t) = &a.quality_thresholds {
-        Thresholds::default().apply(t).context("--quality-thresholds")?;
-    }
-    if a.bench_prompt_tokens.is_empty() || a.bench_prompt_tokens.contains(&0) || a.bench_gen_tokens < 2 || a.bench_runs == 0 {
-        bail!("--bench-prompt-tokens needs positive lengths, --bench-gen-tokens at least 2 and --bench-runs at least 1");
-    }
-    Ok(())
+    super::optional::check_gate_and_bench(a)
 }
 
 /// Not asked for: recorded as skipped, an earlier run's `optimize/` removed
@@ -116,7 +110,7 @@ pub fn optimize(ctx: &mut Ctx) -> Result<Flow> {
         for name in KEPT {
             let from = req.work_dir.join(name);
             if from.is_dir() {
-                copy_dir(&from, &out.join(name))?;
+                mlxport_publish::package::copy_tree(&from, &out.join(name), &|_| false)?;
             } else if from.is_file() {
                 std::fs::copy(&from, out.join(name)).with_context(|| format!("copying {}", from.display()))?;
             }
@@ -140,22 +134,6 @@ pub fn optimize(ctx: &mut Ctx) -> Result<Flow> {
             d.chosen.why
         )))
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap_or_default();
-        let m = std::fs::symlink_metadata(&p)?;
-        if m.is_dir() {
-            copy_dir(&p, &to.join(name))?;
-        } else if m.is_file() {
-            std::fs::copy(&p, to.join(name)).with_context(|| format!("copying {}", p.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// The loop records the paths it was given; in `optimize/` they become

@@ -32,14 +32,20 @@ pub fn wanted(a: &PortArgs) -> bool {
 pub fn check(a: &PortArgs) -> Result<()> {
     if wanted(a) {
         crate::commands::quantize::options(&quant_args(a))?;
-        if let Some(t) = &a.quality_thresholds {
-            mlxport_quality::Thresholds::default().apply(t).context("--quality-thresholds")?;
-        }
-        if a.bench_prompt_tokens.is_empty() || a.bench_prompt_tokens.contains(&0) || a.bench_gen_tokens < 2 || a.bench_runs == 0 {
-            bail!("--bench-prompt-tokens needs positive lengths, --bench-gen-tokens at least 2 and --bench-runs at least 1");
-        }
+        check_gate_and_bench(a)?;
     } else if a.quality_thresholds.is_some() && !a.optimize {
         bail!("--quality-thresholds goes with -q/--quantize or --optimize (the quality gate judges the quantized or optimized weights)");
+    }
+    Ok(())
+}
+
+/// The quality-gate and bench options, which `-q` and `--optimize` share.
+pub fn check_gate_and_bench(a: &PortArgs) -> Result<()> {
+    if let Some(t) = &a.quality_thresholds {
+        mlxport_quality::Thresholds::default().apply(t).context("--quality-thresholds")?;
+    }
+    if a.bench_prompt_tokens.is_empty() || a.bench_prompt_tokens.contains(&0) || a.bench_gen_tokens < 2 || a.bench_runs == 0 {
+        bail!("--bench-prompt-tokens needs positive lengths, --bench-gen-tokens at least 2 and --bench-runs at least 1");
     }
     Ok(())
 }
