@@ -36,8 +36,7 @@ pub fn validate(v: &Value) -> Result<Receipt, Vec<String>> {
         Some(other) => return Err(vec![format!("schema is `{other}`, expected `{SCHEMA}`")]),
         None => return Err(vec![format!("no `schema` field (expected `{SCHEMA}`)")]),
     }
-    let r: Receipt = serde_json::from_value(v.clone())
-        .map_err(|e| vec![format!("does not match {SCHEMA}: {e}")])?;
+    let r: Receipt = serde_json::from_value(v.clone()).map_err(|e| vec![format!("does not match {SCHEMA}: {e}")])?;
     let problems = consistency(&r);
     if problems.is_empty() {
         Ok(r)
@@ -66,9 +65,7 @@ pub fn consistency(r: &Receipt) -> Vec<String> {
         let at = format!("benchmarks[{i}] (`{}`)", b.label);
         if let Some(c) = &b.command {
             if c.hash != c.compute_hash(&r.workload) {
-                p.push(format!(
-                    "{at}: command.hash does not match its argv and inputs"
-                ));
+                p.push(format!("{at}: command.hash does not match its argv and inputs"));
             }
         }
         let values = match metric_values(&b.runs, &b.metric.name) {
@@ -100,14 +97,8 @@ pub fn consistency(r: &Receipt) -> Vec<String> {
     match (&r.comparison, ab) {
         (Some(c), true) => {
             let (b, k) = (&r.benchmarks[0], &r.benchmarks[1]);
-            if let (Ok(bv), Ok(kv)) = (
-                metric_values(&b.runs, &b.metric.name),
-                metric_values(&k.runs, &k.metric.name),
-            ) {
-                if !bv.is_empty()
-                    && !kv.is_empty()
-                    && !close_comparison(c, &paired(&bv, &kv, b.metric.better, boot, c.min_effect))
-                {
+            if let (Ok(bv), Ok(kv)) = (metric_values(&b.runs, &b.metric.name), metric_values(&k.runs, &k.metric.name)) {
+                if !bv.is_empty() && !kv.is_empty() && !close_comparison(c, &paired(&bv, &kv, b.metric.better, boot, c.min_effect)) {
                     p.push("comparison does not match the runs".into());
                 }
             }
@@ -204,10 +195,7 @@ pub fn primary(r: &Receipt, role: Role) -> Option<&Benchmark> {
 /// prompt lengths), every benchmark paired with the one of the same name.
 /// Empty when they do not pair up.
 pub fn pairs<'a>(base: &'a Receipt, cand: &'a Receipt) -> Vec<(&'a Benchmark, &'a Benchmark)> {
-    if let (Some(b), Some(c)) = (
-        primary(base, Role::Baseline),
-        primary(cand, Role::Candidate),
-    ) {
+    if let (Some(b), Some(c)) = (primary(base, Role::Baseline), primary(cand, Role::Candidate)) {
         return vec![(b, c)];
     }
     let mut names: Vec<&str> = base.benchmarks.iter().map(|b| b.label.as_str()).collect();
@@ -217,27 +205,13 @@ pub fn pairs<'a>(base: &'a Receipt, cand: &'a Receipt) -> Vec<(&'a Benchmark, &'
     if names != other || names.windows(2).any(|w| w[0] == w[1]) {
         return Vec::new();
     }
-    base.benchmarks
-        .iter()
-        .filter_map(|b| {
-            cand.benchmarks
-                .iter()
-                .find(|c| c.label == b.label)
-                .map(|c| (b, c))
-        })
-        .collect()
+    base.benchmarks.iter().filter_map(|b| cand.benchmarks.iter().find(|c| c.label == b.label).map(|c| (b, c))).collect()
 }
 
 /// Apply the promotion rules to two valid receipts.
 pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
     let mut rules = Vec::new();
-    let mut rule = |name: &str, passed: bool, detail: String| {
-        rules.push(Rule {
-            rule: name.into(),
-            passed,
-            detail,
-        })
-    };
+    let mut rule = |name: &str, passed: bool, detail: String| rules.push(Rule { rule: name.into(), passed, detail });
 
     let env_diff = base.environment.differences(&cand.environment);
     let same_env = base.environment.hash == cand.environment.hash;
@@ -247,12 +221,7 @@ pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
         if same_env {
             format!("both {}", short(&base.environment.hash))
         } else {
-            format!(
-                "environment hashes differ ({} vs {}): {}",
-                short(&base.environment.hash),
-                short(&cand.environment.hash),
-                env_diff.join("; ")
-            )
+            format!("environment hashes differ ({} vs {}): {}", short(&base.environment.hash), short(&cand.environment.hash), env_diff.join("; "))
         },
     );
     let pairs = pairs(base, cand);
@@ -264,16 +233,17 @@ pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
         if same_work {
             format!("`{}` ({})", base.workload.name, short(&base.workload.hash))
         } else {
-            format!("workloads differ: `{}` {} vs `{}` {} (name both with --workload and use the same --input files and metric)", base.workload.name, short(&base.workload.hash), cand.workload.name, short(&cand.workload.hash))
+            format!(
+                "workloads differ: `{}` {} vs `{}` {} (name both with --workload and use the same --input files and metric)",
+                base.workload.name,
+                short(&base.workload.hash),
+                cand.workload.name,
+                short(&cand.workload.hash)
+            )
         },
     );
     if pairs.is_empty() {
-        rule(
-            "enough-runs",
-            false,
-            "the receipts' benchmarks do not pair up (by role, or by name when each holds several)"
-                .into(),
-        );
+        rule("enough-runs", false, "the receipts' benchmarks do not pair up (by role, or by name when each holds several)".into());
         return finish(rules, None, base);
     }
     let label = |b: &Benchmark| {
@@ -283,77 +253,28 @@ pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
             String::new()
         }
     };
-    let runs_ok = pairs
-        .iter()
-        .all(|(b, c)| b.runs.len() >= MIN_RUNS && c.runs.len() >= MIN_RUNS);
-    let runs_detail: Vec<String> = pairs
-        .iter()
-        .map(|(b, c)| {
-            format!(
-                "{}baseline {}, candidate {} runs",
-                label(b),
-                b.runs.len(),
-                c.runs.len()
-            )
-        })
-        .collect();
-    rule(
-        "enough-runs",
-        runs_ok,
-        format!("{} (need {MIN_RUNS} each)", runs_detail.join("; ")),
-    );
+    let runs_ok = pairs.iter().all(|(b, c)| b.runs.len() >= MIN_RUNS && c.runs.len() >= MIN_RUNS);
+    let runs_detail: Vec<String> = pairs.iter().map(|(b, c)| format!("{}baseline {}, candidate {} runs", label(b), b.runs.len(), c.runs.len())).collect();
+    rule("enough-runs", runs_ok, format!("{} (need {MIN_RUNS} each)", runs_detail.join("; ")));
     let cv = |x: &Benchmark| x.stats.cv.unwrap_or(f64::INFINITY);
-    let noise_ok = pairs
-        .iter()
-        .all(|(b, c)| cv(b) <= MAX_CV && cv(c) <= MAX_CV);
-    let noise_detail: Vec<String> = pairs
-        .iter()
-        .map(|(b, c)| {
-            format!(
-                "{}baseline {:.1}%, candidate {:.1}%",
-                label(b),
-                cv(b) * 100.0,
-                cv(c) * 100.0
-            )
-        })
-        .collect();
-    rule(
-        "low-noise",
-        noise_ok,
-        format!(
-            "coefficient of variation {} (need {:.0}% or less each)",
-            noise_detail.join("; "),
-            MAX_CV * 100.0
-        ),
-    );
+    let noise_ok = pairs.iter().all(|(b, c)| cv(b) <= MAX_CV && cv(c) <= MAX_CV);
+    let noise_detail: Vec<String> = pairs.iter().map(|(b, c)| format!("{}baseline {:.1}%, candidate {:.1}%", label(b), cv(b) * 100.0, cv(c) * 100.0)).collect();
+    rule("low-noise", noise_ok, format!("coefficient of variation {} (need {:.0}% or less each)", noise_detail.join("; "), MAX_CV * 100.0));
     // Every pair is compared; the one with the lowest improvement bound
     // speaks for the promotion (a claim must hold on every benchmark).
     let mut comparisons = Vec::new();
     for (b, c) in &pairs {
-        match (
-            metric_values(&b.runs, &b.metric.name),
-            metric_values(&c.runs, &c.metric.name),
-        ) {
-            (Ok(bv), Ok(cv)) if !bv.is_empty() && !cv.is_empty() => comparisons.push((
-                b.label.clone(),
-                independent(
-                    &bv,
-                    &cv,
-                    b.metric.better,
-                    &cand.settings.bootstrap,
-                    cand.settings.min_effect,
-                ),
-            )),
+        match (metric_values(&b.runs, &b.metric.name), metric_values(&c.runs, &c.metric.name)) {
+            (Ok(bv), Ok(cv)) if !bv.is_empty() && !cv.is_empty() => {
+                comparisons.push((b.label.clone(), independent(&bv, &cv, b.metric.better, &cand.settings.bootstrap, cand.settings.min_effect)))
+            }
             _ => comparisons.clear(),
         }
         if comparisons.is_empty() {
             break;
         }
     }
-    let worst = comparisons
-        .iter()
-        .min_by(|x, y| x.1.improvement_ci.low.total_cmp(&y.1.improvement_ci.low))
-        .cloned();
+    let worst = comparisons.iter().min_by(|x, y| x.1.improvement_ci.low.total_cmp(&y.1.improvement_ci.low)).cloned();
     let comparison = worst.as_ref().map(|w| w.1.clone());
     match &worst {
         Some((name, k)) => rule(
@@ -361,37 +282,21 @@ pub fn promote(base: &Receipt, cand: &Receipt) -> Promotion {
             k.improvement_ci.low > 1.0 + MIN_GAIN,
             format!(
                 "{}{:.3}x, {:.0}% CI {:.3}..{:.3} (the interval must lie above {:.2}{})",
-                if pairs.len() > 1 {
-                    format!("weakest of {} benchmarks, `{name}`: ", pairs.len())
-                } else {
-                    String::new()
-                },
+                if pairs.len() > 1 { format!("weakest of {} benchmarks, `{name}`: ", pairs.len()) } else { String::new() },
                 k.improvement,
                 cand.settings.bootstrap.level * 100.0,
                 k.improvement_ci.low,
                 k.improvement_ci.high,
                 1.0 + MIN_GAIN,
-                if pairs.len() > 1 {
-                    " on every benchmark"
-                } else {
-                    ""
-                }
+                if pairs.len() > 1 { " on every benchmark" } else { "" }
             ),
         ),
         None => rule("improvement", false, "no measurements to compare".into()),
     }
     match &cand.quality_gate {
-        Some(g) if g.passed => rule(
-            "quality-gate",
-            true,
-            format!("{} passed ({})", g.file, short(&g.sha256)),
-        ),
+        Some(g) if g.passed => rule("quality-gate", true, format!("{} passed ({})", g.file, short(&g.sha256))),
         Some(g) => rule("quality-gate", false, format!("{} failed", g.file)),
-        None => rule(
-            "quality-gate",
-            false,
-            "the candidate receipt has no quality-gate result (bench --quality-gate FILE)".into(),
-        ),
+        None => rule("quality-gate", false, "the candidate receipt has no quality-gate result (bench --quality-gate FILE)".into()),
     }
     finish(rules, comparison, cand)
 }
@@ -413,14 +318,7 @@ fn finish(rules: Vec<Rule>, comparison: Option<Comparison>, r: &Receipt) -> Prom
             format!("not promoted: {}", failed.join("; "))
         }
     };
-    Promotion {
-        schema: PROMOTION_SCHEMA.into(),
-        promoted,
-        rules,
-        comparison,
-        hardware,
-        verdict,
-    }
+    Promotion { schema: PROMOTION_SCHEMA.into(), promoted, rules, comparison, hardware, verdict }
 }
 
 /// The schema of a promotion claim, the record `mlxport recommend
@@ -459,24 +357,12 @@ pub struct Claim {
 
 /// The claim of a promotion. The candidate must carry a model fingerprint
 /// (`bench --model-fingerprint`).
-pub fn claim(
-    p: &Promotion,
-    base: &Receipt,
-    cand: &Receipt,
-    technique: &str,
-) -> Result<Claim, String> {
-    let model_fingerprint = cand
-        .model_fingerprint
-        .clone()
-        .ok_or("the candidate receipt has no model fingerprint (bench --model-fingerprint)")?;
+pub fn claim(p: &Promotion, base: &Receipt, cand: &Receipt, technique: &str) -> Result<Claim, String> {
+    let model_fingerprint = cand.model_fingerprint.clone().ok_or("the candidate receipt has no model fingerprint (bench --model-fingerprint)")?;
     let measurements = pairs(base, cand)
         .into_iter()
         .map(|(b, c)| Measurement {
-            metric: if base.benchmarks.len() > 1 {
-                format!("{} ({})", c.metric.name, c.label)
-            } else {
-                c.metric.name.clone()
-            },
+            metric: if base.benchmarks.len() > 1 { format!("{} ({})", c.metric.name, c.label) } else { c.metric.name.clone() },
             unit: c.metric.unit.clone(),
             baseline: b.stats.median,
             candidate: c.stats.median,
@@ -487,13 +373,7 @@ pub fn claim(
         technique: technique.into(),
         model_fingerprint,
         passed: p.promoted,
-        quality_gate: cand.quality_gate.as_ref().map(|g| {
-            if g.passed {
-                "pass".into()
-            } else {
-                "fail".into()
-            }
-        }),
+        quality_gate: cand.quality_gate.as_ref().map(|g| if g.passed { "pass".into() } else { "fail".into() }),
         hardware: p.hardware.clone(),
         verdict: p.verdict.clone(),
         environment_hash: cand.environment.hash.clone(),
@@ -507,11 +387,7 @@ pub fn claim(
 /// "Apple M2 Pro, 32 GiB, macOS 14.5" / "AMD EPYC 7B13 (2 cores), 24 GiB, Debian 12".
 pub fn hardware(r: &Receipt) -> String {
     let e = &r.environment;
-    let mut parts = vec![format!(
-        "{} ({} cores)",
-        e.cpu_model.as_deref().unwrap_or("unknown CPU"),
-        e.logical_cores
-    )];
+    let mut parts = vec![format!("{} ({} cores)", e.cpu_model.as_deref().unwrap_or("unknown CPU"), e.logical_cores)];
     if let Some(m) = e.memory_bytes {
         parts.push(format!("{:.0} GiB", m as f64 / (1u64 << 30) as f64));
     }
@@ -534,33 +410,20 @@ mod tests {
 
     fn noisy(base: f64, n: usize, seed: u64) -> Vec<f64> {
         let mut r = crate::rng::Rng::new(seed);
-        (0..n)
-            .map(|_| base * (1.0 + (r.below(2001) as f64 - 1000.0) * 2e-5))
-            .collect()
+        (0..n).map(|_| base * (1.0 + (r.below(2001) as f64 - 1000.0) * 2e-5)).collect()
     }
 
     fn passed_gate() -> QualityGate {
-        QualityGate {
-            file: "gate.json".into(),
-            sha256: crate::hash::sha256(b"{}"),
-            passed: true,
-            result: serde_json::json!({"passed": true}),
-        }
+        QualityGate { file: "gate.json".into(), sha256: crate::hash::sha256(b"{}"), passed: true, result: serde_json::json!({"passed": true}) }
     }
 
     #[test]
     fn valid_receipts_validate_and_tampering_is_found() {
-        for r in [
-            receipt(&noisy(0.1, 8, 1), None),
-            receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2))),
-        ] {
+        for r in [receipt(&noisy(0.1, 8, 1), None), receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2)))] {
             let v = serde_json::to_value(&r).unwrap();
             assert_eq!(validate(&v).unwrap(), r);
             let text = serde_json::to_string_pretty(&r).unwrap();
-            assert!(
-                validate(&serde_json::from_str(&text).unwrap()).is_ok(),
-                "round trip through text"
-            );
+            assert!(validate(&serde_json::from_str(&text).unwrap()).is_ok(), "round trip through text");
 
             let mut t = v.clone();
             t["benchmarks"][0]["runs"][0]["wall_s"] = serde_json::json!(0.5);
@@ -569,17 +432,11 @@ mod tests {
 
             let mut t = v.clone();
             t["environment"]["cpu_model"] = serde_json::json!("Other CPU");
-            assert!(validate(&t)
-                .unwrap_err()
-                .iter()
-                .any(|x| x.contains("environment.hash")));
+            assert!(validate(&t).unwrap_err().iter().any(|x| x.contains("environment.hash")));
 
             let mut t = v.clone();
             t["workload"]["name"] = serde_json::json!("renamed");
-            assert!(validate(&t)
-                .unwrap_err()
-                .iter()
-                .any(|x| x.contains("workload.hash")));
+            assert!(validate(&t).unwrap_err().iter().any(|x| x.contains("workload.hash")));
 
             let mut t = v.clone();
             t["schema"] = serde_json::json!("mlxport.bench-receipt/v0");
@@ -589,13 +446,9 @@ mod tests {
             t.as_object_mut().unwrap().remove("settings");
             assert!(validate(&t).unwrap_err()[0].contains("missing field `settings`"));
         }
-        let mut v =
-            serde_json::to_value(receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2)))).unwrap();
+        let mut v = serde_json::to_value(receipt(&noisy(0.1, 8, 1), Some(&noisy(0.13, 8, 2)))).unwrap();
         v["comparison"]["verdict"] = serde_json::json!("faster");
-        assert!(validate(&v)
-            .unwrap_err()
-            .iter()
-            .any(|x| x.contains("comparison does not match")));
+        assert!(validate(&v).unwrap_err().iter().any(|x| x.contains("comparison does not match")));
     }
 
     #[test]
@@ -605,34 +458,16 @@ mod tests {
         cand.quality_gate = Some(passed_gate());
         let p = promote(&base, &cand);
         assert!(p.promoted, "{p:?}");
-        assert!(
-            p.verdict.starts_with("promoted: the candidate is 1.3"),
-            "{}",
-            p.verdict
-        );
-        assert!(
-            p.verdict
-                .contains("validated locally on Test CPU (2 cores), 24 GiB"),
-            "{}",
-            p.verdict
-        );
+        assert!(p.verdict.starts_with("promoted: the candidate is 1.3"), "{}", p.verdict);
+        assert!(p.verdict.contains("validated locally on Test CPU (2 cores), 24 GiB"), "{}", p.verdict);
 
-        let fails = |p: &Promotion| {
-            p.rules
-                .iter()
-                .filter(|r| !r.passed)
-                .map(|r| r.rule.clone())
-                .collect::<Vec<_>>()
-        };
+        let fails = |p: &Promotion| p.rules.iter().filter(|r| !r.passed).map(|r| r.rule.clone()).collect::<Vec<_>>();
 
         // No gate, failed gate.
         let mut c = cand.clone();
         c.quality_gate = None;
         assert_eq!(fails(&promote(&base, &c)), ["quality-gate"]);
-        c.quality_gate = Some(QualityGate {
-            passed: false,
-            ..passed_gate()
-        });
+        c.quality_gate = Some(QualityGate { passed: false, ..passed_gate() });
         assert_eq!(fails(&promote(&base, &c)), ["quality-gate"]);
 
         // Too few runs.
@@ -653,11 +488,7 @@ mod tests {
         c.quality_gate = Some(passed_gate());
         let p = promote(&base, &c);
         assert_eq!(fails(&p), ["improvement"], "{p:?}");
-        assert!(
-            p.verdict.starts_with("not promoted: improvement"),
-            "{}",
-            p.verdict
-        );
+        assert!(p.verdict.starts_with("not promoted: improvement"), "{}", p.verdict);
 
         // Slower.
         let mut c = receipt(&noisy(0.2, 10, 2), None);
@@ -670,19 +501,9 @@ mod tests {
         c.environment.hash = c.environment.compute_hash();
         let p = promote(&base, &c);
         assert_eq!(fails(&p), ["same-environment"]);
-        assert!(
-            p.rules[0].detail.contains("cpu_model"),
-            "{}",
-            p.rules[0].detail
-        );
+        assert!(p.rules[0].detail.contains("cpu_model"), "{}", p.rules[0].detail);
         let mut c = cand.clone();
-        c.workload = crate::receipt::Workload::new(
-            crate::receipt::WorkloadKind::Command,
-            "other",
-            None,
-            &[],
-        )
-        .unwrap();
+        c.workload = crate::receipt::Workload::new(crate::receipt::WorkloadKind::Command, "other", None, &[]).unwrap();
         assert_eq!(fails(&promote(&base, &c)), ["same-workload"]);
     }
 
@@ -692,10 +513,7 @@ mod tests {
         let mut cand = receipt(&noisy(0.10, 10, 2), None);
         cand.quality_gate = Some(passed_gate());
         let p = promote(&base, &cand);
-        assert!(
-            claim(&p, &base, &cand, "quantize-4bit").is_err(),
-            "needs a model fingerprint"
-        );
+        assert!(claim(&p, &base, &cand, "quantize-4bit").is_err(), "needs a model fingerprint");
         cand.model_fingerprint = Some("sha256:model".into());
         let c = claim(&p, &base, &cand, "quantize-4bit").unwrap();
         assert!(c.schema.starts_with("mlxport.receipt/") && c.passed);
@@ -721,9 +539,7 @@ mod tests {
     fn several_prompt_lengths_must_all_improve() {
         let receipt = |short: f64, long: f64, seed: u64| {
             let mut r = crate::testutil::generate_receipt(&noisy(short, 8, seed));
-            let mut b = crate::testutil::generate_receipt(&noisy(long, 8, seed + 10))
-                .benchmarks
-                .remove(0);
+            let mut b = crate::testutil::generate_receipt(&noisy(long, 8, seed + 10)).benchmarks.remove(0);
             b.label = "prompt 1024".into();
             r.benchmarks.push(b);
             r

@@ -112,16 +112,33 @@ impl Environment {
     pub fn differences(&self, other: &Environment) -> Vec<String> {
         let (a, b) = (serde_json::to_value(self).unwrap_or_default(), serde_json::to_value(other).unwrap_or_default());
         let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return Vec::new() };
-        a.iter().filter(|(k, v)| k.as_str() != "hash" && b.get(k.as_str()) != Some(v)).map(|(k, v)| format!("{k}: {} vs {}", v, b.get(k.as_str()).cloned().unwrap_or_default())).collect()
+        a.iter()
+            .filter(|(k, v)| k.as_str() != "hash" && b.get(k.as_str()) != Some(v))
+            .map(|(k, v)| format!("{k}: {} vs {}", v, b.get(k.as_str()).cloned().unwrap_or_default()))
+            .collect()
     }
 }
 
 impl Source {
     /// The git revision of a directory, when it is in a repository.
     pub fn capture(dir: &Path) -> Self {
-        let commit = Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let commit = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         let dirty = commit.as_ref().and_then(|_| {
-            Command::new("git").arg("-C").arg(dir).args(["status", "--porcelain", "--untracked-files=no"]).output().ok().filter(|o| o.status.success()).map(|o| !o.stdout.is_empty())
+            Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["status", "--porcelain", "--untracked-files=no"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| !o.stdout.is_empty())
         });
         Source { git_commit: commit, dirty }
     }
@@ -242,7 +259,16 @@ mod tests {
             _ => None,
         };
         let a = apple_from(&keys, Some("14.5\n".into()));
-        assert_eq!(a, Apple { chip: Some("Apple M2 Pro".into()), macos_version: Some("14.5".into()), memory_bytes: Some(32 << 30), performance_cores: Some(8), efficiency_cores: Some(4) });
+        assert_eq!(
+            a,
+            Apple {
+                chip: Some("Apple M2 Pro".into()),
+                macos_version: Some("14.5".into()),
+                memory_bytes: Some(32 << 30),
+                performance_cores: Some(8),
+                efficiency_cores: Some(4)
+            }
+        );
     }
 
     #[test]

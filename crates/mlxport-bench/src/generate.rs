@@ -135,7 +135,9 @@ impl Receipt {
     pub fn from_generate(g: GenerateBench) -> Result<Receipt, MetricMissing> {
         let lengths: Vec<u32> = g.output.results.iter().map(|r| r.prompt_tokens).collect();
         let params = parameters(&lengths, g.output.gen_tokens, g.output.seed);
-        let name = g.workload_name.clone().unwrap_or_else(|| format!("generate {} tokens after prompts of {}", g.output.gen_tokens, lengths.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")));
+        let name = g.workload_name.clone().unwrap_or_else(|| {
+            format!("generate {} tokens after prompts of {}", g.output.gen_tokens, lengths.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))
+        });
         let workload = Workload::new(WorkloadKind::Generate, &name, Some(params), &[]).map_err(|e| MetricMissing(e.to_string()))?;
         let boot = g.settings.bootstrap;
         let mut benchmarks = Vec::new();
@@ -144,7 +146,17 @@ impl Receipt {
             let runs: Vec<Run> = r
                 .runs
                 .iter()
-                .map(|p| Run { wall_s: p.wall_s, user_s: p.user_s, system_s: p.system_s, max_rss_bytes: p.max_rss_bytes, rss_floor_bytes: 0, exit_code: Some(0), signal: None, timed_out: false, extra: p.extra.clone() })
+                .map(|p| Run {
+                    wall_s: p.wall_s,
+                    user_s: p.user_s,
+                    system_s: p.system_s,
+                    max_rss_bytes: p.max_rss_bytes,
+                    rss_floor_bytes: 0,
+                    exit_code: Some(0),
+                    signal: None,
+                    timed_out: false,
+                    extra: p.extra.clone(),
+                })
                 .collect();
             let metric = Metric { name: METRIC.into(), unit: "tokens/s".into(), better: Better::Higher };
             benchmarks.push(Benchmark::from_runs(Role::Single, format!("prompt {}", r.prompt_tokens), None, metric, runs, &boot)?);

@@ -39,12 +39,7 @@ pub fn find(xs: &[f64]) -> Vec<Outlier> {
     if xs.len() < 3 {
         return Vec::new();
     }
-    modified_z(xs)
-        .into_iter()
-        .enumerate()
-        .filter(|(_, z)| z.abs() > THRESHOLD)
-        .map(|(run, z)| Outlier { run, value: xs[run], z })
-        .collect()
+    modified_z(xs).into_iter().enumerate().filter(|(_, z)| z.abs() > THRESHOLD).map(|(run, z)| Outlier { run, value: xs[run], z }).collect()
 }
 
 #[cfg(test)]

@@ -220,7 +220,14 @@ pub struct MetricMissing(pub String);
 
 impl Benchmark {
     /// Statistics, resources and outliers of a set of runs.
-    pub fn from_runs(role: Role, label: String, command: Option<CommandRecord>, metric: Metric, runs: Vec<Run>, boot: &Bootstrap) -> Result<Self, MetricMissing> {
+    pub fn from_runs(
+        role: Role,
+        label: String,
+        command: Option<CommandRecord>,
+        metric: Metric,
+        runs: Vec<Run>,
+        boot: &Bootstrap,
+    ) -> Result<Self, MetricMissing> {
         let values = metric_values(&runs, &metric.name)?;
         if values.is_empty() {
             return Err(MetricMissing(format!("`{label}` has no runs")));
@@ -271,7 +278,8 @@ impl QualityGate {
     pub fn load(path: &Path) -> Result<Self, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let result: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-        let passed = gate_passed(&result).ok_or_else(|| format!("{}: no pass/fail result (expected \"passed\": true|false, or \"status\": \"pass\"|\"fail\")", path.display()))?;
+        let passed = gate_passed(&result)
+            .ok_or_else(|| format!("{}: no pass/fail result (expected \"passed\": true|false, or \"status\": \"pass\"|\"fail\")", path.display()))?;
         Ok(QualityGate {
             file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             sha256: crate::hash::sha256(&bytes),
@@ -303,7 +311,8 @@ pub fn warnings(benchmarks: &[Benchmark]) -> Vec<String> {
     let mut w = Vec::new();
     for b in benchmarks {
         if !b.outliers.is_empty() {
-            let list: Vec<String> = b.outliers.iter().map(|o| format!("run {} ({}, modified Z {:.1})", o.run + 1, fmt_value(o.value, &b.metric.unit), o.z)).collect();
+            let list: Vec<String> =
+                b.outliers.iter().map(|o| format!("run {} ({}, modified Z {:.1})", o.run + 1, fmt_value(o.value, &b.metric.unit), o.z)).collect();
             w.push(format!(
                 "{} of {} runs of `{}` are outliers by modified Z-score (|Z| > {}): {}. Something else may have been running, or the first runs filled a cache (try --warmup); the median and its interval are robust to them.",
                 b.outliers.len(),
@@ -427,7 +436,14 @@ mod tests {
 
     #[test]
     fn gate_results() {
-        for (s, want) in [(r#"{"passed": true}"#, Some(true)), (r#"{"pass": false}"#, Some(false)), (r#"{"status": "PASS"}"#, Some(true)), (r#"{"result": "failed"}"#, Some(false)), (r#"{"x": 1}"#, None), ("[]", None)] {
+        for (s, want) in [
+            (r#"{"passed": true}"#, Some(true)),
+            (r#"{"pass": false}"#, Some(false)),
+            (r#"{"status": "PASS"}"#, Some(true)),
+            (r#"{"result": "failed"}"#, Some(false)),
+            (r#"{"x": 1}"#, None),
+            ("[]", None),
+        ] {
             assert_eq!(gate_passed(&serde_json::from_str(s).unwrap()), want, "{s}");
         }
     }

@@ -196,7 +196,7 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
                 }
                 Ok(())
             })
-        .map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+            .map_err(|source| RunError::Spawn { program: program.clone(), source })?;
     }
 
     let rss_floor_bytes = self_max_rss();
@@ -213,7 +213,8 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
     let wall = start.elapsed();
     // Anything the command left running in its group goes now.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let (killed, stdout, stderr) = if watching { WATCHER.with(|w| w.borrow_mut().as_mut().and_then(Worker::finish)).unwrap_or_default() } else { Default::default() };
+    let (killed, stdout, stderr) =
+        if watching { WATCHER.with(|w| w.borrow_mut().as_mut().and_then(Worker::finish)).unwrap_or_default() } else { Default::default() };
     waited.map_err(|source| RunError::Wait { program: program.clone(), source })?;
     let (status, usage) = reap(pid).map_err(|source| RunError::Wait { program, source })?;
     drop(child);

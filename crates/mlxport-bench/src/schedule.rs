@@ -143,10 +143,7 @@ fn measure_inner(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &
     loop {
         let done = match plan.runs {
             Some(n) => round >= n,
-            None => {
-                (round >= plan.min_runs.max(1) && spent.iter().all(|&s| s >= plan.min_time.as_secs_f64()))
-                    || plan.max_runs.is_some_and(|mx| round >= mx)
-            }
+            None => (round >= plan.min_runs.max(1) && spent.iter().all(|&s| s >= plan.min_time.as_secs_f64())) || plan.max_runs.is_some_and(|mx| round >= mx),
         };
         if done {
             break;

@@ -8,7 +8,17 @@ use crate::schedule::{Measured, Order};
 use crate::stats::Bootstrap;
 
 pub fn run(wall: f64) -> Run {
-    Run { wall_s: wall, user_s: wall / 10.0, system_s: wall / 20.0, max_rss_bytes: 2 << 20, rss_floor_bytes: 1 << 20, exit_code: Some(0), signal: None, timed_out: false, extra: Default::default() }
+    Run {
+        wall_s: wall,
+        user_s: wall / 10.0,
+        system_s: wall / 20.0,
+        max_rss_bytes: 2 << 20,
+        rss_floor_bytes: 1 << 20,
+        exit_code: Some(0),
+        signal: None,
+        timed_out: false,
+        extra: Default::default(),
+    }
 }
 
 pub fn settings() -> Settings {
@@ -76,7 +86,8 @@ pub fn receipt(base: &[f64], cand: Option<&[f64]>) -> Receipt {
 pub fn generate_receipt(decode_tps: &[f64]) -> Receipt {
     use crate::compare::Better;
     use crate::receipt::{Benchmark, Metric, Role, Tool};
-    let workload = Workload::new(WorkloadKind::Generate, "smollm2-135m decode", Some(serde_json::json!({"prompt_tokens": [128], "gen_tokens": 128})), &[]).unwrap();
+    let workload =
+        Workload::new(WorkloadKind::Generate, "smollm2-135m decode", Some(serde_json::json!({"prompt_tokens": [128], "gen_tokens": 128})), &[]).unwrap();
     let runs: Vec<Run> = decode_tps
         .iter()
         .map(|&t| {

@@ -291,7 +291,8 @@ mod tests {
 
     #[test]
     fn rope_theta_lifted_and_sorted() {
-        let c: Value = serde_json::from_str(r#"{"z": 1, "_name_or_path": "x", "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}, "a": "é"}"#).unwrap();
+        let c: Value =
+            serde_json::from_str(r#"{"z": 1, "_name_or_path": "x", "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}, "a": "é"}"#).unwrap();
         let (out, ch) = for_mlx_lm(&c, false);
         assert_eq!(out["rope_theta"], 100000.0);
         assert!(out.get("_name_or_path").is_none());

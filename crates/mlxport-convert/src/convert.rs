@@ -286,7 +286,14 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
         command: opts.command.clone(),
         map: MapRecord { sha256: map.hash(), schema: map.schema.clone(), rules: map.rules.len() },
         source: SourceRecord { name: source_name.clone(), format: src.format().name().into(), tensors: src.tensors().len(), categorized: p.categorized.len() },
-        target: TargetRecord { layout: map.target.layout.clone(), dtype: policy.name().into(), stage: stage.name(), tensors: n_tensors, parameters, total_size },
+        target: TargetRecord {
+            layout: map.target.layout.clone(),
+            dtype: policy.name().into(),
+            stage: stage.name(),
+            tensors: n_tensors,
+            parameters,
+            total_size,
+        },
         config_changes,
         inputs,
         outputs: Vec::new(),
@@ -390,11 +397,18 @@ pub fn write_weights(src: &dyn TensorSource, map: &WeightMap, p: &Plan, dir: &Pa
 /// selected target's converted tensor (transformed, cast by the dtype
 /// policy) to `f`, one job at a time. Ties are not visited (they copy
 /// another target).
-pub fn for_each_target(src: &dyn TensorSource, map: &WeightMap, p: &Plan, wanted: &dyn Fn(&str) -> bool, f: &mut dyn FnMut(&str, Buf<'_>) -> Result<()>) -> Result<()> {
+pub fn for_each_target(
+    src: &dyn TensorSource,
+    map: &WeightMap,
+    p: &Plan,
+    wanted: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(&str, Buf<'_>) -> Result<()>,
+) -> Result<()> {
     if p.errors() > 0 {
         return Err(plan_error(p));
     }
-    let producer = Producer { src, rules: &map.rules, plan: p, targets: &[], target_index: HashMap::new(), lookup: &HashMap::new(), stage: &Plain, cache: HashMap::new() };
+    let producer =
+        Producer { src, rules: &map.rules, plan: p, targets: &[], target_index: HashMap::new(), lookup: &HashMap::new(), stage: &Plain, cache: HashMap::new() };
     for job in &p.jobs {
         if !job.targets.iter().any(|t| wanted(t)) {
             continue;

@@ -76,7 +76,11 @@ pub fn draft(src: &dyn TensorSource, opts: &DraftOptions) -> Result<Draft> {
     let (family, was_routed) = match (&opts.family, &routed.family) {
         (Some(f), _) => (f.clone(), false),
         (None, Some(f)) => (f.clone(), true),
-        (None, None) => return Err(Error::Usage("the source's family could not be determined from its files; pass --family (dense-decoder, moe-decoder, encoder, ...)".into())),
+        (None, None) => {
+            return Err(Error::Usage(
+                "the source's family could not be determined from its files; pass --family (dense-decoder, moe-decoder, encoder, ...)".into(),
+            ))
+        }
     };
     if routing::families().iter().all(|f| f.id != family) {
         let ids: Vec<&str> = routing::families().iter().map(|f| f.id.as_str()).collect();
@@ -183,7 +187,9 @@ fn push_unmapped(map: &mut WeightMap, source: String, category: Category, reason
 
 fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, map: &mut WeightMap, protos: &mut Vec<Proto>) {
     let names: std::collections::HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
-    let embed = ["model.embed_tokens.weight", "transformer.wte.weight", "model.decoder.embed_tokens.weight", "embed_tokens.weight"].into_iter().find(|n| names.contains(n));
+    let embed = ["model.embed_tokens.weight", "transformer.wte.weight", "model.decoder.embed_tokens.weight", "embed_tokens.weight"]
+        .into_iter()
+        .find(|n| names.contains(n));
     let decoder = matches!(family, "dense-decoder" | "moe-decoder" | "vision-language" | "ssm-hybrid");
     let tied = match config.get("tie_word_embeddings").and_then(Value::as_bool) {
         Some(t) => t,
@@ -212,7 +218,12 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
                 Some(e) => push_unmapped(map, pat, Category::Shared, "the output head is tied to the input embeddings (tie_word_embeddings)", Some(e.into())),
                 None => push_proto(
                     protos,
-                    Proto { source: pat, target: "model.embed_tokens.weight".into(), transforms: vec![Transform::Rename], note: Some("tied embeddings stored under the head's name only".into()) },
+                    Proto {
+                        source: pat,
+                        target: "model.embed_tokens.weight".into(),
+                        transforms: vec![Transform::Rename],
+                        note: Some("tied embeddings stored under the head's name only".into()),
+                    },
                 ),
             }
             continue;
@@ -281,7 +292,12 @@ fn draft_gguf(arch: &str, tensors: &[TensorInfo], meta: &BTreeMap<String, String
             continue;
         }
         let Some((_, g)) = table.iter().find(|(p, _)| p.matches(&t.name).is_some()) else {
-            map.unresolved.push(Unresolved { source: t.name.clone(), shape: Some(t.shape.clone()), dtype: Some(t.encoding.name().into()), reason: format!("no Hugging Face name known for this {arch} tensor") });
+            map.unresolved.push(Unresolved {
+                source: t.name.clone(),
+                shape: Some(t.shape.clone()),
+                dtype: Some(t.encoding.name().into()),
+                reason: format!("no Hugging Face name known for this {arch} tensor"),
+            });
             continue;
         };
         let mut transforms = vec![Transform::Rename];
@@ -297,7 +313,12 @@ fn draft_gguf(arch: &str, tensors: &[TensorInfo], meta: &BTreeMap<String, String
                     note = Some(format!("undo llama.cpp's RoPE row permutation ({n} heads)"));
                 }
                 None => {
-                    map.unresolved.push(Unresolved { source: t.name.clone(), shape: Some(t.shape.clone()), dtype: Some(t.encoding.name().into()), reason: format!("{arch}.attention.head_count is missing: the Q/K permutation cannot be undone") });
+                    map.unresolved.push(Unresolved {
+                        source: t.name.clone(),
+                        shape: Some(t.shape.clone()),
+                        dtype: Some(t.encoding.name().into()),
+                        reason: format!("{arch}.attention.head_count is missing: the Q/K permutation cannot be undone"),
+                    });
                     continue;
                 }
             }
@@ -352,7 +373,9 @@ fn split_fused(config: &Value, map: &mut WeightMap) {
                 source: src.clone(),
                 shape: None,
                 dtype: None,
-                reason: format!("fused {name}: the split sizes need num_attention_heads, num_key_value_heads, head_dim/hidden_size and intermediate_size in config.json"),
+                reason: format!(
+                    "fused {name}: the split sizes need num_attention_heads, num_key_value_heads, head_dim/hidden_size and intermediate_size in config.json"
+                ),
             });
             continue;
         };

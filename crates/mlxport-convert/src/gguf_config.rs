@@ -114,9 +114,7 @@ fn family(g: &GgufFile, arch: &str) -> Result<Family, Error> {
 /// The Hugging Face `config.json` for a GGUF file, as a JSON object with
 /// sorted keys. See the module documentation for the rules.
 pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
-    let arch = g
-        .get_str("general.architecture")
-        .ok_or_else(|| missing(g, "general.architecture", "every GGUF model states it"))?;
+    let arch = g.get_str("general.architecture").ok_or_else(|| missing(g, "general.architecture", "every GGUF model states it"))?;
     let fam = family(g, arch)?;
     let key = |name: &str| format!("{arch}.{name}");
 
@@ -125,10 +123,7 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
     let intermediate = required_u64(g, &key("feed_forward_length"))?;
     let heads = required_u64(g, &key("attention.head_count"))?;
     if heads == 0 {
-        return Err(invalid(
-            g,
-            format!("'{}' is 0", key("attention.head_count")),
-        ));
+        return Err(invalid(g, format!("'{}' is 0", key("attention.head_count"))));
     }
     let kv_heads = match g.get(&key("attention.head_count_kv")) {
         None => heads,
@@ -147,10 +142,7 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
     c.insert("rms_norm_eps", f32_json(g, "rms_norm_eps", eps)?);
     c.insert("hidden_act", "silu".into());
     c.insert("torch_dtype", "float32".into());
-    c.insert(
-        "tie_word_embeddings",
-        g.tensor("output.weight").is_err().into(),
-    );
+    c.insert("tie_word_embeddings", g.tensor("output.weight").is_err().into());
     if let Some(n) = optional_u64(g, &key("context_length"))? {
         c.insert("max_position_embeddings", n.into());
     }
@@ -184,9 +176,7 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
     // The RoPE base: llama.cpp's default is 10000, as is every config
     // class's, but it is written anyway: mlx-lm reads it only here.
     let theta = match g.get(&key("rope.freq_base")) {
-        Some(v) => v
-            .as_f32()
-            .ok_or_else(|| wrong_type(g, &key("rope.freq_base"), v, "a float"))?,
+        Some(v) => v.as_f32().ok_or_else(|| wrong_type(g, &key("rope.freq_base"), v, "a float"))?,
         None => 10000.0,
     };
     c.insert("rope_theta", f32_json(g, "rope_theta", theta)?);
@@ -198,10 +188,7 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
     match fam {
         Family::Llama => {
             // Biases are not stated in the metadata; the tensors say it.
-            c.insert(
-                "attention_bias",
-                g.tensor("blk.0.attn_q.bias").is_ok().into(),
-            );
+            c.insert("attention_bias", g.tensor("blk.0.attn_q.bias").is_ok().into());
             c.insert("mlp_bias", g.tensor("blk.0.ffn_up.bias").is_ok().into());
             partial_rope_unsupported(g, arch, rope_dims, head_dim)?;
         }
@@ -227,16 +214,7 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
         Some(n) => n,
         None => match g.get_array("tokenizer.ggml.tokens") {
             Some(a) => array_len(a) as u64,
-            None => {
-                return Err(missing(
-                    g,
-                    "tokenizer.ggml.tokens",
-                    &format!(
-                        "the vocabulary size comes from it when '{}' is absent",
-                        key("vocab_size")
-                    ),
-                ))
-            }
+            None => return Err(missing(g, "tokenizer.ggml.tokens", &format!("the vocabulary size comes from it when '{}' is absent", key("vocab_size")))),
         },
     };
     c.insert("vocab_size", vocab.into());
@@ -252,24 +230,14 @@ pub fn config_from_gguf(g: &GgufFile) -> Result<Value, Error> {
         }
     }
 
-    Ok(Value::Object(
-        c.into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect::<Map<_, _>>(),
-    ))
+    Ok(Value::Object(c.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()))
 }
 
-fn partial_rope_unsupported(
-    g: &GgufFile,
-    arch: &str,
-    rope_dims: Option<u64>,
-    head_dim: u64,
-) -> Result<(), Error> {
+fn partial_rope_unsupported(g: &GgufFile, arch: &str, rope_dims: Option<u64>, head_dim: u64) -> Result<(), Error> {
     match rope_dims {
-        Some(d) if d != head_dim => Err(Error::unsupported(
-            g.path(),
-            format!("{arch}: RoPE over {d} of {head_dim} head dimensions (partial rotary) is not a llama config"),
-        )),
+        Some(d) if d != head_dim => {
+            Err(Error::unsupported(g.path(), format!("{arch}: RoPE over {d} of {head_dim} head dimensions (partial rotary) is not a llama config")))
+        }
         _ => Ok(()),
     }
 }
@@ -282,20 +250,11 @@ fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, 
     let has_short = g.tensor("rope_factors_short.weight").is_ok();
     if fam == Family::Phi3 && (has_long || has_short) {
         if !(has_long && has_short) {
-            return Err(invalid(
-                g,
-                "phi3 LongRoPE needs both rope_factors_long.weight and rope_factors_short.weight",
-            ));
+            return Err(invalid(g, "phi3 LongRoPE needs both rope_factors_long.weight and rope_factors_short.weight"));
         }
         let mut m = Map::new();
-        m.insert(
-            "long_factor".into(),
-            f32_tensor_json(g, "rope_factors_long.weight")?,
-        );
-        m.insert(
-            "short_factor".into(),
-            f32_tensor_json(g, "rope_factors_short.weight")?,
-        );
+        m.insert("long_factor".into(), f32_tensor_json(g, "rope_factors_long.weight")?);
+        m.insert("short_factor".into(), f32_tensor_json(g, "rope_factors_short.weight")?);
         if let Some(n) = optional_u64(g, &key("original_context_length"))? {
             // mlx-lm's LongRoPE reads it here.
             m.insert("original_max_position_embeddings".into(), n.into());
@@ -314,19 +273,12 @@ fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, 
     }
 
     let kind = match g.get(&key("type")) {
-        Some(v) => Some(
-            v.as_str()
-                .ok_or_else(|| wrong_type(g, &key("type"), v, "a string"))?
-                .to_string(),
-        ),
+        Some(v) => Some(v.as_str().ok_or_else(|| wrong_type(g, &key("type"), v, "a string"))?.to_string()),
         None => None,
     };
     // Older files state linear scaling as `{arch}.rope.scale_linear`.
     let legacy_linear = match g.get(&format!("{arch}.rope.scale_linear")) {
-        Some(v) => Some(
-            v.as_f32()
-                .ok_or_else(|| wrong_type(g, &format!("{arch}.rope.scale_linear"), v, "a float"))?,
-        ),
+        Some(v) => Some(v.as_f32().ok_or_else(|| wrong_type(g, &format!("{arch}.rope.scale_linear"), v, "a float"))?),
         None => None,
     };
     let (kind, factor) = match (kind.as_deref(), legacy_linear) {
@@ -334,25 +286,14 @@ fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, 
         (None, Some(f)) => ("linear".to_string(), f),
         (Some(k), _) => {
             let factor = match g.get(&key("factor")) {
-                Some(v) => v
-                    .as_f32()
-                    .ok_or_else(|| wrong_type(g, &key("factor"), v, "a float"))?,
-                None => legacy_linear.ok_or_else(|| {
-                    missing(
-                        g,
-                        &key("factor"),
-                        &format!("RoPE scaling '{k}' needs its factor"),
-                    )
-                })?,
+                Some(v) => v.as_f32().ok_or_else(|| wrong_type(g, &key("factor"), v, "a float"))?,
+                None => legacy_linear.ok_or_else(|| missing(g, &key("factor"), &format!("RoPE scaling '{k}' needs its factor")))?,
             };
             (k.to_string(), factor)
         }
     };
     if kind != "linear" && kind != "yarn" {
-        return Err(Error::unsupported(
-            g.path(),
-            format!("RoPE scaling type '{kind}' (supported: linear, yarn)"),
-        ));
+        return Err(Error::unsupported(g.path(), format!("RoPE scaling type '{kind}' (supported: linear, yarn)")));
     }
     if factor == 1.0 && kind == "linear" {
         return Ok(None);
@@ -363,15 +304,9 @@ fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, 
         m.insert("original_max_position_embeddings".into(), n.into());
     }
     if kind == "yarn" {
-        for (gguf, hf) in [
-            ("yarn_beta_fast", "beta_fast"),
-            ("yarn_beta_slow", "beta_slow"),
-            ("attn_factor", "attention_factor"),
-        ] {
+        for (gguf, hf) in [("yarn_beta_fast", "beta_fast"), ("yarn_beta_slow", "beta_slow"), ("attn_factor", "attention_factor")] {
             if let Some(v) = g.get(&key(gguf)) {
-                let x = v
-                    .as_f32()
-                    .ok_or_else(|| wrong_type(g, &key(gguf), v, "a float"))?;
+                let x = v.as_f32().ok_or_else(|| wrong_type(g, &key(gguf), v, "a float"))?;
                 m.insert(hf.into(), f32_json(g, hf, x)?);
             }
         }
@@ -384,11 +319,7 @@ fn rope_scaling(g: &GgufFile, arch: &str, fam: Family) -> Result<Option<Value>, 
 /// An F32 vector tensor as a JSON array of numbers.
 fn f32_tensor_json(g: &GgufFile, name: &str) -> Result<Value, Error> {
     let values = g.read_f32(name)?;
-    values
-        .into_iter()
-        .map(|x| f32_json(g, name, x))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Array)
+    values.into_iter().map(|x| f32_json(g, name, x)).collect::<Result<Vec<_>, _>>().map(Value::Array)
 }
 
 /// The shortest decimal that reads back as `x` in f32, as a JSON number.
@@ -396,9 +327,7 @@ fn f32_json(g: &GgufFile, what: &str, x: f32) -> Result<Value, Error> {
     // Rust prints the shortest round-trip decimal of an f32; parsed as f64
     // it is the number a JSON reader sees, and rounds back to `x`.
     let shortest: f64 = format!("{x}").parse().unwrap_or(f64::from(x));
-    serde_json::Number::from_f64(shortest)
-        .map(Value::Number)
-        .ok_or_else(|| invalid(g, format!("{what} is not a finite number ({x})")))
+    serde_json::Number::from_f64(shortest).map(Value::Number).ok_or_else(|| invalid(g, format!("{what} is not a finite number ({x})")))
 }
 
 /// A head count stated once, or per layer (all layers equal).
@@ -414,10 +343,7 @@ fn per_layer_constant(g: &GgufFile, key: &str, v: &GgufValue) -> Result<u64, Err
     };
     match values.split_first() {
         Some((&first, rest)) if rest.iter().all(|&x| x == first) => Ok(first),
-        Some(_) => Err(Error::unsupported(
-            g.path(),
-            format!("'{key}' differs between layers ({values:?}): not a uniform decoder"),
-        )),
+        Some(_) => Err(Error::unsupported(g.path(), format!("'{key}' differs between layers ({values:?}): not a uniform decoder"))),
         None => Err(invalid(g, format!("'{key}' is an empty array"))),
     }
 }
@@ -447,10 +373,7 @@ fn required_u64(g: &GgufFile, key: &str) -> Result<u64, Error> {
 fn optional_u64(g: &GgufFile, key: &str) -> Result<Option<u64>, Error> {
     match g.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| wrong_type(g, key, v, "a non-negative integer")),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| wrong_type(g, key, v, "a non-negative integer")),
     }
 }
 
@@ -466,14 +389,7 @@ fn missing(g: &GgufFile, key: &str, why: &str) -> Error {
 }
 
 fn wrong_type(g: &GgufFile, key: &str, v: &GgufValue, want: &str) -> Error {
-    invalid(
-        g,
-        format!(
-            "metadata key '{key}' holds {} {}, expected {want}",
-            v.value_type().name(),
-            v.render(4)
-        ),
-    )
+    invalid(g, format!("metadata key '{key}' holds {} {}, expected {want}", v.value_type().name(), v.render(4)))
 }
 
 fn invalid(g: &GgufFile, rule: impl Into<String>) -> Error {

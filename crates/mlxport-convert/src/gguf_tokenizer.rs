@@ -61,10 +61,7 @@ const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 /// Split patterns transformers runs before byte-level BPE, by
 /// `tokenizer.ggml.pre`. Any other pre type gets the GPT-2 pattern inside
 /// the byte-level pre-tokenizer.
-const LLAMA3_SPLIT: &str = concat!(
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}",
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-);
+const LLAMA3_SPLIT: &str = concat!(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}", r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+");
 const TEKKEN_SPLIT: &str = concat!(
     r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+",
     r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*",
@@ -80,8 +77,7 @@ const QWEN35_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{
 
 fn split_pattern(pre: &str) -> Option<&'static str> {
     Some(match pre {
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
-        | "lfm2" | "jina-v5-nano" | "dbrx" | "smaug-bpe" => LLAMA3_SPLIT,
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" | "jina-v5-nano" | "dbrx" | "smaug-bpe" => LLAMA3_SPLIT,
         "tekken" => TEKKEN_SPLIT,
         "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" => QWEN2_SPLIT,
         "qwen35" => QWEN35_SPLIT,
@@ -111,14 +107,10 @@ struct Meta<'a> {
 
 impl<'a> Meta<'a> {
     fn read(g: &'a GgufFile) -> Result<Self, Error> {
-        let arch = g
-            .get_str("general.architecture")
-            .ok_or_else(|| missing(g, "general.architecture"))?;
+        let arch = g.get_str("general.architecture").ok_or_else(|| missing(g, "general.architecture"))?;
         let model = match g.get("tokenizer.ggml.model") {
             None => return Err(missing(g, "tokenizer.ggml.model")),
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| invalid(g, "'tokenizer.ggml.model' is not a string"))?,
+            Some(v) => v.as_str().ok_or_else(|| invalid(g, "'tokenizer.ggml.model' is not a string"))?,
         };
         if !SUPPORTED_TOKENIZER_MODELS.contains(&model) {
             return Err(Error::unsupported(
@@ -141,74 +133,41 @@ impl<'a> Meta<'a> {
         }
         let tokens = match g.get("tokenizer.ggml.tokens") {
             None => return Err(missing(g, "tokenizer.ggml.tokens")),
-            Some(v) => v
-                .as_array()
-                .and_then(Array::as_strings)
-                .ok_or_else(|| invalid(g, "'tokenizer.ggml.tokens' is not an array of strings"))?,
+            Some(v) => v.as_array().and_then(Array::as_strings).ok_or_else(|| invalid(g, "'tokenizer.ggml.tokens' is not an array of strings"))?,
         };
         if tokens.is_empty() {
             return Err(invalid(g, "'tokenizer.ggml.tokens' is empty"));
         }
         if u32::try_from(tokens.len()).is_err() {
-            return Err(invalid(
-                g,
-                "'tokenizer.ggml.tokens' has more than 2^32 entries",
-            ));
+            return Err(invalid(g, "'tokenizer.ggml.tokens' has more than 2^32 entries"));
         }
         let token_types = match g.get_array("tokenizer.ggml.token_type") {
-            None if g.get("tokenizer.ggml.token_type").is_some() => {
-                return Err(invalid(g, "'tokenizer.ggml.token_type' is not an array"))
-            }
+            None if g.get("tokenizer.ggml.token_type").is_some() => return Err(invalid(g, "'tokenizer.ggml.token_type' is not an array")),
             None => None,
             Some(a) => {
-                let v = int_array(a).ok_or_else(|| {
-                    invalid(g, "'tokenizer.ggml.token_type' is not an array of integers")
-                })?;
+                let v = int_array(a).ok_or_else(|| invalid(g, "'tokenizer.ggml.token_type' is not an array of integers"))?;
                 if v.len() != tokens.len() {
-                    return Err(invalid(
-                        g,
-                        format!(
-                            "'tokenizer.ggml.token_type' has {} entries for {} tokens",
-                            v.len(),
-                            tokens.len()
-                        ),
-                    ));
+                    return Err(invalid(g, format!("'tokenizer.ggml.token_type' has {} entries for {} tokens", v.len(), tokens.len())));
                 }
                 Some(v)
             }
         };
-        let merges =
-            match g.get("tokenizer.ggml.merges") {
-                None => None,
-                Some(v) => Some(v.as_array().and_then(Array::as_strings).ok_or_else(|| {
-                    invalid(g, "'tokenizer.ggml.merges' is not an array of strings")
-                })?),
-            };
+        let merges = match g.get("tokenizer.ggml.merges") {
+            None => None,
+            Some(v) => Some(v.as_array().and_then(Array::as_strings).ok_or_else(|| invalid(g, "'tokenizer.ggml.merges' is not an array of strings"))?),
+        };
         let scores = match g.get("tokenizer.ggml.scores") {
             None => None,
             Some(v) => {
-                let s = v.as_array().and_then(float_array).ok_or_else(|| {
-                    invalid(g, "'tokenizer.ggml.scores' is not an array of floats")
-                })?;
+                let s = v.as_array().and_then(float_array).ok_or_else(|| invalid(g, "'tokenizer.ggml.scores' is not an array of floats"))?;
                 if s.len() != tokens.len() {
-                    return Err(invalid(
-                        g,
-                        format!(
-                            "'tokenizer.ggml.scores' has {} entries for {} tokens",
-                            s.len(),
-                            tokens.len()
-                        ),
-                    ));
+                    return Err(invalid(g, format!("'tokenizer.ggml.scores' has {} entries for {} tokens", s.len(), tokens.len())));
                 }
                 Some(s)
             }
         };
         if model == "gpt2" && merges.is_none() {
-            return Err(Error::invalid(
-                g.path(),
-                "GGUF",
-                "metadata key 'tokenizer.ggml.merges' is missing (a byte-level BPE tokenizer needs its merges)",
-            ));
+            return Err(Error::invalid(g.path(), "GGUF", "metadata key 'tokenizer.ggml.merges' is missing (a byte-level BPE tokenizer needs its merges)"));
         }
         if model == "llama" && merges.is_none() && scores.is_none() {
             return Err(invalid(
@@ -221,18 +180,9 @@ impl<'a> Meta<'a> {
             match g.get(key) {
                 None => Ok(None),
                 Some(v) => {
-                    let id = v
-                        .as_u64()
-                        .and_then(|x| usize::try_from(x).ok())
-                        .ok_or_else(|| invalid(g, format!("'{key}' is not a token id")))?;
+                    let id = v.as_u64().and_then(|x| usize::try_from(x).ok()).ok_or_else(|| invalid(g, format!("'{key}' is not a token id")))?;
                     if id >= tokens.len() {
-                        return Err(invalid(
-                            g,
-                            format!(
-                                "'{key}' = {id} is outside the vocabulary of {}",
-                                tokens.len()
-                            ),
-                        ));
+                        return Err(invalid(g, format!("'{key}' = {id} is outside the vocabulary of {}", tokens.len())));
                     }
                     Ok(Some(id))
                 }
@@ -241,25 +191,16 @@ impl<'a> Meta<'a> {
         let flag = |key: &str| -> Result<Option<bool>, Error> {
             match g.get(key) {
                 None => Ok(None),
-                Some(v) => v
-                    .as_bool()
-                    .map(Some)
-                    .ok_or_else(|| invalid(g, format!("'{key}' is not a bool"))),
+                Some(v) => v.as_bool().map(Some).ok_or_else(|| invalid(g, format!("'{key}' is not a bool"))),
             }
         };
         let pre = match g.get("tokenizer.ggml.pre") {
             None => None,
-            Some(v) => Some(
-                v.as_str()
-                    .ok_or_else(|| invalid(g, "'tokenizer.ggml.pre' is not a string"))?,
-            ),
+            Some(v) => Some(v.as_str().ok_or_else(|| invalid(g, "'tokenizer.ggml.pre' is not a string"))?),
         };
         let chat_template = match g.get("tokenizer.chat_template") {
             None => None,
-            Some(v) => Some(
-                v.as_str()
-                    .ok_or_else(|| invalid(g, "'tokenizer.chat_template' is not a string"))?,
-            ),
+            Some(v) => Some(v.as_str().ok_or_else(|| invalid(g, "'tokenizer.chat_template' is not a string"))?),
         };
         Ok(Meta {
             arch,
@@ -292,8 +233,7 @@ fn byte_chars() -> [char; 256] {
     let mut out = ['\0'; 256];
     let mut next = 256u32;
     for (b, slot) in out.iter_mut().enumerate() {
-        let printable =
-            (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+        let printable = (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
         let code = if printable {
             b as u32
         } else {
@@ -328,11 +268,7 @@ fn build_byte_level(g: &GgufFile, m: &Meta) -> Result<Built, Error> {
     let alphabet: HashSet<char> = chars.iter().copied().collect();
     let mut vocab = HashMap::with_capacity(m.tokens.len());
     for (i, t) in m.tokens.iter().enumerate() {
-        let spelled = if t.chars().all(|c| alphabet.contains(&c)) {
-            t.clone()
-        } else {
-            t.bytes().map(|b| chars[usize::from(b)]).collect()
-        };
+        let spelled = if t.chars().all(|c| alphabet.contains(&c)) { t.clone() } else { t.bytes().map(|b| chars[usize::from(b)]).collect() };
         vocab.insert(spelled, i as u32);
     }
     let merges = parse_merges(g, m.merges.unwrap_or_default())?;
@@ -395,10 +331,7 @@ fn build_sentencepiece(g: &GgufFile, m: &Meta) -> Result<Built, Error> {
             Value::Null,
         )
     } else {
-        (
-            Value::Null,
-            json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false}),
-        )
+        (Value::Null, json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false}))
     };
     Ok(Built {
         vocab,
@@ -422,10 +355,7 @@ fn parse_merges(g: &GgufFile, merges: &[String]) -> Result<Vec<(String, String)>
             let mut parts = m.split(' ');
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(a), Some(b), None) => Ok((a.to_string(), b.to_string())),
-                _ => Err(invalid(
-                    g,
-                    format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens separated by one space"),
-                )),
+                _ => Err(invalid(g, format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens separated by one space"))),
             }
         })
         .collect()
@@ -435,11 +365,7 @@ fn parse_merges(g: &GgufFile, merges: &[String]) -> Result<Vec<(String, String)>
 /// into two tokens of the vocabulary, best-scoring token first (ties: the
 /// longer left part first), splits of one token in vocabulary order of
 /// their parts. This is transformers' `generate_merges` with scores.
-fn merges_from_scores(
-    tokens: &[String],
-    scores: &[f64],
-    vocab: &HashMap<String, u32>,
-) -> Vec<(String, String)> {
+fn merges_from_scores(tokens: &[String], scores: &[f64], vocab: &HashMap<String, u32>) -> Vec<(String, String)> {
     // Token -> score, last one winning, iterated in first-occurrence order.
     let mut order: Vec<&str> = Vec::with_capacity(tokens.len());
     let mut score_of: HashMap<&str, f64> = HashMap::with_capacity(tokens.len());
@@ -477,15 +403,8 @@ fn merges_from_scores(
     }
     // Stable, descending: equal keys keep their order, as Python's
     // `sorted(..., reverse=True)` does.
-    all.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(b.left_chars.cmp(&a.left_chars))
-            .then(b.right_chars.cmp(&a.right_chars))
-    });
-    all.into_iter()
-        .map(|c| (c.left.to_string(), c.right.to_string()))
-        .collect()
+    all.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.left_chars.cmp(&a.left_chars)).then(b.right_chars.cmp(&a.right_chars)));
+    all.into_iter().map(|c| (c.left.to_string(), c.right.to_string())).collect()
 }
 
 /// The added tokens: id -> (content, special).
@@ -509,11 +428,7 @@ fn added_tokens(m: &Meta, b: &Built) -> BTreeMap<u32, (String, bool)> {
     }
     // 2. Control tokens (byte-level: only those spelled in the alphabet).
     for (i, t) in m.tokens.iter().enumerate() {
-        if m.token_type(i) == Some(TOKEN_TYPE_CONTROL)
-            && b.alphabet
-                .as_ref()
-                .is_none_or(|a| t.chars().all(|c| a.contains(&c)))
-        {
+        if m.token_type(i) == Some(TOKEN_TYPE_CONTROL) && b.alphabet.as_ref().is_none_or(|a| t.chars().all(|c| a.contains(&c))) {
             add(t, true, &mut added);
         }
     }
@@ -531,14 +446,8 @@ fn added_tokens(m: &Meta, b: &Built) -> BTreeMap<u32, (String, bool)> {
 }
 
 fn post_processor(m: &Meta) -> Value {
-    let bos = m
-        .bos
-        .filter(|_| m.add_bos)
-        .map(|i| (m.tokens[i].as_str(), i));
-    let eos = m
-        .eos
-        .filter(|_| m.add_eos)
-        .map(|i| (m.tokens[i].as_str(), i));
+    let bos = m.bos.filter(|_| m.add_bos).map(|i| (m.tokens[i].as_str(), i));
+    let eos = m.eos.filter(|_| m.add_eos).map(|i| (m.tokens[i].as_str(), i));
     let special = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
     let seq = |id: &str, type_id: u32| json!({"Sequence": {"id": id, "type_id": type_id}});
     let mut single = Vec::new();
@@ -567,10 +476,7 @@ fn post_processor(m: &Meta) -> Value {
 fn tokenizer_json(m: &Meta, b: &Built) -> Value {
     let mut by_id: Vec<(&str, u32)> = b.vocab.iter().map(|(t, &i)| (t.as_str(), i)).collect();
     by_id.sort_unstable_by_key(|&(_, i)| i);
-    let vocab: Map<String, Value> = by_id
-        .into_iter()
-        .map(|(t, i)| (t.to_string(), Value::from(i)))
-        .collect();
+    let vocab: Map<String, Value> = by_id.into_iter().map(|(t, i)| (t.to_string(), Value::from(i))).collect();
     let merges: Vec<Value> = b.merges.iter().map(|(l, r)| json!([l, r])).collect();
     let added: Vec<Value> = added_tokens(m, b)
         .into_iter()
@@ -621,12 +527,7 @@ pub fn tokenizer_files(g: &GgufFile) -> Result<Vec<(String, Vec<u8>)>, Error> {
     };
     let tokenizer = tokenizer_json(&m, &built);
     let named = |id: Option<usize>| id.map(|i| m.tokens[i].as_str());
-    let names = [
-        ("bos_token", named(m.bos)),
-        ("eos_token", named(m.eos)),
-        ("unk_token", named(m.unk)),
-        ("pad_token", named(m.pad)),
-    ];
+    let names = [("bos_token", named(m.bos)), ("eos_token", named(m.eos)), ("unk_token", named(m.unk)), ("pad_token", named(m.pad))];
 
     let mut config = Map::new();
     config.insert("add_bos_token".into(), m.add_bos.into());
@@ -658,14 +559,8 @@ pub fn tokenizer_files(g: &GgufFile) -> Result<Vec<(String, Vec<u8>)>, Error> {
 
     Ok(vec![
         ("tokenizer.json".into(), to_bytes(&tokenizer)),
-        (
-            "tokenizer_config.json".into(),
-            to_bytes(&Value::Object(config)),
-        ),
-        (
-            "special_tokens_map.json".into(),
-            to_bytes(&Value::Object(special)),
-        ),
+        ("tokenizer_config.json".into(), to_bytes(&Value::Object(config))),
+        ("special_tokens_map.json".into(), to_bytes(&Value::Object(special))),
     ])
 }
 
@@ -684,10 +579,7 @@ fn int_array(a: &Array) -> Option<Vec<i64>> {
         Array::I32(v) => v.iter().map(|&x| x.into()).collect(),
         Array::U32(v) => v.iter().map(|&x| x.into()).collect(),
         Array::I64(v) => v.clone(),
-        Array::U64(v) => v
-            .iter()
-            .map(|&x| i64::try_from(x).unwrap_or(i64::MAX))
-            .collect(),
+        Array::U64(v) => v.iter().map(|&x| i64::try_from(x).unwrap_or(i64::MAX)).collect(),
         _ => return None,
     })
 }
@@ -701,10 +593,7 @@ fn float_array(a: &Array) -> Option<Vec<f64>> {
 }
 
 fn missing(g: &GgufFile, key: &str) -> Error {
-    invalid(
-        g,
-        format!("metadata key '{key}' is missing (a tokenizer needs it)"),
-    )
+    invalid(g, format!("metadata key '{key}' is missing (a tokenizer needs it)"))
 }
 
 fn invalid(g: &GgufFile, rule: impl Into<String>) -> Error {

@@ -266,7 +266,8 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
             }
         }
         if hits.len() > 1 {
-            p.issues.push(issue("double_mapped_source", format!("source tensor '{}' is claimed {} times: {}", t.name, hits.len(), hits.join(", "))).src(&t.name));
+            p.issues
+                .push(issue("double_mapped_source", format!("source tensor '{}' is claimed {} times: {}", t.name, hits.len(), hits.join(", "))).src(&t.name));
             continue;
         }
         if let Some(u) = cat.filter(|_| hits.len() == 1) {
@@ -276,8 +277,16 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
             if u.category == Category::Shared {
                 match u.shared_with.as_deref().map(|w| (w, by_name.get(w))) {
                     Some((_, Some(other))) if other.shape == t.shape => {}
-                    Some((w, Some(other))) => p.issues.push(issue("shape_mismatch", format!("'{}' is declared shared with '{w}', but their shapes differ ({:?} vs {:?})", t.name, t.shape, other.shape)).src(&t.name)),
-                    Some((w, None)) => p.issues.push(issue("missing_source", format!("'{}' is declared shared with '{w}', which is not in the source", t.name)).src(&t.name)),
+                    Some((w, Some(other))) => p.issues.push(
+                        issue(
+                            "shape_mismatch",
+                            format!("'{}' is declared shared with '{w}', but their shapes differ ({:?} vs {:?})", t.name, t.shape, other.shape),
+                        )
+                        .src(&t.name),
+                    ),
+                    Some((w, None)) => {
+                        p.issues.push(issue("missing_source", format!("'{}' is declared shared with '{w}', which is not in the source", t.name)).src(&t.name))
+                    }
                     None => p.issues.push(issue("bad_map", format!("'{}' is categorized shared but names no shared_with tensor", t.name)).src(&t.name)),
                 }
             }
@@ -339,7 +348,13 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                     let mut sorted = idx.clone();
                     sorted.sort_unstable();
                     if sorted.iter().enumerate().any(|(k, &v)| v != k as u64) {
-                        p.issues.push(issue("gather_gap", format!("rule {ri}: '{}' gathers {{{g}}} over {sorted:?}, not 0..{}", pat.fill(&key).unwrap_or_default(), sorted.len())).rule(ri));
+                        p.issues.push(
+                            issue(
+                                "gather_gap",
+                                format!("rule {ri}: '{}' gathers {{{g}}} over {sorted:?}, not 0..{}", pat.fill(&key).unwrap_or_default(), sorted.len()),
+                            )
+                            .rule(ri),
+                        );
                         ok = false;
                         continue;
                     }
@@ -369,7 +384,9 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                 }
                 if let Some(Some(want)) = rule.source_shapes.as_ref().and_then(|v| v.get(pi)) {
                     if *want != t.shape {
-                        p.issues.push(issue("shape_mismatch", format!("rule {ri}: '{name}' has shape {:?}, the map declares {want:?}", t.shape)).src(name).rule(ri));
+                        p.issues.push(
+                            issue("shape_mismatch", format!("rule {ri}: '{name}' has shape {:?}, the map declares {want:?}", t.shape)).src(name).rule(ri),
+                        );
                         ok = false;
                     }
                 }
@@ -396,7 +413,11 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                     .collect();
             }
             if outs.len() != targets.len() {
-                p.issues.push(issue("arity", format!("rule {ri} on '{}': the transforms give {} tensors for {} targets", inputs[0], outs.len(), targets.len())).src(&inputs[0]).rule(ri));
+                p.issues.push(
+                    issue("arity", format!("rule {ri} on '{}': the transforms give {} tensors for {} targets", inputs[0], outs.len(), targets.len()))
+                        .src(&inputs[0])
+                        .rule(ri),
+                );
                 continue;
             }
             let mut dtypes = Vec::new();
@@ -404,7 +425,12 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                 let declared = if cr.scatter.is_some() { 0 } else { k };
                 if let Some(Some(want)) = rule.target_shapes.as_ref().and_then(|v| v.get(declared)) {
                     if *want != m.shape {
-                        p.issues.push(issue("shape_mismatch", format!("rule {ri}: '{tname}' comes out {:?} after the transforms, the map declares {want:?}", m.shape)).tgt(tname).src(&inputs[0]).rule(ri));
+                        p.issues.push(
+                            issue("shape_mismatch", format!("rule {ri}: '{tname}' comes out {:?} after the transforms, the map declares {want:?}", m.shape))
+                                .tgt(tname)
+                                .src(&inputs[0])
+                                .rule(ri),
+                        );
                         ok = false;
                     }
                 }
@@ -413,7 +439,11 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                     Some(s) => match parse_dtype(s) {
                         Some(d) if d.is_float() == inferred.is_float() => d,
                         Some(d) => {
-                            p.issues.push(issue("dtype_conflict", format!("rule {ri}: '{tname}' is {} and cannot be pinned to {}", inferred.name(), d.name())).tgt(tname).rule(ri));
+                            p.issues.push(
+                                issue("dtype_conflict", format!("rule {ri}: '{tname}' is {} and cannot be pinned to {}", inferred.name(), d.name()))
+                                    .tgt(tname)
+                                    .rule(ri),
+                            );
                             ok = false;
                             inferred
                         }
@@ -474,13 +504,17 @@ pub fn check_target(p: &mut Plan, target: &[TensorInfo]) {
     let have: BTreeMap<&str, &TensorInfo> = target.iter().map(|t| (t.name.as_str(), t)).collect();
     for (name, t) in &have {
         match planned.get(*name) {
-            None => p.issues.push(issue("missing_target", format!("the target has '{name}' ({} {:?}), which the map does not produce", t.encoding, t.shape)).tgt(name)),
+            None => p
+                .issues
+                .push(issue("missing_target", format!("the target has '{name}' ({} {:?}), which the map does not produce", t.encoding, t.shape)).tgt(name)),
             Some(pt) => {
                 if pt.shape != t.shape {
                     p.issues.push(issue("shape_mismatch", format!("target '{name}': the map produces {:?}, the target has {:?}", pt.shape, t.shape)).tgt(name));
                 }
                 if t.dtype() != Some(pt.dtype) {
-                    p.issues.push(issue("dtype_conflict", format!("target '{name}': the map produces {}, the target has {}", pt.dtype.name(), t.encoding)).tgt(name));
+                    p.issues.push(
+                        issue("dtype_conflict", format!("target '{name}': the map produces {}, the target has {}", pt.dtype.name(), t.encoding)).tgt(name),
+                    );
                 }
             }
         }

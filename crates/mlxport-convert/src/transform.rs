@@ -23,29 +23,56 @@ pub enum Transform {
     /// every rule renames).
     Rename,
     /// Permute axes: output axis k is input axis `perm[k]`.
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// Same elements, new shape; one entry may be -1.
-    Reshape { shape: Vec<i64> },
-    Squeeze { axis: usize },
-    Unsqueeze { axis: usize },
+    Reshape {
+        shape: Vec<i64>,
+    },
+    Squeeze {
+        axis: usize,
+    },
+    Unsqueeze {
+        axis: usize,
+    },
     /// Keep `start..end` along `axis`.
-    Slice { axis: usize, start: u64, end: u64 },
+    Slice {
+        axis: usize,
+        start: u64,
+        end: u64,
+    },
     /// One tensor into consecutive parts of the given sizes along `axis`.
-    Split { axis: usize, sizes: Vec<u64> },
+    Split {
+        axis: usize,
+        sizes: Vec<u64>,
+    },
     /// The list into one tensor along an existing axis.
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// The list into one tensor along a new axis (MoE experts: `[E, out, in]`).
-    Stack { axis: usize },
+    Stack {
+        axis: usize,
+    },
     /// One tensor into its slices along `axis` (the inverse of `stack`).
-    Unstack { axis: usize },
+    Unstack {
+        axis: usize,
+    },
     /// Convert floating elements to another floating dtype.
-    Cast { dtype: String },
+    Cast {
+        dtype: String,
+    },
     /// Undo llama.cpp's Q/K row permutation for its RoPE layout: rows
     /// grouped as `[heads, half, 2]` become `[heads, 2, half]` (what
     /// transformers does when it loads a GGUF file).
-    UnpermuteRope { heads: u64 },
+    UnpermuteRope {
+        heads: u64,
+    },
     /// llama.cpp's permutation (the inverse of `unpermute_rope`).
-    PermuteRope { heads: u64 },
+    PermuteRope {
+        heads: u64,
+    },
 }
 
 /// What inference knows of a tensor: its shape and, where known, dtype.
@@ -139,7 +166,11 @@ impl Transform {
                 let first = ins.first().ok_or_else(|| format!("{name} of no tensors"))?;
                 for m in ins {
                     if m.dtype.is_some() && first.dtype.is_some() && m.dtype != first.dtype {
-                        return Err(format!("dtype conflict: {name} of {} and {}", first.dtype.map(|d| d.name()).unwrap_or("?"), m.dtype.map(|d| d.name()).unwrap_or("?")));
+                        return Err(format!(
+                            "dtype conflict: {name} of {} and {}",
+                            first.dtype.map(|d| d.name()).unwrap_or("?"),
+                            m.dtype.map(|d| d.name()).unwrap_or("?")
+                        ));
                     }
                 }
                 if stack {
@@ -325,7 +356,11 @@ impl Transform {
                 Ok(outs
                     .into_iter()
                     .enumerate()
-                    .map(|(k, m)| Buf { dtype: one.dtype, shape: m.shape, data: Cow::Owned(slice_axis(&one.data, &one.shape, es, *axis, k as u64, k as u64 + 1)) })
+                    .map(|(k, m)| Buf {
+                        dtype: one.dtype,
+                        shape: m.shape,
+                        data: Cow::Owned(slice_axis(&one.data, &one.shape, es, *axis, k as u64, k as u64 + 1)),
+                    })
                     .collect())
             }
             Transform::Concat { axis } | Transform::Stack { axis } => {
@@ -360,7 +395,9 @@ impl Transform {
 
     fn apply_one<'a>(&self, b: Buf<'a>, m: Meta) -> Result<Buf<'a>, String> {
         match self {
-            Transform::Rename | Transform::Reshape { .. } | Transform::Squeeze { .. } | Transform::Unsqueeze { .. } => Ok(Buf { dtype: b.dtype, shape: m.shape, data: b.data }),
+            Transform::Rename | Transform::Reshape { .. } | Transform::Squeeze { .. } | Transform::Unsqueeze { .. } => {
+                Ok(Buf { dtype: b.dtype, shape: m.shape, data: b.data })
+            }
             Transform::Transpose { perm } => {
                 let es = elem_size(b.dtype)?;
                 if perm.iter().enumerate().all(|(k, &p)| k == p) {
@@ -574,7 +611,22 @@ mod cast_tests {
     /// infinities, NaNs with payloads), whatever the buffer length.
     #[test]
     fn f32_to_bf16_matches_half() {
-        let mut bits: Vec<u32> = vec![0, 0x8000_0000, 1, 0x0000_8000, 0x0001_8000, 0x3f80_8000, 0x3f81_8000, 0x7f7f_ffff, 0x7f80_0000, 0xff80_0000, 0x7f80_0001, 0x7fc0_0000, 0xffff_ffff, 0x7fff_ffff];
+        let mut bits: Vec<u32> = vec![
+            0,
+            0x8000_0000,
+            1,
+            0x0000_8000,
+            0x0001_8000,
+            0x3f80_8000,
+            0x3f81_8000,
+            0x7f7f_ffff,
+            0x7f80_0000,
+            0xff80_0000,
+            0x7f80_0001,
+            0x7fc0_0000,
+            0xffff_ffff,
+            0x7fff_ffff,
+        ];
         let mut x: u32 = 0x9e37_79b9;
         for _ in 0..100_003 {
             x ^= x << 13;

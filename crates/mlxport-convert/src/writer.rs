@@ -81,7 +81,11 @@ fn write_loop(rx: Receiver<Msg<'_>>) -> Result<Vec<FileRecord>> {
                 // Writing (a copy into the page cache) and hashing are
                 // independent passes over the same bytes: run them side by
                 // side, while the producer prepares the next tensor.
-                let (written, ()) = if bytes.len() >= PARALLEL_HASH_MIN { rayon::join(|| w.write_all(&bytes), || h.update(&bytes)) } else { (w.write_all(&bytes), h.update(&bytes)) };
+                let (written, ()) = if bytes.len() >= PARALLEL_HASH_MIN {
+                    rayon::join(|| w.write_all(&bytes), || h.update(&bytes))
+                } else {
+                    (w.write_all(&bytes), h.update(&bytes))
+                };
                 written.map_err(|e| Error::io(path, "write", e))?;
                 *n += bytes.len() as u64;
                 if release {
@@ -147,7 +151,8 @@ where
                 };
                 let want = spec.nbytes().unwrap_or(0);
                 if p.data.len() as u64 != want {
-                    send_err = Some(Error::Convert(format!("tensor '{}': {} bytes produced, {} {:?} needs {want}", spec.name, p.data.len(), spec.dtype, spec.shape)));
+                    send_err =
+                        Some(Error::Convert(format!("tensor '{}': {} bytes produced, {} {:?} needs {want}", spec.name, p.data.len(), spec.dtype, spec.shape)));
                     break 'shards;
                 }
                 total_size += want;

@@ -133,7 +133,10 @@ fn output_is_deterministic_and_laid_out_like_mlx_lm() {
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())).collect()
     };
     let (fa, fb) = (files(&a), files(&b));
-    assert_eq!(fa.keys().collect::<Vec<_>>(), ["README.md", "config.json", "mlxport-conversion.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"]);
+    assert_eq!(
+        fa.keys().collect::<Vec<_>>(),
+        ["README.md", "config.json", "mlxport-conversion.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"]
+    );
     assert_eq!(fa, fb, "two runs differ");
     // No temporary directory is left beside the outputs.
     let names: Vec<String> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -260,7 +263,10 @@ fn a_failed_conversion_leaves_nothing() {
 fn pytorch_layouts_become_mlx_layouts_in_drafts() {
     // A conv weight in a scaffold draft gets the PyTorch -> MLX transpose.
     let d = tempdir();
-    write_st(&d.path().join("model.safetensors"), &[t("encoder.conv1.weight", &[8, 4, 3]), t("encoder.conv1.bias", &[8]), t("encoder.conv2d.weight", &[8, 4, 3, 3])]);
+    write_st(
+        &d.path().join("model.safetensors"),
+        &[t("encoder.conv1.weight", &[8, 4, 3]), t("encoder.conv1.bias", &[8]), t("encoder.conv2d.weight", &[8, 4, 3, 3])],
+    );
     let src = mlxport_tensor::open(d.path()).unwrap();
     let dr = draft(src.as_ref(), &DraftOptions { family: Some("asr".into()), ..Default::default() }).unwrap();
     assert_eq!(dr.target, "scaffold");

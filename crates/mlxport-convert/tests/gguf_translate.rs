@@ -22,11 +22,7 @@ use serde_json::Value as Json;
 // ---------------------------------------------------------------- helpers
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
 }
 
 fn in_ci() -> bool {
@@ -36,22 +32,14 @@ fn in_ci() -> bool {
 /// The reference Python: `$MLXPORT_PYTHON`, else the workspace `.venv`.
 /// Missing: skipped loudly outside CI, a failure under CI.
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
     if p.exists() {
         return Some(p);
     }
     if in_ci() {
-        panic!(
-            "reference Python environment missing at {} (run scripts/python-env.sh)",
-            p.display()
-        );
+        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
     }
-    eprintln!(
-        "\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n",
-        p.display()
-    );
+    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
     None
 }
 
@@ -68,23 +56,14 @@ fn run_py(py: &Path, code: &str, args: &[&str]) -> String {
         .output()
         .expect("spawn python");
     if !out.status.success() {
-        panic!(
-            "python failed ({}):\n{}\n--- stderr ---\n{}",
-            out.status,
-            code,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("python failed ({}):\n{}\n--- stderr ---\n{}", out.status, code, String::from_utf8_lossy(&out.stderr));
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The last stdout line, as JSON (libraries may print before it).
 fn last_json(stdout: &str) -> Json {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let line = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
@@ -407,23 +386,12 @@ fn fixture(py: &Path, dir: &Path, kind: &str) -> PathBuf {
 }
 
 fn assert_tokenizer_parity(py: &Path, gguf: &Path, ours: &Path, min_chars: u64) {
-    let report = last_json(&run_py(
-        py,
-        PY_TOKENIZER,
-        &[gguf.to_str().unwrap(), ours.to_str().unwrap()],
-    ));
+    let report = last_json(&run_py(py, PY_TOKENIZER, &[gguf.to_str().unwrap(), ours.to_str().unwrap()]));
     let mismatches = report["mismatches"].as_array().unwrap();
-    assert!(
-        mismatches.is_empty(),
-        "tokenizer differs from transformers' GGUF tokenizer:\n{}",
-        serde_json::to_string_pretty(mismatches).unwrap()
-    );
+    assert!(mismatches.is_empty(), "tokenizer differs from transformers' GGUF tokenizer:\n{}", serde_json::to_string_pretty(mismatches).unwrap());
     let chars = report["chars"].as_u64().unwrap();
     assert!(chars >= min_chars, "corpus too small: {chars} characters");
-    eprintln!(
-        "tokenizer parity: {} encodings of {} texts ({chars} characters), all equal",
-        report["checked"], report["texts"]
-    );
+    eprintln!("tokenizer parity: {} encodings of {} texts ({chars} characters), all equal", report["checked"], report["texts"]);
 }
 
 // ------------------------------------------------------------ SmolLM2
@@ -437,10 +405,7 @@ fn smollm2_config_matches_transformers_and_mlx_lm() {
 
     // What the model is, stated independently of any reference.
     assert_eq!(config["model_type"], "llama");
-    assert_eq!(
-        config["architectures"],
-        serde_json::json!(["LlamaForCausalLM"])
-    );
+    assert_eq!(config["architectures"], serde_json::json!(["LlamaForCausalLM"]));
     assert_eq!(config["hidden_size"], 576);
     assert_eq!(config["intermediate_size"], 1536);
     assert_eq!(config["num_hidden_layers"], 30);
@@ -453,48 +418,21 @@ fn smollm2_config_matches_transformers_and_mlx_lm() {
     assert_eq!(config["rope_theta"].as_f64(), Some(100000.0));
     assert_eq!(config["rms_norm_eps"].as_f64(), Some(1e-5));
     assert_eq!(config["torch_dtype"], "float32");
-    assert_eq!(
-        (
-            config["bos_token_id"].clone(),
-            config["eos_token_id"].clone()
-        ),
-        (1.into(), 2.into())
-    );
+    assert_eq!((config["bos_token_id"].clone(), config["eos_token_id"].clone()), (1.into(), 2.into()));
     assert_eq!(config["pad_token_id"], 2);
     assert!(config.get("rope_scaling").is_none());
     let keys: Vec<&String> = config.as_object().unwrap().keys().collect();
-    assert!(
-        keys.windows(2).all(|w| w[0] < w[1]),
-        "keys not sorted: {keys:?}"
-    );
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys not sorted: {keys:?}");
     assert_eq!(config_from_gguf(&g).unwrap(), config, "deterministic");
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.json"),
-        serde_json::to_vec_pretty(&config).unwrap(),
-    )
-    .unwrap();
-    let report = last_json(&run_py(
-        &py,
-        PY_CONFIG,
-        &[path.to_str().unwrap(), dir.path().to_str().unwrap()],
-    ));
-    assert_eq!(
-        report["diffs"],
-        serde_json::json!([]),
-        "transformers reads our config.json differently from the GGUF"
-    );
+    std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let report = last_json(&run_py(&py, PY_CONFIG, &[path.to_str().unwrap(), dir.path().to_str().unwrap()]));
+    assert_eq!(report["diffs"], serde_json::json!([]), "transformers reads our config.json differently from the GGUF");
     assert!(report["compared"].as_u64().unwrap() >= 25, "{report}");
     // transformers 5 moves a top-level rope_theta into rope_parameters.
-    assert_eq!(
-        report["rope_parameters"]["rope_theta"].as_f64(),
-        Some(100000.0)
-    );
-    assert_eq!(
-        report["ours_architectures"],
-        serde_json::json!(["LlamaForCausalLM"])
-    );
+    assert_eq!(report["rope_parameters"]["rope_theta"].as_f64(), Some(100000.0));
+    assert_eq!(report["ours_architectures"], serde_json::json!(["LlamaForCausalLM"]));
     // mlx-lm 0.32 reads rope_theta at the top level only (default 10000).
     let mlx = &report["mlx"];
     assert_eq!(mlx["rope_theta"].as_f64(), Some(100000.0), "{mlx}");
@@ -512,14 +450,7 @@ fn smollm2_tokenizer_matches_transformers() {
     let g = GgufFile::open(&path).unwrap();
     let files = tokenizer_files(&g).unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "special_tokens_map.json"
-        ]
-    );
+    assert_eq!(names, ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]);
     assert_eq!(tokenizer_files(&g).unwrap(), files, "deterministic bytes");
 
     let tok: Json = serde_json::from_slice(&files[0].1).unwrap();
@@ -540,10 +471,7 @@ fn smollm2_tokenizer_matches_transformers() {
     assert_eq!(cfg["unk_token"], "<|endoftext|>");
     assert_eq!(cfg["add_bos_token"], false);
     assert_eq!(cfg["model_max_length"], 8192);
-    assert_eq!(
-        cfg["chat_template"].as_str(),
-        g.get_str("tokenizer.chat_template")
-    );
+    assert_eq!(cfg["chat_template"].as_str(), g.get_str("tokenizer.chat_template"));
 
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &files);
@@ -580,10 +508,7 @@ fn unsupported_architecture_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let g = GgufFile::open(&fixture(&py, dir.path(), "unsupported_arch")).unwrap();
     let err = config_from_gguf(&g).unwrap_err().to_string();
-    assert!(
-        err.contains("unsupported") && err.contains("'bert'"),
-        "{err}"
-    );
+    assert!(err.contains("unsupported") && err.contains("'bert'"), "{err}");
     assert!(err.contains("llama"), "lists what is supported: {err}");
 }
 
@@ -593,10 +518,7 @@ fn unsupported_tokenizer_model_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let g = GgufFile::open(&fixture(&py, dir.path(), "unsupported_tokenizer")).unwrap();
     let err = tokenizer_files(&g).unwrap_err().to_string();
-    assert!(
-        err.contains("unsupported") && err.contains("'bert'"),
-        "{err}"
-    );
+    assert!(err.contains("unsupported") && err.contains("'bert'"), "{err}");
     assert!(err.contains("tokenizer.ggml.model"), "{err}");
 }
 
@@ -614,10 +536,7 @@ fn missing_or_broken_tokenizer_keys_are_clear_errors() {
         let g = GgufFile::open(&path).unwrap();
         let err = tokenizer_files(&g).unwrap_err().to_string();
         assert!(err.contains(needle), "{kind}: {err}");
-        assert!(
-            err.contains(&*path.to_string_lossy()),
-            "{kind}: names the file: {err}"
-        );
+        assert!(err.contains(&*path.to_string_lossy()), "{kind}: names the file: {err}");
     }
     // Without a token list and without `{arch}.vocab_size`, the config has
     // no vocabulary size: an error, not a guess.
@@ -630,15 +549,7 @@ fn missing_or_broken_tokenizer_keys_are_clear_errors() {
 fn supported_families_match_transformers_where_it_reads_the_file() {
     let Some(py) = python() else { return };
     let work = tempfile::tempdir().unwrap();
-    let kinds = [
-        "llama",
-        "mistral",
-        "qwen2",
-        "qwen3",
-        "phi3",
-        "llama_linear",
-        "llama_yarn",
-    ];
+    let kinds = ["llama", "mistral", "qwen2", "qwen3", "phi3", "llama_linear", "llama_yarn"];
     let mut dirs = Vec::new();
     for kind in kinds {
         let dir = work.path().join(kind);
@@ -646,11 +557,7 @@ fn supported_families_match_transformers_where_it_reads_the_file() {
         let path = dir.join("f.gguf");
         run_py(&py, PY_CONFIG_FIXTURE, &[path.to_str().unwrap(), kind]);
         let config = config_from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
-        std::fs::write(
-            dir.join("config.json"),
-            serde_json::to_vec_pretty(&config).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         dirs.push(dir.to_str().unwrap().to_string());
     }
     let args: Vec<&str> = dirs.iter().map(String::as_str).collect();
@@ -660,9 +567,7 @@ fn supported_families_match_transformers_where_it_reads_the_file() {
     // and differs on exactly those keys; everywhere else it is equal.
     let rope = |extra: Json| {
         let mut p = serde_json::json!({"rope_theta": 1000000.0});
-        p.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         p
     };
     let expected: [(&str, Json); 7] = [
@@ -706,13 +611,7 @@ fn supported_families_match_transformers_where_it_reads_the_file() {
         let r = &report[kind];
         assert_eq!(r["diffs"], want, "{kind}: {r}");
         assert_eq!(r["model_type"][0], r["model_type"][1], "{kind}");
-        assert!(
-            r["mlx_class"]
-                .as_str()
-                .unwrap()
-                .starts_with("mlx_lm.models."),
-            "{kind}: {r}"
-        );
+        assert!(r["mlx_class"].as_str().unwrap().starts_with("mlx_lm.models."), "{kind}: {r}");
     }
     assert_eq!(report["mistral"]["model_type"][1], "mistral");
     assert_eq!(report["llama"]["diffs"], serde_json::json!({}));

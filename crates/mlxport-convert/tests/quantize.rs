@@ -152,7 +152,10 @@ fn smollm2_quantized_equals_mlx_lm_convert_and_generates_alike() {
     assert_eq!(mixed_cfg["quantization"]["model.layers.4.mlp.down_proj"], serde_json::json!({"group_size": 64, "bits": 3, "mode": "affine"}));
 
     // The error report agrees with numpy on mx.dequantize.
-    let worst: f64 = run_py(&py, CHECK_REPORT, &[p("ours-q4").to_str().unwrap(), p("ours-float").to_str().unwrap(), p("report.json").to_str().unwrap()]).trim().parse().unwrap();
+    let worst: f64 = run_py(&py, CHECK_REPORT, &[p("ours-q4").to_str().unwrap(), p("ours-float").to_str().unwrap(), p("report.json").to_str().unwrap()])
+        .trim()
+        .parse()
+        .unwrap();
     assert!(worst < 1e-6, "report metrics differ from numpy by {worst:e} (relative)");
 
     // Ours loads in mlx-lm and generates exactly what mlx-lm's own
@@ -163,7 +166,18 @@ fn smollm2_quantized_equals_mlx_lm_convert_and_generates_alike() {
         c["rope_theta"] = json(&p("ours-q4").join("config.json"))["rope_theta"].clone();
         std::fs::write(p(theirs).join("config.json"), serde_json::to_string(&c).unwrap()).unwrap();
     }
-    let gen: Value = serde_json::from_str(run_py(&py, GENERATE, &[p("ours-q4").to_str().unwrap(), p("mlx-q4").to_str().unwrap(), p("ours-mixed").to_str().unwrap(), p("mlx-mixed").to_str().unwrap()]).trim().lines().last().unwrap()).unwrap();
+    let gen: Value = serde_json::from_str(
+        run_py(
+            &py,
+            GENERATE,
+            &[p("ours-q4").to_str().unwrap(), p("mlx-q4").to_str().unwrap(), p("ours-mixed").to_str().unwrap(), p("mlx-mixed").to_str().unwrap()],
+        )
+        .trim()
+        .lines()
+        .last()
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(gen[0], gen[1]);
     assert_eq!(gen[2], gen[3]);
     assert_eq!(gen[0][0].as_array().unwrap().len(), 12);

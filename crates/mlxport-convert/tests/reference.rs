@@ -56,7 +56,11 @@ fn smollm2_hf_equals_mlx_lm_convert_bit_for_bit() {
         let ours = d.path().join(format!("ours-{mx_name}"));
         let theirs = d.path().join(format!("mlx-{mx_name}"));
         convert_to(&hf, &dr.map, &ours, Some(DtypePolicy::To(dtype)));
-        run_py(&py, "import sys; from mlx_lm.convert import convert; convert(sys.argv[1], sys.argv[2], dtype=sys.argv[3])", &[hf.to_str().unwrap(), theirs.to_str().unwrap(), mx_name]);
+        run_py(
+            &py,
+            "import sys; from mlx_lm.convert import convert; convert(sys.argv[1], sys.argv[2], dtype=sys.argv[3])",
+            &[hf.to_str().unwrap(), theirs.to_str().unwrap(), mx_name],
+        );
         let n = run_py(&py, SAME_TENSORS, &[ours.to_str().unwrap(), theirs.to_str().unwrap()]);
         assert_eq!(n.trim(), "272", "tensor count");
         // Same index metadata and weight map.
@@ -226,7 +230,11 @@ print(sorted(sd)[:3])
 "#;
     run_py(&py, make, &[bin.to_str().unwrap(), st.to_str().unwrap()]);
     let (db, ds) = (draft_for(&bin, None), draft_for(&st, None));
-    assert!(db.map.unmapped.iter().any(|u| u.source == "lm_head.weight" && u.shared_with.as_deref() == Some("model.embed_tokens.weight")), "{:?}", db.map.unmapped);
+    assert!(
+        db.map.unmapped.iter().any(|u| u.source == "lm_head.weight" && u.shared_with.as_deref() == Some("model.embed_tokens.weight")),
+        "{:?}",
+        db.map.unmapped
+    );
     let (ob, os) = (d.path().join("out-bin"), d.path().join("out-st"));
     for policy in [None, Some(DtypePolicy::To(DType::F32))] {
         let _ = std::fs::remove_dir_all(&ob);

@@ -77,7 +77,12 @@ fn extra_source_tensor_and_target_mismatches() {
     assert_eq!(p.issues[0].source.as_deref(), Some("stray.weight"));
     // Categorizing it fixes that.
     let mut m2 = m.clone();
-    m2.unmapped.push(mlxport_convert::map::Unmapped { source: "stray.weight".into(), category: Category::Ignored, reason: "training only".into(), shared_with: None });
+    m2.unmapped.push(mlxport_convert::map::Unmapped {
+        source: "stray.weight".into(),
+        category: Category::Ignored,
+        reason: "training only".into(),
+        shared_with: None,
+    });
     assert_eq!(plan(&m2, src.tensors(), None).errors(), 0);
     // Against a target: one it lacks (extra), one it has that we do not
     // make (missing).
@@ -94,14 +99,20 @@ fn shape_mismatch_after_a_transform() {
     let (_d, src) = source(&[t("conv.weight", &[4, 3, 5])]);
     // PyTorch conv [out, in, k] -> MLX [out, k, in] is [4, 5, 3]; the map
     // declares the wrong result.
-    let m = map_json(serde_json::json!([{"source": "conv.weight", "target": "conv.weight", "target_shapes": [[4, 3, 5]], "transforms": [{"op": "transpose", "perm": [0, 2, 1]}]}]));
+    let m = map_json(
+        serde_json::json!([{"source": "conv.weight", "target": "conv.weight", "target_shapes": [[4, 3, 5]], "transforms": [{"op": "transpose", "perm": [0, 2, 1]}]}]),
+    );
     let p = plan(&m, src.tensors(), None);
     assert_eq!(codes(&p), ["shape_mismatch"]);
     assert!(p.issues[0].message.contains("[4, 5, 3]"), "{}", p.issues[0].message);
     // Declared right: clean; a bad reshape: a transform error naming the step.
-    let m = map_json(serde_json::json!([{"source": "conv.weight", "target": "conv.weight", "target_shapes": [[4, 5, 3]], "transforms": [{"op": "transpose", "perm": [0, 2, 1]}]}]));
+    let m = map_json(
+        serde_json::json!([{"source": "conv.weight", "target": "conv.weight", "target_shapes": [[4, 5, 3]], "transforms": [{"op": "transpose", "perm": [0, 2, 1]}]}]),
+    );
     assert_eq!(plan(&m, src.tensors(), None).errors(), 0);
-    let m = map_json(serde_json::json!([{"source": "conv.weight", "target": "conv.weight", "transforms": [{"op": "transpose", "perm": [0, 2, 1]}, {"op": "reshape", "shape": [7, -1]}]}]));
+    let m = map_json(
+        serde_json::json!([{"source": "conv.weight", "target": "conv.weight", "transforms": [{"op": "transpose", "perm": [0, 2, 1]}, {"op": "reshape", "shape": [7, -1]}]}]),
+    );
     let p = plan(&m, src.tensors(), None);
     assert_eq!(codes(&p), ["transform_error"]);
     assert!(p.issues[0].message.contains("step 2"), "{}", p.issues[0].message);
@@ -137,7 +148,9 @@ fn wrong_split() {
     assert_eq!(codes(&p), ["transform_error"]);
     assert!(p.issues[0].message.contains("add up to 13"), "{}", p.issues[0].message);
     // Sizes that add up but differ from the declared shapes (8 query rows).
-    let m = map_json(serde_json::json!([{"source": "qkv.weight", "target": ["q", "k", "v"], "target_shapes": [[8, 4], [2, 4], [2, 4]], "transforms": [{"op": "split", "axis": 0, "sizes": [4, 4, 4]}]}]));
+    let m = map_json(
+        serde_json::json!([{"source": "qkv.weight", "target": ["q", "k", "v"], "target_shapes": [[8, 4], [2, 4], [2, 4]], "transforms": [{"op": "split", "axis": 0, "sizes": [4, 4, 4]}]}]),
+    );
     let p = plan(&m, src.tensors(), None);
     assert_eq!(codes(&p), ["shape_mismatch"; 3]);
     // Three parts for two names.
@@ -154,18 +167,23 @@ fn dtype_conflicts() {
     ints.dtype = DType::I32;
     let (_d, src) = source(&[t("f", &[2, 2]), half, ints]);
     // Declared source dtype differs.
-    let m = map_json(serde_json::json!([{"source": "f", "target": "f", "source_dtype": "F16"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i"}]));
+    let m =
+        map_json(serde_json::json!([{"source": "f", "target": "f", "source_dtype": "F16"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i"}]));
     assert_eq!(codes(&plan(&m, src.tensors(), None)), ["dtype_conflict"]);
     // Concatenating F32 with F16.
     let m = map_json(serde_json::json!([{"source": ["f", "h"], "target": "fh", "transforms": [{"op": "concat", "axis": 0}]}, {"source": "i", "target": "i"}]));
     assert_eq!(codes(&plan(&m, src.tensors(), None)), ["dtype_conflict"]);
     // Casting an integer tensor; pinning an integer tensor to a float.
-    let m = map_json(serde_json::json!([{"source": "f", "target": "f"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i", "transforms": [{"op": "cast", "dtype": "BF16"}]}]));
+    let m = map_json(
+        serde_json::json!([{"source": "f", "target": "f"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i", "transforms": [{"op": "cast", "dtype": "BF16"}]}]),
+    );
     assert_eq!(codes(&plan(&m, src.tensors(), None)), ["dtype_conflict"]);
-    let m = map_json(serde_json::json!([{"source": "f", "target": "f"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i", "target_dtype": "F16"}]));
+    let m =
+        map_json(serde_json::json!([{"source": "f", "target": "f"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i", "target_dtype": "F16"}]));
     assert_eq!(codes(&plan(&m, src.tensors(), None)), ["dtype_conflict"]);
     // The policy casts floats only; a pinned dtype wins over it.
-    let m = map_json(serde_json::json!([{"source": "f", "target": "f", "target_dtype": "F32"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i"}]));
+    let m =
+        map_json(serde_json::json!([{"source": "f", "target": "f", "target_dtype": "F32"}, {"source": "h", "target": "h"}, {"source": "i", "target": "i"}]));
     let p = plan(&m, src.tensors(), Some(DtypePolicy::To(DType::BF16)));
     assert_eq!(p.errors(), 0);
     let dt: Vec<(String, DType)> = p.targets().into_iter().map(|t| (t.name, t.dtype)).collect();
@@ -188,7 +206,9 @@ fn experts_gather_in_index_order_and_gaps_are_errors() {
         ts.push(t(&format!("model.layers.0.mlp.experts.{e}.gate_proj.weight"), &[6, 4]));
     }
     let (_d, src) = source(&ts);
-    let m = map_json(serde_json::json!([{"source": "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "target": "model.layers.{i}.mlp.switch_mlp.gate_proj.weight", "transforms": [{"op": "stack", "axis": 0}]}]));
+    let m = map_json(
+        serde_json::json!([{"source": "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "target": "model.layers.{i}.mlp.switch_mlp.gate_proj.weight", "transforms": [{"op": "stack", "axis": 0}]}]),
+    );
     let p = plan(&m, src.tensors(), None);
     assert_eq!(p.errors(), 0);
     assert_eq!(p.jobs[0].shapes, [vec![3, 6, 4]]);

@@ -64,9 +64,7 @@ pub fn check(url: &str, opts: &FetchOptions) -> UrlCheck {
         out.hops.push(current.to_string());
         let resp = match agent.head(current.as_str()).call() {
             // Some servers refuse HEAD; ask again with GET (body unread).
-            Err(ureq::Error::Status(405, _)) | Err(ureq::Error::Status(403, _)) | Err(ureq::Error::Status(501, _)) => {
-                agent.get(current.as_str()).call()
-            }
+            Err(ureq::Error::Status(405, _)) | Err(ureq::Error::Status(403, _)) | Err(ureq::Error::Status(501, _)) => agent.get(current.as_str()).call(),
             r => r,
         };
         let resp = match resp {

@@ -112,7 +112,8 @@ pub fn read_feed(path: &Path) -> Result<Vec<Entry>, FeedError> {
     let text = std::fs::read_to_string(path).map_err(|e| err(path, format!("not UTF-8 text: {e}")))?;
     let feed = file_name(path);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    let entries = if trimmed.starts_with('<') { parse_xml(trimmed, &feed).map_err(|m| err(path, m))? } else { parse_json(trimmed, &feed).map_err(|m| err(path, m))? };
+    let entries =
+        if trimmed.starts_with('<') { parse_xml(trimmed, &feed).map_err(|m| err(path, m))? } else { parse_json(trimmed, &feed).map_err(|m| err(path, m))? };
     if entries.len() > MAX_ENTRIES {
         return Err(err(path, format!("{} entries; at most {MAX_ENTRIES}", entries.len())));
     }
@@ -192,7 +193,12 @@ fn parse_xml(text: &str, feed: &str) -> Result<Vec<Entry>, String> {
     // roxmltree refuses DTDs (and so entity expansion) by default.
     let doc = roxmltree::Document::parse(text).map_err(|e| format!("invalid XML: {e}"))?;
     let child_text = |n: roxmltree::Node, name: &str| -> String {
-        n.children().find(|c| c.is_element() && c.tag_name().name() == name).map(|c| c.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>()).unwrap_or_default().trim().to_string()
+        n.children()
+            .find(|c| c.is_element() && c.tag_name().name() == name)
+            .map(|c| c.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>())
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     };
     let root = doc.root_element();
     let mut out = Vec::new();
@@ -270,7 +276,8 @@ fn arxiv_id(s: &str) -> Option<(String, Option<String>)> {
         return None;
     }
     let after = &rest[id.len()..];
-    let ver = after.strip_prefix('v').map(|v| v.chars().take_while(|c| c.is_ascii_digit()).collect::<String>()).filter(|v| !v.is_empty()).map(|v| format!("v{v}"));
+    let ver =
+        after.strip_prefix('v').map(|v| v.chars().take_while(|c| c.is_ascii_digit()).collect::<String>()).filter(|v| !v.is_empty()).map(|v| format!("v{v}"));
     Some((id, ver))
 }
 

@@ -73,7 +73,9 @@ pub struct Inputs {
 impl Inputs {
     pub fn read(path: &Path) -> Result<Inputs> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let i: Inputs = serde_json::from_str(&text).with_context(|| format!("{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens)", path.display()))?;
+        let i: Inputs = serde_json::from_str(&text).with_context(|| {
+            format!("{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens)", path.display())
+        })?;
         i.validate().with_context(|| format!("{}", path.display()))?;
         Ok(i)
     }
@@ -141,7 +143,11 @@ impl Harness {
     }
 
     pub(crate) fn job(&self, script: &str) -> Job {
-        let mut j = Job::new(self.env.python()).arg(self.scripts.path().join(script)).timeout(self.settings.timeout).echo_stderr(self.settings.verbose).cwd(self.scripts.path());
+        let mut j = Job::new(self.env.python())
+            .arg(self.scripts.path().join(script))
+            .timeout(self.settings.timeout)
+            .echo_stderr(self.settings.verbose)
+            .cwd(self.scripts.path());
         if let Some(n) = self.settings.threads {
             j = j.threads(n);
         }
@@ -160,7 +166,8 @@ impl Harness {
     /// Refuses models that need their own code, before running anything.
     pub fn oracle(&self, req: &OracleRequest) -> Result<Manifest> {
         req.inputs.validate()?;
-        let insp = mlxport_intake::inspect(&req.model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", req.model.display()))?;
+        let insp =
+            mlxport_intake::inspect(&req.model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", req.model.display()))?;
         let iv = serde_json::to_value(&insp)?;
         let family = oracle_family(&iv)?;
         let fingerprint = iv["model"]["fingerprint"].as_str().unwrap_or_default().to_string();
@@ -313,7 +320,14 @@ impl Harness {
         self.mlx_job("blas_check.py").arg(&with).run()?.check("the BLAS check (preloaded)")?;
         self.job("blas_check.py").arg(&without).run()?.check("the BLAS check (reference BLAS)")?;
         let (rel, cos) = compare_files(&with, &without)?;
-        let r = BlasCheck { library: lib.display().to_string(), ok: rel <= BLAS_TOLERANCE && cos >= 1.0 - 1e-9, max_rel_error: rel, min_cosine: cos, tolerance: BLAS_TOLERANCE, cached: false };
+        let r = BlasCheck {
+            library: lib.display().to_string(),
+            ok: rel <= BLAS_TOLERANCE && cos >= 1.0 - 1e-9,
+            max_rel_error: rel,
+            min_cosine: cos,
+            tolerance: BLAS_TOLERANCE,
+            cached: false,
+        };
         if let Some(c) = &cache {
             let _ = std::fs::create_dir_all(c.parent().unwrap());
             let _ = std::fs::write(c, serde_json::to_vec_pretty(&serde_json::json!({"key": key, "result": r}))?);
@@ -398,7 +412,12 @@ pub fn check_source(model: &Path) -> Result<Family> {
 fn oracle_family(iv: &Value) -> Result<Family> {
     let blockers = iv["blockers"].as_array().cloned().unwrap_or_default();
     if let Some(b) = blockers.iter().find(|b| b["id"] == "remote-code") {
-        bail!("refused: {} ({}). {}", b["message"].as_str().unwrap_or("remote code"), b["path"].as_str().unwrap_or("config"), b["remediation"].as_str().unwrap_or(""));
+        bail!(
+            "refused: {} ({}). {}",
+            b["message"].as_str().unwrap_or("remote code"),
+            b["path"].as_str().unwrap_or("config"),
+            b["remediation"].as_str().unwrap_or("")
+        );
     }
     if let Some(b) = blockers.first() {
         bail!("refused: inspection blocker {}: {}", b["id"].as_str().unwrap_or("?"), b["message"].as_str().unwrap_or(""));
@@ -407,7 +426,10 @@ fn oracle_family(iv: &Value) -> Result<Family> {
         Some("dense-decoder" | "moe-decoder") => Ok(Family::Decoder),
         Some("encoder") => Ok(Family::Encoder),
         Some("encoder-decoder") => Ok(Family::EncoderDecoder),
-        other => bail!("the oracle captures dense and mixture-of-experts decoders, encoders and encoder-decoders; this model routes to {}", other.unwrap_or("no family")),
+        other => bail!(
+            "the oracle captures dense and mixture-of-experts decoders, encoders and encoder-decoders; this model routes to {}",
+            other.unwrap_or("no family")
+        ),
     }
 }
 

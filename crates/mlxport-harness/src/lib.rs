@@ -37,8 +37,8 @@ pub mod manifest;
 pub mod quality;
 pub mod runner;
 pub mod scaffold;
-pub mod seq2seq;
 pub mod scripts;
+pub mod seq2seq;
 
 pub use jobs::Harness;
 pub use manifest::Manifest;

@@ -38,7 +38,20 @@ use sha2::{Digest, Sha256};
 pub const SCHEMA: &str = "mlxport.capture/v1";
 
 /// The ladder order of rungs, as tensors are written.
-pub const RUNG_ORDER: &[&str] = &["inputs", "embeddings", "layers", "final_norm", "logits", "last_hidden_state", "pooler_output", "pooled", "sentence_embedding", "generated", "cache_decode", "full_decode"];
+pub const RUNG_ORDER: &[&str] = &[
+    "inputs",
+    "embeddings",
+    "layers",
+    "final_norm",
+    "logits",
+    "last_hidden_state",
+    "pooler_output",
+    "pooled",
+    "sentence_embedding",
+    "generated",
+    "cache_decode",
+    "full_decode",
+];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TensorEntry {

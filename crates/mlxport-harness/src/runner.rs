@@ -59,7 +59,15 @@ pub struct Job {
 
 impl Job {
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        Job { program: program.into(), args: Vec::new(), env: Vec::new(), cwd: None, timeout: Duration::from_secs(1800), output_limit: 1 << 20, echo_stderr: false }
+        Job {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            timeout: Duration::from_secs(1800),
+            output_limit: 1 << 20,
+            echo_stderr: false,
+        }
     }
 
     pub fn arg(mut self, a: impl Into<OsString>) -> Self {
@@ -256,7 +264,11 @@ impl Outcome {
     /// An error describing a failed job with the tail of its stderr, or Ok.
     pub fn check(&self, what: &str) -> Result<()> {
         if self.timed_out {
-            anyhow::bail!("{what} timed out after {:.0} s and was stopped (its whole process group killed)\n{}", self.timeout.as_secs_f64(), tail_lines(&self.stderr.text(), 30));
+            anyhow::bail!(
+                "{what} timed out after {:.0} s and was stopped (its whole process group killed)\n{}",
+                self.timeout.as_secs_f64(),
+                tail_lines(&self.stderr.text(), 30)
+            );
         }
         if !self.status.success() {
             let how = match (self.status.code(), self.status.signal()) {
@@ -302,7 +314,13 @@ mod tests {
 
     #[test]
     fn output_is_bounded_and_env_is_offline() {
-        let o = Job::new("/bin/sh").arg("-c").arg("yes x | head -c 100000; echo $HF_HUB_OFFLINE $TRANSFORMERS_OFFLINE $PYTHONPATH >&2").env("X", "1").output_limit(1000).run().unwrap();
+        let o = Job::new("/bin/sh")
+            .arg("-c")
+            .arg("yes x | head -c 100000; echo $HF_HUB_OFFLINE $TRANSFORMERS_OFFLINE $PYTHONPATH >&2")
+            .env("X", "1")
+            .output_limit(1000)
+            .run()
+            .unwrap();
         assert!(o.success());
         assert_eq!(o.stdout.len(), 1000);
         assert_eq!(o.stdout.dropped, 99000);

@@ -80,11 +80,7 @@ impl std::error::Error for Unsupported {}
 
 /// The model's config.json as the inspection recorded it (empty for a GGUF).
 fn model_config(insp: &Value) -> Value {
-    insp["configs"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["path"] == "config.json"))
-        .map(|c| c["value"].clone())
-        .unwrap_or(Value::Null)
+    insp["configs"].as_array().and_then(|cs| cs.iter().find(|c| c["path"] == "config.json")).map(|c| c["value"].clone()).unwrap_or(Value::Null)
 }
 
 /// The family and what the package implements, or every reason it cannot.
@@ -116,7 +112,8 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     if model_type.is_none() {
         // A GGUF names its architecture in the routing evidence.
         let known: Vec<&str> = DECODER_TYPES.iter().chain(MOE_TYPES).chain(ENCODER_TYPES).chain(SEQ2SEQ_TYPES).copied().collect();
-        model_type = insp["routing"]["evidence"].as_array().into_iter().flatten().filter_map(|e| e["value"].as_str()).find(|v| known.contains(v)).map(str::to_string);
+        model_type =
+            insp["routing"]["evidence"].as_array().into_iter().flatten().filter_map(|e| e["value"].as_str()).find(|v| known.contains(v)).map(str::to_string);
     }
     let model_type = model_type.unwrap_or_else(|| "unknown".into());
     let mut features = Vec::new();
@@ -124,7 +121,11 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     let moe = experts.is_some() || routing_family == "moe-decoder";
     if moe {
         if !MOE_TYPES.contains(&model_type.as_str()) {
-            why.push(format!("mixture of experts ({} experts) in model_type '{model_type}' (MoE template: {})", experts.map_or("?".into(), |n| n.to_string()), MOE_TYPES.join(", ")));
+            why.push(format!(
+                "mixture of experts ({} experts) in model_type '{model_type}' (MoE template: {})",
+                experts.map_or("?".into(), |n| n.to_string()),
+                MOE_TYPES.join(", ")
+            ));
         }
         moe_checks(&cfg, &model_type, &mut why, &mut features);
     }
@@ -220,13 +221,21 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::EncoderDecoder => crate::seq2seq::LADDER,
     };
     let (family_templates, family_text, atol, cosine) = match family {
-        Family::Decoder if moe => (DECODER_TEMPLATES, "mixture-of-experts decoder: top-k routing with sparse expert dispatch, GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
+        Family::Decoder if moe => {
+            (DECODER_TEMPLATES, "mixture-of-experts decoder: top-k routing with sparse expert dispatch, GQA, RoPE, explicit KV cache", "1e-3", "0.9999")
+        }
         Family::Decoder => (DECODER_TEMPLATES, "dense decoder: GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Encoder => (ENCODER_TEMPLATES, "encoder: BERT-style, DistilBERT or ModernBERT blocks, pooling", "1e-4", "0.99999"),
         Family::EncoderDecoder => (SEQ2SEQ_TEMPLATES, crate::seq2seq::family_text(&model_type), "1e-4", "0.9999"),
     };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
-    let table: String = family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES).map(|(p, _)| format!("| `{p}` | {} |", describe(p))).collect::<Vec<_>>().join("\n");
+    let table: String = family_templates
+        .iter()
+        .chain(extra_templates)
+        .chain(COMMON_TEMPLATES)
+        .map(|(p, _)| format!("| `{p}` | {} |", describe(p)))
+        .collect::<Vec<_>>()
+        .join("\n");
     let vars: Vec<(&str, String)> = vec![
         ("PACKAGE", package.to_string()),
         ("MODEL_TYPE", model_type.clone()),
@@ -291,14 +300,22 @@ fn moe_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &m
     let top_k = num("num_experts_per_tok");
     match (experts, top_k) {
         (Some(e), Some(k)) if k >= 1 && k <= e => features.push(format!("moe:{e}/top-{k}")),
-        (e, k) => why.push(format!("expert count / top-k (num_experts {}, num_experts_per_tok {}): need 1 <= top-k <= experts", e.map_or("missing".into(), |v| v.to_string()), k.map_or("missing".into(), |v| v.to_string()))),
+        (e, k) => why.push(format!(
+            "expert count / top-k (num_experts {}, num_experts_per_tok {}): need 1 <= top-k <= experts",
+            e.map_or("missing".into(), |v| v.to_string()),
+            k.map_or("missing".into(), |v| v.to_string())
+        )),
     }
     let routing = ["router_type", "routing_type", "moe_routing", "router"].iter().find_map(|k| cfg[*k].as_str());
     if routing.is_some_and(|r| r.contains("expert_choice") || r.contains("expert-choice")) || cfg["expert_choice"].as_bool() == Some(true) {
         why.push("expert-choice routing (experts pick tokens; the template routes tokens to their top-k experts)".into());
     }
-    if num("n_group").is_some_and(|g| g > 1) || num("topk_group").is_some() || matches!(cfg["topk_method"].as_str(), Some("group_limited_greedy" | "noaux_tc")) {
-        why.push(format!("grouped top-k routing (n_group {}, topk_group {}, topk_method {}: DeepSeek-style expert groups)", cfg["n_group"], cfg["topk_group"], cfg["topk_method"]));
+    if num("n_group").is_some_and(|g| g > 1) || num("topk_group").is_some() || matches!(cfg["topk_method"].as_str(), Some("group_limited_greedy" | "noaux_tc"))
+    {
+        why.push(format!(
+            "grouped top-k routing (n_group {}, topk_group {}, topk_method {}: DeepSeek-style expert groups)",
+            cfg["n_group"], cfg["topk_group"], cfg["topk_method"]
+        ));
     }
     for k in ["expert_capacity", "capacity_factor", "train_capacity", "eval_capacity", "moe_capacity_factor"] {
         if !cfg[k].is_null() {
@@ -421,7 +438,11 @@ fn decoder_variants(model_type: &str, cfg: &Value, features: &mut Vec<String>, w
         if let Some(bad) = types.iter().find(|t| !["full_attention", "sliding_attention"].contains(t)) {
             why.push(format!("layer type '{bad}' (supported: full_attention, sliding_attention)"));
         }
-        let sliding = if types.is_empty() { cfg["num_hidden_layers"].as_u64().unwrap_or(0) as usize } else { types.iter().filter(|t| **t == "sliding_attention").count() };
+        let sliding = if types.is_empty() {
+            cfg["num_hidden_layers"].as_u64().unwrap_or(0) as usize
+        } else {
+            types.iter().filter(|t| **t == "sliding_attention").count()
+        };
         features.push(format!("sliding-window:{w} ({sliding} of {} blocks)", cfg["num_hidden_layers"]));
     }
     for key in ["attn_logit_softcapping", "final_logit_softcapping"] {
@@ -530,7 +551,21 @@ mod tests {
 
     #[test]
     fn templates_have_only_known_placeholders() {
-        let names = ["PACKAGE", "MODEL_TYPE", "TOOL", "SOURCE", "FINGERPRINT_SHORT", "FAMILY_TEXT", "ROPE_TRADITIONAL", "POOLING", "NORMALIZE", "ATOL", "COSINE", "FILE_TABLE", "LADDER_NAMES"];
+        let names = [
+            "PACKAGE",
+            "MODEL_TYPE",
+            "TOOL",
+            "SOURCE",
+            "FINGERPRINT_SHORT",
+            "FAMILY_TEXT",
+            "ROPE_TRADITIONAL",
+            "POOLING",
+            "NORMALIZE",
+            "ATOL",
+            "COSINE",
+            "FILE_TABLE",
+            "LADDER_NAMES",
+        ];
         let vars: Vec<(&str, String)> = names.iter().map(|n| (*n, String::new())).collect();
         for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(SEQ2SEQ_TEMPLATES).chain(COMMON_TEMPLATES) {
             render(t, &vars).unwrap_or_else(|e| panic!("{p}: {e}"));
@@ -587,8 +622,14 @@ mod tests {
             (base(serde_json::json!({"n_shared_experts": 2})), "ungated shared experts"),
             (base(serde_json::json!({"routed_scaling_factor": 2.5})), "routed_scaling_factor"),
             (base(serde_json::json!({"num_experts_per_tok": 9})), "need 1 <= top-k <= experts"),
-            (serde_json::json!({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 4096}), "sliding-window attention (sliding_window = 4096)"),
-            (serde_json::json!({"model_type": "deepseek_v3", "n_routed_experts": 8, "num_experts_per_tok": 2, "n_group": 4, "topk_group": 2}), "mixture of experts (8 experts) in model_type 'deepseek_v3'"),
+            (
+                serde_json::json!({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 4096}),
+                "sliding-window attention (sliding_window = 4096)",
+            ),
+            (
+                serde_json::json!({"model_type": "deepseek_v3", "n_routed_experts": 8, "num_experts_per_tok": 2, "n_group": 4, "topk_group": 2}),
+                "mixture of experts (8 experts) in model_type 'deepseek_v3'",
+            ),
         ];
         for (cfg, want) in cases {
             let msg = refusal(cfg);

@@ -64,7 +64,11 @@ pub fn check(cfg: &Value, model_type: &str, insp: &Value, why: &mut Vec<String>,
             }
             let (eh, dh) = (cfg["encoder_attention_heads"].as_u64(), cfg["decoder_attention_heads"].as_u64());
             if eh != dh {
-                why.push(format!("encoder_attention_heads {} != decoder_attention_heads {}", eh.map(|v| v.to_string()).unwrap_or("-".into()), dh.map(|v| v.to_string()).unwrap_or("-".into())));
+                why.push(format!(
+                    "encoder_attention_heads {} != decoder_attention_heads {}",
+                    eh.map(|v| v.to_string()).unwrap_or("-".into()),
+                    dh.map(|v| v.to_string()).unwrap_or("-".into())
+                ));
             }
             features.push("learned-positions:offset-2".into());
             features.push("post-norm".into());

@@ -179,7 +179,13 @@ fn role_of(rel: &str, kind: Option<ConfigKind>) -> &'static str {
         "license"
     } else if name == "readme.md" {
         "readme"
-    } else if name.starts_with("tokenizer") || name == "vocab.txt" || name == "vocab.json" || name == "merges.txt" || name.ends_with(".model") || name.ends_with(".tiktoken") {
+    } else if name.starts_with("tokenizer")
+        || name == "vocab.txt"
+        || name == "vocab.json"
+        || name == "merges.txt"
+        || name.ends_with(".model")
+        || name.ends_with(".tiktoken")
+    {
         "tokenizer"
     } else {
         "other"
@@ -193,7 +199,9 @@ fn is_weight_name(name: &str) -> bool {
         || name.ends_with(".pth")
         || name.ends_with(".pt")
         || name.ends_with(".ckpt")
-        || (name.ends_with(".bin") && (name.contains("model") || name.starts_with("pytorch_") || name.contains("adapter")) && !name.starts_with("training_args"))
+        || (name.ends_with(".bin")
+            && (name.contains("model") || name.starts_with("pytorch_") || name.contains("adapter"))
+            && !name.starts_with("training_args"))
         || name.ends_with(".safetensors.index.json")
 }
 
@@ -289,14 +297,18 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
     // Hashing and reading the tensor headers overlap; the tensor findings
     // are reported below, in their usual place.
     let mut tensor_findings = Vec::new();
-    let (digests, tensors_read): (Digests, _) = rayon::join(
-        || digest::digest(&inv.entries, &mut cache),
-        || read_tensors(&inv, &mut tcache, &mut |f| tensor_findings.push(f)),
-    );
+    let (digests, tensors_read): (Digests, _) =
+        rayon::join(|| digest::digest(&inv.entries, &mut cache), || read_tensors(&inv, &mut tcache, &mut |f| tensor_findings.push(f)));
     let _ = cache.save();
     let _ = tcache.save();
     for f in &digests.failures {
-        push(Finding::new("unreadable-file", Severity::Blocker, Some(&f.path), f.problem.clone(), Some("make sure nothing is writing to the model while it is inspected, then re-run")));
+        push(Finding::new(
+            "unreadable-file",
+            Severity::Blocker,
+            Some(&f.path),
+            f.problem.clone(),
+            Some("make sure nothing is writing to the model while it is inspected, then re-run"),
+        ));
     }
     let sha_of: BTreeMap<&str, &str> = digests.files.iter().map(|f| (f.path.as_str(), f.sha256.as_str())).collect();
 
@@ -309,10 +321,22 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
         }
         if let Some(v) = &c.value {
             if v.get("auto_map").is_some() || v.get("text_config").and_then(|t| t.get("auto_map")).is_some() {
-                push(Finding::new("remote-code", Severity::Blocker, Some(&c.path), "`auto_map` asks transformers to import code shipped with the model (trust_remote_code)", Some(risks::REMEDIATION_REMOTE_CODE)));
+                push(Finding::new(
+                    "remote-code",
+                    Severity::Blocker,
+                    Some(&c.path),
+                    "`auto_map` asks transformers to import code shipped with the model (trust_remote_code)",
+                    Some(risks::REMEDIATION_REMOTE_CODE),
+                ));
             }
             if !c.redacted.is_empty() {
-                push(Finding::new("credential", Severity::Warning, Some(&c.path), format!("credentials found and redacted at {}", c.redacted.join(", ")), Some("revoke these credentials and remove them from the file")));
+                push(Finding::new(
+                    "credential",
+                    Severity::Warning,
+                    Some(&c.path),
+                    format!("credentials found and redacted at {}", c.redacted.join(", ")),
+                    Some("revoke these credentials and remove them from the file"),
+                ));
             }
         }
     }
@@ -325,16 +349,33 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
     for e in &inv.entries {
         let kind = configs::config_kind(&e.path);
         let mut role = role_of(&e.path, kind);
-        if e.is_readable_file() && role != "config" && (risks::pickle_extension(&e.path) || role == "other") && risks::sniff_pickle_or_zip(&head_bytes(&e.real)) && !e.path.ends_with(".npz") {
+        if e.is_readable_file()
+            && role != "config"
+            && (risks::pickle_extension(&e.path) || role == "other")
+            && risks::sniff_pickle_or_zip(&head_bytes(&e.real))
+            && !e.path.ends_with(".npz")
+        {
             // Torch zip or bare pickle: scan statically, never load.
             role = if role == "weights" { "weights" } else { "pickle" };
             classify_pickle(&e.path, &e.real, has_safetensors, &mut push);
         }
         if role == "code" {
-            push(Finding::new("custom-code", Severity::Warning, Some(&e.path), "Python code shipped with the model (never run by mlxport)", Some("review it: the model may depend on custom layers that need a hand port")));
+            push(Finding::new(
+                "custom-code",
+                Severity::Warning,
+                Some(&e.path),
+                "Python code shipped with the model (never run by mlxport)",
+                Some("review it: the model may depend on custom layers that need a hand port"),
+            ));
         }
         if role == "install-hook" {
-            push(Finding::new("install-hook", Severity::Warning, Some(&e.path), "an install or environment file that runs code or pulls packages when used", Some("do not install it; mlxport needs none of it")));
+            push(Finding::new(
+                "install-hook",
+                Severity::Warning,
+                Some(&e.path),
+                "an install or environment file that runs code or pulls packages when used",
+                Some("do not install it; mlxport needs none of it"),
+            ));
         }
         let kind_name = match &e.kind {
             EntryKind::File => "file",
@@ -344,7 +385,13 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
             EntryKind::Socket => "socket",
             EntryKind::Device => "device",
         };
-        files.push(FileRecord { path: e.path.clone(), size: e.size, sha256: sha_of.get(e.path.as_str()).map(|s| s.to_string()), kind: kind_name.into(), role: role.into() });
+        files.push(FileRecord {
+            path: e.path.clone(),
+            size: e.size,
+            sha256: sha_of.get(e.path.as_str()).map(|s| s.to_string()),
+            kind: kind_name.into(),
+            role: role.into(),
+        });
     }
 
     // Tensors.
@@ -373,7 +420,8 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
             facts.max_position_embeddings = meta_u64(&gguf_meta, &format!("{arch}.context_length"));
             facts.head_dim = meta_u64(&gguf_meta, &format!("{arch}.attention.key_length"));
             facts.num_experts = meta_u64(&gguf_meta, &format!("{arch}.expert_count"));
-            facts.vocab_size = gguf_meta.iter().find(|(k, _)| k == "tokenizer.ggml.tokens").and_then(|(_, v)| v.split_whitespace().find_map(|w| w.parse().ok()));
+            facts.vocab_size =
+                gguf_meta.iter().find(|(k, _)| k == "tokenizer.ggml.tokens").and_then(|(_, v)| v.split_whitespace().find_map(|w| w.parse().ok()));
         }
     }
     tensor_summary.tying = tying(&facts, &all_tensors, &tensor_summary.shared_storage);
@@ -425,14 +473,21 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
         gguf_architecture: gguf_arch.clone(),
         diffusers_classes,
         sentence_transformers: configs.iter().any(|c| c.kind == ConfigKind::SentenceTransformers),
-        library_name: card.as_deref().and_then(license::front_matter).and_then(|fm| fm.lines().find_map(|l| l.strip_prefix("library_name:")).map(|s| s.trim().to_string())),
+        library_name: card
+            .as_deref()
+            .and_then(license::front_matter)
+            .and_then(|fm| fm.lines().find_map(|l| l.strip_prefix("library_name:")).map(|s| s.trim().to_string())),
     });
     if routing.family.is_none() {
         push(Finding::new(
             "unknown-family",
             Severity::Blocker,
             None,
-            if routing.ambiguous { "the architecture family is ambiguous: the signals disagree (see routing evidence)".to_string() } else { "no architecture family matched the model's config, tensor names or metadata".to_string() },
+            if routing.ambiguous {
+                "the architecture family is ambiguous: the signals disagree (see routing evidence)".to_string()
+            } else {
+                "no architecture family matched the model's config, tensor names or metadata".to_string()
+            },
             Some("name the family explicitly (--family) after checking the evidence, or add the model_type to the knowledge base"),
         ));
     }
@@ -440,11 +495,29 @@ pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> 
         push(Finding::new("routing-conflict", Severity::Warning, None, c.clone(), None));
     }
     if tensor_summary.files.iter().filter(|f| f.primary).count() == 0 {
-        push(Finding::new("no-weights", Severity::Blocker, None, "no readable weights (safetensors, GGUF, PyTorch zip or npz) were found", Some("point mlxport at the directory or file that holds the weights")));
+        push(Finding::new(
+            "no-weights",
+            Severity::Blocker,
+            None,
+            "no readable weights (safetensors, GGUF, PyTorch zip or npz) were found",
+            Some("point mlxport at the directory or file that holds the weights"),
+        ));
     }
     match license.class.as_str() {
-        "restricted" => push(Finding::new("license-restricted", Severity::Warning, None, format!("license terms restrict use: {}", license.reason), Some("read the terms; packaging requires --accept-license"))),
-        "unknown" => push(Finding::new("license-unknown", Severity::Warning, None, license.reason.clone(), Some("find the model's license before redistributing converted weights"))),
+        "restricted" => push(Finding::new(
+            "license-restricted",
+            Severity::Warning,
+            None,
+            format!("license terms restrict use: {}", license.reason),
+            Some("read the terms; packaging requires --accept-license"),
+        )),
+        "unknown" => push(Finding::new(
+            "license-unknown",
+            Severity::Warning,
+            None,
+            license.reason.clone(),
+            Some("find the model's license before redistributing converted weights"),
+        )),
         _ => {}
     }
 
@@ -527,17 +600,30 @@ fn classify_pickle(rel: &str, real: &Path, has_safetensors: bool, push: &mut imp
                 Some(risks::REMEDIATION_EXEC_PICKLE),
             )),
             Verdict::Unknown(globals) => {
-                let stray = has_safetensors || name == "training_args.bin" || name.starts_with("optimizer") || name.starts_with("scheduler") || name.starts_with("rng_state");
+                let stray = has_safetensors
+                    || name == "training_args.bin"
+                    || name.starts_with("optimizer")
+                    || name.starts_with("scheduler")
+                    || name.starts_with("rng_state");
                 if stray {
                     push(Finding::new(
                         "stray-pickle",
                         Severity::Warning,
                         Some(rel),
-                        format!("a pickle beside the weights that references non-tensor globals ({}); not needed for a port and never loaded", globals.join(", ")),
+                        format!(
+                            "a pickle beside the weights that references non-tensor globals ({}); not needed for a port and never loaded",
+                            globals.join(", ")
+                        ),
                         Some("delete it from anything you redistribute"),
                     ))
                 } else {
-                    push(Finding::new("unsafe-pickle", Severity::Blocker, Some(rel), format!("pickle references globals outside the tensor allowlist: {}", globals.join(", ")), Some(risks::REMEDIATION_UNKNOWN_PICKLE)))
+                    push(Finding::new(
+                        "unsafe-pickle",
+                        Severity::Blocker,
+                        Some(rel),
+                        format!("pickle references globals outside the tensor allowlist: {}", globals.join(", ")),
+                        Some(risks::REMEDIATION_UNKNOWN_PICKLE),
+                    ))
                 }
             }
         },
@@ -580,7 +666,15 @@ fn read_tensors(inv: &Inventory, cache: &mut TensorCache, push: &mut impl FnMut(
         };
         let mut group = group;
         for f in group.files {
-            summary.files.push(WeightFile { path: f.path, format: f.format, primary: f.primary, tensors: f.tensors as usize, parameters: f.parameters, bytes: f.bytes, error: f.error });
+            summary.files.push(WeightFile {
+                path: f.path,
+                format: f.format,
+                primary: f.primary,
+                tensors: f.tensors as usize,
+                parameters: f.parameters,
+                bytes: f.bytes,
+                error: f.error,
+            });
         }
         summary.shared_storage.append(&mut group.shared_storage);
         gguf_meta.append(&mut group.gguf_meta);
@@ -651,7 +745,13 @@ fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> (te
             Err(err) => {
                 let err = err.replace(&e.real.display().to_string(), &e.path);
                 if primary {
-                    push(Finding::new("invalid-weights", Severity::Blocker, Some(&e.path), err.clone(), Some("the weights file is malformed or truncated: download it again and compare its SHA-256 with the publisher's")));
+                    push(Finding::new(
+                        "invalid-weights",
+                        Severity::Blocker,
+                        Some(&e.path),
+                        err.clone(),
+                        Some("the weights file is malformed or truncated: download it again and compare its SHA-256 with the publisher's"),
+                    ));
                 }
                 wf.error = Some(err);
             }
@@ -666,7 +766,13 @@ fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> (te
                     }
                     group.shared_storage.append(&mut shared);
                     let file = PathBuf::from(&e.path);
-                    group.tensors.extend(src.tensors().iter().map(|t| TensorInfo { name: t.name.clone(), encoding: t.encoding.clone(), shape: t.shape.clone(), nbytes: t.nbytes, file: file.clone() }));
+                    group.tensors.extend(src.tensors().iter().map(|t| TensorInfo {
+                        name: t.name.clone(),
+                        encoding: t.encoding.clone(),
+                        shape: t.shape.clone(),
+                        nbytes: t.nbytes,
+                        file: file.clone(),
+                    }));
                 }
             }
         }
@@ -677,7 +783,16 @@ fn read_group(entries: Vec<&walk::Entry>, push: &mut impl FnMut(Finding)) -> (te
     (group, self_contained)
 }
 
-const EMBED_NAMES: &[&str] = &["embed_tokens.weight", "wte.weight", "word_embeddings.weight", "token_embd.weight", "embeddings.weight", "shared.weight", "tok_embeddings.weight", "embed_in.weight"];
+const EMBED_NAMES: &[&str] = &[
+    "embed_tokens.weight",
+    "wte.weight",
+    "word_embeddings.weight",
+    "token_embd.weight",
+    "embeddings.weight",
+    "shared.weight",
+    "tok_embeddings.weight",
+    "embed_in.weight",
+];
 const HEAD_NAMES: &[&str] = &["lm_head.weight", "output.weight", "embed_out.weight"];
 
 /// `name` is `suffix` or ends with `.suffix`.

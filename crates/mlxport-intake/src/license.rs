@@ -255,13 +255,8 @@ impl Terms {
             name,
             class: if named { LicenseClass::Restricted } else { LicenseClass::Unknown },
             redistribution: Redistribution::Unknown,
-            reason: format!(
-                "{label}: mlxport cannot read custom terms, so a person must check whether converted weights may be redistributed"
-            ),
-            conditions: vec![
-                "read the terms before redistributing".into(),
-                "include the license text and any notices it requires".into(),
-            ],
+            reason: format!("{label}: mlxport cannot read custom terms, so a person must check whether converted weights may be redistributed"),
+            conditions: vec!["read the terms before redistributing".into(), "include the license text and any notices it requires".into()],
             options: Vec::new(),
         }
     }
@@ -302,18 +297,10 @@ fn combine(parts: Vec<&'static Known>, choice: bool) -> Terms {
     let mut t = Terms::known(pick);
     let list = ids.join(" or ");
     if choice {
-        t.reason = format!(
-            "dual-licensed ({list}): the user may choose any of them, and mlxport assumes the most permissive, {}; {}",
-            pick.id, pick.reason
-        );
+        t.reason = format!("dual-licensed ({list}): the user may choose any of them, and mlxport assumes the most permissive, {}; {}", pick.id, pick.reason);
         t.options = ids;
     } else {
-        t.reason = format!(
-            "all of {} apply, so the most restrictive, {}, governs; {}",
-            ids.join(" and "),
-            pick.id,
-            pick.reason
-        );
+        t.reason = format!("all of {} apply, so the most restrictive, {}, governs; {}", ids.join(" and "), pick.id, pick.reason);
         for k in &parts {
             for c in k.conditions {
                 if !t.conditions.iter().any(|x| x == c) {
@@ -459,9 +446,7 @@ impl Gather {
                         self.claim("card", Terms::known(known[0]), 1);
                     } else if !known.is_empty() {
                         if declared_other {
-                            self.notes.push(
-                                "the card's license list includes `other`; only the named options are assessed".into(),
-                            );
+                            self.notes.push("the card's license list includes `other`; only the named options are assessed".into());
                         }
                         self.claim("card", combine(known, true), 1);
                         declared_other = false;
@@ -480,8 +465,7 @@ impl Gather {
         }
         // `license: other` (or no license key): the name or the link may
         // still name a known license.
-        if let Some(k) = name.as_deref().and_then(table::lookup).or_else(|| link.as_deref().and_then(table::from_link))
-        {
+        if let Some(k) = name.as_deref().and_then(table::lookup).or_else(|| link.as_deref().and_then(table::from_link)) {
             self.claim("card", Terms::known(k), 1);
         } else if !keys.license.is_empty() || name.is_some() || link.is_some() {
             self.claim("card", Terms::other(name, link.as_deref()), 1);
@@ -494,8 +478,7 @@ impl Gather {
         let base = path.rsplit('/').next().unwrap_or(path).to_ascii_uppercase();
         match fingerprint::recognise(text) {
             Some(m) => {
-                let also =
-                    if m.also.is_empty() { String::new() } else { format!("; also mentions {}", m.also.join(", ")) };
+                let also = if m.also.is_empty() { String::new() } else { format!("; also mentions {}", m.also.join(", ")) };
                 match m.what {
                     Recognised::License(k) => {
                         self.evidence(&source, format!("{} (matched \"{}\"){also}", k.id, m.phrase));
@@ -565,8 +548,7 @@ pub fn assess(input: &LicenseInput) -> LicenseVerdict {
         g.file(path, text);
     }
     if input.license_files.len() > MAX_LICENSE_FILES {
-        g.notes
-            .push(format!("{} license files; only the first {MAX_LICENSE_FILES} were read", input.license_files.len()));
+        g.notes.push(format!("{} license files; only the first {MAX_LICENSE_FILES} were read", input.license_files.len()));
     }
     g.gguf(input.gguf_license.as_deref(), input.gguf_license_link.as_deref());
     decide(g)
@@ -579,13 +561,10 @@ fn decide(g: Gather) -> LicenseVerdict {
     // The governing claim: the most restrictive known license (ties: the
     // stronger source); custom terms govern only when no restricted
     // license explains them.
-    let worst_known = known.iter().copied().max_by(|a, b| {
-        a.terms
-            .severity()
-            .cmp(&b.terms.severity())
-            .then(b.priority.cmp(&a.priority))
-            .then(b.terms.options.len().cmp(&a.terms.options.len()))
-    });
+    let worst_known = known
+        .iter()
+        .copied()
+        .max_by(|a, b| a.terms.severity().cmp(&b.terms.severity()).then(b.priority.cmp(&a.priority)).then(b.terms.options.len().cmp(&a.terms.options.len())));
     let governing: Option<&Claim> = match (worst_known, custom.first()) {
         (Some(k), Some(_)) if k.terms.class != LicenseClass::Restricted => Some(named_custom(&custom)),
         (Some(k), _) => Some(k),

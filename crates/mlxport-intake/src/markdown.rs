@@ -112,7 +112,14 @@ pub fn to_markdown(i: &Inspection) -> String {
         let _ = writeln!(o, "| {} | {:.2} | {} | {fits} |", w.precision, w.bits_per_weight, human_bytes(w.bytes));
     }
     if let Some(kv) = &i.size.kv_cache {
-        let _ = writeln!(o, "\nKV cache: {} per token ({}); {} for {} tokens.", human_bytes(kv.bytes_per_token), kv.formula, human_bytes(kv.bytes_for_context), kv.context);
+        let _ = writeln!(
+            o,
+            "\nKV cache: {} per token ({}); {} for {} tokens.",
+            human_bytes(kv.bytes_per_token),
+            kv.formula,
+            human_bytes(kv.bytes_for_context),
+            kv.context
+        );
     }
     if let Some(t) = i.size.target_memory_bytes {
         let _ = writeln!(o, "\nTarget memory {} (usable {}).", human_bytes(t), human_bytes(i.size.usable_bytes.unwrap_or(0)));

@@ -40,7 +40,15 @@ pub fn detect(config: Option<&Value>, quant_config: Option<&Value>, tensors: &[T
     let mut q: Option<Quantization> = None;
     let mut set = |scheme: &str, bits: Option<u64>, group: Option<u64>, mode: Option<String>, ev: String| {
         if q.is_none() {
-            q = Some(Quantization { scheme: scheme.into(), bits, group_size: group, mode, types: BTreeMap::new(), layer_bits: BTreeMap::new(), evidence: vec![] });
+            q = Some(Quantization {
+                scheme: scheme.into(),
+                bits,
+                group_size: group,
+                mode,
+                types: BTreeMap::new(),
+                layer_bits: BTreeMap::new(),
+                evidence: vec![],
+            });
         }
         if let Some(q) = q.as_mut() {
             q.evidence.push(ev);
@@ -95,7 +103,11 @@ pub fn detect(config: Option<&Value>, quant_config: Option<&Value>, tensors: &[T
     let has_suffix = |s: &str| SUFFIXES.iter().position(|x| *x == s).is_some_and(|i| seen[i]);
     // The name set is only needed when uint32 `.weight` tensors exist.
     let names: foldhash::HashSet<&str> = if packed_u32 { tensors.iter().map(|t| t.name.as_str()).collect() } else { Default::default() };
-    if packed_u32 && tensors.iter().any(|t| t.name.ends_with(".weight") && t.dtype() == Some(DType::U32) && names.contains(format!("{}.scales", t.name.trim_end_matches(".weight")).as_str())) {
+    if packed_u32
+        && tensors.iter().any(|t| {
+            t.name.ends_with(".weight") && t.dtype() == Some(DType::U32) && names.contains(format!("{}.scales", t.name.trim_end_matches(".weight")).as_str())
+        })
+    {
         set("mlx", None, None, None, "uint32 `.weight` tensors with `.scales` siblings (MLX packed layout)".into());
     }
     if has_suffix(".qweight") && has_suffix(".qzeros") {
@@ -156,7 +168,9 @@ pub fn logical_params(t: &TensorInfo, q: Option<&Quantization>, all: &foldhash::
                     return numel.saturating_mul(32) / bits;
                 }
             }
-            if (t.name.ends_with(".scales") || t.name.ends_with(".biases")) && all.contains(format!("{}.weight", t.name.rsplit_once('.').map(|x| x.0).unwrap_or("")).as_str()) {
+            if (t.name.ends_with(".scales") || t.name.ends_with(".biases"))
+                && all.contains(format!("{}.weight", t.name.rsplit_once('.').map(|x| x.0).unwrap_or("")).as_str())
+            {
                 return 0;
             }
             numel
@@ -195,7 +209,13 @@ pub fn logical_params(t: &TensorInfo, q: Option<&Quantization>, all: &foldhash::
             numel
         }
         "bitsandbytes" => {
-            if t.name.contains("quant_state") || t.name.ends_with(".absmax") || t.name.ends_with(".quant_map") || t.name.ends_with(".SCB") || t.name.ends_with(".nested_absmax") || t.name.ends_with(".nested_quant_map") {
+            if t.name.contains("quant_state")
+                || t.name.ends_with(".absmax")
+                || t.name.ends_with(".quant_map")
+                || t.name.ends_with(".SCB")
+                || t.name.ends_with(".nested_absmax")
+                || t.name.ends_with(".nested_quant_map")
+            {
                 return 0;
             }
             if q.bits == Some(4) && t.dtype() == Some(DType::U8) {

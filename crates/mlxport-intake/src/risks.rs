@@ -54,4 +54,5 @@ pub fn sniff_pickle_or_zip(head: &[u8]) -> bool {
 
 pub const REMEDIATION_REMOTE_CODE: &str = "the model needs `trust_remote_code`; mlxport never runs a model's own code. Use a checkpoint of a transformers-native architecture with the same weights, or review the custom code yourself and port it by hand";
 pub const REMEDIATION_EXEC_PICKLE: &str = "do not load this file. Get the weights as safetensors from a trusted source, or ask the publisher to re-export them; the pickle would run the named globals when loaded";
-pub const REMEDIATION_UNKNOWN_PICKLE: &str = "the pickle references globals outside the tensor allowlist and cannot be loaded safely; obtain safetensors weights";
+pub const REMEDIATION_UNKNOWN_PICKLE: &str =
+    "the pickle references globals outside the tensor allowlist and cannot be loaded safely; obtain safetensors weights";

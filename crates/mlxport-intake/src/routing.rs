@@ -223,8 +223,7 @@ impl RoutingInput {
             self.architectures.extend(archs.iter().filter_map(Value::as_str).map(str::to_string));
         }
         if self.text_model_type.is_none() {
-            self.text_model_type =
-                TEXT_CONFIG_KEYS.iter().find_map(|k| obj.get(*k)?.get("model_type")?.as_str()).map(str::to_string);
+            self.text_model_type = TEXT_CONFIG_KEYS.iter().find_map(|k| obj.get(*k)?.get("model_type")?.as_str()).map(str::to_string);
         }
         let mut path = String::new();
         collect_keys(config, &mut path, 0, &mut self.config_keys);
@@ -382,16 +381,12 @@ pub fn route(input: &RoutingInput) -> Routing {
                 p = c;
             }
             let best = score[top];
-            let rivals: Vec<usize> =
-                cand.iter().copied().filter(|&o| o != p && !compatible(p, o) && score[o] + CLOSE >= best).collect();
+            let rivals: Vec<usize> = cand.iter().copied().filter(|&o| o != p && !compatible(p, o) && score[o] + CLOSE >= best).collect();
             if rivals.is_empty() {
                 primary = Some(p);
             } else {
                 ambiguous = true;
-                let mut names: Vec<String> = std::iter::once(p)
-                    .chain(rivals)
-                    .map(|f| format!("{} (score {})", k.families[f].id, score[f]))
-                    .collect();
+                let mut names: Vec<String> = std::iter::once(p).chain(rivals).map(|f| format!("{} (score {})", k.families[f].id, score[f])).collect();
                 names.sort();
                 conflicts.push(format!("no decisive signal; comparable support for {}", names.join(", ")));
             }
@@ -433,10 +428,7 @@ pub fn route(input: &RoutingInput) -> Routing {
                 continue;
             }
             // Unexplained support for an unrelated family.
-            let relevant: Vec<&Item> = items
-                .iter()
-                .filter(|it| it.fam == f && it.trait_idx.is_none_or(|t| !explained(t, &secondary, profile)))
-                .collect();
+            let relevant: Vec<&Item> = items.iter().filter(|it| it.fam == f && it.trait_idx.is_none_or(|t| !explained(t, &secondary, profile))).collect();
             let support: u32 = {
                 let mut by_kind: BTreeMap<Kind, u32> = BTreeMap::new();
                 for it in &relevant {
@@ -445,11 +437,8 @@ pub fn route(input: &RoutingInput) -> Routing {
                 by_kind.iter().map(|(kind, w)| (*w).min(kind.cap())).sum()
             };
             if support >= THRESHOLD {
-                let what: Vec<String> = relevant
-                    .iter()
-                    .filter(|it| it.ev.weight >= MEDIUM || it.kind.decisive())
-                    .map(|it| format!("{} {}", it.ev.signal, it.ev.value))
-                    .collect();
+                let what: Vec<String> =
+                    relevant.iter().filter(|it| it.ev.weight >= MEDIUM || it.kind.decisive()).map(|it| format!("{} {}", it.ev.signal, it.ev.value)).collect();
                 conflicts.push(format!(
                     "routed to {} but {} point to {}",
                     k.families[p].id,
@@ -487,9 +476,7 @@ pub fn route(input: &RoutingInput) -> Routing {
         }
     }
     let mut evidence: Vec<Evidence> = items.into_iter().map(|it| it.ev).collect();
-    evidence.sort_by(|a, b| {
-        b.weight.cmp(&a.weight).then_with(|| a.signal.cmp(&b.signal)).then_with(|| a.value.cmp(&b.value))
-    });
+    evidence.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| a.signal.cmp(&b.signal)).then_with(|| a.value.cmp(&b.value)));
 
     Routing {
         family: primary.map(|p| k.families[p].id.clone()),
@@ -507,11 +494,7 @@ pub fn route(input: &RoutingInput) -> Routing {
 }
 
 fn describe_decisive(items: &[Item], fam: usize) -> String {
-    let v: Vec<String> = items
-        .iter()
-        .filter(|it| it.fam == fam && it.kind.decisive())
-        .map(|it| format!("{} {:?}", it.ev.signal, it.ev.value))
-        .collect();
+    let v: Vec<String> = items.iter().filter(|it| it.fam == fam && it.kind.decisive()).map(|it| format!("{} {:?}", it.ev.signal, it.ev.value)).collect();
     v.join(" and ")
 }
 
@@ -647,8 +630,7 @@ fn collect_patterns(c: &mut Collector, input: &RoutingInput) {
             continue;
         };
         let w = if pat.strength == Strength::Medium { MEDIUM } else { WEAK };
-        let value =
-            format!("{} ({n} tensor{}, e.g. {})", pat.text, if n == 1 { "" } else { "s" }, example[p].unwrap_or(""));
+        let value = format!("{} ({n} tensor{}, e.g. {})", pat.text, if n == 1 { "" } else { "s" }, example[p].unwrap_or(""));
         c.add(Kind::Tensor, "tensor_names", &value, fam, w, Some(pat.trait_idx));
     }
 }
@@ -665,17 +647,14 @@ fn identity_profile<'k>(k: &'k Kb, input: &RoutingInput, detected: &[usize]) -> 
         let id = input.model_type.as_ref().is_some_and(|m| p.model_types.contains(m))
             || input.architectures.iter().any(|a| p.architectures.contains(a))
             || input.gguf_architecture.as_ref().is_some_and(|g| p.gguf.contains(g));
-        let req = p.requires_traits.is_empty()
-            || p.requires_traits.iter().any(|t| k.trait_idx.get(t).is_some_and(|i| detected.contains(i)));
+        let req = p.requires_traits.is_empty() || p.requires_traits.iter().any(|t| k.trait_idx.get(t).is_some_and(|i| detected.contains(i)));
         id && req
     })
 }
 
 fn references(k: &Kb, input: &RoutingInput, primary: Option<usize>) -> References {
-    let gguf_mt =
-        input.gguf_architecture.as_deref().and_then(|g| k.references.gguf_model_types.get(g)).map(String::as_str);
-    let candidates: Vec<&str> =
-        [input.model_type.as_deref(), gguf_mt, input.text_model_type.as_deref()].into_iter().flatten().collect();
+    let gguf_mt = input.gguf_architecture.as_deref().and_then(|g| k.references.gguf_model_types.get(g)).map(String::as_str);
+    let candidates: Vec<&str> = [input.model_type.as_deref(), gguf_mt, input.text_model_type.as_deref()].into_iter().flatten().collect();
     References {
         mlx_lm: candidates.iter().find_map(|m| k.mlx_lm_module(m)).map(str::to_string),
         mlx_vlm: candidates.iter().find_map(|m| k.mlx_vlm_module(m)).map(str::to_string),

@@ -364,12 +364,40 @@ mod tests {
     fn sample() -> Group {
         Group {
             files: vec![
-                CachedFile { path: "a/m.safetensors.index.json".into(), format: "safetensors".into(), primary: true, tensors: 2, parameters: 12, bytes: 40, error: None },
-                CachedFile { path: "a/pytorch_model.bin".into(), format: String::new(), primary: false, tensors: 0, parameters: 0, bytes: 0, error: Some("bad".into()) },
+                CachedFile {
+                    path: "a/m.safetensors.index.json".into(),
+                    format: "safetensors".into(),
+                    primary: true,
+                    tensors: 2,
+                    parameters: 12,
+                    bytes: 40,
+                    error: None,
+                },
+                CachedFile {
+                    path: "a/pytorch_model.bin".into(),
+                    format: String::new(),
+                    primary: false,
+                    tensors: 0,
+                    parameters: 0,
+                    bytes: 0,
+                    error: Some("bad".into()),
+                },
             ],
             tensors: vec![
-                TensorInfo { name: "x.weight".into(), encoding: Encoding::Dense(DType::F32), shape: vec![2, 3], nbytes: 24, file: "a/m.safetensors.index.json".into() },
-                TensorInfo { name: "y".into(), encoding: Encoding::Ggml { name: "Q4_1", id: 3 }, shape: vec![], nbytes: 16, file: "a/m.safetensors.index.json".into() },
+                TensorInfo {
+                    name: "x.weight".into(),
+                    encoding: Encoding::Dense(DType::F32),
+                    shape: vec![2, 3],
+                    nbytes: 24,
+                    file: "a/m.safetensors.index.json".into(),
+                },
+                TensorInfo {
+                    name: "y".into(),
+                    encoding: Encoding::Ggml { name: "Q4_1", id: 3 },
+                    shape: vec![],
+                    nbytes: 16,
+                    file: "a/m.safetensors.index.json".into(),
+                },
             ],
             shared_storage: vec![vec!["x.weight".into(), "z".into()]],
             gguf_meta: vec![("general.architecture".into(), "\"llama\"".into())],

@@ -36,7 +36,10 @@ pub enum EntryKind {
     CacheLink,
     /// A link that is not followed: its target leaves the model (or the
     /// cache's blobs), dangles, or is not a regular file.
-    Symlink { target: String, reason: String },
+    Symlink {
+        target: String,
+        reason: String,
+    },
     Fifo,
     Socket,
     Device,
@@ -99,12 +102,7 @@ fn hf_cache_blobs(root: &Path) -> Option<PathBuf> {
 }
 
 fn rel_path(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root)
-        .unwrap_or(p)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    p.strip_prefix(root).unwrap_or(p).components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
 }
 
 /// Walk a model path (a directory or a single file).

@@ -453,7 +453,10 @@ fn every_family_and_profile_routes_from_files() {
     write_json(&sd.join("unet/config.json"), &json!({"_class_name": "UNet2DConditionModel", "cross_attention_dim": 768}));
     write_names(
         &sd.join("unet/diffusion_pytorch_model.safetensors"),
-        &layers(2, &["time_embedding.linear_1.weight", "down_blocks.{i}.attentions.0.transformer_blocks.0.attn2.to_k.weight", "mid_block.resnets.0.conv1.weight"]),
+        &layers(
+            2,
+            &["time_embedding.linear_1.weight", "down_blocks.{i}.attentions.0.transformer_blocks.0.attn2.to_k.weight", "mid_block.resnets.0.conv1.weight"],
+        ),
     );
     let i = run(&sd);
     assert_eq!(i.routing.family.as_deref(), Some("diffusion"), "{}", summary(&i));
@@ -859,7 +862,16 @@ fn reports_have_schema_sections_and_no_local_paths() {
     }
     assert_eq!(v["model"]["name"], "model");
     assert!(v["model"].get("path").is_none());
-    for section in ["# Inspection: model", "| family | dense-decoder", "## Warnings", "## License", "## Size and fit", "## Tensors by dtype", "## Routing evidence", "## Files"] {
+    for section in [
+        "# Inspection: model",
+        "| family | dense-decoder",
+        "## Warnings",
+        "## License",
+        "## Size and fit",
+        "## Tensors by dtype",
+        "## Routing evidence",
+        "## Files",
+    ] {
         assert!(md.contains(section), "Markdown lacks {section:?}:\n{md}");
     }
     let links: Vec<&str> = i.warnings.iter().filter(|f| f.id == "symlink").map(|f| f.message.as_str()).collect();

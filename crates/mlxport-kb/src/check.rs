@@ -114,9 +114,7 @@ pub fn check(kb: &Kb, ctx: &Context) -> Vec<Problem> {
     for (family, runbook_id) in &ctx.families {
         match kb.runbook_for_family(family) {
             None => out.push(format!("family {family}"), "has no runbook in the knowledge base"),
-            Some(rb) if &rb.id != runbook_id => {
-                out.push(format!("runbook {}", rb.id), format!("intake names this family's runbook '{runbook_id}'"))
-            }
+            Some(rb) if &rb.id != runbook_id => out.push(format!("runbook {}", rb.id), format!("intake names this family's runbook '{runbook_id}'")),
             Some(_) => {}
         }
     }
@@ -131,12 +129,24 @@ pub fn check(kb: &Kb, ctx: &Context) -> Vec<Problem> {
         if !OBJECTIVES.contains(&rb.default_objective.as_str()) {
             out.push(&at, format!("unknown default_objective '{}'", rb.default_objective));
         }
-        for (name, list) in [("port_first", &rb.port_first), ("layout_traps", &rb.layout_traps), ("parity_boundaries", &rb.parity_boundaries), ("stop_conditions", &rb.stop_conditions), ("examples", &rb.examples)] {
+        for (name, list) in [
+            ("port_first", &rb.port_first),
+            ("layout_traps", &rb.layout_traps),
+            ("parity_boundaries", &rb.parity_boundaries),
+            ("stop_conditions", &rb.stop_conditions),
+            ("examples", &rb.examples),
+        ] {
             if list.is_empty() {
                 out.push(&at, format!("{name} is empty"));
             }
         }
-        for (name, text) in [("task", &rb.task), ("quality_metric", &rb.quality_metric), ("fixtures.minimal", &rb.fixtures.minimal), ("fixtures.ordinary", &rb.fixtures.ordinary), ("fixtures.boundary", &rb.fixtures.boundary)] {
+        for (name, text) in [
+            ("task", &rb.task),
+            ("quality_metric", &rb.quality_metric),
+            ("fixtures.minimal", &rb.fixtures.minimal),
+            ("fixtures.ordinary", &rb.fixtures.ordinary),
+            ("fixtures.boundary", &rb.fixtures.boundary),
+        ] {
             if text.trim().is_empty() {
                 out.push(&at, format!("{name} is empty"));
             }

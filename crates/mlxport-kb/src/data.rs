@@ -20,8 +20,7 @@ pub const CATEGORIES: [&str; 13] =
     ["runtime", "compile", "attention", "kernels", "quantization", "memory", "caches", "serving", "decoding", "moe", "audio", "diffusion", "training"];
 
 /// Workloads a technique can serve.
-pub const WORKLOADS: [&str; 9] =
-    ["decode", "prefill", "single-pass", "denoising-loop", "streaming", "serving", "long-context", "batch", "fine-tuning"];
+pub const WORKLOADS: [&str; 9] = ["decode", "prefill", "single-pass", "denoising-loop", "streaming", "serving", "long-context", "batch", "fine-tuning"];
 
 /// The raw text of every knowledge-base file.
 #[derive(Debug, Clone)]

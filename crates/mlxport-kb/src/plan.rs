@@ -310,8 +310,10 @@ pub fn plan(kb: &Kb, i: &InspectionView, opts: &PlanOptions) -> PortPlan {
     // Family, state, reference.
     if let (Some(f), Some(rb)) = (family, runbook) {
         let refs = &i.routing.references;
-        let implemented: Vec<String> =
-            [("mlx-lm", &refs.mlx_lm), ("mlx-vlm", &refs.mlx_vlm), ("mlx-audio", &refs.mlx_audio)].iter().filter_map(|(k, v)| v.as_ref().map(|m| format!("{k} {m}"))).collect();
+        let implemented: Vec<String> = [("mlx-lm", &refs.mlx_lm), ("mlx-vlm", &refs.mlx_vlm), ("mlx-audio", &refs.mlx_audio)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|m| format!("{k} {m}")))
+            .collect();
         let reference = if !implemented.is_empty() {
             format!("implemented by {} (pinned reference versions); port or prove against it", implemented.join(", "))
         } else if !f.closest.is_empty() {
@@ -415,7 +417,9 @@ pub fn plan(kb: &Kb, i: &InspectionView, opts: &PlanOptions) -> PortPlan {
         tied_evidence: i.tensors.tying.evidence.clone(),
     });
     if i.facts.torch_dtype.is_none() {
-        unc.push("the training dtype is not recorded (no torch_dtype): capture the source in float32 and serve in bfloat16 unless parity says otherwise".into());
+        unc.push(
+            "the training dtype is not recorded (no torch_dtype): capture the source in float32 and serve in bfloat16 unless parity says otherwise".into(),
+        );
     }
     if i.tensors.tying.tied && i.tensors.tying.tie_word_embeddings.is_none() {
         unc.push("tying is inferred from a missing head tensor, not stated by a config: confirm at rung 5 (logits)".into());
@@ -456,7 +460,9 @@ pub fn plan(kb: &Kb, i: &InspectionView, opts: &PlanOptions) -> PortPlan {
                 .collect();
             pre.push(format!("sampling from generation_config.json: {}", if keys.is_empty() { "no sampling keys".into() } else { keys.join(", ") }));
         }
-        None if generative => unc.push("no generation_config.json: default sampling is unknown; parity uses greedy decoding and the user's settings later".into()),
+        None if generative => {
+            unc.push("no generation_config.json: default sampling is unknown; parity uses greedy decoding and the user's settings later".into())
+        }
         None => {}
     }
     let text_family = p.domain.as_deref() == Some("text") || p.domain.as_deref() == Some("multimodal");
@@ -645,7 +651,14 @@ pub fn to_markdown(p: &PortPlan) -> String {
         push(&mut s, &format!("- parameters: {} ({} tensors)", thousands(w.parameters), w.tensors));
         let dt: Vec<String> = w.bytes_by_dtype.iter().map(|(d, b)| format!("{d} {}", budget::gb(*b))).collect();
         push(&mut s, &format!("- dtypes: {}{}", dt.join(", "), w.torch_dtype.as_ref().map(|t| format!(" (config torch_dtype {t})")).unwrap_or_default()));
-        push(&mut s, &format!("- tied weights: {}{}", if w.tied { "yes" } else { "no" }, if w.tied_evidence.is_empty() { String::new() } else { format!(" ({})", w.tied_evidence.join("; ")) }));
+        push(
+            &mut s,
+            &format!(
+                "- tied weights: {}{}",
+                if w.tied { "yes" } else { "no" },
+                if w.tied_evidence.is_empty() { String::new() } else { format!(" ({})", w.tied_evidence.join("; ")) }
+            ),
+        );
         push(&mut s, "");
     }
     if !p.preprocessing.is_empty() {
@@ -693,7 +706,10 @@ pub fn to_markdown(p: &PortPlan) -> String {
         push(&mut s, "| precision | weights | with cache | fits |");
         push(&mut s, "|---|---:|---:|---|");
         for f in &b.precisions {
-            push(&mut s, &format!("| {} | {} | {} | {} |", f.precision, budget::gb(f.weight_bytes), budget::gb(f.total_bytes), if f.fits { "yes" } else { "no" }));
+            push(
+                &mut s,
+                &format!("| {} | {} | {} | {} |", f.precision, budget::gb(f.weight_bytes), budget::gb(f.total_bytes), if f.fits { "yes" } else { "no" }),
+            );
         }
         push(&mut s, "");
         let yn = |p: &str| match b.fits(p) {
@@ -745,7 +761,14 @@ pub fn to_markdown(p: &PortPlan) -> String {
         for r in &p.rungs {
             push(
                 &mut s,
-                &format!("{}. **{}**{}: {}{}", r.number, r.name, if r.applies { "" } else { " (not applicable)" }, r.checks, r.note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()),
+                &format!(
+                    "{}. **{}**{}: {}{}",
+                    r.number,
+                    r.name,
+                    if r.applies { "" } else { " (not applicable)" },
+                    r.checks,
+                    r.note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()
+                ),
             );
         }
         push(&mut s, "");

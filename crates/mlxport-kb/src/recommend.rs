@@ -198,7 +198,8 @@ impl Default for RecommendOptions {
 /// config.json or its text_config) and `model_type:<type>` forms.
 pub const FACTS: [&str; 8] = ["tied", "gguf-source", "gguf-affine-blocks", "float-source", "sliding-window", "gqa", "exceeds-target", "adapter"];
 
-const ROPE_KEYS: [&str; 8] = ["rope_theta", "rope_scaling", "rope_parameters", "rotary_dim", "rotary_pct", "partial_rotary_factor", "rotary_emb_base", "global_rope_theta"];
+const ROPE_KEYS: [&str; 8] =
+    ["rope_theta", "rope_scaling", "rope_parameters", "rotary_dim", "rotary_pct", "partial_rotary_factor", "rotary_emb_base", "global_rope_theta"];
 
 /// Whether a fact holds for the inspection; `None` for an unknown fact
 /// name. `fit` answers `exceeds-target`.
@@ -234,7 +235,10 @@ pub fn fact(name: &str, i: &InspectionView, fit: Option<&Budget>) -> Option<bool
 
 /// Whether a fact name is known (for the integrity checker).
 pub fn known_fact(name: &str) -> bool {
-    FACTS.contains(&name) || name == "rope" || name.strip_prefix("config-key:").is_some_and(|k| !k.is_empty()) || name.strip_prefix("model_type:").is_some_and(|k| !k.is_empty())
+    FACTS.contains(&name)
+        || name == "rope"
+        || name.strip_prefix("config-key:").is_some_and(|k| !k.is_empty())
+        || name.strip_prefix("model_type:").is_some_and(|k| !k.is_empty())
 }
 
 /// Whether a technique serves this model: family, traits and facts.
@@ -282,12 +286,17 @@ pub fn recommend(kb: &Kb, i: &InspectionView, opts: &RecommendOptions) -> Recomm
         let receipt = opts.receipts.iter().find(|r| r.technique == t.id && r.model_fingerprint == i.model.fingerprint && r.passing()).cloned();
         let (bucket, why) = match t.status.as_str() {
             "rejected" => ("rejected", format!("rejected: {}", t.summary)),
-            "research-candidate" => ("experimental", "research candidate: not implemented in MLX or its official projects; try only with explicit opt-in and a quality gate".to_string()),
+            "research-candidate" => (
+                "experimental",
+                "research candidate: not implemented in MLX or its official projects; try only with explicit opt-in and a quality gate".to_string(),
+            ),
             _ if receipt.is_some() => {
                 let r = receipt.as_ref().map(|r| r.file.clone()).unwrap_or_default();
                 ("validated-locally", format!("a passing local receipt ({r}) backs it on this model"))
             }
-            _ if t.assured_for.contains(&objective) => ("validated-by-source", format!("its effect on {objective} follows from its sources; no benchmark needed to know the direction")),
+            _ if t.assured_for.contains(&objective) => {
+                ("validated-by-source", format!("its effect on {objective} follows from its sources; no benchmark needed to know the direction"))
+            }
             _ => ("benchmark-required", format!("may help {objective}; measure it on this model and machine before keeping it")),
         };
         let item = Item {
@@ -366,7 +375,13 @@ pub fn to_text(r: &Recommendation) -> String {
         budget::gb(r.fit.usable_bytes)
     ));
     for p in &r.fit.precisions {
-        s.push_str(&format!("  {:<5} {:>10} weights, {:>10} with cache  {}\n", p.precision, budget::gb(p.weight_bytes), budget::gb(p.total_bytes), if p.fits { "fits" } else { "too big" }));
+        s.push_str(&format!(
+            "  {:<5} {:>10} weights, {:>10} with cache  {}\n",
+            p.precision,
+            budget::gb(p.weight_bytes),
+            budget::gb(p.total_bytes),
+            if p.fits { "fits" } else { "too big" }
+        ));
     }
     s.push_str(&format!("  verdict: {}\n", r.fit.verdict));
     for b in &r.buckets {

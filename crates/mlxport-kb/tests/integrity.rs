@@ -32,14 +32,28 @@ fn sizes_are_what_the_issue_asks() {
     assert_eq!(kb.runbooks.len(), 17);
     assert!(kb.techniques.len() >= 60, "{} techniques", kb.techniques.len());
     assert_eq!(kb.rungs.len(), 8);
-    for page in ["porting-core", "parity", "failure-atlas", "quantization", "attention-kv-cache", "compile-kernels", "decoding-serving", "benchmarking", "packaging"] {
+    for page in
+        ["porting-core", "parity", "failure-atlas", "quantization", "attention-kv-cache", "compile-kernels", "decoding-serving", "benchmarking", "packaging"]
+    {
         assert!(kb.page(page).is_some(), "method page {page} missing");
     }
     for status in mlxport_kb::data::STATUSES {
         assert!(kb.techniques.iter().any(|t| t.status == status), "no technique with status {status}");
     }
     // The ladder follows the issue's order.
-    let order = ["syncs", "dtype-layout", "fused-ops", "allocations", "compile", "chunking", "kv-batching", "weight-quantization", "kv-quantization", "speculative", "custom-kernels"];
+    let order = [
+        "syncs",
+        "dtype-layout",
+        "fused-ops",
+        "allocations",
+        "compile",
+        "chunking",
+        "kv-batching",
+        "weight-quantization",
+        "kv-quantization",
+        "speculative",
+        "custom-kernels",
+    ];
     let idx: Vec<usize> = order.iter().map(|id| kb.ladder_index(id)).collect();
     assert!(idx.windows(2).all(|w| w[0] < w[1]), "ladder out of order: {idx:?}");
 }
@@ -171,7 +185,11 @@ fn checker_catches_dangling_family_trait_ladder_and_vocabulary() {
 #[test]
 fn checker_catches_dangling_page_links_and_atlas_rungs() {
     let mut t = text();
-    t.methods = t.methods.replacen("see_also = [\"parity\", \"failure-atlas\", \"runbook/dense-decoder\"]", "see_also = [\"parity\", \"technique/warp-drive\", \"runbook/nothing\"]", 1);
+    t.methods = t.methods.replacen(
+        "see_also = [\"parity\", \"failure-atlas\", \"runbook/dense-decoder\"]",
+        "see_also = [\"parity\", \"technique/warp-drive\", \"runbook/nothing\"]",
+        1,
+    );
     t.methods = t.methods.replacen("rung = \"embeddings\"", "rung = \"basement\"", 1);
     let p = problems_of(&t);
     assert_problem(&p, "page porting-core", "dangling see_also 'technique/warp-drive'");

@@ -6,9 +6,9 @@
 mod common;
 
 use mlxport_kb::budget::Target;
+use mlxport_kb::kb;
 use mlxport_kb::plan::{plan, to_markdown, PlanOptions};
 use mlxport_kb::verify::verify;
-use mlxport_kb::kb;
 
 fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -30,7 +30,13 @@ fn every_family_fixture_gets_a_plan_stating_its_facts() {
     for fam in families {
         let fx = common::family_fixture(tmp.path(), fam);
         let view = common::inspect(&fx.dir);
-        assert_eq!(view.routing.family.as_deref(), Some(fam), "fixture for {fam} routes to {:?} ({:?})", view.routing.family, (&view.routing.conflicts, &view.routing.notes, view.routing.ambiguous));
+        assert_eq!(
+            view.routing.family.as_deref(),
+            Some(fam),
+            "fixture for {fam} routes to {:?} ({:?})",
+            view.routing.family,
+            (&view.routing.conflicts, &view.routing.notes, view.routing.ambiguous)
+        );
         assert!(view.blockers.is_empty(), "{fam}: {:?}", view.blockers);
         let v = verify(&view, &fx.dir, None).unwrap();
         assert!(v.ok(), "{fam}: {:?}", v.mismatches);

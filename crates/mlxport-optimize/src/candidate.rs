@@ -38,11 +38,20 @@ impl Dimension {
 pub enum Change {
     /// Cast every floating tensor to bfloat16.
     Bf16,
-    Affine { bits: u8, group_size: usize },
-    Recipe { recipe: String },
-    TargetBpw { bpw: f64 },
+    Affine {
+        bits: u8,
+        group_size: usize,
+    },
+    Recipe {
+        recipe: String,
+    },
+    TargetBpw {
+        bpw: f64,
+    },
     /// mxfp4, nvfp4 or mxfp8 (fixed bits and group size).
-    FloatMode { mode: String },
+    FloatMode {
+        mode: String,
+    },
 }
 
 /// One point of the sweep.
@@ -58,10 +67,12 @@ pub struct Candidate {
 /// default group size, group sizes at 4 and 8 bits, mixed recipes, two
 /// bit budgets, the float modes. The 2-bit point is not in it (known to
 /// break small models; give `q2g64` to see the gate reject it).
-pub const DEFAULT_SWEEP: &[&str] = &["bf16", "q8g64", "q6g64", "q4g64", "q8g32", "q4g32", "q4g128", "mixed_3_6", "mixed_4_6", "bpw5", "bpw4.5", "mxfp8", "mxfp4", "nvfp4"];
+pub const DEFAULT_SWEEP: &[&str] =
+    &["bf16", "q8g64", "q6g64", "q4g64", "q8g32", "q4g32", "q4g128", "mixed_3_6", "mixed_4_6", "bpw5", "bpw4.5", "mxfp8", "mxfp4", "nvfp4"];
 
 /// The spec grammar, for error messages and help.
-pub const SPEC_HELP: &str = "bf16, qBITSgGROUP (q8g64, q4g32; bits 2-6 or 8, group 32/64/128), mixed_2_6 / mixed_3_4 / mixed_3_6 / mixed_4_6, bpwN (bpw4.5), mxfp4, nvfp4, mxfp8";
+pub const SPEC_HELP: &str =
+    "bf16, qBITSgGROUP (q8g64, q4g32; bits 2-6 or 8, group 32/64/128), mixed_2_6 / mixed_3_4 / mixed_3_6 / mixed_4_6, bpwN (bpw4.5), mxfp4, nvfp4, mxfp8";
 
 impl Candidate {
     /// Parse one spec.
@@ -140,13 +151,25 @@ impl Candidate {
     /// What the candidate is expected to do, to be confirmed or refuted.
     pub fn hypothesis(&self) -> String {
         match &self.change {
-            Change::Bf16 => "half the bytes of float32 weights: decoding (memory-bound) gets faster and peak memory drops, with quality essentially unchanged".into(),
-            Change::Affine { bits, group_size } if *bits >= 8 => format!("{bits}-bit weights (group {group_size}) read about a quarter of float32's bytes: faster decoding and lower memory at near-float quality"),
-            Change::Affine { bits, group_size } if *bits >= 5 => format!("{bits}-bit weights (group {group_size}) cut bytes further than 8-bit while staying within the quality gate"),
-            Change::Affine { bits, group_size } if *bits >= 4 => format!("{bits}-bit weights (group {group_size}): the usual speed/memory sweet spot; quality loss on a small model may reach the gate"),
-            Change::Affine { bits, group_size } => format!("{bits}-bit weights (group {group_size}) are the smallest and fastest to read, but likely break a small model: the gate should reject it"),
+            Change::Bf16 => {
+                "half the bytes of float32 weights: decoding (memory-bound) gets faster and peak memory drops, with quality essentially unchanged".into()
+            }
+            Change::Affine { bits, group_size } if *bits >= 8 => format!(
+                "{bits}-bit weights (group {group_size}) read about a quarter of float32's bytes: faster decoding and lower memory at near-float quality"
+            ),
+            Change::Affine { bits, group_size } if *bits >= 5 => {
+                format!("{bits}-bit weights (group {group_size}) cut bytes further than 8-bit while staying within the quality gate")
+            }
+            Change::Affine { bits, group_size } if *bits >= 4 => {
+                format!("{bits}-bit weights (group {group_size}): the usual speed/memory sweet spot; quality loss on a small model may reach the gate")
+            }
+            Change::Affine { bits, group_size } => format!(
+                "{bits}-bit weights (group {group_size}) are the smallest and fastest to read, but likely break a small model: the gate should reject it"
+            ),
             Change::Recipe { .. } => "keeping sensitive layers at more bits recovers quality lost at low bits for little size".into(),
-            Change::TargetBpw { bpw } => format!("spending {bpw} bits per weight where the quantization error is largest beats a uniform width of the same size"),
+            Change::TargetBpw { bpw } => {
+                format!("spending {bpw} bits per weight where the quantization error is largest beats a uniform width of the same size")
+            }
             Change::FloatMode { mode } => format!("{mode}'s shared-exponent floats keep more dynamic range than affine at the same width"),
         }
     }

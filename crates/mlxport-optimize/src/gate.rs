@@ -100,10 +100,21 @@ pub fn lm_gate(h: &Harness, reference: &Path, candidate: &Path, s: &LmSettings, 
     let text = data_file(&s.text, work, "corpus.txt", data::CORPUS)?;
     let prompts = data_file(&s.prompts, work, "prompts.txt", data::PROMPTS)?;
     let out = work.join("lm");
-    let req = LmRequest { reference: reference.to_path_buf(), candidate: candidate.to_path_buf(), text, prompts, max_tokens: s.max_tokens, window: s.window, stride: s.stride, generate: s.generate, out: out.clone() };
+    let req = LmRequest {
+        reference: reference.to_path_buf(),
+        candidate: candidate.to_path_buf(),
+        text,
+        prompts,
+        max_tokens: s.max_tokens,
+        window: s.window,
+        stride: s.stride,
+        generate: s.generate,
+        out: out.clone(),
+    };
     h.quality_lm(&req)?;
     let man_path = out.join("quality_lm.json");
-    let man: Value = serde_json::from_slice(&std::fs::read(&man_path).with_context(|| format!("cannot read {}", man_path.display()))?).with_context(|| format!("{}: not valid JSON", man_path.display()))?;
+    let man: Value = serde_json::from_slice(&std::fs::read(&man_path).with_context(|| format!("cannot read {}", man_path.display()))?)
+        .with_context(|| format!("{}: not valid JSON", man_path.display()))?;
     let chunks = man["chunks"].as_array().cloned().unwrap_or_default();
     let mut acc = lm::LmAccumulator::new();
     for c in &chunks {
@@ -139,7 +150,14 @@ pub fn lm_gate(h: &Harness, reference: &Path, candidate: &Path, s: &LmSettings, 
     if man["same_tokenizer"] == false {
         eprintln!("note: the candidate's tokenizer encodes the text differently; both models are scored on the reference's token ids");
     }
-    Ok(QualityReport::new("language-model", reference.display().to_string(), candidate.display().to_string(), run, th, Measured { lm: Some(metrics), greedy, encoder: None }))
+    Ok(QualityReport::new(
+        "language-model",
+        reference.display().to_string(),
+        candidate.display().to_string(),
+        run,
+        th,
+        Measured { lm: Some(metrics), greedy, encoder: None },
+    ))
 }
 
 /// The encoder gate: embedding cosine and retrieval agreement of both
@@ -151,20 +169,35 @@ pub fn encoder_gate(h: &Harness, reference: &Path, candidate: &Path, s: &Encoder
         Some(p) => p.clone(),
         None => {
             let insp = serde_json::to_value(mlxport_intake::inspect(reference, &mlxport_intake::Options::default())?)?;
-            let plan = mlxport_harness::scaffold::plan(&insp, "mlxport_quality_encoder", concat!("mlxport ", env!("CARGO_PKG_VERSION"))).with_context(|| format!("cannot scaffold a package for {}", reference.display()))?;
+            let plan = mlxport_harness::scaffold::plan(&insp, "mlxport_quality_encoder", concat!("mlxport ", env!("CARGO_PKG_VERSION")))
+                .with_context(|| format!("cannot scaffold a package for {}", reference.display()))?;
             let dir = work.join("mlxport_quality_encoder");
             mlxport_harness::scaffold::write(&plan, &dir)?;
             dir
         }
     };
     let out = work.join("embeddings.npz");
-    h.quality_encoder(&EncoderRequest { package, reference: reference.to_path_buf(), candidate: candidate.to_path_buf(), sentences, queries, out: out.clone() })?;
+    h.quality_encoder(&EncoderRequest {
+        package,
+        reference: reference.to_path_buf(),
+        candidate: candidate.to_path_buf(),
+        sentences,
+        queries,
+        out: out.clone(),
+    })?;
     let src = mlxport_tensor::open_file(&out)?;
     let shape = src.info("reference")?.shape.clone();
     if shape.len() != 2 {
         bail!("{}: embeddings of shape {:?}, expected [S, H]", out.display(), shape);
     }
-    let m = encoder::compute(&src.read_f32("reference")?, &src.read_f32("candidate")?, &src.read_f32("query_reference")?, &src.read_f32("query_candidate")?, shape[1] as usize, s.retrieval_k)?;
+    let m = encoder::compute(
+        &src.read_f32("reference")?,
+        &src.read_f32("candidate")?,
+        &src.read_f32("query_reference")?,
+        &src.read_f32("query_candidate")?,
+        shape[1] as usize,
+        s.retrieval_k,
+    )?;
     let meta: Value = std::fs::read(work.join("embeddings.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
     let run = json!({
         "sentences": source_name(&s.sentences, "sentences"),
@@ -173,5 +206,12 @@ pub fn encoder_gate(h: &Harness, reference: &Path, candidate: &Path, s: &Encoder
         "quantization": meta["quantization"],
         "libraries": meta["libraries"],
     });
-    Ok(QualityReport::new("encoder", reference.display().to_string(), candidate.display().to_string(), run, th, Measured { encoder: Some(m), ..Default::default() }))
+    Ok(QualityReport::new(
+        "encoder",
+        reference.display().to_string(),
+        candidate.display().to_string(),
+        run,
+        th,
+        Measured { encoder: Some(m), ..Default::default() },
+    ))
 }

@@ -144,7 +144,8 @@ struct Baseline {
 }
 
 fn fingerprint(dir: &Path) -> Result<String> {
-    let insp = serde_json::to_value(mlxport_intake::inspect(dir, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", dir.display()))?)?;
+    let insp =
+        serde_json::to_value(mlxport_intake::inspect(dir, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", dir.display()))?)?;
     insp["model"]["fingerprint"].as_str().map(String::from).with_context(|| format!("{}: the inspection has no fingerprint", dir.display()))
 }
 
@@ -189,7 +190,11 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
     drop(src);
     if !d.map.unresolved.is_empty() {
         if model.is_dir() && model.join("config.json").is_file() && has_safetensors(model) {
-            eprintln!("note: {} tensors of {} have no mlx-lm mapping; using the checkpoint as an MLX checkpoint as it is", d.map.unresolved.len(), model.display());
+            eprintln!(
+                "note: {} tensors of {} have no mlx-lm mapping; using the checkpoint as an MLX checkpoint as it is",
+                d.map.unresolved.len(),
+                model.display()
+            );
             return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder });
         }
         let names: Vec<String> = d.map.unresolved.iter().take(5).map(|u| format!("{} ({})", u.source, u.reason)).collect();
@@ -199,7 +204,12 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
         std::fs::remove_dir_all(&out).with_context(|| format!("cannot remove the stale {}", out.display()))?;
     }
     eprintln!("baseline: converting {} to mlx-lm layout ({} family, dtype kept) ...", model.display(), d.family);
-    let opts = ConvertOptions { dtype: Some(DtypePolicy::Keep), command: vec!["mlxport".into(), "optimize".into()], digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..ConvertOptions::default() };
+    let opts = ConvertOptions {
+        dtype: Some(DtypePolicy::Keep),
+        command: vec!["mlxport".into(), "optimize".into()],
+        digest_cache: mlxport_intake::digest::DigestCache::default_path(),
+        ..ConvertOptions::default()
+    };
     mlxport_convert::convert::convert(model, &d.map, &out, &opts)?;
     std::fs::write(&stamp, serde_json::to_string_pretty(&want)? + "\n")?;
     Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder })
@@ -234,7 +244,9 @@ fn settings_value(req: &OptimizeRequest, b: &Baseline) -> Result<Value> {
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map(|rd| rd.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "safetensors")).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "safetensors")).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
 }
 
 /// Produce one candidate checkpoint from the baseline.
@@ -255,7 +267,13 @@ fn produce(b: &Baseline, c: &Candidate, base_dtype: Option<DtypePolicy>, out: &P
         None => {
             let opts = ConvertOptions { dtype: Some(DtypePolicy::To(mlxport_tensor::DType::BF16)), command, digest_cache, ..ConvertOptions::default() };
             let done = mlxport_convert::convert::convert(&b.path, &map, out, &opts)?;
-            Ok(record::Produced { bpw: None, weight_bytes: dir_bytes(out), quantized_layers: 0, left_float: done.manifest.target.tensors as usize, seconds: t.elapsed().as_secs_f64() })
+            Ok(record::Produced {
+                bpw: None,
+                weight_bytes: dir_bytes(out),
+                quantized_layers: 0,
+                left_float: done.manifest.target.tensors as usize,
+                seconds: t.elapsed().as_secs_f64(),
+            })
         }
         Some(q) => {
             let opts = ConvertOptions { dtype: base_dtype, command, digest_cache, ..ConvertOptions::default() };
@@ -263,7 +281,13 @@ fn produce(b: &Baseline, c: &Candidate, base_dtype: Option<DtypePolicy>, out: &P
             if done.report.quantized == 0 {
                 bail!("no layer can take {} (the quantized dimensions are not multiples of {})", c.describe(), c.required_divisor().unwrap_or(0));
             }
-            Ok(record::Produced { bpw: Some(done.report.bpw), weight_bytes: dir_bytes(out), quantized_layers: done.report.quantized, left_float: done.report.skipped.len(), seconds: t.elapsed().as_secs_f64() })
+            Ok(record::Produced {
+                bpw: Some(done.report.bpw),
+                weight_bytes: dir_bytes(out),
+                quantized_layers: done.report.quantized,
+                left_float: done.report.skipped.len(),
+                seconds: t.elapsed().as_secs_f64(),
+            })
         }
     }
 }
@@ -313,7 +337,8 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         let mut r = Record::new_baseline(&b.path, base_key.clone(), b.encoder);
         r.produced = Some(record::Produced { bpw: None, weight_bytes: dir_bytes(&b.path), quantized_layers: 0, left_float: 0, seconds: 0.0 });
         if !b.encoder {
-            let m = measure::generate(&h, &b.path, &req.bench, Some(b.fingerprint.clone()), &req.work_dir.join("receipts/baseline.json")).context("the baseline's generation benchmark")?;
+            let m = measure::generate(&h, &b.path, &req.bench, Some(b.fingerprint.clone()), &req.work_dir.join("receipts/baseline.json"))
+                .context("the baseline's generation benchmark")?;
             r.set_speed(m);
         }
         write_json(&records_dir.join("baseline.json"), &r)?;
@@ -392,7 +417,8 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
     if chosen_link.is_dir() && !chosen_link.is_symlink() {
         std::fs::remove_dir_all(&chosen_link)?;
     }
-    let rel = chosen_path.strip_prefix(&req.work_dir).map(Path::to_path_buf).unwrap_or_else(|_| std::fs::canonicalize(&chosen_path).unwrap_or(chosen_path.clone()));
+    let rel =
+        chosen_path.strip_prefix(&req.work_dir).map(Path::to_path_buf).unwrap_or_else(|_| std::fs::canonicalize(&chosen_path).unwrap_or(chosen_path.clone()));
     link_dir(&rel, &chosen_link)?;
     doc.chosen.checkpoint = "chosen".into();
     if !req.keep_checkpoints {

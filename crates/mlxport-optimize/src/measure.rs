@@ -70,7 +70,14 @@ pub fn generate(h: &Harness, model: &Path, s: &BenchSettings, fingerprint: Optio
     if s.prompt_tokens.is_empty() || s.prompt_tokens.contains(&0) || s.gen_tokens < 2 || s.runs == 0 {
         bail!("the benchmark needs positive prompt lengths, at least 2 generated tokens and 1 run");
     }
-    let req = GenerateBenchRequest { target: Target::MlxLm { model: model.to_path_buf() }, prompt_tokens: s.prompt_tokens.clone(), gen_tokens: s.gen_tokens, runs: s.runs, warmup: s.warmup, seed: s.seed };
+    let req = GenerateBenchRequest {
+        target: Target::MlxLm { model: model.to_path_buf() },
+        prompt_tokens: s.prompt_tokens.clone(),
+        gen_tokens: s.gen_tokens,
+        runs: s.runs,
+        warmup: s.warmup,
+        seed: s.seed,
+    };
     let raw = h.bench_generate(&req)?;
     let output = Output::parse(&raw).map_err(anyhow::Error::msg)?;
     let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();

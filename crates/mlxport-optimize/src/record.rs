@@ -125,8 +125,18 @@ impl Record {
     }
 
     pub fn new_baseline(path: &Path, inputs_sha256: String, encoder: bool) -> Record {
-        let hypothesis = if encoder { "the reference: every candidate is gated against it" } else { "the reference: every candidate is gated against it and measured relative to its speed and memory" };
-        let mut r = Record::unmeasured("baseline".into(), "baseline".into(), format!("none: the float checkpoint {}", path.display()), hypothesis.into(), inputs_sha256);
+        let hypothesis = if encoder {
+            "the reference: every candidate is gated against it"
+        } else {
+            "the reference: every candidate is gated against it and measured relative to its speed and memory"
+        };
+        let mut r = Record::unmeasured(
+            "baseline".into(),
+            "baseline".into(),
+            format!("none: the float checkpoint {}", path.display()),
+            hypothesis.into(),
+            inputs_sha256,
+        );
         r.correctness.loads = true;
         r
     }
@@ -272,7 +282,11 @@ pub fn decide_one(r: &Record, base: &Record, objective: Objective) -> Decision {
     if improved {
         Decision { keep: true, reason: format!("keep: passes the quality gate and improves {}: {ratios}", objective_text(objective, base)), score: s }
     } else {
-        Decision { keep: false, reason: format!("revert: passes the quality gate but does not measurably improve {}: {ratios}", objective_text(objective, base)), score: s }
+        Decision {
+            keep: false,
+            reason: format!("revert: passes the quality gate but does not measurably improve {}: {ratios}", objective_text(objective, base)),
+            score: s,
+        }
     }
 }
 
@@ -329,13 +343,35 @@ pub struct OptimizeDoc {
 
 impl OptimizeDoc {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(req: &OptimizeRequest, baseline: &Path, converted: bool, fingerprint: &str, encoder: bool, hardware: &str, env_hash: &str, settings: Value, base: Record, records: Vec<Record>) -> OptimizeDoc {
+    pub fn new(
+        req: &OptimizeRequest,
+        baseline: &Path,
+        converted: bool,
+        fingerprint: &str,
+        encoder: bool,
+        hardware: &str,
+        env_hash: &str,
+        settings: Value,
+        base: Record,
+        records: Vec<Record>,
+    ) -> OptimizeDoc {
         let rel = |p: &Path| p.strip_prefix(&req.work_dir).map(|x| x.display().to_string()).unwrap_or_else(|_| p.display().to_string());
-        let mlx = base.receipt.as_ref().and_then(|p| std::fs::read(req.work_dir.join(p)).ok()).and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["environment"]["python"]["packages"]["mlx"].as_str().map(String::from));
+        let mlx = base
+            .receipt
+            .as_ref()
+            .and_then(|p| std::fs::read(req.work_dir.join(p)).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["environment"]["python"]["packages"]["mlx"].as_str().map(String::from));
         OptimizeDoc {
             schema: SCHEMA.into(),
             tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
-            model: ModelInfo { path: req.model.display().to_string(), fingerprint: fingerprint.into(), kind: if encoder { "encoder".into() } else { "language-model".into() }, baseline: rel(baseline), baseline_converted: converted },
+            model: ModelInfo {
+                path: req.model.display().to_string(),
+                fingerprint: fingerprint.into(),
+                kind: if encoder { "encoder".into() } else { "language-model".into() },
+                baseline: rel(baseline),
+                baseline_converted: converted,
+            },
             machine: Machine { hardware: hardware.into(), environment_hash: env_hash.into(), mlx },
             objective: req.objective,
             command: req.command.clone(),
@@ -355,7 +391,10 @@ impl OptimizeDoc {
         self.baseline.decision = Some(Decision { keep: true, reason: "the reference".into(), score: score(&self.baseline, &self.baseline, obj) });
         let mut kept: Vec<&Record> = self.records.iter().filter(|r| r.decision.as_ref().is_some_and(|d| d.keep)).collect();
         kept.sort_by(|a, b| {
-            let (sa, sb) = (a.decision.as_ref().and_then(|d| d.score).unwrap_or(f64::NEG_INFINITY), b.decision.as_ref().and_then(|d| d.score).unwrap_or(f64::NEG_INFINITY));
+            let (sa, sb) = (
+                a.decision.as_ref().and_then(|d| d.score).unwrap_or(f64::NEG_INFINITY),
+                b.decision.as_ref().and_then(|d| d.score).unwrap_or(f64::NEG_INFINITY),
+            );
             sb.total_cmp(&sa).then_with(|| {
                 let kl = |r: &Record| r.quality.as_ref().and_then(|q| q.kl_mean.or(q.cosine_mean.map(|c| 1.0 - c))).unwrap_or(f64::INFINITY);
                 kl(a).total_cmp(&kl(b))
@@ -375,10 +414,23 @@ impl OptimizeDoc {
                     id: best.id.clone(),
                     change: best.change.clone(),
                     checkpoint: String::new(),
-                    why: format!("best {} among {} kept candidate(s) that passed the quality gate: {}{runner}.{rej}", objective_text(obj, &self.baseline), kept.len(), ratio_text(best, &self.baseline)),
+                    why: format!(
+                        "best {} among {} kept candidate(s) that passed the quality gate: {}{runner}.{rej}",
+                        objective_text(obj, &self.baseline),
+                        kept.len(),
+                        ratio_text(best, &self.baseline)
+                    ),
                 }
             }
-            None => Chosen { id: "baseline".into(), change: self.baseline.change.clone(), checkpoint: String::new(), why: format!("no candidate both passed the quality gate and measurably improved {}; the float baseline stays.{rej}", objective_text(obj, &self.baseline)) },
+            None => Chosen {
+                id: "baseline".into(),
+                change: self.baseline.change.clone(),
+                checkpoint: String::new(),
+                why: format!(
+                    "no candidate both passed the quality gate and measurably improved {}; the float baseline stays.{rej}",
+                    objective_text(obj, &self.baseline)
+                ),
+            },
         };
     }
 
@@ -387,7 +439,11 @@ impl OptimizeDoc {
         let lm = self.model.kind == "language-model";
         let mut s = format!("# Optimizations: {}\n\n", self.model.path);
         s.push_str(&format!("- model: `{}` ({}), fingerprint `{}`\n", self.model.path, self.model.kind, self.model.fingerprint));
-        s.push_str(&format!("- baseline: `{}`{}\n", self.model.baseline, if self.model.baseline_converted { " (converted here to mlx-lm layout, dtype kept)" } else { "" }));
+        s.push_str(&format!(
+            "- baseline: `{}`{}\n",
+            self.model.baseline,
+            if self.model.baseline_converted { " (converted here to mlx-lm layout, dtype kept)" } else { "" }
+        ));
         s.push_str(&format!("- machine: {}{}\n", self.machine.hardware, self.machine.mlx.as_ref().map(|m| format!(", MLX {m}")).unwrap_or_default()));
         s.push_str(&format!("- objective: {}\n", self.objective.as_str()));
         if !self.command.is_empty() {
@@ -404,13 +460,20 @@ impl OptimizeDoc {
                 l["generate"],
                 self.settings["thresholds"]
             ));
-            s.push_str(&format!("- benchmark: mlx-lm generation, prompts of {} tokens, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n", b["prompt_tokens"], b["gen_tokens"], b["warmup"], b["runs"]));
+            s.push_str(&format!(
+                "- benchmark: mlx-lm generation, prompts of {} tokens, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n",
+                b["prompt_tokens"], b["gen_tokens"], b["warmup"], b["runs"]
+            ));
         } else {
             s.push_str(&format!("- quality gate: embedding cosine and retrieval agreement against the baseline; thresholds {}\n- no generation benchmark (encoder): memory is the weight bytes\n", self.settings["thresholds"]));
         }
         s.push_str(&format!("\n## Chosen: {}\n\n{}\n\n", self.chosen.id, self.chosen.why));
         if !self.chosen.checkpoint.is_empty() {
-            s.push_str(&format!("Checkpoint: `{}/` ({}).\n\n", self.chosen.checkpoint, if self.chosen.change.is_empty() { "baseline" } else { &self.chosen.change }));
+            s.push_str(&format!(
+                "Checkpoint: `{}/` ({}).\n\n",
+                self.chosen.checkpoint,
+                if self.chosen.change.is_empty() { "baseline" } else { &self.chosen.change }
+            ));
         }
         s.push_str("## Table\n\n");
         if lm {
@@ -423,8 +486,26 @@ impl OptimizeDoc {
             let f = |v: Option<f64>| v.map(mlxport_quality::report::fmt).unwrap_or_else(|| "-".into());
             let bpw = r.produced.as_ref().and_then(|p| p.bpw).map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into());
             let weights = r.produced.as_ref().map(|p| human_bytes(p.weight_bytes as f64)).unwrap_or_else(|| "-".into());
-            let gate = if r.id == "baseline" { "reference".to_string() } else if r.correctness.error.is_some() { "error".into() } else { r.correctness.quality_verdict.clone().unwrap_or_else(|| "-".into()) };
-            let decision = r.decision.as_ref().map(|d| if r.id == "baseline" { "reference".to_string() } else if d.keep { "keep".into() } else { "revert".into() }).unwrap_or_default();
+            let gate = if r.id == "baseline" {
+                "reference".to_string()
+            } else if r.correctness.error.is_some() {
+                "error".into()
+            } else {
+                r.correctness.quality_verdict.clone().unwrap_or_else(|| "-".into())
+            };
+            let decision = r
+                .decision
+                .as_ref()
+                .map(|d| {
+                    if r.id == "baseline" {
+                        "reference".to_string()
+                    } else if d.keep {
+                        "keep".into()
+                    } else {
+                        "revert".into()
+                    }
+                })
+                .unwrap_or_default();
             let decision = if r.id == self.chosen.id { format!("**{decision}, chosen**") } else { decision };
             if lm {
                 let sp = |pick: &dyn Fn(&SpeedRow) -> (f64, [f64; 2])| -> String {
@@ -445,20 +526,41 @@ impl OptimizeDoc {
                     sp(&|x: &SpeedRow| (x.prefill_tokens_per_s, x.prefill_ci))
                 ));
             } else {
-                s.push_str(&format!("| {} | {} | {bpw} | {weights} | {gate} | {} | {} | {} | {} | {decision} |\n", r.id, r.dimension, f(q.cosine_mean), f(q.cosine_min), f(q.overlap_at_k), f(q.spearman_mean)));
+                s.push_str(&format!(
+                    "| {} | {} | {bpw} | {weights} | {gate} | {} | {} | {} | {} | {decision} |\n",
+                    r.id,
+                    r.dimension,
+                    f(q.cosine_mean),
+                    f(q.cosine_min),
+                    f(q.overlap_at_k),
+                    f(q.spearman_mean)
+                ));
             }
         }
         s.push_str("\n## Records\n");
         for r in std::iter::once(&self.baseline).chain(&self.records) {
             s.push_str(&format!("\n### {}: {}\n\n", r.id, r.change));
-            s.push_str(&format!("- dimension: {}{}\n", r.dimension, r.on_top_of.as_ref().map(|o| format!(" (made on top of the kept {o})")).unwrap_or_default()));
+            s.push_str(&format!(
+                "- dimension: {}{}\n",
+                r.dimension,
+                r.on_top_of.as_ref().map(|o| format!(" (made on top of the kept {o})")).unwrap_or_default()
+            ));
             s.push_str(&format!("- hypothesis: {}\n", r.hypothesis));
             if let Some(p) = &r.produced {
-                s.push_str(&format!("- produced: {} of weights{}{}\n", human_bytes(p.weight_bytes as f64), p.bpw.map(|b| format!(", {b:.3} bits per weight")).unwrap_or_default(), if p.quantized_layers > 0 { format!(", {} layers quantized, {} left float", p.quantized_layers, p.left_float) } else { String::new() }));
+                s.push_str(&format!(
+                    "- produced: {} of weights{}{}\n",
+                    human_bytes(p.weight_bytes as f64),
+                    p.bpw.map(|b| format!(", {b:.3} bits per weight")).unwrap_or_default(),
+                    if p.quantized_layers > 0 { format!(", {} layers quantized, {} left float", p.quantized_layers, p.left_float) } else { String::new() }
+                ));
             }
             let corr = match (&r.correctness.error, &r.correctness.quality_verdict) {
                 (Some(e), _) => format!("error: {e}"),
-                (None, Some(v)) => format!("loads; quality gate {}{}", v.to_uppercase(), if r.correctness.reasons.is_empty() { String::new() } else { format!(": {}", r.correctness.reasons.join("; ")) }),
+                (None, Some(v)) => format!(
+                    "loads; quality gate {}{}",
+                    v.to_uppercase(),
+                    if r.correctness.reasons.is_empty() { String::new() } else { format!(": {}", r.correctness.reasons.join("; ")) }
+                ),
                 (None, None) => "loads (the reference)".into(),
             };
             s.push_str(&format!("- correctness: {corr}\n"));
@@ -479,7 +581,14 @@ impl OptimizeDoc {
                         r.quality_report.as_ref().map(|p| format!(" (`{p}`)")).unwrap_or_default()
                     ));
                 } else {
-                    s.push_str(&format!("- quality: cosine mean {} / min {}, overlap@k {}, Spearman {}{}\n", f(q.cosine_mean), f(q.cosine_min), f(q.overlap_at_k), f(q.spearman_mean), r.quality_report.as_ref().map(|p| format!(" (`{p}`)")).unwrap_or_default()));
+                    s.push_str(&format!(
+                        "- quality: cosine mean {} / min {}, overlap@k {}, Spearman {}{}\n",
+                        f(q.cosine_mean),
+                        f(q.cosine_min),
+                        f(q.overlap_at_k),
+                        f(q.spearman_mean),
+                        r.quality_report.as_ref().map(|p| format!(" (`{p}`)")).unwrap_or_default()
+                    ));
                 }
             }
             for x in &r.speed {
@@ -540,8 +649,22 @@ mod tests {
 
     fn rec(id: &str, verdict: &str, decode: f64, ci: [f64; 2], peak: f64) -> Record {
         let mut r = Record::new(&Candidate::parse(id).unwrap(), String::new(), None);
-        r.correctness = Correctness { loads: true, quality_verdict: Some(verdict.into()), reasons: if verdict == "fail" { vec!["kl_mean = 13.5 fails <= 0.05".into()] } else { vec![] }, error: None };
-        r.speed = vec![SpeedRow { prompt_tokens: 16, runs: 3, decode_tokens_per_s: decode, decode_ci: ci, prefill_tokens_per_s: 100.0, prefill_ci: [90.0, 110.0], ttft_s: 0.1, peak_memory_bytes: peak }];
+        r.correctness = Correctness {
+            loads: true,
+            quality_verdict: Some(verdict.into()),
+            reasons: if verdict == "fail" { vec!["kl_mean = 13.5 fails <= 0.05".into()] } else { vec![] },
+            error: None,
+        };
+        r.speed = vec![SpeedRow {
+            prompt_tokens: 16,
+            runs: 3,
+            decode_tokens_per_s: decode,
+            decode_ci: ci,
+            prefill_tokens_per_s: 100.0,
+            prefill_ci: [90.0, 110.0],
+            ttft_s: 0.1,
+            peak_memory_bytes: peak,
+        }];
         r
     }
 

@@ -31,7 +31,10 @@ pub fn this_machine() -> String {
 
 /// The local store's directory.
 pub fn store_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("MLXPORT_CACHE").map(PathBuf::from).or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("mlxport"))).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mlxport")))?;
+    let base = std::env::var_os("MLXPORT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("mlxport")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mlxport")))?;
     Some(base.join("validated"))
 }
 
@@ -126,7 +129,9 @@ pub fn local_receipts(store: &Path, fingerprint: &str, hardware: &dyn Fn() -> St
     let hardware = hardware();
     let hardware = hardware.as_str();
     let tag = hw_tag(hardware);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{tag}-")))).collect()).unwrap_or_default();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{tag}-")))).collect())
+        .unwrap_or_default();
     paths.sort();
     paths
         .into_iter()

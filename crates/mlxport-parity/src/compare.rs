@@ -432,7 +432,15 @@ pub fn compare_pair(
     if tol.normwise && m.finite_pairs > 0 {
         let (mut rb, _, _) = reader(src_b, &b)?;
         let max_b = crate::metrics::max_abs_pass(rb.as_mut(), db, numel).map_err(|e| pass_error(src_a, src_b, &a, &b, e))?;
-        let ratio = |num: f64, den: f64| if den > 0.0 { num / den } else if num == 0.0 { 0.0 } else { f64::INFINITY };
+        let ratio = |num: f64, den: f64| {
+            if den > 0.0 {
+                num / den
+            } else if num == 0.0 {
+                0.0
+            } else {
+                f64::INFINITY
+            }
+        };
         let (l2, linf) = (ratio(acc.sum_sq.value().sqrt(), acc.sum_bb.value().sqrt()), ratio(m.max_abs.unwrap_or(0.0), max_b));
         m.rel_l2 = Some(l2);
         m.rel_linf = Some(linf);
@@ -467,10 +475,8 @@ pub fn compare_pair(
         }
     }
     if m.nonfinite_a.nan + m.nonfinite_a.inf + m.nonfinite_b.nan + m.nonfinite_b.inf > 0 {
-        r.notes.push(format!(
-            "non-finite values: A {} NaN, {} Inf; B {} NaN, {} Inf",
-            m.nonfinite_a.nan, m.nonfinite_a.inf, m.nonfinite_b.nan, m.nonfinite_b.inf
-        ));
+        r.notes
+            .push(format!("non-finite values: A {} NaN, {} Inf; B {} NaN, {} Inf", m.nonfinite_a.nan, m.nonfinite_a.inf, m.nonfinite_b.nan, m.nonfinite_b.inf));
     }
     if ulp.is_none() && tol.ulp.is_some() {
         r.notes.push("ULP distance is measured only when both sides have the same float dtype".into());

@@ -74,9 +74,7 @@ impl Kind {
 pub fn classify(name: &str) -> (Kind, Option<u64>) {
     let lower = name.to_ascii_lowercase();
     let comps: Vec<&str> = lower.split(['.', '/']).filter(|c| !c.is_empty()).collect();
-    let number_after = |keys: &[&str]| -> Option<u64> {
-        comps.windows(2).find(|w| keys.contains(&w[0])).and_then(|w| w[1].parse().ok())
-    };
+    let number_after = |keys: &[&str]| -> Option<u64> { comps.windows(2).find(|w| keys.contains(&w[0])).and_then(|w| w[1].parse().ok()) };
     let first = comps.first().copied().unwrap_or("");
     if matches!(first, "inputs" | "input" | "input_ids" | "attention_mask" | "position_ids" | "pixel_values" | "input_features") {
         return (Kind::Inputs, None);
@@ -313,10 +311,37 @@ mod tests {
 
     #[test]
     fn encoder_decoder_stacks_get_their_own_rungs() {
-        let names: Vec<String> = ["inputs.input_ids", "inputs.decoder_input_ids", "encoder.embeddings", "encoder.layers.0", "encoder.layers.1", "encoder.last_hidden_state", "decoder.embeddings", "decoder.layers.0", "decoder.final_norm", "logits"].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = [
+            "inputs.input_ids",
+            "inputs.decoder_input_ids",
+            "encoder.embeddings",
+            "encoder.layers.0",
+            "encoder.layers.1",
+            "encoder.last_hidden_state",
+            "decoder.embeddings",
+            "decoder.layers.0",
+            "decoder.final_norm",
+            "logits",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let rungs = group(&names);
         let got: Vec<&str> = rungs.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(got, ["inputs", "encoder embeddings", "encoder layer 0", "encoder layer 1", "encoder.last_hidden_state", "decoder embeddings", "decoder layer 0", "decoder final_norm", "logits"]);
+        assert_eq!(
+            got,
+            [
+                "inputs",
+                "encoder embeddings",
+                "encoder layer 0",
+                "encoder layer 1",
+                "encoder.last_hidden_state",
+                "decoder embeddings",
+                "decoder layer 0",
+                "decoder final_norm",
+                "logits"
+            ]
+        );
         assert_eq!(rungs[6].tensors, ["decoder.layers.0"]);
         assert_eq!((rungs[6].kind, rungs[6].layer), (Kind::Layer, Some(0)));
         assert_eq!(stack("decoder"), None);
@@ -351,10 +376,8 @@ mod tests {
 
     #[test]
     fn inferred_order_is_stage_then_layer() {
-        let names: Vec<String> = ["logits", "layers.10", "layers.2", "embeddings", "ids", "final_norm", "inputs/input_ids", "layers.2.attn"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> =
+            ["logits", "layers.10", "layers.2", "embeddings", "ids", "final_norm", "inputs/input_ids", "layers.2.attn"].iter().map(|s| s.to_string()).collect();
         let rungs = infer(&names);
         let got: Vec<&str> = rungs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(got, ["inputs", "embeddings", "layer 2", "layer 10", "final_norm", "logits", "ids"]);
@@ -363,7 +386,10 @@ mod tests {
 
     #[test]
     fn ladder_and_manifest_files() {
-        let l = parse(r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"e","tensors":["embeddings"]},{"name":"x","tensors":["blocks.4"],"rtol":1e-3,"cosine":0.99}]}"#).unwrap();
+        let l = parse(
+            r#"{"schema":"mlxport.ladder/v1","rungs":[{"name":"e","tensors":["embeddings"]},{"name":"x","tensors":["blocks.4"],"rtol":1e-3,"cosine":0.99}]}"#,
+        )
+        .unwrap();
         assert_eq!((l[1].kind, l[1].layer, l[1].tolerance.rtol, l[1].tolerance.cosine_min), (Kind::Layer, Some(4), Some(1e-3), Some(0.99)));
         let m = parse(r#"{"schema":"mlxport.capture/v1","tensors":["embeddings",{"name":"layers.1"},"layers.0","logits"]}"#).unwrap();
         let got: Vec<&str> = m.iter().map(|r| r.name.as_str()).collect();

@@ -147,15 +147,7 @@ fn position(i: u64, a: &[f64], b: &[f64], k: usize) -> Position {
 /// Logit metrics of two tensors whose last axis (`vocab` long) is the
 /// vocabulary, read row by row.
 #[allow(clippy::too_many_arguments)]
-pub fn logit_pass(
-    a: &mut dyn ChunkRead,
-    da: DType,
-    b: &mut dyn ChunkRead,
-    db: DType,
-    numel: u64,
-    vocab: u64,
-    k: usize,
-) -> Result<LogitReport, PassError> {
+pub fn logit_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64, vocab: u64, k: usize) -> Result<LogitReport, PassError> {
     let k = k.clamp(1, vocab.max(1) as usize);
     let (sa, sb) = (da.size().unwrap_or(1), db.size().unwrap_or(1));
     let v = vocab as usize;

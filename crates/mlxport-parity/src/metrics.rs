@@ -434,7 +434,8 @@ fn with_first_violation(mut part: Acc, acc: &Acc, a: &[f64], b: &[f64], base: u6
 #[allow(clippy::type_complexity)]
 #[inline(always)]
 fn lanes_portable(a: &[f64], b: &[f64], base: u64, o: &PassOptions) -> ([[f64; L]; 10], [f64; L], [u64; L], [f64; L], [u64; L], [u64; L]) {
-    let (mut h0, mut l0, mut h1, mut l1, mut h2, mut l2, mut h3, mut l3, mut h4, mut l4) = ([0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L]);
+    let (mut h0, mut l0, mut h1, mut l1, mut h2, mut l2, mut h3, mut l3, mut h4, mut l4) =
+        ([0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L]);
     let mut mx = [-1f64; L];
     let mut mxi = [0u64; L];
     let mut mr = [-1f64; L];
@@ -623,7 +624,14 @@ mod avx512 {
         }
         let u = store_u64(ulp).iter().copied().max().unwrap_or(0);
         (
-            ([store(h0), store(l0), store(h1), store(l1), store(h2), store(l2), store(h3), store(l3), store(h4), store(l4)], store(mx), store_u64(mxi), store(mr), store_u64(mri), store_u64(viol)),
+            (
+                [store(h0), store(l0), store(h1), store(l1), store(h2), store(l2), store(h3), store(l3), store(h4), store(l4)],
+                store(mx),
+                store_u64(mxi),
+                store(mr),
+                store_u64(mri),
+                store_u64(viol),
+            ),
             bad != 0,
             u,
         )
@@ -668,7 +676,6 @@ mod avx512 {
         }
         (store(hi), store(lo), store_u64(cnt).iter().sum())
     }
-
 }
 
 /// One finite pair, scalar.

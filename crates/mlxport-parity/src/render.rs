@@ -144,7 +144,11 @@ pub fn markdown(r: &Report, chart: Option<&str>) -> String {
                 ]
             })
             .collect();
-        md_table(&mut out, &["tensor", "positions", "top-1 agreement", "top-k overlap", "KL(A‖B) mean", "KL(A‖B) max", "KL(B‖A) mean", "KL(B‖A) max", "max Δp"], &rows);
+        md_table(
+            &mut out,
+            &["tensor", "positions", "top-1 agreement", "top-k overlap", "KL(A‖B) mean", "KL(A‖B) max", "KL(B‖A) mean", "KL(B‖A) max", "max Δp"],
+            &rows,
+        );
     }
     if !r.unmatched_a.is_empty() || !r.unmatched_b.is_empty() {
         let _ = writeln!(out, "\n## Unmatched names\n");
@@ -211,7 +215,10 @@ pub fn svg(l: &LadderReport) -> String {
     let height = top + plot_h * 2.0 + gap + bottom;
     let x = |i: usize| left + step * (i as f64 + 0.5);
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     // Error panel: log10 range from the data, at least 2 decades.
     let logs: Vec<f64> = l.rungs.iter().flat_map(|r| [r.max_abs, r.atol]).flatten().filter(|v| *v > 0.0 && v.is_finite()).map(f64::log10).collect();
@@ -226,7 +233,13 @@ pub fn svg(l: &LadderReport) -> String {
     let mut d = lo as i64;
     while d as f64 <= hi {
         let y = y_err(10f64.powi(d as i32));
-        let _ = writeln!(s, r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">1e{d}</text>"##, left + step * n as f64, left - 5.0, y + 4.0);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">1e{d}</text>"##,
+            left + step * n as f64,
+            left - 5.0,
+            y + 4.0
+        );
         d += 1;
     }
     let color = |st: &str| match st {
@@ -239,13 +252,25 @@ pub fn svg(l: &LadderReport) -> String {
         if let Some(v) = r.max_abs.filter(|v| v.is_finite()) {
             let y = if v > 0.0 { y_err(v) } else { top + plot_h };
             let _ = write!(path, "{}{:.1},{y:.1} ", if path.is_empty() { "M" } else { "L" }, x(i));
-            let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {}</title></circle>"#, x(i), color(r.status), xml(&r.name), num(Some(v)));
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {}</title></circle>"#,
+                x(i),
+                color(r.status),
+                xml(&r.name),
+                num(Some(v))
+            );
         } else if r.max_abs.is_some() {
             let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{}">∞</text>"#, x(i), top + 12.0, color(r.status));
         }
         if let Some(t) = r.atol.filter(|t| *t > 0.0 && t.is_finite()) {
             let y = y_err(t);
-            let _ = writeln!(s, r##"<line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#555" stroke-dasharray="3,2"/>"##, x(i) - step * 0.4, x(i) + step * 0.4);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#555" stroke-dasharray="3,2"/>"##,
+                x(i) - step * 0.4,
+                x(i) + step * 0.4
+            );
         }
     }
     if !path.is_empty() {
@@ -260,14 +285,28 @@ pub fn svg(l: &LadderReport) -> String {
     let _ = writeln!(s, r##"<rect x="{left}" y="{top2}" width="{:.1}" height="{plot_h}" fill="none" stroke="#999"/>"##, step * n as f64);
     for t in [cmin, (cmin + 1.0) / 2.0, 1.0] {
         let y = y_cos(t);
-        let _ = writeln!(s, r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##, left + step * n as f64, left - 5.0, y + 4.0, cos(Some(t)));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            left + step * n as f64,
+            left - 5.0,
+            y + 4.0,
+            cos(Some(t))
+        );
     }
     let mut path = String::new();
     for (i, r) in l.rungs.iter().enumerate() {
         if let Some(c) = r.cosine.filter(|c| c.is_finite()) {
             let y = y_cos(c);
             let _ = write!(path, "{}{:.1},{y:.1} ", if path.is_empty() { "M" } else { "L" }, x(i));
-            let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {}</title></circle>"#, x(i), color(r.status), xml(&r.name), cos(Some(c)));
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{y:.1}" r="4" fill="{}"><title>{}: {}</title></circle>"#,
+                x(i),
+                color(r.status),
+                xml(&r.name),
+                cos(Some(c))
+            );
         }
     }
     if !path.is_empty() {

@@ -261,12 +261,16 @@ pub fn run(
                     pairs.push(compare_pair(a, b, t, &tb, settings, Some(&rung.tolerance), &mut |d| progress(t, d))?);
                 }
                 let done: Vec<&PairReport> = pairs[start..].iter().collect();
-                let fmax = |f: &dyn Fn(&PairReport) -> Option<f64>| done.iter().filter_map(|p| f(p)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| if x > m || x.is_nan() { x } else { m })));
+                let fmax = |f: &dyn Fn(&PairReport) -> Option<f64>| {
+                    done.iter().filter_map(|p| f(p)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| if x > m || x.is_nan() { x } else { m })))
+                };
                 rr.max_abs = fmax(&|p| p.max_abs());
                 rr.max_rel = fmax(&|p| p.float.as_ref().and_then(|f| f.rel_linf.or(f.max_rel)));
                 rr.atol = fmax(&|p| p.tolerance.atol);
-                rr.cosine = done.iter().filter_map(|p| p.cosine()).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| if x < m || x.is_nan() { x } else { m })));
-                rr.violations = done.iter().map(|p| p.float.as_ref().map(|f| f.allclose.violations).or(p.exact.as_ref().map(|e| e.mismatches)).unwrap_or(0)).sum();
+                rr.cosine =
+                    done.iter().filter_map(|p| p.cosine()).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| if x < m || x.is_nan() { x } else { m })));
+                rr.violations =
+                    done.iter().map(|p| p.float.as_ref().map(|f| f.allclose.violations).or(p.exact.as_ref().map(|e| e.mismatches)).unwrap_or(0)).sum();
                 rr.nonfinite = done.iter().map(|p| p.nonfinite()).sum();
                 for p in &done {
                     for f in &p.failures {
@@ -278,7 +282,8 @@ pub fn run(
                 if failed {
                     rr.hint = hint_for(stage, &done, missing);
                     if first.is_none() {
-                        first = Some(FirstDivergence { rung: i, name: rung.name.clone(), stage, hint: rr.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default() });
+                        first =
+                            Some(FirstDivergence { rung: i, name: rung.name.clone(), stage, hint: rr.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default() });
                     }
                 }
                 reports.push(rr);

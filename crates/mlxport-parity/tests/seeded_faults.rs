@@ -75,7 +75,10 @@ fn seeded_faults_are_localised_with_the_right_hint() {
     let svg_path = dir.path().join("chart.svg");
     std::fs::write(&svg_path, &svg).unwrap();
     let out = std::process::Command::new(&py)
-        .args(["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(list(r.iter('{http://www.w3.org/2000/svg}circle'))))"])
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(list(r.iter('{http://www.w3.org/2000/svg}circle'))))",
+        ])
         .arg(&svg_path)
         .output()
         .unwrap();

@@ -42,7 +42,8 @@ pub fn rungs(parity: &Value) -> Vec<Rung> {
     if let Some(rs) = parity.pointer("/ladder/rungs").and_then(Value::as_array) {
         // Pairs no rung covers (an encoder's pooled outputs under an
         // inferred ladder) follow as rows of their own.
-        let covered: std::collections::BTreeSet<&str> = rs.iter().flat_map(|r| r["tensors"].as_array().into_iter().flatten().filter_map(Value::as_str)).collect();
+        let covered: std::collections::BTreeSet<&str> =
+            rs.iter().flat_map(|r| r["tensors"].as_array().into_iter().flatten().filter_map(Value::as_str)).collect();
         let extra = pair_rows(parity).into_iter().filter(|r| !covered.contains(r.name.as_str()));
         return rs
             .iter()
@@ -122,7 +123,8 @@ pub fn source_name(p: &PortDir) -> String {
 
 pub fn pipeline_tag(p: &PortDir) -> &'static str {
     let family = p.str_at("/family").or_else(|| p.inspection.pointer("/routing/family").and_then(Value::as_str)).unwrap_or("");
-    let traits: Vec<&str> = p.inspection.pointer("/routing/traits").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let traits: Vec<&str> =
+        p.inspection.pointer("/routing/traits").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     match family {
         "encoder" if traits.contains(&"sentence_embedding") => "sentence-similarity",
         "encoder" => "feature-extraction",
@@ -184,7 +186,8 @@ pub fn commands(p: &PortDir) -> Vec<String> {
     c.push("mlxport compare capture/capture.npz oracle/oracle.npz --ladder auto --all --json --markdown parity/parity.md --svg parity/parity.svg > parity/parity.json".into());
     let q = crate::portdir::read_json(&p.root.join("quantized/config.json")).ok().and_then(|v| v.get("quantization").filter(|q| q.is_object()).cloned());
     if let Some(q) = q {
-        let opt = |k: &str, flag: &str| q[k].as_u64().map(|v| format!(" {flag} {v}")).or_else(|| q[k].as_str().map(|v| format!(" {flag} {v}"))).unwrap_or_default();
+        let opt =
+            |k: &str, flag: &str| q[k].as_u64().map(|v| format!(" {flag} {v}")).or_else(|| q[k].as_str().map(|v| format!(" {flag} {v}"))).unwrap_or_default();
         c.push(format!("mlxport quantize weights --out quantized{}{}{}", opt("bits", "--bits"), opt("group_size", "--group-size"), opt("mode", "--mode")));
         if p.quality.is_some() {
             c.push("mlxport quality --reference weights --candidate quantized -o quality/quality.json --markdown quality/quality.md".into());
@@ -199,7 +202,11 @@ pub fn commands(p: &PortDir) -> Vec<String> {
     }
     if let Some(o) = &p.optimize {
         let ids: Vec<&str> = o["records"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str()).collect();
-        c.push(format!("mlxport optimize weights --work-dir optimize --objective {} --candidates {}", o["objective"].as_str().unwrap_or("decode-throughput"), ids.join(",")));
+        c.push(format!(
+            "mlxport optimize weights --work-dir optimize --objective {} --candidates {}",
+            o["objective"].as_str().unwrap_or("decode-throughput"),
+            ids.join(",")
+        ));
     }
     c.push("mlxport package . --out package".into());
     c
@@ -246,7 +253,11 @@ pub fn hardware(e: &mlxport_bench::env::Environment) -> String {
 /// test when it did not pass.
 pub fn limitations(p: &PortDir, smoke: Option<&Smoke>) -> Vec<String> {
     let mut out = Vec::new();
-    let strs = |v: Option<&Value>| -> Vec<String> { v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string).or_else(|| x["message"].as_str().map(str::to_string))).collect()).unwrap_or_default() };
+    let strs = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string).or_else(|| x["message"].as_str().map(str::to_string))).collect())
+            .unwrap_or_default()
+    };
     out.extend(strs(p.inspection.get("blockers")).into_iter().map(|s| format!("blocker: {s}")));
     out.extend(strs(p.inspection.get("warnings")));
     out.extend(strs(p.plan.as_ref().and_then(|x| x.get("uncertainties"))));
@@ -341,7 +352,12 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     }
 
     s.push_str("## License\n\n");
-    let _ = writeln!(s, "- license: {}{}", c.license.id.as_deref().unwrap_or("none found"), c.license.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default());
+    let _ = writeln!(
+        s,
+        "- license: {}{}",
+        c.license.id.as_deref().unwrap_or("none found"),
+        c.license.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+    );
     let _ = writeln!(s, "- class: {}, redistribution of converted weights: {}", c.license.class, c.license.redistribution);
     if !c.license.reason.is_empty() {
         let _ = writeln!(s, "- verdict: {}", c.license.reason);
@@ -357,7 +373,13 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     s.push('\n');
 
     s.push_str("## Provenance\n\n");
-    let _ = writeln!(s, "- source: `{name}`{}", repo.as_ref().map(|r| format!(" (Hugging Face `{r}`{})", revision.as_ref().map(|v| format!(" at revision `{v}`")).unwrap_or_default())).unwrap_or_default());
+    let _ = writeln!(
+        s,
+        "- source: `{name}`{}",
+        repo.as_ref()
+            .map(|r| format!(" (Hugging Face `{r}`{})", revision.as_ref().map(|v| format!(" at revision `{v}`")).unwrap_or_default()))
+            .unwrap_or_default()
+    );
     let _ = writeln!(s, "- source fingerprint (SHA-256 over every file): `{}`", p.fingerprint().unwrap_or("not recorded"));
     if let Some(cv) = &p.conversion {
         let t = &cv["target"];
@@ -375,7 +397,12 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
             let _ = writeln!(s, "  - config: {ch}");
         }
     }
-    let done: Vec<String> = p.port["steps"].as_array().into_iter().flatten().map(|st| format!("{} {}", st["name"].as_str().unwrap_or("?"), st["status"].as_str().unwrap_or("?"))).collect();
+    let done: Vec<String> = p.port["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|st| format!("{} {}", st["name"].as_str().unwrap_or("?"), st["status"].as_str().unwrap_or("?")))
+        .collect();
     if !done.is_empty() {
         let _ = writeln!(s, "- steps: {}", done.join(", "));
     }
@@ -419,7 +446,15 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
             );
             s.push_str("| check | value | limit | result |\n|---|---:|---|---|\n");
             for c in q["checks"].as_array().into_iter().flatten() {
-                let _ = writeln!(s, "| {} | {} | {} {} | {} |", cell(c["name"].as_str().unwrap_or("?")), num(c["value"].as_f64()), c["op"].as_str().unwrap_or(""), num(c["limit"].as_f64()), if c["pass"] == true { "pass" } else { "fail" });
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} {} | {} |",
+                    cell(c["name"].as_str().unwrap_or("?")),
+                    num(c["value"].as_f64()),
+                    c["op"].as_str().unwrap_or(""),
+                    num(c["limit"].as_f64()),
+                    if c["pass"] == true { "pass" } else { "fail" }
+                );
             }
             s.push('\n');
         }

@@ -64,7 +64,10 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result
 }
 
 fn is_absolute_like(a: &str) -> bool {
-    a.starts_with('/') || a.starts_with('~') || a.starts_with("\\\\") || (a.len() > 2 && a.as_bytes()[1] == b':' && (a.as_bytes()[2] == b'\\' || a.as_bytes()[2] == b'/'))
+    a.starts_with('/')
+        || a.starts_with('~')
+        || a.starts_with("\\\\")
+        || (a.len() > 2 && a.as_bytes()[1] == b':' && (a.as_bytes()[2] == b'\\' || a.as_bytes()[2] == b'/'))
 }
 
 /// The conversion manifest with the machine's paths in its command line
@@ -135,7 +138,8 @@ pub fn package(port_dir: &Path, out: &Path, opts: &Options) -> Result<Packaged> 
     }
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
-    let tmp = parent.join(format!(".{}.tmp{}", out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into()), std::process::id()));
+    let tmp =
+        parent.join(format!(".{}.tmp{}", out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into()), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
     let result = build(&p, &weights, &tmp, &target, pkg_name.as_deref(), lic, opts);
@@ -202,7 +206,13 @@ fn build(p: &PortDir, weights: &Path, dir: &Path, target: &str, pkg: Option<&str
     let findings = scan::scan_dir(dir, &literals(p))?;
     if !findings.is_empty() {
         let list: Vec<String> = findings.iter().take(20).map(|f| format!("  {f}")).collect();
-        return Err(Refused(format!("the package would leak local paths or secrets ({} finding{}); nothing was written:\n{}", findings.len(), if findings.len() == 1 { "" } else { "s" }, list.join("\n"))).into());
+        return Err(Refused(format!(
+            "the package would leak local paths or secrets ({} finding{}); nothing was written:\n{}",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            list.join("\n")
+        ))
+        .into());
     }
     Ok(Packaged { out: dir.to_path_buf(), manifest, license: lic, smoke })
 }

@@ -23,7 +23,9 @@ use crate::text::{cell, cos, html as esc, num};
 pub const REPORT_SCHEMA: &str = "mlxport.report/v1";
 
 fn strs(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string).or_else(|| x["message"].as_str().map(str::to_string))).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string).or_else(|| x["message"].as_str().map(str::to_string))).collect())
+        .unwrap_or_default()
 }
 
 /// Throughput points of the receipts: (prompt length, label, median, unit).
@@ -40,10 +42,11 @@ fn throughput(p: &PortDir) -> Vec<(Option<f64>, String, f64, String)> {
         }
         // The prompt length: the workload's parameters, else the first
         // number in its name (`prompt-64-tokens`).
-        let len = r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64())).or_else(|| {
-            let digits: String = r.workload.name.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        });
+        let len =
+            r.workload.parameters.as_ref().and_then(|w| ["prompt_tokens", "prompt_length", "prompt_len"].iter().find_map(|k| w[*k].as_f64())).or_else(|| {
+                let digits: String = r.workload.name.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            });
         for b in &r.benchmarks {
             out.push((len, format!("{} {}", r.workload.name, card::role(b)), b.stats.median, b.metric.unit.clone()));
         }
@@ -69,12 +72,19 @@ pub fn build(p: &PortDir) -> Value {
         "state": p.plan.as_ref().and_then(|x| x.pointer("/family/state")),
         "mlx_reference": p.inspection.pointer("/routing/references"),
     });
-    let runbook_v = runbook.map(|r| json!({
-        "id": r.id, "task": r.task, "domain": r.domain, "default_objective": r.default_objective,
-        "port_first": r.port_first, "layout_traps": r.layout_traps, "parity_boundaries": r.parity_boundaries,
-        "transforms": r.transforms, "quality_metric": r.quality_metric, "stop_conditions": r.stop_conditions,
-    }));
-    let steps: Vec<Value> = p.port["steps"].as_array().into_iter().flatten().map(|s| json!({"name": s["name"], "status": s["status"], "seconds": s["seconds"], "finished_at": s["finished_at"], "summary": s["summary"]})).collect();
+    let runbook_v = runbook.map(|r| {
+        json!({
+            "id": r.id, "task": r.task, "domain": r.domain, "default_objective": r.default_objective,
+            "port_first": r.port_first, "layout_traps": r.layout_traps, "parity_boundaries": r.parity_boundaries,
+            "transforms": r.transforms, "quality_metric": r.quality_metric, "stop_conditions": r.stop_conditions,
+        })
+    });
+    let steps: Vec<Value> = p.port["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| json!({"name": s["name"], "status": s["status"], "seconds": s["seconds"], "finished_at": s["finished_at"], "summary": s["summary"]}))
+        .collect();
     let map_summary = p.map_validation.as_ref().map(|m| m["summary"].clone());
     let implementation = json!({
         "target": p.target(),
@@ -84,12 +94,14 @@ pub fn build(p: &PortDir) -> Value {
         "map_validation": map_summary,
         "steps": steps,
     });
-    let parity = p.parity.as_ref().map(|par| json!({
-        "status": par["status"], "summary": par["summary"], "line": card::parity_line(par),
-        "implementation": card::implementation(p),
-        "first_divergence": par.pointer("/ladder/first_divergence"),
-        "rungs": card::rungs(par),
-    }));
+    let parity = p.parity.as_ref().map(|par| {
+        json!({
+            "status": par["status"], "summary": par["summary"], "line": card::parity_line(par),
+            "implementation": card::implementation(p),
+            "first_divergence": par.pointer("/ladder/first_divergence"),
+            "rungs": card::rungs(par),
+        })
+    });
     let mut metrics = Vec::new();
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
@@ -134,12 +146,35 @@ pub fn build(p: &PortDir) -> Value {
     risks.extend(card::limitations(p, None));
     let mut seen = std::collections::BTreeSet::new();
     risks.retain(|r| seen.insert(r.clone()));
-    let unsupported: Vec<String> = p.plan.as_ref().map(|pl| {
-        let mut u: Vec<String> = Vec::new();
-        u.extend(pl["rungs"].as_array().into_iter().flatten().filter(|r| r["applies"] == false).map(|r| format!("rung {} ({}) does not apply", r["id"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?"))));
-        u
-    }).unwrap_or_default();
-    let artifacts: Vec<Value> = p.port["steps"].as_array().into_iter().flatten().flat_map(|s| s["artifacts"].as_array().cloned().unwrap_or_default().into_iter().map(move |a| json!({"step": s["name"], "path": a["path"], "sha256": a["sha256"], "bytes": a["bytes"]}))).collect();
+    let unsupported: Vec<String> = p
+        .plan
+        .as_ref()
+        .map(|pl| {
+            let mut u: Vec<String> = Vec::new();
+            u.extend(
+                pl["rungs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r["applies"] == false)
+                    .map(|r| format!("rung {} ({}) does not apply", r["id"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?"))),
+            );
+            u
+        })
+        .unwrap_or_default();
+    let artifacts: Vec<Value> = p.port["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| {
+            s["artifacts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |a| json!({"step": s["name"], "path": a["path"], "sha256": a["sha256"], "bytes": a["bytes"]}))
+        })
+        .collect();
     json!({
         "schema": REPORT_SCHEMA,
         "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
@@ -221,7 +256,13 @@ fn search(p: &PortDir) -> Vec<Value> {
         .flatten()
         .map(|r| {
             let keep = r["decision"]["keep"] == true;
-            let verdict = r["correctness"]["quality_verdict"].as_str().map(str::to_string).unwrap_or_else(|| if r["correctness"]["error"].is_string() { "error".into() } else { "not run".into() });
+            let verdict = r["correctness"]["quality_verdict"].as_str().map(str::to_string).unwrap_or_else(|| {
+                if r["correctness"]["error"].is_string() {
+                    "error".into()
+                } else {
+                    "not run".into()
+                }
+            });
             let reason = r["decision"]["reason"].as_str().or_else(|| r["correctness"]["error"].as_str()).unwrap_or("").to_string();
             json!({
                 "candidate": r["id"], "change": r["change"], "accepted": keep, "chosen": r["id"] == chosen,
@@ -257,7 +298,14 @@ fn quantization(p: &PortDir) -> Option<Value> {
         q["group_size"].as_u64().map(|b| b.to_string()).unwrap_or_else(|| "?".into())
     );
     let verdict = p.quality.as_ref().and_then(|x| x["verdict"].as_str()).unwrap_or("not run").to_string();
-    let checks: Vec<String> = p.quality.as_ref().and_then(|x| x["checks"].as_array()).into_iter().flatten().map(|c| format!("{} {} ({} {})", scalar(&c["name"]), num(c["value"].as_f64()), scalar(&c["op"]), num(c["limit"].as_f64()))).collect();
+    let checks: Vec<String> = p
+        .quality
+        .as_ref()
+        .and_then(|x| x["checks"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {} ({} {})", scalar(&c["name"]), num(c["value"].as_f64()), scalar(&c["op"]), num(c["limit"].as_f64())))
+        .collect();
     let reasons = p.quality.as_ref().map(|x| vstrs(&x["reasons"])).unwrap_or_default();
     let sbs = side_by_side(p);
     let accepted = verdict == "pass";
@@ -323,15 +371,41 @@ pub fn markdown(r: &Value) -> String {
     let mut s = String::new();
     let m = &r["model"];
     let _ = writeln!(s, "# Port report: {}\n", m["name"].as_str().unwrap_or("model"));
-    let _ = writeln!(s, "Port status: {}. Report schema `{}`, {} {}.\n", scalar(&m["status"]), REPORT_SCHEMA, r["tool"]["name"].as_str().unwrap_or(""), r["tool"]["version"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        s,
+        "Port status: {}. Report schema `{}`, {} {}.\n",
+        scalar(&m["status"]),
+        REPORT_SCHEMA,
+        r["tool"]["name"].as_str().unwrap_or(""),
+        r["tool"]["version"].as_str().unwrap_or("")
+    );
     let a = &r["architecture"];
     let _ = writeln!(s, "## {}\n", SECTIONS[0]);
-    for (k, v) in [("family", &a["family"]), ("model type", &a["model_type"]), ("architectures", &a["architectures"]), ("layers", &a["layers"]), ("hidden size", &a["hidden_size"]), ("attention heads", &a["attention_heads"]), ("KV heads", &a["kv_heads"]), ("vocabulary", &a["vocab_size"]), ("parameters", &a["parameters"]), ("traits", &a["traits"]), ("state", &a["state"])] {
+    for (k, v) in [
+        ("family", &a["family"]),
+        ("model type", &a["model_type"]),
+        ("architectures", &a["architectures"]),
+        ("layers", &a["layers"]),
+        ("hidden size", &a["hidden_size"]),
+        ("attention heads", &a["attention_heads"]),
+        ("KV heads", &a["kv_heads"]),
+        ("vocabulary", &a["vocab_size"]),
+        ("parameters", &a["parameters"]),
+        ("traits", &a["traits"]),
+        ("state", &a["state"]),
+    ] {
         let _ = writeln!(s, "- {k}: {}", scalar(v));
     }
     s.push('\n');
     if let Some(rb) = r["runbook"].as_object() {
-        let _ = writeln!(s, "Runbook `{}` ({}; default objective {}; quality metric: {}).\n", scalar(&rb["id"]), scalar(&rb["task"]), scalar(&rb["default_objective"]), scalar(&rb["quality_metric"]));
+        let _ = writeln!(
+            s,
+            "Runbook `{}` ({}; default objective {}; quality metric: {}).\n",
+            scalar(&rb["id"]),
+            scalar(&rb["task"]),
+            scalar(&rb["default_objective"]),
+            scalar(&rb["quality_metric"])
+        );
         s.push_str("Port first:\n\n");
         list(&mut s, &vstrs(&rb["port_first"]), "—");
         s.push_str("Layout traps:\n\n");
@@ -347,10 +421,19 @@ pub fn markdown(r: &Value) -> String {
     let _ = writeln!(s, "- fingerprint: `{}`", scalar(&m["fingerprint"]));
     let _ = writeln!(s, "- routing confidence: {}", scalar(&r["evidence"]["confidence"]));
     for e in r["evidence"]["routing"].as_array().into_iter().flatten() {
-        let _ = writeln!(s, "  - {} = {} -> {} (weight {}{})", scalar(&e["signal"]), scalar(&e["value"]), scalar(&e["family"]), scalar(&e["weight"]), if e["decisive"] == true { ", decisive" } else { "" });
+        let _ = writeln!(
+            s,
+            "  - {} = {} -> {} (weight {}{})",
+            scalar(&e["signal"]),
+            scalar(&e["value"]),
+            scalar(&e["family"]),
+            scalar(&e["weight"]),
+            if e["decisive"] == true { ", decisive" } else { "" }
+        );
     }
     let l = &r["evidence"]["license"];
-    let _ = writeln!(s, "- license: {} ({}, redistribution {}): {}", scalar(&l["spdx"]), scalar(&l["class"]), scalar(&l["redistribution"]), scalar(&l["reason"]));
+    let _ =
+        writeln!(s, "- license: {} ({}, redistribution {}): {}", scalar(&l["spdx"]), scalar(&l["class"]), scalar(&l["redistribution"]), scalar(&l["reason"]));
     for e in l["evidence"].as_array().into_iter().flatten() {
         let _ = writeln!(s, "  - {}: {}", scalar(&e["source"]), scalar(&e["value"]));
     }
@@ -362,7 +445,15 @@ pub fn markdown(r: &Value) -> String {
         let _ = writeln!(s, "- generated package `{}`: {} files, features {}", scalar(&pk["name"]), scalar(&pk["files"]), scalar(&pk["features"]));
     }
     if let Some(c) = i["conversion"].as_object() {
-        let _ = writeln!(s, "- converted weights: layout {}, dtype {}, {} tensors, {} parameters, {} bytes", scalar(&c["layout"]), scalar(&c["dtype"]), scalar(&c["tensors"]), scalar(&c["parameters"]), scalar(&c["bytes"]));
+        let _ = writeln!(
+            s,
+            "- converted weights: layout {}, dtype {}, {} tensors, {} parameters, {} bytes",
+            scalar(&c["layout"]),
+            scalar(&c["dtype"]),
+            scalar(&c["tensors"]),
+            scalar(&c["parameters"]),
+            scalar(&c["bytes"])
+        );
         for ch in vstrs(&c["config_changes"]) {
             let _ = writeln!(s, "  - config: {ch}");
         }
@@ -390,7 +481,16 @@ pub fn markdown(r: &Value) -> String {
                     Some(t) if t.len() > 1 => format!("{} ({})", scalar(&g["name"]), scalar(&g["tensors"])),
                     _ => scalar(&g["name"]),
                 };
-                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", cell(&label), num(g["max_abs"].as_f64()), num(g["max_rel"].as_f64()), cos(g["cosine"].as_f64()), num(g["atol"].as_f64()), if g["status"] == "pass" { "yes" } else { "**no**" });
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    cell(&label),
+                    num(g["max_abs"].as_f64()),
+                    num(g["max_rel"].as_f64()),
+                    cos(g["cosine"].as_f64()),
+                    num(g["atol"].as_f64()),
+                    if g["status"] == "pass" { "yes" } else { "**no**" }
+                );
             }
             s.push('\n');
         }
@@ -399,10 +499,25 @@ pub fn markdown(r: &Value) -> String {
     match Some(&r["quality"]).filter(|q| q.is_object()) {
         None => s.push_str("No quality gate was run (`mlxport port -q` runs it on the quantized weights).\n\n"),
         Some(q) => {
-            let _ = writeln!(s, "Verdict: **{}** ({} gate, candidate `{}` against reference `{}`).\n", scalar(&q["verdict"]), scalar(&q["kind"]), scalar(&q["candidate"]), scalar(&q["reference"]));
+            let _ = writeln!(
+                s,
+                "Verdict: **{}** ({} gate, candidate `{}` against reference `{}`).\n",
+                scalar(&q["verdict"]),
+                scalar(&q["kind"]),
+                scalar(&q["candidate"]),
+                scalar(&q["reference"])
+            );
             s.push_str("| check | value | limit | result |\n|---|---:|---|---|\n");
             for c in q["checks"].as_array().into_iter().flatten() {
-                let _ = writeln!(s, "| {} | {} | {} {} | {} |", cell(&scalar(&c["name"])), num(c["value"].as_f64()), scalar(&c["op"]), num(c["limit"].as_f64()), if c["pass"] == true { "pass" } else { "**fail**" });
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} {} | {} |",
+                    cell(&scalar(&c["name"])),
+                    num(c["value"].as_f64()),
+                    scalar(&c["op"]),
+                    num(c["limit"].as_f64()),
+                    if c["pass"] == true { "pass" } else { "**fail**" }
+                );
             }
             s.push('\n');
             for reason in vstrs(&q["reasons"]) {
@@ -417,7 +532,13 @@ pub fn markdown(r: &Value) -> String {
     let sbs = r["side_by_side"].as_array().cloned().unwrap_or_default();
     if !sbs.is_empty() {
         let of = &r["side_by_side_of"];
-        let _ = writeln!(s, "Float (baseline, `{}`) against optimized (`{}`) generation, medians of the receipts in {}:\n", scalar(&of["baseline"]), scalar(&of["optimized"]), scalar(&of["receipts"]));
+        let _ = writeln!(
+            s,
+            "Float (baseline, `{}`) against optimized (`{}`) generation, medians of the receipts in {}:\n",
+            scalar(&of["baseline"]),
+            scalar(&of["optimized"]),
+            scalar(&of["receipts"])
+        );
         s.push_str("| prompt tokens | decode tok/s baseline | decode tok/s optimized | speedup | prefill tok/s baseline | prefill tok/s optimized | peak memory baseline | peak memory optimized |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for x in &sbs {
             let _ = writeln!(
@@ -441,12 +562,26 @@ pub fn markdown(r: &Value) -> String {
     } else {
         s.push_str("| receipt | role | benchmark | metric | median | 95% CI | runs | hardware |\n|---|---|---|---|---:|---|---:|---|\n");
         for x in &ms {
-            let _ = writeln!(s, "| {} | {} | {} | {} ({}) | {} | {}–{} | {} | {} |", scalar(&x["receipt"]), scalar(&x["role"]), cell(&scalar(&x["label"])), scalar(&x["metric"]), scalar(&x["unit"]), num(x["median"].as_f64()), num(x["ci95"][0].as_f64()), num(x["ci95"][1].as_f64()), scalar(&x["runs"]), cell(&scalar(&x["hardware"])));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} ({}) | {} | {}–{} | {} | {} |",
+                scalar(&x["receipt"]),
+                scalar(&x["role"]),
+                cell(&scalar(&x["label"])),
+                scalar(&x["metric"]),
+                scalar(&x["unit"]),
+                num(x["median"].as_f64()),
+                num(x["ci95"][0].as_f64()),
+                num(x["ci95"][1].as_f64()),
+                scalar(&x["runs"]),
+                cell(&scalar(&x["hardware"]))
+            );
         }
         s.push('\n');
     }
     let _ = writeln!(s, "## {}\n", SECTIONS[5]);
-    let (acc, rej) = (r["optimizations"]["accepted"].as_array().cloned().unwrap_or_default(), r["optimizations"]["rejected"].as_array().cloned().unwrap_or_default());
+    let (acc, rej) =
+        (r["optimizations"]["accepted"].as_array().cloned().unwrap_or_default(), r["optimizations"]["rejected"].as_array().cloned().unwrap_or_default());
     if let Some(o) = r["optimizations"]["search"].as_object() {
         let _ = writeln!(
             s,
@@ -465,7 +600,14 @@ pub fn markdown(r: &Value) -> String {
             for x in xs {
                 if x.get("candidate").is_some() {
                     let speed = match (x["baseline_decode_tokens_per_s"].as_f64(), x["decode_tokens_per_s"].as_f64()) {
-                        (Some(b), Some(c)) if b > 0.0 => format!("; decode {} -> {} tok/s ({:.2}x) at {} prompt tokens, peak memory {}", num(Some(b)), num(Some(c)), c / b, scalar(&x["prompt_tokens"]), mib(&x["peak_memory_bytes"])),
+                        (Some(b), Some(c)) if b > 0.0 => format!(
+                            "; decode {} -> {} tok/s ({:.2}x) at {} prompt tokens, peak memory {}",
+                            num(Some(b)),
+                            num(Some(c)),
+                            c / b,
+                            scalar(&x["prompt_tokens"]),
+                            mib(&x["peak_memory_bytes"])
+                        ),
                         _ => String::new(),
                     };
                     let _ = writeln!(
@@ -492,15 +634,33 @@ pub fn markdown(r: &Value) -> String {
                         mib(&x["quantized_bytes"]),
                         x["bits_per_weight"].as_f64().map(|b| format!(" ({b:.3} bits per weight)")).unwrap_or_default(),
                         scalar(&x["quality_verdict"]),
-                        if x["quality_checks"].as_array().is_some_and(|a| !a.is_empty()) { format!(" ({})", scalar(&x["quality_checks"])) } else { String::new() },
+                        if x["quality_checks"].as_array().is_some_and(|a| !a.is_empty()) {
+                            format!(" ({})", scalar(&x["quality_checks"]))
+                        } else {
+                            String::new()
+                        },
                         scalar(&x["reason"])
                     );
                     for y in x["side_by_side"].as_array().into_iter().flatten() {
-                        let _ = writeln!(s, "  - {} prompt tokens: decode {} -> {} tok/s ({})", scalar(&y["prompt_tokens"]), num(y["baseline"]["decode_tokens_per_s"].as_f64()), num(y["optimized"]["decode_tokens_per_s"].as_f64()), y["decode_speedup"].as_f64().map(|v| format!("{v:.2}x")).unwrap_or_else(|| "—".into()));
+                        let _ = writeln!(
+                            s,
+                            "  - {} prompt tokens: decode {} -> {} tok/s ({})",
+                            scalar(&y["prompt_tokens"]),
+                            num(y["baseline"]["decode_tokens_per_s"].as_f64()),
+                            num(y["optimized"]["decode_tokens_per_s"].as_f64()),
+                            y["decode_speedup"].as_f64().map(|v| format!("{v:.2}x")).unwrap_or_else(|| "—".into())
+                        );
                     }
                     continue;
                 }
-                let _ = writeln!(s, "- {what}: {} ({}): verdict {}, quality gate {}", scalar(&x["workload"]), scalar(&x["receipt"]), scalar(&x["verdict"]), if x["quality_gate_passed"] == true { "passed" } else { "failed" });
+                let _ = writeln!(
+                    s,
+                    "- {what}: {} ({}): verdict {}, quality gate {}",
+                    scalar(&x["workload"]),
+                    scalar(&x["receipt"]),
+                    scalar(&x["verdict"]),
+                    if x["quality_gate_passed"] == true { "passed" } else { "failed" }
+                );
             }
         }
         s.push('\n');
@@ -536,22 +696,41 @@ fn parity_chart(r: &Value) -> Option<String> {
     let hi = 0.0f64;
     let y = |v: f64| top + h * (1.0 - ((v.max(1e-12).log10().clamp(lo, hi)) - lo) / (hi - lo));
     let mut s = String::new();
-    let _ = writeln!(s, r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="parity error by rung" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="10">"##, top + h + 110.0);
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="parity error by rung" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="10">"##,
+        top + h + 110.0
+    );
     for e in (lo as i32)..=(hi as i32) {
         let yy = y(10f64.powi(e));
-        let _ = writeln!(s, r##"<line x1="{left}" x2="{:.0}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e5e5"/><text x="{:.0}" y="{:.1}" text-anchor="end">1e{e}</text>"##, w - 10.0, left - 4.0, yy + 3.0);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" x2="{:.0}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e5e5"/><text x="{:.0}" y="{:.1}" text-anchor="end">1e{e}</text>"##,
+            w - 10.0,
+            left - 4.0,
+            yy + 3.0
+        );
     }
     for (i, g) in rungs.iter().enumerate() {
         let x = left + step * i as f64 + 4.0;
         let v = g["max_abs"].as_f64().unwrap_or(0.0);
         let fail = g["status"] != "pass";
         let yy = y(v);
-        let _ = writeln!(s, r##"<rect x="{x:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: max abs {}</title></rect>"##, step - 8.0, (top + h - yy).max(0.5), if fail { "#c62828" } else { "#2e7d32" }, esc(g["name"].as_str().unwrap_or("")), num(Some(v)));
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: max abs {}</title></rect>"##,
+            step - 8.0,
+            (top + h - yy).max(0.5),
+            if fail { "#c62828" } else { "#2e7d32" },
+            esc(g["name"].as_str().unwrap_or("")),
+            num(Some(v))
+        );
         if let Some(t) = g["atol"].as_f64().filter(|t| *t > 0.0) {
             let ty = y(t);
             let _ = writeln!(s, r##"<line x1="{:.1}" x2="{:.1}" y1="{ty:.1}" y2="{ty:.1}" stroke="#333" stroke-dasharray="3,2"/>"##, x - 2.0, x + step - 6.0);
         }
-        let _ = writeln!(s, r##"<text transform="translate({:.1},{:.1}) rotate(60)">{}</text>"##, x + 4.0, top + h + 8.0, esc(g["name"].as_str().unwrap_or("")));
+        let _ =
+            writeln!(s, r##"<text transform="translate({:.1},{:.1}) rotate(60)">{}</text>"##, x + 4.0, top + h + 8.0, esc(g["name"].as_str().unwrap_or("")));
     }
     let _ = writeln!(s, r##"<text x="4" y="12">max abs error (log scale); dashed: tolerance</text></svg>"##);
     Some(s)
@@ -571,16 +750,32 @@ fn throughput_chart(points: &[(Option<f64>, String, f64, String)]) -> Option<(St
     let unit = sorted[0].3.clone();
     let what = if unit.contains("/s") { "Throughput" } else { "Wall time" };
     let mut s = String::new();
-    let _ = writeln!(s, r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{what} by prompt length" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="11">"##, top + h + 50.0);
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{what} by prompt length" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="11">"##,
+        top + h + 50.0
+    );
     let _ = writeln!(s, r##"<text x="{left}" y="14">median {} ({}) by prompt length</text>"##, what.to_ascii_lowercase(), esc(&unit));
     for (i, (len, label, v, unit)) in sorted.iter().enumerate() {
         let x = left + step * i as f64 + 10.0;
         let bw = step - 20.0;
         let bh = (h * v / max).max(0.5);
         let cx = x + bw / 2.0;
-        let _ = writeln!(s, r##"<rect x="{x:.1}" y="{:.1}" width="{bw:.1}" height="{bh:.1}" fill="#1565c0"><title>{}: {} {}</title></rect>"##, top + h - bh, esc(label), num(Some(*v)), esc(unit));
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x:.1}" y="{:.1}" width="{bw:.1}" height="{bh:.1}" fill="#1565c0"><title>{}: {} {}</title></rect>"##,
+            top + h - bh,
+            esc(label),
+            num(Some(*v)),
+            esc(unit)
+        );
         let _ = writeln!(s, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, top + h - bh - 4.0, num(Some(*v)));
-        let _ = writeln!(s, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, top + h + 15.0, len.map(|l| format!("{l:.0} tokens")).unwrap_or_else(|| "length not recorded".into()));
+        let _ = writeln!(
+            s,
+            r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            top + h + 15.0,
+            len.map(|l| format!("{l:.0} tokens")).unwrap_or_else(|| "length not recorded".into())
+        );
         let _ = writeln!(s, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="#555">{}</text>"##, top + h + 29.0, esc(label));
     }
     s.push_str("</svg>\n");
@@ -696,7 +891,10 @@ pub fn html(r: &Value, p: &PortDir) -> String {
     // a bar chart of the same figures.
     let mut charts = String::new();
     if let Some(c) = parity_svg {
-        let _ = writeln!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error and cosine by rung (drawn by mlxport compare)</figcaption></figure>");
+        let _ = writeln!(
+            charts,
+            "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error and cosine by rung (drawn by mlxport compare)</figcaption></figure>"
+        );
     } else if let Some(c) = parity_chart(r) {
         let _ = writeln!(charts, "<figure class=\"chart\" id=\"chart-parity\">{c}<figcaption>Parity error by rung</figcaption></figure>");
     }

@@ -44,14 +44,14 @@ pub fn run(dir: &Path, target: &str, package: Option<&str>, with_python: bool) -
         "skipped: --no-python-smoke".to_string()
     } else {
         match mlxport_harness::env::PythonEnv::locate() {
-        Err(e) => format!("skipped: {e}"),
-        Ok(env) => match python_check(&env, dir, target, package) {
-            Ok(line) => {
-                checks.push(line);
-                "passed".into()
-            }
-            Err(e) => format!("failed: {e:#}"),
-        },
+            Err(e) => format!("skipped: {e}"),
+            Ok(env) => match python_check(&env, dir, target, package) {
+                Ok(line) => {
+                    checks.push(line);
+                    "passed".into()
+                }
+                Err(e) => format!("failed: {e:#}"),
+            },
         }
     };
     let status = if python.starts_with("failed") { "failed" } else { "passed" };

@@ -98,7 +98,12 @@ pub fn compare(reference: &[i64], candidate: &[i64], prompts: usize) -> anyhow::
     for i in 0..prompts {
         let (r, c) = (&reference[i * n..(i + 1) * n], &candidate[i * n..(i + 1) * n]);
         let first = r.iter().zip(c).position(|(a, b)| a != b);
-        per.push(PromptResult { exact_match: first.is_none(), first_divergence: first, reference_degeneration: degeneration(r), candidate_degeneration: degeneration(c) });
+        per.push(PromptResult {
+            exact_match: first.is_none(),
+            first_divergence: first,
+            reference_degeneration: degeneration(r),
+            candidate_degeneration: degeneration(c),
+        });
     }
     let pf = prompts as f64;
     Ok(GreedySummary {

@@ -123,7 +123,10 @@ impl LmAccumulator {
         if reference.iter().chain(candidate).any(|x| !x.is_finite()) {
             bail!("non-finite logits (NaN or Inf) in this chunk: the model output is broken");
         }
-        let rows: Vec<Position> = (0..n).into_par_iter().map(|i| position(&reference[i * vocab..(i + 1) * vocab], &candidate[i * vocab..(i + 1) * vocab], targets[i] as usize)).collect();
+        let rows: Vec<Position> = (0..n)
+            .into_par_iter()
+            .map(|i| position(&reference[i * vocab..(i + 1) * vocab], &candidate[i * vocab..(i + 1) * vocab], targets[i] as usize))
+            .collect();
         for p in rows {
             self.nll_ref += p.nll_reference;
             self.nll_cand += p.nll_candidate;

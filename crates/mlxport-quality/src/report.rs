@@ -87,9 +87,26 @@ impl QualityReport {
             checks.push(check(th, "overlap", e.overlap_at_k));
             checks.push(check(th, "spearman", e.spearman_mean));
         }
-        let reasons: Vec<String> = checks.iter().filter(|c| !c.pass).map(|c| format!("{} = {} fails {} {} ({})", c.name, fmt(c.value), c.op, fmt(c.limit), describe(&c.name))).collect();
+        let reasons: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| format!("{} = {} fails {} {} ({})", c.name, fmt(c.value), c.op, fmt(c.limit), describe(&c.name)))
+            .collect();
         let verdict = if reasons.is_empty() && !checks.is_empty() { "pass" } else { "fail" };
-        QualityReport { schema: SCHEMA, kind: kind.into(), reference, candidate, run, thresholds, lm, greedy, encoder, checks, verdict: verdict.into(), reasons }
+        QualityReport {
+            schema: SCHEMA,
+            kind: kind.into(),
+            reference,
+            candidate,
+            run,
+            thresholds,
+            lm,
+            greedy,
+            encoder,
+            checks,
+            verdict: verdict.into(),
+            reasons,
+        }
     }
 
     pub fn passed(&self) -> bool {
@@ -152,7 +169,15 @@ impl QualityReport {
         }
         if let Some(e) = &self.encoder {
             s.push_str("\n## Embeddings and retrieval\n\n| metric | value |\n|---|---|\n");
-            for (k, v) in [("cosine mean", e.cosine_mean), ("cosine min", e.cosine_min), ("overlap@k", e.overlap_at_k), ("overlap@k min", e.overlap_at_k_min), ("Spearman mean", e.spearman_mean), ("Spearman min", e.spearman_min), ("top-1 neighbour agreement", e.top1_agreement)] {
+            for (k, v) in [
+                ("cosine mean", e.cosine_mean),
+                ("cosine min", e.cosine_min),
+                ("overlap@k", e.overlap_at_k),
+                ("overlap@k min", e.overlap_at_k_min),
+                ("Spearman mean", e.spearman_mean),
+                ("Spearman min", e.spearman_min),
+                ("top-1 neighbour agreement", e.top1_agreement),
+            ] {
                 s.push_str(&format!("| {k} | {} |\n", fmt(v)));
             }
         }

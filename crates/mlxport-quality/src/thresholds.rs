@@ -42,7 +42,19 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { ppl_ratio: 1.05, kl_mean: 0.05, kl_p99: 0.5, top1: 0.90, top5: 0.80, greedy_prefix: 0.5, new_degenerate: 0.0, cosine_mean: 0.99, cosine_min: 0.95, overlap: 0.8, spearman: 0.9 }
+        Thresholds {
+            ppl_ratio: 1.05,
+            kl_mean: 0.05,
+            kl_p99: 0.5,
+            top1: 0.90,
+            top5: 0.80,
+            greedy_prefix: 0.5,
+            new_degenerate: 0.0,
+            cosine_mean: 0.99,
+            cosine_min: 0.95,
+            overlap: 0.8,
+            spearman: 0.9,
+        }
     }
 }
 

@@ -85,7 +85,14 @@ fn metrics_match_numpy_and_torch() {
     let (er, ec, qr, qc) = (f("emb_reference"), f("emb_candidate"), f("query_reference"), f("query_candidate"));
     let e = encoder::compute(&er, &ec, &qr, &qc, 64, 5).unwrap();
     let we = &want["encoder"];
-    for (name, got) in [("cosine_mean", e.cosine_mean), ("cosine_min", e.cosine_min), ("overlap_at_k", e.overlap_at_k), ("spearman_mean", e.spearman_mean), ("spearman_min", e.spearman_min), ("top1_agreement", e.top1_agreement)] {
+    for (name, got) in [
+        ("cosine_mean", e.cosine_mean),
+        ("cosine_min", e.cosine_min),
+        ("overlap_at_k", e.overlap_at_k),
+        ("spearman_mean", e.spearman_mean),
+        ("spearman_min", e.spearman_min),
+        ("top1_agreement", e.top1_agreement),
+    ] {
         close(name, got, we[name].as_f64().unwrap());
     }
     assert_eq!(e.cosine_min_sentence, we["cosine_min_sentence"].as_u64().unwrap() as usize);

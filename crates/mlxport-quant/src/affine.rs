@@ -138,16 +138,7 @@ fn quantize_row_impl(
 /// after each operation), returned as float32 values of that dtype.
 /// Dispatches to an AVX2 copy like [`quantize_row`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn dequantize_row(
-    wq: &[u32],
-    scales: &[f32],
-    biases: &[f32],
-    gs: usize,
-    bits: u32,
-    dt: Float,
-    out: &mut [f32],
-    codes: &mut [u32],
-) {
+pub(crate) fn dequantize_row(wq: &[u32], scales: &[f32], biases: &[f32], gs: usize, bits: u32, dt: Float, out: &mut [f32], codes: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -159,31 +150,13 @@ pub(crate) fn dequantize_row(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dequantize_row_avx2(
-    wq: &[u32],
-    scales: &[f32],
-    biases: &[f32],
-    gs: usize,
-    bits: u32,
-    dt: Float,
-    out: &mut [f32],
-    codes: &mut [u32],
-) {
+unsafe fn dequantize_row_avx2(wq: &[u32], scales: &[f32], biases: &[f32], gs: usize, bits: u32, dt: Float, out: &mut [f32], codes: &mut [u32]) {
     dequantize_row_impl(wq, scales, biases, gs, bits, dt, out, codes)
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dequantize_row_impl(
-    wq: &[u32],
-    scales: &[f32],
-    biases: &[f32],
-    gs: usize,
-    bits: u32,
-    dt: Float,
-    out: &mut [f32],
-    codes: &mut [u32],
-) {
+fn dequantize_row_impl(wq: &[u32], scales: &[f32], biases: &[f32], gs: usize, bits: u32, dt: Float, out: &mut [f32], codes: &mut [u32]) {
     match dt {
         Float::F32 => dequantize_groups(wq, scales, biases, gs, bits, R32, out, codes),
         Float::F16 => dequantize_groups(wq, scales, biases, gs, bits, R16, out, codes),
@@ -193,16 +166,7 @@ fn dequantize_row_impl(
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dequantize_groups<R: Rounder>(
-    wq: &[u32],
-    scales: &[f32],
-    biases: &[f32],
-    gs: usize,
-    bits: u32,
-    r: R,
-    out: &mut [f32],
-    codes: &mut [u32],
-) {
+fn dequantize_groups<R: Rounder>(wq: &[u32], scales: &[f32], biases: &[f32], gs: usize, bits: u32, r: R, out: &mut [f32], codes: &mut [u32]) {
     let wpg = gs * bits as usize / 32;
     for (g, o) in out.chunks_exact_mut(gs).enumerate() {
         let codes = &mut codes[..gs];

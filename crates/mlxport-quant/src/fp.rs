@@ -213,16 +213,7 @@ pub(crate) fn scale_value(code: u8, gs: usize, out: Float, global_scale: Option<
 /// Dequantize one row into float32 values of the output dtype.
 /// Dispatches to an AVX2 copy like [`quantize_row`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn dequantize_row(
-    wq: &[u32],
-    scales: &[u8],
-    gs: usize,
-    bits: u32,
-    out: Float,
-    global_scale: Option<f32>,
-    y: &mut [f32],
-    codes: &mut [u32],
-) {
+pub(crate) fn dequantize_row(wq: &[u32], scales: &[u8], gs: usize, bits: u32, out: Float, global_scale: Option<f32>, y: &mut [f32], codes: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     if crate::simd_dispatch() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -234,31 +225,13 @@ pub(crate) fn dequantize_row(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dequantize_row_avx2(
-    wq: &[u32],
-    scales: &[u8],
-    gs: usize,
-    bits: u32,
-    out: Float,
-    global_scale: Option<f32>,
-    y: &mut [f32],
-    codes: &mut [u32],
-) {
+unsafe fn dequantize_row_avx2(wq: &[u32], scales: &[u8], gs: usize, bits: u32, out: Float, global_scale: Option<f32>, y: &mut [f32], codes: &mut [u32]) {
     dequantize_row_impl(wq, scales, gs, bits, out, global_scale, y, codes)
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dequantize_row_impl(
-    wq: &[u32],
-    scales: &[u8],
-    gs: usize,
-    bits: u32,
-    out: Float,
-    global_scale: Option<f32>,
-    y: &mut [f32],
-    codes: &mut [u32],
-) {
+fn dequantize_row_impl(wq: &[u32], scales: &[u8], gs: usize, bits: u32, out: Float, global_scale: Option<f32>, y: &mut [f32], codes: &mut [u32]) {
     let calc = if global_scale.is_some() { Float::F32 } else { out };
     match calc {
         Float::F32 => dequantize_groups(wq, scales, gs, bits, out, global_scale, R32, y, codes),

@@ -28,12 +28,7 @@ pub fn from_gguf_blocks(b: &AffineBlocks, shape: &[usize]) -> Result<(Quantized,
     crate::check_shape(shape, &p)?;
     let n: usize = shape.iter().product();
     if b.codes.len() != n || b.scales.len() * 32 != n || b.mins.as_ref().is_some_and(|m| m.len() != b.scales.len()) {
-        return Err(QuantError::Inconsistent(format!(
-            "GGUF {}: {} codes and {} blocks do not fit shape {shape:?}",
-            b.ty,
-            b.codes.len(),
-            b.scales.len()
-        )));
+        return Err(QuantError::Inconsistent(format!("GGUF {}: {} codes and {} blocks do not fit shape {shape:?}", b.ty, b.codes.len(), b.scales.len())));
     }
     let mut wq = vec![0u32; n * bits as usize / 32];
     let per = 32 / bits as usize;

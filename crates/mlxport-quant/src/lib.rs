@@ -352,9 +352,15 @@ pub(crate) fn check_shape(shape: &[usize], p: &Params) -> Result<()> {
     }
     let k = shape[shape.len() - 1];
     if k == 0 || !k.is_multiple_of(p.group_size) {
-        return Err(QuantError::Shape { shape: shape.to_vec(), rule: format!("last dimension {k} is not a positive multiple of the group size {}", p.group_size) });
+        return Err(QuantError::Shape {
+            shape: shape.to_vec(),
+            rule: format!("last dimension {k} is not a positive multiple of the group size {}", p.group_size),
+        });
     }
-    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| QuantError::Shape { shape: shape.to_vec(), rule: "element count overflows".into() })?;
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| QuantError::Shape { shape: shape.to_vec(), rule: "element count overflows".into() })?;
     Ok(())
 }
 
@@ -491,7 +497,17 @@ fn quantize_core(bytes: &[u8], dtype: DType, shape: &[usize], p: &Params, global
                 || (vec![0f32; k], vec![0u32; gs]),
                 |(x, codes), ((w, s), src)| {
                     for r in 0..src.len() / row_bytes {
-                        flag(fp::quantize_row(&src[r * row_bytes..(r + 1) * row_bytes], x, gs, bits, f, global_scale, &mut w[r * wpr..(r + 1) * wpr], &mut s[r * gpr..(r + 1) * gpr], codes));
+                        flag(fp::quantize_row(
+                            &src[r * row_bytes..(r + 1) * row_bytes],
+                            x,
+                            gs,
+                            bits,
+                            f,
+                            global_scale,
+                            &mut w[r * wpr..(r + 1) * wpr],
+                            &mut s[r * gpr..(r + 1) * gpr],
+                            codes,
+                        ));
                     }
                 },
             );
@@ -542,7 +558,16 @@ fn dequantize_values(q: &Quantized, p: &Params, out: Float, global_scale: Option
                 || vec![0u32; gs],
                 |codes, ((o, w), s)| {
                     for r in 0..o.len() / k {
-                        fp::dequantize_row(&w[r * wpr..(r + 1) * wpr], &s[r * gpr..(r + 1) * gpr], gs, bits, out, global_scale, &mut o[r * k..(r + 1) * k], codes);
+                        fp::dequantize_row(
+                            &w[r * wpr..(r + 1) * wpr],
+                            &s[r * gpr..(r + 1) * gpr],
+                            gs,
+                            bits,
+                            out,
+                            global_scale,
+                            &mut o[r * k..(r + 1) * k],
+                            codes,
+                        );
                     }
                 },
             );
@@ -600,4 +625,3 @@ pub(crate) fn dequantize_as(q: &Quantized, p: &Params, dt: DType) -> Result<Vec<
     let of = Float::of(dt).ok_or(QuantError::UnsupportedOutput(dt))?;
     dequantize_values(q, p, of, None)
 }
-

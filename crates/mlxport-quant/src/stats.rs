@@ -2,7 +2,7 @@
 //! dequantized form.
 
 use crate::float::Float;
-use crate::{QuantError, Quantized, Params, Result};
+use crate::{Params, QuantError, Quantized, Result};
 use mlxport_tensor::DType;
 use rayon::prelude::*;
 
@@ -55,7 +55,13 @@ pub fn error_stats(original: &[u8], dtype: DType, q: &Quantized, p: &Params) -> 
         sw += b;
         mx = if c > mx || c.is_nan() { c } else { mx };
     }
-    let rel = if se == 0.0 { 0.0 } else if sw == 0.0 { f64::INFINITY } else { (se / sw).sqrt() };
+    let rel = if se == 0.0 {
+        0.0
+    } else if sw == 0.0 {
+        f64::INFINITY
+    } else {
+        (se / sw).sqrt()
+    };
     let sqnr = if se == 0.0 { f64::INFINITY } else { 10.0 * (sw / se).log10() };
     Ok(ErrorStats { rmse: if n == 0 { 0.0 } else { (se / n as f64).sqrt() }, max_abs: mx, rel_frobenius: rel, sqnr_db: sqnr, elements: n as u64 })
 }

@@ -19,7 +19,8 @@ const SEED: u64 = 0x6d6c_7870_6f72_7406;
 const DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::BF16];
 
 /// Group kinds: what a group of the generated tensors looks like.
-const KINDS: [&str; 12] = ["scale_edge", "normal", "uniform", "affine_ties", "fp_ties", "all_negative", "constant", "tiny_range", "huge", "subnormal", "zeros", "outlier"];
+const KINDS: [&str; 12] =
+    ["scale_edge", "normal", "uniform", "affine_ties", "fp_ties", "all_negative", "constant", "tiny_range", "huge", "subnormal", "zeros", "outlier"];
 
 fn dtype_max(dt: DType) -> f64 {
     match dt {
@@ -80,7 +81,11 @@ fn group_values(rng: &mut Rng, kind: &str, gs: usize, dt: DType, p: &Params) -> 
             let fp4_mid = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 0.5, 1.0, 3.0];
             for (i, x) in v.iter_mut().enumerate() {
                 let m = if i == 0 {
-                    if p.bits == 8 { 448.0 } else { 6.0 }
+                    if p.bits == 8 {
+                        448.0
+                    } else {
+                        6.0
+                    }
                 } else if p.bits == 8 {
                     let k = rng.below(8) as i32;
                     (1.0 + (2 * rng.below(8) + 1) as f64 / 16.0) * 2f64.powi(k - 2)

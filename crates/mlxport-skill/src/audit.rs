@@ -109,7 +109,8 @@ pub fn load_kb(root: &Path) -> Result<Kb, String> {
         let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
         techniques.push((name, read(p)?));
     }
-    let text = KbText { runbooks: read(dir.join("runbooks.toml"))?, methods: read(dir.join("methods.toml"))?, sources: read(dir.join("sources.toml"))?, techniques };
+    let text =
+        KbText { runbooks: read(dir.join("runbooks.toml"))?, methods: read(dir.join("methods.toml"))?, sources: read(dir.join("sources.toml"))?, techniques };
     Kb::parse(&text).map_err(|e| format!("{KB_DATA}/{e}"))
 }
 
@@ -141,7 +142,8 @@ fn doc_files(root: &Path) -> Vec<PathBuf> {
 }
 
 fn placeholder(w: &str) -> bool {
-    (w.starts_with('<') && w.ends_with('>')) || (w.chars().any(|c| c.is_ascii_uppercase()) && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "_-./".contains(c)))
+    (w.starts_with('<') && w.ends_with('>'))
+        || (w.chars().any(|c| c.is_ascii_uppercase()) && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "_-./".contains(c)))
 }
 
 /// Unique ids in every data registry of the tree (`crates/*/data/*.toml`
@@ -154,7 +156,9 @@ fn registry_ids(root: &Path, out: &mut Out) {
     for d in crates {
         for p in std::fs::read_dir(&d).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())) {
             if p.is_dir() {
-                files.extend(std::fs::read_dir(&p).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).filter(|x| x.extension().is_some_and(|e| e == "toml")));
+                files.extend(
+                    std::fs::read_dir(&p).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).filter(|x| x.extension().is_some_and(|e| e == "toml")),
+                );
             } else if p.extension().is_some_and(|e| e == "toml") {
                 files.push(p);
             }
@@ -265,7 +269,11 @@ pub fn audit(root: &Path, parse: &dyn Fn(&[String]) -> Parsed, embedded_skill_md
                         continue;
                     }
                     match want.get(f.as_str()) {
-                        None => out.push(Level::Error, format!("skill/{f}"), "not part of the skill: not generated from the knowledge base (stale page?); `mlxport skill render` removes it"),
+                        None => out.push(
+                            Level::Error,
+                            format!("skill/{f}"),
+                            "not part of the skill: not generated from the knowledge base (stale page?); `mlxport skill render` removes it",
+                        ),
                         Some(t) => {
                             if f.starts_with("reference/") && std::fs::read_to_string(skill_dir.join(f)).ok().as_deref() != Some(*t) {
                                 out.push(Level::Error, format!("skill/{f}"), "out of date with the knowledge base; run `mlxport skill render`");
@@ -327,7 +335,8 @@ pub fn audit(root: &Path, parse: &dyn Fn(&[String]) -> Parsed, embedded_skill_md
             }
             if let Some(a) = anchor.filter(|a| !a.is_empty()) {
                 if target.extension().is_some_and(|x| x == "md") {
-                    let anchors = anchor_cache.entry(target.clone()).or_insert_with(|| markdown::anchors(&std::fs::read_to_string(&target).unwrap_or_default()));
+                    let anchors =
+                        anchor_cache.entry(target.clone()).or_insert_with(|| markdown::anchors(&std::fs::read_to_string(&target).unwrap_or_default()));
                     if !anchors.iter().any(|x| x == a) {
                         out.push(Level::Error, format!("{at}:{}", l.line), format!("link '{}': no anchor '#{a}' in the target", l.target));
                     }

@@ -165,7 +165,10 @@ pub fn check(fm: &FrontMatter, dir_name: &str) -> Vec<Issue> {
         }
     }
     if fm.body_lines > BODY_LINES_MAX {
-        out.push(Issue { error: false, message: format!("SKILL.md body has {} lines; keep it under {BODY_LINES_MAX} and move detail to reference pages", fm.body_lines) });
+        out.push(Issue {
+            error: false,
+            message: format!("SKILL.md body has {} lines; keep it under {BODY_LINES_MAX} and move detail to reference pages", fm.body_lines),
+        });
     }
     out
 }

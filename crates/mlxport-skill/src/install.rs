@@ -258,10 +258,7 @@ fn install_copy(files: &[(String, String)], parent: &Path) -> Result<(String, Pa
             return Ok(("up-to-date".into(), target));
         }
         if !ours(&target) {
-            return Err(format!(
-                "{} exists and was not installed by mlxport (no {MANIFEST}); move it away first",
-                target.display()
-            ));
+            return Err(format!("{} exists and was not installed by mlxport (no {MANIFEST}); move it away first", target.display()));
         }
     } else if meta.as_ref().map(|m| m.file_type().is_file()).unwrap_or(false) {
         return Err(format!("{} exists and is a file; move it away first", target.display()));
@@ -328,11 +325,16 @@ pub fn install(files: &[(String, String)], parent: &Path, mode: Mode, store: &Pa
             let (store_action, stored) = install_copy(files, store)?;
             let target = parent.join(SKILL_NAME);
             let meta = std::fs::symlink_metadata(&target).ok();
-            let points_here = meta.as_ref().map(|m| m.file_type().is_symlink()).unwrap_or(false)
-                && std::fs::read_link(&target).map(|l| l == stored).unwrap_or(false);
+            let points_here =
+                meta.as_ref().map(|m| m.file_type().is_symlink()).unwrap_or(false) && std::fs::read_link(&target).map(|l| l == stored).unwrap_or(false);
             if points_here {
                 let action = if store_action == "up-to-date" { "up-to-date" } else { "updated" };
-                return Ok(Outcome { action: action.into(), path: target.display().to_string(), store: Some(stored.display().to_string()), files: files.len() });
+                return Ok(Outcome {
+                    action: action.into(),
+                    path: target.display().to_string(),
+                    store: Some(stored.display().to_string()),
+                    files: files.len(),
+                });
             }
             if let Some(m) = &meta {
                 if m.is_dir() && !ours(&target) {

@@ -38,7 +38,13 @@ fn split_fences(text: &str) -> (Lines<'_>, Lines<'_>) {
     let mut fence: Option<&str> = None;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();
-        let marker = if t.starts_with("```") { Some("```") } else if t.starts_with("~~~") { Some("~~~") } else { None };
+        let marker = if t.starts_with("```") {
+            Some("```")
+        } else if t.starts_with("~~~") {
+            Some("~~~")
+        } else {
+            None
+        };
         match (fence, marker) {
             (None, Some(m)) => fence = Some(m),
             (Some(f), Some(m)) if f == m => fence = None,

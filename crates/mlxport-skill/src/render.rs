@@ -41,7 +41,9 @@ fn sources_list(kb: &Kb, from_dir: &str, ids: &[String]) -> String {
     let mut s = String::new();
     for id in ids {
         match kb.source(id) {
-            Some(x) => s.push_str(&format!("- {} — {} ({}; {})\n", link(kb, from_dir, &format!("source:{id}")).unwrap_or_default(), esc(&x.title), x.url, x.pin())),
+            Some(x) => {
+                s.push_str(&format!("- {} — {} ({}; {})\n", link(kb, from_dir, &format!("source:{id}")).unwrap_or_default(), esc(&x.title), x.url, x.pin()))
+            }
             None => s.push_str(&format!("- {id} (unknown source)\n")),
         }
     }
@@ -104,7 +106,12 @@ fn runbook_page(kb: &Kb, rb: &Runbook) -> String {
         s.push_str(&format!("| traits | {} |\n| state and cache | {} |\n", esc(&f.traits.join(", ")), esc(&f.state)));
         s.push_str(&format!("| closest proven MLX reference | {} |\n", if f.closest.is_empty() { "none".into() } else { esc(&f.closest) }));
     }
-    s.push_str(&format!("| routing signals | {} |\n| examples | {} |\n| default objective | {} |\n", esc(&rb.signals), esc(&rb.examples.join(", ")), rb.default_objective));
+    s.push_str(&format!(
+        "| routing signals | {} |\n| examples | {} |\n| default objective | {} |\n",
+        esc(&rb.signals),
+        esc(&rb.examples.join(", ")),
+        rb.default_objective
+    ));
     bullets(&mut s, "Port first", &rb.port_first);
     bullets(&mut s, "Layout traps", &rb.layout_traps);
     bullets(&mut s, "Parity boundaries", &rb.parity_boundaries);
@@ -207,7 +214,8 @@ pub fn reference_pages(kb: &Kb) -> Vec<File> {
     for (cat, ts) in &by_cat {
         let ids: Vec<String> = ts.iter().map(|t| format!("[{}]({cat}.md#{})", t.id, t.id)).collect();
         idx.push_str(&format!("| [{cat}]({cat}.md) | {} |\n", ids.join(", ")));
-        let mut s = format!("{GENERATED}# Techniques: {cat}\n\nAll categories: [index](index.md). Order of application: [optimization ladder](../ladder.md).\n");
+        let mut s =
+            format!("{GENERATED}# Techniques: {cat}\n\nAll categories: [index](index.md). Order of application: [optimization ladder](../ladder.md).\n");
         for t in ts {
             s.push_str(&technique_section(kb, t));
         }
@@ -217,14 +225,23 @@ pub fn reference_pages(kb: &Kb) -> Vec<File> {
     // Sources.
     let mut s = format!("{GENERATED}# Evidence sources\n\nEvery claim in the techniques registry and the method pages names one of these. Each is pinned by its kind: a repository file at a full commit, a package at a released version, a documentation page with the date it was read, a paper or specification at a version. `mlxport sources validate` checks the rules.\n");
     for x in &kb.sources {
-        s.push_str(&format!("\n<a id=\"src-{}\"></a>\n\n## {}\n\n{}\n\n- url: {}\n- kind: {}\n- pinned: {}\n", x.id, x.id, esc(&x.title), x.url, x.kind.as_deref().unwrap_or("unknown"), x.pin()));
+        s.push_str(&format!(
+            "\n<a id=\"src-{}\"></a>\n\n## {}\n\n{}\n\n- url: {}\n- kind: {}\n- pinned: {}\n",
+            x.id,
+            x.id,
+            esc(&x.title),
+            x.url,
+            x.kind.as_deref().unwrap_or("unknown"),
+            x.pin()
+        ));
         if let Some(d) = &x.date {
             s.push_str(&format!("- read on: {d}\n"));
         }
         if let Some(a) = &x.api {
             s.push_str(&format!("- API: `{a}`\n"));
         }
-        let used: Vec<String> = kb.techniques.iter().filter(|t| t.sources.contains(&x.id)).map(|t| format!("[{}](techniques/{}.md#{})", t.id, t.category, t.id)).collect();
+        let used: Vec<String> =
+            kb.techniques.iter().filter(|t| t.sources.contains(&x.id)).map(|t| format!("[{}](techniques/{}.md#{})", t.id, t.category, t.id)).collect();
         if !used.is_empty() {
             s.push_str(&format!("- cited by: {}\n", used.join(", ")));
         }

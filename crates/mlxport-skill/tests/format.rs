@@ -48,13 +48,26 @@ fn front_matter_limits() {
 #[test]
 fn synopses_expand_into_each_invocation() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert_eq!(instances("tensors [PATH...] [--stats] [--filter REGEX]").unwrap(), vec![s(&["tensors"]), s(&["tensors", "PATH"]), s(&["tensors", "--stats"]), s(&["tensors", "--filter", "REGEX"])]);
+    assert_eq!(
+        instances("tensors [PATH...] [--stats] [--filter REGEX]").unwrap(),
+        vec![s(&["tensors"]), s(&["tensors", "PATH"]), s(&["tensors", "--stats"]), s(&["tensors", "--filter", "REGEX"])]
+    );
     assert_eq!(
         instances("capture (--package PKG --weights DIR | --mlx-lm MODEL_DIR) [-o capture.npz]").unwrap(),
-        vec![s(&["capture", "--package", "PKG", "--weights", "DIR"]), s(&["capture", "--mlx-lm", "MODEL_DIR"]), s(&["capture", "--package", "PKG", "--weights", "DIR", "-o", "capture.npz"])]
+        vec![
+            s(&["capture", "--package", "PKG", "--weights", "DIR"]),
+            s(&["capture", "--mlx-lm", "MODEL_DIR"]),
+            s(&["capture", "--package", "PKG", "--weights", "DIR", "-o", "capture.npz"])
+        ]
     );
-    assert_eq!(instances("bench check RECEIPT... | --baseline R1 --candidate R2").unwrap(), vec![s(&["bench", "check", "RECEIPT"]), s(&["bench", "check", "--baseline", "R1", "--candidate", "R2"])]);
-    assert_eq!(instances("plan X [--objective a|b] [--tol 'R=atol:1']").unwrap()[1..], [s(&["plan", "X", "--objective", "a"]), s(&["plan", "X", "--tol", "R=atol:1"])]);
+    assert_eq!(
+        instances("bench check RECEIPT... | --baseline R1 --candidate R2").unwrap(),
+        vec![s(&["bench", "check", "RECEIPT"]), s(&["bench", "check", "--baseline", "R1", "--candidate", "R2"])]
+    );
+    assert_eq!(
+        instances("plan X [--objective a|b] [--tol 'R=atol:1']").unwrap()[1..],
+        [s(&["plan", "X", "--objective", "a"]), s(&["plan", "X", "--tol", "R=atol:1"])]
+    );
     // Elided groups are left out rather than guessed.
     assert_eq!(instances("recommend X [--objective ...] [OPTIONS]").unwrap(), vec![s(&["recommend", "X"])]);
     assert!(instances("compare A B [--map").is_err());

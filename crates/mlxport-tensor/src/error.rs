@@ -21,18 +21,10 @@ pub enum Error {
     },
     /// The file is malformed: it breaks a rule of its format.
     #[error("{path}: invalid {format} file: {rule}")]
-    Invalid {
-        path: PathBuf,
-        format: &'static str,
-        rule: String,
-    },
+    Invalid { path: PathBuf, format: &'static str, rule: String },
     /// One tensor inside an otherwise readable file is malformed.
     #[error("{path}: tensor '{tensor}': {rule}")]
-    InvalidTensor {
-        path: PathBuf,
-        tensor: String,
-        rule: String,
-    },
+    InvalidTensor { path: PathBuf, tensor: String, rule: String },
     /// The file is well formed but uses something we do not support.
     #[error("{path}: unsupported: {what}")]
     Unsupported { path: PathBuf, what: String },

@@ -220,17 +220,17 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
     names.sort();
     let indexes: Vec<&String> = names.iter().filter(|n| n.ends_with(".safetensors.index.json")).collect();
     if indexes.len() > 1 {
-        return Err(Error::invalid(path, "model directory", format!("more than one safetensors index: {}", indexes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))));
+        return Err(Error::invalid(
+            path,
+            "model directory",
+            format!("more than one safetensors index: {}", indexes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+        ));
     }
     if let Some(index) = indexes.first() {
         return Ok(Box::new(crate::safetensors::ShardedSafetensors::open(&path.join(index))?));
     }
     let st: Vec<PathBuf> = names.iter().filter(|n| n.ends_with(".safetensors")).map(|n| path.join(n)).collect();
-    let files = if !st.is_empty() {
-        st
-    } else {
-        names.iter().filter(|n| is_tensor_file_name(n)).map(|n| path.join(n)).collect()
-    };
+    let files = if !st.is_empty() { st } else { names.iter().filter(|n| is_tensor_file_name(n)).map(|n| path.join(n)).collect() };
     if files.is_empty() {
         return Err(Error::unsupported(path, "the directory holds no tensor files"));
     }

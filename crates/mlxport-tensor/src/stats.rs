@@ -67,16 +67,7 @@ impl Acc {
             let d = o.mean - self.mean;
             (self.mean + d * nb / nn, self.m2 + o.m2 + d * d * na * nb / nn)
         };
-        Acc {
-            count: self.count + o.count,
-            nan: self.nan + o.nan,
-            inf: self.inf + o.inf,
-            n,
-            mean,
-            m2,
-            min: self.min.min(o.min),
-            max: self.max.max(o.max),
-        }
+        Acc { count: self.count + o.count, nan: self.nan + o.nan, inf: self.inf + o.inf, n, mean, m2, min: self.min.min(o.min), max: self.max.max(o.max) }
     }
 
     fn finish(self) -> Stats {
@@ -293,13 +284,8 @@ impl Stats {
                     bytes.par_chunks(TASK * 4).map(|c| task_decoded_f32(dtype, c)).reduce(|| Acc::EMPTY, Acc::merge)
                 }
             }
-            DType::F16 | DType::BF16 => {
-                bytes.par_chunks(TASK * 2).map(|c| task_decoded_f32(dtype, c)).reduce(|| Acc::EMPTY, Acc::merge)
-            }
-            _ => bytes
-                .par_chunks(TASK * size)
-                .map(|c| task_decoded_f64(dtype, c))
-                .try_reduce(|| Acc::EMPTY, |a, b| Ok(a.merge(b)))?,
+            DType::F16 | DType::BF16 => bytes.par_chunks(TASK * 2).map(|c| task_decoded_f32(dtype, c)).reduce(|| Acc::EMPTY, Acc::merge),
+            _ => bytes.par_chunks(TASK * size).map(|c| task_decoded_f64(dtype, c)).try_reduce(|| Acc::EMPTY, |a, b| Ok(a.merge(b)))?,
         };
         Ok(acc.finish())
     }

@@ -94,13 +94,7 @@ impl<'a> MappedChunks<'a> {
     pub fn new(map: &'a Mmap, start: usize, end: usize) -> Self {
         let end = end.min(map.len());
         let start = start.min(end);
-        MappedChunks {
-            map,
-            start,
-            end,
-            pos: start,
-            released: start,
-        }
+        MappedChunks { map, start, end, pos: start, released: start }
     }
 
     /// The current offset in the map (the start of the next piece).
@@ -120,13 +114,7 @@ impl<'a> MappedChunks<'a> {
             // faults them in again from the file. No piece of this range is
             // still borrowed: `next_chunk` takes `&mut self`, so the caller
             // has let go of every earlier piece.
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    self.released,
-                    upto - self.released,
-                )
-            };
+            let _ = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.released, upto - self.released) };
         }
         self.released = upto;
     }

@@ -59,10 +59,7 @@ fn csum(values: &[f32]) -> u64 {
 
 fn read_f32_file(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 fn read_json(path: &Path) -> Json {
@@ -105,23 +102,9 @@ import json, gguf
 print(json.dumps([[int(t), t.name, *gguf.GGML_QUANT_SIZES[t]] for t in gguf.GGMLQuantizationType]))
 "#;
     let theirs: Json = serde_json::from_str(common::run_py(&py, code, &[]).trim()).unwrap();
-    let theirs: Vec<(u64, String, u64, u64)> = theirs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                u64_of(&r[0]),
-                r[1].as_str().unwrap().to_string(),
-                u64_of(&r[2]),
-                u64_of(&r[3]),
-            )
-        })
-        .collect();
-    let ours: Vec<(u64, String, u64, u64)> = GGML_TYPES
-        .iter()
-        .map(|t| (t.id as u64, t.name.to_string(), t.block_size, t.type_size))
-        .collect();
+    let theirs: Vec<(u64, String, u64, u64)> =
+        theirs.as_array().unwrap().iter().map(|r| (u64_of(&r[0]), r[1].as_str().unwrap().to_string(), u64_of(&r[2]), u64_of(&r[3]))).collect();
+    let ours: Vec<(u64, String, u64, u64)> = GGML_TYPES.iter().map(|t| (t.id as u64, t.name.to_string(), t.block_size, t.type_size)).collect();
     assert_eq!(ours, theirs);
 }
 
@@ -254,19 +237,12 @@ fn dequantization_matches_gguf_package_bit_for_bit() {
         let want = read_f32_file(&dir.path().join(format!("{}.f32", t.name)));
         assert_eq!(ours.len(), want.len(), "{}", t.name);
         for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
-                "{} element {i}: ours {a:e}, reference {b:e}",
-                t.name
-            );
+            assert_eq!(a.to_bits(), b.to_bits(), "{} element {i}: ours {a:e}, reference {b:e}", t.name);
         }
         types_seen.insert(t.ggml.name);
     }
-    let expected = [
-        "BF16", "F16", "F32", "F64", "I16", "I32", "I64", "I8", "Q2_K", "Q3_K", "Q4_0", "Q4_1",
-        "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "Q8_K",
-    ];
+    let expected =
+        ["BF16", "F16", "F32", "F64", "I16", "I32", "I64", "I8", "Q2_K", "Q3_K", "Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "Q8_K"];
     assert_eq!(types_seen.into_iter().collect::<Vec<_>>(), expected);
 }
 
@@ -349,9 +325,7 @@ fn float_json(x: f64) -> Json {
 }
 
 fn array_json(a: &Array) -> Json {
-    let items: Vec<Json> = (0..a.len())
-        .map(|i| value_json(&a.get(i).unwrap()))
-        .collect();
+    let items: Vec<Json> = (0..a.len()).map(|i| value_json(&a.get(i).unwrap())).collect();
     Json::Array(items)
 }
 
@@ -376,18 +350,10 @@ fn metadata_of_every_type_round_trips_against_gguf_reader() {
     let start = Instant::now();
     let file = GgufFile::open(&path).unwrap();
     let open_time = start.elapsed();
-    println!(
-        "opened {} (250,000-string array) in {open_time:?}",
-        path.display()
-    );
+    println!("opened {} (250,000-string array) in {open_time:?}", path.display());
     assert!(open_time.as_secs_f64() < 2.0, "opening took {open_time:?}");
 
-    let keys: Vec<&str> = manifest["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
+    let keys: Vec<&str> = manifest["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
     let ours: Vec<&str> = file.kvs().iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(ours, keys, "keys in file order");
     let meta = manifest["meta"].as_object().unwrap();
@@ -400,10 +366,7 @@ fn metadata_of_every_type_round_trips_against_gguf_reader() {
     }
     // Nested arrays (GGUFReader cannot show them): as written.
     let nested = file.get_array("a.nested").unwrap();
-    assert_eq!(
-        array_json(nested),
-        serde_json::json!([[1, 2], [3], [4, 5, 6]])
-    );
+    assert_eq!(array_json(nested), serde_json::json!([[1, 2], [3], [4, 5, 6]]));
 
     assert_eq!(file.get_str("general.architecture"), Some("llama"));
     assert_eq!(file.get_u32("t.u32"), Some(u32::MAX));
@@ -414,19 +377,13 @@ fn metadata_of_every_type_round_trips_against_gguf_reader() {
     assert_eq!(file.get_f32("t.f32"), Some(f32::MAX));
     let tokens = file.get_strings("tokenizer.ggml.tokens").unwrap();
     assert_eq!(tokens.len(), 250_000);
-    assert!(file
-        .get_str("tokenizer.chat_template")
-        .unwrap()
-        .contains("messages"));
+    assert!(file.get_str("tokenizer.chat_template").unwrap().contains("messages"));
 
     let rendered: std::collections::HashMap<String, String> = file.metadata().into_iter().collect();
     assert_eq!(rendered["tokenizer.ggml.tokens"], "[... 250000 strings]");
     assert_eq!(rendered["a.long_i32"], "[... 100 i32 values]");
     assert_eq!(rendered["a.i8"], "[-128, 0, 127]");
-    assert_eq!(
-        rendered["t.str"],
-        serde_json::to_string("héllo\nwörld \u{2603} \u{1F600}").unwrap()
-    );
+    assert_eq!(rendered["t.str"], serde_json::to_string("héllo\nwörld \u{2603} \u{1F600}").unwrap());
     assert_eq!(rendered["t.true"], "true");
     assert_eq!(rendered["a.nested"], "[[1, 2], [3], [4, 5, 6]]");
 }
@@ -506,16 +463,8 @@ fn smollm2_gguf_matches_gguf_reader_and_mlx() {
     }
     assert_eq!(file.get_str("general.architecture"), Some("llama"));
     assert_eq!(file.get_str("general.license"), Some("apache-2.0"));
-    assert_eq!(
-        file.get_strings("tokenizer.ggml.tokens").map(|t| t.len()),
-        Some(49152)
-    );
-    assert_eq!(
-        file.get_array("tokenizer.ggml.token_type")
-            .and_then(|a| a.as_i32s())
-            .map(|t| t.len()),
-        Some(49152)
-    );
+    assert_eq!(file.get_strings("tokenizer.ggml.tokens").map(|t| t.len()), Some(49152));
+    assert_eq!(file.get_array("tokenizer.ggml.token_type").and_then(|a| a.as_i32s()).map(|t| t.len()), Some(49152));
     assert!(file.get_strings("tokenizer.ggml.merges").is_some());
     assert!(file.get_str("tokenizer.chat_template").is_some());
     assert_eq!(file.get_u32("llama.block_count"), Some(30));
@@ -539,26 +488,14 @@ fn smollm2_gguf_matches_gguf_reader_and_mlx() {
         let ours = file.read_f32(name).unwrap();
         dequant_time += t0.elapsed();
         total += ours.len();
-        assert_eq!(
-            csum(&ours),
-            u64_of(&r["ref_csum"]),
-            "{name}: differs from gguf.quants.dequantize"
-        );
-        assert_eq!(
-            csum(&ours),
-            u64_of(&r["mlx_csum"]),
-            "{name}: differs from MLX"
-        );
+        assert_eq!(csum(&ours), u64_of(&r["ref_csum"]), "{name}: differs from gguf.quants.dequantize");
+        assert_eq!(csum(&ours), u64_of(&r["mlx_csum"]), "{name}: differs from MLX");
         let len = u64_of(&r["row_len"]) as usize;
         let off = u64_of(&r["rows_offset"]) as usize;
         let last = ours.len() - len;
         let sample = [&ours[..len], &ours[last..]].concat();
         for (i, (a, b)) in sample.iter().zip(&rows[off..off + 2 * len]).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
-                "{name}: sampled element {i}: ours {a}, MLX {b}"
-            );
+            assert_eq!(a.to_bits(), b.to_bits(), "{name}: sampled element {i}: ours {a}, MLX {b}");
         }
         max_mlx_diff = max_mlx_diff.max(r["mlx_vs_ref_max_abs"].as_f64().unwrap());
     }
@@ -589,19 +526,12 @@ fn check_affine_blocks_against_mlx(file: &GgufFile, manifest: &Json, dir: &Path)
             .codes
             .chunks_exact(per_word)
             .flat_map(|c| {
-                let w = c
-                    .iter()
-                    .enumerate()
-                    .fold(0u32, |w, (j, &q)| w | (q as u32) << (j * a.bits as usize));
+                let w = c.iter().enumerate().fold(0u32, |w, (j, &q)| w | (q as u32) << (j * a.bits as usize));
                 w.to_le_bytes()
             })
             .collect();
         assert_eq!(packed, words, "{name}: packed codes (MLX shape {shape})");
-        let s: Vec<u8> = a
-            .scales
-            .iter()
-            .flat_map(|d| d.to_bits().to_le_bytes())
-            .collect();
+        let s: Vec<u8> = a.scales.iter().flat_map(|d| d.to_bits().to_le_bytes()).collect();
         assert_eq!(s, scales, "{name}: scales");
         let b: Vec<u8> = match &a.mins {
             Some(m) => m.iter().flat_map(|m| m.to_bits().to_le_bytes()).collect(),

@@ -78,20 +78,14 @@ impl G {
 /// One tensor `w` of `dims` and `ty`, one KV, data padded and present.
 fn one_tensor(dims: &[u64], ty: u32, offset: u64, data: usize) -> Vec<u8> {
     let mut g = G::header(3, 1, 1);
-    g.kv_str("general.architecture", "llama")
-        .tensor("w", dims, ty, offset)
-        .pad(32)
-        .zeros(data);
+    g.kv_str("general.architecture", "llama").tensor("w", dims, ty, offset).pad(32).zeros(data);
     g.0
 }
 
 /// Two F32 tensors of `n` values at the given offsets.
 fn two_tensors(a: (&str, u64), b: (&str, u64), n: u64, data: usize) -> Vec<u8> {
     let mut g = G::header(3, 2, 0);
-    g.tensor(a.0, &[n], F32, a.1)
-        .tensor(b.0, &[n], F32, b.1)
-        .pad(32)
-        .zeros(data);
+    g.tensor(a.0, &[n], F32, a.1).tensor(b.0, &[n], F32, b.1).pad(32).zeros(data);
     g.0
 }
 
@@ -111,26 +105,10 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     c.push(("bad_magic", bad, "bad magic"));
     c.push(("version_1", G::header(1, 0, 0).0, "version 1"));
     c.push(("version_99", G::header(99, 0, 0).0, "version 99"));
-    c.push((
-        "big_endian",
-        G::header(3u32.swap_bytes(), 0, 0).0,
-        "big-endian",
-    ));
-    c.push((
-        "truncated_header",
-        G::header(3, 0, 0).0[..12].to_vec(),
-        "truncated header",
-    ));
-    c.push((
-        "tensor_count_2_63",
-        G::header(3, 1 << 63, 0).zeros(64).0.clone(),
-        "tensor count",
-    ));
-    c.push((
-        "kv_count_beyond_file",
-        G::header(3, 0, 1000).zeros(100).0.clone(),
-        "key/value count 1000",
-    ));
+    c.push(("big_endian", G::header(3u32.swap_bytes(), 0, 0).0, "big-endian"));
+    c.push(("truncated_header", G::header(3, 0, 0).0[..12].to_vec(), "truncated header"));
+    c.push(("tensor_count_2_63", G::header(3, 1 << 63, 0).zeros(64).0.clone(), "tensor count"));
+    c.push(("kv_count_beyond_file", G::header(3, 0, 1000).zeros(100).0.clone(), "key/value count 1000"));
     c.push((
         "string_length_beyond_file",
         one_kv(b"general.name", |g| {
@@ -138,11 +116,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         }),
         "claims 1099511627776 bytes",
     ));
-    c.push((
-        "key_length_beyond_file",
-        G::header(3, 0, 1).u64(1 << 62).zeros(16).0.clone(),
-        "more than the limit",
-    ));
+    c.push(("key_length_beyond_file", G::header(3, 0, 1).u64(1 << 62).zeros(16).0.clone(), "more than the limit"));
     c.push((
         "array_count_2_60",
         one_kv(b"tokenizer.ggml.tokens", |g| {
@@ -185,11 +159,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     c.push((
         "invalid_utf8_string_in_array",
         one_kv(b"tokenizer.ggml.tokens", |g| {
-            g.u32(T_ARRAY)
-                .u32(T_STRING)
-                .u64(2)
-                .str(b"ok")
-                .str(b"\xc3\x28");
+            g.u32(T_ARRAY).u32(T_STRING).u64(2).str(b"ok").str(b"\xc3\x28");
         }),
         "string #1 of array 'tokenizer.ggml.tokens'",
     ));
@@ -201,8 +171,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         "empty key",
     ));
     let mut dup = G::header(3, 0, 2);
-    dup.kv_u32("llama.block_count", 30)
-        .kv_u32("llama.block_count", 31);
+    dup.kv_u32("llama.block_count", 30).kv_u32("llama.block_count", 31);
     c.push(("duplicate_key", dup.0, "duplicate key 'llama.block_count'"));
     c.push((
         "unknown_value_type",
@@ -218,100 +187,33 @@ fn cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         }),
         "unknown value type 200",
     ));
-    c.push((
-        "unknown_ggml_type",
-        one_tensor(&[32], 99, 0, 128),
-        "unknown ggml type 99",
-    ));
-    c.push((
-        "removed_ggml_type_4",
-        one_tensor(&[32], 4, 0, 128),
-        "unknown ggml type 4",
-    ));
+    c.push(("unknown_ggml_type", one_tensor(&[32], 99, 0, 128), "unknown ggml type 99"));
+    c.push(("removed_ggml_type_4", one_tensor(&[32], 4, 0, 128), "unknown ggml type 4"));
     let mut many_dims = G::header(3, 1, 0);
     many_dims.str(b"w").u32(1000).zeros(8 * 1000 + 64);
     c.push(("n_dims_1000", many_dims.0, "n_dims 1000"));
-    c.push((
-        "dims_product_overflow",
-        one_tensor(&[1 << 32, 1 << 32, 4], F32, 0, 64),
-        "product overflows",
-    ));
-    c.push((
-        "row_not_block_multiple",
-        one_tensor(&[33, 2], Q4_0, 0, 256),
-        "not a multiple of the Q4_0 block size 32",
-    ));
+    c.push(("dims_product_overflow", one_tensor(&[1 << 32, 1 << 32, 4], F32, 0, 64), "product overflows"));
+    c.push(("row_not_block_multiple", one_tensor(&[33, 2], Q4_0, 0, 256), "not a multiple of the Q4_0 block size 32"));
     for (name, a) in [("alignment_0", 0u32), ("alignment_3", 3)] {
         let mut g = G::header(3, 1, 1);
-        g.kv_u32("general.alignment", a)
-            .tensor("w", &[8], F32, 0)
-            .pad(32)
-            .zeros(64);
+        g.kv_u32("general.alignment", a).tensor("w", &[8], F32, 0).pad(32).zeros(64);
         c.push((name, g.0, "nonzero power of two"));
     }
     let mut align_type = G::header(3, 0, 1);
     align_type.str(b"general.alignment").u32(10).u64(32);
     c.push(("alignment_not_u32", align_type.0, "must be a u32"));
-    c.push((
-        "misaligned_offset",
-        one_tensor(&[8], F32, 4, 64),
-        "misaligned",
-    ));
-    c.push((
-        "extent_past_eof",
-        one_tensor(&[64], F32, 0, 100),
-        "past the end of the file",
-    ));
-    c.push((
-        "offset_near_u64_max",
-        one_tensor(&[8], F32, u64::MAX - 31, 64),
-        "past the end of the file",
-    ));
-    c.push((
-        "overlapping_tensors",
-        two_tensors(("a", 0), ("b", 0), 8, 64),
-        "overlap",
-    ));
-    c.push((
-        "overlapping_tensors_partial",
-        two_tensors(("a", 0), ("b", 32), 16, 96),
-        "overlap",
-    ));
-    c.push((
-        "duplicate_tensor_names",
-        two_tensors(("w", 0), ("w", 32), 8, 64),
-        "duplicate tensor name 'w'",
-    ));
-    c.push((
-        "tensor_name_too_long",
-        one_tensor_named(&"n".repeat(5000)),
-        "more than the limit of 1024",
-    ));
-    c.push((
-        "unsupported_dequant_type",
-        one_tensor(&[256], 16, 0, 66),
-        "unsupported ggml type IQ2_XXS for dequantization",
-    ));
-    c.push((
-        "truncated_tensor_info",
-        G::header(3, 1, 0)
-            .str(b"w")
-            .u32(2)
-            .u64(8)
-            .u64(8)
-            .u32(0)
-            .0
-            .clone(),
-        "file ends inside",
-    ));
+    c.push(("misaligned_offset", one_tensor(&[8], F32, 4, 64), "misaligned"));
+    c.push(("extent_past_eof", one_tensor(&[64], F32, 0, 100), "past the end of the file"));
+    c.push(("offset_near_u64_max", one_tensor(&[8], F32, u64::MAX - 31, 64), "past the end of the file"));
+    c.push(("overlapping_tensors", two_tensors(("a", 0), ("b", 0), 8, 64), "overlap"));
+    c.push(("overlapping_tensors_partial", two_tensors(("a", 0), ("b", 32), 16, 96), "overlap"));
+    c.push(("duplicate_tensor_names", two_tensors(("w", 0), ("w", 32), 8, 64), "duplicate tensor name 'w'"));
+    c.push(("tensor_name_too_long", one_tensor_named(&"n".repeat(5000)), "more than the limit of 1024"));
+    c.push(("unsupported_dequant_type", one_tensor(&[256], 16, 0, 66), "unsupported ggml type IQ2_XXS for dequantization"));
+    c.push(("truncated_tensor_info", G::header(3, 1, 0).str(b"w").u32(2).u64(8).u64(8).u32(0).0.clone(), "file ends inside"));
     // A million empty strings (8 MB) then the file ends: memory stays bounded.
     let mut big = G::header(3, 0, 2);
-    big.str(b"tokenizer.ggml.tokens")
-        .u32(T_ARRAY)
-        .u32(T_STRING)
-        .u64(1_000_000)
-        .zeros(8_000_000)
-        .str(b"next");
+    big.str(b"tokenizer.ggml.tokens").u32(T_ARRAY).u32(T_STRING).u64(1_000_000).zeros(8_000_000).str(b"next");
     c.push(("million_strings_then_truncated", big.0, "file ends inside"));
     c
 }
@@ -358,10 +260,7 @@ fn baselines_are_accepted() {
         }
     }
     let mut g = G::header(3, 1, 2);
-    g.kv_u32("general.alignment", 64)
-        .kv_str("general.architecture", "llama")
-        .tensor("w", &[4, 3], F32, 0)
-        .pad(64);
+    g.kv_u32("general.alignment", 64).kv_str("general.architecture", "llama").tensor("w", &[4, 3], F32, 0).pad(64);
     for i in 0..12u32 {
         g.bytes(&(i as f32).to_le_bytes());
     }
@@ -371,30 +270,18 @@ fn baselines_are_accepted() {
     assert_eq!(f.alignment(), 64);
     assert_eq!(f.data_offset() % 64, 0);
     assert_eq!(f.tensors()[0].shape, vec![3, 4]);
-    assert_eq!(
-        f.read_f32("w").unwrap(),
-        (0..12).map(|i| i as f32).collect::<Vec<_>>()
-    );
+    assert_eq!(f.read_f32("w").unwrap(), (0..12).map(|i| i as f32).collect::<Vec<_>>());
 }
 
 /// A small valid file with several key/value kinds and block-quantized
 /// tensors, for truncation and mutation.
 fn rich_file() -> Vec<u8> {
     let mut g = G::header(3, 3, 4);
-    g.kv_str("general.architecture", "llama")
-        .kv_u32("general.alignment", 32);
-    g.str(b"tokenizer.ggml.tokens")
-        .u32(T_ARRAY)
-        .u32(T_STRING)
-        .u64(3)
-        .str(b"a")
-        .str(b"bc")
-        .str(b"");
+    g.kv_str("general.architecture", "llama").kv_u32("general.alignment", 32);
+    g.str(b"tokenizer.ggml.tokens").u32(T_ARRAY).u32(T_STRING).u64(3).str(b"a").str(b"bc").str(b"");
     g.str(b"nested").u32(T_ARRAY).u32(T_ARRAY).u64(2);
     g.u32(7).u64(2).bytes(&[0, 1]).u32(5).u64(1).u32(9);
-    g.tensor("q", &[32, 2], Q4_0, 0)
-        .tensor("k", &[256], 12, 64)
-        .tensor("f", &[4], F32, 224);
+    g.tensor("q", &[32, 2], Q4_0, 0).tensor("k", &[256], 12, 64).tensor("f", &[4], F32, 224);
     g.pad(32);
     for i in 0..240u32 {
         g.u8((i * 37 % 251) as u8);
@@ -422,10 +309,7 @@ fn truncations_and_mutations_never_panic() {
     std::fs::write(&path, &good).unwrap();
     let f = GgufFile::open(&path).unwrap();
     assert_eq!(f.tensors().len(), 3);
-    assert_eq!(
-        f.get_strings("tokenizer.ggml.tokens").unwrap(),
-        ["a", "bc", ""]
-    );
+    assert_eq!(f.get_strings("tokenizer.ggml.tokens").unwrap(), ["a", "bc", ""]);
     for t in f.tensors().to_vec() {
         f.read_f32(&t.name).unwrap();
     }

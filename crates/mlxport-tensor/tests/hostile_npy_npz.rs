@@ -72,11 +72,7 @@ struct Member {
 
 /// An honest member holding `content`, deflated or stored.
 fn member(name: &str, content: &[u8], deflated: bool) -> Member {
-    let data = if deflated {
-        deflate(content)
-    } else {
-        content.to_vec()
-    };
+    let data = if deflated { deflate(content) } else { content.to_vec() };
     Member {
         name: name.as_bytes().to_vec(),
         method: if deflated { 8 } else { 0 },
@@ -184,25 +180,14 @@ fn zip(members: &[Member], tail: Tail) -> Vec<u8> {
         le64(&mut out, rec);
         le32(&mut out, 1);
     }
-    let e16 = if tail.zip64 {
-        u16::MAX
-    } else {
-        entries.min(u16::MAX as u64) as u16
-    };
+    let e16 = if tail.zip64 { u16::MAX } else { entries.min(u16::MAX as u64) as u16 };
     le32(&mut out, 0x0605_4b50);
     le16(&mut out, 0);
     le16(&mut out, 0);
     le16(&mut out, e16);
     le16(&mut out, e16);
     le32(&mut out, if tail.zip64 { u32::MAX } else { cd_size as u32 });
-    le32(
-        &mut out,
-        if tail.zip64 {
-            u32::MAX
-        } else {
-            cd_start as u32
-        },
-    );
+    le32(&mut out, if tail.zip64 { u32::MAX } else { cd_start as u32 });
     le16(&mut out, 0);
     out
 }
@@ -229,11 +214,7 @@ fn deflated_zeros(head: &[u8], mib: usize) -> Vec<u8> {
     let mut out = step(&mut c, head, FlushCompress::Sync);
     out.extend(step(&mut c, &zeros, FlushCompress::Sync));
     let steady = step(&mut c, &zeros, FlushCompress::Sync);
-    assert_eq!(
-        steady,
-        step(&mut c, &zeros, FlushCompress::Sync),
-        "compressor did not reach a steady state"
-    );
+    assert_eq!(steady, step(&mut c, &zeros, FlushCompress::Sync), "compressor did not reach a steady state");
     for _ in 0..mib - 1 {
         out.extend_from_slice(&steady);
     }
@@ -263,24 +244,9 @@ fn hostile_npy() {
     let good = dict("<f4", "(2, 2)");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("tiny.npy", b"\x93NUM".to_vec(), "too short"),
-        (
-            "bad_magic.npy",
-            npy((1, 0), &good, &[0; 16])
-                .iter()
-                .map(|&b| if b == b'Y' { b'X' } else { b })
-                .collect(),
-            "magic",
-        ),
-        (
-            "bad_version.npy",
-            npy((4, 0), &good, &[0; 16]),
-            "version 4.0",
-        ),
-        (
-            "minor_version.npy",
-            npy((1, 1), &good, &[0; 16]),
-            "version 1.1",
-        ),
+        ("bad_magic.npy", npy((1, 0), &good, &[0; 16]).iter().map(|&b| if b == b'Y' { b'X' } else { b }).collect(), "magic"),
+        ("bad_version.npy", npy((4, 0), &good, &[0; 16]), "version 4.0"),
+        ("minor_version.npy", npy((1, 1), &good, &[0; 16]), "version 1.1"),
         (
             "header_beyond_file.npy",
             {
@@ -299,144 +265,36 @@ fn hostile_npy() {
             },
             "exceeds the limit",
         ),
-        (
-            "not_a_dict.npy",
-            npy((1, 0), "[1, 2, 3]\n", &[]),
-            "not a dict",
-        ),
-        (
-            "extra_key.npy",
-            npy(
-                (1, 0),
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'evil': 1}",
-                &[0; 4],
-            ),
-            "unexpected key 'evil'",
-        ),
-        (
-            "missing_key.npy",
-            npy((1, 0), "{'descr': '<f4', 'shape': ()}", &[0; 4]),
-            "missing key 'fortran_order'",
-        ),
-        (
-            "duplicate_key.npy",
-            npy(
-                (1, 0),
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'shape': ()}",
-                &[0; 4],
-            ),
-            "twice",
-        ),
-        (
-            "negative_shape.npy",
-            npy((1, 0), &dict("<f4", "(-1, 4)"), &[0; 16]),
-            "negative",
-        ),
-        (
-            "shape_overflow.npy",
-            npy((1, 0), &dict("<f4", "(4294967296, 4294967296)"), &[0; 16]),
-            "overflow",
-        ),
-        (
-            "bytes_overflow.npy",
-            npy((1, 0), &dict("<f8", "(4611686018427387904,)"), &[0; 16]),
-            "overflow",
-        ),
-        (
-            "dim_too_big.npy",
-            npy(
-                (1, 0),
-                &dict("<f4", "(123456789012345678901234567890,)"),
-                &[0; 16],
-            ),
-            "64 bits",
-        ),
+        ("not_a_dict.npy", npy((1, 0), "[1, 2, 3]\n", &[]), "not a dict"),
+        ("extra_key.npy", npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'evil': 1}", &[0; 4]), "unexpected key 'evil'"),
+        ("missing_key.npy", npy((1, 0), "{'descr': '<f4', 'shape': ()}", &[0; 4]), "missing key 'fortran_order'"),
+        ("duplicate_key.npy", npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'shape': ()}", &[0; 4]), "twice"),
+        ("negative_shape.npy", npy((1, 0), &dict("<f4", "(-1, 4)"), &[0; 16]), "negative"),
+        ("shape_overflow.npy", npy((1, 0), &dict("<f4", "(4294967296, 4294967296)"), &[0; 16]), "overflow"),
+        ("bytes_overflow.npy", npy((1, 0), &dict("<f8", "(4611686018427387904,)"), &[0; 16]), "overflow"),
+        ("dim_too_big.npy", npy((1, 0), &dict("<f4", "(123456789012345678901234567890,)"), &[0; 16]), "64 bits"),
         ("data_short.npy", npy((1, 0), &good, &[0; 15]), "truncated"),
-        (
-            "huge_declared.npy",
-            npy((1, 0), &dict("<f4", "(1099511627776,)"), &[0; 16]),
-            "truncated",
-        ),
-        (
-            "trailing_data.npy",
-            npy((1, 0), &good, &[0; 17]),
-            "trailing bytes",
-        ),
-        (
-            "object.npy",
-            npy((1, 0), &dict("|O", "(1,)"), b"\x80\x04\x95cos\nsystem\n."),
-            "pickle",
-        ),
-        (
-            "structured.npy",
-            npy(
-                (1, 0),
-                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}",
-                &[0; 4],
-            ),
-            "structured",
-        ),
-        (
-            "unicode_dtype.npy",
-            npy((1, 0), &dict("<U4", "(1,)"), &[0; 16]),
-            "dtype '<U4'",
-        ),
-        (
-            "void_dtype.npy",
-            npy((1, 0), &dict("<V2", "(1,)"), &[0; 2]),
-            "bfloat16",
-        ),
-        (
-            "tuple_not_tuple.npy",
-            npy((1, 0), &dict("<f4", "(4)"), &[0; 16]),
-            "trailing comma",
-        ),
-        (
-            "fortran_not_bool.npy",
-            npy(
-                (1, 0),
-                "{'descr': '<f4', 'fortran_order': 1, 'shape': ()}",
-                &[0; 4],
-            ),
-            "True or False",
-        ),
-        (
-            "junk_after_dict.npy",
-            npy((1, 0), &format!("{} import os", good.trim_end()), &[0; 16]),
-            "after the closing",
-        ),
+        ("huge_declared.npy", npy((1, 0), &dict("<f4", "(1099511627776,)"), &[0; 16]), "truncated"),
+        ("trailing_data.npy", npy((1, 0), &good, &[0; 17]), "trailing bytes"),
+        ("object.npy", npy((1, 0), &dict("|O", "(1,)"), b"\x80\x04\x95cos\nsystem\n."), "pickle"),
+        ("structured.npy", npy((1, 0), "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", &[0; 4]), "structured"),
+        ("unicode_dtype.npy", npy((1, 0), &dict("<U4", "(1,)"), &[0; 16]), "dtype '<U4'"),
+        ("void_dtype.npy", npy((1, 0), &dict("<V2", "(1,)"), &[0; 2]), "bfloat16"),
+        ("tuple_not_tuple.npy", npy((1, 0), &dict("<f4", "(4)"), &[0; 16]), "trailing comma"),
+        ("fortran_not_bool.npy", npy((1, 0), "{'descr': '<f4', 'fortran_order': 1, 'shape': ()}", &[0; 4]), "True or False"),
+        ("junk_after_dict.npy", npy((1, 0), &format!("{} import os", good.trim_end()), &[0; 16]), "after the closing"),
         (
             "v3_not_utf8.npy",
             {
-                let mut v = npy(
-                    (3, 0),
-                    "{'descr': '<f4', 'fortran_order': False, 'shape': ()}#",
-                    &[0; 4],
-                );
+                let mut v = npy((3, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': ()}#", &[0; 4]);
                 let at = v.iter().position(|&b| b == b'#').unwrap();
                 v[at] = 0xff;
                 v
             },
             "UTF-8",
         ),
-        (
-            "escape_in_string.npy",
-            npy(
-                (1, 0),
-                "{'descr': '<\\x66\\x34', 'fortran_order': False, 'shape': ()}",
-                &[0; 4],
-            ),
-            "escape",
-        ),
-        (
-            "too_many_dims.npy",
-            npy(
-                (1, 0),
-                &dict("|u1", &format!("({})", "1, ".repeat(65))),
-                &[0; 1],
-            ),
-            "more than 64",
-        ),
+        ("escape_in_string.npy", npy((1, 0), "{'descr': '<\\x66\\x34', 'fortran_order': False, 'shape': ()}", &[0; 4]), "escape"),
+        ("too_many_dims.npy", npy((1, 0), &dict("|u1", &format!("({})", "1, ".repeat(65))), &[0; 1]), "more than 64"),
     ];
     assert!(cases.len() >= 12);
     for (name, bytes, rule) in cases {
@@ -454,126 +312,25 @@ fn hostile_npz_names_and_structure() {
     let tmp = common::tempdir();
     let d = tmp.path();
     let ok = small_npy();
-    let valid = zip(
-        &[member("a.npy", &ok, true), member("b.npy", &ok, false)],
-        Tail::default(),
-    );
+    let valid = zip(&[member("a.npy", &ok, true), member("b.npy", &ok, false)], Tail::default());
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.npz", Vec::new(), "empty"),
-        (
-            "truncated.npz",
-            valid[..valid.len() / 2].to_vec(),
-            "end-of-central-directory",
-        ),
-        (
-            "cut_directory.npz",
-            valid[..valid.len() - 30].to_vec(),
-            "end-of-central-directory",
-        ),
-        (
-            "traversal.npz",
-            zip(&[member("../evil.npy", &ok, false)], Tail::default()),
-            "'..' component",
-        ),
-        (
-            "deep_traversal.npz",
-            zip(&[member("a/../../evil.npy", &ok, false)], Tail::default()),
-            "'..' component",
-        ),
-        (
-            "absolute.npz",
-            zip(&[member("/etc/evil.npy", &ok, false)], Tail::default()),
-            "absolute",
-        ),
-        (
-            "drive.npz",
-            zip(&[member("C:/evil.npy", &ok, false)], Tail::default()),
-            "absolute",
-        ),
-        (
-            "backslash.npz",
-            zip(&[member("..\\evil.npy", &ok, false)], Tail::default()),
-            "backslash",
-        ),
-        (
-            "nul.npz",
-            zip(&[member("a\0.txt.npy", &ok, false)], Tail::default()),
-            "NUL",
-        ),
-        (
-            "duplicate.npz",
-            zip(
-                &[member("a.npy", &ok, false), member("a.npy", &ok, true)],
-                Tail::default(),
-            ),
-            "duplicate member name 'a.npy'",
-        ),
-        (
-            "not_npy.npz",
-            zip(
-                &[
-                    member("a.npy", &ok, false),
-                    member("run.sh", b"rm -rf /", false),
-                ],
-                Tail::default(),
-            ),
-            "not a .npy",
-        ),
-        (
-            "bad_member_header.npz",
-            zip(
-                &[member("a.npy", b"\x93NUMPY\x09\x00", false)],
-                Tail::default(),
-            ),
-            "member 'a.npy'",
-        ),
-        (
-            "member_object.npz",
-            zip(
-                &[member(
-                    "o.npy",
-                    &npy((1, 0), &dict("|O", "(1,)"), b"\x80\x04."),
-                    true,
-                )],
-                Tail::default(),
-            ),
-            "pickle",
-        ),
-        (
-            "member_trailing.npz",
-            zip(
-                &[member("a.npy", &[ok.clone(), vec![0; 4]].concat(), true)],
-                Tail::default(),
-            ),
-            "trailing bytes",
-        ),
-        (
-            "prepended.npz",
-            [b"#!/bin/sh\n".to_vec(), valid.clone()].concat(),
-            "does not end where",
-        ),
-        (
-            "count_lie.npz",
-            zip(
-                &[member("a.npy", &ok, false)],
-                Tail {
-                    zip64: false,
-                    declared_entries: Some(3),
-                },
-            ),
-            "cannot hold",
-        ),
-        (
-            "zip64_count_lie.npz",
-            zip(
-                &[member("a.npy", &ok, false)],
-                Tail {
-                    zip64: true,
-                    declared_entries: Some(1 << 40),
-                },
-            ),
-            "limit of 100000 members",
-        ),
+        ("truncated.npz", valid[..valid.len() / 2].to_vec(), "end-of-central-directory"),
+        ("cut_directory.npz", valid[..valid.len() - 30].to_vec(), "end-of-central-directory"),
+        ("traversal.npz", zip(&[member("../evil.npy", &ok, false)], Tail::default()), "'..' component"),
+        ("deep_traversal.npz", zip(&[member("a/../../evil.npy", &ok, false)], Tail::default()), "'..' component"),
+        ("absolute.npz", zip(&[member("/etc/evil.npy", &ok, false)], Tail::default()), "absolute"),
+        ("drive.npz", zip(&[member("C:/evil.npy", &ok, false)], Tail::default()), "absolute"),
+        ("backslash.npz", zip(&[member("..\\evil.npy", &ok, false)], Tail::default()), "backslash"),
+        ("nul.npz", zip(&[member("a\0.txt.npy", &ok, false)], Tail::default()), "NUL"),
+        ("duplicate.npz", zip(&[member("a.npy", &ok, false), member("a.npy", &ok, true)], Tail::default()), "duplicate member name 'a.npy'"),
+        ("not_npy.npz", zip(&[member("a.npy", &ok, false), member("run.sh", b"rm -rf /", false)], Tail::default()), "not a .npy"),
+        ("bad_member_header.npz", zip(&[member("a.npy", b"\x93NUMPY\x09\x00", false)], Tail::default()), "member 'a.npy'"),
+        ("member_object.npz", zip(&[member("o.npy", &npy((1, 0), &dict("|O", "(1,)"), b"\x80\x04."), true)], Tail::default()), "pickle"),
+        ("member_trailing.npz", zip(&[member("a.npy", &[ok.clone(), vec![0; 4]].concat(), true)], Tail::default()), "trailing bytes"),
+        ("prepended.npz", [b"#!/bin/sh\n".to_vec(), valid.clone()].concat(), "does not end where"),
+        ("count_lie.npz", zip(&[member("a.npy", &ok, false)], Tail { zip64: false, declared_entries: Some(3) }), "cannot hold"),
+        ("zip64_count_lie.npz", zip(&[member("a.npy", &ok, false)], Tail { zip64: true, declared_entries: Some(1 << 40) }), "limit of 100000 members"),
     ];
     // A stored member whose data are altered after the CRC was taken.
     let mut m = member("a.npy", &ok, false);
@@ -585,11 +342,7 @@ fn hostile_npz_names_and_structure() {
     cases.push(("encrypted.npz", zip(&[m], Tail::default()), "encrypted"));
     let mut m = member("a.npy", &ok, false);
     m.method = 12;
-    cases.push((
-        "bzip2.npz",
-        zip(&[m], Tail::default()),
-        "compression method 12",
-    ));
+    cases.push(("bzip2.npz", zip(&[m], Tail::default()), "compression method 12"));
     // A stored member claiming the next member's bytes: overlap.
     let a = member("a.npy", &ok, false);
     let b = member("b.npy", &ok, false);
@@ -604,11 +357,7 @@ fn hostile_npz_names_and_structure() {
     // A stored member whose sizes disagree.
     let mut m = member("a.npy", &ok, false);
     m.uncompressed += 1;
-    cases.push((
-        "stored_sizes.npz",
-        zip(&[m], Tail::default()),
-        "is stored but declares",
-    ));
+    cases.push(("stored_sizes.npz", zip(&[m], Tail::default()), "is stored but declares"));
     // Local header names another member than the directory.
     let mut bytes = zip(&[member("a.npy", &ok, false)], Tail::default());
     bytes[30] = b'z';
@@ -623,28 +372,9 @@ fn hostile_npz_names_and_structure() {
 fn hostile_npz_too_many_members() {
     let tmp = common::tempdir();
     let empty = member("m.npy", &[], false);
-    let members: Vec<Member> = (0..200_000)
-        .map(|i| Member {
-            name: format!("m{i}.npy").into_bytes(),
-            ..empty.clone()
-        })
-        .collect();
-    let p = write(
-        tmp.path(),
-        "many.npz",
-        &zip(
-            &members,
-            Tail {
-                zip64: true,
-                declared_entries: None,
-            },
-        ),
-    );
-    assert_rejected(
-        &p,
-        NpzFile::open,
-        "200000 members, more than the limit of 100000",
-    );
+    let members: Vec<Member> = (0..200_000).map(|i| Member { name: format!("m{i}.npy").into_bytes(), ..empty.clone() }).collect();
+    let p = write(tmp.path(), "many.npz", &zip(&members, Tail { zip64: true, declared_entries: None }));
+    assert_rejected(&p, NpzFile::open, "200000 members, more than the limit of 100000");
 }
 
 #[test]
@@ -655,9 +385,7 @@ fn hostile_npz_bombs_and_size_lies() {
     // every size declared truthfully. Refused by the inflation cap before
     // anything is inflated.
     let mib = 2048;
-    let head =
-        mlxport_tensor::npy::encode_header(mlxport_tensor::DType::U8, &[(mib as u64) << 20], false)
-            .unwrap();
+    let head = mlxport_tensor::npy::encode_header(mlxport_tensor::DType::U8, &[(mib as u64) << 20], false).unwrap();
     let stream = deflated_zeros(&head, mib);
     let honest = Member {
         name: b"zeros.npy".to_vec(),
@@ -669,19 +397,13 @@ fn hostile_npz_bombs_and_size_lies() {
         data: stream,
         zip64_sizes: false,
     };
-    let p = write(
-        d,
-        "bomb.npz",
-        &zip(std::slice::from_ref(&honest), Tail::default()),
-    );
+    let p = write(d, "bomb.npz", &zip(std::slice::from_ref(&honest), Tail::default()));
     assert_rejected(&p, NpzFile::open, "zip bomb");
 
     // The same stream under a directory that lies: it declares 16 MiB (a
     // plausible ratio), and the header agrees; inflating must stop there.
     let lie_mib = 16;
-    let head16 =
-        mlxport_tensor::npy::encode_header(mlxport_tensor::DType::U8, &[lie_mib << 20], false)
-            .unwrap();
+    let head16 = mlxport_tensor::npy::encode_header(mlxport_tensor::DType::U8, &[lie_mib << 20], false).unwrap();
     assert_eq!(head16.len(), head.len());
     let stream16 = deflated_zeros(&head16, mib);
     let liar = Member {
@@ -691,28 +413,11 @@ fn hostile_npz_bombs_and_size_lies() {
         crc: crc_of_zeros(&head16, lie_mib as usize),
         ..honest.clone()
     };
-    let p = write(
-        d,
-        "size_lie.npz",
-        &zip(std::slice::from_ref(&liar), Tail::default()),
-    );
+    let p = write(d, "size_lie.npz", &zip(std::slice::from_ref(&liar), Tail::default()));
     assert_rejected(&p, NpzFile::open, "more than its declared");
 
     // The same lie told through ZIP64 records and extra fields.
-    let p = write(
-        d,
-        "size_lie_zip64.npz",
-        &zip(
-            &[Member {
-                zip64_sizes: true,
-                ..liar
-            }],
-            Tail {
-                zip64: true,
-                declared_entries: None,
-            },
-        ),
-    );
+    let p = write(d, "size_lie_zip64.npz", &zip(&[Member { zip64_sizes: true, ..liar }], Tail { zip64: true, declared_entries: None }));
     assert_rejected(&p, NpzFile::open, "more than its declared");
 
     // A ZIP64 extra field claiming a terabyte from a few compressed bytes.
@@ -720,27 +425,14 @@ fn hostile_npz_bombs_and_size_lies() {
     let mut m = member("a.npy", &ok, true);
     m.uncompressed = 1 << 40;
     m.zip64_sizes = true;
-    let p = write(
-        d,
-        "zip64_ratio_lie.npz",
-        &zip(
-            &[m],
-            Tail {
-                zip64: true,
-                declared_entries: None,
-            },
-        ),
-    );
+    let p = write(d, "zip64_ratio_lie.npz", &zip(&[m], Tail { zip64: true, declared_entries: None }));
     assert_rejected(&p, NpzFile::open, "size is a lie");
 
     // A member that inflates to less than it declares: its header calls
     // for 254 floats and the directory agrees, but only 4 are there.
     let content = npy((1, 0), &dict("<f4", "(254,)"), &[0; 16]);
     let header_len = content.len() - 16;
-    let short = Member {
-        uncompressed: (header_len + 254 * 4) as u64,
-        ..member("a.npy", &content, true)
-    };
+    let short = Member { uncompressed: (header_len + 254 * 4) as u64, ..member("a.npy", &content, true) };
     let p = write(d, "short_inflate.npz", &zip(&[short], Tail::default()));
     assert_rejected(&p, NpzFile::open, "fewer than its declared");
 }

@@ -63,15 +63,7 @@ struct Entry<'a> {
 
 impl Default for Entry<'_> {
     fn default() -> Self {
-        Entry {
-            name: "w",
-            storage_type: "FloatStorage",
-            key: "0",
-            numel: 4,
-            offset: 0,
-            size: &[4],
-            stride: &[1],
-        }
+        Entry { name: "w", storage_type: "FloatStorage", key: "0", numel: 4, offset: 0, size: &[4], stride: &[1] }
     }
 }
 
@@ -147,16 +139,7 @@ const FOUR_F32: [u8; 16] = [0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128,
 
 /// A checkpoint `archive/...` with the given pickle and storage `0`.
 fn checkpoint(path: &Path, pkl: &[u8], storage: &[u8]) {
-    write_zip(
-        path,
-        &[
-            ("archive/data.pkl", pkl),
-            ("archive/byteorder", b"little"),
-            ("archive/data/0", storage),
-            ("archive/version", b"3\n"),
-        ],
-        None,
-    );
+    write_zip(path, &[("archive/data.pkl", pkl), ("archive/byteorder", b"little"), ("archive/data/0", storage), ("archive/version", b"3\n")], None);
 }
 
 fn case(dir: &Path, name: &str) -> PathBuf {
@@ -182,53 +165,17 @@ fn hostile_pickles_are_rejected() {
     let good = state_dict_pickle(&[Entry::default()]);
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.pt", good[..good.len() / 2].to_vec(), "truncated"),
-        (
-            "unknown_opcode.pt",
-            vec![0x80, 2, 0xff],
-            "unknown opcode 0xff",
-        ),
+        ("unknown_opcode.pt", vec![0x80, 2, 0xff], "unknown opcode 0xff"),
         ("underflow.pt", b"\x80\x02a.".to_vec(), "stack underflow"),
-        (
-            "memo_missing.pt",
-            b"\x80\x02h\x07.".to_vec(),
-            "memo has no entry 7",
-        ),
-        (
-            "mark_missing.pt",
-            b"\x80\x02K\x01t.".to_vec(),
-            "needs a MARK",
-        ),
+        ("memo_missing.pt", b"\x80\x02h\x07.".to_vec(), "memo has no entry 7"),
+        ("mark_missing.pt", b"\x80\x02K\x01t.".to_vec(), "needs a MARK"),
         ("protocol.pt", b"\x80\x09}.".to_vec(), "protocol 9"),
-        (
-            "top_level_list.pt",
-            b"\x80\x02].".to_vec(),
-            "top-level object is a list",
-        ),
-        (
-            "os_system.pt",
-            b"\x80\x02cos\nsystem\n(Vtouch x\ntR.".to_vec(),
-            "os.system",
-        ),
-        (
-            "stack_global_eval.pt",
-            b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.".to_vec(),
-            "builtins.eval",
-        ),
-        (
-            "unknown_global.pt",
-            b"\x80\x02cnumpy\nload\n.".to_vec(),
-            "numpy.load",
-        ),
-        (
-            "ext_code.pt",
-            b"\x80\x02\x82\x01.".to_vec(),
-            "extension-registry",
-        ),
-        (
-            "long_line.pt",
-            [b"\x80\x02I".to_vec(), vec![b'1'; 100_000]].concat(),
-            "longer than",
-        ),
+        ("top_level_list.pt", b"\x80\x02].".to_vec(), "top-level object is a list"),
+        ("os_system.pt", b"\x80\x02cos\nsystem\n(Vtouch x\ntR.".to_vec(), "os.system"),
+        ("stack_global_eval.pt", b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.".to_vec(), "builtins.eval"),
+        ("unknown_global.pt", b"\x80\x02cnumpy\nload\n.".to_vec(), "numpy.load"),
+        ("ext_code.pt", b"\x80\x02\x82\x01.".to_vec(), "extension-registry"),
+        ("long_line.pt", [b"\x80\x02I".to_vec(), vec![b'1'; 100_000]].concat(), "longer than"),
     ];
     // 100k nested lists: must error, not overflow the stack.
     let mut deep = vec![0x80, 2];
@@ -286,134 +233,21 @@ fn hostile_tensor_views_are_rejected() {
     let dir = common::tempdir();
     let d = dir.path();
     let cases: Vec<(&str, Entry, &str)> = vec![
-        (
-            "missing_storage.pt",
-            Entry {
-                key: "9",
-                ..Entry::default()
-            },
-            "no member 'archive/data/9'",
-        ),
-        (
-            "view_too_big.pt",
-            Entry {
-                size: &[5],
-                ..Entry::default()
-            },
-            "storage too small",
-        ),
-        (
-            "numel_too_big.pt",
-            Entry {
-                numel: 100,
-                size: &[100],
-                ..Entry::default()
-            },
-            "storage too small",
-        ),
-        (
-            "offset_past_end.pt",
-            Entry {
-                offset: 2,
-                size: &[3],
-                ..Entry::default()
-            },
-            "storage too small",
-        ),
-        (
-            "strided_past_end.pt",
-            Entry {
-                size: &[2, 2],
-                stride: &[3, 1],
-                ..Entry::default()
-            },
-            "storage too small",
-        ),
-        (
-            "negative_stride.pt",
-            Entry {
-                stride: &[-1],
-                ..Entry::default()
-            },
-            "negative strides are not supported",
-        ),
-        (
-            "negative_offset.pt",
-            Entry {
-                offset: -4,
-                ..Entry::default()
-            },
-            "storage offset -4 is negative",
-        ),
-        (
-            "negative_size.pt",
-            Entry {
-                size: &[-4],
-                ..Entry::default()
-            },
-            "size -4 is negative",
-        ),
-        (
-            "size_stride_overflow.pt",
-            Entry {
-                size: &[1 << 62, 4],
-                stride: &[4, 1],
-                ..Entry::default()
-            },
-            "overflow",
-        ),
-        (
-            "numel_overflow.pt",
-            Entry {
-                numel: i64::MAX,
-                ..Entry::default()
-            },
-            "overflow",
-        ),
-        (
-            "rank_mismatch.pt",
-            Entry {
-                size: &[2, 2],
-                stride: &[1],
-                ..Entry::default()
-            },
-            "size has 2 dimensions but stride has 1",
-        ),
-        (
-            "too_many_dims.pt",
-            Entry {
-                size: &[1; 65],
-                stride: &[1; 65],
-                ..Entry::default()
-            },
-            "at most 64",
-        ),
-        (
-            "unknown_storage_type.pt",
-            Entry {
-                storage_type: "FooStorage",
-                ..Entry::default()
-            },
-            "torch.FooStorage",
-        ),
-        (
-            "quantized_storage.pt",
-            Entry {
-                storage_type: "QInt8Storage",
-                ..Entry::default()
-            },
-            "not supported",
-        ),
-        (
-            "broadcast_bomb.pt",
-            Entry {
-                numel: 1,
-                size: &[1 << 28],
-                stride: &[0],
-                ..Entry::default()
-            },
-            "broadcast (stride-0) view",
-        ),
+        ("missing_storage.pt", Entry { key: "9", ..Entry::default() }, "no member 'archive/data/9'"),
+        ("view_too_big.pt", Entry { size: &[5], ..Entry::default() }, "storage too small"),
+        ("numel_too_big.pt", Entry { numel: 100, size: &[100], ..Entry::default() }, "storage too small"),
+        ("offset_past_end.pt", Entry { offset: 2, size: &[3], ..Entry::default() }, "storage too small"),
+        ("strided_past_end.pt", Entry { size: &[2, 2], stride: &[3, 1], ..Entry::default() }, "storage too small"),
+        ("negative_stride.pt", Entry { stride: &[-1], ..Entry::default() }, "negative strides are not supported"),
+        ("negative_offset.pt", Entry { offset: -4, ..Entry::default() }, "storage offset -4 is negative"),
+        ("negative_size.pt", Entry { size: &[-4], ..Entry::default() }, "size -4 is negative"),
+        ("size_stride_overflow.pt", Entry { size: &[1 << 62, 4], stride: &[4, 1], ..Entry::default() }, "overflow"),
+        ("numel_overflow.pt", Entry { numel: i64::MAX, ..Entry::default() }, "overflow"),
+        ("rank_mismatch.pt", Entry { size: &[2, 2], stride: &[1], ..Entry::default() }, "size has 2 dimensions but stride has 1"),
+        ("too_many_dims.pt", Entry { size: &[1; 65], stride: &[1; 65], ..Entry::default() }, "at most 64"),
+        ("unknown_storage_type.pt", Entry { storage_type: "FooStorage", ..Entry::default() }, "torch.FooStorage"),
+        ("quantized_storage.pt", Entry { storage_type: "QInt8Storage", ..Entry::default() }, "not supported"),
+        ("broadcast_bomb.pt", Entry { numel: 1, size: &[1 << 28], stride: &[0], ..Entry::default() }, "broadcast (stride-0) view"),
     ];
     for (name, entry, rule) in cases {
         let p = case(d, name);
@@ -422,11 +256,7 @@ fn hostile_tensor_views_are_rejected() {
     }
     // Two tensors with the same name.
     let p = case(d, "duplicate_names.pt");
-    checkpoint(
-        &p,
-        &state_dict_pickle(&[Entry::default(), Entry::default()]),
-        &FOUR_F32,
-    );
+    checkpoint(&p, &state_dict_pickle(&[Entry::default(), Entry::default()]), &FOUR_F32);
     assert_rejected(&p, TorchFile::open, "appears twice");
     // A v3 tensor whose dtype global is not a dtype.
     let pkl = Pickle::new()
@@ -461,23 +291,14 @@ fn hostile_archives_are_rejected() {
 
     // Legacy (pre-1.6) format: the magic-number pickle, then the rest.
     let p = case(d, "legacy.pt");
-    let mut legacy =
-        b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.".to_vec();
+    let mut legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.".to_vec();
     legacy.extend_from_slice(b"\x80\x02}q\x00.");
     std::fs::write(&p, legacy).unwrap();
-    assert_rejected(
-        &p,
-        TorchFile::open,
-        "legacy (pre-1.6) torch.save format is not supported",
-    );
+    assert_rejected(&p, TorchFile::open, "legacy (pre-1.6) torch.save format is not supported");
 
     // A legacy-looking bare pickle with a payload is refused by name.
     let p = case(d, "legacy_payload.pt");
-    std::fs::write(
-        &p,
-        b"\x80\x02cposix\nsystem\nX\x07\x00\x00\x00touch x\x85R.",
-    )
-    .unwrap();
+    std::fs::write(&p, b"\x80\x02cposix\nsystem\nX\x07\x00\x00\x00touch x\x85R.").unwrap();
     assert_rejected(&p, TorchFile::open, "posix.system");
 
     // Not a zip, not a pickle.
@@ -496,10 +317,7 @@ fn hostile_archives_are_rejected() {
         &[
             ("archive/data.pkl", &pkl),
             ("archive/constants.pkl", b"\x80\x02).".as_slice()),
-            (
-                "archive/code/__torch__.py",
-                b"def forward(self): pass".as_slice(),
-            ),
+            ("archive/code/__torch__.py", b"def forward(self): pass".as_slice()),
             ("archive/data/0", &FOUR_F32),
         ],
         None,
@@ -508,84 +326,36 @@ fn hostile_archives_are_rejected() {
 
     // No data.pkl.
     let p = case(d, "no_data_pkl.pt");
-    write_zip(
-        &p,
-        &[
-            ("archive/version", b"3\n".as_slice()),
-            ("archive/data/0", &FOUR_F32),
-        ],
-        None,
-    );
+    write_zip(&p, &[("archive/version", b"3\n".as_slice()), ("archive/data/0", &FOUR_F32)], None);
     assert_rejected(&p, TorchFile::open, "no data.pkl");
 
     // Two roots.
     let p = case(d, "two_roots.pt");
-    write_zip(
-        &p,
-        &[
-            ("a/data.pkl", &pkl),
-            ("a/data/0", &FOUR_F32),
-            ("b/data.pkl", &pkl),
-            ("b/data/0", &FOUR_F32),
-        ],
-        None,
-    );
+    write_zip(&p, &[("a/data.pkl", &pkl), ("a/data/0", &FOUR_F32), ("b/data.pkl", &pkl), ("b/data/0", &FOUR_F32)], None);
     assert_rejected(&p, TorchFile::open, "two data.pkl roots");
 
     // Duplicate member names (readers could disagree on which one counts).
     let p = case(d, "duplicate_member.pt");
     let evil = b"\x80\x02cos\nsystem\n(Vtouch x\ntR.";
-    write_zip(
-        &p,
-        &[
-            ("archive/data.pkl", &pkl),
-            ("archive/data/0", &FOUR_F32),
-            ("archive/data.pkl", evil.as_slice()),
-        ],
-        None,
-    );
+    write_zip(&p, &[("archive/data.pkl", &pkl), ("archive/data/0", &FOUR_F32), ("archive/data.pkl", evil.as_slice())], None);
     assert_rejected(&p, TorchFile::open, "duplicate member names");
 
     // CRC mismatch on a storage member (detected when its data is read).
     let p = case(d, "crc_storage.pt");
-    write_zip(
-        &p,
-        &[("archive/data.pkl", &pkl), ("archive/data/0", &FOUR_F32)],
-        Some("archive/data/0"),
-    );
+    write_zip(&p, &[("archive/data.pkl", &pkl), ("archive/data/0", &FOUR_F32)], Some("archive/data/0"));
     assert_rejected(&p, TorchFile::open, "CRC-32");
 
     // CRC mismatch on data.pkl itself.
     let p = case(d, "crc_pickle.pt");
-    write_zip(
-        &p,
-        &[("archive/data.pkl", &pkl), ("archive/data/0", &FOUR_F32)],
-        Some("archive/data.pkl"),
-    );
+    write_zip(&p, &[("archive/data.pkl", &pkl), ("archive/data/0", &FOUR_F32)], Some("archive/data.pkl"));
     assert_rejected(&p, TorchFile::open, "CRC-32");
 
     // Bad byteorder and version members.
     let p = case(d, "byteorder.pt");
-    write_zip(
-        &p,
-        &[
-            ("archive/data.pkl", &pkl),
-            ("archive/byteorder", b"middle".as_slice()),
-            ("archive/data/0", &FOUR_F32),
-        ],
-        None,
-    );
+    write_zip(&p, &[("archive/data.pkl", &pkl), ("archive/byteorder", b"middle".as_slice()), ("archive/data/0", &FOUR_F32)], None);
     assert_rejected(&p, TorchFile::open, "byteorder is 'middle'");
     let p = case(d, "version.pt");
-    write_zip(
-        &p,
-        &[
-            ("archive/data.pkl", &pkl),
-            ("archive/version", b"three".as_slice()),
-            ("archive/data/0", &FOUR_F32),
-        ],
-        None,
-    );
+    write_zip(&p, &[("archive/data.pkl", &pkl), ("archive/version", b"three".as_slice()), ("archive/data/0", &FOUR_F32)], None);
     assert_rejected(&p, TorchFile::open, "expected a number");
 
     // Truncated zip: the tail (central directory) cut off.
@@ -608,15 +378,7 @@ fn mutated_pickles_never_panic() {
     use mlxport_tensor::TensorSource;
     let dir = common::tempdir();
     let p = case(dir.path(), "mutated.pt");
-    let good = state_dict_pickle(&[
-        Entry::default(),
-        Entry {
-            name: "v",
-            offset: 1,
-            size: &[3],
-            ..Entry::default()
-        },
-    ]);
+    let good = state_dict_pickle(&[Entry::default(), Entry { name: "v", offset: 1, size: &[3], ..Entry::default() }]);
     let mut variants: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
     for i in 0..good.len() {
         for v in [0x00u8, 0x01, 0x7f, 0x80, 0xff, b'(', b'R', b'h', b'0'] {

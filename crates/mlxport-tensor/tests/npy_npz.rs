@@ -96,8 +96,7 @@ fn numpy_npy_files_read_to_the_same_bytes() {
     let Some(py) = common::python() else { return };
     let dir = common::tempdir();
     common::run_py(&py, MAKE_NPY, &[dir.path().to_str().unwrap()]);
-    let manifest: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let manifest: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     assert!(manifest.len() > 60);
     for m in &manifest {
         let file = m["file"].as_str().unwrap();
@@ -105,49 +104,24 @@ fn numpy_npy_files_read_to_the_same_bytes() {
         let src = NpyFile::open(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         let t = &src.tensors()[0];
         assert_eq!(t.name, file.trim_end_matches(".npy"));
-        assert_eq!(
-            t.dtype(),
-            Some(dtype_of_descr(m["descr"].as_str().unwrap())),
-            "{file}"
-        );
-        let shape: Vec<u64> = m["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap())
-            .collect();
+        assert_eq!(t.dtype(), Some(dtype_of_descr(m["descr"].as_str().unwrap())), "{file}");
+        let shape: Vec<u64> = m["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
         assert_eq!(t.shape, shape, "{file}");
         let expected = std::fs::read(dir.path().join(format!("{file}.expect"))).unwrap();
         let raw = src.raw(&t.name).unwrap();
         assert_eq!(t.nbytes, expected.len() as u64, "{file}");
-        assert!(
-            raw.as_ref() == expected.as_slice(),
-            "{file}: bytes differ from numpy's C-order little-endian bytes"
-        );
+        assert!(raw.as_ref() == expected.as_slice(), "{file}: bytes differ from numpy's C-order little-endian bytes");
         let h = src.header();
         if !mlxport_tensor::npy::needs_conversion(h) {
-            assert!(
-                matches!(raw, Cow::Borrowed(_)),
-                "{file}: expected a zero-copy read"
-            );
+            assert!(matches!(raw, Cow::Borrowed(_)), "{file}: expected a zero-copy read");
         }
         if t.dtype().unwrap().is_decodable() {
-            assert_eq!(
-                src.read_f32(&t.name).unwrap().len() as u64,
-                t.numel(),
-                "{file}"
-            );
+            assert_eq!(src.read_f32(&t.name).unwrap().len() as u64, t.numel(), "{file}");
         }
     }
     // The version-specific files really carry those versions.
     for (file, v) in [("v1.npy", (1, 0)), ("v2.npy", (2, 0)), ("v3.npy", (3, 0))] {
-        assert_eq!(
-            NpyFile::open(&dir.path().join(file))
-                .unwrap()
-                .header()
-                .version,
-            v
-        );
+        assert_eq!(NpyFile::open(&dir.path().join(file)).unwrap().header().version, v);
     }
     // The generic entry point recognises .npy by its magic.
     let src = mlxport_tensor::open(&dir.path().join("float32_c.npy")).unwrap();
@@ -230,24 +204,12 @@ fn npy_written_here_loads_in_numpy_and_matches_np_save() {
                 seed += 1;
                 let numel: u64 = shape.iter().product();
                 let data = pattern(dtype, numel as usize, seed);
-                let file = format!(
-                    "{}_{}_{}.npy",
-                    dtype.name(),
-                    shape_no,
-                    if fortran { "f" } else { "c" }
-                );
+                let file = format!("{}_{}_{}.npy", dtype.name(), shape_no, if fortran { "f" } else { "c" });
                 let path = dir.path().join(&file);
                 write_npy(&path, dtype, shape, &data, fortran).unwrap();
                 std::fs::write(dir.path().join(format!("{file}.expect")), &data).unwrap();
                 // Our reader returns the same row-major bytes.
-                assert_eq!(
-                    NpyFile::open(&path)
-                        .unwrap()
-                        .raw(file.trim_end_matches(".npy"))
-                        .unwrap()
-                        .as_ref(),
-                    &data[..]
-                );
+                assert_eq!(NpyFile::open(&path).unwrap().raw(file.trim_end_matches(".npy")).unwrap().as_ref(), &data[..]);
                 manifest.push(serde_json::json!({"file": file, "descr": descr(dtype), "shape": shape, "fortran": fortran}));
             }
         }
@@ -257,16 +219,10 @@ fn npy_written_here_loads_in_numpy_and_matches_np_save() {
     let path = dir.path().join("wide.npy");
     write_npy(&path, DType::U8, &wide, &[9], false).unwrap();
     std::fs::write(dir.path().join("wide.npy.expect"), [9]).unwrap();
-    manifest.push(
-        serde_json::json!({"file": "wide.npy", "descr": "|u1", "shape": wide, "fortran": false}),
-    );
+    manifest.push(serde_json::json!({"file": "wide.npy", "descr": "|u1", "shape": wide, "fortran": false}));
     let list = dir.path().join("list.json");
     std::fs::write(&list, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let out = common::run_py(
-        &py,
-        CHECK_NPY,
-        &[dir.path().to_str().unwrap(), list.to_str().unwrap()],
-    );
+    let out = common::run_py(&py, CHECK_NPY, &[dir.path().to_str().unwrap(), list.to_str().unwrap()]);
     assert_eq!(out.trim(), format!("ok {}", manifest.len()));
 }
 
@@ -313,8 +269,7 @@ fn numpy_npz_stored_deflated_and_zip64_read_to_the_same_bytes() {
     let Some(py) = common::python() else { return };
     let dir = common::tempdir();
     common::run_py(&py, MAKE_NPZ, &[dir.path().to_str().unwrap()]);
-    let expect: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(dir.path().join("expect.json")).unwrap()).unwrap();
+    let expect: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.path().join("expect.json")).unwrap()).unwrap();
     for file in ["stored.npz", "deflated.npz", "zip64.npz"] {
         let path = dir.path().join(file);
         let src = NpzFile::open(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -327,10 +282,7 @@ fn numpy_npz_stored_deflated_and_zip64_read_to_the_same_bytes() {
             let info = src.info(name).unwrap();
             assert_eq!(info.nbytes as usize, raw.len(), "{file}: {name}");
             if file == "stored.npz" && !matches!(name.as_str(), "fortran" | "big") {
-                assert!(
-                    matches!(raw, Cow::Borrowed(_)),
-                    "{file}: {name}: expected zero-copy"
-                );
+                assert!(matches!(raw, Cow::Borrowed(_)), "{file}: {name}: expected zero-copy");
             }
         }
         assert_eq!(src.info("scalar").unwrap().shape, Vec::<u64>::new());
@@ -373,51 +325,23 @@ fn npz_written_here_loads_in_numpy() {
     for (i, dtype) in NUMERIC.iter().enumerate() {
         let shape = shapes[i % shapes.len()];
         let numel: u64 = shape.iter().product();
-        owned.push((
-            format!("t{i}/{}", dtype.name().to_lowercase()),
-            *dtype,
-            shape,
-            pattern(*dtype, numel as usize, i as u64 + 50),
-        ));
+        owned.push((format!("t{i}/{}", dtype.name().to_lowercase()), *dtype, shape, pattern(*dtype, numel as usize, i as u64 + 50)));
     }
-    owned.push((
-        "zeros".into(),
-        DType::F32,
-        &[64, 64][..],
-        vec![0; 64 * 64 * 4],
-    ));
-    let arrays: Vec<NpzArray> = owned
-        .iter()
-        .map(|(n, d, s, b)| NpzArray {
-            name: n,
-            dtype: *d,
-            shape: s,
-            data: b,
-        })
-        .collect();
-    let spec: Vec<_> = owned
-        .iter()
-        .map(|(n, d, s, b)| serde_json::json!({"name": n, "descr": descr(*d), "shape": s, "hex": to_hex(b)}))
-        .collect();
+    owned.push(("zeros".into(), DType::F32, &[64, 64][..], vec![0; 64 * 64 * 4]));
+    let arrays: Vec<NpzArray> = owned.iter().map(|(n, d, s, b)| NpzArray { name: n, dtype: *d, shape: s, data: b }).collect();
+    let spec: Vec<_> = owned.iter().map(|(n, d, s, b)| serde_json::json!({"name": n, "descr": descr(*d), "shape": s, "hex": to_hex(b)})).collect();
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
     for compressed in [false, true] {
         let path = dir.path().join(format!("ours_{compressed}.npz"));
         write_npz(&path, &arrays, compressed).unwrap();
         let flag = if compressed { "1" } else { "0" };
-        let out = common::run_py(
-            &py,
-            CHECK_NPZ,
-            &[path.to_str().unwrap(), spec_path.to_str().unwrap(), flag],
-        );
+        let out = common::run_py(&py, CHECK_NPZ, &[path.to_str().unwrap(), spec_path.to_str().unwrap(), flag]);
         assert_eq!(out.trim(), "ok");
         // Writing again gives the same bytes.
         let again = dir.path().join("again.npz");
         write_npz(&again, &arrays, compressed).unwrap();
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            std::fs::read(&again).unwrap()
-        );
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&again).unwrap());
         // And it reads back here.
         let src = NpzFile::open(&path).unwrap();
         for (n, _, _, b) in &owned {
@@ -425,11 +349,8 @@ fn npz_written_here_loads_in_numpy() {
         }
     }
     // No temporary files are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-        .collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty());
 }
 
@@ -446,22 +367,10 @@ fn object_arrays_written_by_numpy_are_refused() {
     let Some(py) = common::python() else { return };
     let dir = common::tempdir();
     common::run_py(&py, MAKE_OBJECT, &[dir.path().to_str().unwrap()]);
-    let err = NpyFile::open(&dir.path().join("object.npy"))
-        .err()
-        .expect("object npy accepted")
-        .to_string();
-    assert!(
-        err.contains("object.npy") && err.contains("pickle") && err.contains("object"),
-        "{err}"
-    );
-    let err = NpzFile::open(&dir.path().join("object.npz"))
-        .err()
-        .expect("object npz accepted")
-        .to_string();
-    assert!(
-        err.contains("object.npz") && err.contains("bad.npy") && err.contains("pickle"),
-        "{err}"
-    );
+    let err = NpyFile::open(&dir.path().join("object.npy")).err().expect("object npy accepted").to_string();
+    assert!(err.contains("object.npy") && err.contains("pickle") && err.contains("object"), "{err}");
+    let err = NpzFile::open(&dir.path().join("object.npz")).err().expect("object npz accepted").to_string();
+    assert!(err.contains("object.npz") && err.contains("bad.npy") && err.contains("pickle"), "{err}");
 }
 
 /// Listing a deflated archive inflates only the npy headers.
@@ -471,18 +380,8 @@ fn listing_a_deflated_npz_reads_only_headers() {
     let data = pattern(DType::F32, 8 << 20, 3); // 32 MiB, incompressible
     let path = dir.path().join("big.npz");
     let arrays = [
-        NpzArray {
-            name: "a",
-            dtype: DType::F32,
-            shape: &[8 << 20],
-            data: &data,
-        },
-        NpzArray {
-            name: "b",
-            dtype: DType::F32,
-            shape: &[4, 2 << 20],
-            data: &data,
-        },
+        NpzArray { name: "a", dtype: DType::F32, shape: &[8 << 20], data: &data },
+        NpzArray { name: "b", dtype: DType::F32, shape: &[4, 2 << 20], data: &data },
     ];
     write_npz(&path, &arrays, true).unwrap();
     let (src, peak) = common::alloc::peak_during(|| NpzFile::open(&path).unwrap());
@@ -490,32 +389,20 @@ fn listing_a_deflated_npz_reads_only_headers() {
     assert!(peak < 1 << 20, "listing allocated {peak} bytes");
     let (raw, peak) = common::alloc::peak_during(|| src.raw("b").unwrap().len());
     assert_eq!(raw, data.len());
-    assert!(
-        peak < data.len() + (2 << 20),
-        "reading one member allocated {peak} bytes"
-    );
+    assert!(peak < data.len() + (2 << 20), "reading one member allocated {peak} bytes");
 }
 
 #[test]
 fn wrong_sizes_and_dtypes_are_refused_by_the_writers() {
     let dir = common::tempdir();
     let p = dir.path().join("x.npy");
-    let e = write_npy(&p, DType::F32, &[3], &[0; 8], false)
-        .unwrap_err()
-        .to_string();
+    let e = write_npy(&p, DType::F32, &[3], &[0; 8], false).unwrap_err().to_string();
     assert!(e.contains("needs 12 bytes"), "{e}");
-    let e = write_npy(&p, DType::BF16, &[1], &[0; 2], false)
-        .unwrap_err()
-        .to_string();
+    let e = write_npy(&p, DType::BF16, &[1], &[0; 2], false).unwrap_err().to_string();
     assert!(e.contains("numpy has no dtype"), "{e}");
     assert!(!p.exists());
     let z = dir.path().join("x.npz");
-    let bad = [NpzArray {
-        name: "../up",
-        dtype: DType::U8,
-        shape: &[1],
-        data: &[1],
-    }];
+    let bad = [NpzArray { name: "../up", dtype: DType::U8, shape: &[1], data: &[1] }];
     let e = write_npz(&z, &bad, false).unwrap_err().to_string();
     assert!(e.contains(".."), "{e}");
     assert!(!z.exists());

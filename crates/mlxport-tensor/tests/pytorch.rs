@@ -52,19 +52,8 @@ fn read_manifest(refdir: &Path) -> BTreeMap<String, RefTensor> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
-        let shape = if f[2].is_empty() {
-            vec![]
-        } else {
-            f[2].split(',').map(|s| s.parse().unwrap()).collect()
-        };
-        out.insert(
-            f[0].to_owned(),
-            RefTensor {
-                dtype: f[1].to_owned(),
-                shape,
-                bytes: std::fs::read(f[3]).unwrap(),
-            },
-        );
+        let shape = if f[2].is_empty() { vec![] } else { f[2].split(',').map(|s| s.parse().unwrap()).collect() };
+        out.insert(f[0].to_owned(), RefTensor { dtype: f[1].to_owned(), shape, bytes: std::fs::read(f[3]).unwrap() });
     }
     out
 }
@@ -103,20 +92,11 @@ fn assert_matches_reference(ckpt: &Path, refdir: &Path) -> TorchFile {
     assert_eq!(ours_sorted, theirs, "tensor names differ");
     for t in f.tensors() {
         let r = &reference[&t.name];
-        assert_eq!(
-            torch_dtype(t.dtype().unwrap()),
-            r.dtype,
-            "{}: dtype",
-            t.name
-        );
+        assert_eq!(torch_dtype(t.dtype().unwrap()), r.dtype, "{}: dtype", t.name);
         assert_eq!(t.shape, r.shape, "{}: shape", t.name);
         assert_eq!(t.nbytes, r.bytes.len() as u64, "{}: nbytes", t.name);
         let raw = f.raw(&t.name).unwrap();
-        assert!(
-            raw.as_ref() == r.bytes.as_slice(),
-            "{}: bytes differ from torch.load",
-            t.name
-        );
+        assert!(raw.as_ref() == r.bytes.as_slice(), "{}: bytes differ from torch.load", t.name);
     }
     f
 }
@@ -184,52 +164,22 @@ dump(wrapped, refdir2)
     );
     let refdir = dir.path().join("ref");
     let refdir2 = dir.path().join("ref2");
-    common::run_py(
-        &py,
-        &code,
-        &[
-            ckpt.to_str().unwrap(),
-            wrapped.to_str().unwrap(),
-            refdir.to_str().unwrap(),
-            refdir2.to_str().unwrap(),
-        ],
-    );
+    common::run_py(&py, &code, &[ckpt.to_str().unwrap(), wrapped.to_str().unwrap(), refdir.to_str().unwrap(), refdir2.to_str().unwrap()]);
 
     let f = assert_matches_reference(&ckpt, &refdir);
     // Zero-copy for contiguous tensors of a stored member; copies for views.
-    assert!(matches!(
-        f.raw("f32").unwrap(),
-        std::borrow::Cow::Borrowed(_)
-    ));
-    assert!(matches!(
-        f.raw("offset").unwrap(),
-        std::borrow::Cow::Borrowed(_)
-    ));
-    assert!(matches!(
-        f.raw("transposed").unwrap(),
-        std::borrow::Cow::Owned(_)
-    ));
+    assert!(matches!(f.raw("f32").unwrap(), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(f.raw("offset").unwrap(), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(f.raw("transposed").unwrap(), std::borrow::Cow::Owned(_)));
     // Views and tied weights share storage and are reported.
     let groups = f.shared_storage_groups();
-    let base = groups
-        .iter()
-        .find(|g| g.tensors.contains(&"base".to_string()))
-        .expect("base group");
+    let base = groups.iter().find(|g| g.tensors.contains(&"base".to_string())).expect("base group");
     for n in ["transposed", "stepped", "offset", "row"] {
-        assert!(
-            base.tensors.contains(&n.to_string()),
-            "{n} not in the base group: {groups:?}"
-        );
+        assert!(base.tensors.contains(&n.to_string()), "{n} not in the base group: {groups:?}");
     }
     assert!(!base.identical_views);
-    let tied = groups
-        .iter()
-        .find(|g| g.tensors.contains(&"embed.weight".to_string()))
-        .expect("tied group");
-    assert_eq!(
-        tied.tensors,
-        vec!["embed.weight".to_string(), "lm_head.weight".to_string()]
-    );
+    let tied = groups.iter().find(|g| g.tensors.contains(&"embed.weight".to_string())).expect("tied group");
+    assert_eq!(tied.tensors, vec!["embed.weight".to_string(), "lm_head.weight".to_string()]);
     assert!(tied.identical_views);
     let tt = f.torch_tensors();
     let get = |n: &str| tt.iter().find(|t| t.name == n).unwrap();
@@ -241,27 +191,14 @@ dump(wrapped, refdir2)
     assert_eq!(get("expanded").stride, vec![0, 1]);
     // Non-tensor leaves are metadata.
     let meta = f.metadata();
-    assert!(
-        meta.contains(&("nested.step".into(), "7".into())),
-        "{meta:?}"
-    );
-    assert!(
-        meta.contains(&("nested.name".into(), "\"x\"".into())),
-        "{meta:?}"
-    );
-    for (k, v) in [
-        ("meta_size.1", "3"),
-        ("meta_bytes", "<3 bytes>"),
-        ("meta_set", "<set of 2 items>"),
-    ] {
+    assert!(meta.contains(&("nested.step".into(), "7".into())), "{meta:?}");
+    assert!(meta.contains(&("nested.name".into(), "\"x\"".into())), "{meta:?}");
+    for (k, v) in [("meta_size.1", "3"), ("meta_bytes", "<3 bytes>"), ("meta_set", "<set of 2 items>")] {
         assert!(meta.contains(&(k.into(), v.into())), "{k}: {meta:?}");
     }
     // f32 decoding through the trait agrees with the raw bytes.
     let v = f.read_f32("stepped").unwrap();
-    assert_eq!(
-        v,
-        vec![-3.0, 0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0, 24.0, 27.0, 30.0]
-    );
+    assert_eq!(v, vec![-3.0, 0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0, 24.0, 27.0, 30.0]);
 
     // Nested checkpoints flatten with dotted names.
     let w = assert_matches_reference(&wrapped, &refdir2);
@@ -273,9 +210,7 @@ dump(wrapped, refdir2)
     let s = scan_file(&ckpt).unwrap();
     assert_eq!(s.kind, FileKind::TorchZip);
     assert_eq!(s.verdict, Verdict::TensorOnly, "{s:?}");
-    assert!(s
-        .globals()
-        .contains(&("torch._utils".into(), "_rebuild_tensor_v2".into())));
+    assert!(s.globals().contains(&("torch._utils".into(), "_rebuild_tensor_v2".into())));
     assert!(mlxport_tensor::pytorch::is_torch_zip(&ckpt).unwrap());
     let src = mlxport_tensor::open(&ckpt).unwrap();
     assert_eq!(src.format(), mlxport_tensor::Format::PyTorch);
@@ -332,18 +267,10 @@ dump(deflated, refdir2)
     common::run_py(
         &py,
         &code,
-        &[
-            little.to_str().unwrap(),
-            big.to_str().unwrap(),
-            deflated.to_str().unwrap(),
-            refdir.to_str().unwrap(),
-            refdir2.to_str().unwrap(),
-        ],
+        &[little.to_str().unwrap(), big.to_str().unwrap(), deflated.to_str().unwrap(), refdir.to_str().unwrap(), refdir2.to_str().unwrap()],
     );
     let b = assert_matches_reference(&big, &refdir);
-    assert!(b
-        .metadata()
-        .contains(&("pytorch.byteorder".into(), "big".into())));
+    assert!(b.metadata().contains(&("pytorch.byteorder".into(), "big".into())));
     assert_matches_reference(&deflated, &refdir2);
 }
 
@@ -365,11 +292,7 @@ dump(bin_path, refdir)
 "#
     );
     let refdir = dir.path().join("ref");
-    common::run_py(
-        &py,
-        &code,
-        &[bin.to_str().unwrap(), refdir.to_str().unwrap()],
-    );
+    common::run_py(&py, &code, &[bin.to_str().unwrap(), refdir.to_str().unwrap()]);
     let f = assert_matches_reference(&bin, &refdir);
     assert!(f.tensors().len() > 100, "{} tensors", f.tensors().len());
     let w = f.info("embeddings.word_embeddings.weight").unwrap();
@@ -383,18 +306,10 @@ dump(bin_path, refdir)
     let mut total = 0usize;
     for t in f.tensors() {
         let raw = f.raw(&t.name).unwrap();
-        assert!(
-            matches!(raw, std::borrow::Cow::Borrowed(_)),
-            "{} was copied",
-            t.name
-        );
+        assert!(matches!(raw, std::borrow::Cow::Borrowed(_)), "{} was copied", t.name);
         total += raw.len();
     }
-    eprintln!(
-        "MiniLM pytorch_model.bin: {} tensors, {total} bytes; open {opened:?}, open+read all {:?}",
-        f.tensors().len(),
-        start.elapsed()
-    );
+    eprintln!("MiniLM pytorch_model.bin: {} tensors, {total} bytes; open {opened:?}, open+read all {:?}", f.tensors().len(), start.elapsed());
 }
 
 /// Payload generators: each writes a pickle whose loading would create
@@ -463,29 +378,10 @@ fn malicious_pickles_are_refused_and_never_run() {
     let Some(py) = common::python() else { return };
     let dir = common::tempdir();
     let benign = tempdir_path(&dir, "benign.pt");
-    common::run_py(
-        &py,
-        "import sys, torch; torch.save({'w': torch.ones(2, 3)}, sys.argv[1])",
-        &[benign.to_str().unwrap()],
-    );
+    common::run_py(&py, "import sys, torch; torch.save({'w': torch.ones(2, 3)}, sys.argv[1])", &[benign.to_str().unwrap()]);
     let marker = tempdir_path(&dir, "PWNED");
-    let out = common::run_py(
-        &py,
-        PAYLOADS_PY,
-        &[
-            dir.path().to_str().unwrap(),
-            marker.to_str().unwrap(),
-            benign.to_str().unwrap(),
-        ],
-    );
-    let cases: Vec<(String, String)> = out
-        .lines()
-        .map(|l| {
-            l.split_once('\t')
-                .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                .unwrap()
-        })
-        .collect();
+    let out = common::run_py(&py, PAYLOADS_PY, &[dir.path().to_str().unwrap(), marker.to_str().unwrap(), benign.to_str().unwrap()]);
+    let cases: Vec<(String, String)> = out.lines().map(|l| l.split_once('\t').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap()).collect();
     assert_eq!(cases.len(), 8);
     assert!(!marker.exists());
     for (name, global) in &cases {
@@ -499,10 +395,7 @@ fn malicious_pickles_are_refused_and_never_run() {
             };
             assert!(matches!(err, Error::Refused { .. }), "{name}: {err}");
             let msg = err.to_string();
-            assert!(
-                msg.contains(global.as_str()),
-                "{name}: error does not name {global}: {msg}"
-            );
+            assert!(msg.contains(global.as_str()), "{name}: error does not name {global}: {msg}");
             assert!(mlxport_tensor::open(path).is_err());
         }
         // The static scan calls it dangerous, naming the global.
@@ -512,16 +405,10 @@ fn malicious_pickles_are_refused_and_never_run() {
                 Verdict::Dangerous(g) => assert!(g.contains(global), "{name}: {g:?}"),
                 other => panic!("{name}: scan verdict {other:?}"),
             }
-            assert!(
-                s.to_string().contains(&format!("dangerous: {global}")),
-                "{s}"
-            );
+            assert!(s.to_string().contains(&format!("dangerous: {global}")), "{s}");
         }
         let s = scan_pickle(&std::fs::read(&bare).unwrap());
-        assert!(
-            matches!(&s.verdict, Verdict::Dangerous(g) if g.contains(global)),
-            "{name}: {s:?}"
-        );
+        assert!(matches!(&s.verdict, Verdict::Dangerous(g) if g.contains(global)), "{name}: {s:?}");
         assert!(!marker.exists(), "{name}: the payload ran");
     }
     // A benign checkpoint still opens.
@@ -544,19 +431,13 @@ torch.jit.save(torch.jit.trace(torch.nn.Linear(2, 2), torch.ones(1, 2)), sys.arg
 "#,
         &[legacy.to_str().unwrap(), script.to_str().unwrap()],
     );
-    let e = TorchFile::open(&legacy)
-        .err()
-        .expect("legacy accepted")
-        .to_string();
+    let e = TorchFile::open(&legacy).err().expect("legacy accepted").to_string();
     assert!(e.contains("legacy (pre-1.6) torch.save format is not supported; re-save with torch>=1.6 or convert to safetensors"), "{e}");
     assert!(e.contains("legacy.pt"));
     let s = scan_file(&legacy).unwrap();
     assert_eq!(s.kind, FileKind::Pickle);
     assert!(s.members[0].scan.pickles >= 4, "{s:?}");
     assert_eq!(s.verdict, Verdict::TensorOnly, "{s:?}");
-    let e = TorchFile::open(&script)
-        .err()
-        .expect("torchscript accepted")
-        .to_string();
+    let e = TorchFile::open(&script).err().expect("torchscript accepted").to_string();
     assert!(e.contains("TorchScript"), "{e}");
 }

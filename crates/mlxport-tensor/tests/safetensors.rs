@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use mlxport_tensor::safetensors::{
-    write_safetensors, write_safetensors_opts, write_sharded, write_sharded_with, SafetensorsFile,
-    ShardOptions, ShardedSafetensors, TensorRef, TensorSpec, WriteOptions,
+    write_safetensors, write_safetensors_opts, write_sharded, write_sharded_with, SafetensorsFile, ShardOptions, ShardedSafetensors, TensorRef, TensorSpec,
+    WriteOptions,
 };
 use mlxport_tensor::{DType, TensorSource};
 use serde_json::Value;
@@ -106,41 +106,22 @@ fn make_tensors(dtypes: &[DType]) -> Vec<Owned> {
             if dtype == DType::Bool {
                 data.iter_mut().for_each(|b| *b &= 1);
             }
-            out.push(Owned {
-                name: format!("{}.s{j}", dtype.name()),
-                dtype,
-                shape: shape.to_vec(),
-                data,
-            });
+            out.push(Owned { name: format!("{}.s{j}", dtype.name()), dtype, shape: shape.to_vec(), data });
         }
     }
     out
 }
 
 fn refs(ts: &[Owned]) -> Vec<TensorRef<'_>> {
-    ts.iter()
-        .map(|t| TensorRef {
-            name: &t.name,
-            dtype: t.dtype,
-            shape: &t.shape,
-            data: &t.data,
-        })
-        .collect()
+    ts.iter().map(|t| TensorRef { name: &t.name, dtype: t.dtype, shape: &t.shape, data: &t.data }).collect()
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn shape_of(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap())
-        .collect()
+    v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect()
 }
 
 fn path_str(p: &Path) -> &str {
@@ -153,22 +134,10 @@ fn assert_same_tensors(what: &str, py: &Value, ts: &[Owned], dtype_name: impl Fn
     let py = py.as_object().unwrap();
     assert_eq!(py.len(), ts.len(), "{what}: tensor count");
     for t in ts {
-        let e = py
-            .get(&t.name)
-            .unwrap_or_else(|| panic!("{what}: '{}' missing", t.name));
-        assert_eq!(
-            e[0].as_str().unwrap(),
-            dtype_name(t.dtype),
-            "{what}: dtype of '{}'",
-            t.name
-        );
+        let e = py.get(&t.name).unwrap_or_else(|| panic!("{what}: '{}' missing", t.name));
+        assert_eq!(e[0].as_str().unwrap(), dtype_name(t.dtype), "{what}: dtype of '{}'", t.name);
         assert_eq!(shape_of(&e[1]), t.shape, "{what}: shape of '{}'", t.name);
-        assert_eq!(
-            unhex(e[2].as_str().unwrap()),
-            t.data,
-            "{what}: bytes of '{}'",
-            t.name
-        );
+        assert_eq!(unhex(e[2].as_str().unwrap()), t.data, "{what}: bytes of '{}'", t.name);
     }
 }
 
@@ -179,25 +148,14 @@ fn assert_reads_as(what: &str, src: &dyn TensorSource, py: &Value) {
     assert_eq!(src.tensors().len(), py.len(), "{what}: tensor count");
     for (name, e) in py {
         let info = src.info(name).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(
-            info.encoding.name(),
-            e[0].as_str().unwrap(),
-            "{what}: dtype of '{name}'"
-        );
+        assert_eq!(info.encoding.name(), e[0].as_str().unwrap(), "{what}: dtype of '{name}'");
         assert_eq!(info.shape, shape_of(&e[1]), "{what}: shape of '{name}'");
-        assert_eq!(
-            &*src.raw(name).unwrap(),
-            &unhex(e[2].as_str().unwrap())[..],
-            "{what}: bytes of '{name}'"
-        );
+        assert_eq!(&*src.raw(name).unwrap(), &unhex(e[2].as_str().unwrap())[..], "{what}: bytes of '{name}'");
     }
 }
 
 fn metadata() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("note".to_string(), "\u{fc}n\u{ef}\"code\\ \n".to_string()),
-    ])
+    BTreeMap::from([("format".to_string(), "pt".to_string()), ("note".to_string(), "\u{fc}n\u{ef}\"code\\ \n".to_string())])
 }
 
 #[test]
@@ -212,13 +170,7 @@ fn files_we_write_load_in_python_safetensors_and_mlx() {
     let meta = metadata();
     write_safetensors(&padded, &refs(&all), Some(&meta)).unwrap();
     write_safetensors_opts(&unpadded, &refs(&all), Some(&meta), &WriteOptions::mlx()).unwrap();
-    write_safetensors_opts(
-        &for_mlx,
-        &refs(&mlx_only),
-        Some(&meta),
-        &WriteOptions::mlx(),
-    )
-    .unwrap();
+    write_safetensors_opts(&for_mlx, &refs(&mlx_only), Some(&meta), &WriteOptions::mlx()).unwrap();
 
     let code = format!(
         "{PY_PRELUDE}{}",
@@ -238,12 +190,7 @@ out['mlx'] = {'metadata': meta, 'tensors': {
 print(json.dumps(out))
 "#
     );
-    let out: Value = serde_json::from_str(&common::run_py(
-        &py,
-        &code,
-        &[path_str(&padded), path_str(&unpadded), path_str(&for_mlx)],
-    ))
-    .unwrap();
+    let out: Value = serde_json::from_str(&common::run_py(&py, &code, &[path_str(&padded), path_str(&unpadded), path_str(&for_mlx)])).unwrap();
     let want_meta = serde_json::to_value(&meta).unwrap();
     for p in [&padded, &unpadded] {
         let got = &out[path_str(p)];
@@ -312,12 +259,7 @@ mx.save_safetensors(sys.argv[2], arrays, metadata={'format': 'mlx'})
 print(json.dumps({'torch': expect_t, 'mlx': expect_m, 'meta': meta}))
 "#
     );
-    let out: Value = serde_json::from_str(&common::run_py(
-        &py,
-        &code,
-        &[path_str(&torch_path), path_str(&mlx_path)],
-    ))
-    .unwrap();
+    let out: Value = serde_json::from_str(&common::run_py(&py, &code, &[path_str(&torch_path), path_str(&mlx_path)])).unwrap();
 
     let t = SafetensorsFile::open(&torch_path).unwrap();
     assert_reads_as("python safetensors file", &t, &out["torch"]);
@@ -332,10 +274,7 @@ print(json.dumps({'torch': expect_t, 'mlx': expect_m, 'meta': meta}))
         let mut prev = 0;
         for info in src.tensors() {
             let off = src.raw(&info.name).unwrap().as_ptr() as usize;
-            assert!(
-                off >= prev || info.nbytes == 0,
-                "tensor order is not offset order"
-            );
+            assert!(off >= prev || info.nbytes == 0, "tensor order is not offset order");
             prev = prev.max(off);
         }
     }
@@ -383,18 +322,10 @@ mx.eval(m.parameters())
 u.save_model(sys.argv[1], m)
 print(json.dumps([k for k, _ in tree_flatten(m.parameters())]))
 "#;
-    let order: Vec<String> = serde_json::from_str(&common::run_py(
-        &py,
-        code,
-        &[path_str(&theirs), &limit.to_string()],
-    ))
-    .unwrap();
+    let order: Vec<String> = serde_json::from_str(&common::run_py(&py, code, &[path_str(&theirs), &limit.to_string()])).unwrap();
     let their_index = theirs.join("model.safetensors.index.json");
     let src = ShardedSafetensors::open(&their_index).unwrap();
-    assert!(
-        src.shards().len() > 1,
-        "the limit should give several shards"
-    );
+    assert!(src.shards().len() > 1, "the limit should give several shards");
 
     let specs: Vec<TensorSpec> = order
         .iter()
@@ -403,14 +334,7 @@ print(json.dumps([k for k, _ in tree_flatten(m.parameters())]))
             TensorSpec::new(n.clone(), i.dtype().unwrap(), i.shape.clone())
         })
         .collect();
-    let total_parameters = src
-        .index()
-        .metadata
-        .iter()
-        .find(|(k, _)| k == "total_parameters")
-        .unwrap()
-        .1
-        .clone();
+    let total_parameters = src.index().metadata.iter().find(|(k, _)| k == "total_parameters").unwrap().1.clone();
     let opts = ShardOptions {
         max_shard_bytes: limit,
         metadata: Some(BTreeMap::from([("format".into(), "mlx".into())])),
@@ -419,11 +343,7 @@ print(json.dumps([k for k, _ in tree_flatten(m.parameters())]))
     };
     let out = write_sharded_with(&ours, &specs, &opts, |s| src.raw(&s.name)).unwrap();
 
-    assert_eq!(
-        std::fs::read(&out.index_path).unwrap(),
-        std::fs::read(&their_index).unwrap(),
-        "index.json differs from mlx-lm's"
-    );
+    assert_eq!(std::fs::read(&out.index_path).unwrap(), std::fs::read(&their_index).unwrap(), "index.json differs from mlx-lm's");
     let mine = ShardedSafetensors::open(&out.index_path).unwrap();
     assert_eq!(mine.shards().len(), src.shards().len());
     for (a, b) in mine.shards().iter().zip(src.shards()) {
@@ -486,25 +406,15 @@ save_torch_state_dict(sd, sys.argv[1], max_shard_size=450)
 print(json.dumps({'files': sorted(os.listdir(sys.argv[1])), 'tensors': {k: torch_entry(v) for k, v in sd.items()}}))
 "#
     );
-    let out: Value =
-        serde_json::from_str(&common::run_py(&py, &code, &[path_str(dir.path())])).unwrap();
-    let files: Vec<&str> = out["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let out: Value = serde_json::from_str(&common::run_py(&py, &code, &[path_str(dir.path())])).unwrap();
+    let files: Vec<&str> = out["files"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(files.len() > 2, "expected several shards: {files:?}");
     let index = dir.path().join("model.safetensors.index.json");
     let src = ShardedSafetensors::open(&index).unwrap();
     assert_reads_as("huggingface_hub checkpoint", &src, &out["tensors"]);
     // The directory opens the same way through the generic entry point.
     let generic = mlxport_tensor::open(dir.path()).unwrap();
-    assert_reads_as(
-        "huggingface_hub checkpoint via open()",
-        generic.as_ref(),
-        &out["tensors"],
-    );
+    assert_reads_as("huggingface_hub checkpoint via open()", generic.as_ref(), &out["tensors"]);
 }
 
 fn minilm_dir(py: &Path) -> PathBuf {
@@ -532,12 +442,7 @@ with safe_open(sys.argv[1], framework='numpy') as f, open(sys.argv[2], 'wb') as 
         dump.write(t.tobytes())
 print(json.dumps(out))
 "#;
-    let listed: Vec<(String, String, Vec<u64>, u64, f64)> = serde_json::from_str(&common::run_py(
-        &py,
-        code,
-        &[path_str(&path), path_str(&dump)],
-    ))
-    .unwrap();
+    let listed: Vec<(String, String, Vec<u64>, u64, f64)> = serde_json::from_str(&common::run_py(&py, code, &[path_str(&path), path_str(&dump)])).unwrap();
     let bytes = std::fs::read(&dump).unwrap();
 
     let f = SafetensorsFile::open(&path).unwrap();
@@ -559,23 +464,13 @@ print(json.dumps(out))
         at += *nbytes as usize;
         let values = f.read_f32(name).unwrap();
         let ours: f64 = values.iter().map(|&x| x as f64).sum();
-        let scale: f64 = values
-            .iter()
-            .map(|&x| (x as f64).abs())
-            .sum::<f64>()
-            .max(1.0);
-        assert!(
-            (ours - sum).abs() <= 1e-12 * scale,
-            "{name}: sum {ours} vs python {sum}"
-        );
+        let scale: f64 = values.iter().map(|&x| (x as f64).abs()).sum::<f64>().max(1.0);
+        assert!((ours - sum).abs() <= 1e-12 * scale, "{name}: sum {ours} vs python {sum}");
         params += info.numel();
     }
     assert_eq!(at, bytes.len());
     assert_eq!(params, 22_713_728, "total parameter count");
-    eprintln!(
-        "all-MiniLM-L6-v2: {} tensors, {params} parameters",
-        listed.len()
-    );
+    eprintln!("all-MiniLM-L6-v2: {} tensors, {params} parameters", listed.len());
 }
 
 #[test]
@@ -595,10 +490,7 @@ fn writing_is_deterministic() {
     write_safetensors(&a, &refs(&ts), Some(&meta)).unwrap();
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 
-    let opts = ShardOptions {
-        max_shard_bytes: 256,
-        ..ShardOptions::default()
-    };
+    let opts = ShardOptions { max_shard_bytes: 256, ..ShardOptions::default() };
     let (d1, d2) = (dir.path().join("s1"), dir.path().join("s2"));
     std::fs::create_dir(&d1).unwrap();
     std::fs::create_dir(&d2).unwrap();
@@ -606,29 +498,15 @@ fn writing_is_deterministic() {
     let o2 = write_sharded(&d2, &refs(&ts), &opts).unwrap();
     assert_eq!(o1.files, o2.files);
     assert!(o1.files.len() > 1);
-    for f in o1
-        .files
-        .iter()
-        .chain([&"model.safetensors.index.json".to_string()])
-    {
-        assert_eq!(
-            std::fs::read(d1.join(f)).unwrap(),
-            std::fs::read(d2.join(f)).unwrap(),
-            "{f}"
-        );
+    for f in o1.files.iter().chain([&"model.safetensors.index.json".to_string()]) {
+        assert_eq!(std::fs::read(d1.join(f)).unwrap(), std::fs::read(d2.join(f)).unwrap(), "{f}");
     }
     // No temporary files are left behind.
-    let names: Vec<String> = std::fs::read_dir(&d1)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = std::fs::read_dir(&d1).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
     let read: HashMap<String, Vec<u8>> = {
         let s = ShardedSafetensors::open(&o1.index_path).unwrap();
-        s.tensors()
-            .iter()
-            .map(|t| (t.name.clone(), s.raw(&t.name).unwrap().into_owned()))
-            .collect()
+        s.tensors().iter().map(|t| (t.name.clone(), s.raw(&t.name).unwrap().into_owned())).collect()
     };
     for t in &ts {
         assert_eq!(read[&t.name], t.data, "{}", t.name);

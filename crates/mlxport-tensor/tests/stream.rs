@@ -18,11 +18,7 @@ fn drain(r: &mut dyn ChunkRead, piece: usize) -> mlxport_tensor::Result<Vec<u8>>
         if c.is_empty() {
             break;
         }
-        assert_eq!(
-            c.len() as u64,
-            (piece as u64).min(before),
-            "pieces are exactly the asked size"
-        );
+        assert_eq!(c.len() as u64, (piece as u64).min(before), "pieces are exactly the asked size");
         out.extend_from_slice(c);
     }
     assert_eq!(out.len() as u64, total);
@@ -54,12 +50,7 @@ fn check_source(src: &dyn TensorSource) {
                 continue;
             }
             let mut r = src.chunks(&t.name).unwrap();
-            assert_eq!(
-                drain(r.as_mut(), piece).unwrap(),
-                raw,
-                "{} piece {piece}",
-                t.name
-            );
+            assert_eq!(drain(r.as_mut(), piece).unwrap(), raw, "{} piece {piece}", t.name);
         }
     }
 }
@@ -73,24 +64,9 @@ fn every_reader_streams_the_same_bytes_as_raw() {
     write_safetensors(
         &st,
         &[
-            TensorRef {
-                name: "a",
-                dtype: DType::F32,
-                shape: &[750_001],
-                data: &a,
-            },
-            TensorRef {
-                name: "b",
-                dtype: DType::I16,
-                shape: &[2, 3],
-                data: &b,
-            },
-            TensorRef {
-                name: "empty",
-                dtype: DType::F32,
-                shape: &[0],
-                data: &[],
-            },
+            TensorRef { name: "a", dtype: DType::F32, shape: &[750_001], data: &a },
+            TensorRef { name: "b", dtype: DType::I16, shape: &[2, 3], data: &b },
+            TensorRef { name: "empty", dtype: DType::F32, shape: &[0], data: &[] },
         ],
         None,
     )
@@ -99,24 +75,9 @@ fn every_reader_streams_the_same_bytes_as_raw() {
     for compressed in [false, true] {
         let p = dir.path().join(format!("m{compressed}.npz"));
         let arrays = [
-            NpzArray {
-                name: "a",
-                dtype: DType::F32,
-                shape: &[750_001],
-                data: &a,
-            },
-            NpzArray {
-                name: "b",
-                dtype: DType::I16,
-                shape: &[2, 3],
-                data: &b,
-            },
-            NpzArray {
-                name: "empty",
-                dtype: DType::F32,
-                shape: &[0],
-                data: &[],
-            },
+            NpzArray { name: "a", dtype: DType::F32, shape: &[750_001], data: &a },
+            NpzArray { name: "b", dtype: DType::I16, shape: &[2, 3], data: &b },
+            NpzArray { name: "empty", dtype: DType::F32, shape: &[0], data: &[] },
         ];
         write_npz(&p, &arrays, compressed).unwrap();
         check_source(open(&p).unwrap().as_ref());
@@ -165,17 +126,7 @@ fn corrupt_members_fail_by_the_last_piece() {
     // Clean members stream whole, large pieces included.
     let big = data(9_000_000, 4);
     let p = dir.path().join("big.npz");
-    write_npz(
-        &p,
-        &[NpzArray {
-            name: "a",
-            dtype: DType::U8,
-            shape: &[9_000_000],
-            data: &big,
-        }],
-        false,
-    )
-    .unwrap();
+    write_npz(&p, &[NpzArray { name: "a", dtype: DType::U8, shape: &[9_000_000], data: &big }], false).unwrap();
     let src = open(&p).unwrap();
     let mut r = src.chunks("a").unwrap();
     assert_eq!(drain(r.as_mut(), 8 << 20).unwrap(), big);
@@ -184,17 +135,7 @@ fn corrupt_members_fail_by_the_last_piece() {
         let a = data(len, 3);
         for compressed in [false, true] {
             let p = dir.path().join(format!("c{compressed}{len}.npz"));
-            write_npz(
-                &p,
-                &[NpzArray {
-                    name: "a",
-                    dtype: DType::U8,
-                    shape: &[len as u64],
-                    data: &a,
-                }],
-                compressed,
-            )
-            .unwrap();
+            write_npz(&p, &[NpzArray { name: "a", dtype: DType::U8, shape: &[len as u64], data: &a }], compressed).unwrap();
             corrupt_member_byte(&p, 1000);
             let src = open(&p).unwrap();
             let mut r = src.chunks("a").unwrap();
@@ -210,10 +151,7 @@ fn corrupt_members_fail_by_the_last_piece() {
             };
             let msg = err.to_string();
             assert!(msg.contains("member 'a.npy'"), "{msg}");
-            assert!(
-                msg.contains("CRC-32") || msg.contains("deflate") || msg.contains("inflates"),
-                "{msg}"
-            );
+            assert!(msg.contains("CRC-32") || msg.contains("deflate") || msg.contains("inflates"), "{msg}");
             assert!(pieces < most, "the error surfaced after {pieces} pieces");
             // raw() agrees that the member is bad.
             assert!(src.raw("a").is_err());

@@ -1108,7 +1108,14 @@ impl Default for LmGateArgs {
 
 impl LmGateArgs {
     pub fn settings(&self, max_tokens: usize) -> mlxport_optimize::gate::LmSettings {
-        mlxport_optimize::gate::LmSettings { text: self.text.clone(), prompts: self.prompts.clone(), max_tokens, window: self.window, stride: self.stride, generate: self.generate }
+        mlxport_optimize::gate::LmSettings {
+            text: self.text.clone(),
+            prompts: self.prompts.clone(),
+            max_tokens,
+            window: self.window,
+            stride: self.stride,
+            generate: self.generate,
+        }
     }
 }
 

@@ -93,7 +93,12 @@ fn helper() -> &'static Path {
         let src = dir.join("helper.rs");
         std::fs::write(&src, HELPER).unwrap();
         let bin = dir.join(format!("helper-{}", std::process::id()));
-        let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())).args(["-O", "--edition", "2021", "-o"]).arg(&bin).arg(&src).output().expect("rustc runs");
+        let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+            .args(["-O", "--edition", "2021", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .expect("rustc runs");
         assert!(out.status.success(), "compiling the helper: {}", String::from_utf8_lossy(&out.stderr));
         bin
     })
@@ -466,8 +471,25 @@ fn bench_generate_on_converted_smollm2() {
     run(&["convert", hf.to_str().unwrap(), "--map", map.to_str().unwrap(), "--out", mlx.to_str().unwrap(), "--dtype", "bf16"]);
     let (rec, md, svg) = (d.path().join("gen.json"), d.path().join("gen.md"), d.path().join("gen.svg"));
     let o = run(&[
-        "bench", "generate", mlx.to_str().unwrap(), "--prompt-tokens", "16,64", "--gen-tokens", "8", "--runs", "2", "--warmup", "1", "--resamples", "500",
-        "-o", rec.to_str().unwrap(), "--export-markdown", md.to_str().unwrap(), "--export-svg", svg.to_str().unwrap(),
+        "bench",
+        "generate",
+        mlx.to_str().unwrap(),
+        "--prompt-tokens",
+        "16,64",
+        "--gen-tokens",
+        "8",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--resamples",
+        "500",
+        "-o",
+        rec.to_str().unwrap(),
+        "--export-markdown",
+        md.to_str().unwrap(),
+        "--export-svg",
+        svg.to_str().unwrap(),
     ]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("mlx-lm") && table.contains("decode tok/s"), "{table}");

@@ -421,7 +421,8 @@ fn bounded_memory(gib: u64, limit: u64) {
         let secs = t.elapsed().as_secs_f64();
         eprintln!("{} vs {}: {gib} GiB each, peak RSS {:.1} MiB, {secs:.1} s", a.display(), b.display(), rss as f64 / (1 << 20) as f64);
         assert_eq!(code, 1, "the inputs differ by more than the tolerance: {out}");
-        let r: serde_json::Value = serde_json::from_str(out.lines().take_while(|l| !l.starts_with("error")).collect::<Vec<_>>().join("\n").as_str()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let r: serde_json::Value = serde_json::from_str(out.lines().take_while(|l| !l.starts_with("error")).collect::<Vec<_>>().join("\n").as_str())
+            .unwrap_or_else(|e| panic!("{e}: {out}"));
         let f = &r["pairs"][0]["float"];
         assert_eq!(f["count"], numel);
         assert!((f["max_abs"].as_f64().unwrap() - 1e-6).abs() < 1e-7, "{f}");

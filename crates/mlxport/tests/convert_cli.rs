@@ -24,7 +24,17 @@ fn tiny(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let mut specs: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![16, 8]), ("model.norm.weight".into(), vec![8])];
     for i in 0..2 {
-        for (n, s) in [("input_layernorm", vec![8]), ("post_attention_layernorm", vec![8]), ("self_attn.q_proj", vec![8, 8]), ("self_attn.k_proj", vec![4, 8]), ("self_attn.v_proj", vec![4, 8]), ("self_attn.o_proj", vec![8, 8]), ("mlp.gate_proj", vec![12, 8]), ("mlp.up_proj", vec![12, 8]), ("mlp.down_proj", vec![8, 12])] {
+        for (n, s) in [
+            ("input_layernorm", vec![8]),
+            ("post_attention_layernorm", vec![8]),
+            ("self_attn.q_proj", vec![8, 8]),
+            ("self_attn.k_proj", vec![4, 8]),
+            ("self_attn.v_proj", vec![4, 8]),
+            ("self_attn.o_proj", vec![8, 8]),
+            ("mlp.gate_proj", vec![12, 8]),
+            ("mlp.up_proj", vec![12, 8]),
+            ("mlp.down_proj", vec![8, 12]),
+        ] {
             specs.push((format!("model.layers.{i}.{n}.weight"), s));
         }
     }
@@ -60,7 +70,8 @@ fn draft_validate_convert_and_refuse_overwrite() {
     assert_eq!(&cmd[cmd.len() - 4..], ["--out", "DIR", "--dtype", "bf16"]);
 
     // The converted checkpoint validates as the map's target.
-    let o = run(&["map", "validate", "--source", model.to_str().unwrap(), "--target", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--dtype", "bf16"]);
+    let o =
+        run(&["map", "validate", "--source", model.to_str().unwrap(), "--target", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--dtype", "bf16"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // ... but not at another dtype: exit 1, dtype conflicts in the JSON.
     let o = run(&["map", "validate", "--source", model.to_str().unwrap(), "--target", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--json"]);

@@ -66,7 +66,20 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
 
     // The OpenBLAS preload changes no result beyond float tolerance.
     let plain = d.join("plain.npz");
-    ok(bin().arg("capture").arg("--package").arg(&pkg).arg("--weights").arg(&weights).arg("--oracle").arg(&oracle).arg("-o").arg(&plain).env("MLXPORT_BLAS", "none"), &py_);
+    ok(
+        bin()
+            .arg("capture")
+            .arg("--package")
+            .arg(&pkg)
+            .arg("--weights")
+            .arg(&weights)
+            .arg("--oracle")
+            .arg(&oracle)
+            .arg("-o")
+            .arg(&plain)
+            .env("MLXPORT_BLAS", "none"),
+        &py_,
+    );
     assert!(manifest(&plain)["options"]["ld_preload"].is_null());
     if manifest(&capture)["options"]["ld_preload"].is_string() {
         let r = ladder(&plain, &capture, &Tol { atol: Some(1e-5), rel: 1e-5, cos: 0.999999 });
@@ -84,7 +97,16 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
     ok(bin().arg("convert").arg(&model).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
     let out = d.join("parity");
     let flag = std::ffi::OsStr::new;
-    let args = [flag("--source"), model.as_os_str(), flag("--target"), pkg.as_os_str(), flag("--weights"), converted.as_os_str(), flag("--oracle"), oracle.as_os_str()];
+    let args = [
+        flag("--source"),
+        model.as_os_str(),
+        flag("--target"),
+        pkg.as_os_str(),
+        flag("--weights"),
+        converted.as_os_str(),
+        flag("--oracle"),
+        oracle.as_os_str(),
+    ];
     let (code, report) = parity(&py_, &out, &args);
     assert_eq!(code, 0, "{}", report["first_divergence"]);
     let rs = common::rungs(&report);
@@ -92,7 +114,13 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
         assert_eq!(rung(&rs, name)["status"], "pass", "{name}");
     }
     for r in rs.iter().filter(|r| r["cosine"].is_number()) {
-        assert!(r["max_abs"].as_f64().unwrap() <= 1e-4 && r["cosine"].as_f64().unwrap() >= 0.99999, "{}: max abs {} cosine {}", r["name"], r["max_abs"], r["cosine"]);
+        assert!(
+            r["max_abs"].as_f64().unwrap() <= 1e-4 && r["cosine"].as_f64().unwrap() >= 0.99999,
+            "{}: max abs {} cosine {}",
+            r["name"],
+            r["max_abs"],
+            r["cosine"]
+        );
     }
     let parity_capture = out.join("capture.npz");
     let y = mlxport_tensor::open_file(&parity_capture).unwrap().read_f32("sentence_embedding").unwrap();
@@ -144,4 +172,3 @@ fn oracle_refuses_remote_code_and_scaffold_refuses_unsupported_before_writing() 
     assert!(err.contains("hidden_act 'relu2'") && err.contains("RoPE scaling 'longrope'"), "{err}");
     assert!(!pkg.exists());
 }
-

@@ -54,7 +54,10 @@ fn write_st(path: &Path, names: &[&str]) {
 }
 
 fn llama(dir: &Path) {
-    write_json(&dir.join("config.json"), &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}));
+    write_json(
+        &dir.join("config.json"),
+        &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}),
+    );
     write_st(&dir.join("model.safetensors"), &["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.norm.weight"]);
     std::fs::write(dir.join("README.md"), "---\nlicense: apache-2.0\n---\n").unwrap();
 }

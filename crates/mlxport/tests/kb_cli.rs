@@ -32,7 +32,8 @@ fn python() -> Option<PathBuf> {
 }
 
 fn package_dir(py: &Path, package: &str) -> PathBuf {
-    let out = Command::new(py).arg("-c").arg(format!("import importlib.util as u; print(u.find_spec('{package}').submodule_search_locations[0])")).output().unwrap();
+    let out =
+        Command::new(py).arg("-c").arg(format!("import importlib.util as u; print(u.find_spec('{package}').submodule_search_locations[0])")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
@@ -86,7 +87,15 @@ fn small_llama(dir: &Path) -> u64 {
     std::fs::write(dir.join("README.md"), "---\nlicense: apache-2.0\n---\n# small llama\n").unwrap();
     let mut t: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![256, 64]), ("model.norm.weight".into(), vec![64])];
     for l in 0..2 {
-        for (n, s) in [("self_attn.q_proj", vec![64, 64]), ("self_attn.k_proj", vec![32, 64]), ("self_attn.v_proj", vec![32, 64]), ("self_attn.o_proj", vec![64, 64]), ("mlp.gate_proj", vec![128, 64]), ("mlp.up_proj", vec![128, 64]), ("mlp.down_proj", vec![64, 128])] {
+        for (n, s) in [
+            ("self_attn.q_proj", vec![64, 64]),
+            ("self_attn.k_proj", vec![32, 64]),
+            ("self_attn.v_proj", vec![32, 64]),
+            ("self_attn.o_proj", vec![64, 64]),
+            ("mlp.gate_proj", vec![128, 64]),
+            ("mlp.up_proj", vec![128, 64]),
+            ("mlp.down_proj", vec![64, 128]),
+        ] {
             t.push((format!("model.layers.{l}.{n}.weight"), s));
         }
         t.push((format!("model.layers.{l}.input_layernorm.weight"), vec![64]));
@@ -103,7 +112,17 @@ fn plan_for_real_minilm_states_its_facts() {
     let report = tmp.path().join("inspection.json");
     inspect(tmp.path(), &model, &report);
     let md_path = tmp.path().join("PORT_PLAN.md");
-    let o = bin(tmp.path()).arg("plan").arg(&report).arg("--artifact-root").arg(&model).arg("--target-memory").arg("16GB").arg("-o").arg(&md_path).output().unwrap();
+    let o = bin(tmp.path())
+        .arg("plan")
+        .arg(&report)
+        .arg("--artifact-root")
+        .arg(&model)
+        .arg("--target-memory")
+        .arg("16GB")
+        .arg("-o")
+        .arg(&md_path)
+        .output()
+        .unwrap();
     ok(&o);
     let md = std::fs::read_to_string(&md_path).unwrap();
     for needle in [
@@ -306,7 +325,16 @@ fn recommend_reads_profiles_and_receipts() {
     std::fs::write(receipts.join("junk.json"), "[]").unwrap();
     let profile = tmp.path().join("mac.toml");
     std::fs::write(&profile, "name = \"MacBook Air\"\nmemory = \"8GB\"\nchip = \"M2\"\n").unwrap();
-    let o = bin(tmp.path()).arg("recommend").arg(&report).arg("--target-profile").arg(&profile).arg("--receipts").arg(&receipts).args(["--objective", "peak-memory"]).output().unwrap();
+    let o = bin(tmp.path())
+        .arg("recommend")
+        .arg(&report)
+        .arg("--target-profile")
+        .arg(&profile)
+        .arg("--receipts")
+        .arg(&receipts)
+        .args(["--objective", "peak-memory"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(ok(&o).stdout.clone()).unwrap();
     assert!(text.contains("MacBook Air") && text.contains("--target-profile"), "{text}");
     let local = text.split("Validated by source").next().unwrap();
@@ -331,7 +359,19 @@ fn docs_and_explain_print_pages() {
     let tmp = tempfile::tempdir().unwrap();
     let o = bin(tmp.path()).arg("docs").output().unwrap();
     let list = String::from_utf8(ok(&o).stdout.clone()).unwrap();
-    for t in ["porting-core", "parity", "failure-atlas", "quantization", "attention-kv-cache", "compile-kernels", "decoding-serving", "benchmarking", "packaging", "runbook/graph", "ladder"] {
+    for t in [
+        "porting-core",
+        "parity",
+        "failure-atlas",
+        "quantization",
+        "attention-kv-cache",
+        "compile-kernels",
+        "decoding-serving",
+        "benchmarking",
+        "packaging",
+        "runbook/graph",
+        "ladder",
+    ] {
         assert!(list.contains(t), "topic {t} not listed");
     }
     let o = bin(tmp.path()).args(["docs", "porting-core"]).output().unwrap();

@@ -39,7 +39,12 @@ fn read(p: &Path) -> Value {
 }
 
 fn items(rec: &Value, bucket: &str) -> Vec<String> {
-    rec["buckets"].as_array().unwrap().iter().find(|b| b["id"] == bucket).unwrap()["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+    rec["buckets"].as_array().unwrap().iter().find(|b| b["id"] == bucket).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -51,11 +56,34 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
     let work = d.join("opt");
     let cache = d.join("cache");
     let prompts = d.join("prompts.txt");
-    std::fs::write(&prompts, "Once upon a time, in a village at the edge of a great forest, there lived\nThe main difference between a list and a dictionary in Python is\n").unwrap();
+    std::fs::write(
+        &prompts,
+        "Once upon a time, in a village at the edge of a great forest, there lived\nThe main difference between a list and a dictionary in Python is\n",
+    )
+    .unwrap();
     let optimize = || {
         let mut c = bin();
         c.arg("optimize").arg(&hf).arg("--work-dir").arg(&work).args(["--objective", "peak-memory", "--candidates", "q8g64,q2g64"]);
-        c.args(["--max-tokens", "64", "--window", "64", "--stride", "64", "--generate", "8", "--prompt-tokens", "16", "--gen-tokens", "8", "--runs", "2", "--warmup", "0", "--prompts"]).arg(&prompts);
+        c.args([
+            "--max-tokens",
+            "64",
+            "--window",
+            "64",
+            "--stride",
+            "64",
+            "--generate",
+            "8",
+            "--prompt-tokens",
+            "16",
+            "--gen-tokens",
+            "8",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--prompts",
+        ])
+        .arg(&prompts);
         c.env("MLXPORT_CACHE", &cache).env("HF_HUB_OFFLINE", "1");
         ok(&mut c, &py_)
     };
@@ -96,7 +124,10 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
     assert_eq!(q2["correctness"]["quality_verdict"], "fail");
     let reasons: Vec<&str> = q2["correctness"]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(reasons.iter().any(|r| r.starts_with("kl_mean = ")), "{reasons:?}");
-    assert!(q2["speed"][0]["peak_memory_bytes"].as_f64().unwrap() < q8["speed"][0]["peak_memory_bytes"].as_f64().unwrap(), "2-bit weights take less memory than 8-bit");
+    assert!(
+        q2["speed"][0]["peak_memory_bytes"].as_f64().unwrap() < q8["speed"][0]["peak_memory_bytes"].as_f64().unwrap(),
+        "2-bit weights take less memory than 8-bit"
+    );
     assert_eq!(q2["decision"]["keep"], false);
     assert!(q2["decision"]["reason"].as_str().unwrap().starts_with("revert: rejected by the quality gate"), "{}", q2["decision"]["reason"]);
     assert!(q2["quality"]["perplexity_ratio"].as_f64().unwrap() > 1.5);

@@ -122,7 +122,18 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
         if mlx_pass || MLX_LM_FAILS.contains(name) {
             let weights = convert(&py_, &ck, &w, "mlx-lm");
             let oracle = oracle_dir.join("oracle.npz");
-            let a: Vec<OsString> = vec!["--source".into(), ck.clone().into(), "--target".into(), "mlx-lm".into(), "--weights".into(), weights.into(), "--oracle".into(), oracle.into(), "--threads".into(), "2".into()];
+            let a: Vec<OsString> = vec![
+                "--source".into(),
+                ck.clone().into(),
+                "--target".into(),
+                "mlx-lm".into(),
+                "--weights".into(),
+                weights.into(),
+                "--oracle".into(),
+                oracle.into(),
+                "--threads".into(),
+                "2".into(),
+            ];
             let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
             let (code, report) = parity(&py_, &w.join("parity-mlx-lm"), &refs);
             if mlx_pass {

@@ -110,7 +110,11 @@ fn encoder_types_pass_every_rung_and_a_widened_local_window_is_caught() {
         let package = format!("{}_mlx", name.replace('-', "_"));
         let (pkg, weights) = port(&py_, &ckpt, &work, &package);
         let out = work.join("parity");
-        let (code, r) = parity(&py_, &out, &[os("--source"), os(&ckpt), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--token-ids"), os(IDS[0]), os("--token-ids"), os(IDS[1])]);
+        let (code, r) = parity(
+            &py_,
+            &out,
+            &[os("--source"), os(&ckpt), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--token-ids"), os(IDS[0]), os("--token-ids"), os(IDS[1])],
+        );
         let layers = s["config"]["num_hidden_layers"].as_u64().or(s["config"]["n_layers"].as_u64()).unwrap() as usize;
         assert_eq!(code, 0, "{name}: parity exit code");
         assert_all_pass(&r, name, layers);
@@ -149,7 +153,11 @@ fn encoder_types_pass_every_rung_and_a_widened_local_window_is_caught() {
     let wrong = text.replace("sliding_window=cfg.get(\"local_attention\", 128) // 2,", "sliding_window=cfg.get(\"local_attention\", 128),");
     assert_ne!(text, wrong, "the fault applies");
     std::fs::write(&cfg_py, wrong).unwrap();
-    let (code, r) = parity(&py_, &d.join("p-fault"), &[os("--source"), os(&d.join("ckpt/modernbert")), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&out.join("oracle.npz"))]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p-fault"),
+        &[os("--source"), os(&d.join("ckpt/modernbert")), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&out.join("oracle.npz"))],
+    );
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("layer 1"), "{}", serde_json::to_string(&r["first_divergence"]).unwrap());
 }

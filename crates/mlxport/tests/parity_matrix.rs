@@ -40,7 +40,17 @@ fn parity_matrix_every_expectation_holds() {
     let (json, md) = (d.join("matrix.json"), d.join("matrix.md"));
     let work = d.join("work");
     let t0 = std::time::Instant::now();
-    let o = run(bin().args(["parity", "matrix", "--target", "both", "--threads", "2", "--json"]).arg("--work-dir").arg(&work).arg("-o").arg(&json).arg("--markdown").arg(&md), &py_);
+    let o = run(
+        bin()
+            .args(["parity", "matrix", "--target", "both", "--threads", "2", "--json"])
+            .arg("--work-dir")
+            .arg(&work)
+            .arg("-o")
+            .arg(&json)
+            .arg("--markdown")
+            .arg(&md),
+        &py_,
+    );
     eprintln!("matrix ran in {:.1} s", t0.elapsed().as_secs_f64());
     let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), r, "--json prints the report -o writes");
@@ -129,7 +139,16 @@ fn parity_matrix_every_expectation_holds() {
     // process give the same bytes.
     let again = d.join("again");
     let list = work.join("specs.json");
-    let o = std::process::Command::new(&py_).arg(workspace_root().join("python/harness/matrix_build.py")).arg("--specs").arg(&list).arg("--out").arg(&again).arg("--result").arg(d.join("built.json")).output().unwrap();
+    let o = std::process::Command::new(&py_)
+        .arg(workspace_root().join("python/harness/matrix_build.py"))
+        .arg("--specs")
+        .arg(&list)
+        .arg("--out")
+        .arg(&again)
+        .arg("--result")
+        .arg(d.join("built.json"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for e in entries.iter().filter(|e| e["target"] == "scaffold") {
         let name = e["name"].as_str().unwrap();
@@ -153,7 +172,8 @@ fn parity_matrix_every_expectation_holds() {
 fn malformed_specs_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("bad.json"), r#"{"name": "bad", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "maybe"}"#).unwrap();
+    std::fs::write(d.join("bad.json"), r#"{"name": "bad", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "maybe"}"#)
+        .unwrap();
     let o = bin().args(["parity", "matrix", "--specs"]).arg(d).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -162,7 +182,8 @@ fn malformed_specs_are_refused_naming_the_file() {
     let o = bin().args(["parity", "matrix", "--specs"]).arg(d).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
-    std::fs::write(d.join("bad.json"), r#"{"name": "bad", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "pass"}"#).unwrap();
+    std::fs::write(d.join("bad.json"), r#"{"name": "bad", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "pass"}"#)
+        .unwrap();
     let o = bin().args(["parity", "matrix", "--types", "nope", "--specs"]).arg(d).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--types nope"), "{}", String::from_utf8_lossy(&o.stderr));

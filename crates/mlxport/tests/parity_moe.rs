@@ -137,11 +137,32 @@ fn moe_type_passes(name: &str) {
     assert!(k >= 2 && (k as u64) < experts);
     assert_eq!(out, format!("[{}] {} {tokens} {k} {experts}", tokens * k, 3 * layers), "rows per gather_mm, calls, tokens, top-k, experts");
 
-    let (code, r) = parity(&py_, &d.join("p-scaffold"), &[os("--source"), os(&ck), os("--target"), os(&pkg), os("--weights"), os(&w_pkg), os("--token-ids"), os(IDS), os("--generate"), os("16"), os("--threads"), os("2")]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p-scaffold"),
+        &[
+            os("--source"),
+            os(&ck),
+            os("--target"),
+            os(&pkg),
+            os("--weights"),
+            os(&w_pkg),
+            os("--token-ids"),
+            os(IDS),
+            os("--generate"),
+            os("16"),
+            os("--threads"),
+            os("2"),
+        ],
+    );
     assert_eq!(code, 0);
     assert_all_pass(&r, layers, &format!("{name} scaffold"));
     let oracle = PathBuf::from(r["oracle"].as_str().unwrap());
-    let (code, r) = parity(&py_, &d.join("p-mlx-lm"), &[os("--source"), os(&ck), os("--target"), os("mlx-lm"), os("--weights"), os(&w_lm), os("--oracle"), os(&oracle), os("--threads"), os("2")]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p-mlx-lm"),
+        &[os("--source"), os(&ck), os("--target"), os("mlx-lm"), os("--weights"), os(&w_lm), os("--oracle"), os(&oracle), os("--threads"), os("2")],
+    );
     assert_eq!(code, 0);
     assert_all_pass(&r, layers, &format!("{name} mlx-lm"));
 }

@@ -79,7 +79,8 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     let weights = d.join("weights");
     let conv = Command::new(&py_).current_dir(d).args(["-m", "smollm2_mlx.convert"]).arg(&hf).arg(&weights).output().unwrap();
     assert!(conv.status.success(), "{}", String::from_utf8_lossy(&conv.stderr));
-    let (code, r) = parity(&py_, &d.join("p_pkg"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)]);
+    let (code, r) =
+        parity(&py_, &d.join("p_pkg"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)]);
     assert_eq!(code, 0);
     assert_all_pass(&r, "scaffold");
     assert_independent(&oracle, &r);
@@ -89,7 +90,11 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     ok(bin().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_);
     let converted = d.join("converted");
     ok(bin().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
-    let (code, r) = parity(&py_, &d.join("p_mlxlm"), &[os("--source"), os(&hf), os("--target"), os("mlx-lm"), os("--weights"), os(&converted), os("--oracle"), os(&oracle)]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_mlxlm"),
+        &[os("--source"), os(&hf), os("--target"), os("mlx-lm"), os("--weights"), os(&converted), os("--oracle"), os(&oracle)],
+    );
     assert_eq!(code, 0);
     assert_all_pass(&r, "mlx-lm on mlxport convert");
     assert_independent(&oracle, &r);
@@ -99,9 +104,14 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     // its own hint; climbing on (--all), the first block diverges, with a
     // hint that points at RoPE and at the config rung's finding.
     let trap = d.join("mlx_lm_convert");
-    let c = Command::new(&py_).args(["-m", "mlx_lm", "convert", "--hf-path"]).arg(&hf).arg("--mlx-path").arg(&trap).env("HF_HUB_OFFLINE", "1").output().unwrap();
+    let c =
+        Command::new(&py_).args(["-m", "mlx_lm", "convert", "--hf-path"]).arg(&hf).arg("--mlx-path").arg(&trap).env("HF_HUB_OFFLINE", "1").output().unwrap();
     assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
-    let (code, r) = parity(&py_, &d.join("p_trap"), &[os("--source"), os(&hf), os("--target"), os("mlx-lm"), os("--weights"), os(&trap), os("--oracle"), os(&oracle), os("--all")]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_trap"),
+        &[os("--source"), os(&hf), os("--target"), os("mlx-lm"), os("--weights"), os(&trap), os("--oracle"), os(&oracle), os("--all")],
+    );
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("config"));
     assert_eq!(r["first_divergence"]["hint"], "config");
@@ -126,7 +136,8 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
         "import mlx.core as mx, shutil, sys\nsrc, dst = sys.argv[1], sys.argv[2]\nshutil.copytree(src, dst)\nw = mx.load(dst + '/model.safetensors')\nk = 'model.layers.3.mlp.down_proj.weight'\nw[k] = w[k].at[7].add(0.05)\nmx.save_safetensors(dst + '/model.safetensors', w)",
         &[weights.to_str().unwrap(), bad.to_str().unwrap()],
     );
-    let (code, r) = parity(&py_, &d.join("p_row"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&bad), os("--oracle"), os(&oracle)]);
+    let (code, r) =
+        parity(&py_, &d.join("p_row"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&bad), os("--oracle"), os(&oracle)]);
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("layer 3"));
     let rs = rungs(&r);
@@ -142,7 +153,8 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     let text = std::fs::read_to_string(&cfg_py).unwrap();
     assert!(text.contains("ROPE_TRADITIONAL = False"));
     std::fs::write(&cfg_py, text.replace("ROPE_TRADITIONAL = False", "ROPE_TRADITIONAL = True")).unwrap();
-    let (code, r) = parity(&py_, &d.join("p_flip"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)]);
+    let (code, r) =
+        parity(&py_, &d.join("p_flip"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)]);
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("layer 0"));
     let rs = rungs(&r);
@@ -176,7 +188,11 @@ fn smollm2_gguf_parity_passes_through_map_draft_and_convert() {
     assert_independent(&oracle, &r);
 
     // mlx-lm on the same conversion, the same oracle.
-    let (code, r) = parity(&py_, &d.join("p_mlxlm"), &[os("--source"), os(&gguf), os("--target"), os("mlx-lm"), os("--weights"), os(&converted), os("--oracle"), os(&oracle)]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_mlxlm"),
+        &[os("--source"), os(&gguf), os("--target"), os("mlx-lm"), os("--weights"), os(&converted), os("--oracle"), os(&oracle)],
+    );
     assert_eq!(code, 0);
     assert_all_pass(&r, "mlx-lm from the GGUF");
     assert_independent(&oracle, &r);

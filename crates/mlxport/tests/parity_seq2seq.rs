@@ -66,7 +66,8 @@ fn port(py_: &Path, src: &Path, d: &Path, pkg_name: &str) -> (PathBuf, PathBuf) 
 }
 
 fn parity_args<'a>(src: &'a Path, pkg: &'a Path, weights: &'a Path, oracle: Option<&'a Path>) -> Vec<std::ffi::OsString> {
-    let mut a: Vec<std::ffi::OsString> = vec!["--source".into(), src.into(), "--target".into(), pkg.into(), "--weights".into(), weights.into(), "--threads".into(), "2".into()];
+    let mut a: Vec<std::ffi::OsString> =
+        vec!["--source".into(), src.into(), "--target".into(), pkg.into(), "--weights".into(), weights.into(), "--threads".into(), "2".into()];
     match oracle {
         Some(o) => a.extend(["--oracle".into(), o.into()]),
         None => {
@@ -90,7 +91,18 @@ fn check_all_pass(report: &serde_json::Value, enc: usize, dec: usize, what: &str
             assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {stack} layer {i} cosine {}", r["cosine"]);
         }
     }
-    for name in ["config", "weights", "preprocessing", "encoder embeddings", "encoder.last_hidden_state", "decoder embeddings", "logits", "ids", "cache_decode", "cache_vs_full"] {
+    for name in [
+        "config",
+        "weights",
+        "preprocessing",
+        "encoder embeddings",
+        "encoder.last_hidden_state",
+        "decoder embeddings",
+        "logits",
+        "ids",
+        "cache_decode",
+        "cache_vs_full",
+    ] {
         assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
     }
     assert_eq!(report["status"], "pass", "{what}");
@@ -144,7 +156,8 @@ fn t5_relu_tied_parity_and_a_perturbed_decoder_block_is_located() {
     // A seeded fault in decoder block 1's feed-forward: the ladder stops
     // at that block (the encoder and decoder blocks before it pass).
     py(&py_, PERTURB, &[weights.join("model.safetensors").to_str().unwrap(), "decoder.block.1.layer.2.DenseReluDense.wo.weight"]);
-    let (code, report) = parity(&py_, &dir.path().join("parity-fault"), &parity_args(&src, &pkg, &weights, Some(&oracle)).iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    let (code, report) =
+        parity(&py_, &dir.path().join("parity-fault"), &parity_args(&src, &pkg, &weights, Some(&oracle)).iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
     assert_eq!(code, 1);
     assert_eq!(first_failed(&report).as_deref(), Some("decoder layer 1"));
     assert_eq!(rung(&rungs(&report), "decoder layer 0")["status"], "pass");

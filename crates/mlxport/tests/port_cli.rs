@@ -73,7 +73,12 @@ fn status(port: &Value, name: &str) -> String {
 
 /// (finished_at, inputs hash, artifacts) of every step.
 fn fingerprints(port: &Value) -> BTreeMap<String, (Value, Value, Value)> {
-    port["steps"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), (s["finished_at"].clone(), s["inputs_sha256"].clone(), s["artifacts"].clone()))).collect()
+    port["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), (s["finished_at"].clone(), s["inputs_sha256"].clone(), s["artifacts"].clone())))
+        .collect()
 }
 
 /// Every artifact port.json lists holds the recorded bytes.
@@ -155,9 +160,50 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
         assert!(!step(&done, s)["summary"].as_str().unwrap().is_empty(), "a skipped step says why");
     }
     let names: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize", "report", "package"]);
+    assert_eq!(
+        names,
+        [
+            "inspect",
+            "plan",
+            "oracle",
+            "map-draft",
+            "map-validate",
+            "convert",
+            "scaffold",
+            "capture",
+            "parity",
+            "quantize",
+            "quality",
+            "bench",
+            "optimize",
+            "report",
+            "package"
+        ]
+    );
     check_artifacts(&dir, &done);
-    for f in ["inspection.json", "inspection.md", "plan.json", "plan.md", "oracle/oracle.npz", "oracle/manifest.json", "weight_map.json", "map-validation.json", "weights/config.json", "weights/model.safetensors", "scaffold/mlxport_scaffold.json", "scaffold/model.py", "capture/capture.npz", "capture/manifest.json", "parity/parity.json", "parity/parity.md", "parity/parity.svg", "report/report.md", "report/report.json", "report/report.html", "package/mlxport-package.json"] {
+    for f in [
+        "inspection.json",
+        "inspection.md",
+        "plan.json",
+        "plan.md",
+        "oracle/oracle.npz",
+        "oracle/manifest.json",
+        "weight_map.json",
+        "map-validation.json",
+        "weights/config.json",
+        "weights/model.safetensors",
+        "scaffold/mlxport_scaffold.json",
+        "scaffold/model.py",
+        "capture/capture.npz",
+        "capture/manifest.json",
+        "parity/parity.json",
+        "parity/parity.md",
+        "parity/parity.svg",
+        "report/report.md",
+        "report/report.json",
+        "report/report.html",
+        "package/mlxport-package.json",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let parity = read_json(&dir.join("parity/parity.json"));
@@ -227,7 +273,8 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
     assert_eq!(cfg["rope_theta"].as_f64(), Some(100000.0), "mlx-lm reads the RoPE base at the top level");
     let parity = read_json(&dir.join("parity/parity.json"));
     assert_eq!(parity["status"], "pass");
-    let rungs: Vec<&str> = parity["ladder"]["rungs"].as_array().unwrap().iter().flat_map(|r| r["tensors"].as_array().unwrap().iter().map(|t| t.as_str().unwrap())).collect();
+    let rungs: Vec<&str> =
+        parity["ladder"]["rungs"].as_array().unwrap().iter().flat_map(|r| r["tensors"].as_array().unwrap().iter().map(|t| t.as_str().unwrap())).collect();
     for t in ["embeddings", "layers.0", "layers.29", "final_norm", "logits", "generated.ids", "cache_decode.logits"] {
         assert!(rungs.contains(&t), "{t} not on the ladder: {rungs:?}");
     }
@@ -246,7 +293,19 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
     // (measured: ppl ratio 1.006, KL mean 0.0015, top-1 0.967), so the test
     // accepts one, as a user would with --quality-thresholds.
     let float = fingerprints(&p);
-    let q_args = ["-q", "--bits", "8", "--quality-thresholds", "new_degenerate=1", "--quality-max-tokens", "256", "--bench-prompt-tokens", "32,128", "--bench-runs", "2"];
+    let q_args = [
+        "-q",
+        "--bits",
+        "8",
+        "--quality-thresholds",
+        "new_degenerate=1",
+        "--quality-max-tokens",
+        "256",
+        "--bench-prompt-tokens",
+        "32,128",
+        "--bench-runs",
+        "2",
+    ];
     let quantized = |extra: &[&str]| {
         run(port(tmp.path(), Some(&py))
             .args(["--example", "smollm2", "--out"])
@@ -393,8 +452,20 @@ fn write_zip(path: &Path, members: &[(&str, &[u8])]) {
 /// A tiny MoE decoder under a non-commercial license whose experts are
 /// stored fused (`experts.gate_up_proj`): a layout the drafter cannot map.
 fn restricted_fused_moe(d: &Path) {
-    write_json(&d.join("config.json"), &json!({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 1, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 16, "intermediate_size": 8}));
-    write_st(&d.join("model.safetensors"), &["model.embed_tokens.weight", "model.layers.0.block_sparse_moe.experts.gate_up_proj", "model.layers.0.block_sparse_moe.gate.weight", "model.norm.weight", "lm_head.weight"]);
+    write_json(
+        &d.join("config.json"),
+        &json!({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 1, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 16, "intermediate_size": 8}),
+    );
+    write_st(
+        &d.join("model.safetensors"),
+        &[
+            "model.embed_tokens.weight",
+            "model.layers.0.block_sparse_moe.experts.gate_up_proj",
+            "model.layers.0.block_sparse_moe.gate.weight",
+            "model.norm.weight",
+            "lm_head.weight",
+        ],
+    );
     std::fs::write(d.join("README.md"), "---\nlicense: cc-by-nc-4.0\n---\n").unwrap();
 }
 
@@ -428,7 +499,10 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
 
     // Remote code: stopped at inspect, nothing run.
     let m = root.join("remote");
-    write_json(&m.join("config.json"), &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}));
+    write_json(
+        &m.join("config.json"),
+        &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}),
+    );
     write_st(&m.join("model.safetensors"), &["model.embed_tokens.weight", "model.norm.weight"]);
     std::fs::write(m.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
     let dir = root.join("out-remote");
@@ -703,7 +777,12 @@ assert q[name + ".bias"].dtype == mx.bfloat16
     assert_eq!(r["optimizations"]["search"]["chosen"], "q8g64");
     assert_eq!((r["quality"]["verdict"].as_str(), r["quality"]["candidate"].as_str()), (Some("pass"), Some("optimize/chosen")));
     let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
-    for needle in ["Optimization search (`optimize/OPTIMIZATIONS.md`), objective peak-memory: chosen **q8g64**", "- accepted (chosen): candidate `q8g64`", "- rejected: candidate `q2g64`", "quality gate fail"] {
+    for needle in [
+        "Optimization search (`optimize/OPTIMIZATIONS.md`), objective peak-memory: chosen **q8g64**",
+        "- accepted (chosen): candidate `q8g64`",
+        "- rejected: candidate `q2g64`",
+        "quality gate fail",
+    ] {
         assert!(md.contains(needle), "report.md lacks {needle}: {md}");
     }
     // No path of this machine in anything written.

@@ -51,7 +51,9 @@ fn py(py_: &Path, code: &str, args: &[&str]) -> String {
 
 /// OpenBLAS for MLX on Linux (tests run ~20x faster with it).
 fn openblas() -> Option<&'static str> {
-    ["/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "/usr/lib/aarch64-linux-gnu/openblas-pthread/libblas.so.3"].into_iter().find(|p| Path::new(p).exists())
+    ["/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "/usr/lib/aarch64-linux-gnu/openblas-pthread/libblas.so.3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
 }
 
 fn package_dir(py_: &Path, name: &str) -> PathBuf {
@@ -178,7 +180,19 @@ fn build_port(py_: &Path, model: &Path, port: &Path, inputs: serde_json::Value, 
     } else {
         b(&["capture", "--mlx-lm", "weights", "--oracle", "oracle/oracle.npz", "-o", "capture/capture.npz"]);
     }
-    let c = b(&["compare", "capture/capture.npz", "oracle/oracle.npz", "--ladder", "auto", "--all", "--json", "--markdown", "parity/parity.md", "--svg", "parity/parity.svg"]);
+    let c = b(&[
+        "compare",
+        "capture/capture.npz",
+        "oracle/oracle.npz",
+        "--ladder",
+        "auto",
+        "--all",
+        "--json",
+        "--markdown",
+        "parity/parity.md",
+        "--svg",
+        "parity/parity.svg",
+    ]);
     std::fs::write(port.join("parity/parity.json"), &c.stdout).unwrap();
 }
 
@@ -186,7 +200,12 @@ fn build_port(py_: &Path, model: &Path, port: &Path, inputs: serde_json::Value, 
 fn front_matter(card: &str) -> Vec<(String, String)> {
     let body = card.strip_prefix("---\n").expect("card starts with front matter");
     let end = body.find("\n---\n").expect("front matter ends");
-    body[..end].lines().filter(|l| !l.starts_with(' ') && !l.starts_with('-')).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
+    body[..end]
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('-'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 fn fm<'a>(f: &'a [(String, String)], k: &str) -> Option<&'a str> {
@@ -199,7 +218,8 @@ fn check_manifest_and_paths(out: &Path, forbidden: &[&Path]) {
     let man = read_json(&out.join("mlxport-package.json"));
     assert_eq!(man["schema"], "mlxport.package/v1");
     let listed: Vec<&serde_json::Value> = man["files"].as_array().unwrap().iter().collect();
-    let on_disk: Vec<String> = files(out).iter().map(|p| p.to_string_lossy().into_owned()).filter(|p| p != "README.md" && p != "mlxport-package.json").collect();
+    let on_disk: Vec<String> =
+        files(out).iter().map(|p| p.to_string_lossy().into_owned()).filter(|p| p != "README.md" && p != "mlxport-package.json").collect();
     assert_eq!(listed.iter().map(|f| f["path"].as_str().unwrap().to_string()).collect::<Vec<_>>(), on_disk);
     for f in listed {
         let (h, b) = sha256(&out.join(f["path"].as_str().unwrap()));
@@ -218,7 +238,10 @@ fn check_manifest_and_paths(out: &Path, forbidden: &[&Path]) {
 /// Render the HTML in headless Chromium and screenshot it; returns false
 /// (after a loud message) only when no Chromium can be found.
 fn screenshot(html: &Path, png: &Path) -> bool {
-    let Some(chrome) = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"].iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success())) else {
+    let Some(chrome) = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+        .iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set but no Chromium is installed (apt-get install chromium; .ci/run does it when it can)");
         }
@@ -247,7 +270,17 @@ fn check_report(port: &Path, out: &Path) -> serde_json::Value {
     assert_eq!(r["schema"], "mlxport.report/v1");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    for s in ["Architecture and runbook", "Source revision and evidence", "Implementation and weight-map status", "Parity matrix", "Baseline and optimized metrics", "Accepted and rejected optimizations", "Remaining risks and unsupported paths", "Reproducible commands", "Artifacts"] {
+    for s in [
+        "Architecture and runbook",
+        "Source revision and evidence",
+        "Implementation and weight-map status",
+        "Parity matrix",
+        "Baseline and optimized metrics",
+        "Accepted and rejected optimizations",
+        "Remaining risks and unsupported paths",
+        "Reproducible commands",
+        "Artifacts",
+    ] {
         assert!(md.contains(&format!("## {s}\n")), "report.md lacks {s}");
         assert!(html.contains(&format!(">{s}</h2>")), "report.html lacks {s}");
     }
@@ -401,7 +434,11 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
             }
         }
     }
-    std::fs::write(model.join("README.md"), "---\nlicense: apache-2.0\nlibrary_name: transformers\nbase_model: HuggingFaceTB/SmolLM2-135M\n---\n\n# SmolLM2-135M-Instruct\n").unwrap();
+    std::fs::write(
+        model.join("README.md"),
+        "---\nlicense: apache-2.0\nlibrary_name: transformers\nbase_model: HuggingFaceTB/SmolLM2-135M\n---\n\n# SmolLM2-135M-Instruct\n",
+    )
+    .unwrap();
     let port = dir.path().join("port");
     build_port(&py_, &model, &port, serde_json::json!({"texts": PROMPTS, "generate": 8}), false);
 
@@ -409,8 +446,15 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     // (counted with the model's own tokenizer, no chat template).
     std::fs::create_dir(port.join("bench")).unwrap();
     let mut names = Vec::new();
-    for prompt in ["The capital of France is", "Once upon a time, in a small village by the sea, there lived an old fisherman who every morning walked to the harbour and looked at the"] {
-        let n = py(&py_, "import sys; from tokenizers import Tokenizer; print(len(Tokenizer.from_file(sys.argv[1]).encode(sys.argv[2]).ids))", &[port.join("weights/tokenizer.json").to_str().unwrap(), prompt]);
+    for prompt in [
+        "The capital of France is",
+        "Once upon a time, in a small village by the sea, there lived an old fisherman who every morning walked to the harbour and looked at the",
+    ] {
+        let n = py(
+            &py_,
+            "import sys; from tokenizers import Tokenizer; print(len(Tokenizer.from_file(sys.argv[1]).encode(sys.argv[2]).ids))",
+            &[port.join("weights/tokenizer.json").to_str().unwrap(), prompt],
+        );
         let name = format!("prompt-{n}-tokens");
         let mut c = bin();
         c.current_dir(&port).args(["bench", "--warmup", "0", "--runs", "2", "--workload", &name, "-o"]).arg(format!("bench/{name}.json")).arg("--");
@@ -427,7 +471,15 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     let o = ok(bin().arg("package").arg(&port).arg("--out").arg(&out).arg("--json"), &py_);
     let man: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(man["smoke"]["python"], "passed", "{}", man["smoke"]);
-    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja", "mlxport-conversion.json"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "chat_template.jinja",
+        "mlxport-conversion.json",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing from the package");
     }
     let conv = std::fs::read_to_string(out.join("mlxport-conversion.json")).unwrap();
@@ -494,7 +546,17 @@ fn tiny(dir: &Path, card: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let mut specs: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![16, 8]), ("model.norm.weight".into(), vec![8])];
     for i in 0..2 {
-        for (n, s) in [("input_layernorm", vec![8]), ("post_attention_layernorm", vec![8]), ("self_attn.q_proj", vec![8, 8]), ("self_attn.k_proj", vec![4, 8]), ("self_attn.v_proj", vec![4, 8]), ("self_attn.o_proj", vec![8, 8]), ("mlp.gate_proj", vec![12, 8]), ("mlp.up_proj", vec![12, 8]), ("mlp.down_proj", vec![8, 12])] {
+        for (n, s) in [
+            ("input_layernorm", vec![8]),
+            ("post_attention_layernorm", vec![8]),
+            ("self_attn.q_proj", vec![8, 8]),
+            ("self_attn.k_proj", vec![4, 8]),
+            ("self_attn.v_proj", vec![4, 8]),
+            ("self_attn.o_proj", vec![8, 8]),
+            ("mlp.gate_proj", vec![12, 8]),
+            ("mlp.up_proj", vec![12, 8]),
+            ("mlp.down_proj", vec![8, 12]),
+        ] {
             specs.push((format!("model.layers.{i}.{n}.weight"), s));
         }
     }

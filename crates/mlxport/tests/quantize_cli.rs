@@ -28,7 +28,17 @@ fn tiny(dir: &Path, nan: bool) {
     std::fs::create_dir_all(dir).unwrap();
     let mut specs: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![32, 64]), ("model.norm.weight".into(), vec![64])];
     for i in 0..2 {
-        for (n, s) in [("input_layernorm", vec![64]), ("post_attention_layernorm", vec![64]), ("self_attn.q_proj", vec![64, 64]), ("self_attn.k_proj", vec![32, 64]), ("self_attn.v_proj", vec![32, 64]), ("self_attn.o_proj", vec![64, 64]), ("mlp.gate_proj", vec![96, 64]), ("mlp.up_proj", vec![96, 64]), ("mlp.down_proj", vec![64, 96])] {
+        for (n, s) in [
+            ("input_layernorm", vec![64]),
+            ("post_attention_layernorm", vec![64]),
+            ("self_attn.q_proj", vec![64, 64]),
+            ("self_attn.k_proj", vec![32, 64]),
+            ("self_attn.v_proj", vec![32, 64]),
+            ("self_attn.o_proj", vec![64, 64]),
+            ("mlp.gate_proj", vec![96, 64]),
+            ("mlp.up_proj", vec![96, 64]),
+            ("mlp.down_proj", vec![64, 96]),
+        ] {
             specs.push((format!("model.layers.{i}.{n}.weight"), s));
         }
     }
@@ -64,7 +74,25 @@ fn rules_recipes_report_and_float_layers() {
     assert!(o.status.success(), "{}", text(&o));
 
     // convert -q with rules: first match wins; skip leaves float.
-    let o = run(&["convert", &p("model"), "--map", &p("map.json"), "--out", &p("q"), "--dtype", "bf16", "-q", "--bits", "8", "--rule", r"layers\.0\.mlp=skip", "--rule", r"mlp|v_proj=bits:4,group:32", "--report", &p("report.json")]);
+    let o = run(&[
+        "convert",
+        &p("model"),
+        "--map",
+        &p("map.json"),
+        "--out",
+        &p("q"),
+        "--dtype",
+        "bf16",
+        "-q",
+        "--bits",
+        "8",
+        "--rule",
+        r"layers\.0\.mlp=skip",
+        "--rule",
+        r"mlp|v_proj=bits:4,group:32",
+        "--report",
+        &p("report.json"),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("left float"), "{out}");
@@ -142,7 +170,8 @@ fn bad_options_and_inputs_are_clear_errors() {
     assert!(q(&["--recipe", "mixed_3_6", "--bits", "4"]).contains("drop --bits"));
     assert!(q(&["--rule", "no-equals"]).contains("--rule 'no-equals'"));
     assert!(q(&["--rule", "q_proj=bits:9"]).contains("--rule 'q_proj=bits:9'"));
-    assert!(q(&["--rule", "down_proj=group:128", "--group-size", "32"]).contains("'model.layers.0.mlp.down_proj.weight': last dimension 96 does not divide by the group size 128"));
+    assert!(q(&["--rule", "down_proj=group:128", "--group-size", "32"])
+        .contains("'model.layers.0.mlp.down_proj.weight': last dimension 96 does not divide by the group size 128"));
     assert!(q(&["--target-bpw", "1"]).contains("between 2 and 32"));
     assert!(q(&["--target-bpw", "2.05"]).contains("below what this model can reach"));
     assert!(q(&["--target-bpw", "4", "--mode", "mxfp8"]).contains("does not apply to mode mxfp8"));

@@ -179,7 +179,8 @@ fn edit(path: &Path, from: &str, to: &str) {
 fn audit_findings(tree: &Path) -> (Option<i32>, Vec<String>) {
     let o = run(bin(tree).args(["audit", "--strict", "--json", "--root"]).arg(tree));
     let v = json(&o);
-    let f = v["findings"].as_array().unwrap().iter().filter(|f| f["level"] != "note").map(|f| format!("{} {}: {}", f["level"], f["at"], f["message"])).collect();
+    let f =
+        v["findings"].as_array().unwrap().iter().filter(|f| f["level"] != "note").map(|f| format!("{} {}: {}", f["level"], f["at"], f["message"])).collect();
     (o.status.code(), f)
 }
 
@@ -196,7 +197,11 @@ fn audit_fails_on_seeded_breakage() {
         ("dead anchor", |r| edit(&r.join("skill/reference/techniques/attention.md"), "#fused-ops)", "#fused-opz)"), "no anchor '#fused-opz'"),
         ("unknown command", |r| edit(&r.join("README.md"), "`mlxport docs [TOPIC]`", "`mlxport doks [TOPIC]`"), "unknown command"),
         ("unknown flag", |r| edit(&r.join("skill/SKILL.md"), "--fail-on-blockers`", "--fail-on-blocker`"), "does not parse"),
-        ("unknown topic", |r| edit(&r.join("skill/SKILL.md"), "`mlxport docs runbook/dense-decoder`", "`mlxport docs runbook/dense-decodr`"), "no knowledge-base topic"),
+        (
+            "unknown topic",
+            |r| edit(&r.join("skill/SKILL.md"), "`mlxport docs runbook/dense-decoder`", "`mlxport docs runbook/dense-decodr`"),
+            "no knowledge-base topic",
+        ),
         (
             "duplicate id",
             |r| {
@@ -254,7 +259,8 @@ fn sources_validate_names_each_broken_rule() {
     .unwrap();
     let o = run(bin(home.path()).args(["sources", "validate", "--json", "--file"]).arg(&bad));
     assert_eq!(o.status.code(), Some(1));
-    let rules: Vec<String> = json(&o)["findings"].as_array().unwrap().iter().map(|f| format!("{}:{}", f["source"].as_str().unwrap(), f["rule"].as_str().unwrap())).collect();
+    let rules: Vec<String> =
+        json(&o)["findings"].as_array().unwrap().iter().map(|f| format!("{}:{}", f["source"].as_str().unwrap(), f["rule"].as_str().unwrap())).collect();
     assert_eq!(rules, ["a:https-only", "b:commit-pinned"]);
 }
 
@@ -275,7 +281,9 @@ fn research_writes_a_review_and_leaves_the_knowledge_base_alone() {
     assert_eq!(digest_tree(&kb_dir), before, "research changed the knowledge base");
     // Same feeds, same bytes.
     let out2 = home.path().join("review2.md");
-    assert!(run(bin(home.path()).args(["research", "--feeds"]).arg(root().join("crates/mlxport-evidence/tests/fixtures/feeds")).arg("-o").arg(&out2)).status.success());
+    assert!(run(bin(home.path()).args(["research", "--feeds"]).arg(root().join("crates/mlxport-evidence/tests/fixtures/feeds")).arg("-o").arg(&out2))
+        .status
+        .success());
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
 }
 

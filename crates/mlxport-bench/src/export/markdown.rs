@@ -65,7 +65,10 @@ impl Export for Markdown {
         let rows = crate::generate::rows(r);
         if !rows.is_empty() {
             let _ = writeln!(s, "\n### Generation by prompt length\n\nMedians over the runs (latency percentiles: the median of each run's percentile; memory: MLX's own counters, largest over the runs).\n");
-            let _ = writeln!(s, "| Prompt tokens | Runs | Time to first token | Prefill | Decode | Token latency p50 / p90 / p99 | MLX peak memory | MLX active memory |");
+            let _ = writeln!(
+                s,
+                "| Prompt tokens | Runs | Time to first token | Prefill | Decode | Token latency p50 / p90 / p99 | MLX peak memory | MLX active memory |"
+            );
             let _ = writeln!(s, "|--:|--:|--:|--:|--:|--:|--:|--:|");
             for g in &rows {
                 let lat = |x: Option<f64>| x.map(|v| fmt_value(v, "s")).unwrap_or_else(|| "–".into());
@@ -90,13 +93,26 @@ impl Export for Markdown {
         }
         let e = &r.environment;
         let _ = writeln!(s, "\n### Environment\n");
-        let _ = writeln!(s, "- CPU: {} ({} logical cores{})", e.cpu_model.as_deref().unwrap_or("unknown"), e.logical_cores, e.physical_cores.map(|p| format!(", {p} physical")).unwrap_or_default());
+        let _ = writeln!(
+            s,
+            "- CPU: {} ({} logical cores{})",
+            e.cpu_model.as_deref().unwrap_or("unknown"),
+            e.logical_cores,
+            e.physical_cores.map(|p| format!(", {p} physical")).unwrap_or_default()
+        );
         if let Some(m) = e.memory_bytes {
             let _ = writeln!(s, "- Memory: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
         }
         let _ = writeln!(s, "- OS: {} ({}, kernel {})", e.os_version.as_deref().unwrap_or(&e.os), e.arch, e.kernel.as_deref().unwrap_or("unknown"));
         if let Some(a) = &e.apple {
-            let _ = writeln!(s, "- Apple: {} macOS {} ({} P + {} E cores)", a.chip.as_deref().unwrap_or("?"), a.macos_version.as_deref().unwrap_or("?"), a.performance_cores.unwrap_or(0), a.efficiency_cores.unwrap_or(0));
+            let _ = writeln!(
+                s,
+                "- Apple: {} macOS {} ({} P + {} E cores)",
+                a.chip.as_deref().unwrap_or("?"),
+                a.macos_version.as_deref().unwrap_or("?"),
+                a.performance_cores.unwrap_or(0),
+                a.efficiency_cores.unwrap_or(0)
+            );
         }
         if let Some(p) = &e.python {
             let _ = writeln!(s, "- Python {}, MLX {}, mlx-lm {}", p.python, p.mlx.as_deref().unwrap_or("absent"), p.mlx_lm.as_deref().unwrap_or("absent"));

@@ -43,9 +43,15 @@ impl Export for Svg {
         let y = |v: f64| TOP + ph - if y1 > y0 { ph * (v - y0) / (y1 - y0) } else { ph / 2.0 };
 
         let mut s = String::new();
-        let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
+        let _ =
+            writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#, W / 2.0, esc(&format!("{} — {} per run", r.workload.name, if metric == "wall_s" { "wall time" } else { metric.as_str() })));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
+            W / 2.0,
+            esc(&format!("{} — {} per run", r.workload.name, if metric == "wall_s" { "wall time" } else { metric.as_str() }))
+        );
         for t in &ticks {
             let ty = y(*t);
             let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{ty:.1}" x2="{:.1}" y2="{ty:.1}" stroke="#e0e0e0"/>"##, W - RIGHT);
@@ -66,7 +72,15 @@ impl Export for Svg {
             for (i, v) in vals.iter().enumerate() {
                 let outlier = b.outliers.iter().any(|o| o.run == i);
                 let (rad, fill) = if outlier { (5.0, "white") } else { (3.0, color) };
-                let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="{rad}" fill="{fill}" stroke="{color}"><title>run {}: {}{}</title></circle>"#, x(i), y(*v), i + 1, esc(&fmt_value(*v, &unit)), if outlier { " (outlier)" } else { "" });
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="{rad}" fill="{fill}" stroke="{color}"><title>run {}: {}{}</title></circle>"#,
+                    x(i),
+                    y(*v),
+                    i + 1,
+                    esc(&fmt_value(*v, &unit)),
+                    if outlier { " (outlier)" } else { "" }
+                );
             }
             let ly = H - 22.0 + 0.0 * k as f64;
             let lx = LEFT + k as f64 * (pw / r.benchmarks.len().max(1) as f64);
@@ -75,7 +89,13 @@ impl Export for Svg {
             let _ = writeln!(s, r#"<text x="{:.1}" y="{ly:.1}">{}</text>"#, lx + 10.0, esc(&label));
         }
         if let Some(c) = &r.comparison {
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#, W / 2.0, TOP - 12.0, esc(&format!("candidate/baseline {:.3} [{:.3}, {:.3}]: {}", c.ratio, c.ratio_ci.low, c.ratio_ci.high, c.verdict.as_str())));
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#,
+                W / 2.0,
+                TOP - 12.0,
+                esc(&format!("candidate/baseline {:.3} [{:.3}, {:.3}]: {}", c.ratio, c.ratio_ci.low, c.ratio_ci.high, c.verdict.as_str()))
+            );
         }
         s.push_str("</svg>\n");
         s
@@ -85,7 +105,8 @@ impl Export for Svg {
 /// A generation receipt: median prefill and decode throughput (tokens/s)
 /// against prompt length, on a shared axis.
 fn throughput_by_prompt(r: &Receipt, rows: &[crate::generate::Row]) -> String {
-    let series: [(&str, Vec<f64>); 2] = [("prefill", rows.iter().map(|g| g.prefill_tokens_per_s).collect()), ("decode", rows.iter().map(|g| g.decode_tokens_per_s).collect())];
+    let series: [(&str, Vec<f64>); 2] =
+        [("prefill", rows.iter().map(|g| g.prefill_tokens_per_s).collect()), ("decode", rows.iter().map(|g| g.decode_tokens_per_s).collect())];
     let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
     let hi = all.iter().copied().fold(0.0, f64::max);
     let ticks = nice_ticks(0.0, if hi > 0.0 { hi } else { 1.0 }, 5);
@@ -99,7 +120,12 @@ fn throughput_by_prompt(r: &Receipt, rows: &[crate::generate::Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#, W / 2.0, esc(&format!("{} — median throughput by prompt length", truncate(&r.workload.name, 60))));
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
+        W / 2.0,
+        esc(&format!("{} — median throughput by prompt length", truncate(&r.workload.name, 60)))
+    );
     for t in &ticks {
         let ty = y(*t);
         let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{ty:.1}" x2="{:.1}" y2="{ty:.1}" stroke="#e0e0e0"/>"##, W - RIGHT);
@@ -117,7 +143,13 @@ fn throughput_by_prompt(r: &Receipt, rows: &[crate::generate::Row]) -> String {
         let points: Vec<String> = vals.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
         let _ = writeln!(s, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#, points.join(" "));
         for (i, v) in vals.iter().enumerate().filter(|(_, v)| v.is_finite()) {
-            let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"><title>{name}, prompt {}: {v:.2} tokens/s</title></circle>"#, x(i), y(*v), rows[i].prompt_tokens);
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"><title>{name}, prompt {}: {v:.2} tokens/s</title></circle>"#,
+                x(i),
+                y(*v),
+                rows[i].prompt_tokens
+            );
         }
         let (lx, ly) = (LEFT + k as f64 * pw / 2.0, H - 22.0);
         let _ = writeln!(s, r#"<circle cx="{lx:.1}" cy="{:.1}" r="4" fill="{color}"/>"#, ly - 4.0);

@@ -79,7 +79,10 @@ pub fn allocate(cands: &[Candidate], fixed_bits: f64, parameters: u64, target: f
     let lowest = vec![0usize; cands.len()];
     let (min_cost, _) = total(&lowest);
     if min_cost > budget {
-        return Err(Error::Usage(format!("--target-bpw {target}: below what this model can reach ({:.3} bits per weight with every layer at 2 bits)", (min_cost + fixed_bits) / p)));
+        return Err(Error::Usage(format!(
+            "--target-bpw {target}: below what this model can reach ({:.3} bits per weight with every layer at 2 bits)",
+            (min_cost + fixed_bits) / p
+        )));
     }
     let uniform: Vec<Uniform> = (0..AFFINE_BITS.len())
         .map(|k| {

@@ -55,7 +55,11 @@ pub fn identity_map(src: &dyn TensorSource, model: &Path) -> Result<WeightMap> {
     let mut rules = Vec::new();
     for t in src.tensors() {
         if t.name.ends_with(".scales") || matches!(t.encoding, Encoding::Ggml { .. }) {
-            return Err(Error::Usage(format!("{}: '{}' shows the checkpoint is already quantized; quantize a floating-point MLX checkpoint (mlxport convert without -q)", model.display(), t.name)));
+            return Err(Error::Usage(format!(
+                "{}: '{}' shows the checkpoint is already quantized; quantize a floating-point MLX checkpoint (mlxport convert without -q)",
+                model.display(),
+                t.name
+            )));
         }
         rules.push(json!({"source": t.name, "target": t.name}));
     }
@@ -108,7 +112,14 @@ fn keepable(src: &dyn TensorSource, map: &WeightMap, p: &Plan) -> HashMap<String
 /// Convert `model` through `map` into `out`, quantizing as `q` says
 /// (`None`: only GGUF blocks kept, with `keep_gguf`). GGUF Q4_0, Q4_1 and
 /// Q8_0 tensors are repacked losslessly when `keep_gguf`.
-pub fn quantize_convert(model: &Path, map: &WeightMap, out: &Path, mut copts: ConvertOptions, q: Option<&QuantOptions>, keep_gguf: bool) -> Result<QuantizeResult> {
+pub fn quantize_convert(
+    model: &Path,
+    map: &WeightMap,
+    out: &Path,
+    mut copts: ConvertOptions,
+    q: Option<&QuantOptions>,
+    keep_gguf: bool,
+) -> Result<QuantizeResult> {
     if std::fs::symlink_metadata(out).is_ok() {
         return Err(Error::Usage(format!("{} already exists; refusing to overwrite it (choose a new --out)", out.display())));
     }
@@ -137,7 +148,14 @@ pub fn quantize_convert(model: &Path, map: &WeightMap, out: &Path, mut copts: Co
         Some(q) => q,
         None => {
             let bits = if keep.values().any(|(b, _)| *b == 4) { 4 } else { 8 };
-            default_opts = QuantOptions { spec: Spec { mode: "affine", bits, group_size: 32 }, group_size_given: true, recipe: None, rules: Vec::new(), target_bpw: None, report: false };
+            default_opts = QuantOptions {
+                spec: Spec { mode: "affine", bits, group_size: 32 },
+                group_size_given: true,
+                recipe: None,
+                rules: Vec::new(),
+                target_bpw: None,
+                report: false,
+            };
             &default_opts
         }
     };
@@ -232,7 +250,16 @@ fn stage_name(q: &QuantOptions) -> String {
 /// Measure every default-quantized affine layer at every bit width and
 /// choose bits for the budget; updates `choices`.
 #[allow(clippy::too_many_arguments)]
-fn choose_bits(src: &dyn TensorSource, map: &WeightMap, p: &Plan, targets: &[PlannedTarget], choices: &mut [Choice], q: &QuantOptions, target: f64, probe: &QuantStage) -> Result<budget::Allocation> {
+fn choose_bits(
+    src: &dyn TensorSource,
+    map: &WeightMap,
+    p: &Plan,
+    targets: &[PlannedTarget],
+    choices: &mut [Choice],
+    q: &QuantOptions,
+    target: f64,
+    probe: &QuantStage,
+) -> Result<budget::Allocation> {
     let is_cand = |c: &Choice| matches!(c, Choice::Quantize { by, spec, .. } if by == "default" && spec.mode == "affine");
     let cand_idx: Vec<usize> = (0..targets.len()).filter(|&i| is_cand(&choices[i])).collect();
     let index: HashMap<&str, usize> = cand_idx.iter().map(|&i| (targets[i].name.as_str(), i)).collect();

@@ -36,7 +36,10 @@ pub struct Spec {
 impl Spec {
     /// Validate a combination MLX can quantize.
     pub fn new(mode: &str, bits: Option<u8>, group_size: Option<usize>) -> Result<Spec> {
-        let &(m, g0, b0) = MODES.iter().find(|(m, _, _)| *m == mode).ok_or_else(|| Error::Usage(format!("unknown quantization mode '{mode}' (use affine, mxfp4, mxfp8 or nvfp4)")))?;
+        let &(m, g0, b0) = MODES
+            .iter()
+            .find(|(m, _, _)| *m == mode)
+            .ok_or_else(|| Error::Usage(format!("unknown quantization mode '{mode}' (use affine, mxfp4, mxfp8 or nvfp4)")))?;
         let (g, b) = (group_size.unwrap_or(g0), bits.unwrap_or(b0));
         match m {
             "affine" => {
@@ -128,7 +131,14 @@ pub struct QuantOptions {
 
 impl QuantOptions {
     /// Validate the command-line options together.
-    pub fn new(mode: Option<&str>, bits: Option<u8>, group_size: Option<usize>, recipe: Option<&str>, rules: &[String], target_bpw: Option<f64>) -> Result<QuantOptions> {
+    pub fn new(
+        mode: Option<&str>,
+        bits: Option<u8>,
+        group_size: Option<usize>,
+        recipe: Option<&str>,
+        rules: &[String],
+        target_bpw: Option<f64>,
+    ) -> Result<QuantOptions> {
         let mode = mode.unwrap_or("affine");
         let spec = Spec::new(mode, bits, group_size)?;
         if let Some(r) = recipe {
@@ -174,7 +184,14 @@ mod tests {
         let r = LayerRule::parse(r"mlp\.down_proj=bits:8,group:64").unwrap();
         assert_eq!(r.action, RuleAction::Set { mode: None, bits: Some(8), group_size: Some(64) });
         assert_eq!(LayerRule::parse("lm_head=skip").unwrap().action, RuleAction::Skip);
-        for (bad, why) in [("nope", "no '='"), ("=skip", "empty pattern"), ("(=skip", "invalid regular expression"), ("x=bits:eight", "not a number"), ("x=colour:red", "unknown key"), ("x=", "nothing to set")] {
+        for (bad, why) in [
+            ("nope", "no '='"),
+            ("=skip", "empty pattern"),
+            ("(=skip", "invalid regular expression"),
+            ("x=bits:eight", "not a number"),
+            ("x=colour:red", "unknown key"),
+            ("x=", "nothing to set"),
+        ] {
             let e = LayerRule::parse(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }

@@ -45,7 +45,9 @@ enum Pred {
 type Predicate = Box<dyn Fn(&str) -> Pred>;
 
 fn model_predicate(model_type: &str, config: &Value) -> Option<Predicate> {
-    let ends = |suffixes: &'static [&'static str]| -> Predicate { Box::new(move |p: &str| if suffixes.iter().any(|s| p.ends_with(s)) { Pred::Eight } else { Pred::Yes }) };
+    let ends = |suffixes: &'static [&'static str]| -> Predicate {
+        Box::new(move |p: &str| if suffixes.iter().any(|s| p.ends_with(s)) { Pred::Eight } else { Pred::Yes })
+    };
     let experts = |c: &Value| c.get("num_experts").and_then(Value::as_i64).unwrap_or(0) > 0;
     Some(match model_type {
         "Klear" | "kimi_linear" | "mellum" | "qwen3_moe" => ends(&["mlp.gate"]),
@@ -62,8 +64,16 @@ fn model_predicate(model_type: &str, config: &Value) -> Option<Predicate> {
         }),
         "gemma4" | "gemma4_text" => ends(&["router.proj"]),
         "gpt_oss" | "jamba" => ends(&["router"]),
-        "granite" => Box::new(|p: &str| if p.ends_with("self_attn.o_proj") || p.ends_with("mlp.down_proj") || p == "lm_head" { Pred::Eight } else { Pred::Yes }),
-        "granitemoe" => Box::new(|p: &str| if p.ends_with("block_sparse_moe.router.layer") || p.ends_with("self_attn.o_proj") || p.ends_with("mlp.down_proj") || p == "lm_head" { Pred::Eight } else { Pred::Yes }),
+        "granite" => {
+            Box::new(|p: &str| if p.ends_with("self_attn.o_proj") || p.ends_with("mlp.down_proj") || p == "lm_head" { Pred::Eight } else { Pred::Yes })
+        }
+        "granitemoe" => Box::new(|p: &str| {
+            if p.ends_with("block_sparse_moe.router.layer") || p.ends_with("self_attn.o_proj") || p.ends_with("mlp.down_proj") || p == "lm_head" {
+                Pred::Eight
+            } else {
+                Pred::Yes
+            }
+        }),
         "granitemoehybrid" if config.get("use_moe").and_then(Value::as_bool).unwrap_or(false) => ends(&["router.layer"]),
         "kimi_k3" => Box::new(|p: &str| {
             if p.ends_with("mlp.gate") {
@@ -120,10 +130,14 @@ impl Recipe {
             _ => return Err(Error::Usage(format!("unknown recipe '{name}'"))),
         };
         let paths: Vec<&str> = targets.iter().filter_map(module_of).collect();
-        let down = paths.iter().find(|p| p.contains("down_proj")).ok_or_else(|| Error::Usage(format!("recipe {name} needs `down_proj` layers to place its extra bits, and this model has none")))?;
+        let down = paths
+            .iter()
+            .find(|p| p.contains("down_proj"))
+            .ok_or_else(|| Error::Usage(format!("recipe {name} needs `down_proj` layers to place its extra bits, and this model has none")))?;
         let parts: Vec<&str> = down.split('.').collect();
         let location = parts.iter().position(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())).unwrap_or(parts.len() - 1);
-        let from_config = config.and_then(|c| c.get("num_hidden_layers").or_else(|| c.get("text_config").and_then(|t| t.get("num_hidden_layers")))).and_then(Value::as_i64);
+        let from_config =
+            config.and_then(|c| c.get("num_hidden_layers").or_else(|| c.get("text_config").and_then(|t| t.get("num_hidden_layers")))).and_then(Value::as_i64);
         let layers = match from_config {
             Some(n) => n,
             None => {

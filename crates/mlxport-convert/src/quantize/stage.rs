@@ -94,7 +94,8 @@ impl Stage for QuantStage {
         let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
         let Some(sink) = &self.errors else {
             // No report: the codes are packed straight into the bytes written.
-            let q = mlxport_quant::quantize_to_bytes(&tensor.data, tensor.dtype, &shape, &p).map_err(|e| Error::Convert(format!("'{}': cannot quantize: {e}", t.name)))?;
+            let q = mlxport_quant::quantize_to_bytes(&tensor.data, tensor.dtype, &shape, &p)
+                .map_err(|e| Error::Convert(format!("'{}': cannot quantize: {e}", t.name)))?;
             let mut out = vec![Cow::Owned(q.wq), Cow::Owned(q.scales)];
             if let Some(b) = q.biases {
                 out.push(Cow::Owned(b));
@@ -149,7 +150,10 @@ fn repack(gguf: &GgufFile, name: &str, bits: u8, t: &PlannedTarget, transforms: 
     }
     let dims = |s: Vec<usize>| s.into_iter().map(|d| d as u64).collect::<Vec<u64>>();
     let (wq_shape, s_shape) = (dims(q.wq_shape()), dims(q.scales_shape()));
-    let mut bufs = vec![Buf { dtype: DType::U32, shape: wq_shape, data: Cow::Owned(q.wq_bytes().to_vec()) }, Buf { dtype: q.scale_dtype, shape: s_shape.clone(), data: Cow::Owned(q.scales) }];
+    let mut bufs = vec![
+        Buf { dtype: DType::U32, shape: wq_shape, data: Cow::Owned(q.wq_bytes().to_vec()) },
+        Buf { dtype: q.scale_dtype, shape: s_shape.clone(), data: Cow::Owned(q.scales) },
+    ];
     if let Some(b) = q.biases {
         bufs.push(Buf { dtype: q.scale_dtype, shape: s_shape, data: Cow::Owned(b) });
     }

@@ -47,17 +47,11 @@ struct Print {
     policy: bool,
 }
 
-const fn p(
-    id: &'static str,
-    titles: &'static [&'static str],
-    all: &'static [&'static str],
-    any: &'static [&'static str],
-) -> Print {
+const fn p(id: &'static str, titles: &'static [&'static str], all: &'static [&'static str], any: &'static [&'static str]) -> Print {
     Print { id, titles, all, any, none: &[], policy: false }
 }
 
-const BSD_TITLE: &[&str] =
-    &["redistribution and use in source and binary forms with or without modification are permitted"];
+const BSD_TITLE: &[&str] = &["redistribution and use in source and binary forms with or without modification are permitted"];
 const BSD_ALL: &[&str] = &["redistributions in binary form must reproduce"];
 const BSD_ENDORSE: &[&str] = &["neither the name of", "may be used to endorse or promote products"];
 const RAIL_ANY: &[&str] = &["use based restrictions", "use restrictions", "attachment a"];
@@ -65,12 +59,15 @@ const RAIL_ANY: &[&str] = &["use based restrictions", "use restrictions", "attac
 /// Phrases are written in normalised form (see [`normalise`]).
 static PRINTS: &[Print] = &[
     p("apache-2.0", &["apache license"], &["version 2.0"], &["grant of patent license", "licensed under the apache license", "apache org licenses"]),
-    p("mit", &["permission is hereby granted free of charge to any person obtaining a copy"],
-      &["the above copyright notice and this permission notice shall be included"], &[]),
+    p(
+        "mit",
+        &["permission is hereby granted free of charge to any person obtaining a copy"],
+        &["the above copyright notice and this permission notice shall be included"],
+        &[],
+    ),
     p("bsd-3-clause", BSD_TITLE, BSD_ALL, BSD_ENDORSE),
     Print { id: "bsd-2-clause", titles: BSD_TITLE, all: BSD_ALL, any: &[], none: BSD_ENDORSE, policy: false },
-    p("isc", &["permission to use copy modify and or distribute this software for any purpose with or without fee is hereby granted"],
-      &[], &[]),
+    p("isc", &["permission to use copy modify and or distribute this software for any purpose with or without fee is hereby granted"], &[], &[]),
     p("agpl-3.0", &["gnu affero general public license"], &[], &["version 3 19 november 2007", "either version 3 of the license"]),
     p("lgpl-3.0", &["gnu lesser general public license"], &[], &["version 3 29 june 2007", "either version 3 of the license"]),
     p("lgpl-2.1", &["gnu lesser general public license"], &[], &["version 2.1 february 1999", "either version 2.1 of the license"]),
@@ -107,10 +104,7 @@ pub(crate) fn normalise(text: &str) -> String {
         let c = c.to_ascii_lowercase();
         let keep = c.is_ascii_alphanumeric()
             || c == '+'
-            || (c == '.'
-                && i > 0
-                && chars[i - 1].is_ascii_digit()
-                && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
+            || (c == '.' && i > 0 && chars[i - 1].is_ascii_digit() && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
         if keep {
             out.push(c);
             space = false;
@@ -129,20 +123,14 @@ fn creative_commons() -> &'static [Regex; 2] {
     static RE: OnceLock<[Regex; 2]> = OnceLock::new();
     RE.get_or_init(|| {
         let parts = r"((?: noncommercial| non commercial| sharealike| share alike| noderivatives| noderivs| no derivatives| no derivs| nc| sa| nd)*)";
-        [
-            Regex::new(&format!(r"creative commons attribution{parts} (\d\.\d)")).unwrap(),
-            Regex::new(&format!(r"\bcc by{parts} (\d\.\d)")).unwrap(),
-        ]
+        [Regex::new(&format!(r"creative commons attribution{parts} (\d\.\d)")).unwrap(), Regex::new(&format!(r"\bcc by{parts} (\d\.\d)")).unwrap()]
     })
 }
 
 fn llama() -> &'static [Regex; 2] {
     static RE: OnceLock<[Regex; 2]> = OnceLock::new();
     RE.get_or_init(|| {
-        [
-            Regex::new(r"\bllama (\d+(?:\.\d+)?) community license").unwrap(),
-            Regex::new(r"\bllama (\d+(?:\.\d+)?) acceptable use policy").unwrap(),
-        ]
+        [Regex::new(r"\bllama (\d+(?:\.\d+)?) community license").unwrap(), Regex::new(r"\bllama (\d+(?:\.\d+)?) acceptable use policy").unwrap()]
     })
 }
 
@@ -152,25 +140,15 @@ type Cand = (usize, usize, Recognised, String);
 fn candidates(t: &str) -> Vec<Cand> {
     let mut out: Vec<Cand> = Vec::new();
     for pr in PRINTS {
-        let Some((pos, title)) = pr
-            .titles
-            .iter()
-            .filter_map(|ti| t.find(ti).map(|pos| (pos, *ti)))
-            .min_by_key(|(pos, ti)| (*pos, usize::MAX - ti.len()))
+        let Some((pos, title)) = pr.titles.iter().filter_map(|ti| t.find(ti).map(|pos| (pos, *ti))).min_by_key(|(pos, ti)| (*pos, usize::MAX - ti.len()))
         else {
             continue;
         };
-        if !pr.all.iter().all(|a| t.contains(a))
-            || (!pr.any.is_empty() && !pr.any.iter().any(|a| t.contains(a)))
-            || pr.none.iter().any(|a| t.contains(a))
-        {
+        if !pr.all.iter().all(|a| t.contains(a)) || (!pr.any.is_empty() && !pr.any.iter().any(|a| t.contains(a))) || pr.none.iter().any(|a| t.contains(a)) {
             continue;
         }
-        let what = if pr.policy {
-            Recognised::UsePolicy(pr.id.to_string())
-        } else {
-            Recognised::License(by_id(pr.id).expect("fingerprint ids exist in the table"))
-        };
+        let what =
+            if pr.policy { Recognised::UsePolicy(pr.id.to_string()) } else { Recognised::License(by_id(pr.id).expect("fingerprint ids exist in the table")) };
         out.push((pos, title.len(), what, title.to_string()));
     }
     for re in creative_commons() {
@@ -210,12 +188,7 @@ fn candidates(t: &str) -> Vec<Cand> {
     }
     if let Some(c) = aup.captures(t) {
         let m = c.get(0).unwrap();
-        out.push((
-            m.start(),
-            m.len(),
-            Recognised::UsePolicy(format!("Llama {} Acceptable Use Policy", &c[1])),
-            m.as_str().to_string(),
-        ));
+        out.push((m.start(), m.len(), Recognised::UsePolicy(format!("Llama {} Acceptable Use Policy", &c[1])), m.as_str().to_string()));
     }
     if !out.iter().any(|c| matches!(c.2, Recognised::UsePolicy(_))) {
         if let Some(pos) = t.find("acceptable use policy") {

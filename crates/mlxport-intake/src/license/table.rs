@@ -330,11 +330,7 @@ pub(crate) static TABLE: &[Known] = &[
 /// `.` and `+`, everything else dropped, so `Apache License, Version 2.0`,
 /// `apache_license_2.0` and `apache-license-2.0` compare equal.
 pub(crate) fn key(s: &str) -> String {
-    let mut k: String = s
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '+')
-        .collect();
+    let mut k: String = s.chars().map(|c| c.to_ascii_lowercase()).filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '+').collect();
     while k.ends_with('.') {
         k.pop();
     }
@@ -379,9 +375,7 @@ pub(crate) fn from_link(link: &str) -> Option<&'static Known> {
     let last = path.rsplit('/').next().unwrap_or("");
     match host {
         "apache.org" if path.starts_with("licenses/license-2.0") => by_id("apache-2.0"),
-        "opensource.org" | "spdx.org" if path.starts_with("licenses/") => {
-            lookup(last.trim_end_matches(".html").trim_end_matches(".php"))
-        }
+        "opensource.org" | "spdx.org" if path.starts_with("licenses/") => lookup(last.trim_end_matches(".html").trim_end_matches(".php")),
         "gnu.org" => match last.trim_end_matches(".html").trim_end_matches(".txt") {
             "gpl-3.0" => by_id("gpl-3.0"),
             "gpl-2.0" | "old-licenses" => by_id("gpl-2.0"),

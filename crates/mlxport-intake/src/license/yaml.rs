@@ -118,11 +118,7 @@ fn top_level_key(line: &str) -> Option<(&str, &str)> {
         return None;
     }
     let k = k.trim();
-    let k = k
-        .strip_prefix('"')
-        .and_then(|k| k.strip_suffix('"'))
-        .or_else(|| k.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')))
-        .unwrap_or(k);
+    let k = k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).or_else(|| k.strip_prefix('\'').and_then(|k| k.strip_suffix('\''))).unwrap_or(k);
     Some((k, rest))
 }
 

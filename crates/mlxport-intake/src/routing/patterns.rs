@@ -58,10 +58,7 @@ impl SegmentMatcher {
                     continue;
                 }
                 let rest = &segs[i..];
-                if rest.len() >= pat.segments.len()
-                    && rest.iter().zip(&pat.segments).all(|(a, b)| *a == b.as_str())
-                    && !seen.contains(&p)
-                {
+                if rest.len() >= pat.segments.len() && rest.iter().zip(&pat.segments).all(|(a, b)| *a == b.as_str()) && !seen.contains(&p) {
                     seen.push(p);
                     hit(p);
                 }

@@ -30,10 +30,7 @@ fn split_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
     while i < n {
         // At a token start, try the acronyms.
         if i == start {
-            if let Some(a) = ACRONYMS
-                .iter()
-                .find(|a| chunk[i..].starts_with(**a) && !b.get(i + a.len()).is_some_and(u8::is_ascii_lowercase))
-            {
+            if let Some(a) = ACRONYMS.iter().find(|a| chunk[i..].starts_with(**a) && !b.get(i + a.len()).is_some_and(u8::is_ascii_lowercase)) {
                 // Keep trailing digits with the acronym (`UNet2`).
                 let mut end = i + a.len();
                 while end < n && b[end].is_ascii_digit() {
@@ -92,15 +89,9 @@ mod tests {
         assert_eq!(class_tokens("LlamaForCausalLM"), ["Llama", "For", "Causal", "LM"]);
         assert_eq!(class_tokens("GPT2LMHeadModel"), ["GPT2", "LM", "Head", "Model"]);
         assert_eq!(class_tokens("MyDiTConditionalModel"), ["My", "DiT", "Conditional", "Model"]);
-        assert_eq!(
-            class_tokens("ConditionalDetrForObjectDetection"),
-            ["Conditional", "Detr", "For", "Object", "Detection"]
-        );
+        assert_eq!(class_tokens("ConditionalDetrForObjectDetection"), ["Conditional", "Detr", "For", "Object", "Detection"]);
         assert_eq!(class_tokens("WhisperForSpeechSeq2Seq"), ["Whisper", "For", "Speech", "Seq2", "Seq"]);
-        assert_eq!(
-            class_tokens("Qwen2_5_VLForConditionalGeneration"),
-            ["Qwen2", "5", "VL", "For", "Conditional", "Generation"]
-        );
+        assert_eq!(class_tokens("Qwen2_5_VLForConditionalGeneration"), ["Qwen2", "5", "VL", "For", "Conditional", "Generation"]);
         assert_eq!(class_tokens("UNet2DConditionModel"), ["UNet2", "D", "Condition", "Model"]);
         assert_eq!(class_tokens("OwlViTForObjectDetection"), ["Owl", "ViT", "For", "Object", "Detection"]);
         assert_eq!(class_tokens("DitheringModel"), ["Dithering", "Model"]);

@@ -35,14 +35,7 @@ pub fn python() -> Option<PathBuf> {
 
 /// Run a Python snippet; panics with its stderr on failure. Returns stdout.
 pub fn py(py: &Path, code: &str, args: &[&str]) -> String {
-    let out = Command::new(py)
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_OFFLINE", "1")
-        .output()
-        .expect("spawn python");
+    let out = Command::new(py).arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").output().expect("spawn python");
     assert!(out.status.success(), "python failed ({}):\n{code}\n--- stderr ---\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -78,17 +78,30 @@ fn spec(family: &str) -> Spec {
         }
         "encoder" => (
             json!({"model_type": "bert", "architectures": ["BertModel"], "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "vocab_size": 128}),
-            vec![("embeddings.word_embeddings.weight", vec![128, 64]), ("encoder.layer.0.attention.self.query.weight", vec![64, 64]), ("pooler.dense.weight", vec![64, 64])],
+            vec![
+                ("embeddings.word_embeddings.weight", vec![128, 64]),
+                ("encoder.layer.0.attention.self.query.weight", vec![64, 64]),
+                ("pooler.dense.weight", vec![64, 64]),
+            ],
             None,
         ),
         "encoder-decoder" => (
             json!({"model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "num_layers": 2, "num_decoder_layers": 2, "d_model": 64, "num_heads": 4, "vocab_size": 128, "is_encoder_decoder": true, "tie_word_embeddings": false}),
-            vec![("shared.weight", vec![128, 64]), ("encoder.block.0.layer.0.SelfAttention.q.weight", vec![64, 64]), ("decoder.block.0.layer.1.EncDecAttention.q.weight", vec![64, 64]), ("lm_head.weight", vec![128, 64])],
+            vec![
+                ("shared.weight", vec![128, 64]),
+                ("encoder.block.0.layer.0.SelfAttention.q.weight", vec![64, 64]),
+                ("decoder.block.0.layer.1.EncDecAttention.q.weight", vec![64, 64]),
+                ("lm_head.weight", vec![128, 64]),
+            ],
             None,
         ),
         "ssm-hybrid" => (
             json!({"model_type": "mamba2", "architectures": ["Mamba2ForCausalLM"], "num_hidden_layers": 2, "hidden_size": 64, "state_size": 16, "vocab_size": 128, "tie_word_embeddings": true}),
-            vec![("backbone.embeddings.weight", vec![128, 64]), ("backbone.layers.0.mixer.A_log", vec![8]), ("backbone.layers.0.mixer.in_proj.weight", vec![256, 64])],
+            vec![
+                ("backbone.embeddings.weight", vec![128, 64]),
+                ("backbone.layers.0.mixer.A_log", vec![8]),
+                ("backbone.layers.0.mixer.in_proj.weight", vec![256, 64]),
+            ],
             None,
         ),
         "vision-language" => {

@@ -22,11 +22,7 @@ pub enum DequantError {
     #[error("unsupported ggml type {0} for dequantization")]
     Unsupported(&'static str),
     #[error("{bytes} bytes of {ty} do not hold {numel} elements")]
-    Length {
-        ty: &'static str,
-        bytes: usize,
-        numel: usize,
-    },
+    Length { ty: &'static str, bytes: usize, numel: usize },
     #[error("{0}")]
     Convert(String),
 }
@@ -38,21 +34,7 @@ const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
 /// Whether [`dequantize`] can decode this type.
 pub fn supports(t: &GgmlType) -> bool {
-    t.dense.is_some()
-        || matches!(
-            t.name,
-            "Q4_0"
-                | "Q4_1"
-                | "Q5_0"
-                | "Q5_1"
-                | "Q8_0"
-                | "Q2_K"
-                | "Q3_K"
-                | "Q4_K"
-                | "Q5_K"
-                | "Q6_K"
-                | "Q8_K"
-        )
+    t.dense.is_some() || matches!(t.name, "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0" | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K" | "Q8_K")
 }
 
 /// Decode `src` (whole blocks of type `t`) into `dst`, which must hold
@@ -88,20 +70,14 @@ fn dense(dtype: crate::DType, src: &[u8], dst: &mut [f32]) -> Result<(), Dequant
         return convert(src, dst);
     }
     let per = BLOCKS_PER_TASK * 64;
-    src.par_chunks(per * size)
-        .zip(dst.par_chunks_mut(per))
-        .try_for_each(|(s, d)| convert(s, d))
+    src.par_chunks(per * size).zip(dst.par_chunks_mut(per)).try_for_each(|(s, d)| convert(s, d))
 }
 
 /// i64 to f32 with one rounding (to nearest even), as a C or NumPy cast
 /// does; going through f64 would round twice above 2^53.
 fn i64_to_f32(src: &[u8], dst: &mut [f32]) -> Result<(), DequantError> {
     if src.len() != dst.len().saturating_mul(8) {
-        return Err(DequantError::Length {
-            ty: "I64",
-            bytes: src.len(),
-            numel: dst.len(),
-        });
+        return Err(DequantError::Length { ty: "I64", bytes: src.len(), numel: dst.len() });
     }
     for (d, c) in dst.iter_mut().zip(src.chunks_exact(8)) {
         let mut b = [0u8; 8];
@@ -112,34 +88,19 @@ fn i64_to_f32(src: &[u8], dst: &mut [f32]) -> Result<(), DequantError> {
 }
 
 /// Decode whole blocks of `N` bytes into `M` values each with `f`.
-fn blocks<const N: usize, const M: usize>(
-    t: &GgmlType,
-    src: &[u8],
-    dst: &mut [f32],
-    f: fn(&[u8; N], &mut [f32; M]),
-) -> Result<(), DequantError> {
+fn blocks<const N: usize, const M: usize>(t: &GgmlType, src: &[u8], dst: &mut [f32], f: fn(&[u8; N], &mut [f32; M])) -> Result<(), DequantError> {
     if !src.len().is_multiple_of(N) || src.len() / N * M != dst.len() {
-        return Err(DequantError::Length {
-            ty: t.name,
-            bytes: src.len(),
-            numel: dst.len(),
-        });
+        return Err(DequantError::Length { ty: t.name, bytes: src.len(), numel: dst.len() });
     }
     if dst.len() < PARALLEL_MIN_ELEMENTS {
         run_blocks(src, dst, f);
     } else {
-        src.par_chunks(N * BLOCKS_PER_TASK)
-            .zip(dst.par_chunks_mut(M * BLOCKS_PER_TASK))
-            .for_each(|(s, d)| run_blocks(s, d, f));
+        src.par_chunks(N * BLOCKS_PER_TASK).zip(dst.par_chunks_mut(M * BLOCKS_PER_TASK)).for_each(|(s, d)| run_blocks(s, d, f));
     }
     Ok(())
 }
 
-fn run_blocks<const N: usize, const M: usize>(
-    src: &[u8],
-    dst: &mut [f32],
-    f: fn(&[u8; N], &mut [f32; M]),
-) {
+fn run_blocks<const N: usize, const M: usize>(src: &[u8], dst: &mut [f32], f: fn(&[u8; N], &mut [f32; M])) {
     for (s, d) in src.chunks_exact(N).zip(dst.chunks_exact_mut(M)) {
         if let (Ok(s), Ok(d)) = (<&[u8; N]>::try_from(s), <&mut [f32; M]>::try_from(d)) {
             f(s, d);
@@ -178,11 +139,7 @@ fn q4_1(b: &[u8; 20], out: &mut [f32; 32]) {
 /// The 5-bit code of element j from a u32 of high bits and 16 nibble bytes.
 #[inline]
 fn code5(qh: u32, qs: &[u8], j: usize) -> u8 {
-    let lo = if j < 16 {
-        qs[j] & 0x0f
-    } else {
-        qs[j - 16] >> 4
-    };
+    let lo = if j < 16 { qs[j] & 0x0f } else { qs[j - 16] >> 4 };
     lo | ((((qh >> j) & 1) as u8) << 4)
 }
 
@@ -266,10 +223,7 @@ fn k_scale_min(s: &[u8]) -> [(f32, f32); 8] {
             (s[j] & 0x3f, s[j + 4] & 0x3f)
         } else {
             let k = j - 4;
-            (
-                (s[8 + k] & 0x0f) | ((s[k] >> 2) & 0x30),
-                (s[8 + k] >> 4) | ((s[4 + k] >> 2) & 0x30),
-            )
+            ((s[8 + k] & 0x0f) | ((s[k] >> 2) & 0x30), (s[8 + k] >> 4) | ((s[4 + k] >> 2) & 0x30))
         };
         *o = (sc as f32, m as f32);
     }
@@ -368,11 +322,7 @@ pub fn affine_blocks(t: &GgmlType, src: &[u8]) -> Result<AffineBlocks, DequantEr
     };
     let n = t.type_size as usize;
     if !src.len().is_multiple_of(n) {
-        return Err(DequantError::Length {
-            ty: t.name,
-            bytes: src.len(),
-            numel: 0,
-        });
+        return Err(DequantError::Length { ty: t.name, bytes: src.len(), numel: 0 });
     }
     let nblocks = src.len() / n;
     let mut out = AffineBlocks {
@@ -401,9 +351,7 @@ fn split_block(ty: &str, b: &[u8], out: &mut AffineBlocks) {
         2
     };
     match ty {
-        "Q8_0" => out
-            .codes
-            .extend(b[2..34].iter().map(|&q| (q as i8 as i32 + 128) as u8)),
+        "Q8_0" => out.codes.extend(b[2..34].iter().map(|&q| (q as i8 as i32 + 128) as u8)),
         "Q4_0" | "Q4_1" => {
             let qs = &b[body..body + 16];
             out.codes.extend(qs.iter().map(|q| q & 0x0f));
@@ -473,9 +421,6 @@ mod tests {
     fn unsupported_types_are_named() {
         let t = ggml_type_by_name("IQ2_XXS").unwrap();
         let e = dequantize(&t, &[], &mut []).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "unsupported ggml type IQ2_XXS for dequantization"
-        );
+        assert_eq!(e.to_string(), "unsupported ggml type IQ2_XXS for dequantization");
     }
 }

@@ -15,7 +15,6 @@
 
 // `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
 
-
 pub mod dequant;
 mod reader;
 pub mod types;
@@ -69,26 +68,14 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let map = map_file(path)?;
         let layout = reader::parse(path, &map)?;
-        let kv_index = layout
-            .kvs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
+        let kv_index = layout.kvs.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
         let mut infos = Vec::with_capacity(layout.tensors.len());
         let mut tensors = Vec::with_capacity(layout.tensors.len());
         let mut index = HashMap::with_capacity(layout.tensors.len());
         for (i, t) in layout.tensors.into_iter().enumerate() {
             infos.push(tensor_info(path, &t));
             index.insert(t.name.clone(), i);
-            tensors.push(GgufTensor {
-                name: t.name,
-                dims: t.dims,
-                ggml: t.ggml,
-                offset: t.offset,
-                start: t.start,
-                nbytes: t.nbytes,
-            });
+            tensors.push(GgufTensor { name: t.name, dims: t.dims, ggml: t.ggml, offset: t.offset, start: t.start, nbytes: t.nbytes });
         }
         Ok(GgufFile {
             path: path.to_path_buf(),
@@ -126,10 +113,7 @@ impl GgufFile {
 
     /// The value of a metadata key.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.kv_index
-            .get(key)
-            .and_then(|&i| self.kvs.get(i))
-            .map(|(_, v)| v)
+        self.kv_index.get(key).and_then(|&i| self.kvs.get(i)).map(|(_, v)| v)
     }
 
     /// A string value (`general.architecture`, `tokenizer.chat_template`).
@@ -177,21 +161,14 @@ impl GgufFile {
 
     /// One tensor's GGUF-level description.
     pub fn tensor(&self, name: &str) -> Result<&GgufTensor> {
-        self.index
-            .get(name)
-            .and_then(|&i| self.tensors.get(i))
-            .ok_or_else(|| Error::not_found(&self.path, name))
+        self.index.get(name).and_then(|&i| self.tensors.get(i)).ok_or_else(|| Error::not_found(&self.path, name))
     }
 
     /// A tensor's stored bytes, borrowed from the memory map.
     pub fn bytes(&self, name: &str) -> Result<&[u8]> {
         let t = self.tensor(name)?;
-        let range = usize::try_from(t.start)
-            .ok()
-            .zip(usize::try_from(t.start + t.nbytes).ok());
-        range
-            .and_then(|(a, b)| self.map.get(a..b))
-            .ok_or_else(|| Error::tensor(&self.path, name, "data lies outside the mapped file"))
+        let range = usize::try_from(t.start).ok().zip(usize::try_from(t.start + t.nbytes).ok());
+        range.and_then(|(a, b)| self.map.get(a..b)).ok_or_else(|| Error::tensor(&self.path, name, "data lies outside the mapped file"))
     }
 
     /// Codes, scales and mins of a Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 tensor,
@@ -204,9 +181,7 @@ impl GgufFile {
 
     fn dequant_error(&self, name: &str, e: DequantError) -> Error {
         match e {
-            DequantError::Unsupported(_) => {
-                Error::unsupported(&self.path, format!("tensor '{name}': {e}"))
-            }
+            DequantError::Unsupported(_) => Error::unsupported(&self.path, format!("tensor '{name}': {e}")),
             other => Error::tensor(&self.path, name, other.to_string()),
         }
     }
@@ -216,20 +191,13 @@ impl GgufFile {
 /// GGUF file anyway).
 fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len();
+    let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
     if len < reader::HEADER_BYTES {
         // Too short to map usefully: parse the few bytes for the right error.
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
         return Err(match reader::parse(path, &bytes) {
             Err(e) => e,
-            Ok(_) => Error::invalid(
-                path,
-                "GGUF",
-                format!("truncated header: the file has {len} bytes"),
-            ),
+            Ok(_) => Error::invalid(path, "GGUF", format!("truncated header: the file has {len} bytes")),
         });
     }
     // SAFETY: the map is read-only; like every reader that maps a file, we
@@ -240,18 +208,9 @@ fn map_file(path: &Path) -> Result<memmap2::Mmap> {
 fn tensor_info(path: &Path, t: &reader::RawTensor) -> TensorInfo {
     let encoding = match t.ggml.dense {
         Some(d) => Encoding::Dense(d),
-        None => Encoding::Ggml {
-            name: t.ggml.name,
-            id: t.ggml.id,
-        },
+        None => Encoding::Ggml { name: t.ggml.name, id: t.ggml.id },
     };
-    TensorInfo {
-        name: t.name.clone(),
-        encoding,
-        shape: t.dims.iter().rev().copied().collect(),
-        nbytes: t.nbytes,
-        file: path.to_path_buf(),
-    }
+    TensorInfo { name: t.name.clone(), encoding, shape: t.dims.iter().rev().copied().collect(), nbytes: t.nbytes, file: path.to_path_buf() }
 }
 
 impl TensorSource for GgufFile {
@@ -270,10 +229,7 @@ impl TensorSource for GgufFile {
     /// Every key/value with its value as text; arrays longer than
     /// [`METADATA_MAX_ITEMS`] are abbreviated (`[... 49152 strings]`).
     fn metadata(&self) -> Vec<(String, String)> {
-        self.kvs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.render(METADATA_MAX_ITEMS)))
-            .collect()
+        self.kvs.iter().map(|(k, v)| (k.clone(), v.render(METADATA_MAX_ITEMS))).collect()
     }
 
     fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>> {
@@ -286,8 +242,7 @@ impl TensorSource for GgufFile {
             return Err(self.dequant_error(name, DequantError::Unsupported(t.ggml.name)));
         }
         let info = self.info(name)?;
-        let numel = usize::try_from(info.numel())
-            .map_err(|_| Error::tensor(&self.path, name, "too many elements for this machine"))?;
+        let numel = usize::try_from(info.numel()).map_err(|_| Error::tensor(&self.path, name, "too many elements for this machine"))?;
         let bytes = self.bytes(name)?;
         let mut out = vec![0f32; numel];
         dequant::dequantize(&t.ggml, bytes, &mut out).map_err(|e| self.dequant_error(name, e))?;
@@ -295,9 +250,6 @@ impl TensorSource for GgufFile {
     }
 
     fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.index
-            .get(name)
-            .and_then(|&i| self.infos.get(i))
-            .ok_or_else(|| Error::not_found(&self.path, name))
+        self.index.get(name).and_then(|&i| self.infos.get(i)).ok_or_else(|| Error::not_found(&self.path, name))
     }
 }

@@ -109,28 +109,16 @@ impl<'a> Cursor<'a> {
     fn string(&mut self, max: u64, what: &dyn Fn() -> String) -> Result<String> {
         let len = self.u64(&|| format!("the length of {}", what()))?;
         if len > max {
-            return Err(self.invalid(format!(
-                "{} is {len} bytes long, more than the limit of {max}",
-                what()
-            )));
+            return Err(self.invalid(format!("{} is {len} bytes long, more than the limit of {max}", what())));
         }
         if len > self.remaining() {
-            return Err(self.invalid(format!(
-                "{} claims {len} bytes at byte {} but only {} remain in the file",
-                what(),
-                self.pos,
-                self.remaining()
-            )));
+            return Err(self.invalid(format!("{} claims {len} bytes at byte {} but only {} remain in the file", what(), self.pos, self.remaining())));
         }
         let at = self.pos;
         let bytes = self.take(len, what)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(e) => Err(self.invalid(format!(
-                "{} at byte {at} is not valid UTF-8 (bad byte at position {} of the string)",
-                what(),
-                e.valid_up_to()
-            ))),
+            Err(e) => Err(self.invalid(format!("{} at byte {at} is not valid UTF-8 (bad byte at position {} of the string)", what(), e.valid_up_to()))),
         }
     }
 }
@@ -145,17 +133,10 @@ pub fn parse(path: &Path, buf: &[u8]) -> Result<Layout> {
     let kvs = read_kvs(&mut c, kv_count)?;
     let alignment = alignment_of(&c, &kvs)?;
     let mut tensors = read_tensor_infos(&mut c, tensor_count)?;
-    let data_start = align_up(c.pos as u64, alignment)
-        .ok_or_else(|| c.invalid("data section offset overflows"))?;
+    let data_start = align_up(c.pos as u64, alignment).ok_or_else(|| c.invalid("data section offset overflows"))?;
     place_tensors(&c, &mut tensors, data_start, alignment)?;
     check_no_overlap(&c, &tensors)?;
-    Ok(Layout {
-        version,
-        kvs,
-        tensors,
-        alignment,
-        data_start,
-    })
+    Ok(Layout { version, kvs, tensors, alignment, data_start })
 }
 
 /// Magic and version; refuses v1 and big-endian files with a clear reason.
@@ -163,15 +144,10 @@ fn read_preamble(c: &mut Cursor) -> Result<u32> {
     let len = c.buf.len() as u64;
     if len < 4 || &c.buf[..4] != b"GGUF" {
         let head: Vec<String> = c.buf.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        return Err(c.invalid(format!(
-            "bad magic: the file must start with the bytes 'GGUF' (47 47 55 46), found [{}]",
-            head.join(" ")
-        )));
+        return Err(c.invalid(format!("bad magic: the file must start with the bytes 'GGUF' (47 47 55 46), found [{}]", head.join(" "))));
     }
     if len < HEADER_BYTES {
-        return Err(c.invalid(format!(
-            "truncated header: a GGUF header is {HEADER_BYTES} bytes, the file has {len}"
-        )));
+        return Err(c.invalid(format!("truncated header: a GGUF header is {HEADER_BYTES} bytes, the file has {len}")));
     }
     c.pos = 4;
     let version = c.u32(&|| "the version".into())?;
@@ -181,13 +157,9 @@ fn read_preamble(c: &mut Cursor) -> Result<u32> {
             c.path,
             "GGUF version 1 (an early format with 32-bit counts); only versions 2 and 3 are read — re-convert the model with a current llama.cpp",
         )),
-        v if v & 0xffff == 0 && matches!(v.swap_bytes(), 1..=3) => Err(Error::unsupported(
-            c.path,
-            format!(
-                "big-endian GGUF (version {} stored big-endian); only little-endian GGUF is read",
-                v.swap_bytes()
-            ),
-        )),
+        v if v & 0xffff == 0 && matches!(v.swap_bytes(), 1..=3) => {
+            Err(Error::unsupported(c.path, format!("big-endian GGUF (version {} stored big-endian); only little-endian GGUF is read", v.swap_bytes())))
+        }
         v => Err(Error::unsupported(c.path, format!("GGUF version {v}; only versions 2 and 3 are read"))),
     }
 }
@@ -220,9 +192,7 @@ fn read_kvs(c: &mut Cursor, count: u64) -> Result<Vec<(String, Value)>> {
             return Err(c.invalid(format!("key/value #{i} has an empty key")));
         }
         if let Some(first) = seen.get(&key) {
-            return Err(c.invalid(format!(
-                "duplicate key '{key}' (key/values #{first} and #{i}); keys must be unique"
-            )));
+            return Err(c.invalid(format!("duplicate key '{key}' (key/values #{first} and #{i}); keys must be unique")));
         }
         let type_id = c.u32(&|| format!("the value type of key '{key}'"))?;
         let ty = value_type(c, type_id, &key)?;
@@ -234,11 +204,7 @@ fn read_kvs(c: &mut Cursor, count: u64) -> Result<Vec<(String, Value)>> {
 }
 
 fn value_type(c: &Cursor, id: u32, key: &str) -> Result<ValueType> {
-    ValueType::from_id(id).ok_or_else(|| {
-        c.invalid(format!(
-            "key '{key}' has unknown value type {id} (known types are 0 to 12)"
-        ))
-    })
+    ValueType::from_id(id).ok_or_else(|| c.invalid(format!("key '{key}' has unknown value type {id} (known types are 0 to 12)")))
 }
 
 fn read_value(c: &mut Cursor, ty: ValueType, key: &str, depth: usize) -> Result<Value> {
@@ -258,9 +224,7 @@ fn read_value(c: &mut Cursor, ty: ValueType, key: &str, depth: usize) -> Result<
             let [b] = c.array(&what)?;
             Value::Bool(bool_of(c, b, key)?)
         }
-        ValueType::String => {
-            Value::String(c.string(u64::MAX, &|| format!("the string value of key '{key}'"))?)
-        }
+        ValueType::String => Value::String(c.string(u64::MAX, &|| format!("the string value of key '{key}'"))?),
         ValueType::Array => Value::Array(read_array(c, key, depth + 1)?),
     })
 }
@@ -269,18 +233,14 @@ fn bool_of(c: &Cursor, b: u8, key: &str) -> Result<bool> {
     match b {
         0 => Ok(false),
         1 => Ok(true),
-        _ => Err(c.invalid(format!(
-            "invalid bool {b} in key '{key}': a bool must be 0 or 1"
-        ))),
+        _ => Err(c.invalid(format!("invalid bool {b} in key '{key}': a bool must be 0 or 1"))),
     }
 }
 
 /// An array header (element type, count) and its elements.
 fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<Array> {
     if depth > MAX_ARRAY_DEPTH {
-        return Err(c.invalid(format!(
-            "key '{key}' nests arrays more than {MAX_ARRAY_DEPTH} deep (array nesting limit)"
-        )));
+        return Err(c.invalid(format!("key '{key}' nests arrays more than {MAX_ARRAY_DEPTH} deep (array nesting limit)")));
     }
     let type_id = c.u32(&|| format!("the element type of array '{key}'"))?;
     let ty = value_type(c, type_id, key)?;
@@ -308,12 +268,7 @@ fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<Array> {
         ValueType::F64 => Array::F64(fixed(c, n, &what, f64::from_le_bytes)?),
         ValueType::Bool => {
             let bytes = c.take(count, &what)?;
-            Array::Bool(
-                bytes
-                    .iter()
-                    .map(|&b| bool_of(c, b, key))
-                    .collect::<Result<_>>()?,
-            )
+            Array::Bool(bytes.iter().map(|&b| bool_of(c, b, key)).collect::<Result<_>>()?)
         }
         ValueType::String => {
             let mut v = Vec::with_capacity(n);
@@ -334,15 +289,8 @@ fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<Array> {
 
 /// `n` fixed-size little-endian elements (the count was already checked
 /// against the remaining bytes).
-fn fixed<T, const N: usize>(
-    c: &mut Cursor,
-    n: usize,
-    what: &dyn Fn() -> String,
-    decode: fn([u8; N]) -> T,
-) -> Result<Vec<T>> {
-    let len = (n as u64)
-        .checked_mul(N as u64)
-        .ok_or_else(|| c.invalid(format!("{} overflow", what())))?;
+fn fixed<T, const N: usize>(c: &mut Cursor, n: usize, what: &dyn Fn() -> String, decode: fn([u8; N]) -> T) -> Result<Vec<T>> {
+    let len = (n as u64).checked_mul(N as u64).ok_or_else(|| c.invalid(format!("{} overflow", what())))?;
     let bytes = c.take(len, what)?;
     Ok(bytes
         .chunks_exact(N)
@@ -361,13 +309,8 @@ fn alignment_of(c: &Cursor, kvs: &[(String, Value)]) -> Result<u64> {
     };
     match v {
         Value::U32(a) if a.is_power_of_two() => Ok(u64::from(*a)),
-        Value::U32(a) => Err(c.invalid(format!(
-            "general.alignment is {a}: the alignment must be a nonzero power of two"
-        ))),
-        other => Err(c.invalid(format!(
-            "general.alignment has type {}: the alignment must be a u32",
-            other.value_type().name()
-        ))),
+        Value::U32(a) => Err(c.invalid(format!("general.alignment is {a}: the alignment must be a nonzero power of two"))),
+        other => Err(c.invalid(format!("general.alignment has type {}: the alignment must be a u32", other.value_type().name()))),
     }
 }
 
@@ -377,10 +320,7 @@ fn read_tensor_infos(c: &mut Cursor, count: u64) -> Result<Vec<RawTensor>> {
     for i in 0..count {
         let t = read_tensor_info(c, i)?;
         if let Some(first) = seen.get(&t.name) {
-            return Err(c.invalid(format!(
-                "duplicate tensor name '{}' (tensor infos #{first} and #{i}); names must be unique",
-                t.name
-            )));
+            return Err(c.invalid(format!("duplicate tensor name '{}' (tensor infos #{first} and #{i}); names must be unique", t.name)));
         }
         seen.insert(t.name.clone(), i);
         out.push(t);
@@ -395,9 +335,7 @@ fn read_tensor_info(c: &mut Cursor, i: u64) -> Result<RawTensor> {
     }
     let n_dims = c.u32(&|| format!("n_dims of tensor '{name}'"))?;
     if n_dims > MAX_DIMS {
-        return Err(c.invalid(format!(
-            "tensor '{name}' has n_dims {n_dims}, more than the limit of {MAX_DIMS}"
-        )));
+        return Err(c.invalid(format!("tensor '{name}' has n_dims {n_dims}, more than the limit of {MAX_DIMS}")));
     }
     let mut dims = Vec::with_capacity(n_dims as usize);
     for _ in 0..n_dims {
@@ -405,46 +343,24 @@ fn read_tensor_info(c: &mut Cursor, i: u64) -> Result<RawTensor> {
     }
     let type_id = c.u32(&|| format!("the ggml type of tensor '{name}'"))?;
     let offset = c.u64(&|| format!("the data offset of tensor '{name}'"))?;
-    let ggml = ggml_type(type_id).ok_or_else(|| {
-        c.invalid(format!(
-            "tensor '{name}' has unknown ggml type {type_id} (known ids: {})",
-            super::types::known_ids()
-        ))
-    })?;
+    let ggml =
+        ggml_type(type_id).ok_or_else(|| c.invalid(format!("tensor '{name}' has unknown ggml type {type_id} (known ids: {})", super::types::known_ids())))?;
     let numel = numel_of(c, &name, &dims)?;
     let row = dims.first().copied().unwrap_or(1);
     if row % ggml.block_size != 0 {
-        return Err(c.invalid(format!(
-            "tensor '{name}': row length {row} (first dimension) is not a multiple of the {} block size {}",
-            ggml.name, ggml.block_size
-        )));
+        return Err(
+            c.invalid(format!("tensor '{name}': row length {row} (first dimension) is not a multiple of the {} block size {}", ggml.name, ggml.block_size))
+        );
     }
-    let nbytes = ggml.byte_len(numel).ok_or_else(|| {
-        c.invalid(format!(
-            "tensor '{name}': byte size of {numel} {} elements overflows",
-            ggml.name
-        ))
-    })?;
-    Ok(RawTensor {
-        name,
-        dims,
-        ggml,
-        offset,
-        start: 0,
-        nbytes,
-    })
+    let nbytes = ggml.byte_len(numel).ok_or_else(|| c.invalid(format!("tensor '{name}': byte size of {numel} {} elements overflows", ggml.name)))?;
+    Ok(RawTensor { name, dims, ggml, offset, start: 0, nbytes })
 }
 
 /// Product of the dims, which must not overflow a signed 64-bit count.
 fn numel_of(c: &Cursor, name: &str, dims: &[u64]) -> Result<u64> {
     let mut n: u64 = 1;
     for &d in dims {
-        n = n
-            .checked_mul(d)
-            .filter(|&n| n <= i64::MAX as u64)
-            .ok_or_else(|| {
-                c.invalid(format!("tensor '{name}': dims {dims:?} product overflows"))
-            })?;
+        n = n.checked_mul(d).filter(|&n| n <= i64::MAX as u64).ok_or_else(|| c.invalid(format!("tensor '{name}': dims {dims:?} product overflows")))?;
     }
     Ok(n)
 }
@@ -459,19 +375,11 @@ fn align_up(x: u64, alignment: u64) -> Option<u64> {
 }
 
 /// Absolute extents: aligned offsets that lie within the file.
-fn place_tensors(
-    c: &Cursor,
-    tensors: &mut [RawTensor],
-    data_start: u64,
-    alignment: u64,
-) -> Result<()> {
+fn place_tensors(c: &Cursor, tensors: &mut [RawTensor], data_start: u64, alignment: u64) -> Result<()> {
     let file_len = c.buf.len() as u64;
     for t in tensors.iter_mut() {
         if t.offset % alignment != 0 {
-            return Err(c.invalid(format!(
-                "tensor '{}': data offset {} is misaligned: it must be a multiple of the alignment {alignment}",
-                t.name, t.offset
-            )));
+            return Err(c.invalid(format!("tensor '{}': data offset {} is misaligned: it must be a multiple of the alignment {alignment}", t.name, t.offset)));
         }
         let start = data_start.checked_add(t.offset);
         let end = start.and_then(|s| s.checked_add(t.nbytes));
@@ -479,9 +387,9 @@ fn place_tensors(
             (Some(s), Some(e)) if e <= file_len => t.start = s,
             _ => {
                 return Err(c.invalid(format!(
-                    "tensor '{}': its {} bytes at data offset {} (the data section starts at byte {data_start}) extend past the end of the file ({file_len} bytes)",
-                    t.name, t.nbytes, t.offset
-                )))
+                "tensor '{}': its {} bytes at data offset {} (the data section starts at byte {data_start}) extend past the end of the file ({file_len} bytes)",
+                t.name, t.nbytes, t.offset
+            )))
             }
         }
     }

@@ -21,23 +21,11 @@ pub struct GgmlType {
 }
 
 const fn dense(id: u32, name: &'static str, size: u64, dtype: DType) -> GgmlType {
-    GgmlType {
-        id,
-        name,
-        block_size: 1,
-        type_size: size,
-        dense: Some(dtype),
-    }
+    GgmlType { id, name, block_size: 1, type_size: size, dense: Some(dtype) }
 }
 
 const fn block(id: u32, name: &'static str, block_size: u64, type_size: u64) -> GgmlType {
-    GgmlType {
-        id,
-        name,
-        block_size,
-        type_size,
-        dense: None,
-    }
+    GgmlType { id, name, block_size, type_size, dense: None }
 }
 
 /// Super-block size of the K-quants and most IQ types.

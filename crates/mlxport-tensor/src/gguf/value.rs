@@ -409,10 +409,7 @@ mod tests {
         let b = Value::Array(Array::I32(vec![1, -2]));
         assert_eq!(b.render(16), "[1, -2]");
         assert_eq!(Value::String("x\"y".into()).render(16), "\"x\\\"y\"");
-        let n = Value::Array(Array::Array(vec![
-            Array::U8(vec![1]),
-            Array::Bool(vec![true]),
-        ]));
+        let n = Value::Array(Array::Array(vec![Array::U8(vec![1]), Array::Bool(vec![true])]));
         assert_eq!(n.render(16), "[[1], [true]]");
     }
 

@@ -67,40 +67,25 @@ impl NpyHeader {
 /// 3.0). Checks the magic, the version and [`MAX_HEADER_LEN`].
 pub fn header_total_len(prefix: &[u8]) -> Result<usize, Problem> {
     if prefix.len() < 8 && MAGIC.starts_with(&prefix[..prefix.len().min(6)]) {
-        return Err(Problem::invalid(format!(
-            "file is {} bytes long, too short for the npy magic and version",
-            prefix.len()
-        )));
+        return Err(Problem::invalid(format!("file is {} bytes long, too short for the npy magic and version", prefix.len())));
     }
     if prefix.len() < 8 || &prefix[..6] != MAGIC {
         let shown = &prefix[..prefix.len().min(6)];
-        return Err(Problem::invalid(format!(
-            "does not start with the npy magic \\x93NUMPY (found {})",
-            escape_bytes(shown)
-        )));
+        return Err(Problem::invalid(format!("does not start with the npy magic \\x93NUMPY (found {})", escape_bytes(shown))));
     }
     let version = (prefix[6], prefix[7]);
     let len_field = match version {
         (1, 0) => 2,
         (2, 0) | (3, 0) => 4,
-        (major, minor) => {
-            return Err(Problem::Unsupported(format!(
-                "npy format version {major}.{minor} (only 1.0, 2.0 and 3.0 exist)"
-            )))
-        }
+        (major, minor) => return Err(Problem::Unsupported(format!("npy format version {major}.{minor} (only 1.0, 2.0 and 3.0 exist)"))),
     };
     let Some(field) = prefix.get(8..8 + len_field) else {
         return Err(Problem::invalid("file ends inside the header length field"));
     };
-    let hlen = if len_field == 2 {
-        u16::from_le_bytes([field[0], field[1]]) as usize
-    } else {
-        u32::from_le_bytes([field[0], field[1], field[2], field[3]]) as usize
-    };
+    let hlen =
+        if len_field == 2 { u16::from_le_bytes([field[0], field[1]]) as usize } else { u32::from_le_bytes([field[0], field[1], field[2], field[3]]) as usize };
     if hlen > MAX_HEADER_LEN {
-        return Err(Problem::invalid(format!(
-            "header length {hlen} exceeds the limit of {MAX_HEADER_LEN} bytes"
-        )));
+        return Err(Problem::invalid(format!("header length {hlen} exceeds the limit of {MAX_HEADER_LEN} bytes")));
     }
     Ok(8 + len_field + hlen)
 }
@@ -111,15 +96,10 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, Problem> {
     let total = header_total_len(bytes)?;
     let version = (bytes[6], bytes[7]);
     let Some(dict_bytes) = bytes.get(if version.0 == 1 { 10 } else { 12 }..total) else {
-        return Err(Problem::invalid(format!(
-            "header length field says the header ends at byte {total}, beyond the end of the file ({} bytes)",
-            bytes.len()
-        )));
+        return Err(Problem::invalid(format!("header length field says the header ends at byte {total}, beyond the end of the file ({} bytes)", bytes.len())));
     };
     let text: String = if version.0 == 3 {
-        std::str::from_utf8(dict_bytes)
-            .map_err(|_| Problem::invalid("version 3.0 header is not valid UTF-8"))?
-            .to_owned()
+        std::str::from_utf8(dict_bytes).map_err(|_| Problem::invalid("version 3.0 header is not valid UTF-8"))?.to_owned()
     } else {
         // Versions 1.0 and 2.0 are latin-1: every byte is one character.
         dict_bytes.iter().map(|&b| b as char).collect()
@@ -127,9 +107,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, Problem> {
     let dict = DictParser::new(&text).parse()?;
     let numel = checked_numel(&dict.shape)?;
     let size = dict.dtype.size().unwrap_or(1) as u64;
-    let data_len = numel.checked_mul(size).ok_or_else(|| {
-        Problem::invalid("shape overflows: the data size does not fit in 64 bits")
-    })?;
+    let data_len = numel.checked_mul(size).ok_or_else(|| Problem::invalid("shape overflows: the data size does not fit in 64 bits"))?;
     Ok(NpyHeader {
         version,
         dtype: dict.dtype,
@@ -146,20 +124,14 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, Problem> {
 fn checked_numel(shape: &[u64]) -> Result<u64, Problem> {
     let mut nonzero: u64 = 1;
     for &d in shape {
-        nonzero = nonzero.checked_mul(d.max(1)).ok_or_else(|| {
-            Problem::invalid(format!(
-                "shape {shape:?} overflows: its element count does not fit in 64 bits"
-            ))
-        })?;
+        nonzero =
+            nonzero.checked_mul(d.max(1)).ok_or_else(|| Problem::invalid(format!("shape {shape:?} overflows: its element count does not fit in 64 bits")))?;
     }
     Ok(if shape.contains(&0) { 0 } else { nonzero })
 }
 
 fn escape_bytes(b: &[u8]) -> String {
-    b.iter()
-        .flat_map(|&c| std::ascii::escape_default(c))
-        .map(char::from)
-        .collect()
+    b.iter().flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect()
 }
 
 /// The `descr` string for a dtype, little-endian, or `None` when numpy has
@@ -190,18 +162,12 @@ fn parse_descr(descr: &str) -> Result<(DType, bool), Problem> {
     let mut chars = descr.chars();
     let order = chars.next().unwrap_or(' ');
     if !matches!(order, '<' | '>' | '|') {
-        return Err(Problem::invalid(format!(
-            "descr '{descr}' must start with a byte order: '<', '>' or '|'"
-        )));
+        return Err(Problem::invalid(format!("descr '{descr}' must start with a byte order: '<', '>' or '|'")));
     }
     let type_code = chars.as_str();
     let kind = type_code.chars().next().unwrap_or(' ');
     match kind {
-        'O' => {
-            return Err(Problem::Refused(format!(
-                "dtype '{descr}' is an object array: its data is a Python pickle, which is never loaded"
-            )))
-        }
+        'O' => return Err(Problem::Refused(format!("dtype '{descr}' is an object array: its data is a Python pickle, which is never loaded"))),
         'V' => {
             return Err(Problem::Unsupported(format!(
                 "dtype '{descr}' is raw void bytes of unknown type (bfloat16 and other ml_dtypes types are saved this way); save a numpy numeric dtype instead"
@@ -225,22 +191,14 @@ fn parse_descr(descr: &str) -> Result<(DType, bool), Problem> {
         "f8" => F64,
         "c8" => C64,
         "c16" => C128,
-        _ => {
-            return Err(Problem::Unsupported(format!(
-                "dtype '{descr}' (supported: bool, integers, float16/32/64, complex64/128)"
-            )))
-        }
+        _ => return Err(Problem::Unsupported(format!("dtype '{descr}' (supported: bool, integers, float16/32/64, complex64/128)"))),
     };
     let single_byte = dtype.size() == Some(1);
     let big_endian = match order {
         '<' => false,
         '>' => true,
         '|' if single_byte => false,
-        _ => {
-            return Err(Problem::invalid(format!(
-                "descr '{descr}' says byte order does not apply ('|') to a multi-byte type"
-            )))
-        }
+        _ => return Err(Problem::invalid(format!("descr '{descr}' says byte order does not apply ('|') to a multi-byte type"))),
     };
     Ok((dtype, big_endian && !single_byte))
 }
@@ -260,9 +218,7 @@ struct DictParser<'a> {
 
 impl<'a> DictParser<'a> {
     fn new(text: &'a str) -> Self {
-        DictParser {
-            chars: text.chars().peekable(),
-        }
+        DictParser { chars: text.chars().peekable() }
     }
 
     fn skip_ws(&mut self) {
@@ -293,17 +249,13 @@ impl<'a> DictParser<'a> {
     fn unexpected(&mut self, what: &str) -> Problem {
         match self.chars.peek() {
             Some(c) => Problem::invalid(format!("header dict: expected {what}, found {c:?}")),
-            None => Problem::invalid(format!(
-                "header dict: expected {what}, found the end of the header"
-            )),
+            None => Problem::invalid(format!("header dict: expected {what}, found the end of the header")),
         }
     }
 
     fn parse(mut self) -> Result<Dict, Problem> {
         if !self.eat('{') {
-            return Err(Problem::invalid(
-                "header is not a dict literal: it must start with '{'",
-            ));
+            return Err(Problem::invalid("header is not a dict literal: it must start with '{'"));
         }
         let mut descr: Option<(DType, bool)> = None;
         let mut fortran: Option<bool> = None;
@@ -318,11 +270,7 @@ impl<'a> DictParser<'a> {
                 "descr" => descr.replace(self.descr()?).is_some(),
                 "fortran_order" => fortran.replace(self.boolean()?).is_some(),
                 "shape" => shape.replace(self.tuple()?).is_some(),
-                other => {
-                    return Err(Problem::invalid(format!(
-                        "header has unexpected key '{other}' (only 'descr', 'fortran_order' and 'shape' are allowed)"
-                    )))
-                }
+                other => return Err(Problem::invalid(format!("header has unexpected key '{other}' (only 'descr', 'fortran_order' and 'shape' are allowed)"))),
             };
             if duplicate {
                 return Err(Problem::invalid(format!("header has key '{key}' twice")));
@@ -334,18 +282,11 @@ impl<'a> DictParser<'a> {
         }
         self.skip_ws();
         if let Some(c) = self.chars.next() {
-            return Err(Problem::invalid(format!(
-                "header has {c:?} after the closing '}}' (only whitespace may follow)"
-            )));
+            return Err(Problem::invalid(format!("header has {c:?} after the closing '}}' (only whitespace may follow)")));
         }
         let missing = |k: &str| Problem::invalid(format!("header is missing key '{k}'"));
         let (dtype, big_endian) = descr.ok_or_else(|| missing("descr"))?;
-        Ok(Dict {
-            dtype,
-            big_endian,
-            fortran_order: fortran.ok_or_else(|| missing("fortran_order"))?,
-            shape: shape.ok_or_else(|| missing("shape"))?,
-        })
+        Ok(Dict { dtype, big_endian, fortran_order: fortran.ok_or_else(|| missing("fortran_order"))?, shape: shape.ok_or_else(|| missing("shape"))? })
     }
 
     /// A quoted string without escapes.
@@ -360,14 +301,8 @@ impl<'a> DictParser<'a> {
         loop {
             match self.chars.next() {
                 Some(c) if c == quote => return Ok(s),
-                Some('\\') => {
-                    return Err(Problem::invalid(
-                        "header dict: escapes in strings are not allowed",
-                    ))
-                }
-                Some('\n') | None => {
-                    return Err(Problem::invalid("header dict: unterminated string"))
-                }
+                Some('\\') => return Err(Problem::invalid("header dict: escapes in strings are not allowed")),
+                Some('\n') | None => return Err(Problem::invalid("header dict: unterminated string")),
                 Some(c) => s.push(c),
             }
         }
@@ -376,9 +311,7 @@ impl<'a> DictParser<'a> {
     fn descr(&mut self) -> Result<(DType, bool), Problem> {
         self.skip_ws();
         if self.chars.peek() == Some(&'[') {
-            return Err(Problem::Unsupported(
-                "structured dtype (a list 'descr'); only plain numeric arrays are read".into(),
-            ));
+            return Err(Problem::Unsupported("structured dtype (a list 'descr'); only plain numeric arrays are read".into()));
         }
         let s = self.string("a quoted string for 'descr'")?;
         parse_descr(&s)
@@ -397,9 +330,7 @@ impl<'a> DictParser<'a> {
         match word.as_str() {
             "True" => Ok(true),
             "False" => Ok(false),
-            _ => Err(Problem::invalid(format!(
-                "'fortran_order' must be True or False, found '{word}'"
-            ))),
+            _ => Err(Problem::invalid(format!("'fortran_order' must be True or False, found '{word}'"))),
         }
     }
 
@@ -417,9 +348,7 @@ impl<'a> DictParser<'a> {
                 break;
             }
             if dims.len() == MAX_DIMS {
-                return Err(Problem::invalid(format!(
-                    "shape has more than {MAX_DIMS} dimensions"
-                )));
+                return Err(Problem::invalid(format!("shape has more than {MAX_DIMS} dimensions")));
             }
             dims.push(self.dim()?);
             trailing_comma = self.eat(',');
@@ -429,9 +358,7 @@ impl<'a> DictParser<'a> {
             }
         }
         if dims.len() == 1 && !trailing_comma {
-            return Err(Problem::invalid(
-                "'shape' is not a tuple: a one-element tuple needs a trailing comma, as in (3,)",
-            ));
+            return Err(Problem::invalid("'shape' is not a tuple: a one-element tuple needs a trailing comma, as in (3,)"));
         }
         Ok(dims)
     }
@@ -458,16 +385,12 @@ impl<'a> DictParser<'a> {
             return Err(self.unexpected("a non-negative integer dimension"));
         }
         if digits.len() > 1 && digits.starts_with('0') {
-            return Err(Problem::invalid(format!(
-                "shape dimension '{digits}' has a leading zero"
-            )));
+            return Err(Problem::invalid(format!("shape dimension '{digits}' has a leading zero")));
         }
         if self.chars.peek() == Some(&'L') {
             self.chars.next();
         }
-        digits.parse::<u64>().map_err(|_| {
-            Problem::invalid(format!("shape dimension {digits} does not fit in 64 bits"))
-        })
+        digits.parse::<u64>().map_err(|_| Problem::invalid(format!("shape dimension {digits} does not fit in 64 bits")))
     }
 }
 
@@ -476,24 +399,12 @@ fn dict_text(descr: &str, fortran_order: bool, shape: &[u64]) -> String {
     let shape_text = match shape {
         [] => "()".to_string(),
         [d] => format!("({d},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let fortran = if fortran_order { "True" } else { "False" };
-    let mut text =
-        format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape_text}, }}");
+    let mut text = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape_text}, }}");
     // Room for the growth axis (the first, or the last in Fortran order).
-    let growth = if fortran_order {
-        shape.last()
-    } else {
-        shape.first()
-    };
+    let growth = if fortran_order { shape.last() } else { shape.first() };
     if let Some(d) = growth {
         let digits = d.to_string().len();
         text.push_str(&" ".repeat(GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits)));
@@ -508,11 +419,7 @@ fn dict_text(descr: &str, fortran_order: bool, shape: &[u64]) -> String {
 pub fn encode_header(dtype: DType, shape: &[u64], fortran_order: bool) -> Option<Vec<u8>> {
     let descr = descr_of(dtype)?;
     let text = dict_text(descr, fortran_order, shape);
-    let (version, len_field) = if pad_to_align(10, text.len()) <= u16::MAX as usize {
-        (1u8, 2usize)
-    } else {
-        (2u8, 4usize)
-    };
+    let (version, len_field) = if pad_to_align(10, text.len()) <= u16::MAX as usize { (1u8, 2usize) } else { (2u8, 4usize) };
     let hlen = pad_to_align(8 + len_field, text.len());
     let mut out = Vec::with_capacity(8 + len_field + hlen);
     out.extend_from_slice(MAGIC);
@@ -556,92 +463,34 @@ mod tests {
     #[test]
     fn parses_what_numpy_writes() {
         let h = parse("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }   \n").unwrap();
-        assert_eq!(
-            (h.dtype, h.big_endian, h.fortran_order),
-            (DType::F32, false, false)
-        );
+        assert_eq!((h.dtype, h.big_endian, h.fortran_order), (DType::F32, false, false));
         assert_eq!(h.shape, vec![3, 4]);
         assert_eq!(h.data_len, 48);
         let h = parse("{'shape': (), 'descr': '>c16', 'fortran_order': True}").unwrap();
-        assert_eq!(
-            (h.dtype, h.big_endian, h.fortran_order),
-            (DType::C128, true, true)
-        );
+        assert_eq!((h.dtype, h.big_endian, h.fortran_order), (DType::C128, true, true));
         assert!(h.shape.is_empty());
-        assert_eq!(
-            parse("{\"descr\":\"|b1\",\"fortran_order\":False,\"shape\":(7,)}")
-                .unwrap()
-                .shape,
-            vec![7]
-        );
-        assert_eq!(
-            parse("{'descr':'|u1','fortran_order':False,'shape':(2L, 0L)}")
-                .unwrap()
-                .data_len,
-            0
-        );
+        assert_eq!(parse("{\"descr\":\"|b1\",\"fortran_order\":False,\"shape\":(7,)}").unwrap().shape, vec![7]);
+        assert_eq!(parse("{'descr':'|u1','fortran_order':False,'shape':(2L, 0L)}").unwrap().data_len, 0);
     }
 
     #[test]
     fn refuses_what_numpy_would_not_write() {
         let bad = [
             ("[1, 2]", "dict"),
-            (
-                "{'descr': '<f4', 'fortran_order': False}",
-                "missing key 'shape'",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'x': 1}",
-                "unexpected key",
-            ),
-            (
-                "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}",
-                "twice",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (3)}",
-                "trailing comma",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,)}",
-                "negative",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': 0, 'shape': ()}",
-                "True or False",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': [3]}",
-                "tuple",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': ()} x",
-                "after the closing",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296)}",
-                "overflow",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,)}",
-                "64 bits",
-            ),
-            (
-                "{'descr': 'f4', 'fortran_order': False, 'shape': ()}",
-                "byte order",
-            ),
-            (
-                "{'descr': '|f4', 'fortran_order': False, 'shape': ()}",
-                "byte order",
-            ),
-            (
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (01,)}",
-                "leading zero",
-            ),
-            (
-                "{'descr': '<f\\x34', 'fortran_order': False, 'shape': ()}",
-                "escape",
-            ),
+            ("{'descr': '<f4', 'fortran_order': False}", "missing key 'shape'"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (), 'x': 1}", "unexpected key"),
+            ("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}", "twice"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (3)}", "trailing comma"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (-3,)}", "negative"),
+            ("{'descr': '<f4', 'fortran_order': 0, 'shape': ()}", "True or False"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': [3]}", "tuple"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': ()} x", "after the closing"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296)}", "overflow"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,)}", "64 bits"),
+            ("{'descr': 'f4', 'fortran_order': False, 'shape': ()}", "byte order"),
+            ("{'descr': '|f4', 'fortran_order': False, 'shape': ()}", "byte order"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (01,)}", "leading zero"),
+            ("{'descr': '<f\\x34', 'fortran_order': False, 'shape': ()}", "escape"),
         ];
         for (dict, rule) in bad {
             match parse(dict) {
@@ -649,35 +498,20 @@ mod tests {
                 other => panic!("{dict}: {other:?}"),
             }
         }
-        assert!(
-            matches!(parse("{'descr': '|O', 'fortran_order': False, 'shape': ()}"), Err(Problem::Refused(m)) if m.contains("pickle"))
-        );
-        assert!(
-            matches!(parse("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': ()}"), Err(Problem::Unsupported(m)) if m.contains("structured"))
-        );
-        assert!(matches!(
-            parse("{'descr': '<U4', 'fortran_order': False, 'shape': ()}"),
-            Err(Problem::Unsupported(_))
-        ));
+        assert!(matches!(parse("{'descr': '|O', 'fortran_order': False, 'shape': ()}"), Err(Problem::Refused(m)) if m.contains("pickle")));
+        assert!(matches!(parse("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': ()}"), Err(Problem::Unsupported(m)) if m.contains("structured")));
+        assert!(matches!(parse("{'descr': '<U4', 'fortran_order': False, 'shape': ()}"), Err(Problem::Unsupported(_))));
     }
 
     #[test]
     fn prefix_rules() {
-        assert!(
-            matches!(header_total_len(b"\x93NUMPX\x01\x00\x00\x00"), Err(Problem::Invalid(m)) if m.contains("magic"))
-        );
-        assert!(
-            matches!(header_total_len(b"\x93NUMPY\x04\x00\x00\x00"), Err(Problem::Unsupported(m)) if m.contains("4.0"))
-        );
-        assert!(
-            matches!(header_total_len(b"\x93NUMPY\x02\x00\x00\x00\x20\x00"), Err(Problem::Invalid(m)) if m.contains("limit"))
-        );
+        assert!(matches!(header_total_len(b"\x93NUMPX\x01\x00\x00\x00"), Err(Problem::Invalid(m)) if m.contains("magic")));
+        assert!(matches!(header_total_len(b"\x93NUMPY\x04\x00\x00\x00"), Err(Problem::Unsupported(m)) if m.contains("4.0")));
+        assert!(matches!(header_total_len(b"\x93NUMPY\x02\x00\x00\x00\x20\x00"), Err(Problem::Invalid(m)) if m.contains("limit")));
         assert_eq!(header_total_len(b"\x93NUMPY\x01\x00\x76\x00").unwrap(), 128);
         let mut short = header("{'descr': '<f4', 'fortran_order': False, 'shape': ()}");
         short.truncate(20);
-        assert!(
-            matches!(parse_header(&short), Err(Problem::Invalid(m)) if m.contains("beyond the end"))
-        );
+        assert!(matches!(parse_header(&short), Err(Problem::Invalid(m)) if m.contains("beyond the end")));
     }
 
     #[test]
@@ -688,10 +522,7 @@ mod tests {
                 assert_eq!(h.len() % 64, 0);
                 assert_eq!(*h.last().unwrap(), b'\n');
                 let p = parse_header(&h).unwrap();
-                assert_eq!(
-                    (p.shape.clone(), p.fortran_order, p.dtype, p.data_offset),
-                    (shape.clone(), fortran, DType::I16, h.len())
-                );
+                assert_eq!((p.shape.clone(), p.fortran_order, p.dtype, p.data_offset), (shape.clone(), fortran, DType::I16, h.len()));
             }
         }
         let big = encode_header(DType::U8, &[1; 64], false).unwrap();

@@ -47,14 +47,9 @@ pub fn check_data_len(header: &NpyHeader, available: u64) -> std::result::Result
     let need = header.data_len;
     let what = format!("shape {:?} of {}", header.shape, header.dtype);
     if available < need {
-        Err(Problem::Invalid(format!(
-            "data is {available} bytes but {what} needs {need} bytes (truncated?)"
-        )))
+        Err(Problem::Invalid(format!("data is {available} bytes but {what} needs {need} bytes (truncated?)")))
     } else if available > need {
-        Err(Problem::Invalid(format!(
-            "data is {available} bytes but {what} needs {need} bytes: {} trailing bytes",
-            available - need
-        )))
+        Err(Problem::Invalid(format!("data is {available} bytes but {what} needs {need} bytes: {} trailing bytes", available - need)))
     } else {
         Ok(())
     }
@@ -95,11 +90,7 @@ pub fn to_row_major<'a>(header: &NpyHeader, data: Cow<'a, [u8]>) -> Cow<'a, [u8]
 /// Reverse the byte order of each element (of each half, for complex).
 fn swap_byte_order(bytes: &mut [u8], dtype: DType) {
     let size = dtype.size().unwrap_or(1);
-    let unit = if matches!(dtype, DType::C64 | DType::C128) {
-        size / 2
-    } else {
-        size
-    };
+    let unit = if matches!(dtype, DType::C64 | DType::C128) { size / 2 } else { size };
     if unit > 1 {
         bytes.chunks_exact_mut(unit).for_each(|c| c.reverse());
     }
@@ -153,16 +144,9 @@ impl NpyFile {
     /// stem (`weights.npy` holds `weights`).
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat", e))?
-            .len();
+        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
         if len < 10 {
-            return Err(Error::invalid(
-                path,
-                "npy",
-                format!("file is {len} bytes long, too short for an npy header"),
-            ));
+            return Err(Error::invalid(path, "npy", format!("file is {len} bytes long, too short for an npy header")));
         }
         // SAFETY: the map is read-only; like every reader of mapped files we
         // assume the file is not truncated while it is open.
@@ -170,23 +154,9 @@ impl NpyFile {
         let header = parse_header(&map).map_err(|p| p.into_error(path, "npy", ""))?;
         let available = (map.len() - header.data_offset) as u64;
         check_data_len(&header, available).map_err(|p| p.into_error(path, "npy", ""))?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let info = TensorInfo {
-            name,
-            encoding: Encoding::Dense(header.dtype),
-            shape: header.shape.clone(),
-            nbytes: header.data_len,
-            file: path.to_path_buf(),
-        };
-        Ok(NpyFile {
-            path: path.to_path_buf(),
-            infos: vec![info],
-            header,
-            map,
-        })
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let info = TensorInfo { name, encoding: Encoding::Dense(header.dtype), shape: header.shape.clone(), nbytes: header.data_len, file: path.to_path_buf() };
+        Ok(NpyFile { path: path.to_path_buf(), infos: vec![info], header, map })
     }
 
     /// The parsed header.
@@ -224,18 +194,9 @@ impl TensorSource for NpyFile {
 }
 
 /// Check an array handed to a writer and return its .npy header.
-pub fn header_for(
-    dtype: DType,
-    shape: &[u64],
-    data_len: usize,
-    fortran_order: bool,
-) -> std::result::Result<Vec<u8>, String> {
+pub fn header_for(dtype: DType, shape: &[u64], data_len: usize, fortran_order: bool) -> std::result::Result<Vec<u8>, String> {
     if shape.len() > header::MAX_DIMS {
-        return Err(format!(
-            "{} dimensions; numpy allows at most {}",
-            shape.len(),
-            header::MAX_DIMS
-        ));
+        return Err(format!("{} dimensions; numpy allows at most {}", shape.len(), header::MAX_DIMS));
     }
     let need = shape
         .iter()
@@ -243,13 +204,10 @@ pub fn header_for(
         .and_then(|n| dtype.byte_len(n))
         .ok_or_else(|| format!("shape {shape:?} overflows 64 bits"))?;
     if need != data_len as u64 {
-        return Err(format!(
-            "shape {shape:?} of {dtype} needs {need} bytes but {data_len} were given"
-        ));
+        return Err(format!("shape {shape:?} of {dtype} needs {need} bytes but {data_len} were given"));
     }
     // Like numpy, say Fortran order only when it differs from C order.
-    encode_header(dtype, shape, fortran_order && layouts_differ(shape))
-        .ok_or_else(|| format!("numpy has no dtype for {dtype}; convert the tensor first"))
+    encode_header(dtype, shape, fortran_order && layouts_differ(shape)).ok_or_else(|| format!("numpy has no dtype for {dtype}; convert the tensor first"))
 }
 
 /// Write an array as .npy to `w`. `data` holds the elements little-endian
@@ -257,15 +215,8 @@ pub fn header_for(
 /// the header says so, unless both orders are the same for this shape, as
 /// numpy does). Fails with `InvalidInput` when the data does not
 /// match the shape or numpy has no such dtype.
-pub fn write_npy_to<W: Write>(
-    mut w: W,
-    dtype: DType,
-    shape: &[u64],
-    data: &[u8],
-    fortran_order: bool,
-) -> std::io::Result<()> {
-    let header = header_for(dtype, shape, data.len(), fortran_order)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+pub fn write_npy_to<W: Write>(mut w: W, dtype: DType, shape: &[u64], data: &[u8], fortran_order: bool) -> std::io::Result<()> {
+    let header = header_for(dtype, shape, data.len(), fortran_order).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     w.write_all(&header)?;
     if fortran_order && layouts_differ(shape) {
         let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
@@ -278,43 +229,21 @@ pub fn write_npy_to<W: Write>(
 
 /// Write an array as a .npy file, atomically (a temporary file in the same
 /// directory, renamed over `path` when complete). See [`write_npy_to`].
-pub fn write_npy(
-    path: &Path,
-    dtype: DType,
-    shape: &[u64],
-    data: &[u8],
-    fortran_order: bool,
-) -> Result<()> {
-    header_for(dtype, shape, data.len(), fortran_order)
-        .map_err(|e| Error::unsupported(path, format!("cannot write as npy: {e}")))?;
-    write_atomically(path, |file| {
-        write_npy_to(
-            std::io::BufWriter::new(file),
-            dtype,
-            shape,
-            data,
-            fortran_order,
-        )
-    })
+pub fn write_npy(path: &Path, dtype: DType, shape: &[u64], data: &[u8], fortran_order: bool) -> Result<()> {
+    header_for(dtype, shape, data.len(), fortran_order).map_err(|e| Error::unsupported(path, format!("cannot write as npy: {e}")))?;
+    write_atomically(path, |file| write_npy_to(std::io::BufWriter::new(file), dtype, shape, data, fortran_order))
 }
 
 /// Create `path` by writing a temporary file next to it with `fill` and
 /// renaming it into place once complete and synced. On failure the
 /// temporary file is removed and `path` is untouched.
-pub fn write_atomically(
-    path: &Path,
-    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<()> {
+pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (tmp, mut file) =
-        create_temp(dir, &stem).map_err(|e| Error::io(path, "create temporary file", e))?;
+    let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (tmp, mut file) = create_temp(dir, &stem).map_err(|e| Error::io(path, "create temporary file", e))?;
     let result = fill(&mut file).and_then(|()| file.sync_all());
     drop(file);
     let result = result.and_then(|()| std::fs::rename(&tmp, path));
@@ -332,11 +261,7 @@ fn create_temp(dir: &Path, stem: &str) -> std::io::Result<(PathBuf, File)> {
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{stem}.{}.{n}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),

@@ -59,30 +59,20 @@ pub struct NpzLimits {
 
 impl Default for NpzLimits {
     fn default() -> Self {
-        NpzLimits {
-            max_members: 100_000,
-            inflated_allowance: 1 << 30,
-            max_expansion: 100,
-        }
+        NpzLimits { max_members: 100_000, inflated_allowance: 1 << 30, max_expansion: 100 }
     }
 }
 
 impl NpzLimits {
     /// Most bytes the members of an archive of `file_len` bytes may inflate to.
     pub fn max_inflated(&self, file_len: u64) -> u64 {
-        self.inflated_allowance
-            .max(file_len.saturating_mul(self.max_expansion))
+        self.inflated_allowance.max(file_len.saturating_mul(self.max_expansion))
     }
 }
 
 /// The tensor name for an npz member name, or why the name is refused.
 pub fn tensor_name(member: &str) -> std::result::Result<&str, Problem> {
-    let refuse = |why: &str| {
-        Err(Problem::Refused(format!(
-            "member name '{}' {why}",
-            member.escape_debug()
-        )))
-    };
+    let refuse = |why: &str| Err(Problem::Refused(format!("member name '{}' {why}", member.escape_debug())));
     if member.contains('\0') {
         return refuse("contains a NUL byte");
     }
@@ -90,9 +80,7 @@ pub fn tensor_name(member: &str) -> std::result::Result<&str, Problem> {
         return refuse("contains a backslash");
     }
     let bytes = member.as_bytes();
-    if member.starts_with('/')
-        || (bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':')
-    {
+    if member.starts_with('/') || (bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':') {
         return refuse("is an absolute path");
     }
     if member.split('/').any(|c| c == "..") {
@@ -100,13 +88,8 @@ pub fn tensor_name(member: &str) -> std::result::Result<&str, Problem> {
     }
     match member.strip_suffix(".npy") {
         Some(name) if !name.is_empty() && !name.ends_with('/') => Ok(name),
-        Some(_) => Err(Problem::Invalid(format!(
-            "member name '{member}' has no tensor name before '.npy'"
-        ))),
-        None => Err(Problem::Invalid(format!(
-            "member '{}' is not a .npy file; an npz holds only .npy members",
-            member.escape_debug()
-        ))),
+        Some(_) => Err(Problem::Invalid(format!("member name '{member}' has no tensor name before '.npy'"))),
+        None => Err(Problem::Invalid(format!("member '{}' is not a .npy file; an npz holds only .npy members", member.escape_debug()))),
     }
 }
 
@@ -134,18 +117,14 @@ impl NpzFile {
     /// Open `path`, validate the archive and every member's npy header.
     pub fn open_with_limits(path: &Path, limits: &NpzLimits) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat", e))?
-            .len();
+        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
         if len == 0 {
             return Err(Error::invalid(path, "npz", "file is empty"));
         }
         // SAFETY: the map is read-only; like every reader of mapped files we
         // assume the file is not truncated while it is open.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?;
-        let entries = zipdir::read_directory(&map, limits.max_members)
-            .map_err(|p| p.into_error(path, "npz", ""))?;
+        let entries = zipdir::read_directory(&map, limits.max_members).map_err(|p| p.into_error(path, "npz", ""))?;
         let names = check_names(&entries).map_err(|p| p.into_error(path, "npz", ""))?;
         check_sizes(&entries, len, limits).map_err(|p| p.into_error(path, "npz", ""))?;
         let mut members = Vec::with_capacity(entries.len());
@@ -153,8 +132,7 @@ impl NpzFile {
         let mut index = HashMap::with_capacity(entries.len());
         for (entry, name) in entries.into_iter().zip(names) {
             let context = format!("member '{}': ", entry.name);
-            let header = read_member_header(&map, &entry)
-                .map_err(|p| p.into_error(path, "npz", &context))?;
+            let header = read_member_header(&map, &entry).map_err(|p| p.into_error(path, "npz", &context))?;
             infos.push(TensorInfo {
                 name: name.clone(),
                 encoding: Encoding::Dense(header.dtype),
@@ -165,20 +143,11 @@ impl NpzFile {
             index.insert(name, members.len());
             members.push(Member { entry, header });
         }
-        Ok(NpzFile {
-            path: path.to_path_buf(),
-            map,
-            infos,
-            members,
-            index,
-        })
+        Ok(NpzFile { path: path.to_path_buf(), map, infos, members, index })
     }
 
     fn member(&self, name: &str) -> Result<&Member> {
-        self.index
-            .get(name)
-            .map(|&i| &self.members[i])
-            .ok_or_else(|| Error::not_found(&self.path, name))
+        self.index.get(name).map(|&i| &self.members[i]).ok_or_else(|| Error::not_found(&self.path, name))
     }
 
     /// The parsed npy header of tensor `name`.
@@ -200,8 +169,7 @@ impl TensorSource for NpzFile {
     fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>> {
         let member = self.member(name)?;
         let context = format!("member '{}': ", member.entry.name);
-        let data = member_data(&self.map, member)
-            .map_err(|p| p.into_error(&self.path, "npz", &context))?;
+        let data = member_data(&self.map, member).map_err(|p| p.into_error(&self.path, "npz", &context))?;
         Ok(npy::to_row_major(&member.header, data))
     }
     fn chunks(&self, name: &str) -> Result<Box<dyn ChunkRead + '_>> {
@@ -230,9 +198,16 @@ struct MemberChunks<'a> {
 type Inflater<'a> = CrcReader<std::io::Take<DeflateDecoder<&'a [u8]>>>;
 
 enum MemberKind<'a> {
-    Stored { map: MappedChunks<'a>, crc: crc32fast::Hasher },
+    Stored {
+        map: MappedChunks<'a>,
+        crc: crc32fast::Hasher,
+    },
     /// `started` is false until the header bytes have been inflated.
-    Deflated { reader: Box<Inflater<'a>>, buf: Vec<u8>, started: bool },
+    Deflated {
+        reader: Box<Inflater<'a>>,
+        buf: Vec<u8>,
+        started: bool,
+    },
 }
 
 impl<'a> MemberChunks<'a> {
@@ -335,10 +310,7 @@ fn check_names(entries: &[Entry]) -> std::result::Result<Vec<String>, Problem> {
     for e in entries {
         let name = tensor_name(&e.name)?;
         if !seen.insert(name) {
-            return Err(Problem::Invalid(format!(
-                "duplicate member name '{}'",
-                e.name
-            )));
+            return Err(Problem::Invalid(format!("duplicate member name '{}'", e.name)));
         }
         names.push(name.to_owned());
     }
@@ -346,11 +318,7 @@ fn check_names(entries: &[Entry]) -> std::result::Result<Vec<String>, Problem> {
 }
 
 /// Declared sizes must be possible and, together, within the limits.
-fn check_sizes(
-    entries: &[Entry],
-    file_len: u64,
-    limits: &NpzLimits,
-) -> std::result::Result<(), Problem> {
+fn check_sizes(entries: &[Entry], file_len: u64, limits: &NpzLimits) -> std::result::Result<(), Problem> {
     let mut total: u64 = 0;
     for e in entries {
         match e.method {
@@ -416,15 +384,9 @@ fn read_member_header(map: &[u8], entry: &Entry) -> std::result::Result<NpyHeade
             let total = header_total_len(&prefix[..n])?;
             let mut buf = vec![0u8; total];
             buf[..n.min(total)].copy_from_slice(&prefix[..n.min(total)]);
-            let got = if total > n {
-                n + read_full(&mut r, &mut buf[n..]).map_err(inflate_error)?
-            } else {
-                total
-            };
+            let got = if total > n { n + read_full(&mut r, &mut buf[n..]).map_err(inflate_error)? } else { total };
             if got < total {
-                return Err(Problem::Invalid(format!(
-                    "header length field says the header ends at byte {total}, beyond the end of the member ({got} bytes)"
-                )));
+                return Err(Problem::Invalid(format!("header length field says the header ends at byte {total}, beyond the end of the member ({got} bytes)")));
             }
             parse_header(&buf)?
         }
@@ -448,15 +410,13 @@ fn member_data<'a>(map: &'a [u8], member: &Member) -> std::result::Result<Cow<'a
             Ok(Cow::Borrowed(&bytes[header_len..]))
         }
         Method::Deflated => {
-            let data_len = usize::try_from(member.header.data_len)
-                .map_err(|_| Problem::Unsupported("member too large for this machine".into()))?;
+            let data_len = usize::try_from(member.header.data_len).map_err(|_| Problem::Unsupported("member too large for this machine".into()))?;
             // Never more than the declared size plus one byte to detect a lie.
             let limit = entry.uncompressed_size.saturating_add(1);
             let mut r = CrcReader::new(DeflateDecoder::new(compressed(map, entry)).take(limit));
             let mut head = vec![0u8; header_len];
             let mut data = vec![0u8; data_len];
-            let got = read_full(&mut r, &mut head).map_err(inflate_error)?
-                + read_full(&mut r, &mut data).map_err(inflate_error)?;
+            let got = read_full(&mut r, &mut head).map_err(inflate_error)? + read_full(&mut r, &mut data).map_err(inflate_error)?;
             let mut extra = [0u8; 1];
             if read_full(&mut r, &mut extra).map_err(inflate_error)? > 0 {
                 return Err(Problem::Invalid(format!(
@@ -465,10 +425,7 @@ fn member_data<'a>(map: &'a [u8], member: &Member) -> std::result::Result<Cow<'a
                 )));
             }
             if (got as u64) < entry.uncompressed_size {
-                return Err(Problem::Invalid(format!(
-                    "inflates to {got} bytes, fewer than its declared {} bytes",
-                    entry.uncompressed_size
-                )));
+                return Err(Problem::Invalid(format!("inflates to {got} bytes, fewer than its declared {} bytes", entry.uncompressed_size)));
             }
             check_crc(entry, r.crc().sum())?;
             Ok(Cow::Owned(data))
@@ -500,10 +457,7 @@ fn crc_update_parallel(crc: &mut crc32fast::Hasher, bytes: &[u8]) {
 
 fn check_crc(entry: &Entry, actual: u32) -> std::result::Result<(), Problem> {
     if actual != entry.crc32 {
-        return Err(Problem::Invalid(format!(
-            "CRC-32 mismatch: content has {actual:08x}, the directory says {:08x}",
-            entry.crc32
-        )));
+        return Err(Problem::Invalid(format!("CRC-32 mismatch: content has {actual:08x}, the directory says {:08x}", entry.crc32)));
     }
     Ok(())
 }
@@ -532,32 +486,18 @@ pub fn write_npz(path: &Path, arrays: &[NpzArray<'_>], compressed: bool) -> Resu
         let member = format!("{}.npy", a.name);
         tensor_name(&member).map_err(|p| p.into_error(path, "npz", "cannot write: "))?;
         if !seen.insert(a.name) {
-            return Err(Error::invalid(
-                path,
-                "npz",
-                format!("cannot write: tensor '{}' given twice", a.name),
-            ));
+            return Err(Error::invalid(path, "npz", format!("cannot write: tensor '{}' given twice", a.name)));
         }
-        let header = npy::header_for(a.dtype, a.shape, a.data.len(), false).map_err(|e| {
-            Error::unsupported(path, format!("cannot write tensor '{}': {e}", a.name))
-        })?;
+        let header =
+            npy::header_for(a.dtype, a.shape, a.data.len(), false).map_err(|e| Error::unsupported(path, format!("cannot write tensor '{}': {e}", a.name)))?;
         headers.push(header);
     }
     npy::write_atomically(path, |file| write_zip(file, arrays, &headers, compressed))
 }
 
-fn write_zip(
-    file: &mut File,
-    arrays: &[NpzArray<'_>],
-    headers: &[Vec<u8>],
-    compressed: bool,
-) -> std::io::Result<()> {
+fn write_zip(file: &mut File, arrays: &[NpzArray<'_>], headers: &[Vec<u8>], compressed: bool) -> std::io::Result<()> {
     use zip::write::SimpleFileOptions;
-    let (method, level) = if compressed {
-        (zip::CompressionMethod::Deflated, Some(6))
-    } else {
-        (zip::CompressionMethod::Stored, None)
-    };
+    let (method, level) = if compressed { (zip::CompressionMethod::Deflated, Some(6)) } else { (zip::CompressionMethod::Stored, None) };
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     for (a, header) in arrays.iter().zip(headers) {
         let size = (header.len() + a.data.len()) as u64;
@@ -567,8 +507,7 @@ fn write_zip(
             .last_modified_time(zip::DateTime::default())
             .unix_permissions(0o644)
             .large_file(size >= ZIP64_THRESHOLD);
-        zip.start_file(format!("{}.npy", a.name), options)
-            .map_err(std::io::Error::other)?;
+        zip.start_file(format!("{}.npy", a.name), options).map_err(std::io::Error::other)?;
         zip.write_all(header)?;
         zip.write_all(a.data)?;
     }
@@ -609,20 +548,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("npz-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let data: Vec<u8> = (0..48).collect();
-        let arrays = [
-            NpzArray {
-                name: "w",
-                dtype: DType::F32,
-                shape: &[3, 4],
-                data: &data,
-            },
-            NpzArray {
-                name: "s",
-                dtype: DType::U8,
-                shape: &[],
-                data: &data[..1],
-            },
-        ];
+        let arrays =
+            [NpzArray { name: "w", dtype: DType::F32, shape: &[3, 4], data: &data }, NpzArray { name: "s", dtype: DType::U8, shape: &[], data: &data[..1] }];
         for compressed in [false, true] {
             let a = dir.join("a.npz");
             let b = dir.join("b.npz");

@@ -57,21 +57,15 @@ fn invalid(rule: impl Into<String>) -> Problem {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Offset in `bytes` as a usize, if it lies within them (or at their end).
@@ -91,28 +85,13 @@ struct Directory {
 pub fn read_directory(bytes: &[u8], max_members: u64) -> Result<Vec<Entry>, Problem> {
     let dir = find_directory(bytes)?;
     if dir.entries > max_members {
-        return Err(Problem::Refused(format!(
-            "archive declares {} members, more than the limit of {max_members} members",
-            dir.entries
-        )));
+        return Err(Problem::Refused(format!("archive declares {} members, more than the limit of {max_members} members", dir.entries)));
     }
-    if dir
-        .entries
-        .checked_mul(CENTRAL_LEN as u64)
-        .is_none_or(|min| min > dir.size)
-    {
-        return Err(invalid(format!(
-            "central directory of {} bytes cannot hold the {} members it declares",
-            dir.size, dir.entries
-        )));
+    if dir.entries.checked_mul(CENTRAL_LEN as u64).is_none_or(|min| min > dir.size) {
+        return Err(invalid(format!("central directory of {} bytes cannot hold the {} members it declares", dir.size, dir.entries)));
     }
-    let start = offset(bytes, dir.start)
-        .ok_or_else(|| invalid("central directory starts beyond the file"))?;
-    let end = dir
-        .start
-        .checked_add(dir.size)
-        .and_then(|e| offset(bytes, e))
-        .ok_or_else(|| invalid("central directory runs beyond the file"))?;
+    let start = offset(bytes, dir.start).ok_or_else(|| invalid("central directory starts beyond the file"))?;
+    let end = dir.start.checked_add(dir.size).and_then(|e| offset(bytes, e)).ok_or_else(|| invalid("central directory runs beyond the file"))?;
     let cd = &bytes[start..end];
     let mut entries = Vec::with_capacity(dir.entries as usize);
     let mut pos = 0usize;
@@ -123,11 +102,7 @@ pub fn read_directory(bytes: &[u8], max_members: u64) -> Result<Vec<Entry>, Prob
         entries.push(entry);
     }
     if pos != cd.len() {
-        return Err(invalid(format!(
-            "central directory has {} bytes after its {} declared entries",
-            cd.len() - pos,
-            dir.entries
-        )));
+        return Err(invalid(format!("central directory has {} bytes after its {} declared entries", cd.len() - pos, dir.entries)));
     }
     check_no_overlap(&entries)?;
     Ok(entries)
@@ -137,47 +112,28 @@ pub fn read_directory(bytes: &[u8], max_members: u64) -> Result<Vec<Entry>, Prob
 /// runs exactly to the end of the file) and, if present, the ZIP64 record.
 fn find_directory(bytes: &[u8]) -> Result<Directory, Problem> {
     if bytes.len() < EOCD_LEN {
-        return Err(invalid(format!(
-            "file is {} bytes long, too short to be a zip archive (truncated?)",
-            bytes.len()
-        )));
+        return Err(invalid(format!("file is {} bytes long, too short to be a zip archive (truncated?)", bytes.len())));
     }
     let last = bytes.len() - EOCD_LEN;
     let first = last.saturating_sub(u16::MAX as usize);
     let eocd = (first..=last)
         .rev()
-        .find(|&p| {
-            u32_at(bytes, p) == Some(EOCD_SIG)
-                && u16_at(bytes, p + 20).map(|c| p + EOCD_LEN + c as usize) == Some(bytes.len())
-        })
-        .ok_or_else(|| {
-            invalid(
-                "no end-of-central-directory record: the file is truncated or not a zip archive",
-            )
-        })?;
+        .find(|&p| u32_at(bytes, p) == Some(EOCD_SIG) && u16_at(bytes, p + 20).map(|c| p + EOCD_LEN + c as usize) == Some(bytes.len()))
+        .ok_or_else(|| invalid("no end-of-central-directory record: the file is truncated or not a zip archive"))?;
     let rec = &bytes[eocd..];
     let field16 = |at| u16_at(rec, at).unwrap_or(0);
     let field32 = |at| u32_at(rec, at).unwrap_or(0);
     if field16(4) != 0 || field16(6) != 0 {
-        return Err(Problem::Unsupported(
-            "multi-disk (split) zip archives".into(),
-        ));
+        return Err(Problem::Unsupported("multi-disk (split) zip archives".into()));
     }
-    let has_locator = eocd >= ZIP64_LOCATOR_LEN
-        && u32_at(bytes, eocd - ZIP64_LOCATOR_LEN) == Some(ZIP64_LOCATOR_SIG);
+    let has_locator = eocd >= ZIP64_LOCATOR_LEN && u32_at(bytes, eocd - ZIP64_LOCATOR_LEN) == Some(ZIP64_LOCATOR_SIG);
     let (dir, dir_end) = if has_locator {
         zip64_directory(bytes, eocd - ZIP64_LOCATOR_LEN)?
     } else {
         if field16(8) != field16(10) {
-            return Err(Problem::Unsupported(
-                "multi-disk (split) zip archives".into(),
-            ));
+            return Err(Problem::Unsupported("multi-disk (split) zip archives".into()));
         }
-        let dir = Directory {
-            start: field32(16) as u64,
-            size: field32(12) as u64,
-            entries: field16(10) as u64,
-        };
+        let dir = Directory { start: field32(16) as u64, size: field32(12) as u64, entries: field16(10) as u64 };
         (dir, eocd as u64)
     };
     if dir.start.checked_add(dir.size) != Some(dir_end) {
@@ -197,25 +153,14 @@ fn zip64_directory(bytes: &[u8], locator: usize) -> Result<(Directory, u64), Pro
     let record_at = u64_at(loc, 8).unwrap_or(u64::MAX);
     let disks = u32_at(loc, 16).unwrap_or(0);
     if disk != 0 || disks > 1 {
-        return Err(Problem::Unsupported(
-            "multi-disk (split) zip archives".into(),
-        ));
+        return Err(Problem::Unsupported("multi-disk (split) zip archives".into()));
     }
     let at = offset(bytes, record_at)
-        .filter(|&a| {
-            a.checked_add(ZIP64_EOCD_LEN)
-                .is_some_and(|end| end <= locator)
-        })
-        .ok_or_else(|| {
-            invalid(format!(
-                "ZIP64 end record offset {record_at} is outside the file"
-            ))
-        })?;
+        .filter(|&a| a.checked_add(ZIP64_EOCD_LEN).is_some_and(|end| end <= locator))
+        .ok_or_else(|| invalid(format!("ZIP64 end record offset {record_at} is outside the file")))?;
     let rec = &bytes[at..locator];
     if u32_at(rec, 0) != Some(ZIP64_EOCD_SIG) {
-        return Err(invalid(format!(
-            "no ZIP64 end record at offset {record_at}, where the locator points"
-        )));
+        return Err(invalid(format!("no ZIP64 end record at offset {record_at}, where the locator points")));
     }
     let record_size = u64_at(rec, 4).unwrap_or(0);
     if record_size.checked_add(12) != Some(rec.len() as u64) {
@@ -224,30 +169,18 @@ fn zip64_directory(bytes: &[u8], locator: usize) -> Result<(Directory, u64), Pro
     let field32 = |o| u32_at(rec, o).unwrap_or(1);
     let field64 = |o| u64_at(rec, o).unwrap_or(0);
     if field32(16) != 0 || field32(20) != 0 || field64(24) != field64(32) {
-        return Err(Problem::Unsupported(
-            "multi-disk (split) zip archives".into(),
-        ));
+        return Err(Problem::Unsupported("multi-disk (split) zip archives".into()));
     }
-    let dir = Directory {
-        entries: field64(32),
-        size: field64(40),
-        start: field64(48),
-    };
+    let dir = Directory { entries: field64(32), size: field64(40), start: field64(48) };
     Ok((dir, at as u64))
 }
 
 /// Parse the central-directory entry at the start of `b` (the `i`th);
 /// returns it (data not yet located) and its length.
 fn central_entry(b: &[u8], i: u64) -> Result<(Entry, usize), Problem> {
-    let short = || {
-        invalid(format!(
-            "central directory entry {i} runs past the directory"
-        ))
-    };
+    let short = || invalid(format!("central directory entry {i} runs past the directory"));
     if u32_at(b, 0) != Some(CENTRAL_SIG) {
-        return Err(invalid(format!(
-            "central directory entry {i} has a bad signature"
-        )));
+        return Err(invalid(format!("central directory entry {i} has a bad signature")));
     }
     let f16 = |at| u16_at(b, at).ok_or_else(short);
     let f32 = |at| u32_at(b, at).ok_or_else(short);
@@ -262,45 +195,28 @@ fn central_entry(b: &[u8], i: u64) -> Result<(Entry, usize), Problem> {
     let mut disk = f16(34)? as u32;
     let mut header_offset = f32(42)? as u64;
     let len = CENTRAL_LEN + name_len + extra_len + comment_len;
-    let name_bytes = b
-        .get(CENTRAL_LEN..CENTRAL_LEN + name_len)
-        .ok_or_else(short)?;
-    let extra = b
-        .get(CENTRAL_LEN + name_len..CENTRAL_LEN + name_len + extra_len)
-        .ok_or_else(short)?;
+    let name_bytes = b.get(CENTRAL_LEN..CENTRAL_LEN + name_len).ok_or_else(short)?;
+    let extra = b.get(CENTRAL_LEN + name_len..CENTRAL_LEN + name_len + extra_len).ok_or_else(short)?;
     if b.len() < len {
         return Err(short());
     }
     let name = std::str::from_utf8(name_bytes)
-        .map_err(|_| {
-            invalid(format!(
-                "member name of entry {i} is not UTF-8: {}",
-                String::from_utf8_lossy(name_bytes)
-            ))
-        })?
+        .map_err(|_| invalid(format!("member name of entry {i} is not UTF-8: {}", String::from_utf8_lossy(name_bytes))))?
         .to_owned();
     if flags & 0x0041 != 0 || flags & 0x2000 != 0 {
-        return Err(Problem::Unsupported(format!(
-            "member '{name}' is encrypted"
-        )));
+        return Err(Problem::Unsupported(format!("member '{name}' is encrypted")));
     }
     let method = match method {
         0 => Method::Stored,
         8 => Method::Deflated,
-        m => {
-            return Err(Problem::Unsupported(format!(
-                "member '{name}' uses compression method {m} (only stored and deflated are read)"
-            )))
-        }
+        m => return Err(Problem::Unsupported(format!("member '{name}' uses compression method {m} (only stored and deflated are read)"))),
     };
     if let Some(z) = find_extra(extra, ZIP64_EXTRA_ID) {
         // Only the fields whose 32/16-bit values are saturated, in order.
         let mut at = 0usize;
         let mut take64 = |field: &mut u64| -> Result<(), Problem> {
             if *field == u32::MAX as u64 {
-                *field = u64_at(z, at).ok_or_else(|| {
-                    invalid(format!("member '{name}': ZIP64 extra field is too short"))
-                })?;
+                *field = u64_at(z, at).ok_or_else(|| invalid(format!("member '{name}': ZIP64 extra field is too short")))?;
                 at += 8;
             }
             Ok(())
@@ -309,25 +225,13 @@ fn central_entry(b: &[u8], i: u64) -> Result<(Entry, usize), Problem> {
         take64(&mut compressed)?;
         take64(&mut header_offset)?;
         if disk == u16::MAX as u32 {
-            disk = u32_at(z, at).ok_or_else(|| {
-                invalid(format!("member '{name}': ZIP64 extra field is too short"))
-            })?;
+            disk = u32_at(z, at).ok_or_else(|| invalid(format!("member '{name}': ZIP64 extra field is too short")))?;
         }
     }
     if disk != 0 {
-        return Err(Problem::Unsupported(
-            "multi-disk (split) zip archives".into(),
-        ));
+        return Err(Problem::Unsupported("multi-disk (split) zip archives".into()));
     }
-    let entry = Entry {
-        name,
-        method,
-        crc32,
-        compressed_size: compressed,
-        uncompressed_size: uncompressed,
-        header_offset,
-        data_start: 0,
-    };
+    let entry = Entry { name, method, crc32, compressed_size: compressed, uncompressed_size: uncompressed, header_offset, data_start: 0 };
     Ok((entry, len))
 }
 
@@ -361,23 +265,16 @@ fn locate_data(bytes: &[u8], mut entry: Entry, dir_start: u64) -> Result<Entry, 
     let name_len = u16_at(local, 26).unwrap_or(0) as usize;
     let extra_len = u16_at(local, 28).unwrap_or(0) as usize;
     if local.get(LOCAL_LEN..LOCAL_LEN + name_len) != Some(entry.name.as_bytes()) {
-        return Err(bad(
-            "local header names a different member than the central directory",
-        ));
+        return Err(bad("local header names a different member than the central directory"));
     }
     let central_method = if entry.method == Method::Stored { 0 } else { 8 };
     if method != central_method {
-        return Err(bad(
-            "local header and central directory disagree on the compression method",
-        ));
+        return Err(bad("local header and central directory disagree on the compression method"));
     }
     entry.data_start = entry.header_offset + (LOCAL_LEN + name_len + extra_len) as u64;
     let data_end = entry.data_start.checked_add(entry.compressed_size);
     if data_end.is_none_or(|end| end > dir_start) {
-        return Err(bad(&format!(
-            "its {} bytes of data run past the start of the central directory",
-            entry.compressed_size
-        )));
+        return Err(bad(&format!("its {} bytes of data run past the start of the central directory", entry.compressed_size)));
     }
     Ok(entry)
 }
@@ -389,10 +286,7 @@ fn check_no_overlap(entries: &[Entry]) -> Result<(), Problem> {
     for pair in order.windows(2) {
         let (a, b) = (&entries[pair[0]], &entries[pair[1]]);
         if a.data_end() > b.header_offset {
-            return Err(invalid(format!(
-                "members '{}' and '{}' overlap",
-                a.name, b.name
-            )));
+            return Err(invalid(format!("members '{}' and '{}' overlap", a.name, b.name)));
         }
     }
     Ok(())

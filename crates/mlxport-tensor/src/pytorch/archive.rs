@@ -74,76 +74,31 @@ impl Archive {
     }
 
     fn from_map(path: &Path, map: Arc<Mmap>) -> Result<Archive> {
-        let mut zip = ZipArchive::new(Cursor::new(Shared(map.clone()))).map_err(|e| {
-            Error::invalid(path, FORMAT, format!("not a readable zip archive: {e}"))
-        })?;
+        let mut zip =
+            ZipArchive::new(Cursor::new(Shared(map.clone()))).map_err(|e| Error::invalid(path, FORMAT, format!("not a readable zip archive: {e}")))?;
         let file_len = map.len() as u64;
         let mut members = Vec::with_capacity(zip.len());
         for index in 0..zip.len() {
-            let f = zip.by_index_raw(index).map_err(|e| {
-                Error::invalid(
-                    path,
-                    FORMAT,
-                    format!("zip member #{index} is unreadable: {e}"),
-                )
-            })?;
+            let f = zip.by_index_raw(index).map_err(|e| Error::invalid(path, FORMAT, format!("zip member #{index} is unreadable: {e}")))?;
             let name = f.name().to_owned();
             if f.encrypted() {
-                return Err(Error::unsupported(
-                    path,
-                    format!("zip member '{name}' is encrypted"),
-                ));
+                return Err(Error::unsupported(path, format!("zip member '{name}' is encrypted")));
             }
             let stored = match f.compression() {
                 CompressionMethod::Stored => true,
                 CompressionMethod::Deflated => false,
-                other => {
-                    return Err(Error::unsupported(
-                        path,
-                        format!("zip member '{name}' uses compression {other:?}"),
-                    ))
-                }
+                other => return Err(Error::unsupported(path, format!("zip member '{name}' uses compression {other:?}"))),
             };
-            let m = Member {
-                name,
-                index,
-                data_start: f.data_start(),
-                size: f.size(),
-                compressed_size: f.compressed_size(),
-                stored,
-                crc32: f.crc32(),
-            };
+            let m = Member { name, index, data_start: f.data_start(), size: f.size(), compressed_size: f.compressed_size(), stored, crc32: f.crc32() };
             let end = m.data_start.checked_add(m.compressed_size);
             if end.is_none_or(|e| e > file_len) {
-                return Err(Error::invalid(
-                    path,
-                    FORMAT,
-                    format!(
-                        "zip member '{}' extends past the end of the file (truncated?)",
-                        m.name
-                    ),
-                ));
+                return Err(Error::invalid(path, FORMAT, format!("zip member '{}' extends past the end of the file (truncated?)", m.name)));
             }
             if m.stored && m.size != m.compressed_size {
-                return Err(Error::invalid(
-                    path,
-                    FORMAT,
-                    format!("stored zip member '{}' has two different sizes", m.name),
-                ));
+                return Err(Error::invalid(path, FORMAT, format!("stored zip member '{}' has two different sizes", m.name)));
             }
-            if !m.stored
-                && m.size
-                    > m.compressed_size
-                        .saturating_mul(MAX_DEFLATE_RATIO)
-                        .saturating_add(1024)
-            {
-                return Err(Error::refused(
-                    path,
-                    format!(
-                        "zip member '{}' claims to expand {} bytes to {} (zip bomb)",
-                        m.name, m.compressed_size, m.size
-                    ),
-                ));
+            if !m.stored && m.size > m.compressed_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024) {
+                return Err(Error::refused(path, format!("zip member '{}' claims to expand {} bytes to {} (zip bomb)", m.name, m.compressed_size, m.size)));
             }
             members.push(m);
         }
@@ -151,20 +106,11 @@ impl Archive {
         if records > members.len() {
             return Err(Error::refused(
                 path,
-                format!(
-                    "zip central directory holds {records} records but only {} distinct names: duplicate member names",
-                    members.len()
-                ),
+                format!("zip central directory holds {records} records but only {} distinct names: duplicate member names", members.len()),
             ));
         }
         let verified = (0..members.len()).map(|_| OnceLock::new()).collect();
-        Ok(Archive {
-            path: path.to_path_buf(),
-            map,
-            zip: Mutex::new(zip),
-            members,
-            verified,
-        })
+        Ok(Archive { path: path.to_path_buf(), map, zip: Mutex::new(zip), members, verified })
     }
 
     pub fn members(&self) -> &[Member] {
@@ -180,13 +126,7 @@ impl Archive {
     /// most `max` bytes.
     pub fn read_small(&self, m: &Member, max: u64) -> Result<Vec<u8>> {
         if m.size > max {
-            return Err(Error::refused(
-                &self.path,
-                format!(
-                    "zip member '{}' is {} bytes, more than the {max}-byte limit",
-                    m.name, m.size
-                ),
-            ));
+            return Err(Error::refused(&self.path, format!("zip member '{}' is {} bytes, more than the {max}-byte limit", m.name, m.size)));
         }
         Ok(self.bytes(m)?.into_owned())
     }
@@ -196,42 +136,25 @@ impl Archive {
         if m.stored {
             let start = usize::try_from(m.data_start).map_err(|_| self.past_end(m))?;
             let len = usize::try_from(m.size).map_err(|_| self.past_end(m))?;
-            let data = start
-                .checked_add(len)
-                .and_then(|end| self.map.get(start..end))
-                .ok_or_else(|| self.past_end(m))?;
+            let data = start.checked_add(len).and_then(|end| self.map.get(start..end)).ok_or_else(|| self.past_end(m))?;
             let slot = self.verified.get(m.index).ok_or_else(|| self.past_end(m))?;
             let ok = slot.get_or_init(|| check_crc(m, data));
-            ok.clone()
-                .map_err(|rule| Error::invalid(&self.path, FORMAT, rule))?;
+            ok.clone().map_err(|rule| Error::invalid(&self.path, FORMAT, rule))?;
             return Ok(Cow::Borrowed(data));
         }
         let mut out = Vec::new();
         {
             let mut zip = self.zip.lock().unwrap_or_else(|e| e.into_inner());
-            let f = zip.by_index(m.index).map_err(|e| {
-                Error::invalid(&self.path, FORMAT, format!("zip member '{}': {e}", m.name))
-            })?;
+            let f = zip.by_index(m.index).map_err(|e| Error::invalid(&self.path, FORMAT, format!("zip member '{}': {e}", m.name)))?;
             f.take(m.size.saturating_add(1))
                 .read_to_end(&mut out)
-                .map_err(|e| {
-                    Error::invalid(
-                        &self.path,
-                        FORMAT,
-                        format!("zip member '{}' does not decompress: {e}", m.name),
-                    )
-                })?;
+                .map_err(|e| Error::invalid(&self.path, FORMAT, format!("zip member '{}' does not decompress: {e}", m.name)))?;
         }
         if out.len() as u64 != m.size {
             return Err(Error::invalid(
                 &self.path,
                 FORMAT,
-                format!(
-                    "zip member '{}' decompresses to {} bytes, not the {} its header declares",
-                    m.name,
-                    out.len(),
-                    m.size
-                ),
+                format!("zip member '{}' decompresses to {} bytes, not the {} its header declares", m.name, out.len(), m.size),
             ));
         }
         check_crc(m, &out).map_err(|rule| Error::invalid(&self.path, FORMAT, rule))?;
@@ -239,11 +162,7 @@ impl Archive {
     }
 
     fn past_end(&self, m: &Member) -> Error {
-        Error::invalid(
-            &self.path,
-            FORMAT,
-            format!("zip member '{}' extends past the end of the file", m.name),
-        )
+        Error::invalid(&self.path, FORMAT, format!("zip member '{}' extends past the end of the file", m.name))
     }
 }
 

@@ -291,18 +291,12 @@ pub fn is_dangerous(module: &str, name: &str) -> bool {
         let path = format!("{module}.{name}");
         let parts: Vec<&str> = path.split('.').collect();
         return (1..parts.len()).any(|i| is_dangerous(&parts[..i].join("."), parts[i]))
-            || parts.iter().skip(1).any(|p| {
-                p.starts_with("__")
-                    || DANGEROUS_BUILTINS.contains(p)
-                    || DANGEROUS_MODULES.contains(p)
-            });
+            || parts.iter().skip(1).any(|p| p.starts_with("__") || DANGEROUS_BUILTINS.contains(p) || DANGEROUS_MODULES.contains(p));
     }
     if module == "builtins" {
         return DANGEROUS_BUILTINS.contains(&name) || name.starts_with("__");
     }
-    DANGEROUS_MODULES.iter().any(|m| {
-        module == *m || (module.starts_with(m) && module.as_bytes().get(m.len()) == Some(&b'.'))
-    })
+    DANGEROUS_MODULES.iter().any(|m| module == *m || (module.starts_with(m) && module.as_bytes().get(m.len()) == Some(&b'.')))
 }
 
 /// `module.name` as one string.
@@ -316,22 +310,10 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(
-            classify("torch._utils", "_rebuild_tensor_v2"),
-            Class::Allowed(Allowed::RebuildTensorV2)
-        );
-        assert_eq!(
-            classify("torch", "BFloat16Storage"),
-            Class::Allowed(Allowed::Storage(Some(DType::BF16)))
-        );
-        assert_eq!(
-            classify("torch", "float8_e5m2"),
-            Class::Allowed(Allowed::Dtype(DType::F8E5M2))
-        );
-        assert_eq!(
-            classify("torch", "QInt8Storage"),
-            Class::UnsupportedTensorType
-        );
+        assert_eq!(classify("torch._utils", "_rebuild_tensor_v2"), Class::Allowed(Allowed::RebuildTensorV2));
+        assert_eq!(classify("torch", "BFloat16Storage"), Class::Allowed(Allowed::Storage(Some(DType::BF16))));
+        assert_eq!(classify("torch", "float8_e5m2"), Class::Allowed(Allowed::Dtype(DType::F8E5M2)));
+        assert_eq!(classify("torch", "QInt8Storage"), Class::UnsupportedTensorType);
         for (m, n) in [
             ("os", "system"),
             ("posix", "system"),
@@ -348,10 +330,7 @@ mod tests {
         ] {
             assert_eq!(classify(m, n), Class::Dangerous, "{m}.{n}");
         }
-        assert_eq!(
-            classify("numpy.core.multiarray", "_reconstruct"),
-            Class::Unknown
-        );
+        assert_eq!(classify("numpy.core.multiarray", "_reconstruct"), Class::Unknown);
         assert_eq!(classify("osx", "thing"), Class::Unknown);
         assert_eq!(classify("builtins", "print"), Class::Unknown);
     }

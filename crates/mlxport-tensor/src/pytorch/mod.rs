@@ -39,8 +39,7 @@ use crate::source::{Encoding, Format, TensorInfo, TensorSource};
 const FORMAT: &str = "PyTorch zip";
 
 /// The sentence every refusal of a legacy file carries.
-pub const LEGACY_MESSAGE: &str =
-    "legacy (pre-1.6) torch.save format is not supported; re-save with torch>=1.6 or convert to safetensors";
+pub const LEGACY_MESSAGE: &str = "legacy (pre-1.6) torch.save format is not supported; re-save with torch>=1.6 or convert to safetensors";
 
 /// A broadcast view may expand its storage at most this many times...
 const MAX_EXPANSION: u64 = 16;
@@ -108,17 +107,12 @@ impl TorchFile {
         let big_endian = read_byteorder(path, &archive, &root)?;
         let version = read_version(path, &archive, &root)?;
         let pkl_name = format!("{root}data.pkl");
-        let pkl_member = archive
-            .find(&pkl_name)
-            .cloned()
-            .ok_or_else(|| Error::invalid(path, FORMAT, "no data.pkl member"))?;
+        let pkl_member = archive.find(&pkl_name).cloned().ok_or_else(|| Error::invalid(path, FORMAT, "no data.pkl member"))?;
         let limits = Limits::default();
         let pkl = archive.read_small(&pkl_member, limits.max_input as u64)?;
         let mut host = TorchHost::default();
-        let u = pickle::run(&pkl, 0, &mut host, &limits)
-            .map_err(|e| pickle_error(path, &pkl_name, e))?;
-        let flat = rebuild::flatten(&u.heap, u.value)
-            .map_err(|rule| Error::invalid(path, FORMAT, format!("{pkl_name}: {rule}")))?;
+        let u = pickle::run(&pkl, 0, &mut host, &limits).map_err(|e| pickle_error(path, &pkl_name, e))?;
+        let flat = rebuild::flatten(&u.heap, u.value).map_err(|rule| Error::invalid(path, FORMAT, format!("{pkl_name}: {rule}")))?;
         drop(u);
         drop(pkl);
 
@@ -137,15 +131,8 @@ impl TorchFile {
             big_endian,
         };
         for (name, vi) in flat.tensors {
-            let view = host
-                .views
-                .get(vi)
-                .cloned()
-                .ok_or_else(|| Error::invalid(path, FORMAT, "internal: unknown view"))?;
-            let sref = host
-                .storages
-                .get(view.storage)
-                .ok_or_else(|| Error::invalid(path, FORMAT, "internal: unknown storage"))?;
+            let view = host.views.get(vi).cloned().ok_or_else(|| Error::invalid(path, FORMAT, "internal: unknown view"))?;
+            let sref = host.storages.get(view.storage).ok_or_else(|| Error::invalid(path, FORMAT, "internal: unknown storage"))?;
             let si = match storage_of.get(&view.storage) {
                 Some(&si) => si,
                 None => {
@@ -179,10 +166,7 @@ impl TorchFile {
         }
         me.storages = storages;
         me.metadata.push(("pytorch.version".into(), version));
-        me.metadata.push((
-            "pytorch.byteorder".into(),
-            if big_endian { "big" } else { "little" }.into(),
-        ));
+        me.metadata.push(("pytorch.byteorder".into(), if big_endian { "big" } else { "little" }.into()));
         me.metadata.extend(flat.metadata);
         Ok(me)
     }
@@ -198,10 +182,7 @@ impl TorchFile {
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (ti, &si) in self.view_storage.iter().enumerate() {
             let key = &self.tensors[ti].storage_key;
-            match groups
-                .iter_mut()
-                .find(|(s, _)| self.tensors[*s].storage_key == *key && self.view_storage[*s] == si)
-            {
+            match groups.iter_mut().find(|(s, _)| self.tensors[*s].storage_key == *key && self.view_storage[*s] == si) {
                 Some((_, members)) => members.push(ti),
                 None => groups.push((ti, vec![ti])),
             }
@@ -213,10 +194,7 @@ impl TorchFile {
                 let v0 = &self.views[first];
                 let identical = m.iter().all(|&i| {
                     let v = &self.views[i];
-                    v.dtype == v0.dtype
-                        && v.offset == v0.offset
-                        && v.shape == v0.shape
-                        && v.stride == v0.stride
+                    v.dtype == v0.dtype && v.offset == v0.offset && v.shape == v0.shape && v.stride == v0.stride
                 });
                 SharedStorage {
                     storage_key: self.tensors[first].storage_key.clone(),
@@ -228,10 +206,7 @@ impl TorchFile {
     }
 
     fn lookup(&self, name: &str) -> Result<usize> {
-        self.index
-            .get(name)
-            .copied()
-            .ok_or_else(|| Error::not_found(&self.path, name))
+        self.index.get(name).copied().ok_or_else(|| Error::not_found(&self.path, name))
     }
 }
 
@@ -254,8 +229,7 @@ impl TensorSource for TorchFile {
         let sm = &self.storages[self.view_storage[i]];
         let bytes = self.archive.bytes(&sm.member)?;
         let err = |rule: String| Error::tensor(&self.path, name, rule);
-        let storage_len = usize::try_from(sm.nbytes)
-            .map_err(|_| err("storage too large for this platform".into()))?;
+        let storage_len = usize::try_from(sm.nbytes).map_err(|_| err("storage too large for this platform".into()))?;
         let (start, end) = view.byte_extent().map_err(err)?;
         if end > storage_len as u64 || bytes.len() < storage_len {
             return Err(err("view reaches past its storage".into()));
@@ -263,15 +237,8 @@ impl TensorSource for TorchFile {
         if view.is_contiguous() && !self.big_endian {
             let (s, e) = (start as usize, end as usize);
             return Ok(match bytes {
-                Cow::Borrowed(b) => Cow::Borrowed(
-                    b.get(s..e)
-                        .ok_or_else(|| err("view reaches past its storage".into()))?,
-                ),
-                Cow::Owned(b) => Cow::Owned(
-                    b.get(s..e)
-                        .ok_or_else(|| err("view reaches past its storage".into()))?
-                        .to_vec(),
-                ),
+                Cow::Borrowed(b) => Cow::Borrowed(b.get(s..e).ok_or_else(|| err("view reaches past its storage".into()))?),
+                Cow::Owned(b) => Cow::Owned(b.get(s..e).ok_or_else(|| err("view reaches past its storage".into()))?.to_vec()),
             });
         }
         let mut out = gather(view, &bytes[..storage_len]).map_err(err)?;
@@ -286,10 +253,7 @@ impl TensorSource for TorchFile {
 fn gather(view: &View, storage: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let isz = view.dtype.size().ok_or("dtype has no byte size")? as u64;
     let numel = view.numel().ok_or("element count overflows")?;
-    let total = numel
-        .checked_mul(isz)
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or("tensor too large")?;
+    let total = numel.checked_mul(isz).and_then(|n| usize::try_from(n).ok()).ok_or("tensor too large")?;
     let mut out = Vec::with_capacity(total);
     if numel == 0 {
         return Ok(out);
@@ -303,17 +267,9 @@ fn gather(view: &View, storage: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let run_bytes = (run * isz) as usize;
     let mut idx = vec![0u64; outer];
     loop {
-        let elem = view.offset
-            + idx
-                .iter()
-                .zip(&view.stride)
-                .map(|(i, st)| i * st)
-                .sum::<u64>();
+        let elem = view.offset + idx.iter().zip(&view.stride).map(|(i, st)| i * st).sum::<u64>();
         let s = (elem * isz) as usize;
-        let chunk = s
-            .checked_add(run_bytes)
-            .and_then(|e| storage.get(s..e))
-            .ok_or("view reaches past its storage")?;
+        let chunk = s.checked_add(run_bytes).and_then(|e| storage.get(s..e)).ok_or("view reaches past its storage")?;
         out.extend_from_slice(chunk);
         // Advance the odometer over the outer dimensions.
         let mut d = outer;
@@ -334,11 +290,7 @@ fn gather(view: &View, storage: &[u8]) -> std::result::Result<Vec<u8>, String> {
 /// Byte-swap big-endian elements in place (complex numbers per part).
 fn swap_to_little(dtype: DType, data: &mut [u8]) {
     let size = dtype.size().unwrap_or(1);
-    let unit = if dtype.kind() == Kind::Complex {
-        size / 2
-    } else {
-        size
-    };
+    let unit = if dtype.kind() == Kind::Complex { size / 2 } else { size };
     if unit > 1 {
         for c in data.chunks_exact_mut(unit) {
             c.reverse();
@@ -348,15 +300,8 @@ fn swap_to_little(dtype: DType, data: &mut [u8]) {
 
 /// Check the bytes a view materializes to, refusing broadcast bombs.
 fn check_materialized(path: &Path, name: &str, view: &View, storage_bytes: u64) -> Result<u64> {
-    let isz = view
-        .dtype
-        .size()
-        .ok_or_else(|| Error::unsupported(path, format!("tensor '{name}': sub-byte dtype")))?
-        as u64;
-    let nbytes = view
-        .numel()
-        .and_then(|n| n.checked_mul(isz))
-        .ok_or_else(|| Error::tensor(path, name, "size overflows 64-bit arithmetic"))?;
+    let isz = view.dtype.size().ok_or_else(|| Error::unsupported(path, format!("tensor '{name}': sub-byte dtype")))? as u64;
+    let nbytes = view.numel().and_then(|n| n.checked_mul(isz)).ok_or_else(|| Error::tensor(path, name, "size overflows 64-bit arithmetic"))?;
     if nbytes > EXPANSION_FREE_BYTES && nbytes / MAX_EXPANSION > storage_bytes {
         return Err(Error::refused(
             path,
@@ -370,31 +315,12 @@ fn check_materialized(path: &Path, name: &str, view: &View, storage_bytes: u64) 
 }
 
 /// Find the storage member of a storage reference and check its size.
-fn storage_member(
-    path: &Path,
-    archive: &Archive,
-    root: &str,
-    sref: &rebuild::StorageRef,
-    tensor: &str,
-) -> Result<StorageMember> {
+fn storage_member(path: &Path, archive: &Archive, root: &str, sref: &rebuild::StorageRef, tensor: &str) -> Result<StorageMember> {
     let name = format!("{root}data/{}", sref.key);
     let member = archive.find(&name).cloned().ok_or_else(|| {
-        Error::invalid(
-            path,
-            FORMAT,
-            format!(
-                "tensor '{tensor}' refers to storage '{}' but the archive has no member '{name}'",
-                pickle::clip(&sref.key)
-            ),
-        )
+        Error::invalid(path, FORMAT, format!("tensor '{tensor}' refers to storage '{}' but the archive has no member '{name}'", pickle::clip(&sref.key)))
     })?;
-    let nbytes = sref.nbytes().ok_or_else(|| {
-        Error::invalid(
-            path,
-            FORMAT,
-            format!("storage '{}' size overflows", pickle::clip(&sref.key)),
-        )
-    })?;
+    let nbytes = sref.nbytes().ok_or_else(|| Error::invalid(path, FORMAT, format!("storage '{}' size overflows", pickle::clip(&sref.key))))?;
     if member.size < nbytes {
         return Err(Error::invalid(
             path,
@@ -414,10 +340,7 @@ fn find_root(path: &Path, archive: &Archive) -> Result<String> {
     let names: Vec<&str> = archive.members().iter().map(|m| m.name.as_str()).collect();
     let torchscript = names.iter().any(|n| {
         let rest = n.split_once('/').map(|(_, r)| r).unwrap_or(n);
-        rest == "constants.pkl"
-            || rest.starts_with("code/")
-            || *n == "constants.pkl"
-            || n.starts_with("code/")
+        rest == "constants.pkl" || rest.starts_with("code/") || *n == "constants.pkl" || n.starts_with("code/")
     });
     if torchscript {
         return Err(Error::unsupported(
@@ -426,25 +349,14 @@ fn find_root(path: &Path, archive: &Archive) -> Result<String> {
              load it with torch.jit.load and save its state_dict() with torch.save or safetensors",
         ));
     }
-    let pkls: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
-        .collect();
+    let pkls: Vec<&str> = names.iter().copied().filter(|n| *n == "data.pkl" || n.ends_with("/data.pkl")).collect();
     match pkls.as_slice() {
-        [] => Err(Error::invalid(
-            path,
-            FORMAT,
-            "no data.pkl member: not a torch.save checkpoint",
-        )),
+        [] => Err(Error::invalid(path, FORMAT, "no data.pkl member: not a torch.save checkpoint")),
         [one] => Ok(one[..one.len() - "data.pkl".len()].to_owned()),
         many => Err(Error::invalid(
             path,
             FORMAT,
-            format!(
-                "two data.pkl roots ({}): ambiguous checkpoint",
-                many.iter().take(4).copied().collect::<Vec<_>>().join(", ")
-            ),
+            format!("two data.pkl roots ({}): ambiguous checkpoint", many.iter().take(4).copied().collect::<Vec<_>>().join(", ")),
         )),
     }
 }
@@ -457,14 +369,7 @@ fn read_byteorder(path: &Path, archive: &Archive, root: &str) -> Result<bool> {
     match String::from_utf8_lossy(&b).trim() {
         "little" => Ok(false),
         "big" => Ok(true),
-        other => Err(Error::invalid(
-            path,
-            FORMAT,
-            format!(
-                "byteorder is '{}', expected 'little' or 'big'",
-                pickle::clip(other)
-            ),
-        )),
+        other => Err(Error::invalid(path, FORMAT, format!("byteorder is '{}', expected 'little' or 'big'", pickle::clip(other)))),
     }
 }
 
@@ -475,14 +380,7 @@ fn read_version(path: &Path, archive: &Archive, root: &str) -> Result<String> {
     let b = archive.read_small(m, 64)?;
     let v = String::from_utf8_lossy(&b).trim().to_owned();
     if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(Error::invalid(
-            path,
-            FORMAT,
-            format!(
-                "version member is '{}', expected a number",
-                pickle::clip(&v)
-            ),
-        ));
+        return Err(Error::invalid(path, FORMAT, format!("version member is '{}', expected a number", pickle::clip(&v))));
     }
     Ok(v)
 }
@@ -508,10 +406,7 @@ fn not_a_zip(path: &Path, head: &[u8]) -> Error {
     match scan.verdict {
         Verdict::Dangerous(g) | Verdict::Unknown(g) if !g.is_empty() => Error::refused(
             path,
-            format!(
-                "this bare pickle references global(s) {} that are not on the allowlist; nothing was imported or run. {LEGACY_MESSAGE}",
-                g.join(", ")
-            ),
+            format!("this bare pickle references global(s) {} that are not on the allowlist; nothing was imported or run. {LEGACY_MESSAGE}", g.join(", ")),
         ),
         _ if head.first() == Some(&0x80) => Error::unsupported(path, LEGACY_MESSAGE),
         _ => Error::unsupported(path, format!("not a PyTorch zip checkpoint (no zip signature); {LEGACY_MESSAGE}")),
@@ -521,9 +416,7 @@ fn not_a_zip(path: &Path, head: &[u8]) -> Error {
 fn read_prefix(path: &Path, n: u64) -> Result<Vec<u8>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
     let mut out = Vec::new();
-    f.take(n)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::io(path, "read", e))?;
+    f.take(n).read_to_end(&mut out).map_err(|e| Error::io(path, "read", e))?;
     Ok(out)
 }
 
@@ -535,8 +428,6 @@ pub fn is_torch_zip(path: &Path) -> Result<bool> {
     let Ok(zip) = zip::ZipArchive::new(std::io::BufReader::new(f)) else {
         return Ok(false);
     };
-    let found = zip
-        .file_names()
-        .any(|n| n == "data.pkl" || n.ends_with("/data.pkl"));
+    let found = zip.file_names().any(|n| n == "data.pkl" || n.ends_with("/data.pkl"));
     Ok(found)
 }

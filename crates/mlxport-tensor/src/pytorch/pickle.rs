@@ -75,22 +75,13 @@ pub struct Fault {
 
 impl Fault {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Fault {
-            kind: FaultKind::Invalid,
-            message: message.into(),
-        }
+        Fault { kind: FaultKind::Invalid, message: message.into() }
     }
     pub fn refused(message: impl Into<String>) -> Self {
-        Fault {
-            kind: FaultKind::Refused,
-            message: message.into(),
-        }
+        Fault { kind: FaultKind::Refused, message: message.into() }
     }
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Fault {
-            kind: FaultKind::Unsupported,
-            message: message.into(),
-        }
+        Fault { kind: FaultKind::Unsupported, message: message.into() }
     }
 }
 
@@ -108,11 +99,7 @@ pub struct PickleError {
 impl fmt::Display for PickleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.opcode {
-            Some(op) => write!(
-                f,
-                "{} (pickle byte {}, opcode {op})",
-                self.message, self.offset
-            ),
+            Some(op) => write!(f, "{} (pickle byte {}, opcode {op})", self.message, self.offset),
             None => write!(f, "{} (pickle byte {})", self.message, self.offset),
         }
     }
@@ -177,13 +164,7 @@ pub struct Heap<X> {
 
 impl<X> Heap<X> {
     fn new(limits: Limits) -> Self {
-        Heap {
-            objs: Vec::new(),
-            depth: Vec::new(),
-            items: 0,
-            derived_bytes: 0,
-            limits,
-        }
+        Heap { objs: Vec::new(), depth: Vec::new(), items: 0, derived_bytes: 0, limits }
     }
 
     /// The object a value refers to, if it is a heap object.
@@ -247,31 +228,16 @@ impl<X> Heap<X> {
     /// Store a new object.
     pub fn alloc(&mut self, obj: Obj<X>) -> Result<Value, Fault> {
         if self.objs.len() >= self.limits.max_objects {
-            return Err(Fault::refused(format!(
-                "pickle creates more than {} objects (resource limit)",
-                self.limits.max_objects
-            )));
+            return Err(Fault::refused(format!("pickle creates more than {} objects (resource limit)", self.limits.max_objects)));
         }
         let (n, depth) = match &obj {
-            Obj::Tuple(v) | Obj::List(v) | Obj::Set(v) => {
-                (v.len(), self.max_child_depth(v.iter().copied()))
-            }
-            Obj::Dict(v) => (
-                v.len(),
-                self.max_child_depth(v.iter().flat_map(|(k, x)| [*k, *x])),
-            ),
+            Obj::Tuple(v) | Obj::List(v) | Obj::Set(v) => (v.len(), self.max_child_depth(v.iter().copied())),
+            Obj::Dict(v) => (v.len(), self.max_child_depth(v.iter().flat_map(|(k, x)| [*k, *x]))),
             _ => (0, 0),
         };
         self.count_items(n)?;
-        let depth = if n > 0
-            || matches!(
-                obj,
-                Obj::Tuple(_) | Obj::List(_) | Obj::Set(_) | Obj::Dict(_)
-            ) {
-            self.check_depth(depth.saturating_add(1))?
-        } else {
-            0
-        };
+        let depth =
+            if n > 0 || matches!(obj, Obj::Tuple(_) | Obj::List(_) | Obj::Set(_) | Obj::Dict(_)) { self.check_depth(depth.saturating_add(1))? } else { 0 };
         let id = self.objs.len() as ObjId;
         self.objs.push(obj);
         self.depth.push(depth);
@@ -283,9 +249,7 @@ impl<X> Heap<X> {
     pub fn count_derived_bytes(&mut self, n: usize) -> Result<(), Fault> {
         self.derived_bytes = self.derived_bytes.saturating_add(n);
         if self.derived_bytes > self.limits.max_input {
-            return Err(Fault::refused(
-                "pickle derives more bytes than the input limit (resource limit)",
-            ));
+            return Err(Fault::refused("pickle derives more bytes than the input limit (resource limit)"));
         }
         Ok(())
     }
@@ -297,20 +261,14 @@ impl<X> Heap<X> {
     fn count_items(&mut self, n: usize) -> Result<(), Fault> {
         self.items = self.items.saturating_add(n);
         if self.items > self.limits.max_items {
-            return Err(Fault::refused(format!(
-                "pickle stores more than {} container items (resource limit)",
-                self.limits.max_items
-            )));
+            return Err(Fault::refused(format!("pickle stores more than {} container items (resource limit)", self.limits.max_items)));
         }
         Ok(())
     }
 
     fn check_depth(&self, d: u32) -> Result<u32, Fault> {
         if d > self.limits.max_depth {
-            return Err(Fault::refused(format!(
-                "containers nested deeper than {} levels (resource limit)",
-                self.limits.max_depth
-            )));
+            return Err(Fault::refused(format!("containers nested deeper than {} levels (resource limit)", self.limits.max_depth)));
         }
         Ok(d)
     }
@@ -350,35 +308,18 @@ pub trait Host {
     fn global(&mut self, module: &str, name: &str) -> Result<Self::Ext, Fault>;
     /// `EXT1/2/4`: a global named through the extension registry.
     fn extension(&mut self, code: u32) -> Result<Self::Ext, Fault> {
-        Err(Fault::refused(format!(
-            "extension-registry global (code {code}) is not allowed: it names a global without spelling it"
-        )))
+        Err(Fault::refused(format!("extension-registry global (code {code}) is not allowed: it names a global without spelling it")))
     }
     /// Call a resolved global. `args` is a tuple; `kwargs` a dict or None.
-    fn call(
-        &mut self,
-        heap: &mut Heap<Self::Ext>,
-        callable: Value,
-        args: Value,
-        kwargs: Value,
-        kind: CallKind,
-    ) -> Result<Value, Fault>;
+    fn call(&mut self, heap: &mut Heap<Self::Ext>, callable: Value, args: Value, kwargs: Value, kind: CallKind) -> Result<Value, Fault>;
     /// `PERSID`, `BINPERSID`: a reference to data outside the pickle.
     fn persistent_load(&mut self, heap: &mut Heap<Self::Ext>, pid: Value) -> Result<Value, Fault>;
     /// `APPEND(S)`, `SETITEM(S)`, `ADDITEMS` on a host object (a real
     /// unpickler would call its methods). Refused unless the host says
     /// otherwise.
-    fn add_items(
-        &mut self,
-        heap: &mut Heap<Self::Ext>,
-        target: Value,
-        items: Vec<Value>,
-    ) -> Result<(), Fault> {
+    fn add_items(&mut self, heap: &mut Heap<Self::Ext>, target: Value, items: Vec<Value>) -> Result<(), Fault> {
         let _ = items;
-        Err(Fault::invalid(format!(
-            "cannot add items to a {}",
-            heap.type_name(target)
-        )))
+        Err(Fault::invalid(format!("cannot add items to a {}", heap.type_name(target))))
     }
     /// `BUILD`: set `state` on `obj`.
     fn build(&mut self, heap: &mut Heap<Self::Ext>, obj: Value, state: Value) -> Result<(), Fault>;
@@ -393,20 +334,11 @@ pub struct Unpickled<X> {
 }
 
 /// Run the machine on the pickle that starts at `data[start..]`.
-pub fn run<H: Host>(
-    data: &[u8],
-    start: usize,
-    host: &mut H,
-    limits: &Limits,
-) -> Result<Unpickled<H::Ext>, PickleError> {
+pub fn run<H: Host>(data: &[u8], start: usize, host: &mut H, limits: &Limits) -> Result<Unpickled<H::Ext>, PickleError> {
     if data.len() > limits.max_input {
         return Err(PickleError {
             kind: FaultKind::Refused,
-            message: format!(
-                "pickle of {} bytes exceeds the {}-byte limit",
-                data.len(),
-                limits.max_input
-            ),
+            message: format!("pickle of {} bytes exceeds the {}-byte limit", data.len(), limits.max_input),
             offset: 0,
             opcode: None,
         });
@@ -425,31 +357,13 @@ pub fn run<H: Host>(
         let op = match m.input.byte() {
             Ok(op) => op,
             Err(_) => {
-                return Err(PickleError {
-                    kind: FaultKind::Invalid,
-                    message: "pickle ends without a STOP opcode (truncated)".into(),
-                    offset: at,
-                    opcode: None,
-                })
+                return Err(PickleError { kind: FaultKind::Invalid, message: "pickle ends without a STOP opcode (truncated)".into(), offset: at, opcode: None })
             }
         };
         match m.step(op) {
-            Ok(Some(value)) => {
-                return Ok(Unpickled {
-                    value,
-                    heap: m.heap,
-                    end: m.input.pos,
-                })
-            }
+            Ok(Some(value)) => return Ok(Unpickled { value, heap: m.heap, end: m.input.pos }),
             Ok(None) => {}
-            Err(f) => {
-                return Err(PickleError {
-                    kind: f.kind,
-                    message: f.message,
-                    offset: at,
-                    opcode: opcode_name(op),
-                })
-            }
+            Err(f) => return Err(PickleError { kind: f.kind, message: f.message, offset: at, opcode: opcode_name(op) }),
         }
     }
 }
@@ -554,16 +468,10 @@ impl<'a> Input<'a> {
 
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], Fault> {
         if n > self.remaining() as u64 {
-            return Err(Fault::invalid(format!(
-                "{what} of {n} bytes runs past the end of the pickle ({} bytes remain)",
-                self.remaining()
-            )));
+            return Err(Fault::invalid(format!("{what} of {n} bytes runs past the end of the pickle ({} bytes remain)", self.remaining())));
         }
         let n = n as usize;
-        let s = self
-            .data
-            .get(self.pos..self.pos + n)
-            .ok_or_else(|| Fault::invalid("read past the end"))?;
+        let s = self.data.get(self.pos..self.pos + n).ok_or_else(|| Fault::invalid("read past the end"))?;
         self.pos += n;
         Ok(s)
     }
@@ -589,12 +497,8 @@ impl<'a> Input<'a> {
                 self.pos += i + 1;
                 Ok(line)
             }
-            None if rest.len() > max => Err(Fault::refused(format!(
-                "text argument longer than {max} bytes"
-            ))),
-            None => Err(Fault::invalid(
-                "text argument has no terminating newline (truncated)",
-            )),
+            None if rest.len() > max => Err(Fault::refused(format!("text argument longer than {max} bytes"))),
+            None => Err(Fault::invalid("text argument has no terminating newline (truncated)")),
         }
     }
 }
@@ -630,9 +534,7 @@ impl Memo {
         let k = key as usize;
         let fresh = self.get(key).is_none();
         if fresh && self.len >= max {
-            return Err(Fault::refused(format!(
-                "memo holds more than {max} entries (resource limit)"
-            )));
+            return Err(Fault::refused(format!("memo holds more than {max} entries (resource limit)")));
         }
         if k < self.dense.len() {
             self.dense[k] = Some(v);
@@ -656,10 +558,7 @@ impl<H: Host> Machine<'_, '_, H> {
 
     fn push(&mut self, v: Value) -> Result<(), Fault> {
         if self.stack.len() >= self.limits.max_stack {
-            return Err(Fault::refused(format!(
-                "stack deeper than {} values (resource limit)",
-                self.limits.max_stack
-            )));
+            return Err(Fault::refused(format!("stack deeper than {} values (resource limit)", self.limits.max_stack)));
         }
         self.stack.push(v);
         Ok(())
@@ -669,27 +568,19 @@ impl<H: Host> Machine<'_, '_, H> {
         if self.stack.len() <= self.base() {
             return Err(Fault::invalid("stack underflow: opcode needs a value but the stack (above the last mark) is empty"));
         }
-        self.stack
-            .pop()
-            .ok_or_else(|| Fault::invalid("stack underflow"))
+        self.stack.pop().ok_or_else(|| Fault::invalid("stack underflow"))
     }
 
     fn top(&self) -> Result<Value, Fault> {
         if self.stack.len() <= self.base() {
             return Err(Fault::invalid("stack underflow: opcode needs a value but the stack (above the last mark) is empty"));
         }
-        self.stack
-            .last()
-            .copied()
-            .ok_or_else(|| Fault::invalid("stack underflow"))
+        self.stack.last().copied().ok_or_else(|| Fault::invalid("stack underflow"))
     }
 
     /// Pop everything above the last mark, and the mark.
     fn pop_mark(&mut self) -> Result<Vec<Value>, Fault> {
-        let m = self
-            .marks
-            .pop()
-            .ok_or_else(|| Fault::invalid("opcode needs a MARK but none is open"))?;
+        let m = self.marks.pop().ok_or_else(|| Fault::invalid("opcode needs a MARK but none is open"))?;
         if m > self.stack.len() {
             return Err(Fault::invalid("mark above the stack"));
         }
@@ -708,22 +599,17 @@ impl<H: Host> Machine<'_, '_, H> {
 
     fn text_int(&mut self) -> Result<i64, Fault> {
         let t = self.text()?.trim();
-        t.parse::<i64>()
-            .map_err(|_| Fault::invalid(format!("'{}' is not a valid integer", clip(t))))
+        t.parse::<i64>().map_err(|_| Fault::invalid(format!("'{}' is not a valid integer", clip(t))))
     }
 
     fn memo_put(&mut self, key: u64) -> Result<(), Fault> {
-        let key = u32::try_from(key)
-            .map_err(|_| Fault::refused(format!("memo index {key} is too large")))?;
+        let key = u32::try_from(key).map_err(|_| Fault::refused(format!("memo index {key} is too large")))?;
         let v = self.top()?;
         self.memo.put(key, v, self.limits.max_memo)
     }
 
     fn memo_get(&mut self, key: u64) -> Result<(), Fault> {
-        let v = u32::try_from(key)
-            .ok()
-            .and_then(|k| self.memo.get(k))
-            .ok_or_else(|| Fault::invalid(format!("memo has no entry {key}")))?;
+        let v = u32::try_from(key).ok().and_then(|k| self.memo.get(k)).ok_or_else(|| Fault::invalid(format!("memo has no entry {key}")))?;
         self.push(v)
     }
 
@@ -735,8 +621,7 @@ impl<H: Host> Machine<'_, '_, H> {
     }
 
     fn unicode(&mut self, bytes: &[u8]) -> Result<(), Fault> {
-        let s =
-            std::str::from_utf8(bytes).map_err(|_| Fault::invalid("string is not valid UTF-8"))?;
+        let s = std::str::from_utf8(bytes).map_err(|_| Fault::invalid("string is not valid UTF-8"))?;
         self.alloc_push(Obj::Str(s.to_owned()))
     }
 
@@ -753,28 +638,14 @@ impl<H: Host> Machine<'_, '_, H> {
         self.heap.alloc(Obj::Ext(x))
     }
 
-    fn call(
-        &mut self,
-        callable: Value,
-        args: Value,
-        kwargs: Value,
-        kind: CallKind,
-    ) -> Result<(), Fault> {
+    fn call(&mut self, callable: Value, args: Value, kwargs: Value, kind: CallKind) -> Result<(), Fault> {
         if self.heap.ext(callable).is_none() {
-            return Err(Fault::invalid(format!(
-                "only a global can be called, not a {}",
-                self.heap.type_name(callable)
-            )));
+            return Err(Fault::invalid(format!("only a global can be called, not a {}", self.heap.type_name(callable))));
         }
         if self.heap.tuple(args).is_none() {
-            return Err(Fault::invalid(format!(
-                "call arguments must be a tuple, not a {}",
-                self.heap.type_name(args)
-            )));
+            return Err(Fault::invalid(format!("call arguments must be a tuple, not a {}", self.heap.type_name(args))));
         }
-        let v = self
-            .host
-            .call(&mut self.heap, callable, args, kwargs, kind)?;
+        let v = self.host.call(&mut self.heap, callable, args, kwargs, kind)?;
         self.push(v)
     }
 
@@ -787,20 +658,14 @@ impl<H: Host> Machine<'_, '_, H> {
         match (self.heap.get_mut(target), what) {
             (Some(Obj::List(l)), "list") => l.extend(items),
             (Some(Obj::Set(s)), "set") => s.extend(items),
-            _ => {
-                return Err(Fault::invalid(format!(
-                    "cannot add items to a {tn}; expected a {what}"
-                )))
-            }
+            _ => return Err(Fault::invalid(format!("cannot add items to a {tn}; expected a {what}"))),
         }
         Ok(())
     }
 
     fn set_items(&mut self, target: Value, items: Vec<Value>) -> Result<(), Fault> {
         if items.len() & 1 != 0 {
-            return Err(Fault::invalid(
-                "dict items come in key/value pairs but an odd number was given",
-            ));
+            return Err(Fault::invalid("dict items come in key/value pairs but an odd number was given"));
         }
         if self.heap.ext(target).is_some() {
             return self.host.add_items(&mut self.heap, target, items);
@@ -815,18 +680,13 @@ impl<H: Host> Machine<'_, '_, H> {
                 d.extend(items.chunks_exact(2).map(|p| (p[0], p[1])));
                 Ok(())
             }
-            _ => Err(Fault::invalid(format!(
-                "cannot set items on a {tn}; expected a dict"
-            ))),
+            _ => Err(Fault::invalid(format!("cannot set items on a {tn}; expected a dict"))),
         }
     }
 
     fn check_key(&self, k: Value) -> Result<(), Fault> {
         match self.heap.get(k) {
-            Some(Obj::List(_) | Obj::Dict(_) | Obj::Set(_)) => Err(Fault::invalid(format!(
-                "unhashable dict key of type {}",
-                self.heap.type_name(k)
-            ))),
+            Some(Obj::List(_) | Obj::Dict(_) | Obj::Set(_)) => Err(Fault::invalid(format!("unhashable dict key of type {}", self.heap.type_name(k)))),
             _ => Ok(()),
         }
     }
@@ -837,26 +697,19 @@ impl<H: Host> Machine<'_, '_, H> {
             0x80 => {
                 let v = self.input.byte()?;
                 if v > 5 {
-                    return Err(Fault::unsupported(format!(
-                        "pickle protocol {v} (protocols 0 to 5 are known)"
-                    )));
+                    return Err(Fault::unsupported(format!("pickle protocol {v} (protocols 0 to 5 are known)")));
                 }
             }
             0x95 => {
                 let n = u64::from_le_bytes(self.input.array()?);
                 if n > self.input.remaining() as u64 {
-                    return Err(Fault::invalid(format!(
-                        "frame of {n} bytes runs past the end of the pickle"
-                    )));
+                    return Err(Fault::invalid(format!("frame of {n} bytes runs past the end of the pickle")));
                 }
             }
             b'.' => return self.pop().map(Some),
             b'(' => {
                 if self.marks.len() >= self.limits.max_marks {
-                    return Err(Fault::refused(format!(
-                        "more than {} open marks (resource limit)",
-                        self.limits.max_marks
-                    )));
+                    return Err(Fault::refused(format!("more than {} open marks (resource limit)", self.limits.max_marks)));
                 }
                 self.marks.push(self.stack.len());
             }
@@ -892,9 +745,7 @@ impl<H: Host> Machine<'_, '_, H> {
                 let v = match t {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
-                    _ => Value::Int(t.parse::<i64>().map_err(|_| {
-                        Fault::invalid(format!("'{}' is not a valid INT", clip(t)))
-                    })?),
+                    _ => Value::Int(t.parse::<i64>().map_err(|_| Fault::invalid(format!("'{}' is not a valid INT", clip(t))))?),
                 };
                 self.push(v)?;
             }
@@ -903,18 +754,11 @@ impl<H: Host> Machine<'_, '_, H> {
                 let t = t.strip_suffix('L').unwrap_or(t);
                 match t.parse::<i64>() {
                     Ok(i) => self.push(Value::Int(i))?,
-                    Err(_)
-                        if !t.is_empty()
-                            && t.trim_start_matches('-')
-                                .bytes()
-                                .all(|b| b.is_ascii_digit()) =>
-                    {
+                    Err(_) if !t.is_empty() && t.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) => {
                         let s = format!("<integer {}>", clip(t));
                         self.alloc_push(Obj::BigInt(s))?
                     }
-                    Err(_) => {
-                        return Err(Fault::invalid(format!("'{}' is not a valid LONG", clip(t))))
-                    }
+                    Err(_) => return Err(Fault::invalid(format!("'{}' is not a valid LONG", clip(t)))),
                 }
             }
             0x8a => {
@@ -937,9 +781,7 @@ impl<H: Host> Machine<'_, '_, H> {
             }
             b'F' => {
                 let t = self.text()?.trim();
-                let f = t
-                    .parse::<f64>()
-                    .map_err(|_| Fault::invalid(format!("'{}' is not a valid FLOAT", clip(t))))?;
+                let f = t.parse::<f64>().map_err(|_| Fault::invalid(format!("'{}' is not a valid FLOAT", clip(t))))?;
                 self.push(Value::Float(f))?;
             }
             // Strings and bytes.
@@ -1001,11 +843,7 @@ impl<H: Host> Machine<'_, '_, H> {
                 let b = self.input.take(n, "BYTEARRAY8 bytes")?;
                 self.alloc_push(Obj::Bytes(b.to_vec()))?;
             }
-            0x97 | 0x98 => {
-                return Err(Fault::unsupported(
-                    "out-of-band pickle buffers (protocol 5) cannot appear in a file",
-                ))
-            }
+            0x97 | 0x98 => return Err(Fault::unsupported("out-of-band pickle buffers (protocol 5) cannot appear in a file")),
             // Constants.
             b'N' => self.push(Value::None)?,
             0x88 => self.push(Value::Bool(true))?,
@@ -1148,9 +986,7 @@ impl<H: Host> Machine<'_, '_, H> {
             }
             b'P' => {
                 let line = self.input.line(self.limits.max_line)?;
-                let s = std::str::from_utf8(line)
-                    .map_err(|_| Fault::invalid("PERSID is not valid text"))?
-                    .to_owned();
+                let s = std::str::from_utf8(line).map_err(|_| Fault::invalid("PERSID is not valid text"))?.to_owned();
                 let pid = self.heap.alloc(Obj::Str(s))?;
                 let v = self.host.persistent_load(&mut self.heap, pid)?;
                 self.push(v)?;
@@ -1303,16 +1139,10 @@ fn raw_unicode_escape(line: &[u8]) -> Result<String, Fault> {
         let c = line[i];
         if c == b'\\' && matches!(line.get(i + 1), Some(b'u') | Some(b'U')) {
             let n = if line[i + 1] == b'u' { 4 } else { 8 };
-            let hex = line
-                .get(i + 2..i + 2 + n)
-                .ok_or_else(|| Fault::invalid("truncated \\u escape in UNICODE"))?;
-            let hex = std::str::from_utf8(hex)
-                .map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
-            let cp = u32::from_str_radix(hex, 16)
-                .map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
-            let ch = char::from_u32(cp).ok_or_else(|| {
-                Fault::invalid(format!("UNICODE escape U+{cp:X} is not a character"))
-            })?;
+            let hex = line.get(i + 2..i + 2 + n).ok_or_else(|| Fault::invalid("truncated \\u escape in UNICODE"))?;
+            let hex = std::str::from_utf8(hex).map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
+            let cp = u32::from_str_radix(hex, 16).map_err(|_| Fault::invalid("bad \\u escape in UNICODE"))?;
+            let ch = char::from_u32(cp).ok_or_else(|| Fault::invalid(format!("UNICODE escape U+{cp:X} is not a character")))?;
             out.push(ch);
             i += 2 + n;
         } else {
@@ -1332,18 +1162,9 @@ mod tests {
     impl Host for Nothing {
         type Ext = ();
         fn global(&mut self, module: &str, name: &str) -> Result<(), Fault> {
-            Err(Fault::refused(format!(
-                "global '{module}.{name}' is not allowed"
-            )))
+            Err(Fault::refused(format!("global '{module}.{name}' is not allowed")))
         }
-        fn call(
-            &mut self,
-            _: &mut Heap<()>,
-            _: Value,
-            _: Value,
-            _: Value,
-            _: CallKind,
-        ) -> Result<Value, Fault> {
+        fn call(&mut self, _: &mut Heap<()>, _: Value, _: Value, _: Value, _: CallKind) -> Result<Value, Fault> {
             Err(Fault::refused("no calls"))
         }
         fn persistent_load(&mut self, _: &mut Heap<()>, _: Value) -> Result<Value, Fault> {
@@ -1361,35 +1182,17 @@ mod tests {
     #[test]
     fn scalars_and_containers() {
         // {'a': [1, -2, 3.5, None, True], 'b': (b'xy', 'é')} in protocol 4 style.
-        let mut p = vec![
-            0x80, 4, b'}', 0x94, 0x8c, 1, b'a', b']', b'(', b'K', 1, b'J',
-        ];
+        let mut p = vec![0x80, 4, b'}', 0x94, 0x8c, 1, b'a', b']', b'(', b'K', 1, b'J'];
         p.extend_from_slice(&(-2i32).to_le_bytes());
         p.push(b'G');
         p.extend_from_slice(&3.5f64.to_be_bytes());
-        p.extend_from_slice(&[
-            b'N', 0x88, b'e', b's', 0x8c, 1, b'b', b'C', 2, b'x', b'y', 0x8c, 2, 0xc3, 0xa9, 0x86,
-            b's', b'.',
-        ]);
+        p.extend_from_slice(&[b'N', 0x88, b'e', b's', 0x8c, 1, b'b', b'C', 2, b'x', b'y', 0x8c, 2, 0xc3, 0xa9, 0x86, b's', b'.']);
         let u = run0(&p).unwrap();
-        let Some(Obj::Dict(d)) = u.heap.get(u.value) else {
-            panic!()
-        };
+        let Some(Obj::Dict(d)) = u.heap.get(u.value) else { panic!() };
         assert_eq!(d.len(), 2);
         assert_eq!(u.heap.str(d[0].0), Some("a"));
-        let Some(Obj::List(l)) = u.heap.get(d[0].1) else {
-            panic!()
-        };
-        assert_eq!(
-            l,
-            &[
-                Value::Int(1),
-                Value::Int(-2),
-                Value::Float(3.5),
-                Value::None,
-                Value::Bool(true)
-            ]
-        );
+        let Some(Obj::List(l)) = u.heap.get(d[0].1) else { panic!() };
+        assert_eq!(l, &[Value::Int(1), Value::Int(-2), Value::Float(3.5), Value::None, Value::Bool(true)]);
         let t = u.heap.tuple(d[1].1).unwrap();
         assert!(matches!(u.heap.get(t[0]), Some(Obj::Bytes(b)) if b == b"xy"));
         assert_eq!(u.heap.str(t[1]), Some("é"));
@@ -1399,9 +1202,7 @@ mod tests {
     fn protocol0_text_opcodes() {
         let p = b"(lp0\nI12\naL-7L\naF2.5\naS'a\\'b\\x41'\np1\naVx\\u00e9\nag1\na.";
         let u = run0(p).unwrap();
-        let Some(Obj::List(l)) = u.heap.get(u.value) else {
-            panic!()
-        };
+        let Some(Obj::List(l)) = u.heap.get(u.value) else { panic!() };
         assert_eq!(l[0], Value::Int(12));
         assert_eq!(l[1], Value::Int(-7));
         assert_eq!(l[2], Value::Float(2.5));
@@ -1414,15 +1215,9 @@ mod tests {
     fn longs() {
         assert_eq!(int_from_le(&[0xff]), Some(-1));
         assert_eq!(int_from_le(&[0x00, 0x01]), Some(256));
-        assert_eq!(
-            int_from_le(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
-            Some(i64::MAX)
-        );
+        assert_eq!(int_from_le(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), Some(i64::MAX));
         assert_eq!(int_from_le(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]), None);
-        assert_eq!(
-            int_from_le(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0xff]),
-            Some(i64::MIN)
-        );
+        assert_eq!(int_from_le(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0xff]), Some(i64::MIN));
     }
 
     #[test]
@@ -1433,11 +1228,7 @@ mod tests {
         assert_eq!(e.opcode, Some("GLOBAL"));
         let e = run0(b"c__builtin__\neval\n.").err().unwrap();
         assert!(e.message.contains("builtins.eval"), "{e}");
-        let e = run0(&[
-            0x80, 4, 0x8c, 2, b'o', b's', 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x93, b'.',
-        ])
-        .err()
-        .unwrap();
+        let e = run0(&[0x80, 4, 0x8c, 2, b'o', b's', 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x93, b'.']).err().unwrap();
         assert!(e.message.contains("os.system"));
         assert_eq!(e.opcode, Some("STACK_GLOBAL"));
     }

@@ -93,11 +93,7 @@ impl View {
 
     /// The byte range of the storage the view touches (`0..0` when empty).
     pub fn byte_extent(&self) -> Result<(u64, u64), String> {
-        let isz = self
-            .dtype
-            .size()
-            .ok_or_else(|| format!("dtype {} has no byte size", self.dtype))?
-            as u64;
+        let isz = self.dtype.size().ok_or_else(|| format!("dtype {} has no byte size", self.dtype))? as u64;
         let overflow = || "offset, size and stride overflow 64-bit arithmetic".to_owned();
         let numel = self.numel().ok_or_else(overflow)?;
         if numel == 0 {
@@ -105,16 +101,10 @@ impl View {
         }
         let mut last = self.offset;
         for (&s, &st) in self.shape.iter().zip(&self.stride) {
-            last = (s - 1)
-                .checked_mul(st)
-                .and_then(|x| last.checked_add(x))
-                .ok_or_else(overflow)?;
+            last = (s - 1).checked_mul(st).and_then(|x| last.checked_add(x)).ok_or_else(overflow)?;
         }
         let start = self.offset.checked_mul(isz).ok_or_else(overflow)?;
-        let end = last
-            .checked_add(1)
-            .and_then(|x| x.checked_mul(isz))
-            .ok_or_else(overflow)?;
+        let end = last.checked_add(1).and_then(|x| x.checked_mul(isz)).ok_or_else(overflow)?;
         Ok((start, end))
     }
 }
@@ -130,10 +120,7 @@ fn int_arg(heap: &Heap<TorchObj>, v: Value, what: &str) -> Result<i64, Fault> {
     match v {
         Value::Int(i) => Ok(i),
         Value::Bool(b) => Ok(b as i64),
-        other => Err(Fault::invalid(format!(
-            "{what} must be an integer, not {}",
-            heap.type_name(other)
-        ))),
+        other => Err(Fault::invalid(format!("{what} must be an integer, not {}", heap.type_name(other)))),
     }
 }
 
@@ -141,10 +128,7 @@ fn bool_arg(heap: &Heap<TorchObj>, v: Value, what: &str) -> Result<bool, Fault> 
     match v {
         Value::Bool(b) => Ok(b),
         Value::Int(i) => Ok(i != 0),
-        other => Err(Fault::invalid(format!(
-            "{what} must be a bool, not {}",
-            heap.type_name(other)
-        ))),
+        other => Err(Fault::invalid(format!("{what} must be a bool, not {}", heap.type_name(other)))),
     }
 }
 
@@ -152,29 +136,17 @@ fn bool_arg(heap: &Heap<TorchObj>, v: Value, what: &str) -> Result<bool, Fault> 
 fn dims_arg(heap: &Heap<TorchObj>, v: Value, what: &str) -> Result<Vec<u64>, Fault> {
     let items = match heap.get(v) {
         Some(Obj::Tuple(t) | Obj::List(t)) => t,
-        _ => {
-            return Err(Fault::invalid(format!(
-                "{what} must be a tuple of integers, not {}",
-                heap.type_name(v)
-            )))
-        }
+        _ => return Err(Fault::invalid(format!("{what} must be a tuple of integers, not {}", heap.type_name(v)))),
     };
     if items.len() > MAX_DIMS {
-        return Err(Fault::refused(format!(
-            "{what} has {} dimensions; at most {MAX_DIMS} are allowed",
-            items.len()
-        )));
+        return Err(Fault::refused(format!("{what} has {} dimensions; at most {MAX_DIMS} are allowed", items.len())));
     }
     items
         .iter()
         .map(|&x| {
             let i = int_arg(heap, x, what)?;
             if i < 0 {
-                let rule = if what == "stride" {
-                    "negative strides are not supported"
-                } else {
-                    "it must not be negative"
-                };
+                let rule = if what == "stride" { "negative strides are not supported" } else { "it must not be negative" };
                 return Err(Fault::refused(format!("{what} {i} is negative: {rule}")));
             }
             Ok(i as u64)
@@ -186,10 +158,7 @@ impl TorchHost {
     fn tensor_arg(&self, heap: &Heap<TorchObj>, v: Value, what: &str) -> Result<usize, Fault> {
         match heap.ext(v) {
             Some(TorchObj::Tensor(i)) => Ok(*i),
-            _ => Err(Fault::invalid(format!(
-                "{what} must be a tensor, not {}",
-                heap.type_name(v)
-            ))),
+            _ => Err(Fault::invalid(format!("{what} must be a tensor, not {}", heap.type_name(v)))),
         }
     }
 
@@ -200,141 +169,69 @@ impl TorchHost {
     }
 
     /// `_rebuild_tensor_v2` / `_rebuild_tensor_v3`.
-    fn rebuild_tensor(
-        &mut self,
-        heap: &mut Heap<TorchObj>,
-        args: &[Value],
-        v3: bool,
-    ) -> Result<Value, Fault> {
-        let fname = if v3 {
-            "_rebuild_tensor_v3"
-        } else {
-            "_rebuild_tensor_v2"
-        };
+    fn rebuild_tensor(&mut self, heap: &mut Heap<TorchObj>, args: &[Value], v3: bool) -> Result<Value, Fault> {
+        let fname = if v3 { "_rebuild_tensor_v3" } else { "_rebuild_tensor_v2" };
         let ok_len = if v3 { 7..=8 } else { 6..=7 };
         if !ok_len.contains(&args.len()) {
-            return Err(Fault::invalid(format!(
-                "{fname} takes {ok_len:?} arguments, got {}",
-                args.len()
-            )));
+            return Err(Fault::invalid(format!("{fname} takes {ok_len:?} arguments, got {}", args.len())));
         }
         let storage = match heap.ext(args[0]) {
             Some(TorchObj::Storage(i)) => *i,
-            _ => {
-                return Err(Fault::invalid(format!(
-                    "{fname}: first argument must be a storage, not {}",
-                    heap.type_name(args[0])
-                )))
-            }
+            _ => return Err(Fault::invalid(format!("{fname}: first argument must be a storage, not {}", heap.type_name(args[0])))),
         };
-        let sref = self
-            .storages
-            .get(storage)
-            .ok_or_else(|| Fault::invalid("unknown storage"))?;
+        let sref = self.storages.get(storage).ok_or_else(|| Fault::invalid("unknown storage"))?;
         let dtype = if v3 {
             match heap.ext(args[6]) {
                 Some(TorchObj::Global(Allowed::Dtype(d))) => *d,
-                _ => {
-                    return Err(Fault::invalid(format!(
-                        "{fname}: dtype argument must be a torch dtype, not {}",
-                        heap.type_name(args[6])
-                    )))
-                }
+                _ => return Err(Fault::invalid(format!("{fname}: dtype argument must be a torch dtype, not {}", heap.type_name(args[6])))),
             }
         } else {
-            sref.dtype.ok_or_else(|| {
-                Fault::invalid(format!("{fname} needs a typed storage, got an untyped one"))
-            })?
+            sref.dtype.ok_or_else(|| Fault::invalid(format!("{fname} needs a typed storage, got an untyped one")))?
         };
         let offset = int_arg(heap, args[1], "storage offset")?;
         if offset < 0 {
-            return Err(Fault::refused(format!(
-                "storage offset {offset} is negative"
-            )));
+            return Err(Fault::refused(format!("storage offset {offset} is negative")));
         }
         let shape = dims_arg(heap, args[2], "size")?;
         let stride = dims_arg(heap, args[3], "stride")?;
         if shape.len() != stride.len() {
-            return Err(Fault::invalid(format!(
-                "size has {} dimensions but stride has {}",
-                shape.len(),
-                stride.len()
-            )));
+            return Err(Fault::invalid(format!("size has {} dimensions but stride has {}", shape.len(), stride.len())));
         }
         let requires_grad = bool_arg(heap, args[4], "requires_grad")?;
-        let view = View {
-            storage,
-            dtype,
-            offset: offset as u64,
-            shape,
-            stride,
-            requires_grad,
-            parameter: false,
-        };
+        let view = View { storage, dtype, offset: offset as u64, shape, stride, requires_grad, parameter: false };
         check_view_fits(&view, sref)?;
         self.push_view(heap, view)
     }
 
     /// `_rebuild_parameter(_with_state)`: the tensor, marked a parameter.
-    fn rebuild_parameter(
-        &mut self,
-        heap: &mut Heap<TorchObj>,
-        args: &[Value],
-        n: usize,
-    ) -> Result<Value, Fault> {
+    fn rebuild_parameter(&mut self, heap: &mut Heap<TorchObj>, args: &[Value], n: usize) -> Result<Value, Fault> {
         if args.len() != n {
-            return Err(Fault::invalid(format!(
-                "parameter rebuild takes {n} arguments, got {}",
-                args.len()
-            )));
+            return Err(Fault::invalid(format!("parameter rebuild takes {n} arguments, got {}", args.len())));
         }
         let t = self.tensor_arg(heap, args[0], "parameter data")?;
-        let mut view = self
-            .views
-            .get(t)
-            .cloned()
-            .ok_or_else(|| Fault::invalid("unknown tensor"))?;
+        let mut view = self.views.get(t).cloned().ok_or_else(|| Fault::invalid("unknown tensor"))?;
         view.requires_grad = bool_arg(heap, args[1], "requires_grad")?;
         view.parameter = true;
         self.push_view(heap, view)
     }
 
     /// `_rebuild_from_type_v2(func, new_type, args, state)`.
-    fn rebuild_from_type(
-        &mut self,
-        heap: &mut Heap<TorchObj>,
-        args: &[Value],
-    ) -> Result<Value, Fault> {
+    fn rebuild_from_type(&mut self, heap: &mut Heap<TorchObj>, args: &[Value]) -> Result<Value, Fault> {
         let [func, new_type, inner, _state] = args else {
-            return Err(Fault::invalid(format!(
-                "_rebuild_from_type_v2 takes 4 arguments, got {}",
-                args.len()
-            )));
+            return Err(Fault::invalid(format!("_rebuild_from_type_v2 takes 4 arguments, got {}", args.len())));
         };
         let func = match heap.ext(*func) {
             Some(TorchObj::Global(
-                g @ (Allowed::RebuildTensorV2
-                | Allowed::RebuildTensorV3
-                | Allowed::RebuildParameter
-                | Allowed::RebuildParameterWithState),
+                g @ (Allowed::RebuildTensorV2 | Allowed::RebuildTensorV3 | Allowed::RebuildParameter | Allowed::RebuildParameterWithState),
             )) => *g,
-            _ => {
-                return Err(Fault::invalid(
-                    "_rebuild_from_type_v2: function must be a tensor rebuild function",
-                ))
-            }
+            _ => return Err(Fault::invalid("_rebuild_from_type_v2: function must be a tensor rebuild function")),
         };
         let parameter = match heap.ext(*new_type) {
             Some(TorchObj::Global(Allowed::TensorType)) => false,
             Some(TorchObj::Global(Allowed::ParameterType)) => true,
-            _ => return Err(Fault::unsupported(
-                "_rebuild_from_type_v2: tensor subclasses other than Parameter are not supported",
-            )),
+            _ => return Err(Fault::unsupported("_rebuild_from_type_v2: tensor subclasses other than Parameter are not supported")),
         };
-        let inner = heap
-            .tuple(*inner)
-            .ok_or_else(|| Fault::invalid("_rebuild_from_type_v2: arguments must be a tuple"))?
-            .to_vec();
+        let inner = heap.tuple(*inner).ok_or_else(|| Fault::invalid("_rebuild_from_type_v2: arguments must be a tuple"))?.to_vec();
         let v = match func {
             Allowed::RebuildTensorV2 => self.rebuild_tensor(heap, &inner, false)?,
             Allowed::RebuildTensorV3 => self.rebuild_tensor(heap, &inner, true)?,
@@ -354,13 +251,7 @@ impl TorchHost {
 
 /// Check a view against the bytes its storage declares.
 fn check_view_fits(view: &View, sref: &StorageRef) -> Result<(), Fault> {
-    let have = sref.nbytes().ok_or_else(|| {
-        Fault::refused(format!(
-            "storage '{}' declares {} elements: byte size overflows",
-            clip(&sref.key),
-            sref.numel
-        ))
-    })?;
+    let have = sref.nbytes().ok_or_else(|| Fault::refused(format!("storage '{}' declares {} elements: byte size overflows", clip(&sref.key), sref.numel)))?;
     let (start, end) = view.byte_extent().map_err(Fault::refused)?;
     if end > have || start > have {
         return Err(Fault::invalid(format!(
@@ -378,10 +269,7 @@ fn check_view_fits(view: &View, sref: &StorageRef) -> Result<(), Fault> {
 fn items_of(heap: &Heap<TorchObj>, v: Value, what: &str) -> Result<Vec<Value>, Fault> {
     match heap.get(v) {
         Some(Obj::Tuple(x) | Obj::List(x) | Obj::Set(x)) => Ok(x.clone()),
-        _ => Err(Fault::invalid(format!(
-            "{what} must be a sequence, not {}",
-            heap.type_name(v)
-        ))),
+        _ => Err(Fault::invalid(format!("{what} must be a sequence, not {}", heap.type_name(v)))),
     }
 }
 
@@ -393,34 +281,20 @@ impl Host for TorchHost {
         match classify(module, name) {
             Class::Allowed(a) => Ok(TorchObj::Global(a)),
             Class::UnsupportedTensorType => Err(Fault::unsupported(format!("tensor type '{full}' is not supported"))),
-            Class::Dangerous => Err(Fault::refused(format!(
-                "global '{full}' is a known code-execution or I/O primitive and is not allowed; nothing was imported or run"
-            ))),
-            Class::Unknown => Err(Fault::refused(format!(
-                "global '{}' is not on the allowlist of tensor-rebuild globals; nothing was imported or run",
-                clip(&full)
-            ))),
+            Class::Dangerous => {
+                Err(Fault::refused(format!("global '{full}' is a known code-execution or I/O primitive and is not allowed; nothing was imported or run")))
+            }
+            Class::Unknown => {
+                Err(Fault::refused(format!("global '{}' is not on the allowlist of tensor-rebuild globals; nothing was imported or run", clip(&full))))
+            }
         }
     }
 
-    fn call(
-        &mut self,
-        heap: &mut Heap<TorchObj>,
-        callable: Value,
-        args: Value,
-        kwargs: Value,
-        kind: CallKind,
-    ) -> Result<Value, Fault> {
+    fn call(&mut self, heap: &mut Heap<TorchObj>, callable: Value, args: Value, kwargs: Value, kind: CallKind) -> Result<Value, Fault> {
         let Some(TorchObj::Global(g)) = heap.ext(callable).copied() else {
-            return Err(Fault::invalid(format!(
-                "a {} cannot be called",
-                heap.type_name(callable)
-            )));
+            return Err(Fault::invalid(format!("a {} cannot be called", heap.type_name(callable))));
         };
-        let args = heap
-            .tuple(args)
-            .ok_or_else(|| Fault::invalid("call arguments must be a tuple"))?
-            .to_vec();
+        let args = heap.tuple(args).ok_or_else(|| Fault::invalid("call arguments must be a tuple"))?.to_vec();
         if let Some(Obj::Dict(d)) = heap.get(kwargs) {
             if !d.is_empty() {
                 return Err(Fault::invalid("keyword arguments are not supported"));
@@ -440,11 +314,7 @@ impl Host for TorchHost {
                     for p in items_of(heap, *pairs, "OrderedDict items")? {
                         match heap.tuple(p) {
                             Some([k, v]) => d.push((*k, *v)),
-                            _ => {
-                                return Err(Fault::invalid(
-                                    "OrderedDict items must be (key, value) pairs",
-                                ))
-                            }
+                            _ => return Err(Fault::invalid("OrderedDict items must be (key, value) pairs")),
                         }
                     }
                     heap.alloc(Obj::Dict(d))
@@ -472,75 +342,43 @@ impl Host for TorchHost {
                     return Err(Fault::invalid("_codecs.encode takes two arguments here"));
                 };
                 if !matches!(heap.str(*enc), Some("latin1" | "latin-1")) {
-                    return Err(Fault::unsupported(
-                        "_codecs.encode with an encoding other than latin1",
-                    ));
+                    return Err(Fault::unsupported("_codecs.encode with an encoding other than latin1"));
                 }
-                let s = heap
-                    .str(*text)
-                    .ok_or_else(|| Fault::invalid("_codecs.encode needs a string"))?;
+                let s = heap.str(*text).ok_or_else(|| Fault::invalid("_codecs.encode needs a string"))?;
                 let bytes = s
                     .chars()
-                    .map(|c| {
-                        u8::try_from(c as u32).map_err(|_| {
-                            Fault::invalid("latin1 text holds a character above U+00FF")
-                        })
-                    })
+                    .map(|c| u8::try_from(c as u32).map_err(|_| Fault::invalid("latin1 text holds a character above U+00FF")))
                     .collect::<Result<Vec<u8>, Fault>>()?;
                 heap.count_derived_bytes(bytes.len())?;
                 heap.alloc(Obj::Bytes(bytes))
             }
-            other => Err(Fault::invalid(format!(
-                "{other:?} cannot be called this way ({kind:?})"
-            ))),
+            other => Err(Fault::invalid(format!("{other:?} cannot be called this way ({kind:?})"))),
         }
     }
 
     fn persistent_load(&mut self, heap: &mut Heap<TorchObj>, pid: Value) -> Result<Value, Fault> {
         let Some(t) = heap.tuple(pid) else {
-            return Err(Fault::unsupported(format!(
-                "persistent id of type {} (expected a storage tuple)",
-                heap.type_name(pid)
-            )));
+            return Err(Fault::unsupported(format!("persistent id of type {} (expected a storage tuple)", heap.type_name(pid))));
         };
         let [tag, stype, key, location, numel] = t else {
-            return Err(Fault::unsupported(format!(
-                "persistent id with {} fields (expected ('storage', type, key, location, numel))",
-                t.len()
-            )));
+            return Err(Fault::unsupported(format!("persistent id with {} fields (expected ('storage', type, key, location, numel))", t.len())));
         };
         if heap.str(*tag) != Some("storage") {
-            return Err(Fault::unsupported(
-                "persistent id is not a 'storage' reference",
-            ));
+            return Err(Fault::unsupported("persistent id is not a 'storage' reference"));
         }
         let dtype = match heap.ext(*stype) {
             Some(TorchObj::Global(Allowed::Storage(d))) => *d,
-            _ => {
-                return Err(Fault::invalid(format!(
-                    "storage type must be a torch storage class, not {}",
-                    heap.type_name(*stype)
-                )))
-            }
+            _ => return Err(Fault::invalid(format!("storage type must be a torch storage class, not {}", heap.type_name(*stype)))),
         };
         let key = match (heap.str(*key), key) {
             (Some(s), _) => s.to_owned(),
             (None, Value::Int(i)) => i.to_string(),
             _ => return Err(Fault::invalid("storage key must be a string")),
         };
-        let location = heap
-            .str(*location)
-            .ok_or_else(|| Fault::invalid("storage location must be a string"))?
-            .to_owned();
+        let location = heap.str(*location).ok_or_else(|| Fault::invalid("storage location must be a string"))?.to_owned();
         let numel = int_arg(heap, *numel, "storage size")?;
-        let numel = u64::try_from(numel)
-            .map_err(|_| Fault::invalid(format!("storage size {numel} is negative")))?;
-        let sref = StorageRef {
-            key,
-            dtype,
-            numel,
-            location,
-        };
+        let numel = u64::try_from(numel).map_err(|_| Fault::invalid(format!("storage size {numel} is negative")))?;
+        let sref = StorageRef { key, dtype, numel, location };
         let idx = match self.storages.iter().position(|s| *s == sref) {
             Some(i) => i,
             None => {
@@ -556,10 +394,7 @@ impl Host for TorchHost {
             // State on a tensor or an OrderedDict is Python attributes: not
             // tensor data, so it is ignored.
             Some(Obj::Ext(TorchObj::Tensor(_)) | Obj::Dict(_)) => Ok(()),
-            _ => Err(Fault::invalid(format!(
-                "BUILD on a {} is not allowed",
-                heap.type_name(obj)
-            ))),
+            _ => Err(Fault::invalid(format!("BUILD on a {} is not allowed", heap.type_name(obj)))),
         }
     }
 }
@@ -578,15 +413,8 @@ pub struct Flat {
 pub fn flatten(heap: &Heap<TorchObj>, root: Value) -> Result<Flat, String> {
     match heap.get(root) {
         Some(Obj::Dict(_)) => {}
-        Some(Obj::Ext(TorchObj::Tensor(_))) => {
-            return Err("the top-level object is a single tensor, expected a dict of named tensors (a state dict)".into())
-        }
-        _ => {
-            return Err(format!(
-                "the top-level object is a {}, expected a dict of named tensors (a state dict)",
-                heap.type_name(root)
-            ))
-        }
+        Some(Obj::Ext(TorchObj::Tensor(_))) => return Err("the top-level object is a single tensor, expected a dict of named tensors (a state dict)".into()),
+        _ => return Err(format!("the top-level object is a {}, expected a dict of named tensors (a state dict)", heap.type_name(root))),
     }
     let mut flat = Flat::default();
     let mut seen = HashSet::new();
@@ -596,9 +424,7 @@ pub fn flatten(heap: &Heap<TorchObj>, root: Value) -> Result<Flat, String> {
     while let Some((name, v, depth)) = todo.pop() {
         visits += 1;
         if visits > MAX_VISITS {
-            return Err(format!(
-                "the state dict has more than {MAX_VISITS} entries (shared sub-dicts repeat?)"
-            ));
+            return Err(format!("the state dict has more than {MAX_VISITS} entries (shared sub-dicts repeat?)"));
         }
         let children: Vec<(String, Value)> = match heap.get(v) {
             Some(Obj::Dict(d)) if !d.is_empty() => {
@@ -608,11 +434,7 @@ pub fn flatten(heap: &Heap<TorchObj>, root: Value) -> Result<Flat, String> {
                 }
                 c
             }
-            Some(Obj::List(l) | Obj::Tuple(l)) if !l.is_empty() => l
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (i.to_string(), *x))
-                .collect(),
+            Some(Obj::List(l) | Obj::Tuple(l)) if !l.is_empty() => l.iter().enumerate().map(|(i, x)| (i.to_string(), *x)).collect(),
             Some(Obj::Ext(TorchObj::Tensor(i))) => {
                 if !seen.insert(name.clone()) {
                     return Err(format!("tensor name '{}' appears twice", clip(&name)));
@@ -630,25 +452,15 @@ pub fn flatten(heap: &Heap<TorchObj>, root: Value) -> Result<Flat, String> {
             }
         };
         if depth >= MAX_NAME_DEPTH {
-            return Err(format!(
-                "dicts and lists nested deeper than {MAX_NAME_DEPTH} levels at '{}'",
-                clip(&name)
-            ));
+            return Err(format!("dicts and lists nested deeper than {MAX_NAME_DEPTH} levels at '{}'", clip(&name)));
         }
         for (k, x) in children.into_iter().rev() {
-            let child = if name.is_empty() {
-                k
-            } else {
-                format!("{name}.{k}")
-            };
+            let child = if name.is_empty() { k } else { format!("{name}.{k}") };
             todo.push((child, x, depth + 1));
         }
     }
     if omitted > 0 {
-        flat.metadata.push((
-            "(omitted)".into(),
-            format!("{omitted} more non-tensor values"),
-        ));
+        flat.metadata.push(("(omitted)".into(), format!("{omitted} more non-tensor values")));
     }
     Ok(flat)
 }
@@ -661,12 +473,7 @@ fn key_text(heap: &Heap<TorchObj>, k: Value) -> Result<String, String> {
         Value::Float(f) => f.to_string(),
         Value::Obj(_) => match heap.get(k) {
             Some(Obj::Str(s)) => s.clone(),
-            _ => {
-                return Err(format!(
-                    "a dict key of type {} cannot name a tensor",
-                    heap.type_name(k)
-                ))
-            }
+            _ => return Err(format!("a dict key of type {} cannot name a tensor", heap.type_name(k))),
         },
     })
 }

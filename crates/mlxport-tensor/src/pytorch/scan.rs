@@ -91,12 +91,7 @@ pub fn scan_pickle(data: &[u8]) -> PickleScan {
         }
     }
     let verdict = verdict_of(&host.globals, error.is_some());
-    PickleScan {
-        globals: host.globals,
-        verdict,
-        pickles,
-        error,
-    }
+    PickleScan { globals: host.globals, verdict, pickles, error }
 }
 
 fn verdict_of(globals: &[(String, String)], broken: bool) -> Verdict {
@@ -133,9 +128,7 @@ enum Opaque {
 
 impl Recorder {
     fn note(&mut self, module: &str, name: &str) {
-        if !self.globals.iter().any(|(m, n)| m == module && n == name)
-            && self.globals.len() < 10_000
-        {
+        if !self.globals.iter().any(|(m, n)| m == module && n == name) && self.globals.len() < 10_000 {
             self.globals.push((module.to_owned(), name.to_owned()));
         }
     }
@@ -151,14 +144,7 @@ impl Host for Recorder {
         self.note("copyreg", &format!("extension_code_{code}"));
         Ok(Opaque::Global)
     }
-    fn call(
-        &mut self,
-        heap: &mut Heap<Opaque>,
-        _: Value,
-        _: Value,
-        _: Value,
-        _: CallKind,
-    ) -> Result<Value, Fault> {
+    fn call(&mut self, heap: &mut Heap<Opaque>, _: Value, _: Value, _: Value, _: CallKind) -> Result<Value, Fault> {
         heap.alloc(Obj::Ext(Opaque::Result))
     }
     fn persistent_load(&mut self, heap: &mut Heap<Opaque>, _: Value) -> Result<Value, Fault> {
@@ -224,23 +210,9 @@ impl std::fmt::Display for FileScan {
         };
         writeln!(f, "{} ({kind}): {}", self.path.display(), self.verdict)?;
         for m in &self.members {
-            let name = if m.member.is_empty() {
-                "(pickle)"
-            } else {
-                m.member.as_str()
-            };
-            let globals: Vec<String> = m
-                .scan
-                .globals
-                .iter()
-                .map(|(a, b)| full_name(a, b))
-                .collect();
-            write!(
-                f,
-                "  {name}: {}; globals: {}",
-                m.scan.verdict,
-                globals.join(", ")
-            )?;
+            let name = if m.member.is_empty() { "(pickle)" } else { m.member.as_str() };
+            let globals: Vec<String> = m.scan.globals.iter().map(|(a, b)| full_name(a, b)).collect();
+            write!(f, "  {name}: {}; globals: {}", m.scan.verdict, globals.join(", "))?;
             if let Some(e) = &m.scan.error {
                 write!(f, "; stopped: {e}")?;
             }
@@ -256,9 +228,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     let limits = Limits::default();
     let mut head = Vec::new();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    file.take(limits.max_input as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| Error::io(path, "read", e))?;
+    file.take(limits.max_input as u64).read_to_end(&mut head).map_err(|e| Error::io(path, "read", e))?;
     if has_zip_signature(&head) {
         drop(head);
         return scan_zip(path, &limits);
@@ -268,15 +238,7 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
     }
     let scan = scan_pickle(&head);
     let verdict = scan.verdict.clone();
-    Ok(FileScan {
-        path: path.to_path_buf(),
-        kind: FileKind::Pickle,
-        members: vec![MemberScan {
-            member: String::new(),
-            scan,
-        }],
-        verdict,
-    })
+    Ok(FileScan { path: path.to_path_buf(), kind: FileKind::Pickle, members: vec![MemberScan { member: String::new(), scan }], verdict })
 }
 
 fn scan_zip(path: &Path, limits: &Limits) -> Result<FileScan> {
@@ -290,35 +252,13 @@ fn scan_zip(path: &Path, limits: &Limits) -> Result<FileScan> {
         torch |= m.name == "data.pkl" || m.name.ends_with("/data.pkl");
         let scan = match archive.read_small(m, limits.max_input as u64) {
             Ok(bytes) => scan_pickle(&bytes),
-            Err(e) => PickleScan {
-                globals: Vec::new(),
-                verdict: Verdict::Unknown(Vec::new()),
-                pickles: 0,
-                error: Some(e.to_string()),
-            },
+            Err(e) => PickleScan { globals: Vec::new(), verdict: Verdict::Unknown(Vec::new()), pickles: 0, error: Some(e.to_string()) },
         };
-        members.push(MemberScan {
-            member: m.name.clone(),
-            scan,
-        });
+        members.push(MemberScan { member: m.name.clone(), scan });
     }
-    let verdict = members
-        .iter()
-        .map(|m| &m.scan.verdict)
-        .max_by_key(|v| v.rank())
-        .cloned()
-        .unwrap_or(Verdict::TensorOnly);
-    let kind = if torch {
-        FileKind::TorchZip
-    } else {
-        FileKind::Zip
-    };
-    Ok(FileScan {
-        path: path.to_path_buf(),
-        kind,
-        members,
-        verdict,
-    })
+    let verdict = members.iter().map(|m| &m.scan.verdict).max_by_key(|v| v.rank()).cloned().unwrap_or(Verdict::TensorOnly);
+    let kind = if torch { FileKind::TorchZip } else { FileKind::Zip };
+    Ok(FileScan { path: path.to_path_buf(), kind, members, verdict })
 }
 
 #[cfg(test)]
@@ -329,8 +269,8 @@ mod tests {
     fn stack_global_through_memo_is_named() {
         // 'os' and 'system' memoized, fetched back, then STACK_GLOBAL + call.
         let p = [
-            0x80, 4, 0x8c, 2, b'o', b's', 0x94, 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x94,
-            b'0', b'0', b'h', 0, b'h', 1, 0x93, 0x8c, 1, b'x', 0x85, b'R', b'.',
+            0x80, 4, 0x8c, 2, b'o', b's', 0x94, 0x8c, 6, b's', b'y', b's', b't', b'e', b'm', 0x94, b'0', b'0', b'h', 0, b'h', 1, 0x93, 0x8c, 1, b'x', 0x85,
+            b'R', b'.',
         ];
         let s = scan_pickle(&p);
         assert_eq!(s.globals, vec![("os".to_owned(), "system".to_owned())]);

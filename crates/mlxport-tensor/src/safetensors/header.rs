@@ -52,19 +52,12 @@ pub struct Entry {
 /// Parse header bytes (already bounded by [`MAX_HEADER_LEN`]). Errors are
 /// rule descriptions, without the file name.
 pub fn parse(bytes: &[u8]) -> Result<RawHeader, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        format!(
-            "the header is not valid UTF-8 (bad byte at header offset {})",
-            e.valid_up_to()
-        )
-    })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("the header is not valid UTF-8 (bad byte at header offset {})", e.valid_up_to()))?;
     if !text.starts_with('{') {
         return Err("the header must be a JSON object starting with '{'".into());
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let header = de
-        .deserialize_map(HeaderVisitor)
-        .map_err(|e| format!("header JSON: {e}"))?;
+    let header = de.deserialize_map(HeaderVisitor).map_err(|e| format!("header JSON: {e}"))?;
     de.end().map_err(|e| format!("header JSON: {e}"))?;
     Ok(header)
 }
@@ -83,11 +76,7 @@ pub fn validate(raw: RawHeader, buffer_len: u64) -> Result<Vec<Entry>, String> {
 }
 
 fn known_dtypes() -> String {
-    let names: Vec<&str> = ALL_DTYPES
-        .iter()
-        .filter(|d| d.in_safetensors())
-        .map(|d| d.name())
-        .collect();
+    let names: Vec<&str> = ALL_DTYPES.iter().filter(|d| d.in_safetensors()).map(|d| d.name()).collect();
     names.join(", ")
 }
 
@@ -101,38 +90,16 @@ fn check_entry(e: RawEntry, buffer_len: u64) -> Result<Entry, String> {
     let name = &e.name;
     let dtype = DType::from_name(&e.dtype)
         .filter(|d| d.in_safetensors())
-        .ok_or_else(|| {
-            format!(
-                "tensor '{name}': unknown dtype '{}' (known: {})",
-                e.dtype,
-                known_dtypes()
-            )
-        })?;
-    let numel = checked_numel(&e.shape).ok_or_else(|| {
-        format!(
-            "tensor '{name}': shape {:?} overflows: its element count exceeds 2^64",
-            e.shape
-        )
-    })?;
+        .ok_or_else(|| format!("tensor '{name}': unknown dtype '{}' (known: {})", e.dtype, known_dtypes()))?;
+    let numel = checked_numel(&e.shape).ok_or_else(|| format!("tensor '{name}': shape {:?} overflows: its element count exceeds 2^64", e.shape))?;
     let nbytes = match numel.checked_mul(dtype.bits()) {
-        None => {
-            return Err(format!(
-                "tensor '{name}': shape {:?} of {dtype} overflows: its bit size exceeds 2^64",
-                e.shape
-            ))
-        }
-        Some(bits) if bits % 8 != 0 => {
-            return Err(format!(
-                "tensor '{name}': {numel} elements of {dtype} are not a whole number of bytes"
-            ))
-        }
+        None => return Err(format!("tensor '{name}': shape {:?} of {dtype} overflows: its bit size exceeds 2^64", e.shape)),
+        Some(bits) if bits % 8 != 0 => return Err(format!("tensor '{name}': {numel} elements of {dtype} are not a whole number of bytes")),
         Some(bits) => bits / 8,
     };
     let [begin, end] = e.offsets;
     if begin > end {
-        return Err(format!(
-            "tensor '{name}': data_offsets [{begin}, {end}] end before they begin"
-        ));
+        return Err(format!("tensor '{name}': data_offsets [{begin}, {end}] end before they begin"));
     }
     if end > buffer_len {
         return Err(format!(
@@ -148,13 +115,7 @@ fn check_entry(e: RawEntry, buffer_len: u64) -> Result<Entry, String> {
             e.shape
         ));
     }
-    Ok(Entry {
-        name: e.name,
-        dtype,
-        shape: e.shape,
-        begin,
-        end,
-    })
+    Ok(Entry { name: e.name, dtype, shape: e.shape, begin, end })
 }
 
 /// Sorted spans must cover `[0, buffer_len)` exactly once.
@@ -163,26 +124,16 @@ fn check_tiling(entries: &[Entry], buffer_len: u64) -> Result<(), String> {
     let mut prev: Option<&Entry> = None;
     for e in entries {
         if e.begin > covered {
-            return Err(format!(
-                "gap in the data buffer: no tensor covers bytes [{covered}, {}) before tensor '{}'",
-                e.begin, e.name
-            ));
+            return Err(format!("gap in the data buffer: no tensor covers bytes [{covered}, {}) before tensor '{}'", e.begin, e.name));
         }
         if e.begin < covered {
             let rule = "each byte of the data buffer must belong to exactly one tensor";
             return Err(match prev {
-                Some(p) if p.begin == e.begin && p.end == e.end => format!(
-                    "tensors '{}' and '{}' alias the same bytes [{}, {}): {rule}",
-                    p.name, e.name, e.begin, e.end
-                ),
-                Some(p) => format!(
-                    "tensor '{}' [{}, {}) overlaps tensor '{}' [{}, {}): {rule}",
-                    e.name, e.begin, e.end, p.name, p.begin, p.end
-                ),
-                None => format!(
-                    "tensor '{}' [{}, {}) overlaps another tensor: {rule}",
-                    e.name, e.begin, e.end
-                ),
+                Some(p) if p.begin == e.begin && p.end == e.end => {
+                    format!("tensors '{}' and '{}' alias the same bytes [{}, {}): {rule}", p.name, e.name, e.begin, e.end)
+                }
+                Some(p) => format!("tensor '{}' [{}, {}) overlaps tensor '{}' [{}, {}): {rule}", e.name, e.begin, e.end, p.name, p.begin, p.end),
+                None => format!("tensor '{}' [{}, {}) overlaps another tensor: {rule}", e.name, e.begin, e.end),
             });
         }
         covered = e.end;
@@ -227,14 +178,10 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 continue;
             }
             if key.contains('\0') {
-                return Err(de::Error::custom(format!(
-                    "tensor name {key:?} contains a NUL byte (it would hide the tensor from C tools)"
-                )));
+                return Err(de::Error::custom(format!("tensor name {key:?} contains a NUL byte (it would hide the tensor from C tools)")));
             }
             if !names.insert(key.clone()) {
-                return Err(de::Error::custom(format!(
-                    "duplicate tensor name '{key}' (each name may appear once)"
-                )));
+                return Err(de::Error::custom(format!("duplicate tensor name '{key}' (each name may appear once)")));
             }
             let entry = map.next_value_seed(EntrySeed(&key))?;
             header.entries.push(entry);
@@ -256,8 +203,7 @@ impl<'de> DeserializeSeed<'de> for MetadataSeed {
 
 struct MetadataVisitor;
 
-const METADATA_EXPECTED: &str =
-    "'__metadata__' to be an object of string values (a tensor may not be named '__metadata__')";
+const METADATA_EXPECTED: &str = "'__metadata__' to be an object of string values (a tensor may not be named '__metadata__')";
 
 impl<'de> Visitor<'de> for MetadataVisitor {
     type Value = BTreeMap<String, String>;
@@ -275,9 +221,7 @@ impl<'de> Visitor<'de> for MetadataVisitor {
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(MetadataValueSeed)?;
             if out.insert(key.clone(), value).is_some() {
-                return Err(de::Error::custom(format!(
-                    "duplicate key '{key}' in '__metadata__'"
-                )));
+                return Err(de::Error::custom(format!("duplicate key '{key}' in '__metadata__'")));
             }
         }
         Ok(out)
@@ -325,11 +269,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
     type Value = RawEntry;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "tensor '{}' to be an object with dtype, shape and data_offsets",
-            self.0
-        )
+        write!(f, "tensor '{}' to be an object with dtype, shape and data_offsets", self.0)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEntry, A::Error> {
@@ -341,36 +281,20 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
             let dup = match key.as_str() {
                 "dtype" => dtype.replace(map.next_value()?).is_some(),
                 "shape" => shape.replace(map.next_value_seed(DimsSeed { name, field: "shape", max: MAX_RANK })?).is_some(),
-                "data_offsets" => offsets
-                    .replace(map.next_value_seed(DimsSeed { name, field: "data_offsets", max: 2 })?)
-                    .is_some(),
-                other => {
-                    return Err(de::Error::custom(format!(
-                        "tensor '{name}': unknown field '{other}' (expected exactly dtype, shape, data_offsets)"
-                    )))
-                }
+                "data_offsets" => offsets.replace(map.next_value_seed(DimsSeed { name, field: "data_offsets", max: 2 })?).is_some(),
+                other => return Err(de::Error::custom(format!("tensor '{name}': unknown field '{other}' (expected exactly dtype, shape, data_offsets)"))),
             };
             if dup {
-                return Err(de::Error::custom(format!(
-                    "tensor '{name}': duplicate field '{key}'"
-                )));
+                return Err(de::Error::custom(format!("tensor '{name}': duplicate field '{key}'")));
             }
         }
         let missing = |f: &str| de::Error::custom(format!("tensor '{name}': missing field '{f}'"));
         let dtype = dtype.ok_or_else(|| missing("dtype"))?;
         let shape = shape.ok_or_else(|| missing("shape"))?;
         let offsets = offsets.ok_or_else(|| missing("data_offsets"))?;
-        let offsets: [u64; 2] = offsets.try_into().map_err(|_| {
-            de::Error::custom(format!(
-                "tensor '{name}': data_offsets must hold exactly two integers [begin, end]"
-            ))
-        })?;
-        Ok(RawEntry {
-            name: name.to_owned(),
-            dtype,
-            shape,
-            offsets,
-        })
+        let offsets: [u64; 2] =
+            offsets.try_into().map_err(|_| de::Error::custom(format!("tensor '{name}': data_offsets must hold exactly two integers [begin, end]")))?;
+        Ok(RawEntry { name: name.to_owned(), dtype, shape, offsets })
     }
 }
 
@@ -392,24 +316,14 @@ impl<'de> Visitor<'de> for DimsSeed<'_> {
     type Value = Vec<u64>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "tensor '{}': {} as an array of non-negative integers",
-            self.name, self.field
-        )
+        write!(f, "tensor '{}': {} as an array of non-negative integers", self.name, self.field)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(DimSeed {
-            name: self.name,
-            field: self.field,
-        })? {
+        while let Some(v) = seq.next_element_seed(DimSeed { name: self.name, field: self.field })? {
             if out.len() == self.max {
-                return Err(de::Error::custom(format!(
-                    "tensor '{}': {} has more than {} elements",
-                    self.name, self.field, self.max
-                )));
+                return Err(de::Error::custom(format!("tensor '{}': {} has more than {} elements", self.name, self.field, self.max)));
             }
             out.push(v);
         }
@@ -433,11 +347,7 @@ impl Visitor<'_> for DimSeed<'_> {
     type Value = u64;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "tensor '{}': {} elements to be non-negative integers",
-            self.name, self.field
-        )
+        write!(f, "tensor '{}': {} elements to be non-negative integers", self.name, self.field)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
@@ -445,19 +355,11 @@ impl Visitor<'_> for DimSeed<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-        u64::try_from(v).map_err(|_| {
-            E::custom(format!(
-                "tensor '{}': {} holds negative value {v}",
-                self.name, self.field
-            ))
-        })
+        u64::try_from(v).map_err(|_| E::custom(format!("tensor '{}': {} holds negative value {v}", self.name, self.field)))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
-        Err(E::custom(format!(
-            "tensor '{}': {} holds {v}, which is not an integer in 0..2^64",
-            self.name, self.field
-        )))
+        Err(E::custom(format!("tensor '{}': {} holds {v}, which is not an integer in 0..2^64", self.name, self.field)))
     }
 }
 
@@ -475,9 +377,7 @@ mod tests {
 
     #[test]
     fn parses_entries_and_metadata() {
-        let h = parse_ok(
-            r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}  "#,
-        );
+        let h = parse_ok(r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}  "#);
         assert_eq!(h.metadata.get("format").map(String::as_str), Some("pt"));
         assert_eq!(h.entries.len(), 1);
         assert_eq!(h.entries[0].offsets, [0, 8]);
@@ -489,13 +389,8 @@ mod tests {
     fn rejects_duplicates_everywhere() {
         let e = r#"{"dtype":"U8","shape":[],"data_offsets":[0,1]}"#;
         assert!(parse_err(&format!(r#"{{"a":{e},"a":{e}}}"#)).contains("duplicate tensor name"));
-        assert!(
-            parse_err(&format!(r#"{{"a":{e},"\u0061":{e}}}"#)).contains("duplicate tensor name")
-        );
-        assert!(
-            parse_err(r#"{"a":{"dtype":"U8","dtype":"U8","shape":[],"data_offsets":[0,1]}}"#)
-                .contains("duplicate field")
-        );
+        assert!(parse_err(&format!(r#"{{"a":{e},"\u0061":{e}}}"#)).contains("duplicate tensor name"));
+        assert!(parse_err(r#"{"a":{"dtype":"U8","dtype":"U8","shape":[],"data_offsets":[0,1]}}"#).contains("duplicate field"));
         assert!(parse_err(r#"{"__metadata__":{"k":"a","k":"b"}}"#).contains("duplicate key"));
         assert!(parse_err(r#"{"__metadata__":{},"__metadata__":{}}"#).contains("duplicate key"));
         // null is no metadata (mx.save_safetensors without metadata writes it).
@@ -506,32 +401,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_fields() {
-        assert!(
-            parse_err(r#"{"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}"#)
-                .contains("negative")
-        );
-        assert!(
-            parse_err(r#"{"a":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}}"#)
-                .contains("not an integer")
-        );
-        assert!(
-            parse_err(r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0,1,2]}}"#)
-                .contains("more than 2")
-        );
-        assert!(
-            parse_err(r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0]}}"#)
-                .contains("exactly two")
-        );
-        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[]}}"#)
-            .contains("missing field 'data_offsets'"));
-        assert!(
-            parse_err(r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0,1],"x":1}}"#)
-                .contains("unknown field")
-        );
-        assert!(
-            parse_err(r#"{"__metadata__":{"dtype":"U8","shape":[],"data_offsets":[0,1]}}"#)
-                .contains("may not be named '__metadata__'")
-        );
+        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}"#).contains("negative"));
+        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}}"#).contains("not an integer"));
+        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0,1,2]}}"#).contains("more than 2"));
+        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0]}}"#).contains("exactly two"));
+        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[]}}"#).contains("missing field 'data_offsets'"));
+        assert!(parse_err(r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0,1],"x":1}}"#).contains("unknown field"));
+        assert!(parse_err(r#"{"__metadata__":{"dtype":"U8","shape":[],"data_offsets":[0,1]}}"#).contains("may not be named '__metadata__'"));
         assert!(parse_err(r#"[1]"#).contains("JSON object"));
         assert!(parse_err(r#"{"a\u0000":{}}"#).contains("NUL"));
         let deep = format!("{{\"__metadata__\":{}", "[".repeat(10_000));
@@ -540,36 +416,14 @@ mod tests {
 
     #[test]
     fn tiling_rules() {
-        let ent = |n: &str, d: &str, s: Vec<u64>, b: u64, e: u64| RawEntry {
-            name: n.into(),
-            dtype: d.into(),
-            shape: s,
-            offsets: [b, e],
-        };
-        let h = |v: Vec<RawEntry>| RawHeader {
-            metadata: BTreeMap::new(),
-            entries: v,
-        };
+        let ent = |n: &str, d: &str, s: Vec<u64>, b: u64, e: u64| RawEntry { name: n.into(), dtype: d.into(), shape: s, offsets: [b, e] };
+        let h = |v: Vec<RawEntry>| RawHeader { metadata: BTreeMap::new(), entries: v };
         // zero-size tensors may sit at any boundary
-        let ok = validate(
-            h(vec![
-                ent("z", "F32", vec![0, 3], 4, 4),
-                ent("a", "U8", vec![4], 0, 4),
-            ]),
-            4,
-        )
-        .unwrap();
+        let ok = validate(h(vec![ent("z", "F32", vec![0, 3], 4, 4), ent("a", "U8", vec![4], 0, 4)]), 4).unwrap();
         assert_eq!(ok[0].name, "a");
         let gap = validate(h(vec![ent("a", "U8", vec![4], 1, 5)]), 5).unwrap_err();
         assert!(gap.contains("gap"), "{gap}");
-        let alias = validate(
-            h(vec![
-                ent("a", "U8", vec![4], 0, 4),
-                ent("b", "U8", vec![4], 0, 4),
-            ]),
-            4,
-        )
-        .unwrap_err();
+        let alias = validate(h(vec![ent("a", "U8", vec![4], 0, 4), ent("b", "U8", vec![4], 0, 4)]), 4).unwrap_err();
         assert!(alias.contains("alias"), "{alias}");
         let trailing = validate(h(vec![ent("a", "U8", vec![4], 0, 4)]), 6).unwrap_err();
         assert!(trailing.contains("trailing"), "{trailing}");
@@ -579,8 +433,7 @@ mod tests {
         assert_eq!(ok4[0].end, 2);
         let c128 = validate(h(vec![ent("a", "C128", vec![1], 0, 16)]), 16).unwrap_err();
         assert!(c128.contains("unknown dtype 'C128'"), "{c128}");
-        let ovf =
-            validate(h(vec![ent("a", "U8", vec![1 << 40, 1 << 40, 0], 0, 0)]), 0).unwrap_err();
+        let ovf = validate(h(vec![ent("a", "U8", vec![1 << 40, 1 << 40, 0], 0, 0)]), 0).unwrap_err();
         assert!(ovf.contains("overflows"), "{ovf}");
     }
 }

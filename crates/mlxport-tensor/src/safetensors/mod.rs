@@ -30,9 +30,8 @@ pub use header::{MAX_HEADER_LEN, MAX_RANK, METADATA_KEY};
 pub use reader::SafetensorsFile;
 pub use sharded::{read_index, Index, ShardedSafetensors, MAX_INDEX_LEN};
 pub use writer::{
-    header_bytes, index_json, plan_shards, shard_file_names, write_safetensors,
-    write_safetensors_opts, write_safetensors_with, write_sharded, write_sharded_with,
-    ShardOptions, ShardedOutput, TensorRef, TensorSpec, WriteOptions, INDEX_FILE,
+    header_bytes, index_json, plan_shards, shard_file_names, write_safetensors, write_safetensors_opts, write_safetensors_with, write_sharded,
+    write_sharded_with, ShardOptions, ShardedOutput, TensorRef, TensorSpec, WriteOptions, INDEX_FILE,
 };
 
 /// Format name used in error messages.
@@ -69,13 +68,8 @@ mod tests {
     type Owned = (String, DType, Vec<u64>, Vec<u8>);
 
     fn tensor_strategy() -> impl Strategy<Value = Owned> {
-        (
-            "[a-z.\\u{e9}\"\\\\]{1,8}",
-            proptest::sample::select(&DTYPES[..]),
-            proptest::collection::vec(0u64..4, 0..4),
-            any::<u64>(),
-        )
-            .prop_map(|(name, dtype, shape, seed)| {
+        ("[a-z.\\u{e9}\"\\\\]{1,8}", proptest::sample::select(&DTYPES[..]), proptest::collection::vec(0u64..4, 0..4), any::<u64>()).prop_map(
+            |(name, dtype, shape, seed)| {
                 let n = shape.iter().product::<u64>() * dtype.bits() / 8;
                 let mut x = seed | 1;
                 let bytes = (0..n)
@@ -87,18 +81,12 @@ mod tests {
                     })
                     .collect();
                 (name, dtype, shape, bytes)
-            })
+            },
+        )
     }
 
     fn refs(ts: &[Owned]) -> Vec<TensorRef<'_>> {
-        ts.iter()
-            .map(|(n, d, s, b)| TensorRef {
-                name: n,
-                dtype: *d,
-                shape: s,
-                data: b,
-            })
-            .collect()
+        ts.iter().map(|(n, d, s, b)| TensorRef { name: n, dtype: *d, shape: s, data: b }).collect()
     }
 
     proptest! {
@@ -181,10 +169,7 @@ mod tests {
 
     #[test]
     fn header_layout_is_exact() {
-        let specs = [
-            TensorSpec::new("b", DType::F32, [2]),
-            TensorSpec::new("a", DType::U8, []),
-        ];
+        let specs = [TensorSpec::new("b", DType::F32, [2]), TensorSpec::new("a", DType::U8, [])];
         let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
         let h = header_bytes(&specs, Some(&meta), &WriteOptions::mlx()).unwrap();
         assert_eq!(
@@ -193,45 +178,22 @@ mod tests {
         );
         let padded = header_bytes(&specs, None, &WriteOptions::default()).unwrap();
         assert_eq!(padded.len() % 8, 0);
-        assert!(String::from_utf8(padded)
-            .unwrap()
-            .trim_end_matches(' ')
-            .ends_with('}'));
+        assert!(String::from_utf8(padded).unwrap().trim_end_matches(' ').ends_with('}'));
     }
 
     #[test]
     fn writer_rejects_bad_specs() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.safetensors");
-        let bad = |name: &str, dtype, shape: &[u64], data: &[u8]| {
-            write_safetensors(
-                &p,
-                &[TensorRef {
-                    name,
-                    dtype,
-                    shape,
-                    data,
-                }],
-                None,
-            )
-            .unwrap_err()
-            .to_string()
-        };
+        let bad =
+            |name: &str, dtype, shape: &[u64], data: &[u8]| write_safetensors(&p, &[TensorRef { name, dtype, shape, data }], None).unwrap_err().to_string();
         assert!(bad("__metadata__", DType::U8, &[1], &[0]).contains("may not be named"));
         assert!(bad("a\0b", DType::U8, &[1], &[0]).contains("NUL"));
         assert!(bad("a", DType::C128, &[1], &[0; 16]).contains("cannot be stored"));
         assert!(bad("a", DType::F4, &[3], &[0; 2]).contains("whole number of bytes"));
         assert!(bad("a", DType::U8, &[3], &[0; 2]).contains("2 bytes were supplied"));
-        let t = TensorRef {
-            name: "a",
-            dtype: DType::U8,
-            shape: &[],
-            data: &[1],
-        };
-        assert!(write_safetensors(&p, &[t, t], None)
-            .unwrap_err()
-            .to_string()
-            .contains("twice"));
+        let t = TensorRef { name: "a", dtype: DType::U8, shape: &[], data: &[1] };
+        assert!(write_safetensors(&p, &[t, t], None).unwrap_err().to_string().contains("twice"));
         // Failed writes leave nothing behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -249,14 +211,8 @@ mod tests {
     #[test]
     fn index_json_matches_python_format() {
         let wm = BTreeMap::from([
-            (
-                "b".to_string(),
-                "model-00002-of-00002.safetensors".to_string(),
-            ),
-            (
-                "a\u{e9}\u{1f600}\x7f".to_string(),
-                "model-00001-of-00002.safetensors".to_string(),
-            ),
+            ("b".to_string(), "model-00002-of-00002.safetensors".to_string()),
+            ("a\u{e9}\u{1f600}\x7f".to_string(), "model-00001-of-00002.safetensors".to_string()),
         ]);
         let extra = vec![("total_parameters".to_string(), serde_json::json!(7))];
         let s = index_json(12, &extra, &wm);
@@ -267,21 +223,8 @@ mod tests {
     #[test]
     fn sharded_round_trip_and_cross_checks() {
         let dir = tempfile::tempdir().unwrap();
-        let data: Vec<Owned> = (0..5u8)
-            .map(|i| {
-                (
-                    format!("layer.{i}"),
-                    DType::U8,
-                    vec![u64::from(i) + 1],
-                    vec![i; usize::from(i) + 1],
-                )
-            })
-            .collect();
-        let opts = ShardOptions {
-            max_shard_bytes: 4,
-            metadata: Some(BTreeMap::from([("format".into(), "mlx".into())])),
-            ..ShardOptions::default()
-        };
+        let data: Vec<Owned> = (0..5u8).map(|i| (format!("layer.{i}"), DType::U8, vec![u64::from(i) + 1], vec![i; usize::from(i) + 1])).collect();
+        let opts = ShardOptions { max_shard_bytes: 4, metadata: Some(BTreeMap::from([("format".into(), "mlx".into())])), ..ShardOptions::default() };
         let out = write_sharded(dir.path(), &refs(&data), &opts).unwrap();
         assert_eq!(out.total_size, 15);
         assert_eq!(out.files.len(), 4);
@@ -293,18 +236,9 @@ mod tests {
         assert!(s.metadata().contains(&("format".into(), "mlx".into())));
         // Point a tensor at the wrong shard.
         let text = std::fs::read_to_string(&out.index_path).unwrap();
-        let bad = text.replacen(
-            "\"layer.0\": \"model-00001",
-            "\"layer.0\": \"model-00002",
-            1,
-        );
+        let bad = text.replacen("\"layer.0\": \"model-00001", "\"layer.0\": \"model-00002", 1);
         std::fs::write(&out.index_path, bad).unwrap();
-        let e = ShardedSafetensors::open(&out.index_path)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("layer.0") && e.contains("stored in model-00001"),
-            "{e}"
-        );
+        let e = ShardedSafetensors::open(&out.index_path).unwrap_err().to_string();
+        assert!(e.contains("layer.0") && e.contains("stored in model-00001"), "{e}");
     }
 }

@@ -38,10 +38,7 @@ pub struct SafetensorsFile {
 
 impl std::fmt::Debug for SafetensorsFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SafetensorsFile")
-            .field("path", &self.path)
-            .field("tensors", &self.infos.len())
-            .finish()
+        f.debug_struct("SafetensorsFile").field("path", &self.path).field("tensors", &self.infos.len()).finish()
     }
 }
 
@@ -50,18 +47,11 @@ impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<Self> {
         let invalid = |rule: String| Error::invalid(path, FORMAT, rule);
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat", e))?
-            .len();
+        let file_len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
         if file_len < 8 {
-            return Err(invalid(format!(
-                "the file is {file_len} bytes, too short for the 8-byte header length"
-            )));
+            return Err(invalid(format!("the file is {file_len} bytes, too short for the 8-byte header length")));
         }
-        let file_len_usize = usize::try_from(file_len).map_err(|_| {
-            Error::unsupported(path, "file larger than this machine's address space")
-        })?;
+        let file_len_usize = usize::try_from(file_len).map_err(|_| Error::unsupported(path, "file larger than this machine's address space"))?;
         // SAFETY: the map is read-only; callers are told not to modify the
         // file while it is open (the usual contract of memory-mapped I/O).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?;
@@ -70,14 +60,10 @@ impl SafetensorsFile {
         }
         let header_len = read_header_len(&map);
         if header_len > MAX_HEADER_LEN {
-            return Err(invalid(format!(
-                "header length {header_len} exceeds the limit of {MAX_HEADER_LEN} bytes"
-            )));
+            return Err(invalid(format!("header length {header_len} exceeds the limit of {MAX_HEADER_LEN} bytes")));
         }
         if header_len > file_len - 8 {
-            return Err(invalid(format!(
-                "header length {header_len} runs past the end of the file ({file_len} bytes)"
-            )));
+            return Err(invalid(format!("header length {header_len} runs past the end of the file ({file_len} bytes)")));
         }
         // Both fit: header_len <= file_len - 8 and file_len fits usize.
         let data_start = 8 + header_len as usize;
@@ -86,19 +72,10 @@ impl SafetensorsFile {
         let buffer_len = file_len - 8 - header_len;
         let metadata = raw.metadata.clone();
         let entries = header::validate(raw, buffer_len).map_err(invalid)?;
-        Ok(Self::from_entries(
-            path, map, data_start, header_len, entries, metadata,
-        ))
+        Ok(Self::from_entries(path, map, data_start, header_len, entries, metadata))
     }
 
-    fn from_entries(
-        path: &Path,
-        map: Mmap,
-        data_start: usize,
-        header_len: u64,
-        entries: Vec<Entry>,
-        metadata: BTreeMap<String, String>,
-    ) -> Self {
+    fn from_entries(path: &Path, map: Mmap, data_start: usize, header_len: u64, entries: Vec<Entry>, metadata: BTreeMap<String, String>) -> Self {
         let mut infos = Vec::with_capacity(entries.len());
         let mut spans = Vec::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
@@ -106,24 +83,9 @@ impl SafetensorsFile {
             // Validated: end <= buffer length <= file length, which fits usize.
             spans.push((e.begin as usize, e.end as usize));
             by_name.insert(e.name.clone(), i);
-            infos.push(TensorInfo {
-                name: e.name,
-                encoding: Encoding::Dense(e.dtype),
-                shape: e.shape,
-                nbytes: e.end - e.begin,
-                file: path.to_path_buf(),
-            });
+            infos.push(TensorInfo { name: e.name, encoding: Encoding::Dense(e.dtype), shape: e.shape, nbytes: e.end - e.begin, file: path.to_path_buf() });
         }
-        SafetensorsFile {
-            path: path.to_path_buf(),
-            map,
-            data_start,
-            infos,
-            spans,
-            by_name,
-            metadata,
-            header_len,
-        }
+        SafetensorsFile { path: path.to_path_buf(), map, data_start, infos, spans, by_name, metadata, header_len }
     }
 
     /// The `__metadata__` map of the header (empty if absent).
@@ -138,19 +100,10 @@ impl SafetensorsFile {
 
     /// Borrow a tensor's bytes from the memory map.
     pub fn bytes(&self, name: &str) -> Result<&[u8]> {
-        let &i = self
-            .by_name
-            .get(name)
-            .ok_or_else(|| Error::not_found(&self.path, name))?;
+        let &i = self.by_name.get(name).ok_or_else(|| Error::not_found(&self.path, name))?;
         let (b, e) = self.spans.get(i).copied().unwrap_or_default();
         let data = self.map.get(self.data_start..).unwrap_or_default();
-        data.get(b..e).ok_or_else(|| {
-            Error::tensor(
-                &self.path,
-                name,
-                "span outside the mapped file (the file changed?)",
-            )
-        })
+        data.get(b..e).ok_or_else(|| Error::tensor(&self.path, name, "span outside the mapped file (the file changed?)"))
     }
 
     /// Whether the file holds a tensor of that name.
@@ -178,10 +131,7 @@ impl TensorSource for SafetensorsFile {
         &self.infos
     }
     fn metadata(&self) -> Vec<(String, String)> {
-        self.metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
     fn raw(&self, name: &str) -> Result<Cow<'_, [u8]>> {
         self.bytes(name).map(Cow::Borrowed)
@@ -192,9 +142,6 @@ impl TensorSource for SafetensorsFile {
         Ok(Box::new(MappedChunks::new(&self.map, self.data_start + b, self.data_start + e)))
     }
     fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.by_name
-            .get(name)
-            .and_then(|&i| self.infos.get(i))
-            .ok_or_else(|| Error::not_found(&self.path, name))
+        self.by_name.get(name).and_then(|&i| self.infos.get(i)).ok_or_else(|| Error::not_found(&self.path, name))
     }
 }

@@ -6,8 +6,8 @@
 //! shards in both directions, so that a tensor cannot be missing, listed in
 //! the wrong shard, or present in two shards.
 
-use std::borrow::Cow;
 use foldhash::{HashMap, HashMapExt};
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -36,10 +36,7 @@ pub struct Index {
 impl Index {
     /// `metadata.total_size`, if present.
     pub fn total_size(&self) -> Option<&serde_json::Value> {
-        self.metadata
-            .iter()
-            .find(|(k, _)| k == "total_size")
-            .map(|(_, v)| v)
+        self.metadata.iter().find(|(k, _)| k == "total_size").map(|(_, v)| v)
     }
 }
 
@@ -55,11 +52,7 @@ pub struct ShardedSafetensors {
 
 impl std::fmt::Debug for ShardedSafetensors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardedSafetensors")
-            .field("path", &self.path)
-            .field("shards", &self.shards.len())
-            .field("tensors", &self.infos.len())
-            .finish()
+        f.debug_struct("ShardedSafetensors").field("path", &self.path).field("shards", &self.shards.len()).field("tensors", &self.infos.len()).finish()
     }
 }
 
@@ -79,40 +72,20 @@ impl ShardedSafetensors {
         }
         for s in &shard_names {
             if !dir.join(s).is_file() {
-                return Err(invalid(format!(
-                    "weight_map names shard {s}, which is not a file in the index's directory"
-                )));
+                return Err(invalid(format!("weight_map names shard {s}, which is not a file in the index's directory")));
             }
         }
         // Shards are independent: validate them in parallel, keep the order.
         // The first failing shard in name order is reported, whatever the
         // thread timing.
-        let shards = shard_names
-            .par_iter()
-            .map(|s| SafetensorsFile::open(&dir.join(s)))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        let shard_of: HashMap<&str, usize> = shard_names
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (*s, i))
-            .collect();
+        let shards = shard_names.par_iter().map(|s| SafetensorsFile::open(&dir.join(s))).collect::<Vec<_>>().into_iter().collect::<Result<Vec<_>>>()?;
+        let shard_of: HashMap<&str, usize> = shard_names.iter().enumerate().map(|(i, s)| (*s, i)).collect();
 
         let by_name = cross_check(&index, &shard_names, &shard_of, &shards).map_err(invalid)?;
         check_total_size(&index, &shards).map_err(invalid)?;
 
-        let infos = shards
-            .iter()
-            .flat_map(|s| s.tensors().iter().cloned())
-            .collect();
-        Ok(ShardedSafetensors {
-            path: index_path.to_path_buf(),
-            index,
-            shards,
-            infos,
-            by_name,
-        })
+        let infos = shards.iter().flat_map(|s| s.tensors().iter().cloned()).collect();
+        Ok(ShardedSafetensors { path: index_path.to_path_buf(), index, shards, infos, by_name })
     }
 
     /// The parsed index.
@@ -126,10 +99,7 @@ impl ShardedSafetensors {
     }
 
     fn shard_for(&self, name: &str) -> Result<&SafetensorsFile> {
-        self.by_name
-            .get(name)
-            .and_then(|&i| self.shards.get(i))
-            .ok_or_else(|| Error::not_found(&self.path, name))
+        self.by_name.get(name).and_then(|&i| self.shards.get(i)).ok_or_else(|| Error::not_found(&self.path, name))
     }
 }
 
@@ -179,8 +149,7 @@ impl TensorSource for ShardedSafetensors {
 /// absolute, no backslashes or NUL.
 fn check_shard_name(name: &str) -> std::result::Result<(), String> {
     let mut comps = Path::new(name).components();
-    let plain = matches!((comps.next(), comps.next()), (Some(Component::Normal(c)), None) if c == name)
-        && !name.contains(['\\', '/', '\0']);
+    let plain = matches!((comps.next(), comps.next()), (Some(Component::Normal(c)), None) if c == name) && !name.contains(['\\', '/', '\0']);
     if plain {
         Ok(())
     } else {
@@ -218,32 +187,16 @@ fn cross_check(
         let want = shard_of.get(shard.as_str()).copied().unwrap_or(usize::MAX);
         match found.get(name.as_str()) {
             Some(&i) if i == want => {}
-            Some(&i) => {
-                return Err(format!(
-                    "weight_map puts tensor '{name}' in shard {shard}, but it is stored in {}",
-                    shard_names.get(i).unwrap_or(&"")
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "weight_map lists tensor '{name}' in shard {shard}, but that shard has no such tensor"
-                ))
-            }
+            Some(&i) => return Err(format!("weight_map puts tensor '{name}' in shard {shard}, but it is stored in {}", shard_names.get(i).unwrap_or(&""))),
+            None => return Err(format!("weight_map lists tensor '{name}' in shard {shard}, but that shard has no such tensor")),
         }
         by_name.insert(name.clone(), want);
     }
     if by_name.len() != found.len() {
-        let mut extra: Vec<(&str, usize)> = found
-            .iter()
-            .filter(|(n, _)| !by_name.contains_key(**n))
-            .map(|(n, i)| (*n, *i))
-            .collect();
+        let mut extra: Vec<(&str, usize)> = found.iter().filter(|(n, _)| !by_name.contains_key(**n)).map(|(n, i)| (*n, *i)).collect();
         extra.sort_unstable();
         if let Some((name, i)) = extra.first() {
-            return Err(format!(
-                "tensor '{name}' in shard {} is not listed in the index's weight_map",
-                shard_names.get(*i).unwrap_or(&"")
-            ));
+            return Err(format!("tensor '{name}' in shard {} is not listed in the index's weight_map", shard_names.get(*i).unwrap_or(&"")));
         }
     }
     Ok(by_name)
@@ -255,24 +208,16 @@ fn check_total_size(index: &Index, shards: &[SafetensorsFile]) -> std::result::R
         return Ok(());
     };
     let declared = match v {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
-                .map(|f| f as u64)
-        }),
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19).map(|f| f as u64)),
         _ => None,
     }
     .ok_or_else(|| format!("metadata.total_size {v} is not a non-negative integer"))?;
     let mut actual = 0u64;
     for t in shards.iter().flat_map(|s| s.tensors()) {
-        actual = actual
-            .checked_add(t.nbytes)
-            .ok_or("the tensors' total size overflows u64")?;
+        actual = actual.checked_add(t.nbytes).ok_or("the tensors' total size overflows u64")?;
     }
     if declared != actual {
-        return Err(format!(
-            "metadata.total_size is {declared} but the shards' tensors hold {actual} bytes"
-        ));
+        return Err(format!("metadata.total_size is {declared} but the shards' tensors hold {actual} bytes"));
     }
     Ok(())
 }
@@ -281,25 +226,15 @@ fn check_total_size(index: &Index, shards: &[SafetensorsFile]) -> std::result::R
 pub fn read_index(path: &Path) -> Result<Index> {
     let invalid = |rule: String| Error::invalid(path, INDEX_FORMAT, rule);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len();
+    let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
     if len > MAX_INDEX_LEN {
-        return Err(invalid(format!(
-            "index is {len} bytes, over the limit of {MAX_INDEX_LEN}"
-        )));
+        return Err(invalid(format!("index is {len} bytes, over the limit of {MAX_INDEX_LEN}")));
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.take(MAX_INDEX_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, "read", e))?;
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| invalid("index is not valid UTF-8".into()))?;
+    file.take(MAX_INDEX_LEN + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, "read", e))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid("index is not valid UTF-8".into()))?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let index = de
-        .deserialize_map(IndexVisitor)
-        .map_err(|e| invalid(format!("index JSON: {e}")))?;
+    let index = de.deserialize_map(IndexVisitor).map_err(|e| invalid(format!("index JSON: {e}")))?;
     de.end().map_err(|e| invalid(format!("index JSON: {e}")))?;
     Ok(index)
 }
@@ -322,13 +257,8 @@ impl<'de> Visitor<'de> for IndexVisitor {
                 return Err(de::Error::custom(format!("duplicate key '{key}'")));
             }
             match key.as_str() {
-                "metadata" => {
-                    metadata =
-                        Some(map.next_value_seed(UniqueMap::<serde_json::Value>::new("metadata"))?)
-                }
-                "weight_map" => {
-                    weight_map = Some(map.next_value_seed(UniqueMap::<String>::new("weight_map"))?)
-                }
+                "metadata" => metadata = Some(map.next_value_seed(UniqueMap::<serde_json::Value>::new("metadata"))?),
+                "weight_map" => weight_map = Some(map.next_value_seed(UniqueMap::<String>::new("weight_map"))?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -336,10 +266,7 @@ impl<'de> Visitor<'de> for IndexVisitor {
             seen.push(key);
         }
         let weight_map = weight_map.ok_or_else(|| de::Error::custom("missing key 'weight_map'"))?;
-        Ok(Index {
-            metadata: metadata.unwrap_or_default(),
-            weight_map,
-        })
+        Ok(Index { metadata: metadata.unwrap_or_default(), weight_map })
     }
 }
 
@@ -351,10 +278,7 @@ struct UniqueMap<V> {
 
 impl<V> UniqueMap<V> {
     fn new(what: &'static str) -> Self {
-        UniqueMap {
-            what,
-            _v: std::marker::PhantomData,
-        }
+        UniqueMap { what, _v: std::marker::PhantomData }
     }
 }
 
@@ -372,18 +296,12 @@ impl<'de, V: serde::Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
         write!(f, "\"{}\" as a JSON object", self.what)
     }
 
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format!(
-                    "duplicate key '{key}' in {}",
-                    self.what
-                )));
+                return Err(de::Error::custom(format!("duplicate key '{key}' in {}", self.what)));
             }
             out.push((key, map.next_value()?));
         }
@@ -398,17 +316,7 @@ mod tests {
     #[test]
     fn shard_names() {
         assert!(check_shard_name("model-00001-of-00002.safetensors").is_ok());
-        for bad in [
-            "",
-            ".",
-            "..",
-            "../x",
-            "/etc/passwd",
-            "a/b",
-            "a\\b",
-            "x\0y",
-            "./a",
-        ] {
+        for bad in ["", ".", "..", "../x", "/etc/passwd", "a/b", "a\\b", "x\0y", "./a"] {
             assert!(check_shard_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -417,21 +325,10 @@ mod tests {
     fn index_duplicates_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.safetensors.index.json");
-        std::fs::write(
-            &p,
-            r#"{"weight_map":{"a":"x.safetensors","a":"y.safetensors"}}"#,
-        )
-        .unwrap();
+        std::fs::write(&p, r#"{"weight_map":{"a":"x.safetensors","a":"y.safetensors"}}"#).unwrap();
         let e = read_index(&p).unwrap_err().to_string();
         assert!(e.contains("duplicate key 'a' in weight_map"), "{e}");
-        std::fs::write(
-            &p,
-            r#"{"metadata":{},"metadata":{},"weight_map":{"a":"x"}}"#,
-        )
-        .unwrap();
-        assert!(read_index(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("duplicate key 'metadata'"));
+        std::fs::write(&p, r#"{"metadata":{},"metadata":{},"weight_map":{"a":"x"}}"#).unwrap();
+        assert!(read_index(&p).unwrap_err().to_string().contains("duplicate key 'metadata'"));
     }
 }

@@ -36,11 +36,7 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     pub fn new(name: impl Into<String>, dtype: DType, shape: impl Into<Vec<u64>>) -> Self {
-        TensorSpec {
-            name: name.into(),
-            dtype,
-            shape: shape.into(),
-        }
+        TensorSpec { name: name.into(), dtype, shape: shape.into() }
     }
 
     /// Bytes the tensor takes, or `None` if the shape overflows or the
@@ -88,30 +84,16 @@ impl WriteOptions {
 
 /// Write in-memory tensors to one file with the default options. Returns
 /// the file's size in bytes.
-pub fn write_safetensors(
-    path: &Path,
-    tensors: &[TensorRef<'_>],
-    metadata: Option<&BTreeMap<String, String>>,
-) -> Result<u64> {
+pub fn write_safetensors(path: &Path, tensors: &[TensorRef<'_>], metadata: Option<&BTreeMap<String, String>>) -> Result<u64> {
     write_safetensors_opts(path, tensors, metadata, &WriteOptions::default())
 }
 
 /// [`write_safetensors`] with explicit options.
-pub fn write_safetensors_opts(
-    path: &Path,
-    tensors: &[TensorRef<'_>],
-    metadata: Option<&BTreeMap<String, String>>,
-    opts: &WriteOptions,
-) -> Result<u64> {
-    let specs: Vec<TensorSpec> = tensors
-        .iter()
-        .map(|t| TensorSpec::new(t.name, t.dtype, t.shape))
-        .collect();
+pub fn write_safetensors_opts(path: &Path, tensors: &[TensorRef<'_>], metadata: Option<&BTreeMap<String, String>>, opts: &WriteOptions) -> Result<u64> {
+    let specs: Vec<TensorSpec> = tensors.iter().map(|t| TensorSpec::new(t.name, t.dtype, t.shape)).collect();
     let data: HashMap<&str, &[u8]> = tensors.iter().map(|t| (t.name, t.data)).collect();
     write_safetensors_with(path, &specs, metadata, opts, |spec| {
-        data.get(spec.name.as_str())
-            .map(|d| Cow::Borrowed(*d))
-            .ok_or_else(|| Error::not_found(path, &spec.name))
+        data.get(spec.name.as_str()).map(|d| Cow::Borrowed(*d)).ok_or_else(|| Error::not_found(path, &spec.name))
     })
 }
 
@@ -137,16 +119,7 @@ where
         let bytes = produce(spec)?;
         let want = spec.nbytes().unwrap_or(0);
         if bytes.len() as u64 != want {
-            return Err(Error::tensor(
-                path,
-                &spec.name,
-                format!(
-                    "{} bytes were supplied but {} shape {:?} needs {want}",
-                    bytes.len(),
-                    spec.dtype,
-                    spec.shape
-                ),
-            ));
+            return Err(Error::tensor(path, &spec.name, format!("{} bytes were supplied but {} shape {:?} needs {want}", bytes.len(), spec.dtype, spec.shape)));
         }
         out.write(&bytes)?;
     }
@@ -156,11 +129,7 @@ where
 
 /// The header of a file, as [`write_safetensors_with`] would write it
 /// (without the 8-byte length prefix).
-pub fn header_bytes(
-    specs: &[TensorSpec],
-    metadata: Option<&BTreeMap<String, String>>,
-    opts: &WriteOptions,
-) -> Result<Vec<u8>> {
+pub fn header_bytes(specs: &[TensorSpec], metadata: Option<&BTreeMap<String, String>>, opts: &WriteOptions) -> Result<Vec<u8>> {
     Layout::plan(Path::new("<header>"), specs, metadata, opts).map(|l| l.header)
 }
 
@@ -172,21 +141,12 @@ struct Layout {
 }
 
 impl Layout {
-    fn plan(
-        path: &Path,
-        specs: &[TensorSpec],
-        metadata: Option<&BTreeMap<String, String>>,
-        opts: &WriteOptions,
-    ) -> Result<Layout> {
+    fn plan(path: &Path, specs: &[TensorSpec], metadata: Option<&BTreeMap<String, String>>, opts: &WriteOptions) -> Result<Layout> {
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by(|&a, &b| specs[a].name.cmp(&specs[b].name));
         for pair in order.windows(2) {
             if specs[pair[0]].name == specs[pair[1]].name {
-                return Err(Error::tensor(
-                    path,
-                    &specs[pair[0]].name,
-                    "the name is given twice",
-                ));
+                return Err(Error::tensor(path, &specs[pair[0]].name, "the name is given twice"));
             }
         }
         let mut header = String::from("{");
@@ -207,9 +167,7 @@ impl Layout {
         for &i in &order {
             let spec = &specs[i];
             let nbytes = check_spec(path, spec)?;
-            let end = offset
-                .checked_add(nbytes)
-                .ok_or_else(|| Error::tensor(path, &spec.name, "total size overflows u64"))?;
+            let end = offset.checked_add(nbytes).ok_or_else(|| Error::tensor(path, &spec.name, "total size overflows u64"))?;
             if header.len() > 1 {
                 header.push(',');
             }
@@ -229,17 +187,9 @@ impl Layout {
             }
         }
         if header.len() as u64 > super::header::MAX_HEADER_LEN {
-            return Err(Error::invalid(
-                path,
-                super::FORMAT,
-                "the header would exceed 100,000,000 bytes",
-            ));
+            return Err(Error::invalid(path, super::FORMAT, "the header would exceed 100,000,000 bytes"));
         }
-        Ok(Layout {
-            header: header.into_bytes(),
-            order,
-            buffer_len: offset,
-        })
+        Ok(Layout { header: header.into_bytes(), order, buffer_len: offset })
     }
 }
 
@@ -253,24 +203,12 @@ fn check_spec(path: &Path, spec: &TensorSpec) -> Result<u64> {
         return Err(bad("tensor names may not contain NUL bytes".into()));
     }
     if !spec.dtype.in_safetensors() {
-        return Err(bad(format!(
-            "dtype {} cannot be stored in safetensors",
-            spec.dtype
-        )));
+        return Err(bad(format!("dtype {} cannot be stored in safetensors", spec.dtype)));
     }
     if spec.shape.len() > super::header::MAX_RANK {
-        return Err(bad(format!(
-            "rank {} exceeds {}",
-            spec.shape.len(),
-            super::header::MAX_RANK
-        )));
+        return Err(bad(format!("rank {} exceeds {}", spec.shape.len(), super::header::MAX_RANK)));
     }
-    spec.nbytes().ok_or_else(|| {
-        bad(format!(
-            "shape {:?} of {} overflows or is not a whole number of bytes",
-            spec.shape, spec.dtype
-        ))
-    })
+    spec.nbytes().ok_or_else(|| bad(format!("shape {:?} of {} overflows or is not a whole number of bytes", spec.shape, spec.dtype)))
 }
 
 fn json_str(s: &str) -> String {
@@ -301,12 +239,7 @@ pub struct ShardOptions {
 
 impl Default for ShardOptions {
     fn default() -> Self {
-        ShardOptions {
-            max_shard_bytes: 5 << 30,
-            metadata: None,
-            index_metadata: Vec::new(),
-            write: WriteOptions::default(),
-        }
+        ShardOptions { max_shard_bytes: 5 << 30, metadata: None, index_metadata: Vec::new(), write: WriteOptions::default() }
     }
 }
 
@@ -350,27 +283,14 @@ pub fn shard_file_names(count: usize) -> Vec<String> {
     if count == 1 {
         return vec!["model.safetensors".into()];
     }
-    (1..=count)
-        .map(|i| format!("model-{i:05}-of-{count:05}.safetensors"))
-        .collect()
+    (1..=count).map(|i| format!("model-{i:05}-of-{count:05}.safetensors")).collect()
 }
 
 /// Write in-memory tensors as a sharded checkpoint into `dir`.
-pub fn write_sharded(
-    dir: &Path,
-    tensors: &[TensorRef<'_>],
-    opts: &ShardOptions,
-) -> Result<ShardedOutput> {
-    let specs: Vec<TensorSpec> = tensors
-        .iter()
-        .map(|t| TensorSpec::new(t.name, t.dtype, t.shape))
-        .collect();
+pub fn write_sharded(dir: &Path, tensors: &[TensorRef<'_>], opts: &ShardOptions) -> Result<ShardedOutput> {
+    let specs: Vec<TensorSpec> = tensors.iter().map(|t| TensorSpec::new(t.name, t.dtype, t.shape)).collect();
     let data: HashMap<&str, &[u8]> = tensors.iter().map(|t| (t.name, t.data)).collect();
-    write_sharded_with(dir, &specs, opts, |spec| {
-        data.get(spec.name.as_str())
-            .map(|d| Cow::Borrowed(*d))
-            .ok_or_else(|| Error::not_found(dir, &spec.name))
-    })
+    write_sharded_with(dir, &specs, opts, |spec| data.get(spec.name.as_str()).map(|d| Cow::Borrowed(*d)).ok_or_else(|| Error::not_found(dir, &spec.name)))
 }
 
 /// Write a sharded checkpoint into `dir`: the shards (see [`plan_shards`],
@@ -378,12 +298,7 @@ pub fn write_sharded(
 /// `produce` is called once per tensor, shard by shard, in each shard's
 /// file order. Each file is written atomically; the index comes last, so a
 /// failed run never leaves an index pointing at missing shards.
-pub fn write_sharded_with<'a, F>(
-    dir: &Path,
-    specs: &[TensorSpec],
-    opts: &ShardOptions,
-    mut produce: F,
-) -> Result<ShardedOutput>
+pub fn write_sharded_with<'a, F>(dir: &Path, specs: &[TensorSpec], opts: &ShardOptions, mut produce: F) -> Result<ShardedOutput>
 where
     F: FnMut(&TensorSpec) -> Result<Cow<'a, [u8]>>,
 {
@@ -393,39 +308,19 @@ where
     for spec in specs {
         let n = check_spec(&index_path, spec)?;
         if !names.insert(spec.name.as_str()) {
-            return Err(Error::tensor(
-                &index_path,
-                &spec.name,
-                "the name is given twice",
-            ));
+            return Err(Error::tensor(&index_path, &spec.name, "the name is given twice"));
         }
-        total_size = total_size
-            .checked_add(n)
-            .ok_or_else(|| Error::tensor(&index_path, &spec.name, "total size overflows u64"))?;
+        total_size = total_size.checked_add(n).ok_or_else(|| Error::tensor(&index_path, &spec.name, "total size overflows u64"))?;
     }
     if opts.index_metadata.iter().any(|(k, _)| k == "total_size") {
-        return Err(Error::invalid(
-            &index_path,
-            "safetensors index",
-            "total_size is computed, not given",
-        ));
+        return Err(Error::invalid(&index_path, "safetensors index", "total_size is computed, not given"));
     }
-    let plan = if specs.is_empty() {
-        vec![Range { start: 0, end: 0 }]
-    } else {
-        plan_shards(specs, opts.max_shard_bytes)
-    };
+    let plan = if specs.is_empty() { vec![Range { start: 0, end: 0 }] } else { plan_shards(specs, opts.max_shard_bytes) };
     let files = shard_file_names(plan.len());
     let mut weight_map = BTreeMap::new();
     for (range, file) in plan.iter().zip(&files) {
         let shard = specs.get(range.clone()).unwrap_or_default();
-        write_safetensors_with(
-            &dir.join(file),
-            shard,
-            opts.metadata.as_ref(),
-            &opts.write,
-            &mut produce,
-        )?;
+        write_safetensors_with(&dir.join(file), shard, opts.metadata.as_ref(), &opts.write, &mut produce)?;
         for spec in shard {
             weight_map.insert(spec.name.clone(), file.clone());
         }
@@ -434,32 +329,21 @@ where
     let mut out = AtomicFile::create(&index_path)?;
     out.write(json.as_bytes())?;
     out.commit()?;
-    Ok(ShardedOutput {
-        files,
-        index_path,
-        total_size,
-    })
+    Ok(ShardedOutput { files, index_path, total_size })
 }
 
 /// The index text, formatted exactly as Python's `json.dump(obj, f,
 /// indent=4)` formats it (mlx-lm's writer): 4-space indent, `": "` and
 /// `","` separators, non-ASCII escaped as `\uXXXX`, no final newline.
 /// (Float values in `extra` may be spelled differently from Python.)
-pub fn index_json(
-    total_size: u64,
-    extra: &[(String, serde_json::Value)],
-    weight_map: &BTreeMap<String, String>,
-) -> String {
+pub fn index_json(total_size: u64, extra: &[(String, serde_json::Value)], weight_map: &BTreeMap<String, String>) -> String {
     use serde_json::Value;
     let mut meta = serde_json::Map::new();
     meta.insert("total_size".into(), Value::from(total_size));
     for (k, v) in extra {
         meta.insert(k.clone(), v.clone());
     }
-    let wm: serde_json::Map<String, Value> = weight_map
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
+    let wm: serde_json::Map<String, Value> = weight_map.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let mut root = serde_json::Map::new();
     root.insert("metadata".into(), Value::Object(meta));
     root.insert("weight_map".into(), Value::Object(wm));
@@ -511,22 +395,12 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let base = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let base = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         loop {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let tmp = dir.join(format!(".{base}.{}.{n}.tmp", std::process::id()));
             match File::options().write(true).create_new(true).open(&tmp) {
-                Ok(f) => {
-                    return Ok(AtomicFile {
-                        dest: dest.to_path_buf(),
-                        tmp,
-                        out: Some(BufWriter::with_capacity(1 << 20, f)),
-                        committed: false,
-                    })
-                }
+                Ok(f) => return Ok(AtomicFile { dest: dest.to_path_buf(), tmp, out: Some(BufWriter::with_capacity(1 << 20, f)), committed: false }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < u64::MAX => continue,
                 Err(e) => return Err(Error::io(&tmp, "create", e)),
             }
@@ -535,9 +409,7 @@ impl AtomicFile {
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         match self.out.as_mut() {
-            Some(w) => w
-                .write_all(bytes)
-                .map_err(|e| Error::io(&self.tmp, "write", e)),
+            Some(w) => w.write_all(bytes).map_err(|e| Error::io(&self.tmp, "write", e)),
             None => Ok(()),
         }
     }
@@ -546,13 +418,10 @@ impl AtomicFile {
         let Some(w) = self.out.take() else {
             return Ok(());
         };
-        let f = w
-            .into_inner()
-            .map_err(|e| Error::io(&self.tmp, "write", e.into_error()))?;
+        let f = w.into_inner().map_err(|e| Error::io(&self.tmp, "write", e.into_error()))?;
         f.sync_all().map_err(|e| Error::io(&self.tmp, "sync", e))?;
         drop(f);
-        std::fs::rename(&self.tmp, &self.dest)
-            .map_err(|e| Error::io(&self.dest, "rename into place", e))?;
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, "rename into place", e))?;
         self.committed = true;
         Ok(())
     }

@@ -35,27 +35,12 @@ where
     let elapsed = start.elapsed();
     let res = res.unwrap_or_else(|_| panic!("{}: parser panicked", path.display()));
     let err = match res {
-        Ok(()) => panic!(
-            "{}: accepted, expected an error about '{rule}'",
-            path.display()
-        ),
+        Ok(()) => panic!("{}: accepted, expected an error about '{rule}'", path.display()),
         Err(e) => e.to_string(),
     };
     let fname = path.file_name().unwrap().to_string_lossy();
-    assert!(
-        err.contains(&*fname),
-        "{}: error does not name the file: {err}",
-        path.display()
-    );
-    assert!(
-        err.to_lowercase().contains(&rule.to_lowercase()),
-        "{}: error does not mention '{rule}': {err}",
-        path.display()
-    );
+    assert!(err.contains(&*fname), "{}: error does not name the file: {err}", path.display());
+    assert!(err.to_lowercase().contains(&rule.to_lowercase()), "{}: error does not mention '{rule}': {err}", path.display());
     assert!(elapsed < MAX_TIME, "{}: took {elapsed:?}", path.display());
-    assert!(
-        peak < MAX_PEAK_BYTES,
-        "{}: peak heap {peak} bytes",
-        path.display()
-    );
+    assert!(peak < MAX_PEAK_BYTES, "{}: peak heap {peak} bytes", path.display());
 }

@@ -52,7 +52,9 @@ pub fn parse_with_cli(argv: &[String]) -> Parsed {
                 ErrorKind::InvalidSubcommand => Parsed::UnknownCommand(msg),
                 // A synopsis placeholder (`--ulp N`) stands for a value of
                 // the right type.
-                ErrorKind::ValueValidation | ErrorKind::InvalidValue if e.get(ContextKind::InvalidValue).is_some_and(|v| is_placeholder(&v.to_string())) => Parsed::Ok,
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue if e.get(ContextKind::InvalidValue).is_some_and(|v| is_placeholder(&v.to_string())) => {
+                    Parsed::Ok
+                }
                 _ => Parsed::Invalid(msg),
             }
         }

@@ -206,7 +206,12 @@ fn print_summary(r: &Receipt) {
         };
         println!("  cpu      user {}  system {}   peak RSS {rss}", fmt_value(b.resources.user_s_median, "s"), fmt_value(b.resources.system_s_median, "s"));
         let failed = b.runs.iter().filter(|x| !x.succeeded()).count();
-        println!("  runs     {}{}{}", s.n, if r.settings.warmup > 0 { format!(" after {} warmup", r.settings.warmup) } else { String::new() }, if failed > 0 { format!(", {failed} failed") } else { String::new() });
+        println!(
+            "  runs     {}{}{}",
+            s.n,
+            if r.settings.warmup > 0 { format!(" after {} warmup", r.settings.warmup) } else { String::new() },
+            if failed > 0 { format!(", {failed} failed") } else { String::new() }
+        );
         if !b.outliers.is_empty() {
             let list: Vec<String> = b.outliers.iter().map(|o| format!("run {} ({})", o.run + 1, fmt_value(o.value, u))).collect();
             println!("  outliers {}", list.join(", "));
@@ -214,7 +219,14 @@ fn print_summary(r: &Receipt) {
     }
     if let Some(c) = &r.comparison {
         println!();
-        println!("candidate / baseline  {:.3}  ({level:.0}% CI {:.3} .. {:.3}, {} interleaved pairs, {} order)", c.ratio, c.ratio_ci.low, c.ratio_ci.high, c.pairs, serde_json::to_value(r.settings.order).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
+        println!(
+            "candidate / baseline  {:.3}  ({level:.0}% CI {:.3} .. {:.3}, {} interleaved pairs, {} order)",
+            c.ratio,
+            c.ratio_ci.low,
+            c.ratio_ci.high,
+            c.pairs,
+            serde_json::to_value(r.settings.order).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        );
         let how = match c.verdict {
             mlxport_bench::compare::Verdict::Faster => format!(" — {:.3}x as fast as the baseline", c.improvement),
             mlxport_bench::compare::Verdict::Slower => format!(" — takes {:.3}x the baseline's time", c.ratio),
@@ -274,7 +286,13 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
         for (rep, r) in reports.iter().zip(&valid) {
             let path = rep["receipt"].as_str().unwrap_or_default();
             match r {
-                Some(r) => println!("valid    {path}  ({} benchmark(s), {} runs, workload `{}`, environment {})", r.benchmarks.len(), r.benchmarks.iter().map(|b| b.runs.len()).sum::<usize>(), r.workload.name, &r.environment.hash[..19.min(r.environment.hash.len())]),
+                Some(r) => println!(
+                    "valid    {path}  ({} benchmark(s), {} runs, workload `{}`, environment {})",
+                    r.benchmarks.len(),
+                    r.benchmarks.iter().map(|b| b.runs.len()).sum::<usize>(),
+                    r.workload.name,
+                    &r.environment.hash[..19.min(r.environment.hash.len())]
+                ),
                 None => {
                     println!("INVALID  {path}");
                     for p in rep["problems"].as_array().into_iter().flatten() {
@@ -404,8 +422,15 @@ pub fn measure_generate(a: &BenchGenerateArgs) -> Result<Generated> {
 }
 
 /// Write a receipt's JSON and, when asked, its Markdown and SVG exports.
-fn write_outputs(receipt: &mlxport_bench::receipt::Receipt, json: &str, receipt_path: Option<&std::path::Path>, markdown: Option<&std::path::Path>, svg: Option<&std::path::Path>) -> Result<()> {
-    let outputs: [(Option<&std::path::Path>, &dyn Fn() -> String); 3] = [(receipt_path, &|| json.to_string()), (markdown, &|| Markdown.render(receipt)), (svg, &|| Svg.render(receipt))];
+fn write_outputs(
+    receipt: &mlxport_bench::receipt::Receipt,
+    json: &str,
+    receipt_path: Option<&std::path::Path>,
+    markdown: Option<&std::path::Path>,
+    svg: Option<&std::path::Path>,
+) -> Result<()> {
+    let outputs: [(Option<&std::path::Path>, &dyn Fn() -> String); 3] =
+        [(receipt_path, &|| json.to_string()), (markdown, &|| Markdown.render(receipt)), (svg, &|| Svg.render(receipt))];
     for (path, render) in outputs {
         if let Some(p) = path {
             write_atomic(p, render().as_bytes()).with_context(|| format!("writing {}", p.display()))?;

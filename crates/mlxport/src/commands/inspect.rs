@@ -46,14 +46,19 @@ fn write_report(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 fn print_summary(i: &Inspection) {
     let family = i.routing.family.as_deref().unwrap_or(if i.routing.ambiguous { "ambiguous" } else { "unknown" });
     println!("{} ({}, {} files, {})", i.model.name, i.model.kind, i.model.files, human_bytes(i.model.bytes));
-    println!("  family        {family} (confidence {}){}", i.routing.confidence.as_str(), i.routing.profile.as_ref().map(|p| format!(", hybrid profile {p}")).unwrap_or_default());
+    println!(
+        "  family        {family} (confidence {}){}",
+        i.routing.confidence.as_str(),
+        i.routing.profile.as_ref().map(|p| format!(", hybrid profile {p}")).unwrap_or_default()
+    );
     if let Some(mt) = &i.facts.model_type {
         println!("  model_type    {mt}  {}", i.facts.architectures.join(", "));
     }
-    let refs: Vec<String> = [("mlx-lm", &i.routing.references.mlx_lm), ("mlx-vlm", &i.routing.references.mlx_vlm), ("mlx-audio", &i.routing.references.mlx_audio)]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|m| format!("{k}:{m}")))
-        .collect();
+    let refs: Vec<String> =
+        [("mlx-lm", &i.routing.references.mlx_lm), ("mlx-vlm", &i.routing.references.mlx_vlm), ("mlx-audio", &i.routing.references.mlx_audio)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|m| format!("{k}:{m}")))
+            .collect();
     println!("  reference     {}", if refs.is_empty() { "none (scaffold)".into() } else { refs.join(", ") });
     println!("  parameters    {} ({} tensors, {})", human_count(i.tensors.parameters), i.tensors.tensors, human_bytes(i.tensors.bytes));
     let dtypes: Vec<String> = i.tensors.bytes_by_dtype.iter().map(|(d, b)| format!("{d} {}", human_bytes(*b))).collect();
@@ -62,8 +67,29 @@ fn print_summary(i: &Inspection) {
         println!("  quantization  {}{}", q.scheme, q.mode.as_ref().map(|m| format!(" ({m})")).unwrap_or_default());
     }
     println!("  tied          {}", if i.tensors.tying.tied { "yes" } else { "no" });
-    println!("  license       {} ({}), redistribution {}", i.license.spdx.as_deref().unwrap_or("unknown"), i.license.class.as_str(), i.license.redistribution.as_str());
-    let sizes: Vec<String> = i.size.weights.iter().map(|w| format!("{} {}{}", w.precision, human_bytes(w.bytes), match w.fits { Some(true) => " fits", Some(false) => " too big", None => "" })).collect();
+    println!(
+        "  license       {} ({}), redistribution {}",
+        i.license.spdx.as_deref().unwrap_or("unknown"),
+        i.license.class.as_str(),
+        i.license.redistribution.as_str()
+    );
+    let sizes: Vec<String> = i
+        .size
+        .weights
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {}{}",
+                w.precision,
+                human_bytes(w.bytes),
+                match w.fits {
+                    Some(true) => " fits",
+                    Some(false) => " too big",
+                    None => "",
+                }
+            )
+        })
+        .collect();
     println!("  weights       {}", sizes.join(", "));
     if let Some(kv) = &i.size.kv_cache {
         println!("  kv cache      {}/token, {} at {} tokens", human_bytes(kv.bytes_per_token), human_bytes(kv.bytes_for_context), kv.context);

@@ -100,7 +100,8 @@ pub fn specs() -> Result<Vec<Spec>> {
 /// One spec file, checked: the name is the file stem, the family is one
 /// of the four, `expect` is `pass` or `fail-closed: MESSAGE`.
 pub fn parse_spec(file: &str, text: &str) -> Result<Spec> {
-    let s: Spec = serde_json::from_str(text).with_context(|| format!("{file}: not a matrix spec (keys: name, model_type, family, auto_class, config, features, generative, expect)"))?;
+    let s: Spec = serde_json::from_str(text)
+        .with_context(|| format!("{file}: not a matrix spec (keys: name, model_type, family, auto_class, config, features, generative, expect)"))?;
     let stem = file.strip_suffix(".json").unwrap_or(file);
     if s.name != stem {
         bail!("{file}: name '{}' must be the file stem '{stem}'", s.name);
@@ -281,7 +282,11 @@ fn verdict(e: &mut EntryResult, spec: &Spec, status: &str, message: Option<Strin
     if let Some(why) = mlx_lm_known {
         e.as_expected = status == "fail" || status == "skipped";
         let got = e.message.take().unwrap_or_default();
-        e.message = Some(if status == "fail" { format!("known mlx-lm divergence ({}); {got}", why.trim_start_matches("fail:").trim()) } else { format!("expected mlx-lm to diverge ({}), but it did not; {got}", why.trim_start_matches("fail:").trim()) });
+        e.message = Some(if status == "fail" {
+            format!("known mlx-lm divergence ({}); {got}", why.trim_start_matches("fail:").trim())
+        } else {
+            format!("expected mlx-lm to diverge ({}), but it did not; {got}", why.trim_start_matches("fail:").trim())
+        });
         return;
     }
     if let (Some(why), "scaffold") = (spec.known_divergence(), e.target.as_str()) {
@@ -325,14 +330,25 @@ impl Runner {
         let p = mlxport_convert::plan::plan(&map, t.tensors(), policy);
         let r = mlxport_convert::report::report(&map, &p, false, "f32");
         if !r.ok {
-            let issues: Vec<String> = p.issues.iter().filter(|i| i.severity == mlxport_convert::plan::Severity::Error).take(5).map(|i| format!("{}: {}", i.code, i.message)).collect();
+            let issues: Vec<String> = p
+                .issues
+                .iter()
+                .filter(|i| i.severity == mlxport_convert::plan::Severity::Error)
+                .take(5)
+                .map(|i| format!("{}: {}", i.code, i.message))
+                .collect();
             let unresolved: Vec<String> = map.unresolved.iter().take(5).map(|u| format!("{} ({})", u.source, u.reason)).collect();
-            bail!("the weight map does not validate: {}{}", issues.join("; "), if unresolved.is_empty() { String::new() } else { format!("; unresolved: {}", unresolved.join(", ")) });
+            bail!(
+                "the weight map does not validate: {}{}",
+                issues.join("; "),
+                if unresolved.is_empty() { String::new() } else { format!("; unresolved: {}", unresolved.join(", ")) }
+            );
         }
         if out.exists() {
             std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
         }
-        let opts = mlxport_convert::convert::ConvertOptions { dtype: policy, command: vec!["mlxport".into(), "parity".into(), "matrix".into()], ..Default::default() };
+        let opts =
+            mlxport_convert::convert::ConvertOptions { dtype: policy, command: vec!["mlxport".into(), "parity".into(), "matrix".into()], ..Default::default() };
         mlxport_convert::convert::convert(src, &map, out, &opts)?;
         Ok(())
     }
@@ -380,7 +396,11 @@ impl Runner {
             }
         };
         let vocab = spec.config["vocab_size"].as_u64().unwrap_or(8);
-        let inputs = Inputs { token_ids: Some(token_ids(vocab, spec.lengths.as_deref().unwrap_or(LENGTHS))), generate: spec.generative.then_some(GENERATE), ..Inputs::default() };
+        let inputs = Inputs {
+            token_ids: Some(token_ids(vocab, spec.lengths.as_deref().unwrap_or(LENGTHS))),
+            generate: spec.generative.then_some(GENERATE),
+            ..Inputs::default()
+        };
         let mut req = ParityRequest::new(src.to_path_buf(), t, inputs, dir.join("parity"));
         req.all = true;
         req.harness = self.harness.clone();
@@ -458,12 +478,17 @@ pub fn greedy(oracle: &Path, capture: &Path) -> Result<Greedy> {
 pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Path, harness: HarnessSettings) -> Result<MatrixReport> {
     let chosen: Vec<&Spec> = specs.iter().filter(|s| types.is_empty() || types.iter().any(|t| *t == s.name || *t == s.model_type)).collect();
     if chosen.is_empty() {
-        bail!("--types {}: no matrix entry has that name or model_type (entries: {})", types.join(","), specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "--types {}: no matrix entry has that name or model_type (entries: {})",
+            types.join(","),
+            specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
     }
     std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
     let ckpts = work.join("checkpoints");
     let list = work.join("specs.json");
-    let list_json: Vec<Value> = chosen.iter().map(|s| json!({"name": s.name, "model_type": s.model_type, "auto_class": s.auto_class, "config": s.config})).collect();
+    let list_json: Vec<Value> =
+        chosen.iter().map(|s| json!({"name": s.name, "model_type": s.model_type, "auto_class": s.auto_class, "config": s.config})).collect();
     std::fs::write(&list, serde_json::to_vec_pretty(&list_json)?)?;
     eprintln!("matrix: building {} checkpoints with transformers (seed 0, float32)", chosen.len());
     let t0 = Instant::now();
@@ -502,7 +527,14 @@ pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Pat
                 e
             });
             e.seconds = (t.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-            eprintln!("matrix: [{k}/{n}] {} -> {target}: {}{} ({:.1} s){}", spec.name, e.status, if e.as_expected { "" } else { " UNEXPECTED" }, e.seconds, e.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default());
+            eprintln!(
+                "matrix: [{k}/{n}] {} -> {target}: {}{} ({:.1} s){}",
+                spec.name,
+                e.status,
+                if e.as_expected { "" } else { " UNEXPECTED" },
+                e.seconds,
+                e.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            );
             entries.push(e);
         }
     }
@@ -538,7 +570,18 @@ pub const HEADER: [&str; 10] = ["entry", "model_type", "family", "target", "feat
 
 /// The cells of one row.
 pub fn cells(e: &EntryResult) -> Vec<String> {
-    vec![e.name.clone(), e.model_type.clone(), e.family.clone(), e.target.clone(), e.features.join(", "), rungs_cell(e), cosine_cell(e.worst_cosine), greedy_cell(&e.greedy), status_cell(e), format!("{:.1}", e.seconds)]
+    vec![
+        e.name.clone(),
+        e.model_type.clone(),
+        e.family.clone(),
+        e.target.clone(),
+        e.features.join(", "),
+        rungs_cell(e),
+        cosine_cell(e.worst_cosine),
+        greedy_cell(&e.greedy),
+        status_cell(e),
+        format!("{:.1}", e.seconds),
+    ]
 }
 
 /// The matrix as a table for people.
@@ -643,7 +686,14 @@ pub fn run(args: ParityMatrixArgs) -> Result<u8> {
         let sm = &report.summary;
         println!(
             "{} entries: {} pass, {} fail closed, {} fail, {} skipped; {} model types pass across {} families; {} unexpected",
-            sm.entries, sm.passed, sm.fail_closed, sm.failed, sm.skipped, sm.model_types_passing.len(), sm.families_passing.len(), sm.unexpected
+            sm.entries,
+            sm.passed,
+            sm.fail_closed,
+            sm.failed,
+            sm.skipped,
+            sm.model_types_passing.len(),
+            sm.families_passing.len(),
+            sm.unexpected
         );
     }
     Ok(if report.summary.unexpected == 0 { crate::exit::OK } else { crate::exit::CHECK_FAILED })
@@ -654,7 +704,12 @@ mod tests {
     use super::*;
 
     fn spec(expect: &str) -> Spec {
-        parse_spec("x.json", &json!({"name": "x", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": expect, "generative": true}).to_string()).unwrap()
+        parse_spec(
+            "x.json",
+            &json!({"name": "x", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": expect, "generative": true})
+                .to_string(),
+        )
+        .unwrap()
     }
 
     fn result(name: &str, status: &str, expected: bool) -> EntryResult {
@@ -683,11 +738,23 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_with_the_rule() {
-        let e = parse_spec("y.json", &json!({"name": "x", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "pass"}).to_string()).unwrap_err().to_string();
+        let e = parse_spec(
+            "y.json",
+            &json!({"name": "x", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "pass"}).to_string(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("y.json") && e.contains("file stem"), "{e}");
-        let e = parse_spec("x.json", &json!({"name": "x", "model_type": "llama", "family": "rnn", "config": {"vocab_size": 64}, "expect": "pass"}).to_string()).unwrap_err().to_string();
+        let e = parse_spec("x.json", &json!({"name": "x", "model_type": "llama", "family": "rnn", "config": {"vocab_size": 64}, "expect": "pass"}).to_string())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("family 'rnn'"), "{e}");
-        let e = parse_spec("x.json", &json!({"name": "x", "model_type": "llama", "family": "encoder", "config": {"vocab_size": 64}, "expect": "fail-closed:"}).to_string()).unwrap_err().to_string();
+        let e = parse_spec(
+            "x.json",
+            &json!({"name": "x", "model_type": "llama", "family": "encoder", "config": {"vocab_size": 64}, "expect": "fail-closed:"}).to_string(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("expect"), "{e}");
         assert!(parse_spec("x.json", "{").unwrap_err().to_string().contains("x.json"));
     }
@@ -755,7 +822,8 @@ mod tests {
 
     #[test]
     fn summary_table_markdown_and_json() {
-        let entries = vec![result("llama", "pass", true), result("qwen2", "fail", false), result("bloom", "fail-closed", true), result("bert", "skipped", true)];
+        let entries =
+            vec![result("llama", "pass", true), result("qwen2", "fail", false), result("bloom", "fail-closed", true), result("bert", "skipped", true)];
         let mut entries = entries;
         entries[1].model_type = "qwen2".into();
         entries[3].family = "encoder".into();

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod audit;
 pub mod bench;
 mod capture;
 mod compare;
@@ -7,23 +8,22 @@ mod convert;
 mod docs;
 mod inspect;
 mod map;
+mod matrix;
+mod optimize;
 pub mod oracle;
 mod package;
-mod report;
 pub mod parity;
-mod matrix;
-mod scaffold;
 mod plan;
 mod port;
-pub mod quantize;
 pub mod quality;
+pub mod quantize;
 mod recommend;
-mod tensors;
-mod skill;
-mod audit;
-mod sources;
+mod report;
 mod research;
-mod optimize;
+mod scaffold;
+mod skill;
+mod sources;
+mod tensors;
 
 use crate::cli::{Cli, Command};
 

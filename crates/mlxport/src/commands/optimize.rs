@@ -27,7 +27,13 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
         lm: args.lm.settings(args.max_tokens),
         encoder: EncoderSettings::default(),
         thresholds,
-        bench: BenchSettings { prompt_tokens: args.prompt_tokens.clone(), gen_tokens: args.gen_tokens, runs: args.runs, warmup: args.warmup, ..BenchSettings::default() },
+        bench: BenchSettings {
+            prompt_tokens: args.prompt_tokens.clone(),
+            gen_tokens: args.gen_tokens,
+            runs: args.runs,
+            warmup: args.warmup,
+            ..BenchSettings::default()
+        },
         harness: super::oracle::settings(&args.harness),
         reuse: !args.no_reuse,
         keep_checkpoints: args.keep_checkpoints,
@@ -42,23 +48,63 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
     let d = &out.doc;
     println!("optimize {} ({}), objective {}, on {}", d.model.path, d.model.kind, d.objective.as_str(), d.machine.hardware);
     let lm = d.model.kind == "language-model";
-    let mut t = if lm { Table::new(&["candidate", "bpw", "gate", "KL mean", "top-1", "decode tok/s [95% CI]", "peak memory", "decision"]) } else { Table::new(&["candidate", "bpw", "weights", "gate", "cosine mean", "overlap@k", "decision"]) };
+    let mut t = if lm {
+        Table::new(&["candidate", "bpw", "gate", "KL mean", "top-1", "decode tok/s [95% CI]", "peak memory", "decision"])
+    } else {
+        Table::new(&["candidate", "bpw", "weights", "gate", "cosine mean", "overlap@k", "decision"])
+    };
     for r in std::iter::once(&d.baseline).chain(&d.records) {
         let q = r.quality.clone().unwrap_or_default();
         let f = |v: Option<f64>| v.map(mlxport_quality::report::fmt).unwrap_or_else(|| "-".into());
         let bpw = r.produced.as_ref().and_then(|p| p.bpw).map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into());
-        let gate = if r.id == "baseline" { "reference".into() } else if r.correctness.error.is_some() { "error".into() } else { r.correctness.quality_verdict.clone().unwrap_or_else(|| "-".into()) };
+        let gate = if r.id == "baseline" {
+            "reference".into()
+        } else if r.correctness.error.is_some() {
+            "error".into()
+        } else {
+            r.correctness.quality_verdict.clone().unwrap_or_else(|| "-".into())
+        };
         let decision = match &r.decision {
-            _ if r.id == "baseline" => if d.chosen.id == "baseline" { "chosen".into() } else { String::new() },
+            _ if r.id == "baseline" => {
+                if d.chosen.id == "baseline" {
+                    "chosen".into()
+                } else {
+                    String::new()
+                }
+            }
             Some(x) if r.id == d.chosen.id => format!("{} (chosen)", if x.keep { "keep" } else { "revert" }),
-            Some(x) => if x.keep { "keep".into() } else { "revert".into() },
+            Some(x) => {
+                if x.keep {
+                    "keep".into()
+                } else {
+                    "revert".into()
+                }
+            }
             None => String::new(),
         };
         if lm {
-            let decode = r.speed.first().map(|s| format!("{:.1} [{:.1}, {:.1}]", s.decode_tokens_per_s, s.decode_ci[0], s.decode_ci[1])).unwrap_or_else(|| "-".into());
-            t.row(vec![r.id.clone(), bpw, gate, f(q.kl_mean), f(q.top1_agreement), decode, r.peak().filter(|_| !r.speed.is_empty()).map(human_bytes).unwrap_or_else(|| "-".into()), decision]);
+            let decode =
+                r.speed.first().map(|s| format!("{:.1} [{:.1}, {:.1}]", s.decode_tokens_per_s, s.decode_ci[0], s.decode_ci[1])).unwrap_or_else(|| "-".into());
+            t.row(vec![
+                r.id.clone(),
+                bpw,
+                gate,
+                f(q.kl_mean),
+                f(q.top1_agreement),
+                decode,
+                r.peak().filter(|_| !r.speed.is_empty()).map(human_bytes).unwrap_or_else(|| "-".into()),
+                decision,
+            ]);
         } else {
-            t.row(vec![r.id.clone(), bpw, r.produced.as_ref().map(|p| human_bytes(p.weight_bytes as f64)).unwrap_or_else(|| "-".into()), gate, f(q.cosine_mean), f(q.overlap_at_k), decision]);
+            t.row(vec![
+                r.id.clone(),
+                bpw,
+                r.produced.as_ref().map(|p| human_bytes(p.weight_bytes as f64)).unwrap_or_else(|| "-".into()),
+                gate,
+                f(q.cosine_mean),
+                f(q.overlap_at_k),
+                decision,
+            ]);
         }
     }
     t.print();

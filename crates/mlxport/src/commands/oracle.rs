@@ -47,7 +47,12 @@ pub fn run(args: OracleArgs) -> Result<u8> {
     } else {
         println!("oracle: {} ({}) -> {}", m.model["class"].as_str().unwrap_or("?"), m.family, args.output.display());
         println!("  {} tensors: {}", m.tensors.len(), summarize(&m.names()));
-        println!("  transformers {}, torch {}, {} s", m.libraries["transformers"].as_str().unwrap_or("?"), m.libraries["torch"].as_str().unwrap_or("?"), m.elapsed_s);
+        println!(
+            "  transformers {}, torch {}, {} s",
+            m.libraries["transformers"].as_str().unwrap_or("?"),
+            m.libraries["torch"].as_str().unwrap_or("?"),
+            m.elapsed_s
+        );
     }
     Ok(crate::exit::OK)
 }

@@ -17,7 +17,7 @@ use mlxport_harness::Manifest;
 use mlxport_parity::compare::{compare_pair, Settings};
 use mlxport_parity::ladder::{self, Kind};
 use mlxport_parity::render;
-use mlxport_parity::report::{FirstDivergence, Hint, LadderChoice, LadderReport, Report, RungReport, RunOptions, Symptom};
+use mlxport_parity::report::{FirstDivergence, Hint, LadderChoice, LadderReport, Report, RunOptions, RungReport, Symptom};
 use mlxport_parity::tolerance::Rule;
 use mlxport_parity::{atlas, Status};
 use serde::Serialize;
@@ -72,7 +72,20 @@ impl ParityRequest {
     /// A request with the defaults: float32, seed 0, stop at the first
     /// divergence, BLAS checked, no extra rules.
     pub fn new(source: PathBuf, target: Target, inputs: Inputs, out: PathBuf) -> ParityRequest {
-        ParityRequest { source, target, inputs, out, all: false, dtype: "float32".into(), seed: 0, oracle: None, capture: None, harness: HarnessSettings::default(), blas_check: true, tol: Vec::new() }
+        ParityRequest {
+            source,
+            target,
+            inputs,
+            out,
+            all: false,
+            dtype: "float32".into(),
+            seed: 0,
+            oracle: None,
+            capture: None,
+            harness: HarnessSettings::default(),
+            blas_check: true,
+            tol: Vec::new(),
+        }
     }
 }
 
@@ -250,8 +263,12 @@ fn weight_check(probe: &Value, weights_dir: &Path) -> Result<WeightCheck> {
     }
     w.unexpected = loaded.keys().filter(|k| !params.contains_key(*k)).cloned().collect();
     // The weight files themselves (the ones the loader reads).
-    let files: Vec<PathBuf> = probe["weights"]["files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).map(|f| weights_dir.join(f)).collect()).unwrap_or_default();
-    let conv_dtype = std::fs::read_to_string(weights_dir.join("mlxport-conversion.json")).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()).and_then(|m| m["target"]["dtype"].as_str().map(str::to_string));
+    let files: Vec<PathBuf> =
+        probe["weights"]["files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).map(|f| weights_dir.join(f)).collect()).unwrap_or_default();
+    let conv_dtype = std::fs::read_to_string(weights_dir.join("mlxport-conversion.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|m| m["target"]["dtype"].as_str().map(str::to_string));
     for f in &files {
         let src = mlxport_tensor::open_file(f).with_context(|| format!("reading the weights {}", f.display()))?;
         for t in src.tensors() {
@@ -346,11 +363,23 @@ fn block_weight_diffs(source: &Path, target_weights: &Path, layer: u64) -> Vec<S
             }
         }
         if count > 0 {
-            let rows_s = if rows.len() <= 3 { format!("row{} {}", if rows.len() == 1 { "" } else { "s" }, rows.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")) } else { format!("{} rows", rows.len()) };
+            let rows_s = if rows.len() <= 3 {
+                format!("row{} {}", if rows.len() == 1 { "" } else { "s" }, rows.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "))
+            } else {
+                format!("{} rows", rows.len())
+            };
             out.push(Symptom {
                 id: "weight-differs".into(),
-                title: format!("weight {} differs from the source's: {count} elements in {rows_s}, max |d| {:.3e} at row {} column {}", t.name, worst, at / cols, at % cols),
-                causes: vec!["the converted weight is not the source's: a wrong mapping, transform or rounding, or the file was changed after conversion".into()],
+                title: format!(
+                    "weight {} differs from the source's: {count} elements in {rows_s}, max |d| {:.3e} at row {} column {}",
+                    t.name,
+                    worst,
+                    at / cols,
+                    at % cols
+                ),
+                causes: vec![
+                    "the converted weight is not the source's: a wrong mapping, transform or rounding, or the file was changed after conversion".into()
+                ],
             });
         }
     }
@@ -362,10 +391,16 @@ fn block_weight_diffs(source: &Path, target_weights: &Path, layer: u64) -> Vec<S
 fn forward_passes(cap: &Path, oracle: &Path, req: &ParityRequest) -> Result<bool> {
     let oman_path = mlxport_harness::manifest::manifest_path(oracle);
     let text = std::fs::read_to_string(&oman_path).with_context(|| format!("cannot read {}", oman_path.display()))?;
-    let rungs: Vec<_> = ladder::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?.into_iter().filter(|r| !matches!(r.kind, Kind::Ids | Kind::CacheDecode)).map(|mut r| {
-        r.tensors.retain(|t| !t.starts_with("full_decode."));
-        r
-    }).filter(|r| !r.tensors.is_empty()).collect();
+    let rungs: Vec<_> = ladder::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?
+        .into_iter()
+        .filter(|r| !matches!(r.kind, Kind::Ids | Kind::CacheDecode))
+        .map(|mut r| {
+            r.tensors.retain(|t| !t.starts_with("full_decode."));
+            r
+        })
+        .filter(|r| !r.tensors.is_empty())
+        .collect();
     let (a, b) = (mlxport_tensor::open(cap)?, mlxport_tensor::open(oracle)?);
     let settings = settings(req, f32_rtol())?;
     let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: false, allow_unmatched: true };
@@ -387,7 +422,10 @@ fn check_paths(req: &ParityRequest) -> Result<()> {
     match &req.target {
         Target::Package { package, weights } => {
             if !package.join("__init__.py").is_file() {
-                anyhow::bail!("--target {}: not a Python package (no __init__.py); make one with `mlxport scaffold`, or give `--target mlx-lm`", package.display());
+                anyhow::bail!(
+                    "--target {}: not a Python package (no __init__.py); make one with `mlxport scaffold`, or give `--target mlx-lm`",
+                    package.display()
+                );
             }
             if !weights.join("config.json").is_file() {
                 anyhow::bail!("--weights {}: no config.json (give the directory the package's converter or `mlxport convert` wrote)", weights.display());
@@ -434,7 +472,11 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     let mut blas = h.blas.describe();
     if h.blas.path().is_some() && req.blas_check {
         let c = h.check_blas()?;
-        blas = if c.ok { format!("{} (checked: max relative change {:.1e})", h.blas.describe(), c.max_rel_error) } else { format!("OpenBLAS changed MLX results (max relative change {:.1e}); ran without it", c.max_rel_error) };
+        blas = if c.ok {
+            format!("{} (checked: max relative change {:.1e})", h.blas.describe(), c.max_rel_error)
+        } else {
+            format!("OpenBLAS changed MLX results (max relative change {:.1e}); ran without it", c.max_rel_error)
+        };
     }
     let wdir = weights_dir(&req.target).to_path_buf();
     let mut rungs: Vec<RungReport> = Vec::new();
@@ -495,7 +537,8 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                 step("running the MLX side");
                 // Without --all, the forward pass first: a port that
                 // diverges there is not decoded at all.
-                let mut cm = h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: req.all || !decodes })?;
+                let mut cm =
+                    h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: req.all || !decodes })?;
                 if !req.all && decodes && forward_passes(&cap, &oracle, req)? {
                     step("the forward pass matches; decoding on the MLX side");
                     cm = h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: true })?;
@@ -539,7 +582,9 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
             if lr.kind == Kind::Inputs {
                 lr.name = "preprocessing".into();
                 match (tok["tokenizer_matches"].as_bool(), tok["tokenizer_error"].as_str()) {
-                    (Some(false), _) => lr.failures.push(format!("the target's tokenizer encodes the texts differently from the source's (lengths {})", tok["tokenizer_lengths"])),
+                    (Some(false), _) => lr
+                        .failures
+                        .push(format!("the target's tokenizer encodes the texts differently from the source's (lengths {})", tok["tokenizer_lengths"])),
                     (_, Some(e)) => lr.failures.push(format!("the target's tokenizer could not be used: {e}")),
                     (Some(true), _) => {}
                     (None, None) => notes.push("preprocessing: inputs given as token ids, the tokenizers were not compared".into()),
@@ -601,7 +646,9 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     let ladder = LadderReport { source: "parity", all: req.all, rungs, first_divergence: first.clone() };
     let status = if first.is_some() { Status::Fail } else { Status::Pass };
     let target = match &req.target {
-        Target::Package { package, weights } => TargetInfo { kind: "package", package: Some(package.display().to_string()), weights: weights.display().to_string() },
+        Target::Package { package, weights } => {
+            TargetInfo { kind: "package", package: Some(package.display().to_string()), weights: weights.display().to_string() }
+        }
         Target::MlxLm { model } => TargetInfo { kind: "mlx-lm", package: None, weights: model.display().to_string() },
     };
     let report = ParityReport {
@@ -633,7 +680,8 @@ pub fn markdown_of(r: &ParityReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Parity: {}\n", if r.status == Status::Pass { "PASS" } else { "FAIL" });
     let _ = writeln!(s, "- source: `{}`", r.source);
-    let _ = writeln!(s, "- target: {} `{}`{}", r.target.kind, r.target.weights, r.target.package.as_ref().map(|p| format!(" (package `{p}`)")).unwrap_or_default());
+    let _ =
+        writeln!(s, "- target: {} `{}`{}", r.target.kind, r.target.weights, r.target.package.as_ref().map(|p| format!(" (package `{p}`)")).unwrap_or_default());
     let _ = writeln!(s, "- BLAS: {}", r.blas);
     match &r.first_divergence {
         None => {
@@ -643,9 +691,22 @@ pub fn markdown_of(r: &ParityReport) -> String {
             let _ = writeln!(s, "- first divergence: rung {} `{}` (hint `{}`)", f.rung, f.name, f.hint);
         }
     }
-    let _ = writeln!(s, "\n![parity ladder]({REPORT_SVG})\n\n## Rungs\n\n| # | rung | status | max abs | max rel | cosine | failures |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n![parity ladder]({REPORT_SVG})\n\n## Rungs\n\n| # | rung | status | max abs | max rel | cosine | failures |\n|---|---|---|---|---|---|---|"
+    );
     for x in &r.ladder.rungs {
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} |", x.index, x.name, x.status, render::num(x.max_abs), render::num(x.max_rel), render::cos(x.cosine), x.failures.len());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            x.index,
+            x.name,
+            x.status,
+            render::num(x.max_abs),
+            render::num(x.max_rel),
+            render::cos(x.cosine),
+            x.failures.len()
+        );
     }
     for x in r.ladder.rungs.iter().filter(|x| x.status == "fail") {
         let _ = writeln!(s, "\n### {} — failed\n", x.name);
@@ -667,7 +728,18 @@ pub fn markdown_of(r: &ParityReport) -> String {
         let _ = writeln!(s, "| {} | {} | {} | {} |", f.key, f.source, f.target, f.status);
     }
     let w = &r.weights;
-    let _ = writeln!(s, "\n## Weights\n\n{} parameters, {} tensors loaded; missing {}, unexpected {}, unused {}, shape mismatches {}, dtype mismatches {}; dtypes {:?}", w.parameters, w.loaded, w.missing.len(), w.unexpected.len(), w.unused.len(), w.shape_mismatches.len(), w.dtype_mismatches.len(), w.dtypes);
+    let _ = writeln!(
+        s,
+        "\n## Weights\n\n{} parameters, {} tensors loaded; missing {}, unexpected {}, unused {}, shape mismatches {}, dtype mismatches {}; dtypes {:?}",
+        w.parameters,
+        w.loaded,
+        w.missing.len(),
+        w.unexpected.len(),
+        w.unused.len(),
+        w.shape_mismatches.len(),
+        w.dtype_mismatches.len(),
+        w.dtypes
+    );
     for n in &r.notes {
         let _ = writeln!(s, "\nNote: {n}");
     }
@@ -686,7 +758,8 @@ pub fn run(args: ParityArgs) -> Result<u8> {
         anyhow::bail!("give --source, --target and --weights (or `parity matrix`)");
     };
     // With --oracle, the oracle's own inputs are used.
-    let inputs = if args.oracle.is_some() { Inputs::default() } else { super::oracle::inputs_from(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)? };
+    let inputs =
+        if args.oracle.is_some() { Inputs::default() } else { super::oracle::inputs_from(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)? };
     let target = if target.as_os_str() == "mlx-lm" { Target::MlxLm { model: weights } } else { Target::Package { package: target, weights } };
     let mut req = ParityRequest::new(source, target, inputs, args.out.clone());
     req.all = args.all;

@@ -16,7 +16,8 @@ pub fn run(args: PlanArgs) -> Result<u8> {
     let mut opts = PlanOptions { target, objective: args.objective.clone(), verification: None };
     if let Some(root) = &args.artifact_root {
         let digest_cache = mlxport_intake::digest::DigestCache::default_path();
-        let v = mlxport_kb::verify::verify(&report, root, digest_cache).map_err(anyhow::Error::msg).with_context(|| format!("re-inspecting {}", root.display()))?;
+        let v =
+            mlxport_kb::verify::verify(&report, root, digest_cache).map_err(anyhow::Error::msg).with_context(|| format!("re-inspecting {}", root.display()))?;
         if !v.ok() {
             eprintln!("error: {} does not match the files under {}; refusing to plan from it:", args.inspection.display(), root.display());
             for m in &v.mismatches {
@@ -37,7 +38,13 @@ pub fn run(args: PlanArgs) -> Result<u8> {
     } else if args.output.is_none() {
         print!("{md}");
     } else {
-        eprintln!("{}: {} plan for {} written to {}", p.status, p.family.as_ref().map(|f| f.id.as_str()).unwrap_or("remediation-only"), p.model.name, out_name(&args));
+        eprintln!(
+            "{}: {} plan for {} written to {}",
+            p.status,
+            p.family.as_ref().map(|f| f.id.as_str()).unwrap_or("remediation-only"),
+            p.model.name,
+            out_name(&args)
+        );
     }
     Ok(crate::exit::OK)
 }

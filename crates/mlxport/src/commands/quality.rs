@@ -53,7 +53,12 @@ pub fn gate(args: &QualityArgs) -> Result<QualityReport> {
     }
     let work = tempfile::Builder::new().prefix("mlxport-quality-").tempdir()?;
     let report = if gate::is_encoder(&args.reference)? {
-        let s = gate::EncoderSettings { sentences: args.sentences.clone(), queries: args.queries.clone(), retrieval_k: args.retrieval_k, package: args.package.clone() };
+        let s = gate::EncoderSettings {
+            sentences: args.sentences.clone(),
+            queries: args.queries.clone(),
+            retrieval_k: args.retrieval_k,
+            package: args.package.clone(),
+        };
         gate::encoder_gate(&h, &args.reference, &args.candidate, &s, work.path(), th)?
     } else {
         let s = args.lm.settings(args.max_tokens);
@@ -66,15 +71,31 @@ pub fn gate(args: &QualityArgs) -> Result<QualityReport> {
 fn print_table(r: &QualityReport) {
     println!("quality: {} ({}) — candidate {} vs reference {}", r.verdict.to_uppercase(), r.kind, r.candidate, r.reference);
     if let Some(m) = &r.lm {
-        println!("  {} positions; perplexity {} (reference) -> {} (candidate)", m.positions, mlxport_quality::report::fmt(m.perplexity_reference), mlxport_quality::report::fmt(m.perplexity_candidate));
+        println!(
+            "  {} positions; perplexity {} (reference) -> {} (candidate)",
+            m.positions,
+            mlxport_quality::report::fmt(m.perplexity_reference),
+            mlxport_quality::report::fmt(m.perplexity_candidate)
+        );
     }
     if let Some(g) = &r.greedy {
-        println!("  greedy: {} prompts x {} tokens, exact match {}, first divergence at {}", g.prompts, g.tokens, mlxport_quality::report::fmt(g.exact_match_rate), g.min_first_divergence.map(|d| d.to_string()).unwrap_or_else(|| "none".into()));
+        println!(
+            "  greedy: {} prompts x {} tokens, exact match {}, first divergence at {}",
+            g.prompts,
+            g.tokens,
+            mlxport_quality::report::fmt(g.exact_match_rate),
+            g.min_first_divergence.map(|d| d.to_string()).unwrap_or_else(|| "none".into())
+        );
     }
     let mut t = Table::new(&["check", "value", "limit", "result"]);
     t.right_align(&[1, 2]);
     for c in &r.checks {
-        t.row(vec![c.name.clone(), mlxport_quality::report::fmt(c.value), format!("{} {}", c.op, mlxport_quality::report::fmt(c.limit)), if c.pass { "pass".into() } else { "FAIL".into() }]);
+        t.row(vec![
+            c.name.clone(),
+            mlxport_quality::report::fmt(c.value),
+            format!("{} {}", c.op, mlxport_quality::report::fmt(c.limit)),
+            if c.pass { "pass".into() } else { "FAIL".into() },
+        ]);
     }
     t.print();
     for reason in &r.reasons {

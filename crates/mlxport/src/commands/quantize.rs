@@ -87,7 +87,15 @@ fn print_summary(done: &QuantizeResult) {
         let hist: Vec<String> = hist.iter().map(|(b, n)| format!("{n} x {b}-bit")).collect();
         println!("target {:.3} bpw: reached {:.4}; layers {}; predicted relative error {:.4e}", a.target_bpw, a.bpw, hist.join(", "), a.relative_error);
         if let Some(u) = &a.best_uniform_below {
-            println!("  best uniform at <= {:.4} bpw: {}-bit ({:.4} bpw), total squared error {:.4e} vs {:.4e} chosen ({:.1}% lower)", a.bpw, u.bits, u.bpw, u.total_sse, a.total_sse, 100.0 * (1.0 - a.total_sse / u.total_sse));
+            println!(
+                "  best uniform at <= {:.4} bpw: {}-bit ({:.4} bpw), total squared error {:.4e} vs {:.4e} chosen ({:.1}% lower)",
+                a.bpw,
+                u.bits,
+                u.bpw,
+                u.total_sse,
+                a.total_sse,
+                100.0 * (1.0 - a.total_sse / u.total_sse)
+            );
         }
     }
     if !r.layers.is_empty() {
@@ -95,7 +103,15 @@ fn print_summary(done: &QuantizeResult) {
         let mut t = Table::new(&["rank", "tensor", "quant", "rmse", "max abs", "rel frob", "SQNR dB"]);
         t.right_align(&[0, 3, 4, 5, 6]);
         for l in r.layers.iter().take(20) {
-            t.row(vec![l.rank.to_string(), l.name.clone(), format!("{} q{} g{}", l.mode, l.bits, l.group_size), format!("{:.3e}", l.rmse), format!("{:.3e}", l.max_abs), format!("{:.3e}", l.rel_frobenius), format!("{:.2}", l.sqnr_db)]);
+            t.row(vec![
+                l.rank.to_string(),
+                l.name.clone(),
+                format!("{} q{} g{}", l.mode, l.bits, l.group_size),
+                format!("{:.3e}", l.rmse),
+                format!("{:.3e}", l.max_abs),
+                format!("{:.3e}", l.rel_frobenius),
+                format!("{:.2}", l.sqnr_db),
+            ]);
         }
         t.print();
         if r.layers.len() > 20 {

@@ -24,7 +24,12 @@ pub fn run(args: ScaffoldArgs) -> Result<u8> {
     scaffold::write(&plan, &args.output)?;
     if args.json {
         let files: Vec<&str> = plan.files.iter().map(|(p, _)| p.as_str()).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"package": plan.package, "family": plan.family.name(), "model_type": plan.model_type, "features": plan.features, "files": files}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"package": plan.package, "family": plan.family.name(), "model_type": plan.model_type, "features": plan.features, "files": files})
+            )?
+        );
     } else {
         println!("scaffold: {} ({} {}) -> {}", plan.package, plan.model_type, plan.family.name(), args.output.display());
         if !plan.features.is_empty() {

@@ -60,7 +60,12 @@ fn validate(args: SourcesValidateArgs) -> Result<u8> {
         if args.check_urls {
             let mut t = Table::new(&["status", "hops", "url", "problem"]);
             for u in urls.iter().filter(|u| !u.ok) {
-                t.row(vec![u.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()), (u.hops.len().saturating_sub(1)).to_string(), u.url.clone(), u.error.clone().unwrap_or_default()]);
+                t.row(vec![
+                    u.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                    (u.hops.len().saturating_sub(1)).to_string(),
+                    u.url.clone(),
+                    u.error.clone().unwrap_or_default(),
+                ]);
             }
             if bad_urls > 0 {
                 t.print();

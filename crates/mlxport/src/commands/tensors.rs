@@ -148,24 +148,10 @@ fn print_table(report: &Report, stats: bool) {
     let mut table = Table::new(&header);
     table.right_align(&[3, 4]);
     for r in &report.tensors {
-        let mut cells = vec![
-            r.name.clone(),
-            r.dtype.clone(),
-            format!("{:?}", r.shape),
-            human_count(r.parameters),
-            human_bytes(r.bytes),
-            r.file.clone(),
-        ];
+        let mut cells = vec![r.name.clone(), r.dtype.clone(), format!("{:?}", r.shape), human_count(r.parameters), human_bytes(r.bytes), r.file.clone()];
         if stats {
             match (&r.stats, &r.stats_error) {
-                (Some(s), _) => cells.extend([
-                    fmt_num(s.min),
-                    fmt_num(s.max),
-                    fmt_num(s.mean),
-                    fmt_num(s.std),
-                    s.nan.to_string(),
-                    s.inf.to_string(),
-                ]),
+                (Some(s), _) => cells.extend([fmt_num(s.min), fmt_num(s.max), fmt_num(s.mean), fmt_num(s.std), s.nan.to_string(), s.inf.to_string()]),
                 (None, e) => {
                     cells.push(e.clone().unwrap_or_default());
                     cells.extend(std::iter::repeat_n(String::new(), 5));
@@ -183,4 +169,3 @@ fn print_table(report: &Report, stats: bool) {
         report.sources.iter().map(|s| format!("{} ({})", s.path, s.format)).collect::<Vec<_>>().join(", ")
     );
 }
-

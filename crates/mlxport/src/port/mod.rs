@@ -28,9 +28,15 @@ use state::{artifacts, artifacts_intact, inputs_hash, now_rfc3339, PortState, St
 pub enum Outcome {
     Done(String),
     /// A person must decide: the port stops here.
-    Blocked { summary: String, remediation: Vec<String> },
+    Blocked {
+        summary: String,
+        remediation: Vec<String>,
+    },
     /// A check failed (e.g. the parity ladder): the port stops here.
-    Failed { summary: String, remediation: Vec<String> },
+    Failed {
+        summary: String,
+        remediation: Vec<String>,
+    },
 }
 
 /// Whether the port goes on after a step.
@@ -65,7 +71,10 @@ pub fn run(args: &PortArgs) -> Result<u8> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let old = PortState::load(&dir);
     if old.is_none() && dir.join(state::FILE).exists() && !args.yes {
-        anyhow::bail!("{}: port.json is not a readable mlxport.port/v1 record; choose another --out, or pass --yes to start over in this directory", dir.display());
+        anyhow::bail!(
+            "{}: port.json is not a readable mlxport.port/v1 record; choose another --out, or pass --yes to start over in this directory",
+            dir.display()
+        );
     }
     // Staging folders left by an interrupted run hold nothing to keep (one
     // port per PORT_DIR at a time).
@@ -149,7 +158,15 @@ impl Ctx<'_> {
         let t0 = Instant::now();
         let outcome = f(self, &staging);
         let seconds = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-        let mut rec = StepRecord { name: name.into(), status: "done".into(), inputs_sha256: Some(h), seconds, finished_at: String::new(), artifacts: Vec::new(), summary: String::new() };
+        let mut rec = StepRecord {
+            name: name.into(),
+            status: "done".into(),
+            inputs_sha256: Some(h),
+            seconds,
+            finished_at: String::new(),
+            artifacts: Vec::new(),
+            summary: String::new(),
+        };
         let (flow, remediation) = match outcome {
             Ok(Outcome::Done(s)) => {
                 rec.summary = s;
@@ -225,7 +242,15 @@ impl Ctx<'_> {
             _ => now_rfc3339(),
         };
         eprintln!("[{pos:>2}/{}] {name:<12} skipped  {reason}", STEPS.len());
-        self.state.put(StepRecord { name: name.into(), status: "skipped".into(), inputs_sha256: None, seconds: 0.0, finished_at, artifacts: Vec::new(), summary: reason.into() });
+        self.state.put(StepRecord {
+            name: name.into(),
+            status: "skipped".into(),
+            inputs_sha256: None,
+            seconds: 0.0,
+            finished_at,
+            artifacts: Vec::new(),
+            summary: reason.into(),
+        });
         self.state.save(&self.dir)
     }
 
@@ -262,7 +287,13 @@ fn print_table(s: &PortState, kept: &[String], dir: &Path, total: f64) {
         if summary.chars().count() > 100 {
             summary = summary.chars().take(97).collect::<String>() + "...";
         }
-        let run = if kept.contains(&r.name) { "kept" } else if r.status == "skipped" { "-" } else { "ran" };
+        let run = if kept.contains(&r.name) {
+            "kept"
+        } else if r.status == "skipped" {
+            "-"
+        } else {
+            "ran"
+        };
         t.row(vec![r.name.clone(), r.status.clone(), run.into(), format!("{:.1}", r.seconds), summary]);
     }
     t.print();

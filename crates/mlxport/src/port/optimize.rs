@@ -56,7 +56,8 @@ pub fn not_requested(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn command_line(a: &PortArgs) -> Vec<String> {
-    let mut c: Vec<String> = ["mlxport", "port", "--dtype", &a.dtype, "--optimize", "--optimize-objective", &a.optimize_objective].iter().map(|s| s.to_string()).collect();
+    let mut c: Vec<String> =
+        ["mlxport", "port", "--dtype", &a.dtype, "--optimize", "--optimize-objective", &a.optimize_objective].iter().map(|s| s.to_string()).collect();
     if let Some(l) = &a.optimize_candidates {
         c.extend(["--optimize-candidates".into(), l.clone()]);
     }

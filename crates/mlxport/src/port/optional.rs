@@ -98,10 +98,14 @@ pub fn quantize(ctx: &mut Ctx) -> Result<Flow> {
         let src = mlxport_tensor::open(&weights)?;
         let map = identity_map(src.as_ref(), Path::new("weights"))?;
         drop(src);
-        let copts = ConvertOptions { command: command_line(ctx.args), digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..ConvertOptions::default() };
+        let copts =
+            ConvertOptions { command: command_line(ctx.args), digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..ConvertOptions::default() };
         let done = quantize_convert(&weights, &map, &st.join("quantized"), copts, Some(&q), false)?;
         let r = &done.report;
-        let float_bytes = std::fs::read(weights.join("mlxport-conversion.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["target"]["total_size"].as_u64());
+        let float_bytes = std::fs::read(weights.join("mlxport-conversion.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["target"]["total_size"].as_u64());
         let m = &done.converted.manifest.target;
         Ok(Outcome::Done(format!(
             "{} {}-bit group {}{}: {} tensors quantized, {} left float, {:.3} bits per weight, {}{}",
@@ -119,7 +123,11 @@ pub fn quantize(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn model_type(dir: &Path) -> String {
-    std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).and_then(|v| v["model_type"].as_str().map(str::to_ascii_lowercase)).unwrap_or_default()
+    std::fs::read(dir.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["model_type"].as_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
 }
 
 fn harness(ctx: &Ctx) -> HarnessArgs {

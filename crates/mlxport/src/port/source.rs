@@ -48,7 +48,11 @@ pub fn resolve(model: Option<&Path>, example: Option<&str>, show_paths: bool, ve
             build_smollm2(&hf, verbose)?;
             let out = dir.join("smollm2-example");
             with_license(&hf, &out)?;
-            Ok(ModelSource { label: if show_paths { out.display().to_string() } else { "example:smollm2".into() }, path: out, name: "smollm2-135m-instruct".into() })
+            Ok(ModelSource {
+                label: if show_paths { out.display().to_string() } else { "example:smollm2".into() },
+                path: out,
+                name: "smollm2-135m-instruct".into(),
+            })
         }
         _ => {
             let path = crate::commands::example_model()?;

@@ -13,11 +13,43 @@ pub const SCHEMA: &str = "mlxport.port/v1";
 pub const FILE: &str = "port.json";
 
 /// Every step, in order.
-pub const STEPS: &[&str] = &["inspect", "plan", "oracle", "map-draft", "map-validate", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize", "report", "package"];
+pub const STEPS: &[&str] = &[
+    "inspect",
+    "plan",
+    "oracle",
+    "map-draft",
+    "map-validate",
+    "convert",
+    "scaffold",
+    "capture",
+    "parity",
+    "quantize",
+    "quality",
+    "bench",
+    "optimize",
+    "report",
+    "package",
+];
 
 /// The order steps run in: the static weight-map steps come before the
 /// oracle (see `steps::all`).
-pub const RUN_ORDER: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize", "report", "package"];
+pub const RUN_ORDER: &[&str] = &[
+    "inspect",
+    "plan",
+    "map-draft",
+    "map-validate",
+    "oracle",
+    "convert",
+    "scaffold",
+    "capture",
+    "parity",
+    "quantize",
+    "quality",
+    "bench",
+    "optimize",
+    "report",
+    "package",
+];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tool {
@@ -193,7 +225,8 @@ pub fn inputs_hash(step: &str, inputs: &serde_json::Value) -> String {
 pub fn upstream(state: &PortState, steps: &[&str]) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for s in steps {
-        let arts: Vec<serde_json::Value> = state.step(s).map(|r| r.artifacts.iter().map(|a| serde_json::json!([a.path, a.sha256])).collect()).unwrap_or_default();
+        let arts: Vec<serde_json::Value> =
+            state.step(s).map(|r| r.artifacts.iter().map(|a| serde_json::json!([a.path, a.sha256])).collect()).unwrap_or_default();
         m.insert((*s).to_string(), serde_json::Value::Array(arts));
     }
     serde_json::Value::Object(m)

@@ -30,7 +30,8 @@ const SENTENCES: &[&str] = &[
 ];
 
 /// Prompts the oracle continues greedily for decoders.
-const PROMPTS: &[&str] = &["The capital of France is", "def fibonacci(n):", "Once upon a time, in a small village by the sea,", "Water boils at a temperature of"];
+const PROMPTS: &[&str] =
+    &["The capital of France is", "def fibonacci(n):", "Once upon a time, in a small village by the sea,", "Water boils at a temperature of"];
 
 /// Run every step; stops early (Ok) when a step blocks or fails a check.
 pub fn all(ctx: &mut Ctx) -> Result<()> {
@@ -76,7 +77,8 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// Every artifact up to the parity ladder, and the optional steps after it.
-const PORTED: &[&str] = &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize"];
+const PORTED: &[&str] =
+    &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize"];
 
 fn report(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(PORTED)});
@@ -140,7 +142,11 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
                 &old[..12.min(old.len())]
             );
         }
-        let stale: Vec<String> = ctx.old.as_ref().map(|o| o.steps.iter().flat_map(|s| s.artifacts.iter().map(|a| a.path.split('/').next().unwrap_or("").to_string())).collect()).unwrap_or_default();
+        let stale: Vec<String> = ctx
+            .old
+            .as_ref()
+            .map(|o| o.steps.iter().flat_map(|s| s.artifacts.iter().map(|a| a.path.split('/').next().unwrap_or("").to_string())).collect())
+            .unwrap_or_default();
         for top in stale.iter().filter(|t| !t.is_empty() && !t.starts_with('.')) {
             let p = ctx.dir.join(top);
             let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
@@ -152,21 +158,36 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
     ctx.state.source.fingerprint = Some(report.model.fingerprint.clone());
     ctx.state.family = report.routing.family.clone();
     ctx.state.model_type = report.facts.model_type.clone();
-    let inputs = json!({"fingerprint": report.model.fingerprint, "context": opts.context, "target_memory": opts.target_memory, "absolute_paths": opts.absolute_paths});
+    let inputs =
+        json!({"fingerprint": report.model.fingerprint, "context": opts.context, "target_memory": opts.target_memory, "absolute_paths": opts.absolute_paths});
     ctx.step("inspect", inputs, &["inspection.json", "inspection.md"], |_, st| {
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
         std::fs::write(st.join("inspection.json"), text)?;
         std::fs::write(st.join("inspection.md"), mlxport_intake::markdown::to_markdown(&report))?;
         let family = report.routing.family.as_deref().unwrap_or("unknown family");
-        let summary = format!("{family}, {} parameters, {} tensors, {} blockers, {} warnings", human_count(report.tensors.parameters), report.tensors.tensors, report.blockers.len(), report.warnings.len());
+        let summary = format!(
+            "{family}, {} parameters, {} tensors, {} blockers, {} warnings",
+            human_count(report.tensors.parameters),
+            report.tensors.tensors,
+            report.blockers.len(),
+            report.warnings.len()
+        );
         if report.blockers.is_empty() {
             return Ok(Outcome::Done(summary));
         }
         let remediation = report
             .blockers
             .iter()
-            .map(|b| format!("{}{}: {}{}", b.id, b.path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default(), b.message, b.remediation.as_ref().map(|r| format!(" -- fix: {r}")).unwrap_or_default()))
+            .map(|b| {
+                format!(
+                    "{}{}: {}{}",
+                    b.id,
+                    b.path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default(),
+                    b.message,
+                    b.remediation.as_ref().map(|r| format!(" -- fix: {r}")).unwrap_or_default()
+                )
+            })
             .collect();
         Ok(Outcome::Blocked { summary: format!("{summary}: {}", report.blockers.iter().map(|b| b.id.as_str()).collect::<Vec<_>>().join(", ")), remediation })
     })
@@ -207,11 +228,15 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
             t => t.into(),
         };
         ctx.state.target = Some(ctx.target.clone());
-        eprintln!("         target       {} ({})", ctx.target, match (&mlx_lm, ctx.args.target.as_str()) {
-            (Some(m), "auto") => format!("mlx-lm implements it: {m}"),
-            (None, "auto") => "mlx-lm has no implementation of this model type: a generated package".into(),
-            _ => "as asked".into(),
-        });
+        eprintln!(
+            "         target       {} ({})",
+            ctx.target,
+            match (&mlx_lm, ctx.args.target.as_str()) {
+                (Some(m), "auto") => format!("mlx-lm implements it: {m}"),
+                (None, "auto") => "mlx-lm has no implementation of this model type: a generated package".into(),
+                _ => "as asked".into(),
+            }
+        );
     }
     Ok(flow)
 }
@@ -243,7 +268,12 @@ fn oracle(ctx: &mut Ctx) -> Result<Flow> {
         std::fs::create_dir_all(&out)?;
         let m = harness.oracle(&OracleRequest { model: ctx.model.path.clone(), inputs, out: out.join("oracle.npz"), dtype: "float32".into(), seed: 0 })?;
         std::fs::rename(out.join("oracle.manifest.json"), out.join("manifest.json"))?;
-        Ok(Outcome::Done(format!("{} tensors from {} (transformers {})", m.tensors.len(), m.model["class"].as_str().unwrap_or("?"), m.libraries["transformers"].as_str().unwrap_or("?"))))
+        Ok(Outcome::Done(format!(
+            "{} tensors from {} (transformers {})",
+            m.tensors.len(),
+            m.model["class"].as_str().unwrap_or("?"),
+            m.libraries["transformers"].as_str().unwrap_or("?")
+        )))
     })
 }
 
@@ -277,7 +307,14 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
         let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(&ctx.model.path)? };
         let d = mlxport_convert::draft::draft(src.as_ref(), &mlxport_convert::draft::DraftOptions { family: None, target: Some(ctx.target.clone()), config })?;
         std::fs::write(st.join("weight_map.json"), d.map.to_json())?;
-        Ok(Outcome::Done(format!("{} rules for {} tensors ({} family, target {}), {} unresolved", d.map.rules.len(), src.tensors().len(), d.family, d.target, d.map.unresolved.len())))
+        Ok(Outcome::Done(format!(
+            "{} rules for {} tensors ({} family, target {}), {} unresolved",
+            d.map.rules.len(),
+            src.tensors().len(),
+            d.family,
+            d.target,
+            d.map.unresolved.len()
+        )))
     })?;
     // A GGUF has no config.json: its model type is the map's.
     if ctx.state.model_type.is_none() {
@@ -308,7 +345,9 @@ fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
         for i in p.issues.iter().filter(|i| i.severity == Severity::Error && i.code != "unresolved").take(20) {
             remediation.push(format!("{}: {}", i.code, i.message));
         }
-        remediation.push("map or categorize these tensors in weight_map.json (format: docs/weight-map.md), then re-run the same command: the edited map is kept".into());
+        remediation.push(
+            "map or categorize these tensors in weight_map.json (format: docs/weight-map.md), then re-run the same command: the edited map is kept".into(),
+        );
         Ok(Outcome::Blocked { summary: format!("{summary}, {} unresolved", map.unresolved.len()), remediation })
     })
 }
@@ -318,10 +357,16 @@ fn convert(ctx: &mut Ctx) -> Result<Flow> {
     ctx.step("convert", inputs, &["weights"], |ctx, st| {
         let map = WeightMap::load(&ctx.dir.join("weight_map.json"))?;
         let command = vec!["mlxport".into(), "port".into(), "--dtype".into(), ctx.args.dtype.clone()];
-        let opts = mlxport_convert::convert::ConvertOptions { dtype: policy(ctx), command, digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..Default::default() };
+        let opts = mlxport_convert::convert::ConvertOptions {
+            dtype: policy(ctx),
+            command,
+            digest_cache: mlxport_intake::digest::DigestCache::default_path(),
+            ..Default::default()
+        };
         let done = mlxport_convert::convert::convert(&ctx.model.path, &map, &st.join("weights"), &opts)?;
         let m = &done.manifest;
-        let mut s = format!("{} tensors, {} parameters, {} ({})", m.target.tensors, human_count(m.target.parameters), human_bytes(m.target.total_size), m.target.dtype);
+        let mut s =
+            format!("{} tensors, {} parameters, {} ({})", m.target.tensors, human_count(m.target.parameters), human_bytes(m.target.total_size), m.target.dtype);
         if !m.config_changes.is_empty() {
             s.push_str(&format!("; config: {}", m.config_changes.join("; ")));
         }
@@ -447,7 +492,10 @@ fn parity(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Outcome::Done(format!("ladder passed: {} rungs (config, weights, {} tensors, cache vs full) within tolerance", l.rungs.len(), tensors)));
         }
         let (summary, mut rem) = match &l.first_divergence {
-            Some(f) => (format!("first divergence at rung {} '{}' ({})", f.rung, f.name, f.stage), vec![format!("first divergence at '{}' ({}): {}", f.name, f.stage, f.hint)]),
+            Some(f) => (
+                format!("first divergence at rung {} '{}' ({})", f.rung, f.name, f.stage),
+                vec![format!("first divergence at '{}' ({}): {}", f.name, f.stage, f.hint)],
+            ),
             None => ("the ladder failed".to_string(), Vec::new()),
         };
         if let Some(h) = l.first_divergence.as_ref().and_then(|f| l.rungs.get(f.rung)).and_then(|r| r.hint.as_ref()) {

@@ -176,7 +176,6 @@ pub const SENTENCES: &[&str] = &[
     "A very short one.",
 ];
 
-
 pub const PROMPTS: &[&str] = &[
     "The capital of France is",
     "def fibonacci(n):",
