@@ -1,0 +1,20 @@
+//! The PORT_DIR contract, defined once: `port.json` ([`port::PortRecord`],
+//! schema `mlxport.port/v1`) and the small vocabularies that the workflow,
+//! the report and the package share as enums that serialise to the strings
+//! earlier releases wrote ([`Target`], [`Step`], [`StepStatus`],
+//! [`PortStatus`], [`Family`], [`Dtype`]). Every writer and reader of
+//! `port.json` uses these types; a file written by an earlier release
+//! still loads.
+//!
+//! ```
+//! use mlxport_contract::{Step, Target};
+//! assert_eq!(Step::MapDraft.as_str(), "map-draft");
+//! assert_eq!("mlx-lm".parse::<Target>().unwrap(), Target::MlxLm);
+//! assert_eq!(serde_json::to_string(&Target::Scaffold).unwrap(), "\"scaffold\"");
+//! ```
+
+mod enums;
+pub mod port;
+
+pub use enums::{Dtype, Family, PortStatus, Step, StepStatus, Target, UnknownValue};
+pub use port::{Artifact, PortRecord, StepRecord};

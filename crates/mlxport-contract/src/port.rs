@@ -1,0 +1,215 @@
+//! `port.json` (schema `mlxport.port/v1`): what a port did, step by step,
+//! with every artifact's SHA-256. `mlxport port` writes it after every
+//! step; `report` and `package` read it back and verify the artifacts.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Dtype, Family, PortStatus, Step, StepStatus, Target};
+
+/// The schema string of `port.json`.
+pub const SCHEMA: &str = "mlxport.port/v1";
+/// The file name inside PORT_DIR.
+pub const FILE: &str = "port.json";
+
+/// The tool that wrote the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// The model that was ported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The model as given (no absolute path unless `--show-paths`).
+    pub model: String,
+    /// The inspection's tree fingerprint.
+    pub fingerprint: Option<String>,
+}
+
+/// A file a step produced, relative to PORT_DIR.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// One step's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub name: Step,
+    pub status: StepStatus,
+    /// SHA-256 of what the step read (upstream artifacts, options); a
+    /// re-run with the same hash and intact artifacts keeps the step.
+    pub inputs_sha256: Option<String>,
+    pub seconds: f64,
+    pub finished_at: String,
+    pub artifacts: Vec<Artifact>,
+    pub summary: String,
+}
+
+/// The whole record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortRecord {
+    pub schema: String,
+    pub tool: Tool,
+    pub source: Source,
+    pub family: Option<Family>,
+    pub model_type: Option<String>,
+    pub target: Option<Target>,
+    pub dtype: Dtype,
+    pub status: PortStatus,
+    pub stopped_at: Option<Step>,
+    pub remediation: Vec<String>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// Why a `port.json` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PortFileError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a valid {SCHEMA} record: {source}", path.display())]
+    Invalid { path: PathBuf, source: serde_json::Error },
+    #[error("{}: schema '{found}' is not {SCHEMA}", path.display())]
+    Schema { path: PathBuf, found: String },
+}
+
+impl PortRecord {
+    /// A new record for a port of `model`, written by `tool_version`.
+    pub fn new(model: String, dtype: Dtype, tool_version: &str) -> Self {
+        PortRecord {
+            schema: SCHEMA.into(),
+            tool: Tool { name: "mlxport".into(), version: tool_version.into() },
+            source: Source { model, fingerprint: None },
+            family: None,
+            model_type: None,
+            target: None,
+            dtype,
+            status: PortStatus::Stopped,
+            stopped_at: None,
+            remediation: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Parse a record; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<PortRecord, PortFileError> {
+        // The schema first, so another document gets the clearer message.
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let head: Head = serde_json::from_str(text).map_err(|source| PortFileError::Invalid { path: path.to_path_buf(), source })?;
+        match head.schema {
+            Some(s) if s == SCHEMA => {}
+            found => return Err(PortFileError::Schema { path: path.to_path_buf(), found: found.unwrap_or_default() }),
+        }
+        serde_json::from_str(text).map_err(|source| PortFileError::Invalid { path: path.to_path_buf(), source })
+    }
+
+    /// Read `DIR/port.json`.
+    pub fn read(dir: &Path) -> Result<PortRecord, PortFileError> {
+        let path = dir.join(FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| PortFileError::Io { path: path.clone(), source })?;
+        Self::parse(&text, &path)
+    }
+
+    /// Write `DIR/port.json` atomically (pretty JSON, trailing newline).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        text.push('\n');
+        mlxport_util::fs::write_atomic(&dir.join(FILE), text.as_bytes())
+    }
+
+    /// The record of one step.
+    pub fn step(&self, name: Step) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Record a step, replacing an earlier record of the same name; steps
+    /// stay in the contract's order.
+    pub fn put(&mut self, rec: StepRecord) {
+        self.steps.retain(|s| s.name != rec.name);
+        self.steps.push(rec);
+        self.steps.sort_by_key(|s| s.name.number());
+    }
+
+    /// Whether the port finished every step it was asked for.
+    pub fn is_complete(&self) -> bool {
+        self.status == PortStatus::Complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port.json as the release before the typed contract wrote it.
+    const EARLIER_RELEASE: &str = r#"{
+  "schema": "mlxport.port/v1",
+  "tool": {"name": "mlxport", "version": "0.1.0"},
+  "source": {"model": "example:minilm", "fingerprint": "ab12"},
+  "family": "encoder",
+  "model_type": "bert",
+  "target": "scaffold",
+  "dtype": "keep",
+  "status": "complete",
+  "stopped_at": null,
+  "remediation": [],
+  "steps": [
+    {"name": "inspect", "status": "done", "inputs_sha256": "00", "seconds": 0.5, "finished_at": "2026-12-01T10:00:00.000Z",
+     "artifacts": [{"path": "inspection.json", "sha256": "11", "bytes": 3}], "summary": "encoder"},
+    {"name": "quantize", "status": "skipped", "inputs_sha256": null, "seconds": 0.0, "finished_at": "2026-12-01T10:00:01.000Z",
+     "artifacts": [], "summary": "not requested"}
+  ]
+}"#;
+
+    #[test]
+    fn earlier_records_load_and_write_back_the_same_strings() {
+        let r = PortRecord::parse(EARLIER_RELEASE, Path::new("port.json")).unwrap();
+        assert_eq!(r.family, Some(Family::Encoder));
+        assert_eq!(r.target, Some(Target::Scaffold));
+        assert_eq!(r.status, PortStatus::Complete);
+        assert_eq!(r.step(Step::Quantize).unwrap().status, StepStatus::Skipped);
+        let back: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(EARLIER_RELEASE).unwrap();
+        assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn refusals_name_the_file_and_the_rule() {
+        let p = Path::new("x/port.json");
+        let e = PortRecord::parse(r#"{"schema": "mlxport.report/v1"}"#, p).unwrap_err();
+        assert_eq!(e.to_string(), "x/port.json: schema 'mlxport.report/v1' is not mlxport.port/v1");
+        let e = PortRecord::parse(&EARLIER_RELEASE.replace("\"keep\"", "\"f64\""), p).unwrap_err();
+        assert!(e.to_string().starts_with("x/port.json: not a valid mlxport.port/v1 record: unknown variant `f64`"), "{e}");
+        assert!(PortRecord::parse("[", p).is_err());
+    }
+
+    #[test]
+    fn put_keeps_contract_order_and_write_reads_back() {
+        let mut r = PortRecord::new("m".into(), Dtype::F16, "9.9.9");
+        let rec = |name| StepRecord {
+            name,
+            status: StepStatus::Done,
+            inputs_sha256: None,
+            seconds: 0.0,
+            finished_at: String::new(),
+            artifacts: vec![],
+            summary: String::new(),
+        };
+        r.put(rec(Step::Package));
+        r.put(rec(Step::MapDraft));
+        r.put(rec(Step::Oracle));
+        r.put(rec(Step::MapDraft));
+        let names: Vec<Step> = r.steps.iter().map(|s| s.name).collect();
+        assert_eq!(names, vec![Step::Oracle, Step::MapDraft, Step::Package]);
+        let dir = tempfile::tempdir().unwrap();
+        r.write(dir.path()).unwrap();
+        assert_eq!(PortRecord::read(dir.path()).unwrap(), r);
+    }
+}
