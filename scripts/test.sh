@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
-(cd fuzz && cargo fmt --check)
+rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
 cargo clippy --workspace --all-targets --locked -- -D warnings
 bash scripts/python-env.sh .venv
 export MLXPORT_PYTHON="$PWD/.venv/bin/python"
