@@ -236,9 +236,21 @@ pub struct QuantChoice {
 }
 
 impl QuantChoice {
+    /// The choice these flags describe.
+    pub fn choice(&self) -> mlxport_workflow::quantize::QuantChoice {
+        mlxport_workflow::quantize::QuantChoice {
+            bits: self.bits,
+            group_size: self.group_size,
+            mode: self.mode.clone(),
+            recipe: self.recipe.clone(),
+            rules: self.rules.clone(),
+            target_bpw: self.target_bpw,
+        }
+    }
+
     /// Whether any of these options was given.
     pub fn any(&self) -> bool {
-        self.bits.is_some() || self.group_size.is_some() || self.mode.is_some() || self.recipe.is_some() || !self.rules.is_empty() || self.target_bpw.is_some()
+        self.choice().any()
     }
 }
 
@@ -608,6 +620,13 @@ pub struct HarnessArgs {
     pub verbose: bool,
 }
 
+impl HarnessArgs {
+    /// The harness settings these flags describe.
+    pub fn settings(&self) -> mlxport_harness::jobs::Settings {
+        mlxport_harness::jobs::Settings { timeout: std::time::Duration::from_secs(self.timeout), threads: self.threads, verbose: self.verbose }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct OracleArgs {
     /// A Hugging Face model directory or a GGUF file.
@@ -908,7 +927,7 @@ pub struct PortArgs {
     #[arg(long, conflicts_with_all = ["quantize", "bits", "group_size", "mode", "recipe", "rules", "target_bpw"])]
     pub optimize: bool,
     /// With --optimize: what the chosen configuration is best at.
-    #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_optimize::Objective::NAMES), requires = "optimize")]
+    #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_workflow::optimize::Objective::NAMES), requires = "optimize")]
     pub optimize_objective: String,
     /// With --optimize: comma-separated candidates (default: the full
     /// sweep of `mlxport optimize`), e.g. `bf16,q8g64,q4g64,mixed_4_6`.
@@ -1101,14 +1120,14 @@ pub struct LmGateArgs {
 impl Default for LmGateArgs {
     /// The gate's own defaults (as the command line's).
     fn default() -> Self {
-        let d = mlxport_optimize::gate::LmSettings::default();
+        let d = mlxport_workflow::optimize::gate::LmSettings::default();
         LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate }
     }
 }
 
 impl LmGateArgs {
-    pub fn settings(&self, max_tokens: usize) -> mlxport_optimize::gate::LmSettings {
-        mlxport_optimize::gate::LmSettings {
+    pub fn settings(&self, max_tokens: usize) -> mlxport_workflow::optimize::gate::LmSettings {
+        mlxport_workflow::optimize::gate::LmSettings {
             text: self.text.clone(),
             prompts: self.prompts.clone(),
             max_tokens,
@@ -1176,7 +1195,7 @@ pub struct OptimizeArgs {
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
     /// What the chosen configuration is best at.
-    #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_optimize::Objective::NAMES))]
+    #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_workflow::optimize::Objective::NAMES))]
     pub objective: String,
     /// Comma-separated candidates (default: the full sweep): bf16,
     /// qBITSgGROUP (q8g64, q4g32), mixed_3_6 / mixed_4_6 / ..., bpwN

@@ -4,9 +4,7 @@
 
 mod cli;
 mod commands;
-mod env;
 mod output;
-mod port;
 
 use std::process::ExitCode;
 

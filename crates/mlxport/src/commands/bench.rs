@@ -21,6 +21,7 @@ use mlxport_bench::stats::{Bootstrap, DEFAULT_SEED};
 use crate::cli::{BenchArgs, BenchCheckArgs, BenchCommand, BenchGenerateArgs, BenchOrder, BenchOutput, BenchRunArgs};
 use crate::exit;
 use crate::output::{human_bytes, write_atomic, Table};
+use mlxport_workflow::bench::{GenerateRequest, Generated};
 
 pub fn run(args: BenchArgs) -> Result<u8> {
     match args.check {
@@ -318,15 +319,8 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
 }
 
 /// A measured generation benchmark: the receipt and what ran it.
-pub struct Generated {
-    pub receipt: Receipt,
-    pub implementation: String,
-    pub device: String,
-    pub blas: String,
-}
-
 fn generate(a: BenchGenerateArgs) -> Result<u8> {
-    let Generated { receipt, implementation, device, blas } = measure_generate(&a)?;
+    let Generated { receipt, implementation, device, blas } = mlxport_workflow::bench::measure(&generate_request(&a))?;
     let json = mlxport_bench::export::Json.render(&receipt);
     write_outputs(&receipt, &json, a.receipt.as_deref(), a.export_markdown.as_deref(), a.export_svg.as_deref())?;
     if a.json {
@@ -355,73 +349,24 @@ fn generate(a: BenchGenerateArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Run `bench generate` as `a` describes and build its receipt; writes
-/// and prints nothing.
-pub fn measure_generate(a: &BenchGenerateArgs) -> Result<Generated> {
-    use mlxport_harness::jobs::{GenerateBenchRequest, Harness, Target};
-
-    if a.prompt_tokens.is_empty() || a.prompt_tokens.contains(&0) {
-        bail!("--prompt-tokens: give positive lengths, e.g. 128,1024,4096");
+/// The request `bench generate` arguments describe.
+fn generate_request(a: &BenchGenerateArgs) -> GenerateRequest {
+    GenerateRequest {
+        model: a.model.clone(),
+        weights: a.weights.clone(),
+        prompt_tokens: a.prompt_tokens.clone(),
+        gen_tokens: a.gen_tokens,
+        runs: a.runs,
+        warmup: a.warmup,
+        seed: a.seed,
+        workload: a.workload.clone(),
+        quality_gate: a.quality_gate.clone(),
+        resamples: a.resamples,
+        blas_check: !a.no_blas_check,
+        harness: a.harness.settings(),
     }
-    if a.gen_tokens < 2 {
-        bail!("--gen-tokens must be at least 2 (the first token comes from the prefill; decoding is timed from the second)");
-    }
-    if a.runs == 0 || a.resamples == 0 {
-        bail!("--runs and --resamples must be at least 1");
-    }
-    let is_package = a.model.join("__init__.py").is_file();
-    let target = match (is_package, &a.weights) {
-        (true, Some(w)) => Target::Package { package: a.model.clone(), weights: w.clone() },
-        (true, None) => bail!("{} is a Python package: give --weights DIR with the weights it loads", a.model.display()),
-        (false, None) if a.model.join("config.json").is_file() => Target::MlxLm { model: a.model.clone() },
-        (false, None) => bail!("{}: not an mlx-lm model directory (no config.json) nor a scaffolded package (no __init__.py)", a.model.display()),
-        (false, Some(_)) => bail!("--weights goes with a scaffolded package; {} is not one (no __init__.py)", a.model.display()),
-    };
-    let weights_dir = match &target {
-        Target::Package { weights, .. } => weights.clone(),
-        Target::MlxLm { model } => model.clone(),
-    };
-    let fingerprint = mlxport_intake::inspect(&weights_dir, &mlxport_intake::Options::default())
-        .ok()
-        .and_then(|i| serde_json::to_value(&i).ok())
-        .and_then(|v| v["model"]["fingerprint"].as_str().map(String::from));
-    let quality_gate = a.quality_gate.as_deref().map(QualityGate::load).transpose().map_err(anyhow::Error::msg).context("--quality-gate")?;
-
-    let mut h = Harness::new(super::oracle::settings(&a.harness))?;
-    if h.blas.path().is_some() && !a.no_blas_check {
-        let c = h.check_blas()?;
-        if !c.ok {
-            eprintln!("note: OpenBLAS changed MLX results (max relative change {:.1e}); measuring without it", c.max_rel_error);
-        }
-    }
-    let seed = a.seed.unwrap_or(DEFAULT_SEED);
-    let req = GenerateBenchRequest { target, prompt_tokens: a.prompt_tokens.clone(), gen_tokens: a.gen_tokens, runs: a.runs, warmup: a.warmup, seed };
-    if std::io::stderr().is_terminal() {
-        eprintln!("measuring generation: prompts of {:?} tokens, {} new tokens, {} warmup + {} runs each ...", a.prompt_tokens, a.gen_tokens, a.warmup, a.runs);
-    }
-    let raw = h.bench_generate(&req)?;
-    let output = mlxport_bench::generate::Output::parse(&raw).map_err(anyhow::Error::msg)?;
-    let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();
-    if got != a.prompt_tokens || output.results.iter().any(|r| r.runs.len() != a.runs as usize) {
-        bail!("the generation benchmark measured prompt lengths {got:?} with other run counts than asked ({:?}, {} runs)", a.prompt_tokens, a.runs);
-    }
-    let settings = mlxport_bench::generate::settings(a.runs, a.warmup, seed, a.resamples, Some(a.harness.timeout as f64));
-    let implementation = output.implementation.clone();
-    let device = output.device.clone();
-    let receipt = Receipt::from_generate(mlxport_bench::generate::GenerateBench {
-        environment: Environment::capture(),
-        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
-        workload_name: a.workload.clone(),
-        model_fingerprint: fingerprint,
-        settings,
-        output,
-        quality_gate,
-    })
-    .map_err(anyhow::Error::msg)?;
-    Ok(Generated { receipt, implementation, device, blas: h.blas.describe() })
 }
 
-/// Write a receipt's JSON and, when asked, its Markdown and SVG exports.
 fn write_outputs(
     receipt: &mlxport_bench::receipt::Receipt,
     json: &str,

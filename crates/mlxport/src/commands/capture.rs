@@ -6,7 +6,7 @@ use mlxport_harness::jobs::{CaptureRequest, Harness, Target};
 use crate::cli::CaptureArgs;
 
 pub fn run(args: CaptureArgs) -> Result<u8> {
-    let mut h = Harness::new(super::oracle::settings(&args.harness))?;
+    let mut h = Harness::new(args.harness.settings())?;
     let mut blas_note = h.blas.describe();
     if h.blas.path().is_some() && !args.no_blas_check {
         let c = h.check_blas()?;

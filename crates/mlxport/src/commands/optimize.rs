@@ -1,11 +1,11 @@
-//! `mlxport optimize`: the optimization loop (`mlxport_optimize::run`)
+//! `mlxport optimize`: the optimization loop (`mlxport_workflow::optimize::run`)
 //! from the command line, with its table.
 
 use anyhow::{Context, Result};
-use mlxport_optimize::gate::EncoderSettings;
-use mlxport_optimize::record::human_bytes;
-use mlxport_optimize::{BenchSettings, Candidate, Objective, OptimizeRequest};
 use mlxport_quality::Thresholds;
+use mlxport_workflow::optimize::gate::EncoderSettings;
+use mlxport_workflow::optimize::record::human_bytes;
+use mlxport_workflow::optimize::{BenchSettings, Candidate, Objective, OptimizeRequest};
 
 use crate::cli::OptimizeArgs;
 use crate::output::Table;
@@ -34,13 +34,13 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
             warmup: args.warmup,
             ..BenchSettings::default()
         },
-        harness: super::oracle::settings(&args.harness),
+        harness: args.harness.settings(),
         reuse: !args.no_reuse,
         keep_checkpoints: args.keep_checkpoints,
-        store: if args.no_store { None } else { mlxport_optimize::validated::store_dir() },
+        store: if args.no_store { None } else { mlxport_workflow::optimize::validated::store_dir() },
         command: command_line(),
     };
-    let out = mlxport_optimize::run(&req)?;
+    let out = mlxport_workflow::optimize::run(&req)?;
     if args.json {
         print!("{}", std::fs::read_to_string(&out.json)?);
         return Ok(crate::exit::OK);

@@ -1,45 +1,17 @@
 //! `mlxport oracle`: the source model's tensors at every ladder boundary.
 
-use std::time::Duration;
+use anyhow::Result;
+use mlxport_harness::jobs::{Harness, Inputs, OracleRequest};
 
-use anyhow::{Context, Result};
-use mlxport_harness::jobs::{Harness, Inputs, OracleRequest, Settings};
-
-use crate::cli::{HarnessArgs, OracleArgs};
-
-pub fn settings(h: &HarnessArgs) -> Settings {
-    Settings { timeout: Duration::from_secs(h.timeout), threads: h.threads, verbose: h.verbose }
-}
+use crate::cli::OracleArgs;
 
 pub fn inputs_of(args: &OracleArgs) -> Result<Inputs> {
-    inputs_from(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)
-}
-
-/// Inputs from `--inputs FILE`, `--text` or `--token-ids`, with `--generate`.
-pub fn inputs_from(file: Option<&std::path::Path>, text: &[String], token_ids: &[String], generate: Option<u32>) -> Result<Inputs> {
-    let mut inputs = match file {
-        Some(p) => Inputs::read(p)?,
-        None if !text.is_empty() => Inputs { texts: Some(text.to_vec()), ..Default::default() },
-        None if !token_ids.is_empty() => {
-            let mut seqs = Vec::new();
-            for s in token_ids {
-                let ids: Result<Vec<u32>, _> = s.split(',').map(|t| t.trim().parse::<u32>()).collect();
-                seqs.push(ids.with_context(|| format!("--token-ids '{s}': expected comma-separated integers"))?);
-            }
-            Inputs { token_ids: Some(seqs), ..Default::default() }
-        }
-        None => anyhow::bail!("give --inputs FILE, --text TEXT or --token-ids IDS"),
-    };
-    if generate.is_some() {
-        inputs.generate = generate;
-    }
-    inputs.validate()?;
-    Ok(inputs)
+    mlxport_workflow::inputs::from_args(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)
 }
 
 pub fn run(args: OracleArgs) -> Result<u8> {
     let inputs = inputs_of(&args)?;
-    let h = Harness::new(settings(&args.harness))?;
+    let h = Harness::new(args.harness.settings())?;
     let req = OracleRequest { model: args.model.clone(), inputs, out: args.output.clone(), dtype: args.dtype.clone(), seed: args.seed };
     let m = h.oracle(&req)?;
     if args.json {

@@ -1,18 +1,16 @@
 //! `mlxport quality`: the task-level quality gate of a candidate model
-//! against its reference. The harness computes logits or embeddings; the
-//! metrics and the verdict come from `mlxport-quality`; the gate itself
-//! (shared with `mlxport optimize`) is `mlxport_optimize::gate`.
+//! against its reference (the job is `mlxport_workflow::quality`).
 
-use anyhow::{bail, Context, Result};
-use mlxport_harness::jobs::Harness;
-use mlxport_optimize::gate;
-use mlxport_quality::{QualityReport, Thresholds};
+use anyhow::{Context, Result};
+use mlxport_quality::QualityReport;
+use mlxport_workflow::optimize::gate::EncoderSettings;
+use mlxport_workflow::quality::QualityRequest;
 
 use crate::cli::QualityArgs;
 use crate::output::{write_atomic, Table};
 
 pub fn run(args: QualityArgs) -> Result<u8> {
-    let report = gate(&args)?;
+    let report = mlxport_workflow::quality::gate(&request(&args))?;
     if let Some(p) = &args.output {
         write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
     }
@@ -27,45 +25,21 @@ pub fn run(args: QualityArgs) -> Result<u8> {
     Ok(if report.passed() { crate::exit::OK } else { crate::exit::CHECK_FAILED })
 }
 
-/// Whether a model type goes to the encoder gate.
-pub fn is_encoder(model_type: &str) -> bool {
-    gate::ENCODER_TYPES.contains(&model_type.to_ascii_lowercase().as_str())
-}
-
-/// Run the gate `args` describe (language model or encoder, by the
-/// reference's model type) and return its report; writes nothing.
-pub fn gate(args: &QualityArgs) -> Result<QualityReport> {
-    let mut th = Thresholds::default();
-    if let Some(spec) = &args.thresholds {
-        th.apply(spec).context("--thresholds")?;
-    }
-    for (flag, p) in [("--reference", &args.reference), ("--candidate", &args.candidate)] {
-        if !p.join("config.json").is_file() {
-            bail!("{flag} {}: not a model directory (no config.json)", p.display());
-        }
-    }
-    let mut h = Harness::new(super::oracle::settings(&args.harness))?;
-    if h.blas.path().is_some() {
-        let c = h.check_blas()?;
-        if !c.ok {
-            eprintln!("note: OpenBLAS changed MLX results (max relative change {:.1e}); running without it", c.max_rel_error);
-        }
-    }
-    let work = tempfile::Builder::new().prefix("mlxport-quality-").tempdir()?;
-    let report = if gate::is_encoder(&args.reference)? {
-        let s = gate::EncoderSettings {
+/// The request these arguments describe.
+fn request(args: &QualityArgs) -> QualityRequest {
+    QualityRequest {
+        reference: args.reference.clone(),
+        candidate: args.candidate.clone(),
+        lm: args.lm.settings(args.max_tokens),
+        encoder: EncoderSettings {
             sentences: args.sentences.clone(),
             queries: args.queries.clone(),
             retrieval_k: args.retrieval_k,
             package: args.package.clone(),
-        };
-        gate::encoder_gate(&h, &args.reference, &args.candidate, &s, work.path(), th)?
-    } else {
-        let s = args.lm.settings(args.max_tokens);
-        gate::lm_gate(&h, &args.reference, &args.candidate, &s, work.path(), th)?
-    };
-    drop(work);
-    Ok(report)
+        },
+        thresholds: args.thresholds.clone(),
+        harness: args.harness.settings(),
+    }
 }
 
 fn print_table(r: &QualityReport) {

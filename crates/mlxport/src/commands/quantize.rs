@@ -11,10 +11,7 @@ use crate::output::{human_bytes, human_count, write_atomic, Table};
 
 /// The options `QuantArgs` describe, validated.
 pub fn options(a: &QuantArgs) -> Result<QuantOptions> {
-    let c = &a.choice;
-    let mut o = QuantOptions::new(c.mode.as_deref(), c.bits, c.group_size, c.recipe.as_deref(), &c.rules, c.target_bpw)?;
-    o.report = a.report.is_some();
-    Ok(o)
+    a.choice.choice().options(a.report.is_some())
 }
 
 /// Whether any quantization option was given.

@@ -28,11 +28,12 @@ pub fn run(args: RecommendArgs) -> Result<u8> {
     }
     // Results of `mlxport optimize`: given files, and this machine's local store.
     for p in &args.validated {
-        opts.receipts.extend(mlxport_optimize::validated::from_optimize(p)?);
+        opts.receipts.extend(mlxport_workflow::optimize::validated::from_optimize(p)?);
     }
     if !args.no_store {
-        if let Some(store) = mlxport_optimize::validated::store_dir() {
-            let local = mlxport_optimize::validated::local_receipts(&store, &report.model.fingerprint, &mlxport_optimize::validated::this_machine);
+        if let Some(store) = mlxport_workflow::optimize::validated::store_dir() {
+            let local =
+                mlxport_workflow::optimize::validated::local_receipts(&store, &report.model.fingerprint, &mlxport_workflow::optimize::validated::this_machine);
             opts.receipts.extend(local);
         }
     }

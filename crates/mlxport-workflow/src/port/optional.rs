@@ -10,28 +10,26 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use mlxport_bench::export::Export;
+use mlxport_contract::{Family, Step};
 use mlxport_convert::convert::ConvertOptions;
 use mlxport_convert::quantize::{identity_map, quantize_convert};
+use mlxport_util::fs::write_atomic;
+use mlxport_util::human::bytes as human_bytes;
 
-use super::{Ctx, Flow, Outcome};
-use crate::cli::{BenchGenerateArgs, HarnessArgs, LmGateArgs, PortArgs, QualityArgs, QuantArgs};
-use crate::output::{human_bytes, write_atomic};
-
-/// The quantization options of `port`, as `mlxport quantize` reads them.
-fn quant_args(a: &PortArgs) -> QuantArgs {
-    QuantArgs { choice: a.quant.clone(), report: None }
-}
+use super::{Ctx, Flow, Outcome, PortRequest};
+use crate::bench::GenerateRequest;
+use crate::optimize::gate::{EncoderSettings, LmSettings};
+use crate::quality::QualityRequest;
 
 /// Whether the optional steps run: `-q` or any quantization option.
-pub fn wanted(a: &PortArgs) -> bool {
+pub fn wanted(a: &PortRequest) -> bool {
     a.quantize || a.quant.any()
 }
 
 /// Refuse bad options before any step runs.
-pub fn check(a: &PortArgs) -> Result<()> {
+pub fn check(a: &PortRequest) -> Result<()> {
     if wanted(a) {
-        crate::commands::quantize::options(&quant_args(a))?;
+        a.quant.options(false)?;
         check_gate_and_bench(a)?;
     } else if a.quality_thresholds.is_some() && !a.optimize {
         bail!("--quality-thresholds goes with -q/--quantize or --optimize (the quality gate judges the quantized or optimized weights)");
@@ -40,7 +38,7 @@ pub fn check(a: &PortArgs) -> Result<()> {
 }
 
 /// The quality-gate and bench options, which `-q` and `--optimize` share.
-pub fn check_gate_and_bench(a: &PortArgs) -> Result<()> {
+pub fn check_gate_and_bench(a: &PortRequest) -> Result<()> {
     if let Some(t) = &a.quality_thresholds {
         mlxport_quality::Thresholds::default().apply(t).context("--quality-thresholds")?;
     }
@@ -53,7 +51,7 @@ pub fn check_gate_and_bench(a: &PortArgs) -> Result<()> {
 /// The three steps not asked for: recorded as skipped, and what an
 /// earlier run with them left behind removed (the package would ship it).
 pub fn not_requested(ctx: &mut Ctx, reason: &str) -> Result<()> {
-    for (step, dir) in [("quantize", "quantized"), ("quality", "quality"), ("bench", "bench")] {
+    for (step, dir) in [(Step::Quantize, "quantized"), (Step::Quality, "quality"), (Step::Bench, "bench")] {
         let stale = ctx.dir.join(dir);
         if stale.is_dir() {
             std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
@@ -65,41 +63,27 @@ pub fn not_requested(ctx: &mut Ctx, reason: &str) -> Result<()> {
 
 /// The options that decide the quantized weights, for the inputs hash and
 /// the conversion manifest's command line.
-fn quant_inputs(a: &PortArgs) -> Value {
+fn quant_inputs(a: &PortRequest) -> Value {
     let q = &a.quant;
     json!({"bits": q.bits, "group_size": q.group_size, "mode": q.mode, "recipe": q.recipe, "rules": q.rules, "target_bpw": q.target_bpw})
 }
 
-fn command_line(a: &PortArgs) -> Vec<String> {
-    let mut c: Vec<String> = vec!["mlxport".into(), "port".into(), "--dtype".into(), a.dtype.clone(), "-q".into()];
-    let mut push = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            c.push(k.into());
-            c.push(v);
-        }
-    };
-    push("--bits", a.quant.bits.map(|b| b.to_string()));
-    push("--group-size", a.quant.group_size.map(|b| b.to_string()));
-    push("--mode", a.quant.mode.clone());
-    push("--recipe", a.quant.recipe.clone());
-    push("--target-bpw", a.quant.target_bpw.map(|b| b.to_string()));
-    for r in &a.quant.rules {
-        c.push("--rule".into());
-        c.push(r.clone());
-    }
+fn command_line(a: &PortRequest) -> Vec<String> {
+    let mut c: Vec<String> = vec!["mlxport".into(), "port".into(), "--dtype".into(), a.dtype.to_string(), "-q".into()];
+    c.extend(a.quant.flags());
     c
 }
 
 pub fn quantize(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(&["convert"]), "options": quant_inputs(ctx.args)});
-    ctx.step("quantize", inputs, &["quantized"], |ctx, st| {
-        let q = crate::commands::quantize::options(&quant_args(ctx.args))?;
+    let inputs = json!({"upstream": ctx.upstream(&[Step::Convert]), "options": quant_inputs(ctx.req)});
+    ctx.step(Step::Quantize, inputs, &["quantized"], |ctx, st| {
+        let q = ctx.req.quant.options(false)?;
         let weights = ctx.dir.join("weights");
         let src = mlxport_tensor::open(&weights)?;
         let map = identity_map(src.as_ref(), Path::new("weights"))?;
         drop(src);
         let copts =
-            ConvertOptions { command: command_line(ctx.args), digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..ConvertOptions::default() };
+            ConvertOptions { command: command_line(ctx.req), digest_cache: mlxport_intake::digest::DigestCache::default_path(), ..ConvertOptions::default() };
         let done = quantize_convert(&weights, &map, &st.join("quantized"), copts, Some(&q), false)?;
         let r = &done.report;
         let float_bytes = std::fs::read(weights.join("mlxport-conversion.json"))
@@ -130,41 +114,32 @@ fn model_type(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn harness(ctx: &Ctx) -> HarnessArgs {
-    HarnessArgs { timeout: ctx.args.harness.timeout, threads: ctx.args.harness.threads, verbose: ctx.args.harness.verbose }
-}
-
 pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({
-        "upstream": ctx.upstream(&["convert", "scaffold", "quantize"]),
-        "thresholds": ctx.args.quality_thresholds,
-        "max_tokens": ctx.args.quality_max_tokens,
+        "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold, Step::Quantize]),
+        "thresholds": ctx.req.quality_thresholds,
+        "max_tokens": ctx.req.quality_max_tokens,
     });
-    ctx.step("quality", inputs, &["quality"], |ctx, st| {
+    ctx.step(Step::Quality, inputs, &["quality"], |ctx, st| {
         let (reference, candidate) = (ctx.dir.join("weights"), ctx.dir.join("quantized"));
-        let encoder = crate::commands::quality::is_encoder(&model_type(&reference));
+        let encoder = crate::quality::is_encoder(&model_type(&reference));
         let package = ctx.dir.join("scaffold");
-        let args = QualityArgs {
+        let package = (encoder && package.join("__init__.py").is_file()).then_some(package);
+        let through_package = package.is_some();
+        let req = QualityRequest {
             reference,
             candidate,
-            lm: LmGateArgs::default(),
-            max_tokens: ctx.args.quality_max_tokens,
-            sentences: None,
-            queries: None,
-            retrieval_k: 5,
-            package: (encoder && package.join("__init__.py").is_file()).then_some(package),
-            thresholds: ctx.args.quality_thresholds.clone(),
-            output: None,
-            markdown: None,
-            harness: harness(ctx),
-            json: false,
+            lm: LmSettings { max_tokens: ctx.req.quality_max_tokens, ..LmSettings::default() },
+            encoder: EncoderSettings { package, ..EncoderSettings::default() },
+            thresholds: ctx.req.quality_thresholds.clone(),
+            harness: ctx.req.harness.clone(),
         };
-        let mut r = crate::commands::quality::gate(&args)?;
+        let mut r = crate::quality::gate(&req)?;
         // The report names PORT_DIR's folders, not this machine's paths.
         r.reference = "weights".into();
         r.candidate = "quantized".into();
         if let Some(p) = r.run.get_mut("package").filter(|p| p.is_string()) {
-            if args.package.is_some() {
+            if through_package {
                 *p = json!("scaffold");
             }
         }
@@ -185,47 +160,38 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
-    if ctx.insp["routing"]["family"] == "encoder" {
+    if ctx.state.family == Some(Family::Encoder) {
         let stale = ctx.dir.join("bench");
         if stale.is_dir() {
             std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
         }
-        ctx.skip("bench", "encoder: mlxport's benchmarks measure generation (bench generate); no encoder benchmark exists yet")?;
+        ctx.skip(Step::Bench, "encoder: mlxport's benchmarks measure generation (bench generate); no encoder benchmark exists yet")?;
         return Ok(Flow::Continue);
     }
-    let a = ctx.args;
+    let a = ctx.req;
     let inputs = json!({
-        "upstream": ctx.upstream(&["convert", "quantize", "quality"]),
+        "upstream": ctx.upstream(&[Step::Convert, Step::Quantize, Step::Quality]),
         "prompt_tokens": a.bench_prompt_tokens, "gen_tokens": a.bench_gen_tokens, "runs": a.bench_runs,
     });
-    ctx.step("bench", inputs, &["bench"], |ctx, st| {
+    ctx.step(Step::Bench, inputs, &["bench"], |ctx, st| {
         let out = st.join("bench");
         std::fs::create_dir_all(&out)?;
         let mut lines = Vec::new();
         // Float first, then quantized, each with one warmup per length;
         // the quantized receipt carries the quality gate's result.
         for (name, dir, gate) in [("float", "weights", None), ("quantized", "quantized", Some(ctx.dir.join("quality/quality.json")))] {
-            let g = BenchGenerateArgs {
-                model: ctx.dir.join(dir),
-                weights: None,
-                prompt_tokens: ctx.args.bench_prompt_tokens.clone(),
-                gen_tokens: ctx.args.bench_gen_tokens,
-                runs: ctx.args.bench_runs,
-                warmup: 1,
-                seed: None,
-                workload: Some(format!("generate, {name} weights")),
-                quality_gate: gate,
-                resamples: 10_000,
-                no_blas_check: false,
-                receipt: None,
-                export_markdown: None,
-                export_svg: None,
-                json: false,
-                harness: harness(ctx),
-            };
-            let m = crate::commands::bench::measure_generate(&g).with_context(|| format!("benchmarking the {name} weights ({dir}/)"))?;
+            let mut g = GenerateRequest::new(
+                ctx.dir.join(dir),
+                ctx.req.bench_prompt_tokens.clone(),
+                ctx.req.bench_gen_tokens,
+                ctx.req.bench_runs,
+                ctx.req.harness.clone(),
+            );
+            g.workload = Some(format!("generate, {name} weights"));
+            g.quality_gate = gate;
+            let m = crate::bench::measure(&g).with_context(|| format!("benchmarking the {name} weights ({dir}/)"))?;
             let r = &m.receipt;
-            write_atomic(&out.join(format!("{name}.json")), mlxport_bench::export::Json.render(r).as_bytes())?;
+            write_atomic(&out.join(format!("{name}.json")), crate::bench::receipt_json(r).as_bytes())?;
             let rows = mlxport_bench::generate::rows(r);
             let decode: Vec<String> = rows.iter().map(|x| format!("{}: {:.1}", x.prompt_tokens, x.decode_tokens_per_s)).collect();
             lines.push(format!("{name} decode tok/s {}", decode.join(", ")));

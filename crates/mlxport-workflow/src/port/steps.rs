@@ -3,18 +3,18 @@
 //! convert (map draft, map validate, convert) and parity (the ladder).
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use mlxport_convert::plan::{DtypePolicy, Severity};
+use mlxport_convert::plan::DtypePolicy;
 use mlxport_convert::WeightMap;
-use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings, Target};
+use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings, Target as MlxSide};
 use mlxport_harness::scaffold::{self, Unsupported};
 
 use super::{Ctx, Flow, Outcome};
-use crate::output::{human_bytes, human_count};
+use mlxport_contract::{Family, PortStatus, Step, StepStatus, Target};
+use mlxport_util::human::{bytes as human_bytes, count as human_count};
 
 /// Sentences the oracle embeds for encoders: short and long, punctuation,
 /// accents, non-Latin scripts, code.
@@ -53,11 +53,11 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     go!(scaffold(ctx));
     go!(capture(ctx));
     go!(parity(ctx));
-    if super::optimize::wanted(ctx.args) {
+    if ctx.req.optimize {
         super::optional::not_requested(ctx, "--optimize gates and benchmarks every candidate itself (optimize/)")?;
         go!(super::optimize::optimize(ctx));
     } else {
-        if super::optional::wanted(ctx.args) {
+        if super::optional::wanted(ctx.req) {
             go!(super::optional::quantize(ctx));
             go!(super::optional::quality(ctx));
             go!(super::optional::bench(ctx));
@@ -67,22 +67,35 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
         super::optimize::not_requested(ctx)?;
     }
     // `report` and `package` read port.json: it says complete before they run.
-    ctx.state.status = "complete".into();
+    ctx.state.status = PortStatus::Complete;
     ctx.state.stopped_at = None;
     ctx.state.remediation.clear();
-    ctx.state.save(&ctx.dir)?;
+    ctx.save()?;
     go!(report(ctx));
     go!(package(ctx));
     Ok(())
 }
 
 /// Every artifact up to the parity ladder, and the optional steps after it.
-const PORTED: &[&str] =
-    &["inspect", "plan", "map-draft", "map-validate", "oracle", "convert", "scaffold", "capture", "parity", "quantize", "quality", "bench", "optimize"];
+const PORTED: &[Step] = &[
+    Step::Inspect,
+    Step::Plan,
+    Step::MapDraft,
+    Step::MapValidate,
+    Step::Oracle,
+    Step::Convert,
+    Step::Scaffold,
+    Step::Capture,
+    Step::Parity,
+    Step::Quantize,
+    Step::Quality,
+    Step::Bench,
+    Step::Optimize,
+];
 
 fn report(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(PORTED)});
-    ctx.step("report", inputs, &["report"], |ctx, st| {
+    ctx.step(Step::Report, inputs, &["report"], |ctx, st| {
         let out = st.join("report");
         match mlxport_publish::report::write(&ctx.dir, &out) {
             Ok(_) => Ok(Outcome::Done("report/report.md, report.json, report.html".into())),
@@ -95,9 +108,9 @@ fn report(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn package(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(PORTED), "accept_license": ctx.args.accept_license});
-    ctx.step("package", inputs, &["package"], |ctx, st| {
-        let opts = mlxport_publish::package::Options { accept_license: ctx.args.accept_license, no_python_smoke: false };
+    let inputs = json!({"upstream": ctx.upstream(PORTED), "accept_license": ctx.req.accept_license});
+    ctx.step(Step::Package, inputs, &["package"], |ctx, st| {
+        let opts = mlxport_publish::package::Options { accept_license: ctx.req.accept_license, no_python_smoke: false };
         // Absolute paths: the smoke test runs Python in another directory.
         let (dir, out) = (std::fs::canonicalize(&ctx.dir)?, std::fs::canonicalize(st)?.join("package"));
         match mlxport_publish::package::package(&dir, &out, &opts) {
@@ -111,7 +124,7 @@ fn package(ctx: &mut Ctx) -> Result<Flow> {
             Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
                 Some(r) => {
                     let mut remediation = vec![r.to_string()];
-                    if !ctx.args.accept_license && r.to_string().contains("license") {
+                    if !ctx.req.accept_license && r.to_string().contains("license") {
                         remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
                     }
                     Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
@@ -127,15 +140,15 @@ fn fingerprint(ctx: &Ctx) -> Value {
 }
 
 fn inspect(ctx: &mut Ctx) -> Result<Flow> {
-    let mut opts = mlxport_intake::Options { absolute_paths: ctx.args.show_paths, ..Default::default() };
-    if let Some(t) = &ctx.args.target_memory {
+    let mut opts = mlxport_intake::Options { absolute_paths: ctx.req.show_paths, ..Default::default() };
+    if let Some(t) = &ctx.req.target_memory {
         opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?);
     }
     let report = mlxport_intake::inspect(&ctx.model.path, &opts)?;
     // A PORT_DIR holding the port of another model is replaced only when asked.
     if let Some(old) = ctx.old.as_ref().and_then(|o| o.source.fingerprint.clone()).filter(|f| *f != report.model.fingerprint) {
         let was = ctx.old.as_ref().map(|o| o.source.model.clone()).unwrap_or_default();
-        if !ctx.args.yes {
+        if !ctx.req.yes {
             anyhow::bail!(
                 "{} holds the port of another model ({was}, fingerprint {}); choose another --out, or pass --yes to replace it",
                 ctx.dir.display(),
@@ -156,11 +169,11 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
     }
     ctx.insp = serde_json::to_value(&report)?;
     ctx.state.source.fingerprint = Some(report.model.fingerprint.clone());
-    ctx.state.family = report.routing.family.clone();
+    ctx.state.family = report.routing.family.as_deref().map(str::parse::<Family>).transpose().context("the inspection's family")?;
     ctx.state.model_type = report.facts.model_type.clone();
     let inputs =
         json!({"fingerprint": report.model.fingerprint, "context": opts.context, "target_memory": opts.target_memory, "absolute_paths": opts.absolute_paths});
-    ctx.step("inspect", inputs, &["inspection.json", "inspection.md"], |_, st| {
+    ctx.step(Step::Inspect, inputs, &["inspection.json", "inspection.md"], |_, st| {
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
         std::fs::write(st.join("inspection.json"), text)?;
@@ -194,8 +207,8 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn plan(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"inspection": ctx.upstream(&["inspect"]), "accept_license": ctx.args.accept_license});
-    let flow = ctx.step("plan", inputs, &["plan.json", "plan.md"], |ctx, st| {
+    let inputs = json!({"inspection": ctx.upstream(&[Step::Inspect]), "accept_license": ctx.req.accept_license});
+    let flow = ctx.step(Step::Plan, inputs, &["plan.json", "plan.md"], |ctx, st| {
         let view = mlxport_kb::view::InspectionView::parse(&ctx.insp.to_string(), "inspection.json").map_err(|e| anyhow::anyhow!("{e}"))?;
         let opts = mlxport_kb::plan::PlanOptions { target: mlxport_kb::budget::Target::FromInspection, objective: None, verification: None };
         let p = mlxport_kb::plan::plan(mlxport_kb::kb(), &view, &opts);
@@ -209,7 +222,7 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Outcome::Blocked { summary, remediation: rem });
         }
         let lic = &ctx.insp["license"];
-        if lic["class"] == "restricted" && !ctx.args.accept_license {
+        if lic["class"] == "restricted" && !ctx.req.accept_license {
             return Ok(Outcome::Blocked {
                 summary: format!("{summary}; license {} is restricted", lic["spdx"].as_str().unwrap_or("(custom)")),
                 remediation: vec![
@@ -222,18 +235,14 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
     })?;
     if flow == Flow::Continue {
         let mlx_lm = ctx.insp["routing"]["references"]["mlx_lm"].as_str().map(str::to_string);
-        ctx.target = match ctx.args.target.as_str() {
-            "auto" if mlx_lm.is_some() => "mlx-lm".into(),
-            "auto" => "scaffold".into(),
-            t => t.into(),
-        };
-        ctx.state.target = Some(ctx.target.clone());
+        ctx.target = ctx.req.target.unwrap_or(if mlx_lm.is_some() { Target::MlxLm } else { Target::Scaffold });
+        ctx.state.target = Some(ctx.target);
         eprintln!(
             "         target       {} ({})",
             ctx.target,
-            match (&mlx_lm, ctx.args.target.as_str()) {
-                (Some(m), "auto") => format!("mlx-lm implements it: {m}"),
-                (None, "auto") => "mlx-lm has no implementation of this model type: a generated package".into(),
+            match (&mlx_lm, ctx.req.target) {
+                (Some(m), None) => format!("mlx-lm implements it: {m}"),
+                (None, None) => "mlx-lm has no implementation of this model type: a generated package".into(),
                 _ => "as asked".into(),
             }
         );
@@ -242,18 +251,23 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 pub(super) fn settings(ctx: &Ctx) -> Settings {
-    Settings { timeout: Duration::from_secs(ctx.args.harness.timeout), threads: ctx.args.harness.threads, verbose: ctx.args.harness.verbose }
+    ctx.req.harness.clone()
+}
+
+/// Whether the model generates tokens (greedy decoding, cached decoding).
+fn decoder(ctx: &Ctx) -> bool {
+    ctx.state.family != Some(Family::Encoder)
 }
 
 fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
-    let decoder = ctx.insp["routing"]["family"] != "encoder";
-    let mut i = match &ctx.args.inputs {
+    let decoder = decoder(ctx);
+    let mut i = match &ctx.req.inputs {
         Some(p) => Inputs::read(p)?,
-        None if !ctx.args.text.is_empty() => Inputs { texts: Some(ctx.args.text.clone()), ..Default::default() },
+        None if !ctx.req.text.is_empty() => Inputs { texts: Some(ctx.req.text.clone()), ..Default::default() },
         None => Inputs { texts: Some(if decoder { PROMPTS } else { SENTENCES }.iter().map(|s| s.to_string()).collect()), ..Default::default() },
     };
     if decoder && i.generate.is_none() {
-        i.generate = Some(ctx.args.generate);
+        i.generate = Some(ctx.req.generate);
     }
     i.validate()?;
     Ok(i)
@@ -262,7 +276,7 @@ fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
 fn oracle(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = oracle_inputs(ctx)?;
     let h = json!({"fingerprint": fingerprint(ctx), "inputs": serde_json::to_value(&inputs)?, "dtype": "float32", "seed": 0});
-    ctx.step("oracle", h, &["oracle"], |ctx, st| {
+    ctx.step(Step::Oracle, h, &["oracle"], |ctx, st| {
         let harness = Harness::new(settings(ctx))?;
         let out = st.join("oracle");
         std::fs::create_dir_all(&out)?;
@@ -278,7 +292,7 @@ fn oracle(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn policy(ctx: &Ctx) -> Option<DtypePolicy> {
-    DtypePolicy::parse(&ctx.args.dtype)
+    DtypePolicy::parse(ctx.req.dtype.as_str())
 }
 
 fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
@@ -286,26 +300,26 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
     // A map edited by hand after drafting (to resolve what the drafter
     // could not) is the user's decision: kept while the source and target
     // are the ones it was drafted for.
-    let h = super::state::inputs_hash("map-draft", &inputs);
-    if let Some(prev) = ctx.old.as_ref().and_then(|o| o.step("map-draft")).filter(|p| p.inputs_sha256.as_deref() == Some(&h) && p.status == "done").cloned() {
+    let h = super::state::inputs_hash(Step::MapDraft, &inputs);
+    if let Some(prev) =
+        ctx.old.as_ref().and_then(|o| o.step(Step::MapDraft)).filter(|p| p.inputs_sha256.as_deref() == Some(&h) && p.status == StepStatus::Done).cloned()
+    {
         let path = ctx.dir.join("weight_map.json");
         if path.is_file() && !super::state::artifacts_intact(&ctx.dir, &prev.artifacts) {
             WeightMap::load(&path)?;
             let mut rec = prev;
             rec.artifacts = super::state::artifacts(&ctx.dir, "weight_map.json")?;
-            rec.finished_at = super::state::now_rfc3339();
+            rec.finished_at = mlxport_util::time::now_rfc3339_millis();
             rec.summary = "weight_map.json edited after drafting: kept".into();
-            eprintln!("[ 4/14] map-draft    kept         weight_map.json was edited after drafting");
+            eprintln!("[{:>2}/{}] map-draft    kept         weight_map.json was edited after drafting", Step::MapDraft.number(), Step::ALL.len());
             ctx.state.put(rec);
-            ctx.kept.push("map-draft".into());
-            ctx.index += 1;
+            ctx.kept.push(Step::MapDraft);
             return Ok(Flow::Continue);
         }
     }
-    let flow = ctx.step("map-draft", inputs, &["weight_map.json"], |ctx, st| {
+    let flow = ctx.step(Step::MapDraft, inputs, &["weight_map.json"], |ctx, st| {
         let src = mlxport_tensor::open(&ctx.model.path)?;
-        let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(&ctx.model.path)? };
-        let d = mlxport_convert::draft::draft(src.as_ref(), &mlxport_convert::draft::DraftOptions { family: None, target: Some(ctx.target.clone()), config })?;
+        let d = crate::weights::draft_from(src.as_ref(), &ctx.model.path, None, Some(ctx.target.to_string()))?;
         std::fs::write(st.join("weight_map.json"), d.map.to_json())?;
         Ok(Outcome::Done(format!(
             "{} rules for {} tensors ({} family, target {}), {} unresolved",
@@ -326,14 +340,13 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"map": ctx.upstream(&["map-draft"]), "fingerprint": fingerprint(ctx), "dtype": ctx.args.dtype});
-    ctx.step("map-validate", inputs, &["map-validation.json"], |ctx, st| {
+    let inputs = json!({"map": ctx.upstream(&[Step::MapDraft]), "fingerprint": fingerprint(ctx), "dtype": ctx.req.dtype});
+    ctx.step(Step::MapValidate, inputs, &["map-validation.json"], |ctx, st| {
         let map = WeightMap::load(&ctx.dir.join("weight_map.json"))?;
         let src = mlxport_tensor::open(&ctx.model.path)?;
-        let p = mlxport_convert::plan::plan(&map, src.tensors(), policy(ctx));
-        let dtype = policy(ctx).map(|d| d.name().to_string()).unwrap_or_else(|| map.dtype.clone());
-        let r = mlxport_convert::report::report(&map, &p, false, &dtype);
-        let mut text = serde_json::to_string_pretty(&r)?;
+        let v = crate::weights::validate(&map, src.as_ref(), policy(ctx));
+        let r = &v.report;
+        let mut text = serde_json::to_string_pretty(r)?;
         text.push('\n');
         std::fs::write(st.join("map-validation.json"), text)?;
         let s = &r.summary;
@@ -342,9 +355,7 @@ fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Outcome::Done(summary));
         }
         let mut remediation: Vec<String> = map.unresolved.iter().map(|u| format!("unresolved: {} ({})", u.source, u.reason)).collect();
-        for i in p.issues.iter().filter(|i| i.severity == Severity::Error && i.code != "unresolved").take(20) {
-            remediation.push(format!("{}: {}", i.code, i.message));
-        }
+        remediation.extend(v.errors(20));
         remediation.push(
             "map or categorize these tensors in weight_map.json (format: docs/weight-map.md), then re-run the same command: the edited map is kept".into(),
         );
@@ -353,10 +364,10 @@ fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn convert(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"map": ctx.upstream(&["map-draft"]), "fingerprint": fingerprint(ctx), "dtype": ctx.args.dtype});
-    ctx.step("convert", inputs, &["weights"], |ctx, st| {
+    let inputs = json!({"map": ctx.upstream(&[Step::MapDraft]), "fingerprint": fingerprint(ctx), "dtype": ctx.req.dtype});
+    ctx.step(Step::Convert, inputs, &["weights"], |ctx, st| {
         let map = WeightMap::load(&ctx.dir.join("weight_map.json"))?;
-        let command = vec!["mlxport".into(), "port".into(), "--dtype".into(), ctx.args.dtype.clone()];
+        let command = vec!["mlxport".into(), "port".into(), "--dtype".into(), ctx.req.dtype.to_string()];
         let opts = mlxport_convert::convert::ConvertOptions {
             dtype: policy(ctx),
             command,
@@ -385,17 +396,17 @@ fn package_name(name: &str) -> String {
 }
 
 fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
-    if ctx.target != "scaffold" {
+    if ctx.target != Target::Scaffold {
         // A package from an earlier run with another target is stale.
         let stale = ctx.dir.join("scaffold");
         if stale.is_dir() {
             std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
         }
-        ctx.skip("scaffold", "target mlx-lm: mlx-lm's own implementation is captured")?;
+        ctx.skip(Step::Scaffold, "target mlx-lm: mlx-lm's own implementation is captured")?;
         return Ok(Flow::Continue);
     }
-    let inputs = json!({"inspection": ctx.upstream(&["inspect"]), "package": package_name(&ctx.model.name)});
-    ctx.step("scaffold", inputs, &["scaffold"], |ctx, st| {
+    let inputs = json!({"inspection": ctx.upstream(&[Step::Inspect]), "package": package_name(&ctx.model.name)});
+    ctx.step(Step::Scaffold, inputs, &["scaffold"], |ctx, st| {
         let pkg = package_name(&ctx.model.name);
         let plan = match scaffold::plan(&ctx.insp, &pkg, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
             Ok(p) => p,
@@ -415,18 +426,18 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
 
 /// The MLX side: the generated package with the converted weights, or
 /// mlx-lm's implementation of the converted checkpoint.
-fn target(ctx: &Ctx) -> Target {
+fn target(ctx: &Ctx) -> MlxSide {
     let weights = ctx.dir.join("weights");
-    if ctx.target == "scaffold" {
-        Target::Package { package: ctx.dir.join("scaffold"), weights }
+    if ctx.target == Target::Scaffold {
+        MlxSide::Package { package: ctx.dir.join("scaffold"), weights }
     } else {
-        Target::MlxLm { model: weights }
+        MlxSide::MlxLm { model: weights }
     }
 }
 
 fn capture(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(&["oracle", "convert", "scaffold"]), "target": ctx.target});
-    ctx.step("capture", inputs, &["capture"], |ctx, st| {
+    let inputs = json!({"upstream": ctx.upstream(&[Step::Oracle, Step::Convert, Step::Scaffold]), "target": ctx.target});
+    ctx.step(Step::Capture, inputs, &["capture"], |ctx, st| {
         let mut harness = Harness::new(settings(ctx))?;
         if harness.blas.path().is_some() {
             harness.check_blas()?;
@@ -439,7 +450,7 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
         let target = target(ctx);
         let out = st.join("capture");
         std::fs::create_dir_all(&out)?;
-        let generate = ctx.insp["routing"]["family"] != "encoder";
+        let generate = decoder(ctx);
         let m = harness.capture(&CaptureRequest { target, oracle: input.join("oracle.npz"), out: out.join("capture.npz"), generate })?;
         std::fs::rename(out.join("capture.manifest.json"), out.join("manifest.json"))?;
         let tok = match m.checks["tokenizer_matches"].as_bool() {
@@ -451,9 +462,9 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn parity(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(&["oracle", "convert", "scaffold", "capture"]), "target": ctx.target});
-    ctx.step("parity", inputs, &["parity"], |ctx, st| {
-        use crate::commands::parity::{markdown_of, pipeline, ParityRequest};
+    let inputs = json!({"upstream": ctx.upstream(&[Step::Oracle, Step::Convert, Step::Scaffold, Step::Capture]), "target": ctx.target});
+    ctx.step(Step::Parity, inputs, &["parity"], |ctx, st| {
+        use crate::parity::{markdown_of, pipeline, ParityRequest};
         // The oracle and the capture of this port, as NAME.npz with
         // NAME.manifest.json beside (hard links: nothing is copied).
         let input = st.join("input");

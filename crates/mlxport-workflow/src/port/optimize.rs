@@ -15,12 +15,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use mlxport_optimize::gate::{EncoderSettings, LmSettings};
-use mlxport_optimize::{BenchSettings, Candidate, Objective, OptimizeRequest};
+use mlxport_contract::Step;
 use mlxport_quality::Thresholds;
 
-use super::{Ctx, Flow, Outcome};
-use crate::cli::PortArgs;
+use super::{Ctx, Flow, Outcome, PortRequest};
+use crate::optimize::gate::{EncoderSettings, LmSettings};
+use crate::optimize::{BenchSettings, Candidate, OptimizeRequest};
 
 /// The loop's working directory inside PORT_DIR (hidden: not an artifact).
 pub const WORK: &str = ".optimize-work";
@@ -29,19 +29,14 @@ pub const WORK: &str = ".optimize-work";
 /// reverted checkpoints and scratch, stays behind).
 const KEPT: &[&str] = &["OPTIMIZATIONS.md", "optimize.json", "receipts", "quality", "records", "validated"];
 
-pub fn wanted(a: &PortArgs) -> bool {
-    a.optimize
-}
-
 /// Refuse bad options before any step runs.
-pub fn check(a: &PortArgs) -> Result<()> {
+pub fn check(a: &PortRequest) -> Result<()> {
     if !a.optimize {
         return Ok(());
     }
     if let Some(list) = &a.optimize_candidates {
         Candidate::parse_list(list).context("--optimize-candidates")?;
     }
-    Objective::parse(&a.optimize_objective)?;
     super::optional::check_gate_and_bench(a)
 }
 
@@ -52,12 +47,14 @@ pub fn not_requested(ctx: &mut Ctx) -> Result<()> {
     if stale.is_dir() {
         std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
     }
-    ctx.skip("optimize", "not requested (--optimize runs it)")
+    ctx.skip(Step::Optimize, "not requested (--optimize runs it)")
 }
 
-fn command_line(a: &PortArgs) -> Vec<String> {
-    let mut c: Vec<String> =
-        ["mlxport", "port", "--dtype", &a.dtype, "--optimize", "--optimize-objective", &a.optimize_objective].iter().map(|s| s.to_string()).collect();
+fn command_line(a: &PortRequest) -> Vec<String> {
+    let mut c: Vec<String> = ["mlxport", "port", "--dtype", a.dtype.as_str(), "--optimize", "--optimize-objective", a.optimize_objective.as_str()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if let Some(l) = &a.optimize_candidates {
         c.extend(["--optimize-candidates".into(), l.clone()]);
     }
@@ -68,7 +65,7 @@ fn command_line(a: &PortArgs) -> Vec<String> {
 }
 
 fn request(ctx: &Ctx) -> Result<OptimizeRequest> {
-    let a = ctx.args;
+    let a = ctx.req;
     let mut thresholds = Thresholds::default();
     if let Some(t) = &a.quality_thresholds {
         thresholds.apply(t).context("--quality-thresholds")?;
@@ -77,7 +74,7 @@ fn request(ctx: &Ctx) -> Result<OptimizeRequest> {
     Ok(OptimizeRequest {
         model: ctx.dir.join("weights"),
         work_dir: ctx.dir.join(WORK),
-        objective: Objective::parse(&a.optimize_objective)?,
+        objective: a.optimize_objective,
         candidates: a.optimize_candidates.as_deref().map(Candidate::parse_list).transpose().context("--optimize-candidates")?,
         lm: LmSettings { max_tokens: a.quality_max_tokens, ..LmSettings::default() },
         // Encoders run through the port's own package (the one the parity
@@ -85,27 +82,27 @@ fn request(ctx: &Ctx) -> Result<OptimizeRequest> {
         encoder: EncoderSettings { package: scaffold.join("__init__.py").is_file().then_some(scaffold), ..EncoderSettings::default() },
         thresholds,
         bench: BenchSettings { prompt_tokens: a.bench_prompt_tokens.clone(), gen_tokens: a.bench_gen_tokens, runs: a.bench_runs, ..BenchSettings::default() },
-        harness: crate::commands::oracle::settings(&a.harness),
+        harness: a.harness.clone(),
         reuse: true,
         keep_checkpoints: false,
-        store: mlxport_optimize::validated::store_dir(),
+        store: crate::optimize::validated::store_dir(),
         command: command_line(a),
     })
 }
 
 pub fn optimize(ctx: &mut Ctx) -> Result<Flow> {
-    let a = ctx.args;
+    let a = ctx.req;
     let inputs = json!({
-        "upstream": ctx.upstream(&["convert", "scaffold"]),
+        "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold]),
         "objective": a.optimize_objective,
         "candidates": a.optimize_candidates,
         "thresholds": a.quality_thresholds,
         "max_tokens": a.quality_max_tokens,
         "bench": {"prompt_tokens": a.bench_prompt_tokens, "gen_tokens": a.bench_gen_tokens, "runs": a.bench_runs},
     });
-    ctx.step("optimize", inputs, &["optimize"], |ctx, st| {
+    ctx.step(Step::Optimize, inputs, &["optimize"], |ctx, st| {
         let req = request(ctx)?;
-        let done = mlxport_optimize::run(&req)?;
+        let done = crate::optimize::run(&req)?;
         let out = st.join("optimize");
         std::fs::create_dir_all(&out)?;
         for name in KEPT {

@@ -4,15 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use mlxport_bench::env::{Environment, Source};
-use mlxport_bench::generate::{GenerateBench, Output};
+use anyhow::{bail, Result};
 use mlxport_bench::receipt::Receipt;
 use mlxport_bench::stats::{bootstrap_median_ci, median, Bootstrap};
-use mlxport_harness::jobs::{GenerateBenchRequest, Harness, Target};
+use mlxport_harness::jobs::{Harness, Target};
 use serde::{Deserialize, Serialize};
 
-use crate::BenchSettings;
+use crate::bench::GenerateRequest;
+use crate::optimize::BenchSettings;
 
 /// One prompt length: medians over the timed runs, 95 % bootstrap CIs of
 /// the medians.
@@ -65,40 +64,17 @@ fn ci(xs: &[f64], boot: &Bootstrap) -> [f64; 2] {
     [i.low, i.high]
 }
 
-/// Benchmark generation with mlx-lm on `model` and write the receipt.
+/// Benchmark generation with mlx-lm on `model` (the one generation
+/// benchmark, [`crate::bench`]) and write the receipt.
 pub fn generate(h: &Harness, model: &Path, s: &BenchSettings, fingerprint: Option<String>, receipt_path: &Path) -> Result<Measured> {
     if s.prompt_tokens.is_empty() || s.prompt_tokens.contains(&0) || s.gen_tokens < 2 || s.runs == 0 {
         bail!("the benchmark needs positive prompt lengths, at least 2 generated tokens and 1 run");
     }
-    let req = GenerateBenchRequest {
-        target: Target::MlxLm { model: model.to_path_buf() },
-        prompt_tokens: s.prompt_tokens.clone(),
-        gen_tokens: s.gen_tokens,
-        runs: s.runs,
-        warmup: s.warmup,
-        seed: s.seed,
-    };
-    let raw = h.bench_generate(&req)?;
-    let output = Output::parse(&raw).map_err(anyhow::Error::msg)?;
-    let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();
-    if got != s.prompt_tokens {
-        bail!("the generation benchmark measured prompt lengths {got:?}, not {:?}", s.prompt_tokens);
-    }
-    let settings = mlxport_bench::generate::settings(s.runs, s.warmup, s.seed, s.resamples, Some(h.settings.timeout.as_secs_f64()));
-    let receipt = Receipt::from_generate(GenerateBench {
-        environment: Environment::capture(),
-        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
-        workload_name: None,
-        model_fingerprint: fingerprint,
-        settings,
-        output,
-        quality_gate: None,
-    })
-    .map_err(anyhow::Error::msg)?;
-    if let Some(p) = receipt_path.parent() {
-        std::fs::create_dir_all(p)?;
-    }
-    let json = mlxport_bench::export::Export::render(&mlxport_bench::export::Json, &receipt);
-    std::fs::write(receipt_path, json).with_context(|| format!("cannot write {}", receipt_path.display()))?;
+    let mut req = GenerateRequest::new(model.to_path_buf(), s.prompt_tokens.clone(), s.gen_tokens, s.runs, h.settings.clone());
+    req.warmup = s.warmup;
+    req.seed = Some(s.seed);
+    req.resamples = s.resamples;
+    let (receipt, _) = crate::bench::run(h, Target::MlxLm { model: model.to_path_buf() }, &req, fingerprint, None)?;
+    crate::bench::write_receipt(&receipt, receipt_path)?;
     Ok(Measured { rows: rows(&receipt), receipt: receipt_path.to_path_buf(), warnings: receipt.warnings.clone() })
 }

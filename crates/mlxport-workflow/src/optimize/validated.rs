@@ -14,7 +14,7 @@ use mlxport_bench::env::Environment;
 use mlxport_kb::recommend::Receipt;
 use serde_json::{json, Value};
 
-use crate::record::OptimizeDoc;
+use crate::optimize::record::OptimizeDoc;
 
 /// A short, stable description of the machine (chip or CPU, cores, memory,
 /// OS and architecture): receipts count for the same machine only.
@@ -43,7 +43,7 @@ fn fp_dir(fingerprint: &str) -> String {
 }
 
 fn hw_tag(hardware: &str) -> String {
-    crate::sha256_hex(hardware.as_bytes())[..12].to_string()
+    mlxport_util::hash::sha256_hex(hardware.as_bytes())[..12].to_string()
 }
 
 /// Receipts (as JSON) of the kept candidates, keyed by candidate id.
@@ -148,9 +148,9 @@ pub fn from_optimize(path: &Path) -> Result<Vec<Receipt>> {
         bail!("{}: larger than 64 MiB; not an optimize.json", path.display());
     }
     let v: Value = serde_json::from_slice(&std::fs::read(path)?).with_context(|| format!("{}: not valid JSON", path.display()))?;
-    if v["schema"] != crate::SCHEMA {
-        bail!("{}: schema {} is not {}", path.display(), v["schema"], crate::SCHEMA);
+    if v["schema"] != crate::optimize::SCHEMA {
+        bail!("{}: schema {} is not {}", path.display(), v["schema"], crate::optimize::SCHEMA);
     }
-    let doc: OptimizeDoc = serde_json::from_value(v).with_context(|| format!("{}: not a valid {} document", path.display(), crate::SCHEMA))?;
+    let doc: OptimizeDoc = serde_json::from_value(v).with_context(|| format!("{}: not a valid {} document", path.display(), crate::optimize::SCHEMA))?;
     Ok(receipts(&doc).into_iter().filter_map(|(_, v)| to_receipt(v, &format!("validated by {}", path.display()))).collect())
 }

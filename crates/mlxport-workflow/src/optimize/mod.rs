@@ -41,7 +41,6 @@ use mlxport_harness::jobs::{Harness, Settings as HarnessSettings};
 use mlxport_quality::Thresholds;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 pub use candidate::Candidate;
 pub use record::{Decision, OptimizeDoc, Record};
@@ -184,10 +183,7 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
         eprintln!("baseline: reusing {} (converted from the same source)", out.display());
         return Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder });
     }
-    let src = mlxport_tensor::open(model)?;
-    let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(model)? };
-    let d = mlxport_convert::draft::draft(src.as_ref(), &mlxport_convert::draft::DraftOptions { family: None, target: Some("mlx-lm".into()), config })?;
-    drop(src);
+    let d = crate::weights::draft(model, "mlx-lm")?;
     if !d.map.unresolved.is_empty() {
         if model.is_dir() && model.join("config.json").is_file() && has_safetensors(model) {
             eprintln!(
@@ -215,15 +211,9 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
     Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn file_digest(p: &Option<PathBuf>) -> Result<Value> {
     Ok(match p {
-        Some(p) => json!(sha256_hex(&std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)),
+        Some(p) => json!(mlxport_util::hash::sha256_hex(&std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)),
         None => Value::Null,
     })
 }
@@ -318,19 +308,14 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
     let candidates = req.candidates.clone().unwrap_or_else(Candidate::defaults);
     let settings = settings_value(req, &b)?;
     let mut h = Harness::new(req.harness.clone())?;
-    if h.blas.path().is_some() {
-        let c = h.check_blas()?;
-        if !c.ok {
-            eprintln!("note: OpenBLAS changed MLX results (max relative change {:.1e}); running without it", c.max_rel_error);
-        }
-    }
+    crate::check_blas(&mut h, "running")?;
     let environment = mlxport_bench::env::Environment::capture();
     let hardware = validated::hardware(&environment);
     let records_dir = req.work_dir.join("records");
     let total = candidates.len() + 1;
 
     // The baseline's own speed and memory (the reference of every decision).
-    let base_key = sha256_hex(serde_json::to_string(&json!({"settings": settings, "candidate": "baseline"}))?.as_bytes());
+    let base_key = mlxport_util::hash::sha256_hex(serde_json::to_string(&json!({"settings": settings, "candidate": "baseline"}))?.as_bytes());
     let mut base = reuse(req, &records_dir, "baseline", &base_key);
     if base.is_none() {
         eprintln!("[1/{total}] baseline: measuring {}", b.path.display());
@@ -353,7 +338,7 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
     let mut base_dtype: Option<DtypePolicy> = None;
     for (i, c) in candidates.iter().enumerate() {
         let on_top = base_dtype.map(|_| "bf16".to_string());
-        let key = sha256_hex(serde_json::to_string(&json!({"settings": settings, "candidate": c, "on_top_of": on_top}))?.as_bytes());
+        let key = mlxport_util::hash::sha256_hex(serde_json::to_string(&json!({"settings": settings, "candidate": c, "on_top_of": on_top}))?.as_bytes());
         let ckpt = req.work_dir.join("candidates").join(&c.id);
         if let Some(r) = reuse(req, &records_dir, &c.id, &key) {
             eprintln!("[{}/{total}] {}: reused (inputs unchanged)", i + 2, c.id);

@@ -1,0 +1,160 @@
+//! The generation benchmark, written once: MLX generation through the
+//! Python harness on an mlx-lm model directory or a scaffolded package,
+//! timed per prompt length, as a receipt (`mlxport.bench-receipt/v1`,
+//! workload `generate`). `mlxport bench generate`, the port's `bench`
+//! step and every `optimize` candidate use it.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use mlxport_bench::env::{Environment, Source};
+use mlxport_bench::generate::{GenerateBench, Output};
+use mlxport_bench::receipt::{QualityGate, Receipt};
+use mlxport_bench::stats::DEFAULT_SEED;
+use mlxport_harness::jobs::{GenerateBenchRequest, Harness, Settings as HarnessSettings, Target};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct GenerateRequest {
+    /// An mlx-lm model directory, or a scaffolded package (with `weights`).
+    pub model: PathBuf,
+    /// The weights a scaffolded package loads.
+    pub weights: Option<PathBuf>,
+    pub prompt_tokens: Vec<u32>,
+    /// New tokens per run (at least 2: decoding is timed from the second).
+    pub gen_tokens: u32,
+    pub runs: u32,
+    pub warmup: u32,
+    /// Seed of the prompts' token ids and of the bootstrap (default
+    /// [`DEFAULT_SEED`]).
+    pub seed: Option<u64>,
+    /// The receipt's workload name.
+    pub workload: Option<String>,
+    /// A quality report whose verdict the receipt carries.
+    pub quality_gate: Option<PathBuf>,
+    /// Bootstrap resamples for the confidence intervals.
+    pub resamples: u32,
+    /// Check once that the preloaded BLAS changes no MLX result.
+    pub blas_check: bool,
+    pub harness: HarnessSettings,
+}
+
+impl GenerateRequest {
+    /// A request with the defaults of `bench generate` (1 warmup, 10,000
+    /// resamples, BLAS checked).
+    pub fn new(model: PathBuf, prompt_tokens: Vec<u32>, gen_tokens: u32, runs: u32, harness: HarnessSettings) -> GenerateRequest {
+        GenerateRequest {
+            model,
+            weights: None,
+            prompt_tokens,
+            gen_tokens,
+            runs,
+            warmup: 1,
+            seed: None,
+            workload: None,
+            quality_gate: None,
+            resamples: 10_000,
+            blas_check: true,
+            harness,
+        }
+    }
+}
+
+/// A measured receipt and what it ran on.
+pub struct Generated {
+    pub receipt: Receipt,
+    pub implementation: String,
+    pub device: String,
+    pub blas: String,
+}
+
+/// Refuse settings that cannot make a benchmark.
+pub fn check_settings(prompt_tokens: &[u32], gen_tokens: u32, runs: u32) -> Result<()> {
+    if prompt_tokens.is_empty() || prompt_tokens.contains(&0) {
+        bail!("--prompt-tokens: give positive lengths, e.g. 128,1024,4096");
+    }
+    if gen_tokens < 2 {
+        bail!("--gen-tokens must be at least 2 (the first token comes from the prefill; decoding is timed from the second)");
+    }
+    if runs == 0 {
+        bail!("--runs and --resamples must be at least 1");
+    }
+    Ok(())
+}
+
+fn target_of(req: &GenerateRequest) -> Result<Target> {
+    let is_package = req.model.join("__init__.py").is_file();
+    Ok(match (is_package, &req.weights) {
+        (true, Some(w)) => Target::Package { package: req.model.clone(), weights: w.clone() },
+        (true, None) => bail!("{} is a Python package: give --weights DIR with the weights it loads", req.model.display()),
+        (false, None) if req.model.join("config.json").is_file() => Target::MlxLm { model: req.model.clone() },
+        (false, None) => bail!("{}: not an mlx-lm model directory (no config.json) nor a scaffolded package (no __init__.py)", req.model.display()),
+        (false, Some(_)) => bail!("--weights goes with a scaffolded package; {} is not one (no __init__.py)", req.model.display()),
+    })
+}
+
+/// Measure generation as `req` describes with a new harness (BLAS checked
+/// once when asked) and build its receipt; writes and prints nothing.
+pub fn measure(req: &GenerateRequest) -> Result<Generated> {
+    check_settings(&req.prompt_tokens, req.gen_tokens, req.runs)?;
+    if req.resamples == 0 {
+        bail!("--runs and --resamples must be at least 1");
+    }
+    let target = target_of(req)?;
+    let weights_dir = match &target {
+        Target::Package { weights, .. } => weights.clone(),
+        Target::MlxLm { model } => model.clone(),
+    };
+    let fingerprint = mlxport_intake::inspect(&weights_dir, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
+    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().map_err(anyhow::Error::msg).context("--quality-gate")?;
+    let mut h = Harness::new(req.harness.clone())?;
+    if req.blas_check {
+        crate::check_blas(&mut h, "measuring")?;
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "measuring generation: prompts of {:?} tokens, {} new tokens, {} warmup + {} runs each ...",
+            req.prompt_tokens, req.gen_tokens, req.warmup, req.runs
+        );
+    }
+    let (receipt, output) = run(&h, target, req, fingerprint, quality_gate)?;
+    Ok(Generated { receipt, implementation: output.implementation, device: output.device, blas: h.blas.describe() })
+}
+
+/// Measure with a harness the caller holds and build the receipt.
+pub fn run(h: &Harness, target: Target, req: &GenerateRequest, fingerprint: Option<String>, quality_gate: Option<QualityGate>) -> Result<(Receipt, Output)> {
+    let seed = req.seed.unwrap_or(DEFAULT_SEED);
+    let bench = GenerateBenchRequest { target, prompt_tokens: req.prompt_tokens.clone(), gen_tokens: req.gen_tokens, runs: req.runs, warmup: req.warmup, seed };
+    let raw = h.bench_generate(&bench)?;
+    let output = Output::parse(&raw).map_err(anyhow::Error::msg)?;
+    let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();
+    if got != req.prompt_tokens || output.results.iter().any(|r| r.runs.len() != req.runs as usize) {
+        bail!("the generation benchmark measured prompt lengths {got:?} with other run counts than asked ({:?}, {} runs)", req.prompt_tokens, req.runs);
+    }
+    let settings = mlxport_bench::generate::settings(req.runs, req.warmup, seed, req.resamples, Some(h.settings.timeout.as_secs_f64()));
+    let receipt = Receipt::from_generate(GenerateBench {
+        environment: Environment::capture(),
+        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+        workload_name: req.workload.clone(),
+        model_fingerprint: fingerprint,
+        settings,
+        output: output.clone(),
+        quality_gate,
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok((receipt, output))
+}
+
+/// The receipt as the JSON `bench generate -o` writes.
+pub fn receipt_json(r: &Receipt) -> String {
+    mlxport_bench::export::Export::render(&mlxport_bench::export::Json, r)
+}
+
+/// Write a receipt's JSON atomically.
+pub fn write_receipt(r: &Receipt, path: &Path) -> Result<()> {
+    if let Some(p) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+    }
+    mlxport_util::fs::write_atomic(path, receipt_json(r).as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,749 @@
+//! `mlxport parity`: the whole parity ladder of a port in one command —
+//! the configuration each side reads, the weights the MLX side loads, the
+//! source oracle, the MLX capture, the tensor ladder (preprocessing,
+//! embeddings, every block, final norm, logits, greedy tokens, cached
+//! decoding), and cached decoding against full recomputation on the MLX
+//! side — stopping at the first divergence and explaining it.
+//!
+//! [`pipeline`] is the entry: `mlxport parity`, the port's parity step and
+//! the parity matrix call it with a [`ParityRequest`] and read the
+//! [`ParityOutcome`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings as HarnessSettings, Target};
+use mlxport_harness::Manifest;
+use mlxport_parity::compare::{compare_pair, Settings};
+use mlxport_parity::ladder::{self, Kind};
+use mlxport_parity::render;
+use mlxport_parity::report::{FirstDivergence, Hint, LadderChoice, LadderReport, Report, RunOptions, RungReport, Symptom};
+use mlxport_parity::tolerance::Rule;
+use mlxport_parity::{atlas, Status};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Version of the parity report.
+pub const SCHEMA: &str = "mlxport.parity/v1";
+
+/// File names written into the output directory.
+pub const ORACLE_FILE: &str = "oracle.npz";
+pub const CAPTURE_FILE: &str = "capture.npz";
+pub const REPORT_JSON: &str = "parity.json";
+pub const REPORT_MD: &str = "parity.md";
+pub const REPORT_SVG: &str = "parity.svg";
+
+/// What to prove.
+#[derive(Clone, Debug)]
+pub struct ParityRequest {
+    /// The source model: a Hugging Face directory or a GGUF file.
+    pub source: PathBuf,
+    /// The MLX side: a scaffolded package with its weights, or mlx-lm's
+    /// own implementation of a model directory.
+    pub target: Target,
+    /// The inputs both sides run on (texts or token ids; `generate` for
+    /// greedy tokens and cached decoding).
+    pub inputs: Inputs,
+    /// Directory for the oracle, the capture and the reports (created).
+    pub out: PathBuf,
+    /// Climb every rung instead of stopping at the first divergence.
+    pub all: bool,
+    /// Source compute dtype: `float32` or `checkpoint`.
+    pub dtype: String,
+    pub seed: u64,
+    /// Reuse this oracle (npz with its manifest beside it) instead of
+    /// running the source again; its inputs replace `inputs`.
+    pub oracle: Option<PathBuf>,
+    /// Reuse this capture of the target on the oracle's inputs (npz with
+    /// its manifest beside it, made with generation for decoders) instead
+    /// of running the MLX side again.
+    pub capture: Option<PathBuf>,
+    pub harness: HarnessSettings,
+    /// Check once that the preloaded BLAS changes no MLX result.
+    pub blas_check: bool,
+    /// Extra per-tensor tolerance rules (`REGEX=atol:..,rtol:..`).
+    pub tol: Vec<String>,
+}
+
+impl ParityRequest {
+    /// A request with the defaults: float32, seed 0, stop at the first
+    /// divergence, BLAS checked, no extra rules.
+    pub fn new(source: PathBuf, target: Target, inputs: Inputs, out: PathBuf) -> ParityRequest {
+        ParityRequest {
+            source,
+            target,
+            inputs,
+            out,
+            all: false,
+            dtype: "float32".into(),
+            seed: 0,
+            oracle: None,
+            capture: None,
+            harness: HarnessSettings::default(),
+            blas_check: true,
+            tol: Vec::new(),
+        }
+    }
+}
+
+/// What a parity run found, and where it wrote it.
+#[derive(Clone, Debug)]
+pub struct ParityOutcome {
+    pub report: ParityReport,
+    pub json: PathBuf,
+    pub markdown: PathBuf,
+    pub svg: PathBuf,
+    pub oracle: Option<PathBuf>,
+    pub capture: Option<PathBuf>,
+}
+
+impl ParityOutcome {
+    pub fn passed(&self) -> bool {
+        self.report.status == Status::Pass
+    }
+}
+
+/// One configuration value as each side reads it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigField {
+    pub key: String,
+    pub source: Value,
+    pub target: Value,
+    /// `same`, `differs`, `source_only` (the target does not read it) or
+    /// `target_only`.
+    pub status: &'static str,
+}
+
+/// The weights rung: what the MLX side's model has and what its loader
+/// gives it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WeightCheck {
+    pub parameters: usize,
+    pub loaded: usize,
+    /// Parameters of the model the loader gives no tensor for.
+    pub missing: Vec<String>,
+    /// Tensors the loader gives that the model has no parameter for.
+    pub unexpected: Vec<String>,
+    /// Tensors in the weight files that never reach the model.
+    pub unused: Vec<String>,
+    pub shape_mismatches: Vec<String>,
+    pub dtype_mismatches: Vec<String>,
+    /// Float dtypes of the weight files, with tensor counts.
+    pub dtypes: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetInfo {
+    /// `package` or `mlx-lm`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    pub weights: String,
+}
+
+/// The whole run (`"schema": "mlxport.parity/v1"`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ParityReport {
+    pub schema: &'static str,
+    pub status: Status,
+    pub source: String,
+    pub target: TargetInfo,
+    pub first_divergence: Option<FirstDivergence>,
+    /// Every rung in order: config, weights, then the tensor ladder and
+    /// cached decoding against full recomputation.
+    pub ladder: LadderReport,
+    pub config: Vec<ConfigField>,
+    pub weights: WeightCheck,
+    /// The tensor comparison (`mlxport.compare/v1`), when it ran.
+    pub compare: Option<Report>,
+    pub oracle: Option<String>,
+    pub capture: Option<String>,
+    pub blas: String,
+    pub notes: Vec<String>,
+}
+
+/// The per-rung gate for float tensors: normwise relative errors within
+/// `rtol = eps^(2/3)` of the dtype (`||a-b||_2 <= rtol ||b||_2` and
+/// `max|a-b| <= rtol max|b|`, see `mlxport_parity::tolerance`), and the
+/// cosine at least `1 - rtol^2 / 2`. Cosine is quadratic in the error — a relative RMS
+/// error `e` gives `1 - cos ~= e^2 / 2` — so this bound is the one that
+/// matches a relative error of `rtol`; `1 - rtol` would let a relative
+/// error of `sqrt(2 rtol)` (0.7% in float32) through.
+pub fn cosine_gate(rtol: f64) -> f64 {
+    1.0 - rtol * rtol / 2.0
+}
+
+fn settings(req: &ParityRequest, float_rtol: f64) -> Result<Settings> {
+    let mut rules = vec![Rule::parse(&format!(".=norm:true,cosine:{}", cosine_gate(float_rtol))).map_err(anyhow::Error::msg)?];
+    for t in &req.tol {
+        rules.push(Rule::parse(t).map_err(anyhow::Error::msg)?);
+    }
+    Ok(Settings { rules, top_k: 5, ..Settings::default() })
+}
+
+fn rung(index: usize, name: &str, kind: Kind, stage: &'static str) -> RungReport {
+    RungReport {
+        index,
+        name: name.to_string(),
+        kind,
+        layer: None,
+        stage,
+        status: "skipped",
+        tensors: Vec::new(),
+        max_abs: None,
+        max_rel: None,
+        cosine: None,
+        atol: None,
+        violations: 0,
+        nonfinite: 0,
+        failures: Vec::new(),
+        hint: None,
+    }
+}
+
+fn hint(stage: &str) -> Option<Hint> {
+    atlas::for_stage(stage).map(|e| Hint { id: e.id.clone(), title: e.title.clone(), causes: e.causes.clone(), checks: e.checks.clone(), symptoms: Vec::new() })
+}
+
+/// Numbers are the same when they agree to float32 precision (a GGUF
+/// stores its hyperparameters as float32, and MLX computes in it:
+/// 9.99999974e-6 and 1e-5 are one value).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= f32::EPSILON as f64 * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+/// The config rung from the probe: every key either side reads.
+fn config_fields(probe: &Value) -> Vec<ConfigField> {
+    let empty = serde_json::Map::new();
+    let s = probe["source_config"].as_object().unwrap_or(&empty);
+    let t = probe["target_config"].as_object().unwrap_or(&empty);
+    let keys: std::collections::BTreeSet<&String> = s.keys().chain(t.keys()).collect();
+    keys.into_iter()
+        .map(|k| {
+            let (a, b) = (s.get(k).cloned().unwrap_or(Value::Null), t.get(k).cloned().unwrap_or(Value::Null));
+            let status = match (a.is_null(), b.is_null()) {
+                (false, true) => "source_only",
+                (true, false) => "target_only",
+                _ if same_value(&a, &b) => "same",
+                _ => "differs",
+            };
+            ConfigField { key: k.clone(), source: a, target: b, status }
+        })
+        .collect()
+}
+
+fn shape_dtype(v: &Value) -> (Vec<u64>, String) {
+    let shape = v[0].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+    (shape, v[1].as_str().unwrap_or("").to_string())
+}
+
+/// The weights rung: the model's parameters against what its loader gives
+/// it, and the weight files against both.
+fn weight_check(probe: &Value, weights_dir: &Path) -> Result<WeightCheck> {
+    let empty = serde_json::Map::new();
+    let params = probe["weights"]["parameters"].as_object().unwrap_or(&empty);
+    let loaded = probe["weights"]["loaded"].as_object().unwrap_or(&empty);
+    let mut w = WeightCheck { parameters: params.len(), loaded: loaded.len(), ..WeightCheck::default() };
+    for (k, v) in params {
+        match loaded.get(k) {
+            None => w.missing.push(k.clone()),
+            Some(l) => {
+                let ((ps, _), (ls, _)) = (shape_dtype(v), shape_dtype(l));
+                if ps != ls {
+                    w.shape_mismatches.push(format!("{k}: the model expects {ps:?}, the weights have {ls:?}"));
+                }
+            }
+        }
+    }
+    w.unexpected = loaded.keys().filter(|k| !params.contains_key(*k)).cloned().collect();
+    // The weight files themselves (the ones the loader reads).
+    let files: Vec<PathBuf> =
+        probe["weights"]["files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).map(|f| weights_dir.join(f)).collect()).unwrap_or_default();
+    let conv_dtype = std::fs::read_to_string(weights_dir.join("mlxport-conversion.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|m| m["target"]["dtype"].as_str().map(str::to_string));
+    for f in &files {
+        let src = mlxport_tensor::open_file(f).with_context(|| format!("reading the weights {}", f.display()))?;
+        for t in src.tensors() {
+            let dt = t.encoding.to_string();
+            if t.dtype().is_some_and(|d| d.is_float()) {
+                *w.dtypes.entry(dt.clone()).or_default() += 1;
+                if let Some(want) = &conv_dtype {
+                    if !dtype_matches(want, &dt) {
+                        w.dtype_mismatches.push(format!("{}: {dt}, the conversion manifest says {want}", t.name));
+                    }
+                }
+            }
+            if !loaded.contains_key(&t.name) {
+                w.unused.push(format!("{} ({})", t.name, f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+            }
+        }
+    }
+    if conv_dtype.is_none() && w.dtypes.len() > 1 {
+        w.dtype_mismatches.push(format!("the float weights mix dtypes: {:?}", w.dtypes));
+    }
+    Ok(w)
+}
+
+fn dtype_matches(want: &str, got: &str) -> bool {
+    let norm = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "float32" | "f32" | "fp32" => "f32".to_string(),
+        "float16" | "f16" | "fp16" => "f16".to_string(),
+        "bfloat16" | "bf16" => "bf16".to_string(),
+        o => o.to_string(),
+    };
+    let w = norm(want);
+    // A policy that keeps the source's dtypes names no single dtype.
+    !matches!(w.as_str(), "f32" | "f16" | "bf16") || w == norm(got)
+}
+
+impl WeightCheck {
+    fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let list = |v: &[String]| {
+            let more = if v.len() > 5 { format!(" (+{} more)", v.len() - 5) } else { String::new() };
+            format!("{}{more}", v.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
+        };
+        if !self.missing.is_empty() {
+            out.push(format!("{} parameters of the model have no weight: {}", self.missing.len(), list(&self.missing)));
+        }
+        if !self.unexpected.is_empty() {
+            out.push(format!("{} weights match no parameter of the model: {}", self.unexpected.len(), list(&self.unexpected)));
+        }
+        if !self.unused.is_empty() {
+            out.push(format!("{} tensors in the weight files are never loaded: {}", self.unused.len(), list(&self.unused)));
+        }
+        out.extend(self.shape_mismatches.iter().take(10).cloned());
+        out.extend(self.dtype_mismatches.iter().take(10).cloned());
+        out
+    }
+}
+
+fn weights_dir(t: &Target) -> &Path {
+    match t {
+        Target::Package { weights, .. } => weights,
+        Target::MlxLm { model } => model,
+    }
+}
+
+/// Compare the failing block's weights with the source's, name by name
+/// (when the source is a directory of tensors under the same names): the
+/// tensors that differ beyond the target dtype's rounding.
+fn block_weight_diffs(source: &Path, target_weights: &Path, layer: u64) -> Vec<Symptom> {
+    let Ok(src) = mlxport_tensor::open(source) else { return Vec::new() };
+    let Ok(tgt) = mlxport_tensor::open(target_weights) else { return Vec::new() };
+    let needle = format!("layers.{layer}.");
+    let mut out = Vec::new();
+    for t in tgt.tensors().iter().filter(|t| t.name.contains(&needle) && t.dtype().is_some_and(|d| d.is_float())) {
+        let Ok(s) = src.info(&t.name) else { continue };
+        if s.shape != t.shape {
+            continue;
+        }
+        let (Ok(a), Ok(b)) = (tgt.read_f32(&t.name), src.read_f32(&t.name)) else { continue };
+        let eps = t.dtype().and_then(mlxport_parity::tolerance::epsilon).unwrap_or(f32::EPSILON as f64);
+        let cols = t.shape.last().copied().unwrap_or(1).max(1) as usize;
+        let (mut count, mut worst, mut at) = (0usize, 0f64, 0usize);
+        let mut rows = std::collections::BTreeSet::new();
+        for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
+            let d = (x as f64 - y as f64).abs();
+            if d > eps * (y as f64).abs() || !d.is_finite() && x.to_bits() != y.to_bits() {
+                count += 1;
+                rows.insert(i / cols);
+                if d > worst || d.is_nan() {
+                    worst = d;
+                    at = i;
+                }
+            }
+        }
+        if count > 0 {
+            let rows_s = if rows.len() <= 3 {
+                format!("row{} {}", if rows.len() == 1 { "" } else { "s" }, rows.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "))
+            } else {
+                format!("{} rows", rows.len())
+            };
+            out.push(Symptom {
+                id: "weight-differs".into(),
+                title: format!(
+                    "weight {} differs from the source's: {count} elements in {rows_s}, max |d| {:.3e} at row {} column {}",
+                    t.name,
+                    worst,
+                    at / cols,
+                    at % cols
+                ),
+                causes: vec![
+                    "the converted weight is not the source's: a wrong mapping, transform or rounding, or the file was changed after conversion".into()
+                ],
+            });
+        }
+    }
+    out
+}
+
+/// Whether the forward-pass rungs of a capture made without decoding all
+/// pass (the decode rungs, absent from it, are left out).
+fn forward_passes(cap: &Path, oracle: &Path, req: &ParityRequest) -> Result<bool> {
+    let oman_path = mlxport_harness::manifest::manifest_path(oracle);
+    let text = std::fs::read_to_string(&oman_path).with_context(|| format!("cannot read {}", oman_path.display()))?;
+    let rungs: Vec<_> = ladder::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?
+        .into_iter()
+        .filter(|r| !matches!(r.kind, Kind::Ids | Kind::CacheDecode))
+        .map(|mut r| {
+            r.tensors.retain(|t| !t.starts_with("full_decode."));
+            r
+        })
+        .filter(|r| !r.tensors.is_empty())
+        .collect();
+    let (a, b) = (mlxport_tensor::open(cap)?, mlxport_tensor::open(oracle)?);
+    let settings = settings(req, f32_rtol())?;
+    let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: false, allow_unmatched: true };
+    let report = mlxport_parity::run(a.as_ref(), b.as_ref(), &settings, &opts, &mut |_, _| {})?;
+    Ok(report.status == Status::Pass)
+}
+
+fn f32_rtol() -> f64 {
+    let f = mlxport_tensor::Encoding::Dense(mlxport_tensor::DType::F32);
+    mlxport_parity::tolerance::Tolerance::default_for(&f, &f).rtol
+}
+
+/// Refuse missing or wrong paths before any step runs.
+fn check_paths(req: &ParityRequest) -> Result<()> {
+    if !req.source.exists() {
+        anyhow::bail!("--source {}: no such file or directory", req.source.display());
+    }
+    mlxport_harness::jobs::check_source(&req.source).with_context(|| format!("--source {}", req.source.display()))?;
+    match &req.target {
+        Target::Package { package, weights } => {
+            if !package.join("__init__.py").is_file() {
+                anyhow::bail!(
+                    "--target {}: not a Python package (no __init__.py); make one with `mlxport scaffold`, or give `--target mlx-lm`",
+                    package.display()
+                );
+            }
+            if !weights.join("config.json").is_file() {
+                anyhow::bail!("--weights {}: no config.json (give the directory the package's converter or `mlxport convert` wrote)", weights.display());
+            }
+        }
+        Target::MlxLm { model } => {
+            if !model.join("config.json").is_file() {
+                anyhow::bail!("--weights {}: no config.json (give the model directory mlx_lm.load reads)", model.display());
+            }
+        }
+    }
+    if let Some(o) = &req.oracle {
+        if !o.is_file() {
+            anyhow::bail!("--oracle {}: no such file (make one with `mlxport oracle -o FILE`)", o.display());
+        }
+    }
+    Ok(())
+}
+
+/// Progress of the pipeline's steps, on stderr.
+fn step(msg: &str) {
+    eprintln!("parity: {msg}");
+}
+
+/// Mark a rung failed (with its atlas hint) and record it as the first
+/// divergence if none came before.
+fn fail(r: &mut RungReport, first: &mut Option<FirstDivergence>) {
+    r.status = "fail";
+    if r.hint.is_none() {
+        r.hint = hint(r.stage);
+    }
+    if first.is_none() {
+        *first = Some(FirstDivergence { rung: r.index, name: r.name.clone(), stage: r.stage, hint: r.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default() });
+    }
+}
+
+/// Run the whole ladder. Errors are for what could not run (a missing
+/// model, a crashing step); divergences are in the outcome.
+pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
+    check_paths(req)?;
+    std::fs::create_dir_all(&req.out).with_context(|| format!("cannot create {}", req.out.display()))?;
+    let mut h = Harness::new(req.harness.clone())?;
+    let mut notes = Vec::new();
+    let mut blas = h.blas.describe();
+    if h.blas.path().is_some() && req.blas_check {
+        let c = h.check_blas()?;
+        blas = if c.ok {
+            format!("{} (checked: max relative change {:.1e})", h.blas.describe(), c.max_rel_error)
+        } else {
+            format!("OpenBLAS changed MLX results (max relative change {:.1e}); ran without it", c.max_rel_error)
+        };
+    }
+    let wdir = weights_dir(&req.target).to_path_buf();
+    let mut rungs: Vec<RungReport> = Vec::new();
+    let mut first: Option<FirstDivergence> = None;
+
+    // Rungs 1-2: the configuration each side reads, the weights it loads.
+    step("reading the configuration and weights each side uses");
+    let probe = h.probe(&req.source, &req.target)?;
+    let config = config_fields(&probe);
+    let mut r = rung(0, "config", Kind::Other, "config");
+    let differs: Vec<&ConfigField> = config.iter().filter(|f| f.status == "differs").collect();
+    for f in &differs {
+        r.failures.push(format!("{}: the source reads {}, the target reads {}", f.key, f.source, f.target));
+    }
+    if differs.is_empty() {
+        r.status = "pass";
+    } else {
+        fail(&mut r, &mut first);
+    }
+    let config_failures = r.failures.clone();
+    rungs.push(r);
+    let weights = weight_check(&probe, &wdir)?;
+    let mut r = rung(1, "weights", Kind::Other, "weights");
+    r.failures = weights.failures();
+    if r.failures.is_empty() {
+        r.status = "pass";
+    } else {
+        fail(&mut r, &mut first);
+    }
+    rungs.push(r);
+
+    let stop = first.is_some() && !req.all;
+    let (mut oracle_path, mut capture_path, mut compare) = (None, None, None);
+    if !stop {
+        // The source oracle (or the one given), then the MLX side on its inputs.
+        let oracle = match &req.oracle {
+            Some(p) => {
+                let m = Manifest::read(&mlxport_harness::manifest::manifest_path(p))?;
+                m.verify(p)?;
+                p.clone()
+            }
+            None => {
+                step("running the source model (transformers, CPU)");
+                let o = req.out.join(ORACLE_FILE);
+                h.oracle(&OracleRequest { model: req.source.clone(), inputs: req.inputs.clone(), out: o.clone(), dtype: req.dtype.clone(), seed: req.seed })?;
+                o
+            }
+        };
+        let decodes = Manifest::read(&mlxport_harness::manifest::manifest_path(&oracle))?.tensors.iter().any(|t| t.name == "generated.ids");
+        let (cap, cm) = match &req.capture {
+            Some(p) => {
+                let m = Manifest::read(&mlxport_harness::manifest::manifest_path(p))?;
+                m.verify(p)?;
+                (p.clone(), m)
+            }
+            None => {
+                let cap = req.out.join(CAPTURE_FILE);
+                step("running the MLX side");
+                // Without --all, the forward pass first: a port that
+                // diverges there is not decoded at all.
+                let mut cm =
+                    h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: req.all || !decodes })?;
+                if !req.all && decodes && forward_passes(&cap, &oracle, req)? {
+                    step("the forward pass matches; decoding on the MLX side");
+                    cm = h.capture(&CaptureRequest { target: req.target.clone(), oracle: oracle.clone(), out: cap.clone(), generate: true })?;
+                }
+                (cap, cm)
+            }
+        };
+        let oman_path = mlxport_harness::manifest::manifest_path(&oracle);
+        let oman_text = std::fs::read_to_string(&oman_path).with_context(|| format!("cannot read {}", oman_path.display()))?;
+        let mut ladder_rungs = ladder::parse(&oman_text).map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?;
+        // Encoder outputs (last hidden state, pooler, pooled, sentence
+        // embedding) are one rung each.
+        ladder_rungs = ladder_rungs
+            .into_iter()
+            .flat_map(|r| {
+                if r.kind == Kind::Other && r.tensors.len() > 1 {
+                    r.tensors.iter().map(|t| ladder::Rung { name: t.clone(), tensors: vec![t.clone()], ..r.clone() }).collect()
+                } else {
+                    vec![r]
+                }
+            })
+            .collect();
+        if !cm.tensors.iter().any(|t| t.name == "generated.ids") {
+            // Not decoded (an earlier rung diverged): no decode rungs.
+            for r in &mut ladder_rungs {
+                r.tensors.retain(|t| !["generated.", "cache_decode.", "full_decode."].iter().any(|p| t.starts_with(p)));
+            }
+            ladder_rungs.retain(|r| !r.tensors.is_empty());
+        }
+        step("comparing");
+        let a = mlxport_tensor::open(&cap)?;
+        let b = mlxport_tensor::open(&oracle)?;
+        let settings = settings(req, f32_rtol())?;
+        let opts = RunOptions { ladder: LadderChoice::Given(ladder_rungs, "manifest"), all: true, allow_unmatched: false };
+        let report = mlxport_parity::run(a.as_ref(), b.as_ref(), &settings, &opts, &mut |_, _| {})?;
+        let tok = &cm.checks;
+        let mut layer_diffed = false;
+        for lr in report.ladder.as_ref().map(|l| l.rungs.clone()).unwrap_or_default() {
+            let mut lr = lr;
+            lr.index = rungs.len();
+            if lr.kind == Kind::Inputs {
+                lr.name = "preprocessing".into();
+                match (tok["tokenizer_matches"].as_bool(), tok["tokenizer_error"].as_str()) {
+                    (Some(false), _) => lr
+                        .failures
+                        .push(format!("the target's tokenizer encodes the texts differently from the source's (lengths {})", tok["tokenizer_lengths"])),
+                    (_, Some(e)) => lr.failures.push(format!("the target's tokenizer could not be used: {e}")),
+                    (Some(true), _) => {}
+                    (None, None) => notes.push("preprocessing: inputs given as token ids, the tokenizers were not compared".into()),
+                }
+            }
+            let failed = lr.status == "fail" || !lr.failures.is_empty();
+            if !failed {
+                lr.status = if first.is_some() && !req.all { "skipped" } else { "pass" };
+            } else if first.is_some() && !req.all {
+                lr.status = "skipped";
+                lr.hint = None;
+            } else {
+                if lr.hint.is_none() {
+                    lr.hint = hint(lr.stage);
+                }
+                if let (Kind::Layer, Some(n), Some(h)) = (lr.kind, lr.layer, lr.hint.as_mut()) {
+                    if !layer_diffed {
+                        layer_diffed = true;
+                        h.symptoms.extend(block_weight_diffs(&req.source, &wdir, n));
+                    }
+                    if !config_failures.is_empty() {
+                        h.symptoms.push(Symptom {
+                            id: "config-differs".into(),
+                            title: format!("the config rung found differences: {}", config_failures.join("; ")),
+                            causes: vec!["the target reads a configuration value (RoPE base, norm epsilon, head counts) different from the source's: fix the converted config.json".into()],
+                        });
+                    }
+                }
+                fail(&mut lr, &mut first);
+            }
+            rungs.push(lr);
+        }
+        // Cached decoding against full recomputation on the MLX side.
+        if cm.tensors.iter().any(|t| t.name == "cache_decode.logits") && cm.tensors.iter().any(|t| t.name == "full_decode.logits") {
+            let mut r = rung(rungs.len(), "cache_vs_full", Kind::CacheDecode, "cache_decode");
+            r.tensors = vec!["cache_decode.logits".into(), "full_decode.logits".into()];
+            if first.is_some() && !req.all {
+                rungs.push(r);
+            } else {
+                let p = compare_pair(a.as_ref(), a.as_ref(), "cache_decode.logits", "full_decode.logits", &settings, None, &mut |_| {})?;
+                r.max_abs = p.max_abs();
+                r.max_rel = p.float.as_ref().and_then(|f| f.rel_linf.or(f.max_rel));
+                r.cosine = p.cosine();
+                r.atol = p.tolerance.atol;
+                r.violations = p.float.as_ref().map(|f| f.allclose.violations).unwrap_or(0);
+                r.failures = p.failures.iter().map(|f| format!("cache_decode.logits vs full_decode.logits: {f}")).collect();
+                if p.status == Status::Pass {
+                    r.status = "pass";
+                } else {
+                    fail(&mut r, &mut first);
+                }
+                rungs.push(r);
+            }
+        }
+        oracle_path = Some(oracle);
+        capture_path = Some(cap);
+        compare = Some(report);
+    }
+    let ladder = LadderReport { source: "parity", all: req.all, rungs, first_divergence: first.clone() };
+    let status = if first.is_some() { Status::Fail } else { Status::Pass };
+    let target = match &req.target {
+        Target::Package { package, weights } => {
+            TargetInfo { kind: "package", package: Some(package.display().to_string()), weights: weights.display().to_string() }
+        }
+        Target::MlxLm { model } => TargetInfo { kind: "mlx-lm", package: None, weights: model.display().to_string() },
+    };
+    let report = ParityReport {
+        schema: SCHEMA,
+        status,
+        source: req.source.display().to_string(),
+        target,
+        first_divergence: first,
+        ladder,
+        config,
+        weights,
+        compare,
+        oracle: oracle_path.as_ref().map(|p| p.display().to_string()),
+        capture: capture_path.as_ref().map(|p| p.display().to_string()),
+        blas,
+        notes,
+    };
+    let (json, markdown, svg) = (req.out.join(REPORT_JSON), req.out.join(REPORT_MD), req.out.join(REPORT_SVG));
+    mlxport_util::fs::write_atomic(&json, (serde_json::to_string_pretty(&report)? + "\n").as_bytes()).with_context(|| format!("writing {}", json.display()))?;
+    mlxport_util::fs::write_atomic(&markdown, markdown_of(&report).as_bytes()).with_context(|| format!("writing {}", markdown.display()))?;
+    mlxport_util::fs::write_atomic(&svg, render::svg(&report.ladder).as_bytes()).with_context(|| format!("writing {}", svg.display()))?;
+    Ok(ParityOutcome { report, json, markdown, svg, oracle: oracle_path, capture: capture_path })
+}
+
+/// The Markdown report: the verdict, the config and weights rungs, then
+/// the ladder as `mlxport compare` renders it.
+pub fn markdown_of(r: &ParityReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Parity: {}\n", if r.status == Status::Pass { "PASS" } else { "FAIL" });
+    let _ = writeln!(s, "- source: `{}`", r.source);
+    let _ =
+        writeln!(s, "- target: {} `{}`{}", r.target.kind, r.target.weights, r.target.package.as_ref().map(|p| format!(" (package `{p}`)")).unwrap_or_default());
+    let _ = writeln!(s, "- BLAS: {}", r.blas);
+    match &r.first_divergence {
+        None => {
+            let _ = writeln!(s, "- no divergence: every rung within tolerance");
+        }
+        Some(f) => {
+            let _ = writeln!(s, "- first divergence: rung {} `{}` (hint `{}`)", f.rung, f.name, f.hint);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n![parity ladder]({REPORT_SVG})\n\n## Rungs\n\n| # | rung | status | max abs | max rel | cosine | failures |\n|---|---|---|---|---|---|---|"
+    );
+    for x in &r.ladder.rungs {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            x.index,
+            x.name,
+            x.status,
+            render::num(x.max_abs),
+            render::num(x.max_rel),
+            render::cos(x.cosine),
+            x.failures.len()
+        );
+    }
+    for x in r.ladder.rungs.iter().filter(|x| x.status == "fail") {
+        let _ = writeln!(s, "\n### {} — failed\n", x.name);
+        for f in x.failures.iter().take(10) {
+            let _ = writeln!(s, "- {f}");
+        }
+        if let Some(h) = &x.hint {
+            let _ = writeln!(s, "\nHint `{}`: {}\n", h.id, h.title);
+            for c in &h.causes {
+                let _ = writeln!(s, "- {c}");
+            }
+            for sy in &h.symptoms {
+                let _ = writeln!(s, "- [{}] {}", sy.id, sy.title);
+            }
+        }
+    }
+    let _ = writeln!(s, "\n## Configuration as each side reads it\n\n| key | source | target | status |\n|---|---|---|---|");
+    for f in &r.config {
+        let _ = writeln!(s, "| {} | {} | {} | {} |", f.key, f.source, f.target, f.status);
+    }
+    let w = &r.weights;
+    let _ = writeln!(
+        s,
+        "\n## Weights\n\n{} parameters, {} tensors loaded; missing {}, unexpected {}, unused {}, shape mismatches {}, dtype mismatches {}; dtypes {:?}",
+        w.parameters,
+        w.loaded,
+        w.missing.len(),
+        w.unexpected.len(),
+        w.unused.len(),
+        w.shape_mismatches.len(),
+        w.dtype_mismatches.len(),
+        w.dtypes
+    );
+    for n in &r.notes {
+        let _ = writeln!(s, "\nNote: {n}");
+    }
+    if let Some(c) = &r.compare {
+        let _ = writeln!(s, "\n## Tensor comparison\n");
+        s.push_str(&render::markdown(c, None));
+    }
+    s
+}
