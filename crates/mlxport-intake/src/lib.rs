@@ -5,6 +5,16 @@
 //! every file ([`digest`]), read its configs ([`configs`]), tensors, risks,
 //! license and size, route it to an architecture family, and say plainly
 //! what blocks a port and how to fix it.
+//!
+//! ```no_run
+//! use mlxport_intake::{inspect, Options};
+//! let report = inspect("model_dir".as_ref(), &Options::default())?;
+//! println!("family {:?}, {} parameters", report.routing.family, report.tensors.parameters);
+//! for b in &report.blockers {
+//!     println!("blocker {}: {} ({})", b.id, b.message, b.remediation.as_deref().unwrap_or("no remediation"));
+//! }
+//! # Ok::<(), mlxport_intake::inspect::InspectError>(())
+//! ```
 
 pub mod configs;
 pub mod digest;

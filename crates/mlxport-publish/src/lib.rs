@@ -13,6 +13,18 @@
 //! - [`report::build`]: the engineering report as a versioned JSON value,
 //!   rendered to Markdown and to one self-contained HTML page
 //!   ([`report::markdown`], [`report::html`]).
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use mlxport_publish::{package, report};
+//! let port_dir = Path::new("port-out/all-minilm-l6-v2");
+//! let r = report::write(port_dir, &port_dir.join("report"))?;
+//! println!("{}", r["schema"]);
+//! let out = std::env::current_dir()?.join("dist/all-minilm-l6-v2");
+//! let p = package::package(port_dir, &out, &package::Options::default())?;
+//! println!("packaged into {}", p.out.display());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 pub mod card;
 pub mod license;

@@ -15,6 +15,16 @@
 //! - [`thresholds::Thresholds`]: the limits, with documented defaults and
 //!   `k=v` overrides; [`report::QualityReport`]: checks, verdict with
 //!   reasons, versioned JSON (`mlxport.quality/v1`) and Markdown.
+//!
+//! ```
+//! use mlxport_quality::{greedy, Thresholds};
+//! let looping = greedy::degeneration(&[5, 6, 5, 6, 5, 6, 5, 6, 5, 6, 5, 6]);
+//! assert!(looping.degenerate);
+//! let mut limits = Thresholds::default();
+//! limits.apply("kl_mean=0.1,top1=0.85")?;
+//! assert_eq!(limits.get("kl_mean"), Some(0.1));
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 pub mod encoder;
 pub mod greedy;

@@ -8,6 +8,19 @@
 //! get one out. Work is parallel over rows (rayon); the inner loops
 //! allocate nothing.
 //!
+//! ```
+//! use mlxport_quant::{dequantize_f32, quantize, Mode, Params};
+//! use mlxport_tensor::DType;
+//! let w: Vec<f32> = (0..2 * 64).map(|i| (i as f32 - 64.0) / 64.0).collect();
+//! let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+//! let p = Params::new(Mode::Affine, Some(4), Some(64))?;
+//! let q = quantize(&bytes, DType::F32, &[2, 64], &p)?;
+//! assert_eq!(q.wq_shape(), vec![2, 8]);
+//! let back = dequantize_f32(&q, &p)?;
+//! assert!(back.iter().zip(&w).all(|(a, b)| (a - b).abs() <= 0.07));
+//! # Ok::<(), mlxport_quant::QuantError>(())
+//! ```
+//!
 //! # Modes
 //!
 //! | mode   | group size            | bits                    | scales         | biases |

@@ -163,7 +163,7 @@ fn parity_matrix_every_expectation_holds() {
 
     // The Markdown holds one row per (entry, target) and the regeneration command.
     let text = std::fs::read_to_string(&md).unwrap();
-    assert!(text.contains("mlxport parity matrix --target both --markdown README.md"));
+    assert!(text.contains("mlxport parity matrix --target both --markdown docs/parity-matrix.md"));
     let rows = text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| entry")).count();
     assert_eq!(rows, entries.len());
 }

@@ -195,7 +195,7 @@ fn audit_fails_on_seeded_breakage() {
     let seeds: [(&str, Seed, &str); 8] = [
         ("dead link", |r| edit(&r.join("skill/SKILL.md"), "(reference/rungs.md)", "(reference/rung.md)"), "dead link 'reference/rung.md'"),
         ("dead anchor", |r| edit(&r.join("skill/reference/techniques/attention.md"), "#fused-ops)", "#fused-opz)"), "no anchor '#fused-opz'"),
-        ("unknown command", |r| edit(&r.join("README.md"), "`mlxport docs [TOPIC]`", "`mlxport doks [TOPIC]`"), "unknown command"),
+        ("unknown command", |r| edit(&r.join("docs/commands.md"), "`mlxport docs [TOPIC]`", "`mlxport doks [TOPIC]`"), "unknown command"),
         ("unknown flag", |r| edit(&r.join("skill/SKILL.md"), "--fail-on-blockers`", "--fail-on-blocker`"), "does not parse"),
         (
             "unknown topic",
