@@ -31,8 +31,8 @@ pub const GENERATE: u32 = 16;
 /// Token-id sequence lengths of the input batch (right-padded), unless an
 /// entry gives its own `lengths`.
 pub const LENGTHS: &[usize] = &[24, 15];
-/// The command that regenerates the README's matrix section.
-pub const REGENERATE: &str = "mlxport parity matrix --target both --markdown README.md";
+/// The command that regenerates the matrix section of docs/parity-matrix.md.
+pub const REGENERATE: &str = "mlxport parity matrix --target both --markdown docs/parity-matrix.md";
 /// Markers of the generated section inside a larger Markdown file.
 pub const BEGIN: &str = "<!-- parity-matrix:begin -->";
 pub const END: &str = "<!-- parity-matrix:end -->";
@@ -570,7 +570,7 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// The matrix in Markdown (the README's section): the table, then the
+/// The matrix in Markdown (the section of docs/parity-matrix.md): the table, then the
 /// refusals and the reasons for skips and failures.
 pub fn markdown(r: &MatrixReport) -> String {
     use std::fmt::Write;

@@ -793,7 +793,7 @@ pub struct ParityMatrixArgs {
     pub json: bool,
     /// Write the Markdown table here; a file holding the
     /// `<!-- parity-matrix:begin -->` / `<!-- parity-matrix:end -->`
-    /// markers (the README) has only that section replaced.
+    /// markers (docs/parity-matrix.md) has only that section replaced.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
     /// Write the JSON report here.
