@@ -131,8 +131,8 @@ pub struct MapDraftArgs {
     #[arg(long, value_parser = ["mlx-lm", "scaffold"])]
     pub target: Option<String>,
     /// Write the map here (default: print it).
-    #[arg(long, short = 'o', value_name = "WEIGHT_MAP.json")]
-    pub output: Option<PathBuf>,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "WEIGHT_MAP.json")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -141,9 +141,9 @@ pub struct MapValidateArgs {
     #[arg(long, value_name = "MODEL")]
     pub source: PathBuf,
     /// A converted checkpoint to check the map's output against (names,
-    /// shapes, dtypes).
-    #[arg(long, value_name = "MODEL")]
-    pub target: Option<PathBuf>,
+    /// shapes, dtypes). `--target` is the previous release's spelling.
+    #[arg(long, alias = "target", value_name = "MODEL")]
+    pub converted: Option<PathBuf>,
     /// The weight map.
     #[arg(long, value_name = "WEIGHT_MAP.json")]
     pub map: PathBuf,
@@ -152,8 +152,8 @@ pub struct MapValidateArgs {
     #[arg(long, value_parser = ["bf16", "f16", "f32", "keep"])]
     pub dtype: Option<String>,
     /// Write the JSON report here.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Print the JSON report instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -168,7 +168,7 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "WEIGHT_MAP.json")]
     pub map: PathBuf,
     /// Output directory; must not exist.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
     /// Dtype of floating tensors; default: the map's policy (`keep`:
     /// as stored, dequantized GGUF blocks as f32).
@@ -259,7 +259,7 @@ pub struct QuantizeArgs {
     /// A floating-point MLX model directory (mlx-lm layout).
     pub model: PathBuf,
     /// Output directory; must not exist.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
     pub quant: QuantArgs,
@@ -302,8 +302,8 @@ pub struct InspectArgs {
     /// snapshot. With no path, inspects the built-in example model.
     pub model: Option<PathBuf>,
     /// Write the JSON report here.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Write a Markdown report here.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
@@ -343,8 +343,8 @@ pub struct PlanArgs {
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(mlxport_kb::data::OBJECTIVES))]
     pub objective: Option<String>,
     /// Write the Markdown plan here (printed when neither this nor --json).
-    #[arg(long, short = 'o', value_name = "PORT_PLAN.md")]
-    pub output: Option<PathBuf>,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "PORT_PLAN.md")]
+    pub out: Option<PathBuf>,
     /// Print the plan as JSON (`mlxport.port-plan/v1`).
     #[arg(long)]
     pub json: bool,
@@ -458,7 +458,7 @@ pub struct BenchGenerateArgs {
     #[arg(long)]
     pub no_blas_check: bool,
     /// Write the receipt (JSON) here.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long = "out", short = 'o', alias = "receipt", value_name = "FILE")]
     pub receipt: Option<PathBuf>,
     /// Write a Markdown table here.
     #[arg(long, value_name = "FILE")]
@@ -551,7 +551,7 @@ pub struct BenchRunArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub resamples: u32,
     /// Write the receipt (JSON) here.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long = "out", short = 'o', alias = "receipt", value_name = "FILE")]
     pub receipt: Option<PathBuf>,
     /// Write a Markdown table here.
     #[arg(long, value_name = "FILE")]
@@ -645,15 +645,17 @@ pub struct OracleArgs {
     /// the logits of cached decoding and of full recomputation.
     #[arg(long, value_name = "N")]
     pub generate: Option<u32>,
-    /// Compute dtype: float32, or `checkpoint` for the checkpoint's own.
-    #[arg(long, default_value = "float32")]
-    pub dtype: String,
+    /// The source's compute dtype: float32, `checkpoint` for the
+    /// checkpoint's own, or a torch dtype name. `--dtype` is the previous
+    /// release's spelling.
+    #[arg(long, alias = "dtype", default_value = "float32")]
+    pub compute_dtype: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The tensors file (the manifest is written beside it as
     /// NAME.manifest.json).
-    #[arg(long, short = 'o', value_name = "FILE", default_value = "oracle.npz")]
-    pub output: PathBuf,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "FILE", default_value = "oracle.npz")]
+    pub out: PathBuf,
     #[command(flatten)]
     pub harness: HarnessArgs,
     #[arg(long)]
@@ -666,8 +668,8 @@ pub struct ScaffoldArgs {
     /// model path to inspect now.
     pub inspection: PathBuf,
     /// The package directory to create; its name is the package name.
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub output: PathBuf,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "DIR")]
+    pub out: PathBuf,
     #[arg(long)]
     pub json: bool,
 }
@@ -686,8 +688,8 @@ pub struct CaptureArgs {
     /// The oracle's tensors file: its manifest gives the inputs.
     #[arg(long, value_name = "FILE", default_value = "oracle.npz")]
     pub oracle: PathBuf,
-    #[arg(long, short = 'o', value_name = "FILE", default_value = "capture.npz")]
-    pub output: PathBuf,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "FILE", default_value = "capture.npz")]
+    pub out: PathBuf,
     /// Skip greedy generation and cache decoding.
     #[arg(long)]
     pub no_generate: bool,
@@ -708,10 +710,15 @@ pub struct ParityArgs {
     /// The source model: a Hugging Face directory or a GGUF file.
     #[arg(long, value_name = "MODEL", required = true)]
     pub source: Option<PathBuf>,
-    /// The MLX side: a scaffolded package directory, or `mlx-lm` for
-    /// mlx-lm's own implementation of --weights.
-    #[arg(long, value_name = "PKG|mlx-lm", required = true)]
-    pub target: Option<PathBuf>,
+    /// The MLX side: `scaffold` (a generated package, given with
+    /// --package) or `mlx-lm` (mlx-lm's own implementation of --weights).
+    /// A package directory here is the spelling of the previous release,
+    /// still read (deprecated: use --target scaffold --package DIR).
+    #[arg(long, value_name = "scaffold|mlx-lm", required = true)]
+    pub target: Option<String>,
+    /// With --target scaffold: the generated package (`mlxport scaffold`).
+    #[arg(long, value_name = "PKG")]
+    pub package: Option<PathBuf>,
     /// The converted weights (with --target mlx-lm: the model directory
     /// mlx_lm.load reads).
     #[arg(long, value_name = "DIR", required = true)]
@@ -739,11 +746,12 @@ pub struct ParityArgs {
     pub all: bool,
     /// Output directory: oracle.npz, capture.npz (with manifests),
     /// parity.json, parity.md, parity.svg.
-    #[arg(long, value_name = "DIR", default_value = "parity")]
+    #[arg(long, short = 'o', value_name = "DIR", default_value = "parity")]
     pub out: PathBuf,
-    /// Source compute dtype: float32, or `checkpoint`.
-    #[arg(long, default_value = "float32")]
-    pub dtype: String,
+    /// The source's compute dtype: float32, or `checkpoint` (the dtype it
+    /// is stored in). `--dtype` is the previous release's spelling.
+    #[arg(long, alias = "dtype", default_value = "float32")]
+    pub compute_dtype: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Per-tensor tolerance rule REGEX=atol:..,rtol:..,cosine:.. (repeatable;
@@ -797,8 +805,8 @@ pub struct ParityMatrixArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
     /// Write the JSON report here.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub harness: HarnessArgs,
 }
@@ -883,7 +891,7 @@ pub struct PortArgs {
     pub example: Option<String>,
     /// The port directory (default: port-out/NAME in the current
     /// directory). A re-run with the same directory resumes.
-    #[arg(long, value_name = "PORT_DIR")]
+    #[arg(long, short = 'o', value_name = "PORT_DIR")]
     pub out: Option<PathBuf>,
     /// The MLX side: mlx-lm when it implements the model type (auto), or a
     /// generated package (scaffold).
@@ -968,7 +976,7 @@ pub struct PackageArgs {
     /// The port directory (port.json and the artifacts of every step).
     pub port_dir: PathBuf,
     /// Output directory; must not exist or be empty.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
     /// Accept restricted, unknown or non-redistributable license terms; the
     /// terms are written into the model card.
@@ -989,7 +997,7 @@ pub struct ReportArgs {
     pub port_dir: PathBuf,
     /// Output directory for report.md, report.json and report.html
     /// (default: PORT_DIR/report).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print report.json to standard output.
     #[arg(long)]
@@ -1087,8 +1095,8 @@ pub struct ResearchArgs {
     #[arg(long, value_name = "DIR")]
     pub feeds: PathBuf,
     /// The review file to write (Markdown).
-    #[arg(long, short = 'o', value_name = "review.md")]
-    pub output: PathBuf,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "review.md")]
+    pub out: PathBuf,
     /// Print the review as JSON (schema mlxport.research-review/v1) too.
     #[arg(long)]
     pub json: bool,
@@ -1173,8 +1181,8 @@ pub struct QualityArgs {
     #[arg(long, value_name = "K=V,...")]
     pub thresholds: Option<String>,
     /// Write the report as JSON (schema mlxport.quality/v1).
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[arg(long = "out", short = 'o', alias = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Write the report as Markdown.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
@@ -1192,8 +1200,8 @@ pub struct OptimizeArgs {
     pub model: PathBuf,
     /// Where the records, receipts, quality reports and the chosen
     /// checkpoint go; finished candidates found there are reused.
-    #[arg(long, value_name = "DIR")]
-    pub work_dir: PathBuf,
+    #[arg(long, short = 'o', alias = "work-dir", value_name = "DIR")]
+    pub out: PathBuf,
     /// What the chosen configuration is best at.
     #[arg(long, default_value = "decode-throughput", value_parser = clap::builder::PossibleValuesParser::new(mlxport_workflow::optimize::Objective::NAMES))]
     pub objective: String,

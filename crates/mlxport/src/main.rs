@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod deprecated;
 mod output;
 
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    for note in deprecated::notes(&std::env::args().collect::<Vec<_>>()) {
+        eprintln!("{note}");
+    }
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

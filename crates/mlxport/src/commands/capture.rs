@@ -21,12 +21,12 @@ pub fn run(args: CaptureArgs) -> Result<u8> {
         (None, Some(m)) => Target::MlxLm { model: m.clone() },
         (None, None) => anyhow::bail!("give --package DIR --weights DIR, or --mlx-lm DIR"),
     };
-    let req = CaptureRequest { target, oracle: args.oracle.clone(), out: args.output.clone(), generate: !args.no_generate };
+    let req = CaptureRequest { target, oracle: args.oracle.clone(), out: args.out.clone(), generate: !args.no_generate };
     let m = h.capture(&req)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     } else {
-        println!("capture: {} ({}) -> {}", m.implementation, m.family, args.output.display());
+        println!("capture: {} ({}) -> {}", m.implementation, m.family, args.out.display());
         println!("  {} tensors: {}", m.tensors.len(), super::oracle::summarize(&m.names()));
         println!("  mlx {}, {}", m.libraries["mlx"].as_str().unwrap_or("?"), blas_note);
         if let Some(false) = m.checks["tokenizer_matches"].as_bool() {

@@ -21,7 +21,7 @@ pub fn run(args: InspectArgs) -> Result<u8> {
     };
     let report = inspect(&model, &opts)?;
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(out) = &args.output {
+    if let Some(out) = &args.out {
         write_report(out, json.as_bytes())?;
     }
     if let Some(md) = &args.markdown {

@@ -1,7 +1,6 @@
 //! `mlxport map draft` and `mlxport map validate`.
 
 use anyhow::{Context, Result};
-use mlxport_convert::draft::{draft, DraftOptions};
 use mlxport_convert::plan::{check_target, plan, DtypePolicy, Severity};
 use mlxport_convert::report::{report, Report};
 use mlxport_convert::WeightMap;
@@ -18,13 +17,10 @@ pub fn run(cmd: MapCommand) -> Result<u8> {
 
 fn run_draft(a: MapDraftArgs) -> Result<u8> {
     let src = mlxport_tensor::open(&a.model)?;
-    // A GGUF file carries its own metadata; a config.json beside it is
-    // not its config.
-    let config = if src.format() == mlxport_tensor::Format::Gguf { None } else { mlxport_convert::draft::config_beside(&a.model)? };
-    let d = draft(src.as_ref(), &DraftOptions { family: a.family.clone(), target: a.target.clone(), config })?;
+    let d = mlxport_workflow::weights::draft_from(src.as_ref(), &a.model, a.family.clone(), a.target.clone())?;
     let text = d.map.to_json();
     let p = plan(&d.map, src.tensors(), None);
-    match &a.output {
+    match &a.out {
         Some(out) => {
             crate::output::write_atomic(out, text.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
             eprintln!(
@@ -56,14 +52,14 @@ fn run_validate(a: MapValidateArgs) -> Result<u8> {
     let src = mlxport_tensor::open(&a.source).with_context(|| format!("opening the source {}", a.source.display()))?;
     let policy = a.dtype.as_deref().and_then(DtypePolicy::parse);
     let mut p = plan(&map, src.tensors(), policy);
-    if let Some(t) = &a.target {
+    if let Some(t) = &a.converted {
         let target = mlxport_tensor::open(t).with_context(|| format!("opening the target {}", t.display()))?;
         check_target(&mut p, target.tensors());
     }
     let dtype = policy.map(|d| d.name().to_string()).unwrap_or_else(|| map.dtype.clone());
-    let r = report(&map, &p, a.target.is_some(), &dtype);
+    let r = report(&map, &p, a.converted.is_some(), &dtype);
     let json = serde_json::to_string_pretty(&r)?;
-    if let Some(out) = &a.output {
+    if let Some(out) = &a.out {
         crate::output::write_atomic(out, json.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
     }
     if a.json {

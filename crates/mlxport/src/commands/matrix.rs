@@ -20,7 +20,7 @@ pub fn run(args: ParityMatrixArgs) -> Result<u8> {
         targets,
         work_dir: args.work_dir.clone(),
         harness: args.harness.settings(),
-        output: args.output.clone(),
+        output: args.out.clone(),
         markdown: args.markdown.clone(),
     };
     let report = mlxport_workflow::matrix::run(&req)?;

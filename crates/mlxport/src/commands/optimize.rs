@@ -21,7 +21,7 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
     }
     let req = OptimizeRequest {
         model: args.model.clone(),
-        work_dir: args.work_dir.clone(),
+        work_dir: args.out.clone(),
         objective: Objective::parse(&args.objective)?,
         candidates,
         lm: args.lm.settings(args.max_tokens),

@@ -12,12 +12,12 @@ pub fn inputs_of(args: &OracleArgs) -> Result<Inputs> {
 pub fn run(args: OracleArgs) -> Result<u8> {
     let inputs = inputs_of(&args)?;
     let h = Harness::new(args.harness.settings())?;
-    let req = OracleRequest { model: args.model.clone(), inputs, out: args.output.clone(), dtype: args.dtype.clone(), seed: args.seed };
+    let req = OracleRequest { model: args.model.clone(), inputs, out: args.out.clone(), dtype: args.compute_dtype.clone(), seed: args.seed };
     let m = h.oracle(&req)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     } else {
-        println!("oracle: {} ({}) -> {}", m.model["class"].as_str().unwrap_or("?"), m.family, args.output.display());
+        println!("oracle: {} ({}) -> {}", m.model["class"].as_str().unwrap_or("?"), m.family, args.out.display());
         println!("  {} tensors: {}", m.tensors.len(), summarize(&m.names()));
         println!(
             "  transformers {}, torch {}, {} s",

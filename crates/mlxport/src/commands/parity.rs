@@ -20,10 +20,20 @@ pub fn run(args: ParityArgs) -> Result<u8> {
     } else {
         mlxport_workflow::inputs::from_args(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)?
     };
-    let target = if target.as_os_str() == "mlx-lm" { Target::MlxLm { model: weights } } else { Target::Package { package: target, weights } };
+    let target = match (target.as_str(), &args.package) {
+        ("mlx-lm", None) => Target::MlxLm { model: weights },
+        ("mlx-lm", Some(_)) => anyhow::bail!("--package goes with --target scaffold; --target mlx-lm runs mlx-lm's own implementation of --weights"),
+        ("scaffold", Some(p)) => Target::Package { package: p.clone(), weights },
+        ("scaffold", None) => anyhow::bail!("--target scaffold needs --package PKG (the package `mlxport scaffold` wrote)"),
+        (path, None) => {
+            eprintln!("warning: --target PKG is deprecated and goes away in the next release: use --target scaffold --package {path}");
+            Target::Package { package: path.into(), weights }
+        }
+        (path, Some(_)) => anyhow::bail!("--target {path}: give --target scaffold with --package, or --target mlx-lm"),
+    };
     let mut req = ParityRequest::new(source, target, inputs, args.out.clone());
     req.all = args.all;
-    req.dtype = args.dtype.clone();
+    req.dtype = args.compute_dtype.clone();
     req.seed = args.seed;
     req.oracle = args.oracle.clone();
     req.harness = args.harness.settings();

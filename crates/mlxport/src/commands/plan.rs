@@ -30,12 +30,12 @@ pub fn run(args: PlanArgs) -> Result<u8> {
     }
     let p = plan(mlxport_kb::kb(), &report, &opts);
     let md = to_markdown(&p);
-    if let Some(out) = &args.output {
+    if let Some(out) = &args.out {
         crate::output::write_atomic(out, md.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&p)?);
-    } else if args.output.is_none() {
+    } else if args.out.is_none() {
         print!("{md}");
     } else {
         eprintln!(
@@ -50,5 +50,5 @@ pub fn run(args: PlanArgs) -> Result<u8> {
 }
 
 fn out_name(args: &PlanArgs) -> String {
-    args.output.as_ref().map(|o| o.display().to_string()).unwrap_or_default()
+    args.out.as_ref().map(|o| o.display().to_string()).unwrap_or_default()
 }

@@ -11,7 +11,7 @@ use crate::output::{write_atomic, Table};
 
 pub fn run(args: QualityArgs) -> Result<u8> {
     let report = mlxport_workflow::quality::gate(&request(&args))?;
-    if let Some(p) = &args.output {
+    if let Some(p) = &args.out {
         write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
     }
     if let Some(p) = &args.markdown {

@@ -10,7 +10,7 @@ pub fn run(args: ResearchArgs) -> Result<u8> {
     let feeds = research::read_feeds(&args.feeds)?;
     let review = research::rank(mlxport_kb::kb(), &feeds);
     let md = research::markdown(&review);
-    crate::output::write_atomic(&args.output, md.as_bytes()).with_context(|| format!("writing {}", args.output.display()))?;
+    crate::output::write_atomic(&args.out, md.as_bytes()).with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&review)?);
     } else {
@@ -22,7 +22,7 @@ pub fn run(args: ResearchArgs) -> Result<u8> {
             n("new"),
             n("changed"),
             n("known"),
-            args.output.display()
+            args.out.display()
         );
     }
     Ok(crate::exit::OK)

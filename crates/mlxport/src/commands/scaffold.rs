@@ -12,7 +12,7 @@ pub fn run(args: ScaffoldArgs) -> Result<u8> {
     } else {
         serde_json::to_value(mlxport_intake::inspect(&args.inspection, &mlxport_intake::Options::default())?)?
     };
-    let package = args.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let package = args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let plan = match scaffold::plan(&insp, &package, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
         Ok(p) => p,
         Err(e) if e.is::<Unsupported>() => {
@@ -21,7 +21,7 @@ pub fn run(args: ScaffoldArgs) -> Result<u8> {
         }
         Err(e) => return Err(e),
     };
-    scaffold::write(&plan, &args.output)?;
+    scaffold::write(&plan, &args.out)?;
     if args.json {
         let files: Vec<&str> = plan.files.iter().map(|(p, _)| p.as_str()).collect();
         println!(
@@ -31,7 +31,7 @@ pub fn run(args: ScaffoldArgs) -> Result<u8> {
             )?
         );
     } else {
-        println!("scaffold: {} ({} {}) -> {}", plan.package, plan.model_type, plan.family.name(), args.output.display());
+        println!("scaffold: {} ({} {}) -> {}", plan.package, plan.model_type, plan.family.name(), args.out.display());
         if !plan.features.is_empty() {
             println!("  features: {}", plan.features.join(", "));
         }
