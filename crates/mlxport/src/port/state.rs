@@ -146,7 +146,7 @@ impl PortState {
 
 /// Hex SHA-256 of bytes.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
-    mlxport_convert::map::hex(&Sha256::digest(bytes))
+    mlxport_util::hash::hex(&Sha256::digest(bytes))
 }
 
 /// (bytes, hex SHA-256) of a file, streamed.
@@ -163,7 +163,7 @@ pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
         h.update(&buf[..k]);
         n += k as u64;
     }
-    Ok((n, mlxport_convert::map::hex(&h.finalize())))
+    Ok((n, mlxport_util::hash::hex(&h.finalize())))
 }
 
 /// Every regular file under `rel` (a file or a directory of PORT_DIR), as
