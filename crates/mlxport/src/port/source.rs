@@ -90,7 +90,8 @@ fn build_smollm2(out: &Path, verbose: bool) -> Result<()> {
         .timeout(Duration::from_secs(1800))
         .echo_stderr(verbose)
         .run()?
-        .check("building the SmolLM2 example (python/fixtures.py smollm2-hf)")
+        .check("building the SmolLM2 example (python/fixtures.py smollm2-hf)")?;
+    Ok(())
 }
 
 /// The example as a model directory with its license: the Hugging Face

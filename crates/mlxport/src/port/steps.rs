@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use mlxport_convert::plan::{DtypePolicy, Severity};
 use mlxport_convert::WeightMap;
 use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings, Target};
-use mlxport_harness::scaffold::{self, Unsupported};
+use mlxport_harness::scaffold;
 
 use super::{Ctx, Flow, Outcome};
 use crate::output::{human_bytes, human_count};
@@ -399,13 +399,13 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
         let pkg = package_name(&ctx.model.name);
         let plan = match scaffold::plan(&ctx.insp, &pkg, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
             Ok(p) => p,
-            Err(e) if e.is::<Unsupported>() => {
+            Err(e @ mlxport_harness::Error::Unsupported(_)) => {
                 return Ok(Outcome::Blocked {
                     summary: format!("{e}"),
                     remediation: vec![format!("{e}"), "port these parts by hand, or use --target mlx-lm when mlx-lm implements the model type".into()],
                 })
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         // PORT_DIR/scaffold is the package (its name in mlxport_scaffold.json).
         scaffold::write(&plan, &st.join("scaffold"))?;
