@@ -17,11 +17,13 @@
 //!   reasons, versioned JSON (`mlxport.quality/v1`) and Markdown.
 
 pub mod encoder;
+pub mod error;
 pub mod greedy;
 pub mod lm;
 pub mod report;
 pub mod thresholds;
 
+pub use error::{Error, Result};
 pub use report::QualityReport;
 pub use thresholds::Thresholds;
 
