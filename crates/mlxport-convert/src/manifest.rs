@@ -7,9 +7,9 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use mlxport_util::hash::{hex, sha256_hex};
 pub use crate::writer::FileRecord;
 use crate::{Error, Result};
+use mlxport_util::hash::{hex, sha256_hex};
 
 /// File name of the manifest in a converted directory.
 pub const MANIFEST_FILE: &str = "mlxport-conversion.json";

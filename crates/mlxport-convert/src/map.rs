@@ -11,8 +11,8 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use mlxport_util::hash::sha256_hex;
+use serde::{Deserialize, Serialize};
 
 use crate::transform::{parse_dtype, Meta, Transform};
 use crate::{Error, Result};

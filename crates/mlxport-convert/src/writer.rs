@@ -14,8 +14,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use mlxport_tensor::safetensors::{header_bytes, index_json, plan_shards, shard_file_names, TensorSpec, WriteOptions, INDEX_FILE};
 use sha2::{Digest, Sha256};
 
-use mlxport_util::hash::{hex, sha256_hex};
 use crate::{Error, Result};
+use mlxport_util::hash::{hex, sha256_hex};
 
 /// A file written, with its size and SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -10,9 +10,9 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use mlxport_util::hash::hex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use mlxport_util::hash::hex;
 use sha2::{Digest, Sha256};
 
 use crate::walk::{same_file_state, Entry, EntryKind};
