@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::Better;
 use crate::env::{Environment, Source};
-use crate::receipt::{now_rfc3339, warnings, Benchmark, Metric, MetricMissing, QualityGate, Receipt, Role, Settings, Tool, Workload, WorkloadKind, SCHEMA};
+use crate::receipt::{warnings, Benchmark, Metric, MetricMissing, QualityGate, Receipt, Role, Settings, Tool, Workload, WorkloadKind, SCHEMA};
 use crate::runner::Run;
 use crate::stats::median;
 
@@ -173,7 +173,7 @@ impl Receipt {
         }
         Ok(Receipt {
             schema: SCHEMA.into(),
-            created: now_rfc3339(),
+            created: mlxport_util::time::now_rfc3339(),
             tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
             environment: g.environment,
             source: g.source,

@@ -3,29 +3,16 @@
 //! tool still hashes the same.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    format!("sha256:{}", mlxport_util::hash::sha256_hex(bytes))
 }
 
-/// `sha256:<hex>` of a file, streamed.
+/// `sha256:<hex>` of a file, streamed, and its size.
 pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        n += k as u64;
-        h.update(&buf[..k]);
-    }
-    Ok((format!("sha256:{}", hex(&h.finalize())), n))
+    let d = mlxport_util::hash::sha256_file(path)?;
+    Ok((format!("sha256:{}", d.sha256), d.bytes))
 }
 
 /// `sha256:<hex>` of the canonical JSON form of a value.
@@ -64,10 +51,6 @@ fn canonical(v: &Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -350,23 +350,6 @@ pub fn fmt_value(v: f64, unit: &str) -> String {
     }
 }
 
-/// The current time as RFC 3339 UTC.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// What a measured command benchmark needs to become a receipt.
 pub struct CommandBench<'a> {
     pub environment: Environment,
@@ -415,7 +398,7 @@ impl Receipt {
         }
         Ok(Receipt {
             schema: SCHEMA.into(),
-            created: now_rfc3339(),
+            created: mlxport_util::time::now_rfc3339(),
             tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
             environment: b.environment,
             source: b.source,
@@ -450,7 +433,7 @@ mod tests {
 
     #[test]
     fn timestamps_and_values() {
-        let t = now_rfc3339();
+        let t = mlxport_util::time::now_rfc3339();
         assert_eq!(t.len(), 20);
         assert!(t.starts_with("20") && t.ends_with('Z'));
         assert_eq!(fmt_value(0.1234, "s"), "123.40 ms");

@@ -102,7 +102,7 @@ pub fn generate_receipt(decode_tps: &[f64]) -> Receipt {
     let b = Benchmark::from_runs(Role::Single, "prompt 128".into(), None, metric, runs, &s.bootstrap).unwrap();
     Receipt {
         schema: crate::receipt::SCHEMA.into(),
-        created: crate::receipt::now_rfc3339(),
+        created: mlxport_util::time::now_rfc3339(),
         tool: Tool { name: "mlxport".into(), version: "test".into() },
         environment: environment(),
         source: Source { git_commit: None, dirty: None },

@@ -7,9 +7,9 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::map::hex;
 pub use crate::writer::FileRecord;
 use crate::{Error, Result};
+use mlxport_util::hash::{hex, sha256_hex};
 
 /// File name of the manifest in a converted directory.
 pub const MANIFEST_FILE: &str = "mlxport-conversion.json";
@@ -82,7 +82,7 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
 
 /// A record for bytes held in memory.
 pub fn record_bytes(name: &str, bytes: &[u8]) -> FileRecord {
-    FileRecord { path: name.into(), size: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) }
+    FileRecord { path: name.into(), size: bytes.len() as u64, sha256: sha256_hex(bytes) }
 }
 
 /// The README card stub: front matter mlx-lm and the Hub understand, and

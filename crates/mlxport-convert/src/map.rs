@@ -11,8 +11,8 @@
 
 use std::path::Path;
 
+use mlxport_util::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::transform::{parse_dtype, Meta, Transform};
 use crate::{Error, Result};
@@ -246,7 +246,7 @@ impl WeightMap {
     /// SHA-256 of the canonical JSON text: what a conversion manifest
     /// records, so a map edited only in whitespace keeps its hash.
     pub fn hash(&self) -> String {
-        hex(&Sha256::digest(self.to_json().as_bytes()))
+        sha256_hex(self.to_json().as_bytes())
     }
 
     /// The inverse map: targets become sources, transforms are inverted in
@@ -305,13 +305,4 @@ impl WeightMap {
         }
         Ok(inv)
     }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }

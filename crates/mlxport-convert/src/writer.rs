@@ -14,8 +14,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use mlxport_tensor::safetensors::{header_bytes, index_json, plan_shards, shard_file_names, TensorSpec, WriteOptions, INDEX_FILE};
 use sha2::{Digest, Sha256};
 
-use crate::map::hex;
 use crate::{Error, Result};
+use mlxport_util::hash::{hex, sha256_hex};
 
 /// A file written, with its size and SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -176,6 +176,6 @@ where
     let text = index_json(total_size, &[("total_parameters".into(), total_parameters.into())], &weight_map);
     let index_path = dir.join(INDEX_FILE);
     std::fs::write(&index_path, text.as_bytes()).map_err(|e| Error::io(&index_path, "write", e))?;
-    records.push(FileRecord { path: INDEX_FILE.into(), size: text.len() as u64, sha256: hex(&Sha256::digest(text.as_bytes())) });
+    records.push(FileRecord { path: INDEX_FILE.into(), size: text.len() as u64, sha256: sha256_hex(text.as_bytes()) });
     Ok(records)
 }

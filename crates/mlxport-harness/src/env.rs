@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 
 pub struct PythonEnv {
     root: PathBuf,
@@ -21,13 +21,13 @@ impl PythonEnv {
             if root.join("bin/python").exists() {
                 return Ok(PythonEnv { root });
             }
-            bail!("MLXPORT_VENV={} holds no bin/python", root.display());
+            return Err(Error::PythonMissing(format!("MLXPORT_VENV={} holds no bin/python", root.display())));
         }
         if let Some(p) = std::env::var_os("MLXPORT_PYTHON") {
             let root = PathBuf::from(&p).parent().and_then(Path::parent).map(Path::to_path_buf);
             match root {
                 Some(r) if r.join("bin/python").exists() => return Ok(PythonEnv { root: r }),
-                _ => bail!("MLXPORT_PYTHON={} is not the bin/python of a virtual environment", PathBuf::from(p).display()),
+                _ => return Err(Error::PythonMissing(format!("MLXPORT_PYTHON={} is not the bin/python of a virtual environment", PathBuf::from(p).display()))),
             }
         }
         let mut candidates: Vec<PathBuf> = Vec::new();
@@ -42,7 +42,7 @@ impl PythonEnv {
                 return Ok(PythonEnv { root: c });
             }
         }
-        bail!("the project's Python environment was not found; create it with scripts/python-env.sh (or set MLXPORT_VENV)")
+        Err(Error::PythonMissing("the project's Python environment was not found; create it with scripts/python-env.sh (or set MLXPORT_VENV)".into()))
     }
 
     /// The environment's directory.
@@ -65,6 +65,6 @@ impl PythonEnv {
                 }
             }
         }
-        bail!("package '{package}' is not installed in the Python environment at {}; run scripts/python-env.sh", self.root.display())
+        Err(Error::LibraryMissing { package: package.into(), env: self.root.clone() })
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{json_value, tempdir, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -72,11 +72,14 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn read(path: &Path) -> Result<Inputs> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let i: Inputs = serde_json::from_str(&text).with_context(|| {
-            format!("{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens)", path.display())
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, format!("cannot read {}", path.display()), e))?;
+        let i: Inputs = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid_because(
+                format!("{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens)", path.display()),
+                e,
+            )
         })?;
-        i.validate().with_context(|| format!("{}", path.display()))?;
+        i.validate().map_err(|e| Error::invalid_because(format!("{}", path.display()), e))?;
         Ok(i)
     }
 
@@ -84,8 +87,8 @@ impl Inputs {
         match (&self.texts, &self.token_ids) {
             (Some(t), None) if !t.is_empty() => {}
             (None, Some(t)) if !t.is_empty() && t.iter().all(|s| !s.is_empty()) => {}
-            (Some(_), Some(_)) => bail!("give texts or token_ids, not both"),
-            _ => bail!("give a non-empty list of texts or of token id sequences"),
+            (Some(_), Some(_)) => return Err(Error::invalid("give texts or token_ids, not both")),
+            _ => return Err(Error::invalid("give a non-empty list of texts or of token id sequences")),
         }
         Ok(())
     }
@@ -134,10 +137,51 @@ pub struct BlasCheck {
 
 pub const BLAS_TOLERANCE: f64 = 1e-5;
 
+/// What [`Harness::verify_blas`] found: the BLAS the harness runs MLX with
+/// now, and the check, when one ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct BlasVerdict {
+    /// [`Blas::describe`] after the check (`no BLAS preload: ...` when the
+    /// preload was dropped or there was none).
+    pub blas: String,
+    /// The check; `None` when there was no preload to check.
+    pub check: Option<BlasCheck>,
+}
+
+impl BlasVerdict {
+    /// Whether the preload changed results and the harness now runs
+    /// without it.
+    pub fn dropped(&self) -> bool {
+        self.check.as_ref().is_some_and(|c| !c.ok)
+    }
+
+    /// The note to show when the preload was dropped, `doing` saying what
+    /// goes on without it (`running`, `measuring`, `ran`):
+    /// `OpenBLAS changed MLX results (max relative change 3.1e-3); running without it`.
+    pub fn note(&self, doing: &str) -> Option<String> {
+        let c = self.check.as_ref().filter(|c| !c.ok)?;
+        Some(format!("OpenBLAS changed MLX results (max relative change {:.1e}); {doing} without it", c.max_rel_error))
+    }
+
+    /// One line for a report: the BLAS in use and how it was checked
+    /// (`preloading X (checked, cached: max relative change 1.0e-7)`), or
+    /// the [`note`](Self::note) when the preload was dropped.
+    pub fn summary(&self, doing: &str) -> String {
+        match &self.check {
+            None => self.blas.clone(),
+            Some(c) if c.ok => format!("{} (checked{}: max relative change {:.1e})", self.blas, if c.cached { ", cached" } else { "" }, c.max_rel_error),
+            Some(_) => self.note(doing).unwrap_or_default(),
+        }
+    }
+}
+
 impl Harness {
     pub fn new(settings: Settings) -> Result<Harness> {
         let env = PythonEnv::locate()?;
-        let scripts = tempfile::Builder::new().prefix("mlxport-harness-").tempdir()?;
+        let scripts = tempfile::Builder::new()
+            .prefix("mlxport-harness-")
+            .tempdir()
+            .map_err(|e| Error::io(&std::env::temp_dir(), format!("cannot create a temporary directory in {}", std::env::temp_dir().display()), e))?;
         crate::scripts::materialize(scripts.path())?;
         Ok(Harness { env, blas: Blas::detect(), settings, scripts })
     }
@@ -166,15 +210,16 @@ impl Harness {
     /// Refuses models that need their own code, before running anything.
     pub fn oracle(&self, req: &OracleRequest) -> Result<Manifest> {
         req.inputs.validate()?;
-        let insp =
-            mlxport_intake::inspect(&req.model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", req.model.display()))?;
-        let iv = serde_json::to_value(&insp)?;
+        let insp = mlxport_intake::inspect(&req.model, &mlxport_intake::Options::default())
+            .map_err(|e| Error::invalid_because(format!("cannot inspect {}", req.model.display()), e))?;
+        let iv = json_value("the inspection", &insp)?;
         let family = oracle_family(&iv)?;
         let fingerprint = iv["model"]["fingerprint"].as_str().unwrap_or_default().to_string();
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let inputs = dir.path().join("inputs.json");
-        std::fs::write(&inputs, serde_json::to_vec_pretty(&req.inputs)?)?;
-        let model = std::fs::canonicalize(&req.model).with_context(|| format!("{} does not exist", req.model.display()))?;
+        let body = serde_json::to_vec_pretty(&req.inputs).map_err(|e| Error::invalid_because("the inputs do not serialize as JSON", e))?;
+        std::fs::write(&inputs, body).map_err(|e| Error::io(&inputs, format!("cannot write {}", inputs.display()), e))?;
+        let model = std::fs::canonicalize(&req.model).map_err(|e| Error::io(&req.model, format!("{} does not exist", req.model.display()), e))?;
         let out = absolute(&req.out)?;
         let job = self
             .job("oracle.py")
@@ -222,12 +267,12 @@ impl Harness {
     /// list of matrix entries, each built into `out`/NAME; the per-entry
     /// outcome is returned (`result` JSON list).
     pub fn build_checkpoints(&self, specs: &Path, out: &Path) -> Result<Value> {
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let result = dir.path().join("built.json");
         let job = self.job("matrix_build.py").arg("--specs").arg(absolute(specs)?).arg("--out").arg(absolute(out)?).arg("--result").arg(&result);
         job.run()?.check("the matrix checkpoint builder (transformers)")?;
-        let text = std::fs::read_to_string(&result).with_context(|| format!("the builder wrote no {}", result.display()))?;
-        serde_json::from_str(&text).context("the builder's output is not JSON")
+        let text = std::fs::read_to_string(&result).map_err(|e| Error::io(&result, format!("the builder wrote no {}", result.display()), e))?;
+        serde_json::from_str(&text).map_err(|e| Error::invalid_because("the builder's output is not JSON", e))
     }
 
     /// The static rungs of a parity run (`probe.py`): the configuration
@@ -235,23 +280,23 @@ impl Harness {
     /// target model's parameters and the tensors its loader hands to
     /// `load_weights` (intercepted: nothing is loaded, nothing runs).
     pub fn probe(&self, source: &Path, target: &Target) -> Result<Value> {
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let out = dir.path().join("probe.json");
-        let source = std::fs::canonicalize(source).with_context(|| format!("{} does not exist", source.display()))?;
+        let source = std::fs::canonicalize(source).map_err(|e| Error::io(source, format!("{} does not exist", source.display()), e))?;
         let mut job = self.mlx_job("probe.py").arg("--source").arg(&source).arg("--out").arg(&out);
         match target {
             Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
             Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
         }
         job.run()?.check("the configuration and weights probe")?;
-        let text = std::fs::read_to_string(&out).with_context(|| format!("the probe wrote no {}", out.display()))?;
-        serde_json::from_str(&text).context("the probe's output is not JSON")
+        let text = std::fs::read_to_string(&out).map_err(|e| Error::io(&out, format!("the probe wrote no {}", out.display()), e))?;
+        serde_json::from_str(&text).map_err(|e| Error::invalid_because("the probe's output is not JSON", e))
     }
 
     /// Benchmark generation on MLX: the step's JSON output
     /// (`mlxport.bench-generate/v1`), unparsed.
     pub fn bench_generate(&self, req: &GenerateBenchRequest) -> Result<Vec<u8>> {
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let out = dir.path().join("bench-generate.json");
         let lengths: Vec<String> = req.prompt_tokens.iter().map(u32::to_string).collect();
         let mut job = self
@@ -273,7 +318,7 @@ impl Harness {
             Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
         }
         job.run()?.check("the generation benchmark (MLX)")?;
-        std::fs::read(&out).with_context(|| format!("the generation benchmark wrote no result ({})", out.display()))
+        std::fs::read(&out).map_err(|e| Error::io(&out, format!("the generation benchmark wrote no result ({})", out.display()), e))
     }
 
     /// Capture the first sequence's forward pass with the BLAS preload on
@@ -291,12 +336,24 @@ impl Harness {
         read_verified(&out)
     }
 
+    /// Check the BLAS preload, if there is one, with [`check_blas`](Self::check_blas)
+    /// (which turns it off when it changes results) and say what the
+    /// harness runs with now. Prints nothing; show
+    /// [`BlasVerdict::note`] or [`BlasVerdict::summary`] as fits.
+    pub fn verify_blas(&mut self) -> Result<BlasVerdict> {
+        let check = match self.blas.path() {
+            Some(_) => Some(self.check_blas()?),
+            None => None,
+        };
+        Ok(BlasVerdict { blas: self.blas.describe(), check })
+    }
+
     /// Check once per BLAS library and MLX installation that the preload
     /// changes no result beyond [`BLAS_TOLERANCE`] (relative to each
     /// tensor's largest magnitude). The verdict is cached beside the digest
     /// cache; a failed check turns the preload off for this harness.
     pub fn check_blas(&mut self) -> Result<BlasCheck> {
-        let Some(lib) = self.blas.path().map(Path::to_path_buf) else { bail!("no BLAS to check: {}", self.blas.describe()) };
+        let Some(lib) = self.blas.path().map(Path::to_path_buf) else { return Err(Error::invalid(format!("no BLAS to check: {}", self.blas.describe()))) };
         let key = blas_key(&lib, &self.env);
         let cache = cache_dir().map(|d| d.join("blas-check.json"));
         if let Some(c) = &cache {
@@ -314,7 +371,7 @@ impl Harness {
                 }
             }
         }
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let with = dir.path().join("with.npz");
         let without = dir.path().join("without.npz");
         self.mlx_job("blas_check.py").arg(&with).run()?.check("the BLAS check (preloaded)")?;
@@ -330,7 +387,9 @@ impl Harness {
         };
         if let Some(c) = &cache {
             let _ = std::fs::create_dir_all(c.parent().unwrap());
-            let _ = std::fs::write(c, serde_json::to_vec_pretty(&serde_json::json!({"key": key, "result": r}))?);
+            if let Ok(body) = serde_json::to_vec_pretty(&serde_json::json!({"key": key, "result": r})) {
+                let _ = std::fs::write(c, body);
+            }
         }
         if !r.ok {
             self.blas = Blas::None(format!("{} changed MLX results (max relative error {rel:.2e})", lib.display()));
@@ -377,7 +436,7 @@ pub fn compare_files(a: &Path, b: &Path) -> Result<(f64, f64)> {
         }
         let (x, y) = (sa.read_f32(&t.name)?, sb.read_f32(&t.name)?);
         if x.len() != y.len() {
-            bail!("{}: shapes differ between runs", t.name);
+            return Err(Error::invalid(format!("{}: shapes differ between runs ({} and {})", t.name, a.display(), b.display())));
         }
         let (err, cos) = metrics(&x, &y);
         worst = worst.max(err);
@@ -405,36 +464,41 @@ pub fn metrics(x: &[f32], y: &[f32]) -> (f64, f64) {
 /// (custom code, blockers, families it does not capture), before any
 /// Python step reads it. Returns the family.
 pub fn check_source(model: &Path) -> Result<Family> {
-    let insp = mlxport_intake::inspect(model, &mlxport_intake::Options::default()).with_context(|| format!("cannot inspect {}", model.display()))?;
-    oracle_family(&serde_json::to_value(&insp)?)
+    let insp = mlxport_intake::inspect(model, &mlxport_intake::Options::default())
+        .map_err(|e| Error::invalid_because(format!("cannot inspect {}", model.display()), e))?;
+    oracle_family(&json_value("the inspection", &insp)?)
 }
 
 fn oracle_family(iv: &Value) -> Result<Family> {
     let blockers = iv["blockers"].as_array().cloned().unwrap_or_default();
     if let Some(b) = blockers.iter().find(|b| b["id"] == "remote-code") {
-        bail!(
+        return Err(Error::Refused(format!(
             "refused: {} ({}). {}",
             b["message"].as_str().unwrap_or("remote code"),
             b["path"].as_str().unwrap_or("config"),
             b["remediation"].as_str().unwrap_or("")
-        );
+        )));
     }
     if let Some(b) = blockers.first() {
-        bail!("refused: inspection blocker {}: {}", b["id"].as_str().unwrap_or("?"), b["message"].as_str().unwrap_or(""));
+        return Err(Error::Refused(format!("refused: inspection blocker {}: {}", b["id"].as_str().unwrap_or("?"), b["message"].as_str().unwrap_or(""))));
     }
     match iv["routing"]["family"].as_str() {
         Some("dense-decoder" | "moe-decoder") => Ok(Family::Decoder),
         Some("encoder") => Ok(Family::Encoder),
         Some("encoder-decoder") => Ok(Family::EncoderDecoder),
-        other => bail!(
+        other => Err(Error::Refused(format!(
             "the oracle captures dense and mixture-of-experts decoders, encoders and encoder-decoders; this model routes to {}",
             other.unwrap_or("no family")
-        ),
+        ))),
     }
 }
 
 pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
-    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io(p, format!("cannot make {} absolute (no current directory)", p.display()), e))?.join(p)
+    })
 }
 
 fn read_verified(npz: &Path) -> Result<Manifest> {

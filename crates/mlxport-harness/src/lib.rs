@@ -13,9 +13,11 @@
 //! - [`jobs::Harness`]: the steps — [`Harness::oracle`](jobs::Harness::oracle)
 //!   (transformers + torch on the CPU), [`Harness::capture`](jobs::Harness::capture)
 //!   (a scaffolded package or mlx-lm's own implementation on MLX) and
-//!   [`Harness::check_blas`](jobs::Harness::check_blas) (MLX on Linux runs
+//!   [`Harness::verify_blas`](jobs::Harness::verify_blas) (MLX on Linux runs
 //!   with OpenBLAS preloaded, [`blas::Blas`], after checking it changes no
-//!   result beyond float tolerance).
+//!   result beyond float tolerance; the verdict says what runs now).
+//! - [`Error`]: one error type; a refusal, a missing Python environment or
+//!   reference library and a failed Python step are variants to match.
 //! - [`scaffold::plan`] / [`scaffold::write`]: an MLX package for a dense
 //!   decoder or an encoder from an inspection report, refused before any
 //!   file is written when the model needs something the templates lack.
@@ -27,11 +29,12 @@
 //! let inputs = Inputs { texts: Some(vec!["The capital of France is".into()]), generate: Some(8), ..Default::default() };
 //! let m = h.oracle(&OracleRequest { model: "smollm2-hf".into(), inputs, out: "oracle.npz".into(), dtype: "float32".into(), seed: 0 })?;
 //! println!("{}", m.names().join(", "));
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), mlxport_harness::Error>(())
 //! ```
 
 pub mod blas;
 pub mod env;
+pub mod error;
 pub mod jobs;
 pub mod manifest;
 pub mod quality;
@@ -39,6 +42,8 @@ pub mod runner;
 pub mod scaffold;
 pub mod scripts;
 pub mod seq2seq;
+
+pub use error::{Error, Result};
 
 pub use jobs::Harness;
 pub use manifest::Manifest;

@@ -31,9 +31,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub const SCHEMA: &str = "mlxport.capture/v1";
 
@@ -98,10 +97,10 @@ pub fn manifest_path(npz: &Path) -> PathBuf {
 
 impl Manifest {
     pub fn read(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let m: Manifest = serde_json::from_str(&text).with_context(|| format!("{} is not a valid {SCHEMA} manifest", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, format!("cannot read manifest {}", path.display()), e))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::invalid_because(format!("{} is not a valid {SCHEMA} manifest", path.display()), e))?;
         if m.schema != SCHEMA {
-            bail!("{}: schema '{}' is not {SCHEMA}", path.display(), m.schema);
+            return Err(Error::invalid(format!("{}: schema '{}' is not {SCHEMA}", path.display(), m.schema)));
         }
         Ok(m)
     }
@@ -113,25 +112,26 @@ impl Manifest {
     /// Check the npz holds exactly the manifest's tensors, with the shapes
     /// and SHA-256 digests it records.
     pub fn verify(&self, npz: &Path) -> Result<()> {
-        let src = mlxport_tensor::open_file(npz).with_context(|| format!("cannot read {}", npz.display()))?;
+        let src = mlxport_tensor::open_file(npz).map_err(|e| Error::invalid_because(format!("cannot read {}", npz.display()), e))?;
         let mut seen = std::collections::BTreeSet::new();
         for t in &self.tensors {
             if !seen.insert(t.name.as_str()) {
-                bail!("{}: manifest lists tensor '{}' twice", npz.display(), t.name);
+                return Err(Error::invalid(format!("{}: manifest lists tensor '{}' twice", npz.display(), t.name)));
             }
-            let info = src.info(&t.name).with_context(|| format!("{}: manifest tensor '{}' is not in the file", npz.display(), t.name))?;
+            let info =
+                src.info(&t.name).map_err(|e| Error::invalid_because(format!("{}: manifest tensor '{}' is not in the file", npz.display(), t.name), e))?;
             if info.shape != t.shape {
-                bail!("{}: tensor '{}' has shape {:?}, manifest says {:?}", npz.display(), t.name, info.shape, t.shape);
+                return Err(Error::invalid(format!("{}: tensor '{}' has shape {:?}, manifest says {:?}", npz.display(), t.name, info.shape, t.shape)));
             }
             let raw = src.raw(&t.name)?;
-            let digest = hex(&Sha256::digest(&raw));
+            let digest = mlxport_util::hash::sha256_hex(&raw);
             if digest != t.sha256 {
-                bail!("{}: tensor '{}' SHA-256 {} differs from the manifest's {}", npz.display(), t.name, digest, t.sha256);
+                return Err(Error::invalid(format!("{}: tensor '{}' SHA-256 {} differs from the manifest's {}", npz.display(), t.name, digest, t.sha256)));
             }
         }
         for info in src.tensors() {
             if !seen.contains(info.name.as_str()) {
-                bail!("{}: tensor '{}' is not in the manifest", npz.display(), info.name);
+                return Err(Error::invalid(format!("{}: tensor '{}' is not in the manifest", npz.display(), info.name)));
             }
         }
         Ok(())
@@ -141,8 +141,4 @@ impl Manifest {
     pub fn names(&self) -> Vec<&str> {
         self.tensors.iter().map(|t| t.name.as_str()).collect()
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use crate::error::{Error, Result};
 
 use crate::jobs::{absolute, Harness};
 
@@ -41,7 +41,7 @@ pub struct EncoderRequest {
 impl Harness {
     /// Run `quality_lm.py` (MLX, BLAS preloaded when available).
     pub fn quality_lm(&self, req: &LmRequest) -> Result<()> {
-        std::fs::create_dir_all(&req.out)?;
+        std::fs::create_dir_all(&req.out).map_err(|e| Error::io(&req.out, format!("cannot create {}", req.out.display()), e))?;
         let job = self
             .mlx_job("quality_lm.py")
             .arg("--reference")

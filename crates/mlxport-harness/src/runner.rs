@@ -11,7 +11,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 
 /// Environment variables removed from every job: they could make Python
 /// import code from elsewhere, or run something at start-up.
@@ -134,7 +134,7 @@ impl Job {
             cmd.current_dir(d);
         }
         let start = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("cannot start {}", self.program.display()))?;
+        let mut child = cmd.spawn().map_err(|e| Error::io(&self.program, format!("cannot start {}", self.program.display()), e))?;
         let pgid = child.id() as i32;
         let out = Bounded::shared(self.output_limit);
         let err = Bounded::shared(self.output_limit);
@@ -142,13 +142,13 @@ impl Job {
         let t_err = pump(child.stderr.take().expect("piped"), err.clone(), self.echo_stderr);
         let mut timed_out = false;
         let status = loop {
-            if let Some(st) = child.try_wait()? {
+            if let Some(st) = child.try_wait().map_err(|e| Error::io(&self.program, format!("cannot wait for {}", self.program.display()), e))? {
                 break st;
             }
             if start.elapsed() >= self.timeout {
                 timed_out = true;
                 kill_group(pgid);
-                break child.wait()?;
+                break child.wait().map_err(|e| Error::io(&self.program, format!("cannot wait for {}", self.program.display()), e))?;
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -264,11 +264,7 @@ impl Outcome {
     /// An error describing a failed job with the tail of its stderr, or Ok.
     pub fn check(&self, what: &str) -> Result<()> {
         if self.timed_out {
-            anyhow::bail!(
-                "{what} timed out after {:.0} s and was stopped (its whole process group killed)\n{}",
-                self.timeout.as_secs_f64(),
-                tail_lines(&self.stderr.text(), 30)
-            );
+            return Err(Error::StepTimedOut { what: what.into(), after: self.timeout, stderr_tail: tail_lines(&self.stderr.text(), 30) });
         }
         if !self.status.success() {
             let how = match (self.status.code(), self.status.signal()) {
@@ -276,7 +272,7 @@ impl Outcome {
                 (None, Some(s)) => format!("signal {s}"),
                 _ => "unknown status".into(),
             };
-            anyhow::bail!("{what} failed ({how}):\n{}", tail_lines(&self.stderr.text(), 30));
+            return Err(Error::Step { what: what.into(), how, stderr_tail: tail_lines(&self.stderr.text(), 30) });
         }
         Ok(())
     }

@@ -8,11 +8,9 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Error, Result};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::manifest::hex;
 use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES, SEQ2SEQ_TEMPLATES};
 
 pub const SCHEMA: &str = "mlxport.scaffold/v1";
@@ -86,10 +84,10 @@ fn model_config(insp: &Value) -> Value {
 /// The family and what the package implements, or every reason it cannot.
 pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     if insp["schema"] != mlxport_intake::inspect::SCHEMA {
-        bail!("not an inspection report (schema {}, expected {})", insp["schema"], mlxport_intake::inspect::SCHEMA);
+        return Err(Error::invalid(format!("not an inspection report (schema {}, expected {})", insp["schema"], mlxport_intake::inspect::SCHEMA)));
     }
     if !is_identifier(package) {
-        bail!("package name '{package}' is not a Python identifier (letters, digits, underscores; not starting with a digit)");
+        return Err(Error::invalid(format!("package name '{package}' is not a Python identifier (letters, digits, underscores; not starting with a digit)")));
     }
     let mut why: Vec<String> = Vec::new();
     for b in insp["blockers"].as_array().into_iter().flatten() {
@@ -209,7 +207,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         None => {}
     }
     if !why.is_empty() {
-        return Err(Unsupported(why).into());
+        return Err(Error::Unsupported(Unsupported(why)));
     }
     let family = family.expect("checked");
     let fingerprint = insp["model"]["fingerprint"].as_str().unwrap_or("");
@@ -253,7 +251,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     ];
     let mut files = Vec::new();
     for (path, tpl) in family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES) {
-        files.push((path.to_string(), render(tpl, &vars).with_context(|| format!("template {path}"))?));
+        files.push((path.to_string(), render(tpl, &vars).map_err(|e| Error::invalid_because(format!("template {path}"), e))?));
     }
     let stamp = serde_json::json!({
         "schema": SCHEMA,
@@ -263,9 +261,12 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         "model_type": model_type,
         "features": features,
         "source": {"name": source, "fingerprint": fingerprint},
-        "files": files.iter().map(|(p, t)| serde_json::json!({"path": p, "sha256": hex(&Sha256::digest(t.as_bytes()))})).collect::<Vec<_>>(),
+        "files": files.iter().map(|(p, t)| serde_json::json!({"path": p, "sha256": mlxport_util::hash::sha256_hex(t.as_bytes())})).collect::<Vec<_>>(),
     });
-    files.push(("mlxport_scaffold.json".into(), serde_json::to_string_pretty(&stamp)? + "\n"));
+    files.push((
+        "mlxport_scaffold.json".into(),
+        serde_json::to_string_pretty(&stamp).map_err(|e| Error::invalid_because("the scaffold stamp does not serialize as JSON", e))? + "\n",
+    ));
     Ok(Plan { package: package.to_string(), family, model_type, features, files })
 }
 
@@ -495,11 +496,11 @@ pub fn render(tpl: &str, vars: &[(&str, String)]) -> Result<String> {
     while let Some(i) = rest.find("{{") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let Some(j) = after.find("}}") else { bail!("unclosed placeholder") };
+        let Some(j) = after.find("}}") else { return Err(Error::invalid("unclosed placeholder")) };
         let name = &after[..j];
         match vars.iter().find(|(k, _)| *k == name) {
             Some((_, v)) => out.push_str(v),
-            None => bail!("unknown placeholder {{{{{name}}}}}"),
+            None => return Err(Error::invalid(format!("unknown placeholder {{{{{name}}}}}"))),
         }
         rest = &after[j + 2..];
     }
@@ -516,24 +517,27 @@ fn is_identifier(s: &str) -> bool {
 /// directory), through a temporary directory renamed into place.
 pub fn write(plan: &Plan, out: &Path) -> Result<()> {
     if out.exists() {
-        let empty = out.is_dir() && std::fs::read_dir(out)?.next().is_none();
+        let empty = out.is_dir() && std::fs::read_dir(out).map_err(|e| Error::io(out, format!("cannot read {}", out.display()), e))?.next().is_none();
         if !empty {
-            bail!("{} exists; refusing to overwrite", out.display());
+            return Err(Error::Refused(format!("{} exists; refusing to overwrite", out.display())));
         }
-        std::fs::remove_dir(out)?;
+        std::fs::remove_dir(out).map_err(|e| Error::io(out, format!("cannot remove {}", out.display()), e))?;
     }
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".scaffold-").tempdir_in(parent)?;
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, format!("cannot create {}", parent.display()), e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".scaffold-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io(parent, format!("cannot create a temporary directory in {}", parent.display()), e))?;
     for (rel, text) in &plan.files {
         let p = tmp.path().join(rel);
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, format!("cannot create {}", d.display()), e))?;
         }
-        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        std::fs::write(&p, text).map_err(|e| Error::io(&p, format!("cannot write {}", p.display()), e))?;
     }
     let kept = tmp.keep();
-    std::fs::rename(&kept, out).with_context(|| format!("cannot move the package into {}", out.display()))?;
+    std::fs::rename(&kept, out).map_err(|e| Error::io(out, format!("cannot move the package into {}", out.display()), e))?;
     Ok(())
 }
 

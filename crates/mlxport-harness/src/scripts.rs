@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 
 /// The harness's Python steps (`python/harness/`).
 pub const SCRIPTS: &[(&str, &str)] = &[
@@ -64,9 +64,9 @@ pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
 
 /// Write the scripts into `dir` (created if needed).
 pub fn materialize(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, format!("cannot create {}", dir.display()), e))?;
     for (name, text) in SCRIPTS {
-        std::fs::write(dir.join(name), text).with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+        std::fs::write(dir.join(name), text).map_err(|e| Error::io(&dir.join(name), format!("cannot write {}", dir.join(name).display()), e))?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use mlxport_util::hash::hex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -82,10 +83,8 @@ impl DigestCache {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let body = serde_json::to_vec(&CacheFile { schema: CACHE_SCHEMA.into(), entries: self.map.clone() })?;
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, path)?;
+        mlxport_util::fs::write_atomic(path, &body)?;
         self.dirty = false;
         Ok(())
     }
@@ -163,7 +162,7 @@ pub fn sha256_file(path: &Path) -> Result<(String, std::fs::Metadata), String> {
     if !same_file_state(&before, &after) {
         return Err("the file changed while it was being read".into());
     }
-    Ok((format!("{:x}", h.finalize()), before))
+    Ok((hex(&h.finalize()), before))
 }
 
 /// Stream `f` into `h`; exactly `len` bytes must come.
@@ -247,5 +246,5 @@ fn fingerprint(entries: &[Entry], files: &[FileDigest]) -> String {
             }
         }
     }
-    format!("{:x}", h.finalize())
+    hex(&h.finalize())
 }

@@ -6,18 +6,7 @@ use crate::inspect::Inspection;
 use crate::risks::Finding;
 
 fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
+    mlxport_util::human::bytes_with(n, 2)
 }
 
 fn cell(s: &str) -> String {

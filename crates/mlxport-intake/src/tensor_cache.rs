@@ -143,9 +143,7 @@ impl TensorCache {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, out)?;
-        std::fs::rename(&tmp, path)?;
+        mlxport_util::fs::write_atomic(path, &out)?;
         self.dirty = false;
         Ok(())
     }

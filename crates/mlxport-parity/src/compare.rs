@@ -26,15 +26,16 @@ pub enum NameMap {
 
 impl NameMap {
     /// Parse a `names.json` table: `{"a_name": "b_name", ...}`.
-    pub fn from_json(text: &str) -> Result<NameMap, String> {
-        let t: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| format!("expected a JSON object of names to names: {e}"))?;
+    pub fn from_json(text: &str) -> Result<NameMap, crate::Error> {
+        let t: BTreeMap<String, String> =
+            serde_json::from_str(text).map_err(|e| crate::Error::InvalidInput(format!("expected a JSON object of names to names: {e}")))?;
         Ok(NameMap::Table(t))
     }
 
     /// Parse `REGEX=REPL` (split at the last `=`; `$1`, `${name}` in REPL).
-    pub fn rename_rule(spec: &str) -> Result<(Regex, String), String> {
-        let (re, repl) = spec.rsplit_once('=').ok_or_else(|| format!("--rename '{spec}': expected REGEX=REPLACEMENT"))?;
-        let re = Regex::new(re).map_err(|e| format!("--rename '{spec}': bad regular expression: {e}"))?;
+    pub fn rename_rule(spec: &str) -> Result<(Regex, String), crate::Error> {
+        let (re, repl) = spec.rsplit_once('=').ok_or_else(|| crate::Error::InvalidInput(format!("--rename '{spec}': expected REGEX=REPLACEMENT")))?;
+        let re = Regex::new(re).map_err(|e| crate::Error::InvalidInput(format!("--rename '{spec}': bad regular expression: {e}")))?;
         Ok((re, repl.to_string()))
     }
 

@@ -35,6 +35,7 @@
 
 pub mod atlas;
 pub mod compare;
+pub mod error;
 pub mod ladder;
 pub mod logits;
 pub mod metrics;
@@ -43,4 +44,5 @@ pub mod report;
 pub mod tolerance;
 
 pub use compare::{PairReport, Settings, Status};
+pub use error::Error;
 pub use report::{run, LadderChoice, Report, RunOptions};

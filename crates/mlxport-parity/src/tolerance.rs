@@ -160,7 +160,11 @@ pub struct Overrides {
 
 impl Overrides {
     /// Check that every value set is a sensible tolerance.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        self.check().map_err(crate::Error::InvalidInput)
+    }
+
+    fn check(&self) -> Result<(), String> {
         let nonneg = |what: &str, v: Option<f64>| match v {
             Some(x) if !(x.is_finite() && x >= 0.0) => Err(format!("{what} must be a finite number >= 0, not {x}")),
             _ => Ok(()),
@@ -179,7 +183,11 @@ impl Overrides {
     }
 
     /// Parse `atol:1e-5,rtol:1e-4,cosine:0.999,ulp:4,kl:1e-3,top1:0.99,equal_nan:true,norm:true`.
-    pub fn parse(spec: &str) -> Result<Overrides, String> {
+    pub fn parse(spec: &str) -> Result<Overrides, crate::Error> {
+        Overrides::parse_text(spec).map_err(crate::Error::InvalidInput)
+    }
+
+    fn parse_text(spec: &str) -> Result<Overrides, String> {
         let mut o = Overrides::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once(':').ok_or_else(|| format!("'{part}' is not KEY:VALUE"))?;
@@ -196,7 +204,7 @@ impl Overrides {
                 other => return Err(format!("unknown tolerance '{other}' (known: atol, rtol, cosine, ulp, kl, top1, equal_nan, norm)")),
             }
         }
-        o.validate()?;
+        o.check()?;
         Ok(o)
     }
 }
@@ -211,7 +219,11 @@ pub struct Rule {
 impl Rule {
     /// Parse `REGEX=atol:..,rtol:..`. The split is at the last `=`, so the
     /// expression may contain `=` but the tolerances may not.
-    pub fn parse(spec: &str) -> Result<Rule, String> {
+    pub fn parse(spec: &str) -> Result<Rule, crate::Error> {
+        Rule::parse_text(spec).map_err(crate::Error::InvalidInput)
+    }
+
+    fn parse_text(spec: &str) -> Result<Rule, String> {
         let (re, tol) = spec.rsplit_once('=').ok_or_else(|| format!("--tol '{spec}': expected REGEX=atol:..,rtol:..,cosine:.."))?;
         let pattern = Regex::new(re).map_err(|e| format!("--tol '{spec}': bad regular expression: {e}"))?;
         let overrides = Overrides::parse(tol).map_err(|e| format!("--tol '{spec}': {e}"))?;

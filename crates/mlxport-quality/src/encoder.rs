@@ -9,7 +9,7 @@
 //! (`1 - 6 Σd² / (n (n² - 1))`, ranks by descending score, ties broken by
 //! lower index); both averaged over queries. All arithmetic in f64.
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -75,13 +75,21 @@ pub fn spearman(a: &[usize], b: &[usize]) -> f64 {
 /// `reference`/`candidate`: `[S, H]` sentence embeddings; `query_*`: `[Q, H]`.
 pub fn compute(reference: &[f32], candidate: &[f32], query_reference: &[f32], query_candidate: &[f32], hidden: usize, k: usize) -> Result<EncoderMetrics> {
     if hidden == 0 || reference.len() != candidate.len() || !reference.len().is_multiple_of(hidden) || reference.is_empty() {
-        bail!("sentence embeddings: {} and {} values do not form the same [S, {hidden}] layout", reference.len(), candidate.len());
+        return Err(Error::Mismatch(format!(
+            "sentence embeddings: {} and {} values do not form the same [S, {hidden}] layout",
+            reference.len(),
+            candidate.len()
+        )));
     }
     if query_reference.len() != query_candidate.len() || !query_reference.len().is_multiple_of(hidden) || query_reference.is_empty() {
-        bail!("query embeddings: {} and {} values do not form the same [Q, {hidden}] layout", query_reference.len(), query_candidate.len());
+        return Err(Error::Mismatch(format!(
+            "query embeddings: {} and {} values do not form the same [Q, {hidden}] layout",
+            query_reference.len(),
+            query_candidate.len()
+        )));
     }
     if reference.iter().chain(candidate).chain(query_reference).chain(query_candidate).any(|x| !x.is_finite()) {
-        bail!("non-finite values (NaN or Inf) in the embeddings: the model output is broken");
+        return Err(Error::NonFinite("non-finite values (NaN or Inf) in the embeddings: the model output is broken".into()));
     }
     let s = reference.len() / hidden;
     let q = query_reference.len() / hidden;

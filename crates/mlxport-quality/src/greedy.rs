@@ -89,9 +89,13 @@ pub fn degeneration(ids: &[i64]) -> Degeneration {
 }
 
 /// Compare `[prompts, tokens]` greedy ids row by row.
-pub fn compare(reference: &[i64], candidate: &[i64], prompts: usize) -> anyhow::Result<GreedySummary> {
+pub fn compare(reference: &[i64], candidate: &[i64], prompts: usize) -> crate::Result<GreedySummary> {
     if reference.len() != candidate.len() || prompts == 0 || !reference.len().is_multiple_of(prompts) {
-        anyhow::bail!("greedy ids: {} and {} tokens do not form the same [{prompts}, N] layout", reference.len(), candidate.len());
+        return Err(crate::Error::Mismatch(format!(
+            "greedy ids: {} and {} tokens do not form the same [{prompts}, N] layout",
+            reference.len(),
+            candidate.len()
+        )));
     }
     let n = reference.len() / prompts;
     let mut per = Vec::with_capacity(prompts);

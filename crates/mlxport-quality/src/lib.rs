@@ -27,11 +27,13 @@
 //! ```
 
 pub mod encoder;
+pub mod error;
 pub mod greedy;
 pub mod lm;
 pub mod report;
 pub mod thresholds;
 
+pub use error::{Error, Result};
 pub use report::QualityReport;
 pub use thresholds::Thresholds;
 

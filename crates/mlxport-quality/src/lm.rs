@@ -10,7 +10,7 @@
 //! Rows are processed in parallel, then folded in position order, so the
 //! sums are the same whatever the thread count.
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -106,22 +106,26 @@ impl LmAccumulator {
             return Ok(());
         }
         if reference.len() != candidate.len() {
-            bail!("the reference has {} logits and the candidate {}: the vocabularies differ", reference.len(), candidate.len());
+            return Err(Error::Mismatch(format!(
+                "the reference has {} logits and the candidate {}: the vocabularies differ",
+                reference.len(),
+                candidate.len()
+            )));
         }
         if !reference.len().is_multiple_of(n) || reference.is_empty() {
-            bail!("{} logits do not divide into {} positions", reference.len(), n);
+            return Err(Error::Mismatch(format!("{} logits do not divide into {} positions", reference.len(), n)));
         }
         let vocab = reference.len() / n;
         if *self.vocab.get_or_insert(vocab) != vocab {
-            bail!("vocabulary size changed from {} to {vocab} between chunks", self.vocab.unwrap());
+            return Err(Error::Mismatch(format!("vocabulary size changed from {} to {vocab} between chunks", self.vocab.unwrap())));
         }
         for (i, &t) in targets.iter().enumerate() {
             if t < 0 || t as usize >= vocab {
-                bail!("target token {t} at position {i} is outside the vocabulary of {vocab}");
+                return Err(Error::Mismatch(format!("target token {t} at position {i} is outside the vocabulary of {vocab}")));
             }
         }
         if reference.iter().chain(candidate).any(|x| !x.is_finite()) {
-            bail!("non-finite logits (NaN or Inf) in this chunk: the model output is broken");
+            return Err(Error::NonFinite("non-finite logits (NaN or Inf) in this chunk: the model output is broken".into()));
         }
         let rows: Vec<Position> = (0..n)
             .into_par_iter()
@@ -141,7 +145,7 @@ impl LmAccumulator {
     pub fn finish(&self) -> Result<LmMetrics> {
         let n = self.kls.len();
         if n == 0 {
-            bail!("no positions were scored");
+            return Err(Error::InvalidInput("no positions were scored".into()));
         }
         let nf = n as f64;
         let (kl_max_position, kl_max) = self.kls.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &k)| if k > b.1 { (i, k) } else { b });

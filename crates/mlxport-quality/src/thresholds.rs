@@ -22,7 +22,7 @@
 //!   (overlap@k of retrieved neighbours), `spearman = 0.9` (rank
 //!   correlation of the whole ranking, mean over queries).
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -99,14 +99,14 @@ impl Thresholds {
     /// Apply `k=v,k=v` overrides (keys: [`KEYS`]).
     pub fn apply(&mut self, spec: &str) -> Result<()> {
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((k, v)) = part.split_once('=') else { bail!("threshold '{part}': expected KEY=VALUE") };
+            let Some((k, v)) = part.split_once('=') else { return Err(Error::InvalidInput(format!("threshold '{part}': expected KEY=VALUE"))) };
             let (k, v) = (k.trim(), v.trim());
-            let value: f64 = v.parse().map_err(|_| anyhow::anyhow!("threshold {k}={v}: '{v}' is not a number"))?;
+            let value: f64 = v.parse().map_err(|_| Error::InvalidInput(format!("threshold {k}={v}: '{v}' is not a number")))?;
             if !value.is_finite() {
-                bail!("threshold {k}={v}: must be finite");
+                return Err(Error::InvalidInput(format!("threshold {k}={v}: must be finite")));
             }
             let keys = KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ");
-            let Some(slot) = self.slot(k) else { bail!("unknown threshold '{k}' (known: {keys})") };
+            let Some(slot) = self.slot(k) else { return Err(Error::InvalidInput(format!("unknown threshold '{k}' (known: {keys})"))) };
             *slot = value;
         }
         Ok(())

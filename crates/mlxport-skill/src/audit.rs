@@ -87,7 +87,11 @@ impl Out {
 pub const KB_DATA: &str = "crates/mlxport-kb/data";
 
 /// Read the knowledge base's files from a source tree.
-pub fn load_kb(root: &Path) -> Result<Kb, String> {
+pub fn load_kb(root: &Path) -> Result<Kb, crate::Error> {
+    load_kb_text(root).map_err(crate::Error::Invalid)
+}
+
+fn load_kb_text(root: &Path) -> Result<Kb, String> {
     let dir = root.join(KB_DATA);
     let read = |p: PathBuf| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
     let mut techniques = Vec::new();
@@ -218,7 +222,7 @@ pub fn audit(root: &Path, parse: &dyn Fn(&[String]) -> Parsed, embedded_skill_md
     let kb = match load_kb(root) {
         Ok(kb) => Some(kb),
         Err(e) => {
-            out.push(Level::Error, KB_DATA, e);
+            out.push(Level::Error, KB_DATA, e.to_string());
             None
         }
     };

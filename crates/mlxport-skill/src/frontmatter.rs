@@ -58,7 +58,11 @@ fn short(s: &str) -> String {
 }
 
 /// Parse the header of a `SKILL.md`.
-pub fn parse(text: &str) -> Result<FrontMatter, String> {
+pub fn parse(text: &str) -> Result<FrontMatter, crate::Error> {
+    parse_text(text).map_err(crate::Error::Invalid)
+}
+
+fn parse_text(text: &str) -> Result<FrontMatter, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines();
     if lines.next().map(str::trim_end) != Some("---") {

@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mlxport_util::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::SKILL_NAME;
+use crate::{Error, SKILL_NAME};
 
 /// The manifest's file name inside an installed skill.
 pub const MANIFEST: &str = "manifest.json";
@@ -62,11 +62,6 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Manifest {
     /// The manifest of a set of files (sorted by path).
     pub fn of(files: &[(String, String)]) -> Manifest {
@@ -82,14 +77,14 @@ impl Manifest {
         s
     }
 
-    pub fn parse(text: &str, file: &Path) -> Result<Manifest, String> {
-        let m: Manifest = serde_json::from_str(text).map_err(|e| format!("{}: not a skill manifest: {e}", file.display()))?;
+    pub fn parse(text: &str, file: &Path) -> Result<Manifest, Error> {
+        let m: Manifest = serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{}: not a skill manifest: {e}", file.display())))?;
         if m.schema != "mlxport.skill-manifest/v1" {
-            return Err(format!("{}: schema '{}' is not mlxport.skill-manifest/v1", file.display(), m.schema));
+            return Err(Error::Invalid(format!("{}: schema '{}' is not mlxport.skill-manifest/v1", file.display(), m.schema)));
         }
         for f in &m.files {
             if !safe_rel(&f.path) {
-                return Err(format!("{}: path '{}' is not a plain relative path", file.display(), f.path));
+                return Err(Error::Invalid(format!("{}: path '{}' is not a plain relative path", file.display(), f.path)));
             }
         }
         Ok(m)
@@ -168,7 +163,7 @@ pub fn check(dir: &Path, expected: Option<&Manifest>) -> CheckReport {
     let m = match Manifest::parse(&text, &mpath) {
         Ok(m) => m,
         Err(e) => {
-            r.error = Some(e);
+            r.error = Some(e.to_string());
             return r;
         }
     };
@@ -233,8 +228,8 @@ pub struct Outcome {
     pub files: usize,
 }
 
-fn io(path: &Path, e: std::io::Error) -> String {
-    format!("{}: {e}", path.display())
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path, e)
 }
 
 fn unique(parent: &Path, what: &str) -> PathBuf {
@@ -248,7 +243,7 @@ fn ours(path: &Path) -> bool {
 }
 
 /// Install the files as a copy in `parent/mlxport`.
-fn install_copy(files: &[(String, String)], parent: &Path) -> Result<(String, PathBuf), String> {
+fn install_copy(files: &[(String, String)], parent: &Path) -> Result<(String, PathBuf), Error> {
     let target = parent.join(SKILL_NAME);
     let manifest = Manifest::of(files);
     let meta = std::fs::symlink_metadata(&target).ok();
@@ -258,17 +253,17 @@ fn install_copy(files: &[(String, String)], parent: &Path) -> Result<(String, Pa
             return Ok(("up-to-date".into(), target));
         }
         if !ours(&target) {
-            return Err(format!("{} exists and was not installed by mlxport (no {MANIFEST}); move it away first", target.display()));
+            return Err(Error::Refused(format!("{} exists and was not installed by mlxport (no {MANIFEST}); move it away first", target.display())));
         }
     } else if meta.as_ref().map(|m| m.file_type().is_file()).unwrap_or(false) {
-        return Err(format!("{} exists and is a file; move it away first", target.display()));
+        return Err(Error::Refused(format!("{} exists and is a file; move it away first", target.display())));
     }
     std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     let stage = unique(parent, "stage");
-    let write = || -> Result<(), String> {
+    let write = || -> Result<(), Error> {
         for (rel, text) in files {
             if !safe_rel(rel) {
-                return Err(format!("refusing to write '{rel}': not a plain relative path"));
+                return Err(Error::Refused(format!("refusing to write '{rel}': not a plain relative path")));
             }
             let p = stage.join(rel);
             if let Some(d) = p.parent() {
@@ -315,7 +310,7 @@ pub fn default_store(home: &Path) -> PathBuf {
 }
 
 /// Install `files` into `parent/mlxport` (see the module docs).
-pub fn install(files: &[(String, String)], parent: &Path, mode: Mode, store: &Path) -> Result<Outcome, String> {
+pub fn install(files: &[(String, String)], parent: &Path, mode: Mode, store: &Path) -> Result<Outcome, Error> {
     match mode {
         Mode::Copy => {
             let (action, path) = install_copy(files, parent)?;
@@ -338,10 +333,10 @@ pub fn install(files: &[(String, String)], parent: &Path, mode: Mode, store: &Pa
             }
             if let Some(m) = &meta {
                 if m.is_dir() && !ours(&target) {
-                    return Err(format!("{} exists and was not installed by mlxport (no {MANIFEST}); move it away first", target.display()));
+                    return Err(Error::Refused(format!("{} exists and was not installed by mlxport (no {MANIFEST}); move it away first", target.display())));
                 }
                 if m.file_type().is_file() {
-                    return Err(format!("{} exists and is a file; move it away first", target.display()));
+                    return Err(Error::Refused(format!("{} exists and is a file; move it away first", target.display())));
                 }
             }
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod audit;
+pub mod error;
 pub mod frontmatter;
 pub mod install;
 pub mod markdown;
@@ -24,6 +25,8 @@ pub mod render;
 use std::path::Path;
 
 use mlxport_kb::Kb;
+
+pub use error::Error;
 
 /// The skill's name (its directory name when installed).
 pub const SKILL_NAME: &str = "mlxport";
@@ -79,9 +82,7 @@ pub fn render_into(dir: &Path, kb: &Kb, skill_md: &str) -> std::io::Result<Rende
         if let Some(d) = path.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let tmp = path.with_extension("tmp~");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &path)?;
+        mlxport_util::fs::write_atomic(&path, text.as_bytes())?;
         r.written.push(p.clone());
     }
     Ok(r)

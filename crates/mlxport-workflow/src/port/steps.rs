@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use mlxport_convert::plan::DtypePolicy;
 use mlxport_convert::WeightMap;
 use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings, Target as MlxSide};
-use mlxport_harness::scaffold::{self, Unsupported};
+use mlxport_harness::scaffold;
 
 use super::{Ctx, Flow, Outcome};
 use mlxport_contract::{Family, PortStatus, Step, StepStatus, Target};
@@ -410,13 +410,13 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
         let pkg = package_name(&ctx.model.name);
         let plan = match scaffold::plan(&ctx.insp, &pkg, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
             Ok(p) => p,
-            Err(e) if e.is::<Unsupported>() => {
+            Err(e @ mlxport_harness::Error::Unsupported(_)) => {
                 return Ok(Outcome::Blocked {
                     summary: format!("{e}"),
                     remediation: vec![format!("{e}"), "port these parts by hand, or use --target mlx-lm when mlx-lm implements the model type".into()],
                 })
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         // PORT_DIR/scaffold is the package (its name in mlxport_scaffold.json).
         scaffold::write(&plan, &st.join("scaffold"))?;
@@ -439,9 +439,7 @@ fn capture(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(&[Step::Oracle, Step::Convert, Step::Scaffold]), "target": ctx.target});
     ctx.step(Step::Capture, inputs, &["capture"], |ctx, st| {
         let mut harness = Harness::new(settings(ctx))?;
-        if harness.blas.path().is_some() {
-            harness.check_blas()?;
-        }
+        harness.verify_blas()?;
         // The harness reads the oracle's manifest as NAME.manifest.json
         // beside NAME.npz.
         let input = st.join("oracle-input");

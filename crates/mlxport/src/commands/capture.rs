@@ -7,15 +7,7 @@ use crate::cli::CaptureArgs;
 
 pub fn run(args: CaptureArgs) -> Result<u8> {
     let mut h = Harness::new(args.harness.settings())?;
-    let mut blas_note = h.blas.describe();
-    if h.blas.path().is_some() && !args.no_blas_check {
-        let c = h.check_blas()?;
-        blas_note = if c.ok {
-            format!("{} (checked{}: max relative change {:.1e})", h.blas.describe(), if c.cached { ", cached" } else { "" }, c.max_rel_error)
-        } else {
-            format!("OpenBLAS changed MLX results (max relative change {:.1e}); running without it", c.max_rel_error)
-        };
-    }
+    let blas_note = if args.no_blas_check { h.blas.describe() } else { h.verify_blas()?.summary("running") };
     let target = match (&args.package, &args.mlx_lm) {
         (Some(p), _) => Target::Package { package: p.clone(), weights: args.weights.clone().expect("clap requires --weights") },
         (None, Some(m)) => Target::MlxLm { model: m.clone() },

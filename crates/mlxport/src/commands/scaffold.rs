@@ -1,7 +1,7 @@
 //! `mlxport scaffold`: an MLX package for a model, from its inspection.
 
 use anyhow::{Context, Result};
-use mlxport_harness::scaffold::{self, Unsupported};
+use mlxport_harness::scaffold;
 
 use crate::cli::ScaffoldArgs;
 
@@ -15,11 +15,11 @@ pub fn run(args: ScaffoldArgs) -> Result<u8> {
     let package = args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let plan = match scaffold::plan(&insp, &package, concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
         Ok(p) => p,
-        Err(e) if e.is::<Unsupported>() => {
+        Err(e @ mlxport_harness::Error::Unsupported(_)) => {
             eprintln!("error: {e}");
             return Ok(crate::exit::CHECK_FAILED);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     scaffold::write(&plan, &args.out)?;
     if args.json {
