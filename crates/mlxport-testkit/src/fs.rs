@@ -34,3 +34,25 @@ pub fn write_json(path: &Path, v: &Value) {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
+
+/// Write a safetensors file of F32 zeros with these tensors (name, shape),
+/// written by hand so the fixture does not depend on the writer under test.
+/// Returns the parameter count.
+pub fn write_zero_safetensors(path: &Path, tensors: &[(&str, Vec<u64>)]) -> u64 {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0u64;
+    for (name, shape) in tensors {
+        let n: u64 = shape.iter().product::<u64>() * 4;
+        header.insert(name.to_string(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}));
+        offset += n;
+    }
+    let mut h = serde_json::to_vec(&Value::Object(header)).unwrap();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(h);
+    bytes.resize(bytes.len() + offset as usize, 0);
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    tensors.iter().map(|(_, s)| s.iter().product::<u64>()).sum()
+}

@@ -9,7 +9,7 @@
 //!   skip-or-fail rule — missing outside CI, a test skips loudly; missing
 //!   under CI (`CI` set), it fails — and running snippets or scripts with it;
 //! - [`fs`]: SHA-256 of files, JSON files read and written, temporary
-//!   directories;
+//!   directories, a hand-written safetensors fixture;
 //! - [`output`]: the text of a finished process for assertion messages;
 //! - [`rng`]: a small seeded generator, so failures reproduce;
 //! - [`alloc`]: a counting global allocator, so tests can bound peak heap;
@@ -24,7 +24,7 @@ pub mod rng;
 
 use std::path::{Path, PathBuf};
 
-pub use fs::{file_digest, file_sha256, read_json, tempdir, write_json};
+pub use fs::{file_digest, file_sha256, read_json, tempdir, write_json, write_zero_safetensors};
 pub use output::{describe, run_echoed, text};
 pub use python::{in_ci, installed_package_dir, openblas, package_dir, python, python_path, run_py, skip_or_fail, Py};
 

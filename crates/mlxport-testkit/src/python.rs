@@ -18,6 +18,7 @@ pub fn in_ci() -> bool {
 
 /// Something a test needs is missing: under CI a failure (panic), elsewhere
 /// a loud `*** SKIPPED: reason ***` on stderr; the caller then returns.
+#[track_caller]
 pub fn skip_or_fail(reason: impl Display) {
     if in_ci() {
         panic!("{reason} (CI is set, so this fails instead of skipping)");
@@ -37,6 +38,7 @@ pub fn python_path() -> PathBuf {
 /// ```ignore
 /// let Some(py) = mlxport_testkit::python() else { return };
 /// ```
+#[track_caller]
 pub fn python() -> Option<PathBuf> {
     let p = python_path();
     if p.exists() {
@@ -64,6 +66,7 @@ pub fn package_dir(py: &Path, package: &str) -> PathBuf {
 
 /// The directory of an installed package, or — when it is not installed —
 /// [`skip_or_fail`] and `None`.
+#[track_caller]
 pub fn installed_package_dir(py: &Path, package: &str) -> Option<PathBuf> {
     let out = Py::code(
         py,

@@ -51,10 +51,10 @@ fn spec(name: &str) -> serde_json::Value {
 /// map draft + map validate + convert for one target: the weights directory.
 fn convert(py_: &Path, ck: &Path, d: &Path, target: &str) -> PathBuf {
     let map = d.join(format!("map-{target}.json"));
-    ok(bin().args(["map", "draft"]).arg(ck).args(["--target", target, "-o"]).arg(&map), py_);
-    ok(bin().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(ck).args(["--target", target, "-o"]).arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
     let out = d.join(format!("weights-{target}"));
-    ok(bin().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
+    ok(bin!().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
     out
 }
 
@@ -94,7 +94,7 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
         let w = d.join(format!("work-{name}"));
         std::fs::create_dir_all(&w).unwrap();
         let insp = w.join("inspection.json");
-        ok(bin().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
+        ok(bin!().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
 
         let weights = convert(&py_, &ck, &w, "scaffold");
         if *name == "phi3" {
@@ -103,7 +103,7 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
             assert!(map.contains("self_attn.q_proj") && map.contains("mlp.gate_proj") && map.contains("split"), "{map}");
         }
         let pkg = w.join(format!("{}_mlx", name.replace('-', "_")));
-        ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
+        ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
         let stamp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pkg.join("mlxport_scaffold.json")).unwrap()).unwrap();
         assert_eq!(stamp["model_type"], spec["model_type"]);
 

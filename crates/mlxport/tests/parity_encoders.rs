@@ -67,14 +67,14 @@ fn build(py_: &Path, out: &Path, names: &[&str]) {
 /// inspect -> map draft -> map validate -> convert -> scaffold: (package, weights).
 fn port(py_: &Path, ckpt: &Path, d: &Path, package: &str) -> (PathBuf, PathBuf) {
     let insp = d.join("inspection.json");
-    ok(bin().arg("inspect").arg(ckpt).arg("-o").arg(&insp), py_);
+    ok(bin!().arg("inspect").arg(ckpt).arg("-o").arg(&insp), py_);
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(ckpt).arg("-o").arg(&map), py_);
-    ok(bin().args(["map", "validate", "--source"]).arg(ckpt).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(ckpt).arg("-o").arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(ckpt).arg("--map").arg(&map), py_);
     let weights = d.join("converted");
-    ok(bin().arg("convert").arg(ckpt).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
+    ok(bin!().arg("convert").arg(ckpt).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
     let pkg = d.join(package);
-    ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), py_);
+    ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), py_);
     (pkg, weights)
 }
 
@@ -173,7 +173,7 @@ fn unsupported_encoder_features_fail_closed_naming_the_feature() {
         let expect = s["expect"].as_str().unwrap();
         let needle = expect.strip_prefix("fail-closed: ").unwrap_or_else(|| panic!("{name}: expect is {expect}"));
         let pkg = d.join(format!("{}_mlx", name.replace('-', "_")));
-        let o = run(bin().arg("scaffold").arg(d.join("ckpt").join(name)).arg("-o").arg(&pkg), &py_);
+        let o = run(bin!().arg("scaffold").arg(d.join("ckpt").join(name)).arg("-o").arg(&pkg), &py_);
         assert_eq!(o.status.code(), Some(1), "{name}: scaffold refuses");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("cannot scaffold this model; unsupported:") && err.contains(needle), "{name}: the refusal names '{needle}': {err}");

@@ -90,14 +90,14 @@ fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
 
 fn draft_validate_convert(ck: &Path, d: &Path, target: &str, py_: &Path) -> PathBuf {
     let map = d.join(format!("map-{target}.json"));
-    ok(bin().args(["map", "draft"]).arg(ck).args(["--target", target]).arg("-o").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(ck).args(["--target", target]).arg("-o").arg(&map), py_);
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
     let text = m.to_string();
     assert!(text.contains(".switch_mlp.") && text.contains("\"stack\""), "{target}: experts stacked");
     assert!(m["unresolved"].as_array().is_none_or(|u| u.is_empty()), "{target}: nothing unresolved: {}", m["unresolved"]);
-    ok(bin().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
     let out = d.join(format!("weights-{target}"));
-    ok(bin().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
+    ok(bin!().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
     out
 }
 
@@ -112,7 +112,7 @@ fn moe_type_passes(name: &str) {
     let layers = s["config"]["num_hidden_layers"].as_u64().unwrap() as usize;
 
     let insp = d.join("inspection.json");
-    ok(bin().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
+    ok(bin!().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
     let iv: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&insp).unwrap()).unwrap();
     assert_eq!(iv["routing"]["family"], "moe-decoder");
 
@@ -127,7 +127,7 @@ fn moe_type_passes(name: &str) {
     assert!(conv.info(&format!("model.layers.0.{ffn}.gate.weight")).is_ok(), "the router is kept");
 
     let pkg = d.join(format!("{name}_mlx"));
-    ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
     assert!(pkg.join("moe.py").is_file());
 
     // Sparse dispatch: every expert projection multiplies tokens x top-k rows.

@@ -67,7 +67,7 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     let d = dir.path();
     let inputs = write_inputs(d);
     let oracle = d.join("oracle.npz");
-    ok(bin().arg("oracle").arg(&hf).arg("--inputs").arg(&inputs).arg("-o").arg(&oracle).args(["--threads", "2"]), &py_);
+    ok(bin!().arg("oracle").arg(&hf).arg("--inputs").arg(&inputs).arg("-o").arg(&oracle).args(["--threads", "2"]), &py_);
     let om = manifest(&oracle);
     assert_eq!(om["checks"]["blocks"], "model.layers (LlamaDecoderLayer x 30)");
     assert_eq!(om["checks"]["final_norm"], "model.norm (LlamaRMSNorm)");
@@ -75,7 +75,7 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
 
     // The scaffolded package, its weights from its own converter.
     let pkg = d.join("smollm2_mlx");
-    ok(bin().arg("scaffold").arg(&hf).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&hf).arg("-o").arg(&pkg), &py_);
     let weights = d.join("weights");
     let conv = Command::new(&py_).current_dir(d).args(["-m", "smollm2_mlx.convert"]).arg(&hf).arg(&weights).output().unwrap();
     assert!(conv.status.success(), "{}", String::from_utf8_lossy(&conv.stderr));
@@ -87,9 +87,9 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
 
     // mlx-lm's implementation on mlxport convert's output.
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_);
+    ok(bin!().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_);
     let converted = d.join("converted");
-    ok(bin().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
+    ok(bin!().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
     let (code, r) = parity(
         &py_,
         &d.join("p_mlxlm"),
@@ -172,11 +172,11 @@ fn smollm2_gguf_parity_passes_through_map_draft_and_convert() {
     let d = dir.path();
     let inputs = write_inputs(d);
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(&gguf).arg("-o").arg(&map), &py_);
+    ok(bin!().args(["map", "draft"]).arg(&gguf).arg("-o").arg(&map), &py_);
     let converted = d.join("converted");
-    ok(bin().arg("convert").arg(&gguf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
+    ok(bin!().arg("convert").arg(&gguf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
     let pkg = d.join("smollm2_gguf_mlx");
-    ok(bin().arg("scaffold").arg(&gguf).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&gguf).arg("-o").arg(&pkg), &py_);
 
     // The scaffold on the converted weights; the oracle runs here, from the GGUF.
     let out = d.join("p_pkg");

@@ -50,16 +50,16 @@ fn build(py_: &Path, name: &str, out: &Path) {
 /// inspect -> map draft -> map validate -> convert -> scaffold; returns
 /// (converted weights, package).
 fn port(py_: &Path, src: &Path, d: &Path, pkg_name: &str) -> (PathBuf, PathBuf) {
-    let insp = ok(bin().arg("inspect").arg(src).arg("--json"), py_);
+    let insp = ok(bin!().arg("inspect").arg(src).arg("--json"), py_);
     let insp: serde_json::Value = serde_json::from_slice(&insp.stdout).unwrap();
     assert_eq!(insp["routing"]["family"], "encoder-decoder");
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(src).arg("-o").arg(&map), py_);
-    ok(bin().args(["map", "validate", "--source"]).arg(src).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(src).arg("-o").arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(src).arg("--map").arg(&map), py_);
     let weights = d.join("weights");
-    ok(bin().arg("convert").arg(src).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
+    ok(bin!().arg("convert").arg(src).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
     let pkg = d.join(pkg_name);
-    ok(bin().arg("scaffold").arg(src).arg("-o").arg(&pkg), py_);
+    ok(bin!().arg("scaffold").arg(src).arg("-o").arg(&pkg), py_);
     let stamp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pkg.join("mlxport_scaffold.json")).unwrap()).unwrap();
     assert_eq!(stamp["family"], "encoder-decoder");
     (weights, pkg)
@@ -176,7 +176,7 @@ fn t5_gated_gelu_parity_and_unsupported_feed_forward_fails_closed() {
     let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     cfg["feed_forward_proj"] = "gated-quick_gelu".into();
     std::fs::write(bad.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let o = run(bin().arg("scaffold").arg(&bad).arg("-o").arg(dir.path().join("bad_mlx")), &py_);
+    let o = run(bin!().arg("scaffold").arg(&bad).arg("-o").arg(dir.path().join("bad_mlx")), &py_);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("feed_forward_proj 'gated-quick_gelu'"), "{err}");

@@ -3,47 +3,22 @@
 //! SmolLM2 Hugging Face fixture, and an independent ladder check written
 //! directly against the tensors (not through mlxport's compare code).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
+pub use mlxport_testkit::{bin, package_dir, python, workspace_root};
+use mlxport_testkit::{run_echoed, run_py};
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-pub fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Python reference environment is missing at {}", p.display());
-    }
-    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
-    None
-}
-
+/// A Python snippet run offline; its stdout, trimmed.
 pub fn py(py_: &Path, code: &str, args: &[&str]) -> String {
-    let o = Command::new(py_).arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").output().unwrap();
-    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+    run_py(py_, code, args).trim().to_string()
 }
 
-pub fn package_dir(py_: &Path, name: &str) -> PathBuf {
-    PathBuf::from(py(py_, "import importlib.util,sys; print(importlib.util.find_spec(sys.argv[1]).submodule_search_locations[0])", &[name]))
-}
-
+/// Run the binary with the reference interpreter, echoing its output.
 pub fn run(cmd: &mut Command, py_: &Path) -> Output {
-    let o = cmd.env("MLXPORT_PYTHON", py_).output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
-    o
+    run_echoed(cmd.env("MLXPORT_PYTHON", py_))
 }
 
 pub fn ok(cmd: &mut Command, py_: &Path) -> Output {
@@ -104,6 +79,28 @@ pub struct Tol {
     pub cos: f64,
 }
 
+/// max |x-y|, max |y|, x.y, x.x and y.y in f64.
+struct Sums {
+    max_abs: f64,
+    max_ref: f64,
+    dot: f64,
+    nx: f64,
+    ny: f64,
+}
+
+fn sums(x: &[f32], y: &[f32]) -> Sums {
+    let mut s = Sums { max_abs: 0.0, max_ref: 0.0, dot: 0.0, nx: 0.0, ny: 0.0 };
+    for (&p, &q) in x.iter().zip(y) {
+        let (p, q) = (p as f64, q as f64);
+        s.max_abs = s.max_abs.max((p - q).abs());
+        s.max_ref = s.max_ref.max(q.abs());
+        s.dot += p * q;
+        s.nx += p * p;
+        s.ny += q * q;
+    }
+    s
+}
+
 /// Compare two captures in the oracle's ladder order.
 pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
     let man: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(oracle.with_extension("manifest.json")).unwrap()).unwrap();
@@ -122,15 +119,7 @@ pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
             continue;
         }
         let (x, y) = (b.read_f32(&name).unwrap(), a.read_f32(&name).unwrap());
-        let (mut max_abs, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
-        for (&p, &q) in x.iter().zip(&y) {
-            let (p, q) = (p as f64, q as f64);
-            max_abs = max_abs.max((p - q).abs());
-            max_ref = max_ref.max(q.abs());
-            dot += p * q;
-            nx += p * p;
-            ny += q * q;
-        }
+        let Sums { max_abs, max_ref, dot, nx, ny } = sums(&x, &y);
         let cosine = if nx == 0.0 && ny == 0.0 { 1.0 } else { dot / (nx.sqrt() * ny.sqrt()) };
         let rel = if max_ref > 0.0 { max_abs / max_ref } else { max_abs };
         let int = t["dtype"].as_str().unwrap().starts_with("int");
@@ -188,22 +177,14 @@ pub const PROMPTS: &[&str] = &[
 pub fn ladder_pair(npz: &Path, a: &str, b: &str) -> (f64, f64) {
     let s = mlxport_tensor::open_file(npz).unwrap();
     let (x, y) = (s.read_f32(a).unwrap(), s.read_f32(b).unwrap());
-    let (mut max_abs, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    for (&p, &q) in x.iter().zip(&y) {
-        let (p, q) = (p as f64, q as f64);
-        max_abs = max_abs.max((p - q).abs());
-        max_ref = max_ref.max(q.abs());
-        dot += p * q;
-        nx += p * p;
-        ny += q * q;
-    }
+    let Sums { max_abs, max_ref, dot, nx, ny } = sums(&x, &y);
     (max_abs / max_ref, dot / (nx.sqrt() * ny.sqrt()))
 }
 
 /// Run `mlxport parity ARGS --out OUT --json`: (exit code, the report).
 /// The report on stdout must be the one written to OUT/parity.json.
 pub fn parity(py_: &Path, out: &Path, args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
-    let o = run(bin().arg("parity").args(args).arg("--out").arg(out).arg("--json"), py_);
+    let o = run(bin!().arg("parity").args(args).arg("--out").arg(out).arg("--json"), py_);
     let code = o.status.code().unwrap_or(-1);
     assert!(code == 0 || code == 1, "parity could not run (exit {code})");
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("parity --json prints the report");
