@@ -3,29 +3,18 @@
 //! models, and the integrity of the routing data against the installed
 //! reference packages.
 
+mod inspect_support;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
+use inspect_support::layers;
 use mlxport_intake::routing::{self, class_tokens, families, mlx_lm_implements, profiles, reference_data, route, Confidence, Routing, RoutingInput};
 use mlxport_testkit::{installed_package_dir, python, Py};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// Expand `{i}` in each template for layers `0..n`; templates without
-/// `{i}` are kept once.
-fn layers(n: usize, templates: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in templates {
-        if t.contains("{i}") {
-            out.extend((0..n).map(|i| t.replace("{i}", &i.to_string())));
-        } else {
-            out.push(t.to_string());
-        }
-    }
-    out
-}
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()

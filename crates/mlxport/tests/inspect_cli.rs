@@ -1,11 +1,12 @@
 //! `mlxport inspect` through the real binary: the summary, the JSON and
 //! Markdown reports, `--fail-on-blockers`, the digest cache and local paths.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
-use mlxport_tensor::DType;
+use common::write_st;
 use mlxport_testkit::{bin, describe, python, write_json};
 use serde_json::{json, Value};
 
@@ -18,14 +19,6 @@ fn bin(cache: &Path) -> Command {
 
 fn out(cmd: &mut Command) -> Output {
     cmd.output().expect("run mlxport")
-}
-
-fn write_st(path: &Path, names: &[&str]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let data = [0u8; 16];
-    let shape = [2u64, 2];
-    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
-    write_safetensors(path, &refs, None).unwrap();
 }
 
 fn llama(dir: &Path) {

@@ -43,11 +43,6 @@ for path in sys.argv[2:]:
 /// Prompts longer than the specs' sliding window (8), plus 16 new tokens.
 const IDS: &[&str] = &["5,17,42,99,3,250,7,311,64,128,9,77", "200,13,400,21,8,150"];
 
-fn spec(name: &str) -> serde_json::Value {
-    let p = workspace_root().join("python/matrix").join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
 /// map draft + map validate + convert for one target: the weights directory.
 fn convert(py_: &Path, ck: &Path, d: &Path, target: &str) -> PathBuf {
     let map = d.join(format!("map-{target}.json"));
@@ -59,18 +54,7 @@ fn convert(py_: &Path, ck: &Path, d: &Path, target: &str) -> PathBuf {
 }
 
 fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in blocks {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass", "{what}");
     let cap = mlxport_tensor::open_file(Path::new(report["capture"].as_str().unwrap())).unwrap();
     assert_eq!(cap.info("generated.ids").unwrap().shape, vec![IDS.len() as u64, 16], "{what}: 16 new tokens per prompt");
@@ -82,13 +66,13 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ck_root = d.join("checkpoints");
-    let paths: Vec<String> = SPECS.iter().map(|s| workspace_root().join("python/matrix").join(format!("{s}.json")).display().to_string()).collect();
+    let paths: Vec<String> = SPECS.iter().map(|s| matrix_spec_path(s).display().to_string()).collect();
     let mut args: Vec<&str> = vec![ck_root.to_str().unwrap()];
     args.extend(paths.iter().map(String::as_str));
     py(&py_, BUILD, &args);
 
     for name in SPECS {
-        let spec = spec(name);
+        let spec = matrix_spec(name);
         let layers = spec["config"]["num_hidden_layers"].as_u64().unwrap() as usize;
         let ck = ck_root.join(name);
         let w = d.join(format!("work-{name}"));

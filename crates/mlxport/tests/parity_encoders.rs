@@ -49,7 +49,7 @@ fn os<P: AsRef<OsStr> + ?Sized>(p: &P) -> &OsStr {
 }
 
 fn spec(name: &str) -> (PathBuf, serde_json::Value) {
-    let p = workspace_root().join("python/matrix").join(format!("{name}.json"));
+    let p = matrix_spec_path(name);
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     assert_eq!(v["name"], name, "{}: name is the file stem", p.display());
     assert_eq!(v["family"], "encoder");
@@ -79,18 +79,7 @@ fn port(py_: &Path, ckpt: &Path, d: &Path, package: &str) -> (PathBuf, PathBuf) 
 }
 
 fn assert_all_pass(report: &serde_json::Value, what: &str, layers: usize) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in &blocks {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "embeddings", "last_hidden_state", "pooled"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "last_hidden_state", "pooled"], what);
     assert_eq!(report["status"], "pass", "{what}");
 }
 

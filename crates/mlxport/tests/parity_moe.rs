@@ -58,24 +58,8 @@ mx.eval(model(mx.array([ids])))
 print(sorted(set(rows)), len(rows), len(ids), args.moe.num_experts_per_tok, args.moe.num_experts)
 "#;
 
-fn spec(name: &str) -> serde_json::Value {
-    let p = workspace_root().join("python/matrix").join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
 fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in &blocks {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass");
     let cap = PathBuf::from(report["capture"].as_str().unwrap());
     let ids = mlxport_tensor::open_file(&cap).unwrap().info("generated.ids").unwrap().shape.clone();
@@ -106,9 +90,9 @@ fn moe_type_passes(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ck = d.join("ckpt");
-    let spec_path = workspace_root().join("python/matrix").join(format!("{name}.json"));
+    let spec_path = matrix_spec_path(name);
     py(&py_, BUILD, &[spec_path.to_str().unwrap(), ck.to_str().unwrap()]);
-    let s = spec(name);
+    let s = matrix_spec(name);
     let layers = s["config"]["num_hidden_layers"].as_u64().unwrap() as usize;
 
     let insp = d.join("inspection.json");

@@ -24,18 +24,7 @@ fn os<P: AsRef<OsStr> + ?Sized>(p: &P) -> &OsStr {
 /// Every rung passed; blocks at cosine >= 0.9999; 32 greedy tokens on 5
 /// prompts identical; cached decoding equal to full recomputation.
 fn assert_all_pass(report: &serde_json::Value, what: &str) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let layers: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(layers.len(), 30, "{what}: every block is a rung");
-    for r in &layers {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "preprocessing", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, 30, &["config", "weights", "preprocessing", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass");
     assert!(first_failed(report).is_none());
     let cap = Path::new(report["capture"].as_str().unwrap()).to_path_buf();

@@ -38,12 +38,8 @@ save_file(w, path, metadata={"format": "mlx"})
 
 const TOKENS: &[&str] = &["5,17,33,2,99,140,7,1", "300,12,9,450,1", "42,7,260,88,3,19,511,64,1"];
 
-fn spec(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(workspace_root().join(format!("python/matrix/{name}.json"))).unwrap()).unwrap()
-}
-
 fn build(py_: &Path, name: &str, out: &Path) {
-    let spec_path = workspace_root().join(format!("python/matrix/{name}.json"));
+    let spec_path = matrix_spec_path(name);
     py(py_, BUILD, &[spec_path.to_str().unwrap(), out.to_str().unwrap()]);
 }
 
@@ -114,7 +110,7 @@ fn check_all_pass(report: &serde_json::Value, enc: usize, dec: usize, what: &str
 /// Everything for one spec: the full port, all rungs passing, the same
 /// verdict from an independent comparison; returns (dir, source, weights, package, oracle).
 fn prove(py_: &Path, name: &str, enc: usize, dec: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf) {
-    let s = spec(name);
+    let s = matrix_spec(name);
     assert_eq!((s["family"].as_str(), s["auto_class"].as_str()), (Some("encoder-decoder"), Some("AutoModelForSeq2SeqLM")));
     // The matrix records the relu t5's float32 gap over its strict gate as a
     // known divergence; on these inputs every rung passes.

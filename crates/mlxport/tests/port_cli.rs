@@ -7,13 +7,14 @@
 //! unresolvable weight map) stop at the right step with the remediation and
 //! a partial PORT_DIR that says where.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
-use mlxport_tensor::DType;
+use common::write_st;
 use mlxport_testkit::{bin, describe, file_sha256, python, read_json, workspace_root, write_json};
 use serde_json::{json, Value};
 
@@ -359,14 +360,6 @@ print(mlx_lm.generate(model, tok, "The capital of France is", max_tokens=4))
         .output()
         .unwrap();
     assert!(check.status.success() && !check.stdout.is_empty(), "{}", String::from_utf8_lossy(&check.stderr));
-}
-
-fn write_st(path: &Path, names: &[&str]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let data = [0u8; 16];
-    let shape = [2u64, 2];
-    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
-    write_safetensors(path, &refs, None).unwrap();
 }
 
 /// A zip of stored members (a PyTorch checkpoint's container).

@@ -1,6 +1,5 @@
-//! Helpers shared by the tests that run the real models through the
-//! binary: the Python reference environment, the model packages, the
-//! SmolLM2 Hugging Face fixture, and an independent ladder check written
+//! The binary's tests' own fixtures and checks: the model packages, the
+//! SmolLM2 Hugging Face fixture, small safetensors files, and an independent ladder check written
 //! directly against the tensors (not through mlxport's compare code).
 
 #![allow(dead_code, unused_imports)]
@@ -8,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
+use mlxport_tensor::DType;
 pub use mlxport_testkit::{bin, package_dir, python, workspace_root};
 use mlxport_testkit::{run_echoed, run_py};
 
@@ -25,6 +26,15 @@ pub fn ok(cmd: &mut Command, py_: &Path) -> Output {
     let o = run(cmd, py_);
     assert!(o.status.success(), "command failed");
     o
+}
+
+/// Write a safetensors file with every name as a 2x2 F32 tensor of zeros.
+pub fn write_st(path: &Path, names: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let data = [0u8; 16];
+    let shape = [2u64, 2];
+    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
+    write_safetensors(path, &refs, None).unwrap();
 }
 
 /// The SmolLM2 Hugging Face checkpoint made from its GGUF, built once under
@@ -203,6 +213,34 @@ pub fn rungs(report: &serde_json::Value) -> Vec<serde_json::Value> {
 
 pub fn rung<'a>(rungs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
     rungs.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no rung '{name}'"))
+}
+
+/// The path of a parity-matrix spec, `python/matrix/NAME.json`.
+pub fn matrix_spec_path(name: &str) -> PathBuf {
+    workspace_root().join("python/matrix").join(format!("{name}.json"))
+}
+
+/// A parity-matrix spec.
+pub fn matrix_spec(name: &str) -> serde_json::Value {
+    let p = matrix_spec_path(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// Every rung of a report passed, `layers` of them are blocks with cosine
+/// at least 0.9999, and each of `named` is there and passed.
+pub fn assert_rungs_pass(report: &serde_json::Value, layers: usize, named: &[&str], what: &str) {
+    let rs = rungs(report);
+    for r in &rs {
+        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
+    }
+    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
+    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
+    for r in &blocks {
+        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
+    }
+    for name in named {
+        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
+    }
 }
 
 /// The first rung that failed, by name.
