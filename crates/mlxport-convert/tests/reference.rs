@@ -24,27 +24,6 @@ fn convert_to(model: &Path, map: &WeightMap, out: &Path, dtype: Option<DtypePoli
     convert(model, map, out, &opts).unwrap();
 }
 
-/// Compare two MLX-loadable checkpoints tensor by tensor, bit for bit
-/// (`mx.load`, raw bits compared as unsigned integers). Prints the count.
-const SAME_TENSORS: &str = r#"
-import glob, sys
-import mlx.core as mx
-def load(d):
-    out = {}
-    for f in sorted(glob.glob(d + "/*.safetensors")):
-        out.update(mx.load(f))
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert sorted(a) == sorted(b), (sorted(set(a) ^ set(b)))[:10]
-bits = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
-for k in sorted(a):
-    x, y = a[k], b[k]
-    assert x.dtype == y.dtype and x.shape == y.shape, (k, x.dtype, y.dtype, x.shape, y.shape)
-    u = bits[x.itemsize]
-    assert mx.array_equal(x.view(u), y.view(u)).item(), k
-print(len(a))
-"#;
-
 #[test]
 fn smollm2_hf_equals_mlx_lm_convert_bit_for_bit() {
     let Some(py) = python() else { return };

@@ -8,10 +8,9 @@
 
 mod inspect_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,41 +19,11 @@ use mlxport_intake::digest::sha256_file;
 use mlxport_intake::inspect::{inspect, Inspection, Options};
 use mlxport_intake::risks::Severity;
 use mlxport_intake::walk::Limits;
+use mlxport_testkit::alloc::{peak_during, Counting};
 use serde_json::json;
 
 // ---------------------------------------------------------------------------
 // Heap accounting and serial execution.
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size > layout.size() {
-                let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
-                PEAK.fetch_max(live, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -66,11 +35,9 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// Run `f`, returning its result, the wall time and the peak heap growth.
 fn measured<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
-    let base = LIVE.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
     let t = Instant::now();
-    let out = f();
-    (out, t.elapsed(), PEAK.load(Ordering::SeqCst).saturating_sub(base))
+    let (out, peak) = peak_during(f);
+    (out, t.elapsed(), peak)
 }
 
 /// Inspect in a worker thread; a hang beyond `limit` fails the test (the

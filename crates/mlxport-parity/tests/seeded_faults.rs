@@ -4,13 +4,12 @@
 //! right rung with the right hint from the failure atlas; a clean port
 //! passes every rung under the default tolerances.
 
-mod common;
-
 use mlxport_parity::compare::Settings;
 use mlxport_parity::ladder;
 use mlxport_parity::render;
 use mlxport_parity::report::{run, LadderChoice, Report, RunOptions};
 use mlxport_parity::Status;
+use mlxport_testkit::Py;
 use serde_json::Value;
 
 fn climb(dir: &std::path::Path, variant: &str, ladder: LadderChoice, all: bool) -> Report {
@@ -22,9 +21,10 @@ fn climb(dir: &std::path::Path, variant: &str, ladder: LadderChoice, all: bool) 
 
 #[test]
 fn seeded_faults_are_localised_with_the_right_hint() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = mlxport_testkit::python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    common::run_script(&py, &common::script("ladder_capture.py"), &[dir.path().to_str().unwrap()]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/ladder_capture.py");
+    Py::script(&py, &script).arg(dir.path()).stdout();
     let expected: serde_json::Map<String, Value> = serde_json::from_str(&std::fs::read_to_string(dir.path().join("expected.json")).unwrap()).unwrap();
     let manifest = ladder::parse(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest.len(), 12, "inputs, embeddings, 6 layers, final norm, logits, ids, cache-decode");

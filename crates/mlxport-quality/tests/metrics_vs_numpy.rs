@@ -1,23 +1,10 @@
 //! Every metric against numpy (float64) / torch on the same arrays.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use mlxport_quality::{encoder, greedy, lm};
+use mlxport_testkit::{python, Py};
 use serde_json::Value;
-
-fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf();
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {}", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {} ***\n", p.display());
-    None
-}
 
 fn close(name: &str, got: f64, want: f64) {
     let rel = (got - want).abs() / want.abs().max(1e-300);
@@ -30,9 +17,7 @@ fn metrics_match_numpy_and_torch() {
     let dir = tempfile::tempdir().unwrap();
     let npz = dir.path().join("q.npz");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/quality_numpy.py");
-    let out = Command::new(&py).arg(&script).arg(&npz).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: Value = serde_json::from_str(&Py::script(&py, &script).arg(&npz).stdout()).unwrap();
     let src = mlxport_tensor::open_file(&npz).unwrap();
     let f = |n: &str| src.read_f32(n).unwrap();
     let ids = |n: &str| -> Vec<i64> { src.read_f32(n).unwrap().into_iter().map(|x| x as i64).collect() };

@@ -2,20 +2,20 @@
 //! `mx.load` gives for the same file, bit for bit (codes, scales and
 //! biases, extreme float16 scales included).
 
-mod common;
-
 use std::path::Path;
+
+use mlxport_testkit::Py;
 
 use mlxport_quant::from_gguf_blocks;
 use mlxport_tensor::gguf::GgufFile;
 
 #[test]
 fn gguf_blocks_repack_as_mx_load_gives_them() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = mlxport_testkit::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/gguf_affine.py");
-    common::run_script(&py, &script, &[d]);
+    Py::script(&py, &script).arg(d).stdout();
     let names: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(d.join("names.json")).unwrap()).unwrap();
     let file = GgufFile::open(&d.join("q.gguf")).unwrap();
     let mut checked = 0;

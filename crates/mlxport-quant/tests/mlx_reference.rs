@@ -4,13 +4,12 @@
 //! output dtype must equal MLX's bit for bit, and the error figures must
 //! match a numpy computation. All cases go to one Python process.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::Rng;
 use half::{bf16, f16};
+use mlxport_testkit::rng::Rng;
+use mlxport_testkit::Py;
 
 use mlxport_quant::{dequantize, dequantize_nvfp4_global, error_stats, quantize, quantize_nvfp4_global, Mode, Params, Quantized};
 use mlxport_tensor::DType;
@@ -249,7 +248,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn quantize_and_dequantize_equal_mlx_bit_for_bit() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = mlxport_testkit::python() else { return };
     let cases = make_cases();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -264,7 +263,7 @@ fn quantize_and_dequantize_equal_mlx_bit_for_bit() {
     }
     std::fs::write(d.join("cases.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/mlx_quantize.py");
-    common::run_script(&py, &script, &[d]);
+    Py::script(&py, &script).arg(d).stdout();
     let results: serde_json::Value = serde_json::from_slice(&read(d, "results.json")).unwrap();
 
     let mut failures: Vec<String> = Vec::new();

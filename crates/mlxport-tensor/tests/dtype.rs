@@ -1,8 +1,6 @@
 //! Dtype conversions checked against torch on every code and on a grid of
 //! f32 inputs dense in ties, subnormals and overflow edges.
 
-mod common;
-
 use mlxport_tensor::dtype::{decode_f64, encode_f32, DType};
 
 const TYPES: [(DType, &str); 6] = [
@@ -42,8 +40,8 @@ fn inputs() -> Vec<f32> {
 
 #[test]
 fn encode_and_decode_match_torch() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let xs = inputs();
     let inp = dir.path().join("x.f32");
     std::fs::write(&inp, xs.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
@@ -59,7 +57,7 @@ for name in ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3
     codes = torch.arange(n, dtype=torch.int32).to(torch.uint16 if n == 65536 else torch.uint8)
     codes.view(t).to(torch.float64).numpy().astype("<f8").tofile(d + "/" + name + ".dec")
 "#;
-    common::run_py(&py, code, &[dir.path().to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, code, &[dir.path().to_str().unwrap()]);
     let mut total_bad = 0;
     for (dt, name) in TYPES {
         let want = std::fs::read(dir.path().join(format!("{name}.enc"))).unwrap();

@@ -7,8 +7,6 @@
 //! checksum of their f32 bit patterns (a change to any single element
 //! always changes it), plus sampled rows compared element by element.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -96,12 +94,12 @@ fn assert_layout_matches(file: &GgufFile, reference: &[Json]) {
 
 #[test]
 fn ggml_type_table_matches_gguf_package() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = mlxport_testkit::python() else { return };
     let code = r#"
 import json, gguf
 print(json.dumps([[int(t), t.name, *gguf.GGML_QUANT_SIZES[t]] for t in gguf.GGMLQuantizationType]))
 "#;
-    let theirs: Json = serde_json::from_str(common::run_py(&py, code, &[]).trim()).unwrap();
+    let theirs: Json = serde_json::from_str(mlxport_testkit::run_py(&py, code, &[]).trim()).unwrap();
     let theirs: Vec<(u64, String, u64, u64)> =
         theirs.as_array().unwrap().iter().map(|r| (u64_of(&r[0]), r[1].as_str().unwrap().to_string(), u64_of(&r[2]), u64_of(&r[3]))).collect();
     let ours: Vec<(u64, String, u64, u64)> = GGML_TYPES.iter().map(|t| (t.id as u64, t.name.to_string(), t.block_size, t.type_size)).collect();
@@ -221,10 +219,10 @@ json.dump({"path": path, "tensors": [tensor_layout(t) for t in r.tensors]},
 
 #[test]
 fn dequantization_matches_gguf_package_bit_for_bit() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let code = format!("{PY_COMMON}{PY_QUANT_FIXTURES}");
-    common::run_py(&py, &code, &[dir.path().to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, &code, &[dir.path().to_str().unwrap()]);
     let manifest = read_json(&dir.path().join("manifest.json"));
     let path = PathBuf::from(manifest["path"].as_str().unwrap());
     let file = GgufFile::open(&path).unwrap();
@@ -340,10 +338,10 @@ fn type_ids(v: &Value) -> Vec<u64> {
 
 #[test]
 fn metadata_of_every_type_round_trips_against_gguf_reader() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let code = format!("{PY_COMMON}{PY_METADATA_FIXTURE}");
-    common::run_py(&py, &code, &[dir.path().to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, &code, &[dir.path().to_str().unwrap()]);
     let manifest = read_json(&dir.path().join("manifest.json"));
     let path = PathBuf::from(manifest["path"].as_str().unwrap());
 
@@ -441,10 +439,10 @@ json.dump({"path": p, "meta": meta, "tensors": tensors, "mlx_q": mlx_q},
 
 #[test]
 fn smollm2_gguf_matches_gguf_reader_and_mlx() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let code = format!("{PY_COMMON}{PY_SMOLLM2}");
-    common::run_py(&py, &code, &[dir.path().to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, &code, &[dir.path().to_str().unwrap()]);
     let manifest = read_json(&dir.path().join("manifest.json"));
     let path = PathBuf::from(manifest["path"].as_str().unwrap());
 

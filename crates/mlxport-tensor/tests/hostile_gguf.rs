@@ -14,7 +14,7 @@ use mlxport_tensor::gguf::GgufFile;
 use mlxport_tensor::TensorSource;
 
 #[global_allocator]
-static ALLOC: common::alloc::Counting = common::alloc::Counting;
+static ALLOC: mlxport_testkit::alloc::Counting = mlxport_testkit::alloc::Counting;
 
 const T_STRING: u32 = 8;
 const T_ARRAY: u32 = 9;
@@ -226,7 +226,7 @@ fn one_tensor_named(name: &str) -> Vec<u8> {
 
 #[test]
 fn hostile_gguf_files_are_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let all = cases();
     assert!(all.len() >= 30);
     for (name, bytes, rule) in all {
@@ -240,7 +240,7 @@ fn hostile_gguf_files_are_rejected() {
 /// case fails for its own reason.
 #[test]
 fn baselines_are_accepted() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let ok: Vec<(&str, Vec<u8>)> = vec![
         ("one_f32", one_tensor(&[8, 2], F32, 0, 64)),
         ("one_q4_0", one_tensor(&[32, 2], Q4_0, 0, 36)),
@@ -303,7 +303,7 @@ fn open_and_read_all(path: &std::path::Path) {
 /// file: never a panic (each open either succeeds or returns an error).
 #[test]
 fn truncations_and_mutations_never_panic() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let good = rich_file();
     let path = dir.path().join("rich.gguf");
     std::fs::write(&path, &good).unwrap();

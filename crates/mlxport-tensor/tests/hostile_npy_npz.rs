@@ -13,7 +13,7 @@ use mlxport_tensor::npy::NpyFile;
 use mlxport_tensor::npz::NpzFile;
 
 #[global_allocator]
-static ALLOC: common::alloc::Counting = common::alloc::Counting;
+static ALLOC: mlxport_testkit::alloc::Counting = mlxport_testkit::alloc::Counting;
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -239,7 +239,7 @@ fn crc_of_zeros(head: &[u8], mib: usize) -> u32 {
 
 #[test]
 fn hostile_npy() {
-    let tmp = common::tempdir();
+    let tmp = mlxport_testkit::tempdir();
     let d = tmp.path();
     let good = dict("<f4", "(2, 2)");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -309,7 +309,7 @@ fn hostile_npy() {
 
 #[test]
 fn hostile_npz_names_and_structure() {
-    let tmp = common::tempdir();
+    let tmp = mlxport_testkit::tempdir();
     let d = tmp.path();
     let ok = small_npy();
     let valid = zip(&[member("a.npy", &ok, true), member("b.npy", &ok, false)], Tail::default());
@@ -370,7 +370,7 @@ fn hostile_npz_names_and_structure() {
 
 #[test]
 fn hostile_npz_too_many_members() {
-    let tmp = common::tempdir();
+    let tmp = mlxport_testkit::tempdir();
     let empty = member("m.npy", &[], false);
     let members: Vec<Member> = (0..200_000).map(|i| Member { name: format!("m{i}.npy").into_bytes(), ..empty.clone() }).collect();
     let p = write(tmp.path(), "many.npz", &zip(&members, Tail { zip64: true, declared_entries: None }));
@@ -379,7 +379,7 @@ fn hostile_npz_too_many_members() {
 
 #[test]
 fn hostile_npz_bombs_and_size_lies() {
-    let tmp = common::tempdir();
+    let tmp = mlxport_testkit::tempdir();
     let d = tmp.path();
     // An honest bomb: a member that really inflates to 2 GiB of zeros, with
     // every size declared truthfully. Refused by the inflation cap before

@@ -10,7 +10,7 @@ use common::hostile::assert_rejected;
 use mlxport_tensor::pytorch::TorchFile;
 
 #[global_allocator]
-static ALLOC: common::alloc::Counting = common::alloc::Counting;
+static ALLOC: mlxport_testkit::alloc::Counting = mlxport_testkit::alloc::Counting;
 
 /// A tiny pickle assembler.
 #[derive(Default)]
@@ -150,7 +150,7 @@ fn case(dir: &Path, name: &str) -> PathBuf {
 fn valid_generated_checkpoint_opens() {
     // The generator itself makes readable files: the hostile cases below
     // differ from this one in one rule each.
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let p = case(dir.path(), "ok.pt");
     checkpoint(&p, &state_dict_pickle(&[Entry::default()]), &FOUR_F32);
     let f = TorchFile::open(&p).unwrap();
@@ -160,7 +160,7 @@ fn valid_generated_checkpoint_opens() {
 
 #[test]
 fn hostile_pickles_are_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let d = dir.path();
     let good = state_dict_pickle(&[Entry::default()]);
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -230,7 +230,7 @@ fn hostile_pickles_are_rejected() {
 
 #[test]
 fn hostile_tensor_views_are_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let d = dir.path();
     let cases: Vec<(&str, Entry, &str)> = vec![
         ("missing_storage.pt", Entry { key: "9", ..Entry::default() }, "no member 'archive/data/9'"),
@@ -285,7 +285,7 @@ fn hostile_tensor_views_are_rejected() {
 
 #[test]
 fn hostile_archives_are_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let d = dir.path();
     let pkl = state_dict_pickle(&[Entry::default()]);
 
@@ -376,7 +376,7 @@ fn mutated_pickles_never_panic() {
     // Every byte of a valid two-tensor pickle replaced by a few values, and
     // every prefix: each must open or fail cleanly (no panic, no hang).
     use mlxport_tensor::TensorSource;
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let p = case(dir.path(), "mutated.pt");
     let good = state_dict_pickle(&[Entry::default(), Entry { name: "v", offset: 1, size: &[3], ..Entry::default() }]);
     let mut variants: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();

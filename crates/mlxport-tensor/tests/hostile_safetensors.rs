@@ -10,7 +10,7 @@ use common::hostile::assert_rejected;
 use mlxport_tensor::safetensors::{SafetensorsFile, ShardedSafetensors};
 
 #[global_allocator]
-static ALLOC: common::alloc::Counting = common::alloc::Counting;
+static ALLOC: mlxport_testkit::alloc::Counting = mlxport_testkit::alloc::Counting;
 
 /// Write raw bytes.
 fn raw(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -81,7 +81,7 @@ fn header_cases() -> Vec<(&'static str, String, usize, &'static str)> {
 
 #[test]
 fn hostile_headers_are_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     for (name, header, buffer_len, rule) in header_cases() {
         let p = st(dir.path(), name, &header, &vec![0u8; buffer_len]);
         assert_rejected(&p, SafetensorsFile::open, rule);
@@ -90,7 +90,7 @@ fn hostile_headers_are_rejected() {
 
 #[test]
 fn hostile_framing_is_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let d = dir.path();
     assert_rejected(&raw(d, "empty.safetensors", b""), SafetensorsFile::open, "too short");
     assert_rejected(&raw(d, "truncated_length.safetensors", &[8, 0, 0, 0, 0]), SafetensorsFile::open, "too short");
@@ -124,7 +124,7 @@ const GOOD_MAP: &str = r#""a":"s1.safetensors","b":"s1.safetensors","c":"s2.safe
 
 #[test]
 fn hostile_indexes_are_rejected() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let d = dir.path();
     shards(d);
     // The valid index opens.

@@ -2,8 +2,6 @@
 //! here to the same bytes, and files written here load in numpy to the same
 //! values (and, for .npy, are byte-identical to what numpy writes).
 
-mod common;
-
 use std::borrow::Cow;
 use std::path::Path;
 
@@ -12,7 +10,7 @@ use mlxport_tensor::npz::{write_npz, NpzArray, NpzFile};
 use mlxport_tensor::{DType, TensorSource};
 
 #[global_allocator]
-static ALLOC: common::alloc::Counting = common::alloc::Counting;
+static ALLOC: mlxport_testkit::alloc::Counting = mlxport_testkit::alloc::Counting;
 
 /// Writes numpy test files into argv[1] and a manifest of
 /// `file|tensor|descr_le|shape|expected_bytes_file` lines.
@@ -93,9 +91,9 @@ fn dtype_of_descr(descr: &str) -> DType {
 
 #[test]
 fn numpy_npy_files_read_to_the_same_bytes() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
-    common::run_py(&py, MAKE_NPY, &[dir.path().to_str().unwrap()]);
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
+    mlxport_testkit::run_py(&py, MAKE_NPY, &[dir.path().to_str().unwrap()]);
     let manifest: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     assert!(manifest.len() > 60);
     for m in &manifest {
@@ -193,8 +191,8 @@ print('ok', len(json.load(open(sys.argv[2]))))
 
 #[test]
 fn npy_written_here_loads_in_numpy_and_matches_np_save() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let shapes: [&[u64]; 6] = [&[], &[5], &[3, 4], &[2, 3, 4], &[0, 3], &[4, 1, 3]];
     let mut manifest = Vec::new();
     let mut seed = 1;
@@ -222,7 +220,7 @@ fn npy_written_here_loads_in_numpy_and_matches_np_save() {
     manifest.push(serde_json::json!({"file": "wide.npy", "descr": "|u1", "shape": wide, "fortran": false}));
     let list = dir.path().join("list.json");
     std::fs::write(&list, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let out = common::run_py(&py, CHECK_NPY, &[dir.path().to_str().unwrap(), list.to_str().unwrap()]);
+    let out = mlxport_testkit::run_py(&py, CHECK_NPY, &[dir.path().to_str().unwrap(), list.to_str().unwrap()]);
     assert_eq!(out.trim(), format!("ok {}", manifest.len()));
 }
 
@@ -266,9 +264,9 @@ json.dump(expect, open(os.path.join(out, 'expect.json'), 'w'))
 
 #[test]
 fn numpy_npz_stored_deflated_and_zip64_read_to_the_same_bytes() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
-    common::run_py(&py, MAKE_NPZ, &[dir.path().to_str().unwrap()]);
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
+    mlxport_testkit::run_py(&py, MAKE_NPZ, &[dir.path().to_str().unwrap()]);
     let expect: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.path().join("expect.json")).unwrap()).unwrap();
     for file in ["stored.npz", "deflated.npz", "zip64.npz"] {
         let path = dir.path().join(file);
@@ -318,8 +316,8 @@ print('ok')
 
 #[test]
 fn npz_written_here_loads_in_numpy() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let shapes: [&[u64]; 4] = [&[], &[7], &[3, 5], &[0, 2]];
     let mut owned = Vec::new();
     for (i, dtype) in NUMERIC.iter().enumerate() {
@@ -336,7 +334,7 @@ fn npz_written_here_loads_in_numpy() {
         let path = dir.path().join(format!("ours_{compressed}.npz"));
         write_npz(&path, &arrays, compressed).unwrap();
         let flag = if compressed { "1" } else { "0" };
-        let out = common::run_py(&py, CHECK_NPZ, &[path.to_str().unwrap(), spec_path.to_str().unwrap(), flag]);
+        let out = mlxport_testkit::run_py(&py, CHECK_NPZ, &[path.to_str().unwrap(), spec_path.to_str().unwrap(), flag]);
         assert_eq!(out.trim(), "ok");
         // Writing again gives the same bytes.
         let again = dir.path().join("again.npz");
@@ -364,9 +362,9 @@ np.savez(os.path.join(sys.argv[1], 'object.npz'), fine=np.arange(3), bad=a)
 
 #[test]
 fn object_arrays_written_by_numpy_are_refused() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
-    common::run_py(&py, MAKE_OBJECT, &[dir.path().to_str().unwrap()]);
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
+    mlxport_testkit::run_py(&py, MAKE_OBJECT, &[dir.path().to_str().unwrap()]);
     let err = NpyFile::open(&dir.path().join("object.npy")).err().expect("object npy accepted").to_string();
     assert!(err.contains("object.npy") && err.contains("pickle") && err.contains("object"), "{err}");
     let err = NpzFile::open(&dir.path().join("object.npz")).err().expect("object npz accepted").to_string();
@@ -376,7 +374,7 @@ fn object_arrays_written_by_numpy_are_refused() {
 /// Listing a deflated archive inflates only the npy headers.
 #[test]
 fn listing_a_deflated_npz_reads_only_headers() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let data = pattern(DType::F32, 8 << 20, 3); // 32 MiB, incompressible
     let path = dir.path().join("big.npz");
     let arrays = [
@@ -384,17 +382,17 @@ fn listing_a_deflated_npz_reads_only_headers() {
         NpzArray { name: "b", dtype: DType::F32, shape: &[4, 2 << 20], data: &data },
     ];
     write_npz(&path, &arrays, true).unwrap();
-    let (src, peak) = common::alloc::peak_during(|| NpzFile::open(&path).unwrap());
+    let (src, peak) = mlxport_testkit::alloc::peak_during(|| NpzFile::open(&path).unwrap());
     assert_eq!(src.tensors().len(), 2);
     assert!(peak < 1 << 20, "listing allocated {peak} bytes");
-    let (raw, peak) = common::alloc::peak_during(|| src.raw("b").unwrap().len());
+    let (raw, peak) = mlxport_testkit::alloc::peak_during(|| src.raw("b").unwrap().len());
     assert_eq!(raw, data.len());
     assert!(peak < data.len() + (2 << 20), "reading one member allocated {peak} bytes");
 }
 
 #[test]
 fn wrong_sizes_and_dtypes_are_refused_by_the_writers() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let p = dir.path().join("x.npy");
     let e = write_npy(&p, DType::F32, &[3], &[0; 8], false).unwrap_err().to_string();
     assert!(e.contains("needs 12 bytes"), "{e}");

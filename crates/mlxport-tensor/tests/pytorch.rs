@@ -7,8 +7,6 @@
 //! from `torch.load`'s tensors, so nothing here depends on our other
 //! readers.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -107,8 +105,8 @@ fn tempdir_path(d: &tempfile::TempDir, name: &str) -> PathBuf {
 
 #[test]
 fn dtypes_views_and_sharing_match_torch_load() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let ckpt = tempdir_path(&dir, "all.pt");
     let wrapped = tempdir_path(&dir, "wrapped.pt");
     let code = format!(
@@ -164,7 +162,7 @@ dump(wrapped, refdir2)
     );
     let refdir = dir.path().join("ref");
     let refdir2 = dir.path().join("ref2");
-    common::run_py(&py, &code, &[ckpt.to_str().unwrap(), wrapped.to_str().unwrap(), refdir.to_str().unwrap(), refdir2.to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, &code, &[ckpt.to_str().unwrap(), wrapped.to_str().unwrap(), refdir.to_str().unwrap(), refdir2.to_str().unwrap()]);
 
     let f = assert_matches_reference(&ckpt, &refdir);
     // Zero-copy for contiguous tensors of a stored member; copies for views.
@@ -218,8 +216,8 @@ dump(wrapped, refdir2)
 
 #[test]
 fn big_endian_and_compressed_checkpoints_match_torch_load() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let little = tempdir_path(&dir, "little.pt");
     let big = tempdir_path(&dir, "big.pt");
     let deflated = tempdir_path(&dir, "deflated.pt");
@@ -264,7 +262,7 @@ dump(deflated, refdir2)
     );
     let refdir = dir.path().join("ref");
     let refdir2 = dir.path().join("ref2");
-    common::run_py(
+    mlxport_testkit::run_py(
         &py,
         &code,
         &[little.to_str().unwrap(), big.to_str().unwrap(), deflated.to_str().unwrap(), refdir.to_str().unwrap(), refdir2.to_str().unwrap()],
@@ -276,8 +274,8 @@ dump(deflated, refdir2)
 
 #[test]
 fn minilm_pytorch_model_bin_matches_torch_load() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let bin = tempdir_path(&dir, "pytorch_model.bin");
     let code = format!(
         "{DUMP_PY}\n{}",
@@ -292,7 +290,7 @@ dump(bin_path, refdir)
 "#
     );
     let refdir = dir.path().join("ref");
-    common::run_py(&py, &code, &[bin.to_str().unwrap(), refdir.to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, &code, &[bin.to_str().unwrap(), refdir.to_str().unwrap()]);
     let f = assert_matches_reference(&bin, &refdir);
     assert!(f.tensors().len() > 100, "{} tensors", f.tensors().len());
     let w = f.info("embeddings.word_embeddings.weight").unwrap();
@@ -375,12 +373,12 @@ for name, (data, glob) in payloads.items():
 
 #[test]
 fn malicious_pickles_are_refused_and_never_run() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let benign = tempdir_path(&dir, "benign.pt");
-    common::run_py(&py, "import sys, torch; torch.save({'w': torch.ones(2, 3)}, sys.argv[1])", &[benign.to_str().unwrap()]);
+    mlxport_testkit::run_py(&py, "import sys, torch; torch.save({'w': torch.ones(2, 3)}, sys.argv[1])", &[benign.to_str().unwrap()]);
     let marker = tempdir_path(&dir, "PWNED");
-    let out = common::run_py(&py, PAYLOADS_PY, &[dir.path().to_str().unwrap(), marker.to_str().unwrap(), benign.to_str().unwrap()]);
+    let out = mlxport_testkit::run_py(&py, PAYLOADS_PY, &[dir.path().to_str().unwrap(), marker.to_str().unwrap(), benign.to_str().unwrap()]);
     let cases: Vec<(String, String)> = out.lines().map(|l| l.split_once('\t').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap()).collect();
     assert_eq!(cases.len(), 8);
     assert!(!marker.exists());
@@ -418,11 +416,11 @@ fn malicious_pickles_are_refused_and_never_run() {
 
 #[test]
 fn legacy_and_torchscript_are_refused_with_advice() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let legacy = tempdir_path(&dir, "legacy.pt");
     let script = tempdir_path(&dir, "script.pt");
-    common::run_py(
+    mlxport_testkit::run_py(
         &py,
         r#"
 import sys, torch

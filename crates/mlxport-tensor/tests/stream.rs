@@ -2,8 +2,6 @@
 //! in pieces of the asked size; npz members are checked (size, CRC-32) as
 //! they are read, and a corrupt member fails before its last piece is out.
 
-mod common;
-
 use mlxport_tensor::npz::{write_npz, NpzArray};
 use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
 use mlxport_tensor::stream::ChunkRead;
@@ -57,7 +55,7 @@ fn check_source(src: &dyn TensorSource) {
 
 #[test]
 fn every_reader_streams_the_same_bytes_as_raw() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     let a = data(3_000_004, 1);
     let b = data(12, 2);
     let st = dir.path().join("m.safetensors");
@@ -93,10 +91,10 @@ fn every_reader_streams_the_same_bytes_as_raw() {
 
 #[test]
 fn numpy_written_npz_streams_like_numpy_reads_it() {
-    let Some(py) = common::python() else { return };
-    let dir = common::tempdir();
+    let Some(py) = mlxport_testkit::python() else { return };
+    let dir = mlxport_testkit::tempdir();
     let p = dir.path().join("np.npz");
-    common::run_py(
+    mlxport_testkit::run_py(
         &py,
         "import numpy as np, sys\nr = np.random.default_rng(0)\nnp.savez_compressed(sys.argv[1], x=r.standard_normal((300, 1001)).astype('<f4'), y=np.arange(7, dtype='>i8'), z=np.asfortranarray(r.standard_normal((5, 9))))",
         &[p.to_str().unwrap()],
@@ -122,7 +120,7 @@ fn corrupt_member_byte(path: &std::path::Path, at_from_end_of_data: usize) {
 
 #[test]
 fn corrupt_members_fail_by_the_last_piece() {
-    let dir = common::tempdir();
+    let dir = mlxport_testkit::tempdir();
     // Clean members stream whole, large pieces included.
     let big = data(9_000_000, 4);
     let p = dir.path().join("big.npz");

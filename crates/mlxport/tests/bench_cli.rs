@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use mlxport_testkit::{bin, python, workspace_root};
 use serde_json::Value;
 
 const HELPER: &str = r#"
@@ -109,7 +110,7 @@ fn h() -> String {
 }
 
 fn mlxport(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlxport")).args(args).output().unwrap()
+    bin!().args(args).output().unwrap()
 }
 
 fn receipt(args: &[&str]) -> Value {
@@ -432,23 +433,6 @@ fn receipts_check_promotion_and_exports() {
     assert_eq!(mlxport(&["bench", "check", &tampered]).status.code(), Some(2));
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Python reference environment is missing at {}", p.display());
-    }
-    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
-    None
-}
-
 /// `bench generate` on SmolLM2 converted to MLX (bf16) by `mlxport
 /// convert`, on CPU MLX with short prompts: a receipt `bench check`
 /// validates, with every measurement present and consistent, and MLX's
@@ -463,7 +447,7 @@ fn bench_generate_on_converted_smollm2() {
     let d = tempfile::tempdir().unwrap();
     let (map, mlx) = (d.path().join("map.json"), d.path().join("mlx"));
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_mlxport")).args(args).env("MLXPORT_PYTHON", &py).output().unwrap();
+        let o = bin!().args(args).env("MLXPORT_PYTHON", &py).output().unwrap();
         assert!(o.status.success(), "mlxport {args:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         o
     };

@@ -6,43 +6,14 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {}", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {} ***\n", p.display());
-    None
-}
-
-fn py(py: &Path, code: &str, args: &[&str]) -> String {
-    let out = Command::new(py).arg("-c").arg(code).args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use mlxport_testkit::{bin, python, text, workspace_root, Py};
 
 fn compare(args: &[&str]) -> Output {
-    bin().arg("compare").args(args).output().unwrap()
+    bin!().arg("compare").args(args).output().unwrap()
 }
 
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -375,7 +346,7 @@ fn sparse_npz(path: &Path, numel: u64, side_b: bool) {
 fn run_measured(args: &[&str]) -> (i32, String, u64) {
     // Reaped below with wait4, which also returns the child's own peak RSS.
     #[allow(clippy::zombie_processes)]
-    let child = bin().arg("compare").args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = bin!().arg("compare").args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id() as libc::pid_t;
     let out_pipe = child.stdout;
     let err_pipe = child.stderr;
@@ -434,4 +405,9 @@ fn bounded_memory(gib: u64, limit: u64) {
 #[test]
 fn two_4gib_inputs_in_bounded_memory() {
     bounded_memory(4, 512 << 20);
+}
+
+/// A Python snippet with arguments; its stdout.
+fn py(py: &Path, code: &str, args: &[&str]) -> String {
+    Py::code(py, code).args(args).stdout()
 }

@@ -2,21 +2,14 @@
 //! binary: exit codes, reports, refusal to overwrite.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
 use mlxport_tensor::DType;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
+use mlxport_testkit::{bin, text};
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    bin!().args(args).output().unwrap()
 }
 
 /// A two-layer llama-shaped checkpoint with a config.

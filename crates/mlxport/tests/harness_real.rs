@@ -22,7 +22,7 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
     let inputs = d.join("inputs.json");
     std::fs::write(&inputs, serde_json::to_vec(&serde_json::json!({"texts": SENTENCES})).unwrap()).unwrap();
     let oracle = d.join("oracle.npz");
-    ok(bin().arg("oracle").arg(&model).arg("--inputs").arg(&inputs).arg("-o").arg(&oracle).args(["--threads", "2"]), &py_);
+    ok(bin!().arg("oracle").arg(&model).arg("--inputs").arg(&inputs).arg("-o").arg(&oracle).args(["--threads", "2"]), &py_);
     let om = manifest(&oracle);
     assert_eq!(om["implementation"], "transformers");
     assert_eq!(om["checks"]["blocks"], "encoder.layer (BertLayer x 6)");
@@ -31,20 +31,20 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
 
     // Scaffold from a saved inspection, then the package's own converter.
     let insp = d.join("inspection.json");
-    ok(bin().arg("inspect").arg(&model).arg("-o").arg(&insp), &py_);
+    ok(bin!().arg("inspect").arg(&model).arg("-o").arg(&insp), &py_);
     let pkg = d.join("minilm_mlx");
-    ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
     for f in ["model.py", "config.py", "load.py", "convert.py", "capture.py", "README.md", "tests/test_parity.py", "mlxport_scaffold.json"] {
         assert!(pkg.join(f).is_file(), "{f} missing");
     }
-    let o = run(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
+    let o = run(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
     assert_eq!(o.status.code(), Some(2), "an existing package is never overwritten");
     let weights = d.join("weights");
     let conv = Command::new(&py_).current_dir(d).args(["-m", "minilm_mlx.convert"]).arg(&model).arg(&weights).output().unwrap();
     assert!(conv.status.success(), "{}", String::from_utf8_lossy(&conv.stderr));
 
     let capture = d.join("capture.npz");
-    ok(bin().arg("capture").arg("--package").arg(&pkg).arg("--weights").arg(&weights).arg("--oracle").arg(&oracle).arg("-o").arg(&capture), &py_);
+    ok(bin!().arg("capture").arg("--package").arg(&pkg).arg("--weights").arg(&weights).arg("--oracle").arg(&oracle).arg("-o").arg(&capture), &py_);
     let cm = manifest(&capture);
     assert_eq!(cm["checks"]["tokenizer_matches"], true, "preprocessing: the same ids from the package's tokenizer");
     let rungs = ladder(&oracle, &capture, &Tol { atol: Some(1e-4), rel: 1e-4, cos: 0.99999 });
@@ -67,7 +67,7 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
     // The OpenBLAS preload changes no result beyond float tolerance.
     let plain = d.join("plain.npz");
     ok(
-        bin()
+        bin!()
             .arg("capture")
             .arg("--package")
             .arg(&pkg)
@@ -92,9 +92,9 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
     // `mlxport convert` (the same oracle): every rung within max abs 1e-4
     // and cosine 0.99999, every sentence embedding at cosine 0.99999.
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(&model).arg("-o").arg(&map), &py_);
+    ok(bin!().args(["map", "draft"]).arg(&model).arg("-o").arg(&map), &py_);
     let converted = d.join("converted");
-    ok(bin().arg("convert").arg(&model).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
+    ok(bin!().arg("convert").arg(&model).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
     let out = d.join("parity");
     let flag = std::ffi::OsStr::new;
     let args = [
@@ -150,13 +150,13 @@ fn oracle_refuses_remote_code_and_scaffold_refuses_unsupported_before_writing() 
     std::fs::create_dir(&m).unwrap();
     std::fs::write(m.join("config.json"), r#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "vocab_size": 10, "intermediate_size": 16}"#).unwrap();
     std::fs::write(m.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
-    let o = run(bin().arg("oracle").arg(&m).args(["--text", "hi", "-o"]).arg(dir.path().join("o.npz")), &py_);
+    let o = run(bin!().arg("oracle").arg(&m).args(["--text", "hi", "-o"]).arg(dir.path().join("o.npz")), &py_);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("trust_remote_code"));
     assert!(!dir.path().join("o.npz").exists());
     // parity refuses it too, before any step runs or any file is written.
     let out = dir.path().join("parity_out");
-    let o = run(bin().arg("parity").arg("--source").arg(&m).args(["--target", "mlx-lm", "--weights"]).arg(&m).args(["--text", "hi", "--out"]).arg(&out), &py_);
+    let o = run(bin!().arg("parity").arg("--source").arg(&m).args(["--target", "mlx-lm", "--weights"]).arg(&m).args(["--text", "hi", "--out"]).arg(&out), &py_);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("trust_remote_code"));
     assert!(!out.exists());
@@ -166,7 +166,7 @@ fn oracle_refuses_remote_code_and_scaffold_refuses_unsupported_before_writing() 
     std::fs::create_dir(&moe).unwrap();
     std::fs::write(moe.join("config.json"), r#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 10, "intermediate_size": 16, "hidden_act": "relu2", "rope_scaling": {"rope_type": "longrope", "factor": 2.0}}"#).unwrap();
     let pkg = dir.path().join("moe_mlx");
-    let o = run(bin().arg("scaffold").arg(&moe).arg("-o").arg(&pkg), &py_);
+    let o = run(bin!().arg("scaffold").arg(&moe).arg("-o").arg(&pkg), &py_);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("hidden_act 'relu2'") && err.contains("RoPE scaling 'longrope'"), "{err}");

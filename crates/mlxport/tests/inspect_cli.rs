@@ -1,56 +1,24 @@
 //! `mlxport inspect` through the real binary: the summary, the JSON and
 //! Markdown reports, `--fail-on-blockers`, the digest cache and local paths.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
-use mlxport_tensor::DType;
+use common::write_st;
+use mlxport_testkit::{bin, describe, python, write_json};
 use serde_json::{json, Value};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {}", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {} ***\n", p.display());
-    None
-}
 
 /// `mlxport` with its digest cache in `cache` (never the user's).
 fn bin(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mlxport"));
+    let mut c = bin!();
     c.env("MLXPORT_CACHE", cache);
     c
 }
 
 fn out(cmd: &mut Command) -> Output {
     cmd.output().expect("run mlxport")
-}
-
-fn text(o: &Output) -> String {
-    format!("status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn write_json(path: &Path, v: &Value) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
-}
-
-fn write_st(path: &Path, names: &[&str]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let data = [0u8; 16];
-    let shape = [2u64, 2];
-    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
-    write_safetensors(path, &refs, None).unwrap();
 }
 
 fn llama(dir: &Path) {
@@ -68,7 +36,7 @@ fn builtin_model_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let venv = p.parent().unwrap().parent().unwrap();
     let o = out(bin(tmp.path()).args(["inspect", "--fail-on-blockers", "--target-memory", "16GB"]).env("MLXPORT_VENV", venv));
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", describe(&o));
     let s = String::from_utf8_lossy(&o.stdout);
     for want in ["family        encoder", "apache-2.0 (permissive), redistribution yes", "no blockers", "fits"] {
         assert!(s.contains(want), "summary lacks {want:?}:\n{s}");
@@ -83,7 +51,7 @@ fn reports_written_schema_and_no_local_paths() {
     let js = tmp.path().join("out/inspection.json");
     let md = tmp.path().join("out/inspection.md");
     let o = out(bin(&tmp.path().join("cache")).arg("inspect").arg(&model).arg("-o").arg(&js).arg("--markdown").arg(&md).args(["--context", "1024"]));
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", describe(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("tiny-llama (directory, 3 files") && stdout.contains("dense-decoder"), "{stdout}");
     let report: Value = serde_json::from_slice(&std::fs::read(&js).unwrap()).unwrap();
@@ -103,7 +71,7 @@ fn reports_written_schema_and_no_local_paths() {
 
     // --json prints the same report; --absolute-paths adds the path.
     let o = out(bin(&tmp.path().join("cache")).arg("inspect").arg(&model).args(["--json", "--absolute-paths"]));
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", describe(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["model"]["path"], model.canonicalize().unwrap().to_str().unwrap());
     assert_eq!(v["model"]["fingerprint"], report["model"]["fingerprint"]);
@@ -117,7 +85,7 @@ fn digest_cache_and_no_cache() {
     let cache = tmp.path().join("cache");
     let json_of = |extra: &[&str]| -> Value {
         let o = out(bin(&cache).arg("inspect").arg(&model).arg("--json").args(extra));
-        assert!(o.status.success(), "{}", text(&o));
+        assert!(o.status.success(), "{}", describe(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
     let cold = json_of(&[]);
@@ -139,7 +107,7 @@ fn tensor_cache_is_keyed_by_file_identity_and_survives_damage() {
     let cache = tmp.path().join("cache");
     let run = |extra: &[&str]| -> (Value, String) {
         let o = out(bin(&cache).arg("inspect").arg(&model).arg("--json").args(extra));
-        assert!(o.status.success(), "{}", text(&o));
+        assert!(o.status.success(), "{}", describe(&o));
         (serde_json::from_slice(&o.stdout).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (cold, _) = run(&[]);
@@ -206,13 +174,13 @@ fn fail_on_blockers_exits_1_with_remediations() {
         std::fs::create_dir_all(&d).unwrap();
         build(&d);
         let o = out(bin(&cache).arg("inspect").arg(&d).arg("--fail-on-blockers"));
-        assert_eq!(o.status.code(), Some(1), "{id}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(1), "{id}: {}", describe(&o));
         let s = String::from_utf8_lossy(&o.stdout);
         assert!(s.contains(&format!("BLOCKER {id}:")), "{id}: {s}");
         assert!(s.contains("  fix: "), "{id}: no remediation printed: {s}");
         // Without the flag a blocked model is still a successful inspection.
         let o = out(bin(&cache).arg("inspect").arg(&d).arg("--json"));
-        assert_eq!(o.status.code(), Some(0), "{id}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(0), "{id}: {}", describe(&o));
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         let b = v["blockers"].as_array().unwrap().iter().find(|b| b["id"] == *id).unwrap_or_else(|| panic!("{id}: {v}"));
         assert!(b["remediation"].as_str().is_some_and(|r| !r.is_empty()), "{id}");
@@ -221,7 +189,7 @@ fn fail_on_blockers_exits_1_with_remediations() {
     let d = tmp.path().join("clean");
     llama(&d);
     let o = out(bin(&cache).arg("inspect").arg(&d).arg("--fail-on-blockers"));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
 }
 
 #[test]
@@ -236,5 +204,5 @@ fn bad_arguments_are_clear_errors() {
     llama(&d);
     let o = out(bin(tmp.path()).arg("inspect").arg(&d).args(["--target-memory", "lots"]));
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("target-memory"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("target-memory"), "{}", describe(&o));
 }

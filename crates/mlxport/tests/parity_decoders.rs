@@ -43,34 +43,18 @@ for path in sys.argv[2:]:
 /// Prompts longer than the specs' sliding window (8), plus 16 new tokens.
 const IDS: &[&str] = &["5,17,42,99,3,250,7,311,64,128,9,77", "200,13,400,21,8,150"];
 
-fn spec(name: &str) -> serde_json::Value {
-    let p = workspace_root().join("python/matrix").join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
 /// map draft + map validate + convert for one target: the weights directory.
 fn convert(py_: &Path, ck: &Path, d: &Path, target: &str) -> PathBuf {
     let map = d.join(format!("map-{target}.json"));
-    ok(bin().args(["map", "draft"]).arg(ck).args(["--target", target, "-o"]).arg(&map), py_);
-    ok(bin().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(ck).args(["--target", target, "-o"]).arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
     let out = d.join(format!("weights-{target}"));
-    ok(bin().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
+    ok(bin!().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
     out
 }
 
 fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in blocks {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass", "{what}");
     let cap = mlxport_tensor::open_file(Path::new(report["capture"].as_str().unwrap())).unwrap();
     assert_eq!(cap.info("generated.ids").unwrap().shape, vec![IDS.len() as u64, 16], "{what}: 16 new tokens per prompt");
@@ -82,19 +66,19 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ck_root = d.join("checkpoints");
-    let paths: Vec<String> = SPECS.iter().map(|s| workspace_root().join("python/matrix").join(format!("{s}.json")).display().to_string()).collect();
+    let paths: Vec<String> = SPECS.iter().map(|s| matrix_spec_path(s).display().to_string()).collect();
     let mut args: Vec<&str> = vec![ck_root.to_str().unwrap()];
     args.extend(paths.iter().map(String::as_str));
     py(&py_, BUILD, &args);
 
     for name in SPECS {
-        let spec = spec(name);
+        let spec = matrix_spec(name);
         let layers = spec["config"]["num_hidden_layers"].as_u64().unwrap() as usize;
         let ck = ck_root.join(name);
         let w = d.join(format!("work-{name}"));
         std::fs::create_dir_all(&w).unwrap();
         let insp = w.join("inspection.json");
-        ok(bin().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
+        ok(bin!().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
 
         let weights = convert(&py_, &ck, &w, "scaffold");
         if *name == "phi3" {
@@ -103,7 +87,7 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
             assert!(map.contains("self_attn.q_proj") && map.contains("mlp.gate_proj") && map.contains("split"), "{map}");
         }
         let pkg = w.join(format!("{}_mlx", name.replace('-', "_")));
-        ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
+        ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
         let stamp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pkg.join("mlxport_scaffold.json")).unwrap()).unwrap();
         assert_eq!(stamp["model_type"], spec["model_type"]);
 

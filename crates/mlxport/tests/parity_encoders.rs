@@ -49,7 +49,7 @@ fn os<P: AsRef<OsStr> + ?Sized>(p: &P) -> &OsStr {
 }
 
 fn spec(name: &str) -> (PathBuf, serde_json::Value) {
-    let p = workspace_root().join("python/matrix").join(format!("{name}.json"));
+    let p = matrix_spec_path(name);
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     assert_eq!(v["name"], name, "{}: name is the file stem", p.display());
     assert_eq!(v["family"], "encoder");
@@ -67,30 +67,19 @@ fn build(py_: &Path, out: &Path, names: &[&str]) {
 /// inspect -> map draft -> map validate -> convert -> scaffold: (package, weights).
 fn port(py_: &Path, ckpt: &Path, d: &Path, package: &str) -> (PathBuf, PathBuf) {
     let insp = d.join("inspection.json");
-    ok(bin().arg("inspect").arg(ckpt).arg("-o").arg(&insp), py_);
+    ok(bin!().arg("inspect").arg(ckpt).arg("-o").arg(&insp), py_);
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(ckpt).arg("-o").arg(&map), py_);
-    ok(bin().args(["map", "validate", "--source"]).arg(ckpt).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(ckpt).arg("-o").arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(ckpt).arg("--map").arg(&map), py_);
     let weights = d.join("converted");
-    ok(bin().arg("convert").arg(ckpt).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
+    ok(bin!().arg("convert").arg(ckpt).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
     let pkg = d.join(package);
-    ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), py_);
+    ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), py_);
     (pkg, weights)
 }
 
 fn assert_all_pass(report: &serde_json::Value, what: &str, layers: usize) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in &blocks {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "embeddings", "last_hidden_state", "pooled"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "last_hidden_state", "pooled"], what);
     assert_eq!(report["status"], "pass", "{what}");
 }
 
@@ -173,7 +162,7 @@ fn unsupported_encoder_features_fail_closed_naming_the_feature() {
         let expect = s["expect"].as_str().unwrap();
         let needle = expect.strip_prefix("fail-closed: ").unwrap_or_else(|| panic!("{name}: expect is {expect}"));
         let pkg = d.join(format!("{}_mlx", name.replace('-', "_")));
-        let o = run(bin().arg("scaffold").arg(d.join("ckpt").join(name)).arg("-o").arg(&pkg), &py_);
+        let o = run(bin!().arg("scaffold").arg(d.join("ckpt").join(name)).arg("-o").arg(&pkg), &py_);
         assert_eq!(o.status.code(), Some(1), "{name}: scaffold refuses");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("cannot scaffold this model; unsupported:") && err.contains(needle), "{name}: the refusal names '{needle}': {err}");

@@ -41,7 +41,7 @@ fn parity_matrix_every_expectation_holds() {
     let work = d.join("work");
     let t0 = std::time::Instant::now();
     let o = run(
-        bin()
+        bin!()
             .args(["parity", "matrix", "--target", "both", "--threads", "2", "--json"])
             .arg("--work-dir")
             .arg(&work)
@@ -174,17 +174,17 @@ fn malformed_specs_are_refused_naming_the_file() {
     let d = dir.path();
     std::fs::write(d.join("bad.json"), r#"{"name": "bad", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "maybe"}"#)
         .unwrap();
-    let o = bin().args(["parity", "matrix", "--specs"]).arg(d).output().unwrap();
+    let o = bin!().args(["parity", "matrix", "--specs"]).arg(d).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.json") && err.contains("expect must be"), "{err}");
     std::fs::write(d.join("bad.json"), "[1, 2").unwrap();
-    let o = bin().args(["parity", "matrix", "--specs"]).arg(d).output().unwrap();
+    let o = bin!().args(["parity", "matrix", "--specs"]).arg(d).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
     std::fs::write(d.join("bad.json"), r#"{"name": "bad", "model_type": "llama", "family": "dense-decoder", "config": {"vocab_size": 64}, "expect": "pass"}"#)
         .unwrap();
-    let o = bin().args(["parity", "matrix", "--types", "nope", "--specs"]).arg(d).output().unwrap();
+    let o = bin!().args(["parity", "matrix", "--types", "nope", "--specs"]).arg(d).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--types nope"), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -58,24 +58,8 @@ mx.eval(model(mx.array([ids])))
 print(sorted(set(rows)), len(rows), len(ids), args.moe.num_experts_per_tok, args.moe.num_experts)
 "#;
 
-fn spec(name: &str) -> serde_json::Value {
-    let p = workspace_root().join("python/matrix").join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
 fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in &blocks {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass");
     let cap = PathBuf::from(report["capture"].as_str().unwrap());
     let ids = mlxport_tensor::open_file(&cap).unwrap().info("generated.ids").unwrap().shape.clone();
@@ -90,14 +74,14 @@ fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
 
 fn draft_validate_convert(ck: &Path, d: &Path, target: &str, py_: &Path) -> PathBuf {
     let map = d.join(format!("map-{target}.json"));
-    ok(bin().args(["map", "draft"]).arg(ck).args(["--target", target]).arg("-o").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(ck).args(["--target", target]).arg("-o").arg(&map), py_);
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
     let text = m.to_string();
     assert!(text.contains(".switch_mlp.") && text.contains("\"stack\""), "{target}: experts stacked");
     assert!(m["unresolved"].as_array().is_none_or(|u| u.is_empty()), "{target}: nothing unresolved: {}", m["unresolved"]);
-    ok(bin().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
     let out = d.join(format!("weights-{target}"));
-    ok(bin().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
+    ok(bin!().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
     out
 }
 
@@ -106,13 +90,13 @@ fn moe_type_passes(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ck = d.join("ckpt");
-    let spec_path = workspace_root().join("python/matrix").join(format!("{name}.json"));
+    let spec_path = matrix_spec_path(name);
     py(&py_, BUILD, &[spec_path.to_str().unwrap(), ck.to_str().unwrap()]);
-    let s = spec(name);
+    let s = matrix_spec(name);
     let layers = s["config"]["num_hidden_layers"].as_u64().unwrap() as usize;
 
     let insp = d.join("inspection.json");
-    ok(bin().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
+    ok(bin!().arg("inspect").arg(&ck).arg("-o").arg(&insp), &py_);
     let iv: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&insp).unwrap()).unwrap();
     assert_eq!(iv["routing"]["family"], "moe-decoder");
 
@@ -127,7 +111,7 @@ fn moe_type_passes(name: &str) {
     assert!(conv.info(&format!("model.layers.0.{ffn}.gate.weight")).is_ok(), "the router is kept");
 
     let pkg = d.join(format!("{name}_mlx"));
-    ok(bin().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_);
     assert!(pkg.join("moe.py").is_file());
 
     // Sparse dispatch: every expert projection multiplies tokens x top-k rows.

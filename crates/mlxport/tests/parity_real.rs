@@ -24,18 +24,7 @@ fn os<P: AsRef<OsStr> + ?Sized>(p: &P) -> &OsStr {
 /// Every rung passed; blocks at cosine >= 0.9999; 32 greedy tokens on 5
 /// prompts identical; cached decoding equal to full recomputation.
 fn assert_all_pass(report: &serde_json::Value, what: &str) {
-    let rs = rungs(report);
-    for r in &rs {
-        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
-    }
-    let layers: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
-    assert_eq!(layers.len(), 30, "{what}: every block is a rung");
-    for r in &layers {
-        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
-    }
-    for name in ["config", "weights", "preprocessing", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"] {
-        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
-    }
+    assert_rungs_pass(report, 30, &["config", "weights", "preprocessing", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass");
     assert!(first_failed(report).is_none());
     let cap = Path::new(report["capture"].as_str().unwrap()).to_path_buf();
@@ -67,7 +56,7 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     let d = dir.path();
     let inputs = write_inputs(d);
     let oracle = d.join("oracle.npz");
-    ok(bin().arg("oracle").arg(&hf).arg("--inputs").arg(&inputs).arg("-o").arg(&oracle).args(["--threads", "2"]), &py_);
+    ok(bin!().arg("oracle").arg(&hf).arg("--inputs").arg(&inputs).arg("-o").arg(&oracle).args(["--threads", "2"]), &py_);
     let om = manifest(&oracle);
     assert_eq!(om["checks"]["blocks"], "model.layers (LlamaDecoderLayer x 30)");
     assert_eq!(om["checks"]["final_norm"], "model.norm (LlamaRMSNorm)");
@@ -75,7 +64,7 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
 
     // The scaffolded package, its weights from its own converter.
     let pkg = d.join("smollm2_mlx");
-    ok(bin().arg("scaffold").arg(&hf).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&hf).arg("-o").arg(&pkg), &py_);
     let weights = d.join("weights");
     let conv = Command::new(&py_).current_dir(d).args(["-m", "smollm2_mlx.convert"]).arg(&hf).arg(&weights).output().unwrap();
     assert!(conv.status.success(), "{}", String::from_utf8_lossy(&conv.stderr));
@@ -87,9 +76,9 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
 
     // mlx-lm's implementation on mlxport convert's output.
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_);
+    ok(bin!().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_);
     let converted = d.join("converted");
-    ok(bin().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
+    ok(bin!().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
     let (code, r) = parity(
         &py_,
         &d.join("p_mlxlm"),
@@ -172,11 +161,11 @@ fn smollm2_gguf_parity_passes_through_map_draft_and_convert() {
     let d = dir.path();
     let inputs = write_inputs(d);
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(&gguf).arg("-o").arg(&map), &py_);
+    ok(bin!().args(["map", "draft"]).arg(&gguf).arg("-o").arg(&map), &py_);
     let converted = d.join("converted");
-    ok(bin().arg("convert").arg(&gguf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
+    ok(bin!().arg("convert").arg(&gguf).arg("--map").arg(&map).arg("--out").arg(&converted), &py_);
     let pkg = d.join("smollm2_gguf_mlx");
-    ok(bin().arg("scaffold").arg(&gguf).arg("-o").arg(&pkg), &py_);
+    ok(bin!().arg("scaffold").arg(&gguf).arg("-o").arg(&pkg), &py_);
 
     // The scaffold on the converted weights; the oracle runs here, from the GGUF.
     let out = d.join("p_pkg");

@@ -38,28 +38,24 @@ save_file(w, path, metadata={"format": "mlx"})
 
 const TOKENS: &[&str] = &["5,17,33,2,99,140,7,1", "300,12,9,450,1", "42,7,260,88,3,19,511,64,1"];
 
-fn spec(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(workspace_root().join(format!("python/matrix/{name}.json"))).unwrap()).unwrap()
-}
-
 fn build(py_: &Path, name: &str, out: &Path) {
-    let spec_path = workspace_root().join(format!("python/matrix/{name}.json"));
+    let spec_path = matrix_spec_path(name);
     py(py_, BUILD, &[spec_path.to_str().unwrap(), out.to_str().unwrap()]);
 }
 
 /// inspect -> map draft -> map validate -> convert -> scaffold; returns
 /// (converted weights, package).
 fn port(py_: &Path, src: &Path, d: &Path, pkg_name: &str) -> (PathBuf, PathBuf) {
-    let insp = ok(bin().arg("inspect").arg(src).arg("--json"), py_);
+    let insp = ok(bin!().arg("inspect").arg(src).arg("--json"), py_);
     let insp: serde_json::Value = serde_json::from_slice(&insp.stdout).unwrap();
     assert_eq!(insp["routing"]["family"], "encoder-decoder");
     let map = d.join("map.json");
-    ok(bin().args(["map", "draft"]).arg(src).arg("-o").arg(&map), py_);
-    ok(bin().args(["map", "validate", "--source"]).arg(src).arg("--map").arg(&map), py_);
+    ok(bin!().args(["map", "draft"]).arg(src).arg("-o").arg(&map), py_);
+    ok(bin!().args(["map", "validate", "--source"]).arg(src).arg("--map").arg(&map), py_);
     let weights = d.join("weights");
-    ok(bin().arg("convert").arg(src).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
+    ok(bin!().arg("convert").arg(src).arg("--map").arg(&map).arg("--out").arg(&weights), py_);
     let pkg = d.join(pkg_name);
-    ok(bin().arg("scaffold").arg(src).arg("-o").arg(&pkg), py_);
+    ok(bin!().arg("scaffold").arg(src).arg("-o").arg(&pkg), py_);
     let stamp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pkg.join("mlxport_scaffold.json")).unwrap()).unwrap();
     assert_eq!(stamp["family"], "encoder-decoder");
     (weights, pkg)
@@ -114,7 +110,7 @@ fn check_all_pass(report: &serde_json::Value, enc: usize, dec: usize, what: &str
 /// Everything for one spec: the full port, all rungs passing, the same
 /// verdict from an independent comparison; returns (dir, source, weights, package, oracle).
 fn prove(py_: &Path, name: &str, enc: usize, dec: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf) {
-    let s = spec(name);
+    let s = matrix_spec(name);
     assert_eq!((s["family"].as_str(), s["auto_class"].as_str()), (Some("encoder-decoder"), Some("AutoModelForSeq2SeqLM")));
     // The matrix records the relu t5's float32 gap over its strict gate as a
     // known divergence; on these inputs every rung passes.
@@ -176,7 +172,7 @@ fn t5_gated_gelu_parity_and_unsupported_feed_forward_fails_closed() {
     let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     cfg["feed_forward_proj"] = "gated-quick_gelu".into();
     std::fs::write(bad.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let o = run(bin().arg("scaffold").arg(&bad).arg("-o").arg(dir.path().join("bad_mlx")), &py_);
+    let o = run(bin!().arg("scaffold").arg(&bad).arg("-o").arg(dir.path().join("bad_mlx")), &py_);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("feed_forward_proj 'gated-quick_gelu'"), "{err}");

@@ -7,36 +7,20 @@
 //! unresolvable weight map) stop at the right step with the remediation and
 //! a partial PORT_DIR that says where.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
-use mlxport_tensor::DType;
+use common::write_st;
+use mlxport_testkit::{bin, describe, file_sha256, python, read_json, workspace_root, write_json};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Python reference environment is missing at {}", p.display());
-    }
-    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
-    None
-}
 
 /// `mlxport port` run in `cwd`, its digest cache in `cwd/cache`.
 fn port(cwd: &Path, py: Option<&Path>) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mlxport"));
+    let mut c = bin!();
     c.arg("port").current_dir(cwd).env("MLXPORT_CACHE", cwd.join("cache"));
     if let Some(p) = py {
         c.env("MLXPORT_PYTHON", p);
@@ -48,19 +32,6 @@ fn run(cmd: &mut Command) -> Output {
     let o = cmd.output().unwrap();
     eprintln!("{}", String::from_utf8_lossy(&o.stderr));
     o
-}
-
-fn text(o: &Output) -> String {
-    format!("status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
-fn sha256(p: &Path) -> String {
-    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn step<'a>(port: &'a Value, name: &str) -> &'a Value {
@@ -86,7 +57,7 @@ fn check_artifacts(dir: &Path, port: &Value) {
     for s in port["steps"].as_array().unwrap() {
         for a in s["artifacts"].as_array().unwrap() {
             let p = dir.join(a["path"].as_str().unwrap());
-            assert_eq!(sha256(&p), a["sha256"].as_str().unwrap(), "{}", p.display());
+            assert_eq!(file_sha256(&p), a["sha256"].as_str().unwrap(), "{}", p.display());
             assert_eq!(std::fs::metadata(&p).unwrap().len(), a["bytes"].as_u64().unwrap());
         }
     }
@@ -140,7 +111,7 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
 
     // Resume: the finished steps are kept, the rest run; the ladder passes.
     let o = run(port(cwd, Some(&py)).arg("--json"));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let done: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(done, read_json(&dir.join("port.json")), "--json prints port.json");
     assert_eq!(done["status"], "complete");
@@ -223,15 +194,15 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
 
     // A re-run redoes nothing.
     let o = run(&mut port(cwd, Some(&py)));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("complete:"), "a table for people: {}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("complete:"), "a table for people: {}", describe(&o));
     let again = read_json(&dir.join("port.json"));
     assert_eq!(fingerprints(&again), after, "a re-run with nothing changed redid a step");
 
     // A changed dtype redoes the weight map's validation and everything
     // after the conversion; nothing before it.
     let o = run(port(cwd, Some(&py)).args(["--dtype", "f32"]));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let f32 = read_json(&dir.join("port.json"));
     assert_eq!(f32["dtype"], "f32");
     let now = fingerprints(&f32);
@@ -258,7 +229,7 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
         .arg(&dir)
         .args(["--generate", "8", "--threads", "2"])
         .env("MLXPORT_EXAMPLES", workspace_root().join("target/fixtures")));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(p["status"], "complete");
     assert_eq!(p["source"]["model"], "example:smollm2");
@@ -316,12 +287,12 @@ fn smollm2_example_port_completes_on_the_decoder_path() {
             .env("MLXPORT_EXAMPLES", workspace_root().join("target/fixtures")))
     };
     let o = quantized(&["--bench-gen-tokens", "16"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let first = fingerprints(&read_json(&dir.join("port.json")));
     // Resumed after quantize: another bench setting redoes bench, report
     // and package only.
     let o = quantized(&["--bench-gen-tokens", "8"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(p["status"], "complete");
     let now = fingerprints(&p);
@@ -389,19 +360,6 @@ print(mlx_lm.generate(model, tok, "The capital of France is", max_tokens=4))
         .output()
         .unwrap();
     assert!(check.status.success() && !check.stdout.is_empty(), "{}", String::from_utf8_lossy(&check.stderr));
-}
-
-fn write_json(path: &Path, v: &Value) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
-}
-
-fn write_st(path: &Path, names: &[&str]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let data = [0u8; 16];
-    let shape = [2u64, 2];
-    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
-    write_safetensors(path, &refs, None).unwrap();
 }
 
 /// A zip of stored members (a PyTorch checkpoint's container).
@@ -472,7 +430,7 @@ fn restricted_fused_moe(d: &Path) {
 /// Stopped with exit 1 at `at`, with the remediation printed and recorded;
 /// returns port.json.
 fn stopped(o: &Output, dir: &Path, at: &str, needle: &str) -> Value {
-    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    assert_eq!(o.status.code(), Some(1), "{}", describe(o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(p["status"], "stopped", "{p:#}");
     assert_eq!(p["stopped_at"], at, "{p:#}");
@@ -480,8 +438,8 @@ fn stopped(o: &Output, dir: &Path, at: &str, needle: &str) -> Value {
     let rem: Vec<&str> = p["remediation"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(rem.iter().any(|r| r.contains(needle)), "remediation lacks '{needle}': {rem:?}");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("STOPPED") && out.contains(&format!("'{at}'")) && out.contains(needle), "{}", text(o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{}", text(o));
+    assert!(out.contains("STOPPED") && out.contains(&format!("'{at}'")) && out.contains(needle), "{}", describe(o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{}", describe(o));
     check_artifacts(dir, &p);
     // Nothing after the stop ran.
     let last = p["steps"].as_array().unwrap().last().unwrap();
@@ -555,8 +513,8 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
     // Another model into the same PORT_DIR: refused, unless --yes.
     let remote = root.join("remote");
     let o = run(port(root, None).arg(&remote).arg("--out").arg(&dir));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the port of another model"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the port of another model"), "{}", describe(&o));
     assert!(dir.join("weight_map.json").is_file(), "nothing touched");
     let o = run(port(root, None).arg(&remote).arg("--out").arg(&dir).arg("--yes"));
     stopped(&o, &dir, "inspect", "remote-code");
@@ -573,16 +531,16 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
         (&["--optimize", "--optimize-objective", "fastest"][..], "fastest"),
     ] {
         let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(args));
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
-        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{args:?}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", describe(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{args:?}: {}", describe(&o));
     }
     assert!(!dir.join("optimize").exists() && !dir.join("oracle").exists(), "a refused option ran a step");
     // Bad quantization options too.
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["--bits", "7"]));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir).args(["--quality-thresholds", "cosine_min=0.9"]));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("goes with -q/--quantize or --optimize"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("goes with -q/--quantize or --optimize"), "{}", describe(&o));
 }
 
 /// The YAML front matter of a model card as (key, value) lines, nested
@@ -612,7 +570,7 @@ fn minilm_quantized_port_passes_the_gate_at_8_bits_and_stops_at_quality_at_2_bit
     let cwd = tmp.path();
     let dir = cwd.join("q");
     let o = run(port(cwd, Some(&py)).args(["-q", "--bits", "8", "--out"]).arg(&dir));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(p["status"], "complete");
     for s in FLOAT_STEPS.iter().chain(&["quantize", "quality", "report", "package"]) {
@@ -656,7 +614,7 @@ fn minilm_quantized_port_passes_the_gate_at_8_bits_and_stops_at_quality_at_2_bit
     // 8-bit package and report are gone.
     let before = fingerprints(&p);
     let o = run(port(cwd, Some(&py)).args(["--bits", "2", "--out"]).arg(&dir));
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!((p["status"].as_str(), p["stopped_at"].as_str()), (Some("failed"), Some("quality")), "{p:#}");
     assert_eq!(status(&p, "quality"), "failed");
@@ -672,7 +630,7 @@ fn minilm_quantized_port_passes_the_gate_at_8_bits_and_stops_at_quality_at_2_bit
     let rem = p["remediation"].to_string();
     assert!(rem.contains(reasons[0]) && rem.contains("--bits 8"), "{rem}");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("'quality'") && out.contains(reasons[0]), "{}", text(&o));
+    assert!(out.contains("'quality'") && out.contains(reasons[0]), "{}", describe(&o));
     for gone in ["package", "report", "bench"] {
         assert!(!dir.join(gone).exists(), "{gone} left from the 8-bit port");
     }
@@ -700,7 +658,7 @@ fn minilm_optimized_port_ships_the_chosen_candidate_and_reports_every_decision()
     let dir = cwd.join("opt");
     let args = ["--optimize", "--optimize-objective", "peak-memory", "--optimize-candidates"];
     let o = run(port(cwd, Some(&py)).args(args).arg("bf16,q8g64,q2g64").arg("--out").arg(&dir));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(p["status"], "complete");
     for s in FLOAT_STEPS.iter().chain(&["optimize", "report", "package"]) {
@@ -759,7 +717,7 @@ assert q[name + ".bias"].dtype == mx.bfloat16
     // The package ships the chosen checkpoint, byte for byte, and its own
     // package loads it in the smoke test; the card states the quantization.
     assert!(step(&p, "package")["summary"].as_str().unwrap().contains("smoke test passed"), "{:#}", step(&p, "package"));
-    assert_eq!(sha256(&dir.join("package/model.safetensors")), sha256(&dir.join("optimize/chosen/model.safetensors")));
+    assert_eq!(file_sha256(&dir.join("package/model.safetensors")), file_sha256(&dir.join("optimize/chosen/model.safetensors")));
     assert_eq!(read_json(&dir.join("package/config.json"))["quantization"]["bits"], 8);
     let card = std::fs::read_to_string(dir.join("package/README.md")).unwrap();
     assert_eq!(front_matter(&card).get("quantization.bits").map(String::as_str), Some("8"), "{card}");
@@ -801,7 +759,7 @@ assert q[name + ".bias"].dtype == mx.bfloat16
     // candidate it finished before.
     let before = fingerprints(&p);
     let o = run(port(cwd, Some(&py)).args(args).arg("bf16,q8g64,q2g64,q4g128").arg("--out").arg(&dir));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     let now = fingerprints(&p);
     for s in FLOAT_STEPS {
@@ -816,11 +774,11 @@ assert q[name + ".bias"].dtype == mx.bfloat16
 
     // Without --optimize: the search's outputs go, the float weights ship.
     let o = run(port(cwd, Some(&py)).arg("--out").arg(&dir));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(status(&p, "optimize"), "skipped");
     assert!(!dir.join("optimize").exists(), "optimize/ of the earlier run is left");
     assert!(read_json(&dir.join("package/config.json")).get("quantization").is_none(), "the package still ships the optimized weights");
-    assert_eq!(sha256(&dir.join("package/model.safetensors")), sha256(&dir.join("weights/model.safetensors")));
+    assert_eq!(file_sha256(&dir.join("package/model.safetensors")), file_sha256(&dir.join("weights/model.safetensors")));
     check_artifacts(&dir, &p);
 }

@@ -15,75 +15,22 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sha2::{Digest, Sha256};
+use mlxport_testkit::{bin, file_digest, in_ci, openblas, package_dir, python, read_json, run_echoed, skip_or_fail, text, workspace_root, Py};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Python reference environment is missing at {}", p.display());
-    }
-    eprintln!("\n*** SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh) ***\n", p.display());
-    None
-}
-
+/// A Python snippet run offline with OpenBLAS when there is one; its
+/// stdout, trimmed.
 fn py(py_: &Path, code: &str, args: &[&str]) -> String {
-    let mut c = Command::new(py_);
-    c.arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1");
-    if let Some(b) = openblas() {
-        c.env("LD_PRELOAD", b);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
-}
-
-/// OpenBLAS for MLX on Linux (tests run ~20x faster with it).
-fn openblas() -> Option<&'static str> {
-    ["/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "/usr/lib/aarch64-linux-gnu/openblas-pthread/libblas.so.3"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-}
-
-fn package_dir(py_: &Path, name: &str) -> PathBuf {
-    PathBuf::from(py(py_, "import importlib.util,sys; print(importlib.util.find_spec(sys.argv[1]).submodule_search_locations[0])", &[name]))
+    Py::code(py_, code).args(args).offline().openblas().stdout().trim().to_string()
 }
 
 fn run(cmd: &mut Command, py_: &Path) -> Output {
-    let o = cmd.env("MLXPORT_PYTHON", py_).output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
-    o
+    run_echoed(cmd.env("MLXPORT_PYTHON", py_))
 }
 
 fn ok(cmd: &mut Command, py_: &Path) -> Output {
     let o = run(cmd, py_);
     assert!(o.status.success(), "command failed");
     o
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
-fn sha256(p: &Path) -> (String, u64) {
-    let b = std::fs::read(p).unwrap();
-    (Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect(), b.len() as u64)
 }
 
 fn files(root: &Path) -> Vec<PathBuf> {
@@ -134,7 +81,7 @@ fn write_port_json(port: &Path, model: &str, target: &str) {
                 vec![]
             };
             for f in list {
-                let (h, b) = sha256(&port.join(&f));
+                let (h, b) = file_digest(&port.join(&f));
                 arts.push(serde_json::json!({"path": f.to_string_lossy(), "sha256": h, "bytes": b}));
             }
         }
@@ -156,7 +103,7 @@ fn write_port_json(port: &Path, model: &str, target: &str) {
 /// Run the steps of a port with the existing commands into `port`.
 fn build_port(py_: &Path, model: &Path, port: &Path, inputs: serde_json::Value, scaffold: bool) {
     let b = |args: &[&str]| {
-        let mut c = bin();
+        let mut c = bin!();
         c.args(args).current_dir(port);
         ok(&mut c, py_)
     };
@@ -222,7 +169,7 @@ fn check_manifest_and_paths(out: &Path, forbidden: &[&Path]) {
         files(out).iter().map(|p| p.to_string_lossy().into_owned()).filter(|p| p != "README.md" && p != "mlxport-package.json").collect();
     assert_eq!(listed.iter().map(|f| f["path"].as_str().unwrap().to_string()).collect::<Vec<_>>(), on_disk);
     for f in listed {
-        let (h, b) = sha256(&out.join(f["path"].as_str().unwrap()));
+        let (h, b) = file_digest(&out.join(f["path"].as_str().unwrap()));
         assert_eq!((f["sha256"].as_str().unwrap(), f["bytes"].as_u64().unwrap()), (h.as_str(), b), "{}", f["path"]);
     }
     for rel in files(out) {
@@ -242,10 +189,7 @@ fn screenshot(html: &Path, png: &Path) -> bool {
         .iter()
         .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
     else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but no Chromium is installed (apt-get install chromium; .ci/run does it when it can)");
-        }
-        eprintln!("\n*** SKIPPED screenshot: no Chromium (apt-get install chromium) ***\n");
+        skip_or_fail("screenshot: no Chromium is installed (apt-get install chromium; .ci/run does it when it can)");
         return false;
     };
     let profile = tempfile::tempdir().unwrap();
@@ -317,12 +261,12 @@ fn check_report(port: &Path, out: &Path) -> serde_json::Value {
     }
     // Deterministic.
     let again = tempfile::tempdir().unwrap();
-    let o = bin().arg("report").arg(port).arg("--out").arg(again.path()).output().unwrap();
+    let o = bin!().arg("report").arg(port).arg("--out").arg(again.path()).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     for f in ["report.md", "report.json", "report.html"] {
         assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.path().join(f)).unwrap(), "{f} differs between runs");
     }
-    assert!(screenshot(&out.join("report.html"), &out.join("report.png")) || std::env::var_os("CI").is_none());
+    assert!(screenshot(&out.join("report.html"), &out.join("report.png")) || !in_ci());
     r
 }
 
@@ -338,7 +282,7 @@ fn minilm_port_packages_with_its_generated_package_and_reports() {
     write_port_json(&port, "model", "scaffold");
 
     let out = dir.path().join("published");
-    let o = ok(bin().arg("package").arg(&port).arg("--out").arg(&out).arg("--json"), &py_);
+    let o = ok(bin!().arg("package").arg(&port).arg("--out").arg(&out).arg("--json"), &py_);
     let man: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(man["smoke"]["status"], "passed");
     assert_eq!(man["smoke"]["python"], "passed", "the package's own load entry ran");
@@ -388,17 +332,17 @@ print(json.dumps([float(c) for c in cos] + [float(np.abs(emb - want).max())]))
 
     // Deterministic: the same PORT_DIR gives the same bytes.
     let out2 = dir.path().join("published2");
-    ok(bin().arg("package").arg(&port).arg("--out").arg(&out2), &py_);
+    ok(bin!().arg("package").arg(&port).arg("--out").arg(&out2), &py_);
     assert_eq!(files(&out), files(&out2));
     for f in files(&out) {
         assert!(std::fs::read(out.join(&f)).unwrap() == std::fs::read(out2.join(&f)).unwrap(), "{} differs", f.display());
     }
     // An existing package is never overwritten.
-    let o = run(bin().arg("package").arg(&port).arg("--out").arg(&out), &py_);
+    let o = run(bin!().arg("package").arg(&port).arg("--out").arg(&out), &py_);
     assert_eq!(o.status.code(), Some(2));
 
     let rep = dir.path().join("report");
-    ok(bin().arg("report").arg(&port).arg("--out").arg(&rep), &py_);
+    ok(bin!().arg("report").arg(&port).arg("--out").arg(&rep), &py_);
     let r = check_report(&port, &rep);
     assert_eq!(r["implementation"]["target"], "scaffold");
     assert_eq!(r["architecture"]["layers"], 6);
@@ -407,7 +351,7 @@ print(json.dumps([float(c) for c in cos] + [float(np.abs(emb - want).max())]))
 
     // A PORT_DIR changed after its steps ran is refused, naming the file.
     std::fs::write(port.join("plan.md"), "edited\n").unwrap();
-    let o = run(bin().arg("report").arg(&port).arg("--out").arg(dir.path().join("r2")), &py_);
+    let o = run(bin!().arg("report").arg(&port).arg("--out").arg(dir.path().join("r2")), &py_);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("plan.md") && text(&o).contains("SHA-256"), "{}", text(&o));
 }
@@ -456,7 +400,7 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
             &[port.join("weights/tokenizer.json").to_str().unwrap(), prompt],
         );
         let name = format!("prompt-{n}-tokens");
-        let mut c = bin();
+        let mut c = bin!();
         c.current_dir(&port).args(["bench", "--warmup", "0", "--runs", "2", "--workload", &name, "-o"]).arg(format!("bench/{name}.json")).arg("--");
         c.arg(&py_).args(["-m", "mlx_lm", "generate", "--model", "weights", "--max-tokens", "4", "--ignore-chat-template", "--prompt", prompt]);
         names.push(name);
@@ -468,7 +412,7 @@ fn smollm2_port_packages_for_mlx_lm_and_reports_with_bench_receipts() {
     write_port_json(&port, "SmolLM2-135M-Instruct", "mlx-lm");
 
     let out = dir.path().join("published");
-    let o = ok(bin().arg("package").arg(&port).arg("--out").arg(&out).arg("--json"), &py_);
+    let o = ok(bin!().arg("package").arg(&port).arg("--out").arg(&out).arg("--json"), &py_);
     let man: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(man["smoke"]["python"], "passed", "{}", man["smoke"]);
     for f in [
@@ -521,7 +465,7 @@ print(json.dumps({"same": out, "text": text}))
     assert!(!v["text"].as_str().unwrap().is_empty());
 
     let rep = port.join("report");
-    ok(bin().arg("report").arg(&port), &py_);
+    ok(bin!().arg("report").arg(&port), &py_);
     let r = check_report(&port, &rep);
     assert_eq!(r["architecture"]["layers"], 30);
     assert_eq!(r["implementation"]["target"], "mlx-lm");
@@ -574,7 +518,7 @@ fn tiny_port(root: &Path, card: &str) -> PathBuf {
     let port = root.join("port");
     std::fs::create_dir_all(&port).unwrap();
     let r = |args: &[&str]| {
-        let o = bin().args(args).current_dir(&port).output().unwrap();
+        let o = bin!().args(args).current_dir(&port).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
     };
     let m = model.to_str().unwrap();
@@ -594,14 +538,14 @@ fn restricted_license_needs_acceptance_and_leaks_are_refused() {
     assert_eq!(verdict["redistribution"], "no");
 
     let out = dir.path().join("pkg");
-    let o = bin().arg("package").arg(&port).arg("--out").arg(&out).arg("--no-python-smoke").output().unwrap();
+    let o = bin!().arg("package").arg(&port).arg("--out").arg(&out).arg("--no-python-smoke").output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = text(&o);
     assert!(err.contains("cc-by-nc-nd-4.0") && err.contains("--accept-license"), "{err}");
     assert!(!out.exists(), "nothing written when refused");
     assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".pkg")), "no temporary left behind");
 
-    let o = bin().arg("package").arg(&port).arg("--out").arg(&out).arg("--no-python-smoke").arg("--accept-license").output().unwrap();
+    let o = bin!().arg("package").arg(&port).arg("--out").arg(&out).arg("--no-python-smoke").arg("--accept-license").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let card = std::fs::read_to_string(out.join("README.md")).unwrap();
     assert_eq!(fm(&front_matter(&card), "license"), Some("cc-by-nc-nd-4.0"));
@@ -619,7 +563,7 @@ fn restricted_license_needs_acceptance_and_leaks_are_refused() {
     pj["source"]["model"] = "acme/tiny-llama".into();
     std::fs::write(port.join("port.json"), serde_json::to_vec(&pj).unwrap()).unwrap();
     let out3 = dir.path().join("pkg3");
-    let o = bin().arg("package").arg(&port).arg("--out").arg(&out3).arg("--no-python-smoke").arg("--accept-license").output().unwrap();
+    let o = bin!().arg("package").arg(&port).arg("--out").arg(&out3).arg("--no-python-smoke").arg("--accept-license").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let card3 = std::fs::read_to_string(out3.join("README.md")).unwrap();
     assert_eq!(fm(&front_matter(&card3), "base_model"), Some("acme/tiny-llama"));
@@ -631,22 +575,22 @@ fn restricted_license_needs_acceptance_and_leaks_are_refused() {
     std::fs::write(port2.join("weights/notes.txt"), format!("converted in {}\n", abs.display())).unwrap();
     write_port_json(&port2, "tiny", "mlx-lm");
     let out2 = dir.path().join("pkg2");
-    let o = bin().arg("package").arg(&port2).arg("--out").arg(&out2).arg("--no-python-smoke").output().unwrap();
+    let o = bin!().arg("package").arg(&port2).arg("--out").arg(&out2).arg("--no-python-smoke").output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("notes.txt:1"), "{}", text(&o));
     assert!(!out2.exists());
     std::fs::write(port2.join("weights/notes.txt"), "token hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789\n").unwrap();
     write_port_json(&port2, "tiny", "mlx-lm");
-    let o = bin().arg("package").arg(&port2).arg("--out").arg(&out2).arg("--no-python-smoke").output().unwrap();
+    let o = bin!().arg("package").arg(&port2).arg("--out").arg(&out2).arg("--no-python-smoke").output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("Hugging Face token") && !text(&o).contains("aBcDeFgHiJkLmNoP"), "{}", text(&o));
 
     // Not a PORT_DIR, or a wrong schema: exit 2 naming the file.
-    let o = bin().arg("package").arg(dir.path()).arg("--out").arg(dir.path().join("x")).output().unwrap();
+    let o = bin!().arg("package").arg(dir.path()).arg("--out").arg(dir.path().join("x")).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("port.json"));
     std::fs::write(port2.join("port.json"), r#"{"schema": "mlxport.port/v9", "steps": []}"#).unwrap();
-    let o = bin().arg("report").arg(&port2).output().unwrap();
+    let o = bin!().arg("report").arg(&port2).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("mlxport.port/v9"), "{}", text(&o));
 }

@@ -8,39 +8,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use mlxport_testkit::{bin, python, run_echoed, run_py, workspace_root};
+
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Python reference environment is missing at {}", p.display());
-    }
-    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
-    None
-}
-
 fn run(cmd: &mut Command, py_: &Path) -> Output {
-    let o = cmd.env("MLXPORT_PYTHON", py_).env("HF_HUB_OFFLINE", "1").output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
-    o
+    run_echoed(cmd.env("MLXPORT_PYTHON", py_).env("HF_HUB_OFFLINE", "1"))
 }
 
+/// A Python snippet run offline; its stdout, trimmed.
 fn py(py_: &Path, code: &str, args: &[&str]) -> String {
-    let o = Command::new(py_).arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").output().unwrap();
-    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+    run_py(py_, code, args).trim().to_string()
 }
 
 fn report(path: &Path) -> Value {
@@ -63,9 +41,9 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let map = d.join("map.json");
-    assert!(run(bin().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_).status.success());
+    assert!(run(bin!().args(["map", "draft"]).arg(&hf).arg("-o").arg(&map), &py_).status.success());
     let float = d.join("float");
-    assert!(run(bin().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&float).args(["--dtype", "f32"]), &py_).status.success());
+    assert!(run(bin!().arg("convert").arg(&hf).arg("--map").arg(&map).arg("--out").arg(&float).args(["--dtype", "f32"]), &py_).status.success());
     let q2 = d.join("q2");
     let c = Command::new(&py_)
         .args(["-m", "mlx_lm", "convert", "--hf-path"])
@@ -82,7 +60,7 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     std::fs::write(&prompts, "# two prompts keep the test short\nOnce upon a time, in a village at the edge of a great forest, there lived\nThe main difference between a list and a dictionary in Python is\n").unwrap();
     let quality = |cand: &Path, out: &Path, md: &Path, window: &str| {
         run(
-            bin()
+            bin!()
                 .arg("quality")
                 .arg("--reference")
                 .arg(&float)
@@ -142,7 +120,7 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     // Looser thresholds are honoured (and reported).
     let loose = d.join("loose.json");
     let o = run(
-        bin()
+        bin!()
             .arg("quality")
             .arg("--reference")
             .arg(&float)
@@ -201,14 +179,14 @@ fn minilm_encoder_gate_on_8bit_and_4bit() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let pkg = d.join("minilm_q");
-    assert!(run(bin().arg("scaffold").arg(&model).arg("-o").arg(&pkg), &py_).status.success());
+    assert!(run(bin!().arg("scaffold").arg(&model).arg("-o").arg(&pkg), &py_).status.success());
     let mut cosine = Vec::new();
     for bits in [8, 4] {
         let q = d.join(format!("q{bits}"));
         py(&py_, QUANTIZE, &[pkg.to_str().unwrap(), model.to_str().unwrap(), q.to_str().unwrap(), &bits.to_string()]);
         let out = d.join(format!("q{bits}.json"));
         let md = d.join(format!("q{bits}.md"));
-        let o = run(bin().arg("quality").arg("--reference").arg(&model).arg("--candidate").arg(&q).arg("-o").arg(&out).arg("--markdown").arg(&md), &py_);
+        let o = run(bin!().arg("quality").arg("--reference").arg(&model).arg("--candidate").arg(&q).arg("-o").arg(&out).arg("--markdown").arg(&md), &py_);
         let v = report(&out);
         assert_eq!(v["kind"], "encoder");
         assert_eq!(v["run"]["quantization"]["candidate"]["bits"], bits);

@@ -4,18 +4,15 @@
 //! in crates/mlxport-convert/tests/quantize.rs.)
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
 use mlxport_tensor::DType;
+use mlxport_testkit::{bin, text};
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlxport")).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    bin!().args(args).output().unwrap()
 }
 
 fn json(p: &Path) -> Value {

@@ -4,28 +4,21 @@
 //! on this repository and failing on seeded breakage, and the research
 //! review leaving the knowledge base untouched.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use mlxport_testkit::{bin, text, workspace_root};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
 
 /// The binary with HOME set to a temporary directory.
 fn bin(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mlxport"));
+    let mut c = bin!();
     c.env("HOME", home).env_remove("XDG_DATA_HOME").current_dir(home);
     c
 }
 
 fn run(c: &mut Command) -> Output {
     c.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn json(o: &Output) -> Value {
@@ -43,7 +36,7 @@ const CLIENTS: [(&str, &str); 6] = [
 
 #[test]
 fn installs_for_every_client_and_check_catches_changes() {
-    let repo_skill = root().join("skill");
+    let repo_skill = workspace_root().join("skill");
     for (client, dir) in CLIENTS {
         let home = tempfile::tempdir().unwrap();
         let o = run(bin(home.path()).args(["skill", "install", "--client", client, "--json"]));
@@ -135,11 +128,11 @@ fn check_names_missing_and_extra_files_and_symlink_mode_works() {
 #[test]
 fn audit_passes_on_the_repository_and_pages_are_current() {
     let home = tempfile::tempdir().unwrap();
-    let o = run(bin(home.path()).args(["audit", "--strict", "--json", "--root"]).arg(root()));
+    let o = run(bin(home.path()).args(["audit", "--strict", "--json", "--root"]).arg(workspace_root()));
     let v = json(&o);
     assert!(o.status.success(), "{}", serde_json::to_string_pretty(&v["findings"]).unwrap());
     assert!(v["commands"].as_u64().unwrap() > 50 && v["links"].as_u64().unwrap() > 100, "{v}");
-    let o = run(bin(home.path()).args(["skill", "render", "--check", "--root"]).arg(root()));
+    let o = run(bin(home.path()).args(["skill", "render", "--check", "--root"]).arg(workspace_root()));
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -157,7 +150,7 @@ fn seeded_tree() -> tempfile::TempDir {
             std::fs::copy(from, to).unwrap();
         }
     }
-    let r = root();
+    let r = workspace_root();
     copy(&r.join("skill"), &t.path().join("skill"));
     copy(&r.join("README.md"), &t.path().join("README.md"));
     copy(&r.join("docs"), &t.path().join("docs"));
@@ -268,10 +261,14 @@ fn sources_validate_names_each_broken_rule() {
 fn research_writes_a_review_and_leaves_the_knowledge_base_alone() {
     use sha2_free::digest_tree;
     let home = tempfile::tempdir().unwrap();
-    let kb_dir = root().join("crates/mlxport-kb/data");
+    let kb_dir = workspace_root().join("crates/mlxport-kb/data");
     let before = digest_tree(&kb_dir);
     let out = home.path().join("review.md");
-    let o = run(bin(home.path()).args(["research", "--json", "--feeds"]).arg(root().join("crates/mlxport-evidence/tests/fixtures/feeds")).arg("-o").arg(&out));
+    let o = run(bin(home.path())
+        .args(["research", "--json", "--feeds"])
+        .arg(workspace_root().join("crates/mlxport-evidence/tests/fixtures/feeds"))
+        .arg("-o")
+        .arg(&out));
     assert!(o.status.success(), "{}", text(&o));
     let v = json(&o);
     assert_eq!(v["schema"], "mlxport.research-review/v1");
@@ -281,9 +278,13 @@ fn research_writes_a_review_and_leaves_the_knowledge_base_alone() {
     assert_eq!(digest_tree(&kb_dir), before, "research changed the knowledge base");
     // Same feeds, same bytes.
     let out2 = home.path().join("review2.md");
-    assert!(run(bin(home.path()).args(["research", "--feeds"]).arg(root().join("crates/mlxport-evidence/tests/fixtures/feeds")).arg("-o").arg(&out2))
-        .status
-        .success());
+    assert!(run(bin(home.path())
+        .args(["research", "--feeds"])
+        .arg(workspace_root().join("crates/mlxport-evidence/tests/fixtures/feeds"))
+        .arg("-o")
+        .arg(&out2))
+    .status
+    .success());
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
 }
 

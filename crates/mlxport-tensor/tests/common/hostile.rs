@@ -15,14 +15,14 @@ pub const MAX_TIME: Duration = Duration::from_secs(10);
 /// Open `path` with `open` and read every tensor (raw and as f32); the whole
 /// attempt must fail with an error that names the file and contains `rule`
 /// (case-insensitive), within [`MAX_TIME`] and [`MAX_PEAK_BYTES`].
-/// Requires the calling test binary to install [`super::alloc::Counting`].
+/// Requires the calling test binary to install [`mlxport_testkit::alloc::Counting`].
 pub fn assert_rejected<S, F>(path: &Path, open: F, rule: &str)
 where
     S: TensorSource,
     F: FnOnce(&Path) -> mlxport_tensor::Result<S> + std::panic::UnwindSafe,
 {
     let start = Instant::now();
-    let (res, peak) = super::alloc::peak_during(|| {
+    let (res, peak) = mlxport_testkit::alloc::peak_during(|| {
         std::panic::catch_unwind(|| -> mlxport_tensor::Result<()> {
             let src = open(path)?;
             for t in src.tensors().to_vec() {

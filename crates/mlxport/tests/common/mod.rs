@@ -1,55 +1,40 @@
-//! Helpers shared by the tests that run the real models through the
-//! binary: the Python reference environment, the model packages, the
-//! SmolLM2 Hugging Face fixture, and an independent ladder check written
+//! The binary's tests' own fixtures and checks: the model packages, the
+//! SmolLM2 Hugging Face fixture, small safetensors files, and an independent ladder check written
 //! directly against the tensors (not through mlxport's compare code).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlxport"))
-}
+use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
+use mlxport_tensor::DType;
+pub use mlxport_testkit::{bin, package_dir, python, workspace_root};
+use mlxport_testkit::{run_echoed, run_py};
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
-}
-
-/// The reference interpreter, or `None` (loud skip) outside CI.
-pub fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("MLXPORT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the Python reference environment is missing at {}", p.display());
-    }
-    eprintln!("SKIPPED: Python reference environment missing at {} (run scripts/python-env.sh)", p.display());
-    None
-}
-
+/// A Python snippet run offline; its stdout, trimmed.
 pub fn py(py_: &Path, code: &str, args: &[&str]) -> String {
-    let o = Command::new(py_).arg("-c").arg(code).args(args).env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1").output().unwrap();
-    assert!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+    run_py(py_, code, args).trim().to_string()
 }
 
-pub fn package_dir(py_: &Path, name: &str) -> PathBuf {
-    PathBuf::from(py(py_, "import importlib.util,sys; print(importlib.util.find_spec(sys.argv[1]).submodule_search_locations[0])", &[name]))
-}
-
+/// Run the binary with the reference interpreter, echoing its output.
 pub fn run(cmd: &mut Command, py_: &Path) -> Output {
-    let o = cmd.env("MLXPORT_PYTHON", py_).output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
-    o
+    run_echoed(cmd.env("MLXPORT_PYTHON", py_))
 }
 
 pub fn ok(cmd: &mut Command, py_: &Path) -> Output {
     let o = run(cmd, py_);
     assert!(o.status.success(), "command failed");
     o
+}
+
+/// Write a safetensors file with every name as a 2x2 F32 tensor of zeros.
+pub fn write_st(path: &Path, names: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let data = [0u8; 16];
+    let shape = [2u64, 2];
+    let refs: Vec<TensorRef> = names.iter().map(|n| TensorRef { name: n, dtype: DType::F32, shape: &shape, data: &data }).collect();
+    write_safetensors(path, &refs, None).unwrap();
 }
 
 /// The SmolLM2 Hugging Face checkpoint made from its GGUF, built once under
@@ -104,6 +89,28 @@ pub struct Tol {
     pub cos: f64,
 }
 
+/// max |x-y|, max |y|, x.y, x.x and y.y in f64.
+struct Sums {
+    max_abs: f64,
+    max_ref: f64,
+    dot: f64,
+    nx: f64,
+    ny: f64,
+}
+
+fn sums(x: &[f32], y: &[f32]) -> Sums {
+    let mut s = Sums { max_abs: 0.0, max_ref: 0.0, dot: 0.0, nx: 0.0, ny: 0.0 };
+    for (&p, &q) in x.iter().zip(y) {
+        let (p, q) = (p as f64, q as f64);
+        s.max_abs = s.max_abs.max((p - q).abs());
+        s.max_ref = s.max_ref.max(q.abs());
+        s.dot += p * q;
+        s.nx += p * p;
+        s.ny += q * q;
+    }
+    s
+}
+
 /// Compare two captures in the oracle's ladder order.
 pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
     let man: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(oracle.with_extension("manifest.json")).unwrap()).unwrap();
@@ -122,15 +129,7 @@ pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
             continue;
         }
         let (x, y) = (b.read_f32(&name).unwrap(), a.read_f32(&name).unwrap());
-        let (mut max_abs, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
-        for (&p, &q) in x.iter().zip(&y) {
-            let (p, q) = (p as f64, q as f64);
-            max_abs = max_abs.max((p - q).abs());
-            max_ref = max_ref.max(q.abs());
-            dot += p * q;
-            nx += p * p;
-            ny += q * q;
-        }
+        let Sums { max_abs, max_ref, dot, nx, ny } = sums(&x, &y);
         let cosine = if nx == 0.0 && ny == 0.0 { 1.0 } else { dot / (nx.sqrt() * ny.sqrt()) };
         let rel = if max_ref > 0.0 { max_abs / max_ref } else { max_abs };
         let int = t["dtype"].as_str().unwrap().starts_with("int");
@@ -188,22 +187,14 @@ pub const PROMPTS: &[&str] = &[
 pub fn ladder_pair(npz: &Path, a: &str, b: &str) -> (f64, f64) {
     let s = mlxport_tensor::open_file(npz).unwrap();
     let (x, y) = (s.read_f32(a).unwrap(), s.read_f32(b).unwrap());
-    let (mut max_abs, mut max_ref, mut dot, mut nx, mut ny) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    for (&p, &q) in x.iter().zip(&y) {
-        let (p, q) = (p as f64, q as f64);
-        max_abs = max_abs.max((p - q).abs());
-        max_ref = max_ref.max(q.abs());
-        dot += p * q;
-        nx += p * p;
-        ny += q * q;
-    }
+    let Sums { max_abs, max_ref, dot, nx, ny } = sums(&x, &y);
     (max_abs / max_ref, dot / (nx.sqrt() * ny.sqrt()))
 }
 
 /// Run `mlxport parity ARGS --out OUT --json`: (exit code, the report).
 /// The report on stdout must be the one written to OUT/parity.json.
 pub fn parity(py_: &Path, out: &Path, args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
-    let o = run(bin().arg("parity").args(args).arg("--out").arg(out).arg("--json"), py_);
+    let o = run(bin!().arg("parity").args(args).arg("--out").arg(out).arg("--json"), py_);
     let code = o.status.code().unwrap_or(-1);
     assert!(code == 0 || code == 1, "parity could not run (exit {code})");
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("parity --json prints the report");
@@ -222,6 +213,34 @@ pub fn rungs(report: &serde_json::Value) -> Vec<serde_json::Value> {
 
 pub fn rung<'a>(rungs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
     rungs.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no rung '{name}'"))
+}
+
+/// The path of a parity-matrix spec, `python/matrix/NAME.json`.
+pub fn matrix_spec_path(name: &str) -> PathBuf {
+    workspace_root().join("python/matrix").join(format!("{name}.json"))
+}
+
+/// A parity-matrix spec.
+pub fn matrix_spec(name: &str) -> serde_json::Value {
+    let p = matrix_spec_path(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// Every rung of a report passed, `layers` of them are blocks with cosine
+/// at least 0.9999, and each of `named` is there and passed.
+pub fn assert_rungs_pass(report: &serde_json::Value, layers: usize, named: &[&str], what: &str) {
+    let rs = rungs(report);
+    for r in &rs {
+        assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
+    }
+    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
+    assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
+    for r in &blocks {
+        assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
+    }
+    for name in named {
+        assert_eq!(rung(&rs, name)["status"], "pass", "{what}: {name}");
+    }
 }
 
 /// The first rung that failed, by name.

@@ -4,8 +4,8 @@
 //! Use in a test binary:
 //! ```ignore
 //! #[global_allocator]
-//! static ALLOC: common::alloc::Counting = common::alloc::Counting;
-//! let peak = common::alloc::peak_during(|| { /* parse */ });
+//! static ALLOC: mlxport_testkit::alloc::Counting = mlxport_testkit::alloc::Counting;
+//! let peak = mlxport_testkit::alloc::peak_during(|| { /* parse */ });
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
