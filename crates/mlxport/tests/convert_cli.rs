@@ -64,10 +64,10 @@ fn draft_validate_convert_and_refuse_overwrite() {
 
     // The converted checkpoint validates as the map's target.
     let o =
-        run(&["map", "validate", "--source", model.to_str().unwrap(), "--target", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--dtype", "bf16"]);
+        run(&["map", "validate", "--source", model.to_str().unwrap(), "--converted", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--dtype", "bf16"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // ... but not at another dtype: exit 1, dtype conflicts in the JSON.
-    let o = run(&["map", "validate", "--source", model.to_str().unwrap(), "--target", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--json"]);
+    let o = run(&["map", "validate", "--source", model.to_str().unwrap(), "--converted", out.to_str().unwrap(), "--map", map.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["schema"], "mlxport.map_validation/v1");

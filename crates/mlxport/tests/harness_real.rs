@@ -101,6 +101,8 @@ fn minilm_scaffold_and_capture_match_transformers_at_every_rung() {
         flag("--source"),
         model.as_os_str(),
         flag("--target"),
+        flag("scaffold"),
+        flag("--package"),
         pkg.as_os_str(),
         flag("--weights"),
         converted.as_os_str(),

@@ -63,7 +63,7 @@ fn smollm2_loop_keeps_8bit_rejects_2bit_and_feeds_recommend() {
     .unwrap();
     let optimize = || {
         let mut c = bin!();
-        c.arg("optimize").arg(&hf).arg("--work-dir").arg(&work).args(["--objective", "peak-memory", "--candidates", "q8g64,q2g64"]);
+        c.arg("optimize").arg(&hf).arg("--out").arg(&work).args(["--objective", "peak-memory", "--candidates", "q8g64,q2g64"]);
         c.args([
             "--max-tokens",
             "64",

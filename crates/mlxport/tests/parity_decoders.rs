@@ -92,7 +92,16 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
         assert_eq!(stamp["model_type"], spec["model_type"]);
 
         let oracle_dir = w.join("parity-scaffold");
-        let mut a: Vec<OsString> = vec!["--source".into(), ck.clone().into(), "--target".into(), pkg.into(), "--weights".into(), weights.into()];
+        let mut a: Vec<OsString> = vec![
+            "--source".into(),
+            ck.clone().into(),
+            "--target".into(),
+            "scaffold".into(),
+            "--package".into(),
+            pkg.into(),
+            "--weights".into(),
+            weights.into(),
+        ];
         for ids in IDS {
             a.extend(["--token-ids".into(), (*ids).into()]);
         }

@@ -102,7 +102,20 @@ fn encoder_types_pass_every_rung_and_a_widened_local_window_is_caught() {
         let (code, r) = parity(
             &py_,
             &out,
-            &[os("--source"), os(&ckpt), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--token-ids"), os(IDS[0]), os("--token-ids"), os(IDS[1])],
+            &[
+                os("--source"),
+                os(&ckpt),
+                os("--target"),
+                os("scaffold"),
+                os("--package"),
+                os(&pkg),
+                os("--weights"),
+                os(&weights),
+                os("--token-ids"),
+                os(IDS[0]),
+                os("--token-ids"),
+                os(IDS[1]),
+            ],
         );
         let layers = s["config"]["num_hidden_layers"].as_u64().or(s["config"]["n_layers"].as_u64()).unwrap() as usize;
         assert_eq!(code, 0, "{name}: parity exit code");
@@ -145,7 +158,18 @@ fn encoder_types_pass_every_rung_and_a_widened_local_window_is_caught() {
     let (code, r) = parity(
         &py_,
         &d.join("p-fault"),
-        &[os("--source"), os(&d.join("ckpt/modernbert")), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&out.join("oracle.npz"))],
+        &[
+            os("--source"),
+            os(&d.join("ckpt/modernbert")),
+            os("--target"),
+            os("scaffold"),
+            os("--package"),
+            os(&pkg),
+            os("--weights"),
+            os(&weights),
+            os("--oracle"),
+            os(&out.join("oracle.npz")),
+        ],
     );
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("layer 1"), "{}", serde_json::to_string(&r["first_divergence"]).unwrap());

@@ -128,6 +128,8 @@ fn moe_type_passes(name: &str) {
             os("--source"),
             os(&ck),
             os("--target"),
+            os("scaffold"),
+            os("--package"),
             os(&pkg),
             os("--weights"),
             os(&w_pkg),

@@ -68,8 +68,11 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     let weights = d.join("weights");
     let conv = Command::new(&py_).current_dir(d).args(["-m", "smollm2_mlx.convert"]).arg(&hf).arg(&weights).output().unwrap();
     assert!(conv.status.success(), "{}", String::from_utf8_lossy(&conv.stderr));
-    let (code, r) =
-        parity(&py_, &d.join("p_pkg"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_pkg"),
+        &[os("--source"), os(&hf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)],
+    );
     assert_eq!(code, 0);
     assert_all_pass(&r, "scaffold");
     assert_independent(&oracle, &r);
@@ -125,8 +128,11 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
         "import mlx.core as mx, shutil, sys\nsrc, dst = sys.argv[1], sys.argv[2]\nshutil.copytree(src, dst)\nw = mx.load(dst + '/model.safetensors')\nk = 'model.layers.3.mlp.down_proj.weight'\nw[k] = w[k].at[7].add(0.05)\nmx.save_safetensors(dst + '/model.safetensors', w)",
         &[weights.to_str().unwrap(), bad.to_str().unwrap()],
     );
-    let (code, r) =
-        parity(&py_, &d.join("p_row"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&bad), os("--oracle"), os(&oracle)]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_row"),
+        &[os("--source"), os(&hf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&bad), os("--oracle"), os(&oracle)],
+    );
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("layer 3"));
     let rs = rungs(&r);
@@ -142,8 +148,11 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     let text = std::fs::read_to_string(&cfg_py).unwrap();
     assert!(text.contains("ROPE_TRADITIONAL = False"));
     std::fs::write(&cfg_py, text.replace("ROPE_TRADITIONAL = False", "ROPE_TRADITIONAL = True")).unwrap();
-    let (code, r) =
-        parity(&py_, &d.join("p_flip"), &[os("--source"), os(&hf), os("--target"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)]);
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_flip"),
+        &[os("--source"), os(&hf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)],
+    );
     assert_eq!(code, 1);
     assert_eq!(first_failed(&r).as_deref(), Some("layer 0"));
     let rs = rungs(&r);
@@ -169,7 +178,11 @@ fn smollm2_gguf_parity_passes_through_map_draft_and_convert() {
 
     // The scaffold on the converted weights; the oracle runs here, from the GGUF.
     let out = d.join("p_pkg");
-    let (code, r) = parity(&py_, &out, &[os("--source"), os(&gguf), os("--target"), os(&pkg), os("--weights"), os(&converted), os("--inputs"), os(&inputs)]);
+    let (code, r) = parity(
+        &py_,
+        &out,
+        &[os("--source"), os(&gguf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&converted), os("--inputs"), os(&inputs)],
+    );
     assert_eq!(code, 0);
     assert_all_pass(&r, "scaffold from the GGUF");
     let oracle = out.join("oracle.npz");
