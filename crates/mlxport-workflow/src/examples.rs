@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use mlxport_harness::runner::Job;
 
 use mlxport_harness::env::PythonEnv;
@@ -28,7 +28,7 @@ pub struct ModelSource {
 pub fn resolve(model: Option<&Path>, example: Option<&str>, show_paths: bool, verbose: bool) -> Result<ModelSource> {
     if let Some(m) = model {
         if std::fs::symlink_metadata(m).is_err() {
-            anyhow::bail!("{}: no such file or directory", m.display());
+            crate::bail!("{}: no such file or directory", m.display());
         }
         let abs = std::fs::canonicalize(m).with_context(|| format!("cannot resolve {}", m.display()))?;
         // As given, but never an absolute path unless asked for.

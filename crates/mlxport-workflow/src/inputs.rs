@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 use mlxport_harness::jobs::Inputs;
 
 /// Inputs from a file (`--inputs FILE`), texts (`--text`) or token-id
@@ -16,12 +16,12 @@ pub fn from_args(file: Option<&Path>, text: &[String], token_ids: &[String], gen
         None if !token_ids.is_empty() => {
             let mut seqs = Vec::new();
             for s in token_ids {
-                let ids: Result<Vec<u32>, _> = s.split(',').map(|t| t.trim().parse::<u32>()).collect();
-                seqs.push(ids.with_context(|| format!("--token-ids '{s}': expected comma-separated integers"))?);
+                let ids: std::result::Result<Vec<u32>, _> = s.split(',').map(|t| t.trim().parse::<u32>()).collect();
+                seqs.push(ids.map_err(|e| Error::invalid(format!("--token-ids '{s}': expected comma-separated integers: {e}")))?);
             }
             Inputs { token_ids: Some(seqs), ..Default::default() }
         }
-        None => anyhow::bail!("give --inputs FILE, --text TEXT or --token-ids IDS"),
+        None => crate::bail!("give --inputs FILE, --text TEXT or --token-ids IDS"),
     };
     if generate.is_some() {
         inputs.generate = generate;

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod bench;
+pub mod error;
 pub mod examples;
 pub mod inputs;
 pub mod matrix;
@@ -39,7 +40,7 @@ use mlxport_harness::jobs::Harness;
 /// Check once that the preloaded BLAS changes no MLX result
 /// ([`Harness::verify_blas`]); when it does, say so on stderr (the harness
 /// then runs without it).
-pub fn check_blas(h: &mut Harness, doing: &str) -> anyhow::Result<mlxport_harness::jobs::BlasVerdict> {
+pub fn check_blas(h: &mut Harness, doing: &str) -> crate::error::Result<mlxport_harness::jobs::BlasVerdict> {
     let v = h.verify_blas()?;
     if let Some(n) = v.note(doing) {
         eprintln!("note: {n}");

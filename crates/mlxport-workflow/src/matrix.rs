@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -505,7 +505,7 @@ pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Pat
             };
             let mut e = res.unwrap_or_else(|err| {
                 let mut e = entry(spec, target);
-                verdict(&mut e, spec, "fail", Some(format!("{err:#}")));
+                verdict(&mut e, spec, "fail", Some(err.chain()));
                 e
             });
             e.seconds = (t.elapsed().as_secs_f64() * 10.0).round() / 10.0;

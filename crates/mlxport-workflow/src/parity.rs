@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use mlxport_harness::jobs::{CaptureRequest, Harness, Inputs, OracleRequest, Settings as HarnessSettings, Target};
 use mlxport_harness::Manifest;
 use mlxport_parity::compare::{compare_pair, Settings};
@@ -175,9 +175,9 @@ pub fn cosine_gate(rtol: f64) -> f64 {
 }
 
 fn settings(req: &ParityRequest, float_rtol: f64) -> Result<Settings> {
-    let mut rules = vec![Rule::parse(&format!(".=norm:true,cosine:{}", cosine_gate(float_rtol))).map_err(anyhow::Error::msg)?];
+    let mut rules = vec![Rule::parse(&format!(".=norm:true,cosine:{}", cosine_gate(float_rtol))).map_err(crate::error::Error::msg)?];
     for t in &req.tol {
-        rules.push(Rule::parse(t).map_err(anyhow::Error::msg)?);
+        rules.push(Rule::parse(t).map_err(crate::error::Error::msg)?);
     }
     Ok(Settings { rules, top_k: 5, ..Settings::default() })
 }
@@ -390,7 +390,7 @@ fn forward_passes(cap: &Path, oracle: &Path, req: &ParityRequest) -> Result<bool
     let oman_path = mlxport_harness::manifest::manifest_path(oracle);
     let text = std::fs::read_to_string(&oman_path).with_context(|| format!("cannot read {}", oman_path.display()))?;
     let rungs: Vec<_> = ladder::parse(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?
+        .map_err(|e| crate::error::Error::msg(format!("{}: {e}", oman_path.display())))?
         .into_iter()
         .filter(|r| !matches!(r.kind, Kind::Ids | Kind::CacheDecode))
         .map(|mut r| {
@@ -414,30 +414,30 @@ fn f32_rtol() -> f64 {
 /// Refuse missing or wrong paths before any step runs.
 fn check_paths(req: &ParityRequest) -> Result<()> {
     if !req.source.exists() {
-        anyhow::bail!("--source {}: no such file or directory", req.source.display());
+        crate::bail!("--source {}: no such file or directory", req.source.display());
     }
     mlxport_harness::jobs::check_source(&req.source).with_context(|| format!("--source {}", req.source.display()))?;
     match &req.target {
         Target::Package { package, weights } => {
             if !package.join("__init__.py").is_file() {
-                anyhow::bail!(
+                crate::bail!(
                     "--target {}: not a Python package (no __init__.py); make one with `mlxport scaffold`, or give `--target mlx-lm`",
                     package.display()
                 );
             }
             if !weights.join("config.json").is_file() {
-                anyhow::bail!("--weights {}: no config.json (give the directory the package's converter or `mlxport convert` wrote)", weights.display());
+                crate::bail!("--weights {}: no config.json (give the directory the package's converter or `mlxport convert` wrote)", weights.display());
             }
         }
         Target::MlxLm { model } => {
             if !model.join("config.json").is_file() {
-                anyhow::bail!("--weights {}: no config.json (give the model directory mlx_lm.load reads)", model.display());
+                crate::bail!("--weights {}: no config.json (give the model directory mlx_lm.load reads)", model.display());
             }
         }
     }
     if let Some(o) = &req.oracle {
         if !o.is_file() {
-            anyhow::bail!("--oracle {}: no such file (make one with `mlxport oracle -o FILE`)", o.display());
+            crate::bail!("--oracle {}: no such file (make one with `mlxport oracle -o FILE`)", o.display());
         }
     }
     Ok(())
@@ -547,7 +547,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         };
         let oman_path = mlxport_harness::manifest::manifest_path(&oracle);
         let oman_text = std::fs::read_to_string(&oman_path).with_context(|| format!("cannot read {}", oman_path.display()))?;
-        let mut ladder_rungs = ladder::parse(&oman_text).map_err(|e| anyhow::anyhow!("{}: {e}", oman_path.display()))?;
+        let mut ladder_rungs = ladder::parse(&oman_text).map_err(|e| crate::error::Error::msg(format!("{}: {e}", oman_path.display())))?;
         // Encoder outputs (last hidden state, pooler, pooled, sentence
         // embedding) are one rung each.
         ladder_rungs = ladder_rungs

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use mlxport_harness::jobs::{Harness, Settings as HarnessSettings};
 use mlxport_quality::{QualityReport, Thresholds};
 

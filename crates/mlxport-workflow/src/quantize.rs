@@ -2,7 +2,7 @@
 //! `--rule`, `--target-bpw`), as `mlxport quantize`, `convert -q`, `port -q`
 //! and the optimize candidates read it.
 
-use anyhow::Result;
+use crate::error::Result;
 use mlxport_convert::quantize::QuantOptions;
 use serde::Serialize;
 

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use mlxport_convert::convert::{ConvertOptions, Converted};
 use mlxport_convert::draft::{Draft, DraftOptions};
 use mlxport_convert::plan::{DtypePolicy, Plan, Severity};
@@ -78,7 +78,7 @@ pub fn draft_validate_convert(source: &Path, target: &str, out: &Path, opts: &Co
         );
     }
     if std::fs::symlink_metadata(out).is_ok() {
-        std::fs::remove_dir_all(out).map_err(|e| anyhow::anyhow!("removing {}: {e}", out.display()))?;
+        std::fs::remove_dir_all(out).map_err(|e| crate::error::Error::Io { path: out.to_path_buf(), source: e })?;
     }
     Ok(mlxport_convert::convert::convert(source, &d.map, out, opts)?)
 }

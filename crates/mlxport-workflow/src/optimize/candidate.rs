@@ -2,7 +2,7 @@
 //! spec (`bf16`, `q4g64`, `mixed_3_6`, `bpw4.5`, `mxfp4`, ...), with the
 //! hypothesis it tests and the quantization options that produce it.
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use mlxport_convert::quantize::options::RECIPES;
 use mlxport_convert::quantize::QuantOptions;
 use serde::Serialize;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use mlxport_harness::jobs::Harness;
 use mlxport_harness::quality::{EncoderRequest, LmRequest};
 use mlxport_quality::report::Measured;

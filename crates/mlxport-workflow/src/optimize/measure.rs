@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use mlxport_bench::receipt::Receipt;
 use mlxport_bench::stats::{bootstrap_median_ci, median, Bootstrap};
 use mlxport_harness::jobs::{Harness, Target};

@@ -34,7 +34,7 @@ pub mod validated;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use mlxport_convert::convert::ConvertOptions;
 use mlxport_convert::plan::DtypePolicy;
 use mlxport_harness::jobs::{Harness, Settings as HarnessSettings};
@@ -352,7 +352,7 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         let mut r = Record::new(c, key, on_top.clone());
         match produce(&b, c, base_dtype, &ckpt) {
             Ok(p) => r.produced = Some(p),
-            Err(e) => r.correctness.error = Some(format!("could not be produced: {e:#}")),
+            Err(e) => r.correctness.error = Some(format!("could not be produced: {}", e.chain())),
         }
         if r.produced.is_some() {
             eprintln!("    quality gate against the baseline ...");
@@ -363,14 +363,14 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
                     std::fs::write(req.work_dir.join("quality").join(format!("{}.md", c.id)), q.to_markdown())?;
                     r.set_quality(&q, format!("quality/{}.json", c.id));
                 }
-                Err(e) => r.correctness.error = Some(format!("does not load or run: {e:#}")),
+                Err(e) => r.correctness.error = Some(format!("does not load or run: {}", e.chain())),
             }
         }
         if r.correctness.loads && !b.encoder {
             eprintln!("    generation benchmark ...");
             match measure::generate(&h, &ckpt, &req.bench, Some(b.fingerprint.clone()), &req.work_dir.join("receipts").join(format!("{}.json", c.id))) {
                 Ok(m) => r.set_speed(m),
-                Err(e) => r.correctness.error = Some(format!("the generation benchmark failed: {e:#}")),
+                Err(e) => r.correctness.error = Some(format!("the generation benchmark failed: {}", e.chain())),
             }
         }
         write_json(&records_dir.join(format!("{}.json", c.id)), &r)?;

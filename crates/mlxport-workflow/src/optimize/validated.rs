@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use mlxport_bench::env::Environment;
 use mlxport_kb::recommend::Receipt;
 use serde_json::{json, Value};

