@@ -35,31 +35,7 @@ impl Table {
     }
 }
 
-/// `1.5 GiB`-style byte counts.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// `22.7M`-style counts.
-pub fn human_count(n: u64) -> String {
-    match n {
-        0..=9_999 => n.to_string(),
-        10_000..=999_999 => format!("{:.1}K", n as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1}M", n as f64 / 1e6),
-        _ => format!("{:.2}B", n as f64 / 1e9),
-    }
-}
+pub use mlxport_util::human::{bytes as human_bytes, count as human_count};
 
 /// A progress bar on stderr, shown only when stderr is a terminal.
 pub struct Progress(Option<ProgressBar>);
@@ -100,11 +76,4 @@ pub fn byte_progress(what: &'static str) -> (mlxport_convert::convert::ProgressF
     (std::sync::Arc::new(tell), bar)
 }
 
-/// Write a file atomically: a temporary file in the same directory, then a
-/// rename, so a crash never leaves a half-written report.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
+pub use mlxport_util::fs::write_atomic;

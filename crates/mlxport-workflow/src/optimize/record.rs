@@ -623,23 +623,9 @@ impl OptimizeDoc {
     }
 }
 
-/// Bytes with binary units (`123.4 MiB`).
+/// Bytes with binary units (`123.4 MiB`); `-` when unknown.
 pub fn human_bytes(b: f64) -> String {
-    if !b.is_finite() {
-        return "-".into();
-    }
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
+    mlxport_util::human::bytes_f64(b, 1)
 }
 
 #[cfg(test)]
