@@ -1,15 +1,13 @@
 //! The conversion manifest (`mlxport-conversion.json`) and the model card
 //! stub written beside converted weights.
 
-use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use crate::writer::FileRecord;
 use crate::{Error, Result};
-use mlxport_util::hash::{hex, sha256_hex};
+use mlxport_util::hash::sha256_hex;
 
 /// File name of the manifest in a converted directory.
 pub const MANIFEST_FILE: &str = "mlxport-conversion.json";
@@ -63,21 +61,10 @@ pub struct TargetRecord {
     pub total_size: u64,
 }
 
-/// SHA-256 and size of a file, read in 1 MiB blocks.
+/// SHA-256 and size of a file, streamed.
 pub fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).map_err(|e| Error::io(path, "read", e))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, hex(&h.finalize())))
+    let d = mlxport_util::hash::sha256_file(path).map_err(|e| Error::io(path, "read", e))?;
+    Ok((d.bytes, d.sha256))
 }
 
 /// A record for bytes held in memory.

@@ -4,10 +4,7 @@ use std::fmt::Write;
 
 use crate::inspect::Inspection;
 use crate::risks::Finding;
-
-fn human_bytes(n: u64) -> String {
-    mlxport_util::human::bytes_with(n, 2)
-}
+use mlxport_util::human::bytes_with;
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -60,7 +57,7 @@ pub fn to_markdown(i: &Inspection) -> String {
         let _ = writeln!(o, "| architectures | {} |", i.facts.architectures.join(", "));
     }
     let _ = writeln!(o, "| parameters | {} |", i.tensors.parameters);
-    let _ = writeln!(o, "| tensors | {} in {} |", i.tensors.tensors, human_bytes(i.tensors.bytes));
+    let _ = writeln!(o, "| tensors | {} in {} |", i.tensors.tensors, bytes_with(i.tensors.bytes, 2));
     if let Some(q) = &i.quantization {
         let mut s = q.scheme.clone();
         if let Some(b) = q.bits {
@@ -83,7 +80,7 @@ pub fn to_markdown(i: &Inspection) -> String {
         i.license.redistribution.as_str()
     );
     let _ = writeln!(o, "| fingerprint | `{}` |", i.model.fingerprint);
-    let _ = writeln!(o, "| files | {} ({}) |\n", i.model.files, human_bytes(i.model.bytes));
+    let _ = writeln!(o, "| files | {} ({}) |\n", i.model.files, bytes_with(i.model.bytes, 2));
 
     findings(&mut o, "Blockers", &i.blockers);
     findings(&mut o, "Warnings", &i.warnings);
@@ -98,20 +95,20 @@ pub fn to_markdown(i: &Inspection) -> String {
             Some(false) => "no",
             None => "-",
         };
-        let _ = writeln!(o, "| {} | {:.2} | {} | {fits} |", w.precision, w.bits_per_weight, human_bytes(w.bytes));
+        let _ = writeln!(o, "| {} | {:.2} | {} | {fits} |", w.precision, w.bits_per_weight, bytes_with(w.bytes, 2));
     }
     if let Some(kv) = &i.size.kv_cache {
         let _ = writeln!(
             o,
             "\nKV cache: {} per token ({}); {} for {} tokens.",
-            human_bytes(kv.bytes_per_token),
+            bytes_with(kv.bytes_per_token, 2),
             kv.formula,
-            human_bytes(kv.bytes_for_context),
+            bytes_with(kv.bytes_for_context, 2),
             kv.context
         );
     }
     if let Some(t) = i.size.target_memory_bytes {
-        let _ = writeln!(o, "\nTarget memory {} (usable {}).", human_bytes(t), human_bytes(i.size.usable_bytes.unwrap_or(0)));
+        let _ = writeln!(o, "\nTarget memory {} (usable {}).", bytes_with(t, 2), bytes_with(i.size.usable_bytes.unwrap_or(0), 2));
     }
     for n in &i.size.notes {
         let _ = writeln!(o, "\n_{n}_");
@@ -120,7 +117,7 @@ pub fn to_markdown(i: &Inspection) -> String {
 
     let _ = writeln!(o, "## Tensors by dtype\n\n| dtype | bytes |\n|---|---|");
     for (d, b) in &i.tensors.bytes_by_dtype {
-        let _ = writeln!(o, "| {d} | {} |", human_bytes(*b));
+        let _ = writeln!(o, "| {d} | {} |", bytes_with(*b, 2));
     }
     o.push('\n');
 
@@ -134,7 +131,7 @@ pub fn to_markdown(i: &Inspection) -> String {
 
     let _ = writeln!(o, "## Files\n\n| file | role | size | sha256 |\n|---|---|---|---|");
     for f in &i.files {
-        let _ = writeln!(o, "| `{}` | {} | {} | `{}` |", cell(&f.path), f.role, human_bytes(f.size), f.sha256.as_deref().unwrap_or("-"));
+        let _ = writeln!(o, "| `{}` | {} | {} | `{}` |", cell(&f.path), f.role, bytes_with(f.size, 2), f.sha256.as_deref().unwrap_or("-"));
     }
     o
 }

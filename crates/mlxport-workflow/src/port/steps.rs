@@ -76,25 +76,14 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Every artifact up to the parity ladder, and the optional steps after it.
-const PORTED: &[Step] = &[
-    Step::Inspect,
-    Step::Plan,
-    Step::MapDraft,
-    Step::MapValidate,
-    Step::Oracle,
-    Step::Convert,
-    Step::Scaffold,
-    Step::Capture,
-    Step::Parity,
-    Step::Quantize,
-    Step::Quality,
-    Step::Bench,
-    Step::Optimize,
-];
+/// Every artifact up to the parity ladder, and the optional steps after it:
+/// every step before `report` and `package`.
+fn ported() -> &'static [Step] {
+    &Step::RUN_ORDER[..Step::RUN_ORDER.len() - 2]
+}
 
 fn report(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(PORTED)});
+    let inputs = json!({"upstream": ctx.upstream(ported())});
     ctx.step(Step::Report, inputs, &["report"], |ctx, st| {
         let out = st.join("report");
         match mlxport_publish::report::write(&ctx.dir, &out) {
@@ -108,7 +97,7 @@ fn report(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn package(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(PORTED), "accept_license": ctx.req.accept_license});
+    let inputs = json!({"upstream": ctx.upstream(ported()), "accept_license": ctx.req.accept_license});
     ctx.step(Step::Package, inputs, &["package"], |ctx, st| {
         let opts = mlxport_publish::package::Options { accept_license: ctx.req.accept_license, no_python_smoke: false };
         // Absolute paths: the smoke test runs Python in another directory.
