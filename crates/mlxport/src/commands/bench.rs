@@ -242,6 +242,14 @@ fn read_receipt(p: &Path) -> Result<serde_json::Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", p.display()))
 }
 
+/// One receipt's verdict in `bench check --json` (`mlxport.bench-check/v1`).
+#[derive(serde::Serialize)]
+struct Checked {
+    receipt: String,
+    valid: bool,
+    problems: Vec<String>,
+}
+
 fn check(a: BenchCheckArgs) -> Result<u8> {
     let promotion = a.baseline.as_ref().zip(a.candidate.as_ref());
     if a.receipts.is_empty() && promotion.is_none() {
@@ -258,11 +266,11 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
         let v = read_receipt(p)?;
         match validate(&v) {
             Ok(r) => {
-                reports.push(serde_json::json!({"receipt": p.display().to_string(), "valid": true, "problems": []}));
+                reports.push(Checked { receipt: p.display().to_string(), valid: true, problems: Vec::new() });
                 valid.push(Some(r));
             }
             Err(problems) => {
-                reports.push(serde_json::json!({"receipt": p.display().to_string(), "valid": false, "problems": problems}));
+                reports.push(Checked { receipt: p.display().to_string(), valid: false, problems });
                 valid.push(None);
             }
         }
@@ -285,7 +293,7 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (rep, r) in reports.iter().zip(&valid) {
-            let path = rep["receipt"].as_str().unwrap_or_default();
+            let path = &rep.receipt;
             match r {
                 Some(r) => println!(
                     "valid    {path}  ({} benchmark(s), {} runs, workload `{}`, environment {})",
@@ -296,8 +304,8 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
                 ),
                 None => {
                     println!("INVALID  {path}");
-                    for p in rep["problems"].as_array().into_iter().flatten() {
-                        println!("  - {}", p.as_str().unwrap_or_default());
+                    for p in &rep.problems {
+                        println!("  - {p}");
                     }
                 }
             }
