@@ -495,7 +495,7 @@ fn parity(ctx: &mut Ctx) -> Result<Flow> {
             c.a.path = "capture/capture.npz".into();
             c.b.path = "oracle/oracle.npz".into();
         }
-        std::fs::write(&o.json, serde_json::to_string_pretty(&o.report)? + "\n")?;
+        std::fs::write(&o.json, o.report.to_json())?;
         std::fs::write(&o.markdown, markdown_of(&o.report))?;
         let l = &o.report.ladder;
         if o.passed() {
