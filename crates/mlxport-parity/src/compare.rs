@@ -227,6 +227,17 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The string the reports write.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// One compared pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairReport {

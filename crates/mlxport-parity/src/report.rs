@@ -135,7 +135,7 @@ pub struct LadderReport {
     pub first_divergence: Option<FirstDivergence>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub pairs: usize,
     pub passed: usize,

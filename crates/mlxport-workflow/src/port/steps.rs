@@ -99,10 +99,8 @@ fn report(ctx: &mut Ctx) -> Result<Flow> {
         let out = st.join("report");
         match mlxport_publish::report::write(&ctx.dir, &out) {
             Ok(_) => Ok(Outcome::Done("report/report.md, report.json, report.html".into())),
-            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
-                Some(r) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![r.to_string()] }),
-                None => Err(e),
-            },
+            Err(mlxport_publish::Error::Refused(why)) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![why] }),
+            Err(e) => Err(e.into()),
         }
     })
 }
@@ -116,21 +114,20 @@ fn package(ctx: &mut Ctx) -> Result<Flow> {
         match mlxport_publish::package::package(&dir, &out, &opts) {
             Ok(p) => Ok(Outcome::Done(format!(
                 "{} files, license {} ({}), smoke test {}",
-                p.manifest["files"].as_array().map(Vec::len).unwrap_or(0),
+                p.manifest.files.len(),
                 p.license.id.as_deref().unwrap_or("none found"),
                 p.license.class,
                 p.smoke.status
             ))),
-            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
-                Some(r) => {
-                    let mut remediation = vec![r.to_string()];
-                    if !ctx.req.accept_license && r.to_string().contains("license") {
-                        remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
-                    }
-                    Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
+            Err(mlxport_publish::Error::Refused(why)) => {
+                let license = why.contains("license");
+                let mut remediation = vec![why];
+                if !ctx.req.accept_license && license {
+                    remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
                 }
-                None => Err(e),
-            },
+                Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
+            }
+            Err(e) => Err(e.into()),
         }
     })
 }
