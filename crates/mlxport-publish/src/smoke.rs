@@ -92,6 +92,9 @@ print(f"{sys.argv[2]}.load.load (strict) and one forward pass")
 "#;
 
 fn python_check(env: &mlxport_harness::env::PythonEnv, dir: &Path, target: Target, package: Option<&str>) -> anyhow::Result<String> {
+    // Python runs inside the package: name it absolutely, or a relative
+    // `dir` would be resolved against itself.
+    let dir = &std::path::absolute(dir)?;
     let mut job = mlxport_harness::runner::Job::new(env.python()).timeout(Duration::from_secs(900)).threads(2).output_limit(1 << 16).cwd(dir);
     if let Some(lib) = mlxport_harness::blas::Blas::detect().path() {
         job = job.preload(lib);
