@@ -4,7 +4,8 @@
 //! earlier releases wrote ([`Target`], [`Step`], [`StepStatus`],
 //! [`PortStatus`], [`Family`], [`Dtype`]). Every writer and reader of
 //! `port.json` uses these types; a file written by an earlier release
-//! still loads.
+//! still loads. [`document`] reads the other versioned documents (parity
+//! and quality reports, the package manifest) with their own types.
 //!
 //! ```
 //! use mlxport_contract::{Step, Target};
@@ -13,8 +14,10 @@
 //! assert_eq!(serde_json::to_string(&Target::Scaffold).unwrap(), "\"scaffold\"");
 //! ```
 
+pub mod document;
 mod enums;
 pub mod port;
 
+pub use document::DocumentError;
 pub use enums::{Dtype, Family, PortStatus, Step, StepStatus, Target, UnknownValue};
 pub use port::{Artifact, PortRecord, StepRecord};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use mlxport_tensor::stream::{ChunkRead, SliceChunks};
 use mlxport_tensor::{DType, Encoding, TensorInfo, TensorSource};
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::logits::{logit_pass, LogitReport};
 use crate::metrics::{exact_pass, exact_square_sum_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
@@ -134,7 +134,7 @@ pub fn match_names(a: &dyn TensorSource, b: &dyn TensorSource, s: &Settings) -> 
 }
 
 /// An element position: flat and per axis.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Index {
     pub flat: u64,
     pub index: Vec<u64>,
@@ -155,7 +155,7 @@ impl Index {
 }
 
 /// Non-finite values on one side.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NonFinite {
     pub nan: u64,
     pub inf: u64,
@@ -163,7 +163,7 @@ pub struct NonFinite {
 }
 
 /// Element-wise metrics of a float pair.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FloatMetrics {
     pub count: u64,
     pub finite_pairs: u64,
@@ -174,6 +174,7 @@ pub struct FloatMetrics {
     pub max_rel: Option<f64>,
     pub max_rel_at: Option<Index>,
     /// Floor of the relative error's denominator (the reference's scale).
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub rel_floor: f64,
     pub cosine: Option<f64>,
     /// Same float dtype on both sides only.
@@ -189,9 +190,11 @@ pub struct FloatMetrics {
     pub rel_linf: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AllClose {
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub atol: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub rtol: f64,
     pub equal_nan: bool,
     pub violations: u64,
@@ -199,7 +202,7 @@ pub struct AllClose {
 }
 
 /// Exact comparison of an integer pair.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExactMetrics {
     pub count: u64,
     pub mismatches: u64,
@@ -208,7 +211,7 @@ pub struct ExactMetrics {
     pub max_abs: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExactMismatch {
     pub at: Index,
     /// Values as text (integers up to 128 bits).
@@ -217,7 +220,7 @@ pub struct ExactMismatch {
 }
 
 /// Pass, fail, or could not be compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -225,8 +228,19 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The string the reports write.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// One compared pair.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairReport {
     pub name: String,
     /// B's name when it differs from A's.

@@ -19,6 +19,9 @@
 //!   failure atlas that explains it (`data/failure_atlas.toml`).
 //! - [`report`]: the run and its JSON report (`mlxport.compare/v1`);
 //!   [`render`]: Markdown and an SVG chart.
+//! - [`parity_report`]: the parity pipeline's report of a port
+//!   (`mlxport.parity/v1`, `parity/parity.json`), read and written with the
+//!   same types.
 //!
 //! ```no_run
 //! use mlxport_parity::{compare::Settings, report::{run, LadderChoice, RunOptions}};
@@ -39,10 +42,12 @@ pub mod error;
 pub mod ladder;
 pub mod logits;
 pub mod metrics;
+pub mod parity_report;
 pub mod render;
 pub mod report;
 pub mod tolerance;
 
 pub use compare::{PairReport, Settings, Status};
 pub use error::Error;
-pub use report::{run, LadderChoice, Report, RunOptions};
+pub use parity_report::{ParityFile, ParityReport};
+pub use report::{run, LadderChoice, Report, RunOptions, RungStatus};

@@ -17,7 +17,7 @@
 //! distribution: it is counted as invalid and as a top-1 disagreement.
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{decode_block, ExactSum, PassError, WINDOW};
 use mlxport_tensor::stream::ChunkRead;
@@ -30,12 +30,13 @@ pub const MAX_POSITIONS_KEPT: usize = 4096;
 pub const MAX_VOCAB: u64 = 1 << 22;
 
 /// Metrics of one position.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Position {
     pub position: u64,
     pub top1_a: Option<u64>,
     pub top1_b: Option<u64>,
     pub top1_agree: bool,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub topk_overlap: f64,
     pub kl_ab: Option<f64>,
     pub kl_ba: Option<f64>,
@@ -43,14 +44,16 @@ pub struct Position {
 }
 
 /// Summary over all positions.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogitReport {
     pub vocab: u64,
     pub positions: u64,
     pub k: usize,
     pub top1_agree: u64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub top1_agreement: f64,
     pub first_top1_disagreement: Option<u64>,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub topk_overlap_mean: f64,
     pub kl_ab_mean: Option<f64>,
     pub kl_ab_max: Option<f64>,

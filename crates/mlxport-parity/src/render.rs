@@ -74,7 +74,7 @@ pub fn rung_cells(r: &crate::report::RungReport) -> Vec<String> {
         cos(r.cosine),
         r.nonfinite.to_string(),
         match r.status {
-            "fail" => "FAIL".into(),
+            crate::report::RungStatus::Fail => "FAIL".into(),
             s => s.to_string(),
         },
     ]
@@ -242,10 +242,10 @@ pub fn svg(l: &LadderReport) -> String {
         );
         d += 1;
     }
-    let color = |st: &str| match st {
-        "fail" => "#d62728",
-        "pass" => "#2ca02c",
-        _ => "#aaaaaa",
+    let color = |st: crate::report::RungStatus| match st {
+        crate::report::RungStatus::Fail => "#d62728",
+        crate::report::RungStatus::Pass => "#2ca02c",
+        crate::report::RungStatus::Skipped => "#aaaaaa",
     };
     let mut path = String::new();
     for (i, r) in l.rungs.iter().enumerate() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use mlxport_tensor::TensorSource;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::atlas;
 use crate::compare::{compare_pair, match_names, NameMap, PairReport, Settings, Status};
@@ -14,23 +14,24 @@ use crate::tolerance::Overrides;
 /// Version of the JSON report.
 pub const SCHEMA: &str = "mlxport.compare/v1";
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SourceInfo {
     pub path: String,
-    pub format: &'static str,
+    pub format: String,
     pub tensors: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleInfo {
     pub pattern: String,
     pub tolerance: Overrides,
 }
 
 /// The settings, as reported.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SettingsInfo {
-    pub names: &'static str,
+    /// `same`, `map` or `rename`.
+    pub names: String,
     pub include: Option<String>,
     pub exclude: Option<String>,
     pub tolerance: Overrides,
@@ -40,7 +41,7 @@ pub struct SettingsInfo {
 }
 
 /// A hint from the failure atlas.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Hint {
     pub id: String,
     pub title: String,
@@ -50,15 +51,49 @@ pub struct Hint {
     pub symptoms: Vec<Symptom>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Symptom {
     pub id: String,
     pub title: String,
     pub causes: Vec<String>,
 }
 
+/// How a rung of a climbed ladder ended (`"pass"`, `"fail"`, `"skipped"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RungStatus {
+    Pass,
+    Fail,
+    /// An earlier rung diverged (without `--all`), or the rung did not run.
+    Skipped,
+}
+
+impl RungStatus {
+    /// The string the report writes.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RungStatus::Pass => "pass",
+            RungStatus::Fail => "fail",
+            RungStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for RungStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the string the report writes (`status == "pass"`).
+impl PartialEq<&str> for RungStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One rung of a climbed ladder.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RungReport {
     pub index: usize,
     pub name: String,
@@ -66,9 +101,9 @@ pub struct RungReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<u64>,
     /// The failure atlas's stage for this rung.
-    pub stage: &'static str,
+    pub stage: String,
     /// `skipped` when an earlier rung diverged (without `--all`).
-    pub status: &'static str,
+    pub status: RungStatus,
     pub tensors: Vec<String>,
     pub max_abs: Option<f64>,
     pub max_rel: Option<f64>,
@@ -83,24 +118,24 @@ pub struct RungReport {
     pub hint: Option<Hint>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FirstDivergence {
     pub rung: usize,
     pub name: String,
-    pub stage: &'static str,
+    pub stage: String,
     pub hint: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LadderReport {
-    /// `file`, `manifest` or `inferred`.
-    pub source: &'static str,
+    /// `file`, `manifest` or `inferred` (`parity` for the parity pipeline's).
+    pub source: String,
     pub all: bool,
     pub rungs: Vec<RungReport>,
     pub first_divergence: Option<FirstDivergence>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub pairs: usize,
     pub passed: usize,
@@ -111,9 +146,9 @@ pub struct Summary {
 }
 
 /// The whole report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: String,
     pub status: Status,
     pub a: SourceInfo,
     pub b: SourceInfo,
@@ -146,7 +181,7 @@ pub struct RunOptions {
 }
 
 fn source_info(s: &dyn TensorSource) -> SourceInfo {
-    SourceInfo { path: s.path().display().to_string(), format: s.format().name(), tensors: s.tensors().len() }
+    SourceInfo { path: s.path().display().to_string(), format: s.format().name().to_string(), tensors: s.tensors().len() }
 }
 
 fn settings_info(s: &Settings) -> SettingsInfo {
@@ -155,7 +190,8 @@ fn settings_info(s: &Settings) -> SettingsInfo {
             NameMap::Same => "same",
             NameMap::Table(_) => "map",
             NameMap::Rename(_) => "rename",
-        },
+        }
+        .to_string(),
         include: s.include.as_ref().map(|r| r.as_str().to_string()),
         exclude: s.exclude.as_ref().map(|r| r.as_str().to_string()),
         tolerance: s.global.clone(),
@@ -229,8 +265,8 @@ pub fn run(
                     name: rung.name.clone(),
                     kind: rung.kind,
                     layer: rung.layer,
-                    stage,
-                    status: "skipped",
+                    stage: stage.to_string(),
+                    status: RungStatus::Skipped,
                     tensors: rung.tensors.clone(),
                     max_abs: None,
                     max_rel: None,
@@ -278,17 +314,21 @@ pub fn run(
                     }
                 }
                 let failed = missing || done.iter().any(|p| p.status != Status::Pass);
-                rr.status = if failed { "fail" } else { "pass" };
+                rr.status = if failed { RungStatus::Fail } else { RungStatus::Pass };
                 if failed {
                     rr.hint = hint_for(stage, &done, missing);
                     if first.is_none() {
-                        first =
-                            Some(FirstDivergence { rung: i, name: rung.name.clone(), stage, hint: rr.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default() });
+                        first = Some(FirstDivergence {
+                            rung: i,
+                            name: rung.name.clone(),
+                            stage: stage.to_string(),
+                            hint: rr.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default(),
+                        });
                     }
                 }
                 reports.push(rr);
             }
-            ladder_report = Some(LadderReport { source, all: opts.all, rungs: reports, first_divergence: first });
+            ladder_report = Some(LadderReport { source: source.to_string(), all: opts.all, rungs: reports, first_divergence: first });
         }
     }
     let summary = Summary {
@@ -304,7 +344,7 @@ pub fn run(
         None => summary.failed + summary.errors > 0 || (!opts.allow_unmatched && summary.unmatched_a + summary.unmatched_b > 0),
     };
     Ok(Report {
-        schema: SCHEMA,
+        schema: SCHEMA.to_string(),
         status: if failed { Status::Fail } else { Status::Pass },
         a: source_info(a),
         b: source_info(b),

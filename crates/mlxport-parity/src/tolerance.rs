@@ -39,15 +39,17 @@
 
 use mlxport_tensor::{DType, Encoding};
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The tolerance a pair is judged by.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tolerance {
     /// Absolute tolerance; `None` until resolved against the reference
     /// tensor's scale (`rtol * scale`).
     pub atol: Option<f64>,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub rtol: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub cosine_min: f64,
     /// Largest ULP distance allowed (same float dtype on both sides).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +64,7 @@ pub struct Tolerance {
     pub top1_min: Option<f64>,
     /// Judge by normwise relative errors (2-norm and max-norm) within
     /// `rtol` instead of element-wise allclose.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub normwise: bool,
 }
 
@@ -137,7 +139,7 @@ impl Tolerance {
 }
 
 /// Some tolerance fields set, the others left alone.
-#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]

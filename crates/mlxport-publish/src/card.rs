@@ -5,6 +5,9 @@
 
 use std::fmt::Write as _;
 
+use mlxport_contract::{PortStatus, Target};
+use mlxport_parity::compare::PairReport;
+use mlxport_parity::ParityFile;
 use serde_json::Value;
 
 use crate::license::License;
@@ -37,56 +40,49 @@ impl Rung {
 }
 
 /// The ladder of `parity/parity.json`, or every pair when it has no ladder.
-pub fn rungs(parity: &Value) -> Vec<Rung> {
-    let f = |v: &Value| v.as_f64();
-    if let Some(rs) = parity.pointer("/ladder/rungs").and_then(Value::as_array) {
+pub fn rungs(parity: &ParityFile) -> Vec<Rung> {
+    if let Some(l) = parity.ladder() {
         // Pairs no rung covers (an encoder's pooled outputs under an
         // inferred ladder) follow as rows of their own.
-        let covered: std::collections::BTreeSet<&str> =
-            rs.iter().flat_map(|r| r["tensors"].as_array().into_iter().flatten().filter_map(Value::as_str)).collect();
-        let extra = pair_rows(parity).into_iter().filter(|r| !covered.contains(r.name.as_str()));
-        return rs
+        let covered: std::collections::BTreeSet<&str> = l.rungs.iter().flat_map(|r| r.tensors.iter().map(String::as_str)).collect();
+        let extra = parity.pairs().iter().filter(|p| !covered.contains(p.name.as_str())).map(pair_row);
+        return l
+            .rungs
             .iter()
             .map(|r| Rung {
-                name: r["name"].as_str().unwrap_or("?").into(),
-                status: r["status"].as_str().unwrap_or("?").into(),
-                max_abs: f(&r["max_abs"]),
-                max_rel: f(&r["max_rel"]),
-                cosine: f(&r["cosine"]),
-                atol: f(&r["atol"]),
-                tensors: r["tensors"].as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
+                name: r.name.clone(),
+                status: r.status.to_string(),
+                max_abs: r.max_abs,
+                max_rel: r.max_rel,
+                cosine: r.cosine,
+                atol: r.atol,
+                tensors: r.tensors.clone(),
             })
             .chain(extra)
             .collect();
     }
-    pair_rows(parity)
+    parity.pairs().iter().map(pair_row).collect()
 }
 
-fn pair_rows(parity: &Value) -> Vec<Rung> {
-    let f = |v: &Value| v.as_f64();
-    parity["pairs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| Rung {
-            name: p["name"].as_str().unwrap_or("?").into(),
-            status: p["status"].as_str().unwrap_or("?").into(),
-            max_abs: f(&p["float"]["max_abs"]).or_else(|| p["exact"]["mismatches"].as_u64().map(|m| m as f64)),
-            max_rel: f(&p["float"]["max_rel"]),
-            cosine: f(&p["float"]["cosine"]),
-            atol: f(&p["tolerance"]["atol"]),
-            tensors: vec![p["name"].as_str().unwrap_or("?").into()],
-        })
-        .collect()
+fn pair_row(p: &PairReport) -> Rung {
+    let float = p.float.as_ref();
+    Rung {
+        name: p.name.clone(),
+        status: p.status.as_str().into(),
+        max_abs: float.and_then(|f| f.max_abs).or_else(|| p.exact.as_ref().map(|e| e.mismatches as f64)),
+        max_rel: float.and_then(|f| f.max_rel),
+        cosine: float.and_then(|f| f.cosine),
+        atol: p.tolerance.atol,
+        tensors: vec![p.name.clone()],
+    }
 }
 
 /// What the parity step concluded, in one line.
-pub fn parity_line(parity: &Value) -> String {
-    let s = &parity["summary"];
-    let status = parity["status"].as_str().unwrap_or("unknown");
-    let mut line = format!("{status}: {} of {} tensor pairs within tolerance", s["passed"].as_u64().unwrap_or(0), s["pairs"].as_u64().unwrap_or(0));
-    if let Some(fd) = parity.pointer("/ladder/first_divergence").filter(|v| v.is_object()) {
-        let _ = write!(line, "; first divergence at rung {}", fd["rung"].as_str().or(fd["name"].as_str()).unwrap_or("?"));
+pub fn parity_line(parity: &ParityFile) -> String {
+    let (passed, pairs) = parity.summary().map(|s| (s.passed, s.pairs)).unwrap_or((0, 0));
+    let mut line = format!("{}: {passed} of {pairs} tensor pairs within tolerance", parity.status().as_str());
+    if let Some(fd) = parity.first_divergence() {
+        let _ = write!(line, "; first divergence at rung {}", fd.name);
     }
     line
 }
@@ -99,19 +95,19 @@ fn hub_id(s: &str) -> Option<&str> {
 
 /// `(repo, revision)` of the base model when they are known.
 pub fn base_model(p: &PortDir) -> (Option<String>, Option<String>) {
-    let repo = p.str_at("/source/repo").or_else(|| p.str_at("/source/model").and_then(hub_id)).map(str::to_string);
-    let revision = p.str_at("/source/revision").map(str::to_string).or_else(|| {
+    let repo = hub_id(&p.port.source.model).map(str::to_string);
+    let revision = {
         let m = &p.inspection["model"];
         let name = m["name"].as_str().unwrap_or("");
         (m["kind"] == "hf-cache-snapshot" && name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit())).then(|| name.to_string())
-    });
+    };
     (repo, revision)
 }
 
 /// The model as port.json names it, with anything path-like reduced to its
 /// last component.
 pub fn source_name(p: &PortDir) -> String {
-    let given = p.str_at("/source/model").unwrap_or("");
+    let given = p.port.source.model.as_str();
     if given.is_empty() {
         return p.inspection.pointer("/model/name").and_then(Value::as_str).unwrap_or("model").to_string();
     }
@@ -122,7 +118,7 @@ pub fn source_name(p: &PortDir) -> String {
 }
 
 pub fn pipeline_tag(p: &PortDir) -> &'static str {
-    let family = p.str_at("/family").or_else(|| p.inspection.pointer("/routing/family").and_then(Value::as_str)).unwrap_or("");
+    let family = p.family().unwrap_or("");
     let traits: Vec<&str> =
         p.inspection.pointer("/routing/traits").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     match family {
@@ -142,9 +138,7 @@ pub fn versions(p: &PortDir) -> Vec<(String, String)> {
             out.push((k.to_string(), v.to_string()));
         }
     };
-    if let (Some(n), Some(v)) = (p.str_at("/tool/name"), p.str_at("/tool/version")) {
-        add(n, v);
-    }
+    add(&p.port.tool.name, &p.port.tool.version);
     if let Some(t) = p.conversion.as_ref().and_then(|c| c["tool"].as_str()) {
         if let Some((n, v)) = t.split_once(' ') {
             add(n, v);
@@ -177,7 +171,7 @@ pub fn commands(p: &PortDir) -> Vec<String> {
     let dtype = p.conversion.as_ref().and_then(|c| c.pointer("/target/dtype")).and_then(Value::as_str).filter(|d| *d != "keep");
     c.push(format!("mlxport convert MODEL --map weight_map.json --out weights{}", dtype.map(|d| format!(" --dtype {d}")).unwrap_or_default()));
     c.push("mlxport oracle MODEL --inputs inputs.json -o oracle/oracle.npz".into());
-    if target == "scaffold" {
+    if target == Target::Scaffold {
         c.push("mlxport scaffold inspection.json -o scaffold".into());
         c.push("mlxport capture --package scaffold --weights weights --oracle oracle/oracle.npz -o capture/capture.npz".into());
     } else {
@@ -261,10 +255,10 @@ pub fn limitations(p: &PortDir, smoke: Option<&Smoke>) -> Vec<String> {
     out.extend(strs(p.inspection.get("blockers")).into_iter().map(|s| format!("blocker: {s}")));
     out.extend(strs(p.inspection.get("warnings")));
     out.extend(strs(p.plan.as_ref().and_then(|x| x.get("uncertainties"))));
-    if let Some(status) = p.str_at("/status").filter(|s| *s != "complete") {
-        out.push(format!("the port is {status}{}", p.str_at("/stopped_at").map(|s| format!(" at step {s}")).unwrap_or_default()));
+    if p.port.status != PortStatus::Complete {
+        out.push(format!("the port is {}{}", p.port.status, p.port.stopped_at.map(|s| format!(" at step {s}")).unwrap_or_default()));
     }
-    out.extend(strs(p.port.get("remediation")));
+    out.extend(p.port.remediation.iter().cloned());
     match &p.parity {
         None => out.push("parity was not measured".into()),
         Some(par) => {
@@ -300,8 +294,8 @@ pub struct CardInput<'a> {
 pub fn render(p: &PortDir, c: &CardInput) -> String {
     let name = source_name(p);
     let (repo, revision) = base_model(p);
-    let family = p.str_at("/family").or_else(|| p.inspection.pointer("/routing/family").and_then(Value::as_str)).unwrap_or("unknown");
-    let model_type = p.str_at("/model_type").or_else(|| p.inspection.pointer("/facts/model_type").and_then(Value::as_str)).unwrap_or("unknown");
+    let family = p.family().unwrap_or("unknown");
+    let model_type = p.port.model_type.as_deref().or_else(|| p.inspection.pointer("/facts/model_type").and_then(Value::as_str)).unwrap_or("unknown");
     let target = p.target();
     let mut s = String::from("---\nlibrary_name: mlx\n");
     match c.license.id.as_deref() {
@@ -341,11 +335,11 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     let _ = writeln!(
         s,
         "An MLX port of `{name}` ({family} family, model type `{model_type}`), converted and checked against the source with mlxport. Target: {}.\n",
-        if target == "scaffold" { "a generated MLX Python package" } else { "mlx-lm" }
+        if target == Target::Scaffold { "a generated MLX Python package" } else { "mlx-lm" }
     );
 
     s.push_str("## Usage\n\n");
-    if let (true, Some(pkg)) = (target == "scaffold", c.package) {
+    if let (true, Some(pkg)) = (target == Target::Scaffold, c.package) {
         let _ = writeln!(s, "The implementation is the Python package `{pkg}/` in this folder (needs `mlx`):\n\n```python\nimport sys; sys.path.insert(0, \".\")\nfrom {pkg}.load import load\nmodel, args = load(\".\")\n```\n");
     } else {
         s.push_str("```sh\npip install mlx-lm\npython -m mlx_lm generate --model . --prompt \"Hello\"\n```\n\n");
@@ -397,17 +391,12 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
             let _ = writeln!(s, "  - config: {ch}");
         }
     }
-    let done: Vec<String> = p.port["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|st| format!("{} {}", st["name"].as_str().unwrap_or("?"), st["status"].as_str().unwrap_or("?")))
-        .collect();
+    let done: Vec<String> = p.port.steps.iter().map(|st| format!("{} {}", st.name, st.status)).collect();
     if !done.is_empty() {
         let _ = writeln!(s, "- steps: {}", done.join(", "));
     }
-    if let Some(t) = p.port["steps"].as_array().and_then(|a| a.iter().rev().find_map(|st| st["finished_at"].as_str())) {
-        let _ = writeln!(s, "- last step finished at {t}");
+    if let Some(st) = p.port.steps.last() {
+        let _ = writeln!(s, "- last step finished at {}", st.finished_at);
     }
     s.push_str("- tool and library versions:\n");
     for (k, v) in versions(p) {
@@ -436,24 +425,17 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     match &p.quality {
         None => s.push_str("No quality evaluation was run.\n\n"),
         Some(q) => {
-            let _ = writeln!(
-                s,
-                "The {} quality gate of `{}` against `{}` (mlxport quality): **{}**.\n",
-                q["kind"].as_str().unwrap_or("quality"),
-                q["candidate"].as_str().unwrap_or("candidate"),
-                q["reference"].as_str().unwrap_or("reference"),
-                q["verdict"].as_str().unwrap_or("not recorded")
-            );
+            let _ = writeln!(s, "The {} quality gate of `{}` against `{}` (mlxport quality): **{}**.\n", q.kind, q.candidate, q.reference, q.verdict);
             s.push_str("| check | value | limit | result |\n|---|---:|---|---|\n");
-            for c in q["checks"].as_array().into_iter().flatten() {
+            for c in &q.checks {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} {} | {} |",
-                    cell(c["name"].as_str().unwrap_or("?")),
-                    num(c["value"].as_f64()),
-                    c["op"].as_str().unwrap_or(""),
-                    num(c["limit"].as_f64()),
-                    if c["pass"] == true { "pass" } else { "fail" }
+                    cell(&c.name),
+                    num(finite(c.value)),
+                    c.op,
+                    num(finite(c.limit)),
+                    if c.pass { "pass" } else { "fail" }
                 );
             }
             s.push('\n');
@@ -499,7 +481,8 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
 
 /// Which MLX implementation the capture ran.
 pub fn implementation(p: &PortDir) -> String {
-    let cap = p.capture.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or(if p.target() == "scaffold" { "generated package" } else { "mlx-lm" });
+    let cap =
+        p.capture.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or(if p.target() == Target::Scaffold { "generated package" } else { "mlx-lm" });
     let orc = p.oracle.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or("transformers");
     format!("{cap} against {orc}")
 }
@@ -507,4 +490,10 @@ pub fn implementation(p: &PortDir) -> String {
 /// baseline, candidate or single, as the receipt names it.
 pub fn role(b: &mlxport_bench::receipt::Benchmark) -> String {
     serde_json::to_value(b.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// A figure as the reports print it: a non-finite one (written `null`) as
+/// not recorded.
+pub(crate) fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }

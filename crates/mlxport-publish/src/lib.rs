@@ -5,11 +5,16 @@
 //! the machine.
 //!
 //! - [`portdir::PortDir`]: the PORT_DIR read and verified (schema, relative
-//!   artifact paths, SHA-256 of every artifact `port.json` lists).
+//!   artifact paths, SHA-256 of every artifact `port.json` lists); its
+//!   versioned documents are read with their types (`port.json`, the
+//!   parity and quality reports, bench receipts).
 //! - [`license::gate`]: the license verdict of the inspection enforced.
 //! - [`package::package`]: a publishable MLX model folder with a model card
-//!   ([`card`]), a manifest of every file, a smoke test ([`smoke`]) and a
+//!   ([`card`]), a manifest of every file ([`package::PackageManifest`],
+//!   `mlxport.package/v1`), a smoke test ([`smoke`]) and a
 //!   scan for local paths and secrets ([`scan`]).
+//! - [`Error`]: one error type; [`Error::Refused`] is what a port shows as
+//!   blocked, the other variants name the file and the rule it breaks.
 //! - [`report::build`]: the engineering report as a versioned JSON value,
 //!   rendered to Markdown and to one self-contained HTML page
 //!   ([`report::markdown`], [`report::html`]).
@@ -18,15 +23,18 @@
 //! use std::path::Path;
 //! use mlxport_publish::{package, report};
 //! let port_dir = Path::new("port-out/all-minilm-l6-v2");
+//! match package::package(port_dir, Path::new("dist/all-minilm-l6-v2"), &package::Options::default()) {
+//!     Ok(p) => println!("packaged {} files into {}", p.manifest.files.len(), p.out.display()),
+//!     Err(mlxport_publish::Error::Refused(why)) => eprintln!("blocked: {why}"),
+//!     Err(e) => return Err(e),
+//! }
 //! let r = report::write(port_dir, &port_dir.join("report"))?;
 //! println!("{}", r["schema"]);
-//! let out = std::env::current_dir()?.join("dist/all-minilm-l6-v2");
-//! let p = package::package(port_dir, &out, &package::Options::default())?;
-//! println!("packaged into {}", p.out.display());
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), mlxport_publish::Error>(())
 //! ```
 
 pub mod card;
+mod error;
 pub mod license;
 pub mod package;
 pub mod portdir;
@@ -35,15 +43,4 @@ pub mod scan;
 pub mod smoke;
 mod text;
 
-/// A check the command performs failed (exit code 1): a refused license, a
-/// local path or secret in the output, a failed smoke test.
-#[derive(Debug)]
-pub struct Refused(pub String);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Refused {}
+pub use error::{Error, Result};

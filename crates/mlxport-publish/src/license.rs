@@ -7,10 +7,10 @@
 
 use serde_json::Value;
 
-use crate::Refused;
+use crate::Error;
 
 /// The license as the card states it.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct License {
     /// Hub license id (`apache-2.0`, `cc-by-nc-4.0`, `other`), if any.
     pub id: Option<String>,
@@ -28,10 +28,11 @@ fn s(v: &Value) -> Option<String> {
 }
 
 /// Read the verdict from `inspection.json` and enforce it.
-pub fn gate(inspection: &Value, accept: bool) -> Result<License, Refused> {
+/// A license that needs acceptance without it is [`Error::Refused`].
+pub fn gate(inspection: &Value, accept: bool) -> Result<License, Error> {
     let l = &inspection["license"];
     if !l.is_object() {
-        return Err(Refused("inspection.json has no license verdict; re-run `mlxport inspect` (mlxport.inspection/v1 carries one)".into()));
+        return Err(Error::Refused("inspection.json has no license verdict; re-run `mlxport inspect` (mlxport.inspection/v1 carries one)".into()));
     }
     let class = s(&l["class"]).unwrap_or_else(|| "unknown".into());
     let redistribution = s(&l["redistribution"]).unwrap_or_else(|| "unknown".into());
@@ -57,7 +58,7 @@ pub fn gate(inspection: &Value, accept: bool) -> Result<License, Refused> {
             msg.push_str(&format!("\n  - {c}"));
         }
         msg.push_str("\nIf you hold the rights these terms require, run again with --accept-license; the terms are then written into the model card.");
-        return Err(Refused(msg));
+        return Err(Error::Refused(msg));
     }
     Ok(lic)
 }
@@ -71,7 +72,7 @@ mod tests {
         let ok = serde_json::json!({"license": {"spdx": "apache-2.0", "class": "permissive", "redistribution": "yes", "requires_acceptance": false, "conditions": []}});
         assert!(!gate(&ok, false).unwrap().accepted);
         let nc = serde_json::json!({"license": {"spdx": "cc-by-nc-nd-4.0", "class": "restricted", "redistribution": "no", "reason": "no derivatives", "requires_acceptance": true, "conditions": ["non-commercial use only"]}});
-        let e = gate(&nc, false).unwrap_err().0;
+        let Err(Error::Refused(e)) = gate(&nc, false) else { panic!("refused") };
         assert!(e.contains("cc-by-nc-nd-4.0") && e.contains("--accept-license") && e.contains("non-commercial use only"), "{e}");
         assert!(gate(&nc, true).unwrap().accepted);
         // A verdict that says redistribution is unknown needs acceptance even

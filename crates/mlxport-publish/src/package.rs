@@ -11,18 +11,85 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use mlxport_contract::port::Tool;
+use mlxport_contract::{Artifact, DocumentError, Target};
+use mlxport_parity::report::Summary;
+use mlxport_parity::Status;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::card::{self, CardInput};
+use crate::error::{io, Error, Result};
 use crate::license::{self, License};
 use crate::portdir::{sha256_file, PortDir};
 use crate::scan;
 use crate::smoke::{self, Smoke};
-use crate::Refused;
 
 pub const PACKAGE_SCHEMA: &str = "mlxport.package/v1";
 pub const MANIFEST: &str = "mlxport-package.json";
+
+/// `mlxport-package.json` (schema `mlxport.package/v1`): what the package
+/// holds and how it was checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackageManifest {
+    pub schema: String,
+    pub tool: Tool,
+    pub source: PackageSource,
+    pub target: Target,
+    /// The scaffold package's directory name (scaffold targets).
+    pub package: Option<String>,
+    /// The checkpoint's `quantization` entry of config.json, when quantized.
+    pub quantization: Option<Value>,
+    pub license: License,
+    pub parity: Option<PackageParity>,
+    pub smoke: Smoke,
+    /// Every file of the package but the card and this manifest.
+    pub files: Vec<Artifact>,
+    /// SHA-256 of the card (`README.md`).
+    pub readme_sha256: String,
+}
+
+/// The base model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackageSource {
+    pub model: String,
+    /// Hugging Face repository and revision, when known.
+    pub repo: Option<String>,
+    pub revision: Option<String>,
+    pub fingerprint: Option<String>,
+}
+
+/// The parity verdict of the port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackageParity {
+    pub status: Status,
+    /// The tensor pairs compared, when the comparison ran.
+    pub summary: Option<Summary>,
+}
+
+impl PackageManifest {
+    /// Parse a manifest; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<PackageManifest, DocumentError> {
+        mlxport_contract::document::parse(text, path, &[PACKAGE_SCHEMA])
+    }
+
+    /// Read `DIR/mlxport-package.json`.
+    pub fn read(dir: &Path) -> Result<PackageManifest, DocumentError> {
+        mlxport_contract::document::read(&dir.join(MANIFEST), &[PACKAGE_SCHEMA])
+    }
+
+    /// The manifest as written: pretty JSON with a final newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut b = serde_json::to_vec_pretty(self).expect("a package manifest serialises");
+        b.push(b'\n');
+        b
+    }
+
+    /// Bytes of the listed files.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -35,7 +102,7 @@ pub struct Options {
 #[derive(Debug)]
 pub struct Packaged {
     pub out: PathBuf,
-    pub manifest: Value,
+    pub manifest: PackageManifest,
     pub license: License,
     pub smoke: Smoke,
 }
@@ -50,15 +117,16 @@ fn skipped(rel: &Path) -> bool {
 /// Copy every file under `from` (relative paths kept) into `to`, except
 /// those `skip` names.
 pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
-    for rel in scan::files(from).with_context(|| format!("{}: cannot list", from.display()))? {
+    for rel in scan::files(from).map_err(io(from, "cannot list"))? {
         if skip(&rel) {
             continue;
         }
         let dst = to.join(&rel);
         if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(io(parent, "cannot create"))?;
         }
-        std::fs::copy(from.join(&rel), &dst).with_context(|| format!("cannot copy {} to {}", from.join(&rel).display(), dst.display()))?;
+        let src = from.join(&rel);
+        std::fs::copy(&src, &dst).map_err(|source| Error::Io { message: format!("cannot copy {} to {}", src.display(), dst.display()), path: src, source })?;
     }
     Ok(())
 }
@@ -107,8 +175,9 @@ fn literals(p: &PortDir) -> Vec<String> {
             }
         }
     }
-    if let Some(m) = p.str_at("/source/model").filter(|m| is_absolute_like(m)) {
-        l.push(m.to_string());
+    let m = &p.port.source.model;
+    if is_absolute_like(m) {
+        l.push(m.clone());
     }
     l
 }
@@ -117,38 +186,41 @@ pub fn package(port_dir: &Path, out: &Path, opts: &Options) -> Result<Packaged> 
     let p = PortDir::open(port_dir)?;
     let lic = license::gate(&p.inspection, opts.accept_license)?;
     let Some(weights) = p.weights_dir() else {
-        bail!("{}: no converted checkpoint (weights/config.json; the convert step writes it)", port_dir.display());
+        return Err(Error::invalid(port_dir, "no converted checkpoint (weights/config.json; the convert step writes it)"));
     };
-    let target = p.target().to_string();
-    if target != "mlx-lm" && target != "scaffold" {
-        bail!("{}: target '{target}' is neither mlx-lm nor scaffold", port_dir.join("port.json").display());
-    }
-    let pkg_name = if target == "scaffold" {
-        let sc = p.scaffold.as_ref().with_context(|| format!("{}: a scaffold target without scaffold/mlxport_scaffold.json", port_dir.display()))?;
+    let target = p.target();
+    let pkg_name = if target == Target::Scaffold {
+        let Some(sc) = p.scaffold.as_ref() else {
+            return Err(Error::invalid(port_dir, "a scaffold target without scaffold/mlxport_scaffold.json"));
+        };
         let name = sc["package"].as_str().unwrap_or("scaffold").to_string();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
-            bail!("{}: package name '{name}' is not a Python identifier", port_dir.join("scaffold/mlxport_scaffold.json").display());
+            return Err(Error::invalid(port_dir.join("scaffold/mlxport_scaffold.json"), format!("package name '{name}' is not a Python identifier")));
         }
         Some(name)
     } else {
         None
     };
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("{}: refusing to overwrite an existing, non-empty output directory", out.display());
+        return Err(Error::invalid(out, "refusing to overwrite an existing, non-empty output directory"));
     }
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    std::fs::create_dir_all(parent).map_err(io(parent, "cannot create"))?;
     let tmp =
         parent.join(format!(".{}.tmp{}", out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into()), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    let result = build(&p, &weights, &tmp, &target, pkg_name.as_deref(), lic, opts);
+    std::fs::create_dir(&tmp).map_err(io(&tmp, "cannot create"))?;
+    let result = build(&p, &weights, &tmp, target, pkg_name.as_deref(), lic, opts);
     match result {
         Ok(mut done) => {
             if out.exists() {
-                std::fs::remove_dir(out).with_context(|| format!("{}: cannot replace the empty directory", out.display()))?;
+                std::fs::remove_dir(out).map_err(io(out, "cannot replace the empty directory"))?;
             }
-            std::fs::rename(&tmp, out).with_context(|| format!("cannot move the package into {}", out.display()))?;
+            std::fs::rename(&tmp, out).map_err(|source| Error::Io {
+                path: out.to_path_buf(),
+                message: format!("cannot move the package into {}", out.display()),
+                source,
+            })?;
             done.out = out.to_path_buf();
             Ok(done)
         }
@@ -159,13 +231,13 @@ pub fn package(port_dir: &Path, out: &Path, opts: &Options) -> Result<Packaged> 
     }
 }
 
-fn build(p: &PortDir, weights: &Path, dir: &Path, target: &str, pkg: Option<&str>, lic: License, opts: &Options) -> Result<Packaged> {
+fn build(p: &PortDir, weights: &Path, dir: &Path, target: Target, pkg: Option<&str>, lic: License, opts: &Options) -> Result<Packaged> {
     copy_tree(weights, dir, &skipped)?;
     let conv = dir.join("mlxport-conversion.json");
     if conv.is_file() {
         let mut v = crate::portdir::read_json(&conv)?;
         sanitize_conversion(&mut v);
-        std::fs::write(&conv, to_pretty(&v))?;
+        std::fs::write(&conv, to_pretty(&v)).map_err(io(&conv, "cannot write"))?;
     }
     if let Some(name) = pkg {
         copy_tree(&p.root.join("scaffold"), &dir.join(name), &|r: &Path| {
@@ -177,42 +249,41 @@ fn build(p: &PortDir, weights: &Path, dir: &Path, target: &str, pkg: Option<&str
     // The smoke test may leave bytecode behind; it is not part of the package.
     remove_bytecode(dir)?;
     if smoke.status != "passed" {
-        return Err(Refused(format!("smoke test failed on the written package: {}", smoke.python)).into());
+        return Err(Error::Refused(format!("smoke test failed on the written package: {}", smoke.python)));
     }
     let quantization = crate::portdir::read_json(&dir.join("config.json"))?.get("quantization").filter(|q| q.is_object()).cloned();
     let mut files = Vec::new();
-    for rel in scan::files(dir)? {
+    for rel in scan::files(dir).map_err(io(dir, "cannot list"))? {
         let name = rel.to_string_lossy().replace('\\', "/");
         let (h, b) = sha256_file(&dir.join(&rel))?;
         files.push((name, h, b));
     }
     let card_text = card::render(p, &CardInput { license: &lic, smoke: &smoke, files: &files, package: pkg, quantization: quantization.clone() });
-    std::fs::write(dir.join("README.md"), &card_text)?;
+    std::fs::write(dir.join("README.md"), &card_text).map_err(io(&dir.join("README.md"), "cannot write"))?;
     let (repo, revision) = card::base_model(p);
-    let manifest = json!({
-        "schema": PACKAGE_SCHEMA,
-        "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
-        "source": {"model": card::source_name(p), "repo": repo, "revision": revision, "fingerprint": p.fingerprint()},
-        "target": target,
-        "package": pkg,
-        "quantization": quantization,
-        "license": lic,
-        "parity": p.parity.as_ref().map(|x| json!({"status": x["status"], "summary": x["summary"]})),
-        "smoke": smoke,
-        "files": files.iter().map(|(f, h, b)| json!({"path": f, "sha256": h, "bytes": b})).collect::<Vec<_>>(),
-        "readme_sha256": crate::portdir::hex(&<sha2::Sha256 as sha2::Digest>::digest(card_text.as_bytes())),
-    });
-    std::fs::write(dir.join(MANIFEST), to_pretty(&manifest))?;
-    let findings = scan::scan_dir(dir, &literals(p))?;
+    let manifest = PackageManifest {
+        schema: PACKAGE_SCHEMA.into(),
+        tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
+        source: PackageSource { model: card::source_name(p), repo, revision, fingerprint: p.fingerprint().map(str::to_string) },
+        target,
+        package: pkg.map(str::to_string),
+        quantization,
+        license: lic.clone(),
+        parity: p.parity.as_ref().map(|x| PackageParity { status: x.status(), summary: x.summary().cloned() }),
+        smoke: smoke.clone(),
+        files: files.into_iter().map(|(path, sha256, bytes)| Artifact { path, sha256, bytes }).collect(),
+        readme_sha256: crate::portdir::hex(&<sha2::Sha256 as sha2::Digest>::digest(card_text.as_bytes())),
+    };
+    std::fs::write(dir.join(MANIFEST), manifest.to_json()).map_err(io(&dir.join(MANIFEST), "cannot write"))?;
+    let findings = scan::scan_dir(dir, &literals(p)).map_err(io(dir, "cannot scan"))?;
     if !findings.is_empty() {
         let list: Vec<String> = findings.iter().take(20).map(|f| format!("  {f}")).collect();
-        return Err(Refused(format!(
+        return Err(Error::Refused(format!(
             "the package would leak local paths or secrets ({} finding{}); nothing was written:\n{}",
             findings.len(),
             if findings.len() == 1 { "" } else { "s" },
             list.join("\n")
-        ))
-        .into());
+        )));
     }
     Ok(Packaged { out: dir.to_path_buf(), manifest, license: lic, smoke })
 }
@@ -220,17 +291,17 @@ fn build(p: &PortDir, weights: &Path, dir: &Path, target: &str, pkg: Option<&str
 fn remove_bytecode(dir: &Path) -> Result<()> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
+        for e in std::fs::read_dir(&d).map_err(io(&d, "cannot list"))? {
+            let e = e.map_err(io(&d, "cannot list"))?;
             let path = e.path();
-            if e.file_type()?.is_dir() {
+            if e.file_type().map_err(io(&path, "cannot stat"))?.is_dir() {
                 if e.file_name() == "__pycache__" {
-                    std::fs::remove_dir_all(&path)?;
+                    std::fs::remove_dir_all(&path).map_err(io(&path, "cannot remove"))?;
                 } else {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|x| x == "pyc") {
-                std::fs::remove_file(&path)?;
+                std::fs::remove_file(&path).map_err(io(&path, "cannot remove"))?;
             }
         }
     }

@@ -9,15 +9,19 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use mlxport_contract::{document, PortRecord, StepRecord, Target};
+use mlxport_parity::ParityFile;
+use mlxport_quality::QualityReport;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::error::{io, Error, Result};
 
 /// Largest JSON artifact read (inspection reports of huge checkpoints stay
 /// far below this).
 const MAX_JSON: u64 = 256 << 20;
 
-pub const PORT_SCHEMA: &str = "mlxport.port/v1";
+pub const PORT_SCHEMA: &str = mlxport_contract::port::SCHEMA;
 
 /// The checkpoints a PORT_DIR may publish, in order of preference.
 const PUBLISHED: [&str; 3] = ["optimize/chosen", "quantized", "weights"];
@@ -27,7 +31,7 @@ const PUBLISHED: [&str; 3] = ["optimize/chosen", "quantized", "weights"];
 pub struct PortDir {
     pub root: PathBuf,
     /// `port.json`.
-    pub port: Value,
+    pub port: PortRecord,
     /// `inspection.json` (mlxport.inspection/v1).
     pub inspection: Value,
     /// `plan.json`, when present.
@@ -43,13 +47,14 @@ pub struct PortDir {
     /// Oracle and capture manifests (mlxport.capture/v1).
     pub oracle: Option<Value>,
     pub capture: Option<Value>,
-    /// `parity/parity.json` (mlxport.compare/v1).
-    pub parity: Option<Value>,
+    /// `parity/parity.json`: the parity step's report (mlxport.parity/v1),
+    /// or a tensor comparison (mlxport.compare/v1).
+    pub parity: Option<ParityFile>,
     /// `parity/parity.svg`, drawn by `compare --svg`.
     pub parity_svg: Option<String>,
     /// `quality/quality.json`; with an optimization search, the chosen
     /// candidate's gate (`optimize/quality/ID.json`).
-    pub quality: Option<Value>,
+    pub quality: Option<QualityReport>,
     /// `optimize/optimize.json` (mlxport.optimize/v1), when `port
     /// --optimize` ran.
     pub optimize: Option<Value>,
@@ -59,12 +64,12 @@ pub struct PortDir {
 
 /// SHA-256 and size of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut f = std::fs::File::open(path).map_err(io(path, "cannot open"))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf).with_context(|| format!("{}: read failed", path.display()))?;
+        let k = f.read(&mut buf).map_err(io(path, "read failed"))?;
         if k == 0 {
             break;
         }
@@ -78,14 +83,19 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The text of a JSON file, bounded in size; errors name the file.
+pub fn read_json_text(path: &Path) -> Result<String> {
+    let meta = std::fs::metadata(path).map_err(io(path, "cannot read"))?;
+    if meta.len() > MAX_JSON {
+        return Err(Error::invalid(path, format!("{} bytes is beyond the {} byte limit for a JSON artifact", meta.len(), MAX_JSON)));
+    }
+    std::fs::read_to_string(path).map_err(io(path, "cannot read as UTF-8"))
+}
+
 /// A JSON file, bounded in size; errors name the file.
 pub fn read_json(path: &Path) -> Result<Value> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if meta.len() > MAX_JSON {
-        bail!("{}: {} bytes is beyond the {} byte limit for a JSON artifact", path.display(), meta.len(), MAX_JSON);
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read as UTF-8", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))
+    let text = read_json_text(path)?;
+    serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })
 }
 
 fn optional_json(path: &Path) -> Result<Option<Value>> {
@@ -96,11 +106,19 @@ fn optional_json(path: &Path) -> Result<Option<Value>> {
     }
 }
 
+/// A versioned document read with its type, when the file exists.
+fn optional_doc<T>(path: &Path, parse: impl FnOnce(&str, &Path) -> Result<T, document::DocumentError>) -> Result<Option<T>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(parse(&read_json_text(path)?, path)?))
+}
+
 /// A path from port.json: relative, no `..`, no root.
 pub fn checked_relative(p: &str, origin: &Path) -> Result<PathBuf> {
     let path = Path::new(p);
     if p.is_empty() || path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-        bail!("{}: artifact path '{p}' must be relative to the PORT_DIR without '..'", origin.display());
+        return Err(Error::invalid(origin, format!("artifact path '{p}' must be relative to the PORT_DIR without '..'")));
     }
     Ok(path.to_path_buf())
 }
@@ -109,29 +127,21 @@ impl PortDir {
     /// Read and verify a PORT_DIR.
     pub fn open(root: &Path) -> Result<PortDir> {
         if !root.is_dir() {
-            bail!("{}: not a directory (expected a PORT_DIR written by `mlxport port`)", root.display());
+            return Err(Error::invalid(root, "not a directory (expected a PORT_DIR written by `mlxport port`)"));
         }
-        let port_path = root.join("port.json");
+        let port_path = root.join(mlxport_contract::port::FILE);
         if !port_path.is_file() {
-            bail!("{}: no port.json (a PORT_DIR holds port.json, schema {PORT_SCHEMA})", root.display());
+            return Err(Error::invalid(root, format!("no port.json (a PORT_DIR holds port.json, schema {PORT_SCHEMA})")));
         }
-        let port = read_json(&port_path)?;
-        match port.get("schema").and_then(Value::as_str) {
-            Some(PORT_SCHEMA) => {}
-            Some(s) => bail!("{}: schema '{s}' is not {PORT_SCHEMA}", port_path.display()),
-            None => bail!("{}: no \"schema\" (expected {PORT_SCHEMA})", port_path.display()),
-        }
-        if !port.get("steps").is_some_and(Value::is_array) {
-            bail!("{}: \"steps\" must be an array", port_path.display());
-        }
+        let port: PortRecord = document::parse(&read_json_text(&port_path)?, &port_path, &[PORT_SCHEMA])?;
         verify_artifacts(root, &port, &port_path)?;
         let inspection_path = root.join("inspection.json");
         if !inspection_path.is_file() {
-            bail!("{}: inspection.json missing (the inspect step writes it; the license verdict comes from it)", root.display());
+            return Err(Error::invalid(root, "inspection.json missing (the inspect step writes it; the license verdict comes from it)"));
         }
         let inspection = read_json(&inspection_path)?;
         if inspection.get("schema").and_then(Value::as_str) != Some("mlxport.inspection/v1") {
-            bail!("{}: schema is not mlxport.inspection/v1", inspection_path.display());
+            return Err(Error::invalid(&inspection_path, "schema is not mlxport.inspection/v1"));
         }
         let manifest = |dir: &str, stem: &str| -> Result<Option<Value>> {
             for name in ["manifest.json".to_string(), format!("{stem}.manifest.json")] {
@@ -149,11 +159,11 @@ impl PortDir {
             }
         }
         let optimize = optional_json(&root.join("optimize/optimize.json"))?;
-        let mut quality = optional_json(&root.join("quality/quality.json"))?;
+        let mut quality = optional_doc(&root.join("quality/quality.json"), QualityReport::parse)?;
         if quality.is_none() {
             if let Some(id) = optimize.as_ref().and_then(|o| o.pointer("/chosen/id")).and_then(Value::as_str).filter(|id| *id != "baseline") {
                 if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) && !id.starts_with('.') {
-                    quality = optional_json(&root.join("optimize/quality").join(format!("{id}.json")))?;
+                    quality = optional_doc(&root.join("optimize/quality").join(format!("{id}.json")), QualityReport::parse)?;
                 }
             }
         }
@@ -162,11 +172,12 @@ impl PortDir {
             let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
             names.sort();
             for p in names {
-                let v = read_json(&p)?;
-                if v.get("schema").and_then(Value::as_str) != Some("mlxport.bench-receipt/v1") {
+                let text = read_json_text(&p)?;
+                const RECEIPT: &str = "mlxport.bench-receipt/v1";
+                if document::schema_of(&text, &p, RECEIPT)?.as_deref() != Some(RECEIPT) {
                     continue;
                 }
-                let r: mlxport_bench::receipt::Receipt = serde_json::from_value(v).with_context(|| format!("{}: not a valid bench receipt", p.display()))?;
+                let r: mlxport_bench::receipt::Receipt = document::parse(&text, &p, &[RECEIPT])?;
                 bench.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), r));
             }
         }
@@ -181,7 +192,7 @@ impl PortDir {
             scaffold: optional_json(&root.join("scaffold/mlxport_scaffold.json"))?,
             oracle: manifest("oracle", "oracle")?,
             capture: manifest("capture", "capture")?,
-            parity: optional_json(&root.join("parity/parity.json"))?,
+            parity: optional_doc(&root.join("parity/parity.json"), ParityFile::parse)?,
             parity_svg,
             quality,
             optimize,
@@ -190,13 +201,10 @@ impl PortDir {
         })
     }
 
-    pub fn str_at(&self, pointer: &str) -> Option<&str> {
-        self.port.pointer(pointer).and_then(Value::as_str)
-    }
-
-    /// `mlx-lm` or `scaffold`.
-    pub fn target(&self) -> &str {
-        self.str_at("/target").unwrap_or("mlx-lm")
+    /// The MLX implementation the port targets (mlx-lm when port.json
+    /// names none).
+    pub fn target(&self) -> Target {
+        self.port.target.unwrap_or(Target::MlxLm)
     }
 
     /// The checkpoint to publish: the optimization search's chosen one
@@ -211,39 +219,46 @@ impl PortDir {
     }
 
     /// The step record of a name.
-    pub fn step(&self, name: &str) -> Option<&Value> {
-        self.port["steps"].as_array()?.iter().find(|s| s["name"] == name)
+    pub fn step(&self, name: mlxport_contract::Step) -> Option<&StepRecord> {
+        self.port.step(name)
     }
 
     /// The source's tree fingerprint: port.json, else the inspection.
     pub fn fingerprint(&self) -> Option<&str> {
-        self.str_at("/source/fingerprint").or_else(|| self.inspection.pointer("/model/fingerprint").and_then(Value::as_str))
+        self.port.source.fingerprint.as_deref().or_else(|| self.inspection.pointer("/model/fingerprint").and_then(Value::as_str))
+    }
+
+    /// The architecture family: port.json, else the inspection's routing.
+    pub fn family(&self) -> Option<&str> {
+        self.port.family.map(|f| f.as_str()).or_else(|| self.inspection.pointer("/routing/family").and_then(Value::as_str))
     }
 }
 
-fn verify_artifacts(root: &Path, port: &Value, origin: &Path) -> Result<()> {
-    for step in port["steps"].as_array().into_iter().flatten() {
-        let name = step["name"].as_str().unwrap_or("?");
-        for a in step["artifacts"].as_array().into_iter().flatten() {
-            let Some(p) = a["path"].as_str() else { bail!("{}: step '{name}' has an artifact without a \"path\"", origin.display()) };
+fn verify_artifacts(root: &Path, port: &PortRecord, origin: &Path) -> Result<()> {
+    for step in &port.steps {
+        let name = step.name;
+        for a in &step.artifacts {
+            let p = a.path.as_str();
             let rel = checked_relative(p, origin)?;
             let full = root.join(&rel);
             if full.is_dir() {
                 continue;
             }
             if !full.is_file() {
-                bail!("{}: artifact {p} of step '{name}' is missing", origin.display());
+                return Err(Error::invalid(origin, format!("artifact {p} of step '{name}' is missing")));
             }
-            if let Some(want) = a["sha256"].as_str() {
-                let (got, bytes) = sha256_file(&full)?;
-                if got != want {
-                    bail!("{}: artifact {p} of step '{name}' does not match its recorded SHA-256 (recorded {want}, found {got}); the PORT_DIR was changed after the step ran", origin.display());
-                }
-                if let Some(b) = a["bytes"].as_u64() {
-                    if b != bytes {
-                        bail!("{}: artifact {p} of step '{name}' is {bytes} bytes, port.json records {b}", origin.display());
-                    }
-                }
+            let (got, bytes) = sha256_file(&full)?;
+            if got != a.sha256 {
+                return Err(Error::invalid(
+                    origin,
+                    format!(
+                        "artifact {p} of step '{name}' does not match its recorded SHA-256 (recorded {}, found {got}); the PORT_DIR was changed after the step ran",
+                        a.sha256
+                    ),
+                ));
+            }
+            if a.bytes != bytes {
+                return Err(Error::invalid(origin, format!("artifact {p} of step '{name}' is {bytes} bytes, port.json records {}", a.bytes)));
             }
         }
     }

@@ -13,10 +13,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::card;
+use crate::card::{self, finite};
+use crate::error::{io, Error, Result};
 use crate::portdir::PortDir;
 use crate::text::{cell, cos, html as esc, num};
 
@@ -57,13 +57,13 @@ fn throughput(p: &PortDir) -> Vec<(Option<f64>, String, f64, String)> {
 /// The report as JSON.
 pub fn build(p: &PortDir) -> Value {
     let kb = mlxport_kb::kb();
-    let family = p.str_at("/family").or_else(|| p.inspection.pointer("/routing/family").and_then(Value::as_str)).unwrap_or("unknown").to_string();
+    let family = p.family().unwrap_or("unknown").to_string();
     let runbook = kb.runbook_for_family(&family);
     let (repo, revision) = card::base_model(p);
     let facts = &p.inspection["facts"];
     let architecture = json!({
         "family": family,
-        "model_type": p.str_at("/model_type").or_else(|| facts["model_type"].as_str()),
+        "model_type": p.port.model_type.as_deref().or_else(|| facts["model_type"].as_str()),
         "architectures": facts["architectures"],
         "layers": facts["num_hidden_layers"], "hidden_size": facts["hidden_size"], "attention_heads": facts["num_attention_heads"],
         "kv_heads": facts["num_key_value_heads"], "vocab_size": facts["vocab_size"],
@@ -79,11 +79,11 @@ pub fn build(p: &PortDir) -> Value {
             "transforms": r.transforms, "quality_metric": r.quality_metric, "stop_conditions": r.stop_conditions,
         })
     });
-    let steps: Vec<Value> = p.port["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| json!({"name": s["name"], "status": s["status"], "seconds": s["seconds"], "finished_at": s["finished_at"], "summary": s["summary"]}))
+    let steps: Vec<Value> = p
+        .port
+        .steps
+        .iter()
+        .map(|s| json!({"name": s.name, "status": s.status, "seconds": s.seconds, "finished_at": s.finished_at, "summary": s.summary}))
         .collect();
     let map_summary = p.map_validation.as_ref().map(|m| m["summary"].clone());
     let implementation = json!({
@@ -96,9 +96,9 @@ pub fn build(p: &PortDir) -> Value {
     });
     let parity = p.parity.as_ref().map(|par| {
         json!({
-            "status": par["status"], "summary": par["summary"], "line": card::parity_line(par),
+            "status": par.status(), "summary": par.summary(), "line": card::parity_line(par),
             "implementation": card::implementation(p),
-            "first_divergence": par.pointer("/ladder/first_divergence"),
+            "first_divergence": par.first_divergence(),
             "rungs": card::rungs(par),
         })
     });
@@ -162,23 +162,16 @@ pub fn build(p: &PortDir) -> Value {
             u
         })
         .unwrap_or_default();
-    let artifacts: Vec<Value> = p.port["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|s| {
-            s["artifacts"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |a| json!({"step": s["name"], "path": a["path"], "sha256": a["sha256"], "bytes": a["bytes"]}))
-        })
+    let artifacts: Vec<Value> = p
+        .port
+        .steps
+        .iter()
+        .flat_map(|s| s.artifacts.iter().map(move |a| json!({"step": s.name, "path": a.path, "sha256": a.sha256, "bytes": a.bytes})))
         .collect();
     json!({
         "schema": REPORT_SCHEMA,
         "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
-        "model": {"name": card::source_name(p), "repo": repo, "revision": revision, "fingerprint": p.fingerprint(), "status": p.str_at("/status"), "stopped_at": p.port["stopped_at"]},
+        "model": {"name": card::source_name(p), "repo": repo, "revision": revision, "fingerprint": p.fingerprint(), "status": p.port.status, "stopped_at": p.port.stopped_at},
         "architecture": architecture,
         "runbook": runbook_v,
         "evidence": {"routing": p.inspection.pointer("/routing/evidence"), "confidence": p.inspection.pointer("/routing/confidence"), "license": p.inspection["license"]},
@@ -297,16 +290,10 @@ fn quantization(p: &PortDir) -> Option<Value> {
         q["bits"].as_u64().map(|b| b.to_string()).unwrap_or_else(|| "?".into()),
         q["group_size"].as_u64().map(|b| b.to_string()).unwrap_or_else(|| "?".into())
     );
-    let verdict = p.quality.as_ref().and_then(|x| x["verdict"].as_str()).unwrap_or("not run").to_string();
-    let checks: Vec<String> = p
-        .quality
-        .as_ref()
-        .and_then(|x| x["checks"].as_array())
-        .into_iter()
-        .flatten()
-        .map(|c| format!("{} {} ({} {})", scalar(&c["name"]), num(c["value"].as_f64()), scalar(&c["op"]), num(c["limit"].as_f64())))
-        .collect();
-    let reasons = p.quality.as_ref().map(|x| vstrs(&x["reasons"])).unwrap_or_default();
+    let verdict = p.quality.as_ref().map(|x| x.verdict.clone()).unwrap_or_else(|| "not run".into());
+    let checks: Vec<String> =
+        p.quality.iter().flat_map(|x| &x.checks).map(|c| format!("{} {} ({} {})", c.name, num(finite(c.value)), c.op, num(finite(c.limit)))).collect();
+    let reasons = p.quality.as_ref().map(|x| x.reasons.clone()).unwrap_or_default();
     let sbs = side_by_side(p);
     let accepted = verdict == "pass";
     let why = if accepted {
@@ -923,7 +910,7 @@ pub fn html(r: &Value, p: &PortDir) -> String {
 pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
     let p = PortDir::open(port_dir)?;
     let r = build(&p);
-    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    std::fs::create_dir_all(out).map_err(io(out, "cannot create"))?;
     let md = markdown(&r);
     let page = html(&r, &p);
     let json_bytes = crate::package::to_pretty(&r);
@@ -934,13 +921,13 @@ pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
     }
     if !findings.is_empty() {
         let list: Vec<String> = findings.iter().take(20).map(|f| format!("  {f}")).collect();
-        return Err(crate::Refused(format!("the report would leak local paths or secrets; nothing was written:\n{}", list.join("\n"))).into());
+        return Err(Error::Refused(format!("the report would leak local paths or secrets; nothing was written:\n{}", list.join("\n"))));
     }
     for (name, bytes) in [("report.md", md.as_bytes()), ("report.json", &json_bytes[..]), ("report.html", page.as_bytes())] {
         let path = out.join(name);
         let tmp = out.join(format!(".{name}.tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot write", path.display()))?;
+        std::fs::write(&tmp, bytes).map_err(io(&tmp, "cannot write"))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path, "cannot write"))?;
     }
     Ok(r)
 }

@@ -11,10 +11,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use mlxport_contract::Target;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Smoke {
     /// `passed`, `failed`.
     pub status: String,
@@ -26,17 +28,17 @@ pub struct Smoke {
 
 /// Check the folder statically, then in Python when possible.
 /// `package` is the scaffold package directory name, if any.
-pub fn run(dir: &Path, target: &str, package: Option<&str>, with_python: bool) -> Result<Smoke> {
+pub fn run(dir: &Path, target: Target, package: Option<&str>, with_python: bool) -> Result<Smoke> {
     let mut checks = Vec::new();
     let cfg = crate::portdir::read_json(&dir.join("config.json"))?;
     if !cfg.is_object() {
-        bail!("{}: config.json is not a JSON object", dir.display());
+        return Err(Error::invalid(dir, "config.json is not a JSON object"));
     }
     checks.push(format!("config.json parses (model_type {})", cfg["model_type"].as_str().unwrap_or("not set")));
-    let src = mlxport_tensor::open(dir).with_context(|| format!("{}: weights do not open", dir.display()))?;
+    let src = mlxport_tensor::open(dir).map_err(|source| Error::Weights { path: dir.to_path_buf(), source })?;
     let tensors = src.tensors();
     if tensors.is_empty() {
-        bail!("{}: no tensors", dir.display());
+        return Err(Error::invalid(dir, "no tensors"));
     }
     let params: u64 = tensors.iter().map(|t| t.shape.iter().product::<u64>()).sum();
     checks.push(format!("safetensors headers valid: {} tensors, {} elements", tensors.len(), params));
@@ -50,7 +52,7 @@ pub fn run(dir: &Path, target: &str, package: Option<&str>, with_python: bool) -
                     checks.push(line);
                     "passed".into()
                 }
-                Err(e) => format!("failed: {e:#}"),
+                Err(e) => format!("failed: {}", mlxport_util::error::chain(&e)),
             },
         }
     };
@@ -89,14 +91,17 @@ for v in leaves:
 print(f"{sys.argv[2]}.load.load (strict) and one forward pass")
 "#;
 
-fn python_check(env: &mlxport_harness::env::PythonEnv, dir: &Path, target: &str, package: Option<&str>) -> Result<String> {
+fn python_check(env: &mlxport_harness::env::PythonEnv, dir: &Path, target: Target, package: Option<&str>) -> Result<String, mlxport_harness::Error> {
+    // Python runs inside the package: name it absolutely, or a relative
+    // `dir` would be resolved against itself.
+    let dir = &std::path::absolute(dir).map_err(|e| mlxport_harness::Error::io(dir, "resolving", e))?;
     let mut job = mlxport_harness::runner::Job::new(env.python()).timeout(Duration::from_secs(900)).threads(2).output_limit(1 << 16).cwd(dir);
     if let Some(lib) = mlxport_harness::blas::Blas::detect().path() {
         job = job.preload(lib);
     }
     let job = match (target, package) {
-        ("scaffold", Some(pkg)) => job.arg("-c").arg(SCAFFOLD).arg(dir).arg(pkg),
-        ("scaffold", None) => bail!("a scaffold target without its package"),
+        (Target::Scaffold, Some(pkg)) => job.arg("-c").arg(SCAFFOLD).arg(dir).arg(pkg),
+        (Target::Scaffold, None) => return Err(mlxport_harness::Error::invalid("a scaffold target without its package")),
         _ => job.arg("-c").arg(MLX_LM).arg(dir),
     };
     let out = job.run()?;

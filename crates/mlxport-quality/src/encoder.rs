@@ -10,22 +10,29 @@
 //! lower index); both averaged over queries. All arithmetic in f64.
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EncoderMetrics {
     pub sentences: usize,
     pub queries: usize,
     pub hidden: usize,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub cosine_mean: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub cosine_min: f64,
     pub cosine_min_sentence: usize,
     pub k: usize,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub overlap_at_k: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub overlap_at_k_min: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub spearman_mean: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub spearman_min: f64,
     /// Queries whose top-1 neighbour is the same under both models.
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub top1_agreement: f64,
 }
 

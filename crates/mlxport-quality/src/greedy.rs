@@ -1,10 +1,10 @@
 //! Greedy continuations: does the candidate write what the reference
 //! writes, and does it fall into loops the reference does not?
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One prompt's comparison.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PromptResult {
     pub exact_match: bool,
     /// First index where the continuations differ (`None`: identical).
@@ -14,12 +14,14 @@ pub struct PromptResult {
 }
 
 /// Over every prompt.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct GreedySummary {
     pub prompts: usize,
     pub tokens: usize,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub exact_match_rate: f64,
     /// Mean over prompts of (first divergence, or the length when equal) / length.
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub mean_matching_prefix: f64,
     pub min_first_divergence: Option<usize>,
     /// Prompts whose candidate continuation is degenerate.
@@ -31,7 +33,7 @@ pub struct GreedySummary {
 }
 
 /// Repetition found in a token sequence.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Degeneration {
     /// Longest run of one token repeated back to back.
     pub longest_run: usize,
@@ -41,6 +43,7 @@ pub struct Degeneration {
     pub loop_period: Option<usize>,
     pub loop_span: usize,
     /// Distinct 3-grams / all 3-grams (1.0 when fewer than 3 tokens).
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub distinct_3gram_ratio: f64,
     pub degenerate: bool,
 }

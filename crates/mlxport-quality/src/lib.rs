@@ -23,7 +23,7 @@
 //! let mut limits = Thresholds::default();
 //! limits.apply("kl_mean=0.1,top1=0.85")?;
 //! assert_eq!(limits.get("kl_mean"), Some(0.1));
-//! # Ok::<(), anyhow::Error>(())
+//! # Ok::<(), mlxport_quality::Error>(())
 //! ```
 
 pub mod encoder;

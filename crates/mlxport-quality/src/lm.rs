@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How many tokens the top-k overlap compares.
 pub const TOP_K: usize = 5;
@@ -62,22 +62,32 @@ pub fn position(reference: &[f32], candidate: &[f32], target: usize) -> Position
 }
 
 /// Summary of the next-token metrics over every scored position.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LmMetrics {
     pub positions: usize,
     pub vocab: usize,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub perplexity_reference: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub perplexity_candidate: f64,
     /// Candidate perplexity / reference perplexity.
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub perplexity_ratio: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub nll_reference: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub nll_candidate: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub kl_mean: f64,
     /// 99th percentile of the per-position KL (numpy's linear method).
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub kl_p99: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub kl_max: f64,
     pub kl_max_position: usize,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub top1_agreement: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub top5_overlap: f64,
 }
 

@@ -1,7 +1,7 @@
 //! The verdict: every metric checked against its threshold, the reasons
 //! for a failure, and the report as versioned JSON and Markdown.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::encoder::EncoderMetrics;
@@ -20,20 +20,22 @@ pub struct Measured {
 }
 
 /// One metric against one limit.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Check {
     /// The threshold key (see [`KEYS`]).
     pub name: String,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub value: f64,
     /// `<=` or `>=`.
     pub op: String,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub limit: f64,
     pub pass: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QualityReport {
-    pub schema: &'static str,
+    pub schema: String,
     /// `language-model` or `encoder`.
     pub kind: String,
     pub reference: String,
@@ -94,7 +96,7 @@ impl QualityReport {
             .collect();
         let verdict = if reasons.is_empty() && !checks.is_empty() { "pass" } else { "fail" };
         QualityReport {
-            schema: SCHEMA,
+            schema: SCHEMA.into(),
             kind: kind.into(),
             reference,
             candidate,
@@ -107,6 +109,17 @@ impl QualityReport {
             verdict: verdict.into(),
             reasons,
         }
+    }
+
+    /// Parse a report; `path` names the file in errors.
+    pub fn parse(text: &str, path: &std::path::Path) -> Result<QualityReport, mlxport_contract::DocumentError> {
+        mlxport_contract::document::parse(text, path, &[SCHEMA])
+    }
+
+    /// Read a report written by [`QualityReport::to_json`]; the schema is
+    /// checked first and errors name the file.
+    pub fn read(path: &std::path::Path) -> Result<QualityReport, mlxport_contract::DocumentError> {
+        mlxport_contract::document::read(path, &[SCHEMA])
     }
 
     pub fn passed(&self) -> bool {

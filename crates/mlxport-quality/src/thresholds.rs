@@ -23,20 +23,31 @@
 //!   correlation of the whole ranking, mean over queries).
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Thresholds {
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub ppl_ratio: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub kl_mean: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub kl_p99: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub top1: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub top5: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub greedy_prefix: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub new_degenerate: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub cosine_mean: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub cosine_min: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub overlap: f64,
+    #[serde(deserialize_with = "mlxport_contract::document::nan_if_null")]
     pub spearman: f64,
 }
 

@@ -1,5 +1,6 @@
 //! Small helpers every mlxport crate shares, written once: hex and SHA-256
-//! digests of bytes and files ([`hash`]), files written atomically
+//! digests of bytes and files ([`hash`]), an error with its causes
+//! ([`error`]), files written atomically
 //! ([`fs`]), sizes and counts people can read ([`human`]) and RFC 3339
 //! timestamps ([`time`]). Nothing here knows about models.
 //!
@@ -10,6 +11,7 @@
 //! assert_eq!(human::count(22_700_000), "22.7M");
 //! ```
 
+pub mod error;
 pub mod fs;
 pub mod hash;
 pub mod human;

@@ -30,6 +30,9 @@ pub enum Error {
     Parity(#[from] mlxport_parity::Error),
     #[error(transparent)]
     Quality(#[from] mlxport_quality::Error),
+    /// Report and package (a refused package is a [`mlxport_publish::Error::Refused`]).
+    #[error(transparent)]
+    Publish(#[from] mlxport_publish::Error),
     #[error(transparent)]
     Inspect(#[from] mlxport_intake::inspect::InspectError),
     #[error(transparent)]
@@ -91,21 +94,7 @@ impl Error {
     }
 }
 
-/// Any error and its causes, joined with `: `.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        // A transparent wrapper repeats its cause's message: say it once.
-        if !s.ends_with(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub use mlxport_util::error::chain;
 
 /// Context for results and options, as a job goes.
 pub trait Context<T> {

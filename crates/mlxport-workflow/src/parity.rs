@@ -9,7 +9,6 @@
 //! the parity matrix call it with a [`ParityRequest`] and read the
 //! [`ParityOutcome`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result};
@@ -18,21 +17,15 @@ use mlxport_harness::Manifest;
 use mlxport_parity::compare::{compare_pair, Settings};
 use mlxport_parity::ladder::{self, Kind};
 use mlxport_parity::render;
-use mlxport_parity::report::{FirstDivergence, Hint, LadderChoice, LadderReport, Report, RunOptions, RungReport, Symptom};
+use mlxport_parity::report::{FirstDivergence, Hint, LadderChoice, LadderReport, RunOptions, RungReport, RungStatus, Symptom};
 use mlxport_parity::tolerance::Rule;
 use mlxport_parity::{atlas, Status};
-use serde::Serialize;
 use serde_json::Value;
 
-/// Version of the parity report.
-pub const SCHEMA: &str = "mlxport.parity/v1";
-
-/// File names written into the output directory.
-pub const ORACLE_FILE: &str = "oracle.npz";
-pub const CAPTURE_FILE: &str = "capture.npz";
-pub const REPORT_JSON: &str = "parity.json";
-pub const REPORT_MD: &str = "parity.md";
-pub const REPORT_SVG: &str = "parity.svg";
+pub use mlxport_parity::parity_report::{
+    markdown_of, ConfigField, ConfigStatus, ParityReport, TargetInfo, TargetKind, WeightCheck, CAPTURE_FILE, ORACLE_FILE, REPORT_JSON, REPORT_MD, REPORT_SVG,
+    SCHEMA,
+};
 
 /// What to prove.
 #[derive(Clone, Debug)]
@@ -104,65 +97,6 @@ impl ParityOutcome {
     }
 }
 
-/// One configuration value as each side reads it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ConfigField {
-    pub key: String,
-    pub source: Value,
-    pub target: Value,
-    /// `same`, `differs`, `source_only` (the target does not read it) or
-    /// `target_only`.
-    pub status: &'static str,
-}
-
-/// The weights rung: what the MLX side's model has and what its loader
-/// gives it.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WeightCheck {
-    pub parameters: usize,
-    pub loaded: usize,
-    /// Parameters of the model the loader gives no tensor for.
-    pub missing: Vec<String>,
-    /// Tensors the loader gives that the model has no parameter for.
-    pub unexpected: Vec<String>,
-    /// Tensors in the weight files that never reach the model.
-    pub unused: Vec<String>,
-    pub shape_mismatches: Vec<String>,
-    pub dtype_mismatches: Vec<String>,
-    /// Float dtypes of the weight files, with tensor counts.
-    pub dtypes: BTreeMap<String, usize>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct TargetInfo {
-    /// `package` or `mlx-lm`.
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub package: Option<String>,
-    pub weights: String,
-}
-
-/// The whole run (`"schema": "mlxport.parity/v1"`).
-#[derive(Clone, Debug, Serialize)]
-pub struct ParityReport {
-    pub schema: &'static str,
-    pub status: Status,
-    pub source: String,
-    pub target: TargetInfo,
-    pub first_divergence: Option<FirstDivergence>,
-    /// Every rung in order: config, weights, then the tensor ladder and
-    /// cached decoding against full recomputation.
-    pub ladder: LadderReport,
-    pub config: Vec<ConfigField>,
-    pub weights: WeightCheck,
-    /// The tensor comparison (`mlxport.compare/v1`), when it ran.
-    pub compare: Option<Report>,
-    pub oracle: Option<String>,
-    pub capture: Option<String>,
-    pub blas: String,
-    pub notes: Vec<String>,
-}
-
 /// The per-rung gate for float tensors: normwise relative errors within
 /// `rtol = eps^(2/3)` of the dtype (`||a-b||_2 <= rtol ||b||_2` and
 /// `max|a-b| <= rtol max|b|`, see `mlxport_parity::tolerance`), and the
@@ -182,14 +116,14 @@ fn settings(req: &ParityRequest, float_rtol: f64) -> Result<Settings> {
     Ok(Settings { rules, top_k: 5, ..Settings::default() })
 }
 
-fn rung(index: usize, name: &str, kind: Kind, stage: &'static str) -> RungReport {
+fn rung(index: usize, name: &str, kind: Kind, stage: &str) -> RungReport {
     RungReport {
         index,
         name: name.to_string(),
         kind,
         layer: None,
-        stage,
-        status: "skipped",
+        stage: stage.to_string(),
+        status: RungStatus::Skipped,
         tensors: Vec::new(),
         max_abs: None,
         max_rel: None,
@@ -226,10 +160,10 @@ fn config_fields(probe: &Value) -> Vec<ConfigField> {
         .map(|k| {
             let (a, b) = (s.get(k).cloned().unwrap_or(Value::Null), t.get(k).cloned().unwrap_or(Value::Null));
             let status = match (a.is_null(), b.is_null()) {
-                (false, true) => "source_only",
-                (true, false) => "target_only",
-                _ if same_value(&a, &b) => "same",
-                _ => "differs",
+                (false, true) => ConfigStatus::SourceOnly,
+                (true, false) => ConfigStatus::TargetOnly,
+                _ if same_value(&a, &b) => ConfigStatus::Same,
+                _ => ConfigStatus::Differs,
             };
             ConfigField { key: k.clone(), source: a, target: b, status }
         })
@@ -300,28 +234,6 @@ fn dtype_matches(want: &str, got: &str) -> bool {
     let w = norm(want);
     // A policy that keeps the source's dtypes names no single dtype.
     !matches!(w.as_str(), "f32" | "f16" | "bf16") || w == norm(got)
-}
-
-impl WeightCheck {
-    fn failures(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let list = |v: &[String]| {
-            let more = if v.len() > 5 { format!(" (+{} more)", v.len() - 5) } else { String::new() };
-            format!("{}{more}", v.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
-        };
-        if !self.missing.is_empty() {
-            out.push(format!("{} parameters of the model have no weight: {}", self.missing.len(), list(&self.missing)));
-        }
-        if !self.unexpected.is_empty() {
-            out.push(format!("{} weights match no parameter of the model: {}", self.unexpected.len(), list(&self.unexpected)));
-        }
-        if !self.unused.is_empty() {
-            out.push(format!("{} tensors in the weight files are never loaded: {}", self.unused.len(), list(&self.unused)));
-        }
-        out.extend(self.shape_mismatches.iter().take(10).cloned());
-        out.extend(self.dtype_mismatches.iter().take(10).cloned());
-        out
-    }
 }
 
 fn weights_dir(t: &Target) -> &Path {
@@ -451,12 +363,17 @@ fn step(msg: &str) {
 /// Mark a rung failed (with its atlas hint) and record it as the first
 /// divergence if none came before.
 fn fail(r: &mut RungReport, first: &mut Option<FirstDivergence>) {
-    r.status = "fail";
+    r.status = RungStatus::Fail;
     if r.hint.is_none() {
-        r.hint = hint(r.stage);
+        r.hint = hint(&r.stage);
     }
     if first.is_none() {
-        *first = Some(FirstDivergence { rung: r.index, name: r.name.clone(), stage: r.stage, hint: r.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default() });
+        *first = Some(FirstDivergence {
+            rung: r.index,
+            name: r.name.clone(),
+            stage: r.stage.clone(),
+            hint: r.hint.as_ref().map(|h| h.id.clone()).unwrap_or_default(),
+        });
     }
 }
 
@@ -486,12 +403,12 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     let probe = h.probe(&req.source, &req.target)?;
     let config = config_fields(&probe);
     let mut r = rung(0, "config", Kind::Other, "config");
-    let differs: Vec<&ConfigField> = config.iter().filter(|f| f.status == "differs").collect();
+    let differs: Vec<&ConfigField> = config.iter().filter(|f| f.status == ConfigStatus::Differs).collect();
     for f in &differs {
         r.failures.push(format!("{}: the source reads {}, the target reads {}", f.key, f.source, f.target));
     }
     if differs.is_empty() {
-        r.status = "pass";
+        r.status = RungStatus::Pass;
     } else {
         fail(&mut r, &mut first);
     }
@@ -501,7 +418,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     let mut r = rung(1, "weights", Kind::Other, "weights");
     r.failures = weights.failures();
     if r.failures.is_empty() {
-        r.status = "pass";
+        r.status = RungStatus::Pass;
     } else {
         fail(&mut r, &mut first);
     }
@@ -589,15 +506,15 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                     (None, None) => notes.push("preprocessing: inputs given as token ids, the tokenizers were not compared".into()),
                 }
             }
-            let failed = lr.status == "fail" || !lr.failures.is_empty();
+            let failed = lr.status == RungStatus::Fail || !lr.failures.is_empty();
             if !failed {
-                lr.status = if first.is_some() && !req.all { "skipped" } else { "pass" };
+                lr.status = if first.is_some() && !req.all { RungStatus::Skipped } else { RungStatus::Pass };
             } else if first.is_some() && !req.all {
-                lr.status = "skipped";
+                lr.status = RungStatus::Skipped;
                 lr.hint = None;
             } else {
                 if lr.hint.is_none() {
-                    lr.hint = hint(lr.stage);
+                    lr.hint = hint(&lr.stage);
                 }
                 if let (Kind::Layer, Some(n), Some(h)) = (lr.kind, lr.layer, lr.hint.as_mut()) {
                     if !layer_diffed {
@@ -631,7 +548,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                 r.violations = p.float.as_ref().map(|f| f.allclose.violations).unwrap_or(0);
                 r.failures = p.failures.iter().map(|f| format!("cache_decode.logits vs full_decode.logits: {f}")).collect();
                 if p.status == Status::Pass {
-                    r.status = "pass";
+                    r.status = RungStatus::Pass;
                 } else {
                     fail(&mut r, &mut first);
                 }
@@ -642,16 +559,16 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         capture_path = Some(cap);
         compare = Some(report);
     }
-    let ladder = LadderReport { source: "parity", all: req.all, rungs, first_divergence: first.clone() };
+    let ladder = LadderReport { source: "parity".into(), all: req.all, rungs, first_divergence: first.clone() };
     let status = if first.is_some() { Status::Fail } else { Status::Pass };
     let target = match &req.target {
         Target::Package { package, weights } => {
-            TargetInfo { kind: "package", package: Some(package.display().to_string()), weights: weights.display().to_string() }
+            TargetInfo { kind: TargetKind::Package, package: Some(package.display().to_string()), weights: weights.display().to_string() }
         }
-        Target::MlxLm { model } => TargetInfo { kind: "mlx-lm", package: None, weights: model.display().to_string() },
+        Target::MlxLm { model } => TargetInfo { kind: TargetKind::MlxLm, package: None, weights: model.display().to_string() },
     };
     let report = ParityReport {
-        schema: SCHEMA,
+        schema: SCHEMA.into(),
         status,
         source: req.source.display().to_string(),
         target,
@@ -666,85 +583,8 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         notes,
     };
     let (json, markdown, svg) = (req.out.join(REPORT_JSON), req.out.join(REPORT_MD), req.out.join(REPORT_SVG));
-    mlxport_util::fs::write_atomic(&json, (serde_json::to_string_pretty(&report)? + "\n").as_bytes()).with_context(|| format!("writing {}", json.display()))?;
+    mlxport_util::fs::write_atomic(&json, report.to_json().as_bytes()).with_context(|| format!("writing {}", json.display()))?;
     mlxport_util::fs::write_atomic(&markdown, markdown_of(&report).as_bytes()).with_context(|| format!("writing {}", markdown.display()))?;
     mlxport_util::fs::write_atomic(&svg, render::svg(&report.ladder).as_bytes()).with_context(|| format!("writing {}", svg.display()))?;
     Ok(ParityOutcome { report, json, markdown, svg, oracle: oracle_path, capture: capture_path })
-}
-
-/// The Markdown report: the verdict, the config and weights rungs, then
-/// the ladder as `mlxport compare` renders it.
-pub fn markdown_of(r: &ParityReport) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(s, "# Parity: {}\n", if r.status == Status::Pass { "PASS" } else { "FAIL" });
-    let _ = writeln!(s, "- source: `{}`", r.source);
-    let _ =
-        writeln!(s, "- target: {} `{}`{}", r.target.kind, r.target.weights, r.target.package.as_ref().map(|p| format!(" (package `{p}`)")).unwrap_or_default());
-    let _ = writeln!(s, "- BLAS: {}", r.blas);
-    match &r.first_divergence {
-        None => {
-            let _ = writeln!(s, "- no divergence: every rung within tolerance");
-        }
-        Some(f) => {
-            let _ = writeln!(s, "- first divergence: rung {} `{}` (hint `{}`)", f.rung, f.name, f.hint);
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\n![parity ladder]({REPORT_SVG})\n\n## Rungs\n\n| # | rung | status | max abs | max rel | cosine | failures |\n|---|---|---|---|---|---|---|"
-    );
-    for x in &r.ladder.rungs {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            x.index,
-            x.name,
-            x.status,
-            render::num(x.max_abs),
-            render::num(x.max_rel),
-            render::cos(x.cosine),
-            x.failures.len()
-        );
-    }
-    for x in r.ladder.rungs.iter().filter(|x| x.status == "fail") {
-        let _ = writeln!(s, "\n### {} — failed\n", x.name);
-        for f in x.failures.iter().take(10) {
-            let _ = writeln!(s, "- {f}");
-        }
-        if let Some(h) = &x.hint {
-            let _ = writeln!(s, "\nHint `{}`: {}\n", h.id, h.title);
-            for c in &h.causes {
-                let _ = writeln!(s, "- {c}");
-            }
-            for sy in &h.symptoms {
-                let _ = writeln!(s, "- [{}] {}", sy.id, sy.title);
-            }
-        }
-    }
-    let _ = writeln!(s, "\n## Configuration as each side reads it\n\n| key | source | target | status |\n|---|---|---|---|");
-    for f in &r.config {
-        let _ = writeln!(s, "| {} | {} | {} | {} |", f.key, f.source, f.target, f.status);
-    }
-    let w = &r.weights;
-    let _ = writeln!(
-        s,
-        "\n## Weights\n\n{} parameters, {} tensors loaded; missing {}, unexpected {}, unused {}, shape mismatches {}, dtype mismatches {}; dtypes {:?}",
-        w.parameters,
-        w.loaded,
-        w.missing.len(),
-        w.unexpected.len(),
-        w.unused.len(),
-        w.shape_mismatches.len(),
-        w.dtype_mismatches.len(),
-        w.dtypes
-    );
-    for n in &r.notes {
-        let _ = writeln!(s, "\nNote: {n}");
-    }
-    if let Some(c) = &r.compare {
-        let _ = writeln!(s, "\n## Tensor comparison\n");
-        s.push_str(&render::markdown(c, None));
-    }
-    s
 }

@@ -27,7 +27,8 @@ fn workspace() -> BTreeMap<String, BTreeSet<String>> {
         let dir = root().join(m.as_str().unwrap());
         let t = toml_file(&dir.join("Cargo.toml"));
         let name = t["package"]["name"].as_str().unwrap().to_string();
-        let deps = t.get("dependencies").and_then(|d| d.as_table()).map(|d| d.keys().filter(|k| k.starts_with("mlxport")).cloned().collect()).unwrap_or_default();
+        let deps =
+            t.get("dependencies").and_then(|d| d.as_table()).map(|d| d.keys().filter(|k| k.starts_with("mlxport")).cloned().collect()).unwrap_or_default();
         out.insert(name, deps);
     }
     out

@@ -94,7 +94,7 @@ fn write_port_json(port: &Path, model: &str, target: &str) {
         "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
         "source": {"model": model, "fingerprint": insp["model"]["fingerprint"]},
         "family": insp["routing"]["family"], "model_type": insp["facts"]["model_type"],
-        "target": target, "dtype": "float32", "status": "complete", "stopped_at": null, "remediation": [],
+        "target": target, "dtype": "f32", "status": "complete", "stopped_at": null, "remediation": [],
         "steps": recs,
     });
     std::fs::write(port.join("port.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();

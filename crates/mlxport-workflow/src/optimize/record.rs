@@ -90,8 +90,9 @@ pub struct Record {
     pub reused: bool,
 }
 
-fn opt(v: &Value) -> Option<f64> {
-    v.as_f64()
+/// A figure as the record keeps it: non-finite values (JSON `null`) as none.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }
 
 impl Record {
@@ -142,24 +143,24 @@ impl Record {
     }
 
     pub fn set_quality(&mut self, q: &mlxport_quality::QualityReport, path: String) {
-        let v = serde_json::to_value(q).unwrap_or(Value::Null);
         self.correctness.loads = true;
         self.correctness.quality_verdict = Some(q.verdict.clone());
         self.correctness.reasons = q.reasons.clone();
+        let (lm, greedy, enc) = (q.lm.as_ref(), q.greedy.as_ref(), q.encoder.as_ref());
         self.quality = Some(QualitySummary {
-            perplexity_reference: opt(&v["lm"]["perplexity_reference"]),
-            perplexity_candidate: opt(&v["lm"]["perplexity_candidate"]),
-            perplexity_ratio: opt(&v["lm"]["perplexity_ratio"]),
-            kl_mean: opt(&v["lm"]["kl_mean"]),
-            kl_p99: opt(&v["lm"]["kl_p99"]),
-            top1_agreement: opt(&v["lm"]["top1_agreement"]),
-            top5_overlap: opt(&v["lm"]["top5_overlap"]),
-            greedy_exact_match: opt(&v["greedy"]["exact_match_rate"]),
-            new_degenerate: opt(&v["greedy"]["new_degenerate"]),
-            cosine_mean: opt(&v["encoder"]["cosine_mean"]),
-            cosine_min: opt(&v["encoder"]["cosine_min"]),
-            overlap_at_k: opt(&v["encoder"]["overlap_at_k"]),
-            spearman_mean: opt(&v["encoder"]["spearman_mean"]),
+            perplexity_reference: lm.and_then(|m| finite(m.perplexity_reference)),
+            perplexity_candidate: lm.and_then(|m| finite(m.perplexity_candidate)),
+            perplexity_ratio: lm.and_then(|m| finite(m.perplexity_ratio)),
+            kl_mean: lm.and_then(|m| finite(m.kl_mean)),
+            kl_p99: lm.and_then(|m| finite(m.kl_p99)),
+            top1_agreement: lm.and_then(|m| finite(m.top1_agreement)),
+            top5_overlap: lm.and_then(|m| finite(m.top5_overlap)),
+            greedy_exact_match: greedy.and_then(|g| finite(g.exact_match_rate)),
+            new_degenerate: greedy.map(|g| g.new_degenerate as f64),
+            cosine_mean: enc.and_then(|e| finite(e.cosine_mean)),
+            cosine_min: enc.and_then(|e| finite(e.cosine_min)),
+            overlap_at_k: enc.and_then(|e| finite(e.overlap_at_k)),
+            spearman_mean: enc.and_then(|e| finite(e.spearman_mean)),
         });
         self.quality_report = Some(path);
     }

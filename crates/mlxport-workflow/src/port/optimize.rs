@@ -108,7 +108,7 @@ pub fn optimize(ctx: &mut Ctx) -> Result<Flow> {
         for name in KEPT {
             let from = req.work_dir.join(name);
             if from.is_dir() {
-                mlxport_publish::package::copy_tree(&from, &out.join(name), &|_| false).map_err(|e| crate::error::Error::msg(format!("{e:#}")))?;
+                mlxport_publish::package::copy_tree(&from, &out.join(name), &|_| false)?;
             } else if from.is_file() {
                 std::fs::copy(&from, out.join(name)).with_context(|| format!("copying {}", from.display()))?;
             }

@@ -88,10 +88,8 @@ fn report(ctx: &mut Ctx) -> Result<Flow> {
         let out = st.join("report");
         match mlxport_publish::report::write(&ctx.dir, &out) {
             Ok(_) => Ok(Outcome::Done("report/report.md, report.json, report.html".into())),
-            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
-                Some(r) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![r.to_string()] }),
-                None => Err(crate::error::Error::msg(format!("{e:#}"))),
-            },
+            Err(mlxport_publish::Error::Refused(why)) => Ok(Outcome::Blocked { summary: "report refused".into(), remediation: vec![why] }),
+            Err(e) => Err(e.into()),
         }
     })
 }
@@ -105,21 +103,20 @@ fn package(ctx: &mut Ctx) -> Result<Flow> {
         match mlxport_publish::package::package(&dir, &out, &opts) {
             Ok(p) => Ok(Outcome::Done(format!(
                 "{} files, license {} ({}), smoke test {}",
-                p.manifest["files"].as_array().map(Vec::len).unwrap_or(0),
+                p.manifest.files.len(),
                 p.license.id.as_deref().unwrap_or("none found"),
                 p.license.class,
                 p.smoke.status
             ))),
-            Err(e) => match e.downcast_ref::<mlxport_publish::Refused>() {
-                Some(r) => {
-                    let mut remediation = vec![r.to_string()];
-                    if !ctx.req.accept_license && r.to_string().contains("license") {
-                        remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
-                    }
-                    Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
+            Err(mlxport_publish::Error::Refused(why)) => {
+                let license = why.contains("license");
+                let mut remediation = vec![why];
+                if !ctx.req.accept_license && license {
+                    remediation.push("read the license terms (inspection.md); if you accept them, re-run with --accept-license".into());
                 }
-                None => Err(crate::error::Error::msg(format!("{e:#}"))),
-            },
+                Ok(Outcome::Blocked { summary: "package refused".into(), remediation })
+            }
+            Err(e) => Err(e.into()),
         }
     })
 }
@@ -482,7 +479,7 @@ fn parity(ctx: &mut Ctx) -> Result<Flow> {
             c.a.path = "capture/capture.npz".into();
             c.b.path = "oracle/oracle.npz".into();
         }
-        std::fs::write(&o.json, serde_json::to_string_pretty(&o.report)? + "\n")?;
+        std::fs::write(&o.json, o.report.to_json())?;
         std::fs::write(&o.markdown, markdown_of(&o.report))?;
         let l = &o.report.ladder;
         if o.passed() {
