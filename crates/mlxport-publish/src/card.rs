@@ -228,9 +228,7 @@ pub fn bench_lines(p: &PortDir) -> Vec<String> {
             ));
         }
         if let Some(c) = &r.comparison {
-            if let Ok(v) = serde_json::to_value(c) {
-                out.push(format!("comparison ({file}): {}", v["verdict"].as_str().unwrap_or("recorded")));
-            }
+            out.push(format!("comparison ({file}): {}", c.verdict.as_str()));
         }
     }
     out

@@ -113,10 +113,9 @@ pub fn build(p: &PortDir) -> Value {
                 "workload": r.workload.name, "parameters": r.workload.parameters}));
         }
         if let Some(c) = &r.comparison {
-            let cv = serde_json::to_value(c).unwrap_or(Value::Null);
-            let gate_ok = r.quality_gate.as_ref().map(|g| serde_json::to_value(g).ok().and_then(|v| v["passed"].as_bool()).unwrap_or(false)).unwrap_or(true);
-            let entry = json!({"receipt": file, "workload": r.workload.name, "verdict": cv["verdict"], "improvement": cv["improvement"], "quality_gate_passed": gate_ok, "hardware": hw});
-            if cv["verdict"] == "faster" && gate_ok {
+            let gate_ok = r.quality_gate.as_ref().map(|g| g.passed).unwrap_or(true);
+            let entry = json!({"receipt": file, "workload": r.workload.name, "verdict": c.verdict, "improvement": c.improvement, "quality_gate_passed": gate_ok, "hardware": hw});
+            if c.verdict == mlxport_bench::compare::Verdict::Faster && gate_ok {
                 accepted.push(entry);
             } else {
                 rejected.push(entry);
