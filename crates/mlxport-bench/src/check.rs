@@ -356,9 +356,13 @@ pub struct Claim {
 }
 
 /// The claim of a promotion. The candidate must carry a model fingerprint
-/// (`bench --model-fingerprint`).
-pub fn claim(p: &Promotion, base: &Receipt, cand: &Receipt, technique: &str) -> Result<Claim, String> {
-    let model_fingerprint = cand.model_fingerprint.clone().ok_or("the candidate receipt has no model fingerprint (bench --model-fingerprint)")?;
+/// (`bench --model-fingerprint`), else the claim is an
+/// [`Error::InvalidInput`](crate::Error::InvalidInput).
+pub fn claim(p: &Promotion, base: &Receipt, cand: &Receipt, technique: &str) -> crate::Result<Claim> {
+    let model_fingerprint = cand
+        .model_fingerprint
+        .clone()
+        .ok_or_else(|| crate::Error::InvalidInput("the candidate receipt has no model fingerprint (bench --model-fingerprint)".into()))?;
     let measurements = pairs(base, cand)
         .into_iter()
         .map(|(b, c)| Measurement {

@@ -12,20 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// The shell used with `--shell`.
 pub const SHELL: &str = "/bin/sh";
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CommandError {
-    #[error("unterminated {0} quote in command `{1}`")]
-    UnterminatedQuote(&'static str, String),
-    #[error("trailing backslash in command `{0}`")]
-    TrailingBackslash(String),
-    #[error("empty command")]
-    Empty,
-    #[error("`{word}` in `{command}` is shell syntax, but commands run without a shell: add --shell, or quote it to pass it as an argument")]
-    ShellSyntax { word: String, command: String },
-}
 
 /// A command as it will be executed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,25 +32,25 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// Parse a command string. Without `shell`, split it into words; with
     /// it, hand the string to `/bin/sh -c` unchanged.
-    pub fn parse(s: &str, shell: bool) -> Result<Self, CommandError> {
+    pub fn parse(s: &str, shell: bool) -> Result<Self> {
         if shell {
             if s.trim().is_empty() {
-                return Err(CommandError::Empty);
+                return Err(Error::EmptyCommand);
             }
             return Ok(CommandSpec { display: s.to_string(), argv: vec![SHELL.into(), "-c".into(), s.into()], shell: true });
         }
         let words = split(s)?;
         if words.is_empty() {
-            return Err(CommandError::Empty);
+            return Err(Error::EmptyCommand);
         }
         Ok(CommandSpec { display: s.to_string(), argv: words, shell: false })
     }
 
     /// An argument vector given word by word (after `--`). With `shell`, the
     /// words are joined with spaces into one script.
-    pub fn from_argv(argv: Vec<String>, shell: bool) -> Result<Self, CommandError> {
+    pub fn from_argv(argv: Vec<String>, shell: bool) -> Result<Self> {
         if argv.is_empty() {
-            return Err(CommandError::Empty);
+            return Err(Error::EmptyCommand);
         }
         if shell {
             return Self::parse(&argv.join(" "), true);
@@ -70,7 +60,7 @@ impl CommandSpec {
 }
 
 /// Split a string into words by shell-words rules (see the module doc).
-pub fn split(s: &str) -> Result<Vec<String>, CommandError> {
+pub fn split(s: &str) -> Result<Vec<String>> {
     #[derive(PartialEq)]
     enum St {
         Between,
@@ -109,7 +99,7 @@ pub fn split(s: &str) -> Result<Vec<String>, CommandError> {
                         quoted_word = true;
                         st = St::Word;
                     }
-                    None => return Err(CommandError::TrailingBackslash(s.into())),
+                    None => return Err(Error::TrailingBackslash(s.into())),
                 },
                 '#' if st == St::Between => st = St::Comment,
                 _ => {
@@ -130,7 +120,7 @@ pub fn split(s: &str) -> Result<Vec<String>, CommandError> {
                         word.push('\\');
                         word.push(n);
                     }
-                    None => return Err(CommandError::UnterminatedQuote("double", s.into())),
+                    None => return Err(Error::UnterminatedQuote("double", s.into())),
                 },
                 _ => word.push(c),
             },
@@ -142,8 +132,8 @@ pub fn split(s: &str) -> Result<Vec<String>, CommandError> {
         }
     }
     match st {
-        St::Single => Err(CommandError::UnterminatedQuote("single", s.into())),
-        St::Double => Err(CommandError::UnterminatedQuote("double", s.into())),
+        St::Single => Err(Error::UnterminatedQuote("single", s.into())),
+        St::Double => Err(Error::UnterminatedQuote("double", s.into())),
         St::Word => {
             push_word(&mut words, &mut word, quoted_word, s)?;
             Ok(words)
@@ -152,10 +142,10 @@ pub fn split(s: &str) -> Result<Vec<String>, CommandError> {
     }
 }
 
-fn push_word(words: &mut Vec<String>, word: &mut String, quoted: bool, s: &str) -> Result<(), CommandError> {
+fn push_word(words: &mut Vec<String>, word: &mut String, quoted: bool, s: &str) -> Result<()> {
     const SYNTAX: [&str; 11] = ["|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1", "|&"];
     if !quoted && SYNTAX.contains(&word.as_str()) {
-        return Err(CommandError::ShellSyntax { word: std::mem::take(word), command: s.into() });
+        return Err(Error::ShellSyntax { word: std::mem::take(word), command: s.into() });
     }
     words.push(std::mem::take(word));
     Ok(())
@@ -201,14 +191,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_quoting_and_shell_syntax() {
-        assert!(matches!(split("a 'b"), Err(CommandError::UnterminatedQuote("single", _))));
-        assert!(matches!(split("a \"b"), Err(CommandError::UnterminatedQuote("double", _))));
-        assert!(matches!(split("a \\"), Err(CommandError::TrailingBackslash(_))));
-        assert!(matches!(split("a | b"), Err(CommandError::ShellSyntax { .. })));
-        assert!(matches!(split("a && b"), Err(CommandError::ShellSyntax { .. })));
+        assert!(matches!(split("a 'b"), Err(Error::UnterminatedQuote("single", _))));
+        assert!(matches!(split("a \"b"), Err(Error::UnterminatedQuote("double", _))));
+        assert!(matches!(split("a \\"), Err(Error::TrailingBackslash(_))));
+        assert!(matches!(split("a | b"), Err(Error::ShellSyntax { .. })));
+        assert!(matches!(split("a && b"), Err(Error::ShellSyntax { .. })));
         assert_eq!(split("a '|' b").unwrap(), s(&["a", "|", "b"]));
         assert_eq!(split("grep a|b").unwrap(), s(&["grep", "a|b"]));
-        assert_eq!(CommandSpec::parse("   ", false), Err(CommandError::Empty));
+        assert!(matches!(CommandSpec::parse("   ", false), Err(Error::EmptyCommand)));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::Better;
 use crate::env::{Environment, Source};
-use crate::receipt::{warnings, Benchmark, Metric, MetricMissing, QualityGate, Receipt, Role, Settings, Tool, Workload, WorkloadKind, SCHEMA};
+use crate::error::Error;
+use crate::receipt::{warnings, Benchmark, Metric, QualityGate, Receipt, Role, Settings, Tool, Workload, WorkloadKind, SCHEMA};
 use crate::runner::Run;
 use crate::stats::median;
 
@@ -58,8 +59,13 @@ pub struct PyRun {
 }
 
 impl Output {
-    /// Parse and check the Python step's output.
-    pub fn parse(bytes: &[u8]) -> Result<Output, String> {
+    /// Parse and check the Python step's output; a broken rule is an
+    /// [`Error::InvalidInput`] naming the output.
+    pub fn parse(bytes: &[u8]) -> crate::Result<Output> {
+        Output::parse_rule(bytes).map_err(Error::InvalidInput)
+    }
+
+    fn parse_rule(bytes: &[u8]) -> Result<Output, String> {
         let o: Output = serde_json::from_slice(bytes).map_err(|e| format!("generation benchmark output is not {OUTPUT_SCHEMA}: {e}"))?;
         if o.schema != OUTPUT_SCHEMA {
             return Err(format!("generation benchmark output has schema `{}`, expected `{OUTPUT_SCHEMA}`", o.schema));
@@ -132,13 +138,13 @@ pub fn parameters(prompt_tokens: &[u32], gen_tokens: u32, seed: u64) -> serde_js
 impl Receipt {
     /// The receipt of a generation benchmark: one benchmark per prompt
     /// length, decode throughput as the metric.
-    pub fn from_generate(g: GenerateBench) -> Result<Receipt, MetricMissing> {
+    pub fn from_generate(g: GenerateBench) -> crate::Result<Receipt> {
         let lengths: Vec<u32> = g.output.results.iter().map(|r| r.prompt_tokens).collect();
         let params = parameters(&lengths, g.output.gen_tokens, g.output.seed);
         let name = g.workload_name.clone().unwrap_or_else(|| {
             format!("generate {} tokens after prompts of {}", g.output.gen_tokens, lengths.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))
         });
-        let workload = Workload::new(WorkloadKind::Generate, &name, Some(params), &[]).map_err(|e| MetricMissing(e.to_string()))?;
+        let workload = Workload::new(WorkloadKind::Generate, &name, Some(params), &[]).map_err(|e| Error::MetricMissing(e.to_string()))?;
         let boot = g.settings.bootstrap;
         let mut benchmarks = Vec::new();
         let mut notes = Vec::new();
@@ -303,10 +309,10 @@ mod tests {
     fn malformed_output_is_refused() {
         assert!(Output::parse(b"{}").is_err());
         let mut doc: serde_json::Value = serde_json::json!({"schema": "other", "implementation": "x", "device": "cpu", "mlx": null, "vocab_size": 1, "load_s": 0.0, "gen_tokens": 2, "seed": 0, "results": []});
-        assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().contains("schema"));
+        assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().to_string().contains("schema"));
         doc["schema"] = OUTPUT_SCHEMA.into();
-        assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().contains("no prompt lengths"));
+        assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().to_string().contains("no prompt lengths"));
         doc["results"] = serde_json::json!([{"prompt_tokens": 4, "deterministic_tokens": true, "runs": [{"wall_s": 1.0, "user_s": 0.0, "system_s": 0.0, "max_rss_bytes": 0, "extra": {}}]}]);
-        assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().contains("decode_tokens_per_s"));
+        assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().to_string().contains("decode_tokens_per_s"));
     }
 }

@@ -44,6 +44,7 @@ pub mod check;
 pub mod command;
 pub mod compare;
 pub mod env;
+pub mod error;
 pub mod export;
 pub mod generate;
 pub mod hash;
@@ -53,5 +54,7 @@ pub mod rng;
 pub mod runner;
 pub mod schedule;
 pub mod stats;
+
+pub use error::{Error, Result};
 #[cfg(test)]
 mod testutil;

@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::command::CommandSpec;
 use crate::compare::{Better, Comparison};
 use crate::env::{Environment, Source};
+use crate::error::Error;
 use crate::outliers::Outlier;
 use crate::runner::{OutputMode, Run};
 use crate::schedule::Order;
@@ -214,23 +215,12 @@ pub struct OutputTail {
     pub stderr_bytes: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct MetricMissing(pub String);
-
 impl Benchmark {
     /// Statistics, resources and outliers of a set of runs.
-    pub fn from_runs(
-        role: Role,
-        label: String,
-        command: Option<CommandRecord>,
-        metric: Metric,
-        runs: Vec<Run>,
-        boot: &Bootstrap,
-    ) -> Result<Self, MetricMissing> {
+    pub fn from_runs(role: Role, label: String, command: Option<CommandRecord>, metric: Metric, runs: Vec<Run>, boot: &Bootstrap) -> crate::Result<Self> {
         let values = metric_values(&runs, &metric.name)?;
         if values.is_empty() {
-            return Err(MetricMissing(format!("`{label}` has no runs")));
+            return Err(Error::MetricMissing(format!("`{label}` has no runs")));
         }
         let stats = summarize(&values, boot);
         let outliers = crate::outliers::find(&values);
@@ -239,11 +229,12 @@ impl Benchmark {
     }
 }
 
-/// The metric of every run; an error names a run that lacks it.
-pub fn metric_values(runs: &[Run], name: &str) -> Result<Vec<f64>, MetricMissing> {
+/// The metric of every run; an [`Error::MetricMissing`] names a run that
+/// lacks it.
+pub fn metric_values(runs: &[Run], name: &str) -> crate::Result<Vec<f64>> {
     runs.iter()
         .enumerate()
-        .map(|(i, r)| r.metric(name).filter(|v| v.is_finite()).ok_or_else(|| MetricMissing(format!("run {i} has no finite `{name}`"))))
+        .map(|(i, r)| r.metric(name).filter(|v| v.is_finite()).ok_or_else(|| Error::MetricMissing(format!("run {i} has no finite `{name}`"))))
         .collect()
 }
 
@@ -275,11 +266,14 @@ pub struct QualityGate {
 impl QualityGate {
     /// Read a gate result: a JSON object with `"passed": bool` (or `"pass"`),
     /// or `"status"` / `"result"` of `"pass"`/`"passed"`/`"fail"`/`"failed"`.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let result: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-        let passed = gate_passed(&result)
-            .ok_or_else(|| format!("{}: no pass/fail result (expected \"passed\": true|false, or \"status\": \"pass\"|\"fail\")", path.display()))?;
+    /// A file that cannot be read is an [`Error::Io`], one that breaks the
+    /// rule an [`Error::Invalid`], both naming it.
+    pub fn load(path: &Path) -> crate::Result<Self> {
+        let invalid = |rule: String| Error::Invalid { path: path.to_path_buf(), rule };
+        let bytes = std::fs::read(path).map_err(|error| Error::Io { path: path.to_path_buf(), error })?;
+        let result: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let passed =
+            gate_passed(&result).ok_or_else(|| invalid("no pass/fail result (expected \"passed\": true|false, or \"status\": \"pass\"|\"fail\")".into()))?;
         Ok(QualityGate {
             file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             sha256: crate::hash::sha256(&bytes),
@@ -366,7 +360,7 @@ pub struct CommandBench<'a> {
 impl Receipt {
     /// Build the receipt of a command benchmark: statistics, outliers, the
     /// paired comparison in A/B mode, warnings.
-    pub fn from_commands(b: CommandBench) -> Result<Receipt, MetricMissing> {
+    pub fn from_commands(b: CommandBench) -> crate::Result<Receipt> {
         let ab = b.commands.len() == 2;
         let boot = b.settings.bootstrap;
         let mut benchmarks = Vec::new();

@@ -166,16 +166,8 @@ pub struct Outcome {
     pub stderr: Tail,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot start `{program}`: {source}")]
-    Spawn { program: String, source: std::io::Error },
-    #[error("waiting for `{program}`: {source}")]
-    Wait { program: String, source: std::io::Error },
-}
-
 /// Run a command once.
-pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunError> {
+pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> crate::Result<Outcome> {
     let program = cmd.argv[0].clone();
     let mut c = Command::new(&cmd.argv[0]);
     c.args(&cmd.argv[1..]).stdin(Stdio::null()).process_group(0);
@@ -196,12 +188,12 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
                 }
                 Ok(())
             })
-            .map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+            .map_err(|source| crate::Error::Spawn { program: program.clone(), source })?;
     }
 
     let rss_floor_bytes = self_max_rss();
     let start = Instant::now();
-    let mut child = c.spawn().map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let mut child = c.spawn().map_err(|source| crate::Error::Spawn { program: program.clone(), source })?;
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -215,8 +207,8 @@ pub fn run_once(cmd: &CommandSpec, opts: &RunOptions) -> Result<Outcome, RunErro
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     let (killed, stdout, stderr) =
         if watching { WATCHER.with(|w| w.borrow_mut().as_mut().and_then(Worker::finish)).unwrap_or_default() } else { Default::default() };
-    waited.map_err(|source| RunError::Wait { program: program.clone(), source })?;
-    let (status, usage) = reap(pid).map_err(|source| RunError::Wait { program, source })?;
+    waited.map_err(|source| crate::Error::Wait { program: program.clone(), source })?;
+    let (status, usage) = reap(pid).map_err(|source| crate::Error::Wait { program, source })?;
     drop(child);
 
     let (exit_code, signal) = if libc::WIFEXITED(status) {

@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandSpec;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::runner::{run_once, Outcome, Run, RunError, RunOptions, Tail};
+use crate::runner::{run_once, Outcome, Run, RunOptions, Tail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,27 +84,8 @@ pub struct Measured {
     pub last_output: Vec<(Tail, Tail)>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
-    #[error(transparent)]
-    Run(#[from] RunError),
-    #[error("{what} of `{command}` failed: {status}{}", stderr_note(.stderr))]
-    Failed { what: String, command: String, status: String, stderr: String, measured: Box<Measured> },
-    #[error("{which} command `{command}` failed: {status}{}", stderr_note(.stderr))]
-    Hook { which: &'static str, command: String, status: String, stderr: String },
-}
-
-fn stderr_note(s: &str) -> String {
-    let s = s.trim_end();
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!("; its stderr ended with:\n{s}")
-    }
-}
-
 /// Measure the commands by the plan.
-pub fn measure(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &mut dyn FnMut(Event)) -> Result<Measured, ScheduleError> {
+pub fn measure(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &mut dyn FnMut(Event)) -> Result<Measured> {
     let result = measure_inner(commands, plan, opts, on);
     if let Some(c) = &plan.cleanup {
         let hook = hook(c, "cleanup", opts);
@@ -114,7 +96,7 @@ pub fn measure(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &mu
     result
 }
 
-fn measure_inner(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &mut dyn FnMut(Event)) -> Result<Measured, ScheduleError> {
+fn measure_inner(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &mut dyn FnMut(Event)) -> Result<Measured> {
     let mut rng = Rng::new(plan.seed);
     let mut m = Measured { runs: vec![Vec::new(); commands.len()], sequence: Vec::new(), last_output: vec![Default::default(); commands.len()] };
     let mut order: Vec<usize> = (0..commands.len()).collect();
@@ -169,15 +151,15 @@ fn measure_inner(commands: &[CommandSpec], plan: &Plan, opts: &RunOptions, on: &
     Ok(m)
 }
 
-fn failed(what: String, c: &CommandSpec, o: &Outcome, m: Measured) -> ScheduleError {
-    ScheduleError::Failed { what, command: c.display.clone(), status: o.run.status_text(), stderr: o.stderr.text(), measured: Box::new(m) }
+fn failed(what: String, c: &CommandSpec, o: &Outcome, m: Measured) -> Error {
+    Error::Failed { what, command: c.display.clone(), status: o.run.status_text(), stderr: o.stderr.text(), measured: Box::new(m) }
 }
 
-fn hook(c: &CommandSpec, which: &'static str, opts: &RunOptions) -> Result<(), ScheduleError> {
+fn hook(c: &CommandSpec, which: &'static str, opts: &RunOptions) -> Result<()> {
     let o = run_once(c, &RunOptions { output: crate::runner::OutputMode::Capture, ..opts.clone() })?;
     if o.run.succeeded() {
         Ok(())
     } else {
-        Err(ScheduleError::Hook { which, command: c.display.clone(), status: o.run.status_text(), stderr: o.stderr.text() })
+        Err(Error::Hook { which, command: c.display.clone(), status: o.run.status_text(), stderr: o.stderr.text() })
     }
 }

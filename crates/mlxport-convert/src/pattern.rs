@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
+use crate::error::{Error, Result};
+
 /// A compiled pattern.
 #[derive(Clone, Debug)]
 pub struct Pattern {
@@ -22,32 +24,33 @@ pub struct Pattern {
 pub type Bindings = BTreeMap<String, u64>;
 
 impl Pattern {
-    /// Compile; the error says what is wrong with the text.
-    pub fn new(text: &str) -> Result<Pattern, String> {
+    /// Compile; an [`Error::Pattern`] says what is wrong with the text.
+    pub fn new(text: &str) -> Result<Pattern> {
+        let bad = |rule: String| Error::pattern(text, rule);
         let mut re = String::from("^");
         let mut names: Vec<String> = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
             re.push_str(&regex::escape(&rest[..open]));
             let after = &rest[open + 1..];
-            let close = after.find('}').ok_or_else(|| format!("pattern '{text}': '{{' without '}}'"))?;
+            let close = after.find('}').ok_or_else(|| bad("'{' without '}'".into()))?;
             let name = &after[..close];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                return Err(format!("pattern '{text}': placeholder '{{{name}}}' must be lower-case letters or '_'"));
+                return Err(bad(format!("placeholder '{{{name}}}' must be lower-case letters or '_'")));
             }
             if names.iter().any(|n| n == name) {
-                return Err(format!("pattern '{text}': placeholder '{{{name}}}' appears twice"));
+                return Err(bad(format!("placeholder '{{{name}}}' appears twice")));
             }
             re.push_str(&format!("(?P<{name}>0|[1-9][0-9]{{0,8}})"));
             names.push(name.to_string());
             rest = &after[close + 1..];
         }
         if rest.contains('}') {
-            return Err(format!("pattern '{text}': '}}' without '{{'"));
+            return Err(bad("'}' without '{'".into()));
         }
         re.push_str(&regex::escape(rest));
         re.push('$');
-        let regex = Regex::new(&re).map_err(|e| format!("pattern '{text}': {e}"))?;
+        let regex = Regex::new(&re).map_err(|e| bad(e.to_string()))?;
         Ok(Pattern { text: text.to_string(), regex, names })
     }
 
@@ -131,6 +134,10 @@ mod tests {
         assert!(Pattern::new("a.{i}.{i}").is_err());
         assert!(Pattern::new("a.{I}").is_err());
         assert!(Pattern::new("a.{i").is_err());
+        match Pattern::new("a.{i}.{i}") {
+            Err(e @ Error::Pattern { .. }) => assert_eq!(e.to_string(), "pattern 'a.{i}.{i}': placeholder '{i}' appears twice"),
+            other => panic!("expected Error::Pattern, got {other:?}"),
+        }
         assert_eq!(generalize("blk.10.attn_q.weight"), "blk.{i}.attn_q.weight");
         assert_eq!(generalize("model.layers.2.mlp.experts.7.w1.weight"), "model.layers.{i}.mlp.experts.{e}.w1.weight");
         assert_eq!(generalize("token_embd.weight"), "token_embd.weight");

@@ -221,7 +221,7 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
                 rules.push(Some(CompiledRule { sources, targets, keys, scatter: scatter.into_iter().next() }));
             }
             (Err(e), _) | (_, Err(e)) => {
-                p.issues.push(issue("bad_map", e).rule(ri));
+                p.issues.push(issue("bad_map", e.to_string()).rule(ri));
                 rules.push(None);
             }
         }
@@ -232,7 +232,7 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
         .map(|u| match Pattern::new(&u.source) {
             Ok(pat) => (Some(pat), u),
             Err(e) => {
-                p.issues.push(issue("bad_map", e));
+                p.issues.push(issue("bad_map", e.to_string()));
                 (None, u)
             }
         })

@@ -16,6 +16,9 @@
 //! assert!(check_url("https://127.0.0.1/feed.json", UrlPolicy::default()).is_err());
 //! ```
 
+pub mod error;
 pub mod fetch;
 pub mod research;
 pub mod sources;
+
+pub use error::{Error, Result};

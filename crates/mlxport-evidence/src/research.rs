@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use mlxport_kb::Kb;
+
+use crate::Error;
 use serde::Serialize;
 
 /// Largest feed file read.
@@ -68,25 +70,21 @@ pub struct Review {
     pub candidates: Vec<Candidate>,
 }
 
-/// A feed that could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("feed {file}: {message}")]
-pub struct FeedError {
-    pub file: String,
-    pub message: String,
+fn err(file: &Path, message: impl Into<String>) -> Error {
+    Error::FeedInvalid { file: file.display().to_string(), message: message.into() }
 }
 
-fn err(file: &Path, message: impl Into<String>) -> FeedError {
-    FeedError { file: file.display().to_string(), message: message.into() }
+fn unreadable(file: &Path, message: impl Into<String>) -> Error {
+    Error::FeedUnreadable { file: file.display().to_string(), message: message.into() }
 }
 
 /// Read every feed file of a directory (sorted by name; `.json`, `.atom`,
 /// `.rss`, `.xml`; other files are ignored).
-pub fn read_feeds(dir: &Path) -> Result<Vec<(String, Vec<Entry>)>, FeedError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| err(dir, format!("cannot list the directory: {e}")))?;
+pub fn read_feeds(dir: &Path) -> crate::Result<Vec<(String, Vec<Entry>)>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| unreadable(dir, format!("cannot list the directory: {e}")))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for e in rd {
-        let p = e.map_err(|e| err(dir, e.to_string()))?.path();
+        let p = e.map_err(|e| unreadable(dir, e.to_string()))?.path();
         let ext = p.extension().and_then(|x| x.to_str()).unwrap_or("").to_ascii_lowercase();
         if p.is_file() && matches!(ext.as_str(), "json" | "atom" | "rss" | "xml") {
             files.push(p);
@@ -104,8 +102,8 @@ fn file_name(p: &Path) -> String {
 }
 
 /// Read one feed file.
-pub fn read_feed(path: &Path) -> Result<Vec<Entry>, FeedError> {
-    let meta = std::fs::metadata(path).map_err(|e| err(path, e.to_string()))?;
+pub fn read_feed(path: &Path) -> crate::Result<Vec<Entry>> {
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(path, e.to_string()))?;
     if meta.len() > MAX_FEED_BYTES {
         return Err(err(path, format!("{} bytes is more than the {} MiB a feed may have", meta.len(), MAX_FEED_BYTES >> 20)));
     }

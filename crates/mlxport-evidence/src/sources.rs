@@ -284,8 +284,10 @@ pub fn validate(sources: &[Source], policy: UrlPolicy) -> Vec<Finding> {
     out
 }
 
-/// Parse a sources file (the `[[source]]` tables of `sources.toml`).
-pub fn parse_file(text: &str, file: &str) -> Result<Vec<Source>, String> {
+/// Parse a sources file (the `[[source]]` tables of `sources.toml`); a
+/// broken rule is an [`Error::SourcesInvalid`](crate::Error::SourcesInvalid)
+/// naming `file`.
+pub fn parse_file(text: &str, file: &str) -> crate::Result<Vec<Source>> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct F {
@@ -294,5 +296,5 @@ pub fn parse_file(text: &str, file: &str) -> Result<Vec<Source>, String> {
         #[serde(default)]
         source: Vec<Source>,
     }
-    toml::from_str::<F>(text).map(|f| f.source).map_err(|e| format!("{file}: {}", e.to_string().trim_end()))
+    toml::from_str::<F>(text).map(|f| f.source).map_err(|e| crate::Error::SourcesInvalid { file: file.to_string(), rule: e.to_string().trim_end().to_string() })
 }

@@ -104,7 +104,7 @@ fn urls_must_be_public_https_without_credentials() {
 fn ids_are_unique_and_a_broken_file_is_named() {
     let two = "[[source]]\nid = \"a\"\ntitle = \"t\"\nurl = \"https://example.org/x\"\nkind = \"docs\"\ndate = \"2026-01-01\"\n";
     assert_eq!(rules_of(&format!("{two}{two}")), ["unique-id"]);
-    let e = parse_file("schema = 1\n[[source]]\nid = 3\n", "bad/sources.toml").unwrap_err();
+    let e = parse_file("schema = 1\n[[source]]\nid = 3\n", "bad/sources.toml").unwrap_err().to_string();
     assert!(e.starts_with("bad/sources.toml"), "{e}");
 }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::walk::{same_file_state, Entry, EntryKind};
+use crate::{Error, Result};
 
 /// One cached digest.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -146,10 +147,11 @@ pub struct Digests {
     pub cache_hits: usize,
 }
 
-/// SHA-256 of a file, streaming; fails if the file changes while read.
-pub fn sha256_file(path: &Path) -> Result<(String, std::fs::Metadata), String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let before = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+/// SHA-256 of a file, streaming; fails ([`Error::Invalid`]) if the file
+/// changes while read.
+pub fn sha256_file(path: &Path) -> Result<(String, std::fs::Metadata)> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
+    let before = f.metadata().map_err(|e| Error::io(path, "cannot stat", e))?;
     let mut h = Sha256::new();
     // One buffer per thread, reused across files (a fresh one per file
     // costs the kernel a page clearing each time), small enough to stay in
@@ -157,32 +159,32 @@ pub fn sha256_file(path: &Path) -> Result<(String, std::fs::Metadata), String> {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 << 10]);
     }
-    BUF.with(|b| hash_into(&mut f, &mut h, &mut b.borrow_mut(), before.len()))?;
-    let after = std::fs::metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
+    BUF.with(|b| hash_into(path, &mut f, &mut h, &mut b.borrow_mut(), before.len()))?;
+    let after = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot stat", e))?;
     if !same_file_state(&before, &after) {
-        return Err("the file changed while it was being read".into());
+        return Err(Error::invalid(path, "the file changed while it was being read"));
     }
     Ok((hex(&h.finalize()), before))
 }
 
 /// Stream `f` into `h`; exactly `len` bytes must come.
-fn hash_into(f: &mut std::fs::File, h: &mut Sha256, buf: &mut [u8], len: u64) -> Result<(), String> {
+fn hash_into(path: &Path, f: &mut std::fs::File, h: &mut Sha256, buf: &mut [u8], len: u64) -> Result<()> {
     let mut total: u64 = 0;
     loop {
         let n = match f.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("read failed: {e}")),
+            Err(e) => return Err(Error::io(path, "read failed", e)),
         };
         total += n as u64;
         if total > len {
-            return Err("the file changed while it was being read (it grew)".into());
+            return Err(Error::invalid(path, "the file changed while it was being read (it grew)"));
         }
         h.update(&buf[..n]);
     }
     if total != len {
-        return Err("the file changed while it was being read".into());
+        return Err(Error::invalid(path, "the file changed while it was being read"));
     }
     Ok(())
 }
@@ -203,7 +205,8 @@ pub fn digest(entries: &[Entry], cache: &mut DigestCache) -> Digests {
             let e = &entries[i];
             let r = match std::fs::metadata(&e.real).ok().and_then(|m| lookup.lookup(&m)) {
                 Some(hit) => Ok((hit, true, None)),
-                None => sha256_file(&e.real).map(|(h, m)| (h, false, Some(m))),
+                // The failure record names the file: keep only the rule.
+                None => sha256_file(&e.real).map(|(h, m)| (h, false, Some(m))).map_err(|e| e.rule()),
             };
             (i, r)
         })

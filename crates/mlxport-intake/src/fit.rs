@@ -53,12 +53,13 @@ pub struct SizeFit {
     pub notes: Vec<String>,
 }
 
-/// Parse `16GB`, `16GiB`, `512MB`, `1.5T`, or plain bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+/// Parse `16GB`, `16GiB`, `512MB`, `1.5T`, or plain bytes; anything else is
+/// an [`Error::InvalidInput`](crate::Error::InvalidInput) quoting `s`.
+pub fn parse_size(s: &str) -> crate::Result<u64> {
     let t = s.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a size (try 16GB)"))?;
+    let n: f64 = num.parse().map_err(|_| crate::Error::InvalidInput(format!("'{s}' is not a size (try 16GB)")))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -69,7 +70,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "gib" => 1073741824.0,
         "t" | "tb" => 1e12,
         "tib" => 1099511627776.0,
-        u => return Err(format!("unknown size unit '{u}' in '{s}'")),
+        u => return Err(crate::Error::InvalidInput(format!("unknown size unit '{u}' in '{s}'"))),
     };
     Ok((n * mult) as u64)
 }
@@ -150,5 +151,13 @@ mod tests {
         assert_eq!(parse_size("1.5 gb").unwrap(), 1_500_000_000);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn a_bad_size_is_invalid_input_quoting_it() {
+        match parse_size("3 parsecs") {
+            Err(crate::Error::InvalidInput(m)) => assert_eq!(m, "unknown size unit 'parsecs' in '3 parsecs'"),
+            other => panic!("expected Error::InvalidInput, got {other:?}"),
+        }
     }
 }

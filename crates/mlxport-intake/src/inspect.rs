@@ -156,13 +156,6 @@ pub struct Inspection {
     pub complete: bool,
 }
 
-/// Error that stops an inspection before it can say anything.
-#[derive(Debug, thiserror::Error)]
-pub enum InspectError {
-    #[error("{path}: cannot inspect: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
 fn role_of(rel: &str, kind: Option<ConfigKind>) -> &'static str {
     let name = rel.rsplit('/').next().unwrap_or(rel).to_ascii_lowercase();
     if kind.is_some() {
@@ -237,8 +230,10 @@ fn meta_u64(meta: &[(String, String)], key: &str) -> Option<u64> {
 
 /// Inspect a model directory, a single weights file, or a Hugging Face
 /// cache snapshot.
-pub fn inspect(path: &Path, opts: &Options) -> Result<Inspection, InspectError> {
-    let io = |source| InspectError::Io { path: path.to_path_buf(), source };
+/// Only a path that cannot be walked stops it ([`Error::Io`]); every other
+/// problem is a finding in the report.
+pub fn inspect(path: &Path, opts: &Options) -> crate::Result<Inspection> {
+    let io = |source| crate::Error::io(path, "cannot inspect", source);
     let inv: Inventory = walk::walk(path, &opts.limits).map_err(io)?;
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();

@@ -4,11 +4,14 @@
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// Parse JSON, rejecting duplicate keys at any depth.
-pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
+/// Parse JSON, rejecting duplicate keys at any depth. A broken rule is an
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) saying where; the
+/// caller names the file.
+pub fn parse_strict(bytes: &[u8]) -> crate::Result<Value> {
+    let invalid = |e: serde_json::Error| crate::Error::InvalidInput(e.to_string());
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = Strict.deserialize(&mut de).map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
+    let v = Strict.deserialize(&mut de).map_err(invalid)?;
+    de.end().map_err(invalid)?;
     Ok(v)
 }
 
@@ -77,8 +80,8 @@ mod tests {
     use super::*;
     #[test]
     fn duplicates_rejected_at_any_depth() {
-        assert!(parse_strict(br#"{"a":1,"a":2}"#).unwrap_err().contains("duplicate key 'a'"));
-        assert!(parse_strict(br#"{"x":[{"b":1,"b":1}]}"#).unwrap_err().contains("duplicate key 'b'"));
+        assert!(parse_strict(br#"{"a":1,"a":2}"#).unwrap_err().to_string().contains("duplicate key 'a'"));
+        assert!(parse_strict(br#"{"x":[{"b":1,"b":1}]}"#).unwrap_err().to_string().contains("duplicate key 'b'"));
         assert_eq!(parse_strict(br#"{"a":{"a":1}}"#).unwrap()["a"]["a"], 1);
         let deep = "[".repeat(100_000);
         assert!(parse_strict(deep.as_bytes()).is_err());

@@ -13,11 +13,12 @@
 //! for b in &report.blockers {
 //!     println!("blocker {}: {} ({})", b.id, b.message, b.remediation.as_deref().unwrap_or("no remediation"));
 //! }
-//! # Ok::<(), mlxport_intake::inspect::InspectError>(())
+//! # Ok::<(), mlxport_intake::Error>(())
 //! ```
 
 pub mod configs;
 pub mod digest;
+pub mod error;
 pub mod fit;
 pub mod inspect;
 pub mod json;
@@ -29,4 +30,5 @@ pub mod routing;
 pub mod tensor_cache;
 pub mod walk;
 
+pub use error::{Error, Result};
 pub use inspect::{inspect, Inspection, Options};

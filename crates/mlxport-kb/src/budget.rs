@@ -31,12 +31,14 @@ pub struct TargetProfile {
 }
 
 impl TargetProfile {
-    pub fn parse(text: &str, origin: &str) -> Result<TargetProfile, String> {
-        let p: TargetProfile = toml::from_str(text).map_err(|e| format!("{origin}: {}", e.to_string().trim_end()))?;
-        mlxport_intake::fit::parse_size(&p.memory).map_err(|e| format!("{origin}: memory: {e}"))?;
+    /// Parse a profile; `origin` names it in the
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) a broken rule gives.
+    pub fn parse(text: &str, origin: &str) -> crate::Result<TargetProfile> {
+        let p: TargetProfile = toml::from_str(text).map_err(|e| crate::Error::invalid(origin, e.to_string().trim_end()))?;
+        mlxport_intake::fit::parse_size(&p.memory).map_err(|e| crate::Error::invalid(origin, format!("memory: {e}")))?;
         if let Some(s) = p.usable_share {
             if !(s > 0.0 && s <= 1.0) {
-                return Err(format!("{origin}: usable_share must be in (0, 1]"));
+                return Err(crate::Error::invalid(origin, "usable_share must be in (0, 1]"));
             }
         }
         Ok(p)

@@ -34,7 +34,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// Routes an example signal to a family id (`None`: no family).
-pub type Router = dyn Fn(&str) -> Result<Option<String>, String>;
+pub type Router = dyn Fn(&str) -> crate::Result<Option<String>>;
 
 /// What the knowledge base is checked against: the routing families and
 /// traits, and a router for the runbooks' examples.
@@ -57,16 +57,18 @@ impl Context {
     }
 }
 
-/// Route one example signal through intake.
-pub fn route_example(example: &str) -> Result<Option<String>, String> {
-    let (kind, value) = example.split_once(':').ok_or_else(|| format!("'{example}' is not kind:value"))?;
+/// Route one example signal through intake; an example that is not one is
+/// an [`Error::InvalidInput`](crate::Error::InvalidInput) naming it.
+pub fn route_example(example: &str) -> crate::Result<Option<String>> {
+    let (kind, value) =
+        example.split_once(':').ok_or_else(|| crate::Error::invalid(format!("example '{example}'"), format!("'{example}' is not kind:value")))?;
     let mut input = RoutingInput::default();
     match kind {
         "model_type" => input.model_type = Some(value.into()),
         "arch" => input.architectures = vec![value.into()],
         "gguf" => input.gguf_architecture = Some(value.into()),
         "diffusers" => input.diffusers_classes = vec![value.into()],
-        _ => return Err(format!("unknown example kind '{kind}' (model_type, arch, gguf, diffusers)")),
+        _ => return Err(crate::Error::invalid(format!("example '{example}'"), format!("unknown example kind '{kind}' (model_type, arch, gguf, diffusers)"))),
     }
     Ok(routing::route(&input).family)
 }
@@ -153,6 +155,8 @@ pub fn check(kb: &Kb, ctx: &Context) -> Vec<Problem> {
         }
         for ex in &rb.examples {
             match (ctx.route)(ex) {
+                // The problem names the example: keep only the rule.
+                Err(crate::Error::InvalidInput { rule, .. }) => out.push(&at, format!("example {ex}: {rule}")),
                 Err(e) => out.push(&at, format!("example {ex}: {e}")),
                 Ok(Some(f)) if f == rb.family => {}
                 Ok(other) => out.push(&at, format!("example {ex} routes to {} in intake, not {}", other.as_deref().unwrap_or("no family"), rb.family)),

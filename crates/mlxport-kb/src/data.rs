@@ -266,14 +266,6 @@ struct TechniquesFile {
     technique: Vec<Technique>,
 }
 
-/// A file that could not be parsed.
-#[derive(Debug, thiserror::Error)]
-#[error("knowledge base file {file}: {message}")]
-pub struct ParseError {
-    pub file: String,
-    pub message: String,
-}
-
 /// The parsed knowledge base.
 #[derive(Debug, Clone, Serialize)]
 pub struct Kb {
@@ -286,13 +278,14 @@ pub struct Kb {
     pub techniques: Vec<Technique>,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> Result<T, ParseError> {
-    toml::from_str(text).map_err(|e| ParseError { file: file.to_string(), message: e.to_string().trim_end().to_string() })
+fn parse<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> crate::Result<T> {
+    toml::from_str(text).map_err(|e| crate::Error::KbFile { file: file.to_string(), message: e.to_string().trim_end().to_string() })
 }
 
 impl Kb {
-    /// Parse every file. Field names are strict (`deny_unknown_fields`).
-    pub fn parse(text: &KbText) -> Result<Kb, ParseError> {
+    /// Parse every file. Field names are strict (`deny_unknown_fields`); a
+    /// file that breaks them is an [`Error::KbFile`](crate::Error::KbFile).
+    pub fn parse(text: &KbText) -> crate::Result<Kb> {
         let r: RunbooksFile = parse("runbooks.toml", &text.runbooks)?;
         let m: MethodsFile = parse("methods.toml", &text.methods)?;
         let s: SourcesFile = parse("sources.toml", &text.sources)?;

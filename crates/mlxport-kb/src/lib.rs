@@ -34,6 +34,7 @@
 pub mod budget;
 pub mod check;
 pub mod data;
+pub mod error;
 pub mod plan;
 pub mod recommend;
 pub mod render;
@@ -43,6 +44,7 @@ pub mod view;
 use std::sync::OnceLock;
 
 pub use data::{Kb, KbText};
+pub use error::{Error, Result};
 pub use view::InspectionView;
 
 /// The embedded knowledge base, parsed once.

@@ -86,8 +86,8 @@ pub struct Receipts {
 
 /// Read every `*.json` file of `dir` (not recursive). Files that are not
 /// receipts are listed in `skipped` with the reason, never fatal.
-pub fn read_receipts(dir: &Path) -> Result<Receipts, String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read receipts directory: {e}", dir.display()))?;
+pub fn read_receipts(dir: &Path) -> crate::Result<Receipts> {
+    let rd = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, "cannot read receipts directory", e))?;
     let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file()).collect();
     paths.sort();
     let mut out = Receipts::default();

@@ -37,9 +37,11 @@ fn count_ids<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize>
 
 /// Inspect `root` again and compare with `report`. `digest_cache` as in
 /// [`Options::digest_cache`] (`None`: hash everything).
-pub fn verify(report: &InspectionView, root: &Path, digest_cache: Option<std::path::PathBuf>) -> Result<Verification, String> {
+/// Only a failed re-inspection is an error
+/// ([`Error::Intake`](crate::Error::Intake)); differences are mismatches.
+pub fn verify(report: &InspectionView, root: &Path, digest_cache: Option<std::path::PathBuf>) -> crate::Result<Verification> {
     let opts = Options { context: report.size.kv_cache.as_ref().map(|k| k.context).unwrap_or(4096), digest_cache, ..Options::default() };
-    let fresh = inspect(root, &opts).map_err(|e| e.to_string())?;
+    let fresh = inspect(root, &opts)?;
     let mut mismatches = Vec::new();
     if fresh.model.fingerprint != report.model.fingerprint {
         mismatches.push(format!(

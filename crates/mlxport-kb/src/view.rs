@@ -206,19 +206,11 @@ pub struct InspectionView {
     pub complete: bool,
 }
 
-/// Why an inspection report could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ViewError {
-    #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{path}: not an inspection report: {message}")]
-    Invalid { path: String, message: String },
-}
-
 impl InspectionView {
-    /// Parse report text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<InspectionView, ViewError> {
-        let invalid = |message: String| ViewError::Invalid { path: origin.to_string(), message };
+    /// Parse report text; `origin` names it in errors
+    /// ([`Error::NotInspection`](crate::Error::NotInspection)).
+    pub fn parse(text: &str, origin: &str) -> crate::Result<InspectionView> {
+        let invalid = |message: String| crate::Error::NotInspection { path: origin.to_string(), message };
         let v: InspectionView = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if v.schema != INSPECTION_SCHEMA {
             return Err(invalid(format!("schema is '{}', expected '{INSPECTION_SCHEMA}' (re-run mlxport inspect)", v.schema)));
@@ -230,8 +222,8 @@ impl InspectionView {
     }
 
     /// Read a report file.
-    pub fn read(path: &Path) -> Result<InspectionView, ViewError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ViewError::Io { path: path.display().to_string(), source })?;
+    pub fn read(path: &Path) -> crate::Result<InspectionView> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::Error::io(path, "cannot read", source))?;
         InspectionView::parse(&text, &path.display().to_string())
     }
 

@@ -107,7 +107,7 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
         Target::MlxLm { model } => model.clone(),
     };
     let fingerprint = mlxport_intake::inspect(&weights_dir, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
-    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().map_err(crate::error::Error::msg).context("--quality-gate")?;
+    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;
     let mut h = Harness::new(req.harness.clone())?;
     if req.blas_check {
         crate::check_blas(&mut h, "measuring")?;
@@ -127,7 +127,7 @@ pub fn run(h: &Harness, target: Target, req: &GenerateRequest, fingerprint: Opti
     let seed = req.seed.unwrap_or(DEFAULT_SEED);
     let bench = GenerateBenchRequest { target, prompt_tokens: req.prompt_tokens.clone(), gen_tokens: req.gen_tokens, runs: req.runs, warmup: req.warmup, seed };
     let raw = h.bench_generate(&bench)?;
-    let output = Output::parse(&raw).map_err(crate::error::Error::msg)?;
+    let output = Output::parse(&raw)?;
     let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();
     if got != req.prompt_tokens || output.results.iter().any(|r| r.runs.len() != req.runs as usize) {
         bail!("the generation benchmark measured prompt lengths {got:?} with other run counts than asked ({:?}, {} runs)", req.prompt_tokens, req.runs);
@@ -141,8 +141,7 @@ pub fn run(h: &Harness, target: Target, req: &GenerateRequest, fingerprint: Opti
         settings,
         output: output.clone(),
         quality_gate,
-    })
-    .map_err(crate::error::Error::msg)?;
+    })?;
     Ok((receipt, output))
 }
 

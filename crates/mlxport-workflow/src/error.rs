@@ -34,7 +34,11 @@ pub enum Error {
     #[error(transparent)]
     Publish(#[from] mlxport_publish::Error),
     #[error(transparent)]
-    Inspect(#[from] mlxport_intake::inspect::InspectError),
+    Intake(#[from] mlxport_intake::Error),
+    #[error(transparent)]
+    Kb(#[from] mlxport_kb::Error),
+    #[error(transparent)]
+    Bench(#[from] mlxport_bench::Error),
     #[error(transparent)]
     Contract(#[from] mlxport_contract::UnknownValue),
     #[error(transparent)]

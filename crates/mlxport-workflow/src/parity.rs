@@ -109,9 +109,9 @@ pub fn cosine_gate(rtol: f64) -> f64 {
 }
 
 fn settings(req: &ParityRequest, float_rtol: f64) -> Result<Settings> {
-    let mut rules = vec![Rule::parse(&format!(".=norm:true,cosine:{}", cosine_gate(float_rtol))).map_err(crate::error::Error::msg)?];
+    let mut rules = vec![Rule::parse(&format!(".=norm:true,cosine:{}", cosine_gate(float_rtol)))?];
     for t in &req.tol {
-        rules.push(Rule::parse(t).map_err(crate::error::Error::msg)?);
+        rules.push(Rule::parse(t)?);
     }
     Ok(Settings { rules, top_k: 5, ..Settings::default() })
 }

@@ -193,8 +193,9 @@ impl TensorSource for NpyFile {
     }
 }
 
-/// Check an array handed to a writer and return its .npy header.
-pub fn header_for(dtype: DType, shape: &[u64], data_len: usize, fortran_order: bool) -> std::result::Result<Vec<u8>, String> {
+/// Check an array handed to a writer and return its .npy header (the
+/// broken rule, for the writer to wrap with the file it writes).
+pub(crate) fn header_for(dtype: DType, shape: &[u64], data_len: usize, fortran_order: bool) -> std::result::Result<Vec<u8>, String> {
     if shape.len() > header::MAX_DIMS {
         return Err(format!("{} dimensions; numpy allows at most {}", shape.len(), header::MAX_DIMS));
     }

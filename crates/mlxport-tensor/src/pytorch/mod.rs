@@ -112,7 +112,7 @@ impl TorchFile {
         let pkl = archive.read_small(&pkl_member, limits.max_input as u64)?;
         let mut host = TorchHost::default();
         let u = pickle::run(&pkl, 0, &mut host, &limits).map_err(|e| pickle_error(path, &pkl_name, e))?;
-        let flat = rebuild::flatten(&u.heap, u.value).map_err(|rule| Error::invalid(path, FORMAT, format!("{pkl_name}: {rule}")))?;
+        let flat = rebuild::flatten(path, &pkl_name, &u.heap, u.value)?;
         drop(u);
         drop(pkl);
 
@@ -230,7 +230,7 @@ impl TensorSource for TorchFile {
         let bytes = self.archive.bytes(&sm.member)?;
         let err = |rule: String| Error::tensor(&self.path, name, rule);
         let storage_len = usize::try_from(sm.nbytes).map_err(|_| err("storage too large for this platform".into()))?;
-        let (start, end) = view.byte_extent().map_err(err)?;
+        let (start, end) = view.byte_extent().map_err(|f| err(f.message))?;
         if end > storage_len as u64 || bytes.len() < storage_len {
             return Err(err("view reaches past its storage".into()));
         }

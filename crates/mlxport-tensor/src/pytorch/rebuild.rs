@@ -10,10 +10,12 @@
 //! path; other leaves become metadata.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use super::globals::{classify, full_name, Allowed, Class};
 use super::pickle::{clip, CallKind, Fault, Heap, Host, Obj, Value};
 use crate::dtype::DType;
+use crate::{Error, Result};
 
 /// Most dimensions a tensor may have.
 pub const MAX_DIMS: usize = 64;
@@ -92,9 +94,10 @@ impl View {
     }
 
     /// The byte range of the storage the view touches (`0..0` when empty).
-    pub fn byte_extent(&self) -> Result<(u64, u64), String> {
-        let isz = self.dtype.size().ok_or_else(|| format!("dtype {} has no byte size", self.dtype))? as u64;
-        let overflow = || "offset, size and stride overflow 64-bit arithmetic".to_owned();
+    /// A view whose range cannot be computed is refused.
+    pub fn byte_extent(&self) -> std::result::Result<(u64, u64), Fault> {
+        let isz = self.dtype.size().ok_or_else(|| Fault::refused(format!("dtype {} has no byte size", self.dtype)))? as u64;
+        let overflow = || Fault::refused("offset, size and stride overflow 64-bit arithmetic");
         let numel = self.numel().ok_or_else(overflow)?;
         if numel == 0 {
             return Ok((0, 0));
@@ -252,7 +255,7 @@ impl TorchHost {
 /// Check a view against the bytes its storage declares.
 fn check_view_fits(view: &View, sref: &StorageRef) -> Result<(), Fault> {
     let have = sref.nbytes().ok_or_else(|| Fault::refused(format!("storage '{}' declares {} elements: byte size overflows", clip(&sref.key), sref.numel)))?;
-    let (start, end) = view.byte_extent().map_err(Fault::refused)?;
+    let (start, end) = view.byte_extent()?;
     if end > have || start > have {
         return Err(Fault::invalid(format!(
             "tensor view (offset {}, size {:?}, stride {:?}) needs bytes {start}..{end} of storage '{}', which holds {have} bytes: storage too small",
@@ -409,8 +412,14 @@ pub struct Flat {
 }
 
 /// Walk the top-level object: a dict of tensors, possibly nested
-/// (`{"state_dict": {...}}`), flattened to dotted names.
-pub fn flatten(heap: &Heap<TorchObj>, root: Value) -> Result<Flat, String> {
+/// (`{"state_dict": {...}}`), flattened to dotted names. `path` and
+/// `member` (the pickle's name in the archive) name the file in the
+/// [`Error::Invalid`] a broken rule gives.
+pub fn flatten(path: &Path, member: &str, heap: &Heap<TorchObj>, root: Value) -> Result<Flat> {
+    flatten_rule(heap, root).map_err(|rule| Error::invalid(path, super::FORMAT, format!("{member}: {rule}")))
+}
+
+fn flatten_rule(heap: &Heap<TorchObj>, root: Value) -> std::result::Result<Flat, String> {
     match heap.get(root) {
         Some(Obj::Dict(_)) => {}
         Some(Obj::Ext(TorchObj::Tensor(_))) => return Err("the top-level object is a single tensor, expected a dict of named tensors (a state dict)".into()),
@@ -465,7 +474,7 @@ pub fn flatten(heap: &Heap<TorchObj>, root: Value) -> Result<Flat, String> {
     Ok(flat)
 }
 
-fn key_text(heap: &Heap<TorchObj>, k: Value) -> Result<String, String> {
+fn key_text(heap: &Heap<TorchObj>, k: Value) -> std::result::Result<String, String> {
     Ok(match k {
         Value::Int(i) => i.to_string(),
         Value::Bool(b) => if b { "True" } else { "False" }.into(),

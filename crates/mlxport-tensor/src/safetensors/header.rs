@@ -8,10 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::dtype::{DType, ALL_DTYPES};
+use crate::{Error, Result};
+
+use super::FORMAT;
 
 /// Largest header the reference reader accepts.
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
@@ -49,9 +53,13 @@ pub struct Entry {
     pub end: u64,
 }
 
-/// Parse header bytes (already bounded by [`MAX_HEADER_LEN`]). Errors are
-/// rule descriptions, without the file name.
-pub fn parse(bytes: &[u8]) -> Result<RawHeader, String> {
+/// Parse the header bytes of the file at `path` (already bounded by
+/// [`MAX_HEADER_LEN`]); a broken rule is an [`Error::Invalid`] naming `path`.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<RawHeader> {
+    parse_rule(bytes).map_err(|rule| Error::invalid(path, FORMAT, rule))
+}
+
+fn parse_rule(bytes: &[u8]) -> std::result::Result<RawHeader, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("the header is not valid UTF-8 (bad byte at header offset {})", e.valid_up_to()))?;
     if !text.starts_with('{') {
         return Err("the header must be a JSON object starting with '{'".into());
@@ -64,8 +72,13 @@ pub fn parse(bytes: &[u8]) -> Result<RawHeader, String> {
 
 /// Check every entry against a data buffer of `buffer_len` bytes: known
 /// dtype, sizes that match shapes, spans exactly tiling the buffer. Returns
-/// the entries sorted by data offset.
-pub fn validate(raw: RawHeader, buffer_len: u64) -> Result<Vec<Entry>, String> {
+/// the entries sorted by data offset. A broken rule is an
+/// [`Error::Invalid`] naming `path`.
+pub fn validate(path: &Path, raw: RawHeader, buffer_len: u64) -> Result<Vec<Entry>> {
+    validate_rule(raw, buffer_len).map_err(|rule| Error::invalid(path, FORMAT, rule))
+}
+
+fn validate_rule(raw: RawHeader, buffer_len: u64) -> std::result::Result<Vec<Entry>, String> {
     let mut entries = Vec::with_capacity(raw.entries.len());
     for e in raw.entries {
         entries.push(check_entry(e, buffer_len)?);
@@ -86,7 +99,7 @@ pub fn checked_numel(shape: &[u64]) -> Option<u64> {
     shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
 }
 
-fn check_entry(e: RawEntry, buffer_len: u64) -> Result<Entry, String> {
+fn check_entry(e: RawEntry, buffer_len: u64) -> std::result::Result<Entry, String> {
     let name = &e.name;
     let dtype = DType::from_name(&e.dtype)
         .filter(|d| d.in_safetensors())
@@ -119,7 +132,7 @@ fn check_entry(e: RawEntry, buffer_len: u64) -> Result<Entry, String> {
 }
 
 /// Sorted spans must cover `[0, buffer_len)` exactly once.
-fn check_tiling(entries: &[Entry], buffer_len: u64) -> Result<(), String> {
+fn check_tiling(entries: &[Entry], buffer_len: u64) -> std::result::Result<(), String> {
     let mut covered = 0u64;
     let mut prev: Option<&Entry> = None;
     for e in entries {
@@ -366,6 +379,29 @@ impl Visitor<'_> for DimSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The rules, as the messages a caller sees.
+    fn parse(bytes: &[u8]) -> std::result::Result<RawHeader, String> {
+        super::parse(Path::new("m.safetensors"), bytes).map_err(|e| e.to_string())
+    }
+
+    fn validate(raw: RawHeader, buffer_len: u64) -> std::result::Result<Vec<Entry>, String> {
+        super::validate(Path::new("m.safetensors"), raw, buffer_len).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_broken_rule_is_an_invalid_error_naming_the_file() {
+        let p = Path::new("dir/m.safetensors");
+        match super::parse(p, b"[1]") {
+            Err(Error::Invalid { path, format, rule }) => {
+                assert_eq!((path.as_path(), format), (p, "safetensors"));
+                assert!(rule.contains("JSON object"), "{rule}");
+            }
+            other => panic!("expected Error::Invalid, got {other:?}"),
+        }
+        let raw = RawHeader { metadata: BTreeMap::new(), entries: vec![RawEntry { name: "a".into(), dtype: "U8".into(), shape: vec![4], offsets: [1, 5] }] };
+        assert!(matches!(super::validate(p, raw, 5), Err(Error::Invalid { ref path, .. }) if path == p));
+    }
 
     fn parse_ok(s: &str) -> RawHeader {
         parse(s.as_bytes()).unwrap()

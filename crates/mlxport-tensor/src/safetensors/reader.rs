@@ -68,10 +68,10 @@ impl SafetensorsFile {
         // Both fit: header_len <= file_len - 8 and file_len fits usize.
         let data_start = 8 + header_len as usize;
         let header_bytes = map.get(8..data_start).unwrap_or_default();
-        let raw = header::parse(header_bytes).map_err(invalid)?;
+        let raw = header::parse(path, header_bytes)?;
         let buffer_len = file_len - 8 - header_len;
         let metadata = raw.metadata.clone();
-        let entries = header::validate(raw, buffer_len).map_err(invalid)?;
+        let entries = header::validate(path, raw, buffer_len)?;
         Ok(Self::from_entries(path, map, data_start, header_len, entries, metadata))
     }
 

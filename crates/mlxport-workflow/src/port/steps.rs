@@ -128,7 +128,7 @@ fn fingerprint(ctx: &Ctx) -> Value {
 fn inspect(ctx: &mut Ctx) -> Result<Flow> {
     let mut opts = mlxport_intake::Options { absolute_paths: ctx.req.show_paths, ..Default::default() };
     if let Some(t) = &ctx.req.target_memory {
-        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(crate::error::Error::msg).context("--target-memory")?);
+        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).context("--target-memory")?);
     }
     let report = mlxport_intake::inspect(&ctx.model.path, &opts)?;
     // A PORT_DIR holding the port of another model is replaced only when asked.
@@ -195,7 +195,7 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
 fn plan(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"inspection": ctx.upstream(&[Step::Inspect]), "accept_license": ctx.req.accept_license});
     let flow = ctx.step(Step::Plan, inputs, &["plan.json", "plan.md"], |ctx, st| {
-        let view = mlxport_kb::view::InspectionView::parse(&ctx.insp.to_string(), "inspection.json").map_err(crate::error::Error::msg)?;
+        let view = mlxport_kb::view::InspectionView::parse(&ctx.insp.to_string(), "inspection.json")?;
         let opts = mlxport_kb::plan::PlanOptions { target: mlxport_kb::budget::Target::FromInspection, objective: None, verification: None };
         let p = mlxport_kb::plan::plan(mlxport_kb::kb(), &view, &opts);
         let mut text = serde_json::to_string_pretty(&p)?;

@@ -15,8 +15,9 @@ use mlxport_bench::env::{Environment, Source};
 use mlxport_bench::export::{Export, Markdown, Svg};
 use mlxport_bench::receipt::{fmt_value, CommandBench, QualityGate, Receipt, Role, Settings, Workload, WorkloadKind};
 use mlxport_bench::runner::{OutputMode, RunOptions};
-use mlxport_bench::schedule::{measure, Event, Order, Plan, ScheduleError};
+use mlxport_bench::schedule::{measure, Event, Order, Plan};
 use mlxport_bench::stats::{Bootstrap, DEFAULT_SEED};
+use mlxport_bench::Error as BenchError;
 
 use crate::cli::{BenchArgs, BenchCheckArgs, BenchCommand, BenchGenerateArgs, BenchOrder, BenchOutput, BenchRunArgs};
 use crate::exit;
@@ -54,7 +55,7 @@ fn bench(a: BenchRunArgs) -> Result<u8> {
     }
     let prepare = a.prepare.as_deref().map(|p| CommandSpec::parse(p, a.shell)).transpose().context("--prepare")?;
     let cleanup = a.cleanup.as_deref().map(|p| CommandSpec::parse(p, a.shell)).transpose().context("--cleanup")?;
-    let quality_gate = a.quality_gate.as_deref().map(QualityGate::load).transpose().map_err(anyhow::Error::msg).context("--quality-gate")?;
+    let quality_gate = a.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;
     let name = a.workload.clone().unwrap_or_else(|| match commands.as_slice() {
         [one] => one.display.clone(),
         [b, c] => format!("{} vs {}", b.display, c.display),
@@ -109,14 +110,14 @@ fn bench(a: BenchRunArgs) -> Result<u8> {
     let mut progress = Progress::new(commands.len());
     let measured = match measure(&commands, &plan, &opts, &mut |e| progress.event(&e)) {
         Ok(m) => m,
-        Err(e @ ScheduleError::Run(_)) => {
+        Err(e @ (BenchError::Spawn { .. } | BenchError::Wait { .. })) => {
             progress.clear();
             return Err(e.into());
         }
         Err(e) => {
             progress.clear();
             eprintln!("error: {e}");
-            if matches!(e, ScheduleError::Failed { .. }) {
+            if matches!(e, BenchError::Failed { .. }) {
                 eprintln!("(use --ignore-failure to keep measuring and record failed runs)");
             }
             return Ok(exit::CHECK_FAILED);
@@ -133,8 +134,7 @@ fn bench(a: BenchRunArgs) -> Result<u8> {
         commands: &commands,
         measured,
         quality_gate,
-    })
-    .map_err(anyhow::Error::msg)?;
+    })?;
 
     let json = mlxport_bench::export::Json.render(&receipt);
     write_outputs(&receipt, &json, a.receipt.as_deref(), a.export_markdown.as_deref(), a.export_svg.as_deref())?;
@@ -285,7 +285,7 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
     };
     if let (Some(p), Some(path), Some(technique)) = (&promo, &a.claim, &a.technique) {
         let n = valid.len();
-        let c = claim(p, valid[n - 2].as_ref().expect("valid"), valid[n - 1].as_ref().expect("valid"), technique).map_err(anyhow::Error::msg)?;
+        let c = claim(p, valid[n - 2].as_ref().expect("valid"), valid[n - 1].as_ref().expect("valid"), technique)?;
         write_atomic(path, format!("{}\n", serde_json::to_string_pretty(&c)?).as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     }
     if a.json {

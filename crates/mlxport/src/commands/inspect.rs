@@ -10,7 +10,7 @@ use crate::output::{human_bytes, human_count};
 pub fn run(args: InspectArgs) -> Result<u8> {
     let mut opts = Options { context: args.context, absolute_paths: args.absolute_paths, ..Options::default() };
     if let Some(t) = &args.target_memory {
-        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?);
+        opts.target_memory = Some(mlxport_intake::fit::parse_size(t).context("--target-memory")?);
     }
     if args.no_cache {
         opts.digest_cache = None;

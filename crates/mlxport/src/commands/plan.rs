@@ -10,12 +10,13 @@ use crate::cli::PlanArgs;
 pub fn run(args: PlanArgs) -> Result<u8> {
     let report = InspectionView::read(&args.inspection)?;
     let target = match &args.target_memory {
-        Some(t) => Target::Memory(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?),
+        Some(t) => Target::Memory(mlxport_intake::fit::parse_size(t).context("--target-memory")?),
         None => Target::FromInspection,
     };
     let mut opts = PlanOptions { target, objective: args.objective.clone(), verification: None };
     if let Some(root) = &args.artifact_root {
         let digest_cache = mlxport_intake::digest::DigestCache::default_path();
+        // Flattened: the message already quotes the OS error, which `{:#}` would repeat.
         let v =
             mlxport_kb::verify::verify(&report, root, digest_cache).map_err(anyhow::Error::msg).with_context(|| format!("re-inspecting {}", root.display()))?;
         if !v.ok() {

@@ -12,14 +12,15 @@ pub fn run(args: RecommendArgs) -> Result<u8> {
     let report = InspectionView::read(&args.inspection)?;
     let target = if let Some(p) = &args.target_profile {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        Target::Profile(TargetProfile::parse(&text, &p.display().to_string()).map_err(anyhow::Error::msg)?)
+        Target::Profile(TargetProfile::parse(&text, &p.display().to_string())?)
     } else if let Some(t) = &args.target_memory {
-        Target::Memory(mlxport_intake::fit::parse_size(t).map_err(anyhow::Error::msg).context("--target-memory")?)
+        Target::Memory(mlxport_intake::fit::parse_size(t).context("--target-memory")?)
     } else {
         Target::FromInspection
     };
     let mut opts = RecommendOptions { target, objective: args.objective.clone(), workload: args.workload.clone(), receipts: Vec::new() };
     if let Some(dir) = &args.receipts {
+        // Flattened: the message already quotes the OS error, which `{:#}` would repeat.
         let r = read_receipts(dir).map_err(anyhow::Error::msg)?;
         for s in &r.skipped {
             eprintln!("warning: receipt skipped: {s}");

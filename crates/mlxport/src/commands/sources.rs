@@ -20,7 +20,7 @@ fn validate(args: SourcesValidateArgs) -> Result<u8> {
     let (list, origin) = match &args.file {
         Some(f) => {
             let text = std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?;
-            (sources::parse_file(&text, &f.display().to_string()).map_err(anyhow::Error::msg)?, f.display().to_string())
+            (sources::parse_file(&text, &f.display().to_string())?, f.display().to_string())
         }
         None => (mlxport_kb::kb().sources.clone(), "built-in registry".to_string()),
     };
