@@ -48,4 +48,4 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use map::WeightMap;
-pub use transform::Transform;
+pub use transform::{Transform, TransformError};

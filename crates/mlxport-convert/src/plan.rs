@@ -398,7 +398,7 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
             let outs = match infer_all(&rule.transforms, metas) {
                 Ok(o) => o,
                 Err(e) => {
-                    let code = if e.contains("dtype conflict") { "dtype_conflict" } else { "transform_error" };
+                    let code = if e.0.contains("dtype conflict") { "dtype_conflict" } else { "transform_error" };
                     p.issues.push(issue(code, format!("rule {ri} on '{}': {e}", inputs[0])).src(&inputs[0]).rule(ri));
                     continue;
                 }

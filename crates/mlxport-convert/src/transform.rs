@@ -10,6 +10,25 @@
 
 use std::borrow::Cow;
 
+/// Why a transform cannot apply to the tensors it is given (the rule it
+/// breaks, with the shapes or dtypes concerned); the conversion names the
+/// rule and tensor around it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TransformError(pub String);
+
+impl From<String> for TransformError {
+    fn from(s: String) -> Self {
+        TransformError(s)
+    }
+}
+
+impl From<&str> for TransformError {
+    fn from(s: &str) -> Self {
+        TransformError(s.to_string())
+    }
+}
+
 use mlxport_tensor::dtype::{decode_f32, decode_f64, encode_f32, encode_f64, f32_to_bf16_bits};
 use mlxport_tensor::DType;
 use rayon::prelude::*;
@@ -128,21 +147,21 @@ impl Transform {
     }
 
     /// Shapes out for shapes in.
-    pub fn infer_shapes(&self, shapes: &[Vec<u64>]) -> Result<Vec<Vec<u64>>, String> {
+    pub fn infer_shapes(&self, shapes: &[Vec<u64>]) -> Result<Vec<Vec<u64>>, TransformError> {
         let metas: Vec<Meta> = shapes.iter().map(|s| Meta { shape: s.clone(), dtype: None }).collect();
         Ok(self.infer(&metas)?.into_iter().map(|m| m.shape).collect())
     }
 
     /// Shapes and dtypes out for shapes and dtypes in; the error says what
     /// rule of the transform the input breaks.
-    pub fn infer(&self, ins: &[Meta]) -> Result<Vec<Meta>, String> {
+    pub fn infer(&self, ins: &[Meta]) -> Result<Vec<Meta>, TransformError> {
         match self {
             Transform::Split { axis, sizes } => {
-                let [one] = ins else { return Err(format!("split takes one tensor, got {}", ins.len())) };
+                let [one] = ins else { return Err(TransformError(format!("split takes one tensor, got {}", ins.len()))) };
                 let dim = *one.shape.get(*axis).ok_or_else(|| format!("split axis {axis} is out of range for shape {:?}", one.shape))?;
                 let sum: u64 = sizes.iter().sum();
                 if sum != dim {
-                    return Err(format!("split sizes {sizes:?} add up to {sum}, but axis {axis} of shape {:?} has {dim}", one.shape));
+                    return Err(TransformError(format!("split sizes {sizes:?} add up to {sum}, but axis {axis} of shape {:?} has {dim}", one.shape)));
                 }
                 Ok(sizes
                     .iter()
@@ -154,7 +173,7 @@ impl Transform {
                     .collect())
             }
             Transform::Unstack { axis } => {
-                let [one] = ins else { return Err(format!("unstack takes one tensor, got {}", ins.len())) };
+                let [one] = ins else { return Err(TransformError(format!("unstack takes one tensor, got {}", ins.len()))) };
                 let dim = *one.shape.get(*axis).ok_or_else(|| format!("unstack axis {axis} is out of range for shape {:?}", one.shape))?;
                 let mut s = one.shape.clone();
                 s.remove(*axis);
@@ -166,33 +185,33 @@ impl Transform {
                 let first = ins.first().ok_or_else(|| format!("{name} of no tensors"))?;
                 for m in ins {
                     if m.dtype.is_some() && first.dtype.is_some() && m.dtype != first.dtype {
-                        return Err(format!(
+                        return Err(TransformError(format!(
                             "dtype conflict: {name} of {} and {}",
                             first.dtype.map(|d| d.name()).unwrap_or("?"),
                             m.dtype.map(|d| d.name()).unwrap_or("?")
-                        ));
+                        )));
                     }
                 }
                 if stack {
                     if *axis > first.shape.len() {
-                        return Err(format!("stack axis {axis} is out of range for shape {:?}", first.shape));
+                        return Err(TransformError(format!("stack axis {axis} is out of range for shape {:?}", first.shape)));
                     }
                     if let Some(m) = ins.iter().find(|m| m.shape != first.shape) {
-                        return Err(format!("stack of different shapes {:?} and {:?}", first.shape, m.shape));
+                        return Err(TransformError(format!("stack of different shapes {:?} and {:?}", first.shape, m.shape)));
                     }
                     let mut s = first.shape.clone();
                     s.insert(*axis, ins.len() as u64);
                     Ok(vec![Meta { shape: s, dtype: first.dtype }])
                 } else {
                     if *axis >= first.shape.len() {
-                        return Err(format!("concat axis {axis} is out of range for shape {:?}", first.shape));
+                        return Err(TransformError(format!("concat axis {axis} is out of range for shape {:?}", first.shape)));
                     }
                     let mut total = 0u64;
                     for m in ins {
                         let same_rank = m.shape.len() == first.shape.len();
                         let others_equal = same_rank && m.shape.iter().zip(&first.shape).enumerate().all(|(k, (a, b))| k == *axis || a == b);
                         if !others_equal {
-                            return Err(format!("concat along axis {axis} of shapes {:?} and {:?}", first.shape, m.shape));
+                            return Err(TransformError(format!("concat along axis {axis} of shapes {:?} and {:?}", first.shape, m.shape)));
                         }
                         total += m.shape[*axis];
                     }
@@ -205,7 +224,7 @@ impl Transform {
         }
     }
 
-    fn infer_one(&self, m: &Meta) -> Result<Meta, String> {
+    fn infer_one(&self, m: &Meta) -> Result<Meta, TransformError> {
         let shape = &m.shape;
         let out = |s: Vec<u64>| Ok(Meta { shape: s, dtype: m.dtype });
         match self {
@@ -213,7 +232,7 @@ impl Transform {
             Transform::Transpose { perm } => {
                 let mut seen = vec![false; shape.len()];
                 if perm.len() != shape.len() || perm.iter().any(|&p| p >= shape.len() || std::mem::replace(&mut seen[p], true)) {
-                    return Err(format!("transpose {perm:?} is not a permutation of the {} axes of shape {shape:?}", shape.len()));
+                    return Err(TransformError(format!("transpose {perm:?} is not a permutation of the {} axes of shape {shape:?}", shape.len())));
                 }
                 out(perm.iter().map(|&p| shape[p]).collect())
             }
@@ -221,14 +240,14 @@ impl Transform {
                 let total = numel(shape);
                 let wild = want.iter().filter(|&&d| d == -1).count();
                 if wild > 1 || want.iter().any(|&d| d < -1) {
-                    return Err(format!("reshape {want:?}: at most one -1 and no other negative size"));
+                    return Err(TransformError(format!("reshape {want:?}: at most one -1 and no other negative size")));
                 }
                 let known: u64 = want.iter().filter(|&&d| d >= 0).map(|&d| d as u64).product();
                 let mut s: Vec<u64> = Vec::with_capacity(want.len());
                 for &d in want {
                     if d == -1 {
                         if known == 0 || !total.is_multiple_of(known) {
-                            return Err(format!("reshape {shape:?} ({total} elements) to {want:?}: does not divide"));
+                            return Err(TransformError(format!("reshape {shape:?} ({total} elements) to {want:?}: does not divide")));
                         }
                         s.push(total / known);
                     } else {
@@ -236,13 +255,13 @@ impl Transform {
                     }
                 }
                 if numel(&s) != total {
-                    return Err(format!("reshape {shape:?} ({total} elements) to {want:?} ({} elements)", numel(&s)));
+                    return Err(TransformError(format!("reshape {shape:?} ({total} elements) to {want:?} ({} elements)", numel(&s))));
                 }
                 out(s)
             }
             Transform::Squeeze { axis } => {
                 if shape.get(*axis) != Some(&1) {
-                    return Err(format!("squeeze axis {axis} of shape {shape:?}: not a size-1 axis"));
+                    return Err(TransformError(format!("squeeze axis {axis} of shape {shape:?}: not a size-1 axis")));
                 }
                 let mut s = shape.clone();
                 s.remove(*axis);
@@ -250,7 +269,7 @@ impl Transform {
             }
             Transform::Unsqueeze { axis } => {
                 if *axis > shape.len() {
-                    return Err(format!("unsqueeze axis {axis} is out of range for shape {shape:?}"));
+                    return Err(TransformError(format!("unsqueeze axis {axis} is out of range for shape {shape:?}")));
                 }
                 let mut s = shape.clone();
                 s.insert(*axis, 1);
@@ -259,7 +278,7 @@ impl Transform {
             Transform::Slice { axis, start, end } => {
                 let dim = *shape.get(*axis).ok_or_else(|| format!("slice axis {axis} is out of range for shape {shape:?}"))?;
                 if start > end || *end > dim {
-                    return Err(format!("slice {start}..{end} of axis {axis} with {dim} entries (shape {shape:?})"));
+                    return Err(TransformError(format!("slice {start}..{end} of axis {axis} with {dim} entries (shape {shape:?})")));
                 }
                 let mut s = shape.clone();
                 s[*axis] = end - start;
@@ -268,11 +287,11 @@ impl Transform {
             Transform::Cast { dtype } => {
                 let to = parse_dtype(dtype).ok_or_else(|| format!("cast to unknown dtype '{dtype}'"))?;
                 if !to.is_float() || to.size().is_none() {
-                    return Err(format!("dtype conflict: cast to {} (only floating dtypes of whole bytes are cast targets)", to.name()));
+                    return Err(TransformError(format!("dtype conflict: cast to {} (only floating dtypes of whole bytes are cast targets)", to.name())));
                 }
                 if let Some(from) = m.dtype {
                     if !from.is_float() {
-                        return Err(format!("dtype conflict: cast of {} to {} (only floating tensors are cast)", from.name(), to.name()));
+                        return Err(TransformError(format!("dtype conflict: cast of {} to {} (only floating tensors are cast)", from.name(), to.name())));
                     }
                 }
                 Ok(Meta { shape: shape.clone(), dtype: Some(to) })
@@ -280,7 +299,7 @@ impl Transform {
             Transform::UnpermuteRope { heads } | Transform::PermuteRope { heads } => {
                 let rows = *shape.first().ok_or("RoPE permutation of a scalar")?;
                 if *heads == 0 || !rows.is_multiple_of(2 * heads) {
-                    return Err(format!("RoPE permutation with {heads} heads: {rows} rows do not divide into heads x 2"));
+                    return Err(TransformError(format!("RoPE permutation with {heads} heads: {rows} rows do not divide into heads x 2")));
                 }
                 out(shape.clone())
             }
@@ -292,7 +311,7 @@ impl Transform {
 
     /// The transform(s) that undo this one, given the shapes (and dtype)
     /// of its inputs where known. Fails for transforms that lose data.
-    pub fn inverse(&self, before: Option<&[Vec<u64>]>, before_dtype: Option<DType>) -> Result<Vec<Transform>, String> {
+    pub fn inverse(&self, before: Option<&[Vec<u64>]>, before_dtype: Option<DType>) -> Result<Vec<Transform>, TransformError> {
         Ok(vec![match self {
             Transform::Rename => Transform::Rename,
             Transform::Transpose { perm } => {
@@ -324,7 +343,7 @@ impl Transform {
                 let from = before_dtype.ok_or("a cast is invertible only when the source dtype is declared")?;
                 let widening = from == to || (to == DType::F32 && matches!(from, DType::F16 | DType::BF16)) || (to == DType::F64 && from.is_float());
                 if !widening {
-                    return Err(format!("casting {} to {} loses bits", from.name(), to.name()));
+                    return Err(TransformError(format!("casting {} to {} loses bits", from.name(), to.name())));
                 }
                 Transform::Cast { dtype: from.name().into() }
             }
@@ -335,7 +354,7 @@ impl Transform {
 
     /// Apply to real tensors. Shapes must already have been checked by
     /// [`Transform::infer`]; errors here are defensive.
-    pub fn apply<'a>(&self, ins: Vec<Buf<'a>>) -> Result<Vec<Buf<'a>>, String> {
+    pub fn apply<'a>(&self, ins: Vec<Buf<'a>>) -> Result<Vec<Buf<'a>>, TransformError> {
         let metas: Vec<Meta> = ins.iter().map(|b| Meta { shape: b.shape.clone(), dtype: Some(b.dtype) }).collect();
         let outs = self.infer(&metas)?;
         match self {
@@ -393,7 +412,7 @@ impl Transform {
         }
     }
 
-    fn apply_one<'a>(&self, b: Buf<'a>, m: Meta) -> Result<Buf<'a>, String> {
+    fn apply_one<'a>(&self, b: Buf<'a>, m: Meta) -> Result<Buf<'a>, TransformError> {
         match self {
             Transform::Rename | Transform::Reshape { .. } | Transform::Squeeze { .. } | Transform::Unsqueeze { .. } => {
                 Ok(Buf { dtype: b.dtype, shape: m.shape, data: b.data })
@@ -442,8 +461,8 @@ impl Transform {
     }
 }
 
-fn elem_size(d: DType) -> Result<usize, String> {
-    d.size().ok_or_else(|| format!("{} elements are not whole bytes; layout transforms need whole-byte elements", d.name()))
+fn elem_size(d: DType) -> Result<usize, TransformError> {
+    d.size().ok_or_else(|| TransformError(format!("{} elements are not whole bytes; layout transforms need whole-byte elements", d.name())))
 }
 
 /// Keep `start..end` along `axis`.
@@ -493,7 +512,7 @@ fn transpose(data: &[u8], shape: &[u64], perm: &[usize], es: usize) -> Vec<u8> {
 
 /// Convert floating elements, rounding to nearest even; the same dtype
 /// passes through untouched.
-pub fn cast<'a>(data: Cow<'a, [u8]>, from: DType, to: DType) -> Result<Cow<'a, [u8]>, String> {
+pub fn cast<'a>(data: Cow<'a, [u8]>, from: DType, to: DType) -> Result<Cow<'a, [u8]>, TransformError> {
     cast_with(data, from, to, None)
 }
 
@@ -503,18 +522,18 @@ pub type ChunkDone<'f> = &'f (dyn Fn(&[u8]) + Sync);
 /// [`cast`], calling `done` on each chunk of the input once it has been
 /// converted (`convert` releases the pages of a memory-mapped source as it
 /// goes, so a large tensor never sits in memory twice).
-pub fn cast_with<'a>(data: Cow<'a, [u8]>, from: DType, to: DType, done: Option<ChunkDone>) -> Result<Cow<'a, [u8]>, String> {
+pub fn cast_with<'a>(data: Cow<'a, [u8]>, from: DType, to: DType, done: Option<ChunkDone>) -> Result<Cow<'a, [u8]>, TransformError> {
     if from == to {
         return Ok(data);
     }
     if !from.is_float() || !to.is_float() {
-        return Err(format!("dtype conflict: cast of {} to {} (only floating tensors are cast)", from.name(), to.name()));
+        return Err(TransformError(format!("dtype conflict: cast of {} to {} (only floating tensors are cast)", from.name(), to.name())));
     }
     let (fs, ts) = (elem_size(from)?, elem_size(to)?);
     let n = data.len() / fs;
     let mut out = vec![0u8; n * ts];
     const CHUNK: usize = 1 << 16;
-    let err = std::sync::Mutex::new(None::<String>);
+    let err = std::sync::Mutex::new(None::<TransformError>);
     out.par_chunks_mut(CHUNK * ts).zip(data.par_chunks(CHUNK * fs)).for_each(|(dst, src)| {
         if let Err(e) = cast_chunk(src, from, dst, to) {
             *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -539,7 +558,7 @@ fn bf16_bits_branchless(b: u32) -> u16 {
     (if nan { quiet } else { rounded }) as u16
 }
 
-fn cast_chunk(src: &[u8], from: DType, dst: &mut [u8], to: DType) -> Result<(), String> {
+fn cast_chunk(src: &[u8], from: DType, dst: &mut [u8], to: DType) -> Result<(), TransformError> {
     match (from, to) {
         (DType::F32, DType::BF16) => {
             // Blocks of 16 elements through fixed-size arrays, branch-free,
@@ -564,9 +583,9 @@ fn cast_chunk(src: &[u8], from: DType, dst: &mut [u8], to: DType) -> Result<(), 
         (DType::F64, _) | (_, DType::F64) => {
             let n = src.len() / elem_size(from)?;
             let mut tmp = vec![0f64; n];
-            decode_f64(from, src, &mut tmp).map_err(|e| e.to_string())?;
+            decode_f64(from, src, &mut tmp).map_err(|e| TransformError(e.to_string()))?;
             let mut enc = Vec::with_capacity(dst.len());
-            encode_f64(to, &tmp, &mut enc).map_err(|e| e.to_string())?;
+            encode_f64(to, &tmp, &mut enc).map_err(|e| TransformError(e.to_string()))?;
             dst.copy_from_slice(&enc);
             Ok(())
         }
@@ -574,9 +593,9 @@ fn cast_chunk(src: &[u8], from: DType, dst: &mut [u8], to: DType) -> Result<(), 
             // Every other floating type is exact in f32.
             let n = src.len() / elem_size(from)?;
             let mut tmp = vec![0f32; n];
-            decode_f32(from, src, &mut tmp).map_err(|e| e.to_string())?;
+            decode_f32(from, src, &mut tmp).map_err(|e| TransformError(e.to_string()))?;
             let mut enc = Vec::with_capacity(dst.len());
-            encode_f32(to, &tmp, &mut enc).map_err(|e| e.to_string())?;
+            encode_f32(to, &tmp, &mut enc).map_err(|e| TransformError(e.to_string()))?;
             dst.copy_from_slice(&enc);
             Ok(())
         }
@@ -585,7 +604,7 @@ fn cast_chunk(src: &[u8], from: DType, dst: &mut [u8], to: DType) -> Result<(), 
 
 /// Shapes and dtypes through a list of transforms; the error names the
 /// step.
-pub fn infer_all(transforms: &[Transform], ins: Vec<Meta>) -> Result<Vec<Meta>, String> {
+pub fn infer_all(transforms: &[Transform], ins: Vec<Meta>) -> Result<Vec<Meta>, TransformError> {
     let mut cur = ins;
     for (k, t) in transforms.iter().enumerate() {
         cur = t.infer(&cur).map_err(|e| format!("step {} ({}): {e}", k + 1, t.describe()))?;
@@ -594,7 +613,7 @@ pub fn infer_all(transforms: &[Transform], ins: Vec<Meta>) -> Result<Vec<Meta>, 
 }
 
 /// Apply a list of transforms to real tensors.
-pub fn apply_all<'a>(transforms: &[Transform], ins: Vec<Buf<'a>>) -> Result<Vec<Buf<'a>>, String> {
+pub fn apply_all<'a>(transforms: &[Transform], ins: Vec<Buf<'a>>) -> Result<Vec<Buf<'a>>, TransformError> {
     let mut cur = ins;
     for (k, t) in transforms.iter().enumerate() {
         cur = t.apply(cur).map_err(|e| format!("step {} ({}): {e}", k + 1, t.describe()))?;

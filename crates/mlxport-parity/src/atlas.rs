@@ -38,7 +38,11 @@ pub const SYMPTOMS: [&str; 4] = ["nonfinite", "shape", "missing", "low_cosine"];
 
 /// Parse and check an atlas: known schema, unique ids, every entry either
 /// a known stage or a known symptom, every stage covered once.
-pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
+pub fn parse(text: &str) -> Result<Vec<Entry>, crate::Error> {
+    parse_text(text).map_err(crate::Error::InvalidInput)
+}
+
+fn parse_text(text: &str) -> Result<Vec<Entry>, String> {
     let f: AtlasFile = toml::from_str(text).map_err(|e| format!("failure atlas: {e}"))?;
     if f.schema != "mlxport.failure-atlas/v1" {
         return Err(format!("failure atlas: unknown schema '{}'", f.schema));
@@ -105,7 +109,7 @@ mod tests {
     fn bad_atlases_are_refused() {
         assert!(parse("schema = \"x\"\nentry = []").is_err());
         let dup = ATLAS_TOML.replace("id = \"other\"", "id = \"inputs\"");
-        assert!(parse(&dup).unwrap_err().contains("duplicate"));
+        assert!(matches!(parse(&dup).unwrap_err(), crate::Error::InvalidInput(m) if m.contains("duplicate")));
         let unknown = ATLAS_TOML.replace("stage = \"other\"", "stage = \"elsewhere\"");
         assert!(parse(&unknown).is_err());
     }

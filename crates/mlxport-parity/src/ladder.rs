@@ -243,8 +243,13 @@ pub fn infer(names: &[String]) -> Vec<Rung> {
     group(&ordered)
 }
 
-/// Read a ladder file or a capture manifest (told apart by `schema`).
-pub fn parse(text: &str) -> Result<Vec<Rung>, String> {
+/// Read a ladder file or a capture manifest (told apart by `schema`); the
+/// error is the rule the text breaks.
+pub fn parse(text: &str) -> Result<Vec<Rung>, crate::Error> {
+    parse_text(text).map_err(crate::Error::InvalidInput)
+}
+
+fn parse_text(text: &str) -> Result<Vec<Rung>, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let schema = v.get("schema").and_then(|s| s.as_str()).unwrap_or("");
     match schema {
