@@ -118,6 +118,29 @@ pub struct RungReport {
     pub hint: Option<Hint>,
 }
 
+impl RungReport {
+    /// A rung not climbed yet: `skipped`, no figures.
+    pub fn skipped(index: usize, name: &str, kind: Kind, layer: Option<u64>, stage: &str, tensors: Vec<String>) -> RungReport {
+        RungReport {
+            index,
+            name: name.to_string(),
+            kind,
+            layer,
+            stage: stage.to_string(),
+            status: RungStatus::Skipped,
+            tensors,
+            max_abs: None,
+            max_rel: None,
+            cosine: None,
+            atol: None,
+            violations: 0,
+            nonfinite: 0,
+            failures: Vec::new(),
+            hint: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FirstDivergence {
     pub rung: usize,
@@ -260,23 +283,7 @@ pub fn run(
             let mut first = None;
             for (i, rung) in rungs.iter().enumerate() {
                 let stage = ladder::stage(rung, first_layer);
-                let mut rr = RungReport {
-                    index: i,
-                    name: rung.name.clone(),
-                    kind: rung.kind,
-                    layer: rung.layer,
-                    stage: stage.to_string(),
-                    status: RungStatus::Skipped,
-                    tensors: rung.tensors.clone(),
-                    max_abs: None,
-                    max_rel: None,
-                    cosine: None,
-                    atol: None,
-                    violations: 0,
-                    nonfinite: 0,
-                    failures: Vec::new(),
-                    hint: None,
-                };
+                let mut rr = RungReport::skipped(i, &rung.name, rung.kind, rung.layer, stage, rung.tensors.clone());
                 if first.is_some() && !opts.all {
                     reports.push(rr);
                     continue;

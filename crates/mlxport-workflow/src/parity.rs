@@ -117,23 +117,7 @@ fn settings(req: &ParityRequest, float_rtol: f64) -> Result<Settings> {
 }
 
 fn rung(index: usize, name: &str, kind: Kind, stage: &str) -> RungReport {
-    RungReport {
-        index,
-        name: name.to_string(),
-        kind,
-        layer: None,
-        stage: stage.to_string(),
-        status: RungStatus::Skipped,
-        tensors: Vec::new(),
-        max_abs: None,
-        max_rel: None,
-        cosine: None,
-        atol: None,
-        violations: 0,
-        nonfinite: 0,
-        failures: Vec::new(),
-        hint: None,
-    }
+    RungReport::skipped(index, name, kind, None, stage, Vec::new())
 }
 
 fn hint(stage: &str) -> Option<Hint> {
