@@ -21,6 +21,7 @@ pub mod fs;
 pub mod output;
 pub mod python;
 pub mod rng;
+pub mod shapes;
 
 use std::path::{Path, PathBuf};
 

@@ -488,22 +488,7 @@ print(json.dumps({"same": out, "text": text}))
 fn tiny(dir: &Path, card: &str) {
     use mlxport_tensor::safetensors::{write_safetensors, TensorRef};
     std::fs::create_dir_all(dir).unwrap();
-    let mut specs: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![16, 8]), ("model.norm.weight".into(), vec![8])];
-    for i in 0..2 {
-        for (n, s) in [
-            ("input_layernorm", vec![8]),
-            ("post_attention_layernorm", vec![8]),
-            ("self_attn.q_proj", vec![8, 8]),
-            ("self_attn.k_proj", vec![4, 8]),
-            ("self_attn.v_proj", vec![4, 8]),
-            ("self_attn.o_proj", vec![8, 8]),
-            ("mlp.gate_proj", vec![12, 8]),
-            ("mlp.up_proj", vec![12, 8]),
-            ("mlp.down_proj", vec![8, 12]),
-        ] {
-            specs.push((format!("model.layers.{i}.{n}.weight"), s));
-        }
-    }
+    let specs = mlxport_testkit::shapes::Llama { vocab: 16, hidden: 8, kv: 4, intermediate: 12, layers: 2 }.tensors();
     let data: Vec<Vec<u8>> = specs.iter().map(|(_, s)| (0..s.iter().product::<u64>()).flat_map(|k| (k as f32 * 0.01).to_le_bytes()).collect()).collect();
     let refs: Vec<TensorRef> = specs.iter().zip(&data).map(|((n, s), d)| TensorRef { name: n, dtype: mlxport_tensor::DType::F32, shape: s, data: d }).collect();
     write_safetensors(&dir.join("model.safetensors"), &refs, None).unwrap();

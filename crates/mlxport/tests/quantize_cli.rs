@@ -23,22 +23,7 @@ fn json(p: &Path) -> Value {
 /// last dimension does not divide by 64), vocab 32, tied embeddings.
 fn tiny(dir: &Path, nan: bool) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut specs: Vec<(String, Vec<u64>)> = vec![("model.embed_tokens.weight".into(), vec![32, 64]), ("model.norm.weight".into(), vec![64])];
-    for i in 0..2 {
-        for (n, s) in [
-            ("input_layernorm", vec![64]),
-            ("post_attention_layernorm", vec![64]),
-            ("self_attn.q_proj", vec![64, 64]),
-            ("self_attn.k_proj", vec![32, 64]),
-            ("self_attn.v_proj", vec![32, 64]),
-            ("self_attn.o_proj", vec![64, 64]),
-            ("mlp.gate_proj", vec![96, 64]),
-            ("mlp.up_proj", vec![96, 64]),
-            ("mlp.down_proj", vec![64, 96]),
-        ] {
-            specs.push((format!("model.layers.{i}.{n}.weight"), s));
-        }
-    }
+    let specs = mlxport_testkit::shapes::Llama { vocab: 32, hidden: 64, kv: 32, intermediate: 96, layers: 2 }.tensors();
     let data: Vec<Vec<u8>> = specs
         .iter()
         .enumerate()
