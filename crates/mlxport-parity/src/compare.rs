@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::logits::{logit_pass, LogitReport};
-use crate::metrics::{exact_pass, exact_square_sum_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassError, PassOptions};
+use crate::metrics::{exact_pass, exact_square_sum_pass, exact_sums_pass, float_pass, square_sum_pass, Acc, ExactAcc, Mismatch, PassOptions};
 use crate::tolerance::{scale_of, Overrides, Rule, Tolerance};
 
 /// How names of A become names of B.
@@ -308,14 +308,15 @@ fn effective_dtype(t: &TensorInfo) -> DType {
     }
 }
 
-fn pass_error(src_a: &dyn TensorSource, src_b: &dyn TensorSource, a: &TensorInfo, b: &TensorInfo, e: PassError) -> mlxport_tensor::Error {
+fn pass_error(src_a: &dyn TensorSource, src_b: &dyn TensorSource, a: &TensorInfo, b: &TensorInfo, e: crate::Error) -> mlxport_tensor::Error {
     match e {
-        PassError::Read(e) => e,
-        PassError::Short { side, got, want } => {
+        crate::Error::Read(e) => e,
+        crate::Error::Short { side, got, want } => {
             let (src, t) = if side == 'A' { (src_a, a) } else { (src_b, b) };
             let _ = src;
             mlxport_tensor::Error::tensor(&t.file, &t.name, format!("data ended after {got} of {want} bytes"))
         }
+        other => mlxport_tensor::Error::tensor(&a.file, &a.name, other.to_string()),
     }
 }
 

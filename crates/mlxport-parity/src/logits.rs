@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{decode_block, ExactSum, PassError, WINDOW};
+use crate::metrics::{decode_block, ExactSum, WINDOW};
 use mlxport_tensor::stream::ChunkRead;
 use mlxport_tensor::DType;
 
@@ -150,7 +150,7 @@ fn position(i: u64, a: &[f64], b: &[f64], k: usize) -> Position {
 /// Logit metrics of two tensors whose last axis (`vocab` long) is the
 /// vocabulary, read row by row.
 #[allow(clippy::too_many_arguments)]
-pub fn logit_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64, vocab: u64, k: usize) -> Result<LogitReport, PassError> {
+pub fn logit_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64, vocab: u64, k: usize) -> Result<LogitReport, crate::Error> {
     let k = k.clamp(1, vocab.max(1) as usize);
     let (sa, sb) = (da.size().unwrap_or(1), db.size().unwrap_or(1));
     let v = vocab as usize;
@@ -167,11 +167,11 @@ pub fn logit_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: D
         let n = per_window.min(rows - done) as usize;
         let wa = a.next_chunk(n * v * sa)?;
         if wa.len() != n * v * sa {
-            return Err(PassError::Short { side: 'A', got: wa.len() as u64, want: (n * v * sa) as u64 });
+            return Err(crate::Error::Short { side: 'A', got: wa.len() as u64, want: (n * v * sa) as u64 });
         }
         let wb = b.next_chunk(n * v * sb)?;
         if wb.len() != n * v * sb {
-            return Err(PassError::Short { side: 'B', got: wb.len() as u64, want: (n * v * sb) as u64 });
+            return Err(crate::Error::Short { side: 'B', got: wb.len() as u64, want: (n * v * sb) as u64 });
         }
         let out: Vec<Position> = (0..n)
             .into_par_iter()

@@ -917,15 +917,6 @@ fn task(da: DType, a: &[u8], db: DType, b: &[u8], base: u64, o: &PassOptions) ->
     task_body(da, a, db, b, base, o)
 }
 
-/// Why a streaming pass stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum PassError {
-    #[error("{0}")]
-    Read(#[from] mlxport_tensor::Error),
-    #[error("side {side} ended after {got} of {want} bytes")]
-    Short { side: char, got: u64, want: u64 },
-}
-
 /// Compare `numel` elements of `a` (dtype `da`) and `b` (dtype `db`), both
 /// decodable real dtypes, reading each in windows. `progress` is called
 /// with the elements done after each window.
@@ -937,7 +928,7 @@ pub fn float_pass(
     numel: u64,
     o: &PassOptions,
     progress: &mut dyn FnMut(u64),
-) -> Result<Acc, PassError> {
+) -> Result<Acc, crate::Error> {
     let (sa, sb) = (da.size().unwrap_or(1), db.size().unwrap_or(1));
     let mut acc = Acc::EMPTY;
     let mut done: u64 = 0;
@@ -945,11 +936,11 @@ pub fn float_pass(
         let w = (WINDOW as u64).min(numel - done) as usize;
         let wa = a.next_chunk(w * sa)?;
         if wa.len() != w * sa {
-            return Err(PassError::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
+            return Err(crate::Error::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
         }
         let wb = b.next_chunk(w * sb)?;
         if wb.len() != w * sb {
-            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+            return Err(crate::Error::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
         }
         let parts: Vec<Acc> = (0..w.div_ceil(TASK))
             .into_par_iter()
@@ -971,7 +962,7 @@ pub fn float_pass(
 /// `sum a*a`, `sum b*b` over finite pairs), each exact and rounded once.
 /// The slow, certain path, for when a fast sum is too close to a rounding
 /// midpoint to be sure of its last bit.
-pub fn exact_sums_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<[f64; 5], PassError> {
+pub fn exact_sums_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<[f64; 5], crate::Error> {
     let (sa, sb) = (da.size().unwrap_or(1), db.size().unwrap_or(1));
     let mut sums: [ExactSum; 5] = Default::default();
     let mut done: u64 = 0;
@@ -979,11 +970,11 @@ pub fn exact_sums_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, 
         let w = (WINDOW as u64).min(numel - done) as usize;
         let wa = a.next_chunk(w * sa)?;
         if wa.len() != w * sa {
-            return Err(PassError::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
+            return Err(crate::Error::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
         }
         let wb = b.next_chunk(w * sb)?;
         if wb.len() != w * sb {
-            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+            return Err(crate::Error::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
         }
         let parts: Vec<[ExactSum; 5]> = (0..w.div_ceil(TASK))
             .into_par_iter()
@@ -1148,7 +1139,7 @@ fn square_task(db: DType, c: &[u8]) -> (Dd, u64) {
 }
 
 /// The largest magnitude of the finite values (for normwise errors).
-pub fn max_abs_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, PassError> {
+pub fn max_abs_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, crate::Error> {
     let sb = db.size().unwrap_or(1);
     let (mut max, mut done) = (0f64, 0u64);
     let mut buf = vec![0f64; BLOCK];
@@ -1156,7 +1147,7 @@ pub fn max_abs_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64,
         let w = (WINDOW as u64).min(numel - done) as usize;
         let wb = b.next_chunk(w * sb)?;
         if wb.len() != w * sb {
-            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+            return Err(crate::Error::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
         }
         for blk in wb.chunks(BLOCK * sb) {
             let m = blk.len() / sb;
@@ -1169,7 +1160,7 @@ pub fn max_abs_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64,
 }
 
 /// The exact sum of squares of the finite values (slow, certain).
-pub fn exact_square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, PassError> {
+pub fn exact_square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<f64, crate::Error> {
     let sb = db.size().unwrap_or(1);
     let mut sum = ExactSum::default();
     let mut done = 0u64;
@@ -1178,7 +1169,7 @@ pub fn exact_square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Re
         let w = (WINDOW as u64).min(numel - done) as usize;
         let wb = b.next_chunk(w * sb)?;
         if wb.len() != w * sb {
-            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+            return Err(crate::Error::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
         }
         for blk in wb.chunks(BLOCK * sb) {
             let m = blk.len() / sb;
@@ -1196,7 +1187,7 @@ pub fn exact_square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Re
 
 /// The pre-pass over the reference: sum of squares and count of its finite
 /// values.
-pub fn square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<(Dd, u64), PassError> {
+pub fn square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<(Dd, u64), crate::Error> {
     let sb = db.size().unwrap_or(1);
     let (mut sum, mut n) = (Dd::default(), 0u64);
     let mut done = 0u64;
@@ -1204,7 +1195,7 @@ pub fn square_sum_pass(b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<(
         let w = (WINDOW as u64).min(numel - done) as usize;
         let wb = b.next_chunk(w * sb)?;
         if wb.len() != w * sb {
-            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+            return Err(crate::Error::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
         }
         let parts: Vec<(Dd, u64)> = wb.par_chunks(TASK * sb).map(|c| square_task(db, c)).collect();
         for (s, c) in parts {
@@ -1252,7 +1243,7 @@ pub fn int_at(dtype: DType, c: &[u8]) -> i128 {
 }
 
 /// Compare integer tensors exactly, streaming.
-pub fn exact_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<ExactAcc, PassError> {
+pub fn exact_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: DType, numel: u64) -> Result<ExactAcc, crate::Error> {
     let (sa, sb) = (da.size().unwrap_or(1), db.size().unwrap_or(1));
     let mut acc = ExactAcc::default();
     let mut done = 0u64;
@@ -1260,11 +1251,11 @@ pub fn exact_pass(a: &mut dyn ChunkRead, da: DType, b: &mut dyn ChunkRead, db: D
         let w = (WINDOW as u64).min(numel - done) as usize;
         let wa = a.next_chunk(w * sa)?;
         if wa.len() != w * sa {
-            return Err(PassError::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
+            return Err(crate::Error::Short { side: 'A', got: done * sa as u64 + wa.len() as u64, want: numel * sa as u64 });
         }
         let wb = b.next_chunk(w * sb)?;
         if wb.len() != w * sb {
-            return Err(PassError::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
+            return Err(crate::Error::Short { side: 'B', got: done * sb as u64 + wb.len() as u64, want: numel * sb as u64 });
         }
         let parts: Vec<ExactAcc> = (0..w.div_ceil(TASK))
             .into_par_iter()
