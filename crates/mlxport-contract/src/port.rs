@@ -2,10 +2,11 @@
 //! with every artifact's SHA-256. `mlxport port` writes it after every
 //! step; `report` and `package` read it back and verify the artifacts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::document::DocumentError;
 use crate::{Dtype, Family, PortStatus, Step, StepStatus, Target};
 
 /// The schema string of `port.json`.
@@ -67,17 +68,6 @@ pub struct PortRecord {
     pub steps: Vec<StepRecord>,
 }
 
-/// Why a `port.json` could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum PortFileError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: not a valid {SCHEMA} record: {source}", path.display())]
-    Invalid { path: PathBuf, source: serde_json::Error },
-    #[error("{}: schema '{found}' is not {SCHEMA}", path.display())]
-    Schema { path: PathBuf, found: String },
-}
-
 impl PortRecord {
     /// A new record for a port of `model`, written by `tool_version`.
     pub fn new(model: String, dtype: Dtype, tool_version: &str) -> Self {
@@ -96,26 +86,15 @@ impl PortRecord {
         }
     }
 
-    /// Parse a record; `path` names the file in errors.
-    pub fn parse(text: &str, path: &Path) -> Result<PortRecord, PortFileError> {
-        // The schema first, so another document gets the clearer message.
-        #[derive(Deserialize)]
-        struct Head {
-            schema: Option<String>,
-        }
-        let head: Head = serde_json::from_str(text).map_err(|source| PortFileError::Invalid { path: path.to_path_buf(), source })?;
-        match head.schema {
-            Some(s) if s == SCHEMA => {}
-            found => return Err(PortFileError::Schema { path: path.to_path_buf(), found: found.unwrap_or_default() }),
-        }
-        serde_json::from_str(text).map_err(|source| PortFileError::Invalid { path: path.to_path_buf(), source })
+    /// Parse a record; `path` names the file in errors (schema checked
+    /// first, see [`crate::document`]).
+    pub fn parse(text: &str, path: &Path) -> Result<PortRecord, DocumentError> {
+        crate::document::parse(text, path, &[SCHEMA])
     }
 
     /// Read `DIR/port.json`.
-    pub fn read(dir: &Path) -> Result<PortRecord, PortFileError> {
-        let path = dir.join(FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| PortFileError::Io { path: path.clone(), source })?;
-        Self::parse(&text, &path)
+    pub fn read(dir: &Path) -> Result<PortRecord, DocumentError> {
+        crate::document::read(&dir.join(FILE), &[SCHEMA])
     }
 
     /// Write `DIR/port.json` atomically (pretty JSON, trailing newline).
@@ -186,7 +165,7 @@ mod tests {
         let e = PortRecord::parse(r#"{"schema": "mlxport.report/v1"}"#, p).unwrap_err();
         assert_eq!(e.to_string(), "x/port.json: schema 'mlxport.report/v1' is not mlxport.port/v1");
         let e = PortRecord::parse(&EARLIER_RELEASE.replace("\"keep\"", "\"f64\""), p).unwrap_err();
-        assert!(e.to_string().starts_with("x/port.json: not a valid mlxport.port/v1 record: unknown variant `f64`"), "{e}");
+        assert!(e.to_string().starts_with("x/port.json: not a valid mlxport.port/v1 document: unknown variant `f64`"), "{e}");
         assert!(PortRecord::parse("[", p).is_err());
     }
 

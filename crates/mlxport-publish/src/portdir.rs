@@ -133,7 +133,7 @@ impl PortDir {
         if !port_path.is_file() {
             return Err(Error::invalid(root, format!("no port.json (a PORT_DIR holds port.json, schema {PORT_SCHEMA})")));
         }
-        let port: PortRecord = document::parse(&read_json_text(&port_path)?, &port_path, &[PORT_SCHEMA])?;
+        let port = PortRecord::parse(&read_json_text(&port_path)?, &port_path)?;
         verify_artifacts(root, &port, &port_path)?;
         let inspection_path = root.join("inspection.json");
         if !inspection_path.is_file() {

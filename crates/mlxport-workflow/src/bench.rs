@@ -69,6 +69,14 @@ pub struct Generated {
     pub blas: String,
 }
 
+/// Whether the settings can make a benchmark: positive prompt lengths, at
+/// least 2 new tokens (the first comes from the prefill; decoding is timed
+/// from the second) and at least one run. Callers word the refusal with
+/// their own flags; [`check_settings`] words it with `bench generate`'s.
+pub fn valid_settings(prompt_tokens: &[u32], gen_tokens: u32, runs: u32) -> bool {
+    !prompt_tokens.is_empty() && !prompt_tokens.contains(&0) && gen_tokens >= 2 && runs >= 1
+}
+
 /// Refuse settings that cannot make a benchmark.
 pub fn check_settings(prompt_tokens: &[u32], gen_tokens: u32, runs: u32) -> Result<()> {
     if prompt_tokens.is_empty() || prompt_tokens.contains(&0) {

@@ -42,7 +42,7 @@ pub enum Error {
     #[error(transparent)]
     Contract(#[from] mlxport_contract::UnknownValue),
     #[error(transparent)]
-    PortFile(#[from] mlxport_contract::port::PortFileError),
+    Document(#[from] mlxport_contract::document::DocumentError),
     /// Another library step's error, as its message (libraries whose errors
     /// are plain text).
     #[error("{0}")]

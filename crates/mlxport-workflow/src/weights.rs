@@ -38,13 +38,14 @@ pub struct Validation {
 }
 
 impl Validation {
-    /// The errors that keep the map from converting (at most `n` plan
-    /// issues besides unresolved tensors), as `code: message`.
-    pub fn errors(&self, n: usize) -> Vec<String> {
+    /// The plan's errors as `code: message`, at most `n`; unresolved
+    /// tensors too when `unresolved` (callers that list them from the map
+    /// leave them out).
+    pub fn errors(&self, n: usize, unresolved: bool) -> Vec<String> {
         self.plan
             .issues
             .iter()
-            .filter(|i| i.severity == Severity::Error && i.code != "unresolved")
+            .filter(|i| i.severity == Severity::Error && (unresolved || i.code != "unresolved"))
             .take(n)
             .map(|i| format!("{}: {}", i.code, i.message))
             .collect()
@@ -68,8 +69,7 @@ pub fn draft_validate_convert(source: &Path, target: &str, out: &Path, opts: &Co
     let v = validate(&d.map, src.as_ref(), opts.dtype);
     drop(src);
     if !v.report.ok {
-        let issues: Vec<String> =
-            v.plan.issues.iter().filter(|i| i.severity == Severity::Error).take(5).map(|i| format!("{}: {}", i.code, i.message)).collect();
+        let issues = v.errors(5, true);
         let unresolved: Vec<String> = d.map.unresolved.iter().take(5).map(|u| format!("{} ({})", u.source, u.reason)).collect();
         bail!(
             "the weight map does not validate: {}{}",

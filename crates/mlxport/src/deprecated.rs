@@ -32,8 +32,7 @@ pub fn notes(args: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     // The most specific command whose words the line starts with.
     let Some(best) = RENAMED.iter().map(|(c, _, _)| *c).filter(|c| words.starts_with(c)).max_by_key(|c| c.len()) else { return out };
-    for (cmd, old, new) in RENAMED.iter().filter(|(c, _, _)| *c == best) {
-        let _ = cmd;
+    for (_, old, new) in RENAMED.iter().filter(|(c, _, _)| *c == best) {
         if args.iter().skip(1).any(|a| a == old || a.starts_with(&format!("{old}="))) {
             out.push(format!("warning: {old} is deprecated and goes away in the next release: use {new}"));
         }

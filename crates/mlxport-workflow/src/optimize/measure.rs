@@ -67,7 +67,7 @@ fn ci(xs: &[f64], boot: &Bootstrap) -> [f64; 2] {
 /// Benchmark generation with mlx-lm on `model` (the one generation
 /// benchmark, [`crate::bench`]) and write the receipt.
 pub fn generate(h: &Harness, model: &Path, s: &BenchSettings, fingerprint: Option<String>, receipt_path: &Path) -> Result<Measured> {
-    if s.prompt_tokens.is_empty() || s.prompt_tokens.contains(&0) || s.gen_tokens < 2 || s.runs == 0 {
+    if !crate::bench::valid_settings(&s.prompt_tokens, s.gen_tokens, s.runs) {
         bail!("the benchmark needs positive prompt lengths, at least 2 generated tokens and 1 run");
     }
     let mut req = GenerateRequest::new(model.to_path_buf(), s.prompt_tokens.clone(), s.gen_tokens, s.runs, h.settings.clone());

@@ -42,7 +42,7 @@ pub fn check_gate_and_bench(a: &PortRequest) -> Result<()> {
     if let Some(t) = &a.quality_thresholds {
         mlxport_quality::Thresholds::default().apply(t).context("--quality-thresholds")?;
     }
-    if a.bench_prompt_tokens.is_empty() || a.bench_prompt_tokens.contains(&0) || a.bench_gen_tokens < 2 || a.bench_runs == 0 {
+    if !crate::bench::valid_settings(&a.bench_prompt_tokens, a.bench_gen_tokens, a.bench_runs) {
         bail!("--bench-prompt-tokens needs positive lengths, --bench-gen-tokens at least 2 and --bench-runs at least 1");
     }
     Ok(())

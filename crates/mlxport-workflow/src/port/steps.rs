@@ -341,7 +341,7 @@ fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
             return Ok(Outcome::Done(summary));
         }
         let mut remediation: Vec<String> = map.unresolved.iter().map(|u| format!("unresolved: {} ({})", u.source, u.reason)).collect();
-        remediation.extend(v.errors(20));
+        remediation.extend(v.errors(20, false));
         remediation.push(
             "map or categorize these tensors in weight_map.json (format: docs/weight-map.md), then re-run the same command: the edited map is kept".into(),
         );

@@ -17,7 +17,7 @@ pub fn run(args: InspectArgs) -> Result<u8> {
     }
     let model = match &args.model {
         Some(m) => m.clone(),
-        None => crate::commands::example_model()?,
+        None => mlxport_workflow::examples::minilm()?,
     };
     let report = inspect(&model, &opts)?;
     let json = serde_json::to_string_pretty(&report)?;

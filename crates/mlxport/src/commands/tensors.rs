@@ -45,7 +45,7 @@ struct Report {
 
 pub fn run(args: TensorsArgs) -> Result<u8> {
     let filter = args.filter.as_deref().map(regex::Regex::new).transpose().context("--filter is not a valid regular expression")?;
-    let paths = if args.paths.is_empty() { vec![crate::commands::example_model()?] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() { vec![mlxport_workflow::examples::minilm()?] } else { args.paths.clone() };
 
     let mut sources = Vec::new();
     let mut rows = Vec::new();
