@@ -175,13 +175,6 @@ string_enum! {
     }
 }
 
-impl Family {
-    /// Text decoders that generate tokens (greedy decoding, KV cache).
-    pub fn is_decoder(self) -> bool {
-        matches!(self, Family::DenseDecoder | Family::MoeDecoder)
-    }
-}
-
 string_enum! {
     /// The dtype of converted weights: as stored, or every float tensor
     /// cast to one dtype.
