@@ -68,14 +68,16 @@ string_enum! {
 }
 
 string_enum! {
-    /// A step of `mlxport port`, in the PORT_DIR contract's order
-    /// ([`Step::ALL`]); [`Step::RUN_ORDER`] is the order they run in.
+    /// A step of `mlxport port`, in the order the steps run, which is the
+    /// order `port.json` lists them in and the progress lines number them
+    /// by: the static weight-map steps come before the oracle, so an
+    /// unresolvable map stops a port before any model runs.
     Step, "step" {
         Inspect = "inspect",
         Plan = "plan",
-        Oracle = "oracle",
         MapDraft = "map-draft",
         MapValidate = "map-validate",
+        Oracle = "oracle",
         Convert = "convert",
         Scaffold = "scaffold",
         Capture = "capture",
@@ -90,29 +92,12 @@ string_enum! {
 }
 
 impl Step {
-    /// The order the steps run in: the static weight-map steps come before
-    /// the oracle, so an unresolvable map stops a port before any model runs.
-    pub const RUN_ORDER: &'static [Step] = &[
-        Step::Inspect,
-        Step::Plan,
-        Step::MapDraft,
-        Step::MapValidate,
-        Step::Oracle,
-        Step::Convert,
-        Step::Scaffold,
-        Step::Capture,
-        Step::Parity,
-        Step::Quantize,
-        Step::Quality,
-        Step::Bench,
-        Step::Optimize,
-        Step::Report,
-        Step::Package,
-    ];
+    /// The order the steps run in (the declaration order).
+    pub const RUN_ORDER: &'static [Step] = Step::ALL;
 
-    /// 1-based position in the contract's order (progress lines: `[ 4/15]`).
+    /// 1-based position in the run order (progress lines: `[ 3/15]`).
     pub fn number(self) -> usize {
-        Step::ALL.iter().position(|s| *s == self).map(|p| p + 1).unwrap_or(0)
+        Step::RUN_ORDER.iter().position(|s| *s == self).map(|p| p + 1).unwrap_or(0)
     }
 
     /// The step that runs after this one, if any.
@@ -125,6 +110,20 @@ impl Step {
     pub fn later(self) -> &'static [Step] {
         let i = Step::RUN_ORDER.iter().position(|s| *s == self).unwrap_or(Step::RUN_ORDER.len() - 1);
         &Step::RUN_ORDER[i + 1..]
+    }
+}
+
+impl Family {
+    /// Whether `mlxport port` runs this family end to end (oracle,
+    /// capture and the parity ladder exist for it). The others get a plan
+    /// to port by hand, and the port stops after the plan step.
+    pub const fn port_proves(self) -> bool {
+        matches!(self, Family::DenseDecoder | Family::MoeDecoder | Family::Encoder | Family::EncoderDecoder)
+    }
+
+    /// The families [`Family::port_proves`] accepts, for messages.
+    pub fn proven_names() -> Vec<&'static str> {
+        Family::ALL.iter().filter(|f| f.port_proves()).map(|f| f.as_str()).collect()
     }
 }
 
@@ -208,7 +207,8 @@ mod tests {
     fn step_order() {
         assert_eq!(Step::ALL.len(), 15);
         assert_eq!(Step::RUN_ORDER.len(), 15);
-        assert_eq!(Step::MapDraft.number(), 4);
+        assert_eq!(Step::MapDraft.number(), 3);
+        assert_eq!(Step::Oracle.number(), 5);
         assert_eq!(Step::Plan.next(), Some(Step::MapDraft));
         assert_eq!(Step::MapValidate.next(), Some(Step::Oracle));
         assert_eq!(Step::Package.next(), None);

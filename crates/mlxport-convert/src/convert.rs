@@ -25,7 +25,7 @@ use mlxport_tensor::safetensors::TensorSpec;
 use mlxport_tensor::{DType, Encoding, Format, TensorSource};
 use serde_json::Value;
 
-use crate::config::{for_mlx_lm, to_python_json};
+use crate::config::{for_target, to_python_json};
 use crate::manifest::{card_license, hash_file, model_card, record_bytes, FileRecord, Manifest, MapRecord, SourceRecord, TargetRecord, MANIFEST_FILE, SCHEMA};
 use crate::map::WeightMap;
 use crate::plan::{plan, DtypePolicy, Issue, Job, Plan, PlannedTarget, Severity};
@@ -238,7 +238,7 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
         }
     };
     if let Some(cfg) = config {
-        let (mut cfg, ch) = if map.target.layout == "mlx-lm" { for_mlx_lm(&cfg, keep_vision) } else { (cfg, Default::default()) };
+        let (mut cfg, ch) = for_target(&cfg, &map.target.layout, keep_vision);
         config_changes = ch.changes;
         stage.patch_config(&mut cfg);
         write("config.json", to_python_json(&cfg, 4).as_bytes(), &mut outputs)?;

@@ -132,7 +132,9 @@ pub struct Remediation {
 #[derive(Debug, Clone, Serialize)]
 pub struct PortPlan {
     pub schema: &'static str,
-    /// `ready` or `blocked`.
+    /// `ready` (`mlxport port` can run it end to end), `manual` (the plan
+    /// holds, but the port cannot finish this family: port it by hand) or
+    /// `blocked`.
     pub status: String,
     pub model: PlanModel,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -282,6 +284,19 @@ pub fn plan(kb: &Kb, i: &InspectionView, opts: &PlanOptions) -> PortPlan {
 
     let family_id = i.routing.family.clone().unwrap_or_default();
     let family = mlxport_intake::routing::families().iter().find(|f| f.id == family_id);
+    if !family_id.parse::<mlxport_contract::Family>().is_ok_and(|f| f.port_proves()) {
+        p.status = "manual".into();
+        p.remediations.push(Remediation {
+            blocker: "family-not-automated".into(),
+            path: None,
+            problem: format!(
+                "`mlxport port` proves {} models end to end; this model routes to {}",
+                mlxport_contract::Family::proven_names().join(", "),
+                if family_id.is_empty() { "no family" } else { family_id.as_str() }
+            ),
+            remediation: "port it by hand with this plan (its rungs, traps and stop conditions), convert the weights with `mlxport map draft` and `mlxport convert`, and prove each rung with `mlxport compare` on tensors captured from both sides".into(),
+        });
+    }
     let runbook = kb.runbook_for_family(&family_id);
     let mut unc = Vec::new();
 
@@ -608,6 +623,15 @@ pub fn to_markdown(p: &PortPlan) -> String {
     push(&mut s, &format!("- fingerprint: `{}` ({})", p.model.fingerprint, p.model.kind));
     push(&mut s, &format!("- identity: {}", p.model.identity));
     push(&mut s, "");
+    if p.status == "manual" {
+        push(&mut s, "## Manual port: `mlxport port` stops after this plan");
+        push(&mut s, "");
+        for r in &p.remediations {
+            push(&mut s, &format!("- **{}**: {}", r.blocker, r.problem));
+            push(&mut s, &format!("  - what to do: {}", r.remediation));
+        }
+        push(&mut s, "");
+    }
     if p.status == "blocked" {
         push(&mut s, "## Blocked: remediation only");
         push(&mut s, "");

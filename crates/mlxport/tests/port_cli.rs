@@ -117,6 +117,12 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
     assert_eq!(done["status"], "complete");
     assert!(done["stopped_at"].is_null());
     assert_eq!((done["family"].as_str(), done["model_type"].as_str(), done["target"].as_str()), (Some("encoder"), Some("bert"), Some("scaffold")));
+    // port.json lists the steps in the order they ran, and the progress
+    // lines number them in that order.
+    let names: Vec<&str> = done["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(&names[..6], ["inspect", "plan", "map-draft", "map-validate", "oracle", "convert"]);
+    let numbers: Vec<u32> = String::from_utf8_lossy(&o.stderr).lines().filter_map(|l| l.strip_prefix('[')?.split_once('/')?.0.trim().parse().ok()).collect();
+    assert!(numbers.len() >= 10 && numbers.windows(2).all(|w| w[0] < w[1]), "progress numbers out of order: {numbers:?}");
     let after = fingerprints(&done);
     for (name, fp) in &before {
         if killed["steps"].as_array().unwrap().iter().any(|s| s["name"] == name.as_str() && s["status"] == "done") {
@@ -487,6 +493,22 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
     stopped(&o, &dir, "inspect", "executable-pickle");
     assert!(!marker.exists(), "the pickle's payload ran");
+
+    // A family the port cannot prove end to end (an image classifier):
+    // the plan is written, marked for a port by hand, and the port stops
+    // there naming the families it proves, before any model runs.
+    let m = root.join("vit");
+    write_json(
+        &m.join("config.json"),
+        &json!({"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4, "num_channels": 3}),
+    );
+    write_st(&m.join("model.safetensors"), &["vit.embeddings.cls_token", "vit.embeddings.patch_embeddings.projection.weight", "classifier.weight"]);
+    let dir = root.join("out-vit");
+    let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
+    let p = stopped(&o, &dir, "plan", "family-not-automated");
+    assert!(p["remediation"].to_string().contains("dense-decoder, moe-decoder, encoder, encoder-decoder"), "{p:#}");
+    assert_eq!(read_json(&dir.join("plan.json"))["status"], "manual");
+    assert!(std::fs::read_to_string(dir.join("plan.md")).unwrap().contains("Manual port"));
 
     // A restricted license without acceptance: stopped at plan.
     let m = root.join("moe");

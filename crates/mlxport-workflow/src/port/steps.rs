@@ -204,7 +204,11 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
         std::fs::write(st.join("plan.md"), mlxport_kb::plan::to_markdown(&p))?;
         let summary = format!("{} plan ({})", p.status, p.family.as_ref().map(|f| f.id.as_str()).unwrap_or("no family"));
         if p.status != "ready" {
-            let rem = p.remediations.iter().map(|r| serde_json::to_value(r).map(|v| v.to_string()).unwrap_or_default()).collect();
+            let rem = p
+                .remediations
+                .iter()
+                .map(|r| format!("{}{}: {} -- {}", r.blocker, r.path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default(), r.problem, r.remediation))
+                .collect();
             return Ok(Outcome::Blocked { summary, remediation: rem });
         }
         let lic = &ctx.insp["license"];
