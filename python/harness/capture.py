@@ -41,20 +41,66 @@ def parse_args():
 
 
 class Tap:
-    """Wraps a module: records its output under a name, delegates the rest."""
+    """Wraps a module: records its output under a name, delegates the rest.
+    While the sink holds a feed for this name (``sink["_feed"]``, the
+    isolated rung), the module is called on that hidden state instead of
+    the one it was given, and its output is kept as ``isolated.<name>``."""
 
     def __init__(self, inner, name, sink, scale=None):
         self._inner, self._name, self._sink, self._scale = inner, name, sink, scale
 
     def __call__(self, *a, **k):
+        feed = (self._sink.get("_feed") or {}).get(self._name)
+        if feed is not None:
+            a, k = substitute(a, k, feed)
         out = self._inner(*a, **k)
-        if self._sink.get("_on"):
-            x = out[0] if isinstance(out, tuple) else out
+        x = out[0] if isinstance(out, tuple) else out
+        if feed is not None:
+            self._sink["isolated." + self._name] = x
+        elif self._sink.get("_on"):
             self._sink[self._name] = x if self._scale is None else x * self._scale
         return out
 
     def __getattr__(self, n):
         return getattr(self._inner, n)
+
+
+# Keyword names blocks take their hidden state under, when not positional.
+HIDDEN_KEYWORDS = ("x", "h", "hidden_states", "inputs")
+
+
+def substitute(args, kwargs, feed):
+    """The call's arguments with its hidden state replaced by `feed` (cast
+    to the hidden state's dtype)."""
+    if args:
+        return (feed.astype(args[0].dtype),) + tuple(args[1:]), kwargs
+    for key in HIDDEN_KEYWORDS:
+        if key in kwargs:
+            return args, {**kwargs, key: feed.astype(kwargs[key].dtype)}
+    common.fail("isolated rung: a block was called without a hidden state to replace")
+
+
+def run_isolated(target, block_lists, feeds, call):
+    """Call the model once with every block fed the source's input to it
+    (`feeds`: block name -> [1, L, H] mx.array); returns {"isolated.<block>":
+    output}. Blocks are wrapped for the call and restored after it."""
+    sink = {"_feed": feeds}
+    saved = []
+    for prefix, blocks in block_lists.items():
+        for i in range(len(blocks)):
+            inner = blocks[i]._inner if isinstance(blocks[i], Tap) else blocks[i]
+            saved.append((blocks, i, blocks[i]))
+            blocks[i] = Tap(inner, f"{prefix}.{i}", sink)
+    try:
+        call()
+    finally:
+        for blocks, i, orig in saved:
+            blocks[i] = orig
+    out = {k: v for k, v in sink.items() if k.startswith("isolated.")}
+    missing = [n for n in feeds if "isolated." + n not in out]
+    if missing:
+        common.fail(f"isolated rung: blocks {missing} were never called")
+    return out
 
 
 # Model types whose transformers embedding module includes the sqrt(hidden)
@@ -93,23 +139,53 @@ class MlxLmTarget:
             self.model, _ = load_model(Path(path))
             self.tokenizer = None
         self.path = path
+        self.blocks_key = "layers"
         inner = self._stack(nn)
         self.sink = {}
-        layers = inner.layers
+        layers = inner[self.blocks_key]
         for i in range(len(layers)):
             layers[i] = Tap(layers[i], f"layers.{i}", self.sink)
+        # The token embedding: the one with a row per vocabulary entry
+        # (GPT-2 also has a position table, `wpe`).
         emb = [k for k, v in inner.children().items() if isinstance(v, nn.Embedding)]
+        if len(emb) > 1:
+            vocab = getattr(getattr(self.model, "args", None), "vocab_size", None)
+            by_vocab = [k for k in emb if vocab is not None and getattr(inner, k).weight.shape[0] == vocab]
+            emb = by_vocab if len(by_vocab) == 1 else [k for k in emb if k in ("embed_tokens", "wte", "tok_embeddings", "word_embeddings", "embed_in")] or emb
         # Norm modules of mlx-lm's own (gemma's (1 + w) RMSNorm) count too.
         norms = [k for k, v in inner.children().items() if isinstance(v, (nn.RMSNorm, nn.LayerNorm)) or (isinstance(v, nn.Module) and type(v).__name__.endswith("Norm"))]
         if len(emb) != 1:
             common.fail(f"mlx-lm model: expected one embedding beside the blocks, found {emb}")
-        object.__setattr__(inner, emb[0], Tap(getattr(inner, emb[0]), "embeddings", self.sink, embedding_scale(path)))
+        # A scale of 1.0 when there is none: the tap keeps a new array, so a
+        # model that adds to its embedding output in place (GPT-2's
+        # `hidden_states += wpe(...)`) does not change what was recorded.
+        object.__setattr__(inner, emb[0], Tap(getattr(inner, emb[0]), "embeddings", self.sink, embedding_scale(path) or 1.0))
         if norms:
             object.__setattr__(inner, norms[-1], Tap(getattr(inner, norms[-1]), "final_norm", self.sink))
-        self.structure = {"blocks": f"{type(inner).__name__}.layers ({type(layers[0]._inner).__name__} x {len(layers)})", "embedding": emb[0], "final_norm": norms[-1] if norms else None}
+        self.structure = {"blocks": f"{type(inner).__name__}.{self.blocks_key} ({type(layers[0]._inner).__name__} x {len(layers)})", "embedding": emb[0], "final_norm": norms[-1] if norms else None}
+        self.layers = layers
+
+    def isolated(self, ids, feeds, encoder_output=None):
+        mx = self.mx
+        out = run_isolated(self, {"layers": self.layers}, feeds, lambda: self.model(mx.array([ids])))
+        mx.eval(list(out.values()))
+        import numpy as np
+
+        return {k: np.array(v.astype(mx.float32)) for k, v in out.items()}
 
     def _stack(self, nn):
-        """The module holding the block list (mlx-lm's `model.model`)."""
+        """The module holding the block list (mlx-lm's `model.model`): the
+        one whose child list is the model's `layers` (every mlx-lm model
+        has that property; GPT-2's list is `model.h`), else the shallowest
+        module with a `layers` list."""
+        blocks = getattr(self.model, "layers", None)
+        if isinstance(blocks, list) and blocks:
+            for name, mod in self.model.named_modules():
+                if isinstance(mod, nn.Module) and any(v is blocks for v in mod.values()):
+                    for key, v in mod.items():
+                        if v is blocks and key != "layers":
+                            self.blocks_key = key
+                    return mod
         best = None
         for name, mod in self.model.named_modules():
             if isinstance(getattr(mod, "layers", None), list) and isinstance(mod, nn.Module) and "layers" in mod:
@@ -179,6 +255,22 @@ class PackageTarget:
 
     def decode(self, prompt, n):
         return self.cap.decode(self.model, prompt, n)
+
+    def isolated(self, ids, feeds, token_type_ids=None, decoder_ids=None, encoder_output=None):
+        import mlx.core as mx
+        import numpy as np
+
+        if not hasattr(self.cap, "blocks"):
+            return None
+        if self.family == "encoder-decoder":
+            call = lambda: self.cap.forward(self.model, ids, decoder_ids, encoder_output=encoder_output)  # noqa: E731
+        elif self.family == "encoder":
+            call = lambda: self.cap.forward(self.model, ids, token_type_ids)  # noqa: E731
+        else:
+            call = lambda: self.cap.forward(self.model, ids)  # noqa: E731
+        out = run_isolated(self, self.cap.blocks(self.model), feeds, call)
+        mx.eval(list(out.values()))
+        return {k: np.array(v.astype(mx.float32)) for k, v in out.items()}
 
     def tokenize(self, texts, add_special):
         path = os.path.join(self.weights, "tokenizer.json")
@@ -265,7 +357,26 @@ def main():
             per_seq.append(target.forward(list(s), decoder_ids=list(dec_seqs[i])))
         else:
             per_seq.append(target.forward(list(s)))
-    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("inputs.", "generated.", "cache_decode.", "full_decode."))]
+    # Rung 3, isolated: every block called on the source's input to it
+    # (the oracle names, per block, the tensor holding that input).
+    block_inputs = inputs.get("block_inputs") or {}
+    if block_inputs and not args.first_only:
+        oracle_npz = np.load(os.path.join(os.path.dirname(os.path.abspath(args.oracle_manifest)), oman["tensors_file"]))
+        enc_out = oracle_npz["encoder.last_hidden_state"] if family == "encoder-decoder" else None
+        for i, s in enumerate(seqs):
+            feeds = {}
+            for block, src in block_inputs.items():
+                n = len(dec_seqs[i]) if block.startswith("decoder.") else len(s)
+                feeds[block] = mx.array(oracle_npz[src][i : i + 1, :n])
+            if dec_seqs is not None:
+                got = target.isolated(list(s), feeds, decoder_ids=list(dec_seqs[i]), encoder_output=enc_out[i : i + 1, : len(s)])
+            else:
+                got = target.isolated(list(s), feeds)
+            if got is None:
+                checks["isolated"] = "the package has no capture.blocks(): no isolated rung (scaffold it again)"
+                break
+            per_seq[i].update(got)
+    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("inputs.", "generated.", "cache_decode.", "full_decode.", "block_inputs."))]
     extra = [n for n in per_seq[0] if n not in names]
     for name in names + extra:
         if name not in per_seq[0]:

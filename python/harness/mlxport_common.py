@@ -67,6 +67,46 @@ def block_list(torch, module, length=None):
     return found[0][1], found[0][2]
 
 
+def block_input_hook(store, name):
+    """A forward pre-hook (``with_kwargs=True``) that keeps the hidden
+    state a block is called with: its first positional argument, or its
+    ``hidden_states`` keyword."""
+
+    def fn(_m, args, kwargs):
+        x = args[0] if args else kwargs.get("hidden_states")
+        if x is not None:
+            store[name] = x.detach()
+
+    return fn
+
+
+def add_block_inputs(res, inputs, blocks, before, mask):
+    """Name, for each block, the tensor holding the source's input to it,
+    which the isolated rung feeds to the target's block: the previous
+    ladder tensor (``before`` for the first block, then the previous
+    block's output) when the input equals it exactly, else the input
+    itself, stored as ``block_inputs.<block>``. ``inputs`` maps block
+    names to their (masked) inputs. Returns {} when a block was not called
+    with a hidden state (no isolated rung then)."""
+    import numpy as np
+
+    stored = {name: a for name, a, _ in res.items}
+    out = {}
+    prev = before
+    for b in blocks:
+        x = inputs.get(b)
+        if x is None:
+            return {}
+        x = np.asarray(x, dtype=np.float32)
+        if prev in stored and stored[prev].shape == x.shape and np.array_equal(stored[prev], x):
+            out[b] = prev
+        else:
+            res.add("block_inputs." + b, x, mask=mask)
+            out[b] = "block_inputs." + b
+        prev = b
+    return out
+
+
 def input_sequences(spec, tok):
     """The token id sequences of an inputs spec: its `token_ids`, or its
     `texts` tokenized (`add_special_tokens`, default true; `max_length`

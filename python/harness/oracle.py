@@ -158,8 +158,10 @@ def main():
         handles.append(base.embeddings.register_forward_hook(hook("embeddings")))
     else:
         handles.append(model.get_input_embeddings().register_forward_hook(hook("embeddings")))
+    block_in = {}
     for i, blk in enumerate(blocks):
         handles.append(blk.register_forward_hook(hook(f"layers.{i}")))
+        handles.append(blk.register_forward_pre_hook(common.block_input_hook(block_in, f"layers.{i}"), with_kwargs=True))
     norm_name, norm = (None, None)
     if args.family == "decoder":
         norm_name, norm = find_final_norm(torch, base, blocks_name)
@@ -178,6 +180,7 @@ def main():
     res.add("embeddings", tok_tensor(captured["embeddings"]), mask="inputs.attention_mask")
     for i in range(n_layers):
         res.add(f"layers.{i}", tok_tensor(captured[f"layers.{i}"]), mask="inputs.attention_mask")
+    block_inputs = common.add_block_inputs(res, {k: tok_tensor(v) for k, v in block_in.items()}, [f"layers.{i}" for i in range(n_layers)], "embeddings", "inputs.attention_mask")
     path_of = {id(m): n for n, m in model.named_modules()}
     checks = {"blocks": f"{path_of[id(blocks)]} ({type(blocks[0]).__name__} x {n_layers})"}
     st_info = {}
@@ -220,6 +223,8 @@ def main():
             res.add("sentence_embedding", torch.nn.functional.normalize(pt, p=2, dim=1).numpy())
 
     inputs_rec = {"texts": spec.get("texts"), "token_ids": seqs, "add_special_tokens": add_special, "max_length": max_length, "pad_token_id": int(pad), "padding_side": "right"}
+    if block_inputs:
+        inputs_rec["block_inputs"] = block_inputs
     if prompt_seqs is not None:
         inputs_rec["prompts"] = spec.get("prompts")
         inputs_rec["prompt_ids"] = prompt_seqs

@@ -118,10 +118,13 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         return fn
 
     handles = [enc_blocks[0].register_forward_pre_hook(pre("encoder.embeddings"), with_kwargs=True), dec_blocks[0].register_forward_pre_hook(pre("decoder.embeddings"), with_kwargs=True)]
+    block_in = {}
     for i, b in enumerate(enc_blocks):
         handles.append(b.register_forward_hook(post(f"encoder.layers.{i}")))
+        handles.append(b.register_forward_pre_hook(common.block_input_hook(block_in, f"encoder.layers.{i}"), with_kwargs=True))
     for i, b in enumerate(dec_blocks):
         handles.append(b.register_forward_hook(post(f"decoder.layers.{i}")))
+        handles.append(b.register_forward_pre_hook(common.block_input_hook(block_in, f"decoder.layers.{i}"), with_kwargs=True))
     norm_name, norm = final_norm(torch, dec_stack, dec_name)
     if norm is not None:
         handles.append(norm.register_forward_hook(post("decoder.final_norm")))
@@ -141,6 +144,12 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     res.add("decoder.embeddings", tok_tensor(captured["decoder.embeddings"]), mask="inputs.attention_mask")
     for i in range(len(dec_blocks)):
         res.add(f"decoder.layers.{i}", tok_tensor(captured[f"decoder.layers.{i}"]), mask="inputs.attention_mask")
+    fed = {k: tok_tensor(v) for k, v in block_in.items()}
+    enc_names = [f"encoder.layers.{i}" for i in range(len(enc_blocks))]
+    dec_names = [f"decoder.layers.{i}" for i in range(len(dec_blocks))]
+    enc_in = common.add_block_inputs(res, fed, enc_names, "encoder.embeddings", "inputs.attention_mask")
+    dec_in = common.add_block_inputs(res, fed, dec_names, "decoder.embeddings", "inputs.attention_mask")
+    block_inputs = {**enc_in, **dec_in} if enc_in and dec_in else {}
     path_of = {id(m): n for n, m in model.named_modules()}
     checks = {"encoder_blocks": f"{path_of[id(enc_blocks)]} ({type(enc_blocks[0]).__name__} x {len(enc_blocks)})", "decoder_blocks": f"{path_of[id(dec_blocks)]} ({type(dec_blocks[0]).__name__} x {len(dec_blocks)})"}
     if "decoder.final_norm" in captured:
@@ -189,6 +198,8 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         inputs_rec["prompts"] = spec.get("prompts")
         inputs_rec["prompt_ids"] = prompt_seqs
         inputs_rec["generate"] = n_new
+    if block_inputs:
+        inputs_rec["block_inputs"] = block_inputs
     manifest = {
         "kind": "oracle",
         "implementation": "transformers",

@@ -61,6 +61,7 @@ def parse_args():
     ap.add_argument("--package")
     ap.add_argument("--weights")
     ap.add_argument("--mlx-lm", dest="mlx_lm")
+    ap.add_argument("--planned", help="JSON {name: [shape, dtype]}: the weights a map would write, loaded as lazy zeros instead of reading files")
     ap.add_argument("--out", required=True)
     return ap.parse_args()
 
@@ -177,6 +178,27 @@ def intercept(record):
     nn.Module.load_weights = fake
 
 
+def plant(planned_path):
+    """Make ``mx.load`` of a safetensors file return the planned weights as
+    lazy zeros (nothing is allocated: the model is only built, and
+    ``load_weights`` is intercepted before anything is evaluated)."""
+    import mlx.core as mx
+
+    with open(planned_path) as f:
+        planned = json.load(f)
+    served = []
+
+    def fake_load(path, *a, **k):
+        if not str(path).endswith(".safetensors"):
+            common.fail(f"the planned-weights probe cannot read {path}")
+        if served:
+            return {}
+        served.append(path)
+        return {n: mx.zeros(shape, dtype=getattr(mx, dtype)) for n, (shape, dtype) in planned.items()}
+
+    mx.load = fake_load
+
+
 def mlx_lm_side(path):
     from pathlib import Path
 
@@ -228,21 +250,32 @@ def main():
     a = parse_args()
     timer = common.Timer()
     src, model_type = source_config(a.source)
-    if a.package:
-        tgt, record, files = package_side(a.package, a.weights)
-    elif a.mlx_lm:
-        tgt, record, files = mlx_lm_side(a.mlx_lm)
-    else:
+    if a.planned:
+        plant(a.planned)
+    if not (a.package or a.mlx_lm):
         common.fail("give --package DIR --weights DIR or --mlx-lm DIR")
-    if "parameters" not in record:
-        common.fail("the MLX side never called load_weights: cannot list the weights it loads")
-    out = {
-        "source_model_type": model_type,
-        "source_config": src,
-        "target_config": tgt,
-        "weights": {"parameters": record["parameters"], "loaded": record["loaded"], "files": files},
-        "elapsed_s": timer.elapsed(),
-    }
+    try:
+        if a.package:
+            tgt, record, files = package_side(a.package, a.weights)
+        else:
+            tgt, record, files = mlx_lm_side(a.mlx_lm)
+    except Exception as e:  # the target cannot build the model: reported, with where
+        import traceback
+
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        where = f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
+        out = {"source_model_type": model_type, "source_config": src, "target_error": f"{type(e).__name__}: {e} (raised at {where})", "elapsed_s": timer.elapsed()}
+        record = None
+    if record is not None:
+        if "parameters" not in record:
+            common.fail("the MLX side never called load_weights: cannot list the weights it loads")
+        out = {
+            "source_model_type": model_type,
+            "source_config": src,
+            "target_config": tgt,
+            "weights": {"parameters": record["parameters"], "loaded": record["loaded"], "files": files},
+            "elapsed_s": timer.elapsed(),
+        }
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)

@@ -29,6 +29,7 @@ pub fn for_mlx_lm(config: &Value, keep_vision_config: bool) -> (Value, ConfigCha
     }
     lift_rope(&mut obj, &mut changes, "");
     copy_expert_count(&mut obj, &mut changes);
+    copy_context_length(&mut obj, &mut changes);
     // Nested text configs (VLMs) carry their own rope parameters.
     if let Some(Value::Object(text)) = obj.get_mut("text_config") {
         lift_rope(text, &mut changes, "text_config.");
@@ -84,6 +85,18 @@ fn copy_expert_count(obj: &mut Map<String, Value>, changes: &mut ConfigChanges) 
     if let Some(n) = obj.get("num_local_experts").cloned().filter(|v| !v.is_null()) {
         obj.insert("num_experts".into(), n.clone());
         changes.changes.push(format!("num_experts = {n} copied from num_local_experts (mlx-lm reads num_experts)"));
+    }
+}
+
+/// mlx-lm's gpt2 requires `n_ctx` (the context length), which
+/// transformers 5 no longer writes: it is `n_positions`.
+fn copy_context_length(obj: &mut Map<String, Value>, changes: &mut ConfigChanges) {
+    if obj.get("model_type").and_then(Value::as_str) != Some("gpt2") || obj.get("n_ctx").is_some_and(|v| !v.is_null()) {
+        return;
+    }
+    if let Some(n) = obj.get("n_positions").cloned().filter(|v| !v.is_null()) {
+        obj.insert("n_ctx".into(), n.clone());
+        changes.changes.push(format!("n_ctx = {n} copied from n_positions (mlx-lm's gpt2 requires it)"));
     }
 }
 

@@ -393,6 +393,25 @@ pub fn write_weights(src: &dyn TensorSource, map: &WeightMap, p: &Plan, dir: &Pa
     Ok(Weights { files, tensors: specs.len(), parameters, total_size })
 }
 
+/// The config.json a conversion of `model` with `map` writes (`None` when
+/// the source has no config): the GGUF's metadata rebuilt, or the
+/// directory's config.json, as the map's target layout reads it
+/// (quantization stages may add to it afterwards).
+pub fn target_config(model: &Path, src: &dyn TensorSource, map: &WeightMap, p: &Plan) -> Result<Option<Value>> {
+    let config = if src.format() == Format::Gguf {
+        Some(crate::gguf_meta::config(&mlxport_tensor::gguf::GgufFile::open(model)?)?)
+    } else {
+        let dir = model_dir(model);
+        let cfg_path = dir.join("config.json");
+        match std::fs::read(&cfg_path) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| Error::Convert(format!("{}: not valid JSON: {e}", cfg_path.display())))?),
+            Err(_) => None,
+        }
+    };
+    let keep_vision = p.targets().iter().any(|t| t.name.contains("vision_tower"));
+    Ok(config.map(|c| for_target(&c, &map.target.layout, keep_vision).0))
+}
+
 /// Run the jobs producing the targets `wanted` selects and hand each
 /// selected target's converted tensor (transformed, cast by the dtype
 /// policy) to `f`, one job at a time. Ties are not visited (they copy

@@ -242,10 +242,40 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
             }
             continue;
         }
+        if target == "mlx-lm" {
+            if let Some((to, transforms, note)) = mlx_lm_name(config.get("model_type").and_then(Value::as_str).unwrap_or(""), &pat, t.shape.len()) {
+                push_proto(protos, Proto { source: pat, target: to, transforms, note: Some(note.into()) });
+                continue;
+            }
+        }
         push_proto(protos, Proto { source: pat.clone(), target: pat, transforms: vec![Transform::Rename], note: None });
     }
     if !tied && decoder && embed.is_some() && !names.contains("lm_head.weight") && target == "mlx-lm" {
         map.notes.push("config.json says the embeddings are not tied but the source has no lm_head.weight".into());
+    }
+}
+
+/// The mlx-lm name of a weight for the model types whose mlx-lm module
+/// tree is not the Hugging Face one: the name (and layout) mlx-lm's model
+/// holds after its own `sanitize`, so that sanitize has nothing left to
+/// do. `None`: the Hugging Face name is mlx-lm's.
+fn mlx_lm_name(model_type: &str, pattern: &str, rank: usize) -> Option<(String, Vec<Transform>, &'static str)> {
+    match model_type {
+        // mlx-lm's gpt2 keeps its blocks under `model.` (not
+        // `transformer.`) and its projections as Linear ([out, in]), where
+        // the checkpoint holds GPT-2's Conv1D ([in, out]).
+        "gpt2" => {
+            let rest = pattern.strip_prefix("transformer.").unwrap_or(pattern);
+            let conv1d =
+                rank == 2 && [".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"].iter().any(|s| rest.ends_with(s));
+            let (transforms, note) = if conv1d {
+                (vec![Transform::Transpose { perm: vec![1, 0] }], "GPT-2's Conv1D weight [in, out] as mlx-lm's Linear [out, in], under mlx-lm's model.")
+            } else {
+                (vec![Transform::Rename], "under mlx-lm's model. (GPT-2's transformer.)")
+            };
+            Some((format!("model.{rest}"), transforms, note))
+        }
+        _ => None,
     }
 }
 

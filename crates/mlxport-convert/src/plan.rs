@@ -30,7 +30,9 @@ pub struct Issue {
     /// `extra_target`, `shape_mismatch`, `transform_error`,
     /// `double_mapped_target`, `double_mapped_source`, `dtype_conflict`,
     /// `gather_gap`, `arity`, `unresolved`, `unsupported`, `bad_map`,
-    /// `unused_rule`.
+    /// `unused_rule`; against a target implementation ([`check_parameters`]):
+    /// `missing_parameter`, `unexpected_weight`, `parameter_shape`,
+    /// `target_build`.
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -499,6 +501,52 @@ pub fn plan(map: &WeightMap, sources: &[TensorInfo], policy: Option<DtypePolicy>
 /// Check a plan against a real target checkpoint: every target tensor
 /// produced, nothing extra, shapes and dtypes equal. Adds issues to the
 /// plan.
+/// What a target implementation loads, found by building its model from
+/// the config the conversion writes (nothing converted, nothing loaded):
+/// its parameters, and the tensors its loader hands to the model after its
+/// own renames (mlx-lm's `sanitize`), each with its shape.
+#[derive(Clone, Debug, Default)]
+pub struct TargetParameters {
+    /// `mlx-lm` or `scaffold`.
+    pub implementation: String,
+    pub parameters: BTreeMap<String, Vec<u64>>,
+    pub loaded: BTreeMap<String, Vec<u64>>,
+    /// The implementation could not build the model (the reason).
+    pub error: Option<String>,
+}
+
+/// Check the map's output against what the target implementation loads:
+/// a parameter no weight fills (`missing_parameter`), a weight no
+/// parameter takes (`unexpected_weight`), a shape that differs
+/// (`parameter_shape`), or a model the target cannot build
+/// (`target_build`).
+pub fn check_parameters(p: &mut Plan, t: &TargetParameters) {
+    let who = &t.implementation;
+    if let Some(e) = &t.error {
+        p.issues.push(issue("target_build", format!("{who} cannot build the model from the config the conversion writes: {e}")));
+        return;
+    }
+    for (name, shape) in &t.parameters {
+        match t.loaded.get(name) {
+            None => {
+                p.issues.push(issue("missing_parameter", format!("{who}'s model has parameter '{name}' {shape:?}, which no weight of the map fills")).tgt(name))
+            }
+            Some(got) if got != shape => p
+                .issues
+                .push(issue("parameter_shape", format!("{who}'s parameter '{name}' is {shape:?}, the map's weight (as {who} loads it) is {got:?}")).tgt(name)),
+            Some(_) => {}
+        }
+    }
+    for (name, shape) in &t.loaded {
+        if !t.parameters.contains_key(name) {
+            p.issues.push(
+                issue("unexpected_weight", format!("the map writes '{name}' {shape:?}, for which {who}'s model has no parameter (as {who} loads it)"))
+                    .tgt(name),
+            );
+        }
+    }
+}
+
 pub fn check_target(p: &mut Plan, target: &[TensorInfo]) {
     let planned: BTreeMap<String, PlannedTarget> = p.targets().into_iter().map(|t| (t.name.clone(), t)).collect();
     let have: BTreeMap<&str, &TensorInfo> = target.iter().map(|t| (t.name.as_str(), t)).collect();

@@ -32,6 +32,10 @@ pub struct Summary {
     pub target_tensors: usize,
     pub ties: usize,
     pub target_checked: bool,
+    /// The target implementation whose parameters the map was checked
+    /// against (`mlx-lm`, `scaffold`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implementation_checked: Option<String>,
     pub dtype: String,
     pub errors: usize,
     pub warnings: usize,
@@ -68,6 +72,7 @@ pub fn report(map: &crate::WeightMap, p: &Plan, target_checked: bool, dtype: &st
             target_tensors: p.targets().len(),
             ties: p.ties.len(),
             target_checked,
+            implementation_checked: None,
             dtype: dtype.to_string(),
             errors: p.errors(),
             warnings: p.warnings(),

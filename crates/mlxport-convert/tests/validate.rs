@@ -243,3 +243,36 @@ fn maps_are_refused_when_malformed() {
     let m = map_json(serde_json::json!([{"source": "a", "target": ["x.{i}", "y.{i}"]}]));
     assert!(codes(&plan(&m, src.tensors(), None)).contains(&"bad_map"));
 }
+
+#[test]
+fn parameters_of_the_target_implementation_are_checked_name_by_name() {
+    use mlxport_convert::plan::{check_parameters, TargetParameters};
+    let (_d, src) = source(&[t("a.weight", &[4, 2]), t("b.weight", &[3])]);
+    let m = map_json(serde_json::json!([{"source": "a.weight", "target": "model.a.weight"}, {"source": "b.weight", "target": "model.bb.weight"}]));
+    let shapes = |v: &[(&str, &[u64])]| v.iter().map(|(n, s)| (n.to_string(), s.to_vec())).collect();
+    // What the implementation loads (after its renames) against its
+    // parameters: one name it lacks, one it does not fill, one shape off.
+    let t = TargetParameters {
+        implementation: "mlx-lm".into(),
+        parameters: shapes(&[("model.a.weight", &[2, 4]), ("model.b.weight", &[3])]),
+        loaded: shapes(&[("model.a.weight", &[4, 2]), ("model.bb.weight", &[3])]),
+        error: None,
+    };
+    let mut p = plan(&m, src.tensors(), None);
+    assert_eq!(p.errors(), 0);
+    check_parameters(&mut p, &t);
+    assert_eq!(codes(&p), ["parameter_shape", "missing_parameter", "unexpected_weight"]);
+    let msgs: Vec<&str> = p.issues.iter().map(|i| i.message.as_str()).collect();
+    assert!(msgs[0].contains("'model.a.weight' is [2, 4]") && msgs[0].contains("[4, 2]"), "{msgs:?}");
+    assert!(msgs[1].contains("'model.b.weight'") && msgs[2].contains("'model.bb.weight'"), "{msgs:?}");
+    // A model the implementation cannot build is one error, with the reason.
+    let mut p = plan(&m, src.tensors(), None);
+    check_parameters(&mut p, &TargetParameters { implementation: "mlx-lm".into(), error: Some("TypeError: missing 'n_ctx'".into()), ..Default::default() });
+    assert_eq!(codes(&p), ["target_build"]);
+    assert!(p.issues[0].message.contains("n_ctx"));
+    // Everything in place: no issue.
+    let same = TargetParameters { implementation: "scaffold".into(), parameters: t.loaded.clone(), loaded: t.loaded.clone(), error: None };
+    let mut p = plan(&m, src.tensors(), None);
+    check_parameters(&mut p, &same);
+    assert_eq!(p.errors(), 0);
+}

@@ -280,10 +280,22 @@ impl Harness {
     /// target model's parameters and the tensors its loader hands to
     /// `load_weights` (intercepted: nothing is loaded, nothing runs).
     pub fn probe(&self, source: &Path, target: &Target) -> Result<Value> {
+        self.probe_planned(source, target, None)
+    }
+
+    /// [`Harness::probe`] with the weights a map would write (`planned`:
+    /// JSON `{name: [shape, mlx dtype]}`) standing in for the target's
+    /// safetensors files: what the target would load, before anything is
+    /// converted. A target that cannot build the model is reported in the
+    /// output's `target_error`.
+    pub fn probe_planned(&self, source: &Path, target: &Target, planned: Option<&Path>) -> Result<Value> {
         let dir = tempdir()?;
         let out = dir.path().join("probe.json");
         let source = std::fs::canonicalize(source).map_err(|e| Error::io(source, format!("{} does not exist", source.display()), e))?;
         let mut job = self.mlx_job("probe.py").arg("--source").arg(&source).arg("--out").arg(&out);
+        if let Some(p) = planned {
+            job = job.arg("--planned").arg(absolute(p)?);
+        }
         match target {
             Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
             Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),

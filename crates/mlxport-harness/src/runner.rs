@@ -272,10 +272,59 @@ impl Outcome {
                 (None, Some(s)) => format!("signal {s}"),
                 _ => "unknown status".into(),
             };
-            return Err(Error::Step { what: what.into(), how, stderr_tail: tail_lines(&self.stderr.text(), 30) });
+            return Err(Error::Step { what: what.into(), how, stderr_tail: tail_lines(&summarize_traceback(&self.stderr.text()), 30) });
         }
         Ok(())
     }
+}
+
+/// A Python traceback in a step's output, reduced to what a user can act
+/// on: the exception and the innermost frame it was raised in, instead of
+/// the whole stack (`MLXPORT_TRACEBACK=1` keeps it whole). Lines outside
+/// the traceback are kept.
+pub fn summarize_traceback(text: &str) -> String {
+    if std::env::var_os("MLXPORT_TRACEBACK").is_some_and(|v| v == "1") {
+        return text.to_string();
+    }
+    let Some(start) = text.find("Traceback (most recent call last):") else { return text.to_string() };
+    let (before, tb) = text.split_at(start);
+    let lines: Vec<&str> = tb.lines().collect();
+    // The exception is the first line after the frames that is not
+    // indented; frames are `  File "...", line N, in f` plus code lines.
+    let mut frame = None;
+    let mut rest_at = lines.len();
+    let mut exception = None;
+    for (i, l) in lines.iter().enumerate().skip(1) {
+        if let Some(f) = l.strip_prefix("  File ") {
+            frame = Some(f.to_string());
+        } else if !l.starts_with(' ') && !l.trim().is_empty() {
+            exception = Some(l.trim().to_string());
+            rest_at = i + 1;
+            break;
+        }
+    }
+    let at = frame.map(|f| {
+        // `"/path/to/file.py", line 12, in fn` -> `file.py:12 in fn`.
+        let file = f.split('"').nth(1).unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
+        let line = f.split(", line ").nth(1).and_then(|x| x.split(',').next()).unwrap_or("?").to_string();
+        let func = f.rsplit(", in ").next().unwrap_or("").to_string();
+        format!("{file}:{line} in {func}")
+    });
+    let mut out = before.trim_end().to_string();
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{}{} (set MLXPORT_TRACEBACK=1 for the whole Python traceback)",
+        exception.unwrap_or_else(|| "a Python exception".into()),
+        at.map(|a| format!(", raised at {a}")).unwrap_or_default()
+    ));
+    let rest: Vec<&str> = lines[rest_at.min(lines.len())..].iter().copied().filter(|l| !l.trim().is_empty()).collect();
+    if !rest.is_empty() {
+        out.push('\n');
+        out.push_str(&rest.join("\n"));
+    }
+    out
 }
 
 /// The last `n` lines of a text.
@@ -287,6 +336,18 @@ pub fn tail_lines(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_traceback_becomes_its_exception_and_innermost_frame() {
+        let t = "loading x\nTraceback (most recent call last):\n  File \"/tmp/h/capture.py\", line 402, in <module>\n    main()\n  File \"/v/site-packages/mlx_lm/models/base.py\", line 15, in from_dict\n    return cls(\n           ^^^^\nTypeError: ModelArgs.__init__() missing 1 required positional argument: 'n_ctx'\n";
+        let s = summarize_traceback(t);
+        assert_eq!(
+            s,
+            "loading x\nTypeError: ModelArgs.__init__() missing 1 required positional argument: 'n_ctx', raised at base.py:15 in from_dict (set MLXPORT_TRACEBACK=1 for the whole Python traceback)"
+        );
+        assert!(!s.contains("Traceback"));
+        assert_eq!(summarize_traceback("error: plain failure"), "error: plain failure");
+    }
 
     #[test]
     fn bounded_keeps_head_and_tail() {

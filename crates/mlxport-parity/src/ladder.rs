@@ -196,14 +196,49 @@ pub fn stack(name: &str) -> Option<&'static str> {
     }
 }
 
+/// Prefix of the isolated rung's outputs: `isolated.layers.3` is block 3
+/// called on the source's input to it, compared with the source's
+/// `layers.3`.
+pub const ISOLATED: &str = "isolated.";
+
+/// Prefix of the source inputs the isolated rung feeds to blocks (stored by
+/// the oracle where a block's input is not the previous ladder tensor).
+pub const BLOCK_INPUTS: &str = "block_inputs.";
+
+/// Whether a name belongs to the isolated rung (its outputs or its inputs)
+/// rather than to the full forward pass.
+pub fn is_isolated(name: &str) -> bool {
+    name.starts_with(ISOLATED) || name.starts_with(BLOCK_INPUTS)
+}
+
+/// The isolated rungs of a capture's names, one per block in name order:
+/// `isolated layer 3` (`encoder isolated layer 3` for a stack) holding
+/// `isolated.layers.3`, whose reference is `layers.3`.
+pub fn isolated_rungs(names: &[String]) -> Vec<Rung> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let block = n.strip_prefix(ISOLATED)?;
+            let (Kind::Layer, Some(layer)) = classify(block) else { return None };
+            let name = match stack(block) {
+                Some(st) => format!("{st} isolated layer {layer}"),
+                None => format!("isolated layer {layer}"),
+            };
+            Some(Rung { name, kind: Kind::Layer, layer: Some(layer), tensors: vec![n.clone()], tolerance: Overrides::default() })
+        })
+        .collect()
+}
+
 /// Rungs of consecutive-by-group tensor names: one per (stack, kind,
 /// number), in the order the groups first appear. An encoder-decoder's
 /// stacks get their own rungs (`encoder layer 0`, `decoder layer 0`).
+/// The isolated rung's names ([`is_isolated`]) are left out: they are
+/// compared under other names ([`isolated_rungs`]).
 pub fn group(names: &[String]) -> Vec<Rung> {
     type Key = (Option<&'static str>, Kind, Option<u64>);
     let mut order: Vec<Key> = Vec::new();
     let mut members: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-    for n in names {
+    for n in names.iter().filter(|n| !is_isolated(n)) {
         let (k, num) = classify(n);
         let key = (stack(n), k, num);
         if !members.contains_key(&key) {
@@ -295,8 +330,12 @@ fn parse_text(text: &str) -> Result<Vec<Rung>, String> {
 }
 
 /// The atlas stage of a rung: the embeddings rung and the first layer rung
-/// are the first layer; other layers are later layers.
+/// are the first layer; other layers are later layers; an isolated rung is
+/// one block.
 pub fn stage(rung: &Rung, first_layer: Option<u64>) -> &'static str {
+    if rung.tensors.iter().any(|t| t.starts_with(ISOLATED)) {
+        return "isolated_block";
+    }
     match rung.kind {
         Kind::Inputs => "inputs",
         Kind::Embeddings => "first_layer",
@@ -351,6 +390,29 @@ mod tests {
         assert_eq!((rungs[6].kind, rungs[6].layer), (Kind::Layer, Some(0)));
         assert_eq!(stack("decoder"), None);
         assert_eq!(stack("layers.0"), None);
+    }
+
+    #[test]
+    fn isolated_names_are_their_own_rungs() {
+        let names: Vec<String> =
+            ["embeddings", "layers.0", "block_inputs.layers.0", "layers.1", "isolated.layers.0", "isolated.layers.1", "isolated.decoder.layers.0"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let full: Vec<String> = group(&names).into_iter().map(|r| r.name).collect();
+        assert_eq!(full, ["embeddings", "layer 0", "layer 1"]);
+        assert_eq!(infer(&names).len(), 3);
+        let iso = isolated_rungs(&names);
+        let got: Vec<(&str, Option<u64>, &str)> = iso.iter().map(|r| (r.name.as_str(), r.layer, r.tensors[0].as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("isolated layer 0", Some(0), "isolated.layers.0"),
+                ("isolated layer 1", Some(1), "isolated.layers.1"),
+                ("decoder isolated layer 0", Some(0), "isolated.decoder.layers.0")
+            ]
+        );
+        assert_eq!(stage(&iso[1], Some(0)), "isolated_block");
     }
 
     #[test]

@@ -61,9 +61,20 @@ pub fn run(dir: &Path, target: Target, package: Option<&str>, with_python: bool)
 }
 
 const MLX_LM: &str = r#"
-import sys, mlx_lm
+import os, sys, mlx_lm
 from mlx_lm.sample_utils import make_sampler
-model, tok = mlx_lm.load(sys.argv[1])
+path = sys.argv[1]
+if not any(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+    # A checkpoint without a tokenizer: the model alone, on token ids.
+    from pathlib import Path
+    import mlx.core as mx
+    from mlx_lm.generate import generate_step
+    from mlx_lm.utils import load_model
+    model, _ = load_model(Path(path))
+    ids = [t for (t, _), _ in zip(generate_step(mx.array([1, 2, 3, 4]), model, sampler=make_sampler(temp=0.0)), range(8))]
+    print(f"mlx_lm load_model and greedy generation on token ids: {len(ids)} tokens")
+    sys.exit(0)
+model, tok = mlx_lm.load(path)
 prompt = "The capital of France is"
 if getattr(tok, "chat_template", None):
     prompt = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False)

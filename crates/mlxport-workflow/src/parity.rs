@@ -280,6 +280,88 @@ fn block_weight_diffs(source: &Path, target_weights: &Path, layer: u64) -> Vec<S
     out
 }
 
+/// The config rung's findings, as a note on a block's hint.
+fn config_differs(failures: &[String]) -> Symptom {
+    Symptom {
+        id: "config-differs".into(),
+        title: format!("the config rung found differences: {}", failures.join("; ")),
+        causes: vec![
+            "the target reads a configuration value (RoPE base, norm epsilon, head counts) different from the source's: fix the converted config.json".into(),
+        ],
+    }
+}
+
+/// The names of the isolated rung (its outputs and the inputs it feeds),
+/// left out of the full forward's comparison.
+fn isolated_names() -> regex::Regex {
+    regex::Regex::new(&format!("^({}|{})", regex::escape(ladder::ISOLATED), regex::escape(ladder::BLOCK_INPUTS))).expect("a valid pattern")
+}
+
+/// Rung 3: each `isolated.<block>` of the capture (the block called on the
+/// source's input to it) against the source's `<block>`, every block
+/// judged (none skipped). Empty when the capture has no isolated outputs.
+fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::TensorSource, cm: &Manifest, base: &Settings) -> Result<Vec<RungReport>> {
+    let names: Vec<String> = cm.tensors.iter().map(|t| t.name.clone()).collect();
+    let rungs = ladder::isolated_rungs(&names);
+    if rungs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = rungs.iter().map(|r| (r.tensors[0].clone(), r.tensors[0][ladder::ISOLATED.len()..].to_string())).collect();
+    let settings = Settings {
+        names: mlxport_parity::compare::NameMap::Table(table),
+        include: Some(regex::Regex::new(r"^(isolated\.)?((encoder|decoder)\.)?layers\.\d+$").expect("a valid pattern")),
+        ..base.clone()
+    };
+    let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: true };
+    let report = mlxport_parity::run(a, b, &settings, &opts, &mut |_, _| {})?;
+    Ok(report.ladder.map(|l| l.rungs).unwrap_or_default())
+}
+
+/// The failing block's sub-layers and their weights in the converted
+/// checkpoint (`self_attn: q_proj, k_proj, ...`), for the isolated rung's hint.
+fn block_sublayers(target_weights: &Path, stack: Option<&str>, layer: u64) -> Option<Symptom> {
+    let tgt = mlxport_tensor::open(target_weights).ok()?;
+    let pattern = format!(r"(^|\.)(layers|layer|h|block|blocks)\.{layer}\.(.+)$");
+    let re = regex::Regex::new(&pattern).ok()?;
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for t in tgt.tensors() {
+        if stack.is_some_and(|s| !t.name.split('.').any(|c| c == s)) {
+            continue;
+        }
+        let Some(c) = re.captures(&t.name) else { continue };
+        let rest = c.get(3).map(|m| m.as_str()).unwrap_or("");
+        let parts: Vec<&str> = rest.split('.').collect();
+        let (group, leaf) = match parts.len() {
+            0 | 1 => (rest.to_string(), String::new()),
+            2 => (parts[0].to_string(), String::new()),
+            _ => (parts[0].to_string(), parts[1..parts.len() - 1].join(".")),
+        };
+        let leaves = groups.entry(group).or_default();
+        if !leaf.is_empty() && !leaves.contains(&leaf) {
+            leaves.push(leaf);
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = groups
+        .into_iter()
+        .map(|(g, mut l)| {
+            l.sort();
+            if l.is_empty() {
+                g
+            } else {
+                format!("{g} ({})", l.join(", "))
+            }
+        })
+        .collect();
+    Some(Symptom {
+        id: "block-sublayers".into(),
+        title: format!("{}block {layer}'s sub-layers: {}", stack.map(|s| format!("{s} ")).unwrap_or_default(), listed.join("; ")),
+        causes: vec!["one of these computes differently from the source's: compare their outputs for this block on both sides".into()],
+    })
+}
+
 /// Whether the forward-pass rungs of a capture made without decoding all
 /// pass (the decode rungs, absent from it, are left out).
 fn forward_passes(cap: &Path, oracle: &Path, req: &ParityRequest) -> Result<bool> {
@@ -391,7 +473,9 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     for f in &differs {
         r.failures.push(format!("{}: the source reads {}, the target reads {}", f.key, f.source, f.target));
     }
-    if differs.is_empty() {
+    let target_error = probe["target_error"].as_str().map(|e| format!("the target cannot build the model from the converted config: {e}"));
+    r.failures.extend(target_error.clone());
+    if r.failures.is_empty() {
         r.status = RungStatus::Pass;
     } else {
         fail(&mut r, &mut first);
@@ -401,6 +485,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     let weights = weight_check(&probe, &wdir)?;
     let mut r = rung(1, "weights", Kind::Other, "weights");
     r.failures = weights.failures();
+    r.failures.extend(target_error);
     if r.failures.is_empty() {
         r.status = RungStatus::Pass;
     } else {
@@ -471,12 +556,45 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         step("comparing");
         let a = mlxport_tensor::open(&cap)?;
         let b = mlxport_tensor::open(&oracle)?;
-        let settings = settings(req, f32_rtol())?;
+        let mut settings = settings(req, f32_rtol())?;
+        let mut isolated = isolated_rungs(a.as_ref(), b.as_ref(), &cm, &settings)?;
+        settings.exclude = Some(isolated_names());
         let opts = RunOptions { ladder: LadderChoice::Given(ladder_rungs, "manifest"), all: true, allow_unmatched: false };
         let report = mlxport_parity::run(a.as_ref(), b.as_ref(), &settings, &opts, &mut |_, _| {})?;
         let tok = &cm.checks;
         let mut layer_diffed = false;
         for lr in report.ladder.as_ref().map(|l| l.rungs.clone()).unwrap_or_default() {
+            if lr.kind == Kind::Layer && !isolated.is_empty() {
+                // Rung 3 before the full stack: every block on the source's
+                // input to it, each judged on its own (a failing block does
+                // not skip the next), so the first divergent block is named
+                // exactly.
+                let climbed = first.is_none() || req.all;
+                for mut ir in std::mem::take(&mut isolated) {
+                    ir.index = rungs.len();
+                    if !climbed {
+                        ir = RungReport::skipped(ir.index, &ir.name, ir.kind, ir.layer, &ir.stage, ir.tensors.clone());
+                    } else if ir.status == RungStatus::Fail || !ir.failures.is_empty() {
+                        // The atlas's isolated-block entry (with any symptom
+                        // notes), plus this block's sub-layers and weights.
+                        if ir.hint.is_none() {
+                            ir.hint = hint(&ir.stage);
+                        }
+                        if let (Some(h), Some(n)) = (ir.hint.as_mut(), ir.layer) {
+                            let stack = ir.tensors.first().and_then(|t| ladder::stack(t.strip_prefix(ladder::ISOLATED).unwrap_or(t)));
+                            h.symptoms.extend(block_sublayers(&wdir, stack, n));
+                            h.symptoms.extend(block_weight_diffs(&req.source, &wdir, n));
+                            if !config_failures.is_empty() {
+                                h.symptoms.push(config_differs(&config_failures));
+                            }
+                        }
+                        fail(&mut ir, &mut first);
+                    } else {
+                        ir.status = RungStatus::Pass;
+                    }
+                    rungs.push(ir);
+                }
+            }
             let mut lr = lr;
             lr.index = rungs.len();
             if lr.kind == Kind::Inputs {
@@ -506,11 +624,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                         h.symptoms.extend(block_weight_diffs(&req.source, &wdir, n));
                     }
                     if !config_failures.is_empty() {
-                        h.symptoms.push(Symptom {
-                            id: "config-differs".into(),
-                            title: format!("the config rung found differences: {}", config_failures.join("; ")),
-                            causes: vec!["the target reads a configuration value (RoPE base, norm epsilon, head counts) different from the source's: fix the converted config.json".into()],
-                        });
+                        h.symptoms.push(config_differs(&config_failures));
                     }
                 }
                 fail(&mut lr, &mut first);

@@ -61,6 +61,106 @@ pub fn validate(map: &WeightMap, src: &dyn TensorSource, dtype: Option<DtypePoli
     Validation { plan, report }
 }
 
+/// What checking a map against its target implementation found, besides
+/// the issues it adds to the validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImplementationCheck {
+    /// The target's parameters were compared with the map's output.
+    Checked,
+    /// Not checked, and why (no config to build the model from, a model
+    /// the scaffold templates refuse: the scaffold step says which part).
+    NotChecked(String),
+}
+
+/// Check a map against the parameters of the implementation that will load
+/// its output: the target's model is built from the config the conversion
+/// would write (mlx-lm's own class for `mlx-lm`, the generated package for
+/// `scaffold`), handed the map's planned weights as lazy zeros (nothing is
+/// converted or loaded), and its parameters are compared with the tensors
+/// its loader would pass on after its own renames (`sanitize`). Missing and
+/// unexpected names, shape differences, and a model the target cannot
+/// build become errors in `v` (codes `missing_parameter`,
+/// `unexpected_weight`, `parameter_shape`, `target_build`).
+pub fn check_implementation(
+    v: &mut Validation,
+    map: &WeightMap,
+    source: &Path,
+    src: &dyn TensorSource,
+    harness: &mlxport_harness::Harness,
+    inspection: &serde_json::Value,
+) -> Result<ImplementationCheck> {
+    use mlxport_harness::jobs::Target;
+
+    let implementation = map.target.layout.clone();
+    let Some(config) = mlxport_convert::convert::target_config(source, src, map, &v.plan)? else {
+        return Ok(ImplementationCheck::NotChecked("the source has no config.json to build the target's model from".into()));
+    };
+    let tmp = tempfile::tempdir()?;
+    let weights = tmp.path().join("weights");
+    std::fs::create_dir_all(&weights)?;
+    std::fs::write(weights.join("config.json"), mlxport_convert::config::to_python_json(&config, 4))?;
+    // A placeholder the loaders find; the probe serves the planned weights
+    // in its place.
+    let mut placeholder = 2u64.to_le_bytes().to_vec();
+    placeholder.extend_from_slice(b"{}");
+    std::fs::write(weights.join("model.safetensors"), placeholder)?;
+    let planned: serde_json::Map<String, serde_json::Value> =
+        v.plan.targets().iter().map(|t| (t.name.clone(), serde_json::json!([t.shape, mlx_dtype(t.dtype)]))).collect();
+    let planned_path = tmp.path().join("planned.json");
+    std::fs::write(&planned_path, serde_json::to_vec(&planned)?)?;
+    let target = match implementation.as_str() {
+        "mlx-lm" => Target::MlxLm { model: weights.clone() },
+        _ => {
+            let plan = match mlxport_harness::scaffold::plan(inspection, "mlxport_target_check", concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
+                Ok(p) => p,
+                Err(e @ mlxport_harness::Error::Unsupported(_)) => return Ok(ImplementationCheck::NotChecked(e.to_string())),
+                Err(e) => return Err(e.into()),
+            };
+            let package = tmp.path().join("mlxport_target_check");
+            mlxport_harness::scaffold::write(&plan, &package)?;
+            Target::Package { package, weights: weights.clone() }
+        }
+    };
+    let probe = harness.probe_planned(source, &target, Some(&planned_path))?;
+    let shapes = |v: &serde_json::Value| -> std::collections::BTreeMap<String, Vec<u64>> {
+        v.as_object()
+            .map(|o| o.iter().map(|(k, x)| (k.clone(), x[0].as_array().map(|a| a.iter().filter_map(|d| d.as_u64()).collect()).unwrap_or_default())).collect())
+            .unwrap_or_default()
+    };
+    let t = mlxport_convert::plan::TargetParameters {
+        implementation: implementation.clone(),
+        parameters: shapes(&probe["weights"]["parameters"]),
+        loaded: shapes(&probe["weights"]["loaded"]),
+        error: probe["target_error"].as_str().map(str::to_string),
+    };
+    mlxport_convert::plan::check_parameters(&mut v.plan, &t);
+    let dtype = v.report.summary.dtype.clone();
+    v.report = mlxport_convert::report::report(map, &v.plan, v.report.summary.target_checked, &dtype);
+    v.report.summary.implementation_checked = Some(implementation);
+    Ok(ImplementationCheck::Checked)
+}
+
+/// The MLX name of a dtype (`mx.float32`, ...).
+fn mlx_dtype(d: mlxport_tensor::DType) -> &'static str {
+    use mlxport_tensor::DType as D;
+    match d {
+        D::Bool => "bool_",
+        D::U8 => "uint8",
+        D::I8 => "int8",
+        D::U16 => "uint16",
+        D::I16 => "int16",
+        D::U32 => "uint32",
+        D::I32 => "int32",
+        D::U64 => "uint64",
+        D::I64 => "int64",
+        D::F16 => "float16",
+        D::BF16 => "bfloat16",
+        D::F64 => "float64",
+        D::C64 => "complex64",
+        _ => "float32",
+    }
+}
+
 /// Draft a map for `target`, refuse it unless it validates, and convert
 /// the source into `out` (replaced if it exists).
 pub fn draft_validate_convert(source: &Path, target: &str, out: &Path, opts: &ConvertOptions) -> Result<Converted> {

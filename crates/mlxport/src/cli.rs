@@ -141,9 +141,16 @@ pub struct MapValidateArgs {
     #[arg(long, value_name = "MODEL")]
     pub source: PathBuf,
     /// A converted checkpoint to check the map's output against (names,
-    /// shapes, dtypes). `--target` is the previous release's spelling.
-    #[arg(long, alias = "target", value_name = "MODEL")]
+    /// shapes, dtypes).
+    #[arg(long, value_name = "MODEL")]
     pub converted: Option<PathBuf>,
+    /// Check the map against the parameters of the implementation that will
+    /// load its output: `mlx-lm` (mlx-lm's own model class, after its
+    /// sanitize) or `scaffold` (the generated package), built from the
+    /// config the conversion writes; nothing is converted. (A path here is
+    /// the previous release's spelling of --converted.)
+    #[arg(long, value_name = "mlx-lm|scaffold")]
+    pub target: Option<String>,
     /// The weight map.
     #[arg(long, value_name = "WEIGHT_MAP.json")]
     pub map: PathBuf,

@@ -10,7 +10,6 @@
 const RENAMED: &[(&[&str], &str, &str)] = &[
     (&["map", "draft"], "--output", "--out"),
     (&["map", "validate"], "--output", "--out"),
-    (&["map", "validate"], "--target", "--converted"),
     (&["inspect"], "--output", "--out"),
     (&["plan"], "--output", "--out"),
     (&["oracle"], "--output", "--out"),

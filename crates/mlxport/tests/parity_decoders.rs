@@ -47,7 +47,8 @@ const IDS: &[&str] = &["5,17,42,99,3,250,7,311,64,128,9,77", "200,13,400,21,8,15
 fn convert(py_: &Path, ck: &Path, d: &Path, target: &str) -> PathBuf {
     let map = d.join(format!("map-{target}.json"));
     ok(bin!().args(["map", "draft"]).arg(ck).args(["--target", target, "-o"]).arg(&map), py_);
-    ok(bin!().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map), py_);
+    // Against the source, and against the parameters the target loads.
+    ok(bin!().args(["map", "validate", "--source"]).arg(ck).arg("--map").arg(&map).args(["--target", target]), py_);
     let out = d.join(format!("weights-{target}"));
     ok(bin!().arg("convert").arg(ck).arg("--map").arg(&map).arg("--out").arg(&out), py_);
     out
@@ -134,8 +135,79 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
                 assert_all_pass(&report, layers, &format!("{name} mlx-lm"));
             } else {
                 assert_eq!(code, 1, "{name}: mlx-lm has no sliding window and must diverge");
-                assert_eq!(first_failed(&report).as_deref(), Some("layer 0"), "{name}: mlx-lm diverges at the first block");
+                assert_eq!(first_failed(&report).as_deref(), Some("isolated layer 0"), "{name}: mlx-lm diverges at the first block, alone");
             }
         }
     }
+}
+
+/// GPT-2 to the mlx-lm target: mlx-lm keeps GPT-2 under `model.` with Linear
+/// projections, so the map renames and transposes; `map validate --target
+/// mlx-lm` checks it against the parameters mlx-lm's model holds after its
+/// sanitize, and the port completes with every parity rung passing. A map
+/// planted with a wrong name validates against the source but fails
+/// against mlx-lm, naming both names, and stops the port at map-validate.
+#[test]
+fn gpt2_ports_to_mlx_lm_and_a_wrong_name_fails_at_map_validate() {
+    let Some(py_) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ck_root = d.join("checkpoints");
+    py(&py_, BUILD, &[ck_root.to_str().unwrap(), matrix_spec_path("gpt2-no-template").to_str().unwrap()]);
+    let ck = ck_root.join("gpt2-no-template");
+    std::fs::write(ck.join("README.md"), "---\nlicense: mit\n---\n# tiny gpt2\n").unwrap();
+    // No tokenizer: token ids in, 8 greedy tokens each.
+    let inputs = d.join("inputs.json");
+    let ids: Vec<Vec<u32>> = IDS.iter().map(|s| s.split(',').map(|t| t.parse().unwrap()).collect()).collect();
+    std::fs::write(&inputs, serde_json::to_vec(&serde_json::json!({"token_ids": ids, "generate": 8})).unwrap()).unwrap();
+    let port = |out: &Path| {
+        let mut c = bin!();
+        c.arg("port").arg(&ck).arg("--out").arg(out).arg("--inputs").arg(&inputs).env("MLXPORT_CACHE", d.join("cache"));
+        c
+    };
+
+    let out = d.join("port");
+    let o = run(port(&out).arg("--json"), &py_);
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!text.contains("Traceback"), "{text}");
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((p["status"].as_str(), p["target"].as_str()), (Some("complete"), Some("mlx-lm")));
+    let steps = p["steps"].as_array().unwrap();
+    let step = |n: &str| steps.iter().find(|s| s["name"] == n).unwrap().clone();
+    assert!(step("map-validate")["summary"].as_str().unwrap().contains("checked against mlx-lm's parameters"), "{:#}", step("map-validate"));
+    assert_eq!(step("parity")["status"], "done");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("parity/parity.json")).unwrap()).unwrap();
+    assert_rungs_pass(&report, 2, &["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], "gpt2 mlx-lm");
+
+    // A wrong name: valid against the source, not against mlx-lm.
+    let map_text = std::fs::read_to_string(out.join("weight_map.json")).unwrap();
+    assert!(map_text.contains("\"model.h.{i}.ln_1.weight\""), "the draft names mlx-lm's parameters");
+    let bad = d.join("bad-map.json");
+    std::fs::write(&bad, map_text.replace("\"model.h.{i}.ln_1.weight\"", "\"model.h.{i}.ln_one.weight\"")).unwrap();
+    ok(bin!().args(["map", "validate", "--source"]).arg(&ck).arg("--map").arg(&bad), &py_);
+    let o = run(bin!().args(["map", "validate", "--source"]).arg(&ck).arg("--map").arg(&bad).args(["--target", "mlx-lm", "--json"]), &py_);
+    assert_eq!(o.status.code(), Some(1), "{}", mlxport_testkit::describe(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let issues: Vec<(String, String)> =
+        r["issues"].as_array().unwrap().iter().map(|i| (i["code"].as_str().unwrap().to_string(), i["message"].as_str().unwrap().to_string())).collect();
+    for (code, name) in
+        [("missing_parameter", "model.h.0.ln_1.weight"), ("missing_parameter", "model.h.1.ln_1.weight"), ("unexpected_weight", "model.h.0.ln_one.weight")]
+    {
+        assert!(issues.iter().any(|(c, m)| c == code && m.contains(&format!("'{name}'"))), "{code} {name}: {issues:?}");
+    }
+    assert_eq!(r["summary"]["implementation_checked"], "mlx-lm");
+    // A map for the other layout is refused with what to do.
+    let o = run(bin!().args(["map", "validate", "--source"]).arg(&ck).arg("--map").arg(&bad).args(["--target", "scaffold"]), &py_);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mlxport map draft MODEL --target scaffold"), "{}", mlxport_testkit::describe(&o));
+
+    // The port keeps an edited map and stops at map-validate, naming them.
+    std::fs::copy(&bad, out.join("weight_map.json")).unwrap();
+    let o = run(&mut port(&out), &py_);
+    assert_eq!(o.status.code(), Some(1), "{}", mlxport_testkit::describe(&o));
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("port.json")).unwrap()).unwrap();
+    assert_eq!(p["stopped_at"], "map-validate");
+    let rem = p["remediation"].to_string();
+    assert!(rem.contains("model.h.0.ln_one.weight") && rem.contains("model.h.0.ln_1.weight"), "{rem}");
 }

@@ -172,7 +172,9 @@ fn encoder_types_pass_every_rung_and_a_widened_local_window_is_caught() {
         ],
     );
     assert_eq!(code, 1);
-    assert_eq!(first_failed(&r).as_deref(), Some("layer 1"), "{}", serde_json::to_string(&r["first_divergence"]).unwrap());
+    assert_eq!(first_failed(&r).as_deref(), Some("isolated layer 1"), "{}", serde_json::to_string(&r["first_divergence"]).unwrap());
+    // Alone on the source's input, the global block before it passes.
+    assert_eq!(rung(&rungs(&r), "isolated layer 0")["status"], "pass");
 }
 
 #[test]

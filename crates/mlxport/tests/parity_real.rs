@@ -114,7 +114,8 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
     assert_eq!(rung(&rs, "weights")["status"], "pass");
     assert_eq!(rung(&rs, "embeddings")["status"], "pass");
     let first_tensor = rs.iter().find(|x| x["status"] == "fail" && x["name"] != "config").unwrap();
-    assert_eq!(first_tensor["name"], "layer 0", "the lost RoPE base shows at the first block");
+    assert_eq!(first_tensor["name"], "isolated layer 0", "the lost RoPE base shows at the first block, alone");
+    assert_eq!(rung(&rs, "layer 0")["status"], "fail", "and in the full stack (--all climbs on)");
     let h = hint_text(first_tensor);
     assert!(h.contains("RoPE") && h.contains("config-differs") && h.contains("rope_theta"), "{h}");
     assert_eq!(rung(&rs, "ids")["status"], "fail", "greedy tokens change too");
@@ -134,14 +135,23 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
         &[os("--source"), os(&hf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&bad), os("--oracle"), os(&oracle)],
     );
     assert_eq!(code, 1);
-    assert_eq!(first_failed(&r).as_deref(), Some("layer 3"));
+    // Rung 3 names block 3 exactly: alone on the source's input it
+    // diverges, and every other block passes on its own.
+    assert_eq!(first_failed(&r).as_deref(), Some("isolated layer 3"));
     let rs = rungs(&r);
-    for name in ["config", "weights", "embeddings", "layer 0", "layer 1", "layer 2"] {
+    for name in ["config", "weights", "embeddings"] {
         assert_eq!(rung(&rs, name)["status"], "pass", "{name}");
     }
-    let h = hint_text(rung(&rs, "layer 3"));
+    for i in (0..30).filter(|&i| i != 3) {
+        assert_eq!(rung(&rs, &format!("isolated layer {i}"))["status"], "pass", "isolated layer {i}");
+    }
+    let h = hint_text(rung(&rs, "isolated layer 3"));
     assert!(h.contains("weight model.layers.3.mlp.down_proj.weight differs from the source's") && h.contains("row 7"), "{h}");
-    assert!(rs.iter().filter(|x| x["status"] == "skipped").count() > 20, "stops at the first divergence");
+    assert!(
+        h.contains("block 3's sub-layers") && h.contains("mlp (down_proj, gate_proj, up_proj)") && h.contains("self_attn (k_proj, o_proj, q_proj, v_proj)"),
+        "{h}"
+    );
+    assert!(rs.iter().filter(|x| x["status"] == "skipped").count() > 20, "the full stack is not climbed after the divergence");
 
     // Seeded fault 2: the package's RoPE convention flipped.
     let cfg_py = pkg.join("config.py");
@@ -154,12 +164,42 @@ fn smollm2_hf_parity_passes_and_the_trap_and_seeded_faults_are_caught() {
         &[os("--source"), os(&hf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)],
     );
     assert_eq!(code, 1);
-    assert_eq!(first_failed(&r).as_deref(), Some("layer 0"));
+    assert_eq!(first_failed(&r).as_deref(), Some("isolated layer 0"));
     let rs = rungs(&r);
     assert_eq!(rung(&rs, "embeddings")["status"], "pass");
-    let h = hint_text(rung(&rs, "layer 0"));
+    let h = hint_text(rung(&rs, "isolated layer 0"));
     assert!(h.contains("RoPE") && h.contains("interleaved"), "{h}");
     assert!(!h.contains("weight-differs"), "the weights are the source's: {h}");
+    std::fs::write(&cfg_py, text).unwrap();
+
+    // Seeded fault 3: a bug planted in the package's code for block 7 only
+    // (its output off by 0.1%). Rung 3 names block 7, the blocks after it
+    // pass in isolation, and the full stack is not climbed.
+    let model_py = pkg.join("model.py");
+    let code_text = std::fs::read_to_string(&model_py).unwrap();
+    let planted =
+        code_text.replacen("        self.kind = args.block_norms\n", "        self.kind = args.block_norms\n        self.planted = index == 7\n", 1).replacen(
+            "            return h + ffn(self.post_attention_layernorm(h))\n",
+            "            out = h + ffn(self.post_attention_layernorm(h))\n            return out * 1.001 if self.planted else out\n",
+            1,
+        );
+    assert!(planted.contains("self.planted = index == 7") && planted.contains("out * 1.001"), "the template changed: plant the bug anew");
+    std::fs::write(&model_py, planted).unwrap();
+    let (code, r) = parity(
+        &py_,
+        &d.join("p_planted"),
+        &[os("--source"), os(&hf), os("--target"), os("scaffold"), os("--package"), os(&pkg), os("--weights"), os(&weights), os("--oracle"), os(&oracle)],
+    );
+    std::fs::write(&model_py, code_text).unwrap();
+    assert_eq!(code, 1);
+    assert_eq!(first_failed(&r).as_deref(), Some("isolated layer 7"));
+    let rs = rungs(&r);
+    for i in (0..30).filter(|&i| i != 7) {
+        assert_eq!(rung(&rs, &format!("isolated layer {i}"))["status"], "pass", "isolated layer {i}");
+    }
+    assert_eq!(rung(&rs, "layer 7")["status"], "skipped");
+    let h = hint_text(rung(&rs, "isolated layer 7"));
+    assert!(h.contains("isolated-block") && h.contains("block 7's sub-layers") && !h.contains("weight-differs"), "{h}");
 }
 
 #[test]

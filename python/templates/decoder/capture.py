@@ -19,6 +19,12 @@ def forward(model, input_ids: List[int]) -> Dict[str, np.ndarray]:
     return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
 
 
+def blocks(model) -> Dict[str, list]:
+    """The block lists by their ladder name prefix: the isolated rung calls
+    each block on the source's input to it."""
+    return {"layers": model.model.layers}
+
+
 def decode(model, prompt: List[int], max_new_tokens: int):
     """(new ids, cache-decode logits [n, V], full-recompute logits [n, V])."""
     new, steps = greedy(model, prompt, max_new_tokens)

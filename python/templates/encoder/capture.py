@@ -16,3 +16,9 @@ def forward(model, input_ids: List[int], token_type_ids: Optional[List[int]] = N
     model(mx.array([input_ids]), token_type_ids=tt, capture=cap)
     mx.eval(list(cap.values()))
     return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
+
+
+def blocks(model) -> Dict[str, list]:
+    """The block lists by their ladder name prefix: the isolated rung calls
+    each block on the source's input to it."""
+    return {"layers": model.blocks()}

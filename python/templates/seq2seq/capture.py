@@ -1,7 +1,7 @@
 """Capture hooks of {{PACKAGE}}: the tensors the mlxport parity ladder
 compares, under the oracle's names (see `mlxport oracle --help`)."""
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import mlx.core as mx
 import numpy as np
@@ -11,14 +11,26 @@ from .generate import greedy, recompute
 FAMILY = "encoder-decoder"
 
 
-def forward(model, input_ids: List[int], decoder_input_ids: List[int]) -> Dict[str, np.ndarray]:
+def forward(model, input_ids: List[int], decoder_input_ids: List[int], encoder_output: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
     """One unpadded encoder sequence and the decoder inputs (teacher forced)
-    -> {name: [1, L, ...] float32}."""
+    -> {name: [1, L, ...] float32}. With `encoder_output` ([1, L, H], the
+    source's), the decoder attends to it instead of the package's own."""
     cap = {}
     enc = model.encode(mx.array([input_ids]), capture=cap)
+    if encoder_output is not None:
+        enc = mx.array(encoder_output).astype(enc.dtype)
     model.decode(mx.array([decoder_input_ids]), enc, capture=cap)
     mx.eval(list(cap.values()))
     return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
+
+
+def blocks(model) -> Dict[str, list]:
+    """The block lists by their ladder name prefix: the isolated rung calls
+    each block on the source's input to it."""
+    stacks = model.model if "model" in model else model
+    enc = stacks.encoder
+    dec = stacks.decoder
+    return {"encoder.layers": enc.block if "block" in enc else enc.layers, "decoder.layers": dec.block if "block" in dec else dec.layers}
 
 
 def decode(model, input_ids: List[int], max_new_tokens: int):

@@ -330,17 +330,30 @@ fn map_draft(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn map_validate(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"map": ctx.upstream(&[Step::MapDraft]), "fingerprint": fingerprint(ctx), "dtype": ctx.req.dtype});
+    let inputs = json!({"map": ctx.upstream(&[Step::MapDraft]), "fingerprint": fingerprint(ctx), "dtype": ctx.req.dtype, "target": ctx.target});
     ctx.step(Step::MapValidate, inputs, &["map-validation.json"], |ctx, st| {
         let map = WeightMap::load(&ctx.dir.join("weight_map.json"))?;
         let src = mlxport_tensor::open(&ctx.model.path)?;
-        let v = crate::weights::validate(&map, src.as_ref(), policy(ctx));
+        let mut v = crate::weights::validate(&map, src.as_ref(), policy(ctx));
+        // Against the target's own parameters too, once the map holds
+        // against the source: a name the target does not load stops the
+        // port here, not at capture.
+        let mut note = String::new();
+        if v.report.ok {
+            let harness = Harness::new(settings(ctx))?;
+            if let crate::weights::ImplementationCheck::NotChecked(why) =
+                crate::weights::check_implementation(&mut v, &map, &ctx.model.path, src.as_ref(), &harness, &ctx.insp)?
+            {
+                note = format!(" (the target's parameters not checked: {why})");
+            }
+        }
         let r = &v.report;
         let mut text = serde_json::to_string_pretty(r)?;
         text.push('\n');
         std::fs::write(st.join("map-validation.json"), text)?;
         let s = &r.summary;
-        let summary = format!("{} source tensors -> {} targets, {} errors, {} warnings", s.source_tensors, s.target_tensors, s.errors, s.warnings);
+        let checked = r.summary.implementation_checked.as_ref().map(|t| format!(", checked against {t}'s parameters")).unwrap_or(note);
+        let summary = format!("{} source tensors -> {} targets, {} errors, {} warnings{checked}", s.source_tensors, s.target_tensors, s.errors, s.warnings);
         if r.ok {
             return Ok(Outcome::Done(summary));
         }
@@ -425,16 +438,22 @@ fn target(ctx: &Ctx) -> MlxSide {
     }
 }
 
+/// A hard link (nothing copied), or a copy where links cannot be made.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ())).with_context(|| format!("linking {}", from.display()))
+}
+
 fn capture(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({"upstream": ctx.upstream(&[Step::Oracle, Step::Convert, Step::Scaffold]), "target": ctx.target});
     ctx.step(Step::Capture, inputs, &["capture"], |ctx, st| {
         let mut harness = Harness::new(settings(ctx))?;
         harness.verify_blas()?;
         // The harness reads the oracle's manifest as NAME.manifest.json
-        // beside NAME.npz.
+        // beside NAME.npz (whose block inputs feed the isolated rung).
         let input = st.join("oracle-input");
         std::fs::create_dir_all(&input)?;
         std::fs::copy(ctx.dir.join("oracle/manifest.json"), input.join("oracle.manifest.json"))?;
+        link_or_copy(&ctx.dir.join("oracle/oracle.npz"), &input.join("oracle.npz"))?;
         let target = target(ctx);
         let out = st.join("capture");
         std::fs::create_dir_all(&out)?;
@@ -457,12 +476,9 @@ fn parity(ctx: &mut Ctx) -> Result<Flow> {
         // NAME.manifest.json beside (hard links: nothing is copied).
         let input = st.join("input");
         std::fs::create_dir_all(&input)?;
-        let link = |from: &Path, to: &Path| -> Result<()> {
-            std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ())).with_context(|| format!("linking {}", from.display()))
-        };
         for side in ["oracle", "capture"] {
-            link(&ctx.dir.join(side).join(format!("{side}.npz")), &input.join(format!("{side}.npz")))?;
-            link(&ctx.dir.join(side).join("manifest.json"), &input.join(format!("{side}.manifest.json")))?;
+            link_or_copy(&ctx.dir.join(side).join(format!("{side}.npz")), &input.join(format!("{side}.npz")))?;
+            link_or_copy(&ctx.dir.join(side).join("manifest.json"), &input.join(format!("{side}.manifest.json")))?;
         }
         let out = st.join("parity");
         let mut req = ParityRequest::new(ctx.model.path.clone(), target(ctx), oracle_inputs(ctx)?, out.clone());

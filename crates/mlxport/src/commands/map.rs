@@ -1,6 +1,6 @@
 //! `mlxport map draft` and `mlxport map validate`.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mlxport_convert::plan::{check_target, plan, DtypePolicy, Severity};
 use mlxport_convert::report::{report, Report};
 use mlxport_convert::WeightMap;
@@ -48,16 +48,46 @@ fn run_draft(a: MapDraftArgs) -> Result<u8> {
 }
 
 fn run_validate(a: MapValidateArgs) -> Result<u8> {
+    // `--target PATH` is the previous release's `--converted PATH`.
+    let (implementation, converted) = match a.target.as_deref() {
+        Some(t @ ("mlx-lm" | "scaffold")) => (Some(t.to_string()), a.converted.clone()),
+        Some(path) if a.converted.is_none() => {
+            eprintln!("warning: --target PATH is deprecated and goes away in the next release: use --converted PATH (--target now names mlx-lm or scaffold)");
+            (None, Some(path.into()))
+        }
+        Some(other) => bail!("--target {other}: expected mlx-lm or scaffold"),
+        None => (None, a.converted.clone()),
+    };
     let map = WeightMap::load(&a.map)?;
     let src = mlxport_tensor::open(&a.source).with_context(|| format!("opening the source {}", a.source.display()))?;
     let policy = a.dtype.as_deref().and_then(DtypePolicy::parse);
+    if let Some(t) = &implementation {
+        if *t != map.target.layout {
+            bail!(
+                "--target {t}: the map is written for the {} layout ({}); draft one for {t} with `mlxport map draft MODEL --target {t}`",
+                map.target.layout,
+                a.map.display()
+            );
+        }
+    }
     let mut p = plan(&map, src.tensors(), policy);
-    if let Some(t) = &a.converted {
-        let target = mlxport_tensor::open(t).with_context(|| format!("opening the target {}", t.display()))?;
+    if let Some(t) = &converted {
+        let target = mlxport_tensor::open(t).with_context(|| format!("opening the converted checkpoint {}", t.display()))?;
         check_target(&mut p, target.tensors());
     }
     let dtype = policy.map(|d| d.name().to_string()).unwrap_or_else(|| map.dtype.clone());
-    let r = report(&map, &p, a.converted.is_some(), &dtype);
+    let mut v = mlxport_workflow::weights::Validation { report: report(&map, &p, converted.is_some(), &dtype), plan: p };
+    if implementation.is_some() {
+        let insp = mlxport_intake::inspect(&a.source, &mlxport_intake::Options::default()).with_context(|| format!("inspecting {}", a.source.display()))?;
+        let insp = serde_json::to_value(&insp)?;
+        let harness = mlxport_harness::Harness::new(mlxport_harness::jobs::Settings::default())?;
+        if let mlxport_workflow::weights::ImplementationCheck::NotChecked(why) =
+            mlxport_workflow::weights::check_implementation(&mut v, &map, &a.source, src.as_ref(), &harness, &insp)?
+        {
+            eprintln!("note: the target's parameters were not checked: {why}");
+        }
+    }
+    let r = v.report;
     let json = serde_json::to_string_pretty(&r)?;
     if let Some(out) = &a.out {
         crate::output::write_atomic(out, json.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
@@ -97,6 +127,9 @@ fn print_report(r: &Report) {
         s.errors,
         s.warnings,
         s.dtype,
-        if s.target_checked { ", checked against the target" } else { "" }
+        if s.target_checked { ", checked against the converted checkpoint" } else { "" }
     );
+    if let Some(t) = &s.implementation_checked {
+        println!("checked against the parameters {t} loads");
+    }
 }

@@ -233,9 +233,12 @@ pub fn assert_rungs_pass(report: &serde_json::Value, layers: usize, named: &[&st
     for r in &rs {
         assert_eq!(r["status"], "pass", "{what}: rung {} did not pass: {}", r["name"], r["failures"]);
     }
-    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer").collect();
+    let is_isolated = |r: &serde_json::Value| r["name"].as_str().is_some_and(|n| n.contains("isolated layer"));
+    let blocks: Vec<&serde_json::Value> = rs.iter().filter(|r| r["kind"] == "layer" && !is_isolated(r)).collect();
     assert_eq!(blocks.len(), layers, "{what}: every block is a rung");
-    for r in &blocks {
+    let isolated: Vec<&serde_json::Value> = rs.iter().filter(|r| is_isolated(r)).collect();
+    assert_eq!(isolated.len(), layers, "{what}: every block is a rung on its own too (rung 3, isolated)");
+    for r in blocks.iter().chain(&isolated) {
         assert!(r["cosine"].as_f64().unwrap() >= 0.9999, "{what}: {} cosine {}", r["name"], r["cosine"]);
     }
     for name in named {
