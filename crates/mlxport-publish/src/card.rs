@@ -656,7 +656,9 @@ pub fn usage(p: &PortDir, c: &CardInput) -> String {
     } else {
         ("mlx and transformers (for the tokenizer)", "from transformers import AutoTokenizer\n", "tok.encode(text)", "tok.decode(new, skip_special_tokens=True)")
     };
-    let load_tok = if fast { "tok = Tokenizer.from_file(\"tokenizer.json\")" } else { "tok = AutoTokenizer.from_pretrained(\".\")" };
+    // A tokenizer.json may pad every input to a fixed length: one
+    // sentence at a time needs none.
+    let load_tok = if fast { "tok = Tokenizer.from_file(\"tokenizer.json\")\ntok.no_padding()" } else { "tok = AutoTokenizer.from_pretrained(\".\")" };
     let _ = writeln!(s, "The implementation is the Python package `{pkg}/` in this folder. Run in this folder (needs {needs}):\n");
     s.push_str("```python\n");
     match family {
