@@ -633,7 +633,9 @@ pub fn model_note(p: &PortDir) -> String {
             "`MODEL` is the source checkpoint: a download of `{r}`{}.\n\n",
             revision.map(|v| format!(" at revision `{v}`")).unwrap_or_else(|| " (revision not recorded)".into())
         ),
-        (None, false) => "`MODEL` is the source checkpoint (its repository and revision were not recorded: pass --repo and --revision to mlxport port).\n\n".to_string(),
+        (None, false) => {
+            "`MODEL` is the source checkpoint (its repository and revision were not recorded: pass --repo and --revision to mlxport port).\n\n".to_string()
+        }
     }
 }
 
@@ -654,7 +656,12 @@ pub fn usage(p: &PortDir, c: &CardInput) -> String {
     let (needs, tok, encode, decode) = if fast {
         ("mlx and tokenizers", "from tokenizers import Tokenizer\n", "tok.encode(text).ids", "tok.decode(new)")
     } else {
-        ("mlx and transformers (for the tokenizer)", "from transformers import AutoTokenizer\n", "tok.encode(text)", "tok.decode(new, skip_special_tokens=True)")
+        (
+            "mlx and transformers (for the tokenizer)",
+            "from transformers import AutoTokenizer\n",
+            "tok.encode(text)",
+            "tok.decode(new, skip_special_tokens=True)",
+        )
     };
     // A tokenizer.json may pad every input to a fixed length: one
     // sentence at a time needs none.

@@ -79,7 +79,8 @@ fn is_commit(s: &str) -> bool {
 /// The repository and commit a path inside a Hugging Face hub cache names:
 /// `.../models--ORG--NAME/snapshots/COMMIT[/...]`.
 pub fn from_hub_cache(path: &Path) -> Option<(String, String)> {
-    let parts: Vec<String> = path.components().filter_map(|c| if let Component::Normal(n) = c { Some(n.to_string_lossy().into_owned()) } else { None }).collect();
+    let parts: Vec<String> =
+        path.components().filter_map(|c| if let Component::Normal(n) = c { Some(n.to_string_lossy().into_owned()) } else { None }).collect();
     parts.windows(3).rev().find_map(|w| {
         let (owner, name) = w[0].strip_prefix("models--")?.split_once("--")?;
         let repo = format!("{owner}/{name}");
@@ -101,7 +102,9 @@ pub fn resolve(repo: Option<&str>, revision: Option<&str>, model: Option<&Path>)
     let mut p = Pins::default();
     match (repo, &layout) {
         (Some(f), Some((l, _))) if f != l => {
-            return Err(Error::invalid(format!("--repo {f} contradicts the model's hub cache path, which names repository {l}: give the matching --repo or none")))
+            return Err(Error::invalid(format!(
+                "--repo {f} contradicts the model's hub cache path, which names repository {l}: give the matching --repo or none"
+            )))
         }
         (Some(f), _) => (p.repo, p.repo_origin) = (Some(f.to_string()), Some(PinOrigin::Flag)),
         (None, Some((l, _))) => (p.repo, p.repo_origin) = (Some(l.clone()), Some(PinOrigin::HubCacheLayout)),
@@ -138,8 +141,13 @@ pub fn record(dir: &Path, pins: &Pins) -> Provenance {
     for side in ["oracle", "capture"] {
         let Some(m) = read(&dir.join(side).join("manifest.json")) else { continue };
         // The platform string names this machine's kernel, not a library.
-        let libs: BTreeMap<String, String> =
-            m["libraries"].as_object().into_iter().flatten().filter(|(k, _)| *k != "platform").filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
+        let libs: BTreeMap<String, String> = m["libraries"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "platform")
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
         if !libs.is_empty() {
             libraries.insert(side.to_string(), libs);
         }

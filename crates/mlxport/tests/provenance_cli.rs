@@ -80,9 +80,15 @@ fn pinned_minilm_port_records_provenance_runs_its_usage_and_reproduces_from_the_
     assert_eq!((pv["repo_origin"].as_str(), pv["revision_origin"].as_str()), (Some("flag"), Some("flag")));
     assert_eq!(pv["mlxport"], env!("CARGO_PKG_VERSION"));
     let insp = read_json(&dir.join("inspection.json"));
-    let inspected: Vec<(Value, Value, Value)> =
-        insp["files"].as_array().unwrap().iter().filter(|f| f["sha256"].is_string()).map(|f| (f["path"].clone(), f["sha256"].clone(), f["size"].clone())).collect();
-    let recorded: Vec<(Value, Value, Value)> = pv["files"].as_array().unwrap().iter().map(|f| (f["path"].clone(), f["sha256"].clone(), f["bytes"].clone())).collect();
+    let inspected: Vec<(Value, Value, Value)> = insp["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["sha256"].is_string())
+        .map(|f| (f["path"].clone(), f["sha256"].clone(), f["size"].clone()))
+        .collect();
+    let recorded: Vec<(Value, Value, Value)> =
+        pv["files"].as_array().unwrap().iter().map(|f| (f["path"].clone(), f["sha256"].clone(), f["bytes"].clone())).collect();
     assert!(!recorded.is_empty());
     assert_eq!(recorded, inspected);
     let oracle = read_json(&dir.join("oracle/manifest.json"));
@@ -102,7 +108,14 @@ fn pinned_minilm_port_records_provenance_runs_its_usage_and_reproduces_from_the_
     let pinned = format!("{REPO}@{COMMIT}");
     for (what, text) in [("card", &card), ("report", &report)] {
         assert!(text.contains(&pinned), "{what} lacks {pinned}");
-        assert!(text.contains(&format!("| model.safetensors | {} | `{}` |", recorded.iter().find(|f| f.0 == "model.safetensors").unwrap().2, insp["files"].as_array().unwrap().iter().find(|f| f["path"] == "model.safetensors").unwrap()["sha256"].as_str().unwrap())), "{what}: source file table");
+        assert!(
+            text.contains(&format!(
+                "| model.safetensors | {} | `{}` |",
+                recorded.iter().find(|f| f.0 == "model.safetensors").unwrap().2,
+                insp["files"].as_array().unwrap().iter().find(|f| f["path"] == "model.safetensors").unwrap()["sha256"].as_str().unwrap()
+            )),
+            "{what}: source file table"
+        );
         assert!(text.contains(&format!("torch (oracle): {}", oracle["libraries"]["torch"].as_str().unwrap())), "{what}: versions");
         // The parity line counts real tensor pairs.
         let line = text.lines().find(|l| l.contains("tensor pairs within tolerance")).unwrap_or_else(|| panic!("{what}: no parity line"));
@@ -119,7 +132,11 @@ fn pinned_minilm_port_records_provenance_runs_its_usage_and_reproduces_from_the_
     let code = block(&card, "## Usage", "python");
     let out = Py::code(&py, &code).current_dir(&pkg).stdout();
     let score = |k: &str| -> f64 {
-        out.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().last()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no '{k}' in {out}"))
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no '{k}' in {out}"))
     };
     let (similar, unrelated) = (score("similar:"), score("unrelated:"));
     assert!(similar > 0.5 && similar > unrelated + 0.2 && similar <= 1.0, "similar {similar}, unrelated {unrelated}");
@@ -132,7 +149,8 @@ fn pinned_minilm_port_records_provenance_runs_its_usage_and_reproduces_from_the_
     let b = tmp.path().join("b");
     std::fs::create_dir_all(&b).unwrap();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_mlxport")).parent().unwrap();
-    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))).unwrap();
+    let path =
+        std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))).unwrap();
     let o = Command::new("sh")
         .args(["-ec", &cmds])
         .current_dir(&b)
