@@ -21,15 +21,18 @@ use mlxport_testkit::{bin, describe, python, workspace_root, write_json};
 use regex::Regex;
 use serde_json::json;
 
+/// A command's flags and subcommands, as its `--help` lists them.
+type Help = (BTreeSet<String>, BTreeSet<String>);
+
 /// The CLI as `--help` shows it, asked once per subcommand path.
 #[derive(Default)]
 struct Cli {
-    /// Path -> (flags, subcommands), `None` when the path is no command.
-    seen: BTreeMap<Vec<String>, Option<(BTreeSet<String>, BTreeSet<String>)>>,
+    /// Path -> its help, `None` when the path is no command.
+    seen: BTreeMap<Vec<String>, Option<Help>>,
 }
 
 impl Cli {
-    fn help(&mut self, path: &[String]) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+    fn help(&mut self, path: &[String]) -> Option<Help> {
         if let Some(v) = self.seen.get(path) {
             return v.clone();
         }
