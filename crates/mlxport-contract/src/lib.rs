@@ -20,4 +20,4 @@ pub mod port;
 
 pub use document::DocumentError;
 pub use enums::{Dtype, Family, PortStatus, Step, StepStatus, Target, UnknownValue};
-pub use port::{Artifact, PortRecord, StepRecord};
+pub use port::{Artifact, PinOrigin, PortRecord, Provenance, Request, StepRecord};

@@ -2,6 +2,7 @@
 //! with every artifact's SHA-256. `mlxport port` writes it after every
 //! step; `report` and `package` read it back and verify the artifacts.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,48 @@ pub struct Source {
     pub model: String,
     /// The inspection's tree fingerprint.
     pub fingerprint: Option<String>,
+}
+
+/// Where a pinned repository or revision came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinOrigin {
+    /// `--repo` / `--revision` on the command line.
+    Flag,
+    /// The model's path in a Hugging Face hub cache
+    /// (`models--ORG--NAME/snapshots/COMMIT/`).
+    HubCacheLayout,
+}
+
+/// What the port was made from, pinned: the Hugging Face repository and
+/// revision, the source files with their SHA-256, and the versions of the
+/// tool and of the Python libraries that ran the source (oracle) and the
+/// port (capture). Absent in records of earlier releases.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// `owner/name` on the Hugging Face Hub.
+    pub repo: Option<String>,
+    /// A commit hash or tag.
+    pub revision: Option<String>,
+    pub repo_origin: Option<PinOrigin>,
+    pub revision_origin: Option<PinOrigin>,
+    /// The version of mlxport that wrote the record.
+    pub mlxport: String,
+    /// The source model's files as the inspection hashed them (relative
+    /// to the model).
+    pub files: Vec<Artifact>,
+    /// Python library versions by side (`oracle`, `capture`), as their
+    /// manifests recorded them.
+    pub libraries: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// How the port was asked for: the `mlxport port` flags that decide its
+/// artifacts (not where it was written or how the run was shown), in
+/// canonical order, so that `mlxport port [MODEL] --out DIR FLAGS...`
+/// reproduces it. Absent in records of earlier releases.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub flags: Vec<String>,
 }
 
 /// A file a step produced, relative to PORT_DIR.
@@ -58,10 +101,14 @@ pub struct PortRecord {
     pub schema: String,
     pub tool: Tool,
     pub source: Source,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     pub family: Option<Family>,
     pub model_type: Option<String>,
     pub target: Option<Target>,
     pub dtype: Dtype,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Request>,
     pub status: PortStatus,
     pub stopped_at: Option<Step>,
     pub remediation: Vec<String>,
@@ -75,10 +122,12 @@ impl PortRecord {
             schema: SCHEMA.into(),
             tool: Tool { name: "mlxport".into(), version: tool_version.into() },
             source: Source { model, fingerprint: None },
+            provenance: None,
             family: None,
             model_type: None,
             target: None,
             dtype,
+            request: None,
             status: PortStatus::Stopped,
             stopped_at: None,
             remediation: Vec::new(),
@@ -157,6 +206,31 @@ mod tests {
         let back: serde_json::Value = serde_json::to_value(&r).unwrap();
         let orig: serde_json::Value = serde_json::from_str(EARLIER_RELEASE).unwrap();
         assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn provenance_and_request_are_written_only_when_known() {
+        let mut r = PortRecord::parse(EARLIER_RELEASE, Path::new("port.json")).unwrap();
+        assert!(r.provenance.is_none() && r.request.is_none());
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("\"provenance\"") && !text.contains("\"request\""), "{text}");
+        r.provenance = Some(Provenance {
+            repo: Some("sentence-transformers/all-MiniLM-L6-v2".into()),
+            revision: Some("c9745ed1d9f207416be6d2e6f8de32d1f16199bf".into()),
+            repo_origin: Some(PinOrigin::HubCacheLayout),
+            revision_origin: Some(PinOrigin::Flag),
+            mlxport: "9.9.9".into(),
+            files: vec![Artifact { path: "config.json".into(), sha256: "ab".into(), bytes: 2 }],
+            libraries: [("oracle".to_string(), [("torch".to_string(), "2.5.0".to_string())].into())].into(),
+        });
+        r.request = Some(Request { flags: vec!["-q".into(), "--bits".into(), "8".into()] });
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["provenance"]["repo_origin"], "hub-cache-layout");
+        assert_eq!(v["provenance"]["revision_origin"], "flag");
+        assert_eq!(v["provenance"]["libraries"]["oracle"]["torch"], "2.5.0");
+        assert_eq!(v["request"]["flags"][1], "--bits");
+        let back = PortRecord::parse(&v.to_string(), Path::new("port.json")).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

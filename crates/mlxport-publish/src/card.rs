@@ -93,8 +93,13 @@ fn hub_id(s: &str) -> Option<&str> {
     (re.is_match(s) && !s.starts_with("./") && !s.contains("..")).then_some(s)
 }
 
-/// `(repo, revision)` of the base model when they are known.
+/// `(repo, revision)` of the base model when they are known: the pins
+/// port.json's provenance records, else a hub id given as the model and the
+/// commit of a hub cache snapshot the inspection names.
 pub fn base_model(p: &PortDir) -> (Option<String>, Option<String>) {
+    if let Some(pv) = p.port.provenance.as_ref().filter(|pv| pv.repo.is_some() || pv.revision.is_some()) {
+        return (pv.repo.clone(), pv.revision.clone());
+    }
     let repo = hub_id(&p.port.source.model).map(str::to_string);
     let revision = {
         let m = &p.inspection["model"];
@@ -102,6 +107,89 @@ pub fn base_model(p: &PortDir) -> (Option<String>, Option<String>) {
         (m["kind"] == "hf-cache-snapshot" && name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit())).then(|| name.to_string())
     };
     (repo, revision)
+}
+
+/// `repo@revision` as the report and the card show it (`—` for what is
+/// not known).
+pub fn pinned(p: &PortDir) -> String {
+    match base_model(p) {
+        (None, None) => "—".into(),
+        (r, v) => format!("{}@{}", r.as_deref().unwrap_or("—"), v.as_deref().unwrap_or("—")),
+    }
+}
+
+/// The source files with their SHA-256 and size: port.json's provenance,
+/// else the inspection's file list.
+pub fn source_files(p: &PortDir) -> Vec<(String, String, u64)> {
+    if let Some(pv) = p.port.provenance.as_ref().filter(|pv| !pv.files.is_empty()) {
+        return pv.files.iter().map(|f| (f.path.clone(), f.sha256.clone(), f.bytes)).collect();
+    }
+    p.inspection["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f["path"].as_str()?.to_string(), f["sha256"].as_str()?.to_string(), f["size"].as_u64()?)))
+        .collect()
+}
+
+/// A word as a POSIX shell reads it back: bare when it is plain, else
+/// single-quoted.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The values of a flag in a recorded flag list (`--rule` may repeat).
+fn flag_values<'a>(flags: &'a [String], name: &str) -> Vec<&'a str> {
+    flags.windows(2).filter(|w| w[0] == name).map(|w| w[1].as_str()).collect()
+}
+
+/// The quantization flags of a recorded `mlxport port` request, as
+/// `mlxport quantize` takes them.
+const QUANT_FLAGS: [&str; 6] = ["--bits", "--group-size", "--mode", "--recipe", "--rule", "--target-bpw"];
+
+/// The one command that reproduces the whole port in a fresh directory:
+/// `mlxport port` with the flags port.json records (an earlier release's
+/// record, which has none: the dtype, pins and quantization its artifacts
+/// show).
+pub fn port_command(p: &PortDir) -> String {
+    let mut c: Vec<String> = vec!["mlxport".into(), "port".into()];
+    match p.port.source.model.strip_prefix("example:") {
+        Some(name) => c.extend(["--example".to_string(), name.to_string()]),
+        None => c.push("MODEL".into()),
+    }
+    c.extend(["--out".to_string(), "port".to_string()]);
+    match &p.port.request {
+        Some(r) => c.extend(r.flags.iter().cloned()),
+        None => {
+            let (repo, revision) = base_model(p);
+            for (k, v) in [("--repo", repo), ("--revision", revision)] {
+                if let Some(v) = v {
+                    c.extend([k.to_string(), v]);
+                }
+            }
+            if p.port.dtype != mlxport_contract::Dtype::Keep {
+                c.extend(["--dtype".to_string(), p.port.dtype.to_string()]);
+            }
+            if let Some(q) = quantized_config(p) {
+                c.push("-q".into());
+                for (k, flag) in [("bits", "--bits"), ("group_size", "--group-size"), ("mode", "--mode")] {
+                    if let Some(v) = q[k].as_u64().map(|v| v.to_string()).or_else(|| q[k].as_str().map(str::to_string)) {
+                        c.extend([flag.to_string(), v]);
+                    }
+                }
+            }
+        }
+    }
+    c.iter().map(|a| if a == "MODEL" { a.clone() } else { shell_word(a) }).collect::<Vec<_>>().join(" ")
+}
+
+/// The `quantization` entry of `quantized/config.json`, when the port quantized.
+fn quantized_config(p: &PortDir) -> Option<Value> {
+    crate::portdir::read_json(&p.root.join("quantized/config.json")).ok().and_then(|v| v.get("quantization").filter(|q| q.is_object()).cloned())
 }
 
 /// The model as port.json names it, with anything path-like reduced to its
@@ -144,6 +232,14 @@ pub fn versions(p: &PortDir) -> Vec<(String, String)> {
             add(n, v);
         }
     }
+    if let Some(pv) = p.port.provenance.as_ref().filter(|pv| !pv.libraries.is_empty()) {
+        for (side, libs) in &pv.libraries {
+            for (k, v) in libs {
+                add(&format!("{k} ({side})"), v);
+            }
+        }
+        return out;
+    }
     for (side, m) in [("oracle", &p.oracle), ("capture", &p.capture)] {
         if let Some(libs) = m.as_ref().and_then(|m| m["libraries"].as_object()) {
             for (k, v) in libs {
@@ -170,7 +266,15 @@ pub fn commands(p: &PortDir) -> Vec<String> {
     ];
     let dtype = p.conversion.as_ref().and_then(|c| c.pointer("/target/dtype")).and_then(Value::as_str).filter(|d| *d != "keep");
     c.push(format!("mlxport convert MODEL --map weight_map.json --out weights{}", dtype.map(|d| format!(" --dtype {d}")).unwrap_or_default()));
-    c.push("mlxport oracle MODEL --inputs inputs.json -o oracle/oracle.npz".into());
+    let recorded: Vec<String> = p.port.request.as_ref().map(|r| r.flags.clone()).unwrap_or_default();
+    let texts = flag_values(&recorded, "--text");
+    let inputs = if !texts.is_empty() {
+        texts.iter().map(|t| format!(" --text {}", shell_word(t))).collect::<String>()
+    } else {
+        format!(" --inputs {}", flag_values(&recorded, "--inputs").first().map(|f| shell_word(f)).unwrap_or_else(|| "inputs.json".into()))
+    };
+    let generate = (p.family() != Some("encoder")).then(|| format!(" --generate {}", flag_values(&recorded, "--generate").first().copied().unwrap_or("16")));
+    c.push(format!("mlxport oracle MODEL{inputs}{} -o oracle/oracle.npz", generate.unwrap_or_default()));
     if target == Target::Scaffold {
         c.push("mlxport scaffold inspection.json -o scaffold".into());
         c.push("mlxport capture --package scaffold --weights weights --oracle oracle/oracle.npz -o capture/capture.npz".into());
@@ -178,13 +282,27 @@ pub fn commands(p: &PortDir) -> Vec<String> {
         c.push("mlxport capture --mlx-lm weights --oracle oracle/oracle.npz -o capture/capture.npz".into());
     }
     c.push("mlxport compare capture/capture.npz oracle/oracle.npz --ladder auto --all --json --markdown parity/parity.md --svg parity/parity.svg > parity/parity.json".into());
-    let q = crate::portdir::read_json(&p.root.join("quantized/config.json")).ok().and_then(|v| v.get("quantization").filter(|q| q.is_object()).cloned());
-    if let Some(q) = q {
-        let opt =
-            |k: &str, flag: &str| q[k].as_u64().map(|v| format!(" {flag} {v}")).or_else(|| q[k].as_str().map(|v| format!(" {flag} {v}"))).unwrap_or_default();
-        c.push(format!("mlxport quantize weights --out quantized{}{}{}", opt("bits", "--bits"), opt("group_size", "--group-size"), opt("mode", "--mode")));
+    if let Some(q) = quantized_config(p) {
+        let recorded: Vec<String> = p.port.request.as_ref().map(|r| r.flags.clone()).unwrap_or_default();
+        let mut flags = String::new();
+        if recorded.iter().any(|f| QUANT_FLAGS.contains(&f.as_str())) {
+            // The options as given (recipe, rules, bits budget included).
+            for k in QUANT_FLAGS {
+                for v in flag_values(&recorded, k) {
+                    let _ = write!(flags, " {k} {}", shell_word(v));
+                }
+            }
+        } else {
+            for (k, flag) in [("bits", "--bits"), ("group_size", "--group-size"), ("mode", "--mode")] {
+                if let Some(v) = q[k].as_u64().map(|v| v.to_string()).or_else(|| q[k].as_str().map(str::to_string)) {
+                    let _ = write!(flags, " {flag} {v}");
+                }
+            }
+        }
+        c.push(format!("mlxport quantize weights --out quantized{flags}"));
         if p.quality.is_some() {
-            c.push("mlxport quality --reference weights --candidate quantized -o quality/quality.json --markdown quality/quality.md".into());
+            let t = flag_values(&recorded, "--quality-thresholds").first().map(|t| format!(" --thresholds {}", shell_word(t))).unwrap_or_default();
+            c.push(format!("mlxport quality --reference weights --candidate quantized -o quality/quality.json --markdown quality/quality.md{t}"));
         }
         for (f, _) in &p.bench {
             match f.as_str() {
@@ -202,7 +320,9 @@ pub fn commands(p: &PortDir) -> Vec<String> {
             ids.join(",")
         ));
     }
-    c.push("mlxport package . --out package".into());
+    c.push("mlxport report . --out report".into());
+    let accept = p.port.request.as_ref().is_some_and(|r| r.flags.iter().any(|f| f == "--accept-license"));
+    c.push(format!("mlxport package . --out package{}", if accept { " --accept-license" } else { "" }));
     c
 }
 
@@ -337,12 +457,7 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     );
 
     s.push_str("## Usage\n\n");
-    if let (true, Some(pkg)) = (target == Target::Scaffold, c.package) {
-        let _ = writeln!(s, "The implementation is the Python package `{pkg}/` in this folder (needs `mlx`):\n\n```python\nimport sys; sys.path.insert(0, \".\")\nfrom {pkg}.load import load\nmodel, args = load(\".\")\n```\n");
-    } else {
-        s.push_str("```sh\npip install mlx-lm\npython -m mlx_lm generate --model . --prompt \"Hello\"\n```\n\n");
-    }
-
+    s.push_str(&usage(p, c));
     s.push_str("## License\n\n");
     let _ = writeln!(
         s,
@@ -372,6 +487,7 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
             .map(|r| format!(" (Hugging Face `{r}`{})", revision.as_ref().map(|v| format!(" at revision `{v}`")).unwrap_or_default()))
             .unwrap_or_default()
     );
+    let _ = writeln!(s, "- pinned: `{}`{}", pinned(p), pin_origin(p));
     let _ = writeln!(s, "- source fingerprint (SHA-256 over every file): `{}`", p.fingerprint().unwrap_or("not recorded"));
     if let Some(cv) = &p.conversion {
         let t = &cv["target"];
@@ -400,7 +516,18 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     for (k, v) in versions(p) {
         let _ = writeln!(s, "  - {k}: {v}");
     }
-    s.push_str("\nReproduce (in the port directory, `MODEL` the source checkpoint):\n\n```sh\n");
+    let files = source_files(p);
+    if !files.is_empty() {
+        s.push_str("\nSource files, as inspected:\n\n| source file | bytes | SHA-256 |\n|---|---:|---|\n");
+        for (f, h, b) in &files {
+            let _ = writeln!(s, "| {} | {b} | `{h}` |", cell(f));
+        }
+    }
+    s.push_str("\nReproduce the whole port in a fresh directory (the flags port.json records):\n\n```sh\n");
+    let _ = writeln!(s, "{}", port_command(p));
+    s.push_str("```\n\n");
+    s.push_str(&model_note(p));
+    s.push_str("Or step by step, in the port directory:\n\n```sh\n");
     for cmd in commands(p) {
         let _ = writeln!(s, "{cmd}");
     }
@@ -470,10 +597,110 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
         s.push('\n');
     }
 
+    if let Some(text) = &p.source_card {
+        s.push_str(&crate::source_card::render(&crate::source_card::SourceCard::parse(text)));
+    }
+
     s.push_str("## Files\n\n| file | bytes | SHA-256 |\n|---|---:|---|\n");
     for (f, h, b) in c.files {
         let _ = writeln!(s, "| {} | {b} | `{h}` |", cell(f));
     }
+    s
+}
+
+/// Where the pins came from, for the provenance line.
+fn pin_origin(p: &PortDir) -> String {
+    let Some(pv) = p.port.provenance.as_ref() else { return String::new() };
+    let name = |o: Option<mlxport_contract::PinOrigin>| match o {
+        Some(mlxport_contract::PinOrigin::Flag) => "a flag of mlxport port",
+        Some(mlxport_contract::PinOrigin::HubCacheLayout) => "the hub cache path",
+        None => "",
+    };
+    match (name(pv.repo_origin), name(pv.revision_origin)) {
+        ("", "") => String::new(),
+        (a, b) if a == b || b.is_empty() => format!(" (from {a})"),
+        ("", b) => format!(" (from {b})"),
+        (a, b) => format!(" (repository from {a}, revision from {b})"),
+    }
+}
+
+/// What `MODEL` stands for in the reproducing commands.
+pub fn model_note(p: &PortDir) -> String {
+    let (repo, revision) = base_model(p);
+    match (&repo, p.port.source.model.starts_with("example:")) {
+        (_, true) => "The step-by-step commands name the example's files `MODEL`.\n\n".to_string(),
+        (Some(r), false) => format!(
+            "`MODEL` is the source checkpoint: a download of `{r}`{}.\n\n",
+            revision.map(|v| format!(" at revision `{v}`")).unwrap_or_else(|| " (revision not recorded)".into())
+        ),
+        (None, false) => {
+            "`MODEL` is the source checkpoint (its repository and revision were not recorded: pass --repo and --revision to mlxport port).\n\n".to_string()
+        }
+    }
+}
+
+/// A runnable example of the package's own API, by family: an encoder
+/// embeds sentences and compares them, a decoder continues a prompt, an
+/// encoder-decoder generates from an input; an mlx-lm target uses mlx-lm's
+/// `load` and `generate`. Run in the package folder.
+pub fn usage(p: &PortDir, c: &CardInput) -> String {
+    let family = p.family().unwrap_or("");
+    let model_type = p.port.model_type.as_deref().unwrap_or("");
+    let mut s = String::new();
+    let Some(pkg) = c.package.filter(|_| p.target() == Target::Scaffold) else {
+        s.push_str("With mlx-lm (`pip install mlx-lm`), in this folder:\n\n```python\nfrom mlx_lm import load, generate\n\nmodel, tokenizer = load(\".\")\nprint(generate(model, tokenizer, prompt=\"The capital of France is\", max_tokens=24))\n```\n\n");
+        s.push_str("Or from the shell: `python -m mlx_lm generate --model . --prompt \"Hello\"`.\n\n");
+        return s;
+    };
+    let fast = c.files.iter().any(|(f, _, _)| f == "tokenizer.json");
+    let (needs, tok, encode, decode) = if fast {
+        ("mlx and tokenizers", "from tokenizers import Tokenizer\n", "tok.encode(text).ids", "tok.decode(new)")
+    } else {
+        (
+            "mlx and transformers (for the tokenizer)",
+            "from transformers import AutoTokenizer\n",
+            "tok.encode(text)",
+            "tok.decode(new, skip_special_tokens=True)",
+        )
+    };
+    // A tokenizer.json may pad every input to a fixed length: one
+    // sentence at a time needs none.
+    let load_tok = if fast { "tok = Tokenizer.from_file(\"tokenizer.json\")\ntok.no_padding()" } else { "tok = AutoTokenizer.from_pretrained(\".\")" };
+    let _ = writeln!(s, "The implementation is the Python package `{pkg}/` in this folder. Run in this folder (needs {needs}):\n");
+    s.push_str("```python\n");
+    match family {
+        "encoder" => {
+            let _ = write!(
+                s,
+                "import mlx.core as mx\n{tok}from {pkg} import load\n\nmodel, args = load(\".\")\n{load_tok}\n\n\
+def embed(text):\n    return model.sentence_embedding(mx.array([{encode}]))[0]\n\n\
+def cosine(a, b):\n    return (mx.sum(a * b) / (mx.linalg.norm(a) * mx.linalg.norm(b))).item()\n\n\
+query = embed(\"A man is eating food.\")\n\
+print(\"similar:  \", round(cosine(query, embed(\"A man is eating a piece of bread.\")), 3))\n\
+print(\"unrelated:\", round(cosine(query, embed(\"The stock market fell sharply today.\")), 3))\n"
+            );
+        }
+        "encoder-decoder" => {
+            let input = if model_type.starts_with("t5") || model_type.contains("t5") {
+                "translate English to German: The house is wonderful."
+            } else {
+                "The tower is 324 metres tall, about the same height as an 81-storey building, and the tallest structure in Paris."
+            };
+            let _ = write!(
+                s,
+                "{tok}from {pkg} import load, greedy\n\nmodel, args = load(\".\")\n{load_tok}\n\n\
+text = \"{input}\"\nnew, _ = greedy(model, {encode}, 32)\nprint({decode})\n"
+            );
+        }
+        _ => {
+            let _ = write!(
+                s,
+                "{tok}from {pkg} import load, greedy\n\nmodel, args = load(\".\")\n{load_tok}\n\n\
+text = \"The capital of France is\"\nnew, _ = greedy(model, {encode}, 24)\nprint(text + {decode})\n"
+            );
+        }
+    }
+    s.push_str("```\n\n");
     s
 }
 

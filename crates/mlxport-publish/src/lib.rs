@@ -41,6 +41,7 @@ pub mod portdir;
 pub mod report;
 pub mod scan;
 pub mod smoke;
+pub mod source_card;
 mod text;
 
 pub use error::{Error, Result};

@@ -245,6 +245,12 @@ fn build(p: &PortDir, weights: &Path, dir: &Path, target: Target, pkg: Option<&s
             s.contains("__pycache__") || s.ends_with(".pyc")
         })?;
     }
+    // The source's own card ships unchanged beside ours (the scan below
+    // reads it like every other file).
+    if let Some(text) = &p.source_card {
+        let to = dir.join(crate::source_card::PACKAGE_PATH);
+        std::fs::write(&to, text).map_err(io(&to, "cannot write"))?;
+    }
     let smoke = smoke::run(dir, target, pkg, !opts.no_python_smoke)?;
     // The smoke test may leave bytecode behind; it is not part of the package.
     remove_bytecode(dir)?;

@@ -60,6 +60,9 @@ pub struct PortDir {
     pub optimize: Option<Value>,
     /// `bench/*.json` receipts, by file name (sorted).
     pub bench: Vec<(String, mlxport_bench::receipt::Receipt)>,
+    /// The source model's own card (`source/README.md`), when the inspect
+    /// step kept one (and port.json lists it, so its bytes were verified).
+    pub source_card: Option<String>,
 }
 
 /// SHA-256 and size of a file, streamed.
@@ -181,6 +184,12 @@ impl PortDir {
                 bench.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), r));
             }
         }
+        let card_path = crate::source_card::PORT_PATH;
+        let source_card = if port.steps.iter().any(|s| s.artifacts.iter().any(|a| a.path == card_path)) {
+            Some(std::fs::read_to_string(root.join(card_path)).map_err(io(&root.join(card_path), "cannot read as UTF-8"))?)
+        } else {
+            None
+        };
         let parity_svg = std::fs::read_to_string(root.join("parity/parity.svg")).ok().filter(|s| s.trim_start().starts_with("<svg") && s.len() < (8 << 20));
         Ok(PortDir {
             root: root.to_path_buf(),
@@ -197,6 +206,7 @@ impl PortDir {
             quality,
             optimize,
             bench,
+            source_card,
             port,
         })
     }

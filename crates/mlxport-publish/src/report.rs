@@ -170,7 +170,7 @@ pub fn build(p: &PortDir) -> Value {
     json!({
         "schema": REPORT_SCHEMA,
         "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
-        "model": {"name": card::source_name(p), "repo": repo, "revision": revision, "fingerprint": p.fingerprint(), "status": p.port.status, "stopped_at": p.port.stopped_at},
+        "model": {"name": card::source_name(p), "repo": repo, "revision": revision, "pinned": card::pinned(p), "fingerprint": p.fingerprint(), "status": p.port.status, "stopped_at": p.port.stopped_at},
         "architecture": architecture,
         "runbook": runbook_v,
         "evidence": {"routing": p.inspection.pointer("/routing/evidence"), "confidence": p.inspection.pointer("/routing/confidence"), "license": p.inspection["license"]},
@@ -183,9 +183,27 @@ pub fn build(p: &PortDir) -> Value {
         "quality": p.quality,
         "risks": risks,
         "unsupported": unsupported,
+        "provenance": provenance(p),
+        "port_command": card::port_command(p),
+        "model_note": card::model_note(p),
         "commands": card::commands(p),
         "artifacts": artifacts,
     })
+}
+
+/// The pins, source files, versions and the source card's facts.
+fn provenance(p: &PortDir) -> Value {
+    let files: Vec<Value> = card::source_files(p).into_iter().map(|(path, sha256, bytes)| json!({"path": path, "sha256": sha256, "bytes": bytes})).collect();
+    let versions: Vec<Value> = card::versions(p).into_iter().map(|(k, v)| json!({"name": k, "version": v})).collect();
+    let source_card = p.source_card.as_deref().map(crate::source_card::SourceCard::parse).map(|c| {
+        json!({
+            "file": crate::source_card::PORT_PATH,
+            "license": c.license(),
+            "facts": c.facts().into_iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+            "sections": c.kept().into_iter().map(|s| json!({"heading": s.heading, "text": s.text})).collect::<Vec<_>>(),
+        })
+    });
+    json!({"record": p.port.provenance, "files": files, "versions": versions, "source_card": source_card})
 }
 
 /// Generation figures by prompt length of the `float` and `quantized`
@@ -403,7 +421,7 @@ pub fn markdown(r: &Value) -> String {
     }
     let _ = writeln!(s, "## {}\n", SECTIONS[1]);
     let _ = writeln!(s, "- source: `{}`", scalar(&m["name"]));
-    let _ = writeln!(s, "- repository: {}, revision: {}", scalar(&m["repo"]), scalar(&m["revision"]));
+    let _ = writeln!(s, "- pinned: `{}` (repository: {}, revision: {})", scalar(&m["pinned"]), scalar(&m["repo"]), scalar(&m["revision"]));
     let _ = writeln!(s, "- fingerprint: `{}`", scalar(&m["fingerprint"]));
     let _ = writeln!(s, "- routing confidence: {}", scalar(&r["evidence"]["confidence"]));
     for e in r["evidence"]["routing"].as_array().into_iter().flatten() {
@@ -423,7 +441,34 @@ pub fn markdown(r: &Value) -> String {
     for e in l["evidence"].as_array().into_iter().flatten() {
         let _ = writeln!(s, "  - {}: {}", scalar(&e["source"]), scalar(&e["value"]));
     }
+    let pv = &r["provenance"];
+    s.push_str("- tool and library versions:\n");
+    for v in pv["versions"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "  - {}: {}", scalar(&v["name"]), scalar(&v["version"]));
+    }
+    if let Some(sc) = pv["source_card"].as_object() {
+        let _ = writeln!(s, "- source model card (`{}`), license in its front matter: {}", scalar(&sc["file"]), scalar(&sc["license"]));
+        for f in sc["facts"].as_array().into_iter().flatten().filter(|f| f["name"] != "license") {
+            let _ = writeln!(s, "  - {}: {}", scalar(&f["name"]), scalar(&f["value"]));
+        }
+    }
     s.push('\n');
+    if let Some(files) = pv["files"].as_array().filter(|f| !f.is_empty()) {
+        s.push_str("Source files, as inspected:\n\n| source file | bytes | SHA-256 |\n|---|---:|---|\n");
+        for f in files {
+            let _ = writeln!(s, "| {} | {} | `{}` |", cell(&scalar(&f["path"])), scalar(&f["bytes"]), scalar(&f["sha256"]));
+        }
+        s.push('\n');
+    }
+    for sec in pv["source_card"]["sections"].as_array().into_iter().flatten() {
+        let _ = writeln!(s, "From the source model card, verbatim:\n");
+        let mut t = crate::source_card::demote(sec["text"].as_str().unwrap_or(""), 3);
+        if !t.ends_with('\n') {
+            t.push('\n');
+        }
+        s.push_str(&t);
+        s.push('\n');
+    }
     let i = &r["implementation"];
     let _ = writeln!(s, "## {}\n", SECTIONS[2]);
     let _ = writeln!(s, "- target: {}", scalar(&i["target"]));
@@ -656,7 +701,11 @@ pub fn markdown(r: &Value) -> String {
     s.push_str("Unsupported paths:\n\n");
     list(&mut s, &vstrs(&r["unsupported"]), "None recorded by the plan.");
     let _ = writeln!(s, "## {}\n", SECTIONS[7]);
-    s.push_str("In the port directory, `MODEL` the source checkpoint:\n\n```sh\n");
+    s.push_str("The whole port, in a fresh directory (the flags port.json records):\n\n```sh\n");
+    let _ = writeln!(s, "{}", r["port_command"].as_str().unwrap_or(""));
+    s.push_str("```\n\n");
+    s.push_str(r["model_note"].as_str().unwrap_or(""));
+    s.push_str("Or step by step, in the port directory:\n\n```sh\n");
     for c in vstrs(&r["commands"]) {
         let _ = writeln!(s, "{c}");
     }

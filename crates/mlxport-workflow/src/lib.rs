@@ -31,6 +31,7 @@ pub mod matrix;
 pub mod optimize;
 pub mod parity;
 pub mod port;
+pub mod provenance;
 pub mod quality;
 pub mod quantize;
 pub mod weights;

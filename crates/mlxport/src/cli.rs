@@ -971,6 +971,15 @@ pub struct PortArgs {
     /// Record the model's absolute path in port.json.
     #[arg(long)]
     pub show_paths: bool,
+    /// The Hugging Face repository the model is (`owner/name`), recorded in
+    /// port.json's provenance and shown by the report and the model card.
+    /// Default: read from a hub cache path (`models--OWNER--NAME/snapshots/COMMIT`).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// The revision of --repo the model is (a commit hash or tag). Default:
+    /// the commit of a hub cache path.
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
     #[command(flatten)]
     pub harness: HarnessArgs,
     /// Print the machine summary (port.json) on stdout instead of a table.

@@ -17,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Context, Result};
-use mlxport_contract::{Dtype, PortRecord, PortStatus, Step, StepRecord, StepStatus, Target};
+use mlxport_contract::{Dtype, PortRecord, PortStatus, Request, Step, StepRecord, StepStatus, Target};
 use mlxport_harness::jobs::Settings as HarnessSettings;
 use serde_json::Value;
 
 use crate::examples::{self, ModelSource};
 use crate::optimize::Objective;
+use crate::provenance::Pins;
 use crate::quantize::QuantChoice;
 use state::{artifacts, artifacts_intact, inputs_hash};
 
@@ -69,6 +70,10 @@ pub struct PortRequest {
     pub target_memory: Option<String>,
     /// Record the model's absolute path in port.json.
     pub show_paths: bool,
+    /// The Hugging Face repository (`owner/name`) and revision the model
+    /// is; else read from a hub cache path, else unknown.
+    pub repo: Option<String>,
+    pub revision: Option<String>,
     pub harness: HarnessSettings,
 }
 
@@ -98,6 +103,8 @@ impl PortRequest {
             generate: 16,
             target_memory: None,
             show_paths: false,
+            repo: None,
+            revision: None,
             harness: HarnessSettings { timeout: Duration::from_secs(1800), threads: None, verbose: false },
         }
     }
@@ -105,6 +112,63 @@ impl PortRequest {
     /// A port of a built-in example (`minilm` or `smollm2`).
     pub fn example(name: &str) -> PortRequest {
         PortRequest { example: Some(name.to_string()), ..PortRequest::new(None) }
+    }
+
+    /// The `mlxport port` flags of this request that decide what the port
+    /// makes and records (all but the model, `--out` and how the run is
+    /// shown), defaults left out, with the pinned repository and revision:
+    /// `mlxport port [MODEL] --out DIR FLAGS...` reproduces the port.
+    pub fn flags(&self, pins: &crate::provenance::Pins) -> Vec<String> {
+        let d = PortRequest::new(None);
+        let mut c: Vec<String> = Vec::new();
+        let mut push = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                c.push(k.to_string());
+                c.push(v);
+            }
+        };
+        push("--repo", pins.repo.clone());
+        push("--revision", pins.revision.clone());
+        push("--target", self.target.map(|t| t.to_string()));
+        push("--dtype", (self.dtype != d.dtype).then(|| self.dtype.to_string()));
+        push("--target-memory", self.target_memory.clone());
+        // Oracle inputs: the file by name only (never this machine's path).
+        push("--inputs", self.inputs.as_ref().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())));
+        for t in &self.text {
+            push("--text", Some(t.clone()));
+        }
+        push("--generate", (self.generate != d.generate).then(|| self.generate.to_string()));
+        if self.quantize {
+            c.push("-q".into());
+        }
+        c.extend(self.quant.flags());
+        let mut push = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                c.push(k.to_string());
+                c.push(v);
+            }
+        };
+        push("--quality-thresholds", self.quality_thresholds.clone());
+        push("--quality-max-tokens", (self.quality_max_tokens != d.quality_max_tokens).then(|| self.quality_max_tokens.to_string()));
+        push(
+            "--bench-prompt-tokens",
+            (self.bench_prompt_tokens != d.bench_prompt_tokens).then(|| self.bench_prompt_tokens.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")),
+        );
+        push("--bench-gen-tokens", (self.bench_gen_tokens != d.bench_gen_tokens).then(|| self.bench_gen_tokens.to_string()));
+        push("--bench-runs", (self.bench_runs != d.bench_runs).then(|| self.bench_runs.to_string()));
+        if self.optimize {
+            c.push("--optimize".into());
+            if self.optimize_objective != d.optimize_objective {
+                c.extend(["--optimize-objective".to_string(), self.optimize_objective.as_str().to_string()]);
+            }
+            if let Some(x) = &self.optimize_candidates {
+                c.extend(["--optimize-candidates".to_string(), x.clone()]);
+            }
+        }
+        if self.accept_license {
+            c.push("--accept-license".into());
+        }
+        c
     }
 }
 
@@ -156,6 +220,8 @@ pub struct Ctx<'a> {
     pub target: Target,
     /// Steps kept from an earlier run (not redone by this one).
     pub kept: Vec<Step>,
+    /// The repository and revision the port is pinned to.
+    pub pins: Pins,
 }
 
 /// Run a port. Errors are for what could not run (a refused PORT_DIR, a
@@ -164,6 +230,7 @@ pub struct Ctx<'a> {
 pub fn run(req: &PortRequest) -> Result<PortOutcome> {
     optional::check(req)?;
     optimize::check(req)?;
+    let pins = crate::provenance::resolve(req.repo.as_deref(), req.revision.as_deref(), req.model.as_deref())?;
     let model = examples::resolve(req.model.as_deref(), req.example.as_deref(), req.show_paths, req.harness.verbose)?;
     let dir = req.out.clone().unwrap_or_else(|| PathBuf::from("port-out").join(&model.name));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -177,12 +244,15 @@ pub fn run(req: &PortRequest) -> Result<PortOutcome> {
     // Staging folders left by an interrupted run hold nothing to keep (one
     // port per PORT_DIR at a time).
     let _ = std::fs::remove_dir_all(dir.join(STAGING));
-    let state = PortRecord::new(model.label.clone(), req.dtype, env!("CARGO_PKG_VERSION"));
-    let mut ctx = Ctx { req, dir, model, old, state, insp: Value::Null, target: Target::MlxLm, kept: Vec::new() };
+    let mut state = PortRecord::new(model.label.clone(), req.dtype, env!("CARGO_PKG_VERSION"));
+    state.request = Some(Request { flags: req.flags(&pins) });
+    state.provenance = Some(crate::provenance::record(&dir, &pins));
+    let mut ctx = Ctx { req, dir, model, old, state, insp: Value::Null, target: Target::MlxLm, kept: Vec::new(), pins };
     eprintln!("port {} -> {}", ctx.model.label, ctx.dir.display());
     let started = Instant::now();
     let result = steps::all(&mut ctx);
     let _ = std::fs::remove_dir(ctx.dir.join(STAGING));
+    ctx.refresh_provenance();
     if let Err(e) = result {
         // A step that failed: its record says so, the error is the
         // remediation. An error before any step (a refused PORT_DIR)
@@ -206,6 +276,12 @@ pub fn run(req: &PortRequest) -> Result<PortOutcome> {
 const STAGING: &str = ".staging";
 
 impl Ctx<'_> {
+    /// Record the provenance as the steps so far leave it (the source files
+    /// once inspected, the library versions once the oracle and capture ran).
+    pub fn refresh_provenance(&mut self) {
+        self.state.provenance = Some(crate::provenance::record(&self.dir, &self.pins));
+    }
+
     /// Write port.json as it stands.
     pub fn save(&self) -> Result<()> {
         self.state.write(&self.dir).with_context(|| format!("writing {}", self.dir.join(mlxport_contract::port::FILE).display()))

@@ -67,6 +67,7 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
         super::optimize::not_requested(ctx)?;
     }
     // `report` and `package` read port.json: it says complete before they run.
+    ctx.refresh_provenance();
     ctx.state.status = PortStatus::Complete;
     ctx.state.stopped_at = None;
     ctx.state.remediation.clear();
@@ -83,7 +84,7 @@ fn ported() -> &'static [Step] {
 }
 
 fn report(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(ported())});
+    let inputs = json!({"upstream": ctx.upstream(ported()), "provenance": ctx.state.provenance, "request": ctx.state.request});
     ctx.step(Step::Report, inputs, &["report"], |ctx, st| {
         let out = st.join("report");
         match mlxport_publish::report::write(&ctx.dir, &out) {
@@ -95,7 +96,10 @@ fn report(ctx: &mut Ctx) -> Result<Flow> {
 }
 
 fn package(ctx: &mut Ctx) -> Result<Flow> {
-    let inputs = json!({"upstream": ctx.upstream(ported()), "accept_license": ctx.req.accept_license});
+    let inputs = json!({
+        "upstream": ctx.upstream(ported()), "accept_license": ctx.req.accept_license,
+        "provenance": ctx.state.provenance, "request": ctx.state.request,
+    });
     ctx.step(Step::Package, inputs, &["package"], |ctx, st| {
         let opts = mlxport_publish::package::Options { accept_license: ctx.req.accept_license, no_python_smoke: false };
         // Absolute paths: the smoke test runs Python in another directory.
@@ -157,12 +161,21 @@ fn inspect(ctx: &mut Ctx) -> Result<Flow> {
     ctx.state.source.fingerprint = Some(report.model.fingerprint.clone());
     ctx.state.family = report.routing.family.as_deref().map(str::parse::<Family>).transpose().context("the inspection's family")?;
     ctx.state.model_type = report.facts.model_type.clone();
-    let inputs =
-        json!({"fingerprint": report.model.fingerprint, "context": opts.context, "target_memory": opts.target_memory, "absolute_paths": opts.absolute_paths});
-    ctx.step(Step::Inspect, inputs, &["inspection.json", "inspection.md"], |_, st| {
+    let inputs = json!({"fingerprint": report.model.fingerprint, "context": opts.context, "target_memory": opts.target_memory,
+        "absolute_paths": opts.absolute_paths, "source_card": true});
+    // The source's own model card, kept for the package (UTF-8, at most 1 MiB).
+    let card = std::fs::metadata(ctx.model.path.join("README.md"))
+        .ok()
+        .filter(|m| m.is_file() && m.len() <= 1 << 20)
+        .and_then(|_| std::fs::read_to_string(ctx.model.path.join("README.md")).ok());
+    ctx.step(Step::Inspect, inputs, &["inspection.json", "inspection.md", "source"], |_, st| {
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
         std::fs::write(st.join("inspection.json"), text)?;
+        if let Some(card) = card {
+            std::fs::create_dir_all(st.join("source"))?;
+            std::fs::write(st.join(mlxport_publish::source_card::PORT_PATH), card)?;
+        }
         std::fs::write(st.join("inspection.md"), mlxport_intake::markdown::to_markdown(&report))?;
         let family = report.routing.family.as_deref().unwrap_or("unknown family");
         let summary = format!(

@@ -36,6 +36,8 @@ pub fn request(a: &PortArgs) -> Result<PortRequest> {
         generate: a.generate,
         target_memory: a.target_memory.clone(),
         show_paths: a.show_paths,
+        repo: a.repo.clone(),
+        revision: a.revision.clone(),
         harness: a.harness.settings(),
     })
 }
