@@ -165,6 +165,35 @@ class MlxLmTarget:
         self.structure = {"blocks": f"{type(inner).__name__}.{self.blocks_key} ({type(layers[0]._inner).__name__} x {len(layers)})", "embedding": emb[0], "final_norm": norms[-1] if norms else None}
         self.layers = layers
 
+    def forward_batch(self, ids, mask):
+        """A right-padded batch [B, T] in one call (causal attention: the
+        padding after a row never reaches its real tokens): the last
+        block's output and the logits."""
+        import numpy as np
+
+        mx = self.mx
+        self.sink.clear()
+        self.sink["_on"] = True
+        logits = self.model(mx.array(ids))
+        self.sink["_on"] = False
+        hidden = self.sink[f"layers.{len(self.layers) - 1}"]
+        mx.eval(hidden, logits)
+        return {"hidden": np.array(hidden.astype(mx.float32)), "logits": np.array(logits.astype(mx.float32))}
+
+    def streaming(self, sequences):
+        """mlx-lm's streaming detokenizer against decoding all at once."""
+        if self.tokenizer is None:
+            return None
+        out = []
+        for toks in sequences:
+            d = self.tokenizer.detokenizer
+            d.reset()
+            for t in toks:
+                d.add_token(t)
+            d.finalize()
+            out.append((d.text, self.tokenizer.decode(toks)))
+        return out
+
     def isolated(self, ids, feeds, encoder_output=None):
         mx = self.mx
         out = run_isolated(self, {"layers": self.layers}, feeds, lambda: self.model(mx.array([ids])))
@@ -255,6 +284,30 @@ class PackageTarget:
 
     def decode(self, prompt, n):
         return self.cap.decode(self.model, prompt, n)
+
+    def forward_batch(self, ids, mask):
+        """A right-padded batch [B, T] and its mask through the package's
+        `capture.forward_batch` (None when the package has none)."""
+        if not hasattr(self.cap, "forward_batch"):
+            return None
+        return self.cap.forward_batch(self.model, ids, mask)
+
+    def streaming(self, sequences):
+        """Incremental detokenisation (tokenizers' DecodeStream, one token
+        at a time) against decoding all at once."""
+        path = os.path.join(self.weights, "tokenizer.json")
+        if not os.path.isfile(path):
+            return None
+        from tokenizers import Tokenizer
+        from tokenizers.decoders import DecodeStream
+
+        tok = Tokenizer.from_file(path)
+        out = []
+        for toks in sequences:
+            stream = DecodeStream(skip_special_tokens=False)
+            pieces = [stream.step(tok, t) for t in toks]
+            out.append(("".join(p for p in pieces if p), tok.decode(toks, skip_special_tokens=False)))
+        return out
 
     def isolated(self, ids, feeds, token_type_ids=None, decoder_ids=None, encoder_output=None):
         import mlx.core as mx
@@ -376,7 +429,7 @@ def main():
                 checks["isolated"] = "the package has no capture.blocks(): no isolated rung (scaffold it again)"
                 break
             per_seq[i].update(got)
-    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("inputs.", "generated.", "cache_decode.", "full_decode.", "block_inputs."))]
+    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("inputs.", "generated.", "cache_decode.", "full_decode.", "block_inputs.", "edges."))]
     extra = [n for n in per_seq[0] if n not in names]
     for name in names + extra:
         if name not in per_seq[0]:
@@ -402,6 +455,31 @@ def main():
         res.add("cache_decode.logits", np.stack(caches))
         res.add("full_decode.logits", np.stack(fulls))
         checks["cache_argmax_matches_tokens"] = all(c.argmax(-1).tolist() == g for c, g in zip(caches, gens))
+        streamed = target.streaming(gens)
+        if streamed is not None:
+            bad = [{"prompt": i, "streamed": a, "whole": b} for i, (a, b) in enumerate(streamed) if a != b]
+            checks["streaming"] = {"sequences": len(streamed), "mismatches": bad}
+    # Rung 8, the edges, on the oracle's cases (decoders: in the decoding
+    # pass, as their long input is decoded).
+    edges = inputs.get("edges") or {}
+    if edges and not args.first_only and (family == "encoder" or not args.no_generate):
+        for case, c in edges.items():
+            if case == "long" and family == "decoder":
+                toks, steps, _ = target.decode(list(c["token_ids"][0]), int(c["generate"]))
+                res.add("edges.long.generated.ids", np.array([toks]))
+                res.add("edges.long.cache_decode.logits", steps[None])
+                continue
+            ids_e, mask_e = common.padded(c["token_ids"], pad)
+            out = target.forward_batch(ids_e, mask_e)
+            if out is None:
+                checks["edges"] = "the package has no capture.forward_batch(): no batch, boundary or long-input cases (scaffold it again)"
+                break
+            m3 = mask_e[:, :, None].astype(np.float32)
+            if family == "decoder":
+                res.add(f"edges.{case}.hidden", out["hidden"] * m3)
+                res.add(f"edges.{case}.logits_last", common.last_positions(out["logits"], mask_e))
+            else:
+                res.add(f"edges.{case}.last_hidden_state", out["last_hidden_state"] * m3)
     checks["structure"] = target.structure
     manifest = {
         "kind": "capture",

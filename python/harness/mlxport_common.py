@@ -107,6 +107,73 @@ def add_block_inputs(res, inputs, blocks, before, mask):
     return out
 
 
+# Rung 8, the edges: batch sizes, and the cap on the long input's length.
+EDGE_BATCHES = (1, 3, 8)
+EDGE_LONG_TOKENS = 1024
+# Greedy tokens decoded after the long prompt (decoders).
+EDGE_LONG_GENERATE = 4
+
+
+def edge_cases(seqs, max_positions, special_ids, decoder, long_cap=None):
+    """The boundary cases of rung 8, as token id sequences built from the
+    main inputs' tokens (deterministic: the same inputs give the same
+    cases). Returns {case: {"token_ids": [...], ...}} with
+
+    * ``batch1``, ``batch3``, ``batch8``: right-padded batches of rows of very
+      different lengths (1 token up to the longest input);
+    * ``long``: one sequence near the configuration's maximum positions
+      (capped at ``long_cap`` tokens, default ``EDGE_LONG_TOKENS``), for a
+      decoder followed by greedy decoding with the cache;
+    * ``one_token``: a single token;
+    * ``special_only``: the tokenizer's special tokens for an empty text (or
+      its BOS / EOS token), when it has any.
+    """
+    pool = [t for s in seqs for t in s]
+    longest = max(len(s) for s in seqs)
+    lengths = [13, 1, max(34, longest), 2, 21, 3, 8, 5]
+
+    def row(k, n):
+        return [pool[(k * 7 + i) % len(pool)] for i in range(n)]
+
+    rows = [row(k, n) for k, n in enumerate(lengths)]
+    cases = {
+        "batch1": {"token_ids": [rows[2]]},
+        "batch3": {"token_ids": [rows[1], rows[6], rows[2]]},
+        "batch8": {"token_ids": rows},
+    }
+    cap = long_cap or EDGE_LONG_TOKENS
+    gen = EDGE_LONG_GENERATE if decoder else 0
+    limit = (max_positions or cap) - 2 - gen
+    n_long = min(cap, limit)
+    if n_long > max(lengths):
+        cases["long"] = {"token_ids": [row(5, n_long)], "generate": gen, "max_positions": max_positions, "cap": cap}
+    cases["one_token"] = {"token_ids": [[pool[0]]]}
+    if special_ids:
+        cases["special_only"] = {"token_ids": [list(special_ids)]}
+    return cases
+
+
+def padded(seqs, pad):
+    """(ids [B, T], mask [B, T]) of right-padded sequences."""
+    import numpy as np
+
+    T = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), T), pad, dtype=np.int64)
+    mask = np.zeros((len(seqs), T), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def last_positions(x, mask):
+    """x [B, T, ...] at each row's last real position -> [B, ...]."""
+    import numpy as np
+
+    idx = mask.sum(1) - 1
+    return np.stack([x[b, idx[b]] for b in range(x.shape[0])])
+
+
 def input_sequences(spec, tok):
     """The token id sequences of an inputs spec: its `token_ids`, or its
     `texts` tokenized (`add_special_tokens`, default true; `max_length`

@@ -222,7 +222,15 @@ def main():
             pt = torch.from_numpy(pooled)
             res.add("sentence_embedding", torch.nn.functional.normalize(pt, p=2, dim=1).numpy())
 
+    # Rung 8, the edges: batches, a long input, one token, special tokens.
+    edges = {}
+    if spec.get("edges", True):
+        max_pos = next((getattr(config, k) for k in ("max_position_embeddings", "n_positions", "n_ctx") if isinstance(getattr(config, k, None), int)), None)
+        edges = common.edge_cases(seqs, max_pos, special_only_ids(tok, config), args.family == "decoder", spec.get("long_tokens"))
+        run_edges(torch, model, blocks, args.family, edges, pad, res, bool(extra))
     inputs_rec = {"texts": spec.get("texts"), "token_ids": seqs, "add_special_tokens": add_special, "max_length": max_length, "pad_token_id": int(pad), "padding_side": "right"}
+    if edges:
+        inputs_rec["edges"] = edges
     if block_inputs:
         inputs_rec["block_inputs"] = block_inputs
     if prompt_seqs is not None:
@@ -285,6 +293,70 @@ def decode(torch, model, prompts, n_new, pad):
         cache_all.append(cache.numpy())
         full_all.append(full.numpy())
     return gen_all, np.stack(cache_all), np.stack(full_all), agree
+
+
+def special_only_ids(tok, config):
+    """The ids of an empty text with the special tokens added, else the
+    BOS or EOS token alone; None when the model has no special token."""
+    if tok is not None:
+        try:
+            ids = list(tok("", add_special_tokens=True)["input_ids"])
+        except Exception:  # a tokenizer that refuses empty text
+            ids = []
+        if ids:
+            return [int(i) for i in ids]
+        for t in (tok.bos_token_id, tok.eos_token_id):
+            if t is not None:
+                return [int(t)]
+    for k in ("bos_token_id", "eos_token_id"):
+        v = getattr(config, k, None)
+        if isinstance(v, int):
+            return [v]
+    return None
+
+
+def greedy_cached(torch, model, prompt, n):
+    """n greedy tokens after `prompt` with the KV cache: (ids, logits [n, V])."""
+    with torch.inference_mode():
+        out = model(torch.tensor([prompt]), use_cache=True)
+        past = out.past_key_values
+        toks, steps = [], []
+        for i in range(n):
+            last = out.logits[0, -1].float()
+            steps.append(last)
+            toks.append(int(last.argmax()))
+            if i + 1 < n:
+                out = model(torch.tensor([[toks[-1]]]), past_key_values=past, use_cache=True)
+                past = out.past_key_values
+    return toks, torch.stack(steps).numpy()
+
+
+def run_edges(torch, model, blocks, family, cases, pad, res, token_types):
+    """The source's side of rung 8: each case as a right-padded batch with
+    its attention mask (decoders: the last block's output and the logits at
+    each row's last real token; encoders: the last hidden state), and for
+    a decoder's long input, greedy decoding with the cache after it."""
+    import numpy as np
+
+    for case, c in cases.items():
+        if case == "long" and family == "decoder":
+            toks, steps = greedy_cached(torch, model, c["token_ids"][0], c["generate"])
+            res.add("edges.long.generated.ids", np.array([toks]))
+            res.add("edges.long.cache_decode.logits", steps[None])
+            continue
+        ids, mask = common.padded(c["token_ids"], pad)
+        seen = {}
+        handle = blocks[-1].register_forward_hook(lambda _m, _i, o: seen.__setitem__("hidden", first(o).detach()))
+        kw = {"token_type_ids": torch.zeros((ids.shape[0], ids.shape[1]), dtype=torch.long)} if token_types else {}
+        with torch.inference_mode():
+            out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), use_cache=False, **kw)
+        handle.remove()
+        m3 = mask[:, :, None].astype(np.float32)
+        if family == "decoder":
+            res.add(f"edges.{case}.hidden", seen["hidden"].float().numpy() * m3)
+            res.add(f"edges.{case}.logits_last", common.last_positions(out.logits.float().numpy(), mask))
+        else:
+            res.add(f"edges.{case}.last_hidden_state", out.last_hidden_state.float().numpy() * m3)
 
 
 def sentence_transformers_info(d):

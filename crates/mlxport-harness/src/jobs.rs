@@ -68,6 +68,14 @@ pub struct Inputs {
     pub max_length: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_special_tokens: Option<bool>,
+    /// Rung 8's cases (batches, a long input, one token, special tokens
+    /// only); default on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edges: Option<bool>,
+    /// The cap on rung 8's long input, in tokens (default 1024; the input is
+    /// the configuration's maximum positions less a margin when smaller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_tokens: Option<u32>,
 }
 
 impl Inputs {
@@ -75,7 +83,10 @@ impl Inputs {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, format!("cannot read {}", path.display()), e))?;
         let i: Inputs = serde_json::from_str(&text).map_err(|e| {
             Error::invalid_because(
-                format!("{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens)", path.display()),
+                format!(
+                    "{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens, edges, long_tokens)",
+                    path.display()
+                ),
                 e,
             )
         })?;

@@ -32,8 +32,8 @@ struct AtlasFile {
 }
 
 /// Stages a hint can be for.
-pub const STAGES: [&str; 11] =
-    ["config", "weights", "inputs", "first_layer", "isolated_block", "later_layer", "final_norm", "logits", "ids", "cache_decode", "other"];
+pub const STAGES: [&str; 12] =
+    ["config", "weights", "inputs", "first_layer", "isolated_block", "later_layer", "final_norm", "logits", "ids", "cache_decode", "edges", "other"];
 /// Symptoms a note can be for.
 pub const SYMPTOMS: [&str; 4] = ["nonfinite", "shape", "missing", "low_cosine"];
 
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn embedded_atlas_is_valid_and_complete() {
-        assert_eq!(atlas().len(), 15);
+        assert_eq!(atlas().len(), 16);
         for s in STAGES {
             assert!(for_stage(s).is_some(), "{s}");
         }

@@ -205,10 +205,30 @@ pub const ISOLATED: &str = "isolated.";
 /// the oracle where a block's input is not the previous ladder tensor).
 pub const BLOCK_INPUTS: &str = "block_inputs.";
 
+/// Prefix of rung 8's tensors: `edges.<case>.<what>` (a batch, the long
+/// input, one token, special tokens only), the same name on both sides.
+pub const EDGES: &str = "edges.";
+
 /// Whether a name belongs to the isolated rung (its outputs or its inputs)
-/// rather than to the full forward pass.
+/// or to the edges rung rather than to the full forward pass.
 pub fn is_isolated(name: &str) -> bool {
-    name.starts_with(ISOLATED) || name.starts_with(BLOCK_INPUTS)
+    name.starts_with(ISOLATED) || name.starts_with(BLOCK_INPUTS) || name.starts_with(EDGES)
+}
+
+/// Rung 8's rungs, one per case in name order (`edge batch3` holding
+/// `edges.batch3.hidden` and `edges.batch3.logits_last`).
+pub fn edge_rungs(names: &[String]) -> Vec<Rung> {
+    let mut out: Vec<Rung> = Vec::new();
+    for n in names {
+        let Some(rest) = n.strip_prefix(EDGES) else { continue };
+        let case = rest.split('.').next().unwrap_or(rest);
+        let name = format!("edge {case}");
+        match out.iter_mut().find(|r| r.name == name) {
+            Some(r) => r.tensors.push(n.clone()),
+            None => out.push(Rung { name, kind: Kind::Other, layer: None, tensors: vec![n.clone()], tolerance: Overrides::default() }),
+        }
+    }
+    out
 }
 
 /// The isolated rungs of a capture's names, one per block in name order:
@@ -336,6 +356,9 @@ pub fn stage(rung: &Rung, first_layer: Option<u64>) -> &'static str {
     if rung.tensors.iter().any(|t| t.starts_with(ISOLATED)) {
         return "isolated_block";
     }
+    if rung.tensors.iter().any(|t| t.starts_with(EDGES)) {
+        return "edges";
+    }
     match rung.kind {
         Kind::Inputs => "inputs",
         Kind::Embeddings => "first_layer",
@@ -413,6 +436,15 @@ mod tests {
             ]
         );
         assert_eq!(stage(&iso[1], Some(0)), "isolated_block");
+        let edges: Vec<String> = ["layers.0", "edges.batch3.hidden", "edges.batch3.logits_last", "edges.long.generated.ids", "edges.long.cache_decode.logits"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(group(&edges).len(), 1);
+        let e = edge_rungs(&edges);
+        let got: Vec<(&str, usize)> = e.iter().map(|r| (r.name.as_str(), r.tensors.len())).collect();
+        assert_eq!(got, [("edge batch3", 2), ("edge long", 2)]);
+        assert_eq!(stage(&e[1], Some(0)), "edges");
     }
 
     #[test]

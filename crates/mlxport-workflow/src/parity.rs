@@ -291,10 +291,11 @@ fn config_differs(failures: &[String]) -> Symptom {
     }
 }
 
-/// The names of the isolated rung (its outputs and the inputs it feeds),
-/// left out of the full forward's comparison.
+/// The names of the isolated rung (its outputs and the inputs it feeds)
+/// and of the edges rung, left out of the full forward's comparison.
 fn isolated_names() -> regex::Regex {
-    regex::Regex::new(&format!("^({}|{})", regex::escape(ladder::ISOLATED), regex::escape(ladder::BLOCK_INPUTS))).expect("a valid pattern")
+    regex::Regex::new(&format!("^({}|{}|{})", regex::escape(ladder::ISOLATED), regex::escape(ladder::BLOCK_INPUTS), regex::escape(ladder::EDGES)))
+        .expect("a valid pattern")
 }
 
 /// Rung 3: each `isolated.<block>` of the capture (the block called on the
@@ -310,11 +311,33 @@ fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::
     let settings = Settings {
         names: mlxport_parity::compare::NameMap::Table(table),
         include: Some(regex::Regex::new(r"^(isolated\.)?((encoder|decoder)\.)?layers\.\d+$").expect("a valid pattern")),
+        exclude: None,
         ..base.clone()
     };
     let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: true };
     let report = mlxport_parity::run(a, b, &settings, &opts, &mut |_, _| {})?;
     Ok(report.ladder.map(|l| l.rungs).unwrap_or_default())
+}
+
+/// Rung 8: each case of the capture's `edges.<case>.*` against the same
+/// names in the oracle, every case judged (none skipped).
+fn edge_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::TensorSource, cm: &Manifest, base: &Settings) -> Result<Vec<RungReport>> {
+    let names: Vec<String> = cm.tensors.iter().map(|t| t.name.clone()).collect();
+    let rungs = ladder::edge_rungs(&names);
+    if rungs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let settings =
+        Settings { include: Some(regex::Regex::new(&format!("^{}", regex::escape(ladder::EDGES))).expect("a valid pattern")), exclude: None, ..base.clone() };
+    let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: true };
+    let report = mlxport_parity::run(a, b, &settings, &opts, &mut |_, _| {})?;
+    Ok(report.ladder.map(|l| l.rungs).unwrap_or_default())
+}
+
+/// Whether the oracle recorded rung 8's cases.
+fn oracle_has_edges(oracle: &Path) -> Result<bool> {
+    let m = Manifest::read(&mlxport_harness::manifest::manifest_path(oracle))?;
+    Ok(m.tensors.iter().any(|t| t.name.starts_with(ladder::EDGES)))
 }
 
 /// The failing block's sub-layers and their weights in the converted
@@ -646,6 +669,45 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                 r.violations = p.float.as_ref().map(|f| f.allclose.violations).unwrap_or(0);
                 r.failures = p.failures.iter().map(|f| format!("cache_decode.logits vs full_decode.logits: {f}")).collect();
                 if p.status == Status::Pass {
+                    r.status = RungStatus::Pass;
+                } else {
+                    fail(&mut r, &mut first);
+                }
+                rungs.push(r);
+            }
+        }
+        // Rung 8, the edges: every case judged on its own.
+        let climbed = first.is_none() || req.all;
+        for mut er in edge_rungs(a.as_ref(), b.as_ref(), &cm, &settings)? {
+            er.index = rungs.len();
+            if !climbed {
+                er = RungReport::skipped(er.index, &er.name, er.kind, er.layer, &er.stage, er.tensors.clone());
+            } else if er.status == RungStatus::Fail || !er.failures.is_empty() {
+                if er.hint.is_none() {
+                    er.hint = hint(&er.stage);
+                }
+                fail(&mut er, &mut first);
+            } else {
+                er.status = RungStatus::Pass;
+            }
+            rungs.push(er);
+        }
+        match &cm.checks["edges"] {
+            Value::String(why) => notes.push(format!("edges: {why}")),
+            _ if !cm.tensors.iter().any(|t| t.name.starts_with(ladder::EDGES)) && oracle_has_edges(&oracle)? => {
+                notes.push("edges: the capture has no edge cases (decoding did not run)".into())
+            }
+            _ => {}
+        }
+        if let Some(st) = cm.checks.get("streaming") {
+            let mut r = rung(rungs.len(), "edge streaming", Kind::Other, "edges");
+            if !climbed {
+                rungs.push(r);
+            } else {
+                for m in st["mismatches"].as_array().into_iter().flatten() {
+                    r.failures.push(format!("prompt {}: streamed {} but decoded whole {}", m["prompt"], m["streamed"], m["whole"]));
+                }
+                if r.failures.is_empty() {
                     r.status = RungStatus::Pass;
                 } else {
                     fail(&mut r, &mut first);

@@ -19,6 +19,18 @@ def forward(model, input_ids: List[int]) -> Dict[str, np.ndarray]:
     return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
 
 
+def forward_batch(model, input_ids: np.ndarray, attention_mask: np.ndarray) -> Dict[str, np.ndarray]:
+    """A right-padded batch [B, T] in one call -> the last block's output
+    (`hidden`, [B, T, H]) and the logits [B, T, V]. Attention is causal, so
+    the padding after a row never reaches its real tokens (the mask is
+    not needed)."""
+    cap = {}
+    logits = model(mx.array(input_ids), capture=cap)
+    hidden = cap[f"layers.{len(model.model.layers) - 1}"]
+    mx.eval(hidden, logits)
+    return {"hidden": np.array(hidden.astype(mx.float32)), "logits": np.array(logits.astype(mx.float32))}
+
+
 def blocks(model) -> Dict[str, list]:
     """The block lists by their ladder name prefix: the isolated rung calls
     each block on the source's input to it."""

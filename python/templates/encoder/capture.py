@@ -18,6 +18,14 @@ def forward(model, input_ids: List[int], token_type_ids: Optional[List[int]] = N
     return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
 
 
+def forward_batch(model, input_ids: np.ndarray, attention_mask: np.ndarray) -> Dict[str, np.ndarray]:
+    """A right-padded batch [B, T] with its mask (1 = token) in one call ->
+    the last hidden state [B, T, H]."""
+    h = model(mx.array(input_ids), attention_mask=mx.array(attention_mask))
+    mx.eval(h)
+    return {"last_hidden_state": np.array(h.astype(mx.float32))}
+
+
 def blocks(model) -> Dict[str, list]:
     """The block lists by their ladder name prefix: the isolated rung calls
     each block on the source's input to it."""

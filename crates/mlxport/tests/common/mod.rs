@@ -111,15 +111,30 @@ fn sums(x: &[f32], y: &[f32]) -> Sums {
     s
 }
 
-/// Compare two captures in the oracle's ladder order.
+/// Compare two captures in the first one's ladder order; against an oracle,
+/// then the capture's isolated blocks too (`isolated.X` against the
+/// oracle's `X`). The oracle's `block_inputs.*` (what the isolated rung
+/// feeds) have no counterpart.
 pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
     let man: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(oracle.with_extension("manifest.json")).unwrap()).unwrap();
+    let cman: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(capture.with_extension("manifest.json")).unwrap()).unwrap();
     let a = mlxport_tensor::open_file(oracle).unwrap();
     let b = mlxport_tensor::open_file(capture).unwrap();
     let mut out = Vec::new();
+    let mut pairs: Vec<(String, String, bool)> = Vec::new();
     for t in man["tensors"].as_array().unwrap() {
-        let name = t["name"].as_str().unwrap().to_string();
-        let Ok(ib) = b.info(&name) else {
+        let name = t["name"].as_str().unwrap();
+        if !name.starts_with("block_inputs.") {
+            pairs.push((name.to_string(), name.to_string(), t["dtype"].as_str().unwrap().starts_with("int")));
+        }
+    }
+    for t in cman["tensors"].as_array().unwrap().iter().filter(|_| man["kind"] == "oracle") {
+        if let Some(block) = t["name"].as_str().unwrap().strip_prefix("isolated.") {
+            pairs.push((block.to_string(), t["name"].as_str().unwrap().to_string(), false));
+        }
+    }
+    for (name, cname, int) in pairs {
+        let Ok(ib) = b.info(&cname) else {
             out.push(Rung { name, max_abs: f64::INFINITY, rel: f64::INFINITY, cosine: 0.0, pass: false });
             continue;
         };
@@ -128,11 +143,11 @@ pub fn ladder(oracle: &Path, capture: &Path, tol: &Tol) -> Vec<Rung> {
             out.push(Rung { name, max_abs: f64::INFINITY, rel: f64::INFINITY, cosine: 0.0, pass: false });
             continue;
         }
-        let (x, y) = (b.read_f32(&name).unwrap(), a.read_f32(&name).unwrap());
+        let (x, y) = (b.read_f32(&cname).unwrap(), a.read_f32(&name).unwrap());
         let Sums { max_abs, max_ref, dot, nx, ny } = sums(&x, &y);
         let cosine = if nx == 0.0 && ny == 0.0 { 1.0 } else { dot / (nx.sqrt() * ny.sqrt()) };
         let rel = if max_ref > 0.0 { max_abs / max_ref } else { max_abs };
-        let int = t["dtype"].as_str().unwrap().starts_with("int");
+        let name = if cname != name { cname } else { name };
         let pass = if int { max_abs == 0.0 } else { tol.atol.is_none_or(|at| max_abs <= at) && rel <= tol.rel && cosine >= tol.cos };
         out.push(Rung { name, max_abs, rel, cosine, pass });
     }
