@@ -193,6 +193,27 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         res.add("full_decode.logits", np.stack(fulls))
         checks["generate_agrees_with_cached_greedy"] = agree
 
+    # Rung 8, the edges: padded batches, a long input, one token, special
+    # tokens; teacher forced as above, each case in one call with its masks.
+    edges = {}
+    if spec.get("edges", True):
+        max_pos = next((getattr(config, k) for k in ("max_position_embeddings", "n_positions") if isinstance(getattr(config, k, None), int)), None)
+        special = None
+        if tok is not None:
+            try:
+                special = list(tok("", add_special_tokens=True)["input_ids"]) or None
+            except Exception:  # a tokenizer that refuses empty text
+                special = None
+        edges = common.edge_cases(seqs, max_pos, special, False, spec.get("long_tokens"))
+        for case, c in edges.items():
+            c["decoder_token_ids"] = [[start] + list(r[:-1]) for r in c["token_ids"]]
+            e_ids, e_mask = common.padded(c["token_ids"], pad)
+            d_ids, _ = common.padded(c["decoder_token_ids"], pad)
+            with torch.inference_mode():
+                o = model(input_ids=torch.from_numpy(e_ids), attention_mask=torch.from_numpy(e_mask), decoder_input_ids=torch.from_numpy(d_ids), decoder_attention_mask=torch.from_numpy(e_mask), use_cache=False)
+            m3e = e_mask[:, :, None].astype(np.float32)
+            res.add(f"edges.{case}.encoder", o.encoder_last_hidden_state.float().numpy() * m3e)
+            res.add(f"edges.{case}.logits_last", common.last_positions(o.logits.float().numpy(), e_mask))
     inputs_rec = {"texts": spec.get("texts"), "token_ids": seqs, "decoder_token_ids": [[start] + s[:-1] for s in seqs], "decoder_start_token_id": int(start), "add_special_tokens": add_special, "max_length": max_length, "pad_token_id": int(pad), "padding_side": "right"}
     if prompt_seqs is not None:
         inputs_rec["prompts"] = spec.get("prompts")
@@ -200,6 +221,8 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         inputs_rec["generate"] = n_new
     if block_inputs:
         inputs_rec["block_inputs"] = block_inputs
+    if edges:
+        inputs_rec["edges"] = edges
     manifest = {
         "kind": "oracle",
         "implementation": "transformers",

@@ -707,6 +707,9 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                 for m in st["mismatches"].as_array().into_iter().flatten() {
                     r.failures.push(format!("prompt {}: streamed {} but decoded whole {}", m["prompt"], m["streamed"], m["whole"]));
                 }
+                if let Some(n) = st["note"].as_str() {
+                    notes.push(format!("edge streaming: {n}"));
+                }
                 if r.failures.is_empty() {
                     r.status = RungStatus::Pass;
                 } else {

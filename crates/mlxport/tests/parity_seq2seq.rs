@@ -149,14 +149,19 @@ fn prove(py_: &Path, name: &str, enc: usize, dec: usize) -> (tempfile::TempDir, 
 fn t5_relu_tied_parity_and_a_perturbed_decoder_block_is_located() {
     let Some(py_) = python() else { return };
     let (dir, src, weights, pkg, oracle) = prove(&py_, "t5", 2, 3);
-    // A seeded fault in decoder block 1's feed-forward: the ladder stops
-    // at that block (the encoder and decoder blocks before it pass).
+    // A seeded fault in decoder block 1's feed-forward: rung 3 names that
+    // block (every other block passes on its own, fed the source's input
+    // and the source's encoder output).
     py(&py_, PERTURB, &[weights.join("model.safetensors").to_str().unwrap(), "decoder.block.1.layer.2.DenseReluDense.wo.weight"]);
     let (code, report) =
         parity(&py_, &dir.path().join("parity-fault"), &parity_args(&src, &pkg, &weights, Some(&oracle)).iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
     assert_eq!(code, 1);
-    assert_eq!(first_failed(&report).as_deref(), Some("decoder layer 1"));
-    assert_eq!(rung(&rungs(&report), "decoder layer 0")["status"], "pass");
+    assert_eq!(first_failed(&report).as_deref(), Some("decoder isolated layer 1"));
+    let rs = rungs(&report);
+    for name in ["encoder isolated layer 0", "encoder isolated layer 1", "decoder isolated layer 0", "decoder isolated layer 2"] {
+        assert_eq!(rung(&rs, name)["status"], "pass", "{name}");
+    }
+    assert_eq!(rung(&rs, "decoder layer 1")["status"], "skipped");
 }
 
 #[test]

@@ -142,9 +142,9 @@ fn minilm_default_port_completes_resumes_after_an_interrupt_and_redoes_only_what
         [
             "inspect",
             "plan",
-            "oracle",
             "map-draft",
             "map-validate",
+            "oracle",
             "convert",
             "scaffold",
             "capture",

@@ -24,6 +24,17 @@ def forward(model, input_ids: List[int], decoder_input_ids: List[int], encoder_o
     return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
 
 
+def forward_batch(model, input_ids: np.ndarray, attention_mask: np.ndarray, decoder_input_ids: np.ndarray) -> Dict[str, np.ndarray]:
+    """A right-padded batch [B, T] with its mask and the teacher-forced
+    decoder inputs [B, T'] in one call -> the encoder output [B, T, H] and
+    the logits [B, T', V]."""
+    mask = mx.array(attention_mask)
+    enc = model.encode(mx.array(input_ids), attention_mask=mask)
+    logits = model.decode(mx.array(decoder_input_ids), enc, encoder_mask=mask)
+    mx.eval(enc, logits)
+    return {"encoder": np.array(enc.astype(mx.float32)), "logits": np.array(logits.astype(mx.float32))}
+
+
 def blocks(model) -> Dict[str, list]:
     """The block lists by their ladder name prefix: the isolated rung calls
     each block on the source's input to it."""

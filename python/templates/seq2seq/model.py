@@ -39,6 +39,14 @@ def causal_mask(L: int, offset: int, dtype=mx.float32) -> Optional[mx.array]:
     return mx.where(k <= q, mx.array(0.0, dtype), mx.array(-1e9, dtype))
 
 
+def padding_mask(attention_mask: Optional[mx.array], dtype=mx.float32) -> Optional[mx.array]:
+    """Additive [B, 1, 1, S] mask hiding padded keys (attention_mask 0), or
+    None without a mask (one unpadded sequence)."""
+    if attention_mask is None:
+        return None
+    return mx.where(attention_mask[:, None, None, :] > 0, mx.array(0.0, dtype), mx.array(-1e9, dtype))
+
+
 def _keep(capture, name, x):
     if capture is not None:
         capture[name] = x
@@ -209,7 +217,11 @@ class T5Stack(nn.Module):
         self.block = [T5Block(args, i == 0, is_decoder) for i in range(n_layers)]
         self.final_layer_norm = T5LayerNorm(args.hidden_size, args.layer_norm_epsilon)
 
-    def __call__(self, h, enc=None, cache=None, capture=None, prefix=""):
+    def __call__(self, h, enc=None, cache=None, capture=None, prefix="", pad=None, enc_pad=None):
+        """`pad`: the encoder's padding mask (additive, [B, 1, 1, L]);
+        `enc_pad`: the encoder's, hiding its padded keys from the decoder's
+        cross-attention. The decoder's own padding follows its real tokens,
+        so the causal mask keeps it out."""
         B, L, _ = h.shape
         offset = cache[0].offset if cache is not None else 0
         bias = self.block[0].layer[0].SelfAttention.compute_bias(L, offset + L, offset)
@@ -217,9 +229,11 @@ class T5Stack(nn.Module):
             m = causal_mask(L, offset, h.dtype)
             if m is not None:
                 bias = bias + m
+        elif pad is not None:
+            bias = bias + pad
         _keep(capture, prefix + "embeddings", h)
         for i, blk in enumerate(self.block):
-            h = blk(h, bias, enc, None, cache[i] if cache is not None else None)
+            h = blk(h, bias, enc, enc_pad, cache[i] if cache is not None else None)
             _keep(capture, f"{prefix}layers.{i}", h)
         return self.final_layer_norm(h)
 
@@ -238,13 +252,18 @@ class T5Model(nn.Module):
     def decoder_layers(self):
         return self.decoder.block
 
-    def encode(self, input_ids: mx.array, capture: Optional[dict] = None) -> mx.array:
-        enc = self.encoder(self.shared(input_ids), capture=capture, prefix="encoder.")
+    def encode(self, input_ids: mx.array, capture: Optional[dict] = None, attention_mask: Optional[mx.array] = None) -> mx.array:
+        """`attention_mask` [B, L] (1 = token) only for padded batches."""
+        h = self.shared(input_ids)
+        enc = self.encoder(h, capture=capture, prefix="encoder.", pad=padding_mask(attention_mask, h.dtype))
         _keep(capture, "encoder.last_hidden_state", enc)
         return enc
 
-    def decode(self, decoder_ids: mx.array, enc: mx.array, cache: Optional[List[LayerCache]] = None, capture: Optional[dict] = None) -> mx.array:
-        h = self.decoder(self.shared(decoder_ids), enc=enc, cache=cache, capture=capture, prefix="decoder.")
+    def decode(
+        self, decoder_ids: mx.array, enc: mx.array, cache: Optional[List[LayerCache]] = None, capture: Optional[dict] = None, encoder_mask: Optional[mx.array] = None
+    ) -> mx.array:
+        """`encoder_mask`: the encoder's attention_mask of a padded batch."""
+        h = self.decoder(self.shared(decoder_ids), enc=enc, cache=cache, capture=capture, prefix="decoder.", enc_pad=padding_mask(encoder_mask, enc.dtype))
         _keep(capture, "decoder.final_norm", h)
         if self.args.scale_decoder_outputs:
             h = h * (self.args.hidden_size ** -0.5)
@@ -307,10 +326,10 @@ class BartLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d, eps=eps)
         self.act = activation(args.activation)
 
-    def __call__(self, x, mask, enc=None, cache=None):
+    def __call__(self, x, mask, enc=None, cache=None, enc_mask=None):
         x = self.self_attn_layer_norm(x + self.self_attn(x, mask=mask, cache=cache))
         if self.is_decoder:
-            x = self.encoder_attn_layer_norm(x + self.encoder_attn(x, kv=enc, cache=cache))
+            x = self.encoder_attn_layer_norm(x + self.encoder_attn(x, kv=enc, mask=enc_mask, cache=cache))
         return self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
 
 
@@ -324,15 +343,16 @@ class BartStack(nn.Module):
         self.layernorm_embedding = nn.LayerNorm(args.hidden_size, eps=args.layer_norm_epsilon)
         self.layers = [BartLayer(args, is_decoder) for _ in range(n_layers)]
 
-    def __call__(self, tok, enc=None, cache=None, capture=None, prefix=""):
+    def __call__(self, tok, enc=None, cache=None, capture=None, prefix="", pad=None, enc_pad=None):
+        """`pad`, `enc_pad`: additive padding masks as in the t5 stack."""
         B, L, _ = tok.shape
         offset = cache[0].offset if cache is not None else 0
         pos = self.embed_positions(mx.arange(offset, offset + L) + self.OFFSET)
         h = self.layernorm_embedding(tok + pos[None])
         _keep(capture, prefix + "embeddings", h)
-        mask = causal_mask(L, offset, h.dtype) if self.is_decoder else None
+        mask = causal_mask(L, offset, h.dtype) if self.is_decoder else pad
         for i, layer in enumerate(self.layers):
-            h = layer(h, mask, enc, cache[i] if cache is not None else None)
+            h = layer(h, mask, enc, cache[i] if cache is not None else None, enc_pad)
             _keep(capture, f"{prefix}layers.{i}", h)
         return h
 
@@ -362,13 +382,18 @@ class BartModel(nn.Module):
     def embed(self, ids):
         return self.model.shared(ids) * self.embed_scale
 
-    def encode(self, input_ids: mx.array, capture: Optional[dict] = None) -> mx.array:
-        enc = self.model.encoder(self.embed(input_ids), capture=capture, prefix="encoder.")
+    def encode(self, input_ids: mx.array, capture: Optional[dict] = None, attention_mask: Optional[mx.array] = None) -> mx.array:
+        """`attention_mask` [B, L] (1 = token) only for padded batches."""
+        h = self.embed(input_ids)
+        enc = self.model.encoder(h, capture=capture, prefix="encoder.", pad=padding_mask(attention_mask, h.dtype))
         _keep(capture, "encoder.last_hidden_state", enc)
         return enc
 
-    def decode(self, decoder_ids: mx.array, enc: mx.array, cache: Optional[List[LayerCache]] = None, capture: Optional[dict] = None) -> mx.array:
-        h = self.model.decoder(self.embed(decoder_ids), enc=enc, cache=cache, capture=capture, prefix="decoder.")
+    def decode(
+        self, decoder_ids: mx.array, enc: mx.array, cache: Optional[List[LayerCache]] = None, capture: Optional[dict] = None, encoder_mask: Optional[mx.array] = None
+    ) -> mx.array:
+        """`encoder_mask`: the encoder's attention_mask of a padded batch."""
+        h = self.model.decoder(self.embed(decoder_ids), enc=enc, cache=cache, capture=capture, prefix="decoder.", enc_pad=padding_mask(encoder_mask, enc.dtype))
         logits = self.model.shared.as_linear(h) if self.args.tie_lm_head else self.lm_head(h)
         logits = logits + self.final_logits_bias
         _keep(capture, "logits", logits)
