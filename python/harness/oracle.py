@@ -297,20 +297,26 @@ def decode(torch, model, prompts, n_new, pad):
 
 def special_only_ids(tok, config):
     """The ids of an empty text with the special tokens added, else the
-    BOS or EOS token alone; None when the model has no special token."""
+    BOS or EOS token alone; None when the model has no special token inside
+    its vocabulary (a config may name ids its embedding does not have)."""
+    vocab = getattr(config, "vocab_size", None)
+
+    def valid(ids):
+        return ids and all(isinstance(i, int) and 0 <= i < (vocab or i + 1) for i in ids)
+
     if tok is not None:
         try:
-            ids = list(tok("", add_special_tokens=True)["input_ids"])
+            ids = [int(i) for i in tok("", add_special_tokens=True)["input_ids"]]
         except Exception:  # a tokenizer that refuses empty text
             ids = []
-        if ids:
-            return [int(i) for i in ids]
+        if valid(ids):
+            return ids
         for t in (tok.bos_token_id, tok.eos_token_id):
-            if t is not None:
+            if t is not None and valid([int(t)]):
                 return [int(t)]
     for k in ("bos_token_id", "eos_token_id"):
         v = getattr(config, k, None)
-        if isinstance(v, int):
+        if valid([v]):
             return [v]
     return None
 

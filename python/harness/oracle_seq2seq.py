@@ -201,7 +201,9 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         special = None
         if tok is not None:
             try:
-                special = list(tok("", add_special_tokens=True)["input_ids"]) or None
+                special = [int(i) for i in tok("", add_special_tokens=True)["input_ids"]] or None
+                if special and not all(0 <= i < vocab for i in special):
+                    special = None
             except Exception:  # a tokenizer that refuses empty text
                 special = None
         edges = common.edge_cases(seqs, max_pos, special, False, spec.get("long_tokens"))

@@ -262,7 +262,7 @@ pub fn commands(p: &PortDir) -> Vec<String> {
         "mlxport inspect MODEL -o inspection.json --markdown inspection.md".to_string(),
         "mlxport plan inspection.json --json > plan.json".to_string(),
         "mlxport map draft MODEL -o weight_map.json".to_string(),
-        "mlxport map validate --source MODEL --map weight_map.json --json > map-validation.json".to_string(),
+        format!("mlxport map validate --source MODEL --map weight_map.json --target {target} --json > map-validation.json"),
     ];
     let dtype = p.conversion.as_ref().and_then(|c| c.pointer("/target/dtype")).and_then(Value::as_str).filter(|d| *d != "keep");
     c.push(format!("mlxport convert MODEL --map weight_map.json --out weights{}", dtype.map(|d| format!(" --dtype {d}")).unwrap_or_default()));
@@ -271,17 +271,16 @@ pub fn commands(p: &PortDir) -> Vec<String> {
     let inputs = if !texts.is_empty() {
         texts.iter().map(|t| format!(" --text {}", shell_word(t))).collect::<String>()
     } else {
-        format!(" --inputs {}", flag_values(&recorded, "--inputs").first().map(|f| shell_word(f)).unwrap_or_else(|| "inputs.json".into()))
+        format!(" --inputs {}", flag_values(&recorded, "--inputs").first().map(|f| shell_word(f)).unwrap_or_else(|| "oracle/inputs.json".into()))
     };
     let generate = (p.family() != Some("encoder")).then(|| format!(" --generate {}", flag_values(&recorded, "--generate").first().copied().unwrap_or("16")));
     c.push(format!("mlxport oracle MODEL{inputs}{} -o oracle/oracle.npz", generate.unwrap_or_default()));
     if target == Target::Scaffold {
         c.push("mlxport scaffold inspection.json -o scaffold".into());
-        c.push("mlxport capture --package scaffold --weights weights --oracle oracle/oracle.npz -o capture/capture.npz".into());
+        c.push("mlxport parity --source MODEL --target scaffold --package scaffold --weights weights --oracle oracle/oracle.npz --out parity".into());
     } else {
-        c.push("mlxport capture --mlx-lm weights --oracle oracle/oracle.npz -o capture/capture.npz".into());
+        c.push("mlxport parity --source MODEL --target mlx-lm --weights weights --oracle oracle/oracle.npz --out parity".into());
     }
-    c.push("mlxport compare capture/capture.npz oracle/oracle.npz --ladder auto --all --json --markdown parity/parity.md --svg parity/parity.svg > parity/parity.json".into());
     if let Some(q) = quantized_config(p) {
         let recorded: Vec<String> = p.port.request.as_ref().map(|r| r.flags.clone()).unwrap_or_default();
         let mut flags = String::new();

@@ -283,6 +283,8 @@ fn oracle(ctx: &mut Ctx) -> Result<Flow> {
         let harness = Harness::new(settings(ctx))?;
         let out = st.join("oracle");
         std::fs::create_dir_all(&out)?;
+        // The inputs as given to the oracle, for `mlxport oracle --inputs`.
+        std::fs::write(out.join("inputs.json"), serde_json::to_string_pretty(&inputs)? + "\n")?;
         let m = harness.oracle(&OracleRequest { model: ctx.model.path.clone(), inputs, out: out.join("oracle.npz"), dtype: "float32".into(), seed: 0 })?;
         std::fs::rename(out.join("oracle.manifest.json"), out.join("manifest.json"))?;
         Ok(Outcome::Done(format!(
