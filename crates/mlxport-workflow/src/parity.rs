@@ -299,14 +299,10 @@ fn isolated_names() -> regex::Regex {
 }
 
 /// Rung 3: each `isolated.<block>` of the capture (the block called on the
-/// source's input to it) against the source's `<block>`, every block
-/// judged (none skipped). Empty when the capture has no isolated outputs.
+/// source's input to it) against the source's `<block>`. Empty when the
+/// capture has no isolated outputs.
 fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::TensorSource, cm: &Manifest, base: &Settings) -> Result<Vec<RungReport>> {
-    let names: Vec<String> = cm.tensors.iter().map(|t| t.name.clone()).collect();
-    let rungs = ladder::isolated_rungs(&names);
-    if rungs.is_empty() {
-        return Ok(Vec::new());
-    }
+    let rungs = ladder::isolated_rungs(&cm.names().into_iter().map(str::to_string).collect::<Vec<_>>());
     let table = rungs.iter().map(|r| (r.tensors[0].clone(), r.tensors[0][ladder::ISOLATED.len()..].to_string())).collect();
     let settings = Settings {
         names: mlxport_parity::compare::NameMap::Table(table),
@@ -314,24 +310,55 @@ fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::
         exclude: None,
         ..base.clone()
     };
-    let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: true };
-    let report = mlxport_parity::run(a, b, &settings, &opts, &mut |_, _| {})?;
-    Ok(report.ladder.map(|l| l.rungs).unwrap_or_default())
+    every_rung(a, b, rungs, &settings)
 }
 
 /// Rung 8: each case of the capture's `edges.<case>.*` against the same
-/// names in the oracle, every case judged (none skipped).
+/// names in the oracle.
 fn edge_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::TensorSource, cm: &Manifest, base: &Settings) -> Result<Vec<RungReport>> {
-    let names: Vec<String> = cm.tensors.iter().map(|t| t.name.clone()).collect();
-    let rungs = ladder::edge_rungs(&names);
+    let rungs = ladder::edge_rungs(&cm.names().into_iter().map(str::to_string).collect::<Vec<_>>());
+    let settings =
+        Settings { include: Some(regex::Regex::new(&format!("^{}", regex::escape(ladder::EDGES))).expect("a valid pattern")), exclude: None, ..base.clone() };
+    every_rung(a, b, rungs, &settings)
+}
+
+/// Compare every rung of a group (none skipped after a failure).
+fn every_rung(
+    a: &dyn mlxport_tensor::TensorSource,
+    b: &dyn mlxport_tensor::TensorSource,
+    rungs: Vec<ladder::Rung>,
+    settings: &Settings,
+) -> Result<Vec<RungReport>> {
     if rungs.is_empty() {
         return Ok(Vec::new());
     }
-    let settings =
-        Settings { include: Some(regex::Regex::new(&format!("^{}", regex::escape(ladder::EDGES))).expect("a valid pattern")), exclude: None, ..base.clone() };
     let opts = RunOptions { ladder: LadderChoice::Given(rungs, "manifest"), all: true, allow_unmatched: true };
-    let report = mlxport_parity::run(a, b, &settings, &opts, &mut |_, _| {})?;
+    let report = mlxport_parity::run(a, b, settings, &opts, &mut |_, _| {})?;
     Ok(report.ladder.map(|l| l.rungs).unwrap_or_default())
+}
+
+/// A rung of a group judged on its own (rungs 3 and 8), placed at `index`:
+/// skipped when an earlier rung diverged and the ladder does not climb
+/// on (`climbed` false), else passed or failed by its own figures; a
+/// failing rung's hint gets the `notes` made for it.
+fn judge(mut r: RungReport, index: usize, climbed: bool, first: &mut Option<FirstDivergence>, notes: impl FnOnce(&RungReport) -> Vec<Symptom>) -> RungReport {
+    r.index = index;
+    if !climbed {
+        return RungReport::skipped(r.index, &r.name, r.kind, r.layer, &r.stage, r.tensors.clone());
+    }
+    if r.status != RungStatus::Fail && r.failures.is_empty() {
+        r.status = RungStatus::Pass;
+        return r;
+    }
+    if r.hint.is_none() {
+        r.hint = hint(&r.stage);
+    }
+    let extra = notes(&r);
+    if let Some(h) = r.hint.as_mut() {
+        h.symptoms.extend(extra);
+    }
+    fail(&mut r, first);
+    r
 }
 
 /// Whether the oracle recorded rung 8's cases.
@@ -593,29 +620,20 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
                 // not skip the next), so the first divergent block is named
                 // exactly.
                 let climbed = first.is_none() || req.all;
-                for mut ir in std::mem::take(&mut isolated) {
-                    ir.index = rungs.len();
-                    if !climbed {
-                        ir = RungReport::skipped(ir.index, &ir.name, ir.kind, ir.layer, &ir.stage, ir.tensors.clone());
-                    } else if ir.status == RungStatus::Fail || !ir.failures.is_empty() {
-                        // The atlas's isolated-block entry (with any symptom
-                        // notes), plus this block's sub-layers and weights.
-                        if ir.hint.is_none() {
-                            ir.hint = hint(&ir.stage);
+                for ir in std::mem::take(&mut isolated) {
+                    // The atlas's isolated-block entry, plus this block's
+                    // sub-layers and weights.
+                    let judged = judge(ir, rungs.len(), climbed, &mut first, |ir| {
+                        let Some(n) = ir.layer else { return Vec::new() };
+                        let stack = ir.tensors.first().and_then(|t| ladder::stack(t.strip_prefix(ladder::ISOLATED).unwrap_or(t)));
+                        let mut notes: Vec<Symptom> = block_sublayers(&wdir, stack, n).into_iter().collect();
+                        notes.extend(block_weight_diffs(&req.source, &wdir, n));
+                        if !config_failures.is_empty() {
+                            notes.push(config_differs(&config_failures));
                         }
-                        if let (Some(h), Some(n)) = (ir.hint.as_mut(), ir.layer) {
-                            let stack = ir.tensors.first().and_then(|t| ladder::stack(t.strip_prefix(ladder::ISOLATED).unwrap_or(t)));
-                            h.symptoms.extend(block_sublayers(&wdir, stack, n));
-                            h.symptoms.extend(block_weight_diffs(&req.source, &wdir, n));
-                            if !config_failures.is_empty() {
-                                h.symptoms.push(config_differs(&config_failures));
-                            }
-                        }
-                        fail(&mut ir, &mut first);
-                    } else {
-                        ir.status = RungStatus::Pass;
-                    }
-                    rungs.push(ir);
+                        notes
+                    });
+                    rungs.push(judged);
                 }
             }
             let mut lr = lr;
@@ -678,19 +696,9 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         }
         // Rung 8, the edges: every case judged on its own.
         let climbed = first.is_none() || req.all;
-        for mut er in edge_rungs(a.as_ref(), b.as_ref(), &cm, &settings)? {
-            er.index = rungs.len();
-            if !climbed {
-                er = RungReport::skipped(er.index, &er.name, er.kind, er.layer, &er.stage, er.tensors.clone());
-            } else if er.status == RungStatus::Fail || !er.failures.is_empty() {
-                if er.hint.is_none() {
-                    er.hint = hint(&er.stage);
-                }
-                fail(&mut er, &mut first);
-            } else {
-                er.status = RungStatus::Pass;
-            }
-            rungs.push(er);
+        for er in edge_rungs(a.as_ref(), b.as_ref(), &cm, &settings)? {
+            let judged = judge(er, rungs.len(), climbed, &mut first, |_| Vec::new());
+            rungs.push(judged);
         }
         match &cm.checks["edges"] {
             Value::String(why) => notes.push(format!("edges: {why}")),

@@ -16,10 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::write_st;
-use mlxport_testkit::{bin, describe, python, workspace_root, write_json};
+use common::{remote_code_model, restricted_fused_moe, vit_classifier};
+use mlxport_testkit::{bin, describe, python, workspace_root};
 use regex::Regex;
-use serde_json::json;
 
 /// A command's flags and subcommands, as its `--help` lists them.
 type Help = (BTreeSet<String>, BTreeSet<String>);
@@ -239,28 +238,11 @@ fn every_mentioned_command_and_flag_exists() {
     // Stopped ports: remote code (inspect), a family the port cannot
     // finish (plan), a restricted license (plan).
     let m = root.join("remote");
-    write_json(
-        &m.join("config.json"),
-        &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}),
-    );
-    write_st(&m.join("model.safetensors"), &["model.embed_tokens.weight", "model.norm.weight"]);
-    std::fs::write(m.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
+    remote_code_model(&m);
     let vit = root.join("vit");
-    write_json(
-        &vit.join("config.json"),
-        &json!({"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4, "num_channels": 3}),
-    );
-    write_st(&vit.join("model.safetensors"), &["vit.embeddings.cls_token", "vit.embeddings.patch_embeddings.projection.weight", "classifier.weight"]);
+    vit_classifier(&vit);
     let moe = root.join("moe");
-    write_json(
-        &moe.join("config.json"),
-        &json!({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 1, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 16, "intermediate_size": 8}),
-    );
-    write_st(
-        &moe.join("model.safetensors"),
-        &["model.embed_tokens.weight", "model.layers.0.block_sparse_moe.experts.gate_up_proj", "model.norm.weight", "lm_head.weight"],
-    );
-    std::fs::write(moe.join("README.md"), "---\nlicense: cc-by-nc-4.0\n---\n").unwrap();
+    restricted_fused_moe(&moe);
     for (model, out, extra) in
         [(&m, "out-remote", &[][..]), (&vit, "out-vit", &[][..]), (&moe, "out-moe", &[][..]), (&moe, "out-moe-accepted", &["--accept-license"][..])]
     {

@@ -23,23 +23,6 @@ const MLX_LM_PASS: &[&str] = &["phi3", "olmo2"];
 /// mlx-lm lacks the sliding window: first divergence at the first block.
 const MLX_LM_FAILS: &[&str] = &["mistral-sliding-window"];
 
-/// The matrix recipe: seed 0, AutoConfig.for_model(**config), the Auto
-/// class's from_config in float32, safetensors.
-const BUILD: &str = r#"
-import json, os, sys
-import torch, transformers
-from transformers import AutoConfig
-out = sys.argv[1]
-for path in sys.argv[2:]:
-    spec = json.load(open(path))
-    cfg = dict(spec["config"])
-    mt = cfg.pop("model_type")
-    torch.manual_seed(0)
-    config = AutoConfig.for_model(mt, **cfg)
-    model = getattr(transformers, spec["auto_class"]).from_config(config, dtype=torch.float32)
-    model.save_pretrained(os.path.join(out, spec["name"]), safe_serialization=True)
-"#;
-
 /// Prompts longer than the specs' sliding window (8), plus 16 new tokens.
 const IDS: &[&str] = &["5,17,42,99,3,250,7,311,64,128,9,77", "200,13,400,21,8,150"];
 
@@ -70,7 +53,7 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
     let paths: Vec<String> = SPECS.iter().map(|s| matrix_spec_path(s).display().to_string()).collect();
     let mut args: Vec<&str> = vec![ck_root.to_str().unwrap()];
     args.extend(paths.iter().map(String::as_str));
-    py(&py_, BUILD, &args);
+    py(&py_, BUILD_SPECS, &args);
 
     for name in SPECS {
         let spec = matrix_spec(name);
@@ -153,7 +136,7 @@ fn gpt2_ports_to_mlx_lm_and_a_wrong_name_fails_at_map_validate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ck_root = d.join("checkpoints");
-    py(&py_, BUILD, &[ck_root.to_str().unwrap(), matrix_spec_path("gpt2-no-template").to_str().unwrap()]);
+    py(&py_, BUILD_SPECS, &[ck_root.to_str().unwrap(), matrix_spec_path("gpt2-no-template").to_str().unwrap()]);
     let ck = ck_root.join("gpt2-no-template");
     std::fs::write(ck.join("README.md"), "---\nlicense: mit\n---\n# tiny gpt2\n").unwrap();
     // No tokenizer: token ids in, 8 greedy tokens each.

@@ -14,21 +14,6 @@ use std::path::Path;
 use common::*;
 use mlxport_testkit::{bin, package_dir, python};
 
-/// The matrix recipe (seed 0, from the config alone, float32).
-const BUILD: &str = r#"
-import json, os, sys
-import torch, transformers
-from transformers import AutoConfig
-out, path = sys.argv[1], sys.argv[2]
-spec = json.load(open(path))
-cfg = dict(spec["config"])
-mt = cfg.pop("model_type")
-torch.manual_seed(0)
-config = AutoConfig.for_model(mt, **cfg)
-model = getattr(transformers, spec["auto_class"]).from_config(config, dtype=torch.float32)
-model.save_pretrained(os.path.join(out, spec["name"]), safe_serialization=True)
-"#;
-
 const EDGES: &[&str] = &["edge batch1", "edge batch3", "edge batch8", "edge long", "edge one_token"];
 
 /// The port's parity report; every rung passed and rung 8 ran every case.
@@ -138,7 +123,7 @@ fn a_decoder_passes_every_edge_and_a_position_offset_bug_is_caught_only_there() 
     let Some(py_) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    py(&py_, BUILD, &[d.join("ck").to_str().unwrap(), matrix_spec_path("llama").to_str().unwrap()]);
+    py(&py_, BUILD_SPECS, &[d.join("ck").to_str().unwrap(), matrix_spec_path("llama").to_str().unwrap()]);
     let ck = d.join("ck/llama");
     std::fs::write(ck.join("README.md"), "---\nlicense: mit\n---\n").unwrap();
     let inputs = d.join("inputs.json");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::write_st;
+use common::{remote_code_model, restricted_fused_moe, vit_classifier};
 use mlxport_testkit::{bin, describe, file_sha256, python, read_json, workspace_root, write_json};
 use serde_json::{json, Value};
 
@@ -413,26 +413,6 @@ fn write_zip(path: &Path, members: &[(&str, &[u8])]) {
     std::fs::write(path, out).unwrap();
 }
 
-/// A tiny MoE decoder under a non-commercial license whose experts are
-/// stored fused (`experts.gate_up_proj`): a layout the drafter cannot map.
-fn restricted_fused_moe(d: &Path) {
-    write_json(
-        &d.join("config.json"),
-        &json!({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 1, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 16, "intermediate_size": 8}),
-    );
-    write_st(
-        &d.join("model.safetensors"),
-        &[
-            "model.embed_tokens.weight",
-            "model.layers.0.block_sparse_moe.experts.gate_up_proj",
-            "model.layers.0.block_sparse_moe.gate.weight",
-            "model.norm.weight",
-            "lm_head.weight",
-        ],
-    );
-    std::fs::write(d.join("README.md"), "---\nlicense: cc-by-nc-4.0\n---\n").unwrap();
-}
-
 /// Stopped with exit 1 at `at`, with the remediation printed and recorded;
 /// returns port.json.
 fn stopped(o: &Output, dir: &Path, at: &str, needle: &str) -> Value {
@@ -463,12 +443,7 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
 
     // Remote code: stopped at inspect, nothing run.
     let m = root.join("remote");
-    write_json(
-        &m.join("config.json"),
-        &json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}),
-    );
-    write_st(&m.join("model.safetensors"), &["model.embed_tokens.weight", "model.norm.weight"]);
-    std::fs::write(m.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
+    remote_code_model(&m);
     let dir = root.join("out-remote");
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
     let p = stopped(&o, &dir, "inspect", "remote-code");
@@ -498,11 +473,7 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
     // the plan is written, marked for a port by hand, and the port stops
     // there naming the families it proves, before any model runs.
     let m = root.join("vit");
-    write_json(
-        &m.join("config.json"),
-        &json!({"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4, "num_channels": 3}),
-    );
-    write_st(&m.join("model.safetensors"), &["vit.embeddings.cls_token", "vit.embeddings.patch_embeddings.projection.weight", "classifier.weight"]);
+    vit_classifier(&m);
     let dir = root.join("out-vit");
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
     let p = stopped(&o, &dir, "plan", "family-not-automated");

@@ -270,3 +270,61 @@ pub fn first_failed(report: &serde_json::Value) -> Option<String> {
 pub fn hint_text(rung: &serde_json::Value) -> String {
     serde_json::to_string(&rung["hint"]).unwrap()
 }
+
+/// The matrix recipe (`python BUILD_SPECS OUT SPEC.json...`): seed 0, AutoConfig.for_model(**config), the Auto
+/// class's from_config in float32, safetensors.
+pub const BUILD_SPECS: &str = r#"
+import json, os, sys
+import torch, transformers
+from transformers import AutoConfig
+out = sys.argv[1]
+for path in sys.argv[2:]:
+    spec = json.load(open(path))
+    cfg = dict(spec["config"])
+    mt = cfg.pop("model_type")
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(mt, **cfg)
+    model = getattr(transformers, spec["auto_class"]).from_config(config, dtype=torch.float32)
+    model.save_pretrained(os.path.join(out, spec["name"]), safe_serialization=True)
+"#;
+
+/// A llama config that needs its own code (`auto_map`) and a Python file
+/// that must never run: the port stops at inspect.
+pub fn remote_code_model(d: &Path) {
+    mlxport_testkit::write_json(
+        &d.join("config.json"),
+        &serde_json::json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}),
+    );
+    write_st(&d.join("model.safetensors"), &["model.embed_tokens.weight", "model.norm.weight"]);
+    std::fs::write(d.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
+}
+
+/// An image classifier, a family the port cannot prove: it stops after
+/// the plan.
+pub fn vit_classifier(d: &Path) {
+    mlxport_testkit::write_json(
+        &d.join("config.json"),
+        &serde_json::json!({"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4, "num_channels": 3}),
+    );
+    write_st(&d.join("model.safetensors"), &["vit.embeddings.cls_token", "vit.embeddings.patch_embeddings.projection.weight", "classifier.weight"]);
+}
+
+/// A tiny MoE decoder under a non-commercial license whose experts are
+/// stored fused (`experts.gate_up_proj`): a layout the drafter cannot map.
+pub fn restricted_fused_moe(d: &Path) {
+    mlxport_testkit::write_json(
+        &d.join("config.json"),
+        &serde_json::json!({"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 1, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 16, "intermediate_size": 8}),
+    );
+    write_st(
+        &d.join("model.safetensors"),
+        &[
+            "model.embed_tokens.weight",
+            "model.layers.0.block_sparse_moe.experts.gate_up_proj",
+            "model.layers.0.block_sparse_moe.gate.weight",
+            "model.norm.weight",
+            "lm_head.weight",
+        ],
+    );
+    std::fs::write(d.join("README.md"), "---\nlicense: cc-by-nc-4.0\n---\n").unwrap();
+}
