@@ -265,6 +265,32 @@ class MlxLmTarget:
         mx.eval(steps, full)
         return toks, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))
 
+    def decode_chunked(self, prompt, n, chunk):
+        """The prompt prefilled into mlx-lm's cache `chunk` tokens per call
+        (each call evaluated before the next, as mlx-lm's generate does),
+        then n greedy tokens: (ids, step logits [n, V], logits at the end of
+        every prefill call [calls, V])."""
+        import numpy as np
+
+        mx = self.mx
+        cache = self.make_cache(self.model)
+        ends = []
+        for piece in common.chunks(prompt, chunk):
+            logits = self.model(mx.array([piece]), cache=cache)
+            ends.append(logits[0, -1])
+            mx.eval(ends[-1], [c.state for c in cache])
+        toks, steps = [], []
+        for i in range(n):
+            last = logits[0, -1]
+            steps.append(last)
+            t = int(mx.argmax(last).item())
+            toks.append(t)
+            if i + 1 < n:
+                logits = self.model(mx.array([[t]]), cache=cache)
+        steps, ends = mx.stack(steps), mx.stack(ends)
+        mx.eval(steps, ends)
+        return toks, np.array(steps.astype(mx.float32)), np.array(ends.astype(mx.float32))
+
     def tokenize(self, texts, add_special):
         if self.tokenizer is None:
             return None
@@ -292,6 +318,12 @@ class PackageTarget:
 
     def decode(self, prompt, n):
         return self.cap.decode(self.model, prompt, n)
+
+    def decode_chunked(self, prompt, n, chunk):
+        """The package's `capture.decode_chunked` (None when it has none)."""
+        if not hasattr(self.cap, "decode_chunked"):
+            return None
+        return self.cap.decode_chunked(self.model, prompt, n, chunk)
 
     def forward_batch(self, ids, mask, decoder_ids=None):
         """A right-padded batch [B, T] and its mask (and an encoder-decoder's
@@ -478,7 +510,12 @@ def main():
     if edges and not args.first_only and (family != "decoder" or not args.no_generate):
         for case, c in edges.items():
             if case == "long" and family == "decoder":
-                toks, steps, _ = target.decode(list(c["token_ids"][0]), int(c["generate"]))
+                got = target.decode_chunked(list(c["token_ids"][0]), int(c["generate"]), int(c["chunk"]))
+                if got is None:
+                    checks["edges_long"] = "the package has no capture.decode_chunked(): no chunked long input (scaffold it again)"
+                    continue
+                toks, steps, ends = got
+                res.add("edges.long.prefill.logits", ends[None])
                 res.add("edges.long.generated.ids", np.array([toks]))
                 res.add("edges.long.cache_decode.logits", steps[None])
                 continue

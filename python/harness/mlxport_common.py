@@ -112,9 +112,28 @@ EDGE_BATCHES = (1, 3, 8)
 EDGE_LONG_TOKENS = 1024
 # Greedy tokens decoded after the long prompt (decoders).
 EDGE_LONG_GENERATE = 4
+# A decoder's long input is prefilled into the KV cache in pieces of at most
+# this many tokens (and in at least EDGE_LONG_PIECES pieces, the last one
+# shorter), so its memory is bounded by the piece rather than the prompt.
+EDGE_LONG_CHUNK = 512
+EDGE_LONG_PIECES = 3
 
 
-def edge_cases(seqs, max_positions, special_ids, decoder, long_cap=None):
+def long_chunk(n_long, chunk=None):
+    """The prefill chunk of a decoder's long input of n_long tokens: the
+    given size, else at most EDGE_LONG_CHUNK tokens and small enough for
+    EDGE_LONG_PIECES pieces, the last one ragged where it can be."""
+    if chunk:
+        return int(chunk)
+    return max(1, min(EDGE_LONG_CHUNK, n_long // EDGE_LONG_PIECES + 1))
+
+
+def chunks(ids, size):
+    """`ids` in consecutive pieces of `size` (the last one shorter)."""
+    return [ids[s : s + size] for s in range(0, len(ids), size)]
+
+
+def edge_cases(seqs, max_pos, special_ids, decoder, long_cap=None, chunk=None):
     """The boundary cases of rung 8, as token id sequences built from the
     main inputs' tokens (deterministic: the same inputs give the same
     cases). Returns {case: {"token_ids": [...], ...}} with
@@ -122,8 +141,9 @@ def edge_cases(seqs, max_positions, special_ids, decoder, long_cap=None):
     * ``batch1``, ``batch3``, ``batch8``: right-padded batches of rows of very
       different lengths (1 token up to the longest input);
     * ``long``: one sequence near the configuration's maximum positions
-      (capped at ``long_cap`` tokens, default ``EDGE_LONG_TOKENS``), for a
-      decoder followed by greedy decoding with the cache;
+      (capped at ``long_cap`` tokens, default ``EDGE_LONG_TOKENS``); a
+      decoder prefills it into its KV cache in pieces of ``chunk`` tokens
+      (see ``long_chunk``) and then decodes greedily with the cache;
     * ``one_token``: a single token;
     * ``special_only``: the tokenizer's special tokens for an empty text (or
       its BOS / EOS token), when it has any.
@@ -143,14 +163,51 @@ def edge_cases(seqs, max_positions, special_ids, decoder, long_cap=None):
     }
     cap = long_cap or EDGE_LONG_TOKENS
     gen = EDGE_LONG_GENERATE if decoder else 0
-    limit = (max_positions or cap) - 2 - gen
+    limit = (max_pos or cap) - 2 - gen
     n_long = min(cap, limit)
     if n_long > max(lengths):
-        cases["long"] = {"token_ids": [row(5, n_long)], "generate": gen, "max_positions": max_positions, "cap": cap}
+        cases["long"] = {"token_ids": [row(5, n_long)], "generate": gen, "max_positions": max_pos, "cap": cap}
+        if decoder:
+            cases["long"]["chunk"] = long_chunk(n_long, chunk)
     cases["one_token"] = {"token_ids": [[pool[0]]]}
     if special_ids:
         cases["special_only"] = {"token_ids": [list(special_ids)]}
     return cases
+
+
+def max_positions(config):
+    """The configuration's maximum positions (None for relative positions)."""
+    for k in ("max_position_embeddings", "n_positions", "n_ctx"):
+        v = getattr(config, k, None)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    return None
+
+
+def special_only_ids(tok, config):
+    """The ids of an empty text with the special tokens added, else the
+    BOS or EOS token alone; None when the model has no special token inside
+    its vocabulary (a config may name ids its embedding does not have)."""
+    vocab = getattr(config, "vocab_size", None)
+
+    def valid(ids):
+        return ids and all(isinstance(i, int) and 0 <= i < (vocab or i + 1) for i in ids)
+
+    if tok is not None:
+        try:
+            ids = [int(i) for i in tok("", add_special_tokens=True)["input_ids"]]
+        except Exception:  # a tokenizer that refuses empty text
+            ids = []
+        if valid(ids):
+            return ids
+        for t in (tok.bos_token_id, tok.eos_token_id):
+            if t is not None and valid([int(t)]):
+                return [int(t)]
+    for k in ("bos_token_id", "eos_token_id"):
+        v = getattr(config, k, None)
+        if valid([v]):
+            return [v]
+    return None
 
 
 def padded(seqs, pad):

@@ -225,8 +225,7 @@ def main():
     # Rung 8, the edges: batches, a long input, one token, special tokens.
     edges = {}
     if spec.get("edges", True):
-        max_pos = next((getattr(config, k) for k in ("max_position_embeddings", "n_positions", "n_ctx") if isinstance(getattr(config, k, None), int)), None)
-        edges = common.edge_cases(seqs, max_pos, special_only_ids(tok, config), args.family == "decoder", spec.get("long_tokens"))
+        edges = common.edge_cases(seqs, common.max_positions(config), common.special_only_ids(tok, config), args.family == "decoder", spec.get("long_tokens"), spec.get("long_chunk"))
         run_edges(torch, model, blocks, args.family, edges, pad, res, bool(extra))
     inputs_rec = {"texts": spec.get("texts"), "token_ids": seqs, "add_special_tokens": add_special, "max_length": max_length, "pad_token_id": int(pad), "padding_side": "right"}
     if edges:
@@ -271,18 +270,8 @@ def decode(torch, model, prompts, n_new, pad):
     gen_all, cache_all, full_all, agree = [], [], [], True
     for p in prompts:
         ids = torch.tensor([p], dtype=torch.long)
+        new, cache, _ = greedy_cached(torch, model, p, n_new, len(p))
         with torch.inference_mode():
-            out = model(ids, use_cache=True)
-            past = out.past_key_values
-            steps, new = [], []
-            for i in range(n_new):
-                last = out.logits[0, -1].float()
-                steps.append(last)
-                new.append(int(last.argmax()))
-                if i + 1 < n_new:
-                    out = model(torch.tensor([[new[-1]]]), past_key_values=past, use_cache=True)
-                    past = out.past_key_values
-            cache = torch.stack(steps)
             full_ids = torch.tensor([p + new[:-1]])
             full = model(full_ids, use_cache=False).logits[0, len(p) - 1:].float()
             g = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_new, do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None, pad_token_id=pad)
@@ -290,42 +279,21 @@ def decode(torch, model, prompts, n_new, pad):
         if ref != new[: len(ref)]:
             agree = False
         gen_all.append(new)
-        cache_all.append(cache.numpy())
+        cache_all.append(cache)
         full_all.append(full.numpy())
     return gen_all, np.stack(cache_all), np.stack(full_all), agree
 
 
-def special_only_ids(tok, config):
-    """The ids of an empty text with the special tokens added, else the
-    BOS or EOS token alone; None when the model has no special token inside
-    its vocabulary (a config may name ids its embedding does not have)."""
-    vocab = getattr(config, "vocab_size", None)
-
-    def valid(ids):
-        return ids and all(isinstance(i, int) and 0 <= i < (vocab or i + 1) for i in ids)
-
-    if tok is not None:
-        try:
-            ids = [int(i) for i in tok("", add_special_tokens=True)["input_ids"]]
-        except Exception:  # a tokenizer that refuses empty text
-            ids = []
-        if valid(ids):
-            return ids
-        for t in (tok.bos_token_id, tok.eos_token_id):
-            if t is not None and valid([int(t)]):
-                return [int(t)]
-    for k in ("bos_token_id", "eos_token_id"):
-        v = getattr(config, k, None)
-        if valid([v]):
-            return [v]
-    return None
-
-
-def greedy_cached(torch, model, prompt, n):
-    """n greedy tokens after `prompt` with the KV cache: (ids, logits [n, V])."""
+def greedy_cached(torch, model, prompt, n, chunk):
+    """The prompt prefilled into the KV cache `chunk` tokens per call, then
+    n greedy tokens with the cache: (ids, step logits [n, V], logits at the
+    last position of every prefill call [calls, V])."""
     with torch.inference_mode():
-        out = model(torch.tensor([prompt]), use_cache=True)
-        past = out.past_key_values
+        past, ends = None, []
+        for piece in common.chunks(prompt, chunk):
+            out = model(torch.tensor([piece]), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            ends.append(out.logits[0, -1].float())
         toks, steps = [], []
         for i in range(n):
             last = out.logits[0, -1].float()
@@ -334,19 +302,21 @@ def greedy_cached(torch, model, prompt, n):
             if i + 1 < n:
                 out = model(torch.tensor([[toks[-1]]]), past_key_values=past, use_cache=True)
                 past = out.past_key_values
-    return toks, torch.stack(steps).numpy()
+    return toks, torch.stack(steps).numpy(), torch.stack(ends).numpy()
 
 
 def run_edges(torch, model, blocks, family, cases, pad, res, token_types):
     """The source's side of rung 8: each case as a right-padded batch with
     its attention mask (decoders: the last block's output and the logits at
     each row's last real token; encoders: the last hidden state), and for
-    a decoder's long input, greedy decoding with the cache after it."""
+    a decoder's long input, prefilled into the cache in chunks, the logits
+    at the end of every chunk and greedy decoding with the cache after it."""
     import numpy as np
 
     for case, c in cases.items():
         if case == "long" and family == "decoder":
-            toks, steps = greedy_cached(torch, model, c["token_ids"][0], c["generate"])
+            toks, steps, ends = greedy_cached(torch, model, c["token_ids"][0], c["generate"], c["chunk"])
+            res.add("edges.long.prefill.logits", ends[None])
             res.add("edges.long.generated.ids", np.array([toks]))
             res.add("edges.long.cache_decode.logits", steps[None])
             continue

@@ -197,16 +197,7 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     # tokens; teacher forced as above, each case in one call with its masks.
     edges = {}
     if spec.get("edges", True):
-        max_pos = next((getattr(config, k) for k in ("max_position_embeddings", "n_positions") if isinstance(getattr(config, k, None), int)), None)
-        special = None
-        if tok is not None:
-            try:
-                special = [int(i) for i in tok("", add_special_tokens=True)["input_ids"]] or None
-                if special and not all(0 <= i < vocab for i in special):
-                    special = None
-            except Exception:  # a tokenizer that refuses empty text
-                special = None
-        edges = common.edge_cases(seqs, max_pos, special, False, spec.get("long_tokens"))
+        edges = common.edge_cases(seqs, common.max_positions(config), common.special_only_ids(tok, config), False, spec.get("long_tokens"))
         for case, c in edges.items():
             c["decoder_token_ids"] = [[start] + list(r[:-1]) for r in c["token_ids"]]
             e_ids, e_mask = common.padded(c["token_ids"], pad)

@@ -53,6 +53,7 @@ pub struct OracleRequest {
 
 /// Inputs of an oracle run, as written to `inputs.json`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Inputs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub texts: Option<Vec<String>>,
@@ -76,6 +77,10 @@ pub struct Inputs {
     /// the configuration's maximum positions less a margin when smaller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_tokens: Option<u32>,
+    /// The pieces a decoder's long input is prefilled into its KV cache in,
+    /// in tokens (default: at most 512, and at least 3 pieces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_chunk: Option<u32>,
 }
 
 impl Inputs {
@@ -84,7 +89,7 @@ impl Inputs {
         let i: Inputs = serde_json::from_str(&text).map_err(|e| {
             Error::invalid_because(
                 format!(
-                    "{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens, edges, long_tokens)",
+                    "{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens, edges, long_tokens, long_chunk)",
                     path.display()
                 ),
                 e,
@@ -100,6 +105,12 @@ impl Inputs {
             (None, Some(t)) if !t.is_empty() && t.iter().all(|s| !s.is_empty()) => {}
             (Some(_), Some(_)) => return Err(Error::invalid("give texts or token_ids, not both")),
             _ => return Err(Error::invalid("give a non-empty list of texts or of token id sequences")),
+        }
+        if self.long_chunk == Some(0) {
+            return Err(Error::invalid("long_chunk must be at least 1 token"));
+        }
+        if self.long_tokens == Some(0) {
+            return Err(Error::invalid("long_tokens must be at least 1 token"));
         }
         Ok(())
     }
@@ -528,4 +539,42 @@ fn read_verified(npz: &Path) -> Result<Manifest> {
     let m = Manifest::read(&manifest_path(npz))?;
     m.verify(npz)?;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> std::result::Result<Inputs, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("inputs.json");
+        std::fs::write(&p, text).unwrap();
+        Inputs::read(&p).map_err(|e| {
+            // The message and its causes, as the CLI prints them.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text += &format!(": {c}");
+                cause = c.source();
+            }
+            text
+        })
+    }
+
+    #[test]
+    fn an_inputs_file_is_read_with_its_long_input_settings() {
+        let i = read(r#"{"texts": ["a"], "generate": 4, "long_tokens": 8192, "long_chunk": 512}"#).unwrap();
+        assert_eq!((i.long_tokens, i.long_chunk, i.generate), (Some(8192), Some(512), Some(4)));
+    }
+
+    #[test]
+    fn an_inputs_file_with_an_unknown_key_or_a_zero_chunk_is_refused() {
+        // A misspelt key would otherwise be ignored silently.
+        let e = read(r#"{"texts": ["a"], "long_chunks": 512}"#).unwrap_err();
+        assert!(e.contains("not a valid inputs file") && e.contains("long_chunks"), "{e}");
+        let e = read(r#"{"texts": ["a"], "long_chunk": 0}"#).unwrap_err();
+        assert!(e.contains("long_chunk must be at least 1"), "{e}");
+        let e = read(r#"{"token_ids": [[1], []]}"#).unwrap_err();
+        assert!(e.contains("non-empty"), "{e}");
+    }
 }

@@ -2,9 +2,10 @@
 //! right-padded), a long input near the configuration's maximum positions
 //! (a decoder then decodes after it with the cache), one token, special
 //! tokens only, and streaming detokenisation. The MiniLM port and a tiny
-//! llama pass every case; a padding-mask bug planted in the encoder package
-//! and a position-offset bug planted in the decoder package's RoPE are each
-//! caught by rung 8 and by no rung before it.
+//! llama pass every case; a padding-mask bug planted in the encoder package,
+//! and two position-offset bugs planted in the decoder package's RoPE (one
+//! clamping the cache offset, one ignoring it while a prompt is prefilled in
+//! chunks) are each caught by rung 8 and by no rung before it.
 
 mod common;
 
@@ -137,11 +138,31 @@ fn a_decoder_passes_every_edge_and_a_position_offset_bug_is_caught_only_there() 
     // Near the maximum: 256 positions, 250 prompt tokens, 4 decoded.
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(port.join("oracle/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["inputs"]["edges"]["long"]["token_ids"][0].as_array().unwrap().len(), 250);
+    // It is prefilled into the cache in three chunks (84, 84 and 82 tokens),
+    // and the logits at the end of each chunk are compared.
+    assert_eq!(m["inputs"]["edges"]["long"]["chunk"], 84);
+    let prefill = m["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "edges.long.prefill.logits").expect("the prefill logits are kept");
+    assert_eq!(prefill["shape"], serde_json::json!([1, 3, 512]));
 
     // The cache's position offset stops growing at 64: the prompts and the
     // 16 tokens decoded after them stay below it, the long input does not.
     let pkg = planted(&port, &d.join("bug"), "rope.py", "scale=self.scale, offset=offset)", "scale=self.scale, offset=min(offset, 64))");
     let (code, r) = parity_of(&py_, &port, &ck, &pkg, &d.join("bug"));
+    assert_eq!(code, 1);
+    caught_only_by_edges(&r, &["edge long"]);
+
+    // A prefill assumed to start at position 0: one-token steps use the
+    // cache's offset, a call of several tokens does not. Every prompt is
+    // prefilled into an empty cache and passes; the long input's second
+    // and third chunks get the wrong positions.
+    let pkg = planted(
+        &port,
+        &d.join("bug2"),
+        "model.py",
+        "        q = self.rope(q, offset=offset)\n        k = self.rope(k, offset=offset)",
+        "        pos = offset if L == 1 else 0\n        q = self.rope(q, offset=pos)\n        k = self.rope(k, offset=pos)",
+    );
+    let (code, r) = parity_of(&py_, &port, &ck, &pkg, &d.join("bug2"));
     assert_eq!(code, 1);
     caught_only_by_edges(&r, &["edge long"]);
 }

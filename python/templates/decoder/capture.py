@@ -6,7 +6,8 @@ from typing import Dict, List
 import mlx.core as mx
 import numpy as np
 
-from .generate import greedy, recompute
+from .cache import make_cache
+from .generate import greedy, greedy_from, prefill, recompute
 
 FAMILY = "decoder"
 
@@ -43,3 +44,14 @@ def decode(model, prompt: List[int], max_new_tokens: int):
     full = recompute(model, prompt, new)
     mx.eval(steps, full)
     return new, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))
+
+
+def decode_chunked(model, prompt: List[int], max_new_tokens: int, chunk: int):
+    """The prompt prefilled into the cache `chunk` tokens per call, then
+    greedy decoding: (new ids, step logits [n, V], logits at the end of
+    every prefill call [calls, V])."""
+    cache = make_cache(len(model.model.layers))
+    ends = prefill(model, cache, prompt, chunk)
+    new, steps = greedy_from(model, cache, ends[-1], max_new_tokens)
+    mx.eval(steps, ends)
+    return new, np.array(steps.astype(mx.float32)), np.array(ends.astype(mx.float32))

@@ -44,6 +44,7 @@ fn settings(args: &CompareArgs) -> Result<Settings> {
         rules: args.tol.iter().map(|t| Rule::parse(t).map_err(anyhow::Error::msg)).collect::<Result<_>>()?,
         logits: regex("--logits", &args.logits)?,
         top_k: args.top_k.max(1),
+        rtol_scale: Vec::new(),
     })
 }
 
