@@ -323,9 +323,10 @@ fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::
 pub const LONG_TOLERANCE_POSITIONS: u64 = 1024;
 
 /// The factor on rung 8's long-input tolerance for the oracle's long case
-/// (its tokens plus those decoded after it), at least 1.
-fn long_tolerance_factor(oracle_manifest: &Manifest) -> f64 {
-    let long = &oracle_manifest.inputs["edges"]["long"];
+/// (its tokens plus those decoded after it), at least 1; `inputs` is the
+/// oracle manifest's.
+fn long_tolerance_factor(inputs: &Value) -> f64 {
+    let long = &inputs["edges"]["long"];
     let tokens = long["token_ids"][0].as_array().map_or(0, |t| t.len() as u64);
     let last = tokens + long["generate"].as_u64().unwrap_or(0);
     (last as f64 / LONG_TOLERANCE_POSITIONS as f64).max(1.0)
@@ -719,7 +720,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         // Rung 8, the edges: every case judged on its own.
         let climbed = first.is_none() || req.all;
         let oracle_manifest = Manifest::read(&mlxport_harness::manifest::manifest_path(&oracle))?;
-        let long_factor = long_tolerance_factor(&oracle_manifest);
+        let long_factor = long_tolerance_factor(&oracle_manifest.inputs);
         if long_factor > 1.0 && cm.tensors.iter().any(|t| t.name.starts_with("edges.long.")) {
             notes.push(format!(
                 "edge long: relative tolerance x{long_factor:.2} for its last position {} (float32 position encodings lose precision in proportion to the position; the ladder's own tolerance holds to {LONG_TOLERANCE_POSITIONS})",
@@ -791,4 +792,19 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
     mlxport_util::fs::write_atomic(&markdown, markdown_of(&report).as_bytes()).with_context(|| format!("writing {}", markdown.display()))?;
     mlxport_util::fs::write_atomic(&svg, render::svg(&report.ladder).as_bytes()).with_context(|| format!("writing {}", svg.display()))?;
     Ok(ParityOutcome { report, json, markdown, svg, oracle: oracle_path, capture: capture_path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_long_input_tolerance_grows_past_1024_positions_only() {
+        let long = |n: usize, generate: u64| serde_json::json!({"edges": {"long": {"token_ids": [vec![7; n]], "generate": generate}}});
+        assert_eq!(long_tolerance_factor(&long(250, 4)), 1.0);
+        assert_eq!(long_tolerance_factor(&long(1020, 4)), 1.0);
+        assert_eq!(long_tolerance_factor(&long(8186, 6)), 8.0);
+        assert_eq!(long_tolerance_factor(&long(2048, 0)), 2.0);
+        assert_eq!(long_tolerance_factor(&serde_json::json!({"token_ids": [[1, 2]]})), 1.0);
+    }
 }

@@ -59,8 +59,34 @@ pub fn artifacts_intact(dir: &Path, recorded: &[Artifact]) -> bool {
 /// The inputs hash of a step: the tool version, the step's name, and
 /// whatever it reads (upstream artifact hashes, options), as canonical JSON.
 pub fn inputs_hash(step: Step, inputs: &serde_json::Value) -> String {
-    let v = serde_json::json!({"tool": env!("CARGO_PKG_VERSION"), "step": step, "inputs": inputs});
+    let mut v = serde_json::json!({"tool": env!("CARGO_PKG_VERSION"), "step": step, "inputs": inputs});
+    if runs_python(step) {
+        v["python"] = python_digest().into();
+    }
     sha256_hex(v.to_string().as_bytes())
+}
+
+/// The steps whose outputs come from the Python the binary carries.
+fn runs_python(step: Step) -> bool {
+    use Step::*;
+    matches!(step, MapValidate | Oracle | Scaffold | Capture | Parity | Quality | Bench | Optimize | Package)
+}
+
+/// SHA-256 of the Python the binary carries (the harness's scripts and the
+/// package templates): a port resumed by a build whose scripts differ runs
+/// its steps again rather than keeping what the old scripts produced.
+fn python_digest() -> &'static str {
+    use mlxport_harness::scripts::*;
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| {
+        let mut all = Vec::new();
+        for set in [SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, COMMON_TEMPLATES] {
+            for (name, text) in set {
+                all.extend_from_slice(format!("{name}\n{}\n{text}\n", text.len()).as_bytes());
+            }
+        }
+        sha256_hex(&all)
+    })
 }
 
 /// Artifact hashes of some steps of a record, for a downstream inputs hash.
@@ -88,5 +114,10 @@ mod tests {
         // (its step name was a string): a re-run keeps the step.
         let v = serde_json::json!({"tool": env!("CARGO_PKG_VERSION"), "step": "convert", "inputs": {"dtype": "keep"}});
         assert_eq!(a, sha256_hex(v.to_string().as_bytes()));
+        // A step that runs the harness's Python is keyed on its scripts too.
+        let o = inputs_hash(Step::Oracle, &serde_json::json!({"dtype": "keep"}));
+        let v = serde_json::json!({"tool": env!("CARGO_PKG_VERSION"), "step": "oracle", "inputs": {"dtype": "keep"}});
+        assert_ne!(o, sha256_hex(v.to_string().as_bytes()));
+        assert_eq!(o, inputs_hash(Step::Oracle, &serde_json::json!({"dtype": "keep"})));
     }
 }
