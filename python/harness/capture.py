@@ -250,20 +250,10 @@ class MlxLmTarget:
         import numpy as np
 
         mx = self.mx
-        cache = self.make_cache(self.model)
-        logits = self.model(mx.array([prompt]), cache=cache)
-        toks, steps = [], []
-        for i in range(n):
-            last = logits[0, -1]
-            steps.append(last)
-            t = int(mx.argmax(last).item())
-            toks.append(t)
-            if i + 1 < n:
-                logits = self.model(mx.array([[t]]), cache=cache)
+        toks, steps, _ = self.decode_chunked(prompt, n, len(prompt))
         full = self.model(mx.array([prompt + toks[:-1]]))[0, len(prompt) - 1:]
-        steps = mx.stack(steps)
-        mx.eval(steps, full)
-        return toks, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))
+        mx.eval(full)
+        return toks, steps, np.array(full.astype(mx.float32))
 
     def decode_chunked(self, prompt, n, chunk):
         """The prompt prefilled into mlx-lm's cache `chunk` tokens per call

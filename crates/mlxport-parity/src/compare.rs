@@ -70,7 +70,8 @@ pub struct Settings {
     /// k of the top-k overlap.
     pub top_k: usize,
     /// Relative tolerances widened for some tensors, after every rule:
-    /// (names, factor on rtol). Rung 8's long input uses it, as float32
+    /// (names, factor on rtol; the cosine's distance from 1 grows by its
+    /// square). Rung 8's long input uses it, as float32
     /// position encodings lose precision in proportion to the position.
     pub rtol_scale: Vec<(Regex, f64)>,
 }
@@ -103,7 +104,10 @@ impl Settings {
         }
         for (re, factor) in &self.rtol_scale {
             if re.is_match(name) {
+                // The cosine's distance from 1 is quadratic in the relative
+                // error (1 - cos ~= e^2 / 2): it widens by the square.
                 t.rtol *= factor;
+                t.cosine_min = 1.0 - (1.0 - t.cosine_min) * factor * factor;
             }
         }
         t
@@ -577,5 +581,22 @@ pub fn float_metrics(acc: &Acc, shape: &[u64], floor: f64, o: &PassOptions) -> F
         },
         rel_l2: None,
         rel_linf: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scaled_tolerance_widens_rtol_by_the_factor_and_the_cosine_by_its_square() {
+        let f32 = Encoding::Dense(DType::F32);
+        let mut s = Settings { rules: vec![Rule::parse(".=cosine:0.9999999997").unwrap()], ..Settings::default() };
+        s.rtol_scale.push((Regex::new(r"^edges\.long\.").unwrap(), 8.0));
+        let plain = s.tolerance("edges.batch3.hidden", &f32, &f32, None);
+        let long = s.tolerance("edges.long.prefill.logits", &f32, &f32, None);
+        assert!((long.rtol / plain.rtol - 8.0).abs() < 1e-12);
+        assert!(((1.0 - long.cosine_min) / (1.0 - plain.cosine_min) - 64.0).abs() < 1e-6);
+        assert!((1.0 - plain.cosine_min - 3e-10).abs() < 1e-15);
     }
 }

@@ -70,7 +70,9 @@ pub struct Spec {
     pub lengths: Option<Vec<usize>>,
     /// A known divergence of mlx-lm's own implementation from the source
     /// (`fail: WHY`): the mlx-lm target is then expected to fail, and the
-    /// reason is shown beside its result.
+    /// reason is shown beside its result. `pass`: mlx-lm is asked, and
+    /// expected to pass, even where the scaffold is expected to fail closed
+    /// (a model type only mlx-lm implements).
     #[serde(default)]
     pub expect_mlx_lm: Option<String>,
 }
@@ -111,8 +113,8 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec> {
     if s.expect != "pass" && s.fail_closed().is_none_or(str::is_empty) && s.known_divergence().is_none_or(str::is_empty) {
         bail!("{file}: expect must be \"pass\", \"fail-closed: <part of the refusal message>\" or \"known-divergence: <why>\", not {:?}", s.expect);
     }
-    if s.expect_mlx_lm.as_deref().is_some_and(|x| !x.starts_with("fail:") || x.len() < 7) {
-        bail!("{file}: expect_mlx_lm must be \"fail: <why mlx-lm diverges>\"");
+    if s.expect_mlx_lm.as_deref().is_some_and(|x| x != "pass" && (!x.starts_with("fail:") || x.len() < 7)) {
+        bail!("{file}: expect_mlx_lm must be \"pass\" or \"fail: <why mlx-lm diverges>\"");
     }
     if !s.config.is_object() || s.config["vocab_size"].as_u64().is_none_or(|v| v < 8) {
         bail!("{file}: config must be an object with vocab_size >= 8");
@@ -282,8 +284,12 @@ fn entry(spec: &Spec, target: &str) -> EntryResult {
 fn verdict(e: &mut EntryResult, spec: &Spec, status: &str, message: Option<String>) {
     e.status = status.to_string();
     e.message = message;
-    let mlx_lm_known = if e.target == "mlx-lm" { spec.expect_mlx_lm.as_deref() } else { None };
-    if let Some(why) = mlx_lm_known {
+    let mlx_lm_expect = if e.target == "mlx-lm" { spec.expect_mlx_lm.as_deref() } else { None };
+    if mlx_lm_expect == Some("pass") {
+        e.as_expected = status == "pass" || (status == "skipped" && !mlx_lm_has(&spec.model_type));
+        return;
+    }
+    if let Some(why) = mlx_lm_expect {
         e.as_expected = status == "fail" || status == "skipped";
         let got = e.message.take().unwrap_or_default();
         e.message = Some(if status == "fail" {
@@ -365,7 +371,7 @@ impl Runner {
                 MlxSide::Package { package: pkg, weights: weights.clone() }
             }
             _ => {
-                if spec.fail_closed().is_some() {
+                if spec.fail_closed().is_some() && spec.expect_mlx_lm.as_deref() != Some("pass") {
                     verdict(&mut e, spec, "skipped", Some("expected to fail closed in the scaffold; mlx-lm is not asked".into()));
                     return Ok(e);
                 }
