@@ -226,6 +226,24 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::Encoder => (ENCODER_TEMPLATES, "encoder: BERT-style, DistilBERT or ModernBERT blocks, pooling", "1e-4", "0.99999"),
         Family::EncoderDecoder => (SEQ2SEQ_TEMPLATES, crate::seq2seq::family_text(&model_type), "1e-4", "0.9999"),
     };
+    // A runnable call of the family's entry point, for the README.
+    let usage = match family {
+        Family::Decoder => format!(
+            "from {package} import load, greedy\n\nmodel, args = load(\"<converted weights directory>\")\n\
+# Greedy continuation with the KV cache; a long prompt is prefilled\n# 512 tokens per call (memory bounded by the chunk).\n\
+new, step_logits = greedy(model, prompt_ids, 24, prefill_chunk=512)"
+        ),
+        Family::Encoder => format!(
+            "import mlx.core as mx\nfrom {package} import load\n\nmodel, args = load(\"<converted weights directory>\")\n\
+# One sentence's token ids -> its embedding [1, hidden] (the source's pooling).\n\
+embedding = model.sentence_embedding(mx.array([input_ids]))"
+        ),
+        Family::EncoderDecoder => format!(
+            "from {package} import load, greedy\n\nmodel, args = load(\"<converted weights directory>\")\n\
+# The encoder reads input_ids; the decoder generates greedily with its cache.\n\
+new, step_logits = greedy(model, input_ids, 32)"
+        ),
+    };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
     let table: String = family_templates
         .iter()
@@ -248,6 +266,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         ("COSINE", cosine.into()),
         ("FILE_TABLE", table),
         ("LADDER_NAMES", ladder.into()),
+        ("USAGE", usage),
     ];
     let mut files = Vec::new();
     for (path, tpl) in family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES) {
@@ -569,6 +588,7 @@ mod tests {
             "COSINE",
             "FILE_TABLE",
             "LADDER_NAMES",
+            "USAGE",
         ];
         let vars: Vec<(&str, String)> = names.iter().map(|n| (*n, String::new())).collect();
         for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(SEQ2SEQ_TEMPLATES).chain(COMMON_TEMPLATES) {
