@@ -62,6 +62,10 @@ pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
     ("tests/test_parity.py", include_str!("../../../python/templates/common/tests/test_parity.py")),
 ];
 
+/// Every Python file the binary carries (the harness's steps and every
+/// template), by set: what a port's step hash covers.
+pub const ALL: &[&[(&str, &str)]] = &[SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, COMMON_TEMPLATES];
+
 /// Write the scripts into `dir` (created if needed).
 pub fn materialize(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, format!("cannot create {}", dir.display()), e))?;

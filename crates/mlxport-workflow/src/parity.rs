@@ -322,13 +322,19 @@ fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::
 /// correct float32 implementations drift apart as the input grows.
 pub const LONG_TOLERANCE_POSITIONS: u64 = 1024;
 
-/// The factor on rung 8's long-input tolerance for the oracle's long case
-/// (its tokens plus those decoded after it), at least 1; `inputs` is the
-/// oracle manifest's.
-fn long_tolerance_factor(inputs: &Value) -> f64 {
+/// Prefix of the long input's tensors (`edges.long.prefill.logits` ...).
+const LONG_EDGE: &str = "edges.long.";
+
+/// The last position of the oracle's long case (its tokens plus those
+/// decoded after it; 0 without one); `inputs` is the oracle manifest's.
+fn long_last_position(inputs: &Value) -> u64 {
     let long = &inputs["edges"]["long"];
-    let tokens = long["token_ids"][0].as_array().map_or(0, |t| t.len() as u64);
-    let last = tokens + long["generate"].as_u64().unwrap_or(0);
+    long["token_ids"][0].as_array().map_or(0, |t| t.len() as u64) + long["generate"].as_u64().unwrap_or(0)
+}
+
+/// The factor on rung 8's long-input tolerance for its last position, at
+/// least 1.
+fn long_tolerance_factor(last: u64) -> f64 {
     (last as f64 / LONG_TOLERANCE_POSITIONS as f64).max(1.0)
 }
 
@@ -346,7 +352,7 @@ fn edge_rungs(
     let mut settings =
         Settings { include: Some(regex::Regex::new(&format!("^{}", regex::escape(ladder::EDGES))).expect("a valid pattern")), exclude: None, ..base.clone() };
     if long_factor > 1.0 {
-        settings.rtol_scale.push((regex::Regex::new(&format!("^{}long\\.", regex::escape(ladder::EDGES))).expect("a valid pattern"), long_factor));
+        settings.rtol_scale.push((regex::Regex::new(&format!("^{}", regex::escape(LONG_EDGE))).expect("a valid pattern"), long_factor));
     }
     every_rung(a, b, rungs, &settings)
 }
@@ -720,11 +726,11 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
         // Rung 8, the edges: every case judged on its own.
         let climbed = first.is_none() || req.all;
         let oracle_manifest = Manifest::read(&mlxport_harness::manifest::manifest_path(&oracle))?;
-        let long_factor = long_tolerance_factor(&oracle_manifest.inputs);
-        if long_factor > 1.0 && cm.tensors.iter().any(|t| t.name.starts_with("edges.long.")) {
+        let last = long_last_position(&oracle_manifest.inputs);
+        let long_factor = long_tolerance_factor(last);
+        if long_factor > 1.0 && cm.tensors.iter().any(|t| t.name.starts_with(LONG_EDGE)) {
             notes.push(format!(
-                "edge long: relative tolerance x{long_factor:.2} for its last position {} (float32 position encodings lose precision in proportion to the position; the ladder's own tolerance holds to {LONG_TOLERANCE_POSITIONS})",
-                (long_factor * LONG_TOLERANCE_POSITIONS as f64).round()
+                "edge long: relative tolerance x{long_factor:.2} for its last position {last} (float32 position encodings lose precision in proportion to the position; the ladder's own tolerance holds to {LONG_TOLERANCE_POSITIONS})"
             ));
         }
         for er in edge_rungs(a.as_ref(), b.as_ref(), &cm, &settings, long_factor)? {
@@ -801,10 +807,13 @@ mod tests {
     #[test]
     fn the_long_input_tolerance_grows_past_1024_positions_only() {
         let long = |n: usize, generate: u64| serde_json::json!({"edges": {"long": {"token_ids": [vec![7; n]], "generate": generate}}});
-        assert_eq!(long_tolerance_factor(&long(250, 4)), 1.0);
-        assert_eq!(long_tolerance_factor(&long(1020, 4)), 1.0);
-        assert_eq!(long_tolerance_factor(&long(8186, 6)), 8.0);
-        assert_eq!(long_tolerance_factor(&long(2048, 0)), 2.0);
-        assert_eq!(long_tolerance_factor(&serde_json::json!({"token_ids": [[1, 2]]})), 1.0);
+        assert_eq!(long_last_position(&long(8186, 4)), 8190);
+        assert_eq!(long_tolerance_factor(long_last_position(&long(250, 4))), 1.0);
+        assert_eq!(long_tolerance_factor(long_last_position(&long(1020, 4))), 1.0);
+        assert_eq!(long_tolerance_factor(long_last_position(&long(8186, 6))), 8.0);
+        assert_eq!(long_tolerance_factor(long_last_position(&long(2048, 0))), 2.0);
+        assert_eq!(long_last_position(&serde_json::json!({"token_ids": [[1, 2]]})), 0);
+        assert_eq!(long_tolerance_factor(0), 1.0);
+        assert!(LONG_EDGE.starts_with(ladder::EDGES));
     }
 }

@@ -76,12 +76,11 @@ fn runs_python(step: Step) -> bool {
 /// package templates): a port resumed by a build whose scripts differ runs
 /// its steps again rather than keeping what the old scripts produced.
 fn python_digest() -> &'static str {
-    use mlxport_harness::scripts::*;
     static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DIGEST.get_or_init(|| {
         let mut all = Vec::new();
-        for set in [SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, COMMON_TEMPLATES] {
-            for (name, text) in set {
+        for set in mlxport_harness::scripts::ALL {
+            for (name, text) in *set {
                 all.extend_from_slice(format!("{name}\n{}\n{text}\n", text.len()).as_bytes());
             }
         }
