@@ -25,12 +25,14 @@ pub const DECODER_TEMPLATES: &[(&str, &str)] = &[
     ("__init__.py", include_str!("../../../python/templates/decoder/__init__.py")),
     ("config.py", include_str!("../../../python/templates/decoder/config.py")),
     ("rope.py", include_str!("../../../python/templates/decoder/rope.py")),
+    ("options.py", include_str!("../../../python/templates/decoder/options.py")),
     ("cache.py", include_str!("../../../python/templates/decoder/cache.py")),
     ("model.py", include_str!("../../../python/templates/decoder/model.py")),
     ("load.py", include_str!("../../../python/templates/decoder/load.py")),
     ("convert.py", include_str!("../../../python/templates/decoder/convert.py")),
     ("generate.py", include_str!("../../../python/templates/decoder/generate.py")),
     ("capture.py", include_str!("../../../python/templates/decoder/capture.py")),
+    ("tests/test_serving.py", include_str!("../../../python/templates/decoder/test_serving.py")),
 ];
 
 /// Added to the decoder files for a mixture-of-experts decoder.

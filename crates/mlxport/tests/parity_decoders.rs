@@ -3,7 +3,10 @@
 //! through `inspect`, `map draft`, `map validate`, `convert`, `scaffold` and
 //! `parity` (16 greedy tokens, cache decoding against recomputation).
 //! transformers is the reference on every rung. The scaffold must pass every
-//! rung of every type; mlx-lm, the second target, must pass where it
+//! rung of every type, and its package's serving switches
+//! (`tests/test_serving.py`: cache kinds, rotating window, compile,
+//! pipelined decoding, chunked prefill, batches, speculative decoding) must
+//! keep its greedy tokens; mlx-lm, the second target, must pass where it
 //! implements the architecture (phi3 with its fused projections kept, olmo2)
 //! and must diverge at the first block where it lacks a feature the
 //! checkpoint uses (mistral's sliding window), which proves the window is
@@ -94,6 +97,9 @@ fn dense_decoders_scaffold_and_mlx_lm_parity() {
         let (code, report) = parity(&py_, &oracle_dir, &refs);
         assert_eq!(code, 0, "{name}: scaffold parity");
         assert_all_pass(&report, layers, &format!("{name} scaffold"));
+        // The proven package's serving switches against it (the prompts
+        // run past the sliding window, so the rotating cache wraps).
+        serving_tests(&py_, &w.join(format!("{}_mlx", name.replace('-', "_"))), &w.join("weights-scaffold"), &IDS.join(";"));
 
         let mlx_pass = MLX_LM_PASS.contains(name);
         if mlx_pass || MLX_LM_FAILS.contains(name) {

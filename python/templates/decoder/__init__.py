@@ -6,10 +6,25 @@
     tokens, _ = greedy(model, [1, 2, 3], 16)
 """
 
-from .cache import KVCache, make_cache
+from .cache import KVCache, QuantizedKVCache, RotatingKVCache, StepKVCache, make_cache
 from .config import ModelArgs
-from .generate import greedy, recompute
+from .generate import batch_greedy, greedy, recompute, speculative_greedy
 from .load import load
 from .model import Model
+from .options import Options
 
-__all__ = ["KVCache", "make_cache", "ModelArgs", "greedy", "recompute", "load", "Model"]
+__all__ = [
+    "KVCache",
+    "StepKVCache",
+    "RotatingKVCache",
+    "QuantizedKVCache",
+    "make_cache",
+    "ModelArgs",
+    "Options",
+    "greedy",
+    "batch_greedy",
+    "speculative_greedy",
+    "recompute",
+    "load",
+    "Model",
+]

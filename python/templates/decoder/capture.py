@@ -8,6 +8,10 @@ import numpy as np
 
 from .cache import make_cache
 from .generate import greedy, greedy_from, prefill, recompute
+from .options import Options
+
+# The ladder proves the first port: no serving switch is on.
+PROVEN = Options()
 
 FAMILY = "decoder"
 
@@ -40,7 +44,7 @@ def blocks(model) -> Dict[str, list]:
 
 def decode(model, prompt: List[int], max_new_tokens: int):
     """(new ids, cache-decode logits [n, V], full-recompute logits [n, V])."""
-    new, steps = greedy(model, prompt, max_new_tokens)
+    new, steps = greedy(model, prompt, max_new_tokens, options=PROVEN)
     full = recompute(model, prompt, new)
     mx.eval(steps, full)
     return new, np.array(steps.astype(mx.float32)), np.array(full.astype(mx.float32))
@@ -50,7 +54,8 @@ def decode_chunked(model, prompt: List[int], max_new_tokens: int, chunk: int):
     """The prompt prefilled into the cache `chunk` tokens per call, then
     greedy decoding: (new ids, step logits [n, V], logits at the end of
     every prefill call [calls, V])."""
-    cache = make_cache(len(model.model.layers))
+    model.configure(PROVEN)
+    cache = make_cache(model, PROVEN)
     ends = prefill(model, cache, prompt, chunk)
     new, steps = greedy_from(model, cache, ends[-1], max_new_tokens)
     mx.eval(steps, ends)

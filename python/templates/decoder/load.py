@@ -3,6 +3,8 @@
 Loading is strict: every parameter of the model must be in the weights and
 every weight must be a parameter (`load_weights(strict=True)`), so a missing
 or extra tensor fails here instead of silently changing the output.
+Quantized checkpoints (`mlxport quantize`, mlx-lm's layout) load too: the
+modules their config names are quantized first.
 """
 
 import glob
@@ -10,6 +12,8 @@ import json
 import os
 
 import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
 
 from .config import ModelArgs
 from .model import Model
@@ -28,14 +32,35 @@ def read_weights(path: str) -> dict:
     return {k: v for k, v in weights.items() if not k.endswith(IGNORED_SUFFIXES)}
 
 
+def quantize_like(model, cfg: dict, weights: dict, path: str) -> None:
+    """Quantize the modules whose weights come quantized, as the config's
+    `quantization` says (mlx-lm's layout: group size, bits and mode, with
+    per-module overrides under the module's path)."""
+    q = cfg.get("quantization") or cfg.get("quantization_config")
+    if not isinstance(q, dict) or "bits" not in q or "group_size" not in q:
+        raise ValueError(f"{path}: quantized weights (.scales) but config.json has no 'quantization' with bits and group_size")
+
+    def predicate(p, m):
+        if p in q:
+            return q[p]
+        return hasattr(m, "to_quantized") and f"{p}.scales" in weights
+
+    nn.quantize(model, group_size=int(q["group_size"]), bits=int(q["bits"]), mode=q.get("mode", "affine"), class_predicate=predicate)
+    params = dict(tree_flatten(model.parameters()))
+    left = sorted(k for k in weights if k.endswith(".scales") and k not in params)
+    if left:
+        raise ValueError(f"{path}: {left[0]} is quantized but this package has no quantized form of that module (quantize it with a rule that skips it)")
+
+
 def load(path: str, dtype=mx.float32):
-    """(model, args) from a converted checkpoint directory."""
+    """(model, args) from a converted checkpoint directory, float or
+    quantized (mlx-lm's layout). Floating tensors, the scales and biases of
+    quantized ones included, are cast to `dtype` (None: as stored); on a
+    CPU float32 computes several times faster than bfloat16."""
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     weights = read_weights(path)
-    quantized = sorted(k for k in weights if k.endswith(".scales"))
-    if quantized:
-        raise ValueError(f"{path} holds quantized weights ({quantized[0]}, ...); this port takes float weights")
+    quantized = any(k.endswith(".scales") for k in weights)
     args = ModelArgs.from_config(cfg)
     # Biases, QK-norm and the output head as the weights say.
     p = "model.layers.0."
@@ -47,8 +72,10 @@ def load(path: str, dtype=mx.float32):
     args.qk_norm = p + "self_attn.q_norm.weight" in weights
     args.tie_word_embeddings = "lm_head.weight" not in weights
     model = Model(args)
+    if quantized:
+        quantize_like(model, cfg, weights, path)
     if dtype is not None:
-        weights = {k: v.astype(dtype) for k, v in weights.items()}
+        weights = {k: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) else v for k, v in weights.items()}
     model.load_weights(list(weights.items()), strict=True)
     model.eval()
     mx.eval(model.parameters())

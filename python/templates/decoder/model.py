@@ -9,8 +9,16 @@ strictly, with nothing missing and nothing extra.
 `capture`, when given a dict, receives the output of every ladder boundary
 under the names the mlxport oracle uses: `embeddings`, `layers.N`,
 `final_norm`, `logits`.
+
+The serving switches (`options.py`) reach the model in two places: the
+cache each block is given (`cache.py`; a quantized cache makes attention
+use quantized matrix products) and `Model.configure(options)`, which turns
+the compiled element-wise functions on or off. `pad` (left-padding counts
+per row) serves batched generation: a row's padding is hidden from every
+real token and its positions start after it.
 """
 
+from functools import lru_cache
 from typing import List, Optional
 
 import mlx.core as mx
@@ -43,8 +51,11 @@ class Attention(nn.Module):
             self.q_norm = make_norm(args, qd)
             self.k_norm = make_norm(args, kd)
         self.rope = RoPE(self.head_dim, args.rope_theta, args.rope_traditional, args.rope_scaling, args.max_position_embeddings)
+        self.compiled = False
 
-    def __call__(self, x: mx.array, mask, cache: Optional[KVCache]) -> mx.array:
+    def __call__(self, x: mx.array, mask, cache: Optional[KVCache], positions=None) -> mx.array:
+        """`positions`: the RoPE offset of the first new token, an int or
+        one per row (left-padded batches); default the cache's offset."""
         B, L, _ = x.shape
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if self.qk_norm and self.qk_full:
@@ -57,16 +68,25 @@ class Attention(nn.Module):
         # [B, L, heads, D] -> [B, heads, L, D]
         q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
         offset = cache.offset if cache is not None else 0
-        q = self.rope(q, offset=offset)
-        k = self.rope(k, offset=offset)
+        first = cache.first_position(L) if cache is not None else 0
+        pos = offset if positions is None else positions
+        q = self.rope(q, offset=pos)
+        k = self.rope(k, offset=pos)
         if cache is not None:
             k, v = cache.update(k, v)
-        S = k.shape[2]
         assert q.shape == (B, self.n_heads, L, self.head_dim), q.shape
-        assert k.shape == v.shape == (B, self.n_kv_heads, S, self.head_dim), (k.shape, v.shape)
-        assert S == offset + L, (S, offset, L)
+        if cache is not None and cache.quantized is not None:
+            bits, group = cache.quantized
+            S = k[0].shape[2]
+            assert S == offset + L - first, (S, offset, L, first)
+            out = quantized_attention(q, k, v, self.scale, mask, bits, group, self.softcap, self.compiled)
+            return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, self.n_heads * self.head_dim))
+        S = k.shape[2]
+        assert k.shape[:3] == v.shape[:3] == (B, self.n_kv_heads, S) and k.shape[3] == self.head_dim, (k.shape, v.shape)
+        # A full ring buffer returns `window` keys for one token (first is None).
+        assert S == offset + L - (first or 0) or (first is None and S <= offset + L), (S, offset, L, first)
         if self.softcap is not None:
-            out = softcapped_attention(q, k, v, self.scale, self.softcap, mask)
+            out = softcapped_attention(q, k, v, self.scale, self.softcap, mask, self.compiled)
         else:
             # GQA: mx.fast.scaled_dot_product_attention shares each KV head
             # across n_heads / n_kv_heads query heads.
@@ -76,7 +96,20 @@ class Attention(nn.Module):
         return self.o_proj(out)
 
 
-def softcapped_attention(q, k, v, scale, cap, mask):
+def _softcap(x, cap):
+    return mx.tanh(x / cap) * cap
+
+
+@lru_cache(maxsize=None)
+def compiled_softcap(cap: float):
+    return mx.compile(lambda x: mx.tanh(x / cap) * cap, shapeless=True)
+
+
+def softcap(x, cap, compiled=False):
+    return compiled_softcap(float(cap))(x) if compiled else _softcap(x, cap)
+
+
+def softcapped_attention(q, k, v, scale, cap, mask, compiled=False):
     """Attention with the logits soft-capped (cap * tanh(s / cap)) before the
     mask, which mx.fast.scaled_dot_product_attention cannot do."""
     B, H, L, D = q.shape
@@ -85,24 +118,78 @@ def softcapped_attention(q, k, v, scale, cap, mask):
         k = mx.repeat(k, H // kvh, axis=1)
         v = mx.repeat(v, H // kvh, axis=1)
     scores = (q * scale) @ k.transpose(0, 1, 3, 2)
-    scores = mx.tanh(scores / cap) * cap
+    scores = softcap(scores, cap, compiled)
     if mask is not None:
         scores = mx.where(mask, scores, mx.array(-mx.inf, scores.dtype))
     return mx.softmax(scores.astype(mx.float32), axis=-1).astype(v.dtype) @ v
 
 
-def attention_mask(L: int, offset: int, window: Optional[int]):
-    """Boolean [L, offset + L] mask: causal, and with a window a query at
-    position p sees keys at p - window < k <= p (transformers' sliding
-    window). None when every key is visible."""
-    if window is None and L == 1:
+def quantized_attention(q, qk, qv, scale, mask, bits, group, cap=None, compiled=False):
+    """Attention over a quantized cache: keys and values are (packed,
+    scales, biases) triples and both products are `mx.quantized_matmul`.
+    GQA shares each KV head with its query heads by broadcasting, not by
+    copying the cache. `mask`: None, "causal", or boolean [L, S] /
+    [B, 1, L, S]."""
+    B, H, L, D = q.shape
+    kvh = qk[0].shape[1]
+    rep = H // kvh
+    q = q * scale
+    if rep > 1:
+        q = q.reshape(B, kvh, rep, L, D)
+        qk = tuple(mx.expand_dims(a, 2) for a in qk)
+        qv = tuple(mx.expand_dims(a, 2) for a in qv)
+    scores = mx.quantized_matmul(q, *qk, transpose=True, group_size=group, bits=bits)
+    if cap is not None:
+        scores = softcap(scores, cap, compiled)
+    if isinstance(mask, str):
+        S = scores.shape[-1]
+        mask = mx.arange(S - L, S)[:, None] >= mx.arange(S)[None]
+    if mask is not None:
+        if rep > 1 and mask.ndim == 4:
+            mask = mx.expand_dims(mask, 2)
+        scores = mx.where(mask, scores, mx.array(-mx.inf, scores.dtype))
+    probs = mx.softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
+    out = mx.quantized_matmul(probs, *qv, transpose=False, group_size=group, bits=bits)
+    return out.reshape(B, H, L, -1)
+
+
+def attention_mask(L: int, offset: int, window: Optional[int], first: int = 0, pad=None):
+    """Boolean [L, offset + L - first] mask of the queries at positions
+    offset .. offset + L - 1 over the keys at first .. offset + L - 1:
+    causal, and with a window a query at position p sees keys at
+    p - window < k <= p (transformers' sliding window). With `pad` (left
+    padding per row, [B]) the mask is [B, 1, L, S] and hides each row's
+    padding from its real tokens (a padding query sees itself, so no row
+    of the softmax is empty). None when every key is visible."""
+    if window is None and L == 1 and pad is None:
         return None
     q = mx.arange(offset, offset + L)[:, None]
-    k = mx.arange(offset + L)[None, :]
+    k = mx.arange(first, offset + L)[None, :]
     m = k <= q
     if window is not None:
         m = m & (k > q - window)
+    if pad is not None:
+        real = k[None] >= pad[:, None, None]
+        m = (m[None] & real) | (k == q)[None]
+        m = mx.expand_dims(m, 1)
     return m
+
+
+def block_mask(L: int, cache, window: Optional[int], softcap_on: bool, pad=None):
+    """The mask of one block for L new tokens, given its cache (or None)."""
+    offset = cache.offset if cache is not None else 0
+    first = cache.first_position(L) if cache is not None else 0
+    if first is None:
+        return None  # one token over a full ring buffer: every key is in its window
+    if window is None and first == 0 and not softcap_on and pad is None:
+        return "causal" if L > 1 else None
+    return attention_mask(L, offset, window, first, pad)
+
+
+@lru_cache(maxsize=None)
+def compiled_glu(act_name: str):
+    act = getattr(nn, act_name)
+    return mx.compile(lambda g, u: act(g) * u, shapeless=True)
 
 
 class RMSNorm(nn.Module):
@@ -132,7 +219,9 @@ class MLP(nn.Module):
         super().__init__()
         h, i = args.hidden_size, args.intermediate_size
         self.gated = args.gated_mlp
-        self.act = getattr(nn, ACTIVATIONS[args.hidden_act])
+        self.act_name = ACTIVATIONS[args.hidden_act]
+        self.act = getattr(nn, self.act_name)
+        self.compiled = False
         if self.gated:
             self.gate_proj = nn.Linear(h, i, bias=args.mlp_bias)
             self.up_proj = nn.Linear(h, i, bias=args.mlp_bias)
@@ -143,6 +232,8 @@ class MLP(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         if self.gated:
+            if self.compiled:
+                return self.down_proj(compiled_glu(self.act_name)(self.gate_proj(x), self.up_proj(x)))
             return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
         return self.c_proj(self.act(self.c_fc(x)))
 
@@ -180,15 +271,15 @@ class Block(nn.Module):
             self.ffn_name = args.moe.ffn_name
             setattr(self, self.ffn_name, sparse)
 
-    def __call__(self, x: mx.array, mask, cache: Optional[KVCache]) -> mx.array:
+    def __call__(self, x: mx.array, mask, cache: Optional[KVCache], positions=None) -> mx.array:
         ffn = getattr(self, self.ffn_name)
         if self.kind == "pre":
-            h = x + self.self_attn(self.input_layernorm(x), mask, cache)
+            h = x + self.self_attn(self.input_layernorm(x), mask, cache, positions)
             return h + ffn(self.post_attention_layernorm(h))
         if self.kind == "sandwich":
-            h = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), mask, cache))
+            h = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), mask, cache, positions))
             return h + self.post_feedforward_layernorm(ffn(self.pre_feedforward_layernorm(h)))
-        h = x + self.post_attention_layernorm(self.self_attn(x, mask, cache))
+        h = x + self.post_attention_layernorm(self.self_attn(x, mask, cache, positions))
         return h + self.post_feedforward_layernorm(ffn(h))
 
 
@@ -205,17 +296,33 @@ class Model(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.args = args
+        self.compiled = False
         self.model = DecoderStack(args)
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
 
-    def __call__(self, input_ids: mx.array, cache: Optional[List[KVCache]] = None, capture: Optional[dict] = None) -> mx.array:
+    def configure(self, options) -> "Model":
+        """Turn the compiled element-wise functions on or off (`options.compile`)."""
+        for _name, m in self.named_modules():
+            if isinstance(m, (Attention, MLP)):
+                m.compiled = bool(options.compile)
+        self.compiled = bool(options.compile)
+        return self
+
+    def __call__(self, input_ids: mx.array, cache: Optional[List[KVCache]] = None, capture: Optional[dict] = None, pad: Optional[mx.array] = None) -> mx.array:
         """input_ids [B, L] -> logits [B, L, vocab]. With a cache, L new
-        tokens follow the cached positions."""
+        tokens follow the cached positions. `pad` [B]: left-padding counts
+        of a batch (its rows' positions start after their padding)."""
         assert input_ids.ndim == 2, input_ids.shape
         B, L = input_ids.shape
         if cache is not None:
             assert len(cache) == len(self.model.layers)
+        positions = None
+        if pad is not None:
+            assert pad.shape == (B,), pad.shape
+            if self.model.layers[0].self_attn.rope.kind == "dynamic":
+                raise ValueError("left-padded batches with dynamic (NTK) RoPE scaling are not implemented: its base depends on each row's length")
+            positions = (cache[0].offset if cache is not None else 0) - pad
         h = self.model.embed_tokens(input_ids)
         if self.args.embed_scale is not None:
             # Part of the embedding stage, as transformers' scaled embedding.
@@ -226,16 +333,14 @@ class Model(nn.Module):
         # sliding-window block also hides keys `window` or more positions
         # back; the cache keeps every position, so cached decoding sees
         # exactly what full recomputation sees.
-        offset = cache[0].offset if cache is not None else 0
+        # Blocks whose caches are alike share one mask.
         masks = {}
         for i, layer in enumerate(self.model.layers):
-            w = layer.window
-            if w not in masks:
-                if w is None and self.args.attn_softcap is None:
-                    masks[w] = "causal" if L > 1 else None
-                else:
-                    masks[w] = attention_mask(L, offset, w)
-            h = layer(h, masks[w], cache[i] if cache is not None else None)
+            c = cache[i] if cache is not None else None
+            key = (layer.window, type(c), c.first_position(L) if c is not None else 0)
+            if key not in masks:
+                masks[key] = block_mask(L, c, layer.window, self.args.attn_softcap is not None, pad)
+            h = layer(h, masks[key], c, positions)
             _keep(capture, f"layers.{i}", h)
         h = self.model.norm(h)
         _keep(capture, "final_norm", h)
@@ -244,7 +349,7 @@ class Model(nn.Module):
         else:
             logits = self.lm_head(h)
         if self.args.final_softcap is not None:
-            logits = mx.tanh(logits / self.args.final_softcap) * self.args.final_softcap
+            logits = softcap(logits, self.args.final_softcap, self.compiled)
         assert logits.shape == (B, L, self.args.vocab_size), logits.shape
         _keep(capture, "logits", logits)
         return logits

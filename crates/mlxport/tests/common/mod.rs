@@ -328,3 +328,21 @@ pub fn restricted_fused_moe(d: &Path) {
     );
     std::fs::write(d.join("README.md"), "---\nlicense: cc-by-nc-4.0\n---\n").unwrap();
 }
+
+/// Run a decoder package's own serving tests (`tests/test_serving.py`:
+/// every serving switch against the first port) on `weights`, with these
+/// prompts ("1,2,3;4,5"); asserts that every test ran and passed.
+pub fn serving_tests(py_: &Path, pkg: &Path, weights: &Path, prompt_ids: &str) {
+    let name = pkg.file_name().unwrap().to_str().unwrap();
+    let o = Command::new(py_)
+        .args(["-m", "unittest", "-v", &format!("{name}.tests.test_serving")])
+        .current_dir(pkg.parent().unwrap())
+        .env("MLXPORT_WEIGHTS", weights)
+        .env("MLXPORT_PROMPT_IDS", prompt_ids)
+        .env_remove("PYTHONPATH")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{name} serving tests failed:\n{text}");
+    assert!(text.contains("Ran 5 tests") && text.trim_end().ends_with("OK") && !text.contains("skipped"), "{name} serving tests:\n{text}");
+}
