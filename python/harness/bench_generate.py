@@ -3,21 +3,27 @@ token, decode throughput, per-token latency and MLX's own memory counters,
 for several prompt lengths in one process.
 
 Run by ``mlxport bench generate`` (embedded in the binary); not meant to be
-run by hand. Two targets, as for the capture step:
+run by hand. Each target is timed through its own serving loop:
 
 * ``--mlx-lm DIR``: a model directory loaded with ``mlx_lm.load`` and run
-  with mlx-lm's KV cache;
-* ``--package PKG --weights DIR``: a package made by ``mlxport scaffold``
-  (its ``load`` and its ``cache.make_cache``).
+  by ``mlx_lm.generate.generate_step`` (mlx-lm's own loop: its KV cache,
+  prefill steps and asynchronous evaluation);
+* ``--package PKG --weights DIR``: a package made by ``mlxport scaffold``,
+  run by its ``generate.stream`` with ``--options JSON`` (its serving
+  switches; default the package's own defaults).
+
+``--versus-mlx-lm DIR`` measures mlx-lm on DIR in the same process as the
+package, interleaved run by run (the order alternating), so that run i of
+one and run i of the other saw the same machine: the comparison pairs
+them.
 
 Synchronization. MLX is lazy: building the graph costs nothing and the
-work happens at ``mx.eval``. Every timed region therefore starts after
-``mx.synchronize()`` (nothing still queued from before) and ends when the
-token it produced has been evaluated and copied to the host (``.item()``,
-which a real generator needs anyway to detect the end of text), followed
-by ``mx.synchronize()``. Time to first token runs from the prompt ids being
-handed to the model to the first new token on the host: the whole prefill
-plus the first sampling. Decoding then times each further token alone.
+work happens at evaluation. Every timed region starts after
+``mx.synchronize()`` (nothing still queued from before). Time to first
+token runs from the prompt ids being handed to the loop to the first new
+token on the host (the whole prefill plus the first sampling); each
+further token's latency runs from the previous token on the host to this
+one, which is what a reader of the stream sees.
 
 Each prompt length gets ``--warmup`` untimed runs, then ``--runs`` timed
 ones; a run resets MLX's peak-memory counter first. Prompts are token ids
@@ -26,7 +32,8 @@ tokens usually take); decoding is greedy and never stops early, so every
 run produces exactly ``--gen-tokens`` tokens.
 
 Output: one JSON document (schema ``mlxport.bench-generate/v1``) with, per
-prompt length, every run's measurements.
+prompt length, every run's measurements; with ``--versus-mlx-lm``, the
+same document for mlx-lm under ``versus``.
 """
 
 import argparse
@@ -49,6 +56,8 @@ def parse_args():
     ap.add_argument("--mlx-lm", dest="mlx_lm", help="model directory mlx_lm.load reads")
     ap.add_argument("--package", help="directory of a scaffolded package")
     ap.add_argument("--weights", help="weights directory for --package")
+    ap.add_argument("--options", help="the package's serving options, JSON (default: its own defaults)")
+    ap.add_argument("--versus-mlx-lm", dest="versus", help="also measure mlx-lm on this directory, interleaved")
     ap.add_argument("--prompt-tokens", required=True, help="comma-separated prompt lengths")
     ap.add_argument("--gen-tokens", type=int, required=True)
     ap.add_argument("--runs", type=int, required=True)
@@ -58,42 +67,66 @@ def parse_args():
     return ap.parse_args()
 
 
-def load_target(args):
-    """(model, make_cache, vocab size, implementation name)."""
+class Target:
+    """One implementation and its serving loop: `steps(prompt, n)` yields
+    the n greedy tokens as ints."""
+
+    def __init__(self, name, model, steps, vocab, load_s, options=None):
+        self.name, self.model, self.steps, self.vocab, self.load_s, self.options = name, model, steps, vocab, load_s, options
+
+
+def vocab_of(model):
     import mlx.nn as nn
 
-    if args.mlx_lm:
-        from mlx_lm import load
-        from mlx_lm.models.cache import make_prompt_cache
-
-        model, _tok = load(args.mlx_lm)
-        make = lambda: make_prompt_cache(model)  # noqa: E731
-        impl = "mlx-lm"
-    elif args.package:
-        if not args.weights:
-            common.fail("--package needs --weights")
-        pkg_dir = os.path.abspath(args.package)
-        sys.path.insert(0, os.path.dirname(pkg_dir))
-        name = os.path.basename(pkg_dir)
-        pkg = importlib.import_module(name)
-        cap = importlib.import_module(name + ".capture")
-        if getattr(cap, "FAMILY", None) != "decoder":
-            common.fail(f"bench generate needs a decoder package; {name} is a {getattr(cap, 'FAMILY', 'unknown')} package")
-        cache_mod = importlib.import_module(name + ".cache")
-        model, _cfg = pkg.load(args.weights)
-        make = lambda: cache_mod.make_cache(len(model.model.layers))  # noqa: E731
-        impl = "mlxport-scaffold"
-    else:
-        common.fail("give --mlx-lm DIR, or --package DIR --weights DIR")
-    vocab = None
     for _n, m in model.named_modules():
         # A quantized embedding (nn.QuantizedEmbedding) is not an nn.Embedding.
         if isinstance(m, (nn.Embedding, nn.QuantizedEmbedding)):
-            vocab = int(m.weight.shape[0]) if isinstance(m, nn.Embedding) else int(m.num_embeddings)
-            break
-    if vocab is None:
-        common.fail("the model has no token embedding to draw prompt ids from")
-    return model, make, vocab, impl
+            return int(m.weight.shape[0]) if isinstance(m, nn.Embedding) else int(m.num_embeddings)
+    common.fail("the model has no token embedding to draw prompt ids from")
+
+
+def mlx_lm_target(mx, path):
+    from mlx_lm import load
+    from mlx_lm.generate import generate_step
+
+    t = time.perf_counter()
+    model, _tok = load(path)
+    mx.eval(model.parameters())
+    load_s = time.perf_counter() - t
+
+    def steps(prompt, n):
+        for tok, _logprobs in generate_step(mx.array(prompt), model, max_tokens=n):
+            yield int(tok)
+
+    return Target("mlx-lm", model, steps, vocab_of(model), load_s)
+
+
+def package_target(mx, args):
+    if not args.weights:
+        common.fail("--package needs --weights")
+    pkg_dir = os.path.abspath(args.package)
+    sys.path.insert(0, os.path.dirname(pkg_dir))
+    name = os.path.basename(pkg_dir)
+    pkg = importlib.import_module(name)
+    cap = importlib.import_module(name + ".capture")
+    if getattr(cap, "FAMILY", None) != "decoder":
+        common.fail(f"bench generate needs a decoder package; {name} is a {getattr(cap, 'FAMILY', 'unknown')} package")
+    gen = importlib.import_module(name + ".generate")
+    opts_mod = importlib.import_module(name + ".options")
+    try:
+        options = opts_mod.Options.from_dict(json.loads(args.options), "--options") if args.options else opts_mod.Options.defaults()
+    except (ValueError, TypeError) as e:
+        common.fail(f"{name}: {e}")
+    t = time.perf_counter()
+    # As stored, as mlx-lm runs them (the package's own default casts to float32).
+    model, _cfg = pkg.load(args.weights, dtype=None)
+    mx.eval(model.parameters())
+    load_s = time.perf_counter() - t
+
+    def steps(prompt, n):
+        return gen.stream(model, prompt, n, options=options)
+
+    return Target("mlxport-scaffold", model, steps, vocab_of(model), load_s, options.to_dict())
 
 
 def percentile(xs, q):
@@ -107,32 +140,28 @@ def percentile(xs, q):
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def one_run(mx, model, make_cache, prompt, gen_tokens):
-    cache = make_cache()
-    ids = mx.array([prompt])
+def one_run(mx, target, prompt, gen_tokens):
     mx.synchronize()
     mx.reset_peak_memory()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    logits = model(ids, cache=cache)
-    tok = mx.argmax(logits[0, -1])
-    first = tok.item()
-    mx.synchronize()
+    steps = target.steps(prompt, gen_tokens)
+    tokens = [next(steps)]
     t1 = time.perf_counter()
     latencies = []
-    tokens = [first]
-    for _ in range(gen_tokens - 1):
-        ts = time.perf_counter()
-        logits = model(tok.reshape(1, 1), cache=cache)
-        tok = mx.argmax(logits[0, -1])
-        tokens.append(tok.item())
-        mx.synchronize()
-        latencies.append(time.perf_counter() - ts)
+    prev = t1
+    for tok in steps:
+        now = time.perf_counter()
+        latencies.append(now - prev)
+        prev = now
+        tokens.append(tok)
+    mx.synchronize()
     t2 = time.perf_counter()
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     peak = mx.get_peak_memory()
     active = mx.get_active_memory()
-    del cache, logits, tok
+    if len(tokens) != gen_tokens:
+        common.fail(f"{target.name} produced {len(tokens)} tokens, {gen_tokens} asked")
     ttft = t1 - t0
     decode_s = sum(latencies)
     extra = {
@@ -160,6 +189,24 @@ def one_run(mx, model, make_cache, prompt, gen_tokens):
     }
 
 
+def document(mx, target, args, results):
+    doc = {
+        "schema": SCHEMA,
+        "implementation": target.name,
+        "device": str(mx.default_device()),
+        "mlx": getattr(mx, "__version__", None),
+        "python": platform.python_version(),
+        "vocab_size": target.vocab,
+        "load_s": target.load_s,
+        "gen_tokens": args.gen_tokens,
+        "seed": args.seed,
+        "results": results,
+    }
+    if target.options is not None:
+        doc["options"] = target.options
+    return doc
+
+
 def main():
     args = parse_args()
     try:
@@ -175,35 +222,48 @@ def main():
     import mlx.core as mx
     import numpy as np
 
-    t_load = time.perf_counter()
-    model, make_cache, vocab, impl = load_target(args)
-    mx.eval(model.parameters())
-    load_s = time.perf_counter() - t_load
+    if bool(args.mlx_lm) == bool(args.package):
+        common.fail("give --mlx-lm DIR, or --package DIR --weights DIR")
+    if args.versus and not args.package:
+        common.fail("--versus-mlx-lm goes with --package")
+    targets = [mlx_lm_target(mx, args.mlx_lm) if args.mlx_lm else package_target(mx, args)]
+    if args.versus:
+        targets.append(mlx_lm_target(mx, args.versus))
+        if targets[1].vocab != targets[0].vocab:
+            common.fail(f"the package's vocabulary ({targets[0].vocab}) is not mlx-lm's ({targets[1].vocab}): not the same model")
     rng = np.random.default_rng(args.seed)
+    vocab = targets[0].vocab
     low = min(1000, vocab // 2)
-    results = []
+    results = [[] for _ in targets]
     for n in lengths:
         prompt = [int(x) for x in rng.integers(low, vocab, size=n)]
-        common.log(f"prompt {n}: {args.warmup} warmup + {args.runs} runs of {args.gen_tokens} tokens")
-        for _ in range(args.warmup):
-            one_run(mx, model, make_cache, prompt, args.gen_tokens)
-        runs = [one_run(mx, model, make_cache, prompt, args.gen_tokens) for _ in range(args.runs)]
-        same = all(r["tokens"] == runs[0]["tokens"] for r in runs)
-        for r in runs:
-            del r["tokens"]
-        results.append({"prompt_tokens": n, "deterministic_tokens": same, "runs": runs})
-    doc = {
-        "schema": SCHEMA,
-        "implementation": impl,
-        "device": str(mx.default_device()),
-        "mlx": getattr(mx, "__version__", None),
-        "python": platform.python_version(),
-        "vocab_size": vocab,
-        "load_s": load_s,
-        "gen_tokens": args.gen_tokens,
-        "seed": args.seed,
-        "results": results,
-    }
+        common.log(f"prompt {n}: {args.warmup} warmup + {args.runs} runs of {args.gen_tokens} tokens, {' and '.join(t.name for t in targets)}")
+        for t in targets:
+            for _ in range(args.warmup):
+                one_run(mx, t, prompt, args.gen_tokens)
+        runs = [[] for _ in targets]
+        for i in range(args.runs):
+            # Interleaved, the order alternating: run i of each saw the same machine.
+            order = list(range(len(targets)))
+            if i % 2:
+                order.reverse()
+            for k in order:
+                runs[k].append(one_run(mx, targets[k], prompt, args.gen_tokens))
+        for k, rs in enumerate(runs):
+            same = all(r["tokens"] == rs[0]["tokens"] for r in rs)
+            first = rs[0]["tokens"]
+            for r in rs:
+                del r["tokens"]
+            results[k].append({"prompt_tokens": n, "deterministic_tokens": same, "runs": rs, "_tokens": first})
+    if len(targets) > 1:
+        for a, b in zip(results[0], results[1]):
+            a["same_tokens_as_versus"] = a["_tokens"] == b["_tokens"]
+    for rs in results:
+        for r in rs:
+            del r["_tokens"]
+    doc = document(mx, targets[0], args, results[0])
+    if len(targets) > 1:
+        doc["versus"] = document(mx, targets[1], args, results[1])
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)

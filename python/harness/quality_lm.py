@@ -1,21 +1,36 @@
 """Language-model logits for ``mlxport quality`` (embedded in the binary).
 
-Loads a reference and a candidate MLX checkpoint (mlx-lm layout) with
-``mlx_lm.load`` and writes, into ``--out DIR``:
+Loads a reference and one or more candidate MLX checkpoints, all in one
+process, and writes, into ``--out DIR``:
 
 * ``chunk_NNNN.npz``: for one window of the held-out text, the float32
-  logits of both models at every scored position (``reference``,
-  ``candidate``: [n, V]) and the token each position predicts
-  (``targets``: [n] int32). The text is tokenized once with the
-  reference's tokenizer, cut to ``--max-tokens``, and scored in windows
-  of at most ``--window`` tokens that advance by ``--stride``: each window
-  scores only the tokens no earlier window scored, with up to
-  ``window - stride`` tokens of preceding context. Memory is bounded by
-  one window's logits.
-* ``greedy.npz``: ``reference`` and ``candidate`` [P, G] int32, G greedy
+  logits of the reference (``reference``) and of each candidate
+  (``candidate_0``, ``candidate_1``, ...: [n, V]) at every scored
+  position, and the token each position predicts (``targets``: [n]
+  int32). The text is tokenized once with the reference's tokenizer, cut
+  to ``--max-tokens``, and scored in windows of at most ``--window``
+  tokens that advance by ``--stride``: each window scores only the tokens
+  no earlier window scored, with up to ``window - stride`` tokens of
+  preceding context. The reference's logits are computed once per window
+  whatever the number of candidates. Memory is bounded by one window's
+  logits.
+* ``greedy.npz``: ``reference`` and ``candidate_I`` [P, G] int32, G greedy
   tokens per prompt (pure argmax, KV cache, no stop at end-of-sequence).
 * ``quality_lm.json``: what was run (token counts, windows, prompts,
-  decoded continuations, library versions).
+  decoded continuations, implementation, compute dtype, library versions,
+  wall time).
+
+The models run through ``--package PKG`` (a scaffolded decoder package:
+its ``load`` and its first-port greedy decoding), else through
+``mlx_lm.load``. ``--compute-dtype float32`` (the default) dequantizes
+quantized layers at load (the float values ``mx.dequantize`` gives, the
+very values the packed weights hold) and casts every floating parameter
+to float32: on a CPU, MLX multiplies bfloat16 several times slower than
+float32 and packed quantized weights slower still (measured on SmolLM2 over
+512 tokens on 2 cores: 5.0 s in float32, 31 s in bfloat16, 55 s with
+8-bit packed weights), and the gate compares the models' values, not the
+precision of their arithmetic. ``stored`` keeps the checkpoints' dtypes
+and packed weights.
 
 The metrics are computed by mlxport from these files, not here.
 """
@@ -32,7 +47,9 @@ import mlxport_common as common  # noqa: E402
 def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", required=True)
-    ap.add_argument("--candidate", required=True)
+    ap.add_argument("--candidate", required=True, action="append")
+    ap.add_argument("--package", help="a scaffolded decoder package to run the models with")
+    ap.add_argument("--compute-dtype", choices=["float32", "stored"], default="float32")
     ap.add_argument("--text", required=True)
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--max-tokens", type=int, default=0)
@@ -43,25 +60,69 @@ def parse_args():
     return ap.parse_args()
 
 
-def load(path):
-    from mlx_lm import load as mlx_load
+class Runner:
+    """How the models are loaded and decoded: a package or mlx-lm."""
 
-    try:
-        return mlx_load(path)
-    except Exception as e:  # noqa: BLE001 - reported to the user with the path
-        common.fail(f"{path}: mlx_lm.load failed: {type(e).__name__}: {e}")
+    def __init__(self, package, compute_dtype):
+        import mlx.core as mx
 
+        self.mx = mx
+        self.dtype = mx.float32 if compute_dtype == "float32" else None
+        self.pkg = None
+        if package:
+            import importlib
 
-def greedy(mx, make_cache, model, prompt, n):
-    cache = make_cache(model)
-    logits = model(mx.array([prompt]), cache=cache)
-    out = []
-    for i in range(n):
-        t = int(mx.argmax(logits[0, -1]).item())
-        out.append(t)
-        if i + 1 < n:
-            logits = model(mx.array([[t]]), cache=cache)
-    return out
+            pkg_dir = os.path.abspath(package)
+            sys.path.insert(0, os.path.dirname(pkg_dir))
+            name = os.path.basename(pkg_dir)
+            self.pkg = importlib.import_module(name)
+            cap = importlib.import_module(name + ".capture")
+            if getattr(cap, "FAMILY", None) != "decoder":
+                common.fail(f"the language-model gate runs decoder packages; {name} is a {getattr(cap, 'FAMILY', 'unknown')} package")
+            self.gen = importlib.import_module(name + ".generate")
+            self.first_port = importlib.import_module(name + ".options").Options()
+            self.name = f"package {name}"
+        else:
+            self.name = "mlx-lm"
+
+    def load(self, path):
+        mx = self.mx
+        try:
+            if self.pkg is not None:
+                from transformers import AutoTokenizer
+
+                model, _ = self.pkg.load(path, dtype=self.dtype, dequantized=self.dtype is not None)
+                tok = AutoTokenizer.from_pretrained(path)
+                return model, tok
+            from mlx.utils import tree_map
+            from mlx_lm import load as mlx_load
+
+            model, tok = mlx_load(path)
+            if self.dtype is not None:
+                from mlx_lm.utils import dequantize_model
+
+                dequantize_model(model)
+                model.update(tree_map(lambda x: x.astype(self.dtype) if mx.issubdtype(x.dtype, mx.floating) else x, model.parameters()))
+                mx.eval(model.parameters())
+            return model, tok
+        except Exception as e:  # noqa: BLE001 - reported to the user with the path
+            common.fail(f"{path}: loading with {self.name} failed: {type(e).__name__}: {e}")
+
+    def greedy(self, model, prompt, n):
+        mx = self.mx
+        if self.pkg is not None:
+            return self.gen.greedy(model, prompt, n, options=self.first_port)[0]
+        from mlx_lm.models.cache import make_prompt_cache
+
+        cache = make_prompt_cache(model)
+        logits = model(mx.array([prompt]), cache=cache)
+        out = []
+        for i in range(n):
+            t = int(mx.argmax(logits[0, -1]).item())
+            out.append(t)
+            if i + 1 < n:
+                logits = model(mx.array([[t]]), cache=cache)
+        return out
 
 
 def main():
@@ -69,7 +130,6 @@ def main():
     timer = common.Timer()
     import mlx.core as mx
     import numpy as np
-    from mlx_lm.models.cache import make_prompt_cache
 
     if args.window < 2 or args.stride < 1 or args.stride > args.window:
         common.fail(f"window {args.window} and stride {args.stride}: need window >= 2 and 1 <= stride <= window")
@@ -78,16 +138,19 @@ def main():
     with open(args.prompts, encoding="utf-8") as f:
         prompts = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
 
-    common.log("loading the reference")
-    ref, tok = load(args.reference)
-    common.log("loading the candidate")
-    cand, cand_tok = load(args.candidate)
+    runner = Runner(args.package, args.compute_dtype)
+    common.log(f"loading the reference with {runner.name}")
+    ref, tok = runner.load(args.reference)
+    cands = []
+    for i, path in enumerate(args.candidate):
+        common.log(f"loading candidate {i + 1}/{len(args.candidate)}")
+        cands.append(runner.load(path))
     ids = list(tok.encode(text))
     if args.max_tokens and len(ids) > args.max_tokens:
         ids = ids[: args.max_tokens]
     if len(ids) < 2:
         common.fail(f"{args.text}: fewer than 2 tokens to score")
-    same_tokenizer = list(cand_tok.encode(text[:2000])) == list(tok.encode(text[:2000]))
+    same_tokenizer = [list(ct.encode(text[:2000])) == list(tok.encode(text[:2000])) for _, ct in cands]
     vocab_ref = None
     os.makedirs(args.out, exist_ok=True)
 
@@ -99,44 +162,43 @@ def main():
         lo = max(0, end - args.window)
         window = ids[lo:end]
         x = mx.array([window])
-        lr = ref(x)[0].astype(mx.float32)
-        lc = cand(x)[0].astype(mx.float32)
         # Logits at index j predict window[j + 1]; keep those predicting [start, end).
         a, b = start - lo - 1, end - lo - 1
-        r = np.array(lr[a:b])
-        c = np.array(lc[a:b])
-        if r.shape != c.shape:
-            common.fail(f"the candidate's logits have shape {list(c.shape)}, the reference's {list(r.shape)}: the vocabularies differ")
+        r = np.array(ref(x)[0, a:b].astype(mx.float32))
+        arrays = {"reference": r, "targets": np.array(ids[start:end], dtype=np.int32)}
+        for i, (cand, _) in enumerate(cands):
+            c = np.array(cand(x)[0, a:b].astype(mx.float32))
+            if r.shape != c.shape:
+                common.fail(f"candidate {args.candidate[i]}: logits of shape {list(c.shape)}, the reference's {list(r.shape)}: the vocabularies differ")
+            arrays[f"candidate_{i}"] = c
         vocab_ref = r.shape[1]
         name = f"chunk_{len(chunks):04d}.npz"
-        np.savez(os.path.join(args.out, name), reference=r, candidate=c, targets=np.array(ids[start:end], dtype=np.int32))
+        np.savez(os.path.join(args.out, name), **arrays)
         chunks.append({"file": name, "positions": int(end - start), "context": int(start - lo)})
         common.log(f"scored tokens {start}..{end} of {len(ids)}")
         start = end
 
     prompt_ids = [list(tok.encode(p)) for p in prompts]
-    gr, gc = [], []
-    for i, p in enumerate(prompt_ids):
-        gr.append(greedy(mx, make_prompt_cache, ref, p, args.generate))
-        gc.append(greedy(mx, make_prompt_cache, cand, p, args.generate))
-        common.log(f"greedy {i + 1}/{len(prompt_ids)}")
     shape = (len(prompt_ids), args.generate)
-    np.savez(
-        os.path.join(args.out, "greedy.npz"),
-        reference=np.array(gr, dtype=np.int32).reshape(shape),
-        candidate=np.array(gc, dtype=np.int32).reshape(shape),
-    )
+    greedy = {"reference": [runner.greedy(ref, p, args.generate) for p in prompt_ids]}
+    for i, (cand, _) in enumerate(cands):
+        greedy[f"candidate_{i}"] = [runner.greedy(cand, p, args.generate) for p in prompt_ids]
+        common.log(f"greedy continuations of candidate {i + 1}/{len(cands)}")
+    np.savez(os.path.join(args.out, "greedy.npz"), **{k: np.array(v, dtype=np.int32).reshape(shape) for k, v in greedy.items()})
     manifest = {
         "tokens": len(ids),
         "vocab": vocab_ref,
         "window": args.window,
         "stride": args.stride,
         "chunks": chunks,
+        "candidates": args.candidate,
         "same_tokenizer": same_tokenizer,
         "prompts": prompts,
         "prompt_tokens": [len(p) for p in prompt_ids],
         "generate": args.generate,
-        "continuations": {"reference": [tok.decode(g) for g in gr], "candidate": [tok.decode(g) for g in gc]},
+        "continuations": {k: [tok.decode(g) for g in v] for k, v in greedy.items()},
+        "implementation": runner.name,
+        "compute_dtype": args.compute_dtype,
         "libraries": common.library_versions(["mlx", "mlx-lm", "numpy"]),
         "seconds": timer.elapsed(),
     }

@@ -39,6 +39,12 @@ pub struct Output {
     pub gen_tokens: u32,
     pub seed: u64,
     pub results: Vec<PromptResult>,
+    /// A package's serving options, as it ran.
+    #[serde(default)]
+    pub options: Option<serde_json::Value>,
+    /// mlx-lm measured in the same process, interleaved run by run.
+    #[serde(default)]
+    pub versus: Option<Box<Output>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +53,9 @@ pub struct PromptResult {
     /// Every run produced the same tokens.
     pub deterministic_tokens: bool,
     pub runs: Vec<PyRun>,
+    /// With `versus`: whether both produced the same tokens.
+    #[serde(default)]
+    pub same_tokens_as_versus: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +76,18 @@ impl Output {
 
     fn parse_rule(bytes: &[u8]) -> Result<Output, String> {
         let o: Output = serde_json::from_slice(bytes).map_err(|e| format!("generation benchmark output is not {OUTPUT_SCHEMA}: {e}"))?;
+        Output::check(&o)?;
+        if let Some(v) = &o.versus {
+            Output::check(v).map_err(|e| format!("versus: {e}"))?;
+            let lengths = |o: &Output| o.results.iter().map(|r| (r.prompt_tokens, r.runs.len())).collect::<Vec<_>>();
+            if lengths(v) != lengths(&o) {
+                return Err("versus: other prompt lengths or run counts than the package's".into());
+            }
+        }
+        Ok(o)
+    }
+
+    fn check(o: &Output) -> Result<(), String> {
         if o.schema != OUTPUT_SCHEMA {
             return Err(format!("generation benchmark output has schema `{}`, expected `{OUTPUT_SCHEMA}`", o.schema));
         }
@@ -85,7 +106,7 @@ impl Output {
                 }
             }
         }
-        Ok(o)
+        Ok(())
     }
 }
 
@@ -314,5 +335,52 @@ mod tests {
         assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().to_string().contains("no prompt lengths"));
         doc["results"] = serde_json::json!([{"prompt_tokens": 4, "deterministic_tokens": true, "runs": [{"wall_s": 1.0, "user_s": 0.0, "system_s": 0.0, "max_rss_bytes": 0, "extra": {}}]}]);
         assert!(Output::parse(&serde_json::to_vec(&doc).unwrap()).unwrap_err().to_string().contains("decode_tokens_per_s"));
+    }
+}
+
+/// Schema of a side-by-side generation benchmark.
+pub const VERSUS_SCHEMA: &str = "mlxport.bench-versus/v1";
+
+/// A package against mlx-lm, measured in one process with their runs
+/// interleaved: both receipts and, per prompt length, the paired ratios
+/// package / mlx-lm of decode and prefill throughput.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Versus {
+    pub schema: String,
+    pub candidate: Receipt,
+    pub baseline: Receipt,
+    pub rows: Vec<VersusRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersusRow {
+    pub prompt_tokens: u32,
+    pub decode: crate::compare::Comparison,
+    pub prefill: crate::compare::Comparison,
+    /// Both produced the same greedy tokens.
+    pub same_tokens: Option<bool>,
+}
+
+impl Versus {
+    /// Pair run i of the candidate with run i of the baseline (they were
+    /// interleaved), per prompt length.
+    pub fn new(candidate: Receipt, baseline: Receipt, output: &Output) -> crate::Result<Versus> {
+        let boot = candidate.settings.bootstrap;
+        let min_effect = candidate.settings.min_effect;
+        let mut rows = Vec::new();
+        for ((c, b), r) in candidate.benchmarks.iter().zip(&baseline.benchmarks).zip(&output.results) {
+            let pair = |name: &str| -> crate::Result<crate::compare::Comparison> {
+                let cv = crate::receipt::metric_values(&c.runs, name)?;
+                let bv = crate::receipt::metric_values(&b.runs, name)?;
+                Ok(crate::compare::paired(&bv, &cv, Better::Higher, &boot, min_effect))
+            };
+            rows.push(VersusRow {
+                prompt_tokens: r.prompt_tokens,
+                decode: pair(METRIC)?,
+                prefill: pair("prefill_tokens_per_s")?,
+                same_tokens: r.same_tokens_as_versus,
+            });
+        }
+        Ok(Versus { schema: VERSUS_SCHEMA.into(), candidate, baseline, rows })
     }
 }

@@ -143,6 +143,10 @@ pub struct GenerateBenchRequest {
     pub runs: u32,
     pub warmup: u32,
     pub seed: u64,
+    /// A package's serving options (JSON; `None`: the package's defaults).
+    pub options: Option<String>,
+    /// Also measure mlx-lm on this directory, interleaved with the package.
+    pub versus_mlx_lm: Option<PathBuf>,
 }
 
 /// The result of comparing MLX with and without the preloaded BLAS.
@@ -350,6 +354,12 @@ impl Harness {
         match &req.target {
             Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
             Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
+        }
+        if let Some(o) = &req.options {
+            job = job.arg("--options").arg(o);
+        }
+        if let Some(v) = &req.versus_mlx_lm {
+            job = job.arg("--versus-mlx-lm").arg(absolute(v)?);
         }
         job.run()?.check("the generation benchmark (MLX)")?;
         std::fs::read(&out).map_err(|e| Error::io(&out, format!("the generation benchmark wrote no result ({})", out.display()), e))

@@ -9,11 +9,16 @@ use crate::error::{Error, Result};
 
 use crate::jobs::{absolute, Harness};
 
-/// Two MLX language models (mlx-lm layout) on a text and prompts.
+/// A reference and candidate MLX language models (mlx-lm layout) on a
+/// text and prompts, all in one process.
 #[derive(Clone, Debug)]
 pub struct LmRequest {
     pub reference: PathBuf,
-    pub candidate: PathBuf,
+    pub candidates: Vec<PathBuf>,
+    /// A scaffolded decoder package to run them with (`None`: mlx-lm).
+    pub package: Option<PathBuf>,
+    /// `float32` (floating parameters cast at load) or `stored`.
+    pub compute_dtype: String,
     pub text: PathBuf,
     pub prompts: PathBuf,
     /// Score at most this many tokens of the text (0: all).
@@ -42,12 +47,16 @@ impl Harness {
     /// Run `quality_lm.py` (MLX, BLAS preloaded when available).
     pub fn quality_lm(&self, req: &LmRequest) -> Result<()> {
         std::fs::create_dir_all(&req.out).map_err(|e| Error::io(&req.out, format!("cannot create {}", req.out.display()), e))?;
-        let job = self
-            .mlx_job("quality_lm.py")
-            .arg("--reference")
-            .arg(absolute(&req.reference)?)
-            .arg("--candidate")
-            .arg(absolute(&req.candidate)?)
+        let mut job = self.mlx_job("quality_lm.py").arg("--reference").arg(absolute(&req.reference)?);
+        for c in &req.candidates {
+            job = job.arg("--candidate").arg(absolute(c)?);
+        }
+        if let Some(p) = &req.package {
+            job = job.arg("--package").arg(absolute(p)?);
+        }
+        let job = job
+            .arg("--compute-dtype")
+            .arg(&req.compute_dtype)
             .arg("--text")
             .arg(absolute(&req.text)?)
             .arg("--prompts")
@@ -62,7 +71,7 @@ impl Harness {
             .arg(req.generate.to_string())
             .arg("--out")
             .arg(absolute(&req.out)?);
-        job.run()?.check("the language-model logits (mlx-lm)")
+        job.run()?.check(if req.package.is_some() { "the language-model logits (scaffolded package)" } else { "the language-model logits (mlx-lm)" })
     }
 
     /// Run `quality_encoder.py` (MLX, BLAS preloaded when available).

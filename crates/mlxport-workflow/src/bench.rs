@@ -1,8 +1,10 @@
 //! The generation benchmark, written once: MLX generation through the
 //! Python harness on an mlx-lm model directory or a scaffolded package,
-//! timed per prompt length, as a receipt (`mlxport.bench-receipt/v1`,
-//! workload `generate`). `mlxport bench generate`, the port's `bench`
-//! step and every `optimize` candidate use it.
+//! each through its own serving loop, timed per prompt length, as a
+//! receipt (`mlxport.bench-receipt/v1`, workload `generate`); a package
+//! can be measured side by side with mlx-lm in one process
+//! (`mlxport.bench-versus/v1`). `mlxport bench generate`, the port's
+//! `bench` step and every `optimize` candidate use it.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,11 @@ pub struct GenerateRequest {
     pub model: PathBuf,
     /// The weights a scaffolded package loads.
     pub weights: Option<PathBuf>,
+    /// A package's serving options, JSON (`None`: its own defaults).
+    pub options: Option<String>,
+    /// Also measure mlx-lm's own generation loop on this directory, in the
+    /// same process, interleaved run by run with the package.
+    pub versus_mlx_lm: Option<PathBuf>,
     pub prompt_tokens: Vec<u32>,
     /// New tokens per run (at least 2: decoding is timed from the second).
     pub gen_tokens: u32,
@@ -47,6 +54,8 @@ impl GenerateRequest {
         GenerateRequest {
             model,
             weights: None,
+            options: None,
+            versus_mlx_lm: None,
             prompt_tokens,
             gen_tokens,
             runs,
@@ -64,6 +73,8 @@ impl GenerateRequest {
 /// A measured receipt and what it ran on.
 pub struct Generated {
     pub receipt: Receipt,
+    /// With `versus_mlx_lm`: mlx-lm's receipt and the paired ratios.
+    pub versus: Option<mlxport_bench::generate::Versus>,
     pub implementation: String,
     pub device: String,
     pub blas: String,
@@ -110,6 +121,17 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
         bail!("--runs and --resamples must be at least 1");
     }
     let target = target_of(req)?;
+    if (req.options.is_some() || req.versus_mlx_lm.is_some()) && !matches!(target, Target::Package { .. }) {
+        bail!("--options and --versus-mlx-lm go with a scaffolded package (and --weights)");
+    }
+    if let Some(v) = &req.versus_mlx_lm {
+        if !v.join("config.json").is_file() {
+            bail!("--versus-mlx-lm {}: not an mlx-lm model directory (no config.json)", v.display());
+        }
+    }
+    if let Some(o) = &req.options {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(o).with_context(|| format!("--options: not a JSON object: {o}"))?;
+    }
     let weights_dir = match &target {
         Target::Package { weights, .. } => weights.clone(),
         Target::MlxLm { model } => model.clone(),
@@ -126,14 +148,40 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
             req.prompt_tokens, req.gen_tokens, req.warmup, req.runs
         );
     }
-    let (receipt, output) = run(&h, target, req, fingerprint, quality_gate)?;
-    Ok(Generated { receipt, implementation: output.implementation, device: output.device, blas: h.blas.describe() })
+    let (receipt, output) = run(&h, target, req, fingerprint.clone(), quality_gate.clone())?;
+    let versus = match &output.versus {
+        Some(v) => {
+            let seed = req.seed.unwrap_or(DEFAULT_SEED);
+            let settings = mlxport_bench::generate::settings(req.runs, req.warmup, seed, req.resamples, Some(h.settings.timeout.as_secs_f64()));
+            let baseline = Receipt::from_generate(GenerateBench {
+                environment: Environment::capture(),
+                source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+                workload_name: req.workload.clone(),
+                model_fingerprint: fingerprint,
+                settings,
+                output: (**v).clone(),
+                quality_gate: None,
+            })?;
+            Some(mlxport_bench::generate::Versus::new(receipt.clone(), baseline, &output)?)
+        }
+        None => None,
+    };
+    Ok(Generated { receipt, versus, implementation: output.implementation, device: output.device, blas: h.blas.describe() })
 }
 
 /// Measure with a harness the caller holds and build the receipt.
 pub fn run(h: &Harness, target: Target, req: &GenerateRequest, fingerprint: Option<String>, quality_gate: Option<QualityGate>) -> Result<(Receipt, Output)> {
     let seed = req.seed.unwrap_or(DEFAULT_SEED);
-    let bench = GenerateBenchRequest { target, prompt_tokens: req.prompt_tokens.clone(), gen_tokens: req.gen_tokens, runs: req.runs, warmup: req.warmup, seed };
+    let bench = GenerateBenchRequest {
+        target,
+        prompt_tokens: req.prompt_tokens.clone(),
+        gen_tokens: req.gen_tokens,
+        runs: req.runs,
+        warmup: req.warmup,
+        seed,
+        options: req.options.clone(),
+        versus_mlx_lm: req.versus_mlx_lm.clone(),
+    };
     let raw = h.bench_generate(&bench)?;
     let output = Output::parse(&raw)?;
     let got: Vec<u32> = output.results.iter().map(|r| r.prompt_tokens).collect();

@@ -18,8 +18,9 @@ pub struct QualityRequest {
     /// The reference: an MLX checkpoint in mlx-lm layout (language models)
     /// or an encoder directory.
     pub reference: PathBuf,
-    /// The candidate, same layout (quantized, say).
-    pub candidate: PathBuf,
+    /// The candidates, same layout (quantized, say); language models are
+    /// all gated in one process.
+    pub candidates: Vec<PathBuf>,
     /// Language models: corpus, prompts and windows.
     pub lm: LmSettings,
     /// Encoders: sentences, queries, retrieval k and the package to run.
@@ -35,13 +36,16 @@ pub fn is_encoder(model_type: &str) -> bool {
 }
 
 /// Run the gate (language model or encoder, by the reference's model type)
-/// and return its report; writes nothing.
-pub fn gate(req: &QualityRequest) -> Result<QualityReport> {
+/// and return one report per candidate, in order; writes nothing.
+pub fn gate(req: &QualityRequest) -> Result<Vec<QualityReport>> {
     let mut th = Thresholds::default();
     if let Some(spec) = &req.thresholds {
         th.apply(spec).context("--thresholds")?;
     }
-    for (flag, p) in [("--reference", &req.reference), ("--candidate", &req.candidate)] {
+    if req.candidates.is_empty() {
+        bail!("give at least one --candidate");
+    }
+    for (flag, p) in std::iter::once(("--reference", &req.reference)).chain(req.candidates.iter().map(|c| ("--candidate", c))) {
         if !p.join("config.json").is_file() {
             bail!("{flag} {}: not a model directory (no config.json)", p.display());
         }
@@ -49,11 +53,15 @@ pub fn gate(req: &QualityRequest) -> Result<QualityReport> {
     let mut h = Harness::new(req.harness.clone())?;
     crate::check_blas(&mut h, "running")?;
     let work = tempfile::Builder::new().prefix("mlxport-quality-").tempdir()?;
-    let report = if gate::is_encoder(&req.reference)? {
-        gate::encoder_gate(&h, &req.reference, &req.candidate, &req.encoder, work.path(), th)?
+    let reports = if gate::is_encoder(&req.reference)? {
+        let mut out = Vec::new();
+        for c in &req.candidates {
+            out.push(gate::encoder_gate(&h, &req.reference, c, &req.encoder, work.path(), th.clone())?);
+        }
+        out
     } else {
-        gate::lm_gate(&h, &req.reference, &req.candidate, &req.lm, work.path(), th)?
+        gate::lm_gate_many(&h, &req.reference, &req.candidates, &req.lm, work.path(), th)?
     };
     drop(work);
-    Ok(report)
+    Ok(reports)
 }

@@ -436,6 +436,18 @@ pub struct BenchGenerateArgs {
     /// With a scaffolded package: the weights directory it loads.
     #[arg(long, value_name = "DIR")]
     pub weights: Option<PathBuf>,
+    /// With a scaffolded package: its serving options as JSON, e.g.
+    /// '{"cache": "step", "pipeline": true}' (default: the package's own
+    /// defaults, its serving.json).
+    #[arg(long, value_name = "JSON")]
+    pub options: Option<String>,
+    /// With a scaffolded package: also measure mlx-lm's own generation
+    /// loop on this mlx-lm directory (the same weights), in the same
+    /// process with the runs interleaved, and report package / mlx-lm
+    /// ratios of decode and prefill throughput with paired 95% intervals;
+    /// -o then writes both receipts and the ratios (mlxport.bench-versus/v1).
+    #[arg(long, value_name = "DIR")]
+    pub versus_mlx_lm: Option<PathBuf>,
     /// Prompt lengths to measure, in one run.
     #[arg(long, value_delimiter = ',', default_value = "128,1024,4096", value_name = "N,N,...")]
     pub prompt_tokens: Vec<u32>,
@@ -1139,13 +1151,20 @@ pub struct LmGateArgs {
     /// Greedy tokens generated per prompt.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub generate: usize,
+    /// Compute in the checkpoints' own dtypes instead of float32 (by
+    /// default every floating parameter, quantized layers' scales and
+    /// biases included, is cast to float32 at load: on a CPU MLX
+    /// multiplies bfloat16 several times slower, and the gate compares
+    /// models, not the precision of their arithmetic).
+    #[arg(long)]
+    pub stored_dtype: bool,
 }
 
 impl Default for LmGateArgs {
     /// The gate's own defaults (as the command line's).
     fn default() -> Self {
         let d = mlxport_workflow::optimize::gate::LmSettings::default();
-        LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate }
+        LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate, stored_dtype: !d.compute_f32 }
     }
 }
 
@@ -1158,6 +1177,8 @@ impl LmGateArgs {
             window: self.window,
             stride: self.stride,
             generate: self.generate,
+            package: None,
+            compute_f32: !self.stored_dtype,
         }
     }
 }
@@ -1171,8 +1192,10 @@ pub struct QualityArgs {
     pub reference: PathBuf,
     /// The candidate model, same layout as the reference (quantized
     /// checkpoints carry their `quantization` entry in config.json).
-    #[arg(long, value_name = "MODEL")]
-    pub candidate: PathBuf,
+    /// Repeat to gate several candidates: language models are all run in
+    /// one process, the reference's logits computed once.
+    #[arg(long, value_name = "MODEL", required = true)]
+    pub candidate: Vec<PathBuf>,
     /// Score at most this many tokens of the text (0: all of it).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_tokens: usize,
@@ -1187,8 +1210,9 @@ pub struct QualityArgs {
     /// Encoders: neighbours compared per query (overlap@k).
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub retrieval_k: usize,
-    /// Encoders: the scaffolded package to run both weight sets through
-    /// (default: scaffolded from the reference now).
+    /// The scaffolded package to run the weight sets through. Encoders:
+    /// default scaffolded from the reference now. Language models: a
+    /// decoder package (its first-port decoding); default mlx-lm.
     #[arg(long, value_name = "DIR")]
     pub package: Option<PathBuf>,
     /// Override thresholds: `ppl_ratio=1.02,kl_mean=0.02,...` (keys:

@@ -513,6 +513,74 @@ fn bench_generate_on_converted_smollm2() {
             assert!(f(&x["peak_memory_bytes"]) < 4.0 * weights, "{x}");
         }
     }
+    // The scaffolded package of the same checkpoint, side by side with
+    // mlx-lm's own loop in one process: both receipts check, every prompt
+    // length has paired ratios, and both decoded the same greedy tokens.
+    let (insp, pkg, vs) = (d.path().join("inspection.json"), d.path().join("smollm2_mlx"), d.path().join("versus.json"));
+    run(&["inspect", hf.to_str().unwrap(), "-o", insp.to_str().unwrap()]);
+    run(&["scaffold", insp.to_str().unwrap(), "-o", pkg.to_str().unwrap()]);
+    let o = run(&[
+        "bench",
+        "generate",
+        pkg.to_str().unwrap(),
+        "--weights",
+        mlx.to_str().unwrap(),
+        "--versus-mlx-lm",
+        mlx.to_str().unwrap(),
+        "--options",
+        r#"{"cache": "step", "pipeline": true}"#,
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "8",
+        "--runs",
+        "2",
+        "--resamples",
+        "500",
+        "-o",
+        vs.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("against mlx-lm's own loop") && table.contains("decode ratio"), "{table}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&vs).unwrap()).unwrap();
+    assert_eq!(v["schema"], "mlxport.bench-versus/v1");
+    for role in ["candidate", "baseline"] {
+        let p = d.path().join(format!("{role}.json"));
+        std::fs::write(&p, v[role].to_string()).unwrap();
+        let chk: Value = serde_json::from_slice(&run(&["bench", "check", "--json", p.to_str().unwrap()]).stdout).unwrap();
+        assert_eq!(chk["receipts"][0]["valid"], true, "{role}: {chk}");
+        assert_eq!(v[role]["benchmarks"][0]["runs"].as_array().unwrap().len(), 2, "{role}");
+    }
+    let row = &v["rows"][0];
+    assert_eq!(row["prompt_tokens"], 16);
+    assert_eq!(row["same_tokens"], true, "{row}");
+    for m in ["decode", "prefill"] {
+        let (r, lo, hi) = (f(&row[m]["ratio"]), f(&row[m]["ratio_ci"]["low"]), f(&row[m]["ratio_ci"]["high"]));
+        assert!(r > 0.0 && lo <= r && r <= hi && row[m]["method"] == "paired", "{m}: {row}");
+    }
+    // The options are checked by the package itself.
+    let o = bin!()
+        .args([
+            "bench",
+            "generate",
+            pkg.to_str().unwrap(),
+            "--weights",
+            mlx.to_str().unwrap(),
+            "--options",
+            r#"{"cache": "paged"}"#,
+            "--prompt-tokens",
+            "4",
+            "--gen-tokens",
+            "2",
+            "--runs",
+            "1",
+        ])
+        .env("MLXPORT_PYTHON", &py)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cache 'paged'"), "{}", String::from_utf8_lossy(&o.stderr));
+
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("### Generation by prompt length") && md.contains("| 64 | 2 |"), "{md}");
     let svg = std::fs::read_to_string(&svg).unwrap();

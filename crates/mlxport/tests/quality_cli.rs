@@ -1,6 +1,7 @@
 //! `mlxport quality` on the real models: SmolLM2-135M converted to float
 //! passes against itself with KL = 0 and a 2-bit quantization of it fails
-//! with reasons; the MiniLM encoder gate runs on 8-bit and 4-bit
+//! with reasons, through mlx-lm and through the scaffolded package (both
+//! candidates in one process); the MiniLM encoder gate runs on 8-bit and 4-bit
 //! quantizations (MLX `nn.quantize`) and reports embedding cosine and
 //! retrieval agreement. The metrics themselves are checked against numpy
 //! and torch in `crates/mlxport-quality/tests/metrics_vs_numpy.rs`.
@@ -116,6 +117,43 @@ fn smollm2_float_passes_against_itself_and_2bit_fails() {
     }
     let md = std::fs::read_to_string(&bad_md).unwrap();
     assert!(md.starts_with("# Quality: FAIL") && md.contains("## Why it fails"));
+    assert_eq!((v["run"]["implementation"].as_str(), v["run"]["compute_dtype"].as_str()), (Some("mlx-lm"), Some("float32")));
+
+    // Both candidates in one process, run by the scaffolded package: one
+    // report each, in order, with the perplexities mlx-lm gave.
+    let (insp, pkg, both) = (d.join("inspection.json"), d.join("smollm2_mlx"), d.join("both.json"));
+    assert!(run(bin!().arg("inspect").arg(&hf).arg("-o").arg(&insp), &py_).status.success());
+    assert!(run(bin!().arg("scaffold").arg(&insp).arg("-o").arg(&pkg), &py_).status.success());
+    let o = run(
+        bin!()
+            .arg("quality")
+            .arg("--reference")
+            .arg(&float)
+            .arg("--candidate")
+            .arg(&float)
+            .arg("--candidate")
+            .arg(&q2)
+            .arg("--package")
+            .arg(&pkg)
+            .args(["--max-tokens", "64", "--generate", "8", "--window", "512", "--stride", "24", "--prompts"])
+            .arg(&prompts)
+            .arg("-o")
+            .arg(&both),
+        &py_,
+    );
+    assert_eq!(o.status.code(), Some(1), "one of the two fails");
+    let all: Vec<Value> = serde_json::from_slice(&std::fs::read(&both).unwrap()).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[0]["verdict"].as_str(), all[1]["verdict"].as_str()), (Some("pass"), Some("fail")));
+    assert!(all[0]["lm"]["kl_mean"].as_f64().unwrap().abs() < 1e-12);
+    for r in &all {
+        assert_eq!(r["run"]["implementation"], "package smollm2_mlx");
+        assert_eq!(r["run"]["candidates_in_process"], 2);
+    }
+    for side in ["reference", "candidate"] {
+        let (got, mlx_lm) = (all[1]["lm"][format!("perplexity_{side}")].as_f64().unwrap(), v["lm"][format!("perplexity_{side}")].as_f64().unwrap());
+        assert!((got - mlx_lm).abs() <= 1e-4 * mlx_lm, "{side} perplexity: package {got}, mlx-lm {mlx_lm}");
+    }
 
     // Looser thresholds are honoured (and reported).
     let loose = d.join("loose.json");

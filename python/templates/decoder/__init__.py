@@ -8,7 +8,7 @@
 
 from .cache import KVCache, QuantizedKVCache, RotatingKVCache, StepKVCache, make_cache
 from .config import ModelArgs
-from .generate import batch_greedy, greedy, recompute, speculative_greedy
+from .generate import batch_greedy, greedy, recompute, speculative_greedy, stream
 from .load import load
 from .model import Model
 from .options import Options
@@ -24,6 +24,7 @@ __all__ = [
     "greedy",
     "batch_greedy",
     "speculative_greedy",
+    "stream",
     "recompute",
     "load",
     "Model",

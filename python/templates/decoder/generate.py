@@ -28,55 +28,69 @@ def prefill(model, cache, prompt: List[int], chunk: Optional[int] = None) -> mx.
     start = cache[0].offset
     ends = []
     for s in range(0, len(prompt), step):
-        logits = model(mx.array([prompt[s : s + step]]), cache=cache)
+        logits = model(mx.array([prompt[s : s + step]]), cache=cache, last_only=True)
         ends.append(logits[0, -1])
         mx.eval(ends[-1], [c.arrays() for c in cache])
     assert cache[0].offset == start + len(prompt), (cache[0].offset, start, len(prompt))
     return mx.stack(ends)
 
 
-def greedy_from(model, cache, last: mx.array, max_new_tokens: int, eos_token_id=None, pipeline: bool = False) -> Tuple[List[int], mx.array]:
-    """(new tokens, logits of each step [n, vocab]) decoded one token at a
-    time from a filled cache, `last` being the logits after its last
-    position. With `pipeline`, step n + 1 is queued (`mx.async_eval`)
-    before the host reads token n, so graph building overlaps compute; the
-    tokens are the same."""
-    start = cache[0].offset
-    tokens, steps = [], []
+def decode_steps(model, cache, last: mx.array, max_new_tokens: int, eos_token_id=None, pipeline: bool = False):
+    """Yields (token, logits that chose it) one step at a time from a
+    filled cache, `last` being the logits after its last position. With
+    `pipeline`, step n + 1 is queued (`mx.async_eval`) before the host
+    reads token n, so graph building overlaps compute; the tokens are the
+    same. Stops after `eos_token_id` or `max_new_tokens` tokens."""
     if not pipeline:
         for i in range(max_new_tokens):
-            steps.append(last)
             t = int(mx.argmax(last).item())
-            tokens.append(t)
-            if eos_token_id is not None and t == eos_token_id:
-                break
-            if i + 1 < max_new_tokens:
-                last = model(mx.array([[t]]), cache=cache)[0, -1]
-                assert cache[0].offset == start + len(tokens), (cache[0].offset, start, len(tokens))
-        return tokens, mx.stack(steps)
+            yield t, last
+            if (eos_token_id is not None and t == eos_token_id) or i + 1 == max_new_tokens:
+                return
+            last = model(mx.array([[t]]), cache=cache)[0, -1]
+        return
     y = mx.argmax(last)
     mx.async_eval(y)
-    queued = False
     for i in range(max_new_tokens):
-        steps.append(last)
         queued = i + 1 < max_new_tokens
         if queued:
             nxt = model(y.reshape(1, 1), cache=cache)[0, -1]
             ny = mx.argmax(nxt)
             mx.async_eval(ny)
         t = int(y.item())
-        tokens.append(t)
+        yield t, last
         if eos_token_id is not None and t == eos_token_id:
-            break
+            if queued:
+                # The step after the end of text was queued: drop it where
+                # the cache can (a wrapped ring buffer keeps it; nothing
+                # reads past the end).
+                for c in cache:
+                    if c.can_trim(1):
+                        c.trim(1)
+            return
         if queued:
             last, y = nxt, ny
-    if queued:
-        # The step after the end of text was queued: drop it where the cache
-        # can (a wrapped ring buffer keeps it; nothing reads past the end).
-        for c in cache:
-            if c.can_trim(1):
-                c.trim(1)
+
+
+def greedy_from(model, cache, last: mx.array, max_new_tokens: int, eos_token_id=None, pipeline: bool = False) -> Tuple[List[int], mx.array]:
+    """(new tokens, logits of each step [n, vocab]) decoded one token at a
+    time from a filled cache (see `decode_steps`)."""
+    tokens, steps = [], []
+    for t, logits in decode_steps(model, cache, last, max_new_tokens, eos_token_id, pipeline):
+        tokens.append(t)
+        steps.append(logits)
     return tokens, mx.stack(steps)
+
+
+def stream(model, prompt: List[int], max_new_tokens: int, eos_token_id=None, options: Optional[Options] = None):
+    """The serving loop: yields the greedy tokens one by one as the host
+    gets them, keeping no logits."""
+    o = _options(options)
+    model.configure(o)
+    cache = make_cache(model, o)
+    last = prefill(model, cache, prompt, o.prefill_chunk)[-1]
+    for t, _ in decode_steps(model, cache, last, max_new_tokens, eos_token_id, o.pipeline):
+        yield t
 
 
 def greedy(model, prompt: List[int], max_new_tokens: int, eos_token_id=None, prefill_chunk: Optional[int] = None, options: Optional[Options] = None) -> Tuple[List[int], mx.array]:
@@ -114,7 +128,7 @@ def batch_greedy(model, prompts: List[List[int]], max_new_tokens: int, eos_token
     cache = make_cache(model, o)
     step = o.prefill_chunk or T
     for s in range(0, T, step):
-        logits = model(mx.array([row[s : s + step] for row in ids]), cache=cache, pad=pad)[:, -1]
+        logits = model(mx.array([row[s : s + step] for row in ids]), cache=cache, pad=pad, last_only=True)[:, -1]
         mx.eval(logits, [c.arrays() for c in cache])
     out = [[] for _ in prompts]
     done = [False] * len(prompts)

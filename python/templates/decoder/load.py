@@ -13,7 +13,7 @@ import os
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_unflatten
 
 from .config import ModelArgs
 from .model import Model
@@ -52,11 +52,40 @@ def quantize_like(model, cfg: dict, weights: dict, path: str) -> None:
         raise ValueError(f"{path}: {left[0]} is quantized but this package has no quantized form of that module (quantize it with a rule that skips it)")
 
 
-def load(path: str, dtype=mx.float32):
+def dequantize(model) -> None:
+    """Replace every quantized module by its float form holding exactly the
+    values `mx.dequantize` gives (scales and biases in their dtype)."""
+    swaps = []
+    for name, m in model.named_modules():
+        if not hasattr(m, "scales"):
+            continue
+        kw = dict(group_size=m.group_size, bits=m.bits, mode=getattr(m, "mode", "affine"))
+        w = mx.dequantize(m.weight, m.scales, m.get("biases"), **kw)
+        if isinstance(m, nn.QuantizedEmbedding):
+            f = nn.Embedding(*w.shape)
+        elif isinstance(m, nn.QuantizedLinear):
+            f = nn.Linear(w.shape[1], w.shape[0], bias="bias" in m)
+            if "bias" in m:
+                f.bias = m.bias
+        elif type(m).__name__ == "QuantizedSwitchLinear":
+            from .moe import SwitchLinear
+
+            f = SwitchLinear(w.shape[0], w.shape[2], w.shape[1])
+        else:
+            raise ValueError(f"{name}: no float form of {type(m).__name__} to dequantize into")
+        f.weight = w
+        swaps.append((name, f))
+    model.update_modules(tree_unflatten(swaps))
+
+
+def load(path: str, dtype=mx.float32, dequantized: bool = False):
     """(model, args) from a converted checkpoint directory, float or
     quantized (mlx-lm's layout). Floating tensors, the scales and biases of
     quantized ones included, are cast to `dtype` (None: as stored); on a
-    CPU float32 computes several times faster than bfloat16."""
+    CPU float32 computes several times faster than bfloat16. With
+    `dequantized`, quantized modules become float modules holding the
+    dequantized values (a CPU multiplies those far faster than packed
+    ones; the values, and so the model, are the same)."""
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     weights = read_weights(path)
@@ -77,6 +106,8 @@ def load(path: str, dtype=mx.float32):
     if dtype is not None:
         weights = {k: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) else v for k, v in weights.items()}
     model.load_weights(list(weights.items()), strict=True)
+    if quantized and dequantized:
+        dequantize(model)
     model.eval()
     mx.eval(model.parameters())
     return model, args

@@ -309,10 +309,14 @@ class Model(nn.Module):
         self.compiled = bool(options.compile)
         return self
 
-    def __call__(self, input_ids: mx.array, cache: Optional[List[KVCache]] = None, capture: Optional[dict] = None, pad: Optional[mx.array] = None) -> mx.array:
+    def __call__(
+        self, input_ids: mx.array, cache: Optional[List[KVCache]] = None, capture: Optional[dict] = None, pad: Optional[mx.array] = None, last_only: bool = False
+    ) -> mx.array:
         """input_ids [B, L] -> logits [B, L, vocab]. With a cache, L new
         tokens follow the cached positions. `pad` [B]: left-padding counts
-        of a batch (its rows' positions start after their padding)."""
+        of a batch (its rows' positions start after their padding).
+        `last_only`: the final norm and the head run on the last position
+        only (logits [B, 1, vocab]), which is all a prefill needs."""
         assert input_ids.ndim == 2, input_ids.shape
         B, L = input_ids.shape
         if cache is not None:
@@ -342,6 +346,10 @@ class Model(nn.Module):
                 masks[key] = block_mask(L, c, layer.window, self.args.attn_softcap is not None, pad)
             h = layer(h, masks[key], c, positions)
             _keep(capture, f"layers.{i}", h)
+        if last_only:
+            assert capture is None, "capture needs every position"
+            h = h[:, -1:, :]
+            L = 1
         h = self.model.norm(h)
         _keep(capture, "final_norm", h)
         if self.args.tie_word_embeddings:

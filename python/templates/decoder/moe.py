@@ -80,6 +80,38 @@ class SwitchLinear(nn.Module):
         # (experts sorted ascending, so each expert's rows are contiguous).
         return mx.gather_mm(x, self.weight.swapaxes(-1, -2), rhs_indices=experts, sorted_indices=True)
 
+    def to_quantized(self, group_size: int = 64, bits: int = 4, mode: str = "affine"):
+        """The quantized form `nn.quantize` swaps in (quantized checkpoints)."""
+        return QuantizedSwitchLinear(self.weight, group_size, bits, mode)
+
+
+class QuantizedSwitchLinear(nn.Module):
+    """SwitchLinear with each expert's weight quantized as `mx.quantize`
+    does (packed weight, scales and, for affine, biases per group)."""
+
+    def __init__(self, weight: mx.array, group_size: int, bits: int, mode: str):
+        super().__init__()
+        self.group_size, self.bits, self.mode = group_size, bits, mode
+        q = mx.quantize(weight, group_size=group_size, bits=bits, mode=mode)
+        self.weight, self.scales = q[0], q[1]
+        if len(q) > 2:
+            self.biases = q[2]
+        self.freeze()
+
+    def __call__(self, x: mx.array, experts: mx.array) -> mx.array:
+        return mx.gather_qmm(
+            x,
+            self.weight,
+            self.scales,
+            self.get("biases"),
+            rhs_indices=experts,
+            transpose=True,
+            group_size=self.group_size,
+            bits=self.bits,
+            mode=self.mode,
+            sorted_indices=True,
+        )
+
 
 class GLU(nn.Module):
     """A SwiGLU MLP (the shared expert)."""

@@ -85,6 +85,12 @@ class Serving(unittest.TestCase):
                     got, logits = self.decode(o, p)
                     self.assertEqual(got, want)
                     self.assertGreaterEqual(cosine(logits, want_logits), LOGITS_COSINE)
+        # The serving loop (no logits kept) yields the same tokens.
+        from ..generate import stream
+
+        o = self.exact()["all at once"]
+        for p, (want, _) in zip(self.prompts, self.base):
+            self.assertEqual(list(stream(self.model, p, NEW_TOKENS, options=o)), want)
 
     def test_batch_rows_decode_as_alone(self):
         from ..generate import batch_greedy

@@ -42,11 +42,16 @@ pub struct LmSettings {
     pub stride: usize,
     /// Greedy tokens per prompt.
     pub generate: usize,
+    /// A scaffolded decoder package to run the models with (`None`: mlx-lm).
+    pub package: Option<PathBuf>,
+    /// Cast floating parameters to float32 at load (`false`: compute in
+    /// the checkpoints' own dtypes).
+    pub compute_f32: bool,
 }
 
 impl Default for LmSettings {
     fn default() -> Self {
-        LmSettings { text: None, prompts: None, max_tokens: 0, window: 512, stride: 256, generate: 32 }
+        LmSettings { text: None, prompts: None, max_tokens: 0, window: 512, stride: 256, generate: 32, package: None, compute_f32: true }
     }
 }
 
@@ -94,15 +99,29 @@ fn source_name(given: &Option<PathBuf>, default: &str) -> String {
 /// The language-model gate: perplexity, KL, top-k agreement on the text;
 /// greedy match and degeneration on the prompts. `work` is scratch space.
 pub fn lm_gate(h: &Harness, reference: &Path, candidate: &Path, s: &LmSettings, work: &Path, th: Thresholds) -> Result<QualityReport> {
+    let mut reports = lm_gate_many(h, reference, &[candidate.to_path_buf()], s, work, th)?;
+    Ok(reports.remove(0))
+}
+
+/// The language-model gate of several candidates against one reference,
+/// in one Python process: the reference's logits are computed once per
+/// window. One report per candidate, in order.
+pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &LmSettings, work: &Path, th: Thresholds) -> Result<Vec<QualityReport>> {
     if s.window < 2 || s.stride == 0 || s.stride > s.window {
         bail!("--window {} --stride {}: need window >= 2 and 1 <= stride <= window", s.window, s.stride);
+    }
+    if candidates.is_empty() {
+        bail!("the quality gate needs at least one candidate");
     }
     let text = data_file(&s.text, work, "corpus.txt", data::CORPUS)?;
     let prompts = data_file(&s.prompts, work, "prompts.txt", data::PROMPTS)?;
     let out = work.join("lm");
+    let compute_dtype = if s.compute_f32 { "float32" } else { "stored" };
     let req = LmRequest {
         reference: reference.to_path_buf(),
-        candidate: candidate.to_path_buf(),
+        candidates: candidates.to_vec(),
+        package: s.package.clone(),
+        compute_dtype: compute_dtype.into(),
         text,
         prompts,
         max_tokens: s.max_tokens,
@@ -116,7 +135,7 @@ pub fn lm_gate(h: &Harness, reference: &Path, candidate: &Path, s: &LmSettings, 
     let man: Value = serde_json::from_slice(&std::fs::read(&man_path).with_context(|| format!("cannot read {}", man_path.display()))?)
         .with_context(|| format!("{}: not valid JSON", man_path.display()))?;
     let chunks = man["chunks"].as_array().cloned().unwrap_or_default();
-    let mut acc = lm::LmAccumulator::new();
+    let mut accs: Vec<lm::LmAccumulator> = candidates.iter().map(|_| lm::LmAccumulator::new()).collect();
     for c in &chunks {
         let f = out.join(c["file"].as_str().unwrap_or_default());
         let src = mlxport_tensor::open_file(&f)?;
@@ -125,39 +144,52 @@ pub fn lm_gate(h: &Harness, reference: &Path, candidate: &Path, s: &LmSettings, 
         if shape.len() != 2 || shape[0] as usize != targets.len() {
             bail!("{}: logits of shape {:?} for {} targets", f.display(), shape, targets.len());
         }
-        acc.add(&src.read_f32("reference")?, &src.read_f32("candidate")?, &targets).with_context(|| format!("{}", f.display()))?;
+        let reference_logits = src.read_f32("reference")?;
+        for (i, acc) in accs.iter_mut().enumerate() {
+            acc.add(&reference_logits, &src.read_f32(&format!("candidate_{i}"))?, &targets).with_context(|| format!("{}", f.display()))?;
+        }
         drop(src);
         std::fs::remove_file(&f).ok();
     }
-    let metrics = acc.finish()?;
     let g = mlxport_tensor::open_file(&out.join("greedy.npz"))?;
     let n_prompts = g.info("reference")?.shape.first().copied().unwrap_or(0) as usize;
     let ids = |name: &str| -> Result<Vec<i64>> { Ok(g.read_f32(name)?.into_iter().map(|x| x as i64).collect()) };
-    let greedy = if n_prompts > 0 && s.generate > 0 { Some(greedy::compare(&ids("reference")?, &ids("candidate")?, n_prompts)?) } else { None };
-    let run = json!({
-        "text": source_name(&s.text, "corpus"),
-        "prompts": source_name(&s.prompts, "prompts"),
-        "tokens": man["tokens"],
-        "max_tokens": s.max_tokens,
-        "window": s.window,
-        "stride": s.stride,
-        "generate": s.generate,
-        "same_tokenizer": man["same_tokenizer"],
-        "prompt_texts": man["prompts"],
-        "continuations": man["continuations"],
-        "libraries": man["libraries"],
-    });
-    if man["same_tokenizer"] == false {
-        eprintln!("note: the candidate's tokenizer encodes the text differently; both models are scored on the reference's token ids");
+    let mut reports = Vec::new();
+    for (i, (candidate, acc)) in candidates.iter().zip(accs).enumerate() {
+        let metrics = acc.finish()?;
+        let greedy =
+            if n_prompts > 0 && s.generate > 0 { Some(greedy::compare(&ids("reference")?, &ids(&format!("candidate_{i}"))?, n_prompts)?) } else { None };
+        let same_tokenizer = &man["same_tokenizer"][i];
+        let run = json!({
+            "text": source_name(&s.text, "corpus"),
+            "prompts": source_name(&s.prompts, "prompts"),
+            "tokens": man["tokens"],
+            "max_tokens": s.max_tokens,
+            "window": s.window,
+            "stride": s.stride,
+            "generate": s.generate,
+            "same_tokenizer": same_tokenizer,
+            "prompt_texts": man["prompts"],
+            "continuations": {"reference": man["continuations"]["reference"], "candidate": man["continuations"][format!("candidate_{i}")]},
+            "implementation": man["implementation"],
+            "compute_dtype": man["compute_dtype"],
+            "candidates_in_process": candidates.len(),
+            "seconds": man["seconds"],
+            "libraries": man["libraries"],
+        });
+        if *same_tokenizer == false {
+            eprintln!("note: {}'s tokenizer encodes the text differently; both models are scored on the reference's token ids", candidate.display());
+        }
+        reports.push(QualityReport::new(
+            "language-model",
+            reference.display().to_string(),
+            candidate.display().to_string(),
+            run,
+            th.clone(),
+            Measured { lm: Some(metrics), greedy, encoder: None },
+        ));
     }
-    Ok(QualityReport::new(
-        "language-model",
-        reference.display().to_string(),
-        candidate.display().to_string(),
-        run,
-        th,
-        Measured { lm: Some(metrics), greedy, encoder: None },
-    ))
+    Ok(reports)
 }
 
 /// The encoder gate: embedding cosine and retrieval agreement of both

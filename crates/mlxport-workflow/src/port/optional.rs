@@ -123,24 +123,31 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
     ctx.step(Step::Quality, inputs, &["quality"], |ctx, st| {
         let (reference, candidate) = (ctx.dir.join("weights"), ctx.dir.join("quantized"));
         let encoder = crate::quality::is_encoder(&model_type(&reference));
+        // The proven package is the one gated: the encoder's, or the
+        // decoder's (target scaffold); mlx-lm runs the mlx-lm target.
         let package = ctx.dir.join("scaffold");
-        let package = (encoder && package.join("__init__.py").is_file()).then_some(package);
-        let through_package = package.is_some();
+        let package = package.join("__init__.py").is_file().then_some(package);
+        let decoder_package = package.clone().filter(|_| matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder)));
+        let package = package.filter(|_| encoder);
+        let through_package = package.is_some() || decoder_package.is_some();
         let req = QualityRequest {
             reference,
-            candidate,
-            lm: LmSettings { max_tokens: ctx.req.quality_max_tokens, ..LmSettings::default() },
+            candidates: vec![candidate],
+            lm: LmSettings { max_tokens: ctx.req.quality_max_tokens, package: decoder_package, ..LmSettings::default() },
             encoder: EncoderSettings { package, ..EncoderSettings::default() },
             thresholds: ctx.req.quality_thresholds.clone(),
             harness: ctx.req.harness.clone(),
         };
-        let mut r = crate::quality::gate(&req)?;
+        let mut r = crate::quality::gate(&req)?.remove(0);
         // The report names PORT_DIR's folders, not this machine's paths.
         r.reference = "weights".into();
         r.candidate = "quantized".into();
-        if let Some(p) = r.run.get_mut("package").filter(|p| p.is_string()) {
-            if through_package {
+        if through_package {
+            if let Some(p) = r.run.get_mut("package").filter(|p| p.is_string()) {
                 *p = json!("scaffold");
+            }
+            if let Some(p) = r.run.get_mut("implementation").filter(|p| p.as_str().is_some_and(|s| s.starts_with("package "))) {
+                *p = json!("package scaffold");
             }
         }
         let out = st.join("quality");
@@ -189,6 +196,12 @@ pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
             );
             g.workload = Some(format!("generate, {name} weights"));
             g.quality_gate = gate;
+            // The proven package is the one measured (target scaffold).
+            let package = ctx.dir.join("scaffold");
+            if package.join("__init__.py").is_file() && matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder)) {
+                g.weights = Some(g.model.clone());
+                g.model = package;
+            }
             let m = crate::bench::measure(&g).with_context(|| format!("benchmarking the {name} weights ({dir}/)"))?;
             let r = &m.receipt;
             write_atomic(&out.join(format!("{name}.json")), crate::bench::receipt_json(r).as_bytes())?;

@@ -328,8 +328,11 @@ fn check(a: BenchCheckArgs) -> Result<u8> {
 
 /// A measured generation benchmark: the receipt and what ran it.
 fn generate(a: BenchGenerateArgs) -> Result<u8> {
-    let Generated { receipt, implementation, device, blas } = mlxport_workflow::bench::measure(&generate_request(&a))?;
-    let json = mlxport_bench::export::Json.render(&receipt);
+    let Generated { receipt, versus, implementation, device, blas } = mlxport_workflow::bench::measure(&generate_request(&a))?;
+    let json = match &versus {
+        Some(v) => serde_json::to_string_pretty(v)? + "\n",
+        None => mlxport_bench::export::Json.render(&receipt),
+    };
     write_outputs(&receipt, &json, a.receipt.as_deref(), a.export_markdown.as_deref(), a.export_svg.as_deref())?;
     if a.json {
         print!("{json}");
@@ -350,11 +353,34 @@ fn generate(a: BenchGenerateArgs) -> Result<u8> {
             ]);
         }
         t.print();
+        if let Some(v) = &versus {
+            print_versus(v);
+        }
     }
-    for w in &receipt.warnings {
+    for w in receipt.warnings.iter().chain(versus.iter().flat_map(|v| &v.baseline.warnings)) {
         eprintln!("warning: {w}");
     }
     Ok(exit::OK)
+}
+
+/// The package against mlx-lm, prompt length by prompt length.
+fn print_versus(v: &mlxport_bench::generate::Versus) {
+    println!();
+    println!("against mlx-lm's own loop, same process, runs interleaved (ratio package / mlx-lm, paired 95% CI):");
+    let mut t = Table::new(&["prompt", "decode tok/s pkg | mlx-lm", "decode ratio [95% CI]", "verdict", "prefill ratio [95% CI]", "same tokens"]);
+    let rows_c = mlxport_bench::generate::rows(&v.candidate);
+    let rows_b = mlxport_bench::generate::rows(&v.baseline);
+    for ((r, c), b) in v.rows.iter().zip(&rows_c).zip(&rows_b) {
+        t.row(vec![
+            r.prompt_tokens.to_string(),
+            format!("{:.2} | {:.2}", c.decode_tokens_per_s, b.decode_tokens_per_s),
+            format!("{:.3} [{:.3}, {:.3}]", r.decode.ratio, r.decode.ratio_ci.low, r.decode.ratio_ci.high),
+            r.decode.verdict.as_str().to_string(),
+            format!("{:.3} [{:.3}, {:.3}]", r.prefill.ratio, r.prefill.ratio_ci.low, r.prefill.ratio_ci.high),
+            r.same_tokens.map_or("-".into(), |s| if s { "yes".into() } else { "NO".into() }),
+        ]);
+    }
+    t.print();
 }
 
 /// The request `bench generate` arguments describe.
@@ -362,6 +388,8 @@ fn generate_request(a: &BenchGenerateArgs) -> GenerateRequest {
     GenerateRequest {
         model: a.model.clone(),
         weights: a.weights.clone(),
+        options: a.options.clone(),
+        versus_mlx_lm: a.versus_mlx_lm.clone(),
         prompt_tokens: a.prompt_tokens.clone(),
         gen_tokens: a.gen_tokens,
         runs: a.runs,

@@ -10,27 +10,40 @@ use crate::cli::QualityArgs;
 use crate::output::{write_atomic, Table};
 
 pub fn run(args: QualityArgs) -> Result<u8> {
-    let report = mlxport_workflow::quality::gate(&request(&args))?;
+    let reports = mlxport_workflow::quality::gate(&request(&args))?;
+    // One candidate: its report; several: a JSON array / Markdown sections.
+    let json = if reports.len() == 1 {
+        reports[0].to_json()
+    } else {
+        let values: Vec<serde_json::Value> = reports.iter().map(|r| serde_json::from_str(&r.to_json())).collect::<std::result::Result<_, _>>()?;
+        serde_json::to_string_pretty(&values)? + "\n"
+    };
     if let Some(p) = &args.out {
-        write_atomic(p, report.to_json().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
+        write_atomic(p, json.as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
     }
     if let Some(p) = &args.markdown {
-        write_atomic(p, report.to_markdown().as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
+        let md: Vec<String> = reports.iter().map(|r| r.to_markdown()).collect();
+        write_atomic(p, md.join("\n").as_bytes()).with_context(|| format!("cannot write {}", p.display()))?;
     }
     if args.json {
-        print!("{}", report.to_json());
+        print!("{json}");
     } else {
-        print_table(&report);
+        for (i, r) in reports.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            print_table(r);
+        }
     }
-    Ok(if report.passed() { crate::exit::OK } else { crate::exit::CHECK_FAILED })
+    Ok(if reports.iter().all(|r| r.passed()) { crate::exit::OK } else { crate::exit::CHECK_FAILED })
 }
 
 /// The request these arguments describe.
 fn request(args: &QualityArgs) -> QualityRequest {
     QualityRequest {
         reference: args.reference.clone(),
-        candidate: args.candidate.clone(),
-        lm: args.lm.settings(args.max_tokens),
+        candidates: args.candidate.clone(),
+        lm: mlxport_workflow::optimize::gate::LmSettings { package: args.package.clone(), ..args.lm.settings(args.max_tokens) },
         encoder: EncoderSettings {
             sentences: args.sentences.clone(),
             queries: args.queries.clone(),
@@ -51,6 +64,16 @@ fn print_table(r: &QualityReport) {
             mlxport_quality::report::fmt(m.perplexity_reference),
             mlxport_quality::report::fmt(m.perplexity_candidate)
         );
+        let run = &r.run;
+        if let Some(secs) = run["seconds"].as_f64() {
+            println!(
+                "  ran on {} computing in {}: {:.1} s for {} candidate(s) in one process",
+                run["implementation"].as_str().unwrap_or("mlx-lm"),
+                run["compute_dtype"].as_str().unwrap_or("?"),
+                secs,
+                run["candidates_in_process"].as_u64().unwrap_or(1)
+            );
+        }
     }
     if let Some(g) = &r.greedy {
         println!(
