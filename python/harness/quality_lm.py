@@ -21,8 +21,10 @@ process, and writes, into ``--out DIR``:
   wall time).
 
 The models run through ``--package PKG`` (a scaffolded decoder package:
-its ``load`` and its first-port greedy decoding), else through
-``mlx_lm.load``. ``--compute-dtype float32`` (the default) dequantizes
+its ``load`` and its first-port greedy decoding; ``--candidate-options``
+gives the candidates serving options of the package, such as a quantized
+KV cache, which then also score the windows through the cache), else
+through ``mlx_lm.load``. ``--compute-dtype float32`` (the default) dequantizes
 quantized layers at load (the float values ``mx.dequantize`` gives, the
 very values the packed weights hold) and casts every floating parameter
 to float32: on a CPU, MLX multiplies bfloat16 several times slower than
@@ -50,6 +52,7 @@ def parse_args():
     ap.add_argument("--candidate", required=True, action="append")
     ap.add_argument("--package", help="a scaffolded decoder package to run the models with")
     ap.add_argument("--compute-dtype", choices=["float32", "stored"], default="float32")
+    ap.add_argument("--candidate-options", help="with --package: the candidates' serving options (JSON), e.g. a quantized KV cache")
     ap.add_argument("--text", required=True)
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--max-tokens", type=int, default=0)
@@ -63,10 +66,11 @@ def parse_args():
 class Runner:
     """How the models are loaded and decoded: a package or mlx-lm."""
 
-    def __init__(self, package, compute_dtype):
+    def __init__(self, package, compute_dtype, candidate_options=None):
         import mlx.core as mx
 
         self.mx = mx
+        self.candidate_options = None
         self.dtype = mx.float32 if compute_dtype == "float32" else None
         self.pkg = None
         if package:
@@ -80,9 +84,18 @@ class Runner:
             if getattr(cap, "FAMILY", None) != "decoder":
                 common.fail(f"the language-model gate runs decoder packages; {name} is a {getattr(cap, 'FAMILY', 'unknown')} package")
             self.gen = importlib.import_module(name + ".generate")
-            self.first_port = importlib.import_module(name + ".options").Options()
+            options = importlib.import_module(name + ".options").Options
+            self.first_port = options()
+            self.cache = importlib.import_module(name + ".cache")
+            if candidate_options:
+                try:
+                    self.candidate_options = options.from_dict(json.loads(candidate_options), "--candidate-options")
+                except (ValueError, TypeError) as e:
+                    common.fail(f"{name}: {e}")
             self.name = f"package {name}"
         else:
+            if candidate_options:
+                common.fail("--candidate-options needs --package (the options are the package's)")
             self.name = "mlx-lm"
 
     def load(self, path):
@@ -108,10 +121,20 @@ class Runner:
         except Exception as e:  # noqa: BLE001 - reported to the user with the path
             common.fail(f"{path}: loading with {self.name} failed: {type(e).__name__}: {e}")
 
-    def greedy(self, model, prompt, n):
+    def logits(self, model, x, candidate):
+        """Logits [L, V] of one window: through the candidates' serving
+        options when given (a quantized KV cache changes what attention
+        sees within the window too), else one plain forward."""
+        if candidate and self.candidate_options is not None:
+            model.configure(self.candidate_options)
+            return model(x, cache=self.cache.make_cache(model, self.candidate_options))[0]
+        return model(x)[0]
+
+    def greedy(self, model, prompt, n, candidate=False):
         mx = self.mx
         if self.pkg is not None:
-            return self.gen.greedy(model, prompt, n, options=self.first_port)[0]
+            o = self.candidate_options if candidate and self.candidate_options is not None else self.first_port
+            return self.gen.greedy(model, prompt, n, options=o)[0]
         from mlx_lm.models.cache import make_prompt_cache
 
         cache = make_prompt_cache(model)
@@ -138,7 +161,7 @@ def main():
     with open(args.prompts, encoding="utf-8") as f:
         prompts = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
 
-    runner = Runner(args.package, args.compute_dtype)
+    runner = Runner(args.package, args.compute_dtype, args.candidate_options)
     common.log(f"loading the reference with {runner.name}")
     ref, tok = runner.load(args.reference)
     cands = []
@@ -164,10 +187,10 @@ def main():
         x = mx.array([window])
         # Logits at index j predict window[j + 1]; keep those predicting [start, end).
         a, b = start - lo - 1, end - lo - 1
-        r = np.array(ref(x)[0, a:b].astype(mx.float32))
+        r = np.array(runner.logits(ref, x, False)[a:b].astype(mx.float32))
         arrays = {"reference": r, "targets": np.array(ids[start:end], dtype=np.int32)}
         for i, (cand, _) in enumerate(cands):
-            c = np.array(cand(x)[0, a:b].astype(mx.float32))
+            c = np.array(runner.logits(cand, x, True)[a:b].astype(mx.float32))
             if r.shape != c.shape:
                 common.fail(f"candidate {args.candidate[i]}: logits of shape {list(c.shape)}, the reference's {list(r.shape)}: the vocabularies differ")
             arrays[f"candidate_{i}"] = c
@@ -182,7 +205,7 @@ def main():
     shape = (len(prompt_ids), args.generate)
     greedy = {"reference": [runner.greedy(ref, p, args.generate) for p in prompt_ids]}
     for i, (cand, _) in enumerate(cands):
-        greedy[f"candidate_{i}"] = [runner.greedy(cand, p, args.generate) for p in prompt_ids]
+        greedy[f"candidate_{i}"] = [runner.greedy(cand, p, args.generate, True) for p in prompt_ids]
         common.log(f"greedy continuations of candidate {i + 1}/{len(cands)}")
     np.savez(os.path.join(args.out, "greedy.npz"), **{k: np.array(v, dtype=np.int32).reshape(shape) for k, v in greedy.items()})
     manifest = {
@@ -199,6 +222,7 @@ def main():
         "continuations": {k: [tok.decode(g) for g in v] for k, v in greedy.items()},
         "implementation": runner.name,
         "compute_dtype": args.compute_dtype,
+        "candidate_options": runner.candidate_options.to_dict() if runner.candidate_options is not None else None,
         "libraries": common.library_versions(["mlx", "mlx-lm", "numpy"]),
         "seconds": timer.elapsed(),
     }

@@ -19,6 +19,8 @@ pub struct LmRequest {
     pub package: Option<PathBuf>,
     /// `float32` (floating parameters cast at load) or `stored`.
     pub compute_dtype: String,
+    /// With a package: the candidates' serving options (JSON).
+    pub candidate_options: Option<String>,
     pub text: PathBuf,
     pub prompts: PathBuf,
     /// Score at most this many tokens of the text (0: all).
@@ -53,6 +55,9 @@ impl Harness {
         }
         if let Some(p) = &req.package {
             job = job.arg("--package").arg(absolute(p)?);
+        }
+        if let Some(o) = &req.candidate_options {
+            job = job.arg("--candidate-options").arg(o);
         }
         let job = job
             .arg("--compute-dtype")

@@ -244,6 +244,36 @@ embedding = model.sentence_embedding(mx.array([input_ids]))"
 new, step_logits = greedy(model, input_ids, 32)"
         ),
     };
+    // What makes it fast, where the family has serving switches.
+    let serving = match family {
+        Family::Decoder => format!(
+            "## Serving\n\n\
+`options.py` holds the serving switches; `Options()` is the first port as\n\
+the parity ladder proved it, and every call takes `options=`:\n\n\
+```python\n\
+from {package} import Options, batch_greedy, greedy, load, speculative_greedy, stream\n\n\
+fast = Options(cache=\"step\", pipeline=True, prefill_chunk=512)\n\
+for token in stream(model, prompt_ids, 64, options=fast):  # the serving loop\n\
+    ...\n\
+rows = batch_greedy(model, [ids_a, ids_b], 32, options=fast)  # left-padded batch\n\
+draft, _ = load(\"<a 4-bit quantization of the same weights>\")\n\
+tokens, stats = speculative_greedy(model, draft, prompt_ids, 64, draft_tokens=2, options=fast)\n\
+```\n\n\
+Exact switches (same greedy tokens as the first port): `cache=\"step\"`\n\
+(buffers grown in steps, written in place), `rotating=True` (sliding-window\n\
+blocks keep only their window), `compile=True`, `pipeline=True`\n\
+(asynchronous decoding), `prefill_chunk=N`; batches and speculative decoding\n\
+give every row the tokens it gets alone. Lossy: `kv_bits=4|8` (a quantized\n\
+KV cache, mlx-lm's layout), to be judged by `mlxport quality`.\n\
+`tests/test_serving.py` proves each against the first port:\n\n\
+```sh\n\
+MLXPORT_WEIGHTS=CONVERTED python -m unittest {package}.tests.test_serving\n\
+```\n\n\
+`serving.json` beside `options.py`, when present, holds the defaults that\n\
+a call without `options=` uses.\n"
+        ),
+        Family::Encoder | Family::EncoderDecoder => String::new(),
+    };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
     let table: String = family_templates
         .iter()
@@ -267,6 +297,7 @@ new, step_logits = greedy(model, input_ids, 32)"
         ("FILE_TABLE", table),
         ("LADDER_NAMES", ladder.into()),
         ("USAGE", usage),
+        ("SERVING", serving),
     ];
     let mut files = Vec::new();
     for (path, tpl) in family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES) {
@@ -591,6 +622,7 @@ mod tests {
             "FILE_TABLE",
             "LADDER_NAMES",
             "USAGE",
+            "SERVING",
         ];
         let vars: Vec<(&str, String)> = names.iter().map(|n| (*n, String::new())).collect();
         for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(SEQ2SEQ_TEMPLATES).chain(COMMON_TEMPLATES) {

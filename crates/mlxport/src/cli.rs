@@ -1158,13 +1158,18 @@ pub struct LmGateArgs {
     /// models, not the precision of their arithmetic).
     #[arg(long)]
     pub stored_dtype: bool,
+    /// With --package (a decoder package): serve the candidates with these
+    /// options of the package (JSON), e.g. '{"kv_bits": 4}' to gate a
+    /// quantized KV cache; the text is then scored through the cache.
+    #[arg(long, value_name = "JSON")]
+    pub candidate_options: Option<String>,
 }
 
 impl Default for LmGateArgs {
     /// The gate's own defaults (as the command line's).
     fn default() -> Self {
         let d = mlxport_workflow::optimize::gate::LmSettings::default();
-        LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate, stored_dtype: !d.compute_f32 }
+        LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate, stored_dtype: !d.compute_f32, candidate_options: d.candidate_options }
     }
 }
 
@@ -1179,6 +1184,7 @@ impl LmGateArgs {
             generate: self.generate,
             package: None,
             compute_f32: !self.stored_dtype,
+            candidate_options: self.candidate_options.clone(),
         }
     }
 }

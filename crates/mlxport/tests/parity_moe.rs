@@ -58,6 +58,22 @@ mx.eval(model(mx.array([ids])))
 print(sorted(set(rows)), len(rows), len(ids), args.moe.num_experts_per_tok, args.moe.num_experts)
 "#;
 
+/// A quantized checkpoint loaded packed and dequantized: the number of
+/// quantized expert modules and the largest logit difference.
+const QUANTIZED: &str = r#"
+import importlib, json, os, sys
+import mlx.core as mx
+pkg_dir, weights, ids = sys.argv[1], sys.argv[2], [int(t) for t in sys.argv[3].split(",")]
+sys.path.insert(0, os.path.dirname(pkg_dir))
+pkg = importlib.import_module(os.path.basename(pkg_dir))
+packed, _ = pkg.load(weights)
+plain, _ = pkg.load(weights, dequantized=True)
+n = sum(type(m).__name__ == "QuantizedSwitchLinear" for _, m in packed.named_modules())
+assert not any(type(m).__name__.startswith("Quantized") for _, m in plain.named_modules())
+a, b = packed(mx.array([ids])), plain(mx.array([ids]))
+print(json.dumps({"quantized_experts": n, "max_abs": mx.abs(a - b).max().item(), "scale": mx.abs(b).max().item()}))
+"#;
+
 fn assert_all_pass(report: &serde_json::Value, layers: usize, what: &str) {
     assert_rungs_pass(report, layers, &["config", "weights", "embeddings", "final_norm", "logits", "ids", "cache_decode", "cache_vs_full"], what);
     assert_eq!(report["status"], "pass");
@@ -143,6 +159,17 @@ fn moe_type_passes(name: &str) {
     );
     assert_eq!(code, 0);
     assert_all_pass(&r, layers, &format!("{name} scaffold"));
+    // The package's serving switches keep its tokens, and its quantized
+    // form (experts through `mx.gather_qmm`) computes what the same
+    // weights dequantized compute through `mx.gather_mm`.
+    serving_tests(&py_, &pkg, &w_pkg, IDS);
+    let q = d.join("q4");
+    let o = run(bin!().arg("quantize").arg(&w_pkg).args(["--bits", "4", "--group-size", "32", "-o"]).arg(&q), &py_);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = py(&py_, QUANTIZED, &[pkg.to_str().unwrap(), q.to_str().unwrap(), IDS]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["quantized_experts"].as_u64().unwrap() > 0, "{name}: {v}");
+    assert!(v["max_abs"].as_f64().unwrap() <= 1e-4 * v["scale"].as_f64().unwrap().max(1.0), "{name}: {v}");
     let oracle = PathBuf::from(r["oracle"].as_str().unwrap());
     let (code, r) = parity(
         &py_,

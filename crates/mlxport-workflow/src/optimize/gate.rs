@@ -47,11 +47,14 @@ pub struct LmSettings {
     /// Cast floating parameters to float32 at load (`false`: compute in
     /// the checkpoints' own dtypes).
     pub compute_f32: bool,
+    /// With a package: the candidates' serving options (JSON), e.g. a
+    /// quantized KV cache.
+    pub candidate_options: Option<String>,
 }
 
 impl Default for LmSettings {
     fn default() -> Self {
-        LmSettings { text: None, prompts: None, max_tokens: 0, window: 512, stride: 256, generate: 32, package: None, compute_f32: true }
+        LmSettings { text: None, prompts: None, max_tokens: 0, window: 512, stride: 256, generate: 32, package: None, compute_f32: true, candidate_options: None }
     }
 }
 
@@ -113,6 +116,9 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
     if candidates.is_empty() {
         bail!("the quality gate needs at least one candidate");
     }
+    if s.candidate_options.is_some() && s.package.is_none() {
+        bail!("--candidate-options are a package's serving options: give --package");
+    }
     let text = data_file(&s.text, work, "corpus.txt", data::CORPUS)?;
     let prompts = data_file(&s.prompts, work, "prompts.txt", data::PROMPTS)?;
     let out = work.join("lm");
@@ -122,6 +128,7 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
         candidates: candidates.to_vec(),
         package: s.package.clone(),
         compute_dtype: compute_dtype.into(),
+        candidate_options: s.candidate_options.clone(),
         text,
         prompts,
         max_tokens: s.max_tokens,
@@ -173,6 +180,7 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
             "continuations": {"reference": man["continuations"]["reference"], "candidate": man["continuations"][format!("candidate_{i}")]},
             "implementation": man["implementation"],
             "compute_dtype": man["compute_dtype"],
+            "candidate_options": man["candidate_options"],
             "candidates_in_process": candidates.len(),
             "seconds": man["seconds"],
             "libraries": man["libraries"],

@@ -74,6 +74,9 @@ fn print_table(r: &QualityReport) {
                 run["candidates_in_process"].as_u64().unwrap_or(1)
             );
         }
+        if let Some(o) = run["candidate_options"].as_object() {
+            println!("  candidate served with options {}", serde_json::Value::Object(o.clone()));
+        }
     }
     if let Some(g) = &r.greedy {
         println!(
