@@ -149,6 +149,20 @@ pub struct GenerateBenchRequest {
     pub versus_mlx_lm: Option<PathBuf>,
 }
 
+/// A profile of a decoder as served (`profile_serving.py`; a module named
+/// `profile` would shadow the standard library's, which cProfile imports).
+#[derive(Clone, Debug)]
+pub struct ProfileRequest {
+    pub target: Target,
+    /// A package's serving options (JSON; `None`: its defaults).
+    pub options: Option<String>,
+    pub prompt_tokens: Vec<u32>,
+    pub contexts: Vec<u32>,
+    pub gen_tokens: u32,
+    pub runs: u32,
+    pub seed: u64,
+}
+
 /// The result of comparing MLX with and without the preloaded BLAS.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlasCheck {
@@ -363,6 +377,36 @@ impl Harness {
         }
         job.run()?.check("the generation benchmark (MLX)")?;
         std::fs::read(&out).map_err(|e| Error::io(&out, format!("the generation benchmark wrote no result ({})", out.display()), e))
+    }
+
+    /// Run `profile_serving.py` (MLX, BLAS preloaded when available); its JSON.
+    pub fn profile(&self, req: &ProfileRequest) -> Result<Vec<u8>> {
+        let dir = tempdir()?;
+        let out = dir.path().join("profile.json");
+        let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let mut job = self
+            .mlx_job("profile_serving.py")
+            .arg("--prompt-tokens")
+            .arg(list(&req.prompt_tokens))
+            .arg("--contexts")
+            .arg(list(&req.contexts))
+            .arg("--gen-tokens")
+            .arg(req.gen_tokens.to_string())
+            .arg("--runs")
+            .arg(req.runs.to_string())
+            .arg("--seed")
+            .arg(req.seed.to_string())
+            .arg("--out")
+            .arg(&out);
+        match &req.target {
+            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
+            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
+        }
+        if let Some(o) = &req.options {
+            job = job.arg("--options").arg(o);
+        }
+        job.run()?.check("the profile (MLX)")?;
+        std::fs::read(&out).map_err(|e| Error::io(&out, format!("the profile wrote no result ({})", out.display()), e))
     }
 
     /// Capture the first sequence's forward pass with the BLAS preload on

@@ -14,6 +14,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
     ("probe.py", include_str!("../../../python/harness/probe.py")),
     ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
+    ("profile_serving.py", include_str!("../../../python/harness/profile_serving.py")),
     ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
     ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
     ("matrix_build.py", include_str!("../../../python/harness/matrix_build.py")),

@@ -12,6 +12,7 @@
 //! | the quality gate | [`quality::QualityRequest`] | [`quality::gate`] |
 //! | the generation benchmark | [`bench::GenerateRequest`] | [`bench::measure`] |
 //! | the optimization loop (quality -> bench -> keep or revert) | [`optimize::OptimizeRequest`] | [`optimize::run`] |
+//! | the profile of a port's decoder as served | [`profile::ProfileRequest`] | [`profile::run`] |
 //!
 //! Shared pieces: [`weights`] (map draft -> validate -> convert, one
 //! implementation), [`inputs`] (oracle inputs), [`quantize`] (the
@@ -31,6 +32,7 @@ pub mod matrix;
 pub mod optimize;
 pub mod parity;
 pub mod port;
+pub mod profile;
 pub mod provenance;
 pub mod quality;
 pub mod quantize;

@@ -106,6 +106,40 @@ pub enum Command {
     /// record; writes OPTIMIZATIONS.md, optimize.json, receipts and the
     /// chosen checkpoint.
     Optimize(Box<OptimizeArgs>),
+    /// Profile a port's decoder as served (its package, or mlx-lm): load
+    /// time, first-call cost, prefill tokens/s by prompt length, decode
+    /// tokens/s by context length, peak memory and the share of each
+    /// decode step spent in Python; writes PORT_DIR/profile/profile.json.
+    Profile(Box<ProfileArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The port directory (`mlxport port`'s PORT_DIR).
+    pub port_dir: PathBuf,
+    /// The package's serving options as JSON (default: its own defaults).
+    #[arg(long, value_name = "JSON")]
+    pub options: Option<String>,
+    /// Prompt lengths whose prefill is measured.
+    #[arg(long, value_delimiter = ',', default_value = "32,128,512", value_name = "N,N,...")]
+    pub prompt_tokens: Vec<u32>,
+    /// Context lengths at which decoding is measured.
+    #[arg(long, value_delimiter = ',', default_value = "128,512", value_name = "N,N,...")]
+    pub contexts: Vec<u32>,
+    /// Decode steps timed per context.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub gen_tokens: u32,
+    /// Runs per figure (medians are reported).
+    #[arg(long, short = 'r', default_value_t = 3, value_name = "N")]
+    pub runs: u32,
+    /// Seed of the prompt token ids.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+    /// Print the profile as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1169,7 +1203,15 @@ impl Default for LmGateArgs {
     /// The gate's own defaults (as the command line's).
     fn default() -> Self {
         let d = mlxport_workflow::optimize::gate::LmSettings::default();
-        LmGateArgs { text: d.text, prompts: d.prompts, window: d.window, stride: d.stride, generate: d.generate, stored_dtype: !d.compute_f32, candidate_options: d.candidate_options }
+        LmGateArgs {
+            text: d.text,
+            prompts: d.prompts,
+            window: d.window,
+            stride: d.stride,
+            generate: d.generate,
+            stored_dtype: !d.compute_f32,
+            candidate_options: d.candidate_options,
+        }
     }
 }
 

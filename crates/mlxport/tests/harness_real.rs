@@ -174,3 +174,18 @@ fn oracle_refuses_remote_code_and_scaffold_refuses_unsupported_before_writing() 
     assert!(err.contains("hidden_act 'relu2'") && err.contains("RoPE scaling 'longrope'"), "{err}");
     assert!(!pkg.exists());
 }
+
+/// The harness runs its scripts with their directory first on `sys.path`,
+/// so a script named like a standard-library module (`profile`, which
+/// cProfile imports) would replace it in every step.
+#[test]
+fn harness_scripts_do_not_shadow_the_standard_library() {
+    let Some(py_) = python() else { return };
+    let names = py(&py_, "import sys; print('\\n'.join(sorted(sys.stdlib_module_names)))", &[]);
+    let stdlib: std::collections::BTreeSet<&str> = names.lines().collect();
+    assert!(stdlib.contains("profile") && stdlib.contains("json"), "the list is the standard library's");
+    for (name, _) in mlxport_harness::scripts::SCRIPTS {
+        let stem = name.trim_end_matches(".py");
+        assert!(!stdlib.contains(stem), "python/harness/{name} shadows the standard library's `{stem}`");
+    }
+}

@@ -366,6 +366,28 @@ print(mlx_lm.generate(model, tok, "The capital of France is", max_tokens=4))
         .output()
         .unwrap();
     assert!(check.status.success() && !check.stdout.is_empty(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    // The profile of what the port serves (mlx-lm here): every figure
+    // present, the lengths asked, written into PORT_DIR.
+    let o = run(bin!()
+        .arg("profile")
+        .arg(&dir)
+        .args(["--prompt-tokens", "8,24", "--contexts", "16", "--gen-tokens", "3", "-r", "1", "--json"])
+        .env("MLXPORT_PYTHON", &py));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let prof: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(prof, read_json(&dir.join("profile/profile.json")));
+    assert_eq!((prof["schema"].as_str(), prof["implementation"].as_str()), (Some("mlxport.profile/v1"), Some("mlx-lm")));
+    assert!(prof["load_s"].as_f64().unwrap() > 0.0 && prof["first_call"]["first_s"].as_f64().unwrap() > 0.0, "{prof}");
+    assert_eq!(prof["prefill"].as_array().unwrap().iter().map(|x| x["prompt_tokens"].as_u64().unwrap()).collect::<Vec<_>>(), [8, 24]);
+    let d = &prof["decode"][0];
+    assert_eq!(d["context_tokens"], 16);
+    let share = d["python_share"].as_f64().unwrap();
+    assert!(d["tokens_per_s"].as_f64().unwrap() > 0.0 && share > 0.0 && share < 1.0, "{d}");
+    // Options are a package's: refused for an mlx-lm port, naming why.
+    let o = run(bin!().arg("profile").arg(&dir).args(["--options", "{}"]).env("MLXPORT_PYTHON", &py));
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("serves mlx-lm"), "{}", describe(&o));
 }
 
 /// A zip of stored members (a PyTorch checkpoint's container).

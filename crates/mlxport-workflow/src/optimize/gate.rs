@@ -54,7 +54,17 @@ pub struct LmSettings {
 
 impl Default for LmSettings {
     fn default() -> Self {
-        LmSettings { text: None, prompts: None, max_tokens: 0, window: 512, stride: 256, generate: 32, package: None, compute_f32: true, candidate_options: None }
+        LmSettings {
+            text: None,
+            prompts: None,
+            max_tokens: 0,
+            window: 512,
+            stride: 256,
+            generate: 32,
+            package: None,
+            compute_f32: true,
+            candidate_options: None,
+        }
     }
 }
 

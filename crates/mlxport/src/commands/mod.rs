@@ -15,6 +15,7 @@ mod package;
 pub mod parity;
 mod plan;
 mod port;
+mod profile;
 pub mod quality;
 pub mod quantize;
 mod recommend;
@@ -57,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Quantize(args) => quantize::run(*args),
         Command::Quality(args) => quality::run(*args),
         Command::Optimize(args) => optimize::run(*args),
+        Command::Profile(args) => profile::run(*args),
     }
 }
