@@ -159,8 +159,8 @@ fn a_decoder_passes_every_edge_and_a_position_offset_bug_is_caught_only_there() 
         &port,
         &d.join("bug2"),
         "model.py",
-        "        q = self.rope(q, offset=offset)\n        k = self.rope(k, offset=offset)",
-        "        pos = offset if L == 1 else 0\n        q = self.rope(q, offset=pos)\n        k = self.rope(k, offset=pos)",
+        "        pos = offset if positions is None else positions\n",
+        "        pos = (offset if L == 1 else 0) if positions is None else positions\n",
     );
     let (code, r) = parity_of(&py_, &port, &ck, &pkg, &d.join("bug2"));
     assert_eq!(code, 1);
