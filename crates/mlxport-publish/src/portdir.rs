@@ -60,6 +60,9 @@ pub struct PortDir {
     pub optimize: Option<Value>,
     /// `bench/*.json` receipts, by file name (sorted).
     pub bench: Vec<(String, mlxport_bench::receipt::Receipt)>,
+    /// `profile/profile.json` (mlxport.profile/v1), when `mlxport profile`
+    /// ran on the port.
+    pub profile: Option<Value>,
     /// The source model's own card (`source/README.md`), when the inspect
     /// step kept one (and port.json lists it, so its bytes were verified).
     pub source_card: Option<String>,
@@ -206,6 +209,7 @@ impl PortDir {
             quality,
             optimize,
             bench,
+            profile: optional_json(&root.join("profile/profile.json"))?,
             source_card,
             port,
         })

@@ -167,7 +167,7 @@ pub fn build(p: &PortDir) -> Value {
         .iter()
         .flat_map(|s| s.artifacts.iter().map(move |a| json!({"step": s.name, "path": a.path, "sha256": a.sha256, "bytes": a.bytes})))
         .collect();
-    json!({
+    let mut report = json!({
         "schema": REPORT_SCHEMA,
         "tool": {"name": "mlxport", "version": env!("CARGO_PKG_VERSION")},
         "model": {"name": card::source_name(p), "repo": repo, "revision": revision, "pinned": card::pinned(p), "fingerprint": p.fingerprint(), "status": p.port.status, "stopped_at": p.port.stopped_at},
@@ -188,7 +188,12 @@ pub fn build(p: &PortDir) -> Value {
         "model_note": card::model_note(p),
         "commands": card::commands(p),
         "artifacts": artifacts,
-    })
+    });
+    // The serving profile, only where `mlxport profile` wrote one.
+    if let (Some(prof), Some(obj)) = (&p.profile, report.as_object_mut()) {
+        obj.insert("profile".into(), prof.clone());
+    }
+    report
 }
 
 /// The pins, source files, versions and the source card's facts.
@@ -583,6 +588,36 @@ pub fn markdown(r: &Value) -> String {
                 num(x["optimized"]["prefill_tokens_per_s"].as_f64()),
                 mib(&x["baseline"]["peak_memory_bytes"]),
                 mib(&x["optimized"]["peak_memory_bytes"]),
+            );
+        }
+        s.push('\n');
+    }
+    if let Some(prof) = r.get("profile").filter(|v| v.is_object()) {
+        let fc = &prof["first_call"];
+        let _ = writeln!(
+            s,
+            "Profile of the decoder as served ({}, `profile/profile.json`): load {} s; first call on {} tokens {} s against {} s again (first-call cost {} s).\n",
+            scalar(&prof["implementation"]),
+            num(prof["load_s"].as_f64()),
+            scalar(&fc["tokens"]),
+            num(fc["first_s"].as_f64()),
+            num(fc["again_s"].as_f64()),
+            num(fc["cost_s"].as_f64()),
+        );
+        s.push_str("| prompt tokens | prefill tok/s | peak memory |\n|---:|---:|---:|\n");
+        for x in prof["prefill"].as_array().into_iter().flatten() {
+            let _ = writeln!(s, "| {} | {} | {} |", scalar(&x["prompt_tokens"]), num(x["tokens_per_s"].as_f64()), mib(&x["peak_memory_bytes"]));
+        }
+        s.push_str("\n| context tokens | decode tok/s | median step | Python share | peak memory |\n|---:|---:|---:|---:|---:|\n");
+        for x in prof["decode"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} ms | {} | {} |",
+                scalar(&x["context_tokens"]),
+                num(x["tokens_per_s"].as_f64()),
+                num(x["step_median_s"].as_f64().map(|v| v * 1e3)),
+                x["python_share"].as_f64().map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "—".into()),
+                mib(&x["peak_memory_bytes"]),
             );
         }
         s.push('\n');

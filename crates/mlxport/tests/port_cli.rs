@@ -384,6 +384,12 @@ print(mlx_lm.generate(model, tok, "The capital of France is", max_tokens=4))
     assert_eq!(d["context_tokens"], 16);
     let share = d["python_share"].as_f64().unwrap();
     assert!(d["tokens_per_s"].as_f64().unwrap() > 0.0 && share > 0.0 && share < 1.0, "{d}");
+    // The report shows it once regenerated.
+    let o = run(bin!().arg("report").arg(&dir).env("MLXPORT_PYTHON", &py));
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(read_json(&dir.join("report/report.json"))["profile"], prof);
+    let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    assert!(md.contains("Profile of the decoder as served (mlx-lm") && md.contains("| 16 |"), "{md}");
     // Options are a package's: refused for an mlx-lm port, naming why.
     let o = run(bin!().arg("profile").arg(&dir).args(["--options", "{}"]).env("MLXPORT_PYTHON", &py));
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
