@@ -75,16 +75,6 @@ class Target:
         self.name, self.model, self.steps, self.vocab, self.load_s, self.options = name, model, steps, vocab, load_s, options
 
 
-def vocab_of(model):
-    import mlx.nn as nn
-
-    for _n, m in model.named_modules():
-        # A quantized embedding (nn.QuantizedEmbedding) is not an nn.Embedding.
-        if isinstance(m, (nn.Embedding, nn.QuantizedEmbedding)):
-            return int(m.weight.shape[0]) if isinstance(m, nn.Embedding) else int(m.num_embeddings)
-    common.fail("the model has no token embedding to draw prompt ids from")
-
-
 def mlx_lm_target(mx, path):
     from mlx_lm import load
     from mlx_lm.generate import generate_step
@@ -98,25 +88,14 @@ def mlx_lm_target(mx, path):
         for tok, _logprobs in generate_step(mx.array(prompt), model, max_tokens=n):
             yield int(tok)
 
-    return Target("mlx-lm", model, steps, vocab_of(model), load_s)
+    return Target("mlx-lm", model, steps, common.vocab_of(model), load_s)
 
 
 def package_target(mx, args):
     if not args.weights:
         common.fail("--package needs --weights")
-    pkg_dir = os.path.abspath(args.package)
-    sys.path.insert(0, os.path.dirname(pkg_dir))
-    name = os.path.basename(pkg_dir)
-    pkg = importlib.import_module(name)
-    cap = importlib.import_module(name + ".capture")
-    if getattr(cap, "FAMILY", None) != "decoder":
-        common.fail(f"bench generate needs a decoder package; {name} is a {getattr(cap, 'FAMILY', 'unknown')} package")
+    name, pkg, options = common.decoder_package(args.package, "bench generate", args.options)
     gen = importlib.import_module(name + ".generate")
-    opts_mod = importlib.import_module(name + ".options")
-    try:
-        options = opts_mod.Options.from_dict(json.loads(args.options), "--options") if args.options else opts_mod.Options.defaults()
-    except (ValueError, TypeError) as e:
-        common.fail(f"{name}: {e}")
     t = time.perf_counter()
     # As stored, as mlx-lm runs them (the package's own default casts to float32).
     model, _cfg = pkg.load(args.weights, dtype=None)
@@ -126,7 +105,7 @@ def package_target(mx, args):
     def steps(prompt, n):
         return gen.stream(model, prompt, n, options=options)
 
-    return Target("mlxport-scaffold", model, steps, vocab_of(model), load_s, options.to_dict())
+    return Target("mlxport-scaffold", model, steps, common.vocab_of(model), load_s, options.to_dict())
 
 
 def percentile(xs, q):

@@ -289,10 +289,7 @@ class MlxLmTarget:
 
 class PackageTarget:
     def __init__(self, pkg_dir, weights):
-        pkg_dir = os.path.abspath(pkg_dir)
-        sys.path.insert(0, os.path.dirname(pkg_dir))
-        name = os.path.basename(pkg_dir)
-        self.pkg = importlib.import_module(name)
+        name, self.pkg = common.import_package(pkg_dir)
         self.cap = importlib.import_module(name + ".capture")
         self.family = self.cap.FAMILY
         self.model, self.args = self.pkg.load(weights)

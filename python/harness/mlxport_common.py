@@ -349,3 +349,46 @@ class Timer:
 
     def elapsed(self):
         return round(time.time() - self.t0, 3)
+
+
+def import_package(pkg_dir):
+    """(name, module) of a scaffolded package directory, importable by its
+    own name (its parent goes first on sys.path)."""
+    import importlib
+
+    pkg_dir = os.path.abspath(pkg_dir)
+    sys.path.insert(0, os.path.dirname(pkg_dir))
+    name = os.path.basename(pkg_dir)
+    return name, importlib.import_module(name)
+
+
+def decoder_package(pkg_dir, what, options_json=None, flag="--options"):
+    """(name, module, options) of a scaffolded decoder package: refused,
+    naming `what` needs it, when the package is of another family;
+    `options_json` parsed by the package's own Options (None: its
+    defaults)."""
+    import importlib
+
+    name, pkg = import_package(pkg_dir)
+    family = getattr(importlib.import_module(name + ".capture"), "FAMILY", "unknown")
+    if family != "decoder":
+        fail(f"{what} needs a decoder package; {name} is a {family} package")
+    Options = importlib.import_module(name + ".options").Options
+    try:
+        options = Options.from_dict(json.loads(options_json), flag) if options_json else Options.defaults()
+    except (ValueError, TypeError) as e:
+        fail(f"{name}: {e}")
+    return name, pkg, options
+
+
+def vocab_of(model):
+    """The vocabulary size of an MLX model's token embedding."""
+    import mlx.nn as nn
+
+    for _n, m in model.named_modules():
+        # A quantized embedding (nn.QuantizedEmbedding) is not an nn.Embedding.
+        if isinstance(m, nn.QuantizedEmbedding):
+            return int(m.num_embeddings)
+        if isinstance(m, nn.Embedding):
+            return int(m.weight.shape[0])
+    fail("the model has no token embedding to draw prompt ids from")

@@ -71,17 +71,7 @@ class Served:
         if args.package:
             if not args.weights:
                 common.fail("--package needs --weights")
-            pkg_dir = os.path.abspath(args.package)
-            sys.path.insert(0, os.path.dirname(pkg_dir))
-            name = os.path.basename(pkg_dir)
-            pkg = importlib.import_module(name)
-            if getattr(importlib.import_module(name + ".capture"), "FAMILY", None) != "decoder":
-                common.fail(f"profile measures decoders; {name} is not a decoder package")
-            opts = importlib.import_module(name + ".options").Options
-            try:
-                self.options = opts.from_dict(json.loads(args.options), "--options") if args.options else opts.defaults()
-            except (ValueError, TypeError) as e:
-                common.fail(f"{name}: {e}")
+            name, pkg, self.options = common.decoder_package(args.package, "profile", args.options)
             self.model, _ = pkg.load(args.weights, dtype=None)
             mx.eval(self.model.parameters())
             self.model.configure(self.options)
@@ -102,18 +92,7 @@ class Served:
         else:
             common.fail("give --package DIR --weights DIR, or --mlx-lm DIR")
         self.load_s = time.perf_counter() - t
-        self.vocab = None
-        import mlx.nn as nn
-
-        for _n, m in self.model.named_modules():
-            if isinstance(m, nn.Embedding):
-                self.vocab = int(m.weight.shape[0])
-                break
-            if isinstance(m, nn.QuantizedEmbedding):
-                self.vocab = int(m.num_embeddings)
-                break
-        if self.vocab is None:
-            common.fail("the model has no token embedding to draw prompt ids from")
+        self.vocab = common.vocab_of(self.model)
 
     def forward(self, ids, cache):
         x = self.mx.array([ids])

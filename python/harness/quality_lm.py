@@ -76,22 +76,12 @@ class Runner:
         if package:
             import importlib
 
-            pkg_dir = os.path.abspath(package)
-            sys.path.insert(0, os.path.dirname(pkg_dir))
-            name = os.path.basename(pkg_dir)
-            self.pkg = importlib.import_module(name)
-            cap = importlib.import_module(name + ".capture")
-            if getattr(cap, "FAMILY", None) != "decoder":
-                common.fail(f"the language-model gate runs decoder packages; {name} is a {getattr(cap, 'FAMILY', 'unknown')} package")
+            name, self.pkg, self.candidate_options = common.decoder_package(package, "the language-model gate", candidate_options, "--candidate-options")
+            if not candidate_options:
+                self.candidate_options = None
             self.gen = importlib.import_module(name + ".generate")
-            options = importlib.import_module(name + ".options").Options
-            self.first_port = options()
+            self.first_port = importlib.import_module(name + ".options").Options()
             self.cache = importlib.import_module(name + ".cache")
-            if candidate_options:
-                try:
-                    self.candidate_options = options.from_dict(json.loads(candidate_options), "--candidate-options")
-                except (ValueError, TypeError) as e:
-                    common.fail(f"{name}: {e}")
             self.name = f"package {name}"
         else:
             if candidate_options:

@@ -287,14 +287,7 @@ impl Harness {
         Manifest::read(&oman)?;
         let out = absolute(&req.out)?;
         let mut job = self.mlx_job("capture.py").arg("--oracle-manifest").arg(absolute(&oman)?).arg("--out").arg(&out);
-        match &req.target {
-            Target::Package { package, weights } => {
-                job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?);
-            }
-            Target::MlxLm { model } => {
-                job = job.arg("--mlx-lm").arg(absolute(model)?);
-            }
-        }
+        job = with_target(job, &req.target)?;
         if !req.generate {
             job = job.arg("--no-generate");
         }
@@ -336,10 +329,7 @@ impl Harness {
         if let Some(p) = planned {
             job = job.arg("--planned").arg(absolute(p)?);
         }
-        match target {
-            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
-            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
-        }
+        job = with_target(job, target)?;
         job.run()?.check("the configuration and weights probe")?;
         let text = std::fs::read_to_string(&out).map_err(|e| Error::io(&out, format!("the probe wrote no {}", out.display()), e))?;
         serde_json::from_str(&text).map_err(|e| Error::invalid_because("the probe's output is not JSON", e))
@@ -365,10 +355,7 @@ impl Harness {
             .arg(req.seed.to_string())
             .arg("--out")
             .arg(&out);
-        match &req.target {
-            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
-            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
-        }
+        job = with_target(job, &req.target)?;
         if let Some(o) = &req.options {
             job = job.arg("--options").arg(o);
         }
@@ -398,10 +385,7 @@ impl Harness {
             .arg(req.seed.to_string())
             .arg("--out")
             .arg(&out);
-        match &req.target {
-            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
-            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
-        }
+        job = with_target(job, &req.target)?;
         if let Some(o) = &req.options {
             job = job.arg("--options").arg(o);
         }
@@ -416,10 +400,7 @@ impl Harness {
         let out = absolute(&req.out)?;
         let mut job = if preload { self.mlx_job("capture.py") } else { self.job("capture.py") };
         job = job.arg("--oracle-manifest").arg(absolute(&oman)?).arg("--out").arg(&out).arg("--first-only");
-        match &req.target {
-            Target::Package { package, weights } => job = job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
-            Target::MlxLm { model } => job = job.arg("--mlx-lm").arg(absolute(model)?),
-        }
+        job = with_target(job, &req.target)?;
         job.run()?.check("the MLX capture")?;
         read_verified(&out)
     }
@@ -579,6 +560,14 @@ fn oracle_family(iv: &Value) -> Result<Family> {
             other.unwrap_or("no family")
         ))),
     }
+}
+
+/// The MLX side a script runs: `--package DIR --weights DIR` or `--mlx-lm DIR`.
+fn with_target(job: Job, target: &Target) -> Result<Job> {
+    Ok(match target {
+        Target::Package { package, weights } => job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
+        Target::MlxLm { model } => job.arg("--mlx-lm").arg(absolute(model)?),
+    })
 }
 
 pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
