@@ -10,12 +10,17 @@ run by hand. Each target is timed through its own serving loop:
   prefill steps and asynchronous evaluation);
 * ``--package PKG --weights DIR``: a package made by ``mlxport scaffold``,
   run by its ``generate.stream`` with ``--options JSON`` (its serving
-  switches; default the package's own defaults).
+  switches; default the package's own defaults); an encoder-decoder
+  package by its ``generate.stream`` (the prompt encoded once, then the
+  decoder run token by token with its caches: prefill is the encoder pass
+  and the first decoder step).
 
 ``--versus-mlx-lm DIR`` measures mlx-lm on DIR in the same process as the
 package, interleaved run by run (the order alternating), so that run i of
 one and run i of the other saw the same machine: the comparison pairs
-them.
+them. ``--versus-options JSON`` does the same with the package itself under
+other serving options (the same loaded weights): how an optimization
+candidate is measured against the package without it.
 
 Synchronization. MLX is lazy: building the graph costs nothing and the
 work happens at evaluation. Every timed region starts after
@@ -58,6 +63,7 @@ def parse_args():
     ap.add_argument("--weights", help="weights directory for --package")
     ap.add_argument("--options", help="the package's serving options, JSON (default: its own defaults)")
     ap.add_argument("--versus-mlx-lm", dest="versus", help="also measure mlx-lm on this directory, interleaved")
+    ap.add_argument("--versus-options", dest="versus_options", help="also measure the package with these serving options (JSON), interleaved")
     ap.add_argument("--prompt-tokens", required=True, help="comma-separated prompt lengths")
     ap.add_argument("--gen-tokens", type=int, required=True)
     ap.add_argument("--runs", type=int, required=True)
@@ -94,6 +100,20 @@ def mlx_lm_target(mx, path):
 def package_target(mx, args):
     if not args.weights:
         common.fail("--package needs --weights")
+    name, pkg, family = common.package_family(args.package)
+    if family == "encoder-decoder":
+        if args.options or args.versus_options:
+            common.fail("--options: an encoder-decoder package has no serving options")
+        gen = importlib.import_module(name + ".generate")
+        t = time.perf_counter()
+        model, _cfg = pkg.load(args.weights, dtype=None)
+        mx.eval(model.parameters())
+        load_s = time.perf_counter() - t
+
+        def steps(prompt, n):
+            return gen.stream(model, prompt, n)
+
+        return [Target("mlxport-scaffold", model, steps, common.vocab_of(model), load_s)]
     name, pkg, options = common.decoder_package(args.package, "bench generate", args.options)
     gen = importlib.import_module(name + ".generate")
     t = time.perf_counter()
@@ -102,10 +122,16 @@ def package_target(mx, args):
     mx.eval(model.parameters())
     load_s = time.perf_counter() - t
 
-    def steps(prompt, n):
-        return gen.stream(model, prompt, n, options=options)
+    def target(o):
+        def steps(prompt, n):
+            return gen.stream(model, prompt, n, options=o)
 
-    return Target("mlxport-scaffold", model, steps, common.vocab_of(model), load_s, options.to_dict())
+        return Target("mlxport-scaffold", model, steps, common.vocab_of(model), load_s, o.to_dict())
+
+    targets = [target(options)]
+    if args.versus_options:
+        targets.append(target(common.decoder_package(args.package, "bench generate", args.versus_options, "--versus-options")[2]))
+    return targets
 
 
 def percentile(xs, q):
@@ -203,9 +229,11 @@ def main():
 
     if bool(args.mlx_lm) == bool(args.package):
         common.fail("give --mlx-lm DIR, or --package DIR --weights DIR")
-    if args.versus and not args.package:
-        common.fail("--versus-mlx-lm goes with --package")
-    targets = [mlx_lm_target(mx, args.mlx_lm) if args.mlx_lm else package_target(mx, args)]
+    if (args.versus or args.versus_options) and not args.package:
+        common.fail("--versus-mlx-lm and --versus-options go with --package")
+    if args.versus and args.versus_options:
+        common.fail("give --versus-mlx-lm or --versus-options, not both")
+    targets = [mlx_lm_target(mx, args.mlx_lm)] if args.mlx_lm else package_target(mx, args)
     if args.versus:
         targets.append(mlx_lm_target(mx, args.versus))
         if targets[1].vocab != targets[0].vocab:

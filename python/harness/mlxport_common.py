@@ -362,6 +362,15 @@ def import_package(pkg_dir):
     return name, importlib.import_module(name)
 
 
+def package_family(pkg_dir):
+    """(name, module, family) of a scaffolded package: family is its
+    capture module's FAMILY ("decoder", "encoder", "encoder-decoder")."""
+    import importlib
+
+    name, pkg = import_package(pkg_dir)
+    return name, pkg, getattr(importlib.import_module(name + ".capture"), "FAMILY", "unknown")
+
+
 def decoder_package(pkg_dir, what, options_json=None, flag="--options"):
     """(name, module, options) of a scaffolded decoder package: refused,
     naming `what` needs it, when the package is of another family;
@@ -369,8 +378,7 @@ def decoder_package(pkg_dir, what, options_json=None, flag="--options"):
     defaults)."""
     import importlib
 
-    name, pkg = import_package(pkg_dir)
-    family = getattr(importlib.import_module(name + ".capture"), "FAMILY", "unknown")
+    name, pkg, family = package_family(pkg_dir)
     if family != "decoder":
         fail(f"{what} needs a decoder package; {name} is a {family} package")
     Options = importlib.import_module(name + ".options").Options

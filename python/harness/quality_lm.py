@@ -21,7 +21,10 @@ process, and writes, into ``--out DIR``:
   wall time).
 
 The models run through ``--package PKG`` (a scaffolded decoder package:
-its ``load`` and its first-port greedy decoding; ``--candidate-options``
+its ``load`` and its first-port greedy decoding; an encoder-decoder
+package scores each window teacher-forced, the window's earlier tokens on
+the encoder side and the scored ones on the decoder side, and continues
+each prompt with its own greedy decoding; ``--candidate-options``
 gives the candidates serving options of the package, such as a quantized
 KV cache, which then also score the windows through the cache), else
 through ``mlx_lm.load``. ``--compute-dtype float32`` (the default) dequantizes
@@ -73,9 +76,19 @@ class Runner:
         self.candidate_options = None
         self.dtype = mx.float32 if compute_dtype == "float32" else None
         self.pkg = None
+        self.seq2seq = False
         if package:
             import importlib
 
+            name, _pkg, family = common.package_family(package)
+            if family == "encoder-decoder":
+                if candidate_options:
+                    common.fail("--candidate-options: an encoder-decoder package has no serving options")
+                self.seq2seq = True
+                self.pkg = _pkg
+                self.gen = importlib.import_module(name + ".generate")
+                self.name = f"package {name}"
+                return
             name, self.pkg, self.candidate_options = common.decoder_package(package, "the language-model gate", candidate_options, "--candidate-options")
             if not candidate_options:
                 self.candidate_options = None
@@ -111,10 +124,17 @@ class Runner:
         except Exception as e:  # noqa: BLE001 - reported to the user with the path
             common.fail(f"{path}: loading with {self.name} failed: {type(e).__name__}: {e}")
 
-    def logits(self, model, x, candidate):
-        """Logits [L, V] of one window: through the candidates' serving
-        options when given (a quantized KV cache changes what attention
-        sees within the window too), else one plain forward."""
+    def logits(self, model, window, a, b, candidate):
+        """Logits [b - a, V] predicting window[a + 1 : b + 1]: through the
+        candidates' serving options when given (a quantized KV cache changes
+        what attention sees within the window too), else one plain forward;
+        an encoder-decoder reads window[: a + 1] and is teacher-forced on
+        the rest."""
+        if self.seq2seq:
+            return self.gen.teacher_forced(model, window[: a + 1], window[a + 1 : b + 1])
+        return self._logits(model, self.mx.array([window]), candidate)[a:b]
+
+    def _logits(self, model, x, candidate):
         if candidate and self.candidate_options is not None:
             model.configure(self.candidate_options)
             return model(x, cache=self.cache.make_cache(model, self.candidate_options))[0]
@@ -122,6 +142,8 @@ class Runner:
 
     def greedy(self, model, prompt, n, candidate=False):
         mx = self.mx
+        if self.seq2seq:
+            return self.gen.greedy(model, prompt, n)[0]
         if self.pkg is not None:
             o = self.candidate_options if candidate and self.candidate_options is not None else self.first_port
             return self.gen.greedy(model, prompt, n, options=o)[0]
@@ -174,13 +196,12 @@ def main():
         end = min(start + args.stride, len(ids))
         lo = max(0, end - args.window)
         window = ids[lo:end]
-        x = mx.array([window])
         # Logits at index j predict window[j + 1]; keep those predicting [start, end).
         a, b = start - lo - 1, end - lo - 1
-        r = np.array(runner.logits(ref, x, False)[a:b].astype(mx.float32))
+        r = np.array(runner.logits(ref, window, a, b, False).astype(mx.float32))
         arrays = {"reference": r, "targets": np.array(ids[start:end], dtype=np.int32)}
         for i, (cand, _) in enumerate(cands):
-            c = np.array(runner.logits(cand, x, True)[a:b].astype(mx.float32))
+            c = np.array(runner.logits(cand, window, a, b, True).astype(mx.float32))
             if r.shape != c.shape:
                 common.fail(f"candidate {args.candidate[i]}: logits of shape {list(c.shape)}, the reference's {list(r.shape)}: the vocabularies differ")
             arrays[f"candidate_{i}"] = c

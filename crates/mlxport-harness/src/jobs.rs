@@ -147,6 +147,24 @@ pub struct GenerateBenchRequest {
     pub options: Option<String>,
     /// Also measure mlx-lm on this directory, interleaved with the package.
     pub versus_mlx_lm: Option<PathBuf>,
+    /// Also measure the package under these serving options (JSON),
+    /// interleaved with it.
+    pub versus_options: Option<String>,
+}
+
+/// Sentence-embedding throughput of an encoder package
+/// (`bench_encoder.py`).
+#[derive(Clone, Debug)]
+pub struct EncoderBenchRequest {
+    pub package: PathBuf,
+    pub weights: PathBuf,
+    /// The measured side's serving options (JSON).
+    pub options: String,
+    /// The other side's, interleaved with it (`None`: one side only).
+    pub versus_options: Option<String>,
+    pub sentences: PathBuf,
+    pub runs: u32,
+    pub warmup: u32,
 }
 
 /// A profile of a decoder as served (`profile_serving.py`; a module named
@@ -362,8 +380,38 @@ impl Harness {
         if let Some(v) = &req.versus_mlx_lm {
             job = job.arg("--versus-mlx-lm").arg(absolute(v)?);
         }
+        if let Some(o) = &req.versus_options {
+            job = job.arg("--versus-options").arg(o);
+        }
         job.run()?.check("the generation benchmark (MLX)")?;
         std::fs::read(&out).map_err(|e| Error::io(&out, format!("the generation benchmark wrote no result ({})", out.display()), e))
+    }
+
+    /// Run `bench_encoder.py` (MLX, BLAS preloaded when available); its JSON.
+    pub fn bench_encoder(&self, req: &EncoderBenchRequest) -> Result<Vec<u8>> {
+        let dir = tempdir()?;
+        let out = dir.path().join("bench-encoder.json");
+        let mut job = self
+            .mlx_job("bench_encoder.py")
+            .arg("--package")
+            .arg(absolute(&req.package)?)
+            .arg("--weights")
+            .arg(absolute(&req.weights)?)
+            .arg("--options")
+            .arg(&req.options)
+            .arg("--sentences")
+            .arg(absolute(&req.sentences)?)
+            .arg("--runs")
+            .arg(req.runs.to_string())
+            .arg("--warmup")
+            .arg(req.warmup.to_string())
+            .arg("--out")
+            .arg(&out);
+        if let Some(v) = &req.versus_options {
+            job = job.arg("--versus-options").arg(v);
+        }
+        job.run()?.check("the sentence-embedding benchmark (MLX)")?;
+        std::fs::read(&out).map_err(|e| Error::io(&out, format!("the sentence-embedding benchmark wrote no result ({})", out.display()), e))
     }
 
     /// Run `profile_serving.py` (MLX, BLAS preloaded when available); its JSON.

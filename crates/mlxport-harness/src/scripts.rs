@@ -14,6 +14,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("blas_check.py", include_str!("../../../python/harness/blas_check.py")),
     ("probe.py", include_str!("../../../python/harness/probe.py")),
     ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
+    ("bench_encoder.py", include_str!("../../../python/harness/bench_encoder.py")),
     ("profile_serving.py", include_str!("../../../python/harness/profile_serving.py")),
     ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
     ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
@@ -46,6 +47,7 @@ pub const ENCODER_TEMPLATES: &[(&str, &str)] = &[
     ("load.py", include_str!("../../../python/templates/encoder/load.py")),
     ("convert.py", include_str!("../../../python/templates/encoder/convert.py")),
     ("capture.py", include_str!("../../../python/templates/encoder/capture.py")),
+    ("serving.py", include_str!("../../../python/templates/encoder/serving.py")),
 ];
 
 pub const SEQ2SEQ_TEMPLATES: &[(&str, &str)] = &[
@@ -61,6 +63,7 @@ pub const SEQ2SEQ_TEMPLATES: &[(&str, &str)] = &[
 
 pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
     ("README.md", include_str!("../../../python/templates/common/README.md")),
+    ("quant.py", include_str!("../../../python/templates/common/quant.py")),
     ("tests/__init__.py", include_str!("../../../python/templates/common/tests/__init__.py")),
     ("tests/test_parity.py", include_str!("../../../python/templates/common/tests/test_parity.py")),
 ];

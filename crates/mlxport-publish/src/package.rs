@@ -244,6 +244,12 @@ fn build(p: &PortDir, weights: &Path, dir: &Path, target: Target, pkg: Option<&s
             let s = r.to_string_lossy();
             s.contains("__pycache__") || s.ends_with(".pyc")
         })?;
+        // The serving switches `optimize` kept: the package's defaults.
+        let serving = p.root.join("optimize/serving.json");
+        if serving.is_file() {
+            let to = dir.join(name).join("serving.json");
+            std::fs::copy(&serving, &to).map_err(io(&to, "cannot write"))?;
+        }
     }
     // The source's own card ships unchanged beside ours (the scan below
     // reads it like every other file).

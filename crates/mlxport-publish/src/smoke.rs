@@ -86,20 +86,30 @@ const SCAFFOLD: &str = r#"
 import sys, importlib
 import mlx.core as mx
 sys.path.insert(0, sys.argv[1])
-load = importlib.import_module(sys.argv[2] + ".load")
+name = sys.argv[2]
+load = importlib.import_module(name + ".load")
+try:
+    family = getattr(importlib.import_module(name + ".capture"), "FAMILY", "unknown")
+except ModuleNotFoundError:
+    family = "unknown"
 model, args = load.load(sys.argv[1])
 ids = mx.array([[1, 2, 3, 4]], dtype=mx.int32)
-try:
-    out = model(ids, attention_mask=mx.ones_like(ids))
-except TypeError:
-    out = model(ids)
+if family == "encoder-decoder":
+    tokens, out = importlib.import_module(name + ".generate").greedy(model, [1, 2, 3, 4], 4)
+    what = f"and greedy decoding of {len(tokens)} tokens"
+else:
+    try:
+        out = model(ids, attention_mask=mx.ones_like(ids))
+    except TypeError:
+        out = model(ids)
+    what = "and one forward pass"
 leaves = out if isinstance(out, (list, tuple)) else (out.values() if isinstance(out, dict) else [out])
 for v in leaves:
     if isinstance(v, mx.array):
         mx.eval(v)
         if not bool(mx.all(mx.isfinite(v.astype(mx.float32))).item()):
             raise SystemExit("non-finite output")
-print(f"{sys.argv[2]}.load.load (strict) and one forward pass")
+print(f"{name}.load.load (strict) {what}")
 "#;
 
 fn python_check(env: &mlxport_harness::env::PythonEnv, dir: &Path, target: Target, package: Option<&str>) -> Result<String, mlxport_harness::Error> {

@@ -28,6 +28,10 @@ pub struct GenerateRequest {
     /// Also measure mlx-lm's own generation loop on this directory, in the
     /// same process, interleaved run by run with the package.
     pub versus_mlx_lm: Option<PathBuf>,
+    /// Also measure the package under these serving options (JSON), in the
+    /// same process, interleaved: the candidate is `options`, the baseline
+    /// these.
+    pub versus_options: Option<String>,
     pub prompt_tokens: Vec<u32>,
     /// New tokens per run (at least 2: decoding is timed from the second).
     pub gen_tokens: u32,
@@ -56,6 +60,7 @@ impl GenerateRequest {
             weights: None,
             options: None,
             versus_mlx_lm: None,
+            versus_options: None,
             prompt_tokens,
             gen_tokens,
             runs,
@@ -121,16 +126,21 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
         bail!("--runs and --resamples must be at least 1");
     }
     let target = target_of(req)?;
-    if (req.options.is_some() || req.versus_mlx_lm.is_some()) && !matches!(target, Target::Package { .. }) {
-        bail!("--options and --versus-mlx-lm go with a scaffolded package (and --weights)");
+    if (req.options.is_some() || req.versus_mlx_lm.is_some() || req.versus_options.is_some()) && !matches!(target, Target::Package { .. }) {
+        bail!("--options, --versus-mlx-lm and --versus-options go with a scaffolded package (and --weights)");
+    }
+    if req.versus_mlx_lm.is_some() && req.versus_options.is_some() {
+        bail!("give --versus-mlx-lm or --versus-options, not both");
     }
     if let Some(v) = &req.versus_mlx_lm {
         if !v.join("config.json").is_file() {
             bail!("--versus-mlx-lm {}: not an mlx-lm model directory (no config.json)", v.display());
         }
     }
-    if let Some(o) = &req.options {
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(o).with_context(|| format!("--options: not a JSON object: {o}"))?;
+    for (flag, o) in [("--options", &req.options), ("--versus-options", &req.versus_options)] {
+        if let Some(o) = o {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(o).with_context(|| format!("{flag}: not a JSON object: {o}"))?;
+        }
     }
     let weights_dir = match &target {
         Target::Package { weights, .. } => weights.clone(),
@@ -148,7 +158,21 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
             req.prompt_tokens, req.gen_tokens, req.warmup, req.runs
         );
     }
-    let (receipt, output) = run(&h, target, req, fingerprint.clone(), quality_gate.clone())?;
+    let (receipt, versus) = run_versus(&h, target, req, fingerprint, quality_gate)?;
+    Ok(Generated { receipt, versus: versus.1, implementation: versus.0.implementation, device: versus.0.device, blas: h.blas.describe() })
+}
+
+/// Measure with a harness the caller holds: the receipt, the harness's
+/// raw output and, with `versus_mlx_lm` or `versus_options`, the other
+/// side's receipt with the paired ratios.
+pub fn run_versus(
+    h: &Harness,
+    target: Target,
+    req: &GenerateRequest,
+    fingerprint: Option<String>,
+    quality_gate: Option<QualityGate>,
+) -> Result<(Receipt, (Output, Option<mlxport_bench::generate::Versus>))> {
+    let (receipt, output) = run(h, target, req, fingerprint.clone(), quality_gate)?;
     let versus = match &output.versus {
         Some(v) => {
             let seed = req.seed.unwrap_or(DEFAULT_SEED);
@@ -166,7 +190,7 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
         }
         None => None,
     };
-    Ok(Generated { receipt, versus, implementation: output.implementation, device: output.device, blas: h.blas.describe() })
+    Ok((receipt, (output, versus)))
 }
 
 /// Measure with a harness the caller holds and build the receipt.
@@ -181,6 +205,7 @@ pub fn run(h: &Harness, target: Target, req: &GenerateRequest, fingerprint: Opti
         seed,
         options: req.options.clone(),
         versus_mlx_lm: req.versus_mlx_lm.clone(),
+        versus_options: req.versus_options.clone(),
     };
     let raw = h.bench_generate(&bench)?;
     let output = Output::parse(&raw)?;

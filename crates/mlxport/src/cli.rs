@@ -459,7 +459,7 @@ pub enum BenchCommand {
     /// scaffolded package) through the Python harness: time to first
     /// token, prefill and decode throughput, per-token latency and MLX's
     /// memory counters, for several prompt lengths; writes a receipt.
-    Generate(BenchGenerateArgs),
+    Generate(Box<BenchGenerateArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -480,8 +480,15 @@ pub struct BenchGenerateArgs {
     /// process with the runs interleaved, and report package / mlx-lm
     /// ratios of decode and prefill throughput with paired 95% intervals;
     /// -o then writes both receipts and the ratios (mlxport.bench-versus/v1).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "versus_options")]
     pub versus_mlx_lm: Option<PathBuf>,
+    /// With a scaffolded package: also measure the package itself under
+    /// these serving options (JSON; '{}' is the first port), interleaved
+    /// the same way: the ratios are --options / --versus-options, and the
+    /// tokens of both are compared (how an optimization candidate is
+    /// decided).
+    #[arg(long, value_name = "JSON")]
+    pub versus_options: Option<String>,
     /// Prompt lengths to measure, in one run.
     #[arg(long, value_delimiter = ',', default_value = "128,1024,4096", value_name = "N,N,...")]
     pub prompt_tokens: Vec<u32>,
@@ -994,6 +1001,13 @@ pub struct PortArgs {
     /// sweep of `mlxport optimize`), e.g. `bf16,q8g64,q4g64,mixed_4_6`.
     #[arg(long, value_name = "LIST", requires = "optimize")]
     pub optimize_candidates: Option<String>,
+    /// With --optimize, for decoders: the package's serving switches to
+    /// measure on the chosen weights, comma-separated (compile, cache-step,
+    /// pipeline, prefill-chunk, kv8, kv4, rotating), or `none` (default:
+    /// every one that applies). The kept ones ship as the package's
+    /// serving.json.
+    #[arg(long, value_name = "LIST", requires = "optimize")]
+    pub optimize_serving: Option<String>,
     /// Accept restricted or unknown license terms (a restricted license
     /// stops the port at `plan` without it; `package` asks for it too).
     #[arg(long)]
@@ -1298,6 +1312,21 @@ pub struct OptimizeArgs {
     /// (bpw4.5), mxfp4, nvfp4, mxfp8.
     #[arg(long, value_name = "LIST")]
     pub candidates: Option<String>,
+    /// A scaffolded package (`mlxport scaffold`) that loads these weights:
+    /// the quality gate and the benchmark run through it instead of
+    /// mlx-lm, and for a decoder its serving switches are measured on the
+    /// chosen weights (see --serving).
+    #[arg(long, value_name = "DIR")]
+    pub package: Option<PathBuf>,
+    /// With a decoder --package: the serving switches to measure,
+    /// comma-separated (compile, cache-step, pipeline, prefill-chunk, kv8,
+    /// kv4, rotating), or `none` (default: every one that applies). Each
+    /// runs side by side with the first port, interleaved; exact switches
+    /// must keep every greedy token, the quantized KV caches must pass the
+    /// quality gate; the kept ones are written to serving.json in the work
+    /// directory (copy it into the package to serve with them).
+    #[arg(long, value_name = "LIST", requires = "package")]
+    pub serving: Option<String>,
     /// Quality gate: score at most this many tokens of the corpus (0: all).
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_tokens: usize,

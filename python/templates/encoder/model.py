@@ -61,10 +61,23 @@ def heads(args: ModelArgs) -> Tuple[int, int]:
     return n, args.hidden_size // n
 
 
+# How attention is computed: "fused" (mx.fast.scaled_dot_product_attention,
+# the first port) or "explicit" (matrix products and a softmax); see
+# serving.Options.
+ATTENTION = {"kind": "fused"}
+
+
 def attend(q: mx.array, k: mx.array, v: mx.array, mask: Optional[mx.array]) -> mx.array:
     """Scaled dot-product attention over [B, heads, L, head_dim] queries,
     keys and values (scale head_dim ** -0.5) -> [B, L, heads * head_dim]."""
-    out = mx.fast.scaled_dot_product_attention(q, k, v, scale=q.shape[-1] ** -0.5, mask=mask)
+    scale = q.shape[-1] ** -0.5
+    if ATTENTION["kind"] == "explicit":
+        scores = (q * scale) @ k.swapaxes(-1, -2)
+        if mask is not None:
+            scores = scores + mask.astype(scores.dtype)
+        out = mx.softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype) @ v
+    else:
+        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
     assert out.shape == q.shape, out.shape
     return merge_heads(out)
 

@@ -8,8 +8,8 @@
 
 from .cache import LayerCache, make_cache
 from .config import ModelArgs
-from .generate import greedy, recompute
+from .generate import greedy, recompute, stream, teacher_forced
 from .load import load
 from .model import Model
 
-__all__ = ["LayerCache", "make_cache", "ModelArgs", "greedy", "recompute", "load", "Model"]
+__all__ = ["LayerCache", "make_cache", "ModelArgs", "greedy", "recompute", "stream", "teacher_forced", "load", "Model"]

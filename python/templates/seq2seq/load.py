@@ -5,6 +5,8 @@ every weight must be a parameter (`load_weights(strict=True)`), so a missing
 or extra tensor fails here instead of silently changing the output. Copies
 of the shared embedding (`encoder.embed_tokens.weight`, ...) are the same
 tensor as the shared one and are dropped, after checking that they are.
+Quantized checkpoints (`mlxport quantize`, mlx-lm's layout) load too: the
+modules their config names are quantized first.
 """
 
 import glob
@@ -15,6 +17,7 @@ import mlx.core as mx
 
 from .config import ModelArgs
 from .model import Model
+from .quant import cast, dequantize, is_quantized, quantize_like
 
 # Tied copies of the shared embedding some checkpoints store.
 TIED_COPIES = {
@@ -41,25 +44,36 @@ def drop_tied_copies(weights: dict, model_type: str) -> dict:
             if shared is None or weights[k].shape != shared.shape or not mx.array_equal(weights[k], shared).item():
                 raise ValueError(f"{k} differs from {SHARED[model_type]}: untied input embeddings are not supported")
             del weights[k]
+            # A quantized copy: its scales and biases go with it (the same as the shared ones).
+            base, shared_base = k[: -len(".weight")], SHARED[model_type][: -len(".weight")]
+            for suffix in (".scales", ".biases"):
+                if base + suffix in weights:
+                    other = weights.get(shared_base + suffix)
+                    if other is None or not mx.array_equal(weights[base + suffix], other).item():
+                        raise ValueError(f"{base + suffix} differs from {shared_base + suffix}: untied input embeddings are not supported")
+                    del weights[base + suffix]
     return weights
 
 
-def load(path: str, dtype=mx.float32):
-    """(model, args) from a converted checkpoint directory."""
+def load(path: str, dtype=mx.float32, dequantized: bool = False):
+    """(model, args) from a converted checkpoint directory, float or
+    quantized. Floating tensors are cast to `dtype` (None: as stored). With
+    `dequantized`, quantized modules become float modules holding the
+    values `mx.dequantize` gives (the same model, faster on a CPU)."""
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     weights = read_weights(path)
-    quantized = sorted(k for k in weights if k.endswith(".scales"))
-    if quantized:
-        raise ValueError(f"{path} holds quantized weights ({quantized[0]}, ...); this port takes float weights")
+    quantized = is_quantized(weights)
     args = ModelArgs.from_config(cfg)
     weights = drop_tied_copies(weights, args.model_type)
     # The output head as the weights say: its own tensor when present.
     args.tie_lm_head = "lm_head.weight" not in weights
     model = Model(args)
-    if dtype is not None:
-        weights = {k: v.astype(dtype) for k, v in weights.items()}
-    model.load_weights(list(weights.items()), strict=True)
+    if quantized:
+        quantize_like(model, cfg, weights, path)
+    model.load_weights(list(cast(weights, dtype).items()), strict=True)
+    if quantized and dequantized:
+        dequantize(model)
     model.eval()
     mx.eval(model.parameters())
     return model, args

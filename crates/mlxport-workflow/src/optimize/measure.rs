@@ -64,9 +64,10 @@ fn ci(xs: &[f64], boot: &Bootstrap) -> [f64; 2] {
     [i.low, i.high]
 }
 
-/// Benchmark generation with mlx-lm on `model` (the one generation
-/// benchmark, [`crate::bench`]) and write the receipt.
-pub fn generate(h: &Harness, model: &Path, s: &BenchSettings, fingerprint: Option<String>, receipt_path: &Path) -> Result<Measured> {
+/// Benchmark generation on `model` (the one generation benchmark,
+/// [`crate::bench`]) through `package` (a scaffolded package loading
+/// `model`) or, without one, mlx-lm; write the receipt.
+pub fn generate(h: &Harness, model: &Path, package: Option<&Path>, s: &BenchSettings, fingerprint: Option<String>, receipt_path: &Path) -> Result<Measured> {
     if !crate::bench::valid_settings(&s.prompt_tokens, s.gen_tokens, s.runs) {
         bail!("the benchmark needs positive prompt lengths, at least 2 generated tokens and 1 run");
     }
@@ -74,7 +75,11 @@ pub fn generate(h: &Harness, model: &Path, s: &BenchSettings, fingerprint: Optio
     req.warmup = s.warmup;
     req.seed = Some(s.seed);
     req.resamples = s.resamples;
-    let (receipt, _) = crate::bench::run(h, Target::MlxLm { model: model.to_path_buf() }, &req, fingerprint, None)?;
+    let target = match package {
+        Some(p) => Target::Package { package: p.to_path_buf(), weights: model.to_path_buf() },
+        None => Target::MlxLm { model: model.to_path_buf() },
+    };
+    let (receipt, _) = crate::bench::run(h, target, &req, fingerprint, None)?;
     crate::bench::write_receipt(&receipt, receipt_path)?;
     Ok(Measured { rows: rows(&receipt), receipt: receipt_path.to_path_buf(), warnings: receipt.warnings.clone() })
 }

@@ -29,6 +29,7 @@ pub mod candidate;
 pub mod gate;
 pub mod measure;
 pub mod record;
+pub mod serving;
 pub mod validated;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +123,14 @@ pub struct OptimizeRequest {
     pub store: Option<PathBuf>,
     /// The command line, recorded in OPTIMIZATIONS.md.
     pub command: Vec<String>,
+    /// A scaffolded package (any family) that loads the baseline's and the
+    /// candidates' weights: the quality gate and the benchmark run through
+    /// it (`None`: mlx-lm for language models, a package scaffolded from
+    /// the baseline for encoders).
+    pub package: Option<PathBuf>,
+    /// With a decoder package: the serving switches to measure on the
+    /// chosen weights (`None`: [`serving::defaults`]; empty: none).
+    pub serving: Option<Vec<serving::Candidate>>,
 }
 
 /// What [`run`] produced.
@@ -230,6 +239,8 @@ fn settings_value(req: &OptimizeRequest, b: &Baseline) -> Result<Value> {
         "lm": if b.encoder { Value::Null } else { json!({"text": file_digest(&req.lm.text)?, "prompts": file_digest(&req.lm.prompts)?, "max_tokens": req.lm.max_tokens, "window": req.lm.window, "stride": req.lm.stride, "generate": req.lm.generate}) },
         "encoder_gate": if b.encoder { json!({"sentences": file_digest(&req.encoder.sentences)?, "queries": file_digest(&req.encoder.queries)?, "k": req.encoder.retrieval_k}) } else { Value::Null },
         "bench": if b.encoder { Value::Null } else { serde_json::to_value(&req.bench)? },
+        "package": req.package.as_deref().map(serving::package_digest).transpose()?,
+        "compute_f32": req.lm.compute_f32,
     }))
 }
 
@@ -295,15 +306,24 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
 fn quality_gate(h: &Harness, req: &OptimizeRequest, b: &Baseline, cand: &Path) -> Result<mlxport_quality::QualityReport> {
     let work = tempfile::Builder::new().prefix("mlxport-optimize-").tempdir()?;
     if b.encoder {
-        gate::encoder_gate(h, &b.path, cand, &req.encoder, work.path(), req.thresholds.clone())
+        let s = gate::EncoderSettings { package: req.package.clone().or_else(|| req.encoder.package.clone()), ..req.encoder.clone() };
+        gate::encoder_gate(h, &b.path, cand, &s, work.path(), req.thresholds.clone())
     } else {
-        gate::lm_gate(h, &b.path, cand, &req.lm, work.path(), req.thresholds.clone())
+        gate::lm_gate(h, &b.path, cand, &lm_settings(req), work.path(), req.thresholds.clone())
     }
+}
+
+/// The language-model gate's settings, through the package when there is one.
+fn lm_settings(req: &OptimizeRequest) -> gate::LmSettings {
+    gate::LmSettings { package: req.package.clone().or_else(|| req.lm.package.clone()), ..req.lm.clone() }
 }
 
 /// Run the loop. See the crate documentation for what it writes.
 pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
     std::fs::create_dir_all(&req.work_dir).with_context(|| format!("cannot create {}", req.work_dir.display()))?;
+    if req.serving.as_ref().is_some_and(|l| !l.is_empty()) && !req.package.as_deref().is_some_and(serving::has_switches) {
+        bail!("serving switches need a decoder or encoder package (--package): the package's serving options are what they switch");
+    }
     let b = baseline(req)?;
     let candidates = req.candidates.clone().unwrap_or_else(Candidate::defaults);
     let settings = settings_value(req, &b)?;
@@ -322,8 +342,9 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         let mut r = Record::new_baseline(&b.path, base_key.clone(), b.encoder);
         r.produced = Some(record::Produced { bpw: None, weight_bytes: dir_bytes(&b.path), quantized_layers: 0, left_float: 0, seconds: 0.0 });
         if !b.encoder {
-            let m = measure::generate(&h, &b.path, &req.bench, Some(b.fingerprint.clone()), &req.work_dir.join("receipts/baseline.json"))
-                .context("the baseline's generation benchmark")?;
+            let m =
+                measure::generate(&h, &b.path, req.package.as_deref(), &req.bench, Some(b.fingerprint.clone()), &req.work_dir.join("receipts/baseline.json"))
+                    .context("the baseline's generation benchmark")?;
             r.set_speed(m);
         }
         write_json(&records_dir.join("baseline.json"), &r)?;
@@ -368,7 +389,14 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         }
         if r.correctness.loads && !b.encoder {
             eprintln!("    generation benchmark ...");
-            match measure::generate(&h, &ckpt, &req.bench, Some(b.fingerprint.clone()), &req.work_dir.join("receipts").join(format!("{}.json", c.id))) {
+            match measure::generate(
+                &h,
+                &ckpt,
+                req.package.as_deref(),
+                &req.bench,
+                Some(b.fingerprint.clone()),
+                &req.work_dir.join("receipts").join(format!("{}.json", c.id)),
+            ) {
                 Ok(m) => r.set_speed(m),
                 Err(e) => r.correctness.error = Some(format!("the generation benchmark failed: {}", e.chain())),
             }
@@ -396,6 +424,43 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
             produce(&b, c, on_top.map(|_| DtypePolicy::To(mlxport_tensor::DType::BF16)), &ckpt)?;
         }
         ckpt
+    };
+    // The serving switches, on the chosen weights, through the package.
+    doc.serving = match &req.package {
+        Some(pkg) if serving::has_switches(pkg) => {
+            let list = match &req.serving {
+                Some(l) => l.clone(),
+                None if b.encoder => serving::encoder_defaults(),
+                None => serving::defaults(&read_config(&chosen_path).unwrap_or(Value::Null), &req.bench),
+            };
+            if list.is_empty() {
+                let _ = std::fs::remove_file(req.work_dir.join("serving.json"));
+                None
+            } else {
+                let lm = lm_settings(req);
+                let r = serving::Run {
+                    h: &h,
+                    package: pkg,
+                    weights: &chosen_path,
+                    work_dir: &req.work_dir,
+                    bench: &req.bench,
+                    lm: &lm,
+                    thresholds: &req.thresholds,
+                    objective: req.objective,
+                    fingerprint: Some(b.fingerprint.clone()),
+                };
+                let mut d = serving::run(&r, &list)?;
+                // Named as the caller finds them: the chosen checkpoint, or the baseline.
+                if chosen_id != "baseline" {
+                    d.weights = "chosen".into();
+                }
+                Some(d)
+            }
+        }
+        _ => {
+            let _ = std::fs::remove_file(req.work_dir.join("serving.json"));
+            None
+        }
     };
     let chosen_link = req.work_dir.join("chosen");
     let _ = std::fs::remove_file(&chosen_link);

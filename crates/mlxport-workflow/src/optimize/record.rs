@@ -340,6 +340,10 @@ pub struct OptimizeDoc {
     pub baseline: Record,
     pub records: Vec<Record>,
     pub chosen: Chosen,
+    /// The serving switches measured on the chosen weights (decoder
+    /// packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<crate::optimize::serving::Doc>,
 }
 
 impl OptimizeDoc {
@@ -380,6 +384,7 @@ impl OptimizeDoc {
             baseline: base,
             records,
             chosen: Chosen { id: "baseline".into(), change: String::new(), checkpoint: String::new(), why: String::new() },
+            serving: None,
         }
     }
 
@@ -462,8 +467,12 @@ impl OptimizeDoc {
                 self.settings["thresholds"]
             ));
             s.push_str(&format!(
-                "- benchmark: mlx-lm generation, prompts of {} tokens, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n",
-                b["prompt_tokens"], b["gen_tokens"], b["warmup"], b["runs"]
+                "- benchmark: {} generation, prompts of {} tokens, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n",
+                if self.settings["package"].is_string() { "the package's own" } else { "mlx-lm" },
+                b["prompt_tokens"],
+                b["gen_tokens"],
+                b["warmup"],
+                b["runs"]
             ));
         } else {
             s.push_str(&format!("- quality gate: embedding cosine and retrieval agreement against the baseline; thresholds {}\n- no generation benchmark (encoder): memory is the weight bytes\n", self.settings["thresholds"]));
@@ -619,6 +628,9 @@ impl OptimizeDoc {
             if r.reused {
                 s.push_str("- reused from an earlier run with the same inputs\n");
             }
+        }
+        if let Some(d) = &self.serving {
+            s.push_str(&crate::optimize::serving::to_markdown(d));
         }
         s
     }

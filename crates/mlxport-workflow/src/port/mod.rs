@@ -58,6 +58,9 @@ pub struct PortRequest {
     pub optimize_objective: Objective,
     /// Comma-separated optimize candidates (`None`: the full sweep).
     pub optimize_candidates: Option<String>,
+    /// Serving switches for decoders (`None`: every one that applies;
+    /// `none`: none).
+    pub optimize_serving: Option<String>,
     pub accept_license: bool,
     /// Replace a PORT_DIR that holds the port of another model.
     pub yes: bool,
@@ -96,6 +99,7 @@ impl PortRequest {
             optimize: false,
             optimize_objective: Objective::DecodeThroughput,
             optimize_candidates: None,
+            optimize_serving: None,
             accept_license: false,
             yes: false,
             inputs: None,
@@ -163,6 +167,9 @@ impl PortRequest {
             }
             if let Some(x) = &self.optimize_candidates {
                 c.extend(["--optimize-candidates".to_string(), x.clone()]);
+            }
+            if let Some(x) = &self.optimize_serving {
+                c.extend(["--optimize-serving".to_string(), x.clone()]);
             }
         }
         if self.accept_license {

@@ -27,7 +27,7 @@ pub const WORK: &str = ".optimize-work";
 
 /// What the step leaves in `optimize/` (the rest of the work directory,
 /// reverted checkpoints and scratch, stays behind).
-const KEPT: &[&str] = &["OPTIMIZATIONS.md", "optimize.json", "receipts", "quality", "records", "validated"];
+const KEPT: &[&str] = &["OPTIMIZATIONS.md", "optimize.json", "receipts", "quality", "records", "validated", "serving.json"];
 
 /// Refuse bad options before any step runs.
 pub fn check(a: &PortRequest) -> Result<()> {
@@ -36,6 +36,9 @@ pub fn check(a: &PortRequest) -> Result<()> {
     }
     if let Some(list) = &a.optimize_candidates {
         Candidate::parse_list(list).context("--optimize-candidates")?;
+    }
+    if let Some(list) = &a.optimize_serving {
+        crate::optimize::serving::Candidate::parse_list(list, 16).context("--optimize-serving")?;
     }
     super::optional::check_gate_and_bench(a)
 }
@@ -58,6 +61,9 @@ fn command_line(a: &PortRequest) -> Vec<String> {
     if let Some(l) = &a.optimize_candidates {
         c.extend(["--optimize-candidates".into(), l.clone()]);
     }
+    if let Some(l) = &a.optimize_serving {
+        c.extend(["--optimize-serving".into(), l.clone()]);
+    }
     if let Some(t) = &a.quality_thresholds {
         c.extend(["--quality-thresholds".into(), t.clone()]);
     }
@@ -71,22 +77,32 @@ fn request(ctx: &Ctx) -> Result<OptimizeRequest> {
         thresholds.apply(t).context("--quality-thresholds")?;
     }
     let scaffold = ctx.dir.join("scaffold");
+    let package = scaffold.join("__init__.py").is_file().then_some(scaffold);
+    let bench = BenchSettings { prompt_tokens: a.bench_prompt_tokens.clone(), gen_tokens: a.bench_gen_tokens, runs: a.bench_runs, ..BenchSettings::default() };
+    let serving = a
+        .optimize_serving
+        .as_deref()
+        .map(|l| crate::optimize::serving::Candidate::parse_list(l, crate::optimize::serving::chunk_for(&bench)))
+        .transpose()
+        .context("--optimize-serving")?;
     Ok(OptimizeRequest {
         model: ctx.dir.join("weights"),
         work_dir: ctx.dir.join(WORK),
         objective: a.optimize_objective,
         candidates: a.optimize_candidates.as_deref().map(Candidate::parse_list).transpose().context("--optimize-candidates")?,
         lm: LmSettings { max_tokens: a.quality_max_tokens, ..LmSettings::default() },
-        // Encoders run through the port's own package (the one the parity
-        // ladder proved); decoders through mlx-lm.
-        encoder: EncoderSettings { package: scaffold.join("__init__.py").is_file().then_some(scaffold), ..EncoderSettings::default() },
+        encoder: EncoderSettings::default(),
         thresholds,
-        bench: BenchSettings { prompt_tokens: a.bench_prompt_tokens.clone(), gen_tokens: a.bench_gen_tokens, runs: a.bench_runs, ..BenchSettings::default() },
+        bench,
         harness: a.harness.clone(),
         reuse: true,
         keep_checkpoints: false,
         store: crate::optimize::validated::store_dir(),
         command: command_line(a),
+        // The port's own package (the one the parity ladder proved) is
+        // gated, measured and served; mlx-lm targets have none.
+        package,
+        serving,
     })
 }
 
@@ -96,6 +112,7 @@ pub fn optimize(ctx: &mut Ctx) -> Result<Flow> {
         "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold]),
         "objective": a.optimize_objective,
         "candidates": a.optimize_candidates,
+        "serving": a.optimize_serving,
         "thresholds": a.quality_thresholds,
         "max_tokens": a.quality_max_tokens,
         "bench": {"prompt_tokens": a.bench_prompt_tokens, "gen_tokens": a.bench_gen_tokens, "runs": a.bench_runs},

@@ -114,6 +114,12 @@ fn model_type(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Whether the port's family generates tokens (its package has a greedy
+/// loop the language-model gate and the generation benchmark run).
+fn generates(ctx: &Ctx) -> bool {
+    matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder | Family::EncoderDecoder))
+}
+
 pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = json!({
         "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold, Step::Quantize]),
@@ -123,11 +129,12 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
     ctx.step(Step::Quality, inputs, &["quality"], |ctx, st| {
         let (reference, candidate) = (ctx.dir.join("weights"), ctx.dir.join("quantized"));
         let encoder = crate::quality::is_encoder(&model_type(&reference));
-        // The proven package is the one gated: the encoder's, or the
-        // decoder's (target scaffold); mlx-lm runs the mlx-lm target.
+        // The proven package is the one gated: the encoder's, the
+        // decoder's or the encoder-decoder's (target scaffold); mlx-lm runs
+        // the mlx-lm target.
         let package = ctx.dir.join("scaffold");
         let package = package.join("__init__.py").is_file().then_some(package);
-        let decoder_package = package.clone().filter(|_| matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder)));
+        let decoder_package = package.clone().filter(|_| generates(ctx));
         let package = package.filter(|_| encoder);
         let through_package = package.is_some() || decoder_package.is_some();
         let req = QualityRequest {
@@ -198,7 +205,7 @@ pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
             g.quality_gate = gate;
             // The proven package is the one measured (target scaffold).
             let package = ctx.dir.join("scaffold");
-            if package.join("__init__.py").is_file() && matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder)) {
+            if package.join("__init__.py").is_file() && generates(ctx) {
                 g.weights = Some(g.model.clone());
                 g.model = package;
             }

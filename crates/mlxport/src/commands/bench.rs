@@ -27,7 +27,7 @@ use mlxport_workflow::bench::{GenerateRequest, Generated};
 pub fn run(args: BenchArgs) -> Result<u8> {
     match args.check {
         Some(BenchCommand::Check(c)) => check(c),
-        Some(BenchCommand::Generate(g)) => generate(g),
+        Some(BenchCommand::Generate(g)) => generate(*g),
         None => bench(args.run),
     }
 }
@@ -354,7 +354,7 @@ fn generate(a: BenchGenerateArgs) -> Result<u8> {
         }
         t.print();
         if let Some(v) = &versus {
-            print_versus(v);
+            print_versus(v, a.versus_options.is_some());
         }
     }
     for w in receipt.warnings.iter().chain(versus.iter().flat_map(|v| &v.baseline.warnings)) {
@@ -363,11 +363,20 @@ fn generate(a: BenchGenerateArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// The package against mlx-lm, prompt length by prompt length.
-fn print_versus(v: &mlxport_bench::generate::Versus) {
+/// The package against mlx-lm (or against itself under --versus-options),
+/// prompt length by prompt length.
+fn print_versus(v: &mlxport_bench::generate::Versus, options: bool) {
     println!();
-    println!("against mlx-lm's own loop, same process, runs interleaved (ratio package / mlx-lm, paired 95% CI):");
-    let mut t = Table::new(&["prompt", "decode tok/s pkg | mlx-lm", "decode ratio [95% CI]", "verdict", "prefill ratio [95% CI]", "same tokens"]);
+    let (what, cols) = if options {
+        (
+            "against the package under --versus-options, same process, runs interleaved (ratio --options / --versus-options, paired 95% CI):",
+            "decode tok/s options | versus",
+        )
+    } else {
+        ("against mlx-lm's own loop, same process, runs interleaved (ratio package / mlx-lm, paired 95% CI):", "decode tok/s pkg | mlx-lm")
+    };
+    println!("{what}");
+    let mut t = Table::new(&["prompt", cols, "decode ratio [95% CI]", "verdict", "prefill ratio [95% CI]", "same tokens"]);
     let rows_c = mlxport_bench::generate::rows(&v.candidate);
     let rows_b = mlxport_bench::generate::rows(&v.baseline);
     for ((r, c), b) in v.rows.iter().zip(&rows_c).zip(&rows_b) {
@@ -390,6 +399,7 @@ fn generate_request(a: &BenchGenerateArgs) -> GenerateRequest {
         weights: a.weights.clone(),
         options: a.options.clone(),
         versus_mlx_lm: a.versus_mlx_lm.clone(),
+        versus_options: a.versus_options.clone(),
         prompt_tokens: a.prompt_tokens.clone(),
         gen_tokens: a.gen_tokens,
         runs: a.runs,

@@ -19,6 +19,18 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
     if !mlxport_workflow::bench::valid_settings(&args.prompt_tokens, args.gen_tokens, args.runs) {
         anyhow::bail!("--prompt-tokens must be positive lengths, --gen-tokens at least 2 and --runs at least 1");
     }
+    let bench = BenchSettings {
+        prompt_tokens: args.prompt_tokens.clone(),
+        gen_tokens: args.gen_tokens,
+        runs: args.runs,
+        warmup: args.warmup,
+        ..BenchSettings::default()
+    };
+    if let Some(p) = &args.package {
+        if !p.join("__init__.py").is_file() {
+            anyhow::bail!("--package {}: not a scaffolded package (no __init__.py)", p.display());
+        }
+    }
     let req = OptimizeRequest {
         model: args.model.clone(),
         work_dir: args.out.clone(),
@@ -27,18 +39,19 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
         lm: args.lm.settings(args.max_tokens),
         encoder: EncoderSettings::default(),
         thresholds,
-        bench: BenchSettings {
-            prompt_tokens: args.prompt_tokens.clone(),
-            gen_tokens: args.gen_tokens,
-            runs: args.runs,
-            warmup: args.warmup,
-            ..BenchSettings::default()
-        },
+        bench: bench.clone(),
         harness: args.harness.settings(),
         reuse: !args.no_reuse,
         keep_checkpoints: args.keep_checkpoints,
         store: if args.no_store { None } else { mlxport_workflow::optimize::validated::store_dir() },
         command: command_line(),
+        package: args.package.clone(),
+        serving: args
+            .serving
+            .as_deref()
+            .map(|l| mlxport_workflow::optimize::serving::Candidate::parse_list(l, mlxport_workflow::optimize::serving::chunk_for(&bench)))
+            .transpose()
+            .context("--serving")?,
     };
     let out = mlxport_workflow::optimize::run(&req)?;
     if args.json {

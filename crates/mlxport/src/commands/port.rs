@@ -29,6 +29,7 @@ pub fn request(a: &PortArgs) -> Result<PortRequest> {
         optimize: a.optimize,
         optimize_objective: mlxport_workflow::optimize::Objective::parse(&a.optimize_objective)?,
         optimize_candidates: a.optimize_candidates.clone(),
+        optimize_serving: a.optimize_serving.clone(),
         accept_license: a.accept_license,
         yes: a.yes,
         inputs: a.inputs.clone(),
