@@ -1,0 +1,147 @@
+//! `port -q` and `port --optimize` on encoder-decoders (t5, bart): tiny
+//! checkpoints transformers builds from the matrix specs, each with a
+//! byte-level BPE tokenizer trained on the shipped corpus (the quality
+//! gate reads text). The proven package is the one gated, benchmarked and
+//! shipped: the gate scores each window teacher-forced through it, the
+//! benchmark runs its streaming loop, and a quantized checkpoint it loads
+//! must hold exactly the values MLX's own `nn.quantize` gives the float
+//! model.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Build SPEC's model (with CONFIG overrides, JSON) into OUT and train a
+/// tokenizer of at most its vocabulary on CORPUS, the special tokens at the
+/// ids the config names.
+const BUILD: &str = r#"
+import json, sys, torch, transformers
+from transformers import AutoConfig, PreTrainedTokenizerFast
+from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
+spec, out, corpus = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+torch.manual_seed(0)
+cfg = dict(spec["config"])
+mt = cfg.pop("model_type")
+cfg.update(json.loads(sys.argv[4]))
+config = AutoConfig.for_model(mt, **cfg)
+getattr(transformers, spec["auto_class"]).from_config(config, dtype=torch.float32).save_pretrained(out, safe_serialization=True)
+if mt == "t5":
+    special, names = ["<pad>", "</s>", "<unk>"], dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+else:
+    special, names = ["<s>", "<pad>", "</s>", "<unk>"], dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+tok = Tokenizer(models.BPE(unk_token="<unk>"))
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+tok.train([corpus], trainers.BpeTrainer(vocab_size=config.vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+assert tok.get_vocab_size() <= config.vocab_size
+PreTrainedTokenizerFast(tokenizer_object=tok, **names).save_pretrained(out)
+"#;
+
+/// The package's quantized load against MLX's own quantization of the
+/// float model: teacher-forced logits through both, max |difference|.
+const SAME_AS_MLX: &str = r#"
+import sys, importlib
+import mlx.core as mx, mlx.nn as nn
+sys.path.insert(0, sys.argv[1])
+pkg = importlib.import_module(sys.argv[2])
+gen = importlib.import_module(sys.argv[2] + ".generate")
+ours, _ = pkg.load(sys.argv[4], dequantized=True)
+ref, _ = pkg.load(sys.argv[3])
+nn.quantize(ref, group_size=64, bits=8, class_predicate=lambda p, m: hasattr(m, "to_quantized") and m.weight.shape[-1] % 64 == 0)
+src, tgt = [5, 17, 33, 99, 140, 7, 1], [300, 12, 9, 450, 42, 7]
+a, b = gen.teacher_forced(ours, src, tgt), gen.teacher_forced(ref, src, tgt)
+print(float(mx.abs(a - b).max()), float(mx.abs(b).max()))
+"#;
+
+fn build(py_: &Path, spec: &str, out: &Path, overrides: &str) {
+    let corpus = workspace_root().join("crates/mlxport-quality/data/corpus.txt");
+    py(py_, BUILD, &[matrix_spec_path(spec).to_str().unwrap(), out.to_str().unwrap(), corpus.to_str().unwrap(), overrides]);
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn step(port: &serde_json::Value, name: &str) -> serde_json::Value {
+    port["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}: {port:#}")).clone()
+}
+
+/// The port of SRC into DIR with token-id inputs (the ladder's own) and
+/// short quality and bench settings.
+fn port(py_: &Path, src: &Path, dir: &Path, inputs: &str, extra: &[&str]) -> serde_json::Value {
+    let inp = dir.with_extension("inputs.json");
+    std::fs::write(&inp, inputs).unwrap();
+    let o = run(
+        bin!()
+            .arg("port")
+            .arg(src)
+            .arg("--out")
+            .arg(dir)
+            .arg("--inputs")
+            .arg(&inp)
+            .args(["--threads", "2", "--accept-license", "--quality-max-tokens", "256", "--bench-prompt-tokens", "32", "--bench-runs", "2", "--bench-gen-tokens", "8"])
+            .args(extra),
+        py_,
+    );
+    let p = read_json(&dir.join("port.json"));
+    assert_eq!(o.status.code(), Some(0), "{p:#}");
+    assert_eq!(p["status"], "complete", "{p:#}");
+    p
+}
+
+fn package_of(dir: &Path) -> (PathBuf, String) {
+    let stamp = read_json(&dir.join("scaffold/mlxport_scaffold.json"));
+    (dir.join("package"), stamp["package"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn t5_port_quantized_is_gated_and_benchmarked_through_its_package() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("t5");
+    // A smaller initialisation than the default keeps the random model's
+    // logits in a range where 8-bit weights are a fair candidate.
+    build(&py_, "t5", &src, r#"{"initializer_factor": 0.3}"#);
+    let dir = tmp.path().join("port");
+    let p = port(&py_, &src, &dir, r#"{"token_ids": [[5,17,33,2,99,140,7,1],[300,12,9,450,1]], "generate": 16}"#, &["-q", "--bits", "8"]);
+    for s in ["parity", "quantize", "quality", "bench", "package"] {
+        assert_eq!(step(&p, s)["status"], "done", "{s}: {:#}", step(&p, s));
+    }
+    let q = read_json(&dir.join("quality/quality.json"));
+    assert_eq!(q["kind"], "language-model");
+    assert_eq!(q["run"]["implementation"], "package scaffold", "{:#}", q["run"]);
+    assert_eq!(q["verdict"], "pass", "{q:#}");
+    assert!(q["lm"]["positions"].as_u64().unwrap() > 100, "{q:#}");
+    assert!(step(&p, "bench")["summary"].as_str().unwrap().contains("quantized decode tok/s"), "{:#}", step(&p, "bench"));
+    // The shipped package loads the quantized weights; its values are MLX's.
+    let (pkg_dir, name) = package_of(&dir);
+    assert!(pkg_dir.join(&name).join("quant.py").is_file());
+    let out = py(&py_, SAME_AS_MLX, &[pkg_dir.to_str().unwrap(), &name, dir.join("weights").to_str().unwrap(), dir.join("quantized").to_str().unwrap()]);
+    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!(v[0] <= 1e-4 * v[1].max(1.0), "quantized logits differ from nn.quantize's: {out}");
+}
+
+#[test]
+fn bart_optimized_port_gates_every_candidate_through_its_package() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("bart");
+    build(&py_, "bart", &src, "{}");
+    let dir = tmp.path().join("port");
+    let p = port(&py_, &src, &dir, r#"{"token_ids": [[0,5,17,33,99,140,7,2],[0,300,12,9,450,2]], "generate": 16}"#, &["--optimize", "--optimize-candidates", "q8g64,q2g64"]);
+    assert_eq!(step(&p, "optimize")["status"], "done", "{:#}", step(&p, "optimize"));
+    let doc = read_json(&dir.join("optimize/optimize.json"));
+    assert_eq!(doc["settings"]["package"].as_str().map(str::len), Some(64), "the package's digest is part of the reuse key: {:#}", doc["settings"]);
+    for r in doc["records"].as_array().unwrap() {
+        assert!(r["correctness"]["quality_verdict"].is_string(), "every candidate gated: {r:#}");
+        assert!(r["decision"]["reason"].is_string(), "{r:#}");
+        let q = read_json(&dir.join("optimize").join(r["quality_report"].as_str().unwrap()));
+        assert_eq!(q["run"]["implementation"].as_str().map(|s| s.starts_with("package ")), Some(true), "{:#}", q["run"]);
+        assert!(dir.join("optimize").join(r["receipt"].as_str().unwrap()).is_file(), "{r:#}");
+    }
+    assert!(doc["serving"].is_null(), "an encoder-decoder package has no serving switches");
+    let md = std::fs::read_to_string(dir.join("optimize/OPTIMIZATIONS.md")).unwrap();
+    assert!(md.contains("the package's own generation"), "{md}");
+}
