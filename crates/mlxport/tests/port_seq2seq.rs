@@ -13,32 +13,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// Build SPEC's model (with CONFIG overrides, JSON) into OUT and train a
-/// tokenizer of at most its vocabulary on CORPUS, the special tokens at the
-/// ids the config names.
-const BUILD: &str = r#"
-import json, sys, torch, transformers
-from transformers import AutoConfig, PreTrainedTokenizerFast
-from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
-spec, out, corpus = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
-torch.manual_seed(0)
-cfg = dict(spec["config"])
-mt = cfg.pop("model_type")
-cfg.update(json.loads(sys.argv[4]))
-config = AutoConfig.for_model(mt, **cfg)
-getattr(transformers, spec["auto_class"]).from_config(config, dtype=torch.float32).save_pretrained(out, safe_serialization=True)
-if mt == "t5":
-    special, names = ["<pad>", "</s>", "<unk>"], dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-else:
-    special, names = ["<s>", "<pad>", "</s>", "<unk>"], dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-tok = Tokenizer(models.BPE(unk_token="<unk>"))
-tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-tok.decoder = decoders.ByteLevel()
-tok.train([corpus], trainers.BpeTrainer(vocab_size=config.vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-assert tok.get_vocab_size() <= config.vocab_size
-PreTrainedTokenizerFast(tokenizer_object=tok, **names).save_pretrained(out)
-"#;
-
 /// The package's quantized load against MLX's own quantization of the
 /// float model: teacher-forced logits through both, max |difference|.
 const SAME_AS_MLX: &str = r#"
@@ -54,11 +28,6 @@ src, tgt = [5, 17, 33, 99, 140, 7, 1], [300, 12, 9, 450, 42, 7]
 a, b = gen.teacher_forced(ours, src, tgt), gen.teacher_forced(ref, src, tgt)
 print(float(mx.abs(a - b).max()), float(mx.abs(b).max()))
 "#;
-
-fn build(py_: &Path, spec: &str, out: &Path, overrides: &str) {
-    let corpus = workspace_root().join("crates/mlxport-quality/data/corpus.txt");
-    py(py_, BUILD, &[matrix_spec_path(spec).to_str().unwrap(), out.to_str().unwrap(), corpus.to_str().unwrap(), overrides]);
-}
 
 fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
@@ -81,7 +50,19 @@ fn port(py_: &Path, src: &Path, dir: &Path, inputs: &str, extra: &[&str]) -> ser
             .arg(dir)
             .arg("--inputs")
             .arg(&inp)
-            .args(["--threads", "2", "--accept-license", "--quality-max-tokens", "256", "--bench-prompt-tokens", "32", "--bench-runs", "2", "--bench-gen-tokens", "8"])
+            .args([
+                "--threads",
+                "2",
+                "--accept-license",
+                "--quality-max-tokens",
+                "256",
+                "--bench-prompt-tokens",
+                "32",
+                "--bench-runs",
+                "2",
+                "--bench-gen-tokens",
+                "8",
+            ])
             .args(extra),
         py_,
     );
@@ -103,7 +84,7 @@ fn t5_port_quantized_is_gated_and_benchmarked_through_its_package() {
     let src = tmp.path().join("t5");
     // A smaller initialisation than the default keeps the random model's
     // logits in a range where 8-bit weights are a fair candidate.
-    build(&py_, "t5", &src, r#"{"initializer_factor": 0.3}"#);
+    build_with_tokenizer(&py_, "t5", &src, r#"{"initializer_factor": 0.3}"#);
     let dir = tmp.path().join("port");
     let p = port(&py_, &src, &dir, r#"{"token_ids": [[5,17,33,2,99,140,7,1],[300,12,9,450,1]], "generate": 16}"#, &["-q", "--bits", "8"]);
     for s in ["parity", "quantize", "quality", "bench", "package"] {
@@ -128,9 +109,15 @@ fn bart_optimized_port_gates_every_candidate_through_its_package() {
     let Some(py_) = python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("bart");
-    build(&py_, "bart", &src, "{}");
+    build_with_tokenizer(&py_, "bart", &src, "{}");
     let dir = tmp.path().join("port");
-    let p = port(&py_, &src, &dir, r#"{"token_ids": [[0,5,17,33,99,140,7,2],[0,300,12,9,450,2]], "generate": 16}"#, &["--optimize", "--optimize-candidates", "q8g64,q2g64"]);
+    let p = port(
+        &py_,
+        &src,
+        &dir,
+        r#"{"token_ids": [[0,5,17,33,99,140,7,2],[0,300,12,9,450,2]], "generate": 16}"#,
+        &["--optimize", "--optimize-candidates", "q8g64,q2g64"],
+    );
     assert_eq!(step(&p, "optimize")["status"], "done", "{:#}", step(&p, "optimize"));
     let doc = read_json(&dir.join("optimize/optimize.json"));
     assert_eq!(doc["settings"]["package"].as_str().map(str::len), Some(64), "the package's digest is part of the reuse key: {:#}", doc["settings"]);

@@ -429,7 +429,7 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
     doc.serving = match &req.package {
         Some(pkg) if serving::has_switches(pkg) => {
             let list = match &req.serving {
-                Some(l) => l.clone(),
+                Some(l) => serving::fit(l.clone(), &read_config(&chosen_path).unwrap_or(Value::Null)),
                 None if b.encoder => serving::encoder_defaults(),
                 None => serving::defaults(&read_config(&chosen_path).unwrap_or(Value::Null), &req.bench),
             };

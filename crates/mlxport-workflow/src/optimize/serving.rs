@@ -70,8 +70,11 @@ impl Candidate {
             "cache-step" => "KV cache pre-allocated in steps of 256 positions, written in place".into(),
             "pipeline" => "decode step n+1 queued (mx.async_eval) before token n is read".into(),
             "prefill-chunk" => format!("prompt prefilled {} tokens per call", self.options["prefill_chunk"]),
-            "kv8" => "KV cache quantized to 8 bits (mlx-lm's layout, group 64)".into(),
-            "kv4" => "KV cache quantized to 4 bits (mlx-lm's layout, group 64)".into(),
+            "kv8" | "kv4" => format!(
+                "KV cache quantized to {} bits (mlx-lm's layout, group {})",
+                self.options["kv_bits"],
+                self.options.get("kv_group_size").and_then(Value::as_u64).unwrap_or(64)
+            ),
             "rotating" => "sliding-window layers keep only their window (ring buffer)".into(),
             "batch8" => "8 sentences per call, right-padded with an attention mask".into(),
             "batch32-bucket" => "sentences sorted by length, 32 per call (less padding)".into(),
@@ -109,7 +112,27 @@ pub fn chunk_for(bench: &BenchSettings) -> u32 {
 /// config has a sliding window.
 pub fn defaults(config: &Value, bench: &BenchSettings) -> Vec<Candidate> {
     let sliding = config.get("sliding_window").is_some_and(|v| v.as_u64().is_some_and(|w| w > 0));
-    NAMES.iter().filter(|n| **n != "rotating" || sliding).map(|n| Candidate::by_id(n, chunk_for(bench)).expect("known names")).collect()
+    fit(NAMES.iter().filter(|n| **n != "rotating" || sliding).map(|n| Candidate::by_id(n, chunk_for(bench)).expect("known names")).collect(), config)
+}
+
+/// The head dimension a decoder config implies.
+fn head_dim(config: &Value) -> Option<u64> {
+    config.get("head_dim").and_then(Value::as_u64).or_else(|| Some(config.get("hidden_size")?.as_u64()? / config.get("num_attention_heads")?.as_u64()?.max(1)))
+}
+
+/// Fit the switches to the model: a quantized KV cache groups by the
+/// largest of 128, 64, 32 that divides the head dimension (a head
+/// dimension none divides keeps 64, and the switch is then refused by the
+/// package, named in its record).
+pub fn fit(mut list: Vec<Candidate>, config: &Value) -> Vec<Candidate> {
+    if let Some(hd) = head_dim(config) {
+        if let Some(g) = [64u64, 128, 32].into_iter().find(|g| hd % g == 0) {
+            for c in list.iter_mut().filter(|c| c.options.contains_key("kv_bits")) {
+                c.options.insert("kv_group_size".into(), json!(g));
+            }
+        }
+    }
+    list
 }
 
 /// SHA-256 over a package's Python files (names and bytes, sorted): the

@@ -346,3 +346,36 @@ pub fn serving_tests(py_: &Path, pkg: &Path, weights: &Path, prompt_ids: &str) {
     assert!(o.status.success(), "{name} serving tests failed:\n{text}");
     assert!(text.contains("Ran 5 tests") && text.trim_end().ends_with("OK") && !text.contains("skipped"), "{name} serving tests:\n{text}");
 }
+
+/// Build SPEC's model (with CONFIG overrides, JSON) into OUT and train a
+/// tokenizer of at most its vocabulary on CORPUS, the special tokens at the
+/// ids the config names.
+pub const BUILD_WITH_TOKENIZER: &str = r#"
+import json, sys, torch, transformers
+from transformers import AutoConfig, PreTrainedTokenizerFast
+from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
+spec, out, corpus = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+torch.manual_seed(0)
+cfg = dict(spec["config"])
+mt = cfg.pop("model_type")
+cfg.update(json.loads(sys.argv[4]))
+config = AutoConfig.for_model(mt, **cfg)
+getattr(transformers, spec["auto_class"]).from_config(config, dtype=torch.float32).save_pretrained(out, safe_serialization=True)
+if mt == "t5":
+    special, names = ["<pad>", "</s>", "<unk>"], dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+elif mt in ("llama", "mistral", "qwen2", "qwen3"):
+    special, names = ["<unk>", "<s>", "</s>"], dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+else:
+    special, names = ["<s>", "<pad>", "</s>", "<unk>"], dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+tok = Tokenizer(models.BPE(unk_token="<unk>"))
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+tok.train([corpus], trainers.BpeTrainer(vocab_size=config.vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+assert tok.get_vocab_size() <= config.vocab_size
+PreTrainedTokenizerFast(tokenizer_object=tok, **names).save_pretrained(out)
+"#;
+
+pub fn build_with_tokenizer(py_: &Path, spec: &str, out: &Path, overrides: &str) {
+    let corpus = workspace_root().join("crates/mlxport-quality/data/corpus.txt");
+    py(py_, BUILD_WITH_TOKENIZER, &[matrix_spec_path(spec).to_str().unwrap(), out.to_str().unwrap(), corpus.to_str().unwrap(), overrides]);
+}

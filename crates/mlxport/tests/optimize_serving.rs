@@ -1,0 +1,92 @@
+//! `mlxport optimize --package`: a decoder package's serving switches,
+//! each measured side by side with the first port on a tiny llama built by
+//! transformers (with a tokenizer trained on the shipped corpus). Exact
+//! switches must keep every greedy token: a pipelined loop planted to
+//! change one token is rejected for that, whatever its speed. The 8-bit KV
+//! cache goes through the quality gate with 64 greedy tokens per prompt
+//! and its KL in the record. Only kept switches reach serving.json.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn read(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+#[test]
+fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let src = d.join("llama");
+    // Head dimension 32: the quantized KV cache groups by 32.
+    build_with_tokenizer(&py_, "llama", &src, r#"{"head_dim": 32}"#);
+    let map = d.join("map.json");
+    ok(bin!().args(["map", "draft", "--target", "scaffold"]).arg(&src).arg("-o").arg(&map), &py_);
+    let weights = d.join("weights");
+    ok(bin!().arg("convert").arg(&src).arg("--map").arg(&map).arg("--out").arg(&weights), &py_);
+    let pkg = d.join("tiny_llama_mlx");
+    ok(bin!().arg("scaffold").arg(&src).arg("-o").arg(&pkg), &py_);
+    // The planted bug: the pipelined loop reports token 3 off by one.
+    let gen = pkg.join("generate.py");
+    let text = std::fs::read_to_string(&gen).unwrap();
+    assert!(text.contains("        t = int(y.item())\n"));
+    std::fs::write(&gen, text.replace("        t = int(y.item())\n", "        t = int(y.item()) + (1 if i == 3 else 0)\n")).unwrap();
+
+    let work = d.join("opt");
+    let o = run(
+        bin!()
+            .arg("optimize")
+            .arg(&weights)
+            .arg("--package")
+            .arg(&pkg)
+            .args(["--candidates", "bf16", "--serving", "compile,pipeline,kv8", "--max-tokens", "128", "--prompt-tokens", "16"])
+            .args(["--gen-tokens", "8", "--runs", "3", "--no-store", "--threads", "2", "-o"])
+            .arg(&work),
+        &py_,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let doc = read(&work.join("optimize.json"));
+    let serving = &doc["serving"];
+    let rec = |id: &str| serving["records"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no {id}: {serving:#}")).clone();
+
+    let p = rec("pipeline");
+    assert_eq!(p["rows"][0]["equal"], false, "{p:#}");
+    assert_eq!(p["decision"]["keep"], false, "{p:#}");
+    assert!(p["decision"]["reason"].as_str().unwrap().contains("changes the greedy tokens"), "{p:#}");
+
+    let c = rec("compile");
+    assert_eq!(c["rows"][0]["equal"], true, "compile keeps the tokens: {c:#}");
+    let ci = c["rows"][0]["ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() <= c["rows"][0]["ratio"].as_f64().unwrap() && c["rows"][0]["ratio"].as_f64().unwrap() <= ci[1].as_f64().unwrap(), "{c:#}");
+    assert!(work.join(c["receipt"].as_str().unwrap()).is_file());
+
+    let k = rec("kv8");
+    assert_eq!(k["lossy"], true);
+    let g = &k["gate"];
+    assert_eq!(g["greedy_tokens"], 64, "{k:#}");
+    assert!(g["kl_mean"].as_f64().is_some_and(|v| v.is_finite() && v >= 0.0), "{k:#}");
+    assert!(["pass", "fail"].contains(&g["verdict"].as_str().unwrap()), "{k:#}");
+    let q = read(&work.join(g["report"].as_str().unwrap()));
+    assert_eq!(q["run"]["candidate_options"]["kv_bits"], 8, "{:#}", q["run"]);
+    assert_eq!(q["run"]["candidate_options"]["kv_group_size"], 32, "{:#}", q["run"]);
+
+    // serving.json holds exactly the kept switches.
+    let kept: Vec<String> =
+        serving["records"].as_array().unwrap().iter().filter(|r| r["decision"]["keep"] == true).map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let file = work.join("serving.json");
+    if kept.is_empty() {
+        assert!(!file.exists(), "nothing kept, no serving.json");
+        assert_eq!(serving["defaults"], serde_json::json!({}));
+    } else {
+        let s = read(&file);
+        assert_eq!(s["options"], serving["defaults"]);
+        assert!(s["options"].get("pipeline").is_none(), "a rejected switch never ships: {s:#}");
+    }
+    let md = std::fs::read_to_string(work.join("OPTIMIZATIONS.md")).unwrap();
+    assert!(md.contains("## Serving switches") && md.contains("tokens DIFFER"), "{md}");
+}
