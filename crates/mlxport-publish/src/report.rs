@@ -604,6 +604,7 @@ pub fn markdown(r: &Value) -> String {
             num(fc["again_s"].as_f64()),
             num(fc["cost_s"].as_f64()),
         );
+        s.push_str("![serving profile](profile.svg)\n\n");
         s.push_str("| prompt tokens | prefill tok/s | peak memory |\n|---:|---:|---:|\n");
         for x in prof["prefill"].as_array().into_iter().flatten() {
             let _ = writeln!(s, "| {} | {} | {} |", scalar(&x["prompt_tokens"]), num(x["tokens_per_s"].as_f64()), mib(&x["peak_memory_bytes"]));
@@ -852,6 +853,83 @@ fn throughput_chart(points: &[(Option<f64>, String, f64, String)]) -> Option<(St
     Some((s, format!("{what} by prompt length")))
 }
 
+/// The serving profile as one SVG of three panels: load and first-call
+/// time, prefill tokens/s by prompt length, decode tokens/s by context
+/// length (each decode bar split into its Python share, darker, and the
+/// rest). `None` without a profile or with nothing measured.
+pub fn profile_chart(prof: &Value) -> Option<String> {
+    let f = |v: &Value| v.as_f64().filter(|x| x.is_finite() && *x >= 0.0);
+    let fc = &prof["first_call"];
+    let times: Vec<(String, f64)> = [("load", f(&prof["load_s"])), ("first call", f(&fc["first_s"])), ("same call again", f(&fc["again_s"]))]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+        .collect();
+    let rows = |key: &str, len: &str| -> Vec<(String, f64, Option<f64>)> {
+        prof[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| Some((format!("{} tokens", scalar(&x[len])), f(&x["tokens_per_s"])?, f(&x["python_share"]))))
+            .collect()
+    };
+    let (prefill, decode) = (rows("prefill", "prompt_tokens"), rows("decode", "context_tokens"));
+    if times.is_empty() && prefill.is_empty() && decode.is_empty() {
+        return None;
+    }
+    let (top, h, bw, gap, pad) = (40.0, 150.0, 46.0, 14.0, 30.0);
+    let panels: [(&str, &str, Vec<(String, f64, Option<f64>)>); 3] = [
+        ("load and first call", "s", times.into_iter().map(|(n, v)| (n, v, None)).collect()),
+        ("prefill by prompt length", "tok/s", prefill),
+        ("decode by context length", "tok/s", decode),
+    ];
+    let widths: Vec<f64> = panels.iter().map(|p| (p.2.len().max(1) as f64) * (bw + gap) + gap).collect();
+    let w = widths.iter().sum::<f64>() + pad * (panels.len() as f64 + 1.0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="serving profile" width="{w:.0}" height="{:.0}" font-family="sans-serif" font-size="10">"##,
+        top + h + 45.0
+    );
+    let mut x0 = pad;
+    for ((title, unit, bars), pw) in panels.iter().zip(&widths) {
+        let _ = writeln!(out, r##"<text x="{x0:.1}" y="14" font-size="11">{} ({})</text>"##, esc(title), esc(unit));
+        let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1e-12);
+        let _ = writeln!(out, r##"<line x1="{x0:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999"/>"##, top + h, x0 + pw, top + h);
+        for (i, (label, v, share)) in bars.iter().enumerate() {
+            let x = x0 + gap + i as f64 * (bw + gap);
+            let bh = (h * v / max).max(0.5);
+            let y = top + h - bh;
+            let _ = writeln!(
+                out,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="{bw:.1}" height="{bh:.1}" fill="#1565c0"><title>{}: {} {}</title></rect>"##,
+                esc(label),
+                num(Some(*v)),
+                esc(unit)
+            );
+            if let Some(sh) = share {
+                let sh_h = bh * sh.min(1.0);
+                let _ = writeln!(
+                    out,
+                    r##"<rect x="{x:.1}" y="{:.1}" width="{bw:.1}" height="{sh_h:.1}" fill="#e65100"><title>Python share {:.1}%</title></rect>"##,
+                    top + h - sh_h,
+                    sh * 100.0
+                );
+            }
+            let cx = x + bw / 2.0;
+            let _ = writeln!(out, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, y - 3.0, num(Some(*v)));
+            let _ = writeln!(out, r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, top + h + 13.0, esc(label));
+        }
+        x0 += pw + pad;
+    }
+    let _ = writeln!(
+        out,
+        r##"<text x="{pad}" y="{:.1}" fill="#555">decode bars: orange is the share of a step spent outside MLX (Python)</text>"##,
+        top + h + 35.0
+    );
+    out.push_str("</svg>\n");
+    Some(out)
+}
+
 /// Markdown to HTML for the subset [`markdown`] writes: headings, lists,
 /// tables, code blocks, inline code and bold.
 fn md_to_html(md: &str) -> String {
@@ -974,12 +1052,18 @@ pub fn html(r: &Value, p: &PortDir) -> String {
     } else {
         body.push_str(&charts);
     }
+    let mut figs = String::new();
     if let Some((c, caption)) = throughput_chart(&throughput(p)) {
+        figs.push_str(&format!("<figure class=\"chart\" id=\"chart-throughput\">{c}<figcaption>{caption}</figcaption></figure>\n"));
+    }
+    if let Some(c) = r.get("profile").and_then(profile_chart) {
+        figs.push_str(&format!("<figure class=\"chart\" id=\"chart-profile\">{c}<figcaption>Serving profile: load and first-call cost, prefill and decode throughput (mlxport profile)</figcaption></figure>\n"));
+    }
+    if !figs.is_empty() {
         let anchor = format!("<h2 id=\"{}\">", SECTIONS[5].to_ascii_lowercase().replace(' ', "-"));
-        let fig = format!("<figure class=\"chart\" id=\"chart-throughput\">{c}<figcaption>{caption}</figcaption></figure>\n");
         match body.find(&anchor) {
-            Some(pos) => body.insert_str(pos, &fig),
-            None => body.push_str(&fig),
+            Some(pos) => body.insert_str(pos, &figs),
+            None => body.push_str(&figs),
         }
     }
     format!(
@@ -1006,6 +1090,13 @@ pub fn write(port_dir: &Path, out: &Path) -> Result<Value> {
         let list: Vec<String> = findings.iter().take(20).map(|f| format!("  {f}")).collect();
         return Err(Error::Refused(format!("the report would leak local paths or secrets; nothing was written:\n{}", list.join("\n"))));
     }
+    let profile_svg = r.get("profile").and_then(profile_chart);
+    match &profile_svg {
+        Some(svg) => std::fs::write(out.join("profile.svg"), svg).map_err(io(&out.join("profile.svg"), "cannot write"))?,
+        None => {
+            let _ = std::fs::remove_file(out.join("profile.svg"));
+        }
+    }
     for (name, bytes) in [("report.md", md.as_bytes()), ("report.json", &json_bytes[..]), ("report.html", page.as_bytes())] {
         let path = out.join(name);
         let tmp = out.join(format!(".{name}.tmp{}", std::process::id()));
@@ -1026,6 +1117,21 @@ mod tests {
         assert!(h.contains("<li>a <code>b&lt;c&gt;</code></li>") && h.contains("<li class=\"sub\">sub</li>"), "{h}");
         assert!(h.contains("<tr><th>h</th><th>i</th></tr>") && h.contains("<td>1 | 2</td><td><strong>no</strong></td>"), "{h}");
         assert!(h.contains("<pre>mlxport x &gt; y\n</pre>"), "{h}");
+    }
+
+    #[test]
+    fn profile_chart_draws_every_measured_figure() {
+        let prof = serde_json::json!({
+            "load_s": 0.4, "first_call": {"first_s": 0.26, "again_s": 0.25},
+            "prefill": [{"prompt_tokens": 32, "tokens_per_s": 87.2}, {"prompt_tokens": 128, "tokens_per_s": 136.7}],
+            "decode": [{"context_tokens": 64, "tokens_per_s": 6.85, "python_share": 0.0215}],
+        });
+        let svg = profile_chart(&prof).unwrap();
+        for t in [">load<", ">first call<", ">32 tokens<", ">128 tokens<", ">64 tokens<", "Python share 2.1%", ">136.7"] {
+            assert!(svg.contains(t), "{t} missing: {svg}");
+        }
+        assert_eq!(svg.matches("<rect").count(), 3 + 2 + 1 + 1);
+        assert!(profile_chart(&serde_json::json!({})).is_none());
     }
 
     #[test]

@@ -389,7 +389,12 @@ print(mlx_lm.generate(model, tok, "The capital of France is", max_tokens=4))
     assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     assert_eq!(read_json(&dir.join("report/report.json"))["profile"], prof);
     let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
-    assert!(md.contains("Profile of the decoder as served (mlx-lm") && md.contains("| 16 |"), "{md}");
+    assert!(md.contains("Profile of the decoder as served (mlx-lm") && md.contains("| 16 |") && md.contains("](profile.svg)"), "{md}");
+    // As a chart: the SVG beside the Markdown and inline in the page.
+    let svg = std::fs::read_to_string(dir.join("report/profile.svg")).unwrap();
+    assert!(svg.contains(">first call<") && svg.contains(">24 tokens<") && svg.contains("Python share"), "{svg}");
+    let page = std::fs::read_to_string(dir.join("report/report.html")).unwrap();
+    assert!(page.contains("id=\"chart-profile\"") && page.contains(">16 tokens<"), "the page has the profile chart");
     // Options are a package's: refused for an mlx-lm port, naming why.
     let o = run(bin!().arg("profile").arg(&dir).args(["--options", "{}"]).env("MLXPORT_PYTHON", &py));
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
