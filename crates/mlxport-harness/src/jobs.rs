@@ -167,6 +167,24 @@ pub struct EncoderBenchRequest {
     pub warmup: u32,
 }
 
+/// A serving mode of a decoder package against its plain loop
+/// (`bench_modes.py`): batched generation or speculative decoding.
+#[derive(Clone, Debug)]
+pub struct ModeBenchRequest {
+    pub package: PathBuf,
+    pub weights: PathBuf,
+    /// `batch` or `speculative`.
+    pub mode: String,
+    pub batch: u32,
+    pub draft: Option<PathBuf>,
+    pub draft_tokens: u32,
+    pub prompt_tokens: u32,
+    pub gen_tokens: u32,
+    pub runs: u32,
+    pub warmup: u32,
+    pub seed: u64,
+}
+
 /// A profile of a decoder as served (`profile_serving.py`; a module named
 /// `profile` would shadow the standard library's, which cProfile imports).
 #[derive(Clone, Debug)]
@@ -412,6 +430,41 @@ impl Harness {
         }
         job.run()?.check("the sentence-embedding benchmark (MLX)")?;
         std::fs::read(&out).map_err(|e| Error::io(&out, format!("the sentence-embedding benchmark wrote no result ({})", out.display()), e))
+    }
+
+    /// Run `bench_modes.py` (MLX, BLAS preloaded when available); its JSON.
+    pub fn bench_modes(&self, req: &ModeBenchRequest) -> Result<Vec<u8>> {
+        let dir = tempdir()?;
+        let out = dir.path().join("bench-modes.json");
+        let mut job = self
+            .mlx_job("bench_modes.py")
+            .arg("--package")
+            .arg(absolute(&req.package)?)
+            .arg("--weights")
+            .arg(absolute(&req.weights)?)
+            .arg("--mode")
+            .arg(&req.mode)
+            .arg("--batch")
+            .arg(req.batch.to_string())
+            .arg("--draft-tokens")
+            .arg(req.draft_tokens.to_string())
+            .arg("--prompt-tokens")
+            .arg(req.prompt_tokens.to_string())
+            .arg("--gen-tokens")
+            .arg(req.gen_tokens.to_string())
+            .arg("--runs")
+            .arg(req.runs.to_string())
+            .arg("--warmup")
+            .arg(req.warmup.to_string())
+            .arg("--seed")
+            .arg(req.seed.to_string())
+            .arg("--out")
+            .arg(&out);
+        if let Some(d) = &req.draft {
+            job = job.arg("--draft").arg(absolute(d)?);
+        }
+        job.run()?.check("the serving-mode benchmark (MLX)")?;
+        std::fs::read(&out).map_err(|e| Error::io(&out, format!("the serving-mode benchmark wrote no result ({})", out.display()), e))
     }
 
     /// Run `profile_serving.py` (MLX, BLAS preloaded when available); its JSON.

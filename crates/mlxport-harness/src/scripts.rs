@@ -15,6 +15,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("probe.py", include_str!("../../../python/harness/probe.py")),
     ("bench_generate.py", include_str!("../../../python/harness/bench_generate.py")),
     ("bench_encoder.py", include_str!("../../../python/harness/bench_encoder.py")),
+    ("bench_modes.py", include_str!("../../../python/harness/bench_modes.py")),
     ("profile_serving.py", include_str!("../../../python/harness/profile_serving.py")),
     ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
     ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),

@@ -44,7 +44,7 @@ fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
             .arg(&weights)
             .arg("--package")
             .arg(&pkg)
-            .args(["--candidates", "bf16", "--serving", "compile,pipeline,kv8", "--max-tokens", "128", "--prompt-tokens", "16"])
+            .args(["--candidates", "bf16", "--serving", "compile,pipeline,kv8,batch4,speculative", "--max-tokens", "128", "--prompt-tokens", "16"])
             .args(["--gen-tokens", "8", "--runs", "3", "--no-store", "--threads", "2", "-o"])
             .arg(&work),
         &py_,
@@ -75,16 +75,28 @@ fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
     assert_eq!(q["run"]["candidate_options"]["kv_bits"], 8, "{:#}", q["run"]);
     assert_eq!(q["run"]["candidate_options"]["kv_group_size"], 32, "{:#}", q["run"]);
 
+    // Serving modes: the batch decodes every row as alone, speculative
+    // decoding gives the model's own greedy tokens, with its acceptance.
+    let bt = rec("batch4");
+    assert_eq!((bt["rows"][0]["equal"].as_bool(), bt["error"].as_str()), (Some(true), None), "{bt:#}");
+    let sp = rec("speculative");
+    assert_eq!((sp["rows"][0]["equal"].as_bool(), sp["error"].as_str()), (Some(true), None), "{sp:#}");
+    let acc = sp["speculative"]["acceptance"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc) && sp["speculative"]["proposed"].as_u64().unwrap() > 0, "{sp:#}");
+    assert!(sp["decision"]["reason"].as_str().unwrap().contains("draft acceptance"), "{sp:#}");
+    assert!(!work.join("draft").exists(), "the draft is scratch");
+
     // serving.json holds exactly the kept switches.
     let kept: Vec<String> =
         serving["records"].as_array().unwrap().iter().filter(|r| r["decision"]["keep"] == true).map(|r| r["id"].as_str().unwrap().to_string()).collect();
     let file = work.join("serving.json");
     if kept.is_empty() {
-        assert!(!file.exists(), "nothing kept, no serving.json");
+        assert!(!file.exists() || !serving["modes"].as_object().unwrap().is_empty(), "nothing kept, no serving.json");
         assert_eq!(serving["defaults"], serde_json::json!({}));
     } else {
         let s = read(&file);
         assert_eq!(s["options"], serving["defaults"]);
+        assert_eq!(s["modes"], serving["modes"]);
         assert!(s["options"].get("pipeline").is_none(), "a rejected switch never ships: {s:#}");
     }
     let md = std::fs::read_to_string(work.join("OPTIMIZATIONS.md")).unwrap();

@@ -438,6 +438,20 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
                 None
             } else {
                 let lm = lm_settings(req);
+                // Speculative decoding's draft: the baseline quantized harder.
+                let draft_dir = req.work_dir.join("draft");
+                let draft = if list.iter().any(|c| c.id == "speculative") {
+                    eprintln!("making the draft model for speculative decoding ({}) ...", serving::DRAFT);
+                    match produce(&b, &Candidate::parse(serving::DRAFT)?, None, &draft_dir) {
+                        Ok(_) => Some(draft_dir.clone()),
+                        Err(e) => {
+                            eprintln!("note: no draft model ({}); speculative decoding is not measured", e.chain());
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
                 let r = serving::Run {
                     h: &h,
                     package: pkg,
@@ -448,8 +462,10 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
                     thresholds: &req.thresholds,
                     objective: req.objective,
                     fingerprint: Some(b.fingerprint.clone()),
+                    draft: draft.as_deref(),
                 };
                 let mut d = serving::run(&r, &list)?;
+                let _ = std::fs::remove_dir_all(&draft_dir);
                 // Named as the caller finds them: the chosen checkpoint, or the baseline.
                 if chosen_id != "baseline" {
                     d.weights = "chosen".into();

@@ -28,7 +28,14 @@ use mlxport_quality::Thresholds;
 pub const SERVING_SCHEMA: &str = "mlxport.serving/v1";
 
 /// The decoder switch names, in the order the default sweep measures them.
-pub const NAMES: &[&str] = &["compile", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "rotating"];
+pub const NAMES: &[&str] = &["compile", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "rotating", "batch4", "speculative"];
+
+/// Decoder serving modes: measured on a whole workload against the plain
+/// loop, shipped under `modes` in serving.json (not package options).
+pub const MODES: &[&str] = &["batch4", "speculative"];
+
+/// The draft `speculative` uses: the model quantized harder.
+pub const DRAFT: &str = "q4g64";
 
 /// The encoder switch names (a package's `serving.Options`).
 pub const ENCODER_NAMES: &[&str] = &["batch8", "batch32-bucket", "explicit-attention"];
@@ -55,6 +62,8 @@ impl Candidate {
             "kv8" => (json!({"kv_bits": 8}), true),
             "kv4" => (json!({"kv_bits": 4}), true),
             "rotating" => (json!({"rotating": true}), false),
+            "batch4" => (json!({"batch": 4}), false),
+            "speculative" => (json!({"speculative": {"draft": DRAFT, "draft_tokens": 2}}), false),
             "batch8" => (json!({"batch_size": 8}), false),
             "batch32-bucket" => (json!({"batch_size": 32, "bucket": true}), false),
             "explicit-attention" => (json!({"attention": "explicit"}), false),
@@ -76,6 +85,8 @@ impl Candidate {
                 self.options.get("kv_group_size").and_then(Value::as_u64).unwrap_or(64)
             ),
             "rotating" => "sliding-window layers keep only their window (ring buffer)".into(),
+            "batch4" => "4 prompts of different lengths decoded as one left-padded batch, against one after the other".into(),
+            "speculative" => format!("speculative decoding, 2 draft tokens per step proposed by the model quantized to {DRAFT}, against plain greedy decoding"),
             "batch8" => "8 sentences per call, right-padded with an attention mask".into(),
             "batch32-bucket" => "sentences sorted by length, 32 per call (less padding)".into(),
             "explicit-attention" => "attention as matrix products and a softmax instead of mx.fast.scaled_dot_product_attention".into(),
@@ -245,6 +256,10 @@ pub struct Record {
     /// The side-by-side measurement (`mlxport.bench-versus/v1`), relative
     /// to the work directory.
     pub receipt: Option<String>,
+    /// Speculative decoding: draft tokens proposed and accepted, the
+    /// acceptance rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<Value>,
 }
 
 /// The serving part of `optimize.json`.
@@ -260,6 +275,9 @@ pub struct Doc {
     pub combined: Option<Record>,
     /// The options the package now serves with (`{}`: the first port).
     pub defaults: Map<String, Value>,
+    /// Kept serving modes (batched generation, speculative decoding).
+    #[serde(default)]
+    pub modes: Map<String, Value>,
 }
 
 pub struct Run<'a> {
@@ -272,6 +290,8 @@ pub struct Run<'a> {
     pub thresholds: &'a Thresholds,
     pub objective: Objective,
     pub fingerprint: Option<String>,
+    /// The draft checkpoint `speculative` uses.
+    pub draft: Option<&'a Path>,
 }
 
 /// Measure every switch, decide, combine the kept ones; writes
@@ -292,7 +312,9 @@ pub fn run(r: &Run, candidates: &[Candidate]) -> Result<Doc> {
         }
     }
     let measure_one = |r: &Run, id: &str, change: &str, options: &Map<String, Value>, lossy: bool| {
-        if encoder {
+        if MODES.contains(&id) {
+            measure_mode_one(r, id, change, options)
+        } else if encoder {
             measure_encoder_one(r, id, change, options)
         } else {
             measure_one(r, id, change, options, lossy)
@@ -304,7 +326,11 @@ pub fn run(r: &Run, candidates: &[Candidate]) -> Result<Doc> {
         records.push(measure_one(r, &c.id, &c.describe(), &c.options, c.lossy)?);
         eprintln!("    {}", records.last().expect("pushed").decision.reason);
     }
-    let kept: Vec<&Record> = records.iter().filter(|x| x.decision.keep).collect();
+    let mut modes = Map::new();
+    for m in records.iter().filter(|x| x.decision.keep && MODES.contains(&x.id.as_str())) {
+        modes.extend(m.options.clone());
+    }
+    let kept: Vec<&Record> = records.iter().filter(|x| x.decision.keep && !MODES.contains(&x.id.as_str())).collect();
     let mut defaults = Map::new();
     let mut combined = None;
     if !kept.is_empty() {
@@ -326,18 +352,19 @@ pub fn run(r: &Run, candidates: &[Candidate]) -> Result<Doc> {
         }
     }
     let path = r.work_dir.join("serving.json");
-    if defaults.is_empty() {
+    if defaults.is_empty() && modes.is_empty() {
         let _ = std::fs::remove_file(&path);
     } else {
         let doc = json!({
             "schema": SERVING_SCHEMA,
             "options": defaults,
+            "modes": modes,
             "decided_by": "mlxport optimize: each switch measured against the first port (runs interleaved, paired 95% CI) and proven exact or within the quality gate",
             "objective": r.objective.as_str(),
         });
         std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(Doc { weights: rel(r.weights), package_sha256: package_digest(r.package)?, records, combined, defaults })
+    Ok(Doc { weights: rel(r.weights), package_sha256: package_digest(r.package)?, records, combined, defaults, modes })
 }
 
 fn best_ratio(r: &Record) -> f64 {
@@ -356,6 +383,7 @@ fn measure_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>, lo
         error: None,
         decision: Verdict2 { keep: false, reason: String::new() },
         receipt: None,
+        speculative: None,
     };
     if lossy {
         eprintln!("    quality gate: the first port against the same weights served with {opts} ...");
@@ -427,6 +455,7 @@ fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Va
         error: None,
         decision: Verdict2 { keep: false, reason: String::new() },
         receipt: None,
+        speculative: None,
     };
     eprintln!("    side by side with the first port ...");
     let work = tempfile::Builder::new().prefix("mlxport-serving-").tempdir()?;
@@ -461,6 +490,100 @@ fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Va
     }
     rec.decision = decide(&rec, r.objective);
     Ok(rec)
+}
+
+/// A serving mode against the plain loop on a whole workload
+/// (`bench_modes.py`): tokens/s of each side, paired run by run.
+fn measure_mode_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>) -> Result<Record> {
+    let mut rec = Record {
+        id: id.into(),
+        change: change.into(),
+        options: options.clone(),
+        lossy: false,
+        rows: Vec::new(),
+        gate: None,
+        error: None,
+        decision: Verdict2 { keep: false, reason: String::new() },
+        receipt: None,
+        speculative: None,
+    };
+    let draft = r.draft.map(Path::to_path_buf);
+    if id == "speculative" && draft.is_none() {
+        rec.error = Some(format!("no draft model: the {DRAFT} quantization of the baseline could not be made"));
+    } else {
+        eprintln!("    against the plain loop on the same workload ...");
+        let req = mlxport_harness::jobs::ModeBenchRequest {
+            package: r.package.to_path_buf(),
+            weights: r.weights.to_path_buf(),
+            mode: if id == "speculative" { "speculative".into() } else { "batch".into() },
+            batch: options.get("batch").and_then(Value::as_u64).unwrap_or(4) as u32,
+            draft,
+            draft_tokens: 2,
+            prompt_tokens: r.bench.prompt_tokens.iter().copied().max().unwrap_or(128),
+            gen_tokens: r.bench.gen_tokens,
+            runs: r.bench.runs.max(3),
+            warmup: r.bench.warmup,
+            seed: r.bench.seed,
+        };
+        match r.h.bench_modes(&req).and_then(|raw| {
+            serde_json::from_slice::<Value>(&raw).map_err(|e| mlxport_harness::Error::invalid(format!("the serving-mode benchmark's JSON: {e}")))
+        }) {
+            Ok(doc) => {
+                match mode_row(&doc, r.bench) {
+                    Ok(row) => rec.rows.push(row),
+                    Err(e) => rec.error = Some(format!("{e}")),
+                }
+                rec.speculative = doc.get("speculative").cloned();
+                let path: PathBuf = r.work_dir.join("receipts").join(format!("serve-{id}.json"));
+                if let Some(p) = path.parent() {
+                    std::fs::create_dir_all(p)?;
+                }
+                std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
+                rec.receipt = Some(format!("receipts/serve-{id}.json"));
+            }
+            Err(e) => rec.error = Some(format!("the serving-mode benchmark failed: {e}")),
+        }
+    }
+    rec.decision = decide(&rec, r.objective);
+    if let (Some(s), false) = (&rec.speculative, rec.decision.reason.is_empty()) {
+        rec.decision.reason.push_str(&format!(
+            "; draft acceptance {} ({} of {} proposed tokens)",
+            s["acceptance"].as_f64().map_or("-".into(), |a| format!("{a:.3}")),
+            s["accepted"],
+            s["proposed"]
+        ));
+    }
+    Ok(rec)
+}
+
+fn mode_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
+    let per_s = |side: &str| -> Result<Vec<f64>> {
+        let n = doc[side]["tokens"].as_f64().with_context(|| format!("no {side} token count"))?;
+        let secs = doc[side]["seconds"].as_array().with_context(|| format!("no {side} seconds"))?;
+        secs.iter().map(|x| x.as_f64().filter(|v| *v > 0.0).map(|v| n / v).context("a non-positive time")).collect()
+    };
+    let (c, b) = (per_s("candidate")?, per_s("baseline")?);
+    if c.is_empty() || c.len() != b.len() {
+        bail!("the benchmark returned {} and {} runs", c.len(), b.len());
+    }
+    let boot = mlxport_bench::stats::Bootstrap { resamples: bench.resamples, level: 0.95, seed: bench.seed };
+    let cmp = mlxport_bench::compare::paired(&b, &c, mlxport_bench::compare::Better::Higher, &boot, mlxport_bench::compare::DEFAULT_MIN_EFFECT);
+    let prompts: Vec<String> = doc["workload"]["prompts"].as_array().into_iter().flatten().map(|x| x.to_string()).collect();
+    Ok(Row {
+        workload: format!("prompts {}", prompts.join("/")),
+        unit: "tok/s".into(),
+        ratio: cmp.ratio,
+        ci: [cmp.ratio_ci.low, cmp.ratio_ci.high],
+        verdict: cmp.verdict.as_str().into(),
+        prefill_ratio: None,
+        prefill_ci: None,
+        throughput: mlxport_bench::stats::median(&c),
+        baseline_throughput: mlxport_bench::stats::median(&b),
+        peak_memory_bytes: doc["candidate"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
+        baseline_peak_memory_bytes: doc["baseline"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
+        equal: doc["same_tokens"] == true,
+        min_cosine: None,
+    })
 }
 
 /// Cosine at or above which two embeddings are the same up to rounding.
@@ -644,6 +767,12 @@ pub fn to_markdown(d: &Doc) -> String {
     } else {
         s.push_str(&format!("\nThe package serves with `{}` (its `serving.json`).\n", Value::Object(d.defaults.clone())));
     }
+    if !d.modes.is_empty() {
+        s.push_str(&format!(
+            "\nServing modes that paid off (under `modes` in `serving.json`; `generate.batch_greedy`, `generate.speculative_greedy`): `{}`.\n",
+            Value::Object(d.modes.clone())
+        ));
+    }
     s
 }
 
@@ -689,6 +818,7 @@ mod tests {
             error: None,
             decision: Verdict2 { keep: false, reason: String::new() },
             receipt: None,
+            speculative: None,
         }
     }
 
@@ -724,7 +854,7 @@ mod tests {
         let b = BenchSettings { prompt_tokens: vec![32, 512], ..BenchSettings::default() };
         assert_eq!(chunk_for(&b), 256);
         let ids: Vec<String> = defaults(&json!({"sliding_window": null}), &b).into_iter().map(|c| c.id).collect();
-        assert_eq!(ids, ["compile", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4"]);
+        assert_eq!(ids, ["compile", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "batch4", "speculative"]);
         assert!(defaults(&json!({"sliding_window": 4096}), &b).iter().any(|c| c.id == "rotating"));
         assert!(Candidate::parse_list("none", 16).unwrap().is_empty());
         assert_eq!(Candidate::parse_list("kv8,compile", 16).unwrap()[0].options["kv_bits"], 8);
