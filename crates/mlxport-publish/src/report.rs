@@ -877,7 +877,8 @@ pub fn profile_chart(prof: &Value) -> Option<String> {
         return None;
     }
     let (top, h, bw, gap, pad) = (40.0, 150.0, 46.0, 14.0, 30.0);
-    let panels: [(&str, &str, Vec<(String, f64, Option<f64>)>); 3] = [
+    type Bars = Vec<(String, f64, Option<f64>)>;
+    let panels: [(&str, &str, Bars); 3] = [
         ("load and first call", "s", times.into_iter().map(|(n, v)| (n, v, None)).collect()),
         ("prefill by prompt length", "tok/s", prefill),
         ("decode by context length", "tok/s", decode),
