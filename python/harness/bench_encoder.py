@@ -4,17 +4,19 @@ binary).
 
 The sentences (one per line, ``#`` lines skipped) are tokenized once with
 the weights' ``tokenizer.json``, then embedded by the package's
-``serving.embed`` under ``--options`` (the candidate) and, with
-``--versus-options``, under those too (the baseline, e.g. ``{}``, the first
-port), in one process: after ``--warmup`` untimed passes each, ``--runs``
+``serving.embed`` under each ``--options`` (repeatable; the first is the
+candidate) and, with ``--versus-options``, under those too (the baseline,
+e.g. ``{}``, the first port), in one process: after ``--warmup`` untimed passes each, ``--runs``
 timed passes of the whole set, interleaved with the order alternating, so
 that pass i of each saw the same machine. Every timed region starts after
 ``mx.synchronize()`` and ends when the embeddings are on the host.
 
 Output (``--out FILE``, schema ``mlxport.bench-encoder/v1``): sentence and
-token counts, each side's options, per-pass seconds, MLX's peak memory of
-each side, and how far the candidate's embeddings are from the baseline's
-(minimum cosine and largest absolute difference over the sentences).
+token counts and, under ``sides`` in the order given (the versus side
+last), each side's options, per-pass seconds, MLX's peak memory and how
+far its embeddings are from the first side's (minimum cosine, largest
+absolute difference); with ``--versus-options`` also ``candidate`` and
+``baseline`` (the first side and the versus side) and their distance.
 """
 
 import argparse
@@ -34,7 +36,7 @@ def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--package", required=True)
     ap.add_argument("--weights", required=True)
-    ap.add_argument("--options", default="{}")
+    ap.add_argument("--options", action="append")
     ap.add_argument("--versus-options", dest="versus_options")
     ap.add_argument("--sentences", required=True)
     ap.add_argument("--runs", type=int, required=True)
@@ -56,7 +58,7 @@ def main():
         common.fail(f"bench encoder needs an encoder package; {name} is a {family} package")
     serving = importlib.import_module(name + ".serving")
     sides = []
-    for flag, text in (("--options", args.options), ("--versus-options", args.versus_options)):
+    for flag, text in [("--options", o) for o in (args.options or ["{}"])] + [("--versus-options", args.versus_options)]:
         if text is None:
             continue
         try:
@@ -101,6 +103,15 @@ def main():
             seconds[k].append(s)
             peaks[k] = max(peaks[k], p)
             embs[k] = e
+    def distance(a, b):
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
+        return float(cos.min()), float(np.abs(a - b).max())
+
+    out_sides = []
+    for k, o in enumerate(sides):
+        c, d = distance(embs[k], embs[0])
+        out_sides.append({"options": o.to_dict(), "seconds": seconds[k], "peak_memory_bytes": float(peaks[k]), "min_cosine_vs_first": c, "max_abs_diff_vs_first": d})
     doc = {
         "schema": SCHEMA,
         "implementation": f"package {name}",
@@ -110,14 +121,11 @@ def main():
         "tokens": int(sum(len(x) for x in ids)),
         "load_s": load_s,
         "warmup": args.warmup,
-        "candidate": {"options": sides[0].to_dict(), "seconds": seconds[0], "peak_memory_bytes": float(peaks[0])},
+        "sides": out_sides,
     }
-    if len(sides) > 1:
-        a, b = embs[0].astype(np.float64), embs[1].astype(np.float64)
-        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
-        doc["baseline"] = {"options": sides[1].to_dict(), "seconds": seconds[1], "peak_memory_bytes": float(peaks[1])}
-        doc["min_cosine"] = float(cos.min())
-        doc["max_abs_diff"] = float(np.abs(a - b).max())
+    if args.versus_options is not None:
+        doc["candidate"], doc["baseline"] = out_sides[0], out_sides[-1]
+        doc["min_cosine"], doc["max_abs_diff"] = distance(embs[0], embs[-1])
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)

@@ -43,6 +43,7 @@
 pub mod check;
 pub mod command;
 pub mod compare;
+pub mod embed;
 pub mod env;
 pub mod error;
 pub mod export;

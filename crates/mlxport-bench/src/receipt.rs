@@ -60,6 +60,9 @@ pub enum WorkloadKind {
     Command,
     /// Token generation by an MLX model through the Python harness.
     Generate,
+    /// Sentence embeddings by an MLX encoder package through the Python
+    /// harness.
+    Embed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

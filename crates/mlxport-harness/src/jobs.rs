@@ -158,8 +158,9 @@ pub struct GenerateBenchRequest {
 pub struct EncoderBenchRequest {
     pub package: PathBuf,
     pub weights: PathBuf,
-    /// The measured side's serving options (JSON).
-    pub options: String,
+    /// The measured sides' serving options (JSON each; the first is the
+    /// candidate).
+    pub options: Vec<String>,
     /// The other side's, interleaved with it (`None`: one side only).
     pub versus_options: Option<String>,
     pub sentences: PathBuf,
@@ -415,8 +416,6 @@ impl Harness {
             .arg(absolute(&req.package)?)
             .arg("--weights")
             .arg(absolute(&req.weights)?)
-            .arg("--options")
-            .arg(&req.options)
             .arg("--sentences")
             .arg(absolute(&req.sentences)?)
             .arg("--runs")
@@ -425,6 +424,9 @@ impl Harness {
             .arg(req.warmup.to_string())
             .arg("--out")
             .arg(&out);
+        for o in &req.options {
+            job = job.arg("--options").arg(o);
+        }
         if let Some(v) = &req.versus_options {
             job = job.arg("--versus-options").arg(v);
         }

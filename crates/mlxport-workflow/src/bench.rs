@@ -238,3 +238,72 @@ pub fn write_receipt(r: &Receipt, path: &Path) -> Result<()> {
     }
     mlxport_util::fs::write_atomic(path, receipt_json(r).as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// What to measure of an encoder package: sentences/s over a sentence set
+/// at several batch sizes, all in one process, interleaved.
+#[derive(Clone, Debug)]
+pub struct EmbedRequest {
+    pub package: PathBuf,
+    pub weights: PathBuf,
+    /// One configuration per size; the first is the reference of the ratios.
+    pub batch_sizes: Vec<u32>,
+    /// Sort by length before batching (batch sizes above 1).
+    pub bucket: bool,
+    /// Sentences, one per line (default: the shipped sentence and query sets).
+    pub sentences: Option<PathBuf>,
+    pub runs: u32,
+    pub warmup: u32,
+    pub seed: Option<u64>,
+    pub resamples: u32,
+    pub workload: Option<String>,
+    pub quality_gate: Option<PathBuf>,
+    pub harness: HarnessSettings,
+}
+
+/// Measure an encoder package's sentence embeddings and build the receipt
+/// (`embed` workload, one benchmark per batch size).
+pub fn embed(req: &EmbedRequest) -> Result<Receipt> {
+    if req.batch_sizes.is_empty() || req.batch_sizes.contains(&0) {
+        bail!("--batch-sizes: give positive sizes, e.g. 1,8,32");
+    }
+    if req.runs == 0 || req.resamples == 0 {
+        bail!("--runs and --resamples must be at least 1");
+    }
+    if !req.package.join("__init__.py").is_file() {
+        bail!("{}: not a scaffolded package (no __init__.py)", req.package.display());
+    }
+    let fingerprint = mlxport_intake::inspect(&req.weights, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
+    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;
+    let h = Harness::new(req.harness.clone())?;
+    let work = tempfile::Builder::new().prefix("mlxport-embed-").tempdir()?;
+    let sentences = match &req.sentences {
+        Some(p) => p.clone(),
+        None => {
+            let p = work.path().join("sentences.txt");
+            std::fs::write(&p, format!("{}\n{}", mlxport_quality::data::SENTENCES, mlxport_quality::data::QUERIES))?;
+            p
+        }
+    };
+    let options: Vec<String> = req.batch_sizes.iter().map(|b| serde_json::json!({"batch_size": b, "bucket": req.bucket && *b > 1}).to_string()).collect();
+    let raw = h.bench_encoder(&mlxport_harness::jobs::EncoderBenchRequest {
+        package: req.package.clone(),
+        weights: req.weights.clone(),
+        options,
+        versus_options: None,
+        sentences,
+        runs: req.runs,
+        warmup: req.warmup,
+    })?;
+    let output: serde_json::Value = serde_json::from_slice(&raw).context("the sentence-embedding benchmark's JSON")?;
+    let seed = req.seed.unwrap_or(DEFAULT_SEED);
+    let settings = mlxport_bench::generate::settings(req.runs, req.warmup, seed, req.resamples, Some(h.settings.timeout.as_secs_f64()));
+    Ok(Receipt::from_embed(mlxport_bench::embed::EmbedBench {
+        environment: Environment::capture(),
+        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+        workload_name: req.workload.clone(),
+        model_fingerprint: fingerprint,
+        settings,
+        output,
+        quality_gate,
+    })?)
+}

@@ -460,6 +460,50 @@ pub enum BenchCommand {
     /// token, prefill and decode throughput, per-token latency and MLX's
     /// memory counters, for several prompt lengths; writes a receipt.
     Generate(Box<BenchGenerateArgs>),
+    /// Benchmark sentence embeddings of a scaffolded encoder package:
+    /// sentences/s and tokens/s by batch size (right-padded batches,
+    /// sorted by length unless --no-bucket), all sizes in one process with
+    /// their passes interleaved; writes a receipt.
+    Encoder(Box<BenchEncoderArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEncoderArgs {
+    /// A package made by `mlxport scaffold` from an encoder.
+    pub package: PathBuf,
+    /// The weights directory it loads (with tokenizer.json).
+    #[arg(long, value_name = "DIR")]
+    pub weights: PathBuf,
+    /// Batch sizes to measure; the first is the reference of the ratios.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32", value_name = "N,N,...")]
+    pub batch_sizes: Vec<u32>,
+    /// Batch the sentences in their given order instead of sorted by length.
+    #[arg(long)]
+    pub no_bucket: bool,
+    /// Sentences, one per line, `#` lines skipped (default: the shipped
+    /// sentence and query sets).
+    #[arg(long, value_name = "FILE")]
+    pub sentences: Option<PathBuf>,
+    /// Timed passes of the whole set per batch size.
+    #[arg(long, short = 'r', default_value_t = 5, value_name = "N")]
+    pub runs: u32,
+    /// Untimed passes per batch size first.
+    #[arg(long, short = 'w', default_value_t = 1, value_name = "N")]
+    pub warmup: u32,
+    /// Seed of the bootstrap.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: u32,
+    /// Write the receipt (JSON) here.
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Print the receipt instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
 }
 
 #[derive(Debug, Args)]

@@ -599,11 +599,20 @@ fn minilm_quantized_port_passes_the_gate_at_8_bits_and_stops_at_quality_at_2_bit
     assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let p = read_json(&dir.join("port.json"));
     assert_eq!(p["status"], "complete");
-    for s in FLOAT_STEPS.iter().chain(&["quantize", "quality", "report", "package"]) {
+    for s in FLOAT_STEPS.iter().chain(&["quantize", "quality", "bench", "report", "package"]) {
         assert_eq!(status(&p, s), "done", "{s}: {:#}", step(&p, s));
     }
-    assert_eq!(status(&p, "bench"), "skipped");
-    assert!(step(&p, "bench")["summary"].as_str().unwrap().contains("encoder"), "{:#}", step(&p, "bench"));
+    // The encoder's benchmark: sentences/s by batch size through the
+    // package, float and quantized, receipts `bench check` accepts.
+    assert!(step(&p, "bench")["summary"].as_str().unwrap().contains("quantized sentences/s batch 1:"), "{:#}", step(&p, "bench"));
+    for f in ["float", "quantized"] {
+        let r = read_json(&dir.join(format!("bench/{f}.json")));
+        assert_eq!(r["workload"]["kind"], "embed", "{r:#}");
+        let labels: Vec<&str> = r["benchmarks"].as_array().unwrap().iter().map(|b| b["label"].as_str().unwrap()).collect();
+        assert_eq!(labels, ["batch 1", "batch 8, bucketed", "batch 32, bucketed"]);
+        let o = Command::new(env!("CARGO_BIN_EXE_mlxport")).args(["bench", "check"]).arg(dir.join(format!("bench/{f}.json"))).output().unwrap();
+        assert!(o.status.success(), "{}", describe(&o));
+    }
     check_artifacts(&dir, &p);
     let q = read_json(&dir.join("quantized/config.json"))["quantization"].clone();
     assert_eq!((q["bits"].as_u64(), q["group_size"].as_u64()), (Some(8), Some(64)), "{q}");

@@ -464,7 +464,7 @@ fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Va
     let req = mlxport_harness::jobs::EncoderBenchRequest {
         package: r.package.to_path_buf(),
         weights: r.weights.to_path_buf(),
-        options: Value::Object(options.clone()).to_string(),
+        options: vec![Value::Object(options.clone()).to_string()],
         versus_options: Some("{}".into()),
         sentences,
         runs: r.bench.runs.max(3),

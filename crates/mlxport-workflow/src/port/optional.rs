@@ -175,12 +175,7 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
 
 pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
     if ctx.state.family == Some(Family::Encoder) {
-        let stale = ctx.dir.join("bench");
-        if stale.is_dir() {
-            std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
-        }
-        ctx.skip(Step::Bench, "encoder: mlxport's benchmarks measure generation (bench generate); no encoder benchmark exists yet")?;
-        return Ok(Flow::Continue);
+        return bench_encoder(ctx);
     }
     let a = ctx.req;
     let inputs = json!({
@@ -219,3 +214,43 @@ pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
         Ok(Outcome::Done(lines.join("; ")))
     })
 }
+
+/// The encoder's bench step: sentence embeddings through the port's
+/// package, float then quantized weights, sentences/s at batch sizes 1, 8
+/// and 32 (sorted by length), each a receipt (`embed` workload).
+fn bench_encoder(ctx: &mut Ctx) -> Result<Flow> {
+    let a = ctx.req;
+    let inputs = json!({
+        "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold, Step::Quantize, Step::Quality]),
+        "runs": a.bench_runs, "batch_sizes": ENCODER_BATCHES,
+    });
+    ctx.step(Step::Bench, inputs, &["bench"], |ctx, st| {
+        let out = st.join("bench");
+        std::fs::create_dir_all(&out)?;
+        let mut lines = Vec::new();
+        for (name, dir, gate) in [("float", "weights", None), ("quantized", "quantized", Some(ctx.dir.join("quality/quality.json")))] {
+            let req = crate::bench::EmbedRequest {
+                package: ctx.dir.join("scaffold"),
+                weights: ctx.dir.join(dir),
+                batch_sizes: ENCODER_BATCHES.to_vec(),
+                bucket: true,
+                sentences: None,
+                runs: ctx.req.bench_runs.max(1),
+                warmup: 1,
+                seed: None,
+                resamples: 10_000,
+                workload: Some(format!("embed, {name} weights")),
+                quality_gate: gate,
+                harness: ctx.req.harness.clone(),
+            };
+            let r = crate::bench::embed(&req).with_context(|| format!("benchmarking the {name} weights ({dir}/)"))?;
+            write_atomic(&out.join(format!("{name}.json")), crate::bench::receipt_json(&r).as_bytes())?;
+            let per: Vec<String> = r.benchmarks.iter().map(|b| format!("{}: {:.1}", b.label, b.stats.median)).collect();
+            lines.push(format!("{name} sentences/s {}", per.join(", ")));
+        }
+        Ok(Outcome::Done(lines.join("; ")))
+    })
+}
+
+/// The batch sizes an encoder port is benchmarked at.
+const ENCODER_BATCHES: [u32; 3] = [1, 8, 32];
