@@ -102,3 +102,51 @@ fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
     let md = std::fs::read_to_string(work.join("OPTIMIZATIONS.md")).unwrap();
     assert!(md.contains("## Serving switches") && md.contains("tokens DIFFER"), "{md}");
 }
+
+#[test]
+fn optimized_decoder_port_ships_the_kept_serving_switches_in_its_package() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("llama");
+    build_with_tokenizer(&py_, "llama", &src, r#"{"head_dim": 32}"#);
+    let inputs = tmp.path().join("inputs.json");
+    std::fs::write(&inputs, r#"{"token_ids": [[5,17,33,2,99,140,7,1],[300,12,9,450,1]], "generate": 8}"#).unwrap();
+    let dir = tmp.path().join("port");
+    let o = run(
+        bin!()
+            .arg("port")
+            .arg(&src)
+            .args(["--target", "scaffold", "--accept-license", "--threads", "2", "--inputs"])
+            .arg(&inputs)
+            .args(["--optimize", "--optimize-candidates", "bf16", "--optimize-serving", "cache-step,pipeline"])
+            .args(["--quality-max-tokens", "128", "--bench-prompt-tokens", "16", "--bench-gen-tokens", "8", "--bench-runs", "3", "--out"])
+            .arg(&dir),
+        &py_,
+    );
+    let p = read(&dir.join("port.json"));
+    assert_eq!((o.status.code(), p["status"].as_str()), (Some(0), Some("complete")), "{p:#}");
+    let doc = read(&dir.join("optimize/optimize.json"));
+    let ids: Vec<&str> = doc["serving"]["records"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["cache-step", "pipeline"]);
+    assert_eq!(doc["serving"]["weights"], if doc["chosen"]["id"] == "baseline" { "weights" } else { "chosen" }, "{:#}", doc["serving"]);
+    assert!(doc["command"].as_array().unwrap().iter().any(|a| a == "--optimize-serving"), "{:#}", doc["command"]);
+    // What optimize kept is what the package serves with: the same file,
+    // read by the package's own Options.defaults().
+    let name = read(&dir.join("scaffold/mlxport_scaffold.json"))["package"].as_str().unwrap().to_string();
+    let shipped = dir.join("package").join(&name).join("serving.json");
+    match std::fs::read(dir.join("optimize/serving.json")) {
+        Ok(kept) => {
+            assert_eq!(std::fs::read(&shipped).unwrap(), kept);
+            let got = py(
+                &py_,
+                "import sys, json, importlib; sys.path.insert(0, sys.argv[1]); print(json.dumps(importlib.import_module(sys.argv[2] + '.options').Options.defaults().to_dict()))",
+                &[dir.join("package").to_str().unwrap(), &name],
+            );
+            let got: Value = serde_json::from_str(&got).unwrap();
+            for (k, v) in read(&dir.join("optimize/serving.json"))["options"].as_object().unwrap() {
+                assert_eq!(&got[k], v, "{k}");
+            }
+        }
+        Err(_) => assert!(!shipped.exists(), "nothing kept, nothing shipped"),
+    }
+}
