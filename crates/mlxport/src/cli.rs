@@ -1353,7 +1353,8 @@ pub struct OptimizeArgs {
     pub objective: String,
     /// Comma-separated candidates (default: the full sweep): bf16,
     /// qBITSgGROUP (q8g64, q4g32), mixed_3_6 / mixed_4_6 / ..., bpwN
-    /// (bpw4.5), mxfp4, nvfp4, mxfp8.
+    /// (bpw4.5), mxfp4, nvfp4, mxfp8; `none` keeps the float weights and
+    /// measures only the serving switches (with --package).
     #[arg(long, value_name = "LIST")]
     pub candidates: Option<String>,
     /// A scaffolded package (`mlxport scaffold`) that loads these weights:

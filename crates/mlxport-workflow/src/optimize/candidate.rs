@@ -103,6 +103,11 @@ impl Candidate {
 
     /// Parse a comma-separated list (duplicates dropped, order kept).
     pub fn parse_list(list: &str) -> Result<Vec<Candidate>> {
+        // No weight candidate: the float weights stay, only the serving
+        // switches are measured.
+        if list.trim() == "none" {
+            return Ok(Vec::new());
+        }
         let mut out: Vec<Candidate> = Vec::new();
         for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let c = Candidate::parse(spec)?;

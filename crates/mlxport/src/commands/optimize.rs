@@ -122,6 +122,32 @@ pub fn run(args: OptimizeArgs) -> Result<u8> {
     }
     t.print();
     println!("chosen: {} — {}", d.chosen.id, d.chosen.why);
+    if let Some(sv) = &d.serving {
+        println!("serving switches on {} (each against the first port, interleaved; ratio [95% CI]):", sv.weights);
+        let mut t = Table::new(&["switch", "workload", "ratio [95% CI]", "output / gate", "decision"]);
+        for r in sv.records.iter().chain(sv.combined.iter()) {
+            let row = r.rows.first();
+            let held = match (&r.gate, row) {
+                (Some(g), _) => format!("gate {} (KL {})", g.verdict, g.kl_mean.map(mlxport_quality::report::fmt).unwrap_or_else(|| "-".into())),
+                (None, Some(x)) if x.equal => "same output".into(),
+                (None, Some(_)) => "DIFFERENT output".into(),
+                (None, None) => "-".into(),
+            };
+            t.row(vec![
+                r.id.clone(),
+                row.map(|x| format!("{} ({})", x.workload, x.unit)).unwrap_or_else(|| "-".into()),
+                row.map(|x| format!("{:.3} [{:.3}, {:.3}]", x.ratio, x.ci[0], x.ci[1])).unwrap_or_else(|| "-".into()),
+                held,
+                if r.decision.keep { "keep".into() } else { "reject".into() },
+            ]);
+        }
+        t.print();
+        if sv.defaults.is_empty() && sv.modes.is_empty() {
+            println!("the package keeps serving its first port (nothing kept)");
+        } else {
+            println!("kept: {} (serving.json)", serde_json::Value::Object(sv.defaults.clone().into_iter().chain(sv.modes.clone()).collect()));
+        }
+    }
     println!("records: {}, {}; checkpoint: {}", out.markdown.display(), out.json.display(), out.chosen.display());
     Ok(crate::exit::OK)
 }
