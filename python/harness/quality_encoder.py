@@ -8,10 +8,9 @@ embeddings: ``reference`` and ``candidate`` [S, H] for the sentence set,
 ``FILE.json`` saying what ran. Both sides see the same token ids (the
 reference's ``tokenizer.json``), one sentence at a time (no padding).
 
-A candidate whose ``config.json`` has a ``quantization`` entry
-(``group_size``, ``bits``, optional ``mode``) is loaded as MLX stores
-quantized weights: the layers that have ``scales`` in the checkpoint are
-replaced with ``nn.quantize`` before a strict load.
+Both are loaded by the package's own ``load`` (strict; a checkpoint whose
+``config.json`` has a ``quantization`` entry gets the layers with
+``scales`` quantized first, as MLX stores them).
 
 The metrics are computed by mlxport from these files, not here.
 """
@@ -43,35 +42,20 @@ def lines(path):
 
 
 def load(pkg, path):
-    import mlx.core as mx
-    import mlx.nn as nn
-
+    """The model through the package's own loader (quantized checkpoints
+    included) and the quantization its config declares."""
     cfg_path = os.path.join(path, "config.json")
     try:
         with open(cfg_path) as f:
             cfg = json.load(f)
     except (OSError, ValueError) as e:
         common.fail(f"{cfg_path}: cannot read the config: {e}")
-    q = cfg.get("quantization")
-    if not q:
-        return pkg.load(path)[0], None
-    load_mod = importlib.import_module(pkg.__name__ + ".load")
-    model_mod = importlib.import_module(pkg.__name__ + ".model")
-    config_mod = importlib.import_module(pkg.__name__ + ".config")
-    weights = load_mod.read_weights(path)
-    args = config_mod.ModelArgs.from_config(cfg, path)
-    args.has_pooler = "pooler.dense.weight" in weights
-    model = model_mod.Model(args)
-    kw = {"group_size": int(q.get("group_size", 64)), "bits": int(q.get("bits", 4))}
-    if q.get("mode"):
-        kw["mode"] = q["mode"]
-    nn.quantize(model, class_predicate=lambda p, m: hasattr(m, "to_quantized") and f"{p}.scales" in weights, **kw)
+    q = cfg.get("quantization") or None
     try:
-        model.load_weights(list(weights.items()), strict=True)
+        model = pkg.load(path)[0]
     except ValueError as e:
-        common.fail(f"{path}: the quantized weights do not fit the model: {e}")
-    model.eval()
-    mx.eval(model.parameters())
+        common.fail(f"{path}: the weights do not fit the model: {e}")
+    kw = {k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None
     return model, kw
 
 

@@ -270,9 +270,25 @@ KV cache, mlx-lm's layout), to be judged by `mlxport quality`.\n\
 MLXPORT_WEIGHTS=CONVERTED python -m unittest {package}.tests.test_serving\n\
 ```\n\n\
 `serving.json` beside `options.py`, when present, holds the defaults that\n\
-a call without `options=` uses.\n"
+a call without `options=` uses (`mlxport optimize` writes it with the\n\
+switches it measured and kept).\n"
         ),
-        Family::Encoder | Family::EncoderDecoder => String::new(),
+        Family::Encoder => format!(
+            "## Serving\n\n\
+`serving.py` embeds many sentences at once; `Options()` is the first port\n\
+(one sentence per call, fused attention):\n\n\
+```python\n\
+from {package}.serving import Options, embed\n\n\
+vectors = embed(model, [ids_a, ids_b, ids_c], Options(batch_size=32, bucket=True))\n\
+```\n\n\
+Batches are right-padded with an attention mask (the embeddings equal the\n\
+unbatched ones up to rounding); `bucket=True` sorts by length first (less\n\
+padding); `attention=\"explicit\"` replaces `mx.fast.scaled_dot_product_attention`\n\
+with matrix products. `mlxport bench encoder` measures sentences/s by batch\n\
+size; `serving.json` beside `serving.py`, when present (written by\n\
+`mlxport optimize`), holds the defaults a call without options uses.\n"
+        ),
+        Family::EncoderDecoder => String::new(),
     };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
     let table: String = family_templates
@@ -533,6 +549,8 @@ fn describe(path: &str) -> &'static str {
         "generate.py" => "greedy generation with the cache, and full recomputation (decoder: also left-padded batches and speculative decoding; encoder-decoder: from decoder_start_token_id)",
         "capture.py" => "the tensors the parity ladder compares, under the oracle's names",
         "moe.py" => "the mixture-of-experts feed-forward: top-k routing, sparse expert dispatch with `mx.gather_mm`, shared expert",
+        "quant.py" => "quantized checkpoints (mlx-lm's layout): quantize the modules the config names, or dequantize back to float",
+        "serving.py" => "the serving options of sentence embedding (batch size, length bucketing, fused or explicit attention), `embed`, and the defaults `serving.json` keeps",
         "README.md" => "this file",
         "tests/__init__.py" => "test package",
         "tests/test_parity.py" => "parity against an oracle capture with numpy alone",

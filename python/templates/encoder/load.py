@@ -12,6 +12,7 @@ import mlx.core as mx
 
 from .config import ModelArgs
 from .model import Model
+from .quant import is_quantized, quantize_like
 
 # Buffers some checkpoints carry that are not parameters.
 IGNORED_SUFFIXES = ("embeddings.position_ids",)
@@ -52,14 +53,8 @@ def load(path: str, dtype=mx.float32):
     args = ModelArgs.from_config(cfg, path)
     args.has_pooler = "pooler.dense.weight" in weights
     model = Model(args)
-    q = cfg.get("quantization")
-    if q:
-        import mlx.nn as nn
-
-        kw = {"group_size": int(q.get("group_size", 64)), "bits": int(q.get("bits", 4))}
-        if q.get("mode"):
-            kw["mode"] = q["mode"]
-        nn.quantize(model, class_predicate=lambda p, m: hasattr(m, "to_quantized") and f"{p}.scales" in weights, **kw)
+    if is_quantized(weights):
+        quantize_like(model, cfg, weights, path)
     if dtype is not None:
         weights = {k: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) and not k.endswith((".scales", ".biases")) else v for k, v in weights.items()}
     model.load_weights(list(weights.items()), strict=True)
