@@ -237,7 +237,7 @@ pub struct Gate {
 
 /// Keep or reject one switch, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Verdict2 {
+pub struct SwitchDecision {
     pub keep: bool,
     pub reason: String,
 }
@@ -252,7 +252,7 @@ pub struct Record {
     pub rows: Vec<Row>,
     pub gate: Option<Gate>,
     pub error: Option<String>,
-    pub decision: Verdict2,
+    pub decision: SwitchDecision,
     /// The side-by-side measurement (`mlxport.bench-versus/v1`), relative
     /// to the work directory.
     pub receipt: Option<String>,
@@ -280,6 +280,8 @@ pub struct Doc {
     pub modes: Map<String, Value>,
 }
 
+/// What [`run`] measures with: the harness, the package, the chosen
+/// weights, and the loop's gate and benchmark settings.
 pub struct Run<'a> {
     pub h: &'a Harness,
     pub package: &'a Path,
@@ -381,7 +383,7 @@ fn measure_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>, lo
         rows: Vec::new(),
         gate: None,
         error: None,
-        decision: Verdict2 { keep: false, reason: String::new() },
+        decision: SwitchDecision { keep: false, reason: String::new() },
         receipt: None,
         speculative: None,
     };
@@ -453,7 +455,7 @@ fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Va
         rows: Vec::new(),
         gate: None,
         error: None,
-        decision: Verdict2 { keep: false, reason: String::new() },
+        decision: SwitchDecision { keep: false, reason: String::new() },
         receipt: None,
         speculative: None,
     };
@@ -503,7 +505,7 @@ fn measure_mode_one(r: &Run, id: &str, change: &str, options: &Map<String, Value
         rows: Vec::new(),
         gate: None,
         error: None,
-        decision: Verdict2 { keep: false, reason: String::new() },
+        decision: SwitchDecision { keep: false, reason: String::new() },
         receipt: None,
         speculative: None,
     };
@@ -669,8 +671,8 @@ fn ratio_text(rows: &[Row]) -> String {
 /// or more at every prompt length. Decode throughput keeps the faster
 /// (peak memory no more than 5% higher), peak memory the smaller (decode
 /// not slower), balanced either.
-pub fn decide(r: &Record, objective: Objective) -> Verdict2 {
-    let no = |reason: String| Verdict2 { keep: false, reason };
+pub fn decide(r: &Record, objective: Objective) -> SwitchDecision {
+    let no = |reason: String| SwitchDecision { keep: false, reason };
     if let Some(e) = &r.error {
         return no(format!("reject: {}", e.lines().next().unwrap_or_default()));
     }
@@ -710,7 +712,7 @@ pub fn decide(r: &Record, objective: Objective) -> Verdict2 {
         "identical greedy tokens"
     };
     if keep {
-        Verdict2 { keep: true, reason: format!("keep: {held}, {} ({measured})", if faster { "higher throughput" } else { "lower peak memory" }) }
+        SwitchDecision { keep: true, reason: format!("keep: {held}, {} ({measured})", if faster { "higher throughput" } else { "lower peak memory" }) }
     } else {
         let why = if slower { "is slower" } else { "no measurable gain for the objective" };
         no(format!("reject: {held} but {why} ({measured})"))
@@ -816,7 +818,7 @@ mod tests {
                 report: String::new(),
             }),
             error: None,
-            decision: Verdict2 { keep: false, reason: String::new() },
+            decision: SwitchDecision { keep: false, reason: String::new() },
             receipt: None,
             speculative: None,
         }
