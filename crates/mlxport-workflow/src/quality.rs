@@ -60,6 +60,13 @@ pub fn gate(req: &QualityRequest) -> Result<Vec<QualityReport>> {
         }
         out
     } else {
+        let mt = gate::model_type(&req.reference)?;
+        if req.lm.package.is_none() && gate::SEQ2SEQ_TYPES.contains(&mt.as_str()) {
+            bail!(
+                "{}: a {mt} encoder-decoder, which mlx-lm does not run: give --package with the package `mlxport scaffold` made for it",
+                req.reference.display()
+            );
+        }
         gate::lm_gate_many(&h, &req.reference, &req.candidates, &req.lm, work.path(), th)?
     };
     drop(work);

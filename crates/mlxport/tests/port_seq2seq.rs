@@ -96,6 +96,21 @@ fn t5_port_quantized_is_gated_and_benchmarked_through_its_package() {
     assert_eq!(q["verdict"], "pass", "{q:#}");
     assert!(q["lm"]["positions"].as_u64().unwrap() > 100, "{q:#}");
     assert!(step(&p, "bench")["summary"].as_str().unwrap().contains("quantized decode tok/s"), "{:#}", step(&p, "bench"));
+    // `mlxport quality` by hand: mlx-lm cannot run a t5, so it names the
+    // flag that can; through the package it gives the port's verdict.
+    let q_args = |pkg: bool| {
+        let mut c = bin!();
+        c.arg("quality").arg("--reference").arg(dir.join("weights")).arg("--candidate").arg(dir.join("quantized")).args(["--max-tokens", "256"]);
+        if pkg {
+            c.arg("--package").arg(dir.join("scaffold"));
+        }
+        c
+    };
+    let o = run(&mut q_args(false), &py_);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give --package"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&mut q_args(true), &py_);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     // The shipped package loads the quantized weights; its values are MLX's.
     let (pkg_dir, name) = package_of(&dir);
     assert!(pkg_dir.join(&name).join("quant.py").is_file());

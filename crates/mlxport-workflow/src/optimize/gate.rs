@@ -12,6 +12,10 @@ use mlxport_quality::report::Measured;
 use mlxport_quality::{data, encoder, greedy, lm, QualityReport, Thresholds};
 use serde_json::{json, Value};
 
+/// Encoder-decoder model types: the language-model gate runs them only
+/// through a scaffolded package (teacher-forced).
+pub const SEQ2SEQ_TYPES: &[&str] = &["t5", "bart"];
+
 /// Model types routed to the encoder gate.
 pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "modernbert", "mpnet"];
 
