@@ -101,6 +101,11 @@ fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
     }
     let md = std::fs::read_to_string(work.join("OPTIMIZATIONS.md")).unwrap();
     assert!(md.contains("## Serving switches") && md.contains("tokens DIFFER"), "{md}");
+    // A kept switch is a validated technique for `recommend`; a rejected one is not.
+    for r in serving["records"].as_array().unwrap() {
+        let v = work.join(format!("validated/serve-{}.json", r["id"].as_str().unwrap()));
+        assert_eq!(v.is_file(), r["decision"]["keep"] == true, "{}", v.display());
+    }
 }
 
 #[test]

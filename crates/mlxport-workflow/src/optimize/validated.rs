@@ -88,7 +88,56 @@ pub fn receipts(doc: &OptimizeDoc) -> Vec<(String, Value)> {
             }),
         ));
     }
+    // Serving switches kept on the chosen weights.
+    if let Some(sv) = &doc.serving {
+        for r in sv.records.iter().filter(|r| r.decision.keep) {
+            let Some(t) = serving_technique(&r.id) else { continue };
+            let Some(row) = r.rows.first() else { continue };
+            let mut m = vec![
+                json!({"metric": row.unit.replace(' ', "_").replace('/', "_per_"), "unit": row.unit, "baseline": row.baseline_throughput, "candidate": row.throughput}),
+            ];
+            m.push(json!({"metric": "peak_memory_bytes", "unit": "bytes", "baseline": row.baseline_peak_memory_bytes, "candidate": row.peak_memory_bytes}));
+            if let Some(k) = r.gate.as_ref().and_then(|g| g.kl_mean) {
+                m.push(json!({"metric": "kl_mean", "unit": "nats", "baseline": 0.0, "candidate": k}));
+            }
+            out.push((
+                format!("serve-{}", r.id),
+                json!({
+                    "schema": "mlxport.receipt/v1",
+                    "technique": t,
+                    "model_fingerprint": doc.model.fingerprint,
+                    "passed": true,
+                    "quality_gate": if r.gate.is_some() { "pass" } else { "exact" },
+                    "hardware": doc.machine.hardware,
+                    "objective": doc.objective.as_str(),
+                    "measurements": m,
+                    "source": "mlxport optimize (serving switch)",
+                    "candidate": r.id,
+                    "change": r.change,
+                    "chosen": true,
+                }),
+            ));
+        }
+    }
     out
+}
+
+/// The knowledge-base technique a kept serving switch validates.
+pub fn serving_technique(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "compile" => "compile-stable-regions",
+        "cache-step" => "stepped-kv-growth",
+        "pipeline" => "async-eval-pipelining",
+        "prefill-chunk" => "chunked-prefill",
+        "kv8" => "kv-cache-quant-8bit",
+        "kv4" => "kv-cache-quant-4bit",
+        "rotating" => "rotating-kv-cache",
+        "batch4" => "padded-batch-single-pass",
+        "speculative" => "speculative-decoding-draft",
+        "explicit-attention" => return None,
+        "batch8" | "batch32-bucket" => "padded-batch-single-pass",
+        _ => return None,
+    })
 }
 
 /// Replace this machine's receipts for the model in the local store.
@@ -153,4 +202,21 @@ pub fn from_optimize(path: &Path) -> Result<Vec<Receipt>> {
     }
     let doc: OptimizeDoc = serde_json::from_value(v).with_context(|| format!("{}: not a valid {} document", path.display(), crate::optimize::SCHEMA))?;
     Ok(receipts(&doc).into_iter().filter_map(|(_, v)| to_receipt(v, &format!("validated by {}", path.display()))).collect())
+}
+
+#[cfg(test)]
+mod serving_tests {
+    use super::serving_technique;
+    use crate::optimize::serving::{ENCODER_NAMES, NAMES};
+
+    #[test]
+    fn every_serving_switch_names_a_technique_of_the_knowledge_base() {
+        let kb = mlxport_kb::kb();
+        for id in NAMES.iter().chain(ENCODER_NAMES) {
+            if let Some(t) = serving_technique(id) {
+                assert!(kb.technique(t).is_some(), "{id} -> {t}: not in the knowledge base");
+            }
+        }
+        assert_eq!(serving_technique("kv8"), Some("kv-cache-quant-8bit"));
+    }
 }
