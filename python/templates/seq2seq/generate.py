@@ -30,9 +30,7 @@ def greedy(model, input_ids: List[int], max_new_tokens: int, eos_token_id=None) 
 
 def recompute(model, input_ids: List[int], new: List[int]) -> mx.array:
     """Logits at the positions that produced `new`, in one decoder pass, no cache."""
-    enc = model.encode(mx.array([input_ids]))
-    dec = [model.args.decoder_start_token_id] + new[:-1]
-    return model.decode(mx.array([dec]), enc)[0]
+    return teacher_forced(model, input_ids, new)
 
 
 def stream(model, input_ids: List[int], max_new_tokens: int, eos_token_id=None) -> Iterator[int]:

@@ -18,7 +18,11 @@
 //! - `validated/ID.json`: receipts for `mlxport recommend` of the kept
 //!   candidates (also written to the local store, see [`validated`]);
 //! - `chosen/`: the chosen checkpoint (`baseline/` when the baseline is a
-//!   conversion made here).
+//!   conversion made here);
+//! - with a decoder or encoder `package`: the serving switches measured on
+//!   the chosen weights ([`serving`]): `receipts/serve-ID.json`,
+//!   `quality/serve-ID.json` for the lossy ones, and `serving.json`, the
+//!   options the package serves with, when any switch is kept.
 //!
 //! Modules: [`candidate`] (specs and the default sweep), [`gate`] (the
 //! quality gate, shared with `mlxport quality`), [`measure`] (the
@@ -128,8 +132,9 @@ pub struct OptimizeRequest {
     /// it (`None`: mlx-lm for language models, a package scaffolded from
     /// the baseline for encoders).
     pub package: Option<PathBuf>,
-    /// With a decoder package: the serving switches to measure on the
-    /// chosen weights (`None`: [`serving::defaults`]; empty: none).
+    /// With a decoder or encoder package: the serving switches to measure
+    /// on the chosen weights (`None`: every one that applies, see
+    /// [`serving::defaults`]; empty: none).
     pub serving: Option<Vec<serving::Candidate>>,
 }
 
@@ -426,58 +431,7 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         ckpt
     };
     // The serving switches, on the chosen weights, through the package.
-    doc.serving = match &req.package {
-        Some(pkg) if serving::has_switches(pkg) => {
-            let list = match &req.serving {
-                Some(l) => serving::fit(l.clone(), &read_config(&chosen_path).unwrap_or(Value::Null)),
-                None if b.encoder => serving::encoder_defaults(),
-                None => serving::defaults(&read_config(&chosen_path).unwrap_or(Value::Null), &req.bench),
-            };
-            if list.is_empty() {
-                let _ = std::fs::remove_file(req.work_dir.join("serving.json"));
-                None
-            } else {
-                let lm = lm_settings(req);
-                // Speculative decoding's draft: the baseline quantized harder.
-                let draft_dir = req.work_dir.join("draft");
-                let draft = if list.iter().any(|c| c.id == "speculative") {
-                    eprintln!("making the draft model for speculative decoding ({}) ...", serving::DRAFT);
-                    match produce(&b, &Candidate::parse(serving::DRAFT)?, None, &draft_dir) {
-                        Ok(_) => Some(draft_dir.clone()),
-                        Err(e) => {
-                            eprintln!("note: no draft model ({}); speculative decoding is not measured", e.chain());
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                let r = serving::Run {
-                    h: &h,
-                    package: pkg,
-                    weights: &chosen_path,
-                    work_dir: &req.work_dir,
-                    bench: &req.bench,
-                    lm: &lm,
-                    thresholds: &req.thresholds,
-                    objective: req.objective,
-                    fingerprint: Some(b.fingerprint.clone()),
-                    draft: draft.as_deref(),
-                };
-                let mut d = serving::run(&r, &list)?;
-                let _ = std::fs::remove_dir_all(&draft_dir);
-                // Named as the caller finds them: the chosen checkpoint, or the baseline.
-                if chosen_id != "baseline" {
-                    d.weights = "chosen".into();
-                }
-                Some(d)
-            }
-        }
-        _ => {
-            let _ = std::fs::remove_file(req.work_dir.join("serving.json"));
-            None
-        }
-    };
+    doc.serving = serve(&h, req, &b, &chosen_path, &chosen_id)?;
     let chosen_link = req.work_dir.join("chosen");
     let _ = std::fs::remove_file(&chosen_link);
     if chosen_link.is_dir() && !chosen_link.is_symlink() {
@@ -513,6 +467,64 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
     let md = req.work_dir.join("OPTIMIZATIONS.md");
     std::fs::write(&md, doc.to_markdown()).with_context(|| format!("cannot write {}", md.display()))?;
     Ok(OptimizeOutcome { doc, json: json_path, markdown: md, chosen: chosen_link })
+}
+
+/// The serving switches of the package measured on the chosen weights
+/// (decoder and encoder packages; `None` otherwise or when none is asked
+/// for). Writes or removes `serving.json` in the work directory.
+fn serve(h: &Harness, req: &OptimizeRequest, b: &Baseline, chosen_path: &Path, chosen_id: &str) -> Result<Option<serving::Doc>> {
+    Ok(match &req.package {
+        Some(pkg) if serving::has_switches(pkg) => {
+            let list = match &req.serving {
+                Some(l) => serving::fit(l.clone(), &read_config(chosen_path).unwrap_or(Value::Null)),
+                None if b.encoder => serving::encoder_defaults(),
+                None => serving::defaults(&read_config(chosen_path).unwrap_or(Value::Null), &req.bench),
+            };
+            if list.is_empty() {
+                let _ = std::fs::remove_file(req.work_dir.join("serving.json"));
+                None
+            } else {
+                let lm = lm_settings(req);
+                // Speculative decoding's draft: the baseline quantized harder.
+                let draft_dir = req.work_dir.join("draft");
+                let draft = if list.iter().any(|c| c.id == "speculative") {
+                    eprintln!("making the draft model for speculative decoding ({}) ...", serving::DRAFT);
+                    match produce(b, &Candidate::parse(serving::DRAFT)?, None, &draft_dir) {
+                        Ok(_) => Some(draft_dir.clone()),
+                        Err(e) => {
+                            eprintln!("note: no draft model ({}); speculative decoding is not measured", e.chain());
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                let r = serving::Run {
+                    h,
+                    package: pkg,
+                    weights: chosen_path,
+                    work_dir: &req.work_dir,
+                    bench: &req.bench,
+                    lm: &lm,
+                    thresholds: &req.thresholds,
+                    objective: req.objective,
+                    fingerprint: Some(b.fingerprint.clone()),
+                    draft: draft.as_deref(),
+                };
+                let mut d = serving::run(&r, &list)?;
+                let _ = std::fs::remove_dir_all(&draft_dir);
+                // Named as the caller finds them: the chosen checkpoint, or the baseline.
+                if chosen_id != "baseline" {
+                    d.weights = "chosen".into();
+                }
+                Some(d)
+            }
+        }
+        _ => {
+            let _ = std::fs::remove_file(req.work_dir.join("serving.json"));
+            None
+        }
+    })
 }
 
 #[cfg(unix)]
