@@ -155,3 +155,41 @@ fn optimized_decoder_port_ships_the_kept_serving_switches_in_its_package() {
         Err(_) => assert!(!shipped.exists(), "nothing kept, nothing shipped"),
     }
 }
+
+/// With stored dtypes, a bfloat16 8-bit checkpoint multiplies through
+/// MLX's CPU `quantized_matmul` in bfloat16, which is several percent off
+/// its own dequantized weights: the gate says so (the float32 default
+/// does not need to).
+#[test]
+fn stored_dtype_gate_warns_when_packed_arithmetic_is_off_its_weights() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let src = d.join("llama");
+    build_with_tokenizer(&py_, "llama", &src, r#"{"head_dim": 32, "intermediate_size": 256}"#);
+    let map = d.join("map.json");
+    ok(bin!().args(["map", "draft", "--target", "scaffold"]).arg(&src).arg("-o").arg(&map), &py_);
+    let bf16 = d.join("bf16");
+    ok(bin!().arg("convert").arg(&src).arg("--map").arg(&map).args(["--dtype", "bf16", "--out"]).arg(&bf16), &py_);
+    let q8 = d.join("q8");
+    ok(bin!().arg("quantize").arg(&bf16).args(["--bits", "8", "--out"]).arg(&q8), &py_);
+    let pkg = d.join("tiny_mlx");
+    ok(bin!().arg("scaffold").arg(&src).arg("-o").arg(&pkg), &py_);
+    let gate = |stored: bool| -> Value {
+        let out = d.join(format!("q-{stored}.json"));
+        let mut c = bin!();
+        c.arg("quality").arg("--reference").arg(&bf16).arg("--candidate").arg(&q8).arg("--package").arg(&pkg);
+        c.args(["--max-tokens", "64", "--generate", "4", "-o"]).arg(&out);
+        if stored {
+            c.arg("--stored-dtype");
+        }
+        run(&mut c, &py_);
+        read(&out)
+    };
+    let s = gate(true);
+    let w = s["run"]["warnings"].as_array().unwrap_or_else(|| panic!("{:#}", s["run"]));
+    assert!(w.iter().any(|x| x.as_str().unwrap().contains("multiplies with a relative error")), "{w:?}");
+    let f = gate(false);
+    assert_eq!(f["run"]["compute_dtype"], "float32");
+    assert_eq!(f["run"]["warnings"], serde_json::json!([]), "{:#}", f["run"]);
+}

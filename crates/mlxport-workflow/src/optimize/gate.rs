@@ -155,6 +155,9 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
     let man_path = out.join("quality_lm.json");
     let man: Value = serde_json::from_slice(&std::fs::read(&man_path).with_context(|| format!("cannot read {}", man_path.display()))?)
         .with_context(|| format!("{}: not valid JSON", man_path.display()))?;
+    for w in man["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        eprintln!("warning: {w}");
+    }
     let chunks = man["chunks"].as_array().cloned().unwrap_or_default();
     let mut accs: Vec<lm::LmAccumulator> = candidates.iter().map(|_| lm::LmAccumulator::new()).collect();
     for c in &chunks {
@@ -194,6 +197,7 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
             "continuations": {"reference": man["continuations"]["reference"], "candidate": man["continuations"][format!("candidate_{i}")]},
             "implementation": man["implementation"],
             "compute_dtype": man["compute_dtype"],
+            "warnings": man["warnings"],
             "candidate_options": man["candidate_options"],
             "candidates_in_process": candidates.len(),
             "seconds": man["seconds"],
