@@ -126,10 +126,7 @@ def main():
     if args.versus_options is not None:
         doc["candidate"], doc["baseline"] = out_sides[0], out_sides[-1]
         doc["min_cosine"], doc["max_abs_diff"] = distance(embs[0], embs[-1])
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    os.replace(tmp, args.out)
+    common.write_json(args.out, doc)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ same document for mlx-lm under ``versus``.
 
 import argparse
 import importlib
-import json
 import os
 import platform
 import resource
@@ -271,10 +270,7 @@ def main():
     doc = document(mx, targets[0], args, results[0])
     if len(targets) > 1:
         doc["versus"] = document(mx, targets[1], args, results[1])
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    os.replace(tmp, args.out)
+    common.write_json(args.out, doc)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ draft tokens proposed and accepted.
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -132,10 +131,7 @@ def main():
     }
     if stats:
         doc["speculative"] = stats
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    os.replace(tmp, args.out)
+    common.write_json(args.out, doc)
 
 
 if __name__ == "__main__":

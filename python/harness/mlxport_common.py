@@ -362,6 +362,15 @@ def import_package(pkg_dir):
     return name, importlib.import_module(name)
 
 
+def write_json(path, doc, indent=None):
+    """Write `doc` as JSON to `path` through a temporary file renamed into
+    place, so a reader never sees half a document."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=indent)
+    os.replace(tmp, path)
+
+
 def package_family(pkg_dir):
     """(name, module, family) of a scaffolded package: family is its
     capture module's FAMILY ("decoder", "encoder", "encoder-decoder")."""

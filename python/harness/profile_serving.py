@@ -23,7 +23,6 @@ from a seeded generator. Output: JSON (schema ``mlxport.profile/v1``).
 
 import argparse
 import importlib
-import json
 import os
 import platform
 import statistics
@@ -192,10 +191,7 @@ def main():
         "gen_tokens": args.gen_tokens,
         "seed": args.seed,
     }
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, args.out)
+    common.write_json(args.out, doc, indent=1)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 //! measured once more together, become the package's `serving.json`: the
 //! defaults the package serves with.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -262,6 +262,54 @@ pub struct Record {
     pub speculative: Option<Value>,
 }
 
+impl Record {
+    /// A switch with nothing measured yet.
+    fn unmeasured(id: &str, change: &str, options: &Map<String, Value>, lossy: bool) -> Record {
+        Record {
+            id: id.into(),
+            change: change.into(),
+            options: options.clone(),
+            lossy,
+            rows: Vec::new(),
+            gate: None,
+            error: None,
+            decision: SwitchDecision { keep: false, reason: String::new() },
+            receipt: None,
+            speculative: None,
+        }
+    }
+}
+
+/// Write a switch's measurement as `receipts/serve-ID.json`; its path
+/// relative to the work directory.
+fn write_receipt(r: &Run, id: &str, doc: &impl Serialize) -> Result<String> {
+    let rel = format!("receipts/serve-{id}.json");
+    let path = r.work_dir.join(&rel);
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(doc)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(rel)
+}
+
+/// The paired comparison of two sides' per-run throughputs (candidate
+/// against baseline, run i with run i) and the candidate's median.
+fn paired(c: &[f64], b: &[f64], bench: &BenchSettings) -> Result<(mlxport_bench::compare::Comparison, f64, f64)> {
+    if c.is_empty() || c.len() != b.len() {
+        bail!("the benchmark returned {} and {} runs", c.len(), b.len());
+    }
+    let boot = mlxport_bench::stats::Bootstrap { resamples: bench.resamples, level: 0.95, seed: bench.seed };
+    let cmp = mlxport_bench::compare::paired(b, c, mlxport_bench::compare::Better::Higher, &boot, mlxport_bench::compare::DEFAULT_MIN_EFFECT);
+    Ok((cmp, mlxport_bench::stats::median(c), mlxport_bench::stats::median(b)))
+}
+
+/// Per-run throughput of one side of a harness document: `count` items
+/// (from the document) over each run's seconds.
+fn per_second(doc: &Value, side: &str, count: f64) -> Result<Vec<f64>> {
+    let secs = doc[side]["seconds"].as_array().with_context(|| format!("no {side} seconds"))?;
+    secs.iter().map(|x| x.as_f64().filter(|v| *v > 0.0).map(|v| count / v).context("a non-positive time")).collect()
+}
+
 /// The serving part of `optimize.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Doc {
@@ -375,18 +423,7 @@ fn best_ratio(r: &Record) -> f64 {
 
 fn measure_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>, lossy: bool) -> Result<Record> {
     let opts = Value::Object(options.clone()).to_string();
-    let mut rec = Record {
-        id: id.into(),
-        change: change.into(),
-        options: options.clone(),
-        lossy,
-        rows: Vec::new(),
-        gate: None,
-        error: None,
-        decision: SwitchDecision { keep: false, reason: String::new() },
-        receipt: None,
-        speculative: None,
-    };
+    let mut rec = Record::unmeasured(id, change, options, lossy);
     if lossy {
         eprintln!("    quality gate: the first port against the same weights served with {opts} ...");
         let work = tempfile::Builder::new().prefix("mlxport-serving-").tempdir()?;
@@ -429,12 +466,7 @@ fn measure_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>, lo
         match crate::bench::run_versus(r.h, target, &g, r.fingerprint.clone(), None) {
             Ok((_, (_, Some(v)))) => {
                 rec.rows = rows(&v);
-                let path: PathBuf = r.work_dir.join("receipts").join(format!("serve-{id}.json"));
-                if let Some(p) = path.parent() {
-                    std::fs::create_dir_all(p)?;
-                }
-                std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")?;
-                rec.receipt = Some(format!("receipts/serve-{id}.json"));
+                rec.receipt = Some(write_receipt(r, id, &v)?);
             }
             Ok(_) => rec.error = Some("the benchmark measured no first port to compare with".into()),
             Err(e) => rec.error = Some(format!("the side-by-side benchmark failed: {}", e.chain())),
@@ -447,18 +479,7 @@ fn measure_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>, lo
 /// An encoder switch against the first port: sentences/s over the shipped
 /// sentence and query sets, runs interleaved, and the embeddings compared.
 fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>) -> Result<Record> {
-    let mut rec = Record {
-        id: id.into(),
-        change: change.into(),
-        options: options.clone(),
-        lossy: false,
-        rows: Vec::new(),
-        gate: None,
-        error: None,
-        decision: SwitchDecision { keep: false, reason: String::new() },
-        receipt: None,
-        speculative: None,
-    };
+    let mut rec = Record::unmeasured(id, change, options, false);
     eprintln!("    side by side with the first port ...");
     let work = tempfile::Builder::new().prefix("mlxport-serving-").tempdir()?;
     let sentences = work.path().join("sentences.txt");
@@ -481,12 +502,7 @@ fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Va
                 Ok(row) => rec.rows.push(row),
                 Err(e) => rec.error = Some(format!("{e}")),
             }
-            let path: PathBuf = r.work_dir.join("receipts").join(format!("serve-{id}.json"));
-            if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p)?;
-            }
-            std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
-            rec.receipt = Some(format!("receipts/serve-{id}.json"));
+            rec.receipt = Some(write_receipt(r, id, &doc)?);
         }
         Err(e) => rec.error = Some(format!("the side-by-side benchmark failed: {e}")),
     }
@@ -497,18 +513,7 @@ fn measure_encoder_one(r: &Run, id: &str, change: &str, options: &Map<String, Va
 /// A serving mode against the plain loop on a whole workload
 /// (`bench_modes.py`): tokens/s of each side, paired run by run.
 fn measure_mode_one(r: &Run, id: &str, change: &str, options: &Map<String, Value>) -> Result<Record> {
-    let mut rec = Record {
-        id: id.into(),
-        change: change.into(),
-        options: options.clone(),
-        lossy: false,
-        rows: Vec::new(),
-        gate: None,
-        error: None,
-        decision: SwitchDecision { keep: false, reason: String::new() },
-        receipt: None,
-        speculative: None,
-    };
+    let mut rec = Record::unmeasured(id, change, options, false);
     let draft = r.draft.map(Path::to_path_buf);
     if id == "speculative" && draft.is_none() {
         rec.error = Some(format!("no draft model: the {DRAFT} quantization of the baseline could not be made"));
@@ -536,12 +541,7 @@ fn measure_mode_one(r: &Run, id: &str, change: &str, options: &Map<String, Value
                     Err(e) => rec.error = Some(format!("{e}")),
                 }
                 rec.speculative = doc.get("speculative").cloned();
-                let path: PathBuf = r.work_dir.join("receipts").join(format!("serve-{id}.json"));
-                if let Some(p) = path.parent() {
-                    std::fs::create_dir_all(p)?;
-                }
-                std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
-                rec.receipt = Some(format!("receipts/serve-{id}.json"));
+                rec.receipt = Some(write_receipt(r, id, &doc)?);
             }
             Err(e) => rec.error = Some(format!("the serving-mode benchmark failed: {e}")),
         }
@@ -559,17 +559,8 @@ fn measure_mode_one(r: &Run, id: &str, change: &str, options: &Map<String, Value
 }
 
 fn mode_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
-    let per_s = |side: &str| -> Result<Vec<f64>> {
-        let n = doc[side]["tokens"].as_f64().with_context(|| format!("no {side} token count"))?;
-        let secs = doc[side]["seconds"].as_array().with_context(|| format!("no {side} seconds"))?;
-        secs.iter().map(|x| x.as_f64().filter(|v| *v > 0.0).map(|v| n / v).context("a non-positive time")).collect()
-    };
-    let (c, b) = (per_s("candidate")?, per_s("baseline")?);
-    if c.is_empty() || c.len() != b.len() {
-        bail!("the benchmark returned {} and {} runs", c.len(), b.len());
-    }
-    let boot = mlxport_bench::stats::Bootstrap { resamples: bench.resamples, level: 0.95, seed: bench.seed };
-    let cmp = mlxport_bench::compare::paired(&b, &c, mlxport_bench::compare::Better::Higher, &boot, mlxport_bench::compare::DEFAULT_MIN_EFFECT);
+    let tokens = |side: &str| doc[side]["tokens"].as_f64().with_context(|| format!("no {side} token count"));
+    let (cmp, c_med, b_med) = paired(&per_second(doc, "candidate", tokens("candidate")?)?, &per_second(doc, "baseline", tokens("baseline")?)?, bench)?;
     let prompts: Vec<String> = doc["workload"]["prompts"].as_array().into_iter().flatten().map(|x| x.to_string()).collect();
     Ok(Row {
         workload: format!("prompts {}", prompts.join("/")),
@@ -579,8 +570,8 @@ fn mode_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
         verdict: cmp.verdict.as_str().into(),
         prefill_ratio: None,
         prefill_ci: None,
-        throughput: mlxport_bench::stats::median(&c),
-        baseline_throughput: mlxport_bench::stats::median(&b),
+        throughput: c_med,
+        baseline_throughput: b_med,
         peak_memory_bytes: doc["candidate"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
         baseline_peak_memory_bytes: doc["baseline"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
         equal: doc["same_tokens"] == true,
@@ -593,16 +584,7 @@ pub const SAME_EMBEDDING_COSINE: f64 = 1.0 - 1e-6;
 
 fn encoder_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
     let n = doc["sentences"].as_f64().context("no sentence count")?;
-    let sps = |side: &str| -> Result<Vec<f64>> {
-        let secs = doc[side]["seconds"].as_array().with_context(|| format!("no {side} seconds"))?;
-        secs.iter().map(|x| x.as_f64().filter(|v| *v > 0.0).map(|v| n / v).context("a non-positive time")).collect()
-    };
-    let (c, b) = (sps("candidate")?, sps("baseline")?);
-    if c.is_empty() || c.len() != b.len() {
-        bail!("the benchmark returned {} and {} runs", c.len(), b.len());
-    }
-    let boot = mlxport_bench::stats::Bootstrap { resamples: bench.resamples, level: 0.95, seed: bench.seed };
-    let cmp = mlxport_bench::compare::paired(&b, &c, mlxport_bench::compare::Better::Higher, &boot, mlxport_bench::compare::DEFAULT_MIN_EFFECT);
+    let (cmp, c_med, b_med) = paired(&per_second(doc, "candidate", n)?, &per_second(doc, "baseline", n)?, bench)?;
     let min_cos = doc["min_cosine"].as_f64().unwrap_or(f64::NAN);
     Ok(Row {
         workload: format!("{} sentences", n as u64),
@@ -612,8 +594,8 @@ fn encoder_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
         verdict: cmp.verdict.as_str().into(),
         prefill_ratio: None,
         prefill_ci: None,
-        throughput: mlxport_bench::stats::median(&c),
-        baseline_throughput: mlxport_bench::stats::median(&b),
+        throughput: c_med,
+        baseline_throughput: b_med,
         peak_memory_bytes: doc["candidate"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
         baseline_peak_memory_bytes: doc["baseline"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
         equal: min_cos >= SAME_EMBEDDING_COSINE,
