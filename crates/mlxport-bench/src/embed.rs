@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::compare::Better;
 use crate::env::{Environment, Source};
 use crate::error::Error;
-use crate::receipt::{warnings, Benchmark, Metric, QualityGate, Receipt, Role, Settings, Tool, Workload, WorkloadKind, SCHEMA};
+use crate::receipt::{Benchmark, Metric, QualityGate, Receipt, Role, Settings, Workload, WorkloadKind};
 use crate::runner::Run;
 
 /// Schema of the harness's output.
@@ -88,27 +88,7 @@ impl Receipt {
             }
             benchmarks.push(Benchmark::from_runs(Role::Single, l, None, metric, runs, &boot)?);
         }
-        let mut w = warnings(&benchmarks);
-        w.extend(notes);
-        if let Some(q) = &e.quality_gate {
-            if !q.passed {
-                w.push(format!("the quality gate {} failed", q.file));
-            }
-        }
-        Ok(Receipt {
-            schema: SCHEMA.into(),
-            created: mlxport_util::time::now_rfc3339(),
-            tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
-            environment: e.environment,
-            source: e.source,
-            workload,
-            model_fingerprint: e.model_fingerprint,
-            settings: e.settings,
-            benchmarks,
-            comparison: None,
-            quality_gate: e.quality_gate,
-            warnings: w,
-        })
+        Ok(Receipt::from_harness(e.environment, e.source, workload, e.model_fingerprint, e.settings, benchmarks, notes, e.quality_gate))
     }
 }
 

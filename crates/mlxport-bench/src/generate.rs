@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::compare::Better;
 use crate::env::{Environment, Source};
 use crate::error::Error;
-use crate::receipt::{warnings, Benchmark, Metric, QualityGate, Receipt, Role, Settings, Tool, Workload, WorkloadKind, SCHEMA};
+use crate::receipt::{Benchmark, Metric, QualityGate, Receipt, Role, Settings, Workload, WorkloadKind};
 use crate::runner::Run;
 use crate::stats::median;
 
@@ -191,27 +191,7 @@ impl Receipt {
                 notes.push(format!("prompt {}: greedy decoding produced different tokens across runs", r.prompt_tokens));
             }
         }
-        let mut w = warnings(&benchmarks);
-        w.extend(notes);
-        if let Some(q) = &g.quality_gate {
-            if !q.passed {
-                w.push(format!("the quality gate {} failed", q.file));
-            }
-        }
-        Ok(Receipt {
-            schema: SCHEMA.into(),
-            created: mlxport_util::time::now_rfc3339(),
-            tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
-            environment: g.environment,
-            source: g.source,
-            workload,
-            model_fingerprint: g.model_fingerprint,
-            settings: g.settings,
-            benchmarks,
-            comparison: None,
-            quality_gate: g.quality_gate,
-            warnings: w,
-        })
+        Ok(Receipt::from_harness(g.environment, g.source, workload, g.model_fingerprint, g.settings, benchmarks, notes, g.quality_gate))
     }
 }
 

@@ -304,6 +304,43 @@ fn gate_passed(v: &Value) -> Option<bool> {
 }
 
 /// Warnings a reader must see: outliers, noisy samples, failed runs.
+impl Receipt {
+    /// A receipt of a benchmark the Python harness measured (generation,
+    /// embeddings): the benchmarks' own warnings, then `notes`, then a
+    /// failed quality gate.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_harness(
+        environment: Environment,
+        source: Source,
+        workload: Workload,
+        model_fingerprint: Option<String>,
+        settings: Settings,
+        benchmarks: Vec<Benchmark>,
+        notes: Vec<String>,
+        quality_gate: Option<QualityGate>,
+    ) -> Receipt {
+        let mut w = warnings(&benchmarks);
+        w.extend(notes);
+        if let Some(q) = quality_gate.as_ref().filter(|q| !q.passed) {
+            w.push(format!("the quality gate {} failed", q.file));
+        }
+        Receipt {
+            schema: SCHEMA.into(),
+            created: mlxport_util::time::now_rfc3339(),
+            tool: Tool { name: "mlxport".into(), version: env!("CARGO_PKG_VERSION").into() },
+            environment,
+            source,
+            workload,
+            model_fingerprint,
+            settings,
+            benchmarks,
+            comparison: None,
+            quality_gate,
+            warnings: w,
+        }
+    }
+}
+
 pub fn warnings(benchmarks: &[Benchmark]) -> Vec<String> {
     let mut w = Vec::new();
     for b in benchmarks {

@@ -292,17 +292,6 @@ fn write_receipt(r: &Run, id: &str, doc: &impl Serialize) -> Result<String> {
     Ok(rel)
 }
 
-/// The paired comparison of two sides' per-run throughputs (candidate
-/// against baseline, run i with run i) and the candidate's median.
-fn paired(c: &[f64], b: &[f64], bench: &BenchSettings) -> Result<(mlxport_bench::compare::Comparison, f64, f64)> {
-    if c.is_empty() || c.len() != b.len() {
-        bail!("the benchmark returned {} and {} runs", c.len(), b.len());
-    }
-    let boot = mlxport_bench::stats::Bootstrap { resamples: bench.resamples, level: 0.95, seed: bench.seed };
-    let cmp = mlxport_bench::compare::paired(b, c, mlxport_bench::compare::Better::Higher, &boot, mlxport_bench::compare::DEFAULT_MIN_EFFECT);
-    Ok((cmp, mlxport_bench::stats::median(c), mlxport_bench::stats::median(b)))
-}
-
 /// Per-run throughput of one side of a harness document: `count` items
 /// (from the document) over each run's seconds.
 fn per_second(doc: &Value, side: &str, count: f64) -> Result<Vec<f64>> {
@@ -560,23 +549,9 @@ fn measure_mode_one(r: &Run, id: &str, change: &str, options: &Map<String, Value
 
 fn mode_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
     let tokens = |side: &str| doc[side]["tokens"].as_f64().with_context(|| format!("no {side} token count"));
-    let (cmp, c_med, b_med) = paired(&per_second(doc, "candidate", tokens("candidate")?)?, &per_second(doc, "baseline", tokens("baseline")?)?, bench)?;
     let prompts: Vec<String> = doc["workload"]["prompts"].as_array().into_iter().flatten().map(|x| x.to_string()).collect();
-    Ok(Row {
-        workload: format!("prompts {}", prompts.join("/")),
-        unit: "tok/s".into(),
-        ratio: cmp.ratio,
-        ci: [cmp.ratio_ci.low, cmp.ratio_ci.high],
-        verdict: cmp.verdict.as_str().into(),
-        prefill_ratio: None,
-        prefill_ci: None,
-        throughput: c_med,
-        baseline_throughput: b_med,
-        peak_memory_bytes: doc["candidate"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
-        baseline_peak_memory_bytes: doc["baseline"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
-        equal: doc["same_tokens"] == true,
-        min_cosine: None,
-    })
+    let row = workload_row(doc, bench, (tokens("candidate")?, tokens("baseline")?), format!("prompts {}", prompts.join("/")), "tok/s")?;
+    Ok(Row { equal: doc["same_tokens"] == true, ..row })
 }
 
 /// Cosine at or above which two embeddings are the same up to rounding.
@@ -584,22 +559,36 @@ pub const SAME_EMBEDDING_COSINE: f64 = 1.0 - 1e-6;
 
 fn encoder_row(doc: &Value, bench: &BenchSettings) -> Result<Row> {
     let n = doc["sentences"].as_f64().context("no sentence count")?;
-    let (cmp, c_med, b_med) = paired(&per_second(doc, "candidate", n)?, &per_second(doc, "baseline", n)?, bench)?;
     let min_cos = doc["min_cosine"].as_f64().unwrap_or(f64::NAN);
+    let row = workload_row(doc, bench, (n, n), format!("{} sentences", n as u64), "sentences/s")?;
+    Ok(Row { equal: min_cos >= SAME_EMBEDDING_COSINE, min_cosine: Some(min_cos), ..row })
+}
+
+/// The row of a harness document with a candidate and a baseline side,
+/// each with per-run seconds for `counts` items (candidate, baseline):
+/// the paired throughput ratio, medians and peak memory; `equal` false
+/// until the caller checks the outputs.
+fn workload_row(doc: &Value, bench: &BenchSettings, counts: (f64, f64), workload: String, unit: &str) -> Result<Row> {
+    let (c, b) = (per_second(doc, "candidate", counts.0)?, per_second(doc, "baseline", counts.1)?);
+    if c.is_empty() || c.len() != b.len() {
+        bail!("the benchmark returned {} and {} runs", c.len(), b.len());
+    }
+    let boot = mlxport_bench::stats::Bootstrap { resamples: bench.resamples, level: 0.95, seed: bench.seed };
+    let cmp = mlxport_bench::compare::paired(&b, &c, mlxport_bench::compare::Better::Higher, &boot, mlxport_bench::compare::DEFAULT_MIN_EFFECT);
     Ok(Row {
-        workload: format!("{} sentences", n as u64),
-        unit: "sentences/s".into(),
+        workload,
+        unit: unit.into(),
         ratio: cmp.ratio,
         ci: [cmp.ratio_ci.low, cmp.ratio_ci.high],
         verdict: cmp.verdict.as_str().into(),
         prefill_ratio: None,
         prefill_ci: None,
-        throughput: c_med,
-        baseline_throughput: b_med,
+        throughput: mlxport_bench::stats::median(&c),
+        baseline_throughput: mlxport_bench::stats::median(&b),
         peak_memory_bytes: doc["candidate"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
         baseline_peak_memory_bytes: doc["baseline"]["peak_memory_bytes"].as_f64().unwrap_or(0.0),
-        equal: min_cos >= SAME_EMBEDDING_COSINE,
-        min_cosine: Some(min_cos),
+        equal: false,
+        min_cosine: None,
     })
 }
 
