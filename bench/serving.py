@@ -8,7 +8,8 @@ It ports `--example smollm2` to both targets (scaffold and mlx-lm; the
 mlx-lm conversion is the one mlx-lm reads), then reports:
 
 1. `mlxport bench generate PACKAGE --versus-mlx-lm`: the package's serving
-   loop (`stream`, options `{"cache": "step"}`) and mlx-lm's own
+   loop (`stream`, options `SERVE`: step cache, pipelined decoding, fused
+   projections, shared rotary tables; all exact) and mlx-lm's own
    `generate_step` on the same weights, measured in one process with the
    runs interleaved, prompts of 128 and 512 tokens; decode and prefill
    ratios package / mlx-lm with paired 95% intervals, and whether the
@@ -36,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "The capital of France is Paris. The capital of Germany is"
+# The package's serving options measured here (every one exact).
+SERVE = {"cache": "step", "pipeline": True, "fuse": True, "rope_tables": True}
 
 
 def binary():
@@ -55,14 +58,14 @@ def mlxport(*args, check=True):
 
 SPECULATIVE = r"""
 import importlib, json, os, statistics, sys, time
-pkg_dir, weights, draft_dir, tok_path, prompt, runs, n = sys.argv[1:8]
+pkg_dir, weights, draft_dir, tok_path, prompt, runs, n, serve = sys.argv[1:9]
 sys.path.insert(0, os.path.dirname(pkg_dir))
 pkg = importlib.import_module(os.path.basename(pkg_dir))
 from tokenizers import Tokenizer
 ids = Tokenizer.from_file(tok_path).encode(prompt).ids
 model, _ = pkg.load(weights)
 draft, _ = pkg.load(draft_dir)
-o = pkg.Options(cache="step")
+o = pkg.Options.from_dict(json.loads(serve))
 pairs = []
 for i in range(int(runs) + 1):
     t0 = time.perf_counter(); base, _ = pkg.greedy(model, ids, int(n), options=o); t1 = time.perf_counter()
@@ -97,7 +100,7 @@ def main():
 
     versus = work / "versus.json"
     t = time.perf_counter()
-    r = mlxport("bench", "generate", pkg, "--weights", weights, "--options", '{"cache": "step"}', "--versus-mlx-lm", weights,
+    r = mlxport("bench", "generate", pkg, "--weights", weights, "--options", json.dumps(SERVE), "--versus-mlx-lm", weights,
                 "--prompt-tokens", "128,512", "--gen-tokens", args.gen_tokens, "-r", args.runs, "--resamples", 5000, "-o", versus)
     print(r.stdout)
     v = json.loads(versus.read_text())
@@ -118,7 +121,7 @@ def main():
     blas = Path("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3")
     if blas.is_file():  # as the harness runs MLX
         env["LD_PRELOAD"] = str(blas)
-    r = subprocess.run([py, "-c", SPECULATIVE, pkg, work / "port-scaffold/weights", q4, work / "port-scaffold/weights/tokenizer.json", PROMPT, str(args.runs), str(args.gen_tokens)],
+    r = subprocess.run([py, "-c", SPECULATIVE, pkg, work / "port-scaffold/weights", q4, work / "port-scaffold/weights/tokenizer.json", PROMPT, str(args.runs), str(args.gen_tokens), json.dumps(SERVE)],
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if r.returncode:
         sys.exit(f"speculative decoding: {r.stderr}")

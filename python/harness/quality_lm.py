@@ -35,7 +35,10 @@ float32 and packed quantized weights slower still (measured on SmolLM2 over
 512 tokens on 2 cores: 5.0 s in float32, 31 s in bfloat16, 55 s with
 8-bit packed weights), and the gate compares the models' values, not the
 precision of their arithmetic. ``stored`` keeps the checkpoints' dtypes
-and packed weights.
+and packed weights; ``stored-dequantized`` keeps the dtypes but turns
+quantized layers into float layers holding their dequantized values in
+their scales' dtype (plain products in that dtype: on a CPU, MLX's packed
+bfloat16 product is several percent off its own weights).
 
 The metrics are computed by mlxport from these files, not here.
 """
@@ -54,7 +57,7 @@ def parse_args():
     ap.add_argument("--reference", required=True)
     ap.add_argument("--candidate", required=True, action="append")
     ap.add_argument("--package", help="a scaffolded decoder package to run the models with")
-    ap.add_argument("--compute-dtype", choices=["float32", "stored"], default="float32")
+    ap.add_argument("--compute-dtype", choices=["float32", "stored", "stored-dequantized"], default="float32")
     ap.add_argument("--candidate-options", help="with --package: the candidates' serving options (JSON), e.g. a quantized KV cache")
     ap.add_argument("--text", required=True)
     ap.add_argument("--prompts", required=True)
@@ -75,6 +78,7 @@ class Runner:
         self.mx = mx
         self.candidate_options = None
         self.dtype = mx.float32 if compute_dtype == "float32" else None
+        self.dequantize = compute_dtype != "stored"
         self.pkg = None
         self.seq2seq = False
         self.warnings = []
@@ -108,7 +112,7 @@ class Runner:
             if self.pkg is not None:
                 from transformers import AutoTokenizer
 
-                model, _ = self.pkg.load(path, dtype=self.dtype, dequantized=self.dtype is not None)
+                model, _ = self.pkg.load(path, dtype=self.dtype, dequantized=self.dequantize)
                 tok = AutoTokenizer.from_pretrained(path)
                 self.check_packed(model, path)
                 return model, tok
@@ -117,10 +121,11 @@ class Runner:
 
             model, tok = mlx_load(path)
             self.check_packed(model, path)
-            if self.dtype is not None:
+            if self.dequantize:
                 from mlx_lm.utils import dequantize_model
 
                 dequantize_model(model)
+            if self.dtype is not None:
                 model.update(tree_map(lambda x: x.astype(self.dtype) if mx.issubdtype(x.dtype, mx.floating) else x, model.parameters()))
                 mx.eval(model.parameters())
             return model, tok
@@ -135,7 +140,7 @@ class Runner:
         MLX 0.32.4, against 0.3% for a plain bfloat16 product), and the gate
         then scores that arithmetic rather than the weights; say so."""
         mx = self.mx
-        if self.dtype is not None:
+        if self.dequantize:
             return
         for name, m in model.named_modules():
             if type(m).__name__ != "QuantizedLinear":

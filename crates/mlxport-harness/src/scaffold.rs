@@ -252,7 +252,7 @@ new, step_logits = greedy(model, input_ids, 32)"
 the parity ladder proved it, and every call takes `options=`:\n\n\
 ```python\n\
 from {package} import Options, batch_greedy, greedy, load, speculative_greedy, stream\n\n\
-fast = Options(cache=\"step\", pipeline=True, prefill_chunk=512)\n\
+fast = Options(cache=\"step\", pipeline=True, fuse=True, rope_tables=True, prefill_chunk=512)\n\
 for token in stream(model, prompt_ids, 64, options=fast):  # the serving loop\n\
     ...\n\
 rows = batch_greedy(model, [ids_a, ids_b], 32, options=fast)  # left-padded batch\n\
@@ -261,8 +261,11 @@ tokens, stats = speculative_greedy(model, draft, prompt_ids, 64, draft_tokens=2,
 ```\n\n\
 Exact switches (same greedy tokens as the first port): `cache=\"step\"`\n\
 (buffers grown in steps, written in place), `rotating=True` (sliding-window\n\
-blocks keep only their window), `compile=True`, `pipeline=True`\n\
-(asynchronous decoding), `prefill_chunk=N`; batches and speculative decoding\n\
+blocks keep only their window), `compile=True`, `fuse=True` (one matrix\n\
+product for queries, keys and values, one for gate and up),\n\
+`rope_tables=True` (rotary tables once per pass, not per block),\n\
+`pipeline=True` (asynchronous decoding), `prefill_chunk=N`; batches and\n\
+speculative decoding\n\
 give every row the tokens it gets alone. Lossy: `kv_bits=4|8` (a quantized\n\
 KV cache, mlx-lm's layout), to be judged by `mlxport quality`.\n\
 `tests/test_serving.py` proves each against the first port:\n\n\

@@ -1046,8 +1046,9 @@ pub struct PortArgs {
     #[arg(long, value_name = "LIST", requires = "optimize")]
     pub optimize_candidates: Option<String>,
     /// With --optimize, for decoders: the package's serving switches to
-    /// measure on the chosen weights, comma-separated (compile, cache-step,
-    /// pipeline, prefill-chunk, kv8, kv4, rotating), or `none` (default:
+    /// measure on the chosen weights, comma-separated (compile, fuse,
+    /// rope-tables, cache-step, pipeline, prefill-chunk, kv8, kv4, rotating,
+    /// batch4, speculative), or `none` (default:
     /// every one that applies). The kept ones ship as the package's
     /// serving.json.
     #[arg(long, value_name = "LIST", requires = "optimize")]
@@ -1253,6 +1254,12 @@ pub struct LmGateArgs {
     /// warns when a layer's product is more than 1% off.
     #[arg(long)]
     pub stored_dtype: bool,
+    /// With --stored-dtype: quantized layers become float layers holding
+    /// their dequantized values in their scales' dtype, so the products
+    /// are plain ones in that dtype (bfloat16 rounding) rather than MLX's
+    /// packed ones (on a CPU several percent off in bfloat16).
+    #[arg(long, requires = "stored_dtype")]
+    pub dequantize: bool,
     /// With --package (a decoder package): serve the candidates with these
     /// options of the package (JSON), e.g. '{"kv_bits": 4}' to gate a
     /// quantized KV cache; the text is then scored through the cache.
@@ -1271,6 +1278,7 @@ impl Default for LmGateArgs {
             stride: d.stride,
             generate: d.generate,
             stored_dtype: !d.compute_f32,
+            dequantize: d.dequantize,
             candidate_options: d.candidate_options,
         }
     }
@@ -1287,6 +1295,7 @@ impl LmGateArgs {
             generate: self.generate,
             package: None,
             compute_f32: !self.stored_dtype,
+            dequantize: self.dequantize,
             candidate_options: self.candidate_options.clone(),
         }
     }
@@ -1367,8 +1376,9 @@ pub struct OptimizeArgs {
     #[arg(long, value_name = "DIR")]
     pub package: Option<PathBuf>,
     /// With a decoder --package: the serving switches to measure,
-    /// comma-separated (compile, cache-step, pipeline, prefill-chunk, kv8,
-    /// kv4, rotating), or `none` (default: every one that applies). Each
+    /// comma-separated (compile, fuse, rope-tables, cache-step, pipeline,
+    /// prefill-chunk, kv8, kv4, rotating, batch4, speculative), or `none`
+    /// (default: every one that applies). Each
     /// runs side by side with the first port, interleaved; exact switches
     /// must keep every greedy token, the quantized KV caches must pass the
     /// quality gate; the kept ones are written to serving.json in the work

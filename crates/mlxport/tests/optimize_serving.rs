@@ -44,7 +44,16 @@ fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
             .arg(&weights)
             .arg("--package")
             .arg(&pkg)
-            .args(["--candidates", "bf16", "--serving", "compile,pipeline,kv8,batch4,speculative", "--max-tokens", "128", "--prompt-tokens", "16"])
+            .args([
+                "--candidates",
+                "bf16",
+                "--serving",
+                "compile,fuse,rope-tables,pipeline,kv8,batch4,speculative",
+                "--max-tokens",
+                "128",
+                "--prompt-tokens",
+                "16",
+            ])
             .args(["--gen-tokens", "8", "--runs", "3", "--no-store", "--threads", "2", "-o"])
             .arg(&work),
         &py_,
@@ -64,6 +73,12 @@ fn serving_switches_are_measured_gated_and_a_token_changing_one_is_rejected() {
     let ci = c["rows"][0]["ci"].as_array().unwrap();
     assert!(ci[0].as_f64().unwrap() <= c["rows"][0]["ratio"].as_f64().unwrap() && c["rows"][0]["ratio"].as_f64().unwrap() <= ci[1].as_f64().unwrap(), "{c:#}");
     assert!(work.join(c["receipt"].as_str().unwrap()).is_file());
+
+    // Fused projections and shared rotary tables: the same tokens.
+    for id in ["fuse", "rope-tables"] {
+        let f = rec(id);
+        assert_eq!((f["rows"][0]["equal"].as_bool(), f["error"].as_str(), f["lossy"].as_bool()), (Some(true), None, Some(false)), "{f:#}");
+    }
 
     let k = rec("kv8");
     assert_eq!(k["lossy"], true);
@@ -159,7 +174,7 @@ fn optimized_decoder_port_ships_the_kept_serving_switches_in_its_package() {
 /// With stored dtypes, a bfloat16 8-bit checkpoint multiplies through
 /// MLX's CPU `quantized_matmul` in bfloat16, which is several percent off
 /// its own dequantized weights: the gate says so (the float32 default
-/// does not need to).
+/// does not need to), and `--dequantize` computes in bfloat16 without it.
 #[test]
 fn stored_dtype_gate_warns_when_packed_arithmetic_is_off_its_weights() {
     let Some(py_) = python() else { return };
@@ -175,21 +190,30 @@ fn stored_dtype_gate_warns_when_packed_arithmetic_is_off_its_weights() {
     ok(bin!().arg("quantize").arg(&bf16).args(["--bits", "8", "--out"]).arg(&q8), &py_);
     let pkg = d.join("tiny_mlx");
     ok(bin!().arg("scaffold").arg(&src).arg("-o").arg(&pkg), &py_);
-    let gate = |stored: bool| -> Value {
-        let out = d.join(format!("q-{stored}.json"));
+    let gate = |flags: &[&str]| -> Value {
+        let out = d.join(format!("q-{}.json", flags.len()));
         let mut c = bin!();
         c.arg("quality").arg("--reference").arg(&bf16).arg("--candidate").arg(&q8).arg("--package").arg(&pkg);
-        c.args(["--max-tokens", "64", "--generate", "4", "-o"]).arg(&out);
-        if stored {
-            c.arg("--stored-dtype");
-        }
+        c.args(["--max-tokens", "64", "--generate", "4", "-o"]).arg(&out).args(flags);
         run(&mut c, &py_);
         read(&out)
     };
-    let s = gate(true);
+    let s = gate(&["--stored-dtype"]);
+    assert_eq!(s["run"]["compute_dtype"], "stored");
     let w = s["run"]["warnings"].as_array().unwrap_or_else(|| panic!("{:#}", s["run"]));
     assert!(w.iter().any(|x| x.as_str().unwrap().contains("multiplies with a relative error")), "{w:?}");
-    let f = gate(false);
+    let f = gate(&[]);
     assert_eq!(f["run"]["compute_dtype"], "float32");
     assert_eq!(f["run"]["warnings"], serde_json::json!([]), "{:#}", f["run"]);
+    // Stored dtypes with the packed layers dequantized into bfloat16: no
+    // packed product, so no warning, and the 8-bit weights score closer to
+    // their reference than through MLX's packed bfloat16 product.
+    let q = gate(&["--stored-dtype", "--dequantize"]);
+    assert_eq!(q["run"]["compute_dtype"], "stored-dequantized");
+    assert_eq!(q["run"]["warnings"], serde_json::json!([]), "{:#}", q["run"]);
+    let kl = |v: &Value| v["lm"]["kl_mean"].as_f64().unwrap_or_else(|| panic!("{:#}", v["lm"]));
+    assert!(kl(&q) < kl(&s), "dequantized {} against packed {}", kl(&q), kl(&s));
+    // --dequantize belongs to --stored-dtype.
+    let o = run(bin!().arg("quality").arg("--reference").arg(&bf16).arg("--candidate").arg(&q8).arg("--dequantize"), &py_);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -4,7 +4,8 @@
 //! `parity` (16 greedy tokens, cache decoding against recomputation).
 //! transformers is the reference on every rung. The scaffold must pass every
 //! rung of every type, and its package's serving switches
-//! (`tests/test_serving.py`: cache kinds, rotating window, compile,
+//! (`tests/test_serving.py`: cache kinds, rotating window, compile, fused
+//! projections, shared rotary tables,
 //! pipelined decoding, chunked prefill, batches, speculative decoding) must
 //! keep its greedy tokens; mlx-lm, the second target, must pass where it
 //! implements the architecture (phi3 with its fused projections kept, olmo2)

@@ -13,9 +13,9 @@ under the names the mlxport oracle uses: `embeddings`, `layers.N`,
 The serving switches (`options.py`) reach the model in two places: the
 cache each block is given (`cache.py`; a quantized cache makes attention
 use quantized matrix products) and `Model.configure(options)`, which turns
-the compiled element-wise functions on or off. `pad` (left-padding counts
-per row) serves batched generation: a row's padding is hidden from every
-real token and its positions start after it.
+the compiled element-wise functions and the fused projections on or off.
+`pad` (left-padding counts per row) serves batched generation: a row's
+padding is hidden from every real token and its positions start after it.
 """
 
 from functools import lru_cache
@@ -26,7 +26,86 @@ import mlx.nn as nn
 
 from .cache import KVCache
 from .config import ACTIVATIONS, ModelArgs
-from .rope import RoPE
+from .rope import RoPE, SharedTables
+
+
+class Fused:
+    """Projections of one input (nn.Linear or nn.QuantizedLinear modules of
+    the same kind) as one matrix product: their weights, scales, biases
+    and bias concatenated along the output axis. Each output element is
+    the same dot product as in its own module. The modules' arrays are
+    then re-pointed at slices (views) of the concatenation, so memory
+    holds one copy. Not a module: `parameters()` and saving never see it.
+    """
+
+    def __init__(self, parts, names, bias, quant):
+        self.parts = parts
+        sizes = [p["weight"].shape[0] for p in parts]
+        self.splits = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
+        self.quant = quant
+        self.arrays = {n: mx.concatenate([p[n] for p in parts], axis=0) for n in names + (["bias"] if bias else [])}
+        mx.eval(self.arrays)
+        start = 0
+        for p, n_out in zip(parts, sizes):
+            for n, a in self.arrays.items():
+                p[n] = a[start : start + n_out]
+            start += n_out
+        mx.eval([p.parameters() for p in parts])
+        self.views = [p["weight"] for p in parts]
+
+    @staticmethod
+    def build(parts) -> Optional["Fused"]:
+        """The fusion of `parts`, or None where their kinds, quantization,
+        dtypes or biases differ (they then stay separate)."""
+        first = parts[0]
+        if any(type(p) is not type(first) for p in parts):
+            return None
+        bias = ["bias" in p for p in parts]
+        if any(bias) != all(bias):
+            return None
+        if type(first) is nn.QuantizedLinear:
+            quant = (first.group_size, first.bits, first.mode)
+            if any((p.group_size, p.bits, p.mode) != quant for p in parts):
+                return None
+            names = ["weight", "scales"] + (["biases"] if first.get("biases") is not None else [])
+            if any((p.get("biases") is None) != (first.get("biases") is None) for p in parts):
+                return None
+        elif type(first) is nn.Linear:
+            quant, names = None, ["weight"]
+        else:
+            return None
+        for n in names + (["bias"] if all(bias) else []):
+            if any(p[n].dtype != first[n].dtype or p[n].shape[1:] != first[n].shape[1:] for p in parts):
+                return None
+        return Fused(parts, names, all(bias), quant)
+
+    def current(self) -> bool:
+        """False once a module's weight was replaced (new weights loaded)."""
+        return all(p["weight"] is v for p, v in zip(self.parts, self.views))
+
+    def __call__(self, x: mx.array):
+        a = self.arrays
+        if self.quant is not None:
+            group_size, bits, mode = self.quant
+            y = mx.quantized_matmul(x, a["weight"], scales=a["scales"], biases=a.get("biases"), transpose=True, group_size=group_size, bits=bits, mode=mode)
+            if "bias" in a:
+                y = y + a["bias"]
+        elif "bias" in a:
+            y = mx.addmm(a["bias"], x, a["weight"].T)
+        else:
+            y = x @ a["weight"].T
+        return mx.split(y, self.splits, axis=-1)
+
+
+def fusion(fused: Optional[Fused], parts, on: bool) -> Optional[Fused]:
+    """The fusion of `parts` kept by a module: built the first time `on`
+    asks for it (None where the parts cannot be fused), rebuilt after new
+    weights, kept (unused) while `on` is false."""
+    if not on:
+        return fused
+    if fused is None or not fused.current():
+        fused = Fused.build(parts)
+    return fused
 
 
 class Attention(nn.Module):
@@ -52,12 +131,21 @@ class Attention(nn.Module):
             self.k_norm = make_norm(args, kd)
         self.rope = RoPE(self.head_dim, args.rope_theta, args.rope_traditional, args.rope_scaling, args.max_position_embeddings)
         self.compiled = False
+        self.fuse = False
+        self._qkv = None
+
+    def set_fuse(self, on: bool):
+        self._qkv = fusion(self._qkv, [self.q_proj, self.k_proj, self.v_proj], on)
+        self.fuse = on and self._qkv is not None
 
     def __call__(self, x: mx.array, mask, cache: Optional[KVCache], positions=None) -> mx.array:
         """`positions`: the RoPE offset of the first new token, an int or
         one per row (left-padded batches); default the cache's offset."""
         B, L, _ = x.shape
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.fuse:
+            q, k, v = self._qkv(x)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if self.qk_norm and self.qk_full:
             q, k = self.q_norm(q), self.k_norm(k)
         q = q.reshape(B, L, self.n_heads, self.head_dim)
@@ -222,6 +310,8 @@ class MLP(nn.Module):
         self.act_name = ACTIVATIONS[args.hidden_act]
         self.act = getattr(nn, self.act_name)
         self.compiled = False
+        self.fuse = False
+        self._gate_up = None
         if self.gated:
             self.gate_proj = nn.Linear(h, i, bias=args.mlp_bias)
             self.up_proj = nn.Linear(h, i, bias=args.mlp_bias)
@@ -230,11 +320,17 @@ class MLP(nn.Module):
             self.c_fc = nn.Linear(h, i, bias=args.mlp_bias)
             self.c_proj = nn.Linear(i, h, bias=args.mlp_bias)
 
+    def set_fuse(self, on: bool):
+        if self.gated:
+            self._gate_up = fusion(self._gate_up, [self.gate_proj, self.up_proj], on)
+        self.fuse = on and self._gate_up is not None
+
     def __call__(self, x: mx.array) -> mx.array:
         if self.gated:
+            g, u = self._gate_up(x) if self.fuse else (self.gate_proj(x), self.up_proj(x))
             if self.compiled:
-                return self.down_proj(compiled_glu(self.act_name)(self.gate_proj(x), self.up_proj(x)))
-            return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+                return self.down_proj(compiled_glu(self.act_name)(g, u))
+            return self.down_proj(self.act(g) * u)
         return self.c_proj(self.act(self.c_fc(x)))
 
 
@@ -297,15 +393,21 @@ class Model(nn.Module):
         super().__init__()
         self.args = args
         self.compiled = False
+        self._rope_tables = SharedTables()
         self.model = DecoderStack(args)
         if not args.tie_word_embeddings:
             self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
 
     def configure(self, options) -> "Model":
-        """Turn the compiled element-wise functions on or off (`options.compile`)."""
+        """Turn the compiled element-wise functions (`options.compile`), the
+        fused projections (`options.fuse`) and the shared rotary tables
+        (`options.rope_tables`) on or off."""
         for _name, m in self.named_modules():
             if isinstance(m, (Attention, MLP)):
                 m.compiled = bool(options.compile)
+                m.set_fuse(bool(options.fuse))
+            if isinstance(m, Attention):
+                m.rope.shared = self._rope_tables if options.rope_tables else None
         self.compiled = bool(options.compile)
         return self
 
@@ -319,6 +421,7 @@ class Model(nn.Module):
         only (logits [B, 1, vocab]), which is all a prefill needs."""
         assert input_ids.ndim == 2, input_ids.shape
         B, L = input_ids.shape
+        self._rope_tables.clear()
         if cache is not None:
             assert len(cache) == len(self.model.layers)
         positions = None

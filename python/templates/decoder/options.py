@@ -19,6 +19,13 @@ Switches:
   biases) and attends with quantized matrix products; lossy;
 - `compile`: the element-wise chains of each block (gated activations,
   soft-capping) run as `mx.compile`d shapeless functions;
+- `fuse`: projections that read the same input run as one matrix product
+  (queries, keys and values; gate and up), their weights concatenated
+  once; the separate weights become views of the concatenation, so memory
+  does not grow;
+- `rope_tables`: rotary sines and cosines computed once per forward pass
+  and shared by every block (MLX's rope on a CPU derives them anew in
+  each call); the same multiplications follow, so the values are the same;
 - `pipeline`: decoding builds step n+1 while step n computes
   (`mx.async_eval`), the host reading each token one step late;
 - `prefill_chunk`: prompts run through the cache this many tokens per
@@ -44,6 +51,8 @@ class Options:
     kv_bits: Optional[int] = None
     kv_group_size: int = 64
     compile: bool = False
+    fuse: bool = False
+    rope_tables: bool = False
     pipeline: bool = False
     prefill_chunk: Optional[int] = None
 

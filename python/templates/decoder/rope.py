@@ -2,12 +2,33 @@
 
 Supported: default, linear, dynamic (NTK), llama3 and yarn scaling, with the
 frequencies computed exactly as transformers computes them.
+
+With `shared` (a `SharedTables` the model clears at every forward pass;
+the `rope_tables` serving switch), the sines and cosines are computed once per
+pass and configuration and reused by every block's queries and keys. On a
+CPU, MLX's rope is not one kernel but a composition that derives them anew
+in each call (two calls per block). The tables come from `mx.fast.rope`
+itself, applied to a probe whose first half is ones and second half zeros
+(so it returns cos and sin, cast to the input's dtype, exactly), and the
+rotation then performs the composition's own multiplications, so the
+values are the same as `mx.fast.rope`'s on a CPU.
 """
 
 import math
 
 import mlx.core as mx
 import mlx.nn as nn
+
+
+class SharedTables:
+    """The tables of one forward pass, by configuration and positions. Not
+    a dict, so that modules holding it do not count it as parameters."""
+
+    def __init__(self):
+        self.memo = {}
+
+    def clear(self):
+        self.memo.clear()
 
 
 class RoPE(nn.Module):
@@ -21,6 +42,7 @@ class RoPE(nn.Module):
         self.mscale = 1.0
         self.max_position_embeddings = max_position_embeddings
         self._freqs = None
+        self.shared = None
         s = scaling or {}
         if self.kind == "linear":
             self.scale = 1.0 / float(s["factor"])
@@ -38,13 +60,51 @@ class RoPE(nn.Module):
         if self.mscale != 1.0:
             x = x * self.mscale
         if self._freqs is not None:
-            return mx.fast.rope(x, self.dims, traditional=self.traditional, base=None, scale=1.0, offset=offset, freqs=self._freqs)
-        base = self.base
-        if self.kind == "dynamic":
-            seq = offset + x.shape[2]
-            if seq > self.original_max:
-                base = self.base * ((self.factor * seq / self.original_max) - (self.factor - 1)) ** (self.dims / (self.dims - 2))
-        return mx.fast.rope(x, self.dims, traditional=self.traditional, base=base, scale=self.scale, offset=offset)
+            base, scale, freqs = None, 1.0, self._freqs
+        else:
+            base, scale, freqs = self.base, self.scale, None
+            if self.kind == "dynamic":
+                seq = offset + x.shape[2]
+                if seq > self.original_max:
+                    base = self.base * ((self.factor * seq / self.original_max) - (self.factor - 1)) ** (self.dims / (self.dims - 2))
+        if self.shared is not None:
+            return self.rotate(x, offset, base, scale, freqs)
+        return mx.fast.rope(x, self.dims, traditional=self.traditional, base=base, scale=scale, offset=offset, freqs=freqs)
+
+    def tables(self, x: mx.array, offset, base, scale, freqs):
+        """(cos, sin) of every position of `x` [.., positions, dims / 2], in
+        x's dtype, shared through `self.shared` within one forward pass."""
+        T, half = x.shape[2], self.dims // 2
+        rows = offset.size if isinstance(offset, mx.array) and offset.size > 1 else 1
+        off = ("array", id(offset)) if isinstance(offset, mx.array) else ("int", int(offset))
+        key = (self.dims, self.traditional, base, scale, id(freqs), off, rows, T, x.dtype)
+        got = self.shared.memo.get(key)
+        if got is None:
+            ones, zeros = mx.ones((rows, 1, T, half), x.dtype), mx.zeros((rows, 1, T, half), x.dtype)
+            if self.traditional:
+                probe = mx.stack([ones, zeros], axis=-1).reshape(rows, 1, T, self.dims)
+            else:
+                probe = mx.concatenate([ones, zeros], axis=-1)
+            t = mx.fast.rope(probe, self.dims, traditional=self.traditional, base=base, scale=scale, offset=offset, freqs=freqs)
+            got = (t[..., 0::2], t[..., 1::2]) if self.traditional else (t[..., :half], t[..., half:])
+            self.shared.memo[key] = got
+        return got
+
+    def rotate(self, x: mx.array, offset, base, scale, freqs) -> mx.array:
+        """mx.fast.rope's CPU composition with the shared tables."""
+        B, N, T, D = x.shape
+        cos, sin = self.tables(x, offset, base, scale, freqs)
+        if self.traditional:
+            x1, x2 = x[..., 0 : self.dims : 2], x[..., 1 : self.dims : 2]
+        else:
+            x1, x2 = x[..., : self.dims // 2], x[..., self.dims // 2 : self.dims]
+        outs = [x1 * cos - x2 * sin, x1 * sin + x2 * cos]
+        if self.traditional:
+            out = mx.concatenate([mx.expand_dims(o, -1) for o in outs], axis=-1).reshape(B, N, T, self.dims)
+            return mx.concatenate([out, x[..., self.dims :]], axis=-1) if self.dims < D else out
+        if self.dims < D:
+            outs.append(x[..., self.dims :])
+        return mx.concatenate(outs, axis=-1)
 
 
 def llama3_freqs(dims, base, s):

@@ -3,9 +3,10 @@
     MLXPORT_WEIGHTS=DIR python -m unittest {{PACKAGE}}.tests.test_serving
 
 The first port (`Options()`) is what the parity ladder proved. An exact
-switch (cache kind, rotating window, compile, pipelined decoding, chunked
-prefill, and their combination) must give the same greedy tokens, with
-logits equal within float32 rounding; batched generation must give each
+switch (cache kind, rotating window, compile, fused projections, shared
+rotary tables, pipelined decoding, chunked prefill, and their
+combination) must give the same greedy tokens, with logits equal within
+float32 rounding (the shared rotary tables: equal, on a CPU); batched generation must give each
 row the tokens it gets alone; speculative decoding must give the model's
 greedy tokens whatever the draft proposes. The lossy switch (a quantized
 KV cache) is judged by the quality gate; here its arithmetic is checked
@@ -70,8 +71,10 @@ class Serving(unittest.TestCase):
             "step cache, 4 positions per step": O(cache="step", cache_step=4),
             "pipelined decoding": O(pipeline=True),
             "compiled element-wise functions": O(compile=True),
+            "fused projections": O(fuse=True),
+            "shared rotary tables": O(rope_tables=True),
             "chunked prefill": O(prefill_chunk=short),
-            "all at once": O(cache="step", cache_step=8, pipeline=True, compile=True, prefill_chunk=short),
+            "all at once": O(cache="step", cache_step=8, pipeline=True, compile=True, fuse=True, rope_tables=True, prefill_chunk=short),
         }
         if self.windowed:
             cases["rotating window"] = O(rotating=True)
@@ -91,6 +94,36 @@ class Serving(unittest.TestCase):
         o = self.exact()["all at once"]
         for p, (want, _) in zip(self.prompts, self.base):
             self.assertEqual(list(stream(self.model, p, NEW_TOKENS, options=o)), want)
+
+    def test_shared_rotary_tables_are_mx_fast_rope_on_a_cpu(self):
+        """On a CPU, MLX's rope is a composition of operations; the shared
+        tables repeat its multiplications, so the logits are equal."""
+        if self.mx.default_device() != self.mx.cpu:
+            self.skipTest("on a GPU mx.fast.rope is one kernel: the switch is judged by its tokens")
+        for p, (want, want_logits) in zip(self.prompts, self.base):
+            got, logits = self.decode(self.Options(rope_tables=True), p)
+            self.assertEqual(got, want)
+            np.testing.assert_array_equal(logits, want_logits)
+
+    def test_fused_projections_hold_one_copy_of_the_weights(self):
+        """Fusing concatenates once and re-points the separate weights at
+        views of the concatenation: memory does not grow."""
+        import gc
+
+        from .. import load
+
+        mx = self.mx
+        model, _ = load(os.environ["MLXPORT_WEIGHTS"])
+        gc.collect()
+        before = mx.get_active_memory()
+        model.configure(self.Options(fuse=True))
+        gc.collect()
+        after = mx.get_active_memory()
+        fused = [m for _, m in model.named_modules() if getattr(m, "fuse", False)]
+        self.assertTrue(fused, "no projections were fused")
+        self.assertLessEqual(after - before, 0.02 * before + (1 << 20), (before, after))
+        del model
+        gc.collect()
 
     def test_batch_rows_decode_as_alone(self):
         from ..generate import batch_greedy

@@ -51,6 +51,10 @@ pub struct LmSettings {
     /// Cast floating parameters to float32 at load (`false`: compute in
     /// the checkpoints' own dtypes).
     pub compute_f32: bool,
+    /// With stored dtypes: quantized layers become float layers holding
+    /// their dequantized values in their scales' dtype (a plain product in
+    /// that dtype instead of the packed one).
+    pub dequantize: bool,
     /// With a package: the candidates' serving options (JSON), e.g. a
     /// quantized KV cache.
     pub candidate_options: Option<String>,
@@ -67,6 +71,7 @@ impl Default for LmSettings {
             generate: 32,
             package: None,
             compute_f32: true,
+            dequantize: false,
             candidate_options: None,
         }
     }
@@ -136,7 +141,11 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
     let text = data_file(&s.text, work, "corpus.txt", data::CORPUS)?;
     let prompts = data_file(&s.prompts, work, "prompts.txt", data::PROMPTS)?;
     let out = work.join("lm");
-    let compute_dtype = if s.compute_f32 { "float32" } else { "stored" };
+    let compute_dtype = match (s.compute_f32, s.dequantize) {
+        (true, _) => "float32",
+        (false, true) => "stored-dequantized",
+        (false, false) => "stored",
+    };
     let req = LmRequest {
         reference: reference.to_path_buf(),
         candidates: candidates.to_vec(),

@@ -246,6 +246,7 @@ fn settings_value(req: &OptimizeRequest, b: &Baseline) -> Result<Value> {
         "bench": if b.encoder { Value::Null } else { serde_json::to_value(&req.bench)? },
         "package": req.package.as_deref().map(serving::package_digest).transpose()?,
         "compute_f32": req.lm.compute_f32,
+        "dequantize": req.lm.dequantize,
     }))
 }
 

@@ -1,5 +1,6 @@
 //! The serving switches of a decoder package as optimization candidates:
-//! `compile`, a KV cache grown in steps, pipelined decoding, chunked
+//! `compile`, fused input projections, shared rotary tables, a KV cache
+//! grown in steps, pipelined decoding, chunked
 //! prefill, a quantized KV cache (8 and 4 bits) and, for models with
 //! sliding-window layers, a rotating cache. Each is measured on the chosen
 //! weights against the package's first port (`Options()`): the two run in
@@ -28,7 +29,7 @@ use mlxport_quality::Thresholds;
 pub const SERVING_SCHEMA: &str = "mlxport.serving/v1";
 
 /// The decoder switch names, in the order the default sweep measures them.
-pub const NAMES: &[&str] = &["compile", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "rotating", "batch4", "speculative"];
+pub const NAMES: &[&str] = &["compile", "fuse", "rope-tables", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "rotating", "batch4", "speculative"];
 
 /// Decoder serving modes: measured on a whole workload against the plain
 /// loop, shipped under `modes` in serving.json (not package options).
@@ -56,6 +57,8 @@ impl Candidate {
     pub fn by_id(id: &str, chunk: u32) -> Result<Candidate> {
         let (options, lossy) = match id {
             "compile" => (json!({"compile": true}), false),
+            "fuse" => (json!({"fuse": true}), false),
+            "rope-tables" => (json!({"rope_tables": true}), false),
             "cache-step" => (json!({"cache": "step"}), false),
             "pipeline" => (json!({"pipeline": true}), false),
             "prefill-chunk" => (json!({"prefill_chunk": chunk}), false),
@@ -76,6 +79,8 @@ impl Candidate {
     pub fn describe(&self) -> String {
         match self.id.as_str() {
             "compile" => "mx.compile of each block's element-wise chains (shapeless)".into(),
+            "fuse" => "queries, keys and values (and gate and up) as one matrix product each, weights concatenated once".into(),
+            "rope-tables" => "rotary sines and cosines computed once per forward pass, shared by every block".into(),
             "cache-step" => "KV cache pre-allocated in steps of 256 positions, written in place".into(),
             "pipeline" => "decode step n+1 queued (mx.async_eval) before token n is read".into(),
             "prefill-chunk" => format!("prompt prefilled {} tokens per call", self.options["prefill_chunk"]),
@@ -827,7 +832,7 @@ mod tests {
         let b = BenchSettings { prompt_tokens: vec![32, 512], ..BenchSettings::default() };
         assert_eq!(chunk_for(&b), 256);
         let ids: Vec<String> = defaults(&json!({"sliding_window": null}), &b).into_iter().map(|c| c.id).collect();
-        assert_eq!(ids, ["compile", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "batch4", "speculative"]);
+        assert_eq!(ids, ["compile", "fuse", "rope-tables", "cache-step", "pipeline", "prefill-chunk", "kv8", "kv4", "batch4", "speculative"]);
         assert!(defaults(&json!({"sliding_window": 4096}), &b).iter().any(|c| c.id == "rotating"));
         assert!(Candidate::parse_list("none", 16).unwrap().is_empty());
         assert_eq!(Candidate::parse_list("kv8,compile", 16).unwrap()[0].options["kv_bits"], 8);

@@ -126,6 +126,8 @@ pub fn receipts(doc: &OptimizeDoc) -> Vec<(String, Value)> {
 pub fn serving_technique(id: &str) -> Option<&'static str> {
     Some(match id {
         "compile" => "compile-stable-regions",
+        "fuse" => "fused-input-projections",
+        "rope-tables" => "shared-rope-tables",
         "cache-step" => "stepped-kv-growth",
         "pipeline" => "async-eval-pipelining",
         "prefill-chunk" => "chunked-prefill",

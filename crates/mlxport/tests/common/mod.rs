@@ -344,7 +344,7 @@ pub fn serving_tests(py_: &Path, pkg: &Path, weights: &Path, prompt_ids: &str) {
         .unwrap();
     let text = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{name} serving tests failed:\n{text}");
-    assert!(text.contains("Ran 5 tests") && text.trim_end().ends_with("OK") && !text.contains("skipped"), "{name} serving tests:\n{text}");
+    assert!(text.contains("Ran 7 tests") && text.trim_end().ends_with("OK") && !text.contains("skipped"), "{name} serving tests:\n{text}");
 }
 
 /// Build SPEC's model (with CONFIG overrides, JSON) into OUT and train a
