@@ -13,9 +13,10 @@ under the names the mlxport oracle uses: `embeddings`, `layers.N`,
 The serving switches (`options.py`) reach the model in two places: the
 cache each block is given (`cache.py`; a quantized cache makes attention
 use quantized matrix products) and `Model.configure(options)`, which turns
-the compiled element-wise functions and the fused projections on or off.
-`pad` (left-padding counts per row) serves batched generation: a row's
-padding is hidden from every real token and its positions start after it.
+the compiled element-wise functions, the fused projections and the shared
+rotary tables on or off. `pad` (left-padding counts per row) serves
+batched generation: a row's padding is hidden from every real token and
+its positions start after it.
 """
 
 from functools import lru_cache
