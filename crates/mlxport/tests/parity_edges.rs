@@ -146,7 +146,13 @@ fn a_decoder_passes_every_edge_and_a_position_offset_bug_is_caught_only_there() 
 
     // The cache's position offset stops growing at 64: the prompts and the
     // 16 tokens decoded after them stay below it, the long input does not.
-    let pkg = planted(&port, &d.join("bug"), "rope.py", "scale=self.scale, offset=offset)", "scale=self.scale, offset=min(offset, 64))");
+    let pkg = planted(
+        &port,
+        &d.join("bug"),
+        "rope.py",
+        "mx.fast.rope(x, self.dims, traditional=self.traditional, base=base, scale=scale, offset=offset,",
+        "mx.fast.rope(x, self.dims, traditional=self.traditional, base=base, scale=scale, offset=min(offset, 64),",
+    );
     let (code, r) = parity_of(&py_, &port, &ck, &pkg, &d.join("bug"));
     assert_eq!(code, 1);
     caught_only_by_edges(&r, &["edge long"]);
