@@ -4,14 +4,14 @@ Supported: default, linear, dynamic (NTK), llama3 and yarn scaling, with the
 frequencies computed exactly as transformers computes them.
 
 With `shared` (a `SharedTables` the model clears at every forward pass;
-the `rope_tables` serving switch), the sines and cosines are computed once per
-pass and configuration and reused by every block's queries and keys. On a
-CPU, MLX's rope is not one kernel but a composition that derives them anew
-in each call (two calls per block). The tables come from `mx.fast.rope`
-itself, applied to a probe whose first half is ones and second half zeros
-(so it returns cos and sin, cast to the input's dtype, exactly), and the
-rotation then performs the composition's own multiplications, so the
-values are the same as `mx.fast.rope`'s on a CPU.
+the `rope_tables` serving switch), the sines and cosines are computed once
+per pass, configuration and positions, and reused by every block's queries
+and keys. On a CPU, MLX's rope is not one kernel but a composition that
+derives them anew in each call (two calls per block). The tables come from
+`mx.fast.rope` itself, applied to a probe of ones (the rotated half) and
+zeros (the other), so it returns cos and sin exactly, cast to the input's
+dtype; the rotation then performs the composition's own multiplications,
+so the values are the same as `mx.fast.rope`'s on a CPU.
 """
 
 import math
