@@ -8,9 +8,10 @@ the `rope_tables` serving switch), the sines and cosines are computed once
 per pass, configuration and positions, and reused by every block's queries
 and keys. On a CPU, MLX's rope is not one kernel but a composition that
 derives them anew in each call (two calls per block). The tables come from
-`mx.fast.rope` itself, applied to a probe of ones (the rotated half) and
-zeros (the other), so it returns cos and sin exactly, cast to the input's
-dtype; the rotation then performs the composition's own multiplications,
+`mx.fast.rope` itself, applied to a probe whose first components of each
+rotated pair are ones and second components zeros (halves, or even and odd
+positions for traditional rope), so it returns cos and sin exactly, cast
+to the input's dtype; the rotation then performs the composition's own multiplications,
 so the values are the same as `mx.fast.rope`'s on a CPU.
 """
 
