@@ -11,8 +11,8 @@ derives them anew in each call (two calls per block). The tables come from
 `mx.fast.rope` itself, applied to a probe whose first components of each
 rotated pair are ones and second components zeros (halves, or even and odd
 positions for traditional rope), so it returns cos and sin exactly, cast
-to the input's dtype; the rotation then performs the composition's own multiplications,
-so the values are the same as `mx.fast.rope`'s on a CPU.
+to the input's dtype; the rotation then performs the composition's own
+multiplications, so the values are the same as `mx.fast.rope`'s on a CPU.
 """
 
 import math
