@@ -1,8 +1,8 @@
 //! The serving switches of a decoder package as optimization candidates:
 //! `compile`, fused input projections, shared rotary tables, a KV cache
-//! grown in steps, pipelined decoding, chunked
-//! prefill, a quantized KV cache (8 and 4 bits) and, for models with
-//! sliding-window layers, a rotating cache. Each is measured on the chosen
+//! grown in steps, pipelined decoding, chunked prefill, a quantized KV
+//! cache (8 and 4 bits) and, for models with sliding-window layers, a
+//! rotating cache. Each is measured on the chosen
 //! weights against the package's first port (`Options()`): the two run in
 //! one process with their runs interleaved, and the paired ratios of
 //! decode and prefill throughput carry a 95% bootstrap interval. An exact
