@@ -32,24 +32,31 @@ from .rope import RoPE, SharedTables
 
 class Fused:
     """Projections of one input (nn.Linear or nn.QuantizedLinear modules of
-    the same kind) as one matrix product: their weights, scales, biases
-    and bias concatenated along the output axis. Each output element is
-    the same dot product as in its own module. The modules' arrays are
-    then re-pointed at slices (views) of the concatenation, so memory
-    holds one copy. Not a module: `parameters()` and saving never see it.
+    the same kind) as one matrix product: a module of that kind whose
+    weights, scales, biases and bias are the parts' concatenated along the
+    output axis, so each output element is the same dot product as in its
+    own module, by MLX's own code. The parts' arrays are then re-pointed
+    at slices (views) of the concatenation, so memory holds one copy. Not
+    a module: `parameters()` and saving never see it.
     """
 
-    def __init__(self, parts, names, bias, quant):
+    def __init__(self, parts, names):
         self.parts = parts
         sizes = [p["weight"].shape[0] for p in parts]
         self.splits = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
-        self.quant = quant
-        self.arrays = {n: mx.concatenate([p[n] for p in parts], axis=0) for n in names + (["bias"] if bias else [])}
-        mx.eval(self.arrays)
+        first = parts[0]
+        if type(first) is nn.QuantizedLinear:
+            # A small shell of the same configuration; its arrays are replaced.
+            self.linear = nn.QuantizedLinear(first.group_size, 1, "bias" in first, first.group_size, first.bits, first.mode)
+        else:
+            self.linear = nn.Linear(1, 1, bias="bias" in first)
+        for n in names:
+            self.linear[n] = mx.concatenate([p[n] for p in parts], axis=0)
+        mx.eval(self.linear.parameters())
         start = 0
         for p, n_out in zip(parts, sizes):
-            for n, a in self.arrays.items():
-                p[n] = a[start : start + n_out]
+            for n in names:
+                p[n] = self.linear[n][start : start + n_out]
             start += n_out
         mx.eval([p.parameters() for p in parts])
         self.views = [p["weight"] for p in parts]
@@ -59,43 +66,23 @@ class Fused:
         """The fusion of `parts`, or None where their kinds, quantization,
         dtypes or biases differ (they then stay separate)."""
         first = parts[0]
-        if any(type(p) is not type(first) for p in parts):
+        if type(first) not in (nn.Linear, nn.QuantizedLinear) or any(type(p) is not type(first) for p in parts):
             return None
-        bias = ["bias" in p for p in parts]
-        if any(bias) != all(bias):
+        names = [n for n in ("weight", "scales", "biases", "bias") if first.get(n) is not None]
+        if any([n for n in ("weight", "scales", "biases", "bias") if p.get(n) is not None] != names for p in parts):
             return None
-        if type(first) is nn.QuantizedLinear:
-            quant = (first.group_size, first.bits, first.mode)
-            if any((p.group_size, p.bits, p.mode) != quant for p in parts):
-                return None
-            names = ["weight", "scales"] + (["biases"] if first.get("biases") is not None else [])
-            if any((p.get("biases") is None) != (first.get("biases") is None) for p in parts):
-                return None
-        elif type(first) is nn.Linear:
-            quant, names = None, ["weight"]
-        else:
+        if type(first) is nn.QuantizedLinear and any((p.group_size, p.bits, p.mode) != (first.group_size, first.bits, first.mode) for p in parts):
             return None
-        for n in names + (["bias"] if all(bias) else []):
-            if any(p[n].dtype != first[n].dtype or p[n].shape[1:] != first[n].shape[1:] for p in parts):
-                return None
-        return Fused(parts, names, all(bias), quant)
+        if any(p[n].dtype != first[n].dtype or p[n].shape[1:] != first[n].shape[1:] for p in parts for n in names):
+            return None
+        return Fused(parts, names)
 
     def current(self) -> bool:
         """False once a module's weight was replaced (new weights loaded)."""
         return all(p["weight"] is v for p, v in zip(self.parts, self.views))
 
     def __call__(self, x: mx.array):
-        a = self.arrays
-        if self.quant is not None:
-            group_size, bits, mode = self.quant
-            y = mx.quantized_matmul(x, a["weight"], scales=a["scales"], biases=a.get("biases"), transpose=True, group_size=group_size, bits=bits, mode=mode)
-            if "bias" in a:
-                y = y + a["bias"]
-        elif "bias" in a:
-            y = mx.addmm(a["bias"], x, a["weight"].T)
-        else:
-            y = x @ a["weight"].T
-        return mx.split(y, self.splits, axis=-1)
+        return mx.split(self.linear(x), self.splits, axis=-1)
 
 
 def fusion(fused: Optional[Fused], parts, on: bool) -> Optional[Fused]:
