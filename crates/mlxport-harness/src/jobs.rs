@@ -57,6 +57,10 @@ pub struct OracleRequest {
 pub struct Inputs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub texts: Option<Vec<String>>,
+    /// Image files or folders of them (image models); empty: the built-in
+    /// set of real photographs (scikit-image's samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<PathBuf>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ids: Option<Vec<Vec<u32>>>,
     /// Greedy new tokens per prompt (decoders).
@@ -89,7 +93,7 @@ impl Inputs {
         let i: Inputs = serde_json::from_str(&text).map_err(|e| {
             Error::invalid_because(
                 format!(
-                    "{}: not a valid inputs file (keys: texts, token_ids, generate, prompts, max_length, add_special_tokens, edges, long_tokens, long_chunk)",
+                    "{}: not a valid inputs file (keys: texts, images, token_ids, generate, prompts, max_length, add_special_tokens, edges, long_tokens, long_chunk)",
                     path.display()
                 ),
                 e,
@@ -100,6 +104,17 @@ impl Inputs {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if let Some(images) = &self.images {
+            if self.texts.is_some() || self.token_ids.is_some() {
+                return Err(Error::invalid("give images, or texts / token_ids, not both"));
+            }
+            for p in images {
+                if !p.exists() {
+                    return Err(Error::invalid(format!("image {}: no such file or folder", p.display())));
+                }
+            }
+            return Ok(());
+        }
         match (&self.texts, &self.token_ids) {
             (Some(t), None) if !t.is_empty() => {}
             (None, Some(t)) if !t.is_empty() && t.iter().all(|s| !s.is_empty()) => {}
@@ -658,8 +673,9 @@ fn oracle_family(iv: &Value) -> Result<Family> {
         Some("dense-decoder" | "moe-decoder") => Ok(Family::Decoder),
         Some("encoder") => Ok(Family::Encoder),
         Some("encoder-decoder") => Ok(Family::EncoderDecoder),
+        Some("vision") => Ok(Family::Vision),
         other => Err(Error::Refused(format!(
-            "the oracle captures dense and mixture-of-experts decoders, encoders and encoder-decoders; this model routes to {}",
+            "the oracle captures dense and mixture-of-experts decoders, encoders, encoder-decoders and image models; this model routes to {}",
             other.unwrap_or("no family")
         ))),
     }

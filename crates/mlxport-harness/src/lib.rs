@@ -42,6 +42,7 @@ pub mod runner;
 pub mod scaffold;
 pub mod scripts;
 pub mod seq2seq;
+pub mod vision;
 
 pub use error::{Error, Result};
 

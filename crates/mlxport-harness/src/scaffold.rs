@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use serde_json::Value;
 
-use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES, SEQ2SEQ_TEMPLATES};
+use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES, SEQ2SEQ_TEMPLATES, VISION_TEMPLATES};
 
 pub const SCHEMA: &str = "mlxport.scaffold/v1";
 
@@ -41,6 +41,8 @@ pub enum Family {
     Decoder,
     Encoder,
     EncoderDecoder,
+    /// Image models (classifiers and feature extractors).
+    Vision,
 }
 
 impl Family {
@@ -49,6 +51,7 @@ impl Family {
             Family::Decoder => "decoder",
             Family::Encoder => "encoder",
             Family::EncoderDecoder => "encoder-decoder",
+            Family::Vision => "vision",
         }
     }
 }
@@ -101,8 +104,9 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         "dense-decoder" | "moe-decoder" => Some(Family::Decoder),
         "encoder" => Some(Family::Encoder),
         "encoder-decoder" => Some(Family::EncoderDecoder),
+        "vision" => Some(Family::Vision),
         other => {
-            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder, encoder and encoder-decoder)"));
+            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder, encoder, encoder-decoder and vision)"));
             None
         }
     };
@@ -204,6 +208,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
             }
         }
         Some(Family::EncoderDecoder) => crate::seq2seq::check(&cfg, &model_type, insp, &mut why, &mut features),
+        Some(Family::Vision) => crate::vision::check(&cfg, &model_type, &mut why, &mut features),
         None => {}
     }
     if !why.is_empty() {
@@ -217,6 +222,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::Decoder => "`inputs.input_ids`, `inputs.attention_mask`, `embeddings`, `layers.0` ... `layers.N-1`, `final_norm`, `logits`, `generated.ids`, `cache_decode.logits`, `full_decode.logits`",
         Family::Encoder => "`inputs.input_ids`, `inputs.attention_mask`, `inputs.token_type_ids`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state`, `pooler_output`, `pooled`, `sentence_embedding`",
         Family::EncoderDecoder => crate::seq2seq::LADDER,
+        Family::Vision => crate::vision::LADDER,
     };
     let (family_templates, family_text, atol, cosine) = match family {
         Family::Decoder if moe => {
@@ -225,6 +231,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::Decoder => (DECODER_TEMPLATES, "dense decoder: GQA, RoPE, explicit KV cache", "1e-3", "0.9999"),
         Family::Encoder => (ENCODER_TEMPLATES, "encoder: BERT-style, DistilBERT or ModernBERT blocks, pooling", "1e-4", "0.99999"),
         Family::EncoderDecoder => (SEQ2SEQ_TEMPLATES, crate::seq2seq::family_text(&model_type), "1e-4", "0.9999"),
+        Family::Vision => (VISION_TEMPLATES, crate::vision::family_text(&model_type), "1e-4", "0.9999"),
     };
     // A runnable call of the family's entry point, for the README.
     let usage = match family {
@@ -243,6 +250,7 @@ embedding = model.sentence_embedding(mx.array([input_ids]))"
 # The encoder reads input_ids; the decoder generates greedily with its cache.\n\
 new, step_logits = greedy(model, input_ids, 32)"
         ),
+        Family::Vision => crate::vision::usage(package),
     };
     // What makes it fast, where the family has serving switches.
     let serving = match family {
@@ -291,7 +299,7 @@ with matrix products. `mlxport bench encoder` measures sentences/s by batch\n\
 size; `serving.json` beside `serving.py`, when present (written by\n\
 `mlxport optimize`), holds the defaults a call without options uses.\n"
         ),
-        Family::EncoderDecoder => String::new(),
+        Family::EncoderDecoder | Family::Vision => String::new(),
     };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
     let table: String = family_templates

@@ -20,6 +20,10 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("quality_lm.py", include_str!("../../../python/harness/quality_lm.py")),
     ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
     ("matrix_build.py", include_str!("../../../python/harness/matrix_build.py")),
+    ("oracle_vision.py", include_str!("../../../python/harness/oracle_vision.py")),
+    ("capture_vision.py", include_str!("../../../python/harness/capture_vision.py")),
+    // The packages' image reader, which the oracle reads images with too.
+    ("image.py", include_str!("../../../python/templates/vision/image.py")),
 ];
 
 /// Package templates (`python/templates/`): family files, then the files
@@ -62,6 +66,20 @@ pub const SEQ2SEQ_TEMPLATES: &[(&str, &str)] = &[
     ("capture.py", include_str!("../../../python/templates/seq2seq/capture.py")),
 ];
 
+/// Image models: one file per architecture over shared layers, and the
+/// image processor.
+pub const VISION_TEMPLATES: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../../../python/templates/vision/__init__.py")),
+    ("config.py", include_str!("../../../python/templates/vision/config.py")),
+    ("image.py", include_str!("../../../python/templates/vision/image.py")),
+    ("layers.py", include_str!("../../../python/templates/vision/layers.py")),
+    ("vit.py", include_str!("../../../python/templates/vision/vit.py")),
+    ("dinov2.py", include_str!("../../../python/templates/vision/dinov2.py")),
+    ("model.py", include_str!("../../../python/templates/vision/model.py")),
+    ("load.py", include_str!("../../../python/templates/vision/load.py")),
+    ("capture.py", include_str!("../../../python/templates/vision/capture.py")),
+];
+
 pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
     ("README.md", include_str!("../../../python/templates/common/README.md")),
     ("quant.py", include_str!("../../../python/templates/common/quant.py")),
@@ -71,7 +89,7 @@ pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
 
 /// Every Python file the binary carries (the harness's steps and every
 /// template), by set: what a port's step hash covers.
-pub const ALL: &[&[(&str, &str)]] = &[SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, COMMON_TEMPLATES];
+pub const ALL: &[&[(&str, &str)]] = &[SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, VISION_TEMPLATES, COMMON_TEMPLATES];
 
 /// Write the scripts into `dir` (created if needed).
 pub fn materialize(dir: &Path) -> Result<()> {

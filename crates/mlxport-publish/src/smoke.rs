@@ -5,7 +5,7 @@
 //! project's Python environment is found: mlx-lm targets are loaded with
 //! `mlx_lm.load` and generate a few greedy tokens; scaffold targets are
 //! loaded strictly through the generated package's own `load` entry and
-//! run on one input. The result is recorded in the package manifest and
+//! run on one input (an image models' through its own image processor). The result is recorded in the package manifest and
 //! the card; it holds no timings, so it is as deterministic as the model.
 
 use std::path::Path;
@@ -97,6 +97,13 @@ ids = mx.array([[1, 2, 3, 4]], dtype=mx.int32)
 if family == "encoder-decoder":
     tokens, out = importlib.import_module(name + ".generate").greedy(model, [1, 2, 3, 4], 4)
     what = f"and greedy decoding of {len(tokens)} tokens"
+elif family == "vision":
+    import numpy as np
+    from PIL import Image
+    processor = importlib.import_module(name + ".image").ImageProcessor.from_dir(sys.argv[1])
+    pixels = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    out = model(mx.array(processor([Image.fromarray(pixels)])))
+    what = "and one forward pass on an image through its own image processor"
 else:
     try:
         out = model(ids, attention_mask=mx.ones_like(ids))

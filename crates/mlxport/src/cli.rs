@@ -745,6 +745,13 @@ pub struct OracleArgs {
     /// An input as comma-separated token ids (repeatable).
     #[arg(long = "token-ids", value_name = "IDS")]
     pub token_ids: Vec<String>,
+    /// An image file or a folder of images (repeatable; image models).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["text", "token_ids"])]
+    pub image: Vec<PathBuf>,
+    /// The built-in set of real photographs (scikit-image's samples: RGB,
+    /// grayscale and RGBA, PNG and JPEG, several sizes; image models).
+    #[arg(long, conflicts_with_all = ["text", "token_ids", "image"])]
+    pub sample_images: bool,
     /// Greedy new tokens per prompt (decoders): captures generated ids and
     /// the logits of cached decoding and of full recomputation.
     #[arg(long, value_name = "N")]
@@ -837,13 +844,20 @@ pub struct ParityArgs {
     /// An input as comma-separated token ids (repeatable).
     #[arg(long = "token-ids", value_name = "IDS", conflicts_with = "oracle")]
     pub token_ids: Vec<String>,
+    /// An image file or a folder of images (repeatable; image models).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["text", "token_ids"])]
+    pub image: Vec<PathBuf>,
+    /// The built-in set of real photographs (scikit-image's samples: RGB,
+    /// grayscale and RGBA, PNG and JPEG, several sizes; image models).
+    #[arg(long, conflicts_with_all = ["text", "token_ids", "image"])]
+    pub sample_images: bool,
     /// Greedy new tokens per prompt (decoders): greedy tokens and cached
     /// decoding against full recomputation.
     #[arg(long, value_name = "N")]
     pub generate: Option<u32>,
     /// Reuse an oracle (`mlxport oracle -o FILE`) instead of running the
     /// source again; its inputs are used.
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["inputs", "text", "token_ids"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["inputs", "text", "token_ids", "image", "sample_images"])]
     pub oracle: Option<PathBuf>,
     /// Climb every rung instead of stopping at the first divergence.
     #[arg(long)]
@@ -1067,6 +1081,10 @@ pub struct PortArgs {
     /// An oracle input text (repeat for a batch).
     #[arg(long, value_name = "TEXT")]
     pub text: Vec<String>,
+    /// An oracle input image, or a folder of images (repeatable; image
+    /// models; default: the built-in set of real photographs).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["text", "inputs"])]
+    pub image: Vec<PathBuf>,
     /// Greedy tokens per prompt for decoders.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub generate: u32,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{remote_code_model, restricted_fused_moe, vit_classifier};
+use common::{remote_code_model, restricted_fused_moe, time_series_model};
 use mlxport_testkit::{bin, describe, python, workspace_root};
 use regex::Regex;
 
@@ -236,15 +236,15 @@ fn every_mentioned_command_and_flag_exists() {
     check_dir(&mut cli, &full, &mut problems, &mut checked);
 
     // Stopped ports: remote code (inspect), a family the port cannot
-    // finish (plan), a restricted license (plan).
+    // finish (plan: a time-series model), a restricted license (plan).
     let m = root.join("remote");
     remote_code_model(&m);
-    let vit = root.join("vit");
-    vit_classifier(&vit);
+    let series = root.join("patchtst");
+    time_series_model(&series);
     let moe = root.join("moe");
     restricted_fused_moe(&moe);
     for (model, out, extra) in
-        [(&m, "out-remote", &[][..]), (&vit, "out-vit", &[][..]), (&moe, "out-moe", &[][..]), (&moe, "out-moe-accepted", &["--accept-license"][..])]
+        [(&m, "out-remote", &[][..]), (&series, "out-patchtst", &[][..]), (&moe, "out-moe", &[][..]), (&moe, "out-moe-accepted", &["--accept-license"][..])]
     {
         let o = port(root).arg(model).args(["--out", out]).args(extra).output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{out}: {}", describe(&o));

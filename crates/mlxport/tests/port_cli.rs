@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{remote_code_model, restricted_fused_moe, vit_classifier};
+use common::{remote_code_model, restricted_fused_moe, time_series_model};
 use mlxport_testkit::{bin, describe, file_sha256, python, read_json, workspace_root, write_json};
 use serde_json::{json, Value};
 
@@ -502,15 +502,15 @@ fn blocked_models_stop_at_the_right_step_with_the_remediation() {
     stopped(&o, &dir, "inspect", "executable-pickle");
     assert!(!marker.exists(), "the pickle's payload ran");
 
-    // A family the port cannot prove end to end (an image classifier):
-    // the plan is written, marked for a port by hand, and the port stops
-    // there naming the families it proves, before any model runs.
-    let m = root.join("vit");
-    vit_classifier(&m);
-    let dir = root.join("out-vit");
+    // A family the port cannot prove end to end (a time-series
+    // forecaster): the plan is written, marked for a port by hand, and the
+    // port stops there naming the families it proves, before any model runs.
+    let m = root.join("patchtst");
+    time_series_model(&m);
+    let dir = root.join("out-patchtst");
     let o = run(port(root, None).arg(&m).arg("--out").arg(&dir));
     let p = stopped(&o, &dir, "plan", "family-not-automated");
-    assert!(p["remediation"].to_string().contains("dense-decoder, moe-decoder, encoder, encoder-decoder"), "{p:#}");
+    assert!(p["remediation"].to_string().contains("dense-decoder, moe-decoder, encoder, encoder-decoder, vision"), "{p:#}");
     assert_eq!(read_json(&dir.join("plan.json"))["status"], "manual");
     assert!(std::fs::read_to_string(dir.join("plan.md")).unwrap().contains("Manual port"));
 

@@ -67,6 +67,9 @@ pub struct PortRequest {
     /// Oracle inputs JSON; else `text`, else the built-in set.
     pub inputs: Option<PathBuf>,
     pub text: Vec<String>,
+    /// Oracle images (files or folders) for image models; empty: the
+    /// built-in set of photographs.
+    pub images: Vec<PathBuf>,
     /// Greedy tokens per prompt for decoders.
     pub generate: u32,
     /// Memory of the target machine (e.g. `16GB`) for the fit verdict.
@@ -104,6 +107,7 @@ impl PortRequest {
             yes: false,
             inputs: None,
             text: Vec::new(),
+            images: Vec::new(),
             generate: 16,
             target_memory: None,
             show_paths: false,

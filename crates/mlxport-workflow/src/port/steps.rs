@@ -259,13 +259,16 @@ pub(super) fn settings(ctx: &Ctx) -> Settings {
 
 /// Whether the model generates tokens (greedy decoding, cached decoding).
 fn decoder(ctx: &Ctx) -> bool {
-    ctx.state.family != Some(Family::Encoder)
+    !matches!(ctx.state.family, Some(Family::Encoder | Family::Vision))
 }
 
 fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
     let decoder = decoder(ctx);
+    let vision = ctx.state.family == Some(Family::Vision);
     let mut i = match &ctx.req.inputs {
         Some(p) => Inputs::read(p)?,
+        // Image models: the given images, else the built-in photographs.
+        None if vision => Inputs { images: Some(ctx.req.images.clone()), ..Default::default() },
         None if !ctx.req.text.is_empty() => Inputs { texts: Some(ctx.req.text.clone()), ..Default::default() },
         None => Inputs { texts: Some(if decoder { PROMPTS } else { SENTENCES }.iter().map(|s| s.to_string()).collect()), ..Default::default() },
     };
@@ -278,7 +281,8 @@ fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
 
 fn oracle(ctx: &mut Ctx) -> Result<Flow> {
     let inputs = oracle_inputs(ctx)?;
-    let h = json!({"fingerprint": fingerprint(ctx), "inputs": serde_json::to_value(&inputs)?, "dtype": "float32", "seed": 0});
+    let images = image_digests(&inputs)?;
+    let h = json!({"fingerprint": fingerprint(ctx), "inputs": serde_json::to_value(&inputs)?, "images": images, "dtype": "float32", "seed": 0});
     ctx.step(Step::Oracle, h, &["oracle"], |ctx, st| {
         let harness = Harness::new(settings(ctx))?;
         let out = st.join("oracle");
@@ -294,6 +298,29 @@ fn oracle(ctx: &mut Ctx) -> Result<Flow> {
             m.libraries["transformers"].as_str().unwrap_or("?")
         )))
     })
+}
+
+/// The SHA-256 of every image file the inputs name (folders listed), so
+/// that an edited image runs the oracle again.
+fn image_digests(inputs: &Inputs) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for p in inputs.images.iter().flatten() {
+        if p.is_dir() {
+            let mut found: Vec<_> =
+                std::fs::read_dir(p).with_context(|| format!("reading {}", p.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            found.sort();
+            files.extend(found.into_iter().filter(|f| f.is_file()));
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files
+        .iter()
+        .map(|f| {
+            let digest = mlxport_util::hash::sha256_file(f).with_context(|| format!("reading {}", f.display()))?.sha256;
+            Ok(format!("{}  {}", digest, f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+        })
+        .collect()
 }
 
 fn policy(ctx: &Ctx) -> Option<DtypePolicy> {

@@ -6,7 +6,14 @@ use mlxport_harness::jobs::{Harness, Inputs, OracleRequest};
 use crate::cli::OracleArgs;
 
 pub fn inputs_of(args: &OracleArgs) -> Result<Inputs> {
-    Ok(mlxport_workflow::inputs::from_args(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)?)
+    Ok(mlxport_workflow::inputs::from_args(&mlxport_workflow::inputs::InputArgs {
+        file: args.inputs.as_deref(),
+        text: &args.text,
+        token_ids: &args.token_ids,
+        images: &args.image,
+        sample_images: args.sample_images,
+        generate: args.generate,
+    })?)
 }
 
 pub fn run(args: OracleArgs) -> Result<u8> {

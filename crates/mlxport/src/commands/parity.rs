@@ -18,7 +18,14 @@ pub fn run(args: ParityArgs) -> Result<u8> {
     let inputs = if args.oracle.is_some() {
         Inputs::default()
     } else {
-        mlxport_workflow::inputs::from_args(args.inputs.as_deref(), &args.text, &args.token_ids, args.generate)?
+        mlxport_workflow::inputs::from_args(&mlxport_workflow::inputs::InputArgs {
+            file: args.inputs.as_deref(),
+            text: &args.text,
+            token_ids: &args.token_ids,
+            images: &args.image,
+            sample_images: args.sample_images,
+            generate: args.generate,
+        })?
     };
     let target = match (target.as_str(), &args.package) {
         ("mlx-lm", None) => Target::MlxLm { model: weights },

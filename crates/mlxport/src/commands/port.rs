@@ -34,6 +34,7 @@ pub fn request(a: &PortArgs) -> Result<PortRequest> {
         yes: a.yes,
         inputs: a.inputs.clone(),
         text: a.text.clone(),
+        images: a.image.clone(),
         generate: a.generate,
         target_memory: a.target_memory.clone(),
         show_paths: a.show_paths,

@@ -299,14 +299,17 @@ pub fn remote_code_model(d: &Path) {
     std::fs::write(d.join("modeling_x.py"), "raise SystemExit('never run')\n").unwrap();
 }
 
-/// An image classifier, a family the port cannot prove: it stops after
-/// the plan.
-pub fn vit_classifier(d: &Path) {
+/// A tiny time-series forecaster (PatchTST): a family `mlxport port`
+/// plans but does not port end to end.
+pub fn time_series_model(d: &Path) {
     mlxport_testkit::write_json(
         &d.join("config.json"),
-        &serde_json::json!({"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4, "num_channels": 3}),
+        &serde_json::json!({"model_type": "patchtst", "architectures": ["PatchTSTForPrediction"], "d_model": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "context_length": 32, "patch_length": 8, "num_input_channels": 1}),
     );
-    write_st(&d.join("model.safetensors"), &["vit.embeddings.cls_token", "vit.embeddings.patch_embeddings.projection.weight", "classifier.weight"]);
+    write_st(
+        &d.join("model.safetensors"),
+        &["model.encoder.embedder.input_embedding.weight", "model.encoder.layers.0.self_attn.q_proj.weight", "head.projection.weight"],
+    );
 }
 
 /// A tiny MoE decoder under a non-commercial license whose experts are

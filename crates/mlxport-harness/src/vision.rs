@@ -1,0 +1,101 @@
+//! What the image-model template (`python/templates/vision/`) implements,
+//! checked from the inspection before a package is written: ViT (CLS token,
+//! learned positions for the configured size, optional pooler and
+//! classifier) and DINOv2 (layer scale, optional SwiGLU, register tokens,
+//! positions resampled bicubically to the image's grid, CLS + mean-patch
+//! classifier). Other image architectures are refused naming what they
+//! need.
+
+use serde_json::Value;
+
+/// Image model types the vision template implements.
+pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers"];
+
+/// Image model types the template does not implement, with the feature
+/// that keeps them out (named in the refusal).
+const VISION_REFUSED: &[(&str, &str)] = &[
+    ("convnext", "convolutional stages (depthwise 7x7 convolutions, channels-last LayerNorm, downsampling layers; no attention)"),
+    ("convnextv2", "convolutional stages with global response normalization (no attention)"),
+    ("resnet", "convolutional residual stages with batch normalization (no attention)"),
+    ("deit", "the distillation token and its second classification head"),
+    ("beit", "relative position biases inside every attention block"),
+    ("data2vec-vision", "relative position biases inside every attention block"),
+    ("swin", "shifted-window attention over hierarchical patch merging"),
+    ("swinv2", "shifted-window attention with log-spaced continuous position bias"),
+    ("levit", "convolutional stem and attention with learned biases per stage"),
+    ("mobilevit", "convolutional blocks mixed with unfold/fold transformers"),
+];
+
+/// Activations the template computes as transformers' `ACT2FN` does.
+const ACTIVATIONS: &[&str] = &["gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish"];
+
+/// The ladder names the package's capture writes (shared with the oracle).
+pub const LADDER: &str = "`pixel_values`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state` (after the final norm), `pooler_output`, `logits`";
+
+pub fn family_text(model_type: &str) -> &'static str {
+    match model_type {
+        "vit" => "image model: ViT (patches, CLS token, learned positions, pre-norm blocks, classifier over CLS)",
+        _ => "image model: DINOv2 (layer scale, bicubic position resampling, registers, CLS + mean-patch classifier)",
+    }
+}
+
+/// The README's runnable example.
+pub fn usage(package: &str) -> String {
+    format!(
+        "from {package} import ImageProcessor, load, load_image\n\nmodel, args = load(\"<converted weights directory>\")\n\
+processor = ImageProcessor.from_dir(\"<converted weights directory>\")  # preprocessor_config.json\n\
+# Image files -> pixel_values [B, 3, H, W], exactly as transformers' processor.\n\
+out = model(mx.array(processor([load_image(\"photo.jpg\")])))\n\
+out[\"logits\"]  # or out[\"last_hidden_state\"], out[\"pooler_output\"]"
+    )
+}
+
+/// Push every unsupported item of an image model's config into `why`, and
+/// what the package will implement into `features`.
+pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mut Vec<String>) {
+    if let Some((_, feature)) = VISION_REFUSED.iter().find(|(t, _)| *t == model_type) {
+        why.push(format!("{feature} of model_type '{model_type}' (vision template: {})", VISION_TYPES.join(", ")));
+        return;
+    }
+    if !VISION_TYPES.contains(&model_type) {
+        why.push(format!("model_type '{model_type}' (vision template: {})", VISION_TYPES.join(", ")));
+        return;
+    }
+    for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if a.contains("MaskedImageModeling") || a.ends_with("Backbone") {
+            why.push(format!("the {a} head (the template has image classification and the bare model)"));
+        }
+    }
+    let act = cfg["hidden_act"].as_str().unwrap_or("gelu");
+    if !ACTIVATIONS.contains(&act) {
+        why.push(format!("hidden_act '{act}' (supported: {})", ACTIVATIONS.join(", ")));
+    }
+    if !cfg["patch_size"].is_null() && !cfg["patch_size"].is_u64() {
+        why.push(format!("patch_size {} (one square patch side)", cfg["patch_size"]));
+    }
+    let (hidden, heads) = (cfg["hidden_size"].as_u64(), cfg["num_attention_heads"].as_u64());
+    match (hidden, heads) {
+        (Some(h), Some(n)) if n > 0 && h % n == 0 => {}
+        _ => why
+            .push(format!("hidden_size {} and num_attention_heads {}: the heads must split the width evenly", cfg["hidden_size"], cfg["num_attention_heads"])),
+    }
+    if model_type == "vit" {
+        let pooler_act = cfg["pooler_act"].as_str().unwrap_or("tanh");
+        if pooler_act != "tanh" && !ACTIVATIONS.contains(&pooler_act) {
+            why.push(format!("pooler_act '{pooler_act}'"));
+        }
+        features.push("positions:fixed-size".into());
+    } else {
+        features.push("layer-scale".into());
+        features.push("positions:bicubic-resampled".into());
+        if cfg["use_swiglu_ffn"].as_bool() == Some(true) {
+            features.push("swiglu".into());
+        }
+        if let Some(n) = cfg["num_register_tokens"].as_u64().filter(|n| *n > 0 && model_type == "dinov2_with_registers") {
+            features.push(format!("registers:{n}"));
+        }
+    }
+    if cfg["architectures"].to_string().contains("ForImageClassification") {
+        features.push("classifier".into());
+    }
+}

@@ -1,0 +1,208 @@
+"""The source oracle of an image model: transformers' image processor and
+model on real image files, every ladder boundary captured.
+
+Called by ``oracle.py`` for ``--family vision``. Images are read by the
+same ``load_image`` the generated package carries (``image.py``: safe
+decoding, EXIF orientation, alpha over white, 16-bit reduced to 8), then
+given to the checkpoint's Hugging Face image processor (its PIL path);
+its ``pixel_values`` are rung 0. The model runs on the whole batch in
+float32; the tensors:
+
+* ``pixel_values`` [B, C, H, W];
+* ``embeddings``, ``layers.N`` (the blocks' outputs), ``last_hidden_state``
+  (after the final norm) [B, tokens, hidden];
+* ``pooler_output`` [B, hidden] and ``logits`` [B, classes] where the
+  model has them;
+* ``block_inputs.*`` for the isolated rung where a block's input is not
+  the previous tensor;
+* edges: ``edges.single.*`` (the batch's outputs, which the target
+  computes one image at a time), ``edges.size.*``, the model on a crop of the batch one patch row
+  shorter (a non-square grid), for models that resample their positions.
+"""
+
+import hashlib
+import os
+
+import mlxport_common as common
+import image as images  # the package's image.py, shipped beside the harness
+
+SAMPLES = ("chelsea.png", "astronaut.png", "coffee.png", "rocket.jpg", "camera.png", "logo.png")
+
+
+def builtin_images():
+    """scikit-image's bundled photographs: RGB PNG and JPEG of several
+    sizes and aspect ratios, a grayscale and an RGBA image."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        common.fail("the built-in image set comes from scikit-image, which is not installed in the Python environment")
+    d = os.path.join(spec.submodule_search_locations[0], "data")
+    files = [os.path.join(d, f) for f in SAMPLES]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        common.fail(f"scikit-image's sample images are missing: {', '.join(missing)}")
+    return files
+
+
+def image_files(spec):
+    """The image paths of the inputs: listed files, files of listed folders
+    (sorted by name), or the built-in set."""
+    out = []
+    for p in spec.get("images") or []:
+        if os.path.isdir(p):
+            found = sorted(os.path.join(p, f) for f in os.listdir(p) if os.path.splitext(f)[1].lower() in images.EXTENSIONS)
+            if not found:
+                common.fail(f"{p}: a folder with no image files ({', '.join(images.EXTENSIONS)})")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out or builtin_images()
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def first(x):
+    return x[0] if isinstance(x, (tuple, list)) else x
+
+
+def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer):
+    import numpy as np
+    import torch
+    import transformers
+
+    files = image_files(spec)
+    loaded = []
+    for f in files:
+        try:
+            loaded.append(images.load_image(f))
+        except images.ImageError as e:
+            common.fail(str(e))
+    if not os.path.isfile(os.path.join(load_dir, "preprocessor_config.json")):
+        common.fail(f"{model_path} has no preprocessor_config.json: the image preprocessing is part of the model and cannot be guessed")
+    processor = transformers.AutoImageProcessor.from_pretrained(load_dir, **load_kw)
+    if getattr(processor, "backend", "pil") != "pil":
+        common.fail(f"the image processor runs on {processor.backend}; the oracle uses transformers' PIL path")
+    try:
+        pv = processor(images=loaded, return_tensors="np")["pixel_values"].astype(np.float32)
+    except ValueError as e:
+        common.fail(f"the image processor cannot make one batch of these images ({e})")
+    archs = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForImageClassification") for a in archs):
+        from transformers import AutoModelForImageClassification as Auto
+    else:
+        from transformers import AutoModel as Auto
+    common.log(f"loading {type(config).__name__} from {model_path} as {dtype}")
+    model = Auto.from_pretrained(load_dir, dtype=dtype, **load_kw)
+    model.eval()
+    base = model.base_model
+    n_layers = config.num_hidden_layers
+    found = common.block_list(torch, base, n_layers)
+    if found is None:
+        common.fail(f"no ModuleList of {n_layers} identical blocks in {type(base).__name__}: cannot find the model's blocks")
+    blocks_name, blocks = found
+    if not hasattr(base, "embeddings"):
+        common.fail(f"{type(base).__name__} has no `embeddings` module: cannot capture the embedding rung")
+
+    captured, block_in, handles = {}, {}, []
+
+    def hook(name):
+        def fn(_m, _inp, out):
+            captured[name] = first(out).detach()
+
+        return fn
+
+    handles.append(base.embeddings.register_forward_hook(hook("embeddings")))
+    for i, blk in enumerate(blocks):
+        handles.append(blk.register_forward_hook(hook(f"layers.{i}")))
+        handles.append(blk.register_forward_pre_hook(common.block_input_hook(block_in, f"layers.{i}"), with_kwargs=True))
+    norm = getattr(base, "layernorm", None)
+    if norm is not None:
+        handles.append(norm.register_forward_hook(hook("last_hidden_state")))
+    x = torch.from_numpy(pv).to(dtype)
+    with torch.inference_mode():
+        out = model(pixel_values=x)
+    for h in handles:
+        h.remove()
+    res = common.Results()
+    res.add("pixel_values", pv)
+    res.add("embeddings", captured["embeddings"].float().numpy())
+    for i in range(n_layers):
+        res.add(f"layers.{i}", captured[f"layers.{i}"].float().numpy())
+    block_inputs = common.add_block_inputs(res, {k: v.float().numpy() for k, v in block_in.items()}, [f"layers.{i}" for i in range(n_layers)], "embeddings", None)
+    last = getattr(out, "last_hidden_state", None)
+    if last is None:
+        last = captured.get("last_hidden_state")
+    if last is None:
+        common.fail(f"{type(model).__name__} gives no last hidden state and has no final `layernorm`")
+    res.add("last_hidden_state", last.float().numpy())
+    if getattr(out, "pooler_output", None) is not None:
+        res.add("pooler_output", out.pooler_output.float().numpy())
+    if getattr(out, "logits", None) is not None:
+        res.add("logits", out.logits.float().numpy())
+
+    # Rung 8: each image alone (the target runs batch one; the source's
+    # batch is the reference), and a non-square grid (one patch row fewer)
+    # for models whose positions are resampled to the image's grid.
+    edges = {}
+    if spec.get("edges", True):
+        res.add("edges.single.last_hidden_state", last.float().numpy())
+        if getattr(out, "logits", None) is not None:
+            res.add("edges.single.logits", out.logits.float().numpy())
+        edges["single"] = {"what": "each image alone (batch one) on the target, against the source's batch"}
+    patch = getattr(config, "patch_size", None)
+    resamples = hasattr(base.embeddings, "interpolate_pos_encoding") and config.model_type != "vit"
+    if spec.get("edges", True) and isinstance(patch, int) and resamples and pv.shape[2] > 2 * patch:
+        rows = pv.shape[2] - patch
+        crop = np.ascontiguousarray(pv[:, :, :rows, :])
+        seen = {}
+        handle = norm.register_forward_hook(lambda _m, _i, o: seen.__setitem__("last", first(o).detach())) if norm is not None else None
+        with torch.inference_mode():
+            o = model(pixel_values=torch.from_numpy(crop).to(dtype))
+        if handle is not None:
+            handle.remove()
+        # A task model gives no last hidden state: the final norm's output is it.
+        last_e = getattr(o, "last_hidden_state", None)
+        last_e = last_e if last_e is not None else seen.get("last")
+        res.add("edges.size.pixel_values", crop)
+        if last_e is not None:
+            res.add("edges.size.last_hidden_state", last_e.float().numpy())
+        if getattr(o, "logits", None) is not None:
+            res.add("edges.size.logits", o.logits.float().numpy())
+        edges["size"] = {"rows": int(rows), "cols": int(pv.shape[3]), "what": "the batch cropped by one patch row: a non-square grid, positions resampled"}
+
+    path_of = {id(m): n for n, m in model.named_modules()}
+    inputs_rec = {
+        "images": [{"file": os.path.basename(f), "path": os.path.abspath(f), "sha256": sha256(f), "size": list(im.size)} for f, im in zip(files, loaded)],
+        "processor": type(processor).__name__,
+        "pixel_values_shape": list(pv.shape),
+    }
+    if edges:
+        inputs_rec["edges"] = edges
+    if block_inputs:
+        inputs_rec["block_inputs"] = block_inputs
+    manifest = {
+        "kind": "oracle",
+        "implementation": "transformers",
+        "family": "vision",
+        "model": {
+            "path": model_path,
+            "fingerprint": args.fingerprint,
+            "class": type(model).__name__,
+            "model_type": getattr(config, "model_type", None),
+            "num_hidden_layers": n_layers,
+        },
+        "inputs": inputs_rec,
+        "options": {"dtype": str(dtype).replace("torch.", ""), "seed": args.seed, "threads": n_threads, "deterministic_algorithms": True, "device": "cpu", "trust_remote_code": False},
+        "libraries": common.library_versions(["torch", "transformers", "numpy", "safetensors", "pillow"]),
+        "checks": {"blocks": f"{path_of[id(blocks)]} ({type(blocks[0]).__name__} x {n_layers})"},
+        "elapsed_s": timer.elapsed(),
+    }
+    path = res.write(args.out, manifest)
+    common.log(f"wrote {args.out} and {path} ({len(res.items)} tensors, {timer.elapsed()} s)")

@@ -1,0 +1,39 @@
+"""Capture hooks of {{PACKAGE}}: the tensors the mlxport parity ladder
+compares, under the oracle's names (see `mlxport oracle --help`)."""
+
+from typing import Dict, List
+
+import mlx.core as mx
+import numpy as np
+
+from .image import ImageProcessor, load_image
+
+FAMILY = "vision"
+
+
+def preprocess(weights_dir: str, paths: List[str]) -> np.ndarray:
+    """Image files -> pixel_values [B, C, H, W] float32 by this package's
+    processor (the checkpoint's preprocessor_config.json)."""
+    processor = ImageProcessor.from_dir(weights_dir)
+    return processor([load_image(p) for p in paths])
+
+
+def forward(model, pixel_values: np.ndarray) -> Dict[str, np.ndarray]:
+    """pixel_values [B, C, H, W] -> {name: [B, ...] float32}, every rung."""
+    cap = {}
+    model(mx.array(pixel_values), capture=cap)
+    mx.eval(list(cap.values()))
+    return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
+
+
+def outputs(model, pixel_values: np.ndarray) -> Dict[str, np.ndarray]:
+    """The model's outputs only (last_hidden_state, pooler_output, logits)."""
+    out = model(mx.array(pixel_values))
+    mx.eval(list(out.values()))
+    return {k: np.array(v.astype(mx.float32)) for k, v in out.items()}
+
+
+def blocks(model) -> Dict[str, list]:
+    """The block lists by their ladder name prefix: the isolated rung calls
+    each block on the source's input to it."""
+    return {"layers": model.blocks()}
