@@ -6,7 +6,9 @@ transformers are imported once.
 
 ``--specs`` is a JSON file: a list of ``{"name", "model_type",
 "auto_class", "config"}`` objects (the matrix spec files). For each entry,
-``--out``/NAME/ receives ``config.json`` and ``model.safetensors``:
+``--out``/NAME/ receives ``config.json``, ``model.safetensors`` and a
+tokenizer, or for an image model (``image_processor``: a transformers
+image processor class and its arguments) ``preprocessor_config.json``:
 transformers builds the model from the config alone (``AutoConfig.for_model``,
 then the Auto class's ``from_config``, never remote code) after
 ``torch.manual_seed(0)``, in float32, and saves it with safetensors. The
@@ -56,7 +58,12 @@ def build(spec, out_dir, torch, transformers):
     gen = os.path.join(out_dir, "generation_config.json")
     if os.path.exists(gen):
         os.remove(gen)
-    write_tokenizer(out_dir, int(getattr(config, "vocab_size", 0) or spec["config"].get("vocab_size", 0)), getattr(config, "pad_token_id", None))
+    proc = spec.get("image_processor")
+    if proc:
+        # An image model's preprocessing, saved as transformers saves it.
+        getattr(transformers, proc["class"])(**(proc.get("kwargs") or {})).save_pretrained(out_dir)
+    else:
+        write_tokenizer(out_dir, int(getattr(config, "vocab_size", 0) or spec["config"].get("vocab_size", 0)), getattr(config, "pad_token_id", None))
     return {"class": type(model).__name__, "parameters": int(sum(p.numel() for p in model.parameters()))}
 
 

@@ -75,6 +75,11 @@ pub struct Spec {
     /// (a model type only mlx-lm implements).
     #[serde(default)]
     pub expect_mlx_lm: Option<String>,
+    /// Image models: the Hugging Face image processor saved beside the
+    /// checkpoint (`{"class": "ViTImageProcessor", "kwargs": {...}}`); the
+    /// entry then runs on the built-in photographs.
+    #[serde(default)]
+    pub image_processor: Option<Value>,
 }
 
 impl Spec {
@@ -107,8 +112,12 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec> {
     if s.name != stem {
         bail!("{file}: name '{}' must be the file stem '{stem}'", s.name);
     }
-    if !["dense-decoder", "moe-decoder", "encoder", "encoder-decoder"].contains(&s.family.as_str()) {
-        bail!("{file}: family '{}' is not one of dense-decoder, moe-decoder, encoder, encoder-decoder", s.family);
+    if !["dense-decoder", "moe-decoder", "encoder", "encoder-decoder", "vision"].contains(&s.family.as_str()) {
+        bail!("{file}: family '{}' is not one of dense-decoder, moe-decoder, encoder, encoder-decoder, vision", s.family);
+    }
+    let vision = s.family == "vision";
+    if vision && s.image_processor.as_ref().is_none_or(|p| !p["class"].is_string()) {
+        bail!("{file}: an image model needs image_processor {{\"class\": ..., \"kwargs\": {{...}}}}");
     }
     if s.expect != "pass" && s.fail_closed().is_none_or(str::is_empty) && s.known_divergence().is_none_or(str::is_empty) {
         bail!("{file}: expect must be \"pass\", \"fail-closed: <part of the refusal message>\" or \"known-divergence: <why>\", not {:?}", s.expect);
@@ -116,8 +125,8 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec> {
     if s.expect_mlx_lm.as_deref().is_some_and(|x| x != "pass" && (!x.starts_with("fail:") || x.len() < 7)) {
         bail!("{file}: expect_mlx_lm must be \"pass\" or \"fail: <why mlx-lm diverges>\"");
     }
-    if !s.config.is_object() || s.config["vocab_size"].as_u64().is_none_or(|v| v < 8) {
-        bail!("{file}: config must be an object with vocab_size >= 8");
+    if !s.config.is_object() || (!vision && s.config["vocab_size"].as_u64().is_none_or(|v| v < 8)) {
+        bail!("{file}: config must be an object with vocab_size >= 8 (image models: an object)");
     }
     if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         bail!("{file}: name '{}' must be letters, digits, '-' and '_'", s.name);
@@ -384,10 +393,15 @@ impl Runner {
             }
         };
         let vocab = spec.config["vocab_size"].as_u64().unwrap_or(8);
-        let inputs = Inputs {
-            token_ids: Some(token_ids(vocab, spec.lengths.as_deref().unwrap_or(LENGTHS))),
-            generate: spec.generative.then_some(GENERATE),
-            ..Inputs::default()
+        let inputs = if spec.family == "vision" {
+            // The built-in photographs.
+            Inputs { images: Some(Vec::new()), ..Inputs::default() }
+        } else {
+            Inputs {
+                token_ids: Some(token_ids(vocab, spec.lengths.as_deref().unwrap_or(LENGTHS))),
+                generate: spec.generative.then_some(GENERATE),
+                ..Inputs::default()
+            }
         };
         let mut req = ParityRequest::new(src.to_path_buf(), t, inputs, dir.join("parity"));
         req.all = true;
@@ -475,8 +489,10 @@ pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Pat
     std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
     let ckpts = work.join("checkpoints");
     let list = work.join("specs.json");
-    let list_json: Vec<Value> =
-        chosen.iter().map(|s| json!({"name": s.name, "model_type": s.model_type, "auto_class": s.auto_class, "config": s.config})).collect();
+    let list_json: Vec<Value> = chosen
+        .iter()
+        .map(|s| json!({"name": s.name, "model_type": s.model_type, "auto_class": s.auto_class, "config": s.config, "image_processor": s.image_processor}))
+        .collect();
     std::fs::write(&list, serde_json::to_vec_pretty(&list_json)?)?;
     eprintln!("matrix: building {} checkpoints with transformers (seed 0, float32)", chosen.len());
     let t0 = Instant::now();

@@ -22,6 +22,10 @@ const FAIL_CLOSED: &[(&str, &[&str])] = &[
     ("bloom-alibi", &["ALiBi"]),
     ("bert-relative-key", &["position_embedding_type", "relative_key"]),
     ("gpt2-no-template", &["model_type 'gpt2'"]),
+    ("convnext", &["convolutional stages", "depthwise", "model_type 'convnext'"]),
+    ("deit", &["distillation token", "model_type 'deit'"]),
+    ("swin", &["shifted-window attention", "model_type 'swin'"]),
+    ("beit", &["relative position biases", "model_type 'beit'"]),
 ];
 
 /// Entries the scaffold refuses but mlx-lm implements: mlx-lm is still
@@ -118,8 +122,22 @@ fn parity_matrix_every_expectation_holds() {
     for t in MLX_LM_TYPES {
         assert_eq!(entry(&r, t, "mlx-lm")["status"], "pass", "mlx-lm's {t} is a second target");
     }
-    for t in ["llama", "mistral", "qwen2", "qwen3", "bert", "roberta", "xlm-roberta", "camembert"] {
+    for t in ["llama", "mistral", "qwen2", "qwen3", "bert", "roberta", "xlm-roberta", "camembert", "vit", "dinov2", "dinov2_with_registers"] {
         assert!(passing_types.contains(t), "{t} passes");
+    }
+    // Image models: rung 0 is the package's own preprocessing, equal to
+    // the Hugging Face processor's; DINOv2 also climbs the non-square edge.
+    for v in ["vit", "vit-pooler", "dinov2", "dinov2-swiglu-classifier", "dinov2-registers"] {
+        let e = entry(&r, v, "scaffold");
+        assert_eq!(e["status"], "pass", "{v}");
+        let report: Value = serde_json::from_slice(&std::fs::read(work.join(v).join("scaffold/parity/parity.json")).unwrap()).unwrap();
+        let rs = rungs(&report);
+        let pre = rung(&rs, "preprocessing");
+        assert_eq!(pre["status"], "pass", "{v}: preprocessing");
+        assert_eq!(pre["max_abs"].as_f64(), Some(0.0), "{v}: pixel_values equal the processor's exactly");
+        if v.starts_with("dinov2") {
+            assert_eq!(rung(&rs, "edge size")["status"], "pass", "{v}: positions resampled to a non-square grid");
+        }
     }
     for v in ["llama-llama3-rope", "llama-yarn-rope"] {
         assert_eq!(entry(&r, v, "scaffold")["status"], "pass", "{v}");
@@ -160,7 +178,7 @@ fn parity_matrix_every_expectation_holds() {
         let (a, b) = (work.join("checkpoints").join(name), again.join(name));
         let mut files: Vec<_> = std::fs::read_dir(&a).unwrap().flatten().map(|x| x.file_name()).collect();
         files.sort();
-        assert!(files.len() >= 4, "{name}: config, weights, tokenizer: {files:?}");
+        assert!(files.len() >= 3, "{name}: config, weights, tokenizer or image processor: {files:?}");
         for f in files {
             assert!(std::fs::read(a.join(&f)).unwrap() == std::fs::read(b.join(&f)).unwrap(), "{name}/{f:?} differs between two builds");
         }
