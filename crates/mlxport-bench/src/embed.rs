@@ -43,6 +43,35 @@ pub fn label(options: &Value) -> String {
     s
 }
 
+/// One side's timed passes as runs: each pass's seconds, and for every
+/// `(name, count)` the count per second of that pass, plus the side's peak
+/// memory.
+pub(crate) fn pass_runs(side: &Value, per_pass: &[(&str, f64)]) -> crate::Result<Vec<Run>> {
+    let secs = side["seconds"].as_array().ok_or_else(|| Error::MetricMissing("a side without seconds".into()))?;
+    let peak = side["peak_memory_bytes"].as_f64().unwrap_or(0.0);
+    let mut runs = Vec::new();
+    for s in secs {
+        let s = s.as_f64().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| Error::MetricMissing("a non-positive pass time".into()))?;
+        let mut extra = std::collections::BTreeMap::new();
+        for (name, count) in per_pass {
+            extra.insert(name.to_string(), count / s);
+        }
+        extra.insert("peak_memory_bytes".to_string(), peak);
+        runs.push(Run {
+            wall_s: s,
+            user_s: 0.0,
+            system_s: 0.0,
+            max_rss_bytes: 0,
+            rss_floor_bytes: 0,
+            exit_code: Some(0),
+            signal: None,
+            timed_out: false,
+            extra,
+        });
+    }
+    Ok(runs)
+}
+
 impl Receipt {
     /// The receipt of an embedding benchmark: one benchmark per side.
     pub fn from_embed(e: EmbedBench) -> crate::Result<Receipt> {
@@ -60,27 +89,7 @@ impl Receipt {
         let mut benchmarks = Vec::new();
         let mut notes = Vec::new();
         for side in sides {
-            let secs = side["seconds"].as_array().ok_or_else(|| Error::MetricMissing("a side without seconds".into()))?;
-            let peak = side["peak_memory_bytes"].as_f64().unwrap_or(0.0);
-            let mut runs = Vec::new();
-            for s in secs {
-                let s = s.as_f64().filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| Error::MetricMissing("a non-positive pass time".into()))?;
-                let mut extra = std::collections::BTreeMap::new();
-                extra.insert(METRIC.to_string(), n / s);
-                extra.insert("tokens_per_s".to_string(), tokens / s);
-                extra.insert("peak_memory_bytes".to_string(), peak);
-                runs.push(Run {
-                    wall_s: s,
-                    user_s: 0.0,
-                    system_s: 0.0,
-                    max_rss_bytes: 0,
-                    rss_floor_bytes: 0,
-                    exit_code: Some(0),
-                    signal: None,
-                    timed_out: false,
-                    extra,
-                });
-            }
+            let runs = pass_runs(side, &[(METRIC, n), ("tokens_per_s", tokens)])?;
             let metric = Metric { name: METRIC.into(), unit: "sentences/s".into(), better: Better::Higher };
             let l = label(&side["options"]);
             if let Some(c) = side["min_cosine_vs_first"].as_f64().filter(|c| *c < 1.0 - 1e-6) {

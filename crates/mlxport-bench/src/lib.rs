@@ -49,6 +49,7 @@ pub mod error;
 pub mod export;
 pub mod generate;
 pub mod hash;
+pub mod images;
 pub mod outliers;
 pub mod receipt;
 pub mod rng;

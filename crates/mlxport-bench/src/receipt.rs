@@ -63,6 +63,9 @@ pub enum WorkloadKind {
     /// Sentence embeddings by an MLX encoder package through the Python
     /// harness.
     Embed,
+    /// Images through an MLX image-model package (classification or
+    /// features) through the Python harness.
+    Images,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

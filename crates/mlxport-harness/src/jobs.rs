@@ -183,6 +183,20 @@ pub struct EncoderBenchRequest {
     pub warmup: u32,
 }
 
+/// An image-model package's throughput by batch size (`bench_vision.py`).
+#[derive(Clone, Debug)]
+pub struct ImagesBenchRequest {
+    pub package: PathBuf,
+    pub weights: PathBuf,
+    pub batch_sizes: Vec<u32>,
+    /// Image files or folders (empty: scikit-image's photographs).
+    pub images: Vec<PathBuf>,
+    /// Pixel arrays per pass (the images cycled).
+    pub inputs: u32,
+    pub runs: u32,
+    pub warmup: u32,
+}
+
 /// A serving mode of a decoder package against its plain loop
 /// (`bench_modes.py`): batched generation or speculative decoding.
 #[derive(Clone, Debug)]
@@ -447,6 +461,34 @@ impl Harness {
         }
         job.run()?.check("the sentence-embedding benchmark (MLX)")?;
         std::fs::read(&out).map_err(|e| Error::io(&out, format!("the sentence-embedding benchmark wrote no result ({})", out.display()), e))
+    }
+
+    /// Run `bench_vision.py` (MLX, BLAS preloaded when available); its JSON.
+    pub fn bench_vision(&self, req: &ImagesBenchRequest) -> Result<Vec<u8>> {
+        let dir = tempdir()?;
+        let out = dir.path().join("bench-images.json");
+        let mut job = self
+            .mlx_job("bench_vision.py")
+            .arg("--package")
+            .arg(absolute(&req.package)?)
+            .arg("--weights")
+            .arg(absolute(&req.weights)?)
+            .arg("--inputs")
+            .arg(req.inputs.to_string())
+            .arg("--runs")
+            .arg(req.runs.to_string())
+            .arg("--warmup")
+            .arg(req.warmup.to_string())
+            .arg("--out")
+            .arg(&out);
+        for b in &req.batch_sizes {
+            job = job.arg("--batch-size").arg(b.to_string());
+        }
+        for i in &req.images {
+            job = job.arg("--image").arg(absolute(i)?);
+        }
+        job.run()?.check("the image benchmark (MLX)")?;
+        std::fs::read(&out).map_err(|e| Error::io(&out, format!("the image benchmark wrote no result ({})", out.display()), e))
     }
 
     /// Run `bench_modes.py` (MLX, BLAS preloaded when available); its JSON.

@@ -1,6 +1,6 @@
 //! The Python steps of `mlxport quality`: logits of two language models on
-//! a held-out text plus their greedy continuations, or sentence embeddings
-//! of two encoders. The metrics themselves are computed in Rust
+//! a held-out text plus their greedy continuations, sentence embeddings of
+//! two encoders, or two image models' features and class logits. The metrics themselves are computed in Rust
 //! (`mlxport-quality`) from the files these steps write.
 
 use std::path::PathBuf;
@@ -45,7 +45,38 @@ pub struct EncoderRequest {
     pub out: PathBuf,
 }
 
+/// Two image models' weights run through one scaffolded package on a set
+/// of photographs.
+#[derive(Clone, Debug)]
+pub struct VisionRequest {
+    pub package: PathBuf,
+    pub reference: PathBuf,
+    pub candidate: PathBuf,
+    /// Image files or folders (empty: scikit-image's photographs).
+    pub images: Vec<PathBuf>,
+    /// The features/logits npz (a JSON beside it says what ran).
+    pub out: PathBuf,
+}
+
 impl Harness {
+    /// Run `quality_vision.py` (MLX, BLAS preloaded when available).
+    pub fn quality_vision(&self, req: &VisionRequest) -> Result<()> {
+        let mut job = self
+            .mlx_job("quality_vision.py")
+            .arg("--package")
+            .arg(absolute(&req.package)?)
+            .arg("--reference")
+            .arg(absolute(&req.reference)?)
+            .arg("--candidate")
+            .arg(absolute(&req.candidate)?)
+            .arg("--out")
+            .arg(absolute(&req.out)?);
+        for i in &req.images {
+            job = job.arg("--image").arg(absolute(i)?);
+        }
+        job.run()?.check("the image features (scaffolded package)")
+    }
+
     /// Run `quality_lm.py` (MLX, BLAS preloaded when available).
     pub fn quality_lm(&self, req: &LmRequest) -> Result<()> {
         std::fs::create_dir_all(&req.out).map_err(|e| Error::io(&req.out, format!("cannot create {}", req.out.display()), e))?;

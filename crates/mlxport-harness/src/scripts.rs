@@ -21,6 +21,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("quality_encoder.py", include_str!("../../../python/harness/quality_encoder.py")),
     ("matrix_build.py", include_str!("../../../python/harness/matrix_build.py")),
     ("oracle_vision.py", include_str!("../../../python/harness/oracle_vision.py")),
+    ("quality_vision.py", include_str!("../../../python/harness/quality_vision.py")),
+    ("bench_vision.py", include_str!("../../../python/harness/bench_vision.py")),
     ("capture_vision.py", include_str!("../../../python/harness/capture_vision.py")),
     // The packages' image reader, which the oracle reads images with too.
     ("image.py", include_str!("../../../python/templates/vision/image.py")),

@@ -12,6 +12,8 @@
 //!   loops).
 //! - [`encoder::EncoderMetrics`]: embedding cosine and retrieval agreement
 //!   (overlap@k, Spearman rank correlation).
+//! - [`vision::VisionMetrics`]: image models' top-1 agreement and top-5
+//!   overlap of the class predictions, and feature cosine.
 //! - [`thresholds::Thresholds`]: the limits, with documented defaults and
 //!   `k=v` overrides; [`report::QualityReport`]: checks, verdict with
 //!   reasons, versioned JSON (`mlxport.quality/v1`) and Markdown.
@@ -32,6 +34,7 @@ pub mod greedy;
 pub mod lm;
 pub mod report;
 pub mod thresholds;
+pub mod vision;
 
 pub use error::{Error, Result};
 pub use report::QualityReport;

@@ -8,6 +8,7 @@ use crate::encoder::EncoderMetrics;
 use crate::greedy::GreedySummary;
 use crate::lm::LmMetrics;
 use crate::thresholds::{Thresholds, KEYS};
+use crate::vision::VisionMetrics;
 
 pub const SCHEMA: &str = "mlxport.quality/v1";
 
@@ -17,6 +18,7 @@ pub struct Measured {
     pub lm: Option<LmMetrics>,
     pub greedy: Option<GreedySummary>,
     pub encoder: Option<EncoderMetrics>,
+    pub vision: Option<VisionMetrics>,
 }
 
 /// One metric against one limit.
@@ -49,6 +51,8 @@ pub struct QualityReport {
     pub greedy: Option<GreedySummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoder: Option<EncoderMetrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<VisionMetrics>,
     pub checks: Vec<Check>,
     /// `pass` or `fail`.
     pub verdict: String,
@@ -69,7 +73,7 @@ fn describe(key: &str) -> &'static str {
 impl QualityReport {
     /// Build the report and its verdict from whichever metrics were measured.
     pub fn new(kind: &str, reference: String, candidate: String, run: Value, thresholds: Thresholds, measured: Measured) -> Self {
-        let Measured { lm, greedy, encoder } = measured;
+        let Measured { lm, greedy, encoder, vision } = measured;
         let th = &thresholds;
         let mut checks = Vec::new();
         if let Some(m) = &lm {
@@ -89,6 +93,14 @@ impl QualityReport {
             checks.push(check(th, "overlap", e.overlap_at_k));
             checks.push(check(th, "spearman", e.spearman_mean));
         }
+        if let Some(v) = &vision {
+            if let (Some(t1), Some(t5)) = (v.top1_agreement, v.top5_overlap) {
+                checks.push(check(th, "top1", t1));
+                checks.push(check(th, "top5", t5));
+            }
+            checks.push(check(th, "cosine_mean", v.cosine_mean));
+            checks.push(check(th, "cosine_min", v.cosine_min));
+        }
         let reasons: Vec<String> = checks
             .iter()
             .filter(|c| !c.pass)
@@ -105,6 +117,7 @@ impl QualityReport {
             lm,
             greedy,
             encoder,
+            vision,
             checks,
             verdict: verdict.into(),
             reasons,
@@ -139,6 +152,10 @@ impl QualityReport {
         }
         if let Some(e) = &self.encoder {
             s.push_str(&format!("- sentences: {}, queries: {}, k = {}\n", e.sentences, e.queries, e.k));
+        }
+        if let Some(v) = &self.vision {
+            let head = if v.classes > 0 { format!("a classifier of {} classes (top-{})", v.classes, v.k.unwrap_or(5)) } else { "a feature model".into() };
+            s.push_str(&format!("- images: {} (features of width {}), {head}\n", v.images, v.hidden));
         }
         s.push_str("\n| check | value | limit | result |\n|---|---|---|---|\n");
         for c in &self.checks {
@@ -193,6 +210,18 @@ impl QualityReport {
             ] {
                 s.push_str(&format!("| {k} | {} |\n", fmt(v)));
             }
+        }
+        if let Some(v) = &self.vision {
+            s.push_str("\n## Images\n\n| metric | value |\n|---|---|\n");
+            let mut rows = vec![("feature cosine mean", v.cosine_mean), ("feature cosine min", v.cosine_min)];
+            if let (Some(t1), Some(t5)) = (v.top1_agreement, v.top5_overlap) {
+                rows.push(("top-1 class agreement", t1));
+                rows.push(("top-5 class overlap", t5));
+            }
+            for (k, x) in rows {
+                s.push_str(&format!("| {k} | {} |\n", fmt(x)));
+            }
+            s.push_str(&format!("\nthe least similar features: image {}\n", v.cosine_min_image));
         }
         if !self.reasons.is_empty() {
             s.push_str("\n## Why it fails\n\n");

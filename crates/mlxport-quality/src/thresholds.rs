@@ -21,6 +21,9 @@
 //!   cosine between the two models' embeddings), `overlap = 0.8`
 //!   (overlap@k of retrieved neighbours), `spearman = 0.9` (rank
 //!   correlation of the whole ranking, mean over queries).
+//! - Image models use the same keys: `top1` and `top5` for the class
+//!   predictions of a classifier (per image), `cosine_mean` and
+//!   `cosine_min` for the image features.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

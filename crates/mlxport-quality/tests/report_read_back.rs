@@ -53,7 +53,7 @@ fn lm_report() -> QualityReport {
         "quantized".into(),
         run,
         Thresholds::default(),
-        Measured { lm: Some(lm), greedy: Some(greedy), encoder: None },
+        Measured { lm: Some(lm), greedy: Some(greedy), ..Measured::default() },
     )
 }
 

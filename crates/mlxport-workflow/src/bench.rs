@@ -260,6 +260,64 @@ pub struct EmbedRequest {
     pub harness: HarnessSettings,
 }
 
+/// An image-model package's throughput (`images` workload).
+#[derive(Clone, Debug)]
+pub struct ImagesRequest {
+    pub package: PathBuf,
+    pub weights: PathBuf,
+    /// One benchmark per size.
+    pub batch_sizes: Vec<u32>,
+    /// Image files or folders (empty: scikit-image's photographs).
+    pub images: Vec<PathBuf>,
+    /// Pixel arrays per timed pass (the images cycled).
+    pub inputs: u32,
+    pub runs: u32,
+    pub warmup: u32,
+    pub seed: Option<u64>,
+    pub resamples: u32,
+    pub workload: Option<String>,
+    pub quality_gate: Option<PathBuf>,
+    pub harness: HarnessSettings,
+}
+
+/// Measure an image-model package's images/s by batch size and build the
+/// receipt (`images` workload, one benchmark per batch size).
+pub fn images(req: &ImagesRequest) -> Result<Receipt> {
+    if req.batch_sizes.is_empty() || req.batch_sizes.contains(&0) || req.inputs == 0 {
+        bail!("give positive batch sizes and a positive input count");
+    }
+    if req.runs == 0 || req.resamples == 0 {
+        bail!("--runs and --resamples must be at least 1");
+    }
+    if !req.package.join("__init__.py").is_file() {
+        bail!("{}: not a scaffolded package (no __init__.py)", req.package.display());
+    }
+    let fingerprint = mlxport_intake::inspect(&req.weights, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
+    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;
+    let h = Harness::new(req.harness.clone())?;
+    let raw = h.bench_vision(&mlxport_harness::jobs::ImagesBenchRequest {
+        package: req.package.clone(),
+        weights: req.weights.clone(),
+        batch_sizes: req.batch_sizes.clone(),
+        images: req.images.clone(),
+        inputs: req.inputs,
+        runs: req.runs,
+        warmup: req.warmup,
+    })?;
+    let output: serde_json::Value = serde_json::from_slice(&raw).context("the image benchmark's JSON")?;
+    let seed = req.seed.unwrap_or(DEFAULT_SEED);
+    let settings = mlxport_bench::generate::settings(req.runs, req.warmup, seed, req.resamples, Some(h.settings.timeout.as_secs_f64()));
+    Ok(Receipt::from_images(mlxport_bench::images::ImagesBench {
+        environment: Environment::capture(),
+        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+        workload_name: req.workload.clone(),
+        model_fingerprint: fingerprint,
+        settings,
+        output,
+        quality_gate,
+    })?)
+}
+
 /// Measure an encoder package's sentence embeddings and build the receipt
 /// (`embed` workload, one benchmark per batch size).
 pub fn embed(req: &EmbedRequest) -> Result<Receipt> {

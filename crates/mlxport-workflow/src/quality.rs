@@ -1,6 +1,7 @@
 //! The quality gate of a candidate model against its reference, as one
-//! job: the harness computes logits (language models) or embeddings
-//! (encoders), `mlxport-quality` the metrics and the verdict. `mlxport
+//! job: the harness computes logits (language models), embeddings
+//! (encoders) or image features and class logits (image models),
+//! `mlxport-quality` the metrics and the verdict. `mlxport
 //! quality`, the port's `quality` step and the optimize loop share it
 //! (the gate itself is [`crate::optimize::gate`]).
 
@@ -10,7 +11,7 @@ use crate::error::{bail, Context, Result};
 use mlxport_harness::jobs::{Harness, Settings as HarnessSettings};
 use mlxport_quality::{QualityReport, Thresholds};
 
-use crate::optimize::gate::{self, EncoderSettings, LmSettings};
+use crate::optimize::gate::{self, EncoderSettings, LmSettings, VisionSettings};
 
 /// What to gate.
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct QualityRequest {
     pub lm: LmSettings,
     /// Encoders: sentences, queries, retrieval k and the package to run.
     pub encoder: EncoderSettings,
+    /// Image models: photographs and the package to run.
+    pub vision: VisionSettings,
     /// Threshold overrides, `K=V,...`.
     pub thresholds: Option<String>,
     pub harness: HarnessSettings,
@@ -53,7 +56,13 @@ pub fn gate(req: &QualityRequest) -> Result<Vec<QualityReport>> {
     let mut h = Harness::new(req.harness.clone())?;
     crate::check_blas(&mut h, "running")?;
     let work = tempfile::Builder::new().prefix("mlxport-quality-").tempdir()?;
-    let reports = if gate::is_encoder(&req.reference)? {
+    let reports = if gate::is_vision(&req.reference)? {
+        let mut out = Vec::new();
+        for c in &req.candidates {
+            out.push(gate::vision_gate(&h, &req.reference, c, &req.vision, work.path(), th.clone())?);
+        }
+        out
+    } else if gate::is_encoder(&req.reference)? {
         let mut out = Vec::new();
         for c in &req.candidates {
             out.push(gate::encoder_gate(&h, &req.reference, c, &req.encoder, work.path(), th.clone())?);

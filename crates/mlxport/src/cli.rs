@@ -465,6 +465,50 @@ pub enum BenchCommand {
     /// sorted by length unless --no-bucket), all sizes in one process with
     /// their passes interleaved; writes a receipt.
     Encoder(Box<BenchEncoderArgs>),
+    /// Benchmark an image-model package (a scaffolded ViT, DINOv2, ...):
+    /// images/s by batch size, model forward passes only (the photographs
+    /// go through the package's image processor once, untimed), all sizes
+    /// in one process with their passes interleaved; writes a receipt.
+    Images(Box<BenchImagesArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchImagesArgs {
+    /// A package made by `mlxport scaffold` from an image model.
+    pub package: PathBuf,
+    /// The weights directory it loads (with preprocessor_config.json).
+    #[arg(long, value_name = "DIR")]
+    pub weights: PathBuf,
+    /// Batch sizes to measure; the first is the reference of the ratios.
+    #[arg(long, value_delimiter = ',', default_value = "1,8", value_name = "N,N,...")]
+    pub batch_sizes: Vec<u32>,
+    /// An image file or a folder of images (repeatable; default: every
+    /// photograph scikit-image ships).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub image: Vec<PathBuf>,
+    /// Pixel arrays per timed pass (the images cycled).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub inputs: u32,
+    /// Timed passes of the whole set per batch size.
+    #[arg(long, short = 'r', default_value_t = 5, value_name = "N")]
+    pub runs: u32,
+    /// Untimed passes per batch size first.
+    #[arg(long, short = 'w', default_value_t = 1, value_name = "N")]
+    pub warmup: u32,
+    /// Seed of the bootstrap.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: u32,
+    /// Write the receipt (JSON) here.
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Print the receipt instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1346,9 +1390,13 @@ pub struct QualityArgs {
     /// Encoders: neighbours compared per query (overlap@k).
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub retrieval_k: usize,
-    /// The scaffolded package to run the weight sets through. Encoders:
-    /// default scaffolded from the reference now. Language models: a
-    /// decoder package (its first-port decoding); default mlx-lm.
+    /// Image models: an image file or a folder of images (repeatable;
+    /// default: every photograph scikit-image ships, each also mirrored).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub image: Vec<PathBuf>,
+    /// The scaffolded package to run the weight sets through. Encoders and
+    /// image models: default scaffolded from the reference now. Language
+    /// models: a decoder package (its first-port decoding); default mlx-lm.
     #[arg(long, value_name = "DIR")]
     pub package: Option<PathBuf>,
     /// Override thresholds: `ppl_ratio=1.02,kl_mean=0.02,...` (keys:

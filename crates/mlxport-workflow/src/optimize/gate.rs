@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{bail, Context, Result};
 use mlxport_harness::jobs::Harness;
-use mlxport_harness::quality::{EncoderRequest, LmRequest};
+use mlxport_harness::quality::{EncoderRequest, LmRequest, VisionRequest};
 use mlxport_quality::report::Measured;
-use mlxport_quality::{data, encoder, greedy, lm, QualityReport, Thresholds};
+use mlxport_quality::{data, encoder, greedy, lm, vision, QualityReport, Thresholds};
 use serde_json::{json, Value};
 
 /// Encoder-decoder model types: the language-model gate runs them only
@@ -18,6 +18,24 @@ pub const SEQ2SEQ_TYPES: &[&str] = &["t5", "bart"];
 
 /// Model types routed to the encoder gate.
 pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "modernbert", "mpnet"];
+
+/// Model types routed to the image gate (the vision template's).
+pub const VISION_TYPES: &[&str] = mlxport_harness::vision::VISION_TYPES;
+
+/// Whether a model directory goes through the image gate.
+pub fn is_vision(dir: &Path) -> Result<bool> {
+    Ok(VISION_TYPES.contains(&model_type(dir)?.as_str()))
+}
+
+/// What the image gate scores.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisionSettings {
+    /// Image files or folders (empty: every photograph scikit-image ships).
+    pub images: Vec<PathBuf>,
+    /// The scaffolded package both weight sets run through (default:
+    /// scaffolded from the reference).
+    pub package: Option<PathBuf>,
+}
 
 /// The `model_type` of a model directory's config.json (lower case; empty
 /// when absent).
@@ -221,7 +239,7 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
             candidate.display().to_string(),
             run,
             th.clone(),
-            Measured { lm: Some(metrics), greedy, encoder: None },
+            Measured { lm: Some(metrics), greedy, ..Default::default() },
         ));
     }
     Ok(reports)
@@ -229,6 +247,70 @@ pub fn lm_gate_many(h: &Harness, reference: &Path, candidates: &[PathBuf], s: &L
 
 /// The encoder gate: embedding cosine and retrieval agreement of both
 /// weight sets run through one scaffolded package.
+/// The image gate: the candidate's class predictions (classifiers) and
+/// image features against the reference's, on real photographs.
+pub fn vision_gate(h: &Harness, reference: &Path, candidate: &Path, s: &VisionSettings, work: &Path, th: Thresholds) -> Result<QualityReport> {
+    let package = match &s.package {
+        Some(p) => p.clone(),
+        None => {
+            let insp = serde_json::to_value(mlxport_intake::inspect(reference, &mlxport_intake::Options::default())?)?;
+            let plan = mlxport_harness::scaffold::plan(&insp, "mlxport_quality_vision", concat!("mlxport ", env!("CARGO_PKG_VERSION")))
+                .with_context(|| format!("cannot scaffold a package for {}", reference.display()))?;
+            let dir = work.join("mlxport_quality_vision");
+            mlxport_harness::scaffold::write(&plan, &dir)?;
+            dir
+        }
+    };
+    for i in &s.images {
+        if !i.exists() {
+            bail!("--image {}: no such file or folder", i.display());
+        }
+    }
+    let out = work.join("images.npz");
+    h.quality_vision(&VisionRequest {
+        package,
+        reference: reference.to_path_buf(),
+        candidate: candidate.to_path_buf(),
+        images: s.images.clone(),
+        out: out.clone(),
+    })?;
+    let src = mlxport_tensor::open_file(&out)?;
+    let shape = src.info("reference_features")?.shape.clone();
+    if shape.len() != 2 {
+        bail!("{}: features of shape {:?}, expected [N, H]", out.display(), shape);
+    }
+    let logits = match src.info("reference_logits") {
+        Ok(i) => Some((src.read_f32("reference_logits")?, src.read_f32("candidate_logits")?, i.shape.get(1).copied().unwrap_or(0) as usize)),
+        Err(_) => None,
+    };
+    let m = vision::compute(
+        &src.read_f32("reference_features")?,
+        &src.read_f32("candidate_features")?,
+        shape[1] as usize,
+        logits.as_ref().map(|(a, b, c)| (a.as_slice(), b.as_slice(), *c)),
+    )?;
+    let meta: Value = std::fs::read(work.join("images.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    let run = json!({
+        "images": if s.images.is_empty() { json!("mlxport:scikit-image photographs") } else { json!(s.images.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()) },
+        "files": meta["images"],
+        "variants": meta["variants"],
+        "inputs": meta["inputs"],
+        "pixel_values_shape": meta["pixel_values_shape"],
+        "package": s.package.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "scaffolded from the reference".into()),
+        "quantization": meta["quantization"],
+        "libraries": meta["libraries"],
+        "seconds": meta["seconds"],
+    });
+    Ok(QualityReport::new(
+        "vision",
+        reference.display().to_string(),
+        candidate.display().to_string(),
+        run,
+        th,
+        Measured { vision: Some(m), ..Default::default() },
+    ))
+}
+
 pub fn encoder_gate(h: &Harness, reference: &Path, candidate: &Path, s: &EncoderSettings, work: &Path, th: Thresholds) -> Result<QualityReport> {
     let sentences = data_file(&s.sentences, work, "sentences.txt", data::SENTENCES)?;
     let queries = data_file(&s.queries, work, "queries.txt", data::QUERIES)?;

@@ -18,7 +18,7 @@ use mlxport_util::human::bytes as human_bytes;
 
 use super::{Ctx, Flow, Outcome, PortRequest};
 use crate::bench::GenerateRequest;
-use crate::optimize::gate::{EncoderSettings, LmSettings};
+use crate::optimize::gate::{EncoderSettings, LmSettings, VisionSettings};
 use crate::quality::QualityRequest;
 
 /// Whether the optional steps run: `-q` or any quantization option.
@@ -125,6 +125,7 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
         "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold, Step::Quantize]),
         "thresholds": ctx.req.quality_thresholds,
         "max_tokens": ctx.req.quality_max_tokens,
+        "images": ctx.req.images,
     });
     ctx.step(Step::Quality, inputs, &["quality"], |ctx, st| {
         let (reference, candidate) = (ctx.dir.join("weights"), ctx.dir.join("quantized"));
@@ -135,13 +136,15 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
         let package = ctx.dir.join("scaffold");
         let package = package.join("__init__.py").is_file().then_some(package);
         let decoder_package = package.clone().filter(|_| generates(ctx));
+        let vision_package = package.clone().filter(|_| ctx.state.family == Some(Family::Vision));
         let package = package.filter(|_| encoder);
-        let through_package = package.is_some() || decoder_package.is_some();
+        let through_package = package.is_some() || decoder_package.is_some() || vision_package.is_some();
         let req = QualityRequest {
             reference,
             candidates: vec![candidate],
             lm: LmSettings { max_tokens: ctx.req.quality_max_tokens, package: decoder_package, ..LmSettings::default() },
             encoder: EncoderSettings { package, ..EncoderSettings::default() },
+            vision: VisionSettings { images: ctx.req.images.clone(), package: vision_package },
             thresholds: ctx.req.quality_thresholds.clone(),
             harness: ctx.req.harness.clone(),
         };
@@ -176,6 +179,9 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
 pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
     if ctx.state.family == Some(Family::Encoder) {
         return bench_encoder(ctx);
+    }
+    if ctx.state.family == Some(Family::Vision) {
+        return bench_vision(ctx);
     }
     let a = ctx.req;
     let inputs = json!({
@@ -251,6 +257,46 @@ fn bench_encoder(ctx: &mut Ctx) -> Result<Flow> {
         Ok(Outcome::Done(lines.join("; ")))
     })
 }
+
+/// The image model's bench step: its photographs through the port's
+/// package, float then quantized weights, images/s at batch sizes 1 and 8,
+/// each a receipt (`images` workload).
+fn bench_vision(ctx: &mut Ctx) -> Result<Flow> {
+    let a = ctx.req;
+    let inputs = json!({
+        "upstream": ctx.upstream(&[Step::Convert, Step::Scaffold, Step::Quantize, Step::Quality]),
+        "runs": a.bench_runs, "batch_sizes": VISION_BATCHES, "images": a.images,
+    });
+    ctx.step(Step::Bench, inputs, &["bench"], |ctx, st| {
+        let out = st.join("bench");
+        std::fs::create_dir_all(&out)?;
+        let mut lines = Vec::new();
+        for (name, dir, gate) in [("float", "weights", None), ("quantized", "quantized", Some(ctx.dir.join("quality/quality.json")))] {
+            let req = crate::bench::ImagesRequest {
+                package: ctx.dir.join("scaffold"),
+                weights: ctx.dir.join(dir),
+                batch_sizes: VISION_BATCHES.to_vec(),
+                images: ctx.req.images.clone(),
+                inputs: 16,
+                runs: ctx.req.bench_runs.max(1),
+                warmup: 1,
+                seed: None,
+                resamples: 10_000,
+                workload: Some(format!("images, {name} weights")),
+                quality_gate: gate,
+                harness: ctx.req.harness.clone(),
+            };
+            let r = crate::bench::images(&req).with_context(|| format!("benchmarking the {name} weights ({dir}/)"))?;
+            write_atomic(&out.join(format!("{name}.json")), crate::bench::receipt_json(&r).as_bytes())?;
+            let per: Vec<String> = r.benchmarks.iter().map(|b| format!("{}: {:.1}", b.label, b.stats.median)).collect();
+            lines.push(format!("{name} images/s {}", per.join(", ")));
+        }
+        Ok(Outcome::Done(lines.join("; ")))
+    })
+}
+
+/// The batch sizes an image-model port is benchmarked at.
+const VISION_BATCHES: [u32; 2] = [1, 8];
 
 /// The batch sizes an encoder port is benchmarked at.
 const ENCODER_BATCHES: [u32; 3] = [1, 8, 32];

@@ -29,6 +29,7 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         Some(BenchCommand::Check(c)) => check(c),
         Some(BenchCommand::Generate(g)) => generate(*g),
         Some(BenchCommand::Encoder(e)) => encoder(*e),
+        Some(BenchCommand::Images(i)) => images(*i),
         None => bench(args.run),
     }
 }
@@ -400,6 +401,52 @@ fn encoder(a: crate::cli::BenchEncoderArgs) -> Result<u8> {
                 b.runs.len().to_string(),
                 format!("{:.2} [{:.2}, {:.2}]", b.stats.median, b.stats.median_ci.low, b.stats.median_ci.high),
                 format!("{:.1}", mlxport_bench::stats::median(&tok)),
+                format!("{:.3} [{:.3}, {:.3}]", cmp.ratio, cmp.ratio_ci.low, cmp.ratio_ci.high),
+                human_bytes(b.runs.first().and_then(|r| r.extra.get("peak_memory_bytes").copied()).unwrap_or(0.0) as u64),
+            ]);
+        }
+        t.print();
+    }
+    for w in &receipt.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(exit::OK)
+}
+
+fn images(a: crate::cli::BenchImagesArgs) -> Result<u8> {
+    let req = mlxport_workflow::bench::ImagesRequest {
+        package: a.package.clone(),
+        weights: a.weights.clone(),
+        batch_sizes: a.batch_sizes.clone(),
+        images: a.image.clone(),
+        inputs: a.inputs,
+        runs: a.runs,
+        warmup: a.warmup,
+        seed: a.seed,
+        resamples: a.resamples,
+        workload: None,
+        quality_gate: None,
+        harness: a.harness.settings(),
+    };
+    let receipt = mlxport_workflow::bench::images(&req)?;
+    let json = mlxport_workflow::bench::receipt_json(&receipt);
+    if let Some(p) = &a.receipt {
+        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        print!("{json}");
+    } else {
+        println!("images: {}", receipt.workload.name);
+        let mut t = Table::new(&["configuration", "runs", "images/s [95% CI]", "ratio to first [95% CI]", "MLX peak"]);
+        let first: Vec<f64> = receipt.benchmarks[0].runs.iter().filter_map(|r| r.extra.get("images_per_s").copied()).collect();
+        for b in &receipt.benchmarks {
+            let v: Vec<f64> = b.runs.iter().filter_map(|r| r.extra.get("images_per_s").copied()).collect();
+            let cmp =
+                mlxport_bench::compare::paired(&first, &v, mlxport_bench::compare::Better::Higher, &receipt.settings.bootstrap, receipt.settings.min_effect);
+            t.row(vec![
+                b.label.clone(),
+                b.runs.len().to_string(),
+                format!("{:.2} [{:.2}, {:.2}]", b.stats.median, b.stats.median_ci.low, b.stats.median_ci.high),
                 format!("{:.3} [{:.3}, {:.3}]", cmp.ratio, cmp.ratio_ci.low, cmp.ratio_ci.high),
                 human_bytes(b.runs.first().and_then(|r| r.extra.get("peak_memory_bytes").copied()).unwrap_or(0.0) as u64),
             ]);

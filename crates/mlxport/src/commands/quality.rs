@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use mlxport_quality::QualityReport;
-use mlxport_workflow::optimize::gate::EncoderSettings;
+use mlxport_workflow::optimize::gate::{EncoderSettings, VisionSettings};
 use mlxport_workflow::quality::QualityRequest;
 
 use crate::cli::QualityArgs;
@@ -50,6 +50,7 @@ fn request(args: &QualityArgs) -> QualityRequest {
             retrieval_k: args.retrieval_k,
             package: args.package.clone(),
         },
+        vision: VisionSettings { images: args.image.clone(), package: args.package.clone() },
         thresholds: args.thresholds.clone(),
         harness: args.harness.settings(),
     }

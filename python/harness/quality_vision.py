@@ -1,0 +1,125 @@
+"""Image-model outputs for ``mlxport quality`` (embedded in the binary).
+
+Runs a package made by ``mlxport scaffold`` on the reference's and the
+candidate's weights over a set of real photographs and writes, into
+``--out FILE.npz``, float32 arrays: ``reference_features`` and
+``candidate_features`` [N, H] (the pooled output where the model has one,
+else the final norm's CLS token) and, for a classifier,
+``reference_logits`` and ``candidate_logits`` [N, classes]; ``FILE.json``
+beside it says what ran.
+
+The images: the files given with ``--image`` (files or folders), else
+every photograph scikit-image ships (PNG and JPEG). Each is used as read
+and mirrored left to right, so the set holds twice as many inputs; both
+sides get the same ``pixel_values`` (the package's processor, from the
+reference's ``preprocessor_config.json``), one image per call.
+
+The metrics are computed by mlxport from these files, not here.
+"""
+
+import argparse
+import hashlib
+import importlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mlxport_common as common  # noqa: E402
+
+
+def parse_args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--package", required=True)
+    ap.add_argument("--reference", required=True)
+    ap.add_argument("--candidate", required=True)
+    ap.add_argument("--image", action="append", default=[])
+    ap.add_argument("--out", required=True)
+    return ap.parse_args()
+
+
+def photographs():
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        common.fail("the default image set comes from scikit-image, which is not installed; give --image FILE|DIR")
+    d = os.path.join(spec.submodule_search_locations[0], "data")
+    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.lower().endswith((".png", ".jpg", ".jpeg")))
+
+
+def files_of(given, extensions):
+    out = []
+    for p in given:
+        if os.path.isdir(p):
+            out.extend(sorted(os.path.join(p, f) for f in os.listdir(p) if os.path.splitext(f)[1].lower() in extensions))
+        else:
+            out.append(p)
+    return out
+
+
+def main():
+    args = parse_args()
+    timer = common.Timer()
+    import mlx.core as mx
+    import numpy as np
+
+    name, pkg = common.import_package(args.package)
+    image = importlib.import_module(name + ".image")
+    files = files_of(args.image, image.EXTENSIONS) if args.image else photographs()
+    if not files:
+        common.fail("no images to score")
+    processor = image.ImageProcessor.from_dir(args.reference)
+    pixels = []
+    for f in files:
+        try:
+            im = image.load_image(f)
+        except image.ImageError as e:
+            common.fail(str(e))
+        for variant in (im, im.transpose(0)):  # as read, and mirrored (PIL's FLIP_LEFT_RIGHT)
+            pixels.append(processor([variant]))
+    res, quant = {}, {}
+    for side, path in (("reference", args.reference), ("candidate", args.candidate)):
+        common.log(f"loading the {side}")
+        try:
+            model, _ = pkg.load(path)
+        except ValueError as e:
+            common.fail(f"{path}: the weights do not fit the model: {e}")
+        with open(os.path.join(path, "config.json")) as f:
+            q = json.load(f).get("quantization")
+        quant[side] = {k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None
+        feats, logits = [], []
+        for pv in pixels:
+            out = model(mx.array(pv))
+            f = out.get("pooler_output")
+            f = f if f is not None else out["last_hidden_state"][:, 0]
+            feats.append(np.array(f.astype(mx.float32))[0])
+            if "logits" in out:
+                logits.append(np.array(out["logits"].astype(mx.float32))[0])
+        res[side + "_features"] = np.stack(feats)
+        if logits:
+            res[side + "_logits"] = np.stack(logits)
+        del model
+    out = os.path.abspath(args.out)
+    np.savez(out, **res)
+
+    def digest(p):
+        with open(p, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+
+    meta = {
+        "images": [{"file": os.path.basename(f), "sha256": digest(f)} for f in files],
+        "inputs": len(pixels),
+        "variants": ["as read", "mirrored left to right"],
+        "pixel_values_shape": list(pixels[0].shape[1:]),
+        "classifier": "reference_logits" in res,
+        "quantization": quant,
+        "libraries": common.library_versions(["mlx", "numpy", "pillow"]),
+        "seconds": timer.elapsed(),
+    }
+    with open(out[:-4] + ".json" if out.endswith(".npz") else out + ".json", "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
