@@ -65,9 +65,25 @@ fn vision_ports_are_proven_end_to_end() {
     std::fs::create_dir_all(&photos).unwrap();
     py(&py_, PHOTOS, &[photos.to_str().unwrap()]);
 
-    // ViT on a folder of the user's images (RGB PNG, JPEG, grayscale, RGBA).
+    // ViT on a folder of the user's images (RGB PNG, JPEG, grayscale, RGBA),
+    // quantized to 8 bits, gated and benchmarked on them.
     let vit = d.join("port-vit");
-    port(&py_, &d.join("vit"), &vit, &["--image".as_ref(), photos.as_os_str()]);
+    let q: [&std::ffi::OsStr; 6] = ["--image".as_ref(), photos.as_os_str(), "-q".as_ref(), "--bits".as_ref(), "8".as_ref(), "--bench-runs=2".as_ref()];
+    port(&py_, &d.join("vit"), &vit, &q);
+    let quality = read_json(&vit.join("quality/quality.json"));
+    assert_eq!((quality["kind"].as_str(), quality["verdict"].as_str()), (Some("vision"), Some("pass")), "{quality:#}");
+    let names: Vec<&str> = quality["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["top1", "top5", "cosine_mean", "cosine_min"]);
+    assert_eq!(quality["vision"]["images"], 8, "four photographs, each also mirrored");
+    assert_eq!(quality["vision"]["classes"], 10);
+    for side in ["float", "quantized"] {
+        let r = read_json(&vit.join(format!("bench/{side}.json")));
+        assert_eq!(r["workload"]["kind"], "images", "{side}");
+        let labels: Vec<&str> = r["benchmarks"].as_array().unwrap().iter().map(|b| b["label"].as_str().unwrap()).collect();
+        assert_eq!(labels, ["batch 1", "batch 8"], "{side}");
+        assert!(r["benchmarks"][0]["stats"]["median"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(read_json(&vit.join("bench/quantized.json"))["quality_gate"]["passed"], true, "the receipt carries the gate");
     let report = read_json(&vit.join("parity/parity.json"));
     assert_rungs_pass(&report, 2, &["preprocessing", "embeddings", "last_hidden_state", "logits", "edge single"], "vit");
     let pre = rung(&rungs(&report), "preprocessing").clone();
@@ -131,6 +147,55 @@ fn vision_ports_are_proven_end_to_end() {
     let rs = rungs(&report);
     assert_eq!(rung(&rs, "preprocessing")["status"], "pass");
     assert_eq!(rung(&rs, "isolated layer 0")["status"], "pass", "the blocks themselves are right");
+}
+
+/// A candidate whose classifier rows are rotated by one class: the same
+/// image features, other class predictions.
+const ROTATE_CLASSES: &str = r#"
+import sys, shutil, numpy as np
+from safetensors.numpy import load_file, save_file
+src, dst = sys.argv[1], sys.argv[2]
+shutil.copytree(src, dst)
+w = load_file(src + "/model.safetensors")
+w["classifier.weight"] = np.roll(w["classifier.weight"], 1, axis=0)
+w["classifier.bias"] = np.roll(w["classifier.bias"], 1, axis=0)
+save_file(w, dst + "/model.safetensors", metadata={"format": "mlx"})
+"#;
+
+/// The image gate fails a candidate that classifies differently, though
+/// its features are the reference's, and says which check failed.
+#[test]
+fn image_gate_fails_other_class_predictions() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py(&py_, BUILD, &[d.to_str().unwrap()]);
+    let vit = d.join("port-vit");
+    port(&py_, &d.join("vit"), &vit, &[]);
+    let broken = d.join("broken");
+    py(&py_, ROTATE_CLASSES, &[vit.join("weights").to_str().unwrap(), broken.to_str().unwrap()]);
+    let out = d.join("quality.json");
+    let o = run(
+        bin!()
+            .arg("quality")
+            .arg("--reference")
+            .arg(vit.join("weights"))
+            .arg("--candidate")
+            .arg(&broken)
+            .arg("--package")
+            .arg(vit.join("scaffold"))
+            .arg("-o")
+            .arg(&out),
+        &py_,
+    );
+    assert_eq!(o.status.code(), Some(1), "the gate fails");
+    let r = read_json(&out);
+    assert_eq!(r["verdict"], "fail");
+    let check = |n: &str| r["checks"].as_array().unwrap().iter().find(|c| c["name"] == n).unwrap().clone();
+    assert_eq!(check("top1")["pass"], false, "{r:#}");
+    assert_eq!(check("cosine_min")["pass"], true, "the features are unchanged");
+    assert!(r["reasons"][0].as_str().unwrap().starts_with("top1 = "), "{r:#}");
+    assert_eq!(r["vision"]["images"], 2 * r["run"]["files"].as_array().unwrap().len(), "every photograph, as read and mirrored");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

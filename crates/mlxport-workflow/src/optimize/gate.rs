@@ -291,7 +291,12 @@ pub fn vision_gate(h: &Harness, reference: &Path, candidate: &Path, s: &VisionSe
     )?;
     let meta: Value = std::fs::read(work.join("images.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
     let run = json!({
-        "images": if s.images.is_empty() { json!("mlxport:scikit-image photographs") } else { json!(s.images.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()) },
+        // Named, not located: the report of a port must hold no local paths.
+        "images": if s.images.is_empty() {
+            json!("mlxport:scikit-image photographs")
+        } else {
+            json!(s.images.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect::<Vec<_>>())
+        },
         "files": meta["images"],
         "variants": meta["variants"],
         "inputs": meta["inputs"],
