@@ -77,7 +77,7 @@ def main():
             mx.eval(list(out.values()))
             outs.append(out)
         s = time.perf_counter() - t0
-        key = "logits" if "logits" in outs[0] else "last_hidden_state"
+        key = next(k for k in ("logits", "image_embeds", "last_hidden_state") if k in outs[0])
         return s, np.concatenate([np.array(o[key].astype(mx.float32)) for o in outs]), mx.get_peak_memory()
 
     sizes = args.batch_sizes

@@ -64,24 +64,43 @@ def run(args, oman, timer):
 
     # Every rung on the oracle's pixel values, the batch in one call.
     got = cap.forward(model, pv)
-    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("pixel_values", "block_inputs.", "edges."))]
+    seqs = inputs.get("token_ids") if "inputs.input_ids" in oracle.files else None
+    if seqs is not None:
+        got.update(text_side(cap, model, oracle, seqs, got, res, checks, args))
+    names = [t["name"] for t in oman["tensors"] if not t["name"].startswith(("pixel_values", "inputs.", "block_inputs.", "edges."))]
     for n in names:
         if n not in got:
             checks.setdefault("missing", []).append(n)
             continue
-        res.add(n, got[n])
-    # Rung 3, isolated.
+        res.add(n, got[n], mask="inputs.attention_mask" if n.startswith("text.") and got[n].ndim == 3 else None)
+    # Rung 3, isolated: the image tower on the batch, the text tower text
+    # by text (unpadded).
     block_inputs = inputs.get("block_inputs") or {}
     if block_inputs and not args.first_only:
-        feeds = {b: mx.array(oracle[src]) for b, src in block_inputs.items()}
-        iso = run_isolated(None, cap.blocks(model), feeds, lambda: cap.forward(model, pv))
+        image_feeds = {b: mx.array(oracle[src]) for b, src in block_inputs.items() if not b.startswith("text.")}
+        lists = {p: bl for p, bl in cap.blocks(model).items() if not p.startswith("text.")}
+        iso = run_isolated(None, lists, image_feeds, lambda: cap.forward(model, pv))
+        if seqs is not None:
+            text_lists = {p: bl for p, bl in cap.blocks(model).items() if p.startswith("text.")}
+            mask = oracle["inputs.attention_mask"]
+            per = []
+            for i, s in enumerate(seqs):
+                n = int(mask[i].sum())
+                feeds = {b: mx.array(oracle[src][i : i + 1, :n]) for b, src in block_inputs.items() if b.startswith("text.")}
+                per.append(run_isolated(None, text_lists, feeds, lambda: cap.forward_text(model, s)))
+            for k in per[0]:
+                full = np.zeros((len(seqs), mask.shape[1], per[0][k].shape[-1]), dtype=np.float32)
+                for i, d in enumerate(per):
+                    full[i, : d[k].shape[1]] = np.array(d[k].astype(mx.float32))[0]
+                iso[k] = mx.array(full)
         mx.eval(list(iso.values()))
-        for k in sorted(iso, key=lambda k: int(k.rsplit(".", 1)[1])):
-            res.add(k, np.array(iso[k].astype(mx.float32)))
+        order = {t["name"]: j for j, t in enumerate(oman["tensors"])}
+        for k in sorted(iso, key=lambda k: order.get(k[len("isolated."):], 0)):
+            res.add(k, np.array(iso[k].astype(mx.float32)), mask="inputs.attention_mask" if k.startswith("isolated.text.") else None)
     # Rung 8, edges.
     if not args.first_only and "single" in (inputs.get("edges") or {}):
         singles = [cap.outputs(model, pv[i : i + 1]) for i in range(pv.shape[0])]
-        for k in ("last_hidden_state", "logits"):
+        for k in ("last_hidden_state", "logits", "image_embeds"):
             if k in singles[0]:
                 res.add(f"edges.single.{k}", np.concatenate([s[k] for s in singles], axis=0))
         if "edges.size.pixel_values" in oracle.files:
@@ -103,3 +122,28 @@ def run(args, oman, timer):
     }
     path = res.write(args.out, manifest)
     common.log(f"wrote {args.out} and {path} ({len(res.items)} tensors, {timer.elapsed()} s)")
+
+
+def text_side(cap, model, oracle, seqs, got, res, checks, args):
+    """Two-tower models: the inputs rung (the texts' ids, re-tokenized by
+    the weights' tokenizer.json where the oracle had texts), each text
+    through the text tower unpadded and placed back into the oracle's
+    right-padded layout, and the image-text logits."""
+    import numpy as np
+
+    ids, mask = oracle["inputs.input_ids"], oracle["inputs.attention_mask"]
+    res.add("inputs.input_ids", ids)
+    res.add("inputs.attention_mask", mask)
+    per = [cap.forward_text(model, list(map(int, s))) for s in seqs]
+    out = {}
+    B, T = ids.shape
+    for k, first in per[0].items():
+        if first.ndim == 3:
+            full = np.zeros((B, T, first.shape[-1]), dtype=np.float32)
+            for i, d in enumerate(per):
+                full[i, : d[k].shape[1]] = d[k][0]
+            out[k] = full
+        else:
+            out[k] = np.concatenate([d[k] for d in per], axis=0)
+    out["logits_per_image"] = cap.similarity(model, got["image_embeds"], out["text_embeds"])
+    return out

@@ -62,8 +62,11 @@ def build(spec, out_dir, torch, transformers):
     if proc:
         # An image model's preprocessing, saved as transformers saves it.
         getattr(transformers, proc["class"])(**(proc.get("kwargs") or {})).save_pretrained(out_dir)
-    else:
-        write_tokenizer(out_dir, int(getattr(config, "vocab_size", 0) or spec["config"].get("vocab_size", 0)), getattr(config, "pad_token_id", None))
+    text = getattr(config, "text_config", None)
+    vocab = int(getattr(config, "vocab_size", 0) or spec["config"].get("vocab_size", 0) or getattr(text, "vocab_size", 0) or 0)
+    if vocab:
+        pad = getattr(config, "pad_token_id", None) if text is None else getattr(text, "pad_token_id", None)
+        write_tokenizer(out_dir, vocab, pad)
     return {"class": type(model).__name__, "parameters": int(sum(p.numel() for p in model.parameters()))}
 
 

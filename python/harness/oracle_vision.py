@@ -93,6 +93,8 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         pv = processor(images=loaded, return_tensors="np")["pixel_values"].astype(np.float32)
     except ValueError as e:
         common.fail(f"the image processor cannot make one batch of these images ({e})")
+    if config.model_type in DUAL_TYPES:
+        return run_dual(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer, files, loaded, pv, processor)
     archs = getattr(config, "architectures", None) or []
     if any(a.endswith("ForImageClassification") for a in archs):
         from transformers import AutoModelForImageClassification as Auto
@@ -202,6 +204,142 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         "options": {"dtype": str(dtype).replace("torch.", ""), "seed": args.seed, "threads": n_threads, "deterministic_algorithms": True, "device": "cpu", "trust_remote_code": False},
         "libraries": common.library_versions(["torch", "transformers", "numpy", "safetensors", "pillow"]),
         "checks": {"blocks": f"{path_of[id(blocks)]} ({type(blocks[0]).__name__} x {n_layers})"},
+        "elapsed_s": timer.elapsed(),
+    }
+    path = res.write(args.out, manifest)
+    common.log(f"wrote {args.out} and {path} ({len(res.items)} tensors, {timer.elapsed()} s)")
+
+
+# Captions the oracle embeds for two-tower models when no texts are given.
+CAPTIONS = ("a photo of a cat", "an astronaut in a white suit", "a cup of coffee on a saucer", "a rocket on its launch pad", "a grayscale photo of a man with a camera", "a logo")
+DUAL_TYPES = ("clip", "siglip")
+
+
+def text_ids(spec, tok, config, siglip):
+    """The texts' token ids: CLIP's unpadded (each text as its tokenizer
+    gives it); SigLIP's padded to the text tower's positions with the pad
+    token and no attention mask, as the model was trained (transformers'
+    SiglipProcessor pads to max_length=64)."""
+    if spec.get("token_ids"):
+        seqs = [list(map(int, s)) for s in spec["token_ids"]]
+    else:
+        texts = spec.get("texts") or list(CAPTIONS)
+        if tok is None:
+            common.fail("the texts need the model's tokenizer, and it has none; give token_ids")
+        seqs = [list(s) for s in tok(texts, add_special_tokens=spec.get("add_special_tokens", True))["input_ids"]]
+    if any(len(s) == 0 for s in seqs):
+        common.fail("inputs: an empty text")
+    if siglip:
+        n = config.text_config.max_position_embeddings
+        pad = config.text_config.pad_token_id if config.text_config.pad_token_id is not None else (tok.pad_token_id if tok is not None and tok.pad_token_id is not None else 1)
+        if any(len(s) > n for s in seqs):
+            common.fail(f"a text of more than the {n} positions of the text tower")
+        seqs = [s + [pad] * (n - len(s)) for s in seqs]
+    return seqs
+
+
+def run_dual(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer, files, loaded, pv, processor):
+    """CLIP / SigLIP: both towers, every block of each, the projections and
+    the image-text logits."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    siglip = config.model_type == "siglip"
+    try:
+        tok = AutoTokenizer.from_pretrained(load_dir, **load_kw)
+    except Exception as e:  # token ids need no tokenizer
+        if not spec.get("token_ids"):
+            common.fail(f"cannot load the tokenizer of {model_path}: {e}")
+        tok = None
+    seqs = text_ids(spec, tok, config, siglip)
+    B, T = len(seqs), max(len(s) for s in seqs)
+    pad = 0
+    ids = np.full((B, T), pad, dtype=np.int64)
+    mask = np.zeros((B, T), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+        mask[i, : len(s)] = 1
+    model = AutoModel.from_pretrained(load_dir, dtype=dtype, **load_kw)
+    model.eval()
+    towers = {"vision": model.vision_model, "text": model.text_model}
+    captured, block_in, handles = {}, {}, []
+
+    def hook(name):
+        def fn(_m, _inp, out):
+            captured[name] = first(out).detach()
+
+        return fn
+
+    n_layers = {}
+    for side, tower in towers.items():
+        blocks = tower.encoder.layers
+        n_layers[side] = len(blocks)
+        handles.append(tower.embeddings.register_forward_hook(hook(f"{side}.embeddings")))
+        for i, blk in enumerate(blocks):
+            handles.append(blk.register_forward_hook(hook(f"{side}.layers.{i}")))
+            handles.append(blk.register_forward_pre_hook(common.block_input_hook(block_in, f"{side}.layers.{i}"), with_kwargs=True))
+    handles.append(model.text_model.final_layer_norm.register_forward_hook(hook("text.last_hidden_state")))
+    x = torch.from_numpy(pv).to(dtype)
+    kw = {} if siglip else {"attention_mask": torch.from_numpy(mask)}
+    with torch.inference_mode():
+        vout = model.vision_model(pixel_values=x)
+        tout = model.text_model(input_ids=torch.from_numpy(ids), **kw)
+        out = model(pixel_values=x, input_ids=torch.from_numpy(ids), **kw)
+    for h in handles:
+        h.remove()
+    m3 = mask[:, :, None].astype(np.float32)
+    tmask = None if siglip else "inputs.attention_mask"
+
+    def text_tensor(t):
+        return t.float().numpy() * m3
+
+    res = common.Results()
+    res.add("pixel_values", pv)
+    res.add("inputs.input_ids", ids)
+    res.add("inputs.attention_mask", mask)
+    res.add("vision.embeddings", captured["vision.embeddings"].float().numpy())
+    for i in range(n_layers["vision"]):
+        res.add(f"vision.layers.{i}", captured[f"vision.layers.{i}"].float().numpy())
+    res.add("vision.pooler_output", vout.pooler_output.float().numpy())
+    res.add("image_embeds", out.image_embeds.float().numpy())
+    res.add("text.embeddings", text_tensor(captured["text.embeddings"]), mask=tmask)
+    for i in range(n_layers["text"]):
+        res.add(f"text.layers.{i}", text_tensor(captured[f"text.layers.{i}"]), mask=tmask)
+    res.add("text.last_hidden_state", text_tensor(captured["text.last_hidden_state"]), mask=tmask)
+    res.add("text.pooler_output", tout.pooler_output.float().numpy())
+    res.add("text_embeds", out.text_embeds.float().numpy())
+    res.add("logits_per_image", out.logits_per_image.float().numpy())
+    block_inputs = common.add_block_inputs(res, {k: v.float().numpy() for k, v in block_in.items() if k.startswith("vision.")}, [f"vision.layers.{i}" for i in range(n_layers["vision"])], "vision.embeddings", None)
+    if block_inputs:
+        text_in = {k: text_tensor(v) for k, v in block_in.items() if k.startswith("text.")}
+        more = common.add_block_inputs(res, text_in, [f"text.layers.{i}" for i in range(n_layers["text"])], "text.embeddings", tmask)
+        block_inputs = {**block_inputs, **more} if more else {}
+    edges = {}
+    if spec.get("edges", True):
+        res.add("edges.single.image_embeds", out.image_embeds.float().numpy())
+        edges["single"] = {"what": "each image alone (batch one) on the target, against the source's batch"}
+    inputs_rec = {
+        "images": [{"file": os.path.basename(f), "path": os.path.abspath(f), "sha256": sha256(f), "size": list(im.size)} for f, im in zip(files, loaded)],
+        "processor": type(processor).__name__,
+        "pixel_values_shape": list(pv.shape),
+        "texts": None if spec.get("token_ids") else (spec.get("texts") or list(CAPTIONS)),
+        "token_ids": seqs,
+        "text_padding": "max_length, no attention mask" if siglip else "none (each text unpadded; right-padded batch with its attention mask)",
+    }
+    if edges:
+        inputs_rec["edges"] = edges
+    if block_inputs:
+        inputs_rec["block_inputs"] = block_inputs
+    manifest = {
+        "kind": "oracle",
+        "implementation": "transformers",
+        "family": "vision",
+        "model": {"path": model_path, "fingerprint": args.fingerprint, "class": type(model).__name__, "model_type": config.model_type, "num_hidden_layers": n_layers},
+        "inputs": inputs_rec,
+        "options": {"dtype": str(dtype).replace("torch.", ""), "seed": args.seed, "threads": n_threads, "deterministic_algorithms": True, "device": "cpu", "trust_remote_code": False},
+        "libraries": common.library_versions(["torch", "transformers", "tokenizers", "numpy", "safetensors", "pillow"]),
+        "checks": {"towers": {side: f"{type(t).__name__} ({n_layers[side]} blocks)" for side, t in towers.items()}},
         "elapsed_s": timer.elapsed(),
     }
     path = res.write(args.out, manifest)

@@ -104,6 +104,8 @@ def source_config(path):
     else:
         load_dir = path
     cfg = AutoConfig.from_pretrained(load_dir, **kw)
+    if getattr(cfg, "text_config", None) is not None and getattr(cfg, "vision_config", None) is not None and cfg.model_type in TWO_TOWERS:
+        return towers(cfg, lambda c, n: getattr(c, n, None)), cfg.model_type
     cfg = getattr(cfg, "text_config", None) or cfg
     out = effective(cfg, lambda o, n: getattr(o, n, None))
     if "head_dim" not in out and out.get("hidden_size") and out.get("num_attention_heads"):
@@ -135,8 +137,32 @@ def source_config(path):
     return out, getattr(cfg, "model_type", None)
 
 
+# Two-tower models: each tower's keys, compared tower by tower.
+TWO_TOWERS = ("clip", "siglip")
+TOWER_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "hidden_act", "layer_norm_eps")
+TOWER_EXTRA = {"text": ("vocab_size", "max_position_embeddings", "eos_token_id", "projection_size"), "vision": ("image_size", "patch_size", "num_channels")}
+
+
+def towers(cfg, get):
+    """`text.KEY` and `vision.KEY` of a two-tower config (an object or a
+    dict of dicts), and the shared `projection_dim`."""
+    out = {}
+    for side in ("text", "vision"):
+        t = get(cfg, f"{side}_config")
+        for k in TOWER_KEYS + TOWER_EXTRA[side]:
+            v = t.get(k) if isinstance(t, dict) else getattr(t, k, None)
+            if v is not None:
+                out[f"{side}.{k}"] = plain(v)
+    p = get(cfg, "projection_dim")
+    if p:
+        out["projection_dim"] = plain(p)
+    return out
+
+
 def args_config(args):
     """The keys from an MLX-side args object (mlx-lm or a package)."""
+    if getattr(args, "model_type", None) in TWO_TOWERS and getattr(args, "text_config", None):
+        return towers(args, lambda o, n: getattr(o, n, None))
     out = effective(args, lambda o, n: getattr(o, n, None))
     # A package keeps its mixture-of-experts values in one object.
     moe = getattr(args, "moe", None)

@@ -8,6 +8,13 @@ else the final norm's CLS token) and, for a classifier,
 ``reference_logits`` and ``candidate_logits`` [N, classes]; ``FILE.json``
 beside it says what ran.
 
+Two-tower models (CLIP, SigLIP): the features are the normalised image
+embeddings, and the "logits" the image-text similarities against a fixed
+set of captions (tokenized with the reference's ``tokenizer.json``;
+SigLIP's padded to its text positions as it was trained), so the class
+metrics become retrieval agreement: the same best caption per image, and
+the overlap of the best five.
+
 The images: the files given with ``--image`` (files or folders), else
 every photograph scikit-image ships (PNG and JPEG). Each is used as read
 and mirrored left to right, so the set holds twice as many inputs; both
@@ -58,6 +65,45 @@ def files_of(given, extensions):
     return out
 
 
+# Captions the two-tower gate retrieves among.
+CAPTIONS = (
+    "a photo of a cat",
+    "an astronaut in a white suit",
+    "a cup of coffee on a saucer",
+    "a rocket on its launch pad",
+    "a grayscale photo of a man with a camera",
+    "a logo",
+    "a motorcycle",
+    "a horse",
+    "coins on a table",
+    "a page of printed text",
+    "a picture of the night sky full of galaxies",
+    "the retina of an eye",
+)
+
+
+def caption_ids(reference):
+    """The captions' token ids (tokenizer.json of the reference; SigLIP's
+    padded to the text positions with the pad token)."""
+    from tokenizers import Tokenizer
+
+    path = os.path.join(reference, "tokenizer.json")
+    if not os.path.isfile(path):
+        common.fail(f"{reference}: no tokenizer.json for the captions of the image-text gate")
+    tok = Tokenizer.from_file(path)
+    tok.no_padding()
+    tok.no_truncation()
+    with open(os.path.join(reference, "config.json")) as f:
+        cfg = json.load(f)
+    ids = [tok.encode(c).ids for c in CAPTIONS]
+    if cfg.get("model_type") == "siglip":
+        t = cfg.get("text_config") or {}
+        n, pad = int(t.get("max_position_embeddings", 64)), t.get("pad_token_id")
+        pad = 1 if pad is None else int(pad)
+        ids = [s[:n] + [pad] * (n - len(s[:n])) for s in ids]
+    return ids
+
+
 def main():
     args = parse_args()
     timer = common.Timer()
@@ -79,6 +125,7 @@ def main():
         for variant in (im, im.transpose(0)):  # as read, and mirrored (PIL's FLIP_LEFT_RIGHT)
             pixels.append(processor([variant]))
     res, quant = {}, {}
+    two_tower = False
     for side, path in (("reference", args.reference), ("candidate", args.candidate)):
         common.log(f"loading the {side}")
         try:
@@ -89,13 +136,24 @@ def main():
             q = json.load(f).get("quantization")
         quant[side] = {k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None
         feats, logits = [], []
+        texts = None
+        if hasattr(model, "encode_text"):
+            two_tower = True
+            from importlib import import_module
+
+            norm = import_module(name + ".layers").l2_normalize
+            texts = mx.concatenate([norm(model.encode_text(ids)) for ids in caption_ids(args.reference)])
         for pv in pixels:
             out = model(mx.array(pv))
-            f = out.get("pooler_output")
-            f = f if f is not None else out["last_hidden_state"][:, 0]
+            if texts is not None:
+                f = out["image_embeds"]
+                logits.append(np.array(model.logits(f, texts).astype(mx.float32))[0])
+            else:
+                f = out.get("pooler_output")
+                f = f if f is not None else out["last_hidden_state"][:, 0]
+                if "logits" in out:
+                    logits.append(np.array(out["logits"].astype(mx.float32))[0])
             feats.append(np.array(f.astype(mx.float32))[0])
-            if "logits" in out:
-                logits.append(np.array(out["logits"].astype(mx.float32))[0])
         res[side + "_features"] = np.stack(feats)
         if logits:
             res[side + "_logits"] = np.stack(logits)
@@ -113,6 +171,7 @@ def main():
         "variants": ["as read", "mirrored left to right"],
         "pixel_values_shape": list(pixels[0].shape[1:]),
         "classifier": "reference_logits" in res,
+        "retrieval": {"captions": list(CAPTIONS)} if two_tower else None,
         "quantization": quant,
         "libraries": common.library_versions(["mlx", "numpy", "pillow"]),
         "seconds": timer.elapsed(),

@@ -217,7 +217,7 @@ pub fn convert(model: &Path, map: &WeightMap, out: &Path, opts: &ConvertOptions)
     };
 
     // config.json and tokenizer files.
-    let keep_vision = targets.iter().any(|t| t.name.contains("vision_tower"));
+    let keep_vision = targets.iter().any(|t| holds_vision_tower(&t.name));
     let mut license: Option<String> = None;
     let config: Option<Value> = if src.format() == Format::Gguf {
         let gguf = mlxport_tensor::gguf::GgufFile::open(model)?;
@@ -408,7 +408,7 @@ pub fn target_config(model: &Path, src: &dyn TensorSource, map: &WeightMap, p: &
             Err(_) => None,
         }
     };
-    let keep_vision = p.targets().iter().any(|t| t.name.contains("vision_tower"));
+    let keep_vision = p.targets().iter().any(|t| holds_vision_tower(&t.name));
     Ok(config.map(|c| for_target(&c, &map.target.layout, keep_vision).0))
 }
 
@@ -579,4 +579,11 @@ impl<'a> Producer<'a> {
         }
         Ok(result)
     }
+}
+
+/// Whether a converted tensor belongs to an image tower (a VLM's
+/// `vision_tower`, CLIP's and SigLIP's `vision_model`): config.json then
+/// keeps its `vision_config`.
+fn holds_vision_tower(name: &str) -> bool {
+    name.contains("vision_tower") || name.starts_with("vision_model.") || name.contains(".vision_model.")
 }

@@ -105,8 +105,12 @@ impl Inputs {
 
     pub fn validate(&self) -> Result<()> {
         if let Some(images) = &self.images {
-            if self.texts.is_some() || self.token_ids.is_some() {
-                return Err(Error::invalid("give images, or texts / token_ids, not both"));
+            // Two-tower models (CLIP, SigLIP) read texts or token ids too.
+            if self.texts.is_some() && self.token_ids.is_some() {
+                return Err(Error::invalid("give texts or token_ids, not both"));
+            }
+            if self.token_ids.as_ref().is_some_and(|t| t.is_empty() || t.iter().any(|s| s.is_empty())) {
+                return Err(Error::invalid("give a non-empty list of non-empty token id sequences"));
             }
             for p in images {
                 if !p.exists() {

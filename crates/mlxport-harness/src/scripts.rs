@@ -77,6 +77,7 @@ pub const VISION_TEMPLATES: &[(&str, &str)] = &[
     ("layers.py", include_str!("../../../python/templates/vision/layers.py")),
     ("vit.py", include_str!("../../../python/templates/vision/vit.py")),
     ("dinov2.py", include_str!("../../../python/templates/vision/dinov2.py")),
+    ("clip.py", include_str!("../../../python/templates/vision/clip.py")),
     ("model.py", include_str!("../../../python/templates/vision/model.py")),
     ("load.py", include_str!("../../../python/templates/vision/load.py")),
     ("capture.py", include_str!("../../../python/templates/vision/capture.py")),

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 /// Image model types the vision template implements.
-pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers"];
+pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip"];
 
 /// Image model types the template does not implement, with the feature
 /// that keeps them out (named in the refusal).
@@ -24,17 +24,24 @@ const VISION_REFUSED: &[(&str, &str)] = &[
     ("swinv2", "shifted-window attention with log-spaced continuous position bias"),
     ("levit", "convolutional stem and attention with learned biases per stage"),
     ("mobilevit", "convolutional blocks mixed with unfold/fold transformers"),
+    ("siglip2", "NaFlex variable-resolution patching (position embeddings resized per image, patch attention masks)"),
+    ("clip_vision_model", "a lone CLIP image tower (the template has the two-tower CLIPModel)"),
+    ("siglip_vision_model", "a lone SigLIP image tower (the template has the two-tower SiglipModel)"),
 ];
 
 /// Activations the template computes as transformers' `ACT2FN` does.
 const ACTIVATIONS: &[&str] = &["gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish"];
 
 /// The ladder names the package's capture writes (shared with the oracle).
-pub const LADDER: &str = "`pixel_values`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state` (after the final norm), `pooler_output`, `logits`";
+pub const LADDER: &str = "`pixel_values`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state` (after the final norm), `pooler_output`, `logits`; \
+two-tower models (CLIP, SigLIP): `pixel_values`, `inputs.input_ids`, `vision.embeddings`, `vision.layers.N`, `vision.pooler_output`, `image_embeds`, \
+`text.embeddings`, `text.layers.N`, `text.last_hidden_state`, `text.pooler_output`, `text_embeds`, `logits_per_image`";
 
 pub fn family_text(model_type: &str) -> &'static str {
     match model_type {
         "vit" => "image model: ViT (patches, CLS token, learned positions, pre-norm blocks, classifier over CLS)",
+        "clip" => "image-text model: CLIP (image and causal text towers, projections, logit scale)",
+        "siglip" => "image-text model: SigLIP (image tower with attention pooling, text tower, logit scale and bias)",
         _ => "image model: DINOv2 (layer scale, bicubic position resampling, registers, CLS + mean-patch classifier)",
     }
 }
@@ -60,6 +67,9 @@ pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mu
     if !VISION_TYPES.contains(&model_type) {
         why.push(format!("model_type '{model_type}' (vision template: {})", VISION_TYPES.join(", ")));
         return;
+    }
+    if model_type == "clip" || model_type == "siglip" {
+        return dual_checks(cfg, model_type, why, features);
     }
     for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         if a.contains("MaskedImageModeling") || a.ends_with("Backbone") {
@@ -97,5 +107,46 @@ pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mu
     }
     if cfg["architectures"].to_string().contains("ForImageClassification") {
         features.push("classifier".into());
+    }
+}
+
+/// CLIP and SigLIP: both towers' settings (transformers' defaults where
+/// the config leaves one out) and the two-tower head.
+fn dual_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mut Vec<String>) {
+    let head = if model_type == "clip" { "CLIPModel" } else { "SiglipModel" };
+    for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if a != head {
+            why.push(format!("the {a} head (the template has the two-tower {head})"));
+        }
+    }
+    let default_act = if model_type == "clip" { "quick_gelu" } else { "gelu_pytorch_tanh" };
+    for side in ["text_config", "vision_config"] {
+        let t = &cfg[side];
+        let act = t["hidden_act"].as_str().unwrap_or(default_act);
+        if !ACTIVATIONS.contains(&act) {
+            why.push(format!("{side}.hidden_act '{act}' (supported: {})", ACTIVATIONS.join(", ")));
+        }
+        if let (Some(h), Some(n)) = (t["hidden_size"].as_u64(), t["num_attention_heads"].as_u64()) {
+            if n == 0 || h % n != 0 {
+                why.push(format!("{side}: hidden_size {h} does not split into {n} heads"));
+            }
+        }
+    }
+    let v = &cfg["vision_config"];
+    for key in ["image_size", "patch_size"] {
+        if !v[key].is_null() && !v[key].is_u64() {
+            why.push(format!("vision_config.{key} {} (one square side)", v[key]));
+        }
+    }
+    features.push("two-towers".into());
+    if model_type == "clip" {
+        features.push("causal-text".into());
+        features.push("eos-pooling".into());
+    } else {
+        features.push("last-token-pooling".into());
+        if v["vision_use_head"].as_bool() != Some(false) {
+            features.push("attention-pooling-head".into());
+        }
+        features.push("logit-bias".into());
     }
 }

@@ -181,9 +181,9 @@ fn is_default(o: &Overrides) -> bool {
     *o == Overrides::default()
 }
 
-/// The stack a tensor belongs to in an encoder-decoder ladder: `encoder`
-/// or `decoder` as the first of several name components (`encoder.layers.0`),
-/// else none.
+/// The stack a tensor belongs to: an encoder-decoder's `encoder` or
+/// `decoder`, a two-tower model's `vision` or `text`, as the first of
+/// several name components (`encoder.layers.0`, `text.layers.0`), else none.
 pub fn stack(name: &str) -> Option<&'static str> {
     let (head, rest) = name.split_once('.')?;
     if rest.is_empty() {
@@ -192,6 +192,8 @@ pub fn stack(name: &str) -> Option<&'static str> {
     match head {
         "encoder" => Some("encoder"),
         "decoder" => Some("decoder"),
+        "vision" => Some("vision"),
+        "text" => Some("text"),
         _ => None,
     }
 }

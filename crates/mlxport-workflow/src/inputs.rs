@@ -29,16 +29,14 @@ pub fn from_args(a: &InputArgs) -> Result<Inputs> {
     let (file, text, token_ids, generate) = (a.file, a.text, a.token_ids, a.generate);
     let mut inputs = match file {
         Some(p) => Inputs::read(p)?,
-        None if !a.images.is_empty() || a.sample_images => Inputs { images: Some(a.images.to_vec()), ..Default::default() },
+        None if !a.images.is_empty() || a.sample_images => Inputs {
+            images: Some(a.images.to_vec()),
+            texts: (!text.is_empty()).then(|| text.to_vec()),
+            token_ids: if token_ids.is_empty() { None } else { Some(parse_token_ids(token_ids)?) },
+            ..Default::default()
+        },
         None if !text.is_empty() => Inputs { texts: Some(text.to_vec()), ..Default::default() },
-        None if !token_ids.is_empty() => {
-            let mut seqs = Vec::new();
-            for s in token_ids {
-                let ids: std::result::Result<Vec<u32>, _> = s.split(',').map(|t| t.trim().parse::<u32>()).collect();
-                seqs.push(ids.map_err(|e| Error::invalid(format!("--token-ids '{s}': expected comma-separated integers: {e}")))?);
-            }
-            Inputs { token_ids: Some(seqs), ..Default::default() }
-        }
+        None if !token_ids.is_empty() => Inputs { token_ids: Some(parse_token_ids(token_ids)?), ..Default::default() },
         None => crate::bail!("give --inputs FILE, --text TEXT, --token-ids IDS, --image FILE or --sample-images"),
     };
     if generate.is_some() {
@@ -46,4 +44,14 @@ pub fn from_args(a: &InputArgs) -> Result<Inputs> {
     }
     inputs.validate()?;
     Ok(inputs)
+}
+
+/// `--token-ids` strings, each a comma-separated sequence.
+fn parse_token_ids(token_ids: &[String]) -> Result<Vec<Vec<u32>>> {
+    let mut seqs = Vec::new();
+    for s in token_ids {
+        let ids: std::result::Result<Vec<u32>, _> = s.split(',').map(|t| t.trim().parse::<u32>()).collect();
+        seqs.push(ids.map_err(|e| Error::invalid(format!("--token-ids '{s}': expected comma-separated integers: {e}")))?);
+    }
+    Ok(seqs)
 }

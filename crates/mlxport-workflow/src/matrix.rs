@@ -394,8 +394,9 @@ impl Runner {
         };
         let vocab = spec.config["vocab_size"].as_u64().unwrap_or(8);
         let inputs = if spec.family == "vision" {
-            // The built-in photographs.
-            Inputs { images: Some(Vec::new()), ..Inputs::default() }
+            // The built-in photographs; two-tower models also read token ids.
+            let text_vocab = spec.config["text_config"]["vocab_size"].as_u64();
+            Inputs { images: Some(Vec::new()), token_ids: text_vocab.map(|v| token_ids(v, spec.lengths.as_deref().unwrap_or(LENGTHS))), ..Inputs::default() }
         } else {
             Inputs {
                 token_ids: Some(token_ids(vocab, spec.lengths.as_deref().unwrap_or(LENGTHS))),

@@ -306,7 +306,7 @@ fn isolated_rungs(a: &dyn mlxport_tensor::TensorSource, b: &dyn mlxport_tensor::
     let table = rungs.iter().map(|r| (r.tensors[0].clone(), r.tensors[0][ladder::ISOLATED.len()..].to_string())).collect();
     let settings = Settings {
         names: mlxport_parity::compare::NameMap::Table(table),
-        include: Some(regex::Regex::new(r"^(isolated\.)?((encoder|decoder)\.)?layers\.\d+$").expect("a valid pattern")),
+        include: Some(regex::Regex::new(r"^(isolated\.)?((encoder|decoder|vision|text)\.)?layers\.\d+$").expect("a valid pattern")),
         exclude: None,
         ..base.clone()
     };

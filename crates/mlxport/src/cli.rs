@@ -789,12 +789,13 @@ pub struct OracleArgs {
     /// An input as comma-separated token ids (repeatable).
     #[arg(long = "token-ids", value_name = "IDS")]
     pub token_ids: Vec<String>,
-    /// An image file or a folder of images (repeatable; image models).
-    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["text", "token_ids"])]
+    /// An image file or a folder of images (repeatable; image models;
+    /// two-tower models such as CLIP also take --text or --token-ids).
+    #[arg(long, value_name = "FILE|DIR")]
     pub image: Vec<PathBuf>,
     /// The built-in set of real photographs (scikit-image's samples: RGB,
     /// grayscale and RGBA, PNG and JPEG, several sizes; image models).
-    #[arg(long, conflicts_with_all = ["text", "token_ids", "image"])]
+    #[arg(long, conflicts_with = "image")]
     pub sample_images: bool,
     /// Greedy new tokens per prompt (decoders): captures generated ids and
     /// the logits of cached decoding and of full recomputation.
@@ -888,12 +889,13 @@ pub struct ParityArgs {
     /// An input as comma-separated token ids (repeatable).
     #[arg(long = "token-ids", value_name = "IDS", conflicts_with = "oracle")]
     pub token_ids: Vec<String>,
-    /// An image file or a folder of images (repeatable; image models).
-    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["text", "token_ids"])]
+    /// An image file or a folder of images (repeatable; image models;
+    /// two-tower models such as CLIP also take --text or --token-ids).
+    #[arg(long, value_name = "FILE|DIR")]
     pub image: Vec<PathBuf>,
     /// The built-in set of real photographs (scikit-image's samples: RGB,
     /// grayscale and RGBA, PNG and JPEG, several sizes; image models).
-    #[arg(long, conflicts_with_all = ["text", "token_ids", "image"])]
+    #[arg(long, conflicts_with = "image")]
     pub sample_images: bool,
     /// Greedy new tokens per prompt (decoders): greedy tokens and cached
     /// decoding against full recomputation.
@@ -1126,8 +1128,9 @@ pub struct PortArgs {
     #[arg(long, value_name = "TEXT")]
     pub text: Vec<String>,
     /// An oracle input image, or a folder of images (repeatable; image
-    /// models; default: the built-in set of real photographs).
-    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["text", "inputs"])]
+    /// models; default: the built-in set of real photographs). Two-tower
+    /// models (CLIP, SigLIP) also take --text (default: built-in captions).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "inputs")]
     pub image: Vec<PathBuf>,
     /// Greedy tokens per prompt for decoders.
     #[arg(long, default_value_t = 16, value_name = "N")]

@@ -27,7 +27,15 @@ torch.manual_seed(0)
 c = T.Dinov2WithRegistersConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2, image_size=56, patch_size=14, num_register_tokens=4, use_swiglu_ffn=True, num_labels=5, initializer_range=0.2)
 T.Dinov2WithRegistersForImageClassification(c).eval().save_pretrained(out + "/dinov2")
 T.BitImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 42, "width": 42}, resample=3).save_pretrained(out + "/dinov2")
-for name in ("vit", "dinov2"):
+torch.manual_seed(0)
+tc = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=32, eos_token_id=2, initializer_range=0.2)
+vc = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8, initializer_range=0.2)
+T.CLIPModel(T.CLIPConfig(text_config=tc, vision_config=vc, projection_dim=32)).eval().save_pretrained(out + "/clip")
+T.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32).save_pretrained(out + "/clip")
+sys.path.insert(0, sys.argv[2])
+import matrix_build
+matrix_build.write_tokenizer(out + "/clip", 512, 0)
+for name in ("vit", "dinov2", "clip"):
     open(f"{out}/{name}/README.md", "w").write("---\nlicense: apache-2.0\n---\n")
 "#;
 
@@ -60,7 +68,7 @@ fn vision_ports_are_proven_end_to_end() {
     let Some(py_) = python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py(&py_, BUILD, &[d.to_str().unwrap()]);
+    py(&py_, BUILD, &[d.to_str().unwrap(), workspace_root().join("python/harness").to_str().unwrap()]);
     let photos = d.join("photos");
     std::fs::create_dir_all(&photos).unwrap();
     py(&py_, PHOTOS, &[photos.to_str().unwrap()]);
@@ -109,6 +117,28 @@ fn vision_ports_are_proven_end_to_end() {
     let images = oracle["inputs"]["images"].as_array().unwrap();
     assert_eq!(images.len(), 6, "the built-in set");
     assert!(images.iter().any(|i| i["file"] == "camera.png") && images.iter().any(|i| i["file"] == "logo.png"), "grayscale and RGBA photographs");
+
+    // CLIP: both towers on the photographs and the user's captions, the
+    // image-text logits, 8-bit weights gated on retrieval agreement.
+    let clip = d.join("port-clip");
+    let captions: [&std::ffi::OsStr; 8] = [
+        "--text".as_ref(),
+        "t7 t9 t300 t11".as_ref(),
+        "--text".as_ref(),
+        "t40 t41".as_ref(),
+        "-q".as_ref(),
+        "--bits".as_ref(),
+        "8".as_ref(),
+        "--bench-runs=2".as_ref(),
+    ];
+    port(&py_, &d.join("clip"), &clip, &captions);
+    let report = read_json(&clip.join("parity/parity.json"));
+    assert_rungs_pass(&report, 4, &["preprocessing", "image_embeds", "text_embeds", "logits", "edge single"], "clip");
+    let oracle = read_json(&clip.join("oracle/manifest.json"));
+    assert_eq!(oracle["inputs"]["token_ids"], serde_json::json!([[7, 9, 300, 11], [40, 41]]), "the captions through the checkpoint's tokenizer");
+    let quality = read_json(&clip.join("quality/quality.json"));
+    assert_eq!(quality["verdict"], "pass", "{quality:#}");
+    assert_eq!(quality["vision"]["classes"], 12, "retrieval among the gate's captions");
 
     // A planted bug: the Keys cubic coefficient of PyTorch's non-antialiased
     // kernel (-0.75) is left alone, but the antialiased one (-0.5, PIL's)
@@ -169,7 +199,7 @@ fn image_gate_fails_other_class_predictions() {
     let Some(py_) = python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py(&py_, BUILD, &[d.to_str().unwrap()]);
+    py(&py_, BUILD, &[d.to_str().unwrap(), workspace_root().join("python/harness").to_str().unwrap()]);
     let vit = d.join("port-vit");
     port(&py_, &d.join("vit"), &vit, &[]);
     let broken = d.join("broken");
@@ -344,7 +374,7 @@ fn oracle_names_a_broken_image() {
     let Some(py_) = python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    py(&py_, BUILD, &[d.to_str().unwrap()]);
+    py(&py_, BUILD, &[d.to_str().unwrap(), workspace_root().join("python/harness").to_str().unwrap()]);
     let bad = d.join("broken.jpg");
     std::fs::write(&bad, b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
     let o = run(bin!().arg("oracle").arg(d.join("vit")).arg("--image").arg(&bad).arg("-o").arg(d.join("o.npz")), &py_);

@@ -36,4 +36,24 @@ def outputs(model, pixel_values: np.ndarray) -> Dict[str, np.ndarray]:
 def blocks(model) -> Dict[str, list]:
     """The block lists by their ladder name prefix: the isolated rung calls
     each block on the source's input to it."""
-    return {"layers": model.blocks()}
+    b = model.blocks()
+    return b if isinstance(b, dict) else {"layers": b}
+
+
+def forward_text(model, ids: List[int]) -> Dict[str, np.ndarray]:
+    """Two-tower models: one text's token ids -> {name: [1, ...] float32}
+    (`text.*` rungs and the normalised `text_embeds`)."""
+    from .layers import l2_normalize
+
+    cap = {}
+    e = model.encode_text(list(ids), capture=cap)
+    cap["text_embeds"] = l2_normalize(e)
+    mx.eval(list(cap.values()))
+    return {k: np.array(v.astype(mx.float32)) for k, v in cap.items()}
+
+
+def similarity(model, image_embeds: np.ndarray, text_embeds: np.ndarray) -> np.ndarray:
+    """Two-tower models: [images, texts] logits from normalised embeddings."""
+    s = model.logits(mx.array(image_embeds), mx.array(text_embeds))
+    mx.eval(s)
+    return np.array(s.astype(mx.float32))

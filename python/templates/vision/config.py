@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish")
-TYPES = ("vit", "dinov2", "dinov2_with_registers")
+TYPES = ("vit", "dinov2", "dinov2_with_registers", "clip", "siglip")
+# The towers' defaults of transformers' CLIP and SigLIP configs.
+TOWER_DEFAULTS = {
+    "clip": {
+        "text": dict(vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8, max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5, eos_token_id=49407),
+        "vision": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, num_channels=3, image_size=224, patch_size=32, hidden_act="quick_gelu", layer_norm_eps=1e-5),
+    },
+    "siglip": {
+        "text": dict(vocab_size=32000, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=64, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6),
+        "vision": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, num_channels=3, image_size=224, patch_size=16, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6, vision_use_head=True),
+    },
+}
 
 
 def _refuse(what: str) -> None:
@@ -48,6 +59,10 @@ class ModelArgs:
     num_register_tokens: int = 0
     # Classes of the classifier head, when the weights have one.
     id2label: dict = field(default_factory=dict)
+    # CLIP and SigLIP: each tower's settings, and the shared width.
+    text_config: dict = field(default_factory=dict)
+    vision_config: dict = field(default_factory=dict)
+    projection_dim: int = 0
     # Set by load() from the weights.
     has_mask_token: bool = False
     has_pooler: bool = False
@@ -63,6 +78,8 @@ class ModelArgs:
         mt = cfg.get("model_type", "{{MODEL_TYPE}}")
         if mt not in TYPES:
             raise ValueError(f"model_type {mt!r} is not supported ({', '.join(TYPES)})")
+        if mt in ("clip", "siglip"):
+            return cls.from_dual(cfg, mt)
         act = cfg.get("hidden_act", "gelu")
         if act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
@@ -101,3 +118,38 @@ class ModelArgs:
             hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
         registers = int(cfg.get("num_register_tokens", 0) or 0) if mt == "dinov2_with_registers" else 0
         return cls(intermediate_size=hidden, layer_scale=True, use_swiglu_ffn=swiglu, num_register_tokens=registers, **common)
+
+    @classmethod
+    def from_dual(cls, cfg: dict, mt: str) -> "ModelArgs":
+        """CLIP / SigLIP: both towers' settings (transformers' defaults for
+        what the config leaves out), each checked."""
+        towers = {}
+        for side in ("text", "vision"):
+            t = dict(TOWER_DEFAULTS[mt][side])
+            t.update({k: v for k, v in (cfg.get(f"{side}_config") or {}).items() if k in t or k in ("projection_size",)})
+            if t["hidden_act"] not in ACTIVATIONS:
+                raise ValueError(f"{side}_config.hidden_act {t['hidden_act']!r} is not supported ({', '.join(ACTIVATIONS)})")
+            if t["hidden_size"] % t["num_attention_heads"]:
+                raise ValueError(f"{side}_config: hidden_size {t['hidden_size']} does not split into {t['num_attention_heads']} heads")
+            towers[side] = t
+        v = towers["vision"]
+        if not isinstance(v["image_size"], int) or not isinstance(v["patch_size"], int):
+            _refuse(f"non-square vision_config image_size / patch_size ({v['image_size']!r}, {v['patch_size']!r})")
+        for a in cfg.get("architectures") or []:
+            if a not in ("CLIPModel", "SiglipModel"):
+                _refuse(f"the {a} head (the template has the two-tower {'CLIPModel' if mt == 'clip' else 'SiglipModel'})")
+        return cls(
+            model_type=mt,
+            hidden_size=v["hidden_size"],
+            num_hidden_layers=v["num_hidden_layers"],
+            num_attention_heads=v["num_attention_heads"],
+            intermediate_size=v["intermediate_size"],
+            hidden_act=v["hidden_act"],
+            layer_norm_eps=v["layer_norm_eps"],
+            image_size=(v["image_size"], v["image_size"]),
+            patch_size=v["patch_size"],
+            num_channels=v["num_channels"],
+            text_config=towers["text"],
+            vision_config=v,
+            projection_dim=int(cfg.get("projection_dim", 512)) if mt == "clip" else 0,
+        )

@@ -131,6 +131,7 @@ TYPES = {
     "BeitImageProcessor": True,
     "BitImageProcessor": False,
     "CLIPImageProcessor": False,
+    "SiglipImageProcessor": True,
 }
 
 

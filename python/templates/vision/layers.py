@@ -191,3 +191,75 @@ def to_channels_last(pixel_values: mx.array, channels: int) -> mx.array:
         raise ValueError(f"pixel_values of shape {tuple(pixel_values.shape)}: expected [batch, {channels}, height, width]")
     return pixel_values.transpose(0, 2, 3, 1)
 
+
+
+class ProjAttention(nn.Module):
+    """Multi-head attention under CLIP's and SigLIP's names (`q_proj`,
+    `k_proj`, `v_proj`, `out_proj`, all with biases), with an optional
+    additive mask ([B or 1, 1, L, L])."""
+
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        assert hidden % heads == 0, (hidden, heads)
+        self.heads = heads
+        self.q_proj = nn.Linear(hidden, hidden)
+        self.k_proj = nn.Linear(hidden, hidden)
+        self.v_proj = nn.Linear(hidden, hidden)
+        self.out_proj = nn.Linear(hidden, hidden)
+
+    def __call__(self, x: mx.array, mask: Optional[mx.array] = None) -> mx.array:
+        B, L, H = x.shape
+        d = H // self.heads
+
+        def split(t):
+            return t.reshape(B, L, self.heads, d).transpose(0, 2, 1, 3)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=d**-0.5, mask=mask)
+        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(B, L, H))
+
+
+class TowerLayer(nn.Module):
+    """A pre-norm block of CLIP's and SigLIP's towers: `layer_norm1`,
+    `self_attn`, residual; `layer_norm2`, `mlp` (fc1, activation, fc2),
+    residual."""
+
+    def __init__(self, hidden: int, heads: int, inner: int, act: str, eps: float):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(hidden, eps=eps)
+        self.self_attn = ProjAttention(hidden, heads)
+        self.layer_norm2 = nn.LayerNorm(hidden, eps=eps)
+        self.mlp = Mlp(hidden, inner, act)
+
+    def __call__(self, x: mx.array, mask: Optional[mx.array] = None) -> mx.array:
+        x = x + self.self_attn(self.layer_norm1(x), mask)
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class TowerEncoder(nn.Module):
+    """`encoder.layers`: the blocks of one tower."""
+
+    def __init__(self, n: int, hidden: int, heads: int, inner: int, act: str, eps: float):
+        super().__init__()
+        self.layers = [TowerLayer(hidden, heads, inner, act, eps) for _ in range(n)]
+
+
+def run_blocks(blocks: list, x: mx.array, mask: Optional[mx.array], capture: Optional[dict], prefix: str) -> mx.array:
+    """Each block in turn (called through the list, so a capture tap on a
+    block sees its call), every output kept under `<prefix>layers.N`."""
+    for i in range(len(blocks)):
+        x = blocks[i](x, mask) if mask is not None else blocks[i](x)
+        if capture is not None:
+            capture[f"{prefix}layers.{i}"] = x
+    return x
+
+
+def causal_mask(n: int, dtype) -> mx.array:
+    """[n, n] additive mask: 0 on and below the diagonal, a large negative
+    number above it."""
+    i = mx.arange(n)
+    return mx.where(i[:, None] >= i[None, :], 0.0, -1e9).astype(dtype)
+
+
+def l2_normalize(x: mx.array) -> mx.array:
+    return x / mx.linalg.norm(x, axis=-1, keepdims=True)

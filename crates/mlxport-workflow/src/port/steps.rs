@@ -268,7 +268,9 @@ fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
     let mut i = match &ctx.req.inputs {
         Some(p) => Inputs::read(p)?,
         // Image models: the given images, else the built-in photographs.
-        None if vision => Inputs { images: Some(ctx.req.images.clone()), ..Default::default() },
+        None if vision => {
+            Inputs { images: Some(ctx.req.images.clone()), texts: (!ctx.req.text.is_empty()).then(|| ctx.req.text.clone()), ..Default::default() }
+        }
         None if !ctx.req.text.is_empty() => Inputs { texts: Some(ctx.req.text.clone()), ..Default::default() },
         None => Inputs { texts: Some(if decoder { PROMPTS } else { SENTENCES }.iter().map(|s| s.to_string()).collect()), ..Default::default() },
     };
