@@ -10,7 +10,9 @@ float32; the tensors:
 
 * ``pixel_values`` [B, C, H, W];
 * ``embeddings``, ``layers.N`` (the blocks' outputs), ``last_hidden_state``
-  (after the final norm) [B, tokens, hidden];
+  (after the final norm) [B, tokens, hidden]; a convolutional model's
+  (ConvNeXt: its stages are the blocks) as [B, H, W, C] feature maps,
+  transposed from transformers' [B, C, H, W] to the layout MLX computes in;
 * ``pooler_output`` [B, hidden] and ``logits`` [B, classes] where the
   model has them;
 * ``block_inputs.*`` for the isolated rung where a block's input is not
@@ -72,6 +74,13 @@ def first(x):
     return x[0] if isinstance(x, (tuple, list)) else x
 
 
+def channels_last(t):
+    """A captured tensor as float32 numpy; a [B, C, H, W] feature map of a
+    convolutional model as [B, H, W, C], the layout MLX computes in."""
+    a = t.float().numpy()
+    return a.transpose(0, 2, 3, 1).copy() if a.ndim == 4 else a
+
+
 def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer):
     import numpy as np
     import torch
@@ -104,7 +113,8 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     model = Auto.from_pretrained(load_dir, dtype=dtype, **load_kw)
     model.eval()
     base = model.base_model
-    n_layers = config.num_hidden_layers
+    # Transformers' blocks; a convolutional model's stages.
+    n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_stages", None) or len(getattr(config, "depths", []) or [])
     found = common.block_list(torch, base, n_layers)
     if found is None:
         common.fail(f"no ModuleList of {n_layers} identical blocks in {type(base).__name__}: cannot find the model's blocks")
@@ -124,28 +134,25 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     for i, blk in enumerate(blocks):
         handles.append(blk.register_forward_hook(hook(f"layers.{i}")))
         handles.append(blk.register_forward_pre_hook(common.block_input_hook(block_in, f"layers.{i}"), with_kwargs=True))
-    norm = getattr(base, "layernorm", None)
-    if norm is not None:
-        handles.append(norm.register_forward_hook(hook("last_hidden_state")))
     x = torch.from_numpy(pv).to(dtype)
     with torch.inference_mode():
         out = model(pixel_values=x)
-    for h in handles:
-        h.remove()
+        for h in handles:
+            h.remove()
+        # A task model's outputs hold no hidden state: its base model's do.
+        bout = out if base is model else base(pixel_values=x)
     res = common.Results()
     res.add("pixel_values", pv)
-    res.add("embeddings", captured["embeddings"].float().numpy())
+    res.add("embeddings", channels_last(captured["embeddings"]))
     for i in range(n_layers):
-        res.add(f"layers.{i}", captured[f"layers.{i}"].float().numpy())
-    block_inputs = common.add_block_inputs(res, {k: v.float().numpy() for k, v in block_in.items()}, [f"layers.{i}" for i in range(n_layers)], "embeddings", None)
-    last = getattr(out, "last_hidden_state", None)
+        res.add(f"layers.{i}", channels_last(captured[f"layers.{i}"]))
+    block_inputs = common.add_block_inputs(res, {k: channels_last(v) for k, v in block_in.items()}, [f"layers.{i}" for i in range(n_layers)], "embeddings", None)
+    last = getattr(bout, "last_hidden_state", None)
     if last is None:
-        last = captured.get("last_hidden_state")
-    if last is None:
-        common.fail(f"{type(model).__name__} gives no last hidden state and has no final `layernorm`")
-    res.add("last_hidden_state", last.float().numpy())
-    if getattr(out, "pooler_output", None) is not None:
-        res.add("pooler_output", out.pooler_output.float().numpy())
+        common.fail(f"{type(base).__name__} gives no last hidden state")
+    res.add("last_hidden_state", channels_last(last))
+    if getattr(bout, "pooler_output", None) is not None:
+        res.add("pooler_output", bout.pooler_output.float().reshape(bout.pooler_output.shape[0], -1).numpy())
     if getattr(out, "logits", None) is not None:
         res.add("logits", out.logits.float().numpy())
 
@@ -154,7 +161,7 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     # for models whose positions are resampled to the image's grid.
     edges = {}
     if spec.get("edges", True):
-        res.add("edges.single.last_hidden_state", last.float().numpy())
+        res.add("edges.single.last_hidden_state", channels_last(last))
         if getattr(out, "logits", None) is not None:
             res.add("edges.single.logits", out.logits.float().numpy())
         edges["single"] = {"what": "each image alone (batch one) on the target, against the source's batch"}
@@ -163,18 +170,11 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     if spec.get("edges", True) and isinstance(patch, int) and resamples and pv.shape[2] > 2 * patch:
         rows = pv.shape[2] - patch
         crop = np.ascontiguousarray(pv[:, :, :rows, :])
-        seen = {}
-        handle = norm.register_forward_hook(lambda _m, _i, o: seen.__setitem__("last", first(o).detach())) if norm is not None else None
         with torch.inference_mode():
             o = model(pixel_values=torch.from_numpy(crop).to(dtype))
-        if handle is not None:
-            handle.remove()
-        # A task model gives no last hidden state: the final norm's output is it.
-        last_e = getattr(o, "last_hidden_state", None)
-        last_e = last_e if last_e is not None else seen.get("last")
+            b = o if base is model else base(pixel_values=torch.from_numpy(crop).to(dtype))
         res.add("edges.size.pixel_values", crop)
-        if last_e is not None:
-            res.add("edges.size.last_hidden_state", last_e.float().numpy())
+        res.add("edges.size.last_hidden_state", channels_last(b.last_hidden_state))
         if getattr(o, "logits", None) is not None:
             res.add("edges.size.logits", o.logits.float().numpy())
         edges["size"] = {"rows": int(rows), "cols": int(pv.shape[3]), "what": "the batch cropped by one patch row: a non-square grid, positions resampled"}

@@ -121,16 +121,36 @@ pub fn draft(src: &dyn TensorSource, opts: &DraftOptions) -> Result<Draft> {
     } else {
         draft_hf(&family, &target, tensors, &config, &mut map, &mut protos);
     }
-    // Conv weights: PyTorch layout -> MLX layout.
+    // Conv weights: PyTorch layout -> MLX layout. A pattern whose tensors
+    // mix convolution kernels and other weights (ConvNeXt's
+    // `downsampling_layer.{i}.weight`: a LayerNorm, then a convolution) is
+    // split into one rule per tensor.
     if gguf_arch.is_none() {
-        for p in &mut protos {
-            let Ok(pat) = Pattern::new(&p.source) else { continue };
-            let Some(t) = tensors.iter().find(|t| pat.matches(&t.name).is_some()) else { continue };
-            if is_conv_weight(&t.name, t.shape.len()) && p.transforms.iter().all(|t| matches!(t, Transform::Rename)) {
-                p.transforms = vec![Transform::Transpose { perm: if t.shape.len() == 3 { vec![0, 2, 1] } else { vec![0, 2, 3, 1] } }];
-                p.note = Some("convolution weight: PyTorch [out, in, k...] to MLX [out, k..., in]".into());
+        let mut split: Vec<Proto> = Vec::new();
+        for p in protos {
+            let Ok(pat) = Pattern::new(&p.source) else {
+                split.push(p);
+                continue;
+            };
+            let matched: Vec<&TensorInfo> = tensors.iter().filter(|t| pat.matches(&t.name).is_some()).collect();
+            let conv = |t: &TensorInfo| is_conv_weight(&t.name, &t.shape);
+            let renames = p.transforms.iter().all(|t| matches!(t, Transform::Rename));
+            if !renames || matched.is_empty() || !matched.iter().any(|t| conv(t)) {
+                split.push(p);
+            } else if matched.iter().all(|t| conv(t)) {
+                split.push(conv_proto(p, matched[0].shape.len()));
+            } else {
+                for t in matched {
+                    let target = match (pat.matches(&t.name), Pattern::new(&p.target)) {
+                        (Some(b), Ok(tp)) => tp.fill(&b).unwrap_or_else(|| t.name.clone()),
+                        _ => t.name.clone(),
+                    };
+                    let one = Proto { source: t.name.clone(), target, transforms: p.transforms.clone(), note: p.note.clone() };
+                    split.push(if conv(t) { conv_proto(one, t.shape.len()) } else { one });
+                }
             }
         }
+        protos = split;
     }
     map.rules = protos
         .into_iter()
@@ -171,11 +191,20 @@ fn gguf_model_type(arch: &str) -> String {
     }
 }
 
+/// The rule of a convolution kernel: transposed from PyTorch's layout.
+fn conv_proto(mut p: Proto, rank: usize) -> Proto {
+    p.transforms = vec![Transform::Transpose { perm: if rank == 3 { vec![0, 2, 1] } else { vec![0, 2, 3, 1] } }];
+    p.note = Some("convolution weight: PyTorch [out, in, k...] to MLX [out, k..., in]".into());
+    p
+}
+
 /// A convolution kernel: a rank-3 weight of a module named `conv...`, or
-/// any rank-4 weight (only 2-D convolutions hold one: a ViT's patch
-/// `projection`, a ResNet's `convolution`).
-fn is_conv_weight(name: &str, rank: usize) -> bool {
-    name.ends_with(".weight") && (rank == 4 || rank == 3 && name.split('.').any(|seg| seg.contains("conv")))
+/// a rank-4 weight (2-D convolutions: a ViT's patch `projection`, a
+/// ResNet's `convolution`) that is not a per-channel parameter stored for
+/// broadcasting (ConvNeXt V2's `grn.weight`, `[1, 1, 1, C]`).
+fn is_conv_weight(name: &str, shape: &[u64]) -> bool {
+    let broadcast = shape.len() == 4 && shape[..3].iter().all(|d| *d == 1);
+    name.ends_with(".weight") && (shape.len() == 4 && !broadcast || shape.len() == 3 && name.split('.').any(|seg| seg.contains("conv")))
 }
 
 /// Add a proto unless one with the same source pattern exists.

@@ -9,13 +9,11 @@
 use serde_json::Value;
 
 /// Image model types the vision template implements.
-pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip"];
+pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2"];
 
 /// Image model types the template does not implement, with the feature
 /// that keeps them out (named in the refusal).
 const VISION_REFUSED: &[(&str, &str)] = &[
-    ("convnext", "convolutional stages (depthwise 7x7 convolutions, channels-last LayerNorm, downsampling layers; no attention)"),
-    ("convnextv2", "convolutional stages with global response normalization (no attention)"),
     ("resnet", "convolutional residual stages with batch normalization (no attention)"),
     ("deit", "the distillation token and its second classification head"),
     ("beit", "relative position biases inside every attention block"),
@@ -40,6 +38,7 @@ two-tower models (CLIP, SigLIP): `pixel_values`, `inputs.input_ids`, `vision.emb
 pub fn family_text(model_type: &str) -> &'static str {
     match model_type {
         "vit" => "image model: ViT (patches, CLS token, learned positions, pre-norm blocks, classifier over CLS)",
+        "convnext" | "convnextv2" => "image model: ConvNeXt (depthwise convolutions, channels-last LayerNorm, stages with downsampling; no attention)",
         "clip" => "image-text model: CLIP (image and causal text towers, projections, logit scale)",
         "siglip" => "image-text model: SigLIP (image tower with attention pooling, text tower, logit scale and bias)",
         _ => "image model: DINOv2 (layer scale, bicubic position resampling, registers, CLS + mean-patch classifier)",
@@ -70,6 +69,9 @@ pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mu
     }
     if model_type == "clip" || model_type == "siglip" {
         return dual_checks(cfg, model_type, why, features);
+    }
+    if model_type == "convnext" || model_type == "convnextv2" {
+        return convnext_checks(cfg, model_type, why, features);
     }
     for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         if a.contains("MaskedImageModeling") || a.ends_with("Backbone") {
@@ -148,5 +150,34 @@ fn dual_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &
             features.push("attention-pooling-head".into());
         }
         features.push("logit-bias".into());
+    }
+}
+
+/// ConvNeXt (V1: layer scale; V2: global response normalisation): stage
+/// channels and depths must agree, one square patch, a known activation.
+fn convnext_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mut Vec<String>) {
+    for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if a.ends_with("Backbone") {
+            why.push(format!("the {a} head (feature maps of chosen stages; the template has image classification and the bare model)"));
+        }
+    }
+    let act = cfg["hidden_act"].as_str().unwrap_or("gelu");
+    if !ACTIVATIONS.contains(&act) {
+        why.push(format!("hidden_act '{act}' (supported: {})", ACTIVATIONS.join(", ")));
+    }
+    if !cfg["patch_size"].is_null() && !cfg["patch_size"].is_u64() {
+        why.push(format!("patch_size {} (one square patch side)", cfg["patch_size"]));
+    }
+    let (sizes, depths) = (cfg["hidden_sizes"].as_array().map(Vec::len), cfg["depths"].as_array().map(Vec::len));
+    let stages = cfg["num_stages"].as_u64().map(|n| n as usize);
+    if let (Some(s), Some(d)) = (sizes, depths) {
+        if s != d || stages.is_some_and(|n| n != s) {
+            why.push(format!("hidden_sizes ({s}), depths ({d}) and num_stages ({}) must agree", cfg["num_stages"]));
+        }
+    }
+    features.push("depthwise-convolutions".into());
+    features.push(if model_type == "convnextv2" { "global-response-norm".into() } else { "layer-scale".into() });
+    if cfg["architectures"].to_string().contains("ForImageClassification") {
+        features.push("classifier".into());
     }
 }

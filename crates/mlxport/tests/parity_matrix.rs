@@ -22,7 +22,6 @@ const FAIL_CLOSED: &[(&str, &[&str])] = &[
     ("bloom-alibi", &["ALiBi"]),
     ("bert-relative-key", &["position_embedding_type", "relative_key"]),
     ("gpt2-no-template", &["model_type 'gpt2'"]),
-    ("convnext", &["convolutional stages", "depthwise", "model_type 'convnext'"]),
     ("deit", &["distillation token", "model_type 'deit'"]),
     ("swin", &["shifted-window attention", "model_type 'swin'"]),
     ("beit", &["relative position biases", "model_type 'beit'"]),
@@ -122,12 +121,28 @@ fn parity_matrix_every_expectation_holds() {
     for t in MLX_LM_TYPES {
         assert_eq!(entry(&r, t, "mlx-lm")["status"], "pass", "mlx-lm's {t} is a second target");
     }
-    for t in ["llama", "mistral", "qwen2", "qwen3", "bert", "roberta", "xlm-roberta", "camembert", "vit", "dinov2", "dinov2_with_registers", "clip", "siglip"] {
+    for t in [
+        "llama",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "camembert",
+        "vit",
+        "dinov2",
+        "dinov2_with_registers",
+        "clip",
+        "siglip",
+        "convnext",
+        "convnextv2",
+    ] {
         assert!(passing_types.contains(t), "{t} passes");
     }
     // Image models: rung 0 is the package's own preprocessing, equal to
     // the Hugging Face processor's; DINOv2 also climbs the non-square edge.
-    for v in ["vit", "vit-pooler", "dinov2", "dinov2-swiglu-classifier", "dinov2-registers", "clip", "clip-eos", "siglip"] {
+    for v in ["vit", "vit-pooler", "dinov2", "dinov2-swiglu-classifier", "dinov2-registers", "clip", "clip-eos", "siglip", "convnext", "convnextv2"] {
         let e = entry(&r, v, "scaffold");
         assert_eq!(e["status"], "pass", "{v}");
         let report: Value = serde_json::from_slice(&std::fs::read(work.join(v).join("scaffold/parity/parity.json")).unwrap()).unwrap();

@@ -243,8 +243,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The package's image reader and processor against transformers' image
 /// processors (their PIL path) on every real photograph scikit-image ships
 /// (RGB, grayscale and RGBA; PNG and JPEG; 191 to 1411 pixels a side), for
-/// fixed-size, shortest-edge + centre-crop, CLIP and padded-crop settings:
-/// equal to the bit.
+/// fixed-size, shortest-edge + centre-crop, CLIP, padded-crop, ConvNeXt
+/// (crop_pct below 384, a warp from 384) and SigLIP settings: equal to the
+/// bit.
 const PREPROCESS: &str = r#"
 import importlib.util, os, sys, warnings
 import numpy as np, skimage, transformers as T
@@ -261,6 +262,9 @@ processors = [
     T.BitImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, resample=3, **imnet),
     T.CLIPImageProcessor(size={"shortest_edge": 224}, crop_size=224),
     T.BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 80, "width": 48}, resample=1),
+    T.ConvNextImageProcessor(size={"shortest_edge": 224}),
+    T.ConvNextImageProcessor(size={"shortest_edge": 384}),
+    T.SiglipImageProcessor(size={"height": 64, "width": 64}),
 ]
 modes, checked = set(), 0
 for k, hp in enumerate(processors):
@@ -288,7 +292,7 @@ fn preprocessing_equals_transformers_on_real_photographs() {
     let parts: Vec<&str> = out.split_whitespace().collect();
     let (checked, files): (usize, usize) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
     assert!(files >= 10, "scikit-image's photographs: {out}");
-    assert_eq!(checked, 5 * files);
+    assert_eq!(checked, 8 * files);
     for mode in ["L", "RGB", "RGBA"] {
         assert!(parts[2].split(',').any(|m| m == mode), "a {mode} photograph among them: {out}");
     }

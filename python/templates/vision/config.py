@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish")
-TYPES = ("vit", "dinov2", "dinov2_with_registers", "clip", "siglip")
+TYPES = ("vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2")
 # The towers' defaults of transformers' CLIP and SigLIP configs.
 TOWER_DEFAULTS = {
     "clip": {
@@ -63,6 +63,9 @@ class ModelArgs:
     text_config: dict = field(default_factory=dict)
     vision_config: dict = field(default_factory=dict)
     projection_dim: int = 0
+    # Convolutional stages (ConvNeXt): channels and blocks per stage.
+    hidden_sizes: tuple = ()
+    depths: tuple = ()
     # Set by load() from the weights.
     has_mask_token: bool = False
     has_pooler: bool = False
@@ -80,6 +83,8 @@ class ModelArgs:
             raise ValueError(f"model_type {mt!r} is not supported ({', '.join(TYPES)})")
         if mt in ("clip", "siglip"):
             return cls.from_dual(cfg, mt)
+        if mt in ("convnext", "convnextv2"):
+            return cls.from_convnext(cfg, mt)
         act = cfg.get("hidden_act", "gelu")
         if act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
@@ -152,4 +157,34 @@ class ModelArgs:
             text_config=towers["text"],
             vision_config=v,
             projection_dim=int(cfg.get("projection_dim", 512)) if mt == "clip" else 0,
+        )
+
+    @classmethod
+    def from_convnext(cls, cfg: dict, mt: str) -> "ModelArgs":
+        for a in cfg.get("architectures") or []:
+            if "Backbone" in a:
+                _refuse(f"the {a} head (feature maps of chosen stages)")
+        sizes, depths = list(cfg.get("hidden_sizes") or [96, 192, 384, 768]), list(cfg.get("depths") or [3, 3, 9, 3])
+        n = int(cfg.get("num_stages", len(depths)))
+        if not (len(sizes) == len(depths) == n) or n == 0:
+            raise ValueError(f"hidden_sizes {sizes}, depths {depths} and num_stages {n} must agree")
+        act = cfg.get("hidden_act", "gelu")
+        if act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
+        size = cfg.get("image_size", 224)
+        return cls(
+            model_type=mt,
+            hidden_size=sizes[-1],
+            num_hidden_layers=n,
+            num_attention_heads=0,
+            intermediate_size=4 * sizes[-1],
+            hidden_act=act,
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
+            image_size=(size, size) if isinstance(size, int) else tuple(size),
+            patch_size=int(cfg.get("patch_size", 4)),
+            num_channels=cfg.get("num_channels", 3),
+            layer_scale=float(cfg.get("layer_scale_init_value", 1e-6)) > 0,
+            hidden_sizes=tuple(sizes),
+            depths=tuple(depths),
+            id2label={int(k): v for k, v in (cfg.get("id2label") or {}).items()},
         )

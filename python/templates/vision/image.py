@@ -121,6 +121,7 @@ READ = (
     "image_std",
     "do_convert_rgb",
     "do_pad",
+    "crop_pct",
 )
 IGNORED = ("image_processor_type", "processor_class", "feature_extractor_type", "return_tensors", "data_format", "input_data_format", "default_to_square")
 # Processor types and whether an integer `size` means a square (True) or
@@ -132,6 +133,7 @@ TYPES = {
     "BitImageProcessor": False,
     "CLIPImageProcessor": False,
     "SiglipImageProcessor": True,
+    "ConvNextImageProcessor": False,
 }
 
 
@@ -150,6 +152,11 @@ class ImageProcessor:
         if cfg.get("do_pad"):
             raise ValueError(f"{where}: do_pad: padding is not implemented by this processor")
         self.kind = kind
+        # ConvNeXt: below 384, resize the shortest edge to edge / crop_pct,
+        # then crop edge x edge from the centre; from 384 on, warp to a square.
+        self.crop_pct = float(cfg.get("crop_pct") or 224 / 256) if kind == "ConvNextImageProcessor" else None
+        if cfg.get("crop_pct") is not None and kind != "ConvNextImageProcessor":
+            raise ValueError(f"{where}: crop_pct: read only by ConvNextImageProcessor, not {kind}")
         self.do_resize = bool(cfg.get("do_resize", True))
         self.size = self._size(cfg.get("size", 224), TYPES[kind], where, "size")
         self.resample = int(cfg.get("resample", 2))
@@ -197,10 +204,25 @@ class ImageProcessor:
         """One RGB PIL image -> [3, H, W] float32."""
         if image.mode != "RGB":
             image = to_rgb(image)
-        if self.do_resize:
+        crop = None
+        if self.do_resize and self.crop_pct is not None:
+            edge = self.size.get("shortest_edge")
+            if edge is None:
+                raise ValueError("ConvNextImageProcessor: size must hold shortest_edge")
+            if edge < 384:
+                short, long = (image.width, image.height) if image.width <= image.height else (image.height, image.width)
+                s = int(edge / self.crop_pct)
+                h, w = (int(s * long / short), s) if image.width <= image.height else (s, int(s * long / short))
+                crop = (edge, edge)
+            else:
+                h, w = edge, edge
+            image = image.resize((w, h), resample=self.resample)
+        elif self.do_resize:
             h, w = self.output_size(image.height, image.width)
             image = image.resize((w, h), resample=self.resample)
         x = np.array(image).transpose(2, 0, 1)
+        if crop is not None:
+            x = center_crop(x, *crop)
         if self.do_center_crop:
             x = center_crop(x, self.crop_size["height"], self.crop_size["width"])
         if self.do_rescale:

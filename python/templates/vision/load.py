@@ -16,7 +16,7 @@ from .quant import is_quantized, quantize_like
 
 # Prefixes of task-model checkpoints (ViTForImageClassification keeps the
 # backbone under "vit.", the classifier at the top).
-PREFIXES = ("vit.", "dinov2.", "dinov2_with_registers.")
+PREFIXES = ("vit.", "dinov2.", "dinov2_with_registers.", "convnext.", "convnextv2.")
 
 
 def read_weights(path: str) -> dict:
