@@ -119,8 +119,10 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     if found is None:
         common.fail(f"no ModuleList of {n_layers} identical blocks in {type(base).__name__}: cannot find the model's blocks")
     blocks_name, blocks = found
-    if not hasattr(base, "embeddings"):
-        common.fail(f"{type(base).__name__} has no `embeddings` module: cannot capture the embedding rung")
+    # The stem: `embeddings` (ViT, DINOv2, ConvNeXt), `embedder` (ResNet).
+    stem = getattr(base, "embeddings", None) or getattr(base, "embedder", None)
+    if stem is None:
+        common.fail(f"{type(base).__name__} has no `embeddings` (or `embedder`) module: cannot capture the embedding rung")
 
     captured, block_in, handles = {}, {}, []
 
@@ -130,7 +132,7 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
 
         return fn
 
-    handles.append(base.embeddings.register_forward_hook(hook("embeddings")))
+    handles.append(stem.register_forward_hook(hook("embeddings")))
     for i, blk in enumerate(blocks):
         handles.append(blk.register_forward_hook(hook(f"layers.{i}")))
         handles.append(blk.register_forward_pre_hook(common.block_input_hook(block_in, f"layers.{i}"), with_kwargs=True))
@@ -166,7 +168,7 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
             res.add("edges.single.logits", out.logits.float().numpy())
         edges["single"] = {"what": "each image alone (batch one) on the target, against the source's batch"}
     patch = getattr(config, "patch_size", None)
-    resamples = hasattr(base.embeddings, "interpolate_pos_encoding") and config.model_type != "vit"
+    resamples = hasattr(stem, "interpolate_pos_encoding") and config.model_type != "vit"
     if spec.get("edges", True) and isinstance(patch, int) and resamples and pv.shape[2] > 2 * patch:
         rows = pv.shape[2] - patch
         crop = np.ascontiguousarray(pv[:, :, :rows, :])

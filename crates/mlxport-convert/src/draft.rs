@@ -244,6 +244,10 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
             push_unmapped(map, pat, Category::Generated, "index buffer (arange); recomputed by the model", None);
             continue;
         }
+        if name.ends_with(".num_batches_tracked") {
+            push_unmapped(map, pat, Category::Generated, "batch norm's training counter; not used at inference", None);
+            continue;
+        }
         if name.ends_with(".attn.masked_bias") || (name.ends_with(".attn.bias") && t.shape.len() == 4) {
             push_unmapped(map, pat, Category::Generated, "causal-mask buffer; recomputed by the model", None);
             continue;

@@ -79,6 +79,7 @@ pub const VISION_TEMPLATES: &[(&str, &str)] = &[
     ("dinov2.py", include_str!("../../../python/templates/vision/dinov2.py")),
     ("clip.py", include_str!("../../../python/templates/vision/clip.py")),
     ("convnext.py", include_str!("../../../python/templates/vision/convnext.py")),
+    ("resnet.py", include_str!("../../../python/templates/vision/resnet.py")),
     ("model.py", include_str!("../../../python/templates/vision/model.py")),
     ("load.py", include_str!("../../../python/templates/vision/load.py")),
     ("capture.py", include_str!("../../../python/templates/vision/capture.py")),

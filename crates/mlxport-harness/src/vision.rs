@@ -9,12 +9,11 @@
 use serde_json::Value;
 
 /// Image model types the vision template implements.
-pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2"];
+pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet"];
 
 /// Image model types the template does not implement, with the feature
 /// that keeps them out (named in the refusal).
 const VISION_REFUSED: &[(&str, &str)] = &[
-    ("resnet", "convolutional residual stages with batch normalization (no attention)"),
     ("deit", "the distillation token and its second classification head"),
     ("beit", "relative position biases inside every attention block"),
     ("data2vec-vision", "relative position biases inside every attention block"),
@@ -38,6 +37,7 @@ two-tower models (CLIP, SigLIP): `pixel_values`, `inputs.input_ids`, `vision.emb
 pub fn family_text(model_type: &str) -> &'static str {
     match model_type {
         "vit" => "image model: ViT (patches, CLS token, learned positions, pre-norm blocks, classifier over CLS)",
+        "resnet" => "image model: ResNet (convolutional stem and residual stages with batch normalisation; no attention)",
         "convnext" | "convnextv2" => "image model: ConvNeXt (depthwise convolutions, channels-last LayerNorm, stages with downsampling; no attention)",
         "clip" => "image-text model: CLIP (image and causal text towers, projections, logit scale)",
         "siglip" => "image-text model: SigLIP (image tower with attention pooling, text tower, logit scale and bias)",
@@ -70,7 +70,7 @@ pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mu
     if model_type == "clip" || model_type == "siglip" {
         return dual_checks(cfg, model_type, why, features);
     }
-    if model_type == "convnext" || model_type == "convnextv2" {
+    if model_type == "convnext" || model_type == "convnextv2" || model_type == "resnet" {
         return convnext_checks(cfg, model_type, why, features);
     }
     for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
@@ -153,8 +153,9 @@ fn dual_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &
     }
 }
 
-/// ConvNeXt (V1: layer scale; V2: global response normalisation): stage
-/// channels and depths must agree, one square patch, a known activation.
+/// ConvNeXt (V1: layer scale; V2: global response normalisation) and
+/// ResNet: stage channels and depths must agree, one square patch, a known
+/// activation, a known residual layer.
 fn convnext_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mut Vec<String>) {
     for a in cfg["architectures"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         if a.ends_with("Backbone") {
@@ -175,8 +176,17 @@ fn convnext_checks(cfg: &Value, model_type: &str, why: &mut Vec<String>, feature
             why.push(format!("hidden_sizes ({s}), depths ({d}) and num_stages ({}) must agree", cfg["num_stages"]));
         }
     }
-    features.push("depthwise-convolutions".into());
-    features.push(if model_type == "convnextv2" { "global-response-norm".into() } else { "layer-scale".into() });
+    if model_type == "resnet" {
+        let kind = cfg["layer_type"].as_str().unwrap_or("bottleneck");
+        if kind != "bottleneck" && kind != "basic" {
+            why.push(format!("layer_type '{kind}' (bottleneck or basic residual layers)"));
+        }
+        features.push(format!("residual:{kind}"));
+        features.push("batch-norm".into());
+    } else {
+        features.push("depthwise-convolutions".into());
+        features.push(if model_type == "convnextv2" { "global-response-norm".into() } else { "layer-scale".into() });
+    }
     if cfg["architectures"].to_string().contains("ForImageClassification") {
         features.push("classifier".into());
     }

@@ -142,7 +142,20 @@ fn parity_matrix_every_expectation_holds() {
     }
     // Image models: rung 0 is the package's own preprocessing, equal to
     // the Hugging Face processor's; DINOv2 also climbs the non-square edge.
-    for v in ["vit", "vit-pooler", "dinov2", "dinov2-swiglu-classifier", "dinov2-registers", "clip", "clip-eos", "siglip", "convnext", "convnextv2"] {
+    for v in [
+        "vit",
+        "vit-pooler",
+        "dinov2",
+        "dinov2-swiglu-classifier",
+        "dinov2-registers",
+        "clip",
+        "clip-eos",
+        "siglip",
+        "convnext",
+        "convnextv2",
+        "resnet",
+        "resnet-basic",
+    ] {
         let e = entry(&r, v, "scaffold");
         assert_eq!(e["status"], "pass", "{v}");
         let report: Value = serde_json::from_slice(&std::fs::read(work.join(v).join("scaffold/parity/parity.json")).unwrap()).unwrap();

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish")
-TYPES = ("vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2")
+TYPES = ("vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet")
 # The towers' defaults of transformers' CLIP and SigLIP configs.
 TOWER_DEFAULTS = {
     "clip": {
@@ -66,6 +66,11 @@ class ModelArgs:
     # Convolutional stages (ConvNeXt): channels and blocks per stage.
     hidden_sizes: tuple = ()
     depths: tuple = ()
+    # ResNet: the stem's width, the residual layer kind and where it strides.
+    embedding_size: int = 0
+    layer_type: str = "bottleneck"
+    downsample_in_first_stage: bool = False
+    downsample_in_bottleneck: bool = False
     # Set by load() from the weights.
     has_mask_token: bool = False
     has_pooler: bool = False
@@ -85,6 +90,8 @@ class ModelArgs:
             return cls.from_dual(cfg, mt)
         if mt in ("convnext", "convnextv2"):
             return cls.from_convnext(cfg, mt)
+        if mt == "resnet":
+            return cls.from_resnet(cfg)
         act = cfg.get("hidden_act", "gelu")
         if act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
@@ -186,5 +193,39 @@ class ModelArgs:
             layer_scale=float(cfg.get("layer_scale_init_value", 1e-6)) > 0,
             hidden_sizes=tuple(sizes),
             depths=tuple(depths),
+            id2label={int(k): v for k, v in (cfg.get("id2label") or {}).items()},
+        )
+
+    @classmethod
+    def from_resnet(cls, cfg: dict) -> "ModelArgs":
+        for a in cfg.get("architectures") or []:
+            if "Backbone" in a:
+                _refuse(f"the {a} head (feature maps of chosen stages)")
+        sizes, depths = list(cfg.get("hidden_sizes") or [256, 512, 1024, 2048]), list(cfg.get("depths") or [3, 4, 6, 3])
+        if len(sizes) != len(depths) or not sizes:
+            raise ValueError(f"hidden_sizes {sizes} and depths {depths} must have one entry per stage")
+        kind = cfg.get("layer_type", "bottleneck")
+        if kind not in ("bottleneck", "basic"):
+            raise ValueError(f"layer_type {kind!r} is not supported (bottleneck, basic)")
+        act = cfg.get("hidden_act", "relu")
+        if act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act {act!r} is not supported ({', '.join(ACTIVATIONS)})")
+        return cls(
+            model_type="resnet",
+            hidden_size=sizes[-1],
+            num_hidden_layers=len(sizes),
+            num_attention_heads=0,
+            intermediate_size=0,
+            hidden_act=act,
+            layer_norm_eps=1e-5,
+            image_size=(224, 224),
+            patch_size=1,
+            num_channels=cfg.get("num_channels", 3),
+            hidden_sizes=tuple(sizes),
+            depths=tuple(depths),
+            embedding_size=int(cfg.get("embedding_size", 64)),
+            layer_type=kind,
+            downsample_in_first_stage=bool(cfg.get("downsample_in_first_stage", False)),
+            downsample_in_bottleneck=bool(cfg.get("downsample_in_bottleneck", False)),
             id2label={int(k): v for k, v in (cfg.get("id2label") or {}).items()},
         )

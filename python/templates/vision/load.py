@@ -16,7 +16,9 @@ from .quant import is_quantized, quantize_like
 
 # Prefixes of task-model checkpoints (ViTForImageClassification keeps the
 # backbone under "vit.", the classifier at the top).
-PREFIXES = ("vit.", "dinov2.", "dinov2_with_registers.", "convnext.", "convnextv2.")
+PREFIXES = ("vit.", "dinov2.", "dinov2_with_registers.", "convnext.", "convnextv2.", "resnet.")
+# BatchNorm's training counter: not used at inference.
+IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
 def read_weights(path: str) -> dict:
@@ -28,6 +30,8 @@ def read_weights(path: str) -> dict:
         weights.update(mx.load(f))
     out = {}
     for k, v in weights.items():
+        if k.endswith(IGNORED_SUFFIXES):
+            continue
         for p in PREFIXES:
             if k.startswith(p):
                 k = k[len(p):]
@@ -49,11 +53,13 @@ def load(path: str, dtype=mx.float32):
     args = ModelArgs.from_config(cfg, path)
     args.has_mask_token = "embeddings.mask_token" in weights
     args.has_pooler = "pooler.dense.weight" in weights
-    args.has_classifier = "classifier.weight" in weights
-    if args.has_classifier and args.id2label and len(args.id2label) != weights["classifier.weight"].shape[0]:
-        raise ValueError(f"{path}: config.json names {len(args.id2label)} labels but the classifier has {weights['classifier.weight'].shape[0]} outputs")
-    if args.has_classifier and not args.id2label:
-        args.id2label = {i: f"LABEL_{i}" for i in range(weights["classifier.weight"].shape[0])}
+    # ResNet keeps its classifier in an nn.Sequential(Flatten, Linear).
+    head = next((k for k in ("classifier.weight", "classifier.1.weight") if k in weights), None)
+    args.has_classifier = head is not None
+    if head and args.id2label and len(args.id2label) != weights[head].shape[0]:
+        raise ValueError(f"{path}: config.json names {len(args.id2label)} labels but the classifier has {weights[head].shape[0]} outputs")
+    if head and not args.id2label:
+        args.id2label = {i: f"LABEL_{i}" for i in range(weights[head].shape[0])}
     model = Model(args)
     if is_quantized(weights):
         quantize_like(model, cfg, weights, path)
