@@ -137,6 +137,7 @@ fn parity_matrix_every_expectation_holds() {
         "siglip",
         "convnext",
         "convnextv2",
+        "resnet",
     ] {
         assert!(passing_types.contains(t), "{t} passes");
     }
