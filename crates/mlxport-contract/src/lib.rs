@@ -5,7 +5,8 @@
 //! [`PortStatus`], [`Family`], [`Dtype`]). Every writer and reader of
 //! `port.json` uses these types; a file written by an earlier release
 //! still loads. [`document`] reads the other versioned documents (parity
-//! and quality reports, the package manifest) with their own types.
+//! and quality reports, the package manifest) with their own types;
+//! [`vision`] says which image model types a port proves.
 //!
 //! ```
 //! use mlxport_contract::{Step, Target};
@@ -17,6 +18,7 @@
 pub mod document;
 mod enums;
 pub mod port;
+pub mod vision;
 
 pub use document::DocumentError;
 pub use enums::{Dtype, Family, PortStatus, Step, StepStatus, Target, UnknownValue};

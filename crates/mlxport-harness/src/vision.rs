@@ -9,22 +9,7 @@
 use serde_json::Value;
 
 /// Image model types the vision template implements.
-pub const VISION_TYPES: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet"];
-
-/// Image model types the template does not implement, with the feature
-/// that keeps them out (named in the refusal).
-const VISION_REFUSED: &[(&str, &str)] = &[
-    ("deit", "the distillation token and its second classification head"),
-    ("beit", "relative position biases inside every attention block"),
-    ("data2vec-vision", "relative position biases inside every attention block"),
-    ("swin", "shifted-window attention over hierarchical patch merging"),
-    ("swinv2", "shifted-window attention with log-spaced continuous position bias"),
-    ("levit", "convolutional stem and attention with learned biases per stage"),
-    ("mobilevit", "convolutional blocks mixed with unfold/fold transformers"),
-    ("siglip2", "NaFlex variable-resolution patching (position embeddings resized per image, patch attention masks)"),
-    ("clip_vision_model", "a lone CLIP image tower (the template has the two-tower CLIPModel)"),
-    ("siglip_vision_model", "a lone SigLIP image tower (the template has the two-tower SiglipModel)"),
-];
+pub const VISION_TYPES: &[&str] = mlxport_contract::vision::PORTABLE;
 
 /// Activations the template computes as transformers' `ACT2FN` does.
 const ACTIVATIONS: &[&str] = &["gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish"];
@@ -59,12 +44,8 @@ out[\"logits\"]  # or out[\"last_hidden_state\"], out[\"pooler_output\"]"
 /// Push every unsupported item of an image model's config into `why`, and
 /// what the package will implement into `features`.
 pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mut Vec<String>) {
-    if let Some((_, feature)) = VISION_REFUSED.iter().find(|(t, _)| *t == model_type) {
-        why.push(format!("{feature} of model_type '{model_type}' (vision template: {})", VISION_TYPES.join(", ")));
-        return;
-    }
-    if !VISION_TYPES.contains(&model_type) {
-        why.push(format!("model_type '{model_type}' (vision template: {})", VISION_TYPES.join(", ")));
+    if let Some(missing) = mlxport_contract::vision::missing_feature(model_type) {
+        why.push(missing);
         return;
     }
     if model_type == "clip" || model_type == "siglip" {

@@ -387,3 +387,30 @@ fn oracle_names_a_broken_image() {
     assert!(err.contains("broken.jpg") && !err.contains("Traceback"), "{err}");
     assert!(!d.join("o.npz").exists());
 }
+
+/// An image model type the vision template does not implement (Swin's
+/// shifted windows): the plan says so, naming the feature, and the port
+/// stops there before any model runs.
+#[test]
+fn unsupported_image_types_stop_at_the_plan_naming_the_feature() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let code = r#"
+import sys, torch, transformers as T
+torch.manual_seed(0)
+c = T.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=2, num_labels=3)
+T.SwinForImageClassification(c).save_pretrained(sys.argv[1])
+T.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(sys.argv[1])
+"#;
+    let m = d.join("swin");
+    py(&py_, code, &[m.to_str().unwrap()]);
+    let out = d.join("port");
+    let o = run(bin!().arg("port").arg(&m).arg("--out").arg(&out).arg("--accept-license"), &py_);
+    assert_eq!(o.status.code(), Some(1));
+    let p = read_json(&out.join("port.json"));
+    assert_eq!(p["stopped_at"], "plan", "{p:#}");
+    let why = p["remediation"].to_string();
+    assert!(why.contains("shifted-window attention") && why.contains("model_type 'swin'"), "{why}");
+    assert!(!out.join("oracle").exists(), "no model ran");
+}
