@@ -193,7 +193,8 @@ save_file(w, dst + "/model.safetensors", metadata={"format": "mlx"})
 "#;
 
 /// The image gate fails a candidate that classifies differently, though
-/// its features are the reference's, and says which check failed.
+/// its features are the reference's, and says which check failed; the
+/// optimization loop gates its candidates the same way.
 #[test]
 fn image_gate_fails_other_class_predictions() {
     let Some(py_) = python() else { return };
@@ -226,6 +227,16 @@ fn image_gate_fails_other_class_predictions() {
     assert_eq!(check("cosine_min")["pass"], true, "the features are unchanged");
     assert!(r["reasons"][0].as_str().unwrap().starts_with("top1 = "), "{r:#}");
     assert_eq!(r["vision"]["images"], 2 * r["run"]["files"].as_array().unwrap().len(), "every photograph, as read and mirrored");
+
+    // The same port optimized: candidates gated on images, the chosen one shipped.
+    let opt: [&std::ffi::OsStr; 3] = ["--optimize".as_ref(), "--optimize-candidates".as_ref(), "q8g64,bf16".as_ref()];
+    port(&py_, &d.join("vit"), &vit, &opt);
+    let doc = read_json(&vit.join("optimize/optimize.json"));
+    assert_eq!(doc["model"]["kind"], "vision", "{doc:#}");
+    let q8 = doc["records"].as_array().unwrap().iter().find(|r| r["id"] == "q8g64").unwrap();
+    assert_eq!(q8["correctness"]["quality_verdict"], "pass");
+    assert!(q8["quality"]["top1_agreement"].as_f64().is_some() && q8["quality"]["cosine_min"].as_f64().is_some(), "{q8:#}");
+    assert!(std::fs::read_to_string(vit.join("optimize/OPTIMIZATIONS.md")).unwrap().contains("| top-1 | top-5 |"));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -153,7 +153,11 @@ struct Baseline {
     path: PathBuf,
     converted: bool,
     fingerprint: String,
+    /// No generation: an encoder or an image model (gated on its task,
+    /// memory is the weight bytes).
     encoder: bool,
+    /// An image model (the image gate).
+    vision: bool,
 }
 
 fn fingerprint(dir: &Path) -> Result<String> {
@@ -186,16 +190,17 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
             }
         }
     }
-    let encoder = model.is_dir() && model.join("config.json").is_file() && gate::is_encoder(model)?;
+    let vision = model.is_dir() && model.join("config.json").is_file() && gate::is_vision(model)?;
+    let encoder = vision || model.is_dir() && model.join("config.json").is_file() && gate::is_encoder(model)?;
     if encoder || model.join(mlxport_convert::manifest::MANIFEST_FILE).is_file() {
-        return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder });
+        return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder, vision });
     }
     let out = req.work_dir.join("baseline");
     let stamp = req.work_dir.join("baseline.json");
     let want = json!({"schema": SCHEMA, "source_fingerprint": fp, "tool": env!("CARGO_PKG_VERSION")});
     if out.join("config.json").is_file() && std::fs::read(&stamp).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).as_ref() == Some(&want) {
         eprintln!("baseline: reusing {} (converted from the same source)", out.display());
-        return Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder });
+        return Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder, vision });
     }
     let d = crate::weights::draft(model, "mlx-lm")?;
     if !d.map.unresolved.is_empty() {
@@ -205,7 +210,7 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
                 d.map.unresolved.len(),
                 model.display()
             );
-            return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder });
+            return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder, vision });
         }
         let names: Vec<String> = d.map.unresolved.iter().take(5).map(|u| format!("{} ({})", u.source, u.reason)).collect();
         bail!("{}: cannot convert to mlx-lm layout, {} tensors unresolved: {} (draft a map with `mlxport map draft`, fix it, convert, then optimize the conversion)", model.display(), d.map.unresolved.len(), names.join("; "));
@@ -222,7 +227,7 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
     };
     mlxport_convert::convert::convert(model, &d.map, &out, &opts)?;
     std::fs::write(&stamp, serde_json::to_string_pretty(&want)? + "\n")?;
-    Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder })
+    Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder, vision })
 }
 
 fn file_digest(p: &Option<PathBuf>) -> Result<Value> {
@@ -242,7 +247,8 @@ fn settings_value(req: &OptimizeRequest, b: &Baseline) -> Result<Value> {
         "encoder": b.encoder,
         "thresholds": req.thresholds,
         "lm": if b.encoder { Value::Null } else { json!({"text": file_digest(&req.lm.text)?, "prompts": file_digest(&req.lm.prompts)?, "max_tokens": req.lm.max_tokens, "window": req.lm.window, "stride": req.lm.stride, "generate": req.lm.generate}) },
-        "encoder_gate": if b.encoder { json!({"sentences": file_digest(&req.encoder.sentences)?, "queries": file_digest(&req.encoder.queries)?, "k": req.encoder.retrieval_k}) } else { Value::Null },
+        "encoder_gate": if b.encoder && !b.vision { json!({"sentences": file_digest(&req.encoder.sentences)?, "queries": file_digest(&req.encoder.queries)?, "k": req.encoder.retrieval_k}) } else { Value::Null },
+        "vision_gate": if b.vision { json!({"images": "mlxport:scikit-image photographs"}) } else { Value::Null },
         "bench": if b.encoder { Value::Null } else { serde_json::to_value(&req.bench)? },
         "package": req.package.as_deref().map(serving::package_digest).transpose()?,
         "compute_f32": req.lm.compute_f32,
@@ -311,7 +317,10 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
 
 fn quality_gate(h: &Harness, req: &OptimizeRequest, b: &Baseline, cand: &Path) -> Result<mlxport_quality::QualityReport> {
     let work = tempfile::Builder::new().prefix("mlxport-optimize-").tempdir()?;
-    if b.encoder {
+    if b.vision {
+        let s = gate::VisionSettings { images: Vec::new(), package: req.package.clone().or_else(|| req.encoder.package.clone()) };
+        gate::vision_gate(h, &b.path, cand, &s, work.path(), req.thresholds.clone())
+    } else if b.encoder {
         let s = gate::EncoderSettings { package: req.package.clone().or_else(|| req.encoder.package.clone()), ..req.encoder.clone() };
         gate::encoder_gate(h, &b.path, cand, &s, work.path(), req.thresholds.clone())
     } else {
@@ -415,7 +424,14 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         records.push(r);
     }
 
-    let mut doc = OptimizeDoc::new(req, &b.path, b.converted, &b.fingerprint, b.encoder, &hardware, &environment.hash, settings, base, records);
+    let kind = if b.vision {
+        "vision"
+    } else if b.encoder {
+        "encoder"
+    } else {
+        "language-model"
+    };
+    let mut doc = OptimizeDoc::new(req, &b.path, b.converted, &b.fingerprint, kind, &hardware, &environment.hash, settings, base, records);
     doc.decide();
     // Checkpoints: the chosen one stays (made again if an earlier run removed it).
     let chosen_id = doc.chosen.id.clone();

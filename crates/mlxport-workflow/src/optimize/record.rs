@@ -146,19 +146,19 @@ impl Record {
         self.correctness.loads = true;
         self.correctness.quality_verdict = Some(q.verdict.clone());
         self.correctness.reasons = q.reasons.clone();
-        let (lm, greedy, enc) = (q.lm.as_ref(), q.greedy.as_ref(), q.encoder.as_ref());
+        let (lm, greedy, enc, vis) = (q.lm.as_ref(), q.greedy.as_ref(), q.encoder.as_ref(), q.vision.as_ref());
         self.quality = Some(QualitySummary {
             perplexity_reference: lm.and_then(|m| finite(m.perplexity_reference)),
             perplexity_candidate: lm.and_then(|m| finite(m.perplexity_candidate)),
             perplexity_ratio: lm.and_then(|m| finite(m.perplexity_ratio)),
             kl_mean: lm.and_then(|m| finite(m.kl_mean)),
             kl_p99: lm.and_then(|m| finite(m.kl_p99)),
-            top1_agreement: lm.and_then(|m| finite(m.top1_agreement)),
-            top5_overlap: lm.and_then(|m| finite(m.top5_overlap)),
+            top1_agreement: lm.and_then(|m| finite(m.top1_agreement)).or_else(|| vis.and_then(|v| v.top1_agreement).and_then(finite)),
+            top5_overlap: lm.and_then(|m| finite(m.top5_overlap)).or_else(|| vis.and_then(|v| v.top5_overlap).and_then(finite)),
             greedy_exact_match: greedy.and_then(|g| finite(g.exact_match_rate)),
             new_degenerate: greedy.map(|g| g.new_degenerate as f64),
-            cosine_mean: enc.and_then(|e| finite(e.cosine_mean)),
-            cosine_min: enc.and_then(|e| finite(e.cosine_min)),
+            cosine_mean: enc.map(|e| e.cosine_mean).or(vis.map(|v| v.cosine_mean)).and_then(finite),
+            cosine_min: enc.map(|e| e.cosine_min).or(vis.map(|v| v.cosine_min)).and_then(finite),
             overlap_at_k: enc.and_then(|e| finite(e.overlap_at_k)),
             spearman_mean: enc.and_then(|e| finite(e.spearman_mean)),
         });
@@ -353,7 +353,7 @@ impl OptimizeDoc {
         baseline: &Path,
         converted: bool,
         fingerprint: &str,
-        encoder: bool,
+        kind: &str,
         hardware: &str,
         env_hash: &str,
         settings: Value,
@@ -373,7 +373,7 @@ impl OptimizeDoc {
             model: ModelInfo {
                 path: req.model.display().to_string(),
                 fingerprint: fingerprint.into(),
-                kind: if encoder { "encoder".into() } else { "language-model".into() },
+                kind: kind.into(),
                 baseline: rel(baseline),
                 baseline_converted: converted,
             },
@@ -475,7 +475,15 @@ impl OptimizeDoc {
                 b["runs"]
             ));
         } else {
-            s.push_str(&format!("- quality gate: embedding cosine and retrieval agreement against the baseline; thresholds {}\n- no generation benchmark (encoder): memory is the weight bytes\n", self.settings["thresholds"]));
+            let (what, kind) = if self.model.kind == "vision" {
+                ("class (or caption) agreement and image-feature cosine on photographs", "image model")
+            } else {
+                ("embedding cosine and retrieval agreement", "encoder")
+            };
+            s.push_str(&format!(
+                "- quality gate: {what} against the baseline; thresholds {}\n- no generation benchmark ({kind}): memory is the weight bytes\n",
+                self.settings["thresholds"]
+            ));
         }
         s.push_str(&format!("\n## Chosen: {}\n\n{}\n\n", self.chosen.id, self.chosen.why));
         if !self.chosen.checkpoint.is_empty() {
@@ -488,6 +496,8 @@ impl OptimizeDoc {
         s.push_str("## Table\n\n");
         if lm {
             s.push_str("| candidate | dimension | bpw | weights | gate | ppl ratio | KL mean | top-1 | decode tok/s [95% CI] | prefill tok/s [95% CI] | peak memory | decision |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        } else if self.model.kind == "vision" {
+            s.push_str("| candidate | dimension | bpw | weights | gate | feature cosine mean | feature cosine min | top-1 | top-5 | decision |\n|---|---|---|---|---|---|---|---|---|---|\n");
         } else {
             s.push_str("| candidate | dimension | bpw | weights | gate | cosine mean | cosine min | overlap@k | Spearman | decision |\n|---|---|---|---|---|---|---|---|---|---|\n");
         }
@@ -542,8 +552,8 @@ impl OptimizeDoc {
                     r.dimension,
                     f(q.cosine_mean),
                     f(q.cosine_min),
-                    f(q.overlap_at_k),
-                    f(q.spearman_mean)
+                    f(if self.model.kind == "vision" { q.top1_agreement } else { q.overlap_at_k }),
+                    f(if self.model.kind == "vision" { q.top5_overlap } else { q.spearman_mean })
                 ));
             }
         }
