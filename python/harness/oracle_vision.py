@@ -104,6 +104,8 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
         common.fail(f"the image processor cannot make one batch of these images ({e})")
     if config.model_type in DUAL_TYPES:
         return run_dual(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer, files, loaded, pv, processor)
+    if spec.get("texts") or spec.get("token_ids"):
+        common.fail(f"texts or token ids were given, but {config.model_type} has no text tower (two-tower models: {', '.join(DUAL_TYPES)})")
     archs = getattr(config, "architectures", None) or []
     if any(a.endswith("ForImageClassification") for a in archs):
         from transformers import AutoModelForImageClassification as Auto

@@ -291,6 +291,14 @@ for k, hp in enumerate(processors):
         assert a.dtype == b.dtype == np.float32, (a.dtype, b.dtype)
         assert a.shape == b.shape and np.array_equal(a, b), (type(hp).__name__, f, a.shape, b.shape, float(np.abs(a - b).max()))
         checked += 1
+# Settings the processor does not implement are refused by name.
+for bad, word in (({"do_pad": True}, "do_pad"), ({"shear": 0.1}, "shear"), ({"data_format": "channels_last"}, "data_format"), ({"image_processor_type": "DPTImageProcessor"}, "DPTImageProcessor")):
+    cfg = {"image_processor_type": "ViTImageProcessor", "size": {"height": 8, "width": 8}, **bad}
+    try:
+        image.ImageProcessor(cfg)
+        raise SystemExit(f"accepted {bad}")
+    except ValueError as e:
+        assert word in str(e), (word, str(e))
 print(checked, len(files), ",".join(sorted(modes)))
 "#;
 

@@ -123,7 +123,9 @@ READ = (
     "do_pad",
     "crop_pct",
 )
-IGNORED = ("image_processor_type", "processor_class", "feature_extractor_type", "return_tensors", "data_format", "input_data_format", "default_to_square")
+IGNORED = ("image_processor_type", "processor_class", "feature_extractor_type", "return_tensors", "input_data_format", "default_to_square")
+# Keys newer transformers saves that change nothing while unset.
+IGNORED_IF_UNSET = ("device", "disable_grouping", "pad_size")
 # Processor types and whether an integer `size` means a square (True) or
 # the shortest edge (False), as each transformers class reads it.
 TYPES = {
@@ -146,7 +148,10 @@ class ImageProcessor:
         kind = kind[:-4] if kind.endswith("Fast") else kind
         if kind not in TYPES:
             raise ValueError(f"{where}: image_processor_type {kind!r} is not implemented ({', '.join(TYPES)})")
-        unknown = sorted(k for k in cfg if k not in READ and k not in IGNORED)
+        unset = [k for k in IGNORED_IF_UNSET if cfg.get(k) in (None, False)]
+        if cfg.get("data_format") in (None, "channels_first"):
+            unset.append("data_format")
+        unknown = sorted(k for k in cfg if k not in READ and k not in IGNORED and k not in unset)
         if unknown:
             raise ValueError(f"{where}: {', '.join(unknown)}: not implemented by this processor")
         if cfg.get("do_pad"):
