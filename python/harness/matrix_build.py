@@ -39,7 +39,9 @@ def build(spec, out_dir, torch, transformers):
     config.dtype = torch.float32
     auto = getattr(transformers, spec.get("auto_class") or "AutoModel")
     torch.manual_seed(0)
-    model = auto.from_config(config, dtype=torch.float32)
+    # An Auto class builds from the config; a model class (a head no Auto
+    # class maps, DeiT's distilled classifier) is constructed directly.
+    model = auto.from_config(config, dtype=torch.float32) if hasattr(auto, "from_config") else auto(config)
     model = model.to(torch.float32).eval()
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)

@@ -107,7 +107,12 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
     if spec.get("texts") or spec.get("token_ids"):
         common.fail(f"texts or token ids were given, but {config.model_type} has no text tower (two-tower models: {', '.join(DUAL_TYPES)})")
     archs = getattr(config, "architectures", None) or []
-    if any(a.endswith("ForImageClassification") for a in archs):
+    # A classification head no Auto class maps (DeiT's distilled one) is
+    # transformers' own class of that name; never the checkpoint's code.
+    named = [a for a in archs if "ForImageClassification" in a and not a.endswith("ForImageClassification") and hasattr(transformers, a)]
+    if named:
+        Auto = getattr(transformers, named[0])
+    elif any(a.endswith("ForImageClassification") for a in archs):
         from transformers import AutoModelForImageClassification as Auto
     else:
         from transformers import AutoModel as Auto
@@ -170,7 +175,9 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
             res.add("edges.single.logits", out.logits.float().numpy())
         edges["single"] = {"what": "each image alone (batch one) on the target, against the source's batch"}
     patch = getattr(config, "patch_size", None)
-    resamples = hasattr(stem, "interpolate_pos_encoding") and config.model_type != "vit"
+    # DINOv2 always resamples its positions to the image's grid (ViT, DeiT
+    # and CLIP only when asked, which the packages refuse).
+    resamples = config.model_type in ("dinov2", "dinov2_with_registers")
     if spec.get("edges", True) and isinstance(patch, int) and resamples and pv.shape[2] > 2 * patch:
         rows = pv.shape[2] - patch
         crop = np.ascontiguousarray(pv[:, :, :rows, :])

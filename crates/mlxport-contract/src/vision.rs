@@ -4,12 +4,11 @@
 //! it, so the two never disagree.
 
 /// Image model types the vision template implements.
-pub const PORTABLE: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet"];
+pub const PORTABLE: &[&str] = &["vit", "deit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet"];
 
 /// Image model types the template does not implement, with the feature
 /// that keeps them out.
 pub const REFUSED: &[(&str, &str)] = &[
-    ("deit", "the distillation token and its second classification head"),
     ("beit", "relative position biases inside every attention block"),
     ("data2vec-vision", "relative position biases inside every attention block"),
     ("swin", "shifted-window attention over hierarchical patch merging"),

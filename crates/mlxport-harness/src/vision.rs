@@ -22,6 +22,7 @@ two-tower models (CLIP, SigLIP): `pixel_values`, `inputs.input_ids`, `vision.emb
 pub fn family_text(model_type: &str) -> &'static str {
     match model_type {
         "vit" => "image model: ViT (patches, CLS token, learned positions, pre-norm blocks, classifier over CLS)",
+        "deit" => "image model: DeiT (ViT blocks, CLS and distillation tokens, the two heads averaged)",
         "resnet" => "image model: ResNet (convolutional stem and residual stages with batch normalisation; no attention)",
         "convnext" | "convnextv2" => "image model: ConvNeXt (depthwise convolutions, channels-last LayerNorm, stages with downsampling; no attention)",
         "clip" => "image-text model: CLIP (image and causal text towers, projections, logit scale)",
@@ -72,7 +73,7 @@ pub fn check(cfg: &Value, model_type: &str, why: &mut Vec<String>, features: &mu
         _ => why
             .push(format!("hidden_size {} and num_attention_heads {}: the heads must split the width evenly", cfg["hidden_size"], cfg["num_attention_heads"])),
     }
-    if model_type == "vit" {
+    if model_type == "vit" || model_type == "deit" {
         let pooler_act = cfg["pooler_act"].as_str().unwrap_or("tanh");
         if pooler_act != "tanh" && !ACTIVATIONS.contains(&pooler_act) {
             why.push(format!("pooler_act '{pooler_act}'"));

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "silu", "swish")
-TYPES = ("vit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet")
+TYPES = ("vit", "deit", "dinov2", "dinov2_with_registers", "clip", "siglip", "convnext", "convnextv2", "resnet")
 # The towers' defaults of transformers' CLIP and SigLIP configs.
 TOWER_DEFAULTS = {
     "clip": {
@@ -73,6 +73,8 @@ class ModelArgs:
     downsample_in_bottleneck: bool = False
     # Set by load() from the weights.
     has_mask_token: bool = False
+    has_distillation_token: bool = False
+    has_distilled_heads: bool = False
     has_pooler: bool = False
     has_classifier: bool = False
 
@@ -109,14 +111,14 @@ class ModelArgs:
             num_hidden_layers=cfg["num_hidden_layers"],
             num_attention_heads=cfg["num_attention_heads"],
             hidden_act=act,
-            layer_norm_eps=cfg.get("layer_norm_eps", 1e-12 if mt == "vit" else 1e-6),
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-12 if mt in ("vit", "deit") else 1e-6),
             image_size=size,
             patch_size=patch,
             num_channels=cfg.get("num_channels", 3),
             qkv_bias=bool(cfg.get("qkv_bias", True)),
             id2label={int(k): v for k, v in (cfg.get("id2label") or {}).items()},
         )
-        if mt == "vit":
+        if mt in ("vit", "deit"):
             return cls(
                 intermediate_size=cfg["intermediate_size"],
                 pooler_output_size=cfg.get("pooler_output_size") or cfg["hidden_size"],

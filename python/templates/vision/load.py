@@ -16,7 +16,7 @@ from .quant import is_quantized, quantize_like
 
 # Prefixes of task-model checkpoints (ViTForImageClassification keeps the
 # backbone under "vit.", the classifier at the top).
-PREFIXES = ("vit.", "dinov2.", "dinov2_with_registers.", "convnext.", "convnextv2.", "resnet.")
+PREFIXES = ("vit.", "deit.", "dinov2.", "dinov2_with_registers.", "convnext.", "convnextv2.", "resnet.")
 # BatchNorm's training counter: not used at inference.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 
@@ -53,9 +53,12 @@ def load(path: str, dtype=mx.float32):
     args = ModelArgs.from_config(cfg, path)
     args.has_mask_token = "embeddings.mask_token" in weights
     args.has_pooler = "pooler.dense.weight" in weights
+    args.has_distillation_token = "embeddings.distillation_token" in weights
+    args.has_distilled_heads = "cls_classifier.weight" in weights
     # ResNet keeps its classifier in an nn.Sequential(Flatten, Linear).
     head = next((k for k in ("classifier.weight", "classifier.1.weight") if k in weights), None)
     args.has_classifier = head is not None
+    head = head or ("cls_classifier.weight" if args.has_distilled_heads else None)
     if head and args.id2label and len(args.id2label) != weights[head].shape[0]:
         raise ValueError(f"{path}: config.json names {len(args.id2label)} labels but the classifier has {weights[head].shape[0]} outputs")
     if head and not args.id2label:

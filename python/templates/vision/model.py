@@ -1,6 +1,6 @@
 """The {{PACKAGE}} model: a {{MODEL_TYPE}} image model in MLX.
 
-One file per architecture (`vit.py`, `dinov2.py`, `clip.py` for CLIP and
+One file per architecture (`vit.py` for ViT and DeiT, `dinov2.py`, `clip.py` for CLIP and
 SigLIP, `convnext.py`, `resnet.py`) over shared pieces
 (`layers.py`); `Model(args)` builds the one `args.model_type` names.
 Every model takes `pixel_values` as the image processor makes them
@@ -15,7 +15,7 @@ names the mlxport oracle uses: `embeddings`, `layers.N`, `final_norm`,
 from . import clip, convnext, dinov2, resnet, vit
 from .config import ModelArgs
 
-ARCHITECTURES = {"vit": vit.Model, "dinov2": dinov2.Model, "dinov2_with_registers": dinov2.Model, "clip": clip.Model, "siglip": clip.Model, "convnext": convnext.Model, "convnextv2": convnext.Model, "resnet": resnet.Model}
+ARCHITECTURES = {"vit": vit.Model, "deit": vit.Model, "dinov2": dinov2.Model, "dinov2_with_registers": dinov2.Model, "clip": clip.Model, "siglip": clip.Model, "convnext": convnext.Model, "convnextv2": convnext.Model, "resnet": resnet.Model}
 
 
 def Model(args: ModelArgs):

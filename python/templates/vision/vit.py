@@ -1,5 +1,7 @@
-"""ViT in MLX, under the Hugging Face module names of `ViTModel` (and the
-`classifier` of `ViTForImageClassification`).
+"""ViT and DeiT in MLX, under the Hugging Face module names of `ViTModel`
+and `DeiTModel` (and the `classifier` of their image classifiers; DeiT's
+distilled model averages `cls_classifier` over the CLS token and
+`distillation_classifier` over the distillation token).
 
 patches + CLS token + learned positions -> pre-norm blocks (LayerNorm,
 attention, residual; LayerNorm, GELU MLP, residual) -> final LayerNorm ->
@@ -25,17 +27,21 @@ class Embeddings(nn.Module):
         self.cls_token = mx.zeros((1, 1, args.hidden_size))
         if args.has_mask_token:  # masked-image pretraining only; unused here
             self.mask_token = mx.zeros((1, 1, args.hidden_size))
+        if args.has_distillation_token:
+            self.distillation_token = mx.zeros((1, 1, args.hidden_size))
         self.patch_embeddings = PatchEmbeddings(args.num_channels, args.hidden_size, args.patch_size)
         gh, gw = args.grid
-        self.position_embeddings = mx.zeros((1, gh * gw + 1, args.hidden_size))
+        self.position_embeddings = mx.zeros((1, gh * gw + 1 + int(args.has_distillation_token), args.hidden_size))
 
     def __call__(self, pixel_values: mx.array) -> mx.array:
         _, _, h, w = pixel_values.shape
         if (h, w) != tuple(self.args.image_size):
             raise ValueError(f"input image size ({h}*{w}) doesn't match the model ({self.args.image_size[0]}*{self.args.image_size[1]}); position interpolation is not implemented for ViT")
         x = self.patch_embeddings(to_channels_last(pixel_values, self.args.num_channels))
-        cls = mx.broadcast_to(self.cls_token, (x.shape[0], 1, x.shape[2])).astype(x.dtype)
-        return mx.concatenate([cls, x], axis=1) + self.position_embeddings.astype(x.dtype)
+        tokens = [mx.broadcast_to(self.cls_token, (x.shape[0], 1, x.shape[2])).astype(x.dtype)]
+        if self.args.has_distillation_token:
+            tokens.append(mx.broadcast_to(self.distillation_token, (x.shape[0], 1, x.shape[2])).astype(x.dtype))
+        return mx.concatenate(tokens + [x], axis=1) + self.position_embeddings.astype(x.dtype)
 
 
 class Layer(nn.Module):
@@ -79,8 +85,12 @@ class Model(nn.Module):
         self.layernorm = nn.LayerNorm(args.hidden_size, eps=args.layer_norm_eps)
         if args.has_pooler:
             self.pooler = Pooler(args)
+        classes = len(args.id2label) or 2
         if args.has_classifier:
-            self.classifier = nn.Linear(args.hidden_size, len(args.id2label) or 2)
+            self.classifier = nn.Linear(args.hidden_size, classes)
+        if args.has_distilled_heads:
+            self.cls_classifier = nn.Linear(args.hidden_size, classes)
+            self.distillation_classifier = nn.Linear(args.hidden_size, classes)
 
     def blocks(self) -> list:
         return self.encoder.layer
@@ -101,6 +111,8 @@ class Model(nn.Module):
             out["pooler_output"] = self.pooler(x)
         if self.args.has_classifier:
             out["logits"] = self.classifier(x[:, 0])
+        if self.args.has_distilled_heads:
+            out["logits"] = (self.cls_classifier(x[:, 0]) + self.distillation_classifier(x[:, 1])) / 2
         if capture is not None:
             capture["final_norm"] = x
             capture.update(out)
