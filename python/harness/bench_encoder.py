@@ -88,21 +88,7 @@ def main():
         e = serving.embed(model, ids, o)
         return time.perf_counter() - t0, e, mx.get_peak_memory()
 
-    for o in sides:
-        for _ in range(args.warmup):
-            one(o)
-    seconds = [[] for _ in sides]
-    peaks = [0 for _ in sides]
-    embs = [None for _ in sides]
-    for i in range(args.runs):
-        order = list(range(len(sides)))
-        if i % 2:
-            order.reverse()
-        for k in order:
-            s, e, p = one(sides[k])
-            seconds[k].append(s)
-            peaks[k] = max(peaks[k], p)
-            embs[k] = e
+    seconds, peaks, embs = common.interleaved(sides, args.runs, args.warmup, one)
     def distance(a, b):
         a, b = a.astype(np.float64), b.astype(np.float64)
         cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)

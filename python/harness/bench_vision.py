@@ -81,21 +81,7 @@ def main():
         return s, np.concatenate([np.array(o[key].astype(mx.float32)) for o in outs]), mx.get_peak_memory()
 
     sizes = args.batch_sizes
-    for b in sizes:
-        for _ in range(args.warmup):
-            one(b)
-    seconds = [[] for _ in sizes]
-    peaks = [0 for _ in sizes]
-    outs = [None for _ in sizes]
-    for i in range(args.runs):
-        order = list(range(len(sizes)))
-        if i % 2:
-            order.reverse()
-        for k in order:
-            s, o, p = one(sizes[k])
-            seconds[k].append(s)
-            peaks[k] = max(peaks[k], p)
-            outs[k] = o
+    seconds, peaks, outs = common.interleaved(sizes, args.runs, args.warmup, one)
     doc = {
         "schema": SCHEMA,
         "implementation": f"package {name}",

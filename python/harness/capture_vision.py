@@ -12,20 +12,11 @@ for an oracle of ``--family vision``).
   source's batch; ``edges.size.*`` on the oracle's non-square crop.
 """
 
-import hashlib
 import importlib
 import os
 
 import mlxport_common as common
 from capture import run_isolated
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def run(args, oman, timer):
@@ -55,7 +46,7 @@ def run(args, oman, timer):
         p = im.get("path")
         if not p or not os.path.isfile(p):
             common.fail(f"image {im.get('file')}: the file the oracle read is gone ({p})")
-        if sha256(p) != im.get("sha256"):
+        if common.file_sha256(p) != im.get("sha256"):
             common.fail(f"image {p} changed since the oracle read it (SHA-256 differs): run the oracle again")
         paths.append(p)
     own = cap.preprocess(args.weights, paths)

@@ -409,3 +409,39 @@ def vocab_of(model):
         if isinstance(m, nn.Embedding):
             return int(m.weight.shape[0])
     fail("the model has no token embedding to draw prompt ids from")
+
+
+def file_sha256(path):
+    """SHA-256 of a file, read in 1 MiB pieces."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def interleaved(sides, runs, warmup, one):
+    """Benchmark passes of several sides in one process: `warmup` untimed
+    calls of `one(side)` each, then `runs` timed rounds, the order of the
+    sides alternating from round to round so that round i of each saw the
+    same machine. `one(side)` returns (seconds, output, peak bytes).
+    Returns per side: the seconds of every round, the largest peak and the
+    last output."""
+    for s in sides:
+        for _ in range(warmup):
+            one(s)
+    seconds = [[] for _ in sides]
+    peaks = [0 for _ in sides]
+    outs = [None for _ in sides]
+    for i in range(runs):
+        order = list(range(len(sides)))
+        if i % 2:
+            order.reverse()
+        for k in order:
+            t, o, p = one(sides[k])
+            seconds[k].append(t)
+            peaks[k] = max(peaks[k], p)
+            outs[k] = o
+    return seconds, peaks, outs

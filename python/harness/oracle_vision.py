@@ -22,7 +22,6 @@ float32; the tensors:
   shorter (a non-square grid), for models that resample their positions.
 """
 
-import hashlib
 import os
 
 import mlxport_common as common
@@ -62,12 +61,10 @@ def image_files(spec):
     return out or builtin_images()
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def image_records(files, loaded):
+    """What the manifest says of each image: its name, where it is (the
+    capture reads it again), its SHA-256 and its size."""
+    return [{"file": os.path.basename(f), "path": os.path.abspath(f), "sha256": common.file_sha256(f), "size": list(im.size)} for f, im in zip(files, loaded)]
 
 
 def first(x):
@@ -192,7 +189,7 @@ def run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, tim
 
     path_of = {id(m): n for n, m in model.named_modules()}
     inputs_rec = {
-        "images": [{"file": os.path.basename(f), "path": os.path.abspath(f), "sha256": sha256(f), "size": list(im.size)} for f, im in zip(files, loaded)],
+        "images": image_records(files, loaded),
         "processor": type(processor).__name__,
         "pixel_values_shape": list(pv.shape),
     }
@@ -331,7 +328,7 @@ def run_dual(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path
         res.add("edges.single.image_embeds", out.image_embeds.float().numpy())
         edges["single"] = {"what": "each image alone (batch one) on the target, against the source's batch"}
     inputs_rec = {
-        "images": [{"file": os.path.basename(f), "path": os.path.abspath(f), "sha256": sha256(f), "size": list(im.size)} for f, im in zip(files, loaded)],
+        "images": image_records(files, loaded),
         "processor": type(processor).__name__,
         "pixel_values_shape": list(pv.shape),
         "texts": None if spec.get("token_ids") else (spec.get("texts") or list(CAPTIONS)),

@@ -25,7 +25,6 @@ The metrics are computed by mlxport from these files, not here.
 """
 
 import argparse
-import hashlib
 import importlib
 import json
 import os
@@ -161,12 +160,8 @@ def main():
     out = os.path.abspath(args.out)
     np.savez(out, **res)
 
-    def digest(p):
-        with open(p, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
-
     meta = {
-        "images": [{"file": os.path.basename(f), "sha256": digest(f)} for f in files],
+        "images": [{"file": os.path.basename(f), "sha256": common.file_sha256(f)} for f in files],
         "inputs": len(pixels),
         "variants": ["as read", "mirrored left to right"],
         "pixel_values_shape": list(pixels[0].shape[1:]),

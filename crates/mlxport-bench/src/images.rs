@@ -4,13 +4,12 @@
 //! preprocessed once, untimed), each timed pass of the whole input set one
 //! run.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::compare::Better;
 use crate::embed::pass_runs;
-use crate::env::{Environment, Source};
 use crate::error::Error;
-use crate::receipt::{Benchmark, Metric, QualityGate, Receipt, Role, Settings, Workload, WorkloadKind};
+use crate::receipt::{Benchmark, Metric, Receipt, Role, Workload, WorkloadKind};
 
 /// Schema of the harness's output.
 pub const OUTPUT_SCHEMA: &str = "mlxport.bench-images/v1";
@@ -18,17 +17,9 @@ pub const OUTPUT_SCHEMA: &str = "mlxport.bench-images/v1";
 /// The metric of every benchmark.
 pub const METRIC: &str = "images_per_s";
 
-/// What an image benchmark needs to become a receipt.
-pub struct ImagesBench {
-    pub environment: Environment,
-    pub source: Source,
-    pub workload_name: Option<String>,
-    pub model_fingerprint: Option<String>,
-    pub settings: Settings,
-    /// The harness's JSON.
-    pub output: Value,
-    pub quality_gate: Option<QualityGate>,
-}
+/// What an image benchmark needs to become a receipt: the same as an
+/// embedding benchmark's (the harness's JSON is another schema).
+pub type ImagesBench = crate::embed::EmbedBench;
 
 impl Receipt {
     /// The receipt of an image benchmark: one benchmark per batch size.
@@ -65,6 +56,7 @@ impl Receipt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::{Environment, Source};
 
     #[test]
     fn batch_sizes_become_benchmarks_with_images_per_second() {

@@ -389,28 +389,45 @@ fn encoder(a: crate::cli::BenchEncoderArgs) -> Result<u8> {
         print!("{json}");
     } else {
         println!("sentence embeddings: {}", receipt.workload.name);
-        let mut t = Table::new(&["configuration", "runs", "sentences/s [95% CI]", "tokens/s", "ratio to first [95% CI]", "MLX peak"]);
-        let first: Vec<f64> = receipt.benchmarks[0].runs.iter().filter_map(|r| r.extra.get("sentences_per_s").copied()).collect();
-        for b in &receipt.benchmarks {
-            let v: Vec<f64> = b.runs.iter().filter_map(|r| r.extra.get("sentences_per_s").copied()).collect();
-            let tok: Vec<f64> = b.runs.iter().filter_map(|r| r.extra.get("tokens_per_s").copied()).collect();
-            let cmp =
-                mlxport_bench::compare::paired(&first, &v, mlxport_bench::compare::Better::Higher, &receipt.settings.bootstrap, receipt.settings.min_effect);
-            t.row(vec![
-                b.label.clone(),
-                b.runs.len().to_string(),
-                format!("{:.2} [{:.2}, {:.2}]", b.stats.median, b.stats.median_ci.low, b.stats.median_ci.high),
-                format!("{:.1}", mlxport_bench::stats::median(&tok)),
-                format!("{:.3} [{:.3}, {:.3}]", cmp.ratio, cmp.ratio_ci.low, cmp.ratio_ci.high),
-                human_bytes(b.runs.first().and_then(|r| r.extra.get("peak_memory_bytes").copied()).unwrap_or(0.0) as u64),
-            ]);
-        }
-        t.print();
+        print_by_configuration(&receipt, ("sentences_per_s", "sentences/s"), Some(("tokens_per_s", "tokens/s")));
     }
     for w in &receipt.warnings {
         eprintln!("warning: {w}");
     }
     Ok(exit::OK)
+}
+
+/// One row per configuration (batch size, ...): runs, the metric's median
+/// with its CI, an optional second per-run metric, the ratio to the first
+/// configuration with its CI (paired bootstrap) and MLX's peak memory.
+fn print_by_configuration(receipt: &mlxport_bench::receipt::Receipt, metric: (&str, &str), extra: Option<(&str, &str)>) {
+    let per_run = |b: &mlxport_bench::receipt::Benchmark, key: &str| -> Vec<f64> { b.runs.iter().filter_map(|r| r.extra.get(key).copied()).collect() };
+    let head = format!("{} [95% CI]", metric.1);
+    let mut cols = vec!["configuration", "runs", head.as_str()];
+    if let Some((_, label)) = extra {
+        cols.push(label);
+    }
+    cols.extend(["ratio to first [95% CI]", "MLX peak"]);
+    let mut t = Table::new(&cols);
+    let first = per_run(&receipt.benchmarks[0], metric.0);
+    for b in &receipt.benchmarks {
+        let cmp = mlxport_bench::compare::paired(
+            &first,
+            &per_run(b, metric.0),
+            mlxport_bench::compare::Better::Higher,
+            &receipt.settings.bootstrap,
+            receipt.settings.min_effect,
+        );
+        let mut row =
+            vec![b.label.clone(), b.runs.len().to_string(), format!("{:.2} [{:.2}, {:.2}]", b.stats.median, b.stats.median_ci.low, b.stats.median_ci.high)];
+        if let Some((key, _)) = extra {
+            row.push(format!("{:.1}", mlxport_bench::stats::median(&per_run(b, key))));
+        }
+        row.push(format!("{:.3} [{:.3}, {:.3}]", cmp.ratio, cmp.ratio_ci.low, cmp.ratio_ci.high));
+        row.push(human_bytes(b.runs.first().and_then(|r| r.extra.get("peak_memory_bytes").copied()).unwrap_or(0.0) as u64));
+        t.row(row);
+    }
+    t.print();
 }
 
 fn images(a: crate::cli::BenchImagesArgs) -> Result<u8> {
@@ -437,21 +454,7 @@ fn images(a: crate::cli::BenchImagesArgs) -> Result<u8> {
         print!("{json}");
     } else {
         println!("images: {}", receipt.workload.name);
-        let mut t = Table::new(&["configuration", "runs", "images/s [95% CI]", "ratio to first [95% CI]", "MLX peak"]);
-        let first: Vec<f64> = receipt.benchmarks[0].runs.iter().filter_map(|r| r.extra.get("images_per_s").copied()).collect();
-        for b in &receipt.benchmarks {
-            let v: Vec<f64> = b.runs.iter().filter_map(|r| r.extra.get("images_per_s").copied()).collect();
-            let cmp =
-                mlxport_bench::compare::paired(&first, &v, mlxport_bench::compare::Better::Higher, &receipt.settings.bootstrap, receipt.settings.min_effect);
-            t.row(vec![
-                b.label.clone(),
-                b.runs.len().to_string(),
-                format!("{:.2} [{:.2}, {:.2}]", b.stats.median, b.stats.median_ci.low, b.stats.median_ci.high),
-                format!("{:.3} [{:.3}, {:.3}]", cmp.ratio, cmp.ratio_ci.low, cmp.ratio_ci.high),
-                human_bytes(b.runs.first().and_then(|r| r.extra.get("peak_memory_bytes").copied()).unwrap_or(0.0) as u64),
-            ]);
-        }
-        t.print();
+        print_by_configuration(&receipt, ("images_per_s", "images/s"), None);
     }
     for w in &receipt.warnings {
         eprintln!("warning: {w}");
