@@ -95,6 +95,8 @@ def run(args, oman, timer):
             if k in singles[0]:
                 res.add(f"edges.single.{k}", np.concatenate([s[k] for s in singles], axis=0))
         if "edges.size.pixel_values" in oracle.files:
+            # The input of the case, recorded as the target ran it.
+            res.add("edges.size.pixel_values", oracle["edges.size.pixel_values"])
             o = cap.outputs(model, oracle["edges.size.pixel_values"])
             for k in ("last_hidden_state", "logits"):
                 if k in o and f"edges.size.{k}" in oracle.files:
