@@ -289,13 +289,8 @@ pub fn images(req: &ImagesRequest) -> Result<Receipt> {
     if req.runs == 0 || req.resamples == 0 {
         bail!("--runs and --resamples must be at least 1");
     }
-    if !req.package.join("__init__.py").is_file() {
-        bail!("{}: not a scaffolded package (no __init__.py)", req.package.display());
-    }
-    let fingerprint = mlxport_intake::inspect(&req.weights, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
-    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;
-    let h = Harness::new(req.harness.clone())?;
-    let raw = h.bench_vision(&mlxport_harness::jobs::ImagesBenchRequest {
+    let pb = PackageBench::start(&req.package, &req.weights, req.quality_gate.as_deref(), &req.harness)?;
+    let raw = pb.harness.bench_vision(&mlxport_harness::jobs::ImagesBenchRequest {
         package: req.package.clone(),
         weights: req.weights.clone(),
         batch_sizes: req.batch_sizes.clone(),
@@ -305,17 +300,52 @@ pub fn images(req: &ImagesRequest) -> Result<Receipt> {
         warmup: req.warmup,
     })?;
     let output: serde_json::Value = serde_json::from_slice(&raw).context("the image benchmark's JSON")?;
-    let seed = req.seed.unwrap_or(DEFAULT_SEED);
-    let settings = mlxport_bench::generate::settings(req.runs, req.warmup, seed, req.resamples, Some(h.settings.timeout.as_secs_f64()));
-    Ok(Receipt::from_images(mlxport_bench::images::ImagesBench {
-        environment: Environment::capture(),
-        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
-        workload_name: req.workload.clone(),
-        model_fingerprint: fingerprint,
-        settings,
-        output,
-        quality_gate,
-    })?)
+    Ok(Receipt::from_images(pb.finish(output, req.workload.clone(), req.runs, req.warmup, req.seed, req.resamples))?)
+}
+
+/// What a package benchmark (`bench encoder`, `bench images`) checks and
+/// reads before it runs: the package is one, the weights' fingerprint, the
+/// quality gate to bind, and the harness.
+struct PackageBench {
+    fingerprint: Option<String>,
+    quality_gate: Option<QualityGate>,
+    harness: Harness,
+}
+
+impl PackageBench {
+    fn start(package: &Path, weights: &Path, quality_gate: Option<&Path>, harness: &HarnessSettings) -> Result<PackageBench> {
+        if !package.join("__init__.py").is_file() {
+            bail!("{}: not a scaffolded package (no __init__.py)", package.display());
+        }
+        Ok(PackageBench {
+            fingerprint: mlxport_intake::inspect(weights, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint),
+            quality_gate: quality_gate.map(QualityGate::load).transpose().context("--quality-gate")?,
+            harness: Harness::new(harness.clone())?,
+        })
+    }
+
+    /// The receipt's input: the harness's JSON with the environment, the
+    /// settings (bootstrap seed and resamples) and what `start` read.
+    fn finish(
+        self,
+        output: serde_json::Value,
+        workload: Option<String>,
+        runs: u32,
+        warmup: u32,
+        seed: Option<u64>,
+        resamples: u32,
+    ) -> mlxport_bench::embed::EmbedBench {
+        let timeout = Some(self.harness.settings.timeout.as_secs_f64());
+        mlxport_bench::embed::EmbedBench {
+            environment: Environment::capture(),
+            source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
+            workload_name: workload,
+            model_fingerprint: self.fingerprint,
+            settings: mlxport_bench::generate::settings(runs, warmup, seed.unwrap_or(DEFAULT_SEED), resamples, timeout),
+            output,
+            quality_gate: self.quality_gate,
+        }
+    }
 }
 
 /// Measure an encoder package's sentence embeddings and build the receipt
@@ -327,12 +357,7 @@ pub fn embed(req: &EmbedRequest) -> Result<Receipt> {
     if req.runs == 0 || req.resamples == 0 {
         bail!("--runs and --resamples must be at least 1");
     }
-    if !req.package.join("__init__.py").is_file() {
-        bail!("{}: not a scaffolded package (no __init__.py)", req.package.display());
-    }
-    let fingerprint = mlxport_intake::inspect(&req.weights, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
-    let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;
-    let h = Harness::new(req.harness.clone())?;
+    let pb = PackageBench::start(&req.package, &req.weights, req.quality_gate.as_deref(), &req.harness)?;
     let work = tempfile::Builder::new().prefix("mlxport-embed-").tempdir()?;
     let sentences = match &req.sentences {
         Some(p) => p.clone(),
@@ -343,7 +368,7 @@ pub fn embed(req: &EmbedRequest) -> Result<Receipt> {
         }
     };
     let options: Vec<String> = req.batch_sizes.iter().map(|b| serde_json::json!({"batch_size": b, "bucket": req.bucket && *b > 1}).to_string()).collect();
-    let raw = h.bench_encoder(&mlxport_harness::jobs::EncoderBenchRequest {
+    let raw = pb.harness.bench_encoder(&mlxport_harness::jobs::EncoderBenchRequest {
         package: req.package.clone(),
         weights: req.weights.clone(),
         options,
@@ -353,15 +378,5 @@ pub fn embed(req: &EmbedRequest) -> Result<Receipt> {
         warmup: req.warmup,
     })?;
     let output: serde_json::Value = serde_json::from_slice(&raw).context("the sentence-embedding benchmark's JSON")?;
-    let seed = req.seed.unwrap_or(DEFAULT_SEED);
-    let settings = mlxport_bench::generate::settings(req.runs, req.warmup, seed, req.resamples, Some(h.settings.timeout.as_secs_f64()));
-    Ok(Receipt::from_embed(mlxport_bench::embed::EmbedBench {
-        environment: Environment::capture(),
-        source: Source::capture(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))),
-        workload_name: req.workload.clone(),
-        model_fingerprint: fingerprint,
-        settings,
-        output,
-        quality_gate,
-    })?)
+    Ok(Receipt::from_embed(pb.finish(output, req.workload.clone(), req.runs, req.warmup, req.seed, req.resamples))?)
 }

@@ -26,7 +26,7 @@ exactly on the same image.
 
 import json
 import os
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import numpy as np
 
@@ -263,11 +263,3 @@ def center_crop(x: np.ndarray, ch: int, cw: int) -> np.ndarray:
     top, left = top + tp, left + lp
     return padded[:, max(0, top) : min(nh, top + ch), max(0, left) : min(nw, left + cw)]
 
-
-def load_images(paths: Sequence[str], max_pixels: int = MAX_PIXELS) -> list:
-    return [load_image(p, max_pixels) for p in paths]
-
-
-def pixel_values(processor: "ImageProcessor", paths: Sequence[str], max_pixels: Optional[int] = None) -> np.ndarray:
-    """Image files -> [B, C, H, W] float32."""
-    return processor(load_images(paths, max_pixels or MAX_PIXELS))

@@ -181,9 +181,6 @@ class PositionCache:
             self._tables[key] = make()
         return self._tables[key]
 
-    def clear(self) -> None:
-        self._tables.clear()
-
 
 def to_channels_last(pixel_values: mx.array, channels: int) -> mx.array:
     """[B, C, H, W] (the processor's layout) -> [B, H, W, C], checked."""

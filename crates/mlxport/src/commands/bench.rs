@@ -381,15 +381,28 @@ fn encoder(a: crate::cli::BenchEncoderArgs) -> Result<u8> {
         harness: a.harness.settings(),
     };
     let receipt = mlxport_workflow::bench::embed(&req)?;
-    let json = mlxport_workflow::bench::receipt_json(&receipt);
-    if let Some(p) = &a.receipt {
-        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    emit(&receipt, a.receipt.as_deref(), a.json, "sentence embeddings", ("sentences_per_s", "sentences/s"), Some(("tokens_per_s", "tokens/s")))
+}
+
+/// A package benchmark's receipt: written to `out`, printed whole with
+/// `json`, else as a table by configuration; its warnings on stderr.
+fn emit(
+    receipt: &mlxport_bench::receipt::Receipt,
+    out: Option<&std::path::Path>,
+    json: bool,
+    title: &str,
+    metric: (&str, &str),
+    extra: Option<(&str, &str)>,
+) -> Result<u8> {
+    let text = mlxport_workflow::bench::receipt_json(receipt);
+    if let Some(p) = out {
+        write_atomic(p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
     }
-    if a.json {
-        print!("{json}");
+    if json {
+        print!("{text}");
     } else {
-        println!("sentence embeddings: {}", receipt.workload.name);
-        print_by_configuration(&receipt, ("sentences_per_s", "sentences/s"), Some(("tokens_per_s", "tokens/s")));
+        println!("{title}: {}", receipt.workload.name);
+        print_by_configuration(receipt, metric, extra);
     }
     for w in &receipt.warnings {
         eprintln!("warning: {w}");
@@ -446,20 +459,7 @@ fn images(a: crate::cli::BenchImagesArgs) -> Result<u8> {
         harness: a.harness.settings(),
     };
     let receipt = mlxport_workflow::bench::images(&req)?;
-    let json = mlxport_workflow::bench::receipt_json(&receipt);
-    if let Some(p) = &a.receipt {
-        write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
-    }
-    if a.json {
-        print!("{json}");
-    } else {
-        println!("images: {}", receipt.workload.name);
-        print_by_configuration(&receipt, ("images_per_s", "images/s"), None);
-    }
-    for w in &receipt.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(exit::OK)
+    emit(&receipt, a.receipt.as_deref(), a.json, "images", ("images_per_s", "images/s"), None)
 }
 
 /// The package against mlx-lm (or against itself under --versus-options),
