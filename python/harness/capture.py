@@ -389,6 +389,10 @@ def main():
         import capture_vision
 
         return capture_vision.run(args, oman, timer)
+    if family == "vision-language":
+        import capture_vlm
+
+        return capture_vlm.run(args, oman, timer)
     if args.package:
         if not args.weights:
             common.fail("--package needs --weights")

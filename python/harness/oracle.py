@@ -26,7 +26,7 @@ def parse_args():
     ap.add_argument("--model", required=True, help="model directory, or a .gguf file")
     ap.add_argument("--inputs", required=True, help="inputs JSON")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--family", choices=["decoder", "encoder", "encoder-decoder", "vision"], required=True)
+    ap.add_argument("--family", choices=["decoder", "encoder", "encoder-decoder", "vision", "vision-language"], required=True)
     ap.add_argument("--dtype", default="float32", help="float32, or 'checkpoint' for the checkpoint's dtype")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fingerprint", default=None)
@@ -102,6 +102,10 @@ def main():
         import oracle_vision
 
         return oracle_vision.run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer)
+    if args.family == "vision-language":
+        import oracle_vlm
+
+        return oracle_vlm.run(args, spec, config, load_dir, load_kw, dtype, n_threads, model_path, timer)
     try:
         tok = AutoTokenizer.from_pretrained(load_dir, **load_kw)
     except Exception as e:  # token ids need no tokenizer

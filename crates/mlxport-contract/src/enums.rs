@@ -118,7 +118,7 @@ impl Family {
     /// capture and the parity ladder exist for it). The others get a plan
     /// to port by hand, and the port stops after the plan step.
     pub const fn port_proves(self) -> bool {
-        matches!(self, Family::DenseDecoder | Family::MoeDecoder | Family::Encoder | Family::EncoderDecoder | Family::Vision)
+        matches!(self, Family::DenseDecoder | Family::MoeDecoder | Family::Encoder | Family::EncoderDecoder | Family::Vision | Family::VisionLanguage)
     }
 
     /// The families [`Family::port_proves`] accepts, for messages.

@@ -6,7 +6,8 @@
 //! `port.json` uses these types; a file written by an earlier release
 //! still loads. [`document`] reads the other versioned documents (parity
 //! and quality reports, the package manifest) with their own types;
-//! [`vision`] says which image model types a port proves.
+//! [`vision`] says which image model types a port proves, [`vlm`] which
+//! vision-language types.
 //!
 //! ```
 //! use mlxport_contract::{Step, Target};
@@ -19,6 +20,7 @@ pub mod document;
 mod enums;
 pub mod port;
 pub mod vision;
+pub mod vlm;
 
 pub use document::DocumentError;
 pub use enums::{Dtype, Family, PortStatus, Step, StepStatus, Target, UnknownValue};

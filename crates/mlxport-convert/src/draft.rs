@@ -252,6 +252,17 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
             push_unmapped(map, pat, Category::Generated, "causal-mask buffer; recomputed by the model", None);
             continue;
         }
+        // Vision-language models -> scaffold: the package's tree is the
+        // llava checkpoints' own (`vision_tower.vision_model.`,
+        // `multi_modal_projector.`, `language_model.model.`,
+        // `language_model.lm_head`), whichever of transformers' layouts the
+        // source was saved in.
+        if family == "vision-language" && target == "scaffold" {
+            if let Some((to, note)) = llava_name(&pat) {
+                push_proto(protos, Proto { source: pat.clone(), target: to, transforms: vec![Transform::Rename], note: note.map(str::to_string) });
+                continue;
+            }
+        }
         if name == "lm_head.weight" && tied && decoder {
             match embed {
                 Some(e) => push_unmapped(map, pat, Category::Shared, "the output head is tied to the input embeddings (tie_word_embeddings)", Some(e.into())),
@@ -303,6 +314,31 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
     if !tied && decoder && embed.is_some() && !names.contains("lm_head.weight") && target == "mlx-lm" {
         map.notes.push("config.json says the embeddings are not tied but the source has no lm_head.weight".into());
     }
+}
+
+/// A llava weight's name in the package's tree (the original llava
+/// layout), and a note where it was renamed; `None` for names outside the
+/// three parts.
+fn llava_name(pattern: &str) -> Option<(String, Option<&'static str>)> {
+    let renamed = Some("renamed from transformers' in-memory layout to the llava checkpoint layout the package loads");
+    let p = pattern
+        .strip_prefix("model.")
+        .filter(|r| r.starts_with("vision_tower.") || r.starts_with("language_model.") || r.starts_with("multi_modal_projector."));
+    let (rest, moved) = match p {
+        Some(r) => (r, true),
+        None if pattern == "lm_head.weight" => return Some(("language_model.lm_head.weight".into(), renamed)),
+        None => (pattern, false),
+    };
+    if let Some(t) = rest.strip_prefix("vision_tower.") {
+        if t.starts_with("vision_model.") {
+            return Some((rest.to_string(), if moved { renamed } else { None }));
+        }
+        return Some((format!("vision_tower.vision_model.{t}"), Some("the image tower's module under vision_model., as the package (and mlx-vlm) load it")));
+    }
+    if let Some(t) = rest.strip_prefix("language_model.").filter(|_| moved) {
+        return Some((format!("language_model.model.{t}"), renamed));
+    }
+    (rest.starts_with("language_model.") || rest.starts_with("multi_modal_projector.")).then(|| (rest.to_string(), if moved { renamed } else { None }))
 }
 
 /// The mlx-lm name of a weight for the model types whose mlx-lm module
@@ -493,5 +529,30 @@ fn fill_shapes(map: &mut WeightMap, tensors: &[TensorInfo]) {
         if jobs.iter().all(|j| j.shapes == first.shapes) {
             rule.target_shapes = Some(first.shapes.iter().cloned().map(Some).collect());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::llava_name;
+
+    #[test]
+    fn llava_names_in_every_transformers_layout_reach_the_package_tree() {
+        let to = |p: &str| llava_name(p).map(|(t, _)| t);
+        // transformers 5 in memory.
+        assert_eq!(to("model.language_model.layers.{i}.mlp.up_proj.weight").as_deref(), Some("language_model.model.layers.{i}.mlp.up_proj.weight"));
+        assert_eq!(to("lm_head.weight").as_deref(), Some("language_model.lm_head.weight"));
+        assert_eq!(to("model.vision_tower.embeddings.class_embedding").as_deref(), Some("vision_tower.vision_model.embeddings.class_embedding"));
+        assert_eq!(to("model.multi_modal_projector.linear_1.bias").as_deref(), Some("multi_modal_projector.linear_1.bias"));
+        // The llava checkpoints' own layout, as it is.
+        assert_eq!(to("language_model.model.norm.weight").as_deref(), Some("language_model.model.norm.weight"));
+        assert_eq!(to("language_model.lm_head.weight").as_deref(), Some("language_model.lm_head.weight"));
+        assert_eq!(to("vision_tower.vision_model.post_layernorm.bias").as_deref(), Some("vision_tower.vision_model.post_layernorm.bias"));
+        // transformers 5 on disk: the tower without its vision_model.
+        assert_eq!(
+            to("vision_tower.encoder.layers.{i}.layer_norm1.weight").as_deref(),
+            Some("vision_tower.vision_model.encoder.layers.{i}.layer_norm1.weight")
+        );
+        assert_eq!(to("image_newline"), None);
     }
 }

@@ -720,8 +720,9 @@ fn oracle_family(iv: &Value) -> Result<Family> {
         Some("encoder") => Ok(Family::Encoder),
         Some("encoder-decoder") => Ok(Family::EncoderDecoder),
         Some("vision") => Ok(Family::Vision),
+        Some("vision-language") => Ok(Family::VisionLanguage),
         other => Err(Error::Refused(format!(
-            "the oracle captures dense and mixture-of-experts decoders, encoders, encoder-decoders and image models; this model routes to {}",
+            "the oracle captures dense and mixture-of-experts decoders, encoders, encoder-decoders, image and vision-language models; this model routes to {}",
             other.unwrap_or("no family")
         ))),
     }

@@ -19,7 +19,8 @@
 //! - [`Error`]: one error type; a refusal, a missing Python environment or
 //!   reference library and a failed Python step are variants to match.
 //! - [`scaffold::plan`] / [`scaffold::write`]: an MLX package for a dense
-//!   decoder or an encoder from an inspection report, refused before any
+//!   decoder, an encoder, an encoder-decoder, an image model or a
+//!   vision-language model from an inspection report, refused before any
 //!   file is written when the model needs something the templates lack.
 //! - [`manifest`]: the tensor names both sides share (the parity ladder).
 //!
@@ -43,6 +44,7 @@ pub mod scaffold;
 pub mod scripts;
 pub mod seq2seq;
 pub mod vision;
+pub mod vlm;
 
 pub use error::{Error, Result};
 

@@ -11,6 +11,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use serde_json::Value;
 
+#[cfg(test)]
+use crate::scripts::VLM_TEMPLATES;
 use crate::scripts::{COMMON_TEMPLATES, DECODER_TEMPLATES, ENCODER_TEMPLATES, MOE_TEMPLATES, SEQ2SEQ_TEMPLATES, VISION_TEMPLATES};
 
 pub const SCHEMA: &str = "mlxport.scaffold/v1";
@@ -43,6 +45,8 @@ pub enum Family {
     EncoderDecoder,
     /// Image models (classifiers and feature extractors).
     Vision,
+    /// Vision-language models (an image tower feeding a decoder).
+    VisionLanguage,
 }
 
 impl Family {
@@ -52,6 +56,7 @@ impl Family {
             Family::Encoder => "encoder",
             Family::EncoderDecoder => "encoder-decoder",
             Family::Vision => "vision",
+            Family::VisionLanguage => "vision-language",
         }
     }
 }
@@ -105,8 +110,9 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         "encoder" => Some(Family::Encoder),
         "encoder-decoder" => Some(Family::EncoderDecoder),
         "vision" => Some(Family::Vision),
+        "vision-language" => Some(Family::VisionLanguage),
         other => {
-            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder, encoder, encoder-decoder and vision)"));
+            why.push(format!("family '{other}' (scaffold implements dense-decoder, moe-decoder, encoder, encoder-decoder, vision and vision-language)"));
             None
         }
     };
@@ -137,48 +143,9 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
     why.extend(architecture_refusals(&model_type, &cfg));
     match family {
         Some(Family::Decoder) => {
-            if !DECODER_TYPES.contains(&model_type.as_str()) && !MOE_TYPES.contains(&model_type.as_str()) {
-                why.push(format!("model_type '{model_type}' (decoder template: {}; with experts: {})", DECODER_TYPES.join(", "), MOE_TYPES.join(", ")));
-            }
-            // gemma2 reads `hidden_activation`, every other type `hidden_act`.
-            let act = if model_type == "gemma2" { cfg["hidden_activation"].as_str().or(cfg["hidden_act"].as_str()) } else { cfg["hidden_act"].as_str() };
-            if let Some(act) = act {
-                if !DECODER_ACTS.contains(&act) {
-                    why.push(format!("hidden_act '{act}' (supported: {})", DECODER_ACTS.join(", ")));
-                }
-            }
-            decoder_variants(&model_type, &cfg, &mut features, &mut why);
-            let params = &cfg["rope_parameters"];
-            let scaling = if params.is_object() { params } else { &cfg["rope_scaling"] };
-            let rope = scaling["rope_type"].as_str().or(scaling["type"].as_str()).unwrap_or("default");
-            if !ROPE_TYPES.contains(&rope) {
-                why.push(format!("RoPE scaling '{rope}' (supported: {})", ROPE_TYPES.join(", ")));
-            }
-            features.push(format!("rope:{rope}"));
-            if let Some(f) = cfg["partial_rotary_factor"].as_f64().or(params["partial_rotary_factor"].as_f64()) {
-                if f != 1.0 {
-                    why.push(format!("partial_rotary_factor {f}"));
-                }
-            }
-            if cfg["use_sliding_window"].as_bool() == Some(true) {
-                why.push("sliding-window attention (use_sliding_window = true, qwen2-style max_window_layers)".into());
-            }
-            let kv = insp["facts"]["num_key_value_heads"].as_u64();
-            let heads = insp["facts"]["num_attention_heads"].as_u64();
-            if let (Some(kv), Some(h)) = (kv, heads) {
-                if kv != h {
-                    features.push(format!("gqa:{h}/{kv}"));
-                }
-            }
-            if model_type == "qwen3" || model_type == "qwen3_moe" {
-                features.push("qk-norm".into());
-            }
-            if model_type == "olmo2" {
-                features.push("qk-norm:full-projection".into());
-            }
-            if insp["tensors"]["tying"]["tied"].as_bool() == Some(true) {
-                features.push("tied-head".into());
-            }
+            let tied = insp["tensors"]["tying"]["tied"].as_bool() == Some(true);
+            let (kv, heads) = (insp["facts"]["num_key_value_heads"].as_u64(), insp["facts"]["num_attention_heads"].as_u64());
+            decoder_checks(&cfg, &model_type, kv, heads, tied, &mut why, &mut features);
         }
         Some(Family::Encoder) => {
             if let Some((_, feature)) = ENCODER_REFUSED.iter().find(|(t, _)| *t == model_type) {
@@ -209,6 +176,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         }
         Some(Family::EncoderDecoder) => crate::seq2seq::check(&cfg, &model_type, insp, &mut why, &mut features),
         Some(Family::Vision) => crate::vision::check(&cfg, &model_type, &mut why, &mut features),
+        Some(Family::VisionLanguage) => crate::vlm::check(&cfg, &model_type, &mut why, &mut features),
         None => {}
     }
     if !why.is_empty() {
@@ -223,6 +191,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::Encoder => "`inputs.input_ids`, `inputs.attention_mask`, `inputs.token_type_ids`, `embeddings`, `layers.0` ... `layers.N-1`, `last_hidden_state`, `pooler_output`, `pooled`, `sentence_embedding`",
         Family::EncoderDecoder => crate::seq2seq::LADDER,
         Family::Vision => crate::vision::LADDER,
+        Family::VisionLanguage => crate::vlm::LADDER,
     };
     let (family_templates, family_text, atol, cosine) = match family {
         Family::Decoder if moe => {
@@ -232,6 +201,7 @@ pub fn plan(insp: &Value, package: &str, tool: &str) -> Result<Plan> {
         Family::Encoder => (ENCODER_TEMPLATES, "encoder: BERT-style, DistilBERT or ModernBERT blocks, pooling", "1e-4", "0.99999"),
         Family::EncoderDecoder => (SEQ2SEQ_TEMPLATES, crate::seq2seq::family_text(&model_type), "1e-4", "0.9999"),
         Family::Vision => (VISION_TEMPLATES, crate::vision::family_text(&model_type), "1e-4", "0.9999"),
+        Family::VisionLanguage => (&[][..], crate::vlm::FAMILY_TEXT, "1e-3", "0.9999"),
     };
     // A runnable call of the family's entry point, for the README.
     let usage = match family {
@@ -251,6 +221,7 @@ embedding = model.sentence_embedding(mx.array([input_ids]))"
 new, step_logits = greedy(model, input_ids, 32)"
         ),
         Family::Vision => crate::vision::usage(package),
+        Family::VisionLanguage => crate::vlm::usage(package),
     };
     // What makes it fast, where the family has serving switches.
     let serving = match family {
@@ -299,14 +270,25 @@ with matrix products. `mlxport bench encoder` measures sentences/s by batch\n\
 size; `serving.json` beside `serving.py`, when present (written by\n\
 `mlxport optimize`), holds the defaults a call without options uses.\n"
         ),
-        Family::EncoderDecoder | Family::Vision => String::new(),
+        Family::EncoderDecoder | Family::Vision | Family::VisionLanguage => String::new(),
     };
     let extra_templates: &[(&str, &str)] = if moe { MOE_TEMPLATES } else { &[] };
-    let table: String = family_templates
+    // Every file of the package: a vision-language package holds the
+    // decoder and the image tower as subpackages.
+    let sources: Vec<(String, &str)> = if family == Family::VisionLanguage {
+        crate::vlm::templates().into_iter().chain(COMMON_TEMPLATES.iter().map(|(p, t)| (p.to_string(), *t))).collect()
+    } else {
+        family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES).map(|(p, t)| (p.to_string(), *t)).collect()
+    };
+    let table: String = sources
         .iter()
-        .chain(extra_templates)
-        .chain(COMMON_TEMPLATES)
+        .filter(|(p, _)| !p.contains('/') || p.starts_with("tests/"))
         .map(|(p, _)| format!("| `{p}` | {} |", describe(p)))
+        .chain((family == Family::VisionLanguage).then(|| {
+            "| `language/` | the decoder (the decoder template: model, KV caches, rotary embeddings, serving options, generation) |\n\
+| `vision/` | the image tower and the image processor (the vision template) |"
+                .to_string()
+        }))
         .collect::<Vec<_>>()
         .join("\n");
     let vars: Vec<(&str, String)> = vec![
@@ -327,8 +309,8 @@ size; `serving.json` beside `serving.py`, when present (written by\n\
         ("SERVING", serving),
     ];
     let mut files = Vec::new();
-    for (path, tpl) in family_templates.iter().chain(extra_templates).chain(COMMON_TEMPLATES) {
-        files.push((path.to_string(), render(tpl, &vars).map_err(|e| Error::invalid_because(format!("template {path}"), e))?));
+    for (path, tpl) in &sources {
+        files.push((path.clone(), render(tpl, &vars).map_err(|e| Error::invalid_because(format!("template {path}"), e))?));
     }
     let stamp = serde_json::json!({
         "schema": SCHEMA,
@@ -345,6 +327,61 @@ size; `serving.json` beside `serving.py`, when present (written by\n\
         serde_json::to_string_pretty(&stamp).map_err(|e| Error::invalid_because("the scaffold stamp does not serialize as JSON", e))? + "\n",
     ));
     Ok(Plan { package: package.to_string(), family, model_type, features, files })
+}
+
+/// The decoder template's checks on a decoder's config (a VLM's
+/// `text_config` too): model type, activation, variants, RoPE, attention.
+/// `kv` and `heads` are the key-value and attention head counts, `tied`
+/// whether the head shares the embeddings.
+pub(crate) fn decoder_checks(
+    cfg: &Value,
+    model_type: &str,
+    kv: Option<u64>,
+    heads: Option<u64>,
+    tied: bool,
+    why: &mut Vec<String>,
+    features: &mut Vec<String>,
+) {
+    if !DECODER_TYPES.contains(&model_type) && !MOE_TYPES.contains(&model_type) {
+        why.push(format!("model_type '{model_type}' (decoder template: {}; with experts: {})", DECODER_TYPES.join(", "), MOE_TYPES.join(", ")));
+    }
+    // gemma2 reads `hidden_activation`, every other type `hidden_act`.
+    let act = if model_type == "gemma2" { cfg["hidden_activation"].as_str().or(cfg["hidden_act"].as_str()) } else { cfg["hidden_act"].as_str() };
+    if let Some(act) = act {
+        if !DECODER_ACTS.contains(&act) {
+            why.push(format!("hidden_act '{act}' (supported: {})", DECODER_ACTS.join(", ")));
+        }
+    }
+    decoder_variants(model_type, cfg, features, why);
+    let params = &cfg["rope_parameters"];
+    let scaling = if params.is_object() { params } else { &cfg["rope_scaling"] };
+    let rope = scaling["rope_type"].as_str().or(scaling["type"].as_str()).unwrap_or("default");
+    if !ROPE_TYPES.contains(&rope) {
+        why.push(format!("RoPE scaling '{rope}' (supported: {})", ROPE_TYPES.join(", ")));
+    }
+    features.push(format!("rope:{rope}"));
+    if let Some(f) = cfg["partial_rotary_factor"].as_f64().or(params["partial_rotary_factor"].as_f64()) {
+        if f != 1.0 {
+            why.push(format!("partial_rotary_factor {f}"));
+        }
+    }
+    if cfg["use_sliding_window"].as_bool() == Some(true) {
+        why.push("sliding-window attention (use_sliding_window = true, qwen2-style max_window_layers)".into());
+    }
+    if let (Some(kv), Some(h)) = (kv, heads) {
+        if kv != h {
+            features.push(format!("gqa:{h}/{kv}"));
+        }
+    }
+    if model_type == "qwen3" || model_type == "qwen3_moe" {
+        features.push("qk-norm".into());
+    }
+    if model_type == "olmo2" {
+        features.push("qk-norm:full-projection".into());
+    }
+    if tied {
+        features.push("tied-head".into());
+    }
 }
 
 /// Architecture features no template implements, named from the config
@@ -559,6 +596,8 @@ fn describe(path: &str) -> &'static str {
         "convert.py" => "a minimal Hugging Face -> package conversion (`mlxport convert` is the full one)",
         "generate.py" => "greedy generation with the cache, and full recomputation (decoder: also left-padded batches and speculative decoding; encoder-decoder: from decoder_start_token_id)",
         "capture.py" => "the tensors the parity ladder compares, under the oracle's names",
+        "llava.py" => "the vision-language model: image tower states, projector, image features merged into the prompt's embeddings, decoder",
+        "processor.py" => "images and a tokenized prompt -> pixel_values and the prompt with its image tokens expanded (transformers' LlavaProcessor)",
         "moe.py" => "the mixture-of-experts feed-forward: top-k routing, sparse expert dispatch with `mx.gather_mm`, shared expert",
         "quant.py" => "quantized checkpoints (mlx-lm's layout): quantize the modules the config names, or dequantize back to float",
         "serving.py" => "the serving options of sentence embedding (batch size, length bucketing, fused or explicit attention), `embed`, and the defaults `serving.json` keeps",
@@ -654,7 +693,9 @@ mod tests {
             "SERVING",
         ];
         let vars: Vec<(&str, String)> = names.iter().map(|n| (*n, String::new())).collect();
-        for (p, t) in DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(SEQ2SEQ_TEMPLATES).chain(COMMON_TEMPLATES) {
+        for (p, t) in
+            DECODER_TEMPLATES.iter().chain(MOE_TEMPLATES).chain(ENCODER_TEMPLATES).chain(SEQ2SEQ_TEMPLATES).chain(VLM_TEMPLATES).chain(COMMON_TEMPLATES)
+        {
             render(t, &vars).unwrap_or_else(|e| panic!("{p}: {e}"));
         }
     }

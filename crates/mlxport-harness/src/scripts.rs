@@ -24,6 +24,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("quality_vision.py", include_str!("../../../python/harness/quality_vision.py")),
     ("bench_vision.py", include_str!("../../../python/harness/bench_vision.py")),
     ("capture_vision.py", include_str!("../../../python/harness/capture_vision.py")),
+    ("oracle_vlm.py", include_str!("../../../python/harness/oracle_vlm.py")),
+    ("capture_vlm.py", include_str!("../../../python/harness/capture_vlm.py")),
     // The packages' image reader, which the oracle reads images with too.
     ("image.py", include_str!("../../../python/templates/vision/image.py")),
 ];
@@ -85,6 +87,18 @@ pub const VISION_TEMPLATES: &[(&str, &str)] = &[
     ("capture.py", include_str!("../../../python/templates/vision/capture.py")),
 ];
 
+/// Vision-language models: the template's own files; the package also
+/// holds the decoder and vision templates as subpackages (see `vlm.rs`).
+pub const VLM_TEMPLATES: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../../../python/templates/vlm/__init__.py")),
+    ("config.py", include_str!("../../../python/templates/vlm/config.py")),
+    ("processor.py", include_str!("../../../python/templates/vlm/processor.py")),
+    ("llava.py", include_str!("../../../python/templates/vlm/llava.py")),
+    ("load.py", include_str!("../../../python/templates/vlm/load.py")),
+    ("generate.py", include_str!("../../../python/templates/vlm/generate.py")),
+    ("capture.py", include_str!("../../../python/templates/vlm/capture.py")),
+];
+
 pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
     ("README.md", include_str!("../../../python/templates/common/README.md")),
     ("quant.py", include_str!("../../../python/templates/common/quant.py")),
@@ -94,7 +108,8 @@ pub const COMMON_TEMPLATES: &[(&str, &str)] = &[
 
 /// Every Python file the binary carries (the harness's steps and every
 /// template), by set: what a port's step hash covers.
-pub const ALL: &[&[(&str, &str)]] = &[SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, VISION_TEMPLATES, COMMON_TEMPLATES];
+pub const ALL: &[&[(&str, &str)]] =
+    &[SCRIPTS, DECODER_TEMPLATES, MOE_TEMPLATES, ENCODER_TEMPLATES, SEQ2SEQ_TEMPLATES, VISION_TEMPLATES, VLM_TEMPLATES, COMMON_TEMPLATES];
 
 /// Write the scripts into `dir` (created if needed).
 pub fn materialize(dir: &Path) -> Result<()> {

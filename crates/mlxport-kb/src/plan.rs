@@ -296,16 +296,21 @@ pub fn plan(kb: &Kb, i: &InspectionView, opts: &PlanOptions) -> PortPlan {
             ),
             remediation: "port it by hand with this plan (its rungs, traps and stop conditions), convert the weights with `mlxport map draft` and `mlxport convert`, and prove each rung with `mlxport compare` on tensors captured from both sides".into(),
         });
-    } else if family_id == "vision" {
-        // Image models: only the types the vision template implements.
+    } else if family_id == "vision" || family_id == "vision-language" {
+        // Image and vision-language models: only the types the templates implement.
         let mt = i.facts.model_type.clone().unwrap_or_default();
-        if let Some(missing) = mlxport_contract::vision::missing_feature(&mt) {
+        let (missing, what, template) = if family_id == "vision" {
+            (mlxport_contract::vision::missing_feature(&mt), "image models", "vision")
+        } else {
+            (mlxport_contract::vlm::missing_feature(&mt), "vision-language models", "vlm")
+        };
+        if let Some(missing) = missing {
             p.status = "manual".into();
             p.remediations.push(Remediation {
                 blocker: "model-type-not-automated".into(),
                 path: Some("config.json".into()),
-                problem: format!("`mlxport port` proves image models of the types the vision template implements; this one needs {missing}"),
-                remediation: "port it by hand with this plan, or add the feature to the vision template (python/templates/vision/)".into(),
+                problem: format!("`mlxport port` proves {what} of the types the {template} template implements; this one needs {missing}"),
+                remediation: format!("port it by hand with this plan, or add the feature to the {template} template (python/templates/{template}/)"),
             });
         }
     }

@@ -31,6 +31,21 @@ def read_weights(path: str) -> dict:
     return {k: v for k, v in weights.items() if not k.endswith(IGNORED_SUFFIXES)}
 
 
+def args_from(cfg: dict, weights: dict, prefix: str = "") -> ModelArgs:
+    """The model's arguments from its config, with the biases, QK-norm
+    and output head as the weights (their names under `prefix`) say."""
+    args = ModelArgs.from_config(cfg)
+    p = prefix + "model.layers.0."
+    args.q_bias = p + "self_attn.q_proj.bias" in weights
+    args.k_bias = p + "self_attn.k_proj.bias" in weights
+    args.v_bias = p + "self_attn.v_proj.bias" in weights
+    args.o_bias = p + "self_attn.o_proj.bias" in weights
+    args.mlp_bias = p + "mlp.gate_proj.bias" in weights or p + "mlp.c_fc.bias" in weights
+    args.qk_norm = p + "self_attn.q_norm.weight" in weights
+    args.tie_word_embeddings = prefix + "lm_head.weight" not in weights
+    return args
+
+
 def load(path: str, dtype=mx.float32, dequantized: bool = False):
     """(model, args) from a converted checkpoint directory, float or
     quantized (mlx-lm's layout). Floating tensors, the scales and biases of
@@ -43,16 +58,7 @@ def load(path: str, dtype=mx.float32, dequantized: bool = False):
         cfg = json.load(f)
     weights = read_weights(path)
     quantized = is_quantized(weights)
-    args = ModelArgs.from_config(cfg)
-    # Biases, QK-norm and the output head as the weights say.
-    p = "model.layers.0."
-    args.q_bias = p + "self_attn.q_proj.bias" in weights
-    args.k_bias = p + "self_attn.k_proj.bias" in weights
-    args.v_bias = p + "self_attn.v_proj.bias" in weights
-    args.o_bias = p + "self_attn.o_proj.bias" in weights
-    args.mlp_bias = p + "mlp.gate_proj.bias" in weights or p + "mlp.c_fc.bias" in weights
-    args.qk_norm = p + "self_attn.q_norm.weight" in weights
-    args.tie_word_embeddings = "lm_head.weight" not in weights
+    args = args_from(cfg, weights)
     model = Model(args)
     if quantized:
         quantize_like(model, cfg, weights, path)

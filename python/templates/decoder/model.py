@@ -400,13 +400,21 @@ class Model(nn.Module):
         return self
 
     def __call__(
-        self, input_ids: mx.array, cache: Optional[List[KVCache]] = None, capture: Optional[dict] = None, pad: Optional[mx.array] = None, last_only: bool = False
+        self,
+        input_ids: mx.array,
+        cache: Optional[List[KVCache]] = None,
+        capture: Optional[dict] = None,
+        pad: Optional[mx.array] = None,
+        last_only: bool = False,
+        embeds: Optional[mx.array] = None,
     ) -> mx.array:
         """input_ids [B, L] -> logits [B, L, vocab]. With a cache, L new
         tokens follow the cached positions. `pad` [B]: left-padding counts
         of a batch (its rows' positions start after their padding).
         `last_only`: the final norm and the head run on the last position
-        only (logits [B, 1, vocab]), which is all a prefill needs."""
+        only (logits [B, 1, vocab]), which is all a prefill needs.
+        `embeds` [B, L, hidden]: the input embeddings to run instead of the
+        token table's (a vision-language model's, image features merged in)."""
         assert input_ids.ndim == 2, input_ids.shape
         B, L = input_ids.shape
         self._rope_tables.clear()
@@ -418,8 +426,8 @@ class Model(nn.Module):
             if self.model.layers[0].self_attn.rope.kind == "dynamic":
                 raise ValueError("left-padded batches with dynamic (NTK) RoPE scaling are not implemented: its base depends on each row's length")
             positions = (cache[0].offset if cache is not None else 0) - pad
-        h = self.model.embed_tokens(input_ids)
-        if self.args.embed_scale is not None:
+        h = self.model.embed_tokens(input_ids) if embeds is None else embeds
+        if self.args.embed_scale is not None and embeds is None:
             # Part of the embedding stage, as transformers' scaled embedding.
             h = h * mx.array(self.args.embed_scale, dtype=h.dtype)
         _keep(capture, "embeddings", h)

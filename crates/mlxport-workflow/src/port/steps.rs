@@ -238,12 +238,21 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
     })?;
     if flow == Flow::Continue {
         let mlx_lm = ctx.insp["routing"]["references"]["mlx_lm"].as_str().map(str::to_string);
-        ctx.target = ctx.req.target.unwrap_or(if mlx_lm.is_some() { Target::MlxLm } else { Target::Scaffold });
+        // mlx-lm's module for a vision-language type runs its decoder alone.
+        let text_only = ctx.state.family == Some(Family::VisionLanguage);
+        if text_only && ctx.req.target == Some(Target::MlxLm) {
+            return Err(crate::error::Error::Refused(format!(
+                "--target mlx-lm: mlx-lm{} runs only the language model of a vision-language model (its image tower and projector are dropped); use --target scaffold",
+                mlx_lm.as_deref().map(|m| format!("'s {m}")).unwrap_or_default()
+            )));
+        }
+        ctx.target = ctx.req.target.unwrap_or(if mlx_lm.is_some() && !text_only { Target::MlxLm } else { Target::Scaffold });
         ctx.state.target = Some(ctx.target);
         eprintln!(
             "         target       {} ({})",
             ctx.target,
             match (&mlx_lm, ctx.req.target) {
+                (Some(m), None) if text_only => format!("mlx-lm's {m} runs the language model alone: a generated package"),
                 (Some(m), None) => format!("mlx-lm implements it: {m}"),
                 (None, None) => "mlx-lm has no implementation of this model type: a generated package".into(),
                 _ => "as asked".into(),
@@ -264,10 +273,12 @@ fn decoder(ctx: &Ctx) -> bool {
 
 fn oracle_inputs(ctx: &Ctx) -> Result<Inputs> {
     let decoder = decoder(ctx);
-    let vision = ctx.state.family == Some(Family::Vision);
+    let vision = matches!(ctx.state.family, Some(Family::Vision | Family::VisionLanguage));
     let mut i = match &ctx.req.inputs {
         Some(p) => Inputs::read(p)?,
-        // Image models: the given images, else the built-in photographs.
+        // Image and vision-language models: the given images, else the
+        // built-in photographs (a vision-language model's prompts: the
+        // given texts, else the oracle's question).
         None if vision => {
             Inputs { images: Some(ctx.req.images.clone()), texts: (!ctx.req.text.is_empty()).then(|| ctx.req.text.clone()), ..Default::default() }
         }
