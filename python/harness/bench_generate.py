@@ -13,7 +13,11 @@ run by hand. Each target is timed through its own serving loop:
   switches; default the package's own defaults); an encoder-decoder
   package by its ``generate.stream`` (the prompt encoded once, then the
   decoder run token by token with its caches: prefill is the encoder pass
-  and the first decoder step).
+  and the first decoder step); a vision-language package by its
+  ``generate.stream`` on one photograph and the image token before each
+  drawn prompt (prefill is the image tower, the projector and the whole
+  expanded prompt; ``image`` in the output says how many tokens the image
+  added).
 
 ``--versus-mlx-lm DIR`` measures mlx-lm on DIR in the same process as the
 package, interleaved run by run (the order alternating), so that run i of
@@ -113,6 +117,8 @@ def package_target(mx, args):
             return gen.stream(model, prompt, n)
 
         return [Target("mlxport-scaffold", model, steps, common.vocab_of(model), load_s)]
+    if family == "vision-language":
+        return vlm_targets(mx, args, name, pkg)
     name, pkg, options = common.decoder_package(args.package, "bench generate", args.options)
     gen = importlib.import_module(name + ".generate")
     t = time.perf_counter()
@@ -131,6 +137,56 @@ def package_target(mx, args):
     if args.versus_options:
         targets.append(target(common.decoder_package(args.package, "bench generate", args.versus_options, "--versus-options")[2]))
     return targets
+
+
+def vlm_targets(mx, args, name, pkg):
+    """A vision-language package: each prompt is the image token followed
+    by the drawn ids, with one photograph (scikit-image's astronaut, through
+    the package's processor); the image's tokens are added to the prompt
+    as the processor expands them. Time to first token covers the image
+    tower, the projector and the prefill of the whole expanded prompt."""
+    import json
+
+    gen = importlib.import_module(name + ".generate")
+    Options = importlib.import_module(name + ".language.options").Options
+    t = time.perf_counter()
+    model, settings = pkg.load(args.weights, dtype=None)
+    mx.eval(model.parameters())
+    load_s = time.perf_counter() - t
+    processor = pkg.Processor.from_dir(args.weights, settings)
+    photo = bench_photograph()
+    pv = mx.array(processor.images([pkg.load_image(photo)]))
+    token = settings.image_token_id
+    vocab = common.vocab_of(model.language_model)
+
+    def options_of(text, flag):
+        try:
+            return Options.from_dict(json.loads(text), flag) if text else Options.defaults()
+        except (ValueError, TypeError) as e:
+            common.fail(f"{name}: {e}")
+
+    def target(o):
+        def steps(prompt, n):
+            ids = processor.expand([token] + [x if x != token else 0 for x in prompt])
+            return gen.stream(model, ids, pv, n, options=o)
+
+        tg = Target("mlxport-scaffold", model, steps, vocab, load_s, o.to_dict())
+        tg.image = {"file": os.path.basename(photo), "image_tokens": processor.image_tokens, "pixel_values_shape": list(pv.shape)}
+        return tg
+
+    targets = [target(options_of(args.options, "--options"))]
+    if args.versus_options:
+        targets.append(target(options_of(args.versus_options, "--versus-options")))
+    return targets
+
+
+def bench_photograph():
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        common.fail("the vision-language benchmark's photograph comes from scikit-image, which is not installed")
+    return os.path.join(spec.submodule_search_locations[0], "data", "astronaut.png")
 
 
 def percentile(xs, q):
@@ -168,15 +224,19 @@ def one_run(mx, target, prompt, gen_tokens):
         common.fail(f"{target.name} produced {len(tokens)} tokens, {gen_tokens} asked")
     ttft = t1 - t0
     decode_s = sum(latencies)
+    # A vision-language prompt also holds its image's tokens.
+    image_tokens = getattr(target, "image", {}).get("image_tokens", 0)
     extra = {
         "prompt_tokens": float(len(prompt)),
         "generated_tokens": float(len(tokens)),
         "ttft_s": ttft,
-        "prefill_tokens_per_s": len(prompt) / ttft if ttft > 0 else 0.0,
+        "prefill_tokens_per_s": (len(prompt) + image_tokens) / ttft if ttft > 0 else 0.0,
         "decode_s": decode_s,
         "peak_memory_bytes": float(peak),
         "active_memory_bytes": float(active),
     }
+    if image_tokens:
+        extra["image_tokens"] = float(image_tokens)
     if latencies:
         extra["decode_tokens_per_s"] = len(latencies) / decode_s if decode_s > 0 else 0.0
         for q, name in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")]:
@@ -208,6 +268,9 @@ def document(mx, target, args, results):
     }
     if target.options is not None:
         doc["options"] = target.options
+    if getattr(target, "image", None) is not None:
+        # prompt_tokens count the text; the image adds image_tokens more.
+        doc["image"] = target.image
     return doc
 
 

@@ -21,6 +21,11 @@ and mirrored left to right, so the set holds twice as many inputs; both
 sides get the same ``pixel_values`` (the package's processor, from the
 reference's ``preprocessor_config.json``), one image per call.
 
+Vision-language packages (LLaVA): every image is asked one question;
+both weight sets decode greedily with the image in their KV cache, and
+both score the reference's tokens (see ``run_vlm``), so the gate is the
+language-model one: identical greedy tokens, top-1 agreement, KL.
+
 The metrics are computed by mlxport from these files, not here.
 """
 
@@ -40,6 +45,7 @@ def parse_args():
     ap.add_argument("--reference", required=True)
     ap.add_argument("--candidate", required=True)
     ap.add_argument("--image", action="append", default=[])
+    ap.add_argument("--generate", type=int, default=16, help="greedy tokens per image (vision-language packages)")
     ap.add_argument("--out", required=True)
     return ap.parse_args()
 
@@ -109,7 +115,9 @@ def main():
     import mlx.core as mx
     import numpy as np
 
-    name, pkg = common.import_package(args.package)
+    name, pkg, family = common.package_family(args.package)
+    if family == "vision-language":
+        return run_vlm(args, timer, name, pkg)
     image = importlib.import_module(name + ".image")
     files = files_of(args.image, image.EXTENSIONS) if args.image else photographs()
     if not files:
@@ -169,6 +177,85 @@ def main():
         "retrieval": {"captions": list(CAPTIONS)} if two_tower else None,
         "quantization": quant,
         "libraries": common.library_versions(["mlx", "numpy", "pillow"]),
+        "seconds": timer.elapsed(),
+    }
+    with open(out[:-4] + ".json" if out.endswith(".npz") else out + ".json", "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+# The question every image is asked (the processor's image token first).
+VLM_PROMPT = "USER: {image}\nWhat is shown in this image? ASSISTANT:"
+
+
+def run_vlm(args, timer, name, pkg):
+    """A vision-language package: each image (as read and mirrored) with
+    one question, greedy decoding of --generate tokens on both weight sets
+    with the image in the cache, and the logits of both on the reference's
+    tokens (teacher-forced, one pass each). Writes ``reference_ids`` and
+    ``candidate_ids`` [N, n], ``targets`` [N * n] (the reference's tokens)
+    and ``reference_logits`` / ``candidate_logits`` [N * n, vocab]."""
+    import mlx.core as mx
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    image = importlib.import_module(name + ".vision.image")
+    gen = importlib.import_module(name + ".generate")
+    files = files_of(args.image, image.EXTENSIONS) if args.image else photographs()
+    if not files:
+        common.fail("no images to score")
+    if args.generate < 1:
+        common.fail("--generate must be at least 1")
+    tok_path = os.path.join(args.reference, "tokenizer.json")
+    if not os.path.isfile(tok_path):
+        common.fail(f"{args.reference}: no tokenizer.json for the question of the vision-language gate")
+    tok = Tokenizer.from_file(tok_path)
+    res, quant, ids_of, pixels = {}, {}, {}, []
+    targets = None
+    for side, path in (("reference", args.reference), ("candidate", args.candidate)):
+        common.log(f"loading the {side}")
+        try:
+            model, settings = pkg.load(path)
+        except ValueError as e:
+            common.fail(f"{path}: the weights do not fit the model: {e}")
+        with open(os.path.join(path, "config.json")) as f:
+            q = json.load(f).get("quantization")
+        quant[side] = {k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None
+        if not pixels:
+            processor = pkg.Processor.from_dir(args.reference, settings)
+            question = VLM_PROMPT.format(image=tok.id_to_token(settings.image_token_id))
+            prompt = processor.expand(tok.encode(question).ids)
+            for f in files:
+                try:
+                    im = image.load_image(f)
+                except image.ImageError as e:
+                    common.fail(str(e))
+                for variant in (im, im.transpose(0)):  # as read, and mirrored (PIL's FLIP_LEFT_RIGHT)
+                    pixels.append(mx.array(processor.images([variant])))
+        ids, logits = [], []
+        for i, pv in enumerate(pixels):
+            new, _ = gen.greedy(model, prompt, pv, args.generate, options=gen.Options())
+            ids.append(new)
+            follow = new if targets is None else targets[i]
+            logits.append(np.array(gen.recompute(model, prompt, pv, follow).astype(mx.float32)))
+        if targets is None:
+            targets = ids
+        res[side + "_ids"] = np.array(ids, dtype=np.int64)
+        res[side + "_logits"] = np.concatenate(logits, axis=0)
+        del model
+    res["targets"] = np.array(targets, dtype=np.int64).reshape(-1)
+    out = os.path.abspath(args.out)
+    np.savez(out, **res)
+    meta = {
+        "images": [{"file": os.path.basename(f), "sha256": common.file_sha256(f)} for f in files],
+        "inputs": len(pixels),
+        "variants": ["as read", "mirrored left to right"],
+        "pixel_values_shape": list(pixels[0].shape[1:]),
+        "question": question,
+        "prompt_tokens": len(prompt),
+        "generate": args.generate,
+        "continuations": {"reference": [tok.decode(x) for x in res["reference_ids"].tolist()], "candidate": [tok.decode(x) for x in res["candidate_ids"].tolist()]},
+        "quantization": quant,
+        "libraries": common.library_versions(["mlx", "numpy", "pillow", "tokenizers"]),
         "seconds": timer.elapsed(),
     }
     with open(out[:-4] + ".json" if out.endswith(".npz") else out + ".json", "w") as f:

@@ -45,6 +45,10 @@ pub struct Output {
     /// mlx-lm measured in the same process, interleaved run by run.
     #[serde(default)]
     pub versus: Option<Box<Output>>,
+    /// A vision-language package's image (its file, the tokens it adds to
+    /// every prompt, its pixel_values shape).
+    #[serde(default)]
+    pub image: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,7 +165,11 @@ impl Receipt {
     /// length, decode throughput as the metric.
     pub fn from_generate(g: GenerateBench) -> crate::Result<Receipt> {
         let lengths: Vec<u32> = g.output.results.iter().map(|r| r.prompt_tokens).collect();
-        let params = parameters(&lengths, g.output.gen_tokens, g.output.seed);
+        let mut params = parameters(&lengths, g.output.gen_tokens, g.output.seed);
+        if let Some(image) = &g.output.image {
+            params["prompt"] = "one image's tokens, then seeded random token ids".into();
+            params["image"] = image.clone();
+        }
         let name = g.workload_name.clone().unwrap_or_else(|| {
             format!("generate {} tokens after prompts of {}", g.output.gen_tokens, lengths.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))
         });

@@ -56,6 +56,9 @@ pub struct VisionRequest {
     pub images: Vec<PathBuf>,
     /// The features/logits npz (a JSON beside it says what ran).
     pub out: PathBuf,
+    /// Greedy tokens per image (vision-language packages; `None`: the
+    /// script's default).
+    pub generate: Option<u32>,
 }
 
 impl Harness {
@@ -73,6 +76,9 @@ impl Harness {
             .arg(absolute(&req.out)?);
         for i in &req.images {
             job = job.arg("--image").arg(absolute(i)?);
+        }
+        if let Some(n) = req.generate {
+            job = job.arg("--generate").arg(n.to_string());
         }
         job.run()?.check("the image features (scaffolded package)")
     }

@@ -9,10 +9,11 @@ scaffolded by {{TOOL}} from {{SOURCE}}.
 """
 
 from .config import VlmArgs
-from .generate import greedy, recompute
+from .generate import greedy, recompute, stream
+from .language.options import Options
 from .llava import Model
 from .load import load
 from .processor import Processor
 from .vision.image import ImageProcessor, load_image
 
-__all__ = ["ImageProcessor", "Model", "Processor", "VlmArgs", "greedy", "load", "load_image", "recompute"]
+__all__ = ["ImageProcessor", "Model", "Options", "Processor", "VlmArgs", "greedy", "load", "load_image", "recompute", "stream"]

@@ -1,14 +1,16 @@
 """Generation for {{PACKAGE}}: the prompt with its images prefilled into the
 decoder's KV cache in one call, then the decoder's own greedy decoding
-(`language.generate`); and the full recomputation the cache must agree
-with."""
+(`language.generate`), as a list (`greedy`) or a stream (`stream`); and
+the full recomputation the cache must agree with. `options` are the
+decoder's serving switches (`language.options.Options`; None: its
+defaults)."""
 
 from typing import List, Optional, Tuple
 
 import mlx.core as mx
 
 from .language.cache import make_cache
-from .language.generate import greedy_from
+from .language.generate import decode_steps, greedy_from
 from .language.options import Options
 
 
@@ -28,6 +30,18 @@ def greedy(model, input_ids: List[int], pixel_values: Optional[mx.array], max_ne
     cache = make_cache(lm, o)
     last = prefill(model, cache, input_ids, pixel_values)
     return greedy_from(lm, cache, last, max_new_tokens, eos_token_id, o.pipeline)
+
+
+def stream(model, input_ids: List[int], pixel_values: Optional[mx.array], max_new_tokens: int, eos_token_id=None, options: Optional[Options] = None):
+    """Yields the new tokens one at a time (the serving loop: the decoder's
+    switches in `options`, e.g. pipelined decoding)."""
+    o = Options.defaults() if options is None else options
+    lm = model.language_model
+    lm.configure(o)
+    cache = make_cache(lm, o)
+    last = prefill(model, cache, input_ids, pixel_values)
+    for token, _logits in decode_steps(lm, cache, last, max_new_tokens, eos_token_id, o.pipeline):
+        yield token
 
 
 def recompute(model, input_ids: List[int], pixel_values: Optional[mx.array], new: List[int]) -> mx.array:

@@ -22,9 +22,11 @@ pub const ENCODER_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camember
 /// Model types routed to the image gate (the vision template's).
 pub const VISION_TYPES: &[&str] = mlxport_harness::vision::VISION_TYPES;
 
-/// Whether a model directory goes through the image gate.
+/// Whether a model directory goes through the image gate (image and
+/// vision-language models).
 pub fn is_vision(dir: &Path) -> Result<bool> {
-    Ok(VISION_TYPES.contains(&model_type(dir)?.as_str()))
+    let mt = model_type(dir)?;
+    Ok(VISION_TYPES.contains(&mt.as_str()) || mlxport_contract::vlm::PORTABLE.contains(&mt.as_str()))
 }
 
 /// What the image gate scores.
@@ -35,6 +37,8 @@ pub struct VisionSettings {
     /// The scaffolded package both weight sets run through (default:
     /// scaffolded from the reference).
     pub package: Option<PathBuf>,
+    /// Greedy tokens per image of a vision-language model (`None`: 16).
+    pub generate: Option<u32>,
 }
 
 /// The `model_type` of a model directory's config.json (lower case; empty
@@ -273,8 +277,39 @@ pub fn vision_gate(h: &Harness, reference: &Path, candidate: &Path, s: &VisionSe
         candidate: candidate.to_path_buf(),
         images: s.images.clone(),
         out: out.clone(),
+        generate: s.generate,
     })?;
     let src = mlxport_tensor::open_file(&out)?;
+    let meta: Value = std::fs::read(work.join("images.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    let images = if s.images.is_empty() {
+        json!("mlxport:scikit-image photographs")
+    } else {
+        json!(s.images.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect::<Vec<_>>())
+    };
+    let package = s.package.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "scaffolded from the reference".into());
+    if src.info("reference_ids").is_ok() {
+        // A vision-language model: the language-model gate on its captions.
+        let shape = src.info("reference_ids")?.shape.clone();
+        let targets: Vec<i64> = src.read_f32("targets")?.into_iter().map(|x| x as i64).collect();
+        let mut acc = lm::LmAccumulator::new();
+        acc.add(&src.read_f32("reference_logits")?, &src.read_f32("candidate_logits")?, &targets).with_context(|| format!("{}", out.display()))?;
+        let ids = |name: &str| -> Result<Vec<i64>> { Ok(src.read_f32(name)?.into_iter().map(|x| x as i64).collect()) };
+        let g = greedy::compare(&ids("reference_ids")?, &ids("candidate_ids")?, shape.first().copied().unwrap_or(0) as usize)?;
+        let run = json!({
+            "images": images, "files": meta["images"], "variants": meta["variants"], "inputs": meta["inputs"],
+            "pixel_values_shape": meta["pixel_values_shape"], "question": meta["question"], "prompt_tokens": meta["prompt_tokens"],
+            "generate": meta["generate"], "continuations": meta["continuations"], "package": package,
+            "quantization": meta["quantization"], "libraries": meta["libraries"], "seconds": meta["seconds"],
+        });
+        return Ok(QualityReport::new(
+            "vision-language",
+            reference.display().to_string(),
+            candidate.display().to_string(),
+            run,
+            th,
+            Measured { lm: Some(acc.finish()?), greedy: Some(g), ..Default::default() },
+        ));
+    }
     let shape = src.info("reference_features")?.shape.clone();
     if shape.len() != 2 {
         bail!("{}: features of shape {:?}, expected [N, H]", out.display(), shape);
@@ -289,19 +324,14 @@ pub fn vision_gate(h: &Harness, reference: &Path, candidate: &Path, s: &VisionSe
         shape[1] as usize,
         logits.as_ref().map(|(a, b, c)| (a.as_slice(), b.as_slice(), *c)),
     )?;
-    let meta: Value = std::fs::read(work.join("images.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
     let run = json!({
         // Named, not located: the report of a port must hold no local paths.
-        "images": if s.images.is_empty() {
-            json!("mlxport:scikit-image photographs")
-        } else {
-            json!(s.images.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect::<Vec<_>>())
-        },
+        "images": images,
         "files": meta["images"],
         "variants": meta["variants"],
         "inputs": meta["inputs"],
         "pixel_values_shape": meta["pixel_values_shape"],
-        "package": s.package.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "scaffolded from the reference".into()),
+        "package": package,
         "quantization": meta["quantization"],
         "libraries": meta["libraries"],
         "seconds": meta["seconds"],

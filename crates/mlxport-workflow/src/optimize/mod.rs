@@ -156,8 +156,11 @@ struct Baseline {
     /// No generation: an encoder or an image model (gated on its task,
     /// memory is the weight bytes).
     encoder: bool,
-    /// An image model (the image gate).
+    /// An image or vision-language model (the image gate).
     vision: bool,
+    /// A vision-language model: the image gate scores its captions, and
+    /// it is benchmarked generating.
+    vlm: bool,
 }
 
 fn fingerprint(dir: &Path) -> Result<String> {
@@ -190,17 +193,19 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
             }
         }
     }
-    let vision = model.is_dir() && model.join("config.json").is_file() && gate::is_vision(model)?;
-    let encoder = vision || model.is_dir() && model.join("config.json").is_file() && gate::is_encoder(model)?;
-    if encoder || model.join(mlxport_convert::manifest::MANIFEST_FILE).is_file() {
-        return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder, vision });
+    let has_config = model.is_dir() && model.join("config.json").is_file();
+    let vision = has_config && gate::is_vision(model)?;
+    let vlm = vision && mlxport_contract::vlm::PORTABLE.contains(&gate::model_type(model)?.as_str());
+    let encoder = (vision && !vlm) || has_config && gate::is_encoder(model)?;
+    if vision || encoder || model.join(mlxport_convert::manifest::MANIFEST_FILE).is_file() {
+        return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder, vision, vlm });
     }
     let out = req.work_dir.join("baseline");
     let stamp = req.work_dir.join("baseline.json");
     let want = json!({"schema": SCHEMA, "source_fingerprint": fp, "tool": env!("CARGO_PKG_VERSION")});
     if out.join("config.json").is_file() && std::fs::read(&stamp).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()).as_ref() == Some(&want) {
         eprintln!("baseline: reusing {} (converted from the same source)", out.display());
-        return Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder, vision });
+        return Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder, vision, vlm });
     }
     let d = crate::weights::draft(model, "mlx-lm")?;
     if !d.map.unresolved.is_empty() {
@@ -210,7 +215,7 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
                 d.map.unresolved.len(),
                 model.display()
             );
-            return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder, vision });
+            return Ok(Baseline { path: model.clone(), converted: false, fingerprint: fp, encoder, vision, vlm });
         }
         let names: Vec<String> = d.map.unresolved.iter().take(5).map(|u| format!("{} ({})", u.source, u.reason)).collect();
         bail!("{}: cannot convert to mlx-lm layout, {} tensors unresolved: {} (draft a map with `mlxport map draft`, fix it, convert, then optimize the conversion)", model.display(), d.map.unresolved.len(), names.join("; "));
@@ -227,7 +232,7 @@ fn baseline(req: &OptimizeRequest) -> Result<Baseline> {
     };
     mlxport_convert::convert::convert(model, &d.map, &out, &opts)?;
     std::fs::write(&stamp, serde_json::to_string_pretty(&want)? + "\n")?;
-    Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder, vision })
+    Ok(Baseline { path: out, converted: true, fingerprint: fp, encoder, vision, vlm })
 }
 
 fn file_digest(p: &Option<PathBuf>) -> Result<Value> {
@@ -318,7 +323,7 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
 fn quality_gate(h: &Harness, req: &OptimizeRequest, b: &Baseline, cand: &Path) -> Result<mlxport_quality::QualityReport> {
     let work = tempfile::Builder::new().prefix("mlxport-optimize-").tempdir()?;
     if b.vision {
-        let s = gate::VisionSettings { images: Vec::new(), package: req.package.clone().or_else(|| req.encoder.package.clone()) };
+        let s = gate::VisionSettings { images: Vec::new(), package: req.package.clone().or_else(|| req.encoder.package.clone()), generate: None };
         gate::vision_gate(h, &b.path, cand, &s, work.path(), req.thresholds.clone())
     } else if b.encoder {
         let s = gate::EncoderSettings { package: req.package.clone().or_else(|| req.encoder.package.clone()), ..req.encoder.clone() };
@@ -424,7 +429,9 @@ pub fn run(req: &OptimizeRequest) -> Result<OptimizeOutcome> {
         records.push(r);
     }
 
-    let kind = if b.vision {
+    let kind = if b.vlm {
+        "vision-language"
+    } else if b.vision {
         "vision"
     } else if b.encoder {
         "encoder"

@@ -442,7 +442,8 @@ impl OptimizeDoc {
 
     /// OPTIMIZATIONS.md.
     pub fn to_markdown(&self) -> String {
-        let lm = self.model.kind == "language-model";
+        let vlm = self.model.kind == "vision-language";
+        let lm = self.model.kind == "language-model" || vlm;
         let mut s = format!("# Optimizations: {}\n\n", self.model.path);
         s.push_str(&format!("- model: `{}` ({}), fingerprint `{}`\n", self.model.path, self.model.kind, self.model.fingerprint));
         s.push_str(&format!(
@@ -455,21 +456,30 @@ impl OptimizeDoc {
         if !self.command.is_empty() {
             s.push_str(&format!("- command: `{}`\n", self.command.join(" ")));
         }
+        if vlm {
+            s.push_str(&format!(
+                "- quality gate: greedy captions of photographs (as read and mirrored, one question each) and next-token agreement on the baseline's captions, against the baseline; thresholds {}\n",
+                self.settings["thresholds"]
+            ));
+        }
         if lm {
             let l = &self.settings["lm"];
             let b = &self.settings["bench"];
+            if !vlm {
+                s.push_str(&format!(
+                    "- quality gate: against the baseline, up to {} tokens of the corpus (window {}, stride {}), {} greedy tokens per prompt; thresholds {}\n",
+                    if l["max_tokens"] == 0 { "all".to_string() } else { l["max_tokens"].to_string() },
+                    l["window"],
+                    l["stride"],
+                    l["generate"],
+                    self.settings["thresholds"]
+                ));
+            }
             s.push_str(&format!(
-                "- quality gate: against the baseline, up to {} tokens of the corpus (window {}, stride {}), {} greedy tokens per prompt; thresholds {}\n",
-                if l["max_tokens"] == 0 { "all".to_string() } else { l["max_tokens"].to_string() },
-                l["window"],
-                l["stride"],
-                l["generate"],
-                self.settings["thresholds"]
-            ));
-            s.push_str(&format!(
-                "- benchmark: {} generation, prompts of {} tokens, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n",
+                "- benchmark: {} generation, prompts of {} tokens{}, {} new tokens, {} warmup + {} runs; 95% bootstrap CIs of the medians\n",
                 if self.settings["package"].is_string() { "the package's own" } else { "mlx-lm" },
                 b["prompt_tokens"],
+                if vlm { " after one photograph's image tokens" } else { "" },
                 b["gen_tokens"],
                 b["warmup"],
                 b["runs"]

@@ -117,7 +117,7 @@ fn model_type(dir: &Path) -> String {
 /// Whether the port's family generates tokens (its package has a greedy
 /// loop the language-model gate and the generation benchmark run).
 fn generates(ctx: &Ctx) -> bool {
-    matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder | Family::EncoderDecoder))
+    matches!(ctx.state.family, Some(Family::DenseDecoder | Family::MoeDecoder | Family::EncoderDecoder | Family::VisionLanguage))
 }
 
 pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
@@ -136,7 +136,7 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
         let package = ctx.dir.join("scaffold");
         let package = package.join("__init__.py").is_file().then_some(package);
         let decoder_package = package.clone().filter(|_| generates(ctx));
-        let vision_package = package.clone().filter(|_| ctx.state.family == Some(Family::Vision));
+        let vision_package = package.clone().filter(|_| matches!(ctx.state.family, Some(Family::Vision | Family::VisionLanguage)));
         let package = package.filter(|_| encoder);
         let through_package = package.is_some() || decoder_package.is_some() || vision_package.is_some();
         let req = QualityRequest {
@@ -144,7 +144,7 @@ pub fn quality(ctx: &mut Ctx) -> Result<Flow> {
             candidates: vec![candidate],
             lm: LmSettings { max_tokens: ctx.req.quality_max_tokens, package: decoder_package, ..LmSettings::default() },
             encoder: EncoderSettings { package, ..EncoderSettings::default() },
-            vision: VisionSettings { images: ctx.req.images.clone(), package: vision_package },
+            vision: VisionSettings { images: ctx.req.images.clone(), package: vision_package, generate: None },
             thresholds: ctx.req.quality_thresholds.clone(),
             harness: ctx.req.harness.clone(),
         };
@@ -202,7 +202,11 @@ pub fn bench(ctx: &mut Ctx) -> Result<Flow> {
                 ctx.req.bench_runs,
                 ctx.req.harness.clone(),
             );
-            g.workload = Some(format!("generate, {name} weights"));
+            g.workload = Some(if ctx.state.family == Some(Family::VisionLanguage) {
+                format!("generate after one photograph and a prompt, {name} weights")
+            } else {
+                format!("generate, {name} weights")
+            });
             g.quality_gate = gate;
             // The proven package is the one measured (target scaffold).
             let package = ctx.dir.join("scaffold");

@@ -50,7 +50,7 @@ fn request(args: &QualityArgs) -> QualityRequest {
             retrieval_k: args.retrieval_k,
             package: args.package.clone(),
         },
-        vision: VisionSettings { images: args.image.clone(), package: args.package.clone() },
+        vision: VisionSettings { images: args.image.clone(), package: args.package.clone(), generate: None },
         thresholds: args.thresholds.clone(),
         harness: args.harness.settings(),
     }
