@@ -5,8 +5,10 @@
 //! project's Python environment is found: mlx-lm targets are loaded with
 //! `mlx_lm.load` and generate a few greedy tokens; scaffold targets are
 //! loaded strictly through the generated package's own `load` entry and
-//! run on one input (an image models' through its own image processor). The result is recorded in the package manifest and
-//! the card; it holds no timings, so it is as deterministic as the model.
+//! run on one input (an image model's through its own image processor, a
+//! vision-language model's with an image in its prompt). The result is
+//! recorded in the package manifest and the card; it holds no timings, so
+//! it is as deterministic as the model.
 
 use std::path::Path;
 use std::time::Duration;
@@ -104,6 +106,15 @@ elif family == "vision":
     pixels = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
     out = model(mx.array(processor([Image.fromarray(pixels)])))
     what = "and one forward pass on an image through its own image processor"
+elif family == "vision-language":
+    import numpy as np
+    from PIL import Image
+    pkg = importlib.import_module(name)
+    processor = pkg.Processor.from_dir(sys.argv[1], args)
+    pixels = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    pv, prompt = processor([Image.fromarray(pixels)], [1, args.image_token_id, 2])
+    tokens, out = pkg.greedy(model, prompt, mx.array(pv), 4)
+    what = f"and greedy decoding of {len(tokens)} tokens after an image through its own processor"
 else:
     try:
         out = model(ids, attention_mask=mx.ones_like(ids))
