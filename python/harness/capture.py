@@ -34,6 +34,7 @@ def parse_args():
     ap.add_argument("--package", help="directory of a scaffolded package")
     ap.add_argument("--weights", help="weights directory for --package")
     ap.add_argument("--mlx-lm", dest="mlx_lm", help="model directory mlx_lm.load reads")
+    ap.add_argument("--mlx-vlm", dest="mlx_vlm", help="vision-language model directory mlx-vlm loads")
     ap.add_argument("--out", required=True)
     ap.add_argument("--first-only", action="store_true", help="first sequence, forward pass only (BLAS check)")
     ap.add_argument("--no-generate", action="store_true")
@@ -393,6 +394,8 @@ def main():
         import capture_vlm
 
         return capture_vlm.run(args, oman, timer)
+    if args.mlx_vlm:
+        common.fail(f"--mlx-vlm captures vision-language models; the oracle captured a {family}")
     if args.package:
         if not args.weights:
             common.fail("--package needs --weights")

@@ -61,6 +61,7 @@ def parse_args():
     ap.add_argument("--package")
     ap.add_argument("--weights")
     ap.add_argument("--mlx-lm", dest="mlx_lm")
+    ap.add_argument("--mlx-vlm", dest="mlx_vlm")
     ap.add_argument("--planned", help="JSON {name: [shape, dtype]}: the weights a map would write, loaded as lazy zeros instead of reading files")
     ap.add_argument("--out", required=True)
     return ap.parse_args()
@@ -246,6 +247,27 @@ def mlx_lm_side(path):
     return args_config(args), record, files
 
 
+def mlx_vlm_side(path):
+    """mlx-vlm's model of a vision-language directory: its parameters and
+    loaded tensors (intercepted), and its decoder's configuration (the
+    keys the config rung compares)."""
+    import glob
+    from pathlib import Path
+
+    from mlx_vlm.utils import load_model
+
+    record = {}
+    intercept(record)
+    try:
+        load_model(Path(path), lazy=True)
+    except Intercepted:
+        pass
+    model = record.get("model")
+    text = getattr(getattr(model, "config", None), "text_config", None)
+    files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(path, "*.safetensors")))
+    return (args_config(text) if text is not None else {}), record, files
+
+
 def package_side(pkg_dir, weights):
     import glob
     import importlib
@@ -278,11 +300,13 @@ def main():
     src, model_type = source_config(a.source)
     if a.planned:
         plant(a.planned)
-    if not (a.package or a.mlx_lm):
-        common.fail("give --package DIR --weights DIR or --mlx-lm DIR")
+    if not (a.package or a.mlx_lm or a.mlx_vlm):
+        common.fail("give --package DIR --weights DIR, --mlx-lm DIR or --mlx-vlm DIR")
     try:
         if a.package:
             tgt, record, files = package_side(a.package, a.weights)
+        elif a.mlx_vlm:
+            tgt, record, files = mlx_vlm_side(a.mlx_vlm)
         else:
             tgt, record, files = mlx_lm_side(a.mlx_lm)
     except Exception as e:  # the target cannot build the model: reported, with where

@@ -92,11 +92,14 @@ pub fn draft(src: &dyn TensorSource, opts: &DraftOptions) -> Result<Draft> {
     let model_type = config.get("model_type").and_then(Value::as_str).map(str::to_string).or_else(|| gguf_arch.as_deref().map(gguf_model_type));
     let mlx_lm_ok = model_type.as_deref().is_some_and(routing::mlx_lm_implements);
     let target = match opts.target.as_deref() {
-        Some(t @ ("mlx-lm" | "scaffold")) => t.to_string(),
-        Some(t) => return Err(Error::Usage(format!("unknown target '{t}'; use mlx-lm or scaffold"))),
+        Some(t @ ("mlx-lm" | "scaffold" | "mlx-vlm")) => t.to_string(),
+        Some(t) => return Err(Error::Usage(format!("unknown target '{t}'; use mlx-lm, scaffold or mlx-vlm"))),
         None if mlx_lm_ok => "mlx-lm".into(),
         None => "scaffold".into(),
     };
+    if target == "mlx-vlm" && family != "vision-language" {
+        return Err(Error::Usage(format!("--target mlx-vlm drafts vision-language models; this one is a {family}")));
+    }
     if target == "mlx-lm" && !mlx_lm_ok {
         return Err(Error::Usage(format!(
             "mlx-lm has no model for model_type '{}'; draft for --target scaffold instead",
@@ -252,12 +255,12 @@ fn draft_hf(family: &str, target: &str, tensors: &[TensorInfo], config: &Value, 
             push_unmapped(map, pat, Category::Generated, "causal-mask buffer; recomputed by the model", None);
             continue;
         }
-        // Vision-language models -> scaffold: the package's tree is the
+        // Vision-language models -> scaffold or mlx-vlm: both trees are the
         // llava checkpoints' own (`vision_tower.vision_model.`,
         // `multi_modal_projector.`, `language_model.model.`,
         // `language_model.lm_head`), whichever of transformers' layouts the
         // source was saved in.
-        if family == "vision-language" && target == "scaffold" {
+        if family == "vision-language" && (target == "scaffold" || target == "mlx-vlm") {
             if let Some((to, note)) = llava_name(&pat) {
                 push_proto(protos, Proto { source: pat.clone(), target: to, transforms: vec![Transform::Rename], note: note.map(str::to_string) });
                 continue;

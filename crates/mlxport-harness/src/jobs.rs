@@ -142,6 +142,8 @@ pub enum Target {
     Package { package: PathBuf, weights: PathBuf },
     /// mlx-lm's own implementation of a model directory.
     MlxLm { model: PathBuf },
+    /// mlx-vlm's own implementation of a vision-language model directory.
+    MlxVlm { model: PathBuf },
 }
 
 #[derive(Clone, Debug)]
@@ -728,11 +730,13 @@ fn oracle_family(iv: &Value) -> Result<Family> {
     }
 }
 
-/// The MLX side a script runs: `--package DIR --weights DIR` or `--mlx-lm DIR`.
+/// The MLX side a script runs: `--package DIR --weights DIR`, `--mlx-lm DIR`
+/// or `--mlx-vlm DIR`.
 fn with_target(job: Job, target: &Target) -> Result<Job> {
     Ok(match target {
         Target::Package { package, weights } => job.arg("--package").arg(absolute(package)?).arg("--weights").arg(absolute(weights)?),
         Target::MlxLm { model } => job.arg("--mlx-lm").arg(absolute(model)?),
+        Target::MlxVlm { model } => job.arg("--mlx-vlm").arg(absolute(model)?),
     })
 }
 

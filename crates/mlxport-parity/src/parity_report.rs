@@ -97,6 +97,9 @@ pub enum TargetKind {
     /// mlx-lm's own implementation of a model directory.
     #[serde(rename = "mlx-lm")]
     MlxLm,
+    /// mlx-vlm's own implementation of a vision-language model directory.
+    #[serde(rename = "mlx-vlm")]
+    MlxVlm,
 }
 
 impl TargetKind {
@@ -105,6 +108,7 @@ impl TargetKind {
         match self {
             TargetKind::Package => "package",
             TargetKind::MlxLm => "mlx-lm",
+            TargetKind::MlxVlm => "mlx-vlm",
         }
     }
 }

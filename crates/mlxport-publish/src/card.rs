@@ -279,7 +279,7 @@ pub fn commands(p: &PortDir) -> Vec<String> {
         c.push("mlxport scaffold inspection.json -o scaffold".into());
         c.push("mlxport parity --source MODEL --target scaffold --package scaffold --weights weights --oracle oracle/oracle.npz --out parity".into());
     } else {
-        c.push("mlxport parity --source MODEL --target mlx-lm --weights weights --oracle oracle/oracle.npz --out parity".into());
+        c.push(format!("mlxport parity --source MODEL --target {target} --weights weights --oracle oracle/oracle.npz --out parity"));
     }
     if let Some(q) = quantized_config(p) {
         let recorded: Vec<String> = p.port.request.as_ref().map(|r| r.flags.clone()).unwrap_or_default();
@@ -452,7 +452,11 @@ pub fn render(p: &PortDir, c: &CardInput) -> String {
     let _ = writeln!(
         s,
         "An MLX port of `{name}` ({family} family, model type `{model_type}`), converted and checked against the source with mlxport. Target: {}.\n",
-        if target == Target::Scaffold { "a generated MLX Python package" } else { "mlx-lm" }
+        match target {
+            Target::Scaffold => "a generated MLX Python package",
+            Target::MlxVlm => "mlx-vlm",
+            Target::MlxLm => "mlx-lm",
+        }
     );
 
     s.push_str("## Usage\n\n");
@@ -646,6 +650,12 @@ pub fn usage(p: &PortDir, c: &CardInput) -> String {
     let family = p.family().unwrap_or("");
     let model_type = p.port.model_type.as_deref().unwrap_or("");
     let mut s = String::new();
+    if p.target() == Target::MlxVlm {
+        s.push_str("With mlx-vlm (`pip install mlx-vlm`), in this folder:\n\n```python\nfrom mlx_vlm import generate, load\nfrom mlx_vlm.prompt_utils import apply_chat_template\n\n\
+model, processor = load(\".\")\nprompt = apply_chat_template(processor, model.config, \"What is shown in this image?\", num_images=1)\n\
+print(generate(model, processor, prompt, image=[\"photo.jpg\"], max_tokens=32, temperature=0.0))\n```\n\n");
+        return s;
+    }
     let Some(pkg) = c.package.filter(|_| p.target() == Target::Scaffold) else {
         s.push_str("With mlx-lm (`pip install mlx-lm`), in this folder:\n\n```python\nfrom mlx_lm import load, generate\n\nmodel, tokenizer = load(\".\")\nprint(generate(model, tokenizer, prompt=\"The capital of France is\", max_tokens=24))\n```\n\n");
         s.push_str("Or from the shell: `python -m mlx_lm generate --model . --prompt \"Hello\"`.\n\n");
@@ -679,6 +689,26 @@ print(\"similar:  \", round(cosine(query, embed(\"A man is eating a piece of bre
 print(\"unrelated:\", round(cosine(query, embed(\"The stock market fell sharply today.\")), 3))\n"
             );
         }
+        "vision" => {
+            let _ = write!(
+                s,
+                "import mlx.core as mx\nfrom {pkg} import ImageProcessor, load, load_image\n\nmodel, args = load(\".\")\n\
+processor = ImageProcessor.from_dir(\".\")  # this folder's preprocessing, as transformers' processor\n\
+out = model(mx.array(processor([load_image(\"photo.jpg\")])))\n\
+print({{name: value.shape for name, value in out.items()}})\n"
+            );
+        }
+        "vision-language" => {
+            let token = if fast { "tok.id_to_token(settings.image_token_id)" } else { "tok.convert_ids_to_tokens(settings.image_token_id)" };
+            let _ = write!(
+                s,
+                "import mlx.core as mx\n{tok}from {pkg} import Processor, greedy, load, load_image\n\nmodel, settings = load(\".\")\n{load_tok}\n\
+processor = Processor.from_dir(\".\", settings)  # images and image tokens, as transformers' processor\n\n\
+text = f\"USER: {{{token}}}\\nWhat is shown in this image? ASSISTANT:\"\n\
+pixel_values, ids = processor([load_image(\"photo.jpg\")], {encode})\n\
+new, _ = greedy(model, ids, mx.array(pixel_values), 32)\nprint({decode})\n"
+            );
+        }
         "encoder-decoder" => {
             let input = if model_type.starts_with("t5") || model_type.contains("t5") {
                 "translate English to German: The house is wonderful."
@@ -705,8 +735,11 @@ text = \"The capital of France is\"\nnew, _ = greedy(model, {encode}, 24)\nprint
 
 /// Which MLX implementation the capture ran.
 pub fn implementation(p: &PortDir) -> String {
-    let cap =
-        p.capture.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or(if p.target() == Target::Scaffold { "generated package" } else { "mlx-lm" });
+    let cap = p.capture.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or(match p.target() {
+        Target::Scaffold => "generated package",
+        Target::MlxVlm => "mlx-vlm",
+        Target::MlxLm => "mlx-lm",
+    });
     let orc = p.oracle.as_ref().and_then(|c| c["implementation"].as_str()).unwrap_or("transformers");
     format!("{cap} against {orc}")
 }

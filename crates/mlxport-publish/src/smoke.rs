@@ -3,7 +3,8 @@
 //! Always: `config.json` parses as an object and every safetensors header
 //! (and the shard index) validates, with the tensors counted. When the
 //! project's Python environment is found: mlx-lm targets are loaded with
-//! `mlx_lm.load` and generate a few greedy tokens; scaffold targets are
+//! `mlx_lm.load` and generate a few greedy tokens, mlx-vlm targets with
+//! mlx-vlm's `load_model` and run on an image; scaffold targets are
 //! loaded strictly through the generated package's own `load` entry and
 //! run on one input (an image model's through its own image processor, a
 //! vision-language model's with an image in its prompt). The result is
@@ -84,6 +85,26 @@ ids = list(mlx_lm.stream_generate(model, tok, prompt, max_tokens=8, sampler=make
 print(f"mlx_lm.load and greedy generation: {len(ids)} tokens")
 "#;
 
+const MLX_VLM: &str = r#"
+import sys
+from pathlib import Path
+import numpy as np
+import mlx.core as mx
+from PIL import Image
+from mlx_vlm.utils import load_model, load_processor
+path = sys.argv[1]
+model = load_model(Path(path))
+processor = load_processor(path, add_detokenizer=False)
+token = processor.tokenizer.convert_ids_to_tokens(model.config.image_token_index)
+pixels = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+o = processor(images=[Image.fromarray(pixels)], text=f"{token}\nWhat is this?", return_tensors="np")
+ids = np.array(o["input_ids"]).tolist()[0]
+logits = model(mx.array([ids]), mx.array(np.array(o["pixel_values"])), mask=None).logits
+if not bool(mx.all(mx.isfinite(logits)).item()):
+    raise SystemExit("non-finite output")
+print(f"mlx_vlm load_model (strict) and one forward pass on an image through transformers' processor: {len(ids)} tokens")
+"#;
+
 const SCAFFOLD: &str = r#"
 import sys, importlib
 import mlx.core as mx
@@ -141,6 +162,7 @@ fn python_check(env: &mlxport_harness::env::PythonEnv, dir: &Path, target: Targe
     let job = match (target, package) {
         (Target::Scaffold, Some(pkg)) => job.arg("-c").arg(SCAFFOLD).arg(dir).arg(pkg),
         (Target::Scaffold, None) => return Err(mlxport_harness::Error::invalid("a scaffold target without its package")),
+        (Target::MlxVlm, _) => job.arg("-c").arg(MLX_VLM).arg(dir),
         _ => job.arg("-c").arg(MLX_LM).arg(dir),
     };
     let out = job.run()?;

@@ -144,7 +144,7 @@ pub fn measure(req: &GenerateRequest) -> Result<Generated> {
     }
     let weights_dir = match &target {
         Target::Package { weights, .. } => weights.clone(),
-        Target::MlxLm { model } => model.clone(),
+        Target::MlxLm { model } | Target::MlxVlm { model } => model.clone(),
     };
     let fingerprint = mlxport_intake::inspect(&weights_dir, &mlxport_intake::Options::default()).ok().map(|i| i.model.fingerprint);
     let quality_gate = req.quality_gate.as_deref().map(QualityGate::load).transpose().context("--quality-gate")?;

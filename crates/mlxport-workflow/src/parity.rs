@@ -223,7 +223,7 @@ fn dtype_matches(want: &str, got: &str) -> bool {
 fn weights_dir(t: &Target) -> &Path {
     match t {
         Target::Package { weights, .. } => weights,
-        Target::MlxLm { model } => model,
+        Target::MlxLm { model } | Target::MlxVlm { model } => model,
     }
 }
 
@@ -486,9 +486,9 @@ fn check_paths(req: &ParityRequest) -> Result<()> {
                 crate::bail!("--weights {}: no config.json (give the directory the package's converter or `mlxport convert` wrote)", weights.display());
             }
         }
-        Target::MlxLm { model } => {
+        Target::MlxLm { model } | Target::MlxVlm { model } => {
             if !model.join("config.json").is_file() {
-                crate::bail!("--weights {}: no config.json (give the model directory mlx_lm.load reads)", model.display());
+                crate::bail!("--weights {}: no config.json (give the model directory mlx-lm or mlx-vlm loads)", model.display());
             }
         }
     }
@@ -777,6 +777,7 @@ pub fn pipeline(req: &ParityRequest) -> Result<ParityOutcome> {
             TargetInfo { kind: TargetKind::Package, package: Some(package.display().to_string()), weights: weights.display().to_string() }
         }
         Target::MlxLm { model } => TargetInfo { kind: TargetKind::MlxLm, package: None, weights: model.display().to_string() },
+        Target::MlxVlm { model } => TargetInfo { kind: TargetKind::MlxVlm, package: None, weights: model.display().to_string() },
     };
     let report = ParityReport {
         schema: SCHEMA.into(),

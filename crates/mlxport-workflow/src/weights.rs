@@ -110,6 +110,7 @@ pub fn check_implementation(
     std::fs::write(&planned_path, serde_json::to_vec(&planned)?)?;
     let target = match implementation.as_str() {
         "mlx-lm" => Target::MlxLm { model: weights.clone() },
+        "mlx-vlm" => Target::MlxVlm { model: weights.clone() },
         _ => {
             let plan = match mlxport_harness::scaffold::plan(inspection, "mlxport_target_check", concat!("mlxport ", env!("CARGO_PKG_VERSION"))) {
                 Ok(p) => p,

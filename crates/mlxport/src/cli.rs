@@ -160,9 +160,10 @@ pub struct MapDraftArgs {
     /// default: the family inspection routes the model to.
     #[arg(long)]
     pub family: Option<String>,
-    /// Target layout: mlx-lm (names mlx-lm loads) or scaffold (Hugging Face
-    /// names, MLX layouts); default: mlx-lm when mlx-lm has the model.
-    #[arg(long, value_parser = ["mlx-lm", "scaffold"])]
+    /// Target layout: mlx-lm (names mlx-lm loads), scaffold (Hugging Face
+    /// names, MLX layouts) or mlx-vlm (a vision-language model's names
+    /// mlx-vlm loads); default: mlx-lm when mlx-lm has the model.
+    #[arg(long, value_parser = ["mlx-lm", "scaffold", "mlx-vlm"])]
     pub target: Option<String>,
     /// Write the map here (default: print it).
     #[arg(long = "out", short = 'o', alias = "output", value_name = "WEIGHT_MAP.json")]
@@ -833,11 +834,15 @@ pub struct ScaffoldArgs {
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// A scaffolded package directory.
-    #[arg(long, value_name = "DIR", required_unless_present = "mlx_lm", conflicts_with = "mlx_lm", requires = "weights")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["mlx_lm", "mlx_vlm"], conflicts_with_all = ["mlx_lm", "mlx_vlm"], requires = "weights")]
     pub package: Option<PathBuf>,
     /// A model directory for mlx-lm's own implementation (mlx_lm.load).
-    #[arg(long = "mlx-lm", value_name = "DIR")]
+    #[arg(long = "mlx-lm", value_name = "DIR", conflicts_with = "mlx_vlm")]
     pub mlx_lm: Option<PathBuf>,
+    /// A vision-language model directory for mlx-vlm's own implementation
+    /// (mlx_vlm.utils.load_model).
+    #[arg(long = "mlx-vlm", value_name = "DIR")]
+    pub mlx_vlm: Option<PathBuf>,
     /// Converted weights for --package.
     #[arg(long, value_name = "DIR")]
     pub weights: Option<PathBuf>,
@@ -867,10 +872,11 @@ pub struct ParityArgs {
     #[arg(long, value_name = "MODEL", required = true)]
     pub source: Option<PathBuf>,
     /// The MLX side: `scaffold` (a generated package, given with
-    /// --package) or `mlx-lm` (mlx-lm's own implementation of --weights).
+    /// --package), `mlx-lm` (mlx-lm's own implementation of --weights) or
+    /// `mlx-vlm` (mlx-vlm's, for a vision-language model).
     /// A package directory here is the spelling of the previous release,
     /// still read (deprecated: use --target scaffold --package DIR).
-    #[arg(long, value_name = "scaffold|mlx-lm", required = true)]
+    #[arg(long, value_name = "scaffold|mlx-lm|mlx-vlm", required = true)]
     pub target: Option<String>,
     /// With --target scaffold: the generated package (`mlxport scaffold`).
     #[arg(long, value_name = "PKG")]
@@ -1057,9 +1063,10 @@ pub struct PortArgs {
     /// directory). A re-run with the same directory resumes.
     #[arg(long, short = 'o', value_name = "PORT_DIR")]
     pub out: Option<PathBuf>,
-    /// The MLX side: mlx-lm when it implements the model type (auto), or a
-    /// generated package (scaffold).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "mlx-lm", "scaffold"])]
+    /// The MLX side: mlx-lm when it implements the model type (auto), a
+    /// generated package (scaffold), or mlx-vlm's own implementation of a
+    /// vision-language model (mlx-vlm).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "mlx-lm", "scaffold", "mlx-vlm"])]
     pub target: String,
     /// Dtype of the converted weights' floating tensors (`keep`: as stored).
     #[arg(long, default_value = "keep", value_parser = ["keep", "f32", "f16", "bf16"])]

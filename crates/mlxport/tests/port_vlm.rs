@@ -200,6 +200,53 @@ fn llava_ports_are_proven_gated_and_benchmarked() {
     assert_eq!(rung(&rs, "isolated layer 0")["status"], "pass", "the decoder's blocks are right");
 }
 
+/// The second target: mlx-vlm's own llava on the same converted weights,
+/// proven through the same ladder; where mlx-vlm departs from transformers
+/// the port says where.
+#[test]
+fn mlx_vlm_is_proven_where_it_matches_and_caught_where_it_departs() {
+    let Some(py_) = python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    py(&py_, BUILD, &[d.to_str().unwrap(), workspace_root().join("python/harness").to_str().unwrap()]);
+    let mlx_vlm: [&std::ffi::OsStr; 2] = ["--target".as_ref(), "mlx-vlm".as_ref()];
+
+    let o = run(bin!().arg("port").arg(d.join("llava")).arg("--out").arg(d.join("p")).args(mlx_vlm).args(["--threads", "2"]), &py_);
+    assert!(o.status.success());
+    let p = read_json(&d.join("p/port.json"));
+    assert_eq!((p["status"].as_str(), p["target"].as_str()), (Some("complete"), Some("mlx-vlm")), "{p:#}");
+    let capture = read_json(&d.join("p/capture/manifest.json"));
+    assert_eq!(capture["implementation"], "mlx-vlm");
+    assert_eq!(capture["checks"]["image_tokens_expanded_equal"], true);
+    assert_rungs_pass(&read_json(&d.join("p/parity/parity.json")), 4, &["preprocessing", "image_features", "cache_vs_full"], "mlx-vlm llava");
+    let pkg = read_json(&d.join("p/package/mlxport-package.json"));
+    assert!(pkg.to_string().contains("mlx_vlm load_model (strict)"), "{pkg:#}");
+
+    // mlx-vlm's projector is GELU whatever projector_hidden_act says: the
+    // same checkpoint with a SiLU projector diverges there (the tower
+    // before it passes), and the generated package matches transformers.
+    let silu = d.join("llava-silu");
+    copy_dir(&d.join("llava"), &silu);
+    let mut cfg = read_json(&silu.join("config.json"));
+    cfg["projector_hidden_act"] = "silu".into();
+    std::fs::write(silu.join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
+    let o = run(bin!().arg("port").arg(&silu).arg("--out").arg(d.join("p-silu")).args(mlx_vlm).args(["--threads", "2"]), &py_);
+    assert!(!o.status.success());
+    let r = read_json(&d.join("p-silu/parity/parity.json"));
+    assert_eq!(first_failed(&r).as_deref(), Some("image_features"), "{:#}", r["first_divergence"]);
+    assert_eq!(rung(&rungs(&r), "vision layer 1")["status"], "pass");
+    port(&py_, &silu, &d.join("p-silu-scaffold"), &[]);
+
+    // mlx-vlm's projector reads one vision layer: a llava joining two
+    // stops at the weight map, the projector's shape named.
+    let o = run(bin!().arg("port").arg(d.join("llava-siglip")).arg("--out").arg(d.join("p-siglip")).args(mlx_vlm), &py_);
+    assert!(!o.status.success());
+    let p = read_json(&d.join("p-siglip/port.json"));
+    assert_eq!(p["stopped_at"], "map-validate", "{p:#}");
+    let v = std::fs::read_to_string(d.join("p-siglip/map-validation.json")).unwrap();
+    assert!(v.contains("multi_modal_projector.linear_1.weight' is [64, 48], the map's weight (as mlx-vlm loads it) is [64, 96]"), "{v}");
+}
+
 /// Vision-language types the template does not implement stop at the
 /// plan naming what they need, and `--target mlx-lm` (whose llava module
 /// runs the decoder alone) is refused.

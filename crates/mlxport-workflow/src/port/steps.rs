@@ -242,9 +242,26 @@ fn plan(ctx: &mut Ctx) -> Result<Flow> {
         let text_only = ctx.state.family == Some(Family::VisionLanguage);
         if text_only && ctx.req.target == Some(Target::MlxLm) {
             return Err(crate::error::Error::Refused(format!(
-                "--target mlx-lm: mlx-lm{} runs only the language model of a vision-language model (its image tower and projector are dropped); use --target scaffold",
+                "--target mlx-lm: mlx-lm{} runs only the language model of a vision-language model (its image tower and projector are dropped); use --target scaffold or --target mlx-vlm",
                 mlx_lm.as_deref().map(|m| format!("'s {m}")).unwrap_or_default()
             )));
+        }
+        if ctx.req.target == Some(Target::MlxVlm) {
+            let mlx_vlm = ctx.insp["routing"]["references"]["mlx_vlm"].as_str();
+            let mt = ctx.state.model_type.clone().unwrap_or_default();
+            if !text_only || mlx_vlm.is_none() || !mlxport_contract::vlm::PORTABLE.contains(&mt.as_str()) {
+                return Err(crate::error::Error::Refused(format!(
+                    "--target mlx-vlm: proven for the vision-language types {} that mlx-vlm implements; this model is a {} {mt}{}",
+                    mlxport_contract::vlm::PORTABLE.join(", "),
+                    ctx.state.family.map(|f| f.as_str()).unwrap_or("model of no known family"),
+                    if mlx_vlm.is_none() { " (mlx-vlm has no module for it)" } else { "" }
+                )));
+            }
+            if super::optional::wanted(ctx.req) || ctx.req.optimize {
+                return Err(crate::error::Error::Refused(
+                    "--target mlx-vlm proves mlx-vlm's implementation; quantization (-q, --bits, --recipe, --target-bpw) and --optimize are gated and benchmarked through the generated package: use --target scaffold for them".into(),
+                ));
+            }
         }
         ctx.target = ctx.req.target.unwrap_or(if mlx_lm.is_some() && !text_only { Target::MlxLm } else { Target::Scaffold });
         ctx.state.target = Some(ctx.target);
@@ -460,7 +477,7 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
         if stale.is_dir() {
             std::fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
         }
-        ctx.skip(Step::Scaffold, "target mlx-lm: mlx-lm's own implementation is captured")?;
+        ctx.skip(Step::Scaffold, &format!("target {}: its own implementation is captured", ctx.target))?;
         return Ok(Flow::Continue);
     }
     let inputs = json!({"inspection": ctx.upstream(&[Step::Inspect]), "package": package_name(&ctx.model.name)});
@@ -486,10 +503,10 @@ fn scaffold(ctx: &mut Ctx) -> Result<Flow> {
 /// mlx-lm's implementation of the converted checkpoint.
 fn target(ctx: &Ctx) -> MlxSide {
     let weights = ctx.dir.join("weights");
-    if ctx.target == Target::Scaffold {
-        MlxSide::Package { package: ctx.dir.join("scaffold"), weights }
-    } else {
-        MlxSide::MlxLm { model: weights }
+    match ctx.target {
+        Target::Scaffold => MlxSide::Package { package: ctx.dir.join("scaffold"), weights },
+        Target::MlxLm => MlxSide::MlxLm { model: weights },
+        Target::MlxVlm => MlxSide::MlxVlm { model: weights },
     }
 }
 

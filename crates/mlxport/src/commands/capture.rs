@@ -8,10 +8,11 @@ use crate::cli::CaptureArgs;
 pub fn run(args: CaptureArgs) -> Result<u8> {
     let mut h = Harness::new(args.harness.settings())?;
     let blas_note = if args.no_blas_check { h.blas.describe() } else { h.verify_blas()?.summary("running") };
-    let target = match (&args.package, &args.mlx_lm) {
-        (Some(p), _) => Target::Package { package: p.clone(), weights: args.weights.clone().expect("clap requires --weights") },
-        (None, Some(m)) => Target::MlxLm { model: m.clone() },
-        (None, None) => anyhow::bail!("give --package DIR --weights DIR, or --mlx-lm DIR"),
+    let target = match (&args.package, &args.mlx_lm, &args.mlx_vlm) {
+        (Some(p), _, _) => Target::Package { package: p.clone(), weights: args.weights.clone().expect("clap requires --weights") },
+        (None, Some(m), _) => Target::MlxLm { model: m.clone() },
+        (None, None, Some(m)) => Target::MlxVlm { model: m.clone() },
+        (None, None, None) => anyhow::bail!("give --package DIR --weights DIR, --mlx-lm DIR or --mlx-vlm DIR"),
     };
     let req = CaptureRequest { target, oracle: args.oracle.clone(), out: args.out.clone(), generate: !args.no_generate };
     let m = h.capture(&req)?;

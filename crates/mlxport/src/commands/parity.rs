@@ -29,6 +29,8 @@ pub fn run(args: ParityArgs) -> Result<u8> {
     };
     let target = match (target.as_str(), &args.package) {
         ("mlx-lm", None) => Target::MlxLm { model: weights },
+        ("mlx-vlm", None) => Target::MlxVlm { model: weights },
+        ("mlx-vlm", Some(_)) => anyhow::bail!("--package goes with --target scaffold; --target mlx-vlm runs mlx-vlm's own implementation of --weights"),
         ("mlx-lm", Some(_)) => anyhow::bail!("--package goes with --target scaffold; --target mlx-lm runs mlx-lm's own implementation of --weights"),
         ("scaffold", Some(p)) => Target::Package { package: p.clone(), weights },
         ("scaffold", None) => anyhow::bail!("--target scaffold needs --package PKG (the package `mlxport scaffold` wrote)"),
