@@ -8,7 +8,9 @@ transformers are imported once.
 "auto_class", "config"}`` objects (the matrix spec files). For each entry,
 ``--out``/NAME/ receives ``config.json``, ``model.safetensors`` and a
 tokenizer, or for an image model (``image_processor``: a transformers
-image processor class and its arguments) ``preprocessor_config.json``:
+image processor class and its arguments) ``preprocessor_config.json``, and
+for a vision-language model (``processor``: its class and arguments) the
+processor with the image token in the tokenizer:
 transformers builds the model from the config alone (``AutoConfig.for_model``,
 then the Auto class's ``from_config``, never remote code) after
 ``torch.manual_seed(0)``, in float32, and saves it with safetensors. The
@@ -64,6 +66,21 @@ def build(spec, out_dir, torch, transformers):
     if proc:
         # An image model's preprocessing, saved as transformers saves it.
         getattr(transformers, proc["class"])(**(proc.get("kwargs") or {})).save_pretrained(out_dir)
+    vlm = spec.get("processor")
+    if vlm:
+        # A vision-language model's processor: the word-level tokenizer up
+        # to the image token, which is added as a special token at the
+        # config's image_token_index; the image processor inside it.
+        token = int(config.image_token_index)
+        text = config.text_config
+        write_tokenizer(out_dir, token, getattr(text, "pad_token_id", None))
+        tok = transformers.AutoTokenizer.from_pretrained(out_dir)
+        tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+        if tok.convert_tokens_to_ids("<image>") != token:
+            raise ValueError(f"the image token did not land at image_token_index {token}")
+        ip = getattr(transformers, proc["class"])(**(proc.get("kwargs") or {}))
+        getattr(transformers, vlm["class"])(image_processor=ip, tokenizer=tok, image_token="<image>", **(vlm.get("kwargs") or {})).save_pretrained(out_dir)
+        return {"class": type(model).__name__, "parameters": int(sum(p.numel() for p in model.parameters()))}
     text = getattr(config, "text_config", None)
     vocab = int(getattr(config, "vocab_size", 0) or spec["config"].get("vocab_size", 0) or getattr(text, "vocab_size", 0) or 0)
     if vocab:

@@ -80,6 +80,12 @@ pub struct Spec {
     /// entry then runs on the built-in photographs.
     #[serde(default)]
     pub image_processor: Option<Value>,
+    /// Vision-language models: the Hugging Face processor built over the
+    /// image processor and the tokenizer (`{"class": "LlavaProcessor",
+    /// "kwargs": {...}}`; the image token is added to the tokenizer at the
+    /// config's `image_token_index`).
+    #[serde(default)]
+    pub processor: Option<Value>,
 }
 
 impl Spec {
@@ -112,12 +118,15 @@ pub fn parse_spec(file: &str, text: &str) -> Result<Spec> {
     if s.name != stem {
         bail!("{file}: name '{}' must be the file stem '{stem}'", s.name);
     }
-    if !["dense-decoder", "moe-decoder", "encoder", "encoder-decoder", "vision"].contains(&s.family.as_str()) {
-        bail!("{file}: family '{}' is not one of dense-decoder, moe-decoder, encoder, encoder-decoder, vision", s.family);
+    if !["dense-decoder", "moe-decoder", "encoder", "encoder-decoder", "vision", "vision-language"].contains(&s.family.as_str()) {
+        bail!("{file}: family '{}' is not one of dense-decoder, moe-decoder, encoder, encoder-decoder, vision, vision-language", s.family);
     }
-    let vision = s.family == "vision";
+    let vision = s.family == "vision" || s.family == "vision-language";
     if vision && s.image_processor.as_ref().is_none_or(|p| !p["class"].is_string()) {
         bail!("{file}: an image model needs image_processor {{\"class\": ..., \"kwargs\": {{...}}}}");
+    }
+    if s.family == "vision-language" && (s.processor.as_ref().is_none_or(|p| !p["class"].is_string()) || !s.config["image_token_index"].is_u64()) {
+        bail!("{file}: a vision-language model needs processor {{\"class\": ..., \"kwargs\": {{...}}}} and config.image_token_index");
     }
     if s.expect != "pass" && s.fail_closed().is_none_or(str::is_empty) && s.known_divergence().is_none_or(str::is_empty) {
         bail!("{file}: expect must be \"pass\", \"fail-closed: <part of the refusal message>\" or \"known-divergence: <why>\", not {:?}", s.expect);
@@ -248,6 +257,10 @@ pub fn token_ids(vocab: u64, lengths: &[usize]) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// The second target of a vision-language entry: mlx-vlm's implementation
+/// (mlx-lm's module for such a type runs its decoder alone).
+pub const VLM_SECOND_TARGET: &str = "mlx-vlm";
+
 /// Whether mlx-lm (in the Python environment) implements a model type:
 /// a module `mlx_lm/models/<type>.py`, directly or through mlx-lm's
 /// `MODEL_REMAPPING` (mistral is its llama), read from its source.
@@ -268,6 +281,16 @@ pub fn remapped(utils_py: &str, model_type: &str) -> Option<String> {
     let re = regex::Regex::new(r#""([^"]+)"\s*:\s*"([^"]+)""#).ok()?;
     let found = re.captures_iter(body).find(|c| &c[1] == model_type).map(|c| c[2].to_string());
     found
+}
+
+/// The target an entry runs on in a target's slot: a vision-language
+/// entry's second target is mlx-vlm.
+fn slot<'a>(spec: &Spec, target: &'a str) -> &'a str {
+    if spec.family == "vision-language" && target != "scaffold" {
+        VLM_SECOND_TARGET
+    } else {
+        target
+    }
 }
 
 fn entry(spec: &Spec, target: &str) -> EntryResult {
@@ -293,18 +316,20 @@ fn entry(spec: &Spec, target: &str) -> EntryResult {
 fn verdict(e: &mut EntryResult, spec: &Spec, status: &str, message: Option<String>) {
     e.status = status.to_string();
     e.message = message;
-    let mlx_lm_expect = if e.target == "mlx-lm" { spec.expect_mlx_lm.as_deref() } else { None };
+    // A vision-language entry's second target is mlx-vlm, judged the same way.
+    let mlx_lm_expect = if e.target == "mlx-lm" || e.target == VLM_SECOND_TARGET { spec.expect_mlx_lm.as_deref() } else { None };
     if mlx_lm_expect == Some("pass") {
-        e.as_expected = status == "pass" || (status == "skipped" && !mlx_lm_has(&spec.model_type));
+        e.as_expected = status == "pass" || (status == "skipped" && e.target == "mlx-lm" && !mlx_lm_has(&spec.model_type));
         return;
     }
     if let Some(why) = mlx_lm_expect {
         e.as_expected = status == "fail" || status == "skipped";
         let got = e.message.take().unwrap_or_default();
+        let who = e.target.clone();
         e.message = Some(if status == "fail" {
-            format!("known mlx-lm divergence ({}); {got}", why.trim_start_matches("fail:").trim())
+            format!("known {who} divergence ({}); {got}", why.trim_start_matches("fail:").trim())
         } else {
-            format!("expected mlx-lm to diverge ({}), but it did not; {got}", why.trim_start_matches("fail:").trim())
+            format!("expected {who} to diverge ({}), but it did not; {got}", why.trim_start_matches("fail:").trim())
         });
         return;
     }
@@ -353,7 +378,7 @@ impl Runner {
     /// Everything for one (entry, target) after the checkpoint is built.
     fn run_target(&mut self, spec: &Spec, target: &str, src: &Path, insp: &Value, oracle: &mut Option<PathBuf>) -> Result<EntryResult> {
         let mut e = entry(spec, target);
-        let dir = self.work.join(&spec.name).join(target);
+        let dir = self.work.join(&spec.name).join(slot(spec, target));
         std::fs::create_dir_all(&dir)?;
         let weights = dir.join("weights");
         let t = match target {
@@ -379,6 +404,19 @@ impl Runner {
                 scaffold::write(&plan, &pkg)?;
                 MlxSide::Package { package: pkg, weights: weights.clone() }
             }
+            _ if spec.family == "vision-language" => {
+                e.target = VLM_SECOND_TARGET.into();
+                if spec.fail_closed().is_some() && spec.expect_mlx_lm.as_deref() != Some("pass") {
+                    verdict(&mut e, spec, "skipped", Some("expected to fail closed in the scaffold; mlx-vlm is not asked".into()));
+                    return Ok(e);
+                }
+                if mlxport_intake::routing::mlx_vlm_module(&spec.model_type).is_none() {
+                    verdict(&mut e, spec, "skipped", Some(format!("mlx-vlm has no implementation of model_type '{}'", spec.model_type)));
+                    return Ok(e);
+                }
+                self.convert(src, VLM_SECOND_TARGET, &weights)?;
+                MlxSide::MlxVlm { model: weights.clone() }
+            }
             _ => {
                 if spec.fail_closed().is_some() && spec.expect_mlx_lm.as_deref() != Some("pass") {
                     verdict(&mut e, spec, "skipped", Some("expected to fail closed in the scaffold; mlx-lm is not asked".into()));
@@ -393,7 +431,10 @@ impl Runner {
             }
         };
         let vocab = spec.config["vocab_size"].as_u64().unwrap_or(8);
-        let inputs = if spec.family == "vision" {
+        let inputs = if spec.family == "vision-language" {
+            // The built-in photographs, the oracle's question, greedy decoding.
+            Inputs { images: Some(Vec::new()), generate: Some(GENERATE), ..Inputs::default() }
+        } else if spec.family == "vision" {
             // The built-in photographs; two-tower models also read token ids.
             let text_vocab = spec.config["text_config"]["vocab_size"].as_u64();
             Inputs { images: Some(Vec::new()), token_ids: text_vocab.map(|v| token_ids(v, spec.lengths.as_deref().unwrap_or(LENGTHS))), ..Inputs::default() }
@@ -492,7 +533,9 @@ pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Pat
     let list = work.join("specs.json");
     let list_json: Vec<Value> = chosen
         .iter()
-        .map(|s| json!({"name": s.name, "model_type": s.model_type, "auto_class": s.auto_class, "config": s.config, "image_processor": s.image_processor}))
+        .map(|s| {
+            json!({"name": s.name, "model_type": s.model_type, "auto_class": s.auto_class, "config": s.config, "image_processor": s.image_processor, "processor": s.processor})
+        })
         .collect();
     std::fs::write(&list, serde_json::to_vec_pretty(&list_json)?)?;
     eprintln!("matrix: building {} checkpoints with transformers (seed 0, float32)", chosen.len());
@@ -511,9 +554,9 @@ pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Pat
         for &target in targets {
             k += 1;
             let t = Instant::now();
-            eprintln!("matrix: [{k}/{n}] {} -> {target}", spec.name);
+            eprintln!("matrix: [{k}/{n}] {} -> {}", spec.name, slot(spec, target));
             let res = if b["status"] != "built" {
-                let mut e = entry(spec, target);
+                let mut e = entry(spec, slot(spec, target));
                 verdict(&mut e, spec, "fail", Some(format!("transformers could not build the checkpoint: {}", b["error"].as_str().unwrap_or("no result"))));
                 Ok(e)
             } else {
@@ -527,14 +570,15 @@ pub fn run_matrix(specs: &[Spec], types: &[String], targets: &[&str], work: &Pat
                 })
             };
             let mut e = res.unwrap_or_else(|err| {
-                let mut e = entry(spec, target);
+                let mut e = entry(spec, slot(spec, target));
                 verdict(&mut e, spec, "fail", Some(err.chain()));
                 e
             });
             e.seconds = (t.elapsed().as_secs_f64() * 10.0).round() / 10.0;
             eprintln!(
-                "matrix: [{k}/{n}] {} -> {target}: {}{} ({:.1} s){}",
+                "matrix: [{k}/{n}] {} -> {}: {}{} ({:.1} s){}",
                 spec.name,
+                e.target,
                 e.status,
                 if e.as_expected { "" } else { " UNEXPECTED" },
                 e.seconds,

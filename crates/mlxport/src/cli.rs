@@ -955,7 +955,8 @@ pub struct ParityMatrixArgs {
     #[arg(long, value_name = "NAME,...")]
     pub types: Vec<String>,
     /// The MLX side: the generated package, mlx-lm's implementation (for
-    /// the model types mlx-lm has), or both.
+    /// the model types mlx-lm has; mlx-vlm's for a vision-language entry),
+    /// or both.
     #[arg(long, default_value = "scaffold", value_parser = ["scaffold", "mlx-lm", "both"])]
     pub target: String,
     /// Read the spec files from this directory instead of the ones built
