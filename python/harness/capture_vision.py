@@ -41,14 +41,7 @@ def run(args, oman, timer):
     res, checks = common.Results(), {}
 
     # Rung 0: the package's processor on the same files.
-    paths = []
-    for im in images:
-        p = im.get("path")
-        if not p or not os.path.isfile(p):
-            common.fail(f"image {im.get('file')}: the file the oracle read is gone ({p})")
-        if common.file_sha256(p) != im.get("sha256"):
-            common.fail(f"image {p} changed since the oracle read it (SHA-256 differs): run the oracle again")
-        paths.append(p)
+    paths = image_paths(images)
     own = cap.preprocess(args.weights, paths)
     res.add("pixel_values", own)
     checks["pixel_values_equal"] = bool(own.shape == pv.shape and np.array_equal(own, pv))
@@ -115,6 +108,20 @@ def run(args, oman, timer):
     }
     path = res.write(args.out, manifest)
     common.log(f"wrote {args.out} and {path} ({len(res.items)} tensors, {timer.elapsed()} s)")
+
+
+def image_paths(images):
+    """The paths of the oracle's image files, each checked unchanged (by
+    its SHA-256) since the oracle read it."""
+    paths = []
+    for im in images:
+        p = im.get("path")
+        if not p or not os.path.isfile(p):
+            common.fail(f"image {im.get('file')}: the file the oracle read is gone ({p})")
+        if common.file_sha256(p) != im.get("sha256"):
+            common.fail(f"image {p} changed since the oracle read it (SHA-256 differs): run the oracle again")
+        paths.append(p)
+    return paths
 
 
 def text_side(cap, model, oracle, seqs, got, res, checks, args):

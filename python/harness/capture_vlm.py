@@ -19,6 +19,7 @@ import os
 
 import mlxport_common as common
 from capture import run_isolated
+from capture_vision import image_paths
 
 
 def run(args, oman, timer):
@@ -50,14 +51,7 @@ def run(args, oman, timer):
     res, checks = common.Results(), {}
 
     # Rung 0: the package's processor on the same files and prompts.
-    paths = []
-    for im in images:
-        p = im.get("path")
-        if not p or not os.path.isfile(p):
-            common.fail(f"image {im.get('file')}: the file the oracle read is gone ({p})")
-        if common.file_sha256(p) != im.get("sha256"):
-            common.fail(f"image {p} changed since the oracle read it (SHA-256 differs): run the oracle again")
-        paths.append(p)
+    paths = image_paths(images)
     own_pv, own_ids = cap.preprocess(model, weights, paths, inputs["prompt_ids"][: len(paths)])
     res.add("pixel_values", own_pv)
     checks["pixel_values_equal"] = bool(own_pv.shape == pv.shape and np.array_equal(own_pv, pv))

@@ -134,14 +134,7 @@ def main():
     res, quant = {}, {}
     two_tower = False
     for side, path in (("reference", args.reference), ("candidate", args.candidate)):
-        common.log(f"loading the {side}")
-        try:
-            model, _ = pkg.load(path)
-        except ValueError as e:
-            common.fail(f"{path}: the weights do not fit the model: {e}")
-        with open(os.path.join(path, "config.json")) as f:
-            q = json.load(f).get("quantization")
-        quant[side] = {k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None
+        model, _, quant[side] = load_side(pkg, side, path)
         feats, logits = [], []
         texts = None
         if hasattr(model, "encode_text"):
@@ -183,6 +176,19 @@ def main():
         json.dump(meta, f, indent=1)
 
 
+def load_side(pkg, side, path):
+    """(model, its settings, its quantization as config.json says) of one
+    weight set through the package."""
+    common.log(f"loading the {side}")
+    try:
+        model, settings = pkg.load(path)
+    except ValueError as e:
+        common.fail(f"{path}: the weights do not fit the model: {e}")
+    with open(os.path.join(path, "config.json")) as f:
+        q = json.load(f).get("quantization")
+    return model, settings, ({k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None)
+
+
 # The question every image is asked (the processor's image token first).
 VLM_PROMPT = "USER: {image}\nWhat is shown in this image? ASSISTANT:"
 
@@ -212,14 +218,7 @@ def run_vlm(args, timer, name, pkg):
     res, quant, ids_of, pixels = {}, {}, {}, []
     targets = None
     for side, path in (("reference", args.reference), ("candidate", args.candidate)):
-        common.log(f"loading the {side}")
-        try:
-            model, settings = pkg.load(path)
-        except ValueError as e:
-            common.fail(f"{path}: the weights do not fit the model: {e}")
-        with open(os.path.join(path, "config.json")) as f:
-            q = json.load(f).get("quantization")
-        quant[side] = {k: q[k] for k in ("group_size", "bits", "mode") if k in q} if isinstance(q, dict) else None
+        model, settings, quant[side] = load_side(pkg, side, path)
         if not pixels:
             processor = pkg.Processor.from_dir(args.reference, settings)
             question = VLM_PROMPT.format(image=tok.id_to_token(settings.image_token_id))

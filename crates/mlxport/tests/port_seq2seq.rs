@@ -29,10 +29,6 @@ a, b = gen.teacher_forced(ours, src, tgt), gen.teacher_forced(ref, src, tgt)
 print(float(mx.abs(a - b).max()), float(mx.abs(b).max()))
 "#;
 
-fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
 fn step(port: &serde_json::Value, name: &str) -> serde_json::Value {
     port["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}: {port:#}")).clone()
 }

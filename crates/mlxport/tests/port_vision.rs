@@ -48,10 +48,6 @@ for f in ("coffee.png", "rocket.jpg", "coins.png", "horse.png"):
     shutil.copy(os.path.join(d, f), os.path.join(sys.argv[1], f))
 "#;
 
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
 fn port(py_: &Path, src: &Path, dir: &Path, extra: &[&std::ffi::OsStr]) -> Value {
     let o = run(bin!().arg("port").arg(src).arg("--out").arg(dir).args(["--threads", "2"]).args(extra), py_);
     assert!(o.status.success(), "port of {} failed", src.display());
@@ -237,18 +233,6 @@ fn image_gate_fails_other_class_predictions() {
     assert_eq!(q8["correctness"]["quality_verdict"], "pass");
     assert!(q8["quality"]["top1_agreement"].as_f64().is_some() && q8["quality"]["cosine_min"].as_f64().is_some(), "{q8:#}");
     assert!(std::fs::read_to_string(vit.join("optimize/OPTIMIZATIONS.md")).unwrap().contains("| top-1 | top-5 |"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// The package's image reader and processor against transformers' image

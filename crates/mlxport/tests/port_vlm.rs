@@ -60,10 +60,6 @@ for f in ("coffee.png", "rocket.jpg", "camera.png"):
     shutil.copy(os.path.join(d, f), os.path.join(sys.argv[1], f))
 "#;
 
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
 fn port(py_: &Path, src: &Path, dir: &Path, extra: &[&std::ffi::OsStr]) -> Value {
     let o = run(bin!().arg("port").arg(src).arg("--out").arg(dir).args(["--threads", "2"]).args(extra), py_);
     assert!(o.status.success(), "port of {} failed", src.display());
@@ -273,16 +269,4 @@ fn other_vision_language_models_are_refused_by_name() {
     let p = read_json(&d.join("p2/port.json"));
     assert_eq!(p["stopped_at"], "plan", "{p:#}");
     assert!(p.to_string().contains("any-resolution tiling"), "{p:#}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }

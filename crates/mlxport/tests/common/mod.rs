@@ -382,3 +382,21 @@ pub fn build_with_tokenizer(py_: &Path, spec: &str, out: &Path, overrides: &str)
     let corpus = workspace_root().join("crates/mlxport-quality/data/corpus.txt");
     py(py_, BUILD_WITH_TOKENIZER, &[matrix_spec_path(spec).to_str().unwrap(), out.to_str().unwrap(), corpus.to_str().unwrap(), overrides]);
 }
+
+/// A JSON file, parsed (the test fails naming the file when it is not).
+pub fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Copy a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
