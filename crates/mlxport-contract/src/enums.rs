@@ -201,7 +201,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<Family>(&format!("\"{f}\"")).unwrap(), *f);
         }
         let e = "tpu".parse::<Target>().unwrap_err();
-        assert_eq!(e.to_string(), "'tpu' is not a known target (expected one of: mlx-lm, scaffold)");
+        assert_eq!(e.to_string(), "'tpu' is not a known target (expected one of: mlx-lm, scaffold, mlx-vlm)");
         assert_eq!(Dtype::NAMES, &["keep", "f32", "f16", "bf16"]);
     }
 
