@@ -181,10 +181,11 @@ pub struct MapValidateArgs {
     pub converted: Option<PathBuf>,
     /// Check the map against the parameters of the implementation that will
     /// load its output: `mlx-lm` (mlx-lm's own model class, after its
-    /// sanitize) or `scaffold` (the generated package), built from the
+    /// sanitize), `scaffold` (the generated package) or `mlx-vlm`
+    /// (mlx-vlm's model class of a vision-language model), built from the
     /// config the conversion writes; nothing is converted. (A path here is
     /// the previous release's spelling of --converted.)
-    #[arg(long, value_name = "mlx-lm|scaffold")]
+    #[arg(long, value_name = "mlx-lm|scaffold|mlx-vlm")]
     pub target: Option<String>,
     /// The weight map.
     #[arg(long, value_name = "WEIGHT_MAP.json")]

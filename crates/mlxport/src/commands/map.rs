@@ -50,12 +50,12 @@ fn run_draft(a: MapDraftArgs) -> Result<u8> {
 fn run_validate(a: MapValidateArgs) -> Result<u8> {
     // `--target PATH` is the previous release's `--converted PATH`.
     let (implementation, converted) = match a.target.as_deref() {
-        Some(t @ ("mlx-lm" | "scaffold")) => (Some(t.to_string()), a.converted.clone()),
+        Some(t @ ("mlx-lm" | "scaffold" | "mlx-vlm")) => (Some(t.to_string()), a.converted.clone()),
         Some(path) if a.converted.is_none() => {
-            eprintln!("warning: --target PATH is deprecated and goes away in the next release: use --converted PATH (--target now names mlx-lm or scaffold)");
+            eprintln!("warning: --target PATH is deprecated and goes away in the next release: use --converted PATH (--target now names mlx-lm, scaffold or mlx-vlm)");
             (None, Some(path.into()))
         }
-        Some(other) => bail!("--target {other}: expected mlx-lm or scaffold"),
+        Some(other) => bail!("--target {other}: expected mlx-lm, scaffold or mlx-vlm"),
         None => (None, a.converted.clone()),
     };
     let map = WeightMap::load(&a.map)?;
