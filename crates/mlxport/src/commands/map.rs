@@ -52,7 +52,9 @@ fn run_validate(a: MapValidateArgs) -> Result<u8> {
     let (implementation, converted) = match a.target.as_deref() {
         Some(t @ ("mlx-lm" | "scaffold" | "mlx-vlm")) => (Some(t.to_string()), a.converted.clone()),
         Some(path) if a.converted.is_none() => {
-            eprintln!("warning: --target PATH is deprecated and goes away in the next release: use --converted PATH (--target now names mlx-lm, scaffold or mlx-vlm)");
+            eprintln!(
+                "warning: --target PATH is deprecated and goes away in the next release: use --converted PATH (--target now names mlx-lm, scaffold or mlx-vlm)"
+            );
             (None, Some(path.into()))
         }
         Some(other) => bail!("--target {other}: expected mlx-lm, scaffold or mlx-vlm"),
