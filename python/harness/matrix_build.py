@@ -73,8 +73,9 @@ def build(spec, out_dir, torch, transformers):
         # config's image_token_index; the image processor inside it.
         token = int(config.image_token_index)
         text = config.text_config
-        write_tokenizer(out_dir, token, getattr(text, "pad_token_id", None))
-        tok = transformers.AutoTokenizer.from_pretrained(out_dir)
+        # The tokenizer object itself, not read back: from_pretrained would
+        # record the loading environment (local_files_only) in its config.
+        tok = write_tokenizer(out_dir, token, getattr(text, "pad_token_id", None))
         tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
         if tok.convert_tokens_to_ids("<image>") != token:
             raise ValueError(f"the image token did not land at image_token_index {token}")
@@ -107,6 +108,7 @@ def write_tokenizer(out_dir, vocab_size, pad_id):
     tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     fast.save_pretrained(out_dir)
+    return fast
 
 
 def main():
