@@ -22,12 +22,18 @@ pub const REFUSED: &[(&str, &str)] = &[
 
 /// Why an image model type cannot be ported end to end (`None`: it can).
 pub fn missing_feature(model_type: &str) -> Option<String> {
-    if PORTABLE.contains(&model_type) {
+    missing_in(model_type, PORTABLE, REFUSED, "vision")
+}
+
+/// The refusal of `model_type` by a template that implements `portable`
+/// and knows why it refuses each of `refused` (`None`: it is portable).
+pub(crate) fn missing_in(model_type: &str, portable: &[&str], refused: &[(&str, &str)], template: &str) -> Option<String> {
+    if portable.contains(&model_type) {
         return None;
     }
-    Some(match REFUSED.iter().find(|(t, _)| *t == model_type) {
-        Some((_, feature)) => format!("{feature} of model_type '{model_type}' (vision template: {})", PORTABLE.join(", ")),
-        None => format!("model_type '{model_type}' (vision template: {})", PORTABLE.join(", ")),
+    Some(match refused.iter().find(|(t, _)| *t == model_type) {
+        Some((_, feature)) => format!("{feature} of model_type '{model_type}' ({template} template: {})", portable.join(", ")),
+        None => format!("model_type '{model_type}' ({template} template: {})", portable.join(", ")),
     })
 }
 

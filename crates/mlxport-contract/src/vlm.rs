@@ -33,13 +33,7 @@ pub const REFUSED: &[(&str, &str)] = &[
 /// Why a vision-language model type cannot be ported end to end (`None`:
 /// it can).
 pub fn missing_feature(model_type: &str) -> Option<String> {
-    if PORTABLE.contains(&model_type) {
-        return None;
-    }
-    Some(match REFUSED.iter().find(|(t, _)| *t == model_type) {
-        Some((_, feature)) => format!("{feature} of model_type '{model_type}' (vlm template: {})", PORTABLE.join(", ")),
-        None => format!("model_type '{model_type}' (vlm template: {})", PORTABLE.join(", ")),
-    })
+    crate::vision::missing_in(model_type, PORTABLE, REFUSED, "vlm")
 }
 
 #[cfg(test)]
